@@ -1,0 +1,30 @@
+# parley: the two commands a newcomer needs are `make chat` and `make test`.
+
+GO        ?= go
+# Nested modules with their own go.mod (grpc-go lives only there).
+MODULES   := . $(patsubst %/go.mod,%,$(wildcard */go.mod))
+PKGS      := ./...
+FUZZTIME  ?= 30s
+
+.PHONY: test vet fmt-check unit chat chat-server chat-client fuzz bench generate check-generated
+
+## test: gofmt, go vet and the race-enabled tests of every module.
+test: fmt-check vet unit
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
+
+unit:
+	@for m in $(MODULES); do echo "go test -race ($$m)"; (cd $$m && $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
+
+## fuzz: run every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done

@@ -1,0 +1,3 @@
+// Package testutil holds helpers for parley's tests: throwaway TLS
+// certificates and loopback listeners.
+package testutil

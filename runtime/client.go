@@ -1,0 +1,290 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// Client makes calls to one target over a single multiplexed HTTP/2
+// connection, h2c by default or TLS WithTLS. It connects on the first call
+// (or Connect) and redials when the connection is lost or drained by
+// GOAWAY. A Client is safe for concurrent use; create one per target and
+// share it.
+type Client struct {
+	cfg       dialConfig
+	tr        *transport.Client
+	codec     wire.Codec
+	userAgent string
+}
+
+// Dial returns a client for target, a "host:port" address. It does not
+// connect; the first call or Connect does.
+func Dial(target string, opts ...DialOption) (*Client, error) {
+	cfg := dialConfig{common: defaultCommon(), codec: wire.Msgpack}
+	for _, o := range opts {
+		o.applyDial(&cfg)
+	}
+	for _, codec := range cfg.codecs {
+		if codec.Name() != wire.Msgpack.Name() {
+			cfg.codec = codec
+		}
+	}
+	if _, _, err := net.SplitHostPort(target); err != nil {
+		return nil, wire.Errorf(wire.InvalidArgument, "invalid target %q: %v", target, err)
+	}
+	c := &Client{
+		cfg:       cfg,
+		codec:     cfg.codec,
+		userAgent: wire.UserAgent(wire.Version),
+	}
+	c.tr = transport.NewClient(target, transport.ClientConfig{
+		TLS:               cfg.tls,
+		Dialer:            cfg.dialer,
+		MaxHeaderListSize: cfg.maxHeader,
+		PingInterval:      cfg.pingEvery,
+		PingTimeout:       cfg.pingTimeout,
+	})
+	return c, nil
+}
+
+// Target returns the address the client calls.
+func (c *Client) Target() string { return c.tr.Target() }
+
+// Connect dials now, if no connection is up, and reports failure as
+// UNAVAILABLE.
+func (c *Client) Connect(ctx context.Context) error {
+	if err := c.tr.Connect(ctx); err != nil {
+		return c.transportErr(ctx, err)
+	}
+	return nil
+}
+
+// Close closes the connection. Calls in flight fail with CANCELLED; later
+// calls fail at once.
+func (c *Client) Close() error { return c.tr.Close() }
+
+// requestHeader builds a call's request headers.
+func (c *Client) requestHeader(ctx context.Context, comp wire.Compressor) (transport.Header, error) {
+	h := transport.Header{
+		"Content-Type":         {wire.ContentType(c.codec.Name())},
+		"Te":                   {"trailers"},
+		"User-Agent":           {c.userAgent},
+		"Grpc-Accept-Encoding": {acceptEncoding},
+	}
+	if comp != nil {
+		h["Grpc-Encoding"] = []string{comp.Name()}
+	}
+	if dl, ok := ctx.Deadline(); ok && timeUntil(dl) <= 0 {
+		return nil, wire.NewError(wire.DeadlineExceeded, "deadline exceeded before the call started")
+	}
+	if md := OutgoingMetadata(ctx); len(md) > 0 {
+		if err := wire.EncodeHeader(md, h.Add); err != nil {
+			return nil, wire.Errorf(wire.Internal, "invalid request metadata: %v", err)
+		}
+	}
+	return h, nil
+}
+
+// transportErr maps a failure of the HTTP/2 transport to a status.
+func (c *Client) transportErr(ctx context.Context, err error) error {
+	var we *wire.Error
+	switch {
+	case errors.As(err, &we):
+		return we
+	case ctx.Err() != nil:
+		return ctxStatus(ctx)
+	case errors.Is(err, context.DeadlineExceeded):
+		return wire.NewError(wire.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, context.Canceled):
+		return wire.NewError(wire.Canceled, "call cancelled")
+	case errors.Is(err, transport.ErrClientClosed):
+		return wire.NewError(wire.Canceled, "the client is closed")
+	}
+	if code, ok := transport.StreamErrorCode(err); ok {
+		return wire.ErrorFromRSTStream(code)
+	}
+	if transport.IsGoAway(err) {
+		return wire.Errorf(wire.Unavailable, "connection closed by GOAWAY: %v", err)
+	}
+	return wire.Errorf(wire.Unavailable, "%v", err)
+}
+
+// response is the part of a call's response known once the headers arrive.
+type response struct {
+	header wire.Metadata
+	comp   wire.Compressor
+	// status is set for a response that ended with its headers: a
+	// trailers-only response (or a non-gRPC one); trailer then holds its
+	// metadata.
+	status  error
+	ended   bool
+	trailer wire.Metadata
+}
+
+// readResponseHeader checks the response headers as gRPC prescribes.
+func readResponseHeader(resp *transport.Response) response {
+	var r response
+	if resp.Status != 200 {
+		r.ended = true
+		r.status = wire.NewWireError(wire.CodeFromHTTPStatus(resp.Status),
+			"unexpected HTTP status code "+strconv.Itoa(resp.Status)+" from the server (content-type "+strconv.Quote(resp.Header.Get("content-type"))+")", nil)
+		return r
+	}
+	if _, ok := wire.ParseContentType(resp.Header.Get(wire.HeaderContentType)); !ok {
+		r.ended = true
+		r.status = wire.NewWireError(wire.Unknown, "unexpected content-type "+strconv.Quote(resp.Header.Get(wire.HeaderContentType))+" from the server", nil)
+		return r
+	}
+	md := wire.Metadata{}
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			if err := wire.DecodeHeader(md, k, v); err != nil {
+				r.ended = true
+				r.status = wire.Errorf(wire.Internal, "malformed response metadata: %v", err)
+				return r
+			}
+		}
+	}
+	if st := resp.Header.Get(wire.HeaderStatus); st != "" || len(resp.Header.Values(wire.HeaderStatus)) > 0 {
+		// Trailers-only: the headers are the trailers.
+		r.ended = true
+		r.trailer = md
+		r.status = wire.StatusFromTrailer(st, resp.Header.Get(wire.HeaderMessage), md)
+		return r
+	}
+	r.header = md
+	if enc := resp.Header.Get(wire.HeaderEncoding); enc != "" {
+		comp, ok := compressorByName(enc)
+		if !ok {
+			r.ended = true
+			r.status = wire.Errorf(wire.Internal, "the server used grpc-encoding %q, which was not offered", enc)
+			return r
+		}
+		r.comp = comp
+	}
+	return r
+}
+
+// readTrailer returns the status and metadata of a response's trailers.
+func readTrailer(resp *transport.Response) (wire.Metadata, error) {
+	tr := resp.Trailer()
+	md := wire.Metadata{}
+	for k, vs := range tr {
+		for _, v := range vs {
+			if err := wire.DecodeHeader(md, k, v); err != nil {
+				return md, wire.Errorf(wire.Internal, "malformed trailer metadata: %v", err)
+			}
+		}
+	}
+	if len(tr.Values(wire.HeaderStatus)) == 0 {
+		return md, wire.NewWireError(wire.Internal, "server closed the stream without sending trailers (no grpc-status)", md)
+	}
+	return md, wire.StatusFromTrailer(tr.Get(wire.HeaderStatus), tr.Get(wire.HeaderMessage), md)
+}
+
+// CallUnary makes a unary call: it sends req, half-closes, and returns the
+// one response, or the call's status as a *wire.Error. Use the Header and
+// Trailer call options to see the response metadata.
+func CallUnary[Req, Res any](ctx context.Context, c *Client, method string, req *Req, opts ...CallOption) (*Res, error) {
+	var cc callConfig
+	for _, o := range opts {
+		o.applyCall(&cc)
+	}
+	res := new(Res)
+	inv := func(ctx context.Context, method string, req, res any) error {
+		return c.invokeUnary(ctx, method, req, res, &cc)
+	}
+	if err := chainUnaryClient(c.cfg.unary, inv)(ctx, method, req, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// invokeUnary performs a unary call on the caller's goroutine.
+func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, cc *callConfig) (err error) {
+	var trailer wire.Metadata
+	var header wire.Metadata
+	defer func() {
+		if cc.header != nil {
+			*cc.header = header
+		}
+		if cc.trailer != nil {
+			*cc.trailer = trailer
+		}
+	}()
+	comp, ok := compressorByName(cc.compressor)
+	if !ok {
+		return wire.Errorf(wire.Internal, "unknown compressor %q", cc.compressor)
+	}
+	frame, err := encodeMessage(c.codec, comp, req, c.cfg.maxSend)
+	if err != nil {
+		return err
+	}
+	hdr, err := c.requestHeader(ctx, comp)
+	if err != nil {
+		return err
+	}
+	// The call's own context: cancelling it after a failure resets the
+	// stream instead of leaving it half open.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, err := c.tr.RoundTrip(ctx, &transport.Request{
+		Path:          method,
+		Header:        hdr,
+		Body:          io.NopCloser(bytes.NewReader(frame)),
+		ContentLength: int64(len(frame)),
+		Deadline:      deadlineOf(ctx),
+	})
+	if err != nil {
+		return c.transportErr(ctx, err)
+	}
+	defer resp.Body.Close()
+	r := readResponseHeader(resp)
+	header = r.header
+	if r.ended {
+		trailer = r.trailer
+		if r.status == nil {
+			return cardinalityError("response", 0)
+		}
+		return r.status
+	}
+	mr := msgReader{r: resp.Body, maxSize: c.cfg.maxRecv, comp: r.comp}
+	n := 0
+	for {
+		payload, err := mr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return c.transportErr(ctx, err)
+		}
+		n++
+		if n == 1 {
+			if err := decodeMessage(c.codec, payload, res); err != nil {
+				return err
+			}
+		}
+	}
+	md, status := readTrailer(resp)
+	trailer = md
+	if status != nil {
+		return status
+	}
+	if n != 1 {
+		return cardinalityError("response", n)
+	}
+	return nil
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	dl, _ := ctx.Deadline()
+	return dl
+}

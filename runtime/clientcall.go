@@ -1,0 +1,345 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/parleyrpc/parley/mailbox"
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// ClientCall is a streaming call from the client's side: an outbound
+// mailbox of requests bound to the HTTP/2 stream's DATA, and an inbound
+// mailbox of responses that ends with the call's status.
+//
+// The inbound mailbox yields the responses in order and then exactly one
+// terminal event: End.Err is nil when the call finished with status OK
+// (Recv returns io.EOF), otherwise a *wire.Error with the status; End.Trailer
+// holds the trailers either way. Not receiving stops reading from the
+// connection, so HTTP/2 flow control stops the server: memory stays bounded.
+//
+// Concurrency: the inbound side may be used by one goroutine while others
+// use the outbound side; Send may be called from several goroutines.
+// Header, Trailer and Cancel are safe from any goroutine.
+type ClientCall[Req, Res any] struct {
+	cs  *clientStream
+	in  *mailbox.Mailbox[*Res]
+	out outbox[Req]
+}
+
+// clientStream is the untyped core of a client streaming call. Its run
+// goroutine owns the transport response; the caller's goroutines talk to it
+// through the mailboxes and the fields published before headerReady and
+// done are closed.
+type clientStream struct {
+	c      *Client
+	method string
+	ctx    context.Context
+	cancel context.CancelFunc
+	comp   wire.Compressor
+
+	// out carries framed requests to the transport's body reader; closed
+	// cleanly by CloseSend, or with the status when the call ends.
+	out *mailbox.Mailbox[[]byte]
+
+	headerReady chan struct{} // closed once header/headerErr are set
+	header      wire.Metadata
+	headerErr   error
+	headerOnce  sync.Once
+
+	done    chan struct{} // closed once trailer is set and in is closed
+	trailer wire.Metadata
+}
+
+// Context returns the call's context; it is done once the call has ended.
+func (c *ClientCall[Req, Res]) Context() context.Context { return c.cs.ctx }
+
+// Out is the outbound mailbox of requests.
+func (c *ClientCall[Req, Res]) Out() mailbox.Sender[*Req] { return c.out }
+
+// In is the inbound mailbox of responses and the terminal event.
+func (c *ClientCall[Req, Res]) In() mailbox.Receiver[*Res] { return c.in }
+
+// Send marshals req and queues it, blocking while the outbound mailbox is
+// full (the transport is held back by HTTP/2 flow control). Once the call
+// has ended it returns the call's status, or io.EOF if the call ended OK
+// or after CloseSend; Recv then tells how the call ended.
+func (c *ClientCall[Req, Res]) Send(req *Req) error { return c.out.Send(c.cs.ctx, req) }
+
+// CloseSend half-closes the call: the server's inbound mailbox ends with
+// io.EOF after the requests already sent. It is idempotent.
+func (c *ClientCall[Req, Res]) CloseSend() error {
+	c.cs.out.Close(mailbox.End{})
+	return nil
+}
+
+// Recv returns the next response; io.EOF once the call finished with OK,
+// otherwise the status as a *wire.Error.
+func (c *ClientCall[Req, Res]) Recv() (*Res, error) {
+	return c.in.Recv(context.Background())
+}
+
+// CloseAndRecv half-closes and returns the one response of a
+// client-streaming call.
+func (c *ClientCall[Req, Res]) CloseAndRecv() (*Res, error) {
+	_ = c.CloseSend()
+	res, err := c.Recv()
+	if err == io.EOF {
+		return nil, cardinalityError("response", 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	extra := 0
+	for {
+		_, err := c.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		extra++
+	}
+	if extra > 0 {
+		return nil, cardinalityError("response", 1+extra)
+	}
+	return res, nil
+}
+
+// Header waits for the response headers and returns their metadata, or the
+// call's status if it ended without headers (a trailers-only response).
+func (c *ClientCall[Req, Res]) Header() (wire.Metadata, error) {
+	<-c.cs.headerReady
+	return c.cs.header, c.cs.headerErr
+}
+
+// Trailer returns the trailers once the call has ended, nil before.
+func (c *ClientCall[Req, Res]) Trailer() wire.Metadata {
+	select {
+	case <-c.cs.done:
+		return c.cs.trailer
+	default:
+		return nil
+	}
+}
+
+// Done is closed once the call has ended and its terminal event is queued
+// behind the responses in In.
+func (c *ClientCall[Req, Res]) Done() <-chan struct{} { return c.cs.done }
+
+// Cancel abandons the call: the stream is reset with RST_STREAM(CANCEL),
+// the server's handler sees its context cancelled, and the inbound mailbox
+// ends with CANCELLED (if the call had not ended already).
+func (c *ClientCall[Req, Res]) Cancel() { c.cs.cancel() }
+
+// Open starts a streaming call of any kind and returns at once; the
+// request headers go out with the first request (or CloseSend). The call
+// lives until it ends or ctx is cancelled; cancelling ctx cancels it.
+func Open[Req, Res any](ctx context.Context, c *Client, method string, opts ...CallOption) (*ClientCall[Req, Res], error) {
+	var cc callConfig
+	for _, o := range opts {
+		o.applyCall(&cc)
+	}
+	open := func(ctx context.Context, info *StreamClientInfo) (ClientConn, error) {
+		return newClientCall[Req, Res](ctx, c, info.Method, &cc)
+	}
+	conn, err := chainStreamClient(c.cfg.stream, open)(ctx, &StreamClientInfo{Method: method})
+	if err != nil {
+		return nil, err
+	}
+	call, ok := conn.(*ClientCall[Req, Res])
+	if !ok {
+		conn.Cancel()
+		return nil, wire.Errorf(wire.Internal, "a stream interceptor returned %T, want %T", conn, call)
+	}
+	return call, nil
+}
+
+// OpenServerStream starts a server-streaming call: it sends req,
+// half-closes, and returns the call whose In yields the responses.
+func OpenServerStream[Req, Res any](ctx context.Context, c *Client, method string, req *Req, opts ...CallOption) (*ClientCall[Req, Res], error) {
+	call, err := Open[Req, Res](ctx, c, method, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := call.Send(req); err != nil {
+		call.Cancel()
+		return nil, err
+	}
+	_ = call.CloseSend()
+	return call, nil
+}
+
+func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, cc *callConfig) (*ClientCall[Req, Res], error) {
+	comp, ok := compressorByName(cc.compressor)
+	if !ok {
+		return nil, wire.Errorf(wire.Internal, "unknown compressor %q", cc.compressor)
+	}
+	hdr, err := c.requestHeader(ctx, comp)
+	if err != nil {
+		return nil, err
+	}
+	cs := &clientStream{
+		c:           c,
+		method:      method,
+		comp:        comp,
+		out:         mailbox.New[[]byte](c.cfg.mailboxSize),
+		headerReady: make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	cs.ctx, cs.cancel = context.WithCancel(ctx)
+	call := &ClientCall[Req, Res]{cs: cs, in: mailbox.New[*Res](c.cfg.mailboxSize)}
+	call.out = outbox[Req]{
+		send: func(ctx context.Context, v *Req, wait bool) error {
+			frame, err := encodeMessage(c.codec, cs.comp, v, c.cfg.maxSend)
+			if err != nil {
+				return err
+			}
+			if wait {
+				err = cs.out.Send(ctx, frame)
+			} else {
+				err = cs.out.TrySend(frame)
+			}
+			return cs.sendErr(err)
+		},
+		done: cs.out.Done,
+	}
+	body := &requestBody{out: cs.out, closed: make(chan struct{})}
+	go runClientCall(cs, call.in, &transport.Request{Path: method, Header: hdr, Body: body, ContentLength: -1, Deadline: deadlineOf(ctx)})
+	return call, nil
+}
+
+func (cs *clientStream) sendErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, mailbox.ErrClosed) {
+		if end, ok := cs.out.End(); ok && end.Err != nil {
+			return end.Err
+		}
+		return io.EOF
+	}
+	return wire.AsError(err)
+}
+
+func (cs *clientStream) setHeader(md wire.Metadata, err error) {
+	cs.headerOnce.Do(func() {
+		cs.header, cs.headerErr = md, err
+		close(cs.headerReady)
+	})
+}
+
+// runClientCall drives one streaming call on its own goroutine: it opens the
+// stream, publishes the headers, decodes responses into in, and delivers
+// the terminal event.
+func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *transport.Request) {
+	var status error
+	var trailer wire.Metadata
+	defer func() {
+		if status != nil {
+			status = wire.AsError(status)
+		}
+		cs.setHeader(nil, status)
+		cs.trailer = trailer
+		in.Close(mailbox.End{Err: status, Trailer: trailer})
+		callEnd := status
+		if callEnd == nil {
+			callEnd = io.EOF
+		}
+		cs.out.Close(mailbox.End{Err: callEnd})
+		close(cs.done)
+		cs.cancel()
+	}()
+	resp, err := cs.c.tr.RoundTrip(cs.ctx, req)
+	if err != nil {
+		status = cs.c.transportErr(cs.ctx, err)
+		return
+	}
+	defer resp.Body.Close()
+	r := readResponseHeader(resp)
+	if r.ended {
+		status, trailer = r.status, r.trailer
+		return
+	}
+	cs.setHeader(r.header, nil)
+	mr := msgReader{r: resp.Body, maxSize: cs.c.cfg.maxRecv, comp: r.comp}
+	for {
+		payload, err := mr.next()
+		if err == io.EOF {
+			trailer, status = readTrailer(resp)
+			return
+		}
+		if err != nil {
+			status = cs.c.transportErr(cs.ctx, err)
+			return
+		}
+		res := new(Res)
+		if err := decodeMessage(cs.c.codec, payload, res); err != nil {
+			status = err
+			return
+		}
+		if err := in.Send(cs.ctx, res); err != nil {
+			status = ctxStatus(cs.ctx)
+			return
+		}
+	}
+}
+
+// requestBody is the HTTP/2 request body of a streaming call: the
+// transport's writer goroutine reads framed messages from the outbound
+// mailbox. One Read returns as many queued messages as fit, so a burst of
+// sends goes out in one flush.
+type requestBody struct {
+	out       *mailbox.Mailbox[[]byte]
+	cur       []byte // owned by the transport's reading goroutine
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+var errBodyClosed = errors.New("parley: request body closed")
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(b.cur) == 0 {
+			if n > 0 {
+				select {
+				case f, ok := <-b.out.C():
+					if !ok {
+						return n, nil
+					}
+					b.cur = f
+				default:
+					return n, nil
+				}
+			} else {
+				select {
+				case f, ok := <-b.out.C():
+					if !ok {
+						end, _ := b.out.End()
+						if end.Err == nil {
+							return 0, io.EOF
+						}
+						return 0, end.Err
+					}
+					b.cur = f
+				case <-b.closed:
+					return 0, errBodyClosed
+				}
+			}
+		}
+		c := copy(p[n:], b.cur)
+		b.cur = b.cur[c:]
+		n += c
+	}
+	return n, nil
+}
+
+func (b *requestBody) Close() error {
+	b.closeOnce.Do(func() { close(b.closed) })
+	return nil
+}

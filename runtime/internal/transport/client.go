@@ -1,0 +1,251 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/parleyrpc/parley/wire"
+)
+
+// ClientConfig configures the client side.
+type ClientConfig struct {
+	// TLS enables TLS with ALPN "h2"; nil means h2c with prior knowledge.
+	TLS               *tls.Config
+	Dialer            func(ctx context.Context, addr string) (net.Conn, error)
+	MaxHeaderListSize uint32
+	PingInterval      time.Duration
+	PingTimeout       time.Duration
+}
+
+// Client holds one multiplexed HTTP/2 connection to a target and redials
+// when it is lost or draining.
+type Client struct {
+	target string
+	cfg    ClientConfig
+	t      *http2.Transport
+	scheme string
+
+	mu     sync.Mutex
+	cc     *http2.ClientConn // guarded by mu; replaced when it can take no new streams
+	closed bool
+}
+
+// ErrClientClosed is returned by RoundTrip after Close.
+var ErrClientClosed = errors.New("transport: client closed")
+
+// NewClient returns a client for target ("host:port"); it connects on first use.
+func NewClient(target string, cfg ClientConfig) *Client {
+	c := &Client{target: target, cfg: cfg, scheme: "http"}
+	if cfg.TLS != nil {
+		c.scheme = "https"
+	}
+	c.t = &http2.Transport{
+		AllowHTTP:         cfg.TLS == nil,
+		MaxHeaderListSize: cfg.MaxHeaderListSize,
+		ReadIdleTimeout:   cfg.PingInterval,
+		PingTimeout:       cfg.PingTimeout,
+		// One connection carries every call: wait for a free stream
+		// rather than failing when the server's limit is reached.
+		StrictMaxConcurrentStreams: true,
+		// gRPC compresses messages itself (grpc-encoding); no HTTP
+		// content-encoding.
+		DisableCompression: true,
+	}
+	return c
+}
+
+// Target is the address the client dials.
+func (c *Client) Target() string { return c.target }
+
+// Secure reports whether the client uses TLS.
+func (c *Client) Secure() bool { return c.cfg.TLS != nil }
+
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	var conn net.Conn
+	var err error
+	if c.cfg.Dialer != nil {
+		conn, err = c.cfg.Dialer(ctx, c.target)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", c.target)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	if c.cfg.TLS == nil {
+		return conn, nil
+	}
+	cfg := c.cfg.TLS.Clone()
+	cfg.NextProtos = []string{http2.NextProtoTLS}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(c.target)
+		if err != nil {
+			host = c.target
+		}
+		cfg.ServerName = host
+	}
+	tconn := tls.Client(conn, cfg)
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if p := tconn.ConnectionState().NegotiatedProtocol; p != http2.NextProtoTLS {
+		tconn.Close()
+		return nil, errors.New("transport: server did not negotiate h2 over TLS (ALPN: " + p + ")")
+	}
+	return tconn, nil
+}
+
+// conn returns a connection that can take a new stream, dialling if needed.
+func (c *Client) conn(ctx context.Context) (*http2.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClientClosed
+	}
+	if c.cc != nil && c.cc.CanTakeNewRequest() {
+		return c.cc, nil
+	}
+	if c.cc != nil {
+		// Draining (GOAWAY) or broken: let its streams finish on their own.
+		old := c.cc
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_ = old.Shutdown(ctx)
+		}()
+		c.cc = nil
+	}
+	nc, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := c.t.NewClientConn(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c.cc = cc
+	return cc, nil
+}
+
+// Connect dials now if no usable connection exists.
+func (c *Client) Connect(ctx context.Context) error {
+	_, err := c.conn(ctx)
+	return err
+}
+
+// Close closes the connection; calls in flight fail.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.cc != nil {
+		err := c.cc.Close()
+		c.cc = nil
+		return err
+	}
+	return nil
+}
+
+// Request is one outgoing stream.
+type Request struct {
+	Path   string
+	Header Header
+	// Body supplies the DATA frames; io.EOF half-closes the stream
+	// (END_STREAM). nil sends END_STREAM with the headers.
+	Body io.ReadCloser
+	// ContentLength is the body length if known, else -1.
+	ContentLength int64
+	// Deadline, if set, is sent as grpc-timeout, computed once the
+	// connection is up so that dialling does not inflate it.
+	Deadline time.Time
+}
+
+// Response is the peer's answer on a stream.
+type Response struct {
+	Status int
+	Header Header
+	// Body yields the response DATA. After it returns io.EOF, Trailer
+	// holds the trailers.
+	Body    io.ReadCloser
+	trailer *http.Response
+}
+
+// Trailer returns the trailer fields; complete only after Body returned io.EOF.
+func (r *Response) Trailer() Header { return Header(r.trailer.Trailer) }
+
+// RoundTrip opens a stream and returns once the response headers arrive.
+// Cancelling ctx resets the stream with RST_STREAM(CANCEL).
+func (c *Client) RoundTrip(ctx context.Context, req *Request) (*Response, error) {
+	for attempt := 0; ; attempt++ {
+		cc, err := c.conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !req.Deadline.IsZero() {
+			d := time.Until(req.Deadline)
+			if d <= 0 {
+				return nil, context.DeadlineExceeded
+			}
+			req.Header.Set("Grpc-Timeout", wire.EncodeTimeout(d))
+		}
+		hreq := &http.Request{
+			Method:        http.MethodPost,
+			URL:           &url.URL{Scheme: c.scheme, Host: c.target, Path: req.Path},
+			Host:          c.target,
+			Proto:         "HTTP/2.0",
+			ProtoMajor:    2,
+			Header:        http.Header(req.Header),
+			Body:          req.Body,
+			ContentLength: req.ContentLength,
+		}
+		if req.Body == nil {
+			hreq.Body = http.NoBody
+			hreq.ContentLength = 0
+		}
+		hreq = hreq.WithContext(ctx)
+		resp, err := cc.RoundTrip(hreq)
+		if err != nil {
+			// A connection that went away before the stream started
+			// (GOAWAY raced us) is retried once on a fresh connection.
+			if attempt == 0 && ctx.Err() == nil && isRetryable(err) && !cc.CanTakeNewRequest() {
+				continue
+			}
+			return nil, err
+		}
+		return &Response{Status: resp.StatusCode, Header: Header(resp.Header), Body: resp.Body, trailer: resp}, nil
+	}
+}
+
+func isRetryable(err error) bool {
+	return errors.Is(err, http2.ErrNoCachedConn) || err.Error() == "http2: client connection lost" ||
+		err.Error() == "http2: client conn not usable"
+}
+
+// StreamErrorCode reports the RST_STREAM error code carried by err, if any.
+func StreamErrorCode(err error) (uint32, bool) {
+	var se http2.StreamError
+	if errors.As(err, &se) {
+		return uint32(se.Code), true
+	}
+	return 0, false
+}
+
+// IsGoAway reports whether err says the connection was shut down by GOAWAY.
+func IsGoAway(err error) bool {
+	var ga http2.GoAwayError
+	return errors.As(err, &ga)
+}

@@ -1,0 +1,337 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleyrpc/parley/internal/testutil"
+	prt "github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
+)
+
+func TestInterceptors(t *testing.T) {
+	var mu sync.Mutex
+	var trace []string
+	record := func(s string) {
+		mu.Lock()
+		trace = append(trace, s)
+		mu.Unlock()
+	}
+	takeTrace := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := strings.Join(trace, ",")
+		trace = nil
+		return s
+	}
+	unaryS := func(name string) prt.UnaryServerInterceptor {
+		return func(ctx context.Context, req any, info *prt.UnaryServerInfo, next prt.UnaryHandler) (any, error) {
+			record("s" + name + ">" + info.Method)
+			if prt.IncomingMetadata(ctx).Get("authorization") != "Bearer ok" {
+				return nil, wire.NewError(wire.Unauthenticated, "no token")
+			}
+			res, err := next(ctx, req)
+			record("s" + name + "<")
+			return res, err
+		}
+	}
+	streamS := func(name string) prt.StreamServerInterceptor {
+		return func(ctx context.Context, call prt.ServerConn, info *prt.StreamServerInfo, next prt.StreamHandler) error {
+			record("S" + name + ">" + info.Kind.String())
+			if call.Metadata().Get("authorization") != "Bearer ok" {
+				return wire.NewError(wire.PermissionDenied, "no token")
+			}
+			return next(context.WithValue(ctx, ctxKey(name), name), call)
+		}
+	}
+	unaryC := func(name string) prt.UnaryClientInterceptor {
+		return func(ctx context.Context, method string, req, res any, next prt.UnaryInvoker) error {
+			record("c" + name)
+			return next(prt.AppendOutgoing(ctx, "x-client-"+name, "1"), method, req, res)
+		}
+	}
+	streamC := func(name string) prt.StreamClientInterceptor {
+		return func(ctx context.Context, info *prt.StreamClientInfo, next prt.Streamer) (prt.ClientConn, error) {
+			record("C" + name)
+			return next(ctx, info)
+		}
+	}
+	register := func(s *prt.Server) {
+		registerEcho(s)
+		prt.HandleBidi(s, "/test.Ctx/Bidi", func(call *prt.ServerCall[Msg, Msg]) error {
+			a, _ := call.Context().Value(ctxKey("1")).(string)
+			b, _ := call.Context().Value(ctxKey("2")).(string)
+			return call.Send(&Msg{Text: a + b})
+		})
+	}
+	e := newEnv(t, transports[0], register, envOpts{
+		server: []prt.ServerOption{
+			prt.WithUnaryInterceptor(unaryS("1"), unaryS("2")),
+			prt.WithStreamInterceptor(streamS("1"), streamS("2")),
+		},
+		dial: []prt.DialOption{
+			prt.WithUnaryClientInterceptor(unaryC("1"), unaryC("2")),
+			prt.WithStreamClientInterceptor(streamC("1"), streamC("2")),
+		},
+	})
+	ctx := testCtx(t)
+	_, err := prt.CallUnary[Msg, Msg](ctx, e.client, mUnary, &Msg{})
+	wantCode(t, err, wire.Unauthenticated)
+	takeTrace()
+	authed := prt.AppendOutgoing(ctx, "authorization", "Bearer ok")
+	if _, err := prt.CallUnary[Msg, Msg](authed, e.client, mUnary, &Msg{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := takeTrace(), "c1,c2,s1>"+mUnary+",s2>"+mUnary+",s2<,s1<"; got != want {
+		t.Errorf("unary order %q, want %q", got, want)
+	}
+	call, err := prt.Open[Msg, Msg](ctx, e.client, "/test.Ctx/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call.CloseSend()
+	_, err = call.Recv()
+	wantCode(t, err, wire.PermissionDenied)
+	takeTrace()
+	call, err = prt.Open[Msg, Msg](authed, e.client, "/test.Ctx/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call.CloseSend()
+	m, err := call.Recv()
+	if err != nil || m.Text != "12" {
+		t.Fatalf("handler saw context values %q, %v; want both interceptors' values", m.Text, err)
+	}
+	if got, want := takeTrace(), "C1,C2,S1>bidi_stream,S2>bidi_stream"; got != want {
+		t.Errorf("stream order %q, want %q", got, want)
+	}
+}
+
+type ctxKey string
+
+// TestMutualTLS: the client's certificate identity reaches the handler.
+func TestMutualTLS(t *testing.T) {
+	pki := testutil.NewPKI(t)
+	srv := prt.NewServer(prt.WithTLS(pki.ServerTLS(true)))
+	prt.HandleUnary(srv, "/test.TLS/Who", func(ctx context.Context, req *Msg) (*Msg, error) {
+		p, ok := prt.PeerFromContext(ctx)
+		if !ok || p.TLS == nil || len(p.TLS.PeerCertificates) == 0 {
+			return nil, wire.NewError(wire.Unauthenticated, "no client certificate")
+		}
+		return &Msg{Text: p.TLS.PeerCertificates[0].Subject.CommonName + "@" + p.Addr.String()}, nil
+	})
+	l := testutil.Listen(t, "tcp4")
+	done := make(chan struct{})
+	go func() { srv.Serve(l); close(done) }()
+	defer func() { srv.Close(); <-done }()
+
+	c, err := prt.Dial(l.Addr().String(), prt.WithTLS(pki.ClientTLS(true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := prt.CallUnary[Msg, Msg](testCtx(t), c, "/test.TLS/Who", &Msg{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.Text, pki.ClientName+"@127.0.0.1:") {
+		t.Errorf("handler saw %q", res.Text)
+	}
+	// Without a client certificate the handshake fails: UNAVAILABLE.
+	anon, err := prt.Dial(l.Addr().String(), prt.WithTLS(pki.ClientTLS(false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	_, err = prt.CallUnary[Msg, Msg](testCtx(t), anon, "/test.TLS/Who", &Msg{})
+	wantCode(t, err, wire.Unavailable)
+}
+
+// TestShutdown: in-flight calls finish, new calls are refused, and Shutdown
+// returns once they are done.
+func TestShutdown(t *testing.T) {
+	started := make(chan struct{})
+	release := make(chan struct{})
+	srv := prt.NewServer()
+	registerEcho(srv)
+	prt.HandleUnary(srv, "/test.Shut/Slow", func(ctx context.Context, req *Msg) (*Msg, error) {
+		close(started)
+		<-release
+		return &Msg{Text: "finished"}, nil
+	})
+	l := testutil.Listen(t, "tcp4")
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	c, err := prt.Dial(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testCtx(t)
+	slow := make(chan error, 1)
+	go func() {
+		res, err := prt.CallUnary[Msg, Msg](ctx, c, "/test.Shut/Slow", &Msg{})
+		if err == nil && res.Text != "finished" {
+			err = fmt.Errorf("got %q", res.Text)
+		}
+		slow <- err
+	}()
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(ctx) }()
+	if err := <-served; !errors.Is(err, prt.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+	// New connections are refused once the listener is closed.
+	if conn, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {
+		conn.Close()
+		t.Error("listener still accepting after Shutdown")
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v before the in-flight call finished", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatalf("in-flight call: %v", err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// TestShutdownDeadline: a stream that never ends cannot hang Shutdown; when
+// its context ends the call is cancelled and the client sees a status.
+func TestShutdownDeadline(t *testing.T) {
+	handlerDone := make(chan error, 1)
+	srv := prt.NewServer()
+	prt.HandleBidi(srv, "/test.Shut/Forever", func(call *prt.ServerCall[Msg, Msg]) error {
+		_ = call.Send(&Msg{Text: "hello"})
+		<-call.Context().Done()
+		handlerDone <- call.Context().Err()
+		return call.Context().Err()
+	})
+	l := testutil.Listen(t, "tcp4")
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	c, err := prt.Dial(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	call, err := prt.Open[Msg, Msg](testCtx(t), c, "/test.Shut/Forever")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown returned %v, want DeadlineExceeded", err)
+	}
+	<-served
+	if err := <-handlerDone; !errors.Is(err, context.Canceled) {
+		t.Errorf("handler saw %v, want Canceled", err)
+	}
+	_, err = call.Recv()
+	var we *wire.Error
+	if !errors.As(err, &we) || (we.Code() != wire.Unavailable && we.Code() != wire.Canceled && we.Code() != wire.Internal) {
+		t.Fatalf("client saw %v, want a clean status", err)
+	}
+}
+
+// TestPeerVanishes: a client that disappears mid-stream (its connection
+// closed under it) ends the handler's call; the server serves others.
+func TestPeerVanishes(t *testing.T) {
+	handlerErr := make(chan error, 1)
+	got := make(chan struct{}, 1)
+	register := func(s *prt.Server) {
+		registerEcho(s)
+		prt.HandleClientStream(s, "/test.Vanish/Sink", func(call *prt.ServerCall[Msg, Msg]) (*Msg, error) {
+			for {
+				_, err := call.Recv()
+				if err != nil {
+					handlerErr <- err
+					return nil, err
+				}
+				select {
+				case got <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}
+	e := newEnv(t, transports[0], register, envOpts{})
+	// A client whose TCP connection we can cut.
+	var mu sync.Mutex
+	var conns []net.Conn
+	victim, err := prt.Dial(e.addr, prt.WithDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		return c, err
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	call, err := prt.Open[Msg, Msg](testCtx(t), victim, "/test.Vanish/Sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Send(&Msg{Data: make([]byte, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	mu.Lock()
+	for _, c := range conns {
+		c.Close()
+	}
+	mu.Unlock()
+	err = <-handlerErr
+	wantCode(t, err, wire.Canceled)
+	_, err = call.Recv()
+	if err == nil {
+		t.Fatal("client call survived its connection")
+	}
+	if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{}); err != nil {
+		t.Fatalf("server stopped serving: %v", err)
+	}
+	// The victim redials for its next call.
+	if _, err := prt.CallUnary[Msg, Msg](testCtx(t), victim, mUnary, &Msg{}); err != nil {
+		t.Fatalf("client did not redial: %v", err)
+	}
+}
+
+// TestClientClosed: calls on a closed client fail with CANCELLED.
+func TestClientClosed(t *testing.T) {
+	e := newEnv(t, transports[0], registerEcho, envOpts{})
+	e.client.Close()
+	_, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{})
+	wantCode(t, err, wire.Canceled)
+}
+
+// TestUnreachable: a call to a port nobody listens on is UNAVAILABLE.
+func TestUnreachable(t *testing.T) {
+	l := testutil.Listen(t, "tcp4")
+	addr := l.Addr().String()
+	l.Close()
+	c, err := prt.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = prt.CallUnary[Msg, Msg](testCtx(t), c, mUnary, &Msg{})
+	wantCode(t, err, wire.Unavailable)
+}

@@ -1,0 +1,107 @@
+package runtime
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+
+	"github.com/parleyrpc/parley/wire"
+)
+
+type outgoingKey struct{}
+type incomingKey struct{}
+type peerKey struct{}
+type serverStreamKey struct{}
+
+// NewOutgoingContext returns a context whose client calls send md as
+// request metadata, replacing any set before.
+func NewOutgoingContext(ctx context.Context, md wire.Metadata) context.Context {
+	return context.WithValue(ctx, outgoingKey{}, md)
+}
+
+// AppendOutgoing returns a context whose client calls also send the given
+// key/value pairs as request metadata. It panics on an odd count, like
+// wire.Pairs. The context's existing metadata is not modified.
+func AppendOutgoing(ctx context.Context, kv ...string) context.Context {
+	md := OutgoingMetadata(ctx).Clone()
+	if md == nil {
+		md = wire.Metadata{}
+	}
+	for k, vs := range wire.Pairs(kv...) {
+		md.Add(k, vs...)
+	}
+	return context.WithValue(ctx, outgoingKey{}, md)
+}
+
+// OutgoingMetadata returns the request metadata client calls made with ctx
+// will send. The caller must not modify it.
+func OutgoingMetadata(ctx context.Context) wire.Metadata {
+	md, _ := ctx.Value(outgoingKey{}).(wire.Metadata)
+	return md
+}
+
+// IncomingMetadata returns the request metadata of the call a server
+// handler's ctx belongs to, or nil elsewhere. The caller must not modify it.
+func IncomingMetadata(ctx context.Context) wire.Metadata {
+	md, _ := ctx.Value(incomingKey{}).(wire.Metadata)
+	return md
+}
+
+// Peer describes the other end of a connection.
+type Peer struct {
+	// Addr is the peer's network address.
+	Addr net.Addr
+	// TLS is the connection's TLS state, nil over h2c. With mutual TLS the
+	// client's verified certificates are in TLS.PeerCertificates.
+	TLS *tls.ConnectionState
+}
+
+// PeerFromContext returns the peer of the call a server handler's ctx
+// belongs to.
+func PeerFromContext(ctx context.Context) (Peer, bool) {
+	p, ok := ctx.Value(peerKey{}).(Peer)
+	return p, ok
+}
+
+// MethodFromContext returns the full method name ("/pkg.Service/Method")
+// of the call a server handler's ctx belongs to.
+func MethodFromContext(ctx context.Context) (string, bool) {
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	if !ok {
+		return "", false
+	}
+	return ss.method, true
+}
+
+// SetHeader adds md to the response headers of the call ctx belongs to; it
+// is for unary handlers, which have no call value. It fails once the
+// headers have been sent.
+func SetHeader(ctx context.Context, md wire.Metadata) error {
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	if !ok {
+		return wire.NewError(wire.Internal, "SetHeader: not a server call context")
+	}
+	return ss.setHeader(md)
+}
+
+// SetTrailer adds md to the response trailers of the call ctx belongs to.
+func SetTrailer(ctx context.Context, md wire.Metadata) error {
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	if !ok {
+		return wire.NewError(wire.Internal, "SetTrailer: not a server call context")
+	}
+	ss.setTrailer(md)
+	return nil
+}
+
+// SetCompressor makes the call ctx belongs to compress its responses with
+// the named compressor ("gzip", or "identity" for none), when the client
+// accepts it. By default a server compresses responses the way the client
+// compressed its requests.
+func SetCompressor(ctx context.Context, name string) error {
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	if !ok {
+		return wire.NewError(wire.Internal, "SetCompressor: not a server call context")
+	}
+	return ss.setCompressor(name)
+}

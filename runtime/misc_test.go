@@ -1,0 +1,28 @@
+package runtime_test
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/parleyrpc/parley/internal/testutil"
+	prt "github.com/parleyrpc/parley/runtime"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func tlsDial(t *testing.T, tr transport) []prt.DialOption {
+	if !tr.tls {
+		return nil
+	}
+	return []prt.DialOption{prt.WithTLS(testutil.NewPKI(t).ClientTLS(false))}
+}
+
+func listenBench(b *testing.B) net.Listener {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}

@@ -1,0 +1,119 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/parleyrpc/parley/wire"
+)
+
+// msgReader reads length-prefixed gRPC messages from a byte stream (an
+// HTTP/2 request or response body). It is owned by one goroutine.
+type msgReader struct {
+	r       io.Reader
+	maxSize int
+	// comp decompresses messages whose flag is set; nil when the peer
+	// declared no grpc-encoding, in which case a set flag is an error.
+	comp   wire.Compressor
+	prefix [wire.PrefixLen]byte
+}
+
+// next returns the next message's payload, decompressed, in a fresh slice
+// the caller may keep. At a clean end between messages it returns io.EOF;
+// every other error is a *wire.Error with the status gRPC prescribes, except
+// errors from the underlying reader, which are returned as they are.
+func (mr *msgReader) next() ([]byte, error) {
+	n, err := io.ReadFull(mr.r, mr.prefix[:])
+	if err != nil {
+		if err == io.EOF {
+			return nil, io.EOF
+		}
+		if err == io.ErrUnexpectedEOF {
+			return nil, wire.Errorf(wire.Internal, "stream ended inside a message prefix (%d of %d bytes)", n, wire.PrefixLen)
+		}
+		return nil, err
+	}
+	compressed, length, _, perr := wire.ParsePrefix(mr.prefix[:])
+	if perr != nil {
+		return nil, wire.Errorf(wire.Internal, "malformed message prefix: %v", perr)
+	}
+	if mr.maxSize >= 0 && int64(length) > int64(mr.maxSize) {
+		return nil, wire.Errorf(wire.ResourceExhausted, "received message larger than max (%d vs. %d)", length, mr.maxSize)
+	}
+	if compressed && mr.comp == nil {
+		return nil, wire.Errorf(wire.Internal, "compressed flag set on a message, but no grpc-encoding was declared")
+	}
+	buf := make([]byte, length)
+	if _, err := io.ReadFull(mr.r, buf); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, wire.Errorf(wire.Internal, "stream ended inside a message (expected %d bytes)", length)
+		}
+		return nil, err
+	}
+	if !compressed {
+		return buf, nil
+	}
+	out, err := mr.comp.Decompress(nil, buf, mr.maxSize)
+	if err != nil {
+		var se *wire.SizeError
+		if errors.As(err, &se) {
+			return nil, wire.Errorf(wire.ResourceExhausted, "received message after decompression larger than max (%d)", mr.maxSize)
+		}
+		return nil, wire.Errorf(wire.Internal, "failed to decompress the received message: %v", err)
+	}
+	return out, nil
+}
+
+// encodeMessage marshals v with codec and frames it (prefix included),
+// compressing with comp when it is not nil. It enforces maxSize on the
+// payload as sent.
+func encodeMessage(codec wire.Codec, comp wire.Compressor, v any, maxSize int) ([]byte, error) {
+	var payload []byte
+	var err error
+	if ac, ok := codec.(wire.AppendCodec); ok && comp == nil {
+		// Marshal straight after a reserved prefix: one allocation.
+		buf := make([]byte, wire.PrefixLen, wire.PrefixLen+64)
+		buf, err = ac.MarshalAppend(buf, v)
+		if err != nil {
+			return nil, wire.Errorf(wire.Internal, "failed to marshal the message: %v", err)
+		}
+		n := len(buf) - wire.PrefixLen
+		if maxSize >= 0 && n > maxSize {
+			return nil, wire.Errorf(wire.ResourceExhausted, "trying to send message larger than max (%d vs. %d)", n, maxSize)
+		}
+		wire.AppendPrefix(buf[:0], false, n)
+		return buf, nil
+	}
+	payload, err = codec.Marshal(v)
+	if err != nil {
+		return nil, wire.Errorf(wire.Internal, "failed to marshal the message: %v", err)
+	}
+	compressed := false
+	if comp != nil {
+		payload, err = comp.Compress(nil, payload)
+		if err != nil {
+			return nil, wire.Errorf(wire.Internal, "failed to compress the message: %v", err)
+		}
+		compressed = true
+	}
+	if maxSize >= 0 && len(payload) > maxSize {
+		return nil, wire.Errorf(wire.ResourceExhausted, "trying to send message larger than max (%d vs. %d)", len(payload), maxSize)
+	}
+	return wire.AppendMessage(make([]byte, 0, wire.PrefixLen+len(payload)), compressed, payload), nil
+}
+
+// decodeMessage unmarshals payload into v, mapping failure to INTERNAL as
+// grpc-go does.
+func decodeMessage(codec wire.Codec, payload []byte, v any) error {
+	if err := codec.Unmarshal(payload, v); err != nil {
+		return wire.Errorf(wire.Internal, "failed to unmarshal the received message: %v", err)
+	}
+	return nil
+}
+
+// cardinalityError reports a peer that sent the wrong number of messages for
+// the method's kind.
+func cardinalityError(what string, n int) error {
+	return wire.NewError(wire.Internal, fmt.Sprintf("protocol violation: expected exactly one %s message, got %d", what, n))
+}

@@ -1,0 +1,257 @@
+package runtime
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"math"
+	"net"
+	"time"
+
+	"github.com/parleyrpc/parley/wire"
+)
+
+// Default limits. Each can be changed with the option named beside it.
+const (
+	// DefaultMaxRecvMsgSize bounds a received message (MaxRecvMsgSize):
+	// 4 MiB, as in grpc-go.
+	DefaultMaxRecvMsgSize = 4 << 20
+	// DefaultMaxSendMsgSize bounds a sent message (MaxSendMsgSize):
+	// math.MaxInt32, as in grpc-go.
+	DefaultMaxSendMsgSize = math.MaxInt32
+	// DefaultMailboxSize is how many messages each direction of a call
+	// buffers before Send blocks (MailboxSize).
+	DefaultMailboxSize = 16
+	// DefaultMaxConcurrentStreams bounds the calls one client connection
+	// may have open on a server at once (MaxConcurrentStreams).
+	DefaultMaxConcurrentStreams = 1024
+	// DefaultMaxHeaderListSize bounds the size of a header block, headers
+	// or trailers, that a peer may send (MaxHeaderListSize): 1 MiB.
+	DefaultMaxHeaderListSize = 1 << 20
+)
+
+// ServerOption configures a Server.
+type ServerOption interface{ applyServer(*serverConfig) }
+
+// DialOption configures a Client.
+type DialOption interface{ applyDial(*dialConfig) }
+
+// Option configures either side; it is both a ServerOption and a DialOption.
+type Option interface {
+	ServerOption
+	DialOption
+}
+
+// common holds the settings shared by both sides.
+type common struct {
+	tls         *tls.Config
+	maxRecv     int
+	maxSend     int
+	maxHeader   uint32
+	mailboxSize int
+	logger      *slog.Logger
+	codecs      map[string]wire.Codec
+	pingEvery   time.Duration
+	pingTimeout time.Duration
+}
+
+func defaultCommon() common {
+	return common{
+		maxRecv:     DefaultMaxRecvMsgSize,
+		maxSend:     DefaultMaxSendMsgSize,
+		maxHeader:   DefaultMaxHeaderListSize,
+		mailboxSize: DefaultMailboxSize,
+		codecs:      map[string]wire.Codec{wire.Msgpack.Name(): wire.Msgpack},
+	}
+}
+
+func (c *common) log() *slog.Logger {
+	if c.logger == nil {
+		return slog.Default()
+	}
+	return c.logger
+}
+
+type serverConfig struct {
+	common
+	maxStreams uint32
+	unary      []UnaryServerInterceptor
+	stream     []StreamServerInterceptor
+}
+
+type dialConfig struct {
+	common
+	codec  wire.Codec
+	dialer func(ctx context.Context, addr string) (net.Conn, error)
+	unary  []UnaryClientInterceptor
+	stream []StreamClientInterceptor
+}
+
+type bothOption func(*common)
+
+func (o bothOption) applyServer(c *serverConfig) { o(&c.common) }
+func (o bothOption) applyDial(c *dialConfig)     { o(&c.common) }
+
+type serverOption func(*serverConfig)
+
+func (o serverOption) applyServer(c *serverConfig) { o(c) }
+
+type dialOption func(*dialConfig)
+
+func (o dialOption) applyDial(c *dialConfig) { o(c) }
+
+// WithTLS serves or dials over TLS with ALPN "h2". The default is h2c:
+// cleartext HTTP/2 with prior knowledge. On a server, cfg must hold a
+// certificate; on a client, cfg.ServerName defaults to the target's host.
+// Set cfg.ClientAuth on the server for mutual TLS; the peer's certificates
+// are then in Peer.TLS.
+func WithTLS(cfg *tls.Config) Option {
+	return bothOption(func(c *common) { c.tls = cfg })
+}
+
+// MaxRecvMsgSize bounds the size of a message this side accepts, after
+// decompression; a larger one fails the call with RESOURCE_EXHAUSTED. The
+// default is DefaultMaxRecvMsgSize (4 MiB).
+func MaxRecvMsgSize(n int) Option {
+	return bothOption(func(c *common) { c.maxRecv = n })
+}
+
+// MaxSendMsgSize bounds the size of a message this side sends; Send of a
+// larger one returns RESOURCE_EXHAUSTED and the call goes on. The default
+// is DefaultMaxSendMsgSize.
+func MaxSendMsgSize(n int) Option {
+	return bothOption(func(c *common) { c.maxSend = n })
+}
+
+// MaxHeaderListSize bounds the size of the header and trailer blocks this
+// side accepts (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE). The default is
+// DefaultMaxHeaderListSize (1 MiB).
+func MaxHeaderListSize(n uint32) Option {
+	return bothOption(func(c *common) { c.maxHeader = n })
+}
+
+// MailboxSize sets how many messages each direction of a call buffers. A
+// full outbound mailbox blocks Send; a full inbound mailbox stops reading
+// from the connection, so HTTP/2 flow control stops the peer. The default
+// is DefaultMailboxSize (16).
+func MailboxSize(n int) Option {
+	return bothOption(func(c *common) {
+		if n < 1 {
+			n = 1
+		}
+		c.mailboxSize = n
+	})
+}
+
+// WithLogger sets where the runtime logs what it cannot report to a caller:
+// handler panics, connection failures. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return bothOption(func(c *common) { c.logger = l })
+}
+
+// WithKeepalive sends an HTTP/2 PING when a connection has been silent for
+// interval, and closes it if the peer does not answer within timeout; the
+// calls on it then fail with UNAVAILABLE. By default no pings are sent.
+func WithKeepalive(interval, timeout time.Duration) Option {
+	return bothOption(func(c *common) {
+		c.pingEvery = interval
+		c.pingTimeout = timeout
+	})
+}
+
+// WithCodec adds a codec. A server accepts every added codec's
+// content-subtype besides msgpack; a client sends with the codec added
+// last. The default is wire.Msgpack alone.
+func WithCodec(codec wire.Codec) Option {
+	return bothOption(func(c *common) {
+		cp := make(map[string]wire.Codec, len(c.codecs)+1)
+		for k, v := range c.codecs {
+			cp[k] = v
+		}
+		cp[codec.Name()] = codec
+		c.codecs = cp
+	})
+}
+
+// MaxConcurrentStreams bounds the calls that one client connection may have
+// in flight on the server (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). The
+// default is DefaultMaxConcurrentStreams (1024).
+func MaxConcurrentStreams(n uint32) ServerOption {
+	return serverOption(func(c *serverConfig) { c.maxStreams = n })
+}
+
+// WithUnaryInterceptor adds server interceptors for unary calls. They run in
+// the order given, after any added before, the first outermost.
+func WithUnaryInterceptor(in ...UnaryServerInterceptor) ServerOption {
+	return serverOption(func(c *serverConfig) { c.unary = append(c.unary, in...) })
+}
+
+// WithStreamInterceptor adds server interceptors for streaming calls. They
+// run in the order given, the first outermost.
+func WithStreamInterceptor(in ...StreamServerInterceptor) ServerOption {
+	return serverOption(func(c *serverConfig) { c.stream = append(c.stream, in...) })
+}
+
+// WithUnaryClientInterceptor adds client interceptors for unary calls, the
+// first outermost.
+func WithUnaryClientInterceptor(in ...UnaryClientInterceptor) DialOption {
+	return dialOption(func(c *dialConfig) { c.unary = append(c.unary, in...) })
+}
+
+// WithStreamClientInterceptor adds client interceptors for streaming calls,
+// the first outermost.
+func WithStreamClientInterceptor(in ...StreamClientInterceptor) DialOption {
+	return dialOption(func(c *dialConfig) { c.stream = append(c.stream, in...) })
+}
+
+// WithDialer replaces how the client opens its TCP connection; the default
+// is a net.Dialer. TLS, if configured, runs on top of the returned conn.
+func WithDialer(dial func(ctx context.Context, addr string) (net.Conn, error)) DialOption {
+	return dialOption(func(c *dialConfig) { c.dialer = dial })
+}
+
+// CallOption configures one client call.
+type CallOption interface{ applyCall(*callConfig) }
+
+type callConfig struct {
+	header     *wire.Metadata
+	trailer    *wire.Metadata
+	compressor string
+}
+
+type callOption func(*callConfig)
+
+func (o callOption) applyCall(c *callConfig) { o(c) }
+
+// Header stores the response headers of a unary call in *md when the call
+// ends, whatever its status.
+func Header(md *wire.Metadata) CallOption {
+	return callOption(func(c *callConfig) { c.header = md })
+}
+
+// Trailer stores the response trailers of a unary call in *md when the call
+// ends, whatever its status.
+func Trailer(md *wire.Metadata) CallOption {
+	return callOption(func(c *callConfig) { c.trailer = md })
+}
+
+// UseCompressor compresses the call's requests with the named compressor
+// ("gzip"); the default is none.
+func UseCompressor(name string) CallOption {
+	return callOption(func(c *callConfig) { c.compressor = name })
+}
+
+// compressorByName returns the compressor for a grpc-encoding value: nil,
+// true for identity or no encoding; nil, false for one parley does not have.
+func compressorByName(name string) (wire.Compressor, bool) {
+	switch name {
+	case "", "identity":
+		return nil, true
+	case wire.Gzip.Name():
+		return wire.Gzip, true
+	}
+	return nil, false
+}
+
+// acceptEncoding is the grpc-accept-encoding parley sends.
+const acceptEncoding = "gzip"

@@ -1,0 +1,390 @@
+package runtime
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("parley: server closed")
+
+// Server serves parley and gRPC calls over HTTP/2: h2c with prior knowledge,
+// or TLS with ALPN h2 when configured WithTLS.
+//
+// Register methods (Handle, HandleUnary, ... or generated Register
+// functions) before calling Serve; registering while serving is safe but a
+// call may race its method's registration. Serve may be called on several
+// listeners at once. All methods are safe for concurrent use.
+type Server struct {
+	cfg serverConfig
+	tr  *transport.Server
+
+	// baseCtx is the parent of every connection's and call's context;
+	// cancelled by Close (and by Shutdown when its ctx ends).
+	baseCtx    context.Context
+	baseCancel context.CancelFunc
+
+	mu        sync.RWMutex
+	methods   map[string]*methodDesc // guarded by mu
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	draining  bool // set by Shutdown/Close: new calls are refused
+	closed    bool
+	connWG    sync.WaitGroup // one per connection being served
+}
+
+type methodDesc struct {
+	name  string
+	kind  Kind
+	serve func(ss *serverStream)
+}
+
+// NewServer returns a server with no methods.
+func NewServer(opts ...ServerOption) *Server {
+	cfg := serverConfig{common: defaultCommon(), maxStreams: DefaultMaxConcurrentStreams}
+	for _, o := range opts {
+		o.applyServer(&cfg)
+	}
+	s := &Server{
+		cfg:       cfg,
+		methods:   make(map[string]*methodDesc),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[net.Conn]struct{}),
+	}
+	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	s.tr = transport.NewServer(transport.ServerConfig{
+		MaxConcurrentStreams: cfg.maxStreams,
+		MaxHeaderListSize:    cfg.maxHeader,
+		PingInterval:         cfg.pingEvery,
+		PingTimeout:          cfg.pingTimeout,
+	}, s.serveStream)
+	return s
+}
+
+func (s *Server) register(name string, kind Kind, serve func(*serverStream)) {
+	if _, _, err := wire.ParsePath(name); err != nil {
+		panic(fmt.Sprintf("parley: invalid method name %q: %v", name, err))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.methods[name]; dup {
+		panic(fmt.Sprintf("parley: method %s registered twice", name))
+	}
+	s.methods[name] = &methodDesc{name: name, kind: kind, serve: serve}
+}
+
+// Methods returns the full names of the registered methods.
+func (s *Server) Methods() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.methods))
+	for name := range s.methods {
+		out = append(out, name)
+	}
+	return out
+}
+
+// Serve accepts connections on l and serves each on its own goroutines
+// until l fails or the server is shut down; it then returns ErrServerClosed
+// (after Shutdown or Close) or the accept error. It closes l on return.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed || s.draining {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+	var backoff time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			s.mu.RLock()
+			stopping := s.draining || s.closed
+			s.mu.RUnlock()
+			if stopping {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if !s.trackConn(conn) {
+			conn.Close()
+			return ErrServerClosed
+		}
+		go s.serveConn(conn)
+	}
+}
+
+func (s *Server) trackConn(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.draining {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	return true
+}
+
+func (s *Server) untrackConn(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// serveConn runs one connection: the TLS handshake if configured, then
+// HTTP/2 until the connection ends.
+func (s *Server) serveConn(c net.Conn) {
+	defer s.untrackConn(c)
+	defer c.Close()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	if s.cfg.tls != nil {
+		cfg := s.cfg.tls.Clone()
+		cfg.NextProtos = []string{"h2"}
+		tconn := tls.Server(c, cfg)
+		ctx, cancel := context.WithTimeout(s.baseCtx, 10*time.Second)
+		err := tconn.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.cfg.log().Debug("parley: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		if p := tconn.ConnectionState().NegotiatedProtocol; p != "h2" {
+			s.cfg.log().Debug("parley: client did not negotiate h2", "remote", c.RemoteAddr().String(), "alpn", p)
+			return
+		}
+		c = tconn
+	}
+	s.tr.ServeConn(s.baseCtx, c)
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, sends
+// GOAWAY on every connection, refuses new calls with UNAVAILABLE, and waits
+// for the calls in flight to finish. If ctx ends first, the remaining calls
+// are cancelled (their handlers see cancellation, their clients a
+// CANCELLED or UNAVAILABLE status) and Shutdown returns ctx.Err().
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	s.mu.Unlock()
+	s.tr.GoAway()
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.Close()
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops the server at once: listeners and connections are closed and
+// every call's context is cancelled. It waits for the connections' serving
+// goroutines to end, not for handlers that ignore their context.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.draining = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.baseCancel()
+	s.connWG.Wait()
+	return nil
+}
+
+// deadlineSlack is how close to its deadline a call must be for a client
+// reset to count as the deadline passing rather than a cancellation.
+const deadlineSlack = 50 * time.Millisecond
+
+// serveStream admits one HTTP/2 stream as a call, or answers it with the
+// error gRPC prescribes. It runs on the stream's own goroutine.
+func (s *Server) serveStream(st *transport.ServerStream) {
+	if st.Method() != "POST" {
+		writeHTTPError(st, 405, "parley: gRPC requires POST, got "+st.Method())
+		return
+	}
+	hdr := st.RequestHeader()
+	ct := hdr.Get(wire.HeaderContentType)
+	subtype, ok := wire.ParseContentType(ct)
+	if !ok {
+		writeHTTPError(st, 415, fmt.Sprintf("parley: invalid gRPC request content-type %q", ct))
+		return
+	}
+	ss := &serverStream{srv: s, st: st, method: st.Path(), subtype: subtype}
+	codec, ok := s.cfg.codecs[strings.ToLower(subtype)]
+	if !ok {
+		ss.subtype = wire.Msgpack.Name()
+		ss.finish(endWith(wire.Errorf(wire.Unimplemented, "no codec for content-subtype %q; this server speaks %s", subtype, s.codecList())))
+		return
+	}
+	ss.codec = codec
+	s.mu.RLock()
+	md := s.methods[ss.method]
+	draining := s.draining
+	s.mu.RUnlock()
+	if draining {
+		ss.finish(endWith(wire.NewError(wire.Unavailable, "server is shutting down")))
+		return
+	}
+	if md == nil {
+		ss.finish(endWith(unknownMethod(ss.method, s)))
+		return
+	}
+	ss.kind = md.kind
+	if enc := hdr.Get(wire.HeaderEncoding); enc != "" {
+		comp, ok := compressorByName(enc)
+		if !ok {
+			ss.finish(endWith(wire.Errorf(wire.Unimplemented, "grpc-encoding %q is not supported (supported: %s)", enc, acceptEncoding)))
+			return
+		}
+		ss.reqComp = comp
+		ss.resComp = comp // answer in kind, as grpc-go does
+	}
+	for _, ae := range hdr.Values(wire.HeaderAcceptEncoding) {
+		for _, name := range wire.ParseAcceptEncoding(ae) {
+			if name == wire.Gzip.Name() {
+				ss.clientGzip = true
+			}
+		}
+	}
+	if ss.resComp != nil && !ss.clientGzip && len(hdr.Values(wire.HeaderAcceptEncoding)) > 0 {
+		ss.resComp = nil
+	}
+	var timeout time.Duration
+	if v := hdr.Get(wire.HeaderTimeout); v != "" {
+		d, err := wire.DecodeTimeout(v)
+		if err != nil {
+			ss.finish(endWith(wire.Errorf(wire.Internal, "malformed grpc-timeout %q: %v", v, err)))
+			return
+		}
+		timeout = d
+	}
+	reqMD := wire.Metadata{}
+	for k, vs := range hdr {
+		for _, v := range vs {
+			if err := wire.DecodeHeader(reqMD, k, v); err != nil {
+				ss.finish(endWith(wire.Errorf(wire.Internal, "malformed metadata %q: %v", strings.ToLower(k), err)))
+				return
+			}
+		}
+	}
+	ss.md = reqMD
+	ss.peer = Peer{Addr: parseAddr(st.RemoteAddr()), TLS: st.TLS()}
+
+	// The handler's context ends when the deadline passes, the client
+	// resets the stream or goes away, or the call is over. It does not
+	// inherit the stream's cancellation directly: a client whose deadline
+	// fires resets the stream at about the moment the server's own timer
+	// fires, and the handler should see DeadlineExceeded, not Canceled.
+	ctx := context.WithValue(context.WithoutCancel(st.Context()), serverStreamKey{}, ss)
+	ctx = context.WithValue(ctx, incomingKey{}, reqMD)
+	ctx = context.WithValue(ctx, peerKey{}, ss.peer)
+	var deadline time.Time
+	if v := hdr.Get(wire.HeaderTimeout); v != "" {
+		deadline = time.Now().Add(timeout)
+		ss.deadline = deadline
+		ss.ctx, ss.cancel = context.WithDeadline(ctx, deadline)
+	} else {
+		ss.ctx, ss.cancel = context.WithCancel(ctx)
+	}
+	defer ss.cancel()
+	stop := context.AfterFunc(st.Context(), func() {
+		if !deadline.IsZero() && time.Until(deadline) < deadlineSlack {
+			return // the deadline is about to end the context itself
+		}
+		ss.cancel()
+	})
+	defer stop()
+	md.serve(ss)
+}
+
+func (s *Server) codecList() string {
+	names := make([]string, 0, len(s.cfg.codecs))
+	for n := range s.cfg.codecs {
+		names = append(names, wire.ContentType(n))
+	}
+	return strings.Join(names, ", ")
+}
+
+// unknownMethod builds grpc-go's UNIMPLEMENTED wording: an unknown service
+// and an unknown method of a known service are told apart.
+func unknownMethod(path string, s *Server) error {
+	svc, method, err := wire.ParsePath(path)
+	if err != nil {
+		return wire.Errorf(wire.Unimplemented, "malformed method name %q", path)
+	}
+	prefix := "/" + svc + "/"
+	s.mu.RLock()
+	known := false
+	for name := range s.methods {
+		if strings.HasPrefix(name, prefix) {
+			known = true
+			break
+		}
+	}
+	s.mu.RUnlock()
+	if known {
+		return wire.Errorf(wire.Unimplemented, "unknown method %s for service %s", method, svc)
+	}
+	return wire.Errorf(wire.Unimplemented, "unknown service %s", svc)
+}
+
+func writeHTTPError(st *transport.ServerStream, status int, msg string) {
+	h := st.ResponseHeader()
+	h.Set("content-type", "text/plain; charset=utf-8")
+	st.WriteHeader(status)
+	_, _ = st.Write([]byte(msg))
+}
+
+// parseAddr turns "host:port" into a net.Addr.
+func parseAddr(s string) net.Addr {
+	if ap, err := netipParse(s); err == nil {
+		return ap
+	}
+	return stringAddr(s)
+}
+
+type stringAddr string
+
+func (a stringAddr) Network() string { return "tcp" }
+func (a stringAddr) String() string  { return string(a) }

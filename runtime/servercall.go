@@ -1,0 +1,625 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	goruntime "runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/parleyrpc/parley/mailbox"
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// serverStream is the untyped core of one server call. The stream goroutine
+// (the one serveStream runs on) owns the transport stream; the handler runs
+// on another goroutine and talks to it only through out and the fields
+// under mu.
+type serverStream struct {
+	srv      *Server
+	st       *transport.ServerStream // written only by the stream goroutine
+	method   string
+	kind     Kind
+	subtype  string
+	codec    wire.Codec
+	reqComp  wire.Compressor // decompresses requests; fixed before the handler starts
+	md       wire.Metadata   // request metadata; read-only once the handler starts
+	peer     Peer
+	ctx      context.Context // the handler's context
+	cancel   context.CancelFunc
+	deadline time.Time // from grpc-timeout; zero if none
+
+	clientGzip bool // the client accepts gzip responses
+
+	// mu guards the response metadata that the handler sets and the
+	// stream goroutine sends.
+	mu           sync.Mutex
+	header       wire.Metadata
+	headerFrozen bool // set once the handler sent a message or the header
+	trailer      wire.Metadata
+	resComp      wire.Compressor
+
+	// out carries framed response messages from the handler to the stream
+	// goroutine; a nil entry asks for the headers to be sent now. Its
+	// terminal event is the call's status: the handler's result, or the
+	// failure that ended the call first.
+	out *mailbox.Mailbox[[]byte]
+
+	wroteHeader bool // owned by the stream goroutine
+}
+
+func endWith(err error) mailbox.End { return mailbox.End{Err: err} }
+
+// Context implements ServerConn.
+func (ss *serverStream) Context() context.Context { return ss.ctx }
+
+// Method implements ServerConn.
+func (ss *serverStream) Method() string { return ss.method }
+
+// Metadata implements ServerConn.
+func (ss *serverStream) Metadata() wire.Metadata { return ss.md }
+
+// Peer implements ServerConn.
+func (ss *serverStream) Peer() Peer { return ss.peer }
+
+// SetHeader implements ServerConn.
+func (ss *serverStream) SetHeader(md wire.Metadata) error { return ss.setHeader(md) }
+
+// SetTrailer implements ServerConn.
+func (ss *serverStream) SetTrailer(md wire.Metadata) { ss.setTrailer(md) }
+
+// SendHeader implements ServerConn.
+func (ss *serverStream) SendHeader(md wire.Metadata) error {
+	if err := ss.setHeader(md); err != nil {
+		return err
+	}
+	ss.mu.Lock()
+	ss.headerFrozen = true
+	ss.mu.Unlock()
+	if ss.out == nil {
+		return nil // unary fast path: headers go out with the response
+	}
+	return ss.sendErr(ss.out.Send(ss.ctx, nil))
+}
+
+func (ss *serverStream) setHeader(md wire.Metadata) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.headerFrozen {
+		return wire.NewError(wire.Internal, "SetHeader called after the response headers were sent")
+	}
+	if ss.header == nil {
+		ss.header = wire.Metadata{}
+	}
+	for k, vs := range md {
+		ss.header.Add(k, vs...)
+	}
+	return nil
+}
+
+func (ss *serverStream) setTrailer(md wire.Metadata) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.trailer == nil {
+		ss.trailer = wire.Metadata{}
+	}
+	for k, vs := range md {
+		ss.trailer.Add(k, vs...)
+	}
+}
+
+func (ss *serverStream) setCompressor(name string) error {
+	comp, ok := compressorByName(name)
+	if !ok {
+		return wire.Errorf(wire.Internal, "unknown compressor %q", name)
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.headerFrozen {
+		return wire.NewError(wire.Internal, "SetCompressor called after the response headers were sent")
+	}
+	if comp != nil && !ss.clientGzip {
+		return nil // the client did not offer it; send uncompressed
+	}
+	ss.resComp = comp
+	return nil
+}
+
+// encode freezes the headers and frames v for sending.
+func (ss *serverStream) encode(v any) ([]byte, error) {
+	ss.mu.Lock()
+	ss.headerFrozen = true
+	comp := ss.resComp
+	ss.mu.Unlock()
+	return encodeMessage(ss.codec, comp, v, ss.srv.cfg.maxSend)
+}
+
+// sendErr turns a mailbox error from sending a response into what Send
+// reports: the status that ended the call, or the context's.
+func (ss *serverStream) sendErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, mailbox.ErrClosed) {
+		if end, ok := ss.out.End(); ok && end.Err != nil {
+			return wire.AsError(end.Err)
+		}
+		return wire.NewError(wire.FailedPrecondition, "Send after the call ended")
+	}
+	return wire.AsError(err)
+}
+
+// writeHeaders sends the response headers. Stream goroutine only.
+func (ss *serverStream) writeHeaders() {
+	if ss.wroteHeader {
+		return
+	}
+	ss.wroteHeader = true
+	ss.mu.Lock()
+	ss.headerFrozen = true
+	md := ss.header
+	comp := ss.resComp
+	ss.mu.Unlock()
+	h := ss.st.ResponseHeader()
+	h.Set(wire.HeaderContentType, wire.ContentType(ss.subtype))
+	if comp != nil {
+		h.Set(wire.HeaderEncoding, comp.Name())
+	}
+	h.Set(wire.HeaderAcceptEncoding, acceptEncoding)
+	if err := wire.EncodeHeader(md, h.Add); err != nil {
+		ss.srv.cfg.log().Warn("parley: dropping invalid response header metadata", "method", ss.method, "err", err)
+	}
+	ss.st.WriteHeader(200)
+}
+
+// finish ends the call with end's status: trailers after the headers, or a
+// trailers-only response when nothing was sent. Stream goroutine only; the
+// transport sends what finish set when serveStream returns.
+func (ss *serverStream) finish(end mailbox.End) {
+	status := wire.AsError(end.Err)
+	ss.mu.Lock()
+	trailer := ss.trailer
+	hasHeader := len(ss.header) > 0
+	ss.mu.Unlock()
+	if status != nil && len(status.Trailer()) > 0 {
+		trailer = wire.Join(trailer, status.Trailer())
+	}
+	h := ss.st.ResponseHeader()
+	if !ss.wroteHeader && !hasHeader {
+		// Trailers-only: one HEADERS frame with END_STREAM.
+		ss.wroteHeader = true
+		h.Set(wire.HeaderContentType, wire.ContentType(ss.subtype))
+		h.Set(wire.HeaderAcceptEncoding, acceptEncoding)
+		ss.setStatus(h, "", status, trailer)
+		ss.st.WriteHeader(200)
+		return
+	}
+	ss.writeHeaders()
+	ss.setStatus(h, transport.TrailerPrefix, status, trailer)
+}
+
+func (ss *serverStream) setStatus(h transport.Header, prefix string, status *wire.Error, trailer wire.Metadata) {
+	if status == nil {
+		h.Set(prefix+wire.HeaderStatus, "0")
+	} else {
+		h.Set(prefix+wire.HeaderStatus, strconv.Itoa(int(status.Code())))
+		if msg := status.Message(); msg != "" {
+			h.Set(prefix+wire.HeaderMessage, wire.EncodeMessage(msg))
+		}
+	}
+	if err := wire.EncodeHeader(trailer, func(k, v string) { h.Add(prefix+k, v) }); err != nil {
+		ss.srv.cfg.log().Warn("parley: dropping invalid trailer metadata", "method", ss.method, "err", err)
+	}
+}
+
+// clientGone reports whether the client reset the stream or the connection
+// (or the server) went away.
+func (ss *serverStream) clientGone() bool { return ss.st.Context().Err() != nil }
+
+// writeLoop drains out to the transport until its terminal event, then
+// finishes the call. Several queued messages go out with one flush. Stream
+// goroutine only.
+func (ss *serverStream) writeLoop() {
+	done := ss.ctx.Done()
+	gone := ss.st.Context().Done()
+	for {
+		select {
+		case f, ok := <-ss.out.C():
+			if !ok {
+				ss.finish(ss.result())
+				return
+			}
+			if !ss.writeFrame(f) {
+				return
+			}
+			for drained := false; !drained; {
+				select {
+				case f, ok := <-ss.out.C():
+					if !ok {
+						ss.finish(ss.result())
+						return
+					}
+					if !ss.writeFrame(f) {
+						return
+					}
+				default:
+					drained = true
+				}
+			}
+			if err := ss.st.Flush(); err != nil {
+				ss.abort()
+				return
+			}
+		case <-gone:
+			ss.abort()
+			return
+		case <-done:
+			done = nil
+			if ss.clientGone() {
+				ss.abort()
+				return
+			}
+			// The deadline passed, or the call failed while reading: end it
+			// now with that status; the handler sees its context done.
+			ss.out.Close(endWith(ctxStatus(ss.ctx)))
+		}
+	}
+}
+
+// result is the call's outcome once out has ended: the handler's result,
+// except that a call whose deadline passed cannot end OK.
+func (ss *serverStream) result() mailbox.End {
+	end, _ := ss.out.End()
+	if end.Err == nil && errors.Is(ss.ctx.Err(), context.DeadlineExceeded) {
+		end.Err = ctxStatus(ss.ctx)
+	}
+	return end
+}
+
+// writeFrame writes one framed message (nil: just the headers).
+func (ss *serverStream) writeFrame(f []byte) bool {
+	ss.writeHeaders()
+	if f == nil {
+		return true
+	}
+	if _, err := ss.st.Write(f); err != nil {
+		ss.abort()
+		return false
+	}
+	return true
+}
+
+// abort ends the call without a status: the client is gone.
+func (ss *serverStream) abort() {
+	ss.out.Close(endWith(wire.NewError(wire.Canceled, "the client cancelled the call or went away")))
+}
+
+// ctxStatus maps a done context to the status that ends the call.
+func ctxStatus(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return wire.NewError(wire.DeadlineExceeded, "deadline exceeded")
+	}
+	return wire.NewError(wire.Canceled, "call cancelled")
+}
+
+// recoverHandler turns a handler panic into INTERNAL and logs it with its
+// stack: the server keeps serving.
+func (ss *serverStream) recoverHandler(err *error) {
+	if r := recover(); r != nil {
+		buf := make([]byte, 16<<10)
+		buf = buf[:goruntime.Stack(buf, false)]
+		ss.srv.cfg.log().Error("parley: handler panicked", "method", ss.method, "panic", fmt.Sprint(r), "stack", string(buf))
+		*err = wire.Errorf(wire.Internal, "handler for %s panicked: %v", ss.method, r)
+	}
+}
+
+// ServerCall is one call as its handler sees it: the request metadata, an
+// inbound mailbox of requests, an outbound mailbox of responses, and the
+// response headers and trailers.
+//
+// The inbound mailbox yields the client's requests in order, then its
+// terminal event: io.EOF from Recv when the client half-closed, or the
+// failure (a cancelled call, an oversized or undecodable message). The
+// outbound mailbox's Send marshals at once (so the message may be reused
+// when it returns) and blocks while the mailbox is full, which it stays
+// while HTTP/2 flow control holds the response back: a slow client slows
+// the handler instead of growing memory.
+//
+// Concurrency: the inbound side may be used by one goroutine and the
+// outbound side by others at the same time; Send may be called from several
+// goroutines (their messages interleave whole). Nothing may be used after
+// the handler returns: the handler's return value is the call's status.
+type ServerCall[Req, Res any] struct {
+	ss  *serverStream
+	ctx context.Context // the handler's context; set before the handler runs
+	in  *mailbox.Mailbox[*Req]
+	out outbox[Res]
+}
+
+// Context is the call's context: it carries the deadline from the client's
+// grpc-timeout and is cancelled when the client cancels or disconnects, the
+// deadline passes, or the server closes.
+func (c *ServerCall[Req, Res]) Context() context.Context { return c.ctx }
+
+// Method returns the full method name, "/pkg.Service/Method".
+func (c *ServerCall[Req, Res]) Method() string { return c.ss.method }
+
+// Metadata returns the request metadata. It must not be modified.
+func (c *ServerCall[Req, Res]) Metadata() wire.Metadata { return c.ss.md }
+
+// Peer describes the client's connection.
+func (c *ServerCall[Req, Res]) Peer() Peer { return c.ss.peer }
+
+// In is the inbound mailbox of requests.
+func (c *ServerCall[Req, Res]) In() mailbox.Receiver[*Req] { return c.in }
+
+// Out is the outbound mailbox of responses.
+func (c *ServerCall[Req, Res]) Out() mailbox.Sender[*Res] { return c.out }
+
+// Recv receives the next request: io.EOF once the client half-closed.
+func (c *ServerCall[Req, Res]) Recv() (*Req, error) {
+	v, err := c.in.Recv(c.ctx)
+	if err != nil && err != io.EOF {
+		return nil, wire.AsError(err)
+	}
+	return v, err
+}
+
+// Send sends res: it is marshalled before Send returns, and Send blocks
+// while the outbound mailbox is full. It fails once the call has ended.
+func (c *ServerCall[Req, Res]) Send(res *Res) error { return c.out.Send(c.ctx, res) }
+
+// SetHeader adds md to the response headers; it fails once they were sent
+// (by SendHeader or the first message).
+func (c *ServerCall[Req, Res]) SetHeader(md wire.Metadata) error { return c.ss.setHeader(md) }
+
+// SendHeader adds md to the response headers and sends them now, before any
+// message.
+func (c *ServerCall[Req, Res]) SendHeader(md wire.Metadata) error { return c.ss.SendHeader(md) }
+
+// SetTrailer adds md to the trailers sent when the call ends.
+func (c *ServerCall[Req, Res]) SetTrailer(md wire.Metadata) { c.ss.setTrailer(md) }
+
+// SetCompressor compresses the call's responses with the named compressor
+// ("gzip" or "identity") if the client accepts it; call it before the first
+// response.
+func (c *ServerCall[Req, Res]) SetCompressor(name string) error { return c.ss.setCompressor(name) }
+
+// outbox is the typed Sender over a call's framed outbound mailbox: it
+// marshals in the sender's goroutine so errors reach the sender.
+type outbox[T any] struct {
+	send func(ctx context.Context, v *T, wait bool) error
+	done func() <-chan struct{}
+}
+
+func (o outbox[T]) Send(ctx context.Context, v *T) error { return o.send(ctx, v, true) }
+func (o outbox[T]) TrySend(v *T) error                   { return o.send(context.Background(), v, false) }
+func (o outbox[T]) Done() <-chan struct{}                { return o.done() }
+
+// Handle registers h for the method named method ("/pkg.Service/Method")
+// with the given kind. h runs on its own goroutine for each call; its
+// return ends the call: nil with status OK, an error with its status (a
+// *wire.Error's code, UNKNOWN for other errors, CANCELLED or
+// DEADLINE_EXCEEDED for context errors). A panic ends the call with
+// INTERNAL and is logged; the server keeps serving. Handle panics if the
+// method is already registered.
+func Handle[Req, Res any](s *Server, method string, kind Kind, h func(call *ServerCall[Req, Res]) error) {
+	s.register(method, kind, func(ss *serverStream) { serveStreaming(ss, h) })
+}
+
+// HandleUnary registers a unary method: one request in, one response out.
+// The handler runs on the stream's own goroutine with no mailboxes; use
+// SetHeader, SetTrailer and IncomingMetadata on ctx for metadata. A nil
+// response with a nil error is sent as an empty message.
+func HandleUnary[Req, Res any](s *Server, method string, h func(ctx context.Context, req *Req) (*Res, error)) {
+	info := &UnaryServerInfo{Method: method}
+	inner := func(ctx context.Context, req any) (any, error) {
+		r, ok := req.(*Req)
+		if !ok {
+			return nil, wire.Errorf(wire.Internal, "interceptor passed %T to a handler of %T", req, r)
+		}
+		return h(ctx, r)
+	}
+	s.register(method, Unary, func(ss *serverStream) {
+		serveUnary[Req, Res](ss, chainUnaryServer(s.cfg.unary, info, inner))
+	})
+}
+
+// HandleClientStream registers a client-streaming method: h reads the
+// requests from call.In() and returns the one response.
+func HandleClientStream[Req, Res any](s *Server, method string, h func(call *ServerCall[Req, Res]) (*Res, error)) {
+	Handle(s, method, ClientStream, func(call *ServerCall[Req, Res]) error {
+		res, err := h(call)
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			res = new(Res)
+		}
+		return call.Send(res)
+	})
+}
+
+// HandleServerStream registers a server-streaming method: the runtime
+// receives the one request, and h sends responses on call.Out().
+func HandleServerStream[Req, Res any](s *Server, method string, h func(req *Req, call *ServerCall[Req, Res]) error) {
+	Handle(s, method, ServerStream, func(call *ServerCall[Req, Res]) error {
+		req, err := call.Recv()
+		if err == io.EOF {
+			return cardinalityError("request", 0)
+		}
+		if err != nil {
+			return err
+		}
+		return h(req, call)
+	})
+}
+
+// HandleBidi registers a bidirectional-streaming method: a full-duplex
+// conversation between call.In() and call.Out().
+func HandleBidi[Req, Res any](s *Server, method string, h func(call *ServerCall[Req, Res]) error) {
+	Handle(s, method, BidiStream, h)
+}
+
+// serveUnary runs a unary call on the stream goroutine: read one request,
+// run the (intercepted) handler, write the response and status.
+func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
+	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp}
+	payload, err := mr.next()
+	if err != nil {
+		if ss.clientGone() {
+			return
+		}
+		if err == io.EOF {
+			err = cardinalityError("request", 0)
+		}
+		ss.finish(endWith(wire.AsError(err)))
+		return
+	}
+	req := new(Req)
+	if err := decodeMessage(ss.codec, payload, req); err != nil {
+		ss.finish(endWith(err))
+		return
+	}
+	res, err := func() (res any, err error) {
+		defer ss.recoverHandler(&err)
+		return h(ss.ctx, req)
+	}()
+	if ss.clientGone() {
+		return
+	}
+	if ss.ctx.Err() != nil && err == nil {
+		err = ctxStatus(ss.ctx)
+	}
+	if err != nil {
+		ss.finish(endWith(err))
+		return
+	}
+	r, ok := res.(*Res)
+	if !ok && res != nil {
+		ss.finish(endWith(wire.Errorf(wire.Internal, "handler returned %T, want %T", res, r)))
+		return
+	}
+	if r == nil {
+		r = new(Res)
+	}
+	frame, err := ss.encode(r)
+	if err != nil {
+		ss.finish(endWith(err))
+		return
+	}
+	ss.writeHeaders()
+	if _, err := ss.st.Write(frame); err != nil {
+		return
+	}
+	ss.finish(mailbox.End{})
+}
+
+// serveStreaming runs a streaming call: a reader goroutine fills the
+// inbound mailbox, the handler runs on its own goroutine, and the stream
+// goroutine writes the outbound mailbox until the call ends.
+func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]) error) {
+	size := ss.srv.cfg.mailboxSize
+	ss.out = mailbox.New[[]byte](size)
+	call := &ServerCall[Req, Res]{ss: ss, ctx: ss.ctx, in: mailbox.New[*Req](size)}
+	call.out = outbox[Res]{
+		send: func(ctx context.Context, v *Res, wait bool) error {
+			frame, err := ss.encode(v)
+			if err != nil {
+				return err
+			}
+			if wait {
+				return ss.sendErr(ss.out.Send(ctx, frame))
+			}
+			return ss.sendErr(ss.out.TrySend(frame))
+		},
+		done: ss.out.Done,
+	}
+
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		readRequests(ss, call.in)
+	}()
+
+	info := &StreamServerInfo{Method: ss.method, Kind: ss.kind}
+	run := chainStreamServer(ss.srv.cfg.stream, info, func(ctx context.Context, _ ServerConn) error {
+		call.ctx = ctx
+		return h(call)
+	})
+	go func() {
+		var err error
+		func() {
+			defer ss.recoverHandler(&err)
+			err = run(ss.ctx, ss)
+		}()
+		ss.out.Close(endWith(err))
+	}()
+
+	ss.writeLoop()
+	// The call is over: stop the handler, unblock and reap the reader.
+	ss.endContext()
+	ss.st.CloseBody()
+	<-readerDone
+}
+
+// readRequests decodes the request stream into in until the client
+// half-closes or the call fails; on a bad message it ends the call with the
+// matching status.
+func readRequests[Req any](ss *serverStream, in *mailbox.Mailbox[*Req]) {
+	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp}
+	for {
+		payload, err := mr.next()
+		if err == io.EOF {
+			in.Close(mailbox.End{})
+			return
+		}
+		if err == nil {
+			req := new(Req)
+			if err = decodeMessage(ss.codec, payload, req); err == nil {
+				if err = in.Send(ss.ctx, req); err == nil {
+					continue
+				}
+			}
+		}
+		var status error
+		var we *wire.Error
+		switch {
+		case errors.As(err, &we):
+			status = we
+		case ss.ctx.Err() != nil:
+			status = ctxStatus(ss.ctx)
+		default:
+			status = wire.Errorf(wire.Canceled, "reading the request stream: %v", err)
+		}
+		in.Close(endWith(status))
+		if we != nil {
+			// A bad message from the client ends the call with its status.
+			ss.out.Close(endWith(status))
+			ss.cancel()
+		}
+		return
+	}
+}
+
+// endContext cancels the handler's context once the call is over. A client
+// that reset the stream because its deadline passed does so about when the
+// server's own deadline passes: then the handler is left to see
+// DeadlineExceeded from its deadline, a few milliseconds later at most.
+func (ss *serverStream) endContext() {
+	if ss.clientGone() && !ss.deadline.IsZero() {
+		if d := time.Until(ss.deadline); d > 0 && d < deadlineSlack {
+			t := time.NewTimer(d)
+			select {
+			case <-ss.ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	ss.cancel()
+}
