@@ -229,25 +229,19 @@ func (ss *serverStream) writeLoop() {
 	for {
 		select {
 		case f, ok := <-ss.out.C():
-			if !ok {
-				ss.finish(ss.result())
-				return
-			}
-			if !ss.writeFrame(f) {
-				return
-			}
-			for drained := false; !drained; {
+			// Write everything queued, then flush once.
+			for more := true; more; {
+				if !ok {
+					ss.finish(ss.result())
+					return
+				}
+				if !ss.writeFrame(f) {
+					return
+				}
 				select {
-				case f, ok := <-ss.out.C():
-					if !ok {
-						ss.finish(ss.result())
-						return
-					}
-					if !ss.writeFrame(f) {
-						return
-					}
+				case f, ok = <-ss.out.C():
 				default:
-					drained = true
+					more = false
 				}
 			}
 			if err := ss.st.Flush(); err != nil {
