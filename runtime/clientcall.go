@@ -50,8 +50,7 @@ type clientStream struct {
 	headerErr   error
 	headerOnce  sync.Once
 
-	done    chan struct{} // closed once trailer is set and in is closed
-	trailer wire.Metadata
+	done chan struct{} // closed once the call has ended and in is closed
 }
 
 // Context returns the call's context; it is done once the call has ended.
@@ -117,14 +116,11 @@ func (c *ClientCall[Req, Res]) Header() (wire.Metadata, error) {
 	return c.cs.header, c.cs.headerErr
 }
 
-// Trailer returns the trailers once the call has ended, nil before.
+// Trailer returns the trailers once the call has ended (as soon as Recv
+// has returned the terminal error), nil before.
 func (c *ClientCall[Req, Res]) Trailer() wire.Metadata {
-	select {
-	case <-c.cs.done:
-		return c.cs.trailer
-	default:
-		return nil
-	}
+	end, _ := c.in.End()
+	return end.Trailer
 }
 
 // Done is closed once the call has ended and its terminal event is queued
@@ -244,7 +240,6 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 			status = wire.AsError(status)
 		}
 		cs.setHeader(nil, status)
-		cs.trailer = trailer
 		in.Close(mailbox.End{Err: status, Trailer: trailer})
 		callEnd := status
 		if callEnd == nil {

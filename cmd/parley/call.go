@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/stubs"
+	"github.com/parleyrpc/parley/wire"
+)
+
+const callUsage = `Usage: parley call [flags] ADDR /pkg.Service/Method [JSON | @FILE | @-]
+
+Calls a method on the server at ADDR (host:port). Request messages are JSON
+objects: the JSON argument, or a stream of them (one per line or just
+concatenated) from FILE or from standard input with @-. Without a JSON
+argument, client- and bidi-streaming methods (known with -proto) read
+standard input and other calls send one empty message {}. Responses are
+printed to standard output as JSON, one message per line.
+
+With -proto the schema types the conversion: unknown fields are errors,
+bytes are base64, enums are names (or numbers), 64-bit integers may be
+numbers or strings, Timestamps are RFC 3339 strings and Durations strings
+like "1.5s". Without -proto, JSON objects are sent as msgpack maps as they
+are and responses are printed as they decode.
+
+A call that ends with a status other than OK prints "ERROR: CODE: message"
+to standard error and exits with status 1.
+
+Flags:
+`
+
+// callFlags are the options of parley call.
+type callFlags struct {
+	protos, importPaths, headers stringList
+	plaintext                    bool
+	useTLS, insecure, verbose    bool
+	cacert                       string
+	timeout                      time.Duration
+}
+
+func runCall(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var f callFlags
+	fs := flag.NewFlagSet("parley call", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(&f.protos, "proto", "schema `FILE.proto` defining the method (repeatable)")
+	fs.Var(&f.importPaths, "I", "import path `DIR` for -proto files (repeatable)")
+	fs.Var(&f.headers, "H", "request metadata `'key: value'` (repeatable)")
+	fs.BoolVar(&f.useTLS, "tls", false, "connect with TLS (HTTP/2 over TLS with ALPN h2) instead of h2c")
+	fs.BoolVar(&f.insecure, "insecure", false, "with TLS, do not verify the server's certificate (implies -tls)")
+	fs.StringVar(&f.cacert, "cacert", "", "verify the server with the CA certificates in `FILE` (PEM; implies -tls)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "call deadline, sent as grpc-timeout (0: none)")
+	fs.BoolVar(&f.verbose, "v", false, "print response headers and trailers to standard error")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), callUsage)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return errUsage
+	}
+	if len(pos) < 2 || len(pos) > 3 {
+		fs.Usage()
+		return errUsage
+	}
+	addr, method := pos[0], pos[1]
+	if !strings.HasPrefix(method, "/") {
+		method = "/" + method
+	}
+	svc, name, ok := strings.Cut(method[1:], "/")
+	if !ok || svc == "" || name == "" || strings.Contains(name, "/") {
+		return fmt.Errorf("parley call: method %q is not of the form /pkg.Service/Method", pos[1])
+	}
+
+	// The schema, when given, types both directions.
+	var md protoreflect.MethodDescriptor
+	if len(f.protos) > 0 {
+		files, err := stubs.Parse(f.protos, stubs.Options{ImportPaths: f.importPaths})
+		if err != nil {
+			return err
+		}
+		md, err = findMethod(files, svc, name)
+		if err != nil {
+			return err
+		}
+	}
+
+	// The request messages: from the argument, a file or standard input.
+	var input io.Reader
+	switch {
+	case len(pos) == 3 && pos[2] == "@-":
+		input = stdin
+	case len(pos) == 3 && strings.HasPrefix(pos[2], "@"):
+		file, err := os.Open(pos[2][1:])
+		if err != nil {
+			return fmt.Errorf("parley call: %w", err)
+		}
+		defer file.Close()
+		input = file
+	case len(pos) == 3:
+		input = strings.NewReader(pos[2])
+	case md != nil && md.IsStreamingClient():
+		input = stdin
+	default:
+		input = strings.NewReader("{}")
+	}
+	var toMsgpack func(json.RawMessage) ([]byte, error)
+	var toJSON func([]byte) ([]byte, error)
+	if md != nil {
+		in, out := md.Input(), md.Output()
+		toMsgpack = func(j json.RawMessage) ([]byte, error) { return jsonToMsgpack(in, j) }
+		toJSON = func(b []byte) ([]byte, error) { return msgpackToJSON(out, b) }
+	} else {
+		toMsgpack = rawJSONToMsgpack
+		toJSON = rawMsgpackToJSON
+	}
+	dec := json.NewDecoder(bufio.NewReader(input))
+	next := func() ([]byte, error) {
+		var j json.RawMessage
+		if err := dec.Decode(&j); err != nil {
+			return nil, err
+		}
+		return toMsgpack(j)
+	}
+	// A single argument is checked before anything is sent.
+	var first []byte
+	if len(pos) == 3 && !strings.HasPrefix(pos[2], "@") {
+		if first, err = next(); err != nil {
+			return fmt.Errorf("parley call: request: %w", err)
+		}
+		var extra json.RawMessage
+		if err := dec.Decode(&extra); err != io.EOF {
+			return errors.New("parley call: request: the JSON argument holds more than one value; use @- or @FILE for a stream")
+		}
+	}
+
+	var opts []runtime.DialOption
+	if f.useTLS || f.insecure || f.cacert != "" {
+		cfg, err := tlsConfig(addr, f)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, runtime.WithTLS(cfg))
+	}
+	client, err := runtime.Dial(addr, opts...)
+	if err != nil {
+		return fmt.Errorf("parley call: %w", err)
+	}
+	defer client.Close()
+
+	ctx := context.Background()
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	for _, h := range f.headers {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return fmt.Errorf("parley call: -H %q is not 'key: value'", h)
+		}
+		ctx = runtime.AppendOutgoing(ctx, strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v))
+	}
+
+	// Every call kind is the same on the wire: send the requests,
+	// half-close, read the responses until the terminal event.
+	call, err := runtime.Open[msgpack.RawMessage, msgpack.RawMessage](ctx, client, method)
+	if err != nil {
+		return callFailed(stderr, err)
+	}
+	inputErr := make(chan error, 1)
+	go func() {
+		// The sender owns the outbound side of the call.
+		send := func(b []byte) bool {
+			raw := msgpack.RawMessage(b)
+			return call.Send(&raw) == nil
+		}
+		if first != nil {
+			send(first)
+			inputErr <- call.CloseSend()
+			return
+		}
+		for n := 1; ; n++ {
+			b, err := next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				inputErr <- fmt.Errorf("parley call: request %d: %w", n, err)
+				call.Cancel()
+				return
+			}
+			if !send(b) {
+				break // the call ended; its status tells why
+			}
+		}
+		inputErr <- call.CloseSend()
+	}()
+
+	if f.verbose {
+		if hdr, err := call.Header(); err == nil {
+			printMetadata(stderr, "Response headers", hdr)
+		}
+	}
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	for {
+		res, err := call.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			w.Flush()
+			select {
+			case ierr := <-inputErr:
+				if ierr != nil && wire.CodeOf(err) == wire.Canceled {
+					return ierr
+				}
+			default:
+			}
+			if f.verbose {
+				printMetadata(stderr, "Response trailers", trailerOf(call))
+			}
+			return callFailed(stderr, err)
+		}
+		j, err := toJSON(*res)
+		if err != nil {
+			call.Cancel()
+			return fmt.Errorf("parley call: response: %w", err)
+		}
+		w.Write(j)
+		w.WriteByte('\n')
+	}
+	if f.verbose {
+		printMetadata(stderr, "Response trailers", trailerOf(call))
+	}
+	return nil
+}
+
+// trailerOf returns the trailers of a call whose inbound mailbox has
+// delivered its terminal event: they come with that event.
+func trailerOf(call *runtime.ClientCall[msgpack.RawMessage, msgpack.RawMessage]) wire.Metadata {
+	if end, ok := call.In().End(); ok && end.Trailer != nil {
+		return end.Trailer
+	}
+	<-call.Done()
+	return call.Trailer()
+}
+
+// callFailed prints a call's failure status as "ERROR: CODE: message".
+func callFailed(stderr io.Writer, err error) error {
+	if e := wire.AsError(err); e != nil {
+		fmt.Fprintf(stderr, "ERROR: %s: %s\n", e.Code(), e.Message())
+	} else {
+		fmt.Fprintf(stderr, "ERROR: %s: %v\n", wire.CodeOf(err), err)
+	}
+	return exitError(1)
+}
+
+func printMetadata(w io.Writer, title string, md wire.Metadata) {
+	fmt.Fprintf(w, "%s:\n", title)
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range md[k] {
+			if wire.IsBinaryKey(k) {
+				v = fmt.Sprintf("%q", v)
+			}
+			fmt.Fprintf(w, "  %s: %s\n", k, v)
+		}
+	}
+}
+
+func tlsConfig(addr string, f callFlags) (*tls.Config, error) {
+	cfg := &tls.Config{InsecureSkipVerify: f.insecure} //nolint:gosec // -insecure asks for it
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		cfg.ServerName = host
+	}
+	if f.cacert != "" {
+		pem, err := os.ReadFile(f.cacert)
+		if err != nil {
+			return nil, fmt.Errorf("parley call: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("parley call: no PEM certificates in %s", f.cacert)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// findMethod looks up /svc/name in the given files and the files they
+// import.
+func findMethod(files []protoreflect.FileDescriptor, svc, name string) (protoreflect.MethodDescriptor, error) {
+	var known []string
+	seen := map[string]bool{}
+	var search func(fd protoreflect.FileDescriptor) protoreflect.MethodDescriptor
+	search = func(fd protoreflect.FileDescriptor) protoreflect.MethodDescriptor {
+		if seen[fd.Path()] {
+			return nil
+		}
+		seen[fd.Path()] = true
+		services := fd.Services()
+		for i := 0; i < services.Len(); i++ {
+			s := services.Get(i)
+			methods := s.Methods()
+			for j := 0; j < methods.Len(); j++ {
+				m := methods.Get(j)
+				known = append(known, "/"+string(s.FullName())+"/"+string(m.Name()))
+				if string(s.FullName()) == svc && string(m.Name()) == name {
+					return m
+				}
+			}
+		}
+		imports := fd.Imports()
+		for i := 0; i < imports.Len(); i++ {
+			if m := search(imports.Get(i).FileDescriptor); m != nil {
+				return m
+			}
+		}
+		return nil
+	}
+	for _, fd := range files {
+		if m := search(fd); m != nil {
+			return m, nil
+		}
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "parley call: no method /%s/%s in the schema", svc, name)
+	if len(known) > 0 {
+		fmt.Fprintf(&b, "; it has:\n  %s", strings.Join(known, "\n  "))
+	}
+	return nil, errors.New(b.String())
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/parleyrpc/parley/stubs"
+)
+
+func runGen(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parley gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", ".", "write generated files under `DIR`, at the .proto file's path relative to its import path")
+	var importPaths stringList
+	fs.Var(&importPaths, "I", "search `DIR` for imports (repeatable; default: each file's own directory)")
+	quiet := fs.Bool("q", false, "do not list the files written")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: parley gen [-out DIR] [-I DIR]... FILE.proto...\n\n"+
+			"Generates FILE.parley.go for each FILE.proto: msgpack message types and\n"+
+			"typed server and client stubs. Well-known imports (google/protobuf/*.proto)\n"+
+			"need no files on disk. No protoc is needed.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return errUsage
+	}
+	if len(files) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	gen, err := stubs.Generate(files, stubs.Options{ImportPaths: importPaths})
+	if err != nil {
+		return err
+	}
+	for _, f := range gen {
+		path := filepath.Join(*out, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, f.Content, 0o644); err != nil {
+			return err
+		}
+		if !*quiet {
+			fmt.Fprintln(stdout, path)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,416 @@
+package stubs
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"path"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Version is the generator version, written into the header of every
+// generated file.
+const Version = "v0.1.0"
+
+// File is one generated Go source file.
+type File struct {
+	// Name is the output path relative to the output directory, with
+	// forward slashes: the .proto file's proto name (its path relative to
+	// its import path) with ".proto" replaced by ".parley.go".
+	Name string
+	// Proto is the proto name of the file it was generated from.
+	Proto string
+	// GoPackage is the Go package name the file declares.
+	GoPackage string
+	// Content is the gofmt-formatted Go source.
+	Content []byte
+}
+
+// Generate parses the given .proto files (see Parse) and generates one Go
+// file for each of them, in the same order. Imported files are used for
+// their types but not generated: list them too when they belong to the
+// same Go package.
+func Generate(files []string, opts Options) ([]File, error) {
+	s, err := compile(files, opts)
+	if err != nil {
+		return nil, err
+	}
+	g := &generator{schema: s, names: map[string]*fileNames{}}
+	out := make([]File, 0, len(s.files))
+	for _, fd := range s.files {
+		f, err := g.generateFile(fd)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// generator holds the state shared by the files of one Generate call.
+type generator struct {
+	schema *schema
+	// names caches the Go identifiers of each proto file, by proto name.
+	names map[string]*fileNames
+}
+
+// fileNames holds the Go identifiers chosen for the declarations of one
+// proto file; they depend only on that file, so every file that refers to
+// its types agrees on them.
+type fileNames struct {
+	importPath, pkg string
+	idents          map[protoreflect.FullName]string // messages, enums, enum values
+	oneofIface      map[protoreflect.FullName]string // oneof full name -> sealed interface
+	oneofCase       map[protoreflect.FullName]string // field full name -> case wrapper type
+	fields          map[protoreflect.FullName]string // field or oneof full name -> struct field
+}
+
+// namesOf computes (once) the Go identifiers for fd's declarations, the
+// way protoc-gen-go does, appending "_" to resolve collisions.
+func (g *generator) namesOf(fd protoreflect.FileDescriptor) *fileNames {
+	if n, ok := g.names[fd.Path()]; ok {
+		return n
+	}
+	n := &fileNames{
+		idents:     map[protoreflect.FullName]string{},
+		oneofIface: map[protoreflect.FullName]string{},
+		oneofCase:  map[protoreflect.FullName]string{},
+		fields:     map[protoreflect.FullName]string{},
+	}
+	n.importPath, n.pkg = goPackageOf(fileGoPackage(fd), string(fd.Package()), fd.Path())
+	taken := map[string]bool{}
+	claim := func(name string) string {
+		for taken[name] {
+			name += "_"
+		}
+		taken[name] = true
+		return name
+	}
+	rel := func(d protoreflect.Descriptor) string {
+		name := string(d.FullName())
+		if p := string(fd.Package()); p != "" {
+			name = name[len(p)+1:]
+		}
+		return goCamelCase(name)
+	}
+	var enum func(e protoreflect.EnumDescriptor, parent string)
+	enum = func(e protoreflect.EnumDescriptor, parent string) {
+		name := claim(rel(e))
+		n.idents[e.FullName()] = name
+		prefix := name
+		if parent != "" {
+			prefix = parent
+		}
+		values := e.Values()
+		for i := 0; i < values.Len(); i++ {
+			v := values.Get(i)
+			n.idents[v.FullName()] = claim(prefix + "_" + string(v.Name()))
+		}
+	}
+	var message func(m protoreflect.MessageDescriptor)
+	message = func(m protoreflect.MessageDescriptor) {
+		if m.IsMapEntry() {
+			return
+		}
+		name := claim(rel(m))
+		n.idents[m.FullName()] = name
+		fieldTaken := map[string]bool{"EncodeMsgpack": true, "DecodeMsgpack": true}
+		claimField := func(s string) string {
+			for fieldTaken[s] {
+				s += "_"
+			}
+			fieldTaken[s] = true
+			return s
+		}
+		fields := m.Fields()
+		for i := 0; i < fields.Len(); i++ {
+			f := fields.Get(i)
+			if o := f.ContainingOneof(); o != nil && !o.IsSynthetic() {
+				if _, ok := n.fields[o.FullName()]; !ok {
+					n.fields[o.FullName()] = claimField(goCamelCase(string(o.Name())))
+					n.oneofIface[o.FullName()] = claim(name + "_" + goCamelCase(string(o.Name())))
+				}
+				n.fields[f.FullName()] = goCamelCase(string(f.Name()))
+				continue
+			}
+			n.fields[f.FullName()] = claimField(goCamelCase(string(f.Name())))
+		}
+		for i := 0; i < fields.Len(); i++ {
+			f := fields.Get(i)
+			if o := f.ContainingOneof(); o != nil && !o.IsSynthetic() {
+				n.oneofCase[f.FullName()] = claim(name + "_" + goCamelCase(string(f.Name())))
+			}
+		}
+		enums := m.Enums()
+		for i := 0; i < enums.Len(); i++ {
+			enum(enums.Get(i), name)
+		}
+		msgs := m.Messages()
+		for i := 0; i < msgs.Len(); i++ {
+			message(msgs.Get(i))
+		}
+	}
+	enums := fd.Enums()
+	for i := 0; i < enums.Len(); i++ {
+		enum(enums.Get(i), "")
+	}
+	msgs := fd.Messages()
+	for i := 0; i < msgs.Len(); i++ {
+		message(msgs.Get(i))
+	}
+	services := fd.Services()
+	for i := 0; i < services.Len(); i++ {
+		sv := services.Get(i)
+		base := goCamelCase(string(sv.Name()))
+		n.idents[sv.FullName()] = base
+		for _, suffix := range []string{"Server", "Client", "unimplementedServer"} {
+			claim(base + suffix)
+		}
+		claim("Unimplemented" + base + "Server")
+		claim("Register" + base + "Server")
+		claim("New" + base + "Client")
+		methods := sv.Methods()
+		for j := 0; j < methods.Len(); j++ {
+			claim(base + "_" + goCamelCase(string(methods.Get(j).Name())) + "_FullMethodName")
+		}
+	}
+	g.names[fd.Path()] = n
+	return n
+}
+
+// fileGoPackage returns fd's go_package option, or "".
+func fileGoPackage(fd protoreflect.FileDescriptor) string {
+	type goPackager interface{ GetGoPackage() string }
+	if o, ok := fd.Options().(goPackager); ok {
+		return o.GetGoPackage()
+	}
+	return ""
+}
+
+// fileGen generates one Go file.
+type fileGen struct {
+	g     *generator
+	fd    protoreflect.FileDescriptor
+	names *fileNames
+	buf   bytes.Buffer
+	// imports maps an import path to its name in this file.
+	imports map[string]string
+}
+
+// Standard imports of generated code, by import path.
+var stdImports = map[string]string{
+	"context":                           "context",
+	"fmt":                               "fmt",
+	"strconv":                           "strconv",
+	"time":                              "time",
+	"github.com/vmihailenco/msgpack/v5": "msgpack",
+	"github.com/vmihailenco/msgpack/v5/msgpcode": "msgpcode",
+	"github.com/parleyrpc/parley/runtime":        "runtime",
+	"github.com/parleyrpc/parley/wire":           "wire",
+}
+
+// use records that the file imports path and returns its name.
+func (f *fileGen) use(importPath string) string {
+	if name, ok := f.imports[importPath]; ok {
+		return name
+	}
+	name, ok := stdImports[importPath]
+	if !ok {
+		panic("stubs: unknown import " + importPath)
+	}
+	f.imports[importPath] = name
+	return name
+}
+
+// P writes one line made of its arguments.
+func (f *fileGen) P(args ...any) {
+	for _, a := range args {
+		fmt.Fprint(&f.buf, a)
+	}
+	f.buf.WriteByte('\n')
+}
+
+func (g *generator) generateFile(fd protoreflect.FileDescriptor) (File, error) {
+	f := &fileGen{g: g, fd: fd, names: g.namesOf(fd), imports: map[string]string{}}
+	if err := f.body(); err != nil {
+		return File{}, err
+	}
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "// Code generated by parley gen %s. DO NOT EDIT.\n// source: %s\n\n", Version, fd.Path())
+	fmt.Fprintf(&out, "package %s\n\n", f.names.pkg)
+	if len(f.imports) > 0 {
+		var std, other []string
+		for _, p := range sortedKeys(f.imports) {
+			if strings.Contains(p, ".") {
+				other = append(other, p)
+			} else {
+				std = append(std, p)
+			}
+		}
+		if len(std) > 0 && len(other) > 0 {
+			std = append(std, "")
+		}
+		out.WriteString("import (\n")
+		for _, p := range append(std, other...) {
+			if p == "" {
+				out.WriteString("\n")
+				continue
+			}
+			name := f.imports[p]
+			if name == path.Base(p) || (name == "msgpack" && p == "github.com/vmihailenco/msgpack/v5") {
+				fmt.Fprintf(&out, "\t%q\n", p)
+			} else {
+				fmt.Fprintf(&out, "\t%s %q\n", name, p)
+			}
+		}
+		out.WriteString(")\n\n")
+	}
+	out.Write(f.buf.Bytes())
+	src, err := format.Source(out.Bytes())
+	if err != nil {
+		return File{}, fmt.Errorf("stubs: formatting generated code for %s: %w\n%s", fd.Path(), err, out.Bytes())
+	}
+	return File{
+		Name:      strings.TrimSuffix(fd.Path(), ".proto") + ".parley.go",
+		Proto:     fd.Path(),
+		GoPackage: f.names.pkg,
+		Content:   src,
+	}, nil
+}
+
+// leadingComments renders a source location's leading comments as Go line
+// comments, or "" when there are none.
+func leadingComments(fd protoreflect.FileDescriptor, loc protoreflect.SourceLocation) string {
+	c := strings.TrimRight(loc.LeadingComments, "\n")
+	if strings.TrimSpace(c) == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(c, "\n") {
+		line = strings.TrimRight(line, " \t")
+		if line == "" {
+			b.WriteString("//\n")
+			continue
+		}
+		if !strings.HasPrefix(line, " ") {
+			line = " " + line
+		}
+		b.WriteString("//" + line + "\n")
+	}
+	return b.String()
+}
+
+// doc writes d's proto comment, or def (a sentence starting with the Go
+// name) when it has none.
+func (f *fileGen) doc(d protoreflect.Descriptor, def string) {
+	c := leadingComments(f.fd, f.fd.SourceLocations().ByDescriptor(d))
+	if c == "" {
+		f.P("// ", def)
+		return
+	}
+	f.buf.WriteString(c)
+}
+
+// ident returns the Go expression naming the type, enum value or service
+// declared by d, qualified with its package when it lives in another Go
+// package.
+func (f *fileGen) ident(d protoreflect.Descriptor) (string, error) {
+	n := f.g.namesOf(d.ParentFile())
+	name, ok := n.idents[d.FullName()]
+	if !ok {
+		return "", fmt.Errorf("stubs: no Go name for %s", d.FullName())
+	}
+	if n == f.names || (n.pkg == f.names.pkg && n.importPath == f.names.importPath) {
+		return name, nil
+	}
+	if n.importPath == "" {
+		return "", f.g.schema.errorAt(d, "%s is in Go package %s, imported from Go package %s, but its file %s has no import path in option go_package", d.FullName(), n.pkg, f.names.pkg, d.ParentFile().Path())
+	}
+	alias, ok := f.imports[n.importPath]
+	if !ok {
+		alias = n.pkg
+		used := map[string]bool{}
+		for _, a := range f.imports {
+			used[a] = true
+		}
+		for _, a := range stdImports {
+			used[a] = true
+		}
+		for i := 2; used[alias]; i++ {
+			alias = n.pkg + strconv.Itoa(i)
+		}
+		f.imports[n.importPath] = alias
+	}
+	return alias + "." + name, nil
+}
+
+// body writes everything after the imports.
+func (f *fileGen) body() error {
+	enums := f.fd.Enums()
+	for i := 0; i < enums.Len(); i++ {
+		f.enum(enums.Get(i))
+	}
+	msgs := f.fd.Messages()
+	for i := 0; i < msgs.Len(); i++ {
+		if err := f.message(msgs.Get(i)); err != nil {
+			return err
+		}
+	}
+	services := f.fd.Services()
+	for i := 0; i < services.Len(); i++ {
+		if err := f.service(services.Get(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enum writes a named int32 type, its constants, its name maps and String.
+func (f *fileGen) enum(e protoreflect.EnumDescriptor) {
+	name := f.names.idents[e.FullName()]
+	f.doc(e, fmt.Sprintf("%s is the enum %s, encoded as a msgpack int.", name, e.FullName()))
+	f.P("type ", name, " int32")
+	f.P()
+	values := e.Values()
+	f.P("// Values of ", name, ".")
+	f.P("const (")
+	for i := 0; i < values.Len(); i++ {
+		v := values.Get(i)
+		f.doc(v, fmt.Sprintf("%s is %s = %d.", f.names.idents[v.FullName()], v.Name(), v.Number()))
+		f.P(f.names.idents[v.FullName()], " ", name, " = ", v.Number())
+	}
+	f.P(")")
+	f.P()
+	f.P("// ", name, "_name maps the numbers of ", name, " to their proto names (the first name of aliased numbers).")
+	f.P("var ", name, "_name = map[int32]string{")
+	seen := map[protoreflect.EnumNumber]bool{}
+	for i := 0; i < values.Len(); i++ {
+		v := values.Get(i)
+		if seen[v.Number()] {
+			continue
+		}
+		seen[v.Number()] = true
+		f.P(v.Number(), ": ", strconv.Quote(string(v.Name())), ",")
+	}
+	f.P("}")
+	f.P()
+	f.P("// ", name, "_value maps the proto names of ", name, " to their numbers.")
+	f.P("var ", name, "_value = map[string]int32{")
+	for i := 0; i < values.Len(); i++ {
+		v := values.Get(i)
+		f.P(strconv.Quote(string(v.Name())), ": ", v.Number(), ",")
+	}
+	f.P("}")
+	f.P()
+	f.P("// String returns the proto name of x, or its number for values the schema does not name.")
+	f.P("func (x ", name, ") String() string {")
+	f.P("if s, ok := ", name, "_name[int32(x)]; ok {")
+	f.P("return s")
+	f.P("}")
+	f.P("return ", f.use("strconv"), ".FormatInt(int64(x), 10)")
+	f.P("}")
+	f.P()
+}

@@ -1,0 +1,356 @@
+package stubs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/bufbuild/protocompile"
+	"github.com/bufbuild/protocompile/reporter"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Options configures Parse and Generate. The zero value is ready to use.
+type Options struct {
+	// ImportPaths lists the directories searched, in order, for the files
+	// named in imports, like protoc's -I. Each file given to Parse or
+	// Generate must lie under one of them; its name relative to that
+	// directory is its proto name (the name other files import it by, and
+	// the base of its output file name). When ImportPaths is empty, each
+	// file's own directory is used as an import path.
+	//
+	// The well-known files google/protobuf/{empty,timestamp,duration}.proto
+	// (and the rest of protoc's standard imports) are always available and
+	// need not exist on disk.
+	ImportPaths []string
+}
+
+// Error is one schema error: a problem at a position in a .proto file.
+type Error struct {
+	// File is the path of the .proto file, as found on disk (or its proto
+	// name for built-in files).
+	File string
+	// Line and Column are 1-based; they are 0 when the position is
+	// unknown.
+	Line, Column int
+	// Msg describes the problem.
+	Msg string
+}
+
+// Error formats the error as "file:line:column: message".
+func (e *Error) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+}
+
+// ErrorList holds every schema error found, in the order found. Parse and
+// Generate return one when the schema is invalid or uses a feature parley
+// does not support; errors.As finds each *Error in it.
+type ErrorList []*Error
+
+// Error returns the errors one per line.
+func (l ErrorList) Error() string {
+	var b strings.Builder
+	for i, e := range l {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the errors for errors.Is and errors.As.
+func (l ErrorList) Unwrap() []error {
+	errs := make([]error, len(l))
+	for i, e := range l {
+		errs[i] = e
+	}
+	return errs
+}
+
+// schema is the result of compiling a set of .proto files.
+type schema struct {
+	// files are the requested files, in the order given.
+	files []protoreflect.FileDescriptor
+	// disk maps a proto name to the path it was read from.
+	disk map[string]string
+}
+
+// Parse compiles the given .proto files and their imports, checks that they
+// only use the proto3 features parley supports, and returns the descriptors
+// of the given files in order. Schema errors come back as an ErrorList with
+// file:line:column positions.
+func Parse(files []string, opts Options) ([]protoreflect.FileDescriptor, error) {
+	s, err := compile(files, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s.files, nil
+}
+
+// compile parses, links and validates files.
+func compile(files []string, opts Options) (*schema, error) {
+	if len(files) == 0 {
+		return nil, errors.New("stubs: no .proto files given")
+	}
+	roots := opts.ImportPaths
+	names := make([]string, len(files))
+	for i, f := range files {
+		if len(opts.ImportPaths) == 0 {
+			dir := filepath.Dir(f)
+			if !contains(roots, dir) {
+				roots = append(roots, dir)
+			}
+			names[i] = filepath.Base(f)
+			continue
+		}
+		name, ok := protoName(f, opts.ImportPaths)
+		if !ok {
+			return nil, fmt.Errorf("stubs: %s is not under any import path (%s)", f, strings.Join(opts.ImportPaths, ", "))
+		}
+		names[i] = name
+	}
+
+	var mu sync.Mutex
+	disk := map[string]string{}
+	resolver := protocompile.ResolverFunc(func(name string) (protocompile.SearchResult, error) {
+		for _, root := range roots {
+			p := filepath.Join(root, filepath.FromSlash(name))
+			data, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			disk[name] = p
+			mu.Unlock()
+			return protocompile.SearchResult{Source: bytes.NewReader(data)}, nil
+		}
+		return protocompile.SearchResult{}, fmt.Errorf("%s: %w", name, os.ErrNotExist)
+	})
+
+	var errs ErrorList
+	position := func(name string, line, col int) (string, int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p, ok := disk[name]; ok {
+			name = p
+		}
+		return name, line, col
+	}
+	c := protocompile.Compiler{
+		Resolver:       protocompile.WithStandardImports(resolver),
+		SourceInfoMode: protocompile.SourceInfoStandard,
+		Reporter: reporter.NewReporter(func(err reporter.ErrorWithPos) error {
+			pos := err.GetPosition()
+			f, l, col := position(pos.Filename, pos.Line, pos.Col)
+			errs = append(errs, &Error{File: f, Line: l, Column: col, Msg: err.Unwrap().Error()})
+			return nil
+		}, nil),
+	}
+	linked, err := c.Compile(context.Background(), names...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	var ewp reporter.ErrorWithPos
+	if errors.As(err, &ewp) {
+		// A failure the compiler does not report, like a missing import.
+		pos := ewp.GetPosition()
+		f, l, col := position(pos.Filename, pos.Line, pos.Col)
+		return nil, ErrorList{{File: f, Line: l, Column: col, Msg: ewp.Unwrap().Error()}}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stubs: %w", err)
+	}
+
+	s := &schema{disk: disk}
+	for _, f := range linked {
+		s.files = append(s.files, f)
+	}
+	// Validate the given files and every non-standard file they import:
+	// types from imported files are generated too, by their own run.
+	seen := map[string]bool{}
+	var walk func(fd protoreflect.FileDescriptor)
+	walk = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		if _, onDisk := disk[fd.Path()]; !onDisk && strings.HasPrefix(fd.Path(), "google/protobuf/") {
+			return
+		}
+		imports := fd.Imports()
+		for i := 0; i < imports.Len(); i++ {
+			walk(imports.Get(i).FileDescriptor)
+		}
+		errs = append(errs, s.validate(fd)...)
+	}
+	for _, fd := range s.files {
+		walk(fd)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
+}
+
+// protoName returns f's name relative to the first import path that
+// contains it.
+func protoName(f string, importPaths []string) (string, bool) {
+	abs, err := filepath.Abs(f)
+	if err != nil {
+		return "", false
+	}
+	for _, root := range importPaths {
+		r, err := filepath.Abs(root)
+		if err != nil {
+			continue
+		}
+		rel, err := filepath.Rel(r, abs)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		return filepath.ToSlash(rel), true
+	}
+	return "", false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Supported well-known types and what they map to.
+const (
+	wktEmpty     = "google.protobuf.Empty"
+	wktTimestamp = "google.protobuf.Timestamp"
+	wktDuration  = "google.protobuf.Duration"
+)
+
+// errorAt builds an Error positioned at d's declaration.
+func (s *schema) errorAt(d protoreflect.Descriptor, format string, args ...any) *Error {
+	fd := d.ParentFile()
+	loc := fd.SourceLocations().ByDescriptor(d)
+	return s.errorAtLoc(fd, loc, format, args...)
+}
+
+func (s *schema) errorAtLoc(fd protoreflect.FileDescriptor, loc protoreflect.SourceLocation, format string, args ...any) *Error {
+	file := fd.Path()
+	if p, ok := s.disk[file]; ok {
+		file = p
+	}
+	e := &Error{File: file, Msg: fmt.Sprintf(format, args...)}
+	if loc.Path != nil || loc.StartLine != 0 || loc.StartColumn != 0 {
+		e.Line, e.Column = loc.StartLine+1, loc.StartColumn+1
+	}
+	return e
+}
+
+// validate reports the features of fd that parley does not support.
+func (s *schema) validate(fd protoreflect.FileDescriptor) []*Error {
+	var errs []*Error
+	switch fd.Syntax() {
+	case protoreflect.Proto3:
+	case protoreflect.Proto2:
+		loc := fd.SourceLocations().ByPath(protoreflect.SourcePath{12}) // FileDescriptorProto.syntax
+		if loc.Path == nil {
+			loc = protoreflect.SourceLocation{Path: protoreflect.SourcePath{}}
+			errs = append(errs, s.errorAtLoc(fd, loc, `proto2 syntax is not supported (the file has no syntax statement, which means proto2): add syntax = "proto3";`))
+		} else {
+			errs = append(errs, s.errorAtLoc(fd, loc, `proto2 syntax is not supported: parley's IDL is proto3 (syntax = "proto3";)`))
+		}
+	default:
+		loc := fd.SourceLocations().ByPath(protoreflect.SourcePath{14}) // FileDescriptorProto.edition
+		if loc.Path == nil {
+			loc = fd.SourceLocations().ByPath(protoreflect.SourcePath{12})
+		}
+		errs = append(errs, s.errorAtLoc(fd, loc, `editions are not supported: parley's IDL is proto3 (syntax = "proto3";)`))
+	}
+	errs = append(errs, s.checkExtensions(fd.Extensions())...)
+	errs = append(errs, s.checkMessages(fd.Messages())...)
+	services := fd.Services()
+	for i := 0; i < services.Len(); i++ {
+		methods := services.Get(i).Methods()
+		for j := 0; j < methods.Len(); j++ {
+			m := methods.Get(j)
+			for _, t := range []protoreflect.MessageDescriptor{m.Input(), m.Output()} {
+				if isUnsupportedWKT(t) {
+					errs = append(errs, s.errorAt(m, "unsupported well-known type %s in method %s (parley supports %s, %s and %s)", t.FullName(), m.Name(), wktEmpty, wktTimestamp, wktDuration))
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func (s *schema) checkExtensions(exts protoreflect.ExtensionDescriptors) []*Error {
+	var errs []*Error
+	for i := 0; i < exts.Len(); i++ {
+		x := exts.Get(i)
+		errs = append(errs, s.errorAt(x, "extend is not supported (field %s extends %s)", x.Name(), x.ContainingMessage().FullName()))
+	}
+	return errs
+}
+
+func (s *schema) checkMessages(msgs protoreflect.MessageDescriptors) []*Error {
+	var errs []*Error
+	for i := 0; i < msgs.Len(); i++ {
+		m := msgs.Get(i)
+		errs = append(errs, s.checkExtensions(m.Extensions())...)
+		if m.ExtensionRanges().Len() > 0 {
+			errs = append(errs, s.errorAt(m, "extension ranges are not supported (message %s)", m.Name()))
+		}
+		fields := m.Fields()
+		for j := 0; j < fields.Len(); j++ {
+			f := fields.Get(j)
+			if f.Kind() == protoreflect.GroupKind {
+				errs = append(errs, s.errorAt(f, "groups are not supported (field %s)", f.Name()))
+				continue
+			}
+			t := f.Message()
+			if f.IsMap() {
+				t = f.MapValue().Message()
+			}
+			if t != nil && isUnsupportedWKT(t) {
+				errs = append(errs, s.errorAt(f, "unsupported well-known type %s for field %s (parley supports %s, %s and %s)", t.FullName(), f.Name(), wktEmpty, wktTimestamp, wktDuration))
+			}
+		}
+		errs = append(errs, s.checkMessages(m.Messages())...)
+	}
+	return errs
+}
+
+// isUnsupportedWKT reports whether t is a google.protobuf type other than
+// the three parley maps to Go types.
+func isUnsupportedWKT(t protoreflect.MessageDescriptor) bool {
+	if t.ParentFile().Package() != "google.protobuf" {
+		return false
+	}
+	switch t.FullName() {
+	case wktEmpty, wktTimestamp, wktDuration:
+		return false
+	}
+	return true
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
