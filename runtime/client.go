@@ -20,7 +20,7 @@ import (
 // share it.
 type Client struct {
 	cfg       dialConfig
-	tr        *transport.Client
+	tr        transport.Client
 	codec     wire.Codec
 	userAgent string
 }

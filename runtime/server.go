@@ -26,7 +26,7 @@ var ErrServerClosed = errors.New("parley: server closed")
 // listeners at once. All methods are safe for concurrent use.
 type Server struct {
 	cfg serverConfig
-	tr  *transport.Server
+	tr  transport.Server
 
 	// baseCtx is the parent of every connection's and call's context;
 	// cancelled by Close (and by Shutdown when its ctx ends).
@@ -238,7 +238,7 @@ const deadlineSlack = 50 * time.Millisecond
 
 // serveStream admits one HTTP/2 stream as a call, or answers it with the
 // error gRPC prescribes. It runs on the stream's own goroutine.
-func (s *Server) serveStream(st *transport.ServerStream) {
+func (s *Server) serveStream(st transport.ServerStream) {
 	if st.Method() != "POST" {
 		writeHTTPError(st, 405, "parley: gRPC requires POST, got "+st.Method())
 		return
@@ -369,7 +369,7 @@ func unknownMethod(path string, s *Server) error {
 	return wire.Errorf(wire.Unimplemented, "unknown service %s", svc)
 }
 
-func writeHTTPError(st *transport.ServerStream, status int, msg string) {
+func writeHTTPError(st transport.ServerStream, status int, msg string) {
 	h := st.ResponseHeader()
 	h.Set("content-type", "text/plain; charset=utf-8")
 	st.WriteHeader(status)

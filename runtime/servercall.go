@@ -21,7 +21,7 @@ import (
 // under mu.
 type serverStream struct {
 	srv      *Server
-	st       *transport.ServerStream // written only by the stream goroutine
+	st       transport.ServerStream // written only by the stream goroutine
 	method   string
 	kind     Kind
 	subtype  string

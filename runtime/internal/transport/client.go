@@ -27,8 +27,22 @@ type ClientConfig struct {
 }
 
 // Client holds one multiplexed HTTP/2 connection to a target and redials
-// when it is lost or draining.
-type Client struct {
+// when it is lost or draining. It is safe for concurrent use.
+type Client interface {
+	// Target is the address the client dials.
+	Target() string
+	// Connect dials now if no usable connection exists.
+	Connect(ctx context.Context) error
+	// Close closes the connection; streams in flight fail and later
+	// RoundTrips return ErrClientClosed.
+	Close() error
+	// RoundTrip opens a stream and returns once the response headers
+	// arrive. Cancelling ctx resets the stream with RST_STREAM(CANCEL).
+	RoundTrip(ctx context.Context, req *Request) (*Response, error)
+}
+
+// xClient is a Client on golang.org/x/net/http2's Transport.
+type xClient struct {
 	target string
 	cfg    ClientConfig
 	t      *http2.Transport
@@ -42,9 +56,10 @@ type Client struct {
 // ErrClientClosed is returned by RoundTrip after Close.
 var ErrClientClosed = errors.New("transport: client closed")
 
-// NewClient returns a client for target ("host:port"); it connects on first use.
-func NewClient(target string, cfg ClientConfig) *Client {
-	c := &Client{target: target, cfg: cfg, scheme: "http"}
+// NewClient returns a client on golang.org/x/net/http2 for target
+// ("host:port"); it connects on first use.
+func NewClient(target string, cfg ClientConfig) Client {
+	c := &xClient{target: target, cfg: cfg, scheme: "http"}
 	if cfg.TLS != nil {
 		c.scheme = "https"
 	}
@@ -63,13 +78,10 @@ func NewClient(target string, cfg ClientConfig) *Client {
 	return c
 }
 
-// Target is the address the client dials.
-func (c *Client) Target() string { return c.target }
+// Target implements Client.
+func (c *xClient) Target() string { return c.target }
 
-// Secure reports whether the client uses TLS.
-func (c *Client) Secure() bool { return c.cfg.TLS != nil }
-
-func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+func (c *xClient) dial(ctx context.Context) (net.Conn, error) {
 	var conn net.Conn
 	var err error
 	if c.cfg.Dialer != nil {
@@ -109,7 +121,7 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 }
 
 // conn returns a connection that can take a new stream, dialling if needed.
-func (c *Client) conn(ctx context.Context) (*http2.ClientConn, error) {
+func (c *xClient) conn(ctx context.Context) (*http2.ClientConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -141,14 +153,14 @@ func (c *Client) conn(ctx context.Context) (*http2.ClientConn, error) {
 	return cc, nil
 }
 
-// Connect dials now if no usable connection exists.
-func (c *Client) Connect(ctx context.Context) error {
+// Connect implements Client.
+func (c *xClient) Connect(ctx context.Context) error {
 	_, err := c.conn(ctx)
 	return err
 }
 
-// Close closes the connection; calls in flight fail.
-func (c *Client) Close() error {
+// Close implements Client.
+func (c *xClient) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
@@ -178,18 +190,16 @@ type Request struct {
 type Response struct {
 	Status int
 	Header Header
-	// Body yields the response DATA. After it returns io.EOF, Trailer
-	// holds the trailers.
-	Body    io.ReadCloser
-	trailer *http.Response
+	// Body yields the response DATA. Closing it before io.EOF resets the
+	// stream.
+	Body io.ReadCloser
+	// Trailer returns the trailer fields; complete only after Body
+	// returned io.EOF.
+	Trailer func() Header
 }
 
-// Trailer returns the trailer fields; complete only after Body returned io.EOF.
-func (r *Response) Trailer() Header { return Header(r.trailer.Trailer) }
-
-// RoundTrip opens a stream and returns once the response headers arrive.
-// Cancelling ctx resets the stream with RST_STREAM(CANCEL).
-func (c *Client) RoundTrip(ctx context.Context, req *Request) (*Response, error) {
+// RoundTrip implements Client.
+func (c *xClient) RoundTrip(ctx context.Context, req *Request) (*Response, error) {
 	for attempt := 0; ; attempt++ {
 		cc, err := c.conn(ctx)
 		if err != nil {
@@ -226,7 +236,12 @@ func (c *Client) RoundTrip(ctx context.Context, req *Request) (*Response, error)
 			}
 			return nil, err
 		}
-		return &Response{Status: resp.StatusCode, Header: Header(resp.Header), Body: resp.Body, trailer: resp}, nil
+		return &Response{
+			Status:  resp.StatusCode,
+			Header:  Header(resp.Header),
+			Body:    resp.Body,
+			Trailer: func() Header { return Header(resp.Trailer) },
+		}, nil
 	}
 }
 
@@ -235,11 +250,27 @@ func isRetryable(err error) bool {
 		err.Error() == "http2: client conn not usable"
 }
 
+// StreamError is a stream reset by the peer with RST_STREAM.
+type StreamError struct {
+	Code uint32
+}
+
+func (e StreamError) Error() string {
+	return "transport: stream reset by the peer with error code " + wire.H2ErrorName(e.Code)
+}
+
+// ErrGoAway is returned for streams the peer refused by GOAWAY.
+var ErrGoAway = errors.New("transport: connection closed by GOAWAY")
+
 // StreamErrorCode reports the RST_STREAM error code carried by err, if any.
 func StreamErrorCode(err error) (uint32, bool) {
-	var se http2.StreamError
+	var se StreamError
 	if errors.As(err, &se) {
-		return uint32(se.Code), true
+		return se.Code, true
+	}
+	var xe http2.StreamError
+	if errors.As(err, &xe) {
+		return uint32(xe.Code), true
 	}
 	return 0, false
 }
@@ -247,5 +278,5 @@ func StreamErrorCode(err error) (uint32, bool) {
 // IsGoAway reports whether err says the connection was shut down by GOAWAY.
 func IsGoAway(err error) bool {
 	var ga http2.GoAwayError
-	return errors.As(err, &ga)
+	return errors.Is(err, ErrGoAway) || errors.As(err, &ga)
 }

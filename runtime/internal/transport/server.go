@@ -29,17 +29,69 @@ type ServerConfig struct {
 
 // StreamHandler serves one stream. It runs on its own goroutine and the
 // stream is finished when it returns.
-type StreamHandler func(s *ServerStream)
+type StreamHandler func(s ServerStream)
 
 // Server serves HTTP/2 connections, each stream to a StreamHandler.
-type Server struct {
+type Server interface {
+	// ServeConn serves one connection until it closes. For a *tls.Conn
+	// the TLS handshake must have negotiated "h2".
+	ServeConn(ctx context.Context, c net.Conn)
+	// GoAway starts a graceful shutdown of every connection: each gets a
+	// GOAWAY and closes once its streams have finished.
+	GoAway()
+}
+
+// ServerStream is one request stream on the server. It is used by the
+// goroutine its StreamHandler runs on; Body may be read (and CloseBody
+// called) by one other goroutine concurrently with the response methods.
+type ServerStream interface {
+	// Context is cancelled when the client resets the stream or the
+	// connection goes away.
+	Context() context.Context
+	// Method is the request's :method.
+	Method() string
+	// Path is the request's :path.
+	Path() string
+	// Authority is the request's :authority.
+	Authority() string
+	// RequestHeader returns the request's regular header fields.
+	RequestHeader() Header
+	// RemoteAddr is the peer's address as "host:port".
+	RemoteAddr() string
+	// TLS is the connection's TLS state, or nil over h2c.
+	TLS() *tls.ConnectionState
+	// Body is the request body: the bytes of the client's DATA frames.
+	// Reading it returns flow-control credit to the client, so not
+	// reading it stops the client (backpressure).
+	Body() io.Reader
+	// CloseBody closes the request body: a Read blocked in another
+	// goroutine returns an error.
+	CloseBody()
+	// ResponseHeader is the header map to fill before WriteHeader. After
+	// WriteHeader, fields set with TrailerPrefix on their key become
+	// trailers.
+	ResponseHeader() Header
+	// WriteHeader sets the response :status. Headers are sent with the
+	// first Flush, or, when the handler returns with no body and no
+	// trailers, as a single HEADERS frame with END_STREAM (a
+	// trailers-only response).
+	WriteHeader(status int)
+	// Write queues response body bytes.
+	Write(p []byte) (int, error)
+	// Flush sends what has been written so far.
+	Flush() error
+}
+
+// xServer serves HTTP/2 with golang.org/x/net/http2's Server.
+type xServer struct {
 	h2      *http2.Server
 	h1      *http.Server // carries limits and the graceful-shutdown hook only; it never listens
 	handler http.Handler
 }
 
-// NewServer returns a server that calls h for every stream.
-func NewServer(cfg ServerConfig, h StreamHandler) *Server {
+// NewServer returns a server on golang.org/x/net/http2 that calls h for
+// every stream.
+func NewServer(cfg ServerConfig, h StreamHandler) Server {
 	h2s := &http2.Server{
 		MaxConcurrentStreams:         cfg.MaxConcurrentStreams,
 		MaxUploadBufferPerStream:     cfg.MaxUploadBufferPerStream,
@@ -52,16 +104,15 @@ func NewServer(cfg ServerConfig, h StreamHandler) *Server {
 	// ConfigureServer registers h2s's graceful shutdown (GOAWAY to every
 	// connection) as h1's shutdown hook; Shutdown triggers it.
 	_ = http2.ConfigureServer(h1, h2s)
-	s := &Server{h2: h2s, h1: h1}
+	s := &xServer{h2: h2s, h1: h1}
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h(&ServerStream{w: w, r: r, rc: http.NewResponseController(w)})
+		h(&xStream{w: w, r: r, rc: http.NewResponseController(w)})
 	})
 	return s
 }
 
-// ServeConn serves one connection until it closes. For a *tls.Conn the TLS
-// handshake must have negotiated "h2".
-func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
+// ServeConn implements Server.
+func (s *xServer) ServeConn(ctx context.Context, c net.Conn) {
 	s.h2.ServeConn(c, &http2.ServeConnOpts{
 		Context:    ctx,
 		Handler:    s.handler,
@@ -69,9 +120,8 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	})
 }
 
-// GoAway starts a graceful shutdown of every connection: each gets a GOAWAY
-// and closes once its streams have finished.
-func (s *Server) GoAway() {
+// GoAway implements Server.
+func (s *xServer) GoAway() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	// h1 has no listeners or connections of its own; Shutdown only runs
@@ -79,65 +129,41 @@ func (s *Server) GoAway() {
 	_ = s.h1.Shutdown(ctx)
 }
 
-// ServerStream is one request stream on the server. It is used by the
-// goroutine its StreamHandler runs on; Body may be read by one other
-// goroutine concurrently with the response methods.
-type ServerStream struct {
+// xStream is a ServerStream over net/http's handler types.
+type xStream struct {
 	w  http.ResponseWriter
 	r  *http.Request
 	rc *http.ResponseController
 }
 
-// Context is cancelled when the client resets the stream or the connection
-// goes away.
-func (s *ServerStream) Context() context.Context { return s.r.Context() }
+func (s *xStream) Context() context.Context { return s.r.Context() }
 
-// Method is the request's :method.
-func (s *ServerStream) Method() string { return s.r.Method }
+func (s *xStream) Method() string { return s.r.Method }
 
-// Path is the request's :path.
-func (s *ServerStream) Path() string { return s.r.URL.Path }
+func (s *xStream) Path() string { return s.r.URL.Path }
 
-// Authority is the request's :authority.
-func (s *ServerStream) Authority() string { return s.r.Host }
+func (s *xStream) Authority() string { return s.r.Host }
 
-// ProtoMajor is 2 for HTTP/2.
-func (s *ServerStream) ProtoMajor() int { return s.r.ProtoMajor }
+func (s *xStream) RequestHeader() Header { return Header(s.r.Header) }
 
-// RequestHeader returns the request's header fields.
-func (s *ServerStream) RequestHeader() Header { return Header(s.r.Header) }
+func (s *xStream) RemoteAddr() string { return s.r.RemoteAddr }
 
-// RemoteAddr is the peer's address as "host:port".
-func (s *ServerStream) RemoteAddr() string { return s.r.RemoteAddr }
+func (s *xStream) TLS() *tls.ConnectionState { return s.r.TLS }
 
-// TLS is the connection's TLS state, or nil over h2c.
-func (s *ServerStream) TLS() *tls.ConnectionState { return s.r.TLS }
+func (s *xStream) Body() io.Reader { return s.r.Body }
 
-// Body is the request body: the bytes of the client's DATA frames. Reading
-// it returns flow-control credit to the client, so not reading it stops the
-// client (backpressure).
-func (s *ServerStream) Body() io.Reader { return s.r.Body }
+func (s *xStream) ResponseHeader() Header { return Header(s.w.Header()) }
 
-// ResponseHeader is the header map to fill before WriteHeader. After
-// WriteHeader, fields set with TrailerPrefix on their key become trailers.
-func (s *ServerStream) ResponseHeader() Header { return Header(s.w.Header()) }
+var _ ServerStream = (*xStream)(nil)
 
 // TrailerPrefix marks a ResponseHeader key, set after WriteHeader, as a
 // trailer field.
 const TrailerPrefix = http.TrailerPrefix
 
-// WriteHeader sets the response :status. Headers are sent with the first
-// Flush or Write, or, when the handler returns with no body and no
-// trailers, as a single HEADERS frame with END_STREAM (a trailers-only
-// response).
-func (s *ServerStream) WriteHeader(status int) { s.w.WriteHeader(status) }
+func (s *xStream) WriteHeader(status int) { s.w.WriteHeader(status) }
 
-// Write queues response body bytes.
-func (s *ServerStream) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *xStream) Write(p []byte) (int, error) { return s.w.Write(p) }
 
-// Flush sends what has been written so far.
-func (s *ServerStream) Flush() error { return s.rc.Flush() }
+func (s *xStream) Flush() error { return s.rc.Flush() }
 
-// CloseBody closes the request body: a Read blocked in another goroutine
-// returns an error. Safe to call concurrently with Read.
-func (s *ServerStream) CloseBody() { _ = s.r.Body.Close() }
+func (s *xStream) CloseBody() { _ = s.r.Body.Close() }
