@@ -45,13 +45,14 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		codec:     cfg.codec,
 		userAgent: wire.UserAgent(wire.Version),
 	}
-	c.tr = transport.NewClient(target, transport.ClientConfig{
+	tcfg := transport.ClientConfig{
 		TLS:               cfg.tls,
 		Dialer:            cfg.dialer,
 		MaxHeaderListSize: cfg.maxHeader,
 		PingInterval:      cfg.pingEvery,
 		PingTimeout:       cfg.pingTimeout,
-	})
+	}
+	c.tr = transport.NewClient(target, tcfg)
 	return c, nil
 }
 
@@ -232,6 +233,11 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 	if err != nil {
 		return err
 	}
+	var stats *callStats
+	if c.cfg.stats != nil {
+		stats = newCallStats(c.cfg.stats, ctx, true, method, Unary, parseAddr(c.Target()))
+		defer func() { stats.end(err) }()
+	}
 	// The call's own context: cancelling it after a failure resets the
 	// stream instead of leaving it half open.
 	ctx, cancel := context.WithCancel(ctx)
@@ -240,12 +246,14 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 		Path:          method,
 		Header:        hdr,
 		Body:          io.NopCloser(bytes.NewReader(frame)),
+		GetBody:       func() io.ReadCloser { return io.NopCloser(bytes.NewReader(frame)) },
 		ContentLength: int64(len(frame)),
 		Deadline:      deadlineOf(ctx),
 	})
 	if err != nil {
 		return c.transportErr(ctx, err)
 	}
+	stats.sent(len(frame))
 	defer resp.Body.Close()
 	r := readResponseHeader(resp)
 	header = r.header
@@ -256,7 +264,7 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 		}
 		return r.status
 	}
-	mr := msgReader{r: resp.Body, maxSize: c.cfg.maxRecv, comp: r.comp}
+	mr := msgReader{r: resp.Body, maxSize: c.cfg.maxRecv, comp: r.comp, stats: stats}
 	n := 0
 	for {
 		payload, err := mr.next()

@@ -51,6 +51,8 @@ type clientStream struct {
 	headerOnce  sync.Once
 
 	done chan struct{} // closed once the call has ended and in is closed
+
+	stats *callStats // nil without a StatsHandler
 }
 
 // Context returns the call's context; it is done once the call has ended.
@@ -188,6 +190,9 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 		done:        make(chan struct{}),
 	}
 	cs.ctx, cs.cancel = context.WithCancel(ctx)
+	if c.cfg.stats != nil {
+		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, BidiStream, parseAddr(c.Target()))
+	}
 	call := &ClientCall[Req, Res]{cs: cs, in: mailbox.New[*Res](c.cfg.mailboxSize)}
 	call.out = outbox[Req]{
 		send: func(ctx context.Context, v *Req, wait bool) error {
@@ -200,11 +205,19 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 			} else {
 				err = cs.out.TrySend(frame)
 			}
+			if err == nil {
+				cs.stats.sent(len(frame))
+			}
 			return cs.sendErr(err)
 		},
 		done: cs.out.Done,
 	}
 	body := &requestBody{out: cs.out, closed: make(chan struct{})}
+	// Cancelling the call, or its deadline passing, must reset the stream
+	// even while the transport's body writer waits in Read for the next
+	// request: x/net watches the context only between body reads. Closing
+	// the body makes it abort the stream with RST_STREAM(CANCEL).
+	context.AfterFunc(cs.ctx, func() { body.Close() })
 	go runClientCall(cs, call.in, &transport.Request{Path: method, Header: hdr, Body: body, ContentLength: -1, Deadline: deadlineOf(ctx)})
 	return call, nil
 }
@@ -246,6 +259,9 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 			callEnd = io.EOF
 		}
 		cs.out.Close(mailbox.End{Err: callEnd})
+		if cs.stats != nil {
+			cs.stats.end(status)
+		}
 		close(cs.done)
 		cs.cancel()
 	}()
@@ -261,7 +277,7 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 		return
 	}
 	cs.setHeader(r.header, nil)
-	mr := msgReader{r: resp.Body, maxSize: cs.c.cfg.maxRecv, comp: r.comp}
+	mr := msgReader{r: resp.Body, maxSize: cs.c.cfg.maxRecv, comp: r.comp, stats: cs.stats}
 	for {
 		payload, err := mr.next()
 		if err == io.EOF {

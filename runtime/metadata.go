@@ -105,3 +105,16 @@ func SetCompressor(ctx context.Context, name string) error {
 	}
 	return ss.setCompressor(name)
 }
+
+// RequestCompressor returns the grpc-encoding the client of the call ctx
+// belongs to declared for its requests ("gzip"), or "" when it declared
+// none (or "identity") or ctx is not a server call's. A handler uses it to
+// tell whether its requests came compressed, as gRPC's interop server
+// must for expect_compressed.
+func RequestCompressor(ctx context.Context) string {
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	if !ok || ss.reqComp == nil {
+		return ""
+	}
+	return ss.reqComp.Name()
+}

@@ -17,6 +17,7 @@ type msgReader struct {
 	// declared no grpc-encoding, in which case a set flag is an error.
 	comp   wire.Compressor
 	prefix [wire.PrefixLen]byte
+	stats  *callStats // nil: no stats
 }
 
 // next returns the next message's payload, decompressed, in a fresh slice
@@ -52,6 +53,7 @@ func (mr *msgReader) next() ([]byte, error) {
 		return nil, err
 	}
 	if !compressed {
+		mr.stats.received(wire.PrefixLen+len(buf), len(buf))
 		return buf, nil
 	}
 	out, err := mr.comp.Decompress(nil, buf, mr.maxSize)
@@ -62,6 +64,7 @@ func (mr *msgReader) next() ([]byte, error) {
 		}
 		return nil, wire.Errorf(wire.Internal, "failed to decompress the received message: %v", err)
 	}
+	mr.stats.received(wire.PrefixLen+len(buf), len(out))
 	return out, nil
 }
 

@@ -53,6 +53,7 @@ type common struct {
 	codecs      map[string]wire.Codec
 	pingEvery   time.Duration
 	pingTimeout time.Duration
+	stats       StatsHandler // nil: no stats
 }
 
 func defaultCommon() common {

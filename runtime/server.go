@@ -61,12 +61,14 @@ func NewServer(opts ...ServerOption) *Server {
 		conns:     make(map[net.Conn]struct{}),
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.tr = transport.NewServer(transport.ServerConfig{
+	tcfg := transport.ServerConfig{
 		MaxConcurrentStreams: cfg.maxStreams,
 		MaxHeaderListSize:    cfg.maxHeader,
 		PingInterval:         cfg.pingEvery,
 		PingTimeout:          cfg.pingTimeout,
-	}, s.serveStream)
+		Logger:               cfg.log(),
+	}
+	s.tr = transport.NewServer(tcfg, s.serveStream)
 	return s
 }
 
@@ -251,7 +253,13 @@ func (s *Server) serveStream(st transport.ServerStream) {
 		return
 	}
 	ss := &serverStream{srv: s, st: st, method: st.Path(), subtype: subtype}
-	codec, ok := s.cfg.codecs[strings.ToLower(subtype)]
+	codecName := strings.ToLower(subtype)
+	if codecName == "" {
+		// "application/grpc" names no codec: by gRPC convention it is
+		// protobuf, served by a codec named "proto" if one was added.
+		codecName = "proto"
+	}
+	codec, ok := s.cfg.codecs[codecName]
 	if !ok {
 		ss.subtype = wire.Msgpack.Name()
 		ss.finish(endWith(wire.Errorf(wire.Unimplemented, "no codec for content-subtype %q; this server speaks %s", subtype, s.codecList())))
@@ -335,6 +343,14 @@ func (s *Server) serveStream(st transport.ServerStream) {
 		ss.cancel()
 	})
 	defer stop()
+	if s.cfg.stats != nil {
+		ss.stats = newCallStats(s.cfg.stats, ss.ctx, false, ss.method, ss.kind, ss.peer.Addr)
+		defer func() {
+			if !ss.finished {
+				ss.stats.end(wire.NewError(wire.Canceled, "the client cancelled the call or went away"))
+			}
+		}()
+	}
 	md.serve(ss)
 }
 

@@ -50,6 +50,9 @@ type serverStream struct {
 	out *mailbox.Mailbox[[]byte]
 
 	wroteHeader bool // owned by the stream goroutine
+
+	stats    *callStats // nil without a StatsHandler; set before the handler starts
+	finished bool       // finish ran; owned by the stream goroutine
 }
 
 func endWith(err error) mailbox.End { return mailbox.End{Err: err} }
@@ -181,6 +184,10 @@ func (ss *serverStream) writeHeaders() {
 // transport sends what finish set when serveStream returns.
 func (ss *serverStream) finish(end mailbox.End) {
 	status := wire.AsError(end.Err)
+	ss.finished = true
+	if ss.stats != nil {
+		ss.stats.end(end.Err)
+	}
 	ss.mu.Lock()
 	trailer := ss.trailer
 	hasHeader := len(ss.header) > 0
@@ -284,6 +291,7 @@ func (ss *serverStream) writeFrame(f []byte) bool {
 		ss.abort()
 		return false
 	}
+	ss.stats.sent(len(f))
 	return true
 }
 
@@ -462,7 +470,7 @@ func HandleBidi[Req, Res any](s *Server, method string, h func(call *ServerCall[
 // serveUnary runs a unary call on the stream goroutine: read one request,
 // run the (intercepted) handler, write the response and status.
 func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
-	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp}
+	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats}
 	payload, err := mr.next()
 	if err != nil {
 		if ss.clientGone() {
@@ -510,6 +518,7 @@ func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
 	if _, err := ss.st.Write(frame); err != nil {
 		return
 	}
+	ss.stats.sent(len(frame))
 	ss.finish(mailbox.End{})
 }
 
@@ -545,7 +554,9 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 		call.ctx = ctx
 		return h(call)
 	})
+	handlerDone := make(chan struct{})
 	go func() {
+		defer close(handlerDone)
 		var err error
 		func() {
 			defer ss.recoverHandler(&err)
@@ -559,13 +570,22 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 	ss.endContext()
 	ss.st.CloseBody()
 	<-readerDone
+	if ss.clientGone() {
+		// The stream was reset (or the connection lost), so there is no
+		// response left to deliver: hold the stream's slot until the
+		// handler has returned. x/net/http2 bounds the stream goroutines
+		// of a connection by MAX_CONCURRENT_STREAMS, so a client that
+		// opens and resets streams in a loop (CVE-2023-44487) cannot have
+		// more handlers running than that.
+		<-handlerDone
+	}
 }
 
 // readRequests decodes the request stream into in until the client
 // half-closes or the call fails; on a bad message it ends the call with the
 // matching status.
 func readRequests[Req any](ss *serverStream, in *mailbox.Mailbox[*Req]) {
-	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp}
+	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats}
 	for {
 		payload, err := mr.next()
 		if err == io.EOF {

@@ -82,13 +82,20 @@ func NewClient(target string, cfg ClientConfig) Client {
 func (c *xClient) Target() string { return c.target }
 
 func (c *xClient) dial(ctx context.Context) (net.Conn, error) {
+	return DialConn(ctx, c.target, c.cfg)
+}
+
+// DialConn opens a connection to target as cfg says: cfg.Dialer or TCP
+// (with Nagle off), then, with cfg.TLS, a TLS handshake that must negotiate
+// ALPN "h2". Both Client implementations dial with it.
+func DialConn(ctx context.Context, target string, cfg ClientConfig) (net.Conn, error) {
 	var conn net.Conn
 	var err error
-	if c.cfg.Dialer != nil {
-		conn, err = c.cfg.Dialer(ctx, c.target)
+	if cfg.Dialer != nil {
+		conn, err = cfg.Dialer(ctx, target)
 	} else {
 		var d net.Dialer
-		conn, err = d.DialContext(ctx, "tcp", c.target)
+		conn, err = d.DialContext(ctx, "tcp", target)
 	}
 	if err != nil {
 		return nil, err
@@ -96,19 +103,19 @@ func (c *xClient) dial(ctx context.Context) (net.Conn, error) {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	if c.cfg.TLS == nil {
+	if cfg.TLS == nil {
 		return conn, nil
 	}
-	cfg := c.cfg.TLS.Clone()
-	cfg.NextProtos = []string{http2.NextProtoTLS}
-	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(c.target)
+	tcfg := cfg.TLS.Clone()
+	tcfg.NextProtos = []string{http2.NextProtoTLS}
+	if tcfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(target)
 		if err != nil {
-			host = c.target
+			host = target
 		}
-		cfg.ServerName = host
+		tcfg.ServerName = host
 	}
-	tconn := tls.Client(conn, cfg)
+	tconn := tls.Client(conn, tcfg)
 	if err := tconn.HandshakeContext(ctx); err != nil {
 		conn.Close()
 		return nil, err
@@ -179,6 +186,11 @@ type Request struct {
 	// Body supplies the DATA frames; io.EOF half-closes the stream
 	// (END_STREAM). nil sends END_STREAM with the headers.
 	Body io.ReadCloser
+	// GetBody, if set, returns a fresh copy of Body. Only a request with
+	// no Body or with GetBody is retried when the connection turns out to
+	// be draining (GOAWAY) before the server took the stream: x/net closes
+	// Body on failure, and what it had read from it would be lost.
+	GetBody func() io.ReadCloser
 	// ContentLength is the body length if known, else -1.
 	ContentLength int64
 	// Deadline, if set, is sent as grpc-timeout, computed once the
@@ -225,13 +237,17 @@ func (c *xClient) RoundTrip(ctx context.Context, req *Request) (*Response, error
 		if req.Body == nil {
 			hreq.Body = http.NoBody
 			hreq.ContentLength = 0
+		} else if attempt > 0 {
+			hreq.Body = req.GetBody()
 		}
 		hreq = hreq.WithContext(ctx)
 		resp, err := cc.RoundTrip(hreq)
 		if err != nil {
-			// A connection that went away before the stream started
-			// (GOAWAY raced us) is retried once on a fresh connection.
-			if attempt == 0 && ctx.Err() == nil && isRetryable(err) && !cc.CanTakeNewRequest() {
+			// A stream the server never took (GOAWAY raced us, or the
+			// connection went away before the stream started) is retried
+			// once, on a fresh connection, if its body can be replayed.
+			replayable := req.Body == nil || req.GetBody != nil
+			if attempt == 0 && ctx.Err() == nil && replayable && isRetryable(err) && !cc.CanTakeNewRequest() {
 				continue
 			}
 			return nil, err
@@ -246,8 +262,14 @@ func (c *xClient) RoundTrip(ctx context.Context, req *Request) (*Response, error
 }
 
 func isRetryable(err error) bool {
-	return errors.Is(err, http2.ErrNoCachedConn) || err.Error() == "http2: client connection lost" ||
-		err.Error() == "http2: client conn not usable"
+	// Only errors for streams the server never processed, as x/net's own
+	// Transport decides (canRetryError): "received Server's graceful
+	// shutdown GOAWAY" is used for streams above the GOAWAY's last stream
+	// id. "client connection lost" is not among them: the server may
+	// have run the call, and a retry would run it twice.
+	return errors.Is(err, http2.ErrNoCachedConn) ||
+		err.Error() == "http2: client conn not usable" ||
+		err.Error() == "http2: Transport received Server's graceful shutdown GOAWAY"
 }
 
 // StreamError is a stream reset by the peer with RST_STREAM.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -25,6 +26,10 @@ type ServerConfig struct {
 	// does not answer within PingTimeout is closed. Zero disables.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
+	// Logger receives x/net/http2's connection errors (a peer's protocol
+	// violations, failed reads) at debug level, so that a hostile peer
+	// cannot flood the log; nil keeps the standard log package.
+	Logger *slog.Logger
 }
 
 // StreamHandler serves one stream. It runs on its own goroutine and the
@@ -101,6 +106,9 @@ func NewServer(cfg ServerConfig, h StreamHandler) Server {
 		PingTimeout:                  cfg.PingTimeout,
 	}
 	h1 := &http.Server{MaxHeaderBytes: int(cfg.MaxHeaderListSize)}
+	if cfg.Logger != nil {
+		h1.ErrorLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
+	}
 	// ConfigureServer registers h2s's graceful shutdown (GOAWAY to every
 	// connection) as h1's shutdown hook; Shutdown triggers it.
 	_ = http2.ConfigureServer(h1, h2s)

@@ -1,0 +1,284 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	prt "github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
+)
+
+type userKey struct{}
+
+// TestBearerAuth: per-call bearer tokens from the client, checked by the
+// server's AuthInterceptor for unary and streaming calls; tokens are never
+// sent over h2c unless explicitly allowed.
+func TestBearerAuth(t *testing.T) {
+	var checked atomic.Int64
+	auth := prt.AuthInterceptor(func(ctx context.Context, token string) (context.Context, error) {
+		checked.Add(1)
+		switch token {
+		case "good":
+			return context.WithValue(ctx, userKey{}, "ann"), nil
+		case "readonly":
+			return nil, wire.NewError(wire.PermissionDenied, "read-only token")
+		}
+		return nil, errors.New("unknown token")
+	})
+	register := func(s *prt.Server) {
+		prt.HandleUnary(s, "/test.Auth/Who", func(ctx context.Context, req *Msg) (*Msg, error) {
+			u, _ := ctx.Value(userKey{}).(string)
+			return &Msg{Text: u}, nil
+		})
+		prt.HandleBidi(s, "/test.Auth/WhoStream", func(call *prt.ServerCall[Msg, Msg]) error {
+			u, _ := call.Context().Value(userKey{}).(string)
+			return call.Send(&Msg{Text: u})
+		})
+	}
+	who := func(c *prt.Client) (string, error) {
+		res, err := prt.CallUnary[Msg, Msg](testCtx(t), c, "/test.Auth/Who", &Msg{})
+		if err != nil {
+			return "", err
+		}
+		return res.Text, nil
+	}
+	whoStream := func(c *prt.Client) (string, error) {
+		call, err := prt.Open[Msg, Msg](testCtx(t), c, "/test.Auth/WhoStream")
+		if err != nil {
+			return "", err
+		}
+		call.CloseSend()
+		res, err := call.Recv()
+		if err != nil {
+			return "", err
+		}
+		return res.Text, nil
+	}
+	dial := func(e *env, opts ...prt.DialOption) *prt.Client {
+		if e.tr.tls {
+			opts = append(tlsDial(t, e.tr), opts...)
+		}
+		c, err := prt.Dial(e.addr, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	tlsEnv := newEnv(t, xnetTransport(t, "tls"), register, envOpts{server: []prt.ServerOption{auth}})
+	cases := []struct {
+		name string
+		opts []prt.DialOption
+		code wire.Code
+	}{
+		{"good token", []prt.DialOption{prt.BearerToken("good")}, wire.OK},
+		{"permission denied", []prt.DialOption{prt.BearerToken("readonly")}, wire.PermissionDenied},
+		{"unknown token", []prt.DialOption{prt.BearerToken("forged")}, wire.Unauthenticated},
+		{"no token", nil, wire.Unauthenticated},
+	}
+	for _, tc := range cases {
+		c := dial(tlsEnv, tc.opts...)
+		for kind, call := range map[string]func(*prt.Client) (string, error){"unary": who, "stream": whoStream} {
+			user, err := call(c)
+			if tc.code == wire.OK {
+				if err != nil || user != "ann" {
+					t.Errorf("%s (%s): %q, %v", tc.name, kind, user, err)
+				}
+				continue
+			}
+			if wire.CodeOf(err) != tc.code {
+				t.Errorf("%s (%s): %v, want %v", tc.name, kind, err, tc.code)
+			}
+		}
+	}
+	// A token without "Bearer " is refused too.
+	ctx := prt.AppendOutgoing(testCtx(t), "authorization", "Basic Zm9vOmJhcg==")
+	if _, err := prt.CallUnary[Msg, Msg](ctx, tlsEnv.client, "/test.Auth/Who", &Msg{}); wire.CodeOf(err) != wire.Unauthenticated {
+		t.Errorf("Basic credentials: %v", err)
+	}
+
+	h2cEnv := newEnv(t, xnetTransport(t, "h2c"), register, envOpts{server: []prt.ServerOption{auth}})
+	before := checked.Load()
+	for kind, call := range map[string]func(*prt.Client) (string, error){"unary": who, "stream": whoStream} {
+		_, err := call(dial(h2cEnv, prt.BearerToken("good")))
+		we := wantCode(t, err, wire.Unauthenticated)
+		if we.IsWire() || !strings.Contains(we.Message(), "TLS") {
+			t.Errorf("h2c %s: %v, want a local refusal", kind, err)
+		}
+	}
+	if checked.Load() != before {
+		t.Error("a token reached the server over h2c")
+	}
+	if user, err := who(dial(h2cEnv, prt.InsecureBearerToken("good"))); err != nil || user != "ann" {
+		t.Errorf("InsecureBearerToken over h2c: %q, %v", user, err)
+	}
+}
+
+// TestErrorDetailsOverTheWire: details returned by a handler arrive in the
+// client's error, through grpc-status-details-bin.
+func TestErrorDetailsOverTheWire(t *testing.T) {
+	d1, err := wire.PackMsgpack("test.v1.RoomFull", &Msg{Text: "go", N: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2 := wire.Detail{TypeURL: "type.googleapis.com/google.rpc.ErrorInfo", Value: []byte{0x0a, 0x04, 'f', 'u', 'l', 'l'}}
+	fail := wire.NewError(wire.FailedPrecondition, "room is full").WithDetails(d1, d2)
+	register := func(s *prt.Server) {
+		prt.HandleUnary(s, "/test.Details/Unary", func(ctx context.Context, req *Msg) (*Msg, error) { return nil, fail })
+		prt.HandleBidi(s, "/test.Details/Bidi", func(call *prt.ServerCall[Msg, Msg]) error {
+			if err := call.Send(&Msg{}); err != nil {
+				return err
+			}
+			return fail
+		})
+	}
+	e := newEnv(t, xnetTransport(t, "h2c"), register, envOpts{})
+	_, err = prt.CallUnary[Msg, Msg](testCtx(t), e.client, "/test.Details/Unary", &Msg{})
+	we := wantCode(t, err, wire.FailedPrecondition)
+	if !we.IsWire() || !reflect.DeepEqual(we.Details(), []wire.Detail{d1, d2}) {
+		t.Fatalf("unary: details %+v", we.Details())
+	}
+	var m Msg
+	if err := wire.UnpackMsgpack(we.Details()[0], &m); err != nil || m.Text != "go" || m.N != 3 {
+		t.Fatalf("unpacked %+v, %v", m, err)
+	}
+	call, err := prt.Open[Msg, Msg](testCtx(t), e.client, "/test.Details/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call.CloseSend()
+	_, err = recvAll(t, call)
+	we = wantCode(t, err, wire.FailedPrecondition)
+	if !reflect.DeepEqual(we.Details(), []wire.Detail{d1, d2}) {
+		t.Fatalf("stream: details %+v", we.Details())
+	}
+	// On the wire: the trailer is the base64 (unpadded) google.rpc.Status.
+	r := rawCall(t, e.addr, "POST", "/test.Details/Unary", grpcHeader(), frame(0, msgpackMsg))
+	raw := r.header.Get("grpc-status-details-bin")
+	got, err := wire.DecodeBinary(raw)
+	want := wire.AppendStatusProto(nil, wire.FailedPrecondition, "room is full", []wire.Detail{d1, d2})
+	if err != nil || string(got) != string(want) || strings.HasSuffix(raw, "=") {
+		t.Fatalf("grpc-status-details-bin %q: % x, %v; want % x", raw, got, err, want)
+	}
+}
+
+// statsRecorder records events as short strings, per side.
+type statsRecorder struct {
+	mu     sync.Mutex
+	events map[bool][]string
+	ctxs   map[bool]map[context.Context]bool
+	sizes  map[string][]int // "client sent", "server received", ...
+}
+
+func newStatsRecorder() *statsRecorder {
+	return &statsRecorder{events: map[bool][]string{}, ctxs: map[bool]map[context.Context]bool{true: {}, false: {}}, sizes: map[string][]int{}}
+}
+
+func side(client bool) string {
+	if client {
+		return "client"
+	}
+	return "server"
+}
+
+func (r *statsRecorder) HandleStats(ctx context.Context, ev prt.StatsEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var s string
+	var client bool
+	switch ev := ev.(type) {
+	case *prt.CallBegin:
+		client = ev.Client
+		s = "begin " + ev.Method + " " + ev.Kind.String()
+		if ev.Peer == nil || !strings.HasPrefix(ev.Peer.String(), "127.0.0.1:") || ev.Time.IsZero() {
+			s += fmt.Sprintf(" bad peer %v", ev.Peer)
+		}
+	case *prt.MsgSent:
+		client = ev.Client
+		s = "sent"
+		r.sizes[side(client)+" sent"] = append(r.sizes[side(client)+" sent"], ev.WireLength)
+	case *prt.MsgReceived:
+		client = ev.Client
+		s = "received"
+		if ev.WireLength != ev.Length+5 {
+			s += fmt.Sprintf(" bad sizes %d %d", ev.WireLength, ev.Length)
+		}
+		r.sizes[side(client)+" received"] = append(r.sizes[side(client)+" received"], ev.WireLength)
+	case *prt.CallEnd:
+		client = ev.Client
+		s = "end " + ev.Code.String()
+		if (ev.Err == nil) != (ev.Code == wire.OK) || ev.Duration <= 0 {
+			s += fmt.Sprintf(" bad %v %v", ev.Err, ev.Duration)
+		}
+	}
+	r.events[client] = append(r.events[client], s)
+	r.ctxs[client][ctx] = true
+}
+
+func (r *statsRecorder) take() (client, server string, ctxs int, sizes map[string][]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	client, server = strings.Join(r.events[true], ", "), strings.Join(r.events[false], ", ")
+	ctxs = len(r.ctxs[true]) + len(r.ctxs[false])
+	sizes = r.sizes
+	r.events = map[bool][]string{}
+	r.ctxs = map[bool]map[context.Context]bool{true: {}, false: {}}
+	r.sizes = map[string][]int{}
+	return
+}
+
+// TestStatsHandler: the event sequences of a unary and a streaming call, on
+// both sides, with matching wire sizes.
+func TestStatsHandler(t *testing.T) {
+	srvStats, cliStats := newStatsRecorder(), newStatsRecorder()
+	e := newEnv(t, xnetTransport(t, "h2c"), registerEcho, envOpts{
+		server: []prt.ServerOption{prt.WithStatsHandler(srvStats)},
+		dial:   []prt.DialOption{prt.WithStatsHandler(cliStats)},
+	})
+	check := func(what, wantClient, wantServer string) {
+		t.Helper()
+		c, _, cctx, csizes := cliStats.take()
+		_, s, sctx, ssizes := srvStats.take()
+		if c != wantClient {
+			t.Errorf("%s: client events\n  %s\nwant\n  %s", what, c, wantClient)
+		}
+		if s != wantServer {
+			t.Errorf("%s: server events\n  %s\nwant\n  %s", what, s, wantServer)
+		}
+		if wantServer == "" {
+			return
+		}
+		if cctx != 1 || sctx != 1 {
+			t.Errorf("%s: events of one call came with %d client and %d server contexts", what, cctx, sctx)
+		}
+		if !reflect.DeepEqual(csizes["client sent"], ssizes["server received"]) || !reflect.DeepEqual(ssizes["server sent"], csizes["client received"]) {
+			t.Errorf("%s: sizes differ between the sides: client %v, server %v", what, csizes, ssizes)
+		}
+	}
+	if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	check("unary", "begin "+mUnary+" unary, sent, received, end OK", "begin "+mUnary+" unary, received, sent, end OK")
+
+	call, err := prt.OpenServerStream[Msg, Msg](testCtx(t), e.client, mServer, &Msg{Text: "x", N: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := recvAll(t, call); err != nil || len(res) != 3 {
+		t.Fatalf("got %d responses, %v", len(res), err)
+	}
+	check("server stream", "begin "+mServer+" bidi_stream, sent, received, received, received, end OK",
+		"begin "+mServer+" server_stream, received, sent, sent, sent, end OK")
+
+	_, err = prt.CallUnary[Msg, Msg](testCtx(t), e.client, "/test.Echo/Missing", &Msg{})
+	wantCode(t, err, wire.Unimplemented)
+	// An unknown method never becomes a call on the server.
+	check("unknown method", "begin /test.Echo/Missing unary, sent, end UNIMPLEMENTED", "")
+}

@@ -1,0 +1,116 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	prt "github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// Regression tests for bugs found by the gRPC interop suite (interop/).
+
+// TestCancelAfterFirstResponse is gRPC's cancel_after_first_response: a
+// streaming call that has received a response (so its response headers are
+// in) and has not half-closed is cancelled. The stream must be reset at
+// once, with CANCELLED on the client and a cancelled context in the
+// handler; it used to hang until the deadline, because nothing watched the
+// call's context once the response headers had arrived while the
+// transport's body writer waited for the next request.
+func TestCancelAfterFirstResponse(t *testing.T) {
+	handlerErr := make(chan error, 1)
+	register := func(s *prt.Server) {
+		prt.HandleBidi(s, "/test.Cancel/First", func(call *prt.ServerCall[Msg, Msg]) error {
+			if _, err := call.Recv(); err != nil {
+				return err
+			}
+			if err := call.Send(&Msg{Text: "first"}); err != nil {
+				return err
+			}
+			<-call.Context().Done()
+			handlerErr <- call.Context().Err()
+			return nil
+		})
+	}
+	forEach(t, func(t *testing.T, tr transport) {
+		e := newEnv(t, tr, register, envOpts{})
+		for _, how := range []string{"context", "Cancel"} {
+			ctx, cancel := context.WithCancel(testCtx(t))
+			call, err := prt.Open[Msg, Msg](ctx, e.client, "/test.Cancel/First")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := call.Send(&Msg{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := call.Recv(); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if how == "context" {
+				cancel()
+			} else {
+				call.Cancel()
+			}
+			_, err = call.Recv()
+			wantCode(t, err, wire.Canceled)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("%s: the call ended %v after the cancel", how, d)
+			}
+			select {
+			case err := <-handlerErr:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("%s: handler saw %v, want Canceled", how, err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: the handler's context was not cancelled", how)
+			}
+			cancel()
+		}
+	})
+}
+
+// TestRequestCompressor: a handler can tell whether the client compressed
+// its requests, as gRPC's interop server must for expect_compressed
+// (client_compressed_unary).
+func TestRequestCompressor(t *testing.T) {
+	register := func(s *prt.Server) {
+		prt.HandleUnary(s, "/test.Comp/Unary", func(ctx context.Context, _ *Msg) (*Msg, error) {
+			return &Msg{Text: prt.RequestCompressor(ctx)}, nil
+		})
+		prt.HandleBidi(s, "/test.Comp/Bidi", func(call *prt.ServerCall[Msg, Msg]) error {
+			return call.Send(&Msg{Text: prt.RequestCompressor(call.Context())})
+		})
+	}
+	forEach(t, func(t *testing.T, tr transport) {
+		e := newEnv(t, tr, register, envOpts{})
+		ctx := testCtx(t)
+		for _, comp := range []string{"", "gzip"} {
+			var opts []prt.CallOption
+			if comp != "" {
+				opts = append(opts, prt.UseCompressor(comp))
+			}
+			res, err := prt.CallUnary[Msg, Msg](ctx, e.client, "/test.Comp/Unary", &Msg{}, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Text != comp {
+				t.Errorf("unary with compressor %q: handler saw %q", comp, res.Text)
+			}
+			call, err := prt.Open[Msg, Msg](ctx, e.client, "/test.Comp/Bidi", opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			call.CloseSend()
+			msgs, err := recvAll(t, call)
+			if err != nil || len(msgs) != 1 || msgs[0].Text != comp {
+				t.Errorf("bidi with compressor %q: got %v, %v", comp, msgs, err)
+			}
+		}
+	})
+	if got := prt.RequestCompressor(context.Background()); got != "" {
+		t.Errorf("RequestCompressor outside a call = %q, want \"\"", got)
+	}
+}

@@ -1,0 +1,392 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/parleyrpc/parley/internal/testutil"
+	prt "github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// blackholeProxy forwards TCP connections on a loopback port to target
+// until Blackhole is called; from then on it keeps reading from both sides
+// but forwards nothing, like a peer that died without closing its
+// connection (a cable cut, a frozen VM).
+type blackholeProxy struct {
+	l      net.Listener
+	target string
+	dead   atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
+	p := &blackholeProxy{l: testutil.Listen(t, "tcp4"), target: target}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *blackholeProxy) Addr() string { return p.l.Addr().String() }
+
+// Blackhole stops forwarding on every connection.
+func (p *blackholeProxy) Blackhole() { p.dead.Store(true) }
+
+func (p *blackholeProxy) accept() {
+	defer p.wg.Done()
+	for {
+		in, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(out, in)
+		go p.pipe(in, out)
+	}
+}
+
+func (p *blackholeProxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.dead.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if !p.dead.Load() {
+				dst.Close()
+			}
+			return
+		}
+	}
+}
+
+func (p *blackholeProxy) close() {
+	p.l.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// TestKeepaliveDeadPeer: with keepalive on, a peer that stops answering
+// (traffic black-holed, no FIN or RST) is detected within interval +
+// timeout, and its calls fail with UNAVAILABLE (client) or are cancelled
+// (server), instead of hanging forever.
+func TestKeepaliveDeadPeer(t *testing.T) {
+	const interval, timeout = 200 * time.Millisecond, 300 * time.Millisecond
+	for _, tc := range []struct {
+		name         string
+		server, dial []prt.Option
+	}{
+		{"client detects", nil, []prt.Option{prt.WithKeepalive(interval, timeout)}},
+		{"server detects", []prt.Option{prt.WithKeepalive(interval, timeout)}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			handlerErr := make(chan error, 1)
+			srv := prt.NewServer(append([]prt.ServerOption{prt.WithLogger(discardLogger())}, toServer(tc.server)...)...)
+			prt.HandleBidi(srv, "/test.Keepalive/Wait", func(call *prt.ServerCall[Msg, Msg]) error {
+				if err := call.Send(&Msg{Text: "ready"}); err != nil {
+					return err
+				}
+				<-call.Context().Done()
+				handlerErr <- call.Context().Err()
+				return call.Context().Err()
+			})
+			l := testutil.Listen(t, "tcp4")
+			served := make(chan struct{})
+			go func() { srv.Serve(l); close(served) }()
+			defer func() { srv.Close(); <-served }()
+			proxy := newBlackholeProxy(t, l.Addr().String())
+			c, err := prt.Dial(proxy.Addr(), toDial(tc.dial)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			call, err := prt.Open[Msg, Msg](ctx, c, "/test.Keepalive/Wait")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer call.Cancel()
+			if err := call.Send(&Msg{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := call.Recv(); err != nil {
+				t.Fatal(err)
+			}
+			proxy.Blackhole()
+			start := time.Now()
+			if tc.dial != nil {
+				_, err := call.Recv()
+				wantCode(t, err, wire.Unavailable)
+				t.Logf("client saw %v after %v", err, time.Since(start).Round(time.Millisecond))
+			} else {
+				select {
+				case err := <-handlerErr:
+					if !errors.Is(err, context.Canceled) {
+						t.Fatalf("handler saw %v", err)
+					}
+					t.Logf("server cancelled the call after %v", time.Since(start).Round(time.Millisecond))
+				case <-time.After(20 * time.Second):
+					t.Fatal("the server did not detect the dead client")
+				}
+			}
+			// Detection takes about interval + timeout (plus one interval
+			// of slack for the idle timer's phase); allow for a loaded
+			// machine.
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("detection took %v", d)
+			}
+		})
+	}
+}
+
+func toServer(opts []prt.Option) []prt.ServerOption {
+	out := make([]prt.ServerOption, len(opts))
+	for i, o := range opts {
+		out[i] = o
+	}
+	return out
+}
+
+func toDial(opts []prt.Option) []prt.DialOption {
+	out := make([]prt.DialOption, len(opts))
+	for i, o := range opts {
+		out[i] = o
+	}
+	return out
+}
+
+// TestPingFlood documents what x/net/http2's server does with a PING flood:
+// it answers every PING (there is no rate limit) and keeps serving other
+// clients. Its only guard is a cap of 10000 queued control frames, which
+// closes the connection of a flooder that also stops reading.
+func TestPingFlood(t *testing.T) {
+	e := newEnv(t, xnetTransport(t, "h2c"), registerEcho, envOpts{server: []prt.ServerOption{prt.WithLogger(discardLogger())}})
+	stop := wellBehaved(t, e.client)
+	h := dialH2(t, e.addr)
+	const pings = 10000
+	acks := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { acks <- n }()
+		for n < pings {
+			f, err := h.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if p, ok := f.(*http2.PingFrame); ok && p.IsAck() {
+				n++
+			}
+		}
+	}()
+	start := time.Now()
+	for i := 0; i < pings; i++ {
+		h.check(h.fr.WritePing(false, [8]byte{byte(i), byte(i >> 8)}))
+		if i%500 == 499 {
+			h.flush()
+		}
+	}
+	h.flush()
+	var got int
+	select {
+	case got = <-acks:
+	case <-time.After(30 * time.Second):
+		h.c.Close()
+		got = <-acks
+	}
+	elapsed := time.Since(start)
+	ok, err := stop()
+	if err != nil {
+		t.Errorf("the well-behaved client failed during the flood: %v", err)
+	}
+	if got != pings {
+		t.Fatalf("%d of %d PINGs answered", got, pings)
+	}
+	t.Logf("PING flood: %d PINGs answered in %v; well-behaved client: %d calls OK meanwhile", got, elapsed.Round(time.Millisecond), ok)
+}
+
+// TestGoAwayRedial: after the server it talks to shuts down gracefully, a
+// client keeps its in-flight stream on the draining connection and sends
+// new calls over a fresh connection (here to a replacement server).
+func TestGoAwayRedial(t *testing.T) {
+	start := func(name string) (*prt.Server, string, chan struct{}) {
+		srv := prt.NewServer()
+		prt.HandleUnary(srv, "/test.Redial/Who", func(ctx context.Context, req *Msg) (*Msg, error) {
+			return &Msg{Text: name}, nil
+		})
+		prt.HandleBidi(srv, "/test.Redial/Echo", func(call *prt.ServerCall[Msg, Msg]) error {
+			for {
+				m, err := call.Recv()
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if err := call.Send(&Msg{Text: name + ": " + m.Text}); err != nil {
+					return err
+				}
+			}
+		})
+		l := testutil.Listen(t, "tcp4")
+		served := make(chan struct{})
+		go func() { srv.Serve(l); close(served) }()
+		t.Cleanup(func() { srv.Close(); <-served })
+		return srv, l.Addr().String(), served
+	}
+	a, addrA, servedA := start("A")
+	_, addrB, _ := start("B")
+	var target atomic.Value
+	target.Store(addrA)
+	c, err := prt.Dial("parley.test:1", prt.WithDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", target.Load().(string))
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testCtx(t)
+	who := func() string {
+		t.Helper()
+		res, err := prt.CallUnary[Msg, Msg](ctx, c, "/test.Redial/Who", &Msg{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Text
+	}
+	if got := who(); got != "A" {
+		t.Fatalf("first call went to %s", got)
+	}
+	stream, err := prt.Open[Msg, Msg](ctx, c, "/test.Redial/Echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func(text string) string {
+		t.Helper()
+		if err := stream.Send(&Msg{Text: text}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Text
+	}
+	if got := roundTrip("1"); got != "A: 1" {
+		t.Fatal(got)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- a.Shutdown(ctx) }()
+	<-servedA // A's listener is closed; its connection is draining
+	target.Store(addrB)
+	// New calls redial (the GOAWAY may take a moment to arrive: poll).
+	deadline := time.Now().Add(10 * time.Second)
+	for who() != "B" {
+		if time.Now().After(deadline) {
+			t.Fatal("the client never moved to the new server")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The stream on the draining connection still works, and its end lets
+	// Shutdown finish.
+	if got := roundTrip("2"); got != "A: 2" {
+		t.Fatal(got)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a stream in flight", err)
+	default:
+	}
+	stream.CloseSend()
+	if _, err := recvAll(t, stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// TestCloseImmediate: Close does not wait for handlers, even ones that
+// ignore their context; their clients see the call fail.
+func TestCloseImmediate(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 2)
+	srv := prt.NewServer()
+	prt.HandleUnary(srv, "/test.Close/Stuck", func(ctx context.Context, req *Msg) (*Msg, error) {
+		started <- struct{}{}
+		<-release
+		return req, nil
+	})
+	prt.HandleBidi(srv, "/test.Close/StuckStream", func(call *prt.ServerCall[Msg, Msg]) error {
+		started <- struct{}{}
+		<-release
+		return nil
+	})
+	defer close(release)
+	l := testutil.Listen(t, "tcp4")
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	c, err := prt.Dial(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testCtx(t)
+	unary := make(chan error, 1)
+	go func() {
+		_, err := prt.CallUnary[Msg, Msg](ctx, c, "/test.Close/Stuck", &Msg{})
+		unary <- err
+	}()
+	stream, err := prt.Open[Msg, Msg](ctx, c, "/test.Close/StuckStream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.Send(&Msg{})
+	<-started
+	<-started
+	start := time.Now()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if err := <-served; !errors.Is(err, prt.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+	if err := <-unary; wire.CodeOf(err) != wire.Unavailable && wire.CodeOf(err) != wire.Canceled {
+		t.Errorf("unary call on a closed server: %v", err)
+	}
+	if _, err := recvAll(t, stream); err == nil {
+		t.Error("stream on a closed server ended OK")
+	}
+	t.Logf("Close returned in %v with two stuck handlers", time.Since(start).Round(time.Millisecond))
+}
