@@ -28,3 +28,11 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## bench: parley against grpc-go, every cell for every server/client pair,
+## each in its own process, 3 interleaved rounds (about 6 minutes on 2
+## cores). BENCHFLAGS=-quick is a smoke run under a minute; see
+## docs/performance.md for the other flags.
+BENCHFLAGS ?=
+bench:
+	cd bench && $(GO) run ./cmd/parleybench run $(BENCHFLAGS)

@@ -1,0 +1,123 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// childEnv marks a process started by the test as the benchmark program.
+const childEnv = "PARLEYBENCH_TEST_CHILD"
+
+// childEnvVars are set for every child: the child marker, and, for a
+// race-enabled build, no one-second sleep at exit.
+var childEnvVars = []string{childEnv + "=1", "GORACE=atexit_sleep_ms=0"}
+
+// TestMain lets the test binary stand in for parleybench: started with
+// childEnv set, it runs the server or client subcommand instead of the
+// tests.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(Main(nil, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestHarness runs one short unary cell for each pair and the plain TCP
+// cell, each server and client in its own process on 127.0.0.1, and
+// checks that every run measured something and that the table has them.
+func TestHarness(t *testing.T) {
+	cfg := Config{
+		Command:     []string{os.Args[0]},
+		Env:         childEnvVars,
+		Rounds:      1,
+		Warmup:      50 * time.Millisecond,
+		Duration:    250 * time.Millisecond,
+		IdleStreams: 20,
+		Cells:       []string{"unary-1", "pingpong-1", "raw-1"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	results, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 4 + 4 + 1; len(results) != want {
+		t.Fatalf("got %d results, want %d", len(results), want)
+	}
+	for _, r := range results {
+		if r.Err != "" {
+			t.Errorf("%s %s: %s", r.Cell, r.Pair, r.Err)
+			continue
+		}
+		if r.Client.Ops <= 0 || r.Client.Seconds <= 0 || r.Client.TotalOps < r.Client.Ops {
+			t.Errorf("%s %s: nothing measured: %+v", r.Cell, r.Pair, r.Client)
+		}
+		if r.Pair != rawPair && r.End.Mallocs <= r.Mark.Mallocs {
+			t.Errorf("%s %s: the server counted no allocations: mark %+v end %+v", r.Cell, r.Pair, r.Mark, r.End)
+		}
+	}
+	var out bytes.Buffer
+	if err := writeTable(&out, cfg, results); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	for _, want := range []string{"unary, 1 caller", "ping-pong, 1 stream", "| parley | grpc-go |", "| grpc-go | parley |", "| TCP | TCP |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if strings.Contains(table, "Failed") || strings.Contains(table, "n/a") {
+		t.Errorf("table reports failures:\n%s", table)
+	}
+}
+
+// TestIdleAndDial runs the idle-streams and dial cells once with parley on
+// both sides, small, to check the driver's holding protocol.
+func TestIdleAndDial(t *testing.T) {
+	cfg := Config{
+		Command:     []string{os.Args[0]},
+		Env:         childEnvVars,
+		Rounds:      1,
+		Warmup:      20 * time.Millisecond,
+		Duration:    150 * time.Millisecond,
+		IdleStreams: 50,
+		Cells:       []string{"idle", "dial"},
+		Pairs:       []pair{{implParley, implParley}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	results, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Err != "" {
+			t.Fatalf("%s %s: %s", r.Cell, r.Pair, r.Err)
+		}
+		switch r.Cell {
+		case "idle":
+			if r.Client.Ops != 50 || r.Hold.Goroutines <= r.Mark.Goroutines {
+				t.Errorf("idle: streams not held: ops %d, goroutines %d then %d", r.Client.Ops, r.Mark.Goroutines, r.Hold.Goroutines)
+			}
+		case "dial":
+			if r.Client.MedianMicros <= 0 {
+				t.Errorf("dial: no latency: %+v", r.Client)
+			}
+		}
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for _, c := range []struct {
+		in   float64
+		want string
+	}{{1234567.4, "1,234,567"}, {999.94, "999.9"}, {2.5, "2.50"}, {-12345, "-12,345"}, {100000, "100,000"}} {
+		if got := format(c.in); got != c.want {
+			t.Errorf("format(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	goruntime "runtime"
+	"strings"
+	"time"
+)
+
+// Main runs the benchmark program with args (without the program name) and
+// returns its exit code. Its subcommands:
+//
+//	run     the driver: spawns server and client processes for every cell
+//	        and prints the table (the default when args start with a flag)
+//	server  one server process; the driver's child
+//	client  one client process; the driver's child
+//
+// self is the command that starts this program again, for run's children.
+func Main(self []string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	sub := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	var err error
+	switch sub {
+	case "run":
+		err = runMain(self, args, stdout, stderr)
+	case "server":
+		err = serverMain(args, stdin, stdout)
+	case "client":
+		err = clientMain(args, stdin, stdout)
+	default:
+		err = fmt.Errorf("unknown subcommand %q (want run, server or client)", sub)
+	}
+	if err == flag.ErrHelp {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "parleybench %s: %v\n", sub, err)
+		return 1
+	}
+	return 0
+}
+
+// runMain is the "run" subcommand.
+func runMain(self []string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := Config{Command: self}
+	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds: every cell runs once per round, interleaved")
+	fs.DurationVar(&cfg.Warmup, "warmup", 300*time.Millisecond, "unmeasured time at the start of each cell")
+	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "measured time of each cell")
+	fs.IntVar(&cfg.IdleStreams, "idle-streams", 10000, "streams held open by the idle cell")
+	quick := fs.Bool("quick", false, "smoke run: 1 round, 100ms warm-up, 300ms cells, 1000 idle streams (explicit flags win)")
+	cellList := fs.String("cells", "", "comma-separated cells to run (default all): unary-1, unary-32, pingpong-1, pingpong-32, sstream-64, sstream-1k, cstream-64, unary-1m, idle, dial, raw-1, raw-32")
+	pairList := fs.String("pairs", "", "comma-separated server/client pairs (default all four): grpc/grpc, parley/parley, parley/grpc, grpc/parley")
+	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU and allocation profiles of every process into this directory")
+	jsonOut := fs.String("json", "", "also write every raw result to this file as JSON")
+	verbose := fs.Bool("v", true, "log each cell to stderr as it finishes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["rounds"] {
+			cfg.Rounds = 1
+		}
+		if !set["warmup"] {
+			cfg.Warmup = 100 * time.Millisecond
+		}
+		if !set["duration"] {
+			cfg.Duration = 300 * time.Millisecond
+		}
+		if !set["idle-streams"] {
+			cfg.IdleStreams = 1000
+		}
+	}
+	if cfg.Rounds < 1 || cfg.Duration <= 0 || cfg.IdleStreams < 1 {
+		return fmt.Errorf("-rounds, -duration and -idle-streams must be positive")
+	}
+	if *cellList != "" {
+		cfg.Cells = strings.Split(*cellList, ",")
+	}
+	if *pairList != "" {
+		for _, s := range strings.Split(*pairList, ",") {
+			srv, cli, ok := strings.Cut(s, "/")
+			if !ok || !validImpl(srv) || !validImpl(cli) {
+				return fmt.Errorf("bad pair %q: want server/client, each parley or grpc", s)
+			}
+			cfg.Pairs = append(cfg.Pairs, pair{srv, cli})
+		}
+	}
+	if *verbose {
+		cfg.Log = stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	start := time.Now()
+	results, err := Run(ctx, cfg)
+	if err != nil && len(results) == 0 {
+		return err
+	}
+	fmt.Fprintf(stdout, "parleybench: %s, %s/%s, %d CPUs, GOMAXPROCS %d; %d round(s), %v warm-up + %v per cell; total %s\n\n",
+		goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, goruntime.NumCPU(), goruntime.GOMAXPROCS(0),
+		cfg.Rounds, cfg.Warmup, cfg.Duration, time.Since(start).Round(time.Second))
+	if werr := writeTable(stdout, cfg, results); werr != nil {
+		return werr
+	}
+	if *jsonOut != "" {
+		b, jerr := json.MarshalIndent(results, "", "  ")
+		if jerr != nil {
+			return jerr
+		}
+		if jerr := os.WriteFile(*jsonOut, b, 0o644); jerr != nil {
+			return jerr
+		}
+	}
+	return err
+}
+
+func validImpl(s string) bool { return s == implParley || s == implGRPC }

@@ -1,0 +1,372 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	goruntime "runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Workload kinds: what a client process does for one cell.
+const (
+	kindUnary    = "unary"    // unary round trips from conc callers
+	kindPingPong = "pingpong" // one message each way at a time, on conc bidi streams
+	kindSStream  = "sstream"  // messages received from conc server streams
+	kindCStream  = "cstream"  // messages sent into conc client streams
+	kindIdle     = "idle"     // streams opened and held open
+	kindDial     = "dial"     // a new connection and its first unary call, again and again
+	kindRaw      = "raw"      // plain TCP ping-pong on conc connections
+)
+
+// spec is one cell's workload, as a client process receives it in flags.
+type spec struct {
+	Kind     string        `json:"kind"`
+	Conc     int           `json:"conc"`              // callers, streams or connections
+	Size     int           `json:"size"`              // payload bytes of each message
+	Streams  int           `json:"streams,omitempty"` // kindIdle: streams to hold open
+	Warmup   time.Duration `json:"warmup"`
+	Duration time.Duration `json:"duration"`
+}
+
+// clientResult is what a client process reports for one cell.
+type clientResult struct {
+	// Ops counts the operations (round trips, messages, streams, dials)
+	// completed in the measured window, which lasted Seconds.
+	Ops     int64   `json:"ops"`
+	Seconds float64 `json:"seconds"`
+	// TotalOps counts every operation of the session, warm-up included:
+	// the server's counters cover the whole session, so they are divided
+	// by this.
+	TotalOps int64 `json:"total_ops"`
+	// Mallocs and AllocBytes are the client's runtime.MemStats Mallocs and
+	// TotalAlloc deltas over the measured window.
+	Mallocs    uint64 `json:"mallocs"`
+	AllocBytes uint64 `json:"alloc_bytes"`
+	// MedianMicros is, for kindDial, the median time from dial to the
+	// first response.
+	MedianMicros float64 `json:"median_us,omitempty"`
+	// HeldMem is, for kindIdle, the client's Go heap and stack growth
+	// while holding the streams open, in bytes.
+	HeldMem int64 `json:"held_mem,omitempty"`
+}
+
+// memSnap is a runtime.MemStats reading.
+type memSnap struct{ mallocs, bytes uint64 }
+
+func readMem() memSnap {
+	var m goruntime.MemStats
+	goruntime.ReadMemStats(&m)
+	return memSnap{m.Mallocs, m.TotalAlloc}
+}
+
+// firstErr keeps the first error reported by any goroutine.
+type firstErr struct {
+	once sync.Once
+	err  error
+}
+
+func (f *firstErr) set(err error) { f.once.Do(func() { f.err = err }) }
+
+// env is what a workload runs against: the server's address, its dialer,
+// and (for kindIdle) the driver's line protocol.
+type env struct {
+	addr string
+	dial dialer
+	// events tells the driver about phases (kindIdle's "holding").
+	events io.Writer
+	// release is read for the driver's go-ahead to let the held streams go.
+	release *bufio.Reader
+}
+
+// run runs s against e and reports the result.
+func run(ctx context.Context, s spec, e env) (clientResult, error) {
+	if s.Conc < 1 {
+		s.Conc = 1
+	}
+	if s.Kind == kindRaw {
+		return runRaw(ctx, s, e)
+	}
+	if s.Kind == kindDial {
+		return runDial(ctx, s, e)
+	}
+	c, err := e.dial(e.addr)
+	if err != nil {
+		return clientResult{}, err
+	}
+	defer c.close()
+	payload := make([]byte, s.Size)
+	switch s.Kind {
+	case kindUnary:
+		return window(s, false, func(stop *atomic.Bool, count *atomic.Int64) error {
+			req := &Msg{Data: payload}
+			for !stop.Load() {
+				if _, err := c.unary(ctx, req); err != nil {
+					return err
+				}
+				count.Add(1)
+			}
+			return nil
+		})
+	case kindPingPong:
+		return window(s, false, func(stop *atomic.Bool, count *atomic.Int64) error {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			st, err := c.bidi(ctx)
+			if err != nil {
+				return err
+			}
+			req := &Msg{Data: payload}
+			for !stop.Load() {
+				if err := st.send(req); err != nil {
+					return err
+				}
+				if _, err := st.recv(); err != nil {
+					return err
+				}
+				count.Add(1)
+			}
+			if err := st.closeSend(); err != nil {
+				return err
+			}
+			for {
+				if _, err := st.recv(); err == io.EOF {
+					return nil
+				} else if err != nil {
+					return err
+				}
+			}
+		})
+	case kindSStream:
+		return window(s, false, func(stop *atomic.Bool, count *atomic.Int64) error {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			st, err := c.flood(ctx, &Msg{Data: payload})
+			if err != nil {
+				return err
+			}
+			for !stop.Load() {
+				if _, err := st.recv(); err != nil {
+					return err
+				}
+				count.Add(1)
+			}
+			cancel() // the stream is endless: the error that follows is expected
+			return nil
+		})
+	case kindCStream:
+		// The window ends when the server's count comes back, so
+		// messages still queued at the stop are paid for.
+		return window(s, true, func(stop *atomic.Bool, count *atomic.Int64) error {
+			st, err := c.sink(ctx)
+			if err != nil {
+				return err
+			}
+			req := &Msg{Data: payload}
+			var sent int64
+			for !stop.Load() {
+				if err := st.send(req); err != nil {
+					return err
+				}
+				sent++
+				count.Add(1)
+			}
+			res, err := st.closeAndRecv()
+			if err != nil {
+				return err
+			}
+			if res.N != sent {
+				return fmt.Errorf("server counted %d messages, %d were sent", res.N, sent)
+			}
+			return nil
+		})
+	case kindIdle:
+		return runIdle(ctx, s, e, c, payload)
+	}
+	return clientResult{}, fmt.Errorf("unknown workload kind %q", s.Kind)
+}
+
+// window runs work on s.Conc goroutines, measures the operations they count
+// between the end of the warm-up and the end of the duration, then stops
+// them and waits for them. With endAfterDrain the window ends when the
+// workers have finished instead of at the stop.
+func window(s spec, endAfterDrain bool, work func(stop *atomic.Bool, count *atomic.Int64) error) (clientResult, error) {
+	var stop atomic.Bool
+	var count atomic.Int64
+	var fe firstErr
+	var wg sync.WaitGroup
+	for range s.Conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := work(&stop, &count); err != nil {
+				fe.set(err)
+				stop.Store(true)
+			}
+		}()
+	}
+	time.Sleep(s.Warmup)
+	m0, c0, t0 := readMem(), count.Load(), time.Now()
+	time.Sleep(s.Duration)
+	c1, t1 := count.Load(), time.Now()
+	m1 := readMem()
+	stop.Store(true)
+	wg.Wait()
+	if endAfterDrain {
+		c1, t1 = count.Load(), time.Now()
+		m1 = readMem()
+	}
+	if fe.err != nil {
+		return clientResult{}, fe.err
+	}
+	return clientResult{
+		Ops:        c1 - c0,
+		Seconds:    t1.Sub(t0).Seconds(),
+		TotalOps:   count.Load(),
+		Mallocs:    m1.mallocs - m0.mallocs,
+		AllocBytes: m1.bytes - m0.bytes,
+	}, nil
+}
+
+// runIdle opens s.Streams bidi streams on c, each established by one ping
+// and its pong, holds them open until the driver has sampled the server's
+// memory, then cancels them all.
+func runIdle(ctx context.Context, s spec, e env, c conn, payload []byte) (clientResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	goruntime.GC()
+	before := heldMem()
+	m0, t0 := readMem(), time.Now()
+	streams := make([]bidiStream, s.Streams)
+	var next atomic.Int64
+	var fe firstErr
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := &Msg{Data: payload}
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(streams) || failed.Load() {
+					return
+				}
+				st, err := c.bidi(ctx)
+				if err == nil {
+					if err = st.send(req); err == nil {
+						_, err = st.recv()
+					}
+				}
+				if err != nil {
+					fe.set(fmt.Errorf("stream %d: %w", i, err))
+					failed.Store(true)
+					return
+				}
+				streams[i] = st
+			}
+		}()
+	}
+	wg.Wait()
+	if fe.err != nil {
+		return clientResult{}, fe.err
+	}
+	t1, m1 := time.Now(), readMem()
+	goruntime.GC()
+	held := heldMem() - before
+	if _, err := fmt.Fprintln(e.events, `{"event":"holding"}`); err != nil {
+		return clientResult{}, err
+	}
+	if _, err := e.release.ReadString('\n'); err != nil {
+		return clientResult{}, errors.New("no go-ahead from the driver")
+	}
+	goruntime.KeepAlive(streams)
+	return clientResult{
+		Ops:        int64(s.Streams),
+		TotalOps:   int64(s.Streams),
+		Seconds:    t1.Sub(t0).Seconds(),
+		Mallocs:    m1.mallocs - m0.mallocs,
+		AllocBytes: m1.bytes - m0.bytes,
+		HeldMem:    held,
+	}, nil
+}
+
+// heldMem is the live Go heap plus goroutine stacks, in bytes; call it
+// after a GC.
+func heldMem() int64 {
+	var m goruntime.MemStats
+	goruntime.ReadMemStats(&m)
+	return int64(m.HeapAlloc + m.StackInuse)
+}
+
+// runDial opens a new connection, makes one unary call and closes it,
+// again and again; the figure is the median time from dial to response.
+func runDial(ctx context.Context, s spec, e env) (clientResult, error) {
+	req := &Msg{Data: make([]byte, s.Size)}
+	var lat []time.Duration
+	var total int64
+	start := time.Now()
+	warmEnd := start.Add(s.Warmup)
+	end := warmEnd.Add(s.Duration)
+	var m0 memSnap
+	var t0 time.Time
+	for {
+		now := time.Now()
+		if t0.IsZero() && !now.Before(warmEnd) {
+			m0, t0 = readMem(), now
+		}
+		if !now.Before(end) {
+			break
+		}
+		c, err := e.dial(e.addr)
+		if err != nil {
+			return clientResult{}, err
+		}
+		_, err = c.unary(ctx, req)
+		d := time.Since(now)
+		c.close()
+		if err != nil {
+			return clientResult{}, err
+		}
+		total++
+		if !t0.IsZero() {
+			lat = append(lat, d)
+		}
+	}
+	m1, t1 := readMem(), time.Now()
+	if len(lat) == 0 {
+		return clientResult{}, errors.New("no dial completed in the window")
+	}
+	slices.Sort(lat)
+	return clientResult{
+		Ops:          int64(len(lat)),
+		Seconds:      t1.Sub(t0).Seconds(),
+		TotalOps:     total,
+		Mallocs:      m1.mallocs - m0.mallocs,
+		AllocBytes:   m1.bytes - m0.bytes,
+		MedianMicros: float64(lat[len(lat)/2]) / float64(time.Microsecond),
+	}, nil
+}
+
+// runRaw ping-pongs s.Size bytes over plain TCP on s.Conc connections.
+func runRaw(_ context.Context, s spec, e env) (clientResult, error) {
+	return window(s, false, func(stop *atomic.Bool, count *atomic.Int64) error {
+		rc, err := dialRaw(e.addr, s.Size)
+		if err != nil {
+			return err
+		}
+		defer rc.c.Close()
+		for !stop.Load() {
+			if err := rc.roundTrip(); err != nil {
+				return err
+			}
+			count.Add(1)
+		}
+		return nil
+	})
+}
