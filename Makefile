@@ -30,8 +30,8 @@ fuzz:
 	done
 
 ## bench: parley against grpc-go, every cell for every server/client pair,
-## each in its own process, 3 interleaved rounds (about 6 minutes on 2
-## cores). BENCHFLAGS=-quick is a smoke run under a minute; see
+## each in its own process, 3 interleaved rounds (about 5.5 minutes on 2
+## cores). BENCHFLAGS=-quick is a smoke run of about 25 s; see
 ## docs/performance.md for the other flags.
 BENCHFLAGS ?=
 bench:
