@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"io"
@@ -104,6 +105,10 @@ func NewServer(cfg ServerConfig, h StreamHandler) Server {
 		IdleTimeout:                  cfg.IdleTimeout,
 		ReadIdleTimeout:              cfg.PingInterval,
 		PingTimeout:                  cfg.PingTimeout,
+		// The HTTP/2 default. x/net advertises 1 MiB otherwise, and its
+		// client then holds a scratch buffer of that size per open
+		// streaming request.
+		MaxReadFrameSize: 16 << 10,
 	}
 	h1 := &http.Server{MaxHeaderBytes: int(cfg.MaxHeaderListSize)}
 	if cfg.Logger != nil {
@@ -121,6 +126,14 @@ func NewServer(cfg ServerConfig, h StreamHandler) Server {
 
 // ServeConn implements Server.
 func (s *xServer) ServeConn(ctx context.Context, c net.Conn) {
+	if _, isTLS := c.(*tls.Conn); !isTLS {
+		// x/net's server reads each frame header and payload straight
+		// from the connection: two syscalls per frame over h2c. A read
+		// buffer lets one syscall bring in every frame that has arrived.
+		// (A *tls.Conn buffers whole records already, and x/net needs to
+		// see its type to report the TLS state.)
+		c = &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10)}
+	}
 	s.h2.ServeConn(c, &http2.ServeConnOpts{
 		Context:    ctx,
 		Handler:    s.handler,
@@ -175,3 +188,11 @@ func (s *xStream) Write(p []byte) (int, error) { return s.w.Write(p) }
 func (s *xStream) Flush() error { return s.rc.Flush() }
 
 func (s *xStream) CloseBody() { _ = s.r.Body.Close() }
+
+// bufferedConn is a net.Conn whose reads go through a buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader // read only by x/net's frame-reading goroutine
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
