@@ -110,6 +110,12 @@ func (c *Client) transportErr(ctx context.Context, err error) error {
 		return wire.NewError(wire.Canceled, "the client is closed")
 	}
 	if code, ok := transport.StreamErrorCode(err); ok {
+		// A server whose deadline (ours, sent as grpc-timeout) passed
+		// resets with CANCEL, and that can arrive before ctx's own timer
+		// has fired: it still means DEADLINE_EXCEEDED (protocol.md §12).
+		if dl, has := ctx.Deadline(); has && code == wire.H2Cancel && timeUntil(dl) <= 0 {
+			return wire.NewError(wire.DeadlineExceeded, "deadline exceeded")
+		}
 		return wire.ErrorFromRSTStream(code)
 	}
 	if transport.IsGoAway(err) {

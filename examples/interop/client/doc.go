@@ -1,0 +1,10 @@
+// Command client runs gRPC's interop test cases with a parley client
+// against any grpc.testing.TestService server and prints one line per case.
+//
+// Usage:
+//
+//	go run ./examples/interop/client -addr HOST:PORT [-tls -insecure-skip-verify | -tls -cacert F] [-cases a,b]
+//
+// Each case prints "PASS name (12ms)" or "FAIL name: why"; a closing line
+// says "N passed, N failed", and the exit status is 1 if any case failed.
+package main

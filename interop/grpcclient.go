@@ -1,0 +1,436 @@
+package interop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/parleyrpc/parley/examples/interop/cases"
+	"github.com/parleyrpc/parley/examples/interop/testpb"
+)
+
+// Sizes from grpc/grpc doc/interop-test-descriptions.md.
+var (
+	reqSizes  = []int{27182, 8, 1828, 45904}
+	respSizes = []int{31415, 9, 2653, 58979}
+)
+
+const (
+	largeReqSize  = 271828
+	largeRespSize = 314159
+)
+
+// DialGRPC returns a grpc-go client connection to addr that speaks msgpack
+// (content-type application/grpc+msgpack) and records the compression of
+// each message for the compression cases. creds is nil for h2c.
+func DialGRPC(addr string, creds credentials.TransportCredentials) (*grpc.ClientConn, error) {
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	return grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.CallContentSubtype(CodecName)),
+		grpc.WithStatsHandler(compressionProbe{}),
+	)
+}
+
+// GRPCCases maps each interop case name (cases.Names) to its
+// implementation with grpc-go's client API: ClientConn.Invoke and
+// ClientConn.NewStream with hand-written StreamDescs, grpc-go metadata and
+// status. They are an independent client: they share only the message
+// types with parley's cases. cc must come from DialGRPC.
+var GRPCCases = map[string]func(ctx context.Context, cc *grpc.ClientConn) error{
+	"empty_unary":                 grpcEmptyUnary,
+	"large_unary":                 grpcLargeUnary,
+	"client_compressed_unary":     grpcClientCompressedUnary,
+	"server_compressed_unary":     grpcServerCompressedUnary,
+	"client_streaming":            grpcClientStreaming,
+	"server_streaming":            grpcServerStreaming,
+	"ping_pong":                   grpcPingPong,
+	"empty_stream":                grpcEmptyStream,
+	"cancel_after_begin":          grpcCancelAfterBegin,
+	"cancel_after_first_response": grpcCancelAfterFirstResponse,
+	"timeout_on_sleeping_server":  grpcTimeoutOnSleepingServer,
+	"custom_metadata":             grpcCustomMetadata,
+	"status_code_and_message":     grpcStatusCodeAndMessage,
+	"special_status_message":      grpcSpecialStatusMessage,
+	"unimplemented_method":        grpcUnimplementedMethod,
+	"unimplemented_service":       grpcUnimplementedService,
+}
+
+var (
+	fullDuplexDesc   = &grpc.StreamDesc{StreamName: "FullDuplexCall", ServerStreams: true, ClientStreams: true}
+	serverStreamDesc = &grpc.StreamDesc{StreamName: "StreamingOutputCall", ServerStreams: true}
+	clientStreamDesc = &grpc.StreamDesc{StreamName: "StreamingInputCall", ClientStreams: true}
+)
+
+func grpcEmptyUnary(ctx context.Context, cc *grpc.ClientConn) error {
+	res := new(testpb.Empty)
+	return cc.Invoke(ctx, testpb.EmptyCallMethod, &testpb.Empty{}, res)
+}
+
+func largeRequest() *testpb.SimpleRequest {
+	return &testpb.SimpleRequest{ResponseType: testpb.COMPRESSABLE, ResponseSize: largeRespSize, Payload: testpb.NewPayload(largeReqSize)}
+}
+
+func grpcLargeUnary(ctx context.Context, cc *grpc.ClientConn) error {
+	res := new(testpb.SimpleResponse)
+	if err := cc.Invoke(ctx, testpb.UnaryCallMethod, largeRequest(), res); err != nil {
+		return err
+	}
+	return checkPayload(res.Payload, largeRespSize)
+}
+
+func grpcClientCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
+	unary := func(expect bool, opts ...grpc.CallOption) (*testpb.SimpleResponse, *probe, error) {
+		ctx, p := withProbe(ctx)
+		req := largeRequest()
+		req.ExpectCompressed = &testpb.BoolValue{Value: expect}
+		res := new(testpb.SimpleResponse)
+		err := cc.Invoke(ctx, testpb.UnaryCallMethod, req, res, opts...)
+		return res, p, err
+	}
+	if _, _, err := unary(true); status.Code(err) != codes.InvalidArgument {
+		return fmt.Errorf("probe: got %v, want InvalidArgument", err)
+	}
+	res, p, err := unary(true, grpc.UseCompressor("gzip"))
+	if err != nil {
+		return fmt.Errorf("compressed call: %w", err)
+	}
+	if !p.outCompressed.Load() {
+		return errors.New("compressed call: the request was not compressed")
+	}
+	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+		return fmt.Errorf("compressed call: %w", err)
+	}
+	res, p, err = unary(false)
+	if err != nil {
+		return fmt.Errorf("uncompressed call: %w", err)
+	}
+	if p.outCompressed.Load() {
+		return errors.New("uncompressed call: the request was compressed")
+	}
+	return checkPayload(res.Payload, largeRespSize)
+}
+
+func grpcServerCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
+	for _, compressed := range []bool{true, false} {
+		ctx, p := withProbe(ctx)
+		req := largeRequest()
+		req.ResponseCompressed = &testpb.BoolValue{Value: compressed}
+		res := new(testpb.SimpleResponse)
+		if err := cc.Invoke(ctx, testpb.UnaryCallMethod, req, res); err != nil {
+			return fmt.Errorf("response_compressed=%v: %w", compressed, err)
+		}
+		if got := p.inCompressed.Load(); got != compressed {
+			return fmt.Errorf("response_compressed=%v: the response's compressed flag was %v", compressed, got)
+		}
+		if err := checkPayload(res.Payload, largeRespSize); err != nil {
+			return fmt.Errorf("response_compressed=%v: %w", compressed, err)
+		}
+	}
+	return nil
+}
+
+func grpcClientStreaming(ctx context.Context, cc *grpc.ClientConn) error {
+	stream, err := cc.NewStream(ctx, clientStreamDesc, testpb.StreamingInputCallMethod)
+	if err != nil {
+		return err
+	}
+	sum := 0
+	for _, n := range reqSizes {
+		if err := stream.SendMsg(&testpb.StreamingInputCallRequest{Payload: testpb.NewPayload(n)}); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		sum += n
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	res := new(testpb.StreamingInputCallResponse)
+	if err := stream.RecvMsg(res); err != nil {
+		return err
+	}
+	if int(res.AggregatedPayloadSize) != sum {
+		return fmt.Errorf("aggregated_payload_size %d, want %d", res.AggregatedPayloadSize, sum)
+	}
+	if err := stream.RecvMsg(new(testpb.StreamingInputCallResponse)); err != io.EOF {
+		return fmt.Errorf("after the response: got %v, want the end of the stream", err)
+	}
+	return nil
+}
+
+func params(sizes ...int) []*testpb.ResponseParameters {
+	ps := make([]*testpb.ResponseParameters, len(sizes))
+	for i, s := range sizes {
+		ps[i] = &testpb.ResponseParameters{Size: int32(s)}
+	}
+	return ps
+}
+
+func grpcServerStreaming(ctx context.Context, cc *grpc.ClientConn) error {
+	stream, err := cc.NewStream(ctx, serverStreamDesc, testpb.StreamingOutputCallMethod)
+	if err != nil {
+		return err
+	}
+	if err := stream.SendMsg(&testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, ResponseParameters: params(respSizes...)}); err != nil {
+		return err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	n := 0
+	for {
+		res := new(testpb.StreamingOutputCallResponse)
+		err := stream.RecvMsg(res)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if n >= len(respSizes) {
+			return fmt.Errorf("more than %d responses", len(respSizes))
+		}
+		if err := checkPayload(res.Payload, respSizes[n]); err != nil {
+			return fmt.Errorf("response %d: %w", n, err)
+		}
+		n++
+	}
+	if n != len(respSizes) {
+		return fmt.Errorf("got %d responses, want %d", n, len(respSizes))
+	}
+	return nil
+}
+
+func grpcPingPong(ctx context.Context, cc *grpc.ClientConn) error {
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	if err != nil {
+		return err
+	}
+	for i := range reqSizes {
+		req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, ResponseParameters: params(respSizes[i]), Payload: testpb.NewPayload(reqSizes[i])}
+		if err := stream.SendMsg(req); err != nil {
+			return fmt.Errorf("send %d: %w", i, err)
+		}
+		res := new(testpb.StreamingOutputCallResponse)
+		if err := stream.RecvMsg(res); err != nil {
+			return fmt.Errorf("recv %d: %w", i, err)
+		}
+		if err := checkPayload(res.Payload, respSizes[i]); err != nil {
+			return fmt.Errorf("response %d: %w", i, err)
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	if err := stream.RecvMsg(new(testpb.StreamingOutputCallResponse)); err != io.EOF {
+		return fmt.Errorf("after half-close: got %v, want the end of the stream", err)
+	}
+	return nil
+}
+
+func grpcEmptyStream(ctx context.Context, cc *grpc.ClientConn) error {
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	if err != nil {
+		return err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	if err := stream.RecvMsg(new(testpb.StreamingOutputCallResponse)); err != io.EOF {
+		return fmt.Errorf("got %v, want no response and the end of the stream", err)
+	}
+	return nil
+}
+
+func grpcCancelAfterBegin(ctx context.Context, cc *grpc.ClientConn) error {
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "key1", "value1", "key2", "value2"))
+	defer cancel()
+	stream, err := cc.NewStream(ctx, clientStreamDesc, testpb.StreamingInputCallMethod)
+	if err != nil {
+		return err
+	}
+	cancel()
+	_ = stream.CloseSend()
+	err = stream.RecvMsg(new(testpb.StreamingInputCallResponse))
+	return wantCode(err, codes.Canceled)
+}
+
+func grpcCancelAfterFirstResponse(ctx context.Context, cc *grpc.ClientConn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	if err != nil {
+		return err
+	}
+	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, ResponseParameters: params(31415), Payload: testpb.NewPayload(27182)}
+	if err := stream.SendMsg(req); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if err := stream.RecvMsg(new(testpb.StreamingOutputCallResponse)); err != nil {
+		return fmt.Errorf("recv: %w", err)
+	}
+	cancel()
+	err = stream.RecvMsg(new(testpb.StreamingOutputCallResponse))
+	return wantCode(err, codes.Canceled)
+}
+
+func grpcTimeoutOnSleepingServer(ctx context.Context, cc *grpc.ClientConn) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	if err != nil {
+		return wantCode(err, codes.DeadlineExceeded)
+	}
+	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, Payload: testpb.NewPayload(27182)}
+	if err := stream.SendMsg(req); err != nil && err != io.EOF {
+		return fmt.Errorf("send: %w", err)
+	}
+	err = stream.RecvMsg(new(testpb.StreamingOutputCallResponse))
+	return wantCode(err, codes.DeadlineExceeded)
+}
+
+func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
+	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs(
+		testpb.EchoInitialKey, cases.InitialMetadataValue,
+		testpb.EchoTrailingKey, cases.TrailingMetadataValue,
+	))
+	var header, trailer metadata.MD
+	res := new(testpb.SimpleResponse)
+	if err := cc.Invoke(ctx, testpb.UnaryCallMethod, largeRequest(), res, grpc.Header(&header), grpc.Trailer(&trailer)); err != nil {
+		return fmt.Errorf("UnaryCall: %w", err)
+	}
+	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+		return fmt.Errorf("UnaryCall: %w", err)
+	}
+	if err := checkEchoed(header, trailer); err != nil {
+		return fmt.Errorf("UnaryCall: %w", err)
+	}
+
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	if err != nil {
+		return fmt.Errorf("FullDuplexCall: %w", err)
+	}
+	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, ResponseParameters: params(largeRespSize), Payload: testpb.NewPayload(largeReqSize)}
+	if err := stream.SendMsg(req); err != nil {
+		return fmt.Errorf("FullDuplexCall send: %w", err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	header, err = stream.Header()
+	if err != nil {
+		return fmt.Errorf("FullDuplexCall header: %w", err)
+	}
+	sr := new(testpb.StreamingOutputCallResponse)
+	if err := stream.RecvMsg(sr); err != nil {
+		return fmt.Errorf("FullDuplexCall recv: %w", err)
+	}
+	if err := checkPayload(sr.Payload, largeRespSize); err != nil {
+		return fmt.Errorf("FullDuplexCall: %w", err)
+	}
+	if err := stream.RecvMsg(new(testpb.StreamingOutputCallResponse)); err != io.EOF {
+		return fmt.Errorf("FullDuplexCall: got %v, want the end of the stream", err)
+	}
+	if err := checkEchoed(header, stream.Trailer()); err != nil {
+		return fmt.Errorf("FullDuplexCall: %w", err)
+	}
+	return nil
+}
+
+func checkEchoed(header, trailer metadata.MD) error {
+	if v := header.Get(testpb.EchoInitialKey); len(v) != 1 || v[0] != cases.InitialMetadataValue {
+		return fmt.Errorf("header %s = %q, want [%q]", testpb.EchoInitialKey, v, cases.InitialMetadataValue)
+	}
+	if v := trailer.Get(testpb.EchoTrailingKey); len(v) != 1 || v[0] != cases.TrailingMetadataValue {
+		return fmt.Errorf("trailer %s = %q, want [%q]", testpb.EchoTrailingKey, v, cases.TrailingMetadataValue)
+	}
+	return nil
+}
+
+func grpcStatusCodeAndMessage(ctx context.Context, cc *grpc.ClientConn) error {
+	st := &testpb.EchoStatus{Code: int32(codes.Unknown), Message: cases.StatusMessage}
+	err := cc.Invoke(ctx, testpb.UnaryCallMethod, &testpb.SimpleRequest{ResponseStatus: st}, new(testpb.SimpleResponse))
+	if err := wantStatus(err, codes.Unknown, cases.StatusMessage); err != nil {
+		return fmt.Errorf("UnaryCall: %w", err)
+	}
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	if err != nil {
+		return fmt.Errorf("FullDuplexCall: %w", err)
+	}
+	if err := stream.SendMsg(&testpb.StreamingOutputCallRequest{ResponseStatus: st}); err != nil {
+		return fmt.Errorf("FullDuplexCall send: %w", err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	err = stream.RecvMsg(new(testpb.StreamingOutputCallResponse))
+	if err := wantStatus(err, codes.Unknown, cases.StatusMessage); err != nil {
+		return fmt.Errorf("FullDuplexCall: %w", err)
+	}
+	return nil
+}
+
+func grpcSpecialStatusMessage(ctx context.Context, cc *grpc.ClientConn) error {
+	st := &testpb.EchoStatus{Code: int32(codes.Unknown), Message: cases.SpecialStatusMessage}
+	err := cc.Invoke(ctx, testpb.UnaryCallMethod, &testpb.SimpleRequest{ResponseStatus: st}, new(testpb.SimpleResponse))
+	return wantStatus(err, codes.Unknown, cases.SpecialStatusMessage)
+}
+
+func grpcUnimplementedMethod(ctx context.Context, cc *grpc.ClientConn) error {
+	err := cc.Invoke(ctx, testpb.UnimplementedCallMethod, &testpb.Empty{}, new(testpb.Empty))
+	return wantCode(err, codes.Unimplemented)
+}
+
+func grpcUnimplementedService(ctx context.Context, cc *grpc.ClientConn) error {
+	err := cc.Invoke(ctx, testpb.UnimplementedServiceCallMethod, &testpb.Empty{}, new(testpb.Empty))
+	return wantCode(err, codes.Unimplemented)
+}
+
+func checkPayload(p *testpb.Payload, size int) error {
+	if p == nil {
+		if size == 0 {
+			return nil
+		}
+		return fmt.Errorf("no payload, want %d bytes", size)
+	}
+	if p.Type != testpb.COMPRESSABLE {
+		return fmt.Errorf("payload type %v, want COMPRESSABLE", p.Type)
+	}
+	if len(p.Body) != size {
+		return fmt.Errorf("payload of %d bytes, want %d", len(p.Body), size)
+	}
+	for i, b := range p.Body {
+		if b != 0 {
+			return fmt.Errorf("payload byte %d is %#x, want 0", i, b)
+		}
+	}
+	return nil
+}
+
+func wantCode(err error, code codes.Code) error {
+	if got := status.Code(err); got != code {
+		return fmt.Errorf("got status %v (%v), want %v", got, err, code)
+	}
+	return nil
+}
+
+func wantStatus(err error, code codes.Code, msg string) error {
+	if err := wantCode(err, code); err != nil {
+		return err
+	}
+	if got := status.Convert(err).Message(); got != msg {
+		return fmt.Errorf("got message %q, want %q", got, msg)
+	}
+	return nil
+}
