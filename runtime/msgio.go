@@ -107,8 +107,14 @@ func encodeMessage(codec wire.Codec, comp wire.Compressor, v any, maxSize int) (
 }
 
 // decodeMessage unmarshals payload into v, mapping failure to INTERNAL as
-// grpc-go does.
-func decodeMessage(codec wire.Codec, payload []byte, v any) error {
+// grpc-go does. A codec that panics on hostile bytes (a bug, but one a
+// peer could trigger at will) fails the call instead of the process.
+func decodeMessage(codec wire.Codec, payload []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = wire.Errorf(wire.Internal, "failed to unmarshal the received message: the codec panicked: %v", r)
+		}
+	}()
 	if err := codec.Unmarshal(payload, v); err != nil {
 		return wire.Errorf(wire.Internal, "failed to unmarshal the received message: %v", err)
 	}

@@ -506,7 +506,7 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 	f.P("if err != nil {")
 	f.P("return err")
 	f.P("}")
-	f.P("key := kb[:max(l, 0)]")
+	f.P("key := kb[:min(max(l, 0), len(kb))]")
 	f.P("if l > len(kb) {")
 	f.P("key = nil")
 	f.P("for l > 0 {")

@@ -119,7 +119,7 @@ func (m *Page) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {

@@ -322,7 +322,7 @@ func (m *Scalars) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -563,7 +563,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -945,7 +945,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -1420,7 +1420,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -1667,7 +1667,7 @@ func (m *Outer_Inner) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -1795,7 +1795,7 @@ func (m *Outer_Inner_Deep) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -1910,7 +1910,7 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -2085,7 +2085,7 @@ func (m *EchoRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -2182,7 +2182,7 @@ func (m *EchoResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -2267,7 +2267,7 @@ func (m *Number) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -2358,7 +2358,7 @@ func (m *Total) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -2443,7 +2443,7 @@ func (m *CountRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {
@@ -2546,7 +2546,7 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 		if err != nil {
 			return err
 		}
-		key := kb[:max(l, 0)]
+		key := kb[:min(max(l, 0), len(kb))]
 		if l > len(kb) {
 			key = nil
 			for l > 0 {

@@ -402,3 +402,25 @@ func TestReflectionLayout(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeLongUnknownKey: an unknown key longer than every field name is
+// skipped, not a panic (a client could otherwise crash a server with one
+// message).
+func TestDecodeLongUnknownKey(t *testing.T) {
+	long := strings.Repeat("k", 300)
+	data, err := msgpack.Marshal(map[string]any{long: 1, "message": "hi", long + "x": []int{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got featurepb.EchoRequest
+	if err := msgpack.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Message != "hi" {
+		t.Fatalf("got %+v", got)
+	}
+	var s featurepb.Scalars
+	if err := msgpack.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+}
