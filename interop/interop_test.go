@@ -25,7 +25,9 @@ func TestMain(m *testing.M) {
 }
 
 // transports are the ways every direction is run: cleartext HTTP/2 with
-// prior knowledge, and TLS with ALPN h2.
+// prior knowledge, and TLS with ALPN h2; the framer-* ones put parley's
+// own HTTP/2 implementation (runtime.TransportFramer) under the parley
+// side instead of x/net's.
 var transports = []struct {
 	name   string
 	tls    bool
@@ -33,11 +35,17 @@ var transports = []struct {
 }{
 	{"h2c", false, false},
 	{"tls", true, false},
+	{"framer-h2c", false, true},
+	{"framer-tls", true, true},
 }
 
-// http2Impl is the parley HTTP/2 implementation a transport asks for:
-// x/net's for now, the only one.
-func http2Impl(framer bool) runtime.Option { return runtime.MailboxSize(runtime.DefaultMailboxSize) }
+// http2Impl is the parley HTTP/2 implementation a transport asks for.
+func http2Impl(framer bool) runtime.Option {
+	if framer {
+		return runtime.WithHTTP2Transport(runtime.TransportFramer)
+	}
+	return runtime.WithHTTP2Transport(runtime.TransportXNet)
+}
 
 var (
 	certsOnce sync.Once

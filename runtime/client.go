@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parleyrpc/parley/runtime/internal/h2"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 	"github.com/parleyrpc/parley/wire"
 )
@@ -52,7 +53,11 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		PingInterval:      cfg.pingEvery,
 		PingTimeout:       cfg.pingTimeout,
 	}
-	c.tr = transport.NewClient(target, tcfg)
+	if cfg.transport == TransportFramer {
+		c.tr = h2.NewClient(target, tcfg)
+	} else {
+		c.tr = transport.NewClient(target, tcfg)
+	}
 	return c, nil
 }
 

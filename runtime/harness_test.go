@@ -31,12 +31,15 @@ type transport struct {
 	name    string
 	tls     bool
 	network string
+	framer  bool // both sides on prt.TransportFramer instead of x/net
 }
 
 var transports = []transport{
-	{"h2c", false, "tcp4"},
-	{"tls", true, "tcp4"},
-	{"h2c-ipv6", false, "tcp6"},
+	{"h2c", false, "tcp4", false},
+	{"tls", true, "tcp4", false},
+	{"h2c-ipv6", false, "tcp6", false},
+	{"framer-h2c", false, "tcp4", true},
+	{"framer-tls", true, "tcp4", true},
 }
 
 // env is a server on a loopback port and a client dialled to it.
@@ -58,6 +61,10 @@ func newEnv(t *testing.T, tr transport, register func(s *prt.Server), o envOpts)
 	t.Helper()
 	sopts := o.server
 	dopts := o.dial
+	if tr.framer {
+		sopts = append([]prt.ServerOption{prt.WithHTTP2Transport(prt.TransportFramer)}, sopts...)
+		dopts = append([]prt.DialOption{prt.WithHTTP2Transport(prt.TransportFramer)}, dopts...)
+	}
 	if tr.tls {
 		pki := testutil.NewPKI(t)
 		sopts = append([]prt.ServerOption{prt.WithTLS(pki.ServerTLS(false))}, sopts...)

@@ -54,6 +54,7 @@ type common struct {
 	pingEvery   time.Duration
 	pingTimeout time.Duration
 	stats       StatsHandler // nil: no stats
+	transport   HTTP2Transport
 }
 
 func defaultCommon() common {
@@ -158,6 +159,25 @@ func WithKeepalive(interval, timeout time.Duration) Option {
 		c.pingEvery = interval
 		c.pingTimeout = timeout
 	})
+}
+
+// HTTP2Transport names an HTTP/2 implementation under a Server or Client.
+type HTTP2Transport int
+
+const (
+	// TransportXNet is golang.org/x/net/http2's Server and Transport.
+	TransportXNet HTTP2Transport = iota
+	// TransportFramer is parley's own HTTP/2 implementation on x/net's
+	// Framer and hpack: one reader and one batching writer goroutine per
+	// connection, after grpc-go's transport.
+	TransportFramer
+)
+
+// WithHTTP2Transport chooses the HTTP/2 implementation a Server serves
+// with or a Client dials with. Both speak the same protocol, so either side
+// may use either. The default is TransportXNet.
+func WithHTTP2Transport(t HTTP2Transport) Option {
+	return bothOption(func(c *common) { c.transport = t })
 }
 
 // WithCodec adds a codec. A server accepts every added codec's

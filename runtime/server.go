@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleyrpc/parley/runtime/internal/h2"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 	"github.com/parleyrpc/parley/wire"
 )
@@ -68,7 +69,11 @@ func NewServer(opts ...ServerOption) *Server {
 		PingTimeout:          cfg.pingTimeout,
 		Logger:               cfg.log(),
 	}
-	s.tr = transport.NewServer(tcfg, s.serveStream)
+	if cfg.transport == TransportFramer {
+		s.tr = h2.NewServer(tcfg, s.serveStream)
+	} else {
+		s.tr = transport.NewServer(tcfg, s.serveStream)
+	}
 	return s
 }
 

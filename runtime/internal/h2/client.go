@@ -1,0 +1,815 @@
+package h2
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// Client defaults.
+const (
+	clientStreamWindow = 4 << 20
+	clientConnWindow   = 16 << 20
+	// initialMaxStreams is assumed until the server's SETTINGS arrive.
+	initialMaxStreams = 100
+	// maxInlineBody is the largest known-length request body RoundTrip
+	// reads up front, so that it can go out with the HEADERS (and be
+	// retried on a refused stream).
+	maxInlineBody = 1 << 20
+	maxStreamID   = 1<<31 - 1
+)
+
+var errHeaderListTooLarge = errors.New("h2: response header list larger than MAX_HEADER_LIST_SIZE")
+
+// client is a transport.Client on this package's HTTP/2 implementation.
+type client struct {
+	target string
+	cfg    transport.ClientConfig
+	scheme string
+
+	mu     sync.Mutex
+	cc     *clientConn   // guarded by mu; replaced when it can take no new streams
+	old    []*clientConn // guarded by mu; draining connections, closed by Close
+	closed bool          // guarded by mu
+}
+
+// NewClient returns a transport.Client for target ("host:port") that
+// multiplexes every call on one connection, dialled on first use and
+// redialled when it is lost or drained by GOAWAY.
+func NewClient(target string, cfg transport.ClientConfig) transport.Client {
+	c := &client{target: target, cfg: cfg, scheme: "http"}
+	if cfg.TLS != nil {
+		c.scheme = "https"
+	}
+	return c
+}
+
+// Target implements transport.Client.
+func (c *client) Target() string { return c.target }
+
+// Connect implements transport.Client.
+func (c *client) Connect(ctx context.Context) error {
+	_, err := c.conn(ctx)
+	return err
+}
+
+// Close implements transport.Client.
+func (c *client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	conns := c.old
+	if c.cc != nil {
+		conns = append(conns, c.cc)
+	}
+	c.cc, c.old = nil, nil
+	c.mu.Unlock()
+	for _, cc := range conns {
+		cc.close(transport.ErrClientClosed)
+	}
+	for _, cc := range conns {
+		<-cc.readDone
+		<-cc.w.done
+	}
+	return nil
+}
+
+// conn returns a connection that can take a new stream, dialling if
+// needed.
+func (c *client) conn(ctx context.Context) (*clientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, transport.ErrClientClosed
+	}
+	if c.cc != nil && c.cc.usable() {
+		return c.cc, nil
+	}
+	live := c.old[:0]
+	for _, cc := range c.old {
+		if !cc.isClosed() {
+			live = append(live, cc)
+		}
+	}
+	c.old = live
+	if c.cc != nil {
+		// Draining or broken: its streams finish on their own, and it
+		// closes itself when it has none.
+		if !c.cc.isClosed() {
+			c.old = append(c.old, c.cc)
+		}
+		c.cc = nil
+	}
+	nc, err := transport.DialConn(ctx, c.target, c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.cc = newClientConn(c, nc)
+	return c.cc, nil
+}
+
+// RoundTrip implements transport.Client.
+func (c *client) RoundTrip(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+	var inline []byte
+	body := req.Body
+	if body != nil && req.ContentLength >= 0 && req.ContentLength <= maxInlineBody {
+		// A known-length body goes out with the HEADERS, from the
+		// caller's goroutine, and can be sent again on a retry.
+		inline = make([]byte, req.ContentLength)
+		_, err := io.ReadFull(body, inline)
+		body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body = nil
+	}
+	for attempt := 0; ; attempt++ {
+		cc, err := c.conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !req.Deadline.IsZero() {
+			d := time.Until(req.Deadline)
+			if d <= 0 {
+				return nil, context.DeadlineExceeded
+			}
+			req.Header.Set(wire.HeaderTimeout, wire.EncodeTimeout(d))
+		}
+		resp, retry, err := cc.roundTrip(ctx, req, inline, body)
+		if err != nil && retry && attempt < 2 && ctx.Err() == nil {
+			continue
+		}
+		return resp, err
+	}
+}
+
+// clientConn is one connection of a client. Its reader goroutine reads
+// and dispatches frames; the writer goroutine writes; callers' goroutines
+// open streams and read their responses.
+type clientConn struct {
+	*conn
+	cl        *client
+	streamWin int32
+	readDone  chan struct{} // closed when the reader goroutine has ended
+
+	// Owned by the reader goroutine.
+	br    *bufio.Reader
+	fr    *http2.Framer
+	canon canonCache
+
+	// Guarded by conn.mu.
+	streams      map[uint32]*clientStream
+	nextID       uint32
+	maxStreams   uint32        // the server's SETTINGS_MAX_CONCURRENT_STREAMS
+	peerMaxList  uint32        // the server's SETTINGS_MAX_HEADER_LIST_SIZE; 0: none
+	slot         chan struct{} // closed (and replaced) when a stream slot may be free
+	slotWaiters  int
+	goAway       bool   // the server sent GOAWAY: no new streams
+	goAwayLastID uint32 // its last stream id
+}
+
+func newClientConn(cl *client, nc net.Conn) *clientConn {
+	cc := &clientConn{
+		conn:       newConn(nc, clientConnWindow),
+		cl:         cl,
+		streamWin:  clientStreamWindow,
+		readDone:   make(chan struct{}),
+		canon:      canonCache{},
+		streams:    make(map[uint32]*clientStream),
+		nextID:     1,
+		maxStreams: initialMaxStreams,
+		slot:       make(chan struct{}),
+	}
+	cc.conn.onClose = cc.onClose
+	cc.br = bufio.NewReaderSize(nc, 32<<10)
+	cc.fr = http2.NewFramer(nil, cc.br)
+	cc.fr.SetReuseFrames()
+	cc.fr.SetMaxReadFrameSize(16 << 10)
+	cc.fr.MaxHeaderListSize = cl.cfg.MaxHeaderListSize
+	if cc.fr.MaxHeaderListSize == 0 {
+		cc.fr.MaxHeaderListSize = defaultMaxHeaderList
+	}
+	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+
+	// The writer is not running yet: the preface goes first.
+	_, _ = cc.w.bw.WriteString(http2.ClientPreface)
+	settings := []http2.Setting{
+		{ID: http2.SettingEnablePush, Val: 0},
+		{ID: http2.SettingInitialWindowSize, Val: uint32(cc.streamWin)},
+		{ID: http2.SettingMaxHeaderListSize, Val: cc.fr.MaxHeaderListSize},
+	}
+	cc.w.push(item{kind: itemSettings, set: settings}, item{kind: itemWindowUpdate, n: uint32(cc.inflow.limit - initialWindow)})
+	cc.startKeepalive(cl.cfg.PingInterval, cl.cfg.PingTimeout)
+	go cc.w.run()
+	go cc.readLoop()
+	return cc
+}
+
+// usable reports whether the connection can take a new stream.
+func (cc *clientConn) usable() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.err == nil && !cc.goAway && cc.nextID < maxStreamID
+}
+
+func (cc *clientConn) isClosed() bool {
+	select {
+	case <-cc.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// onClose fails every stream; conn.close calls it with conn.mu held.
+func (cc *clientConn) onClose(err error) {
+	for _, cs := range cc.streams {
+		cc.failLocked(cs, err)
+	}
+	cc.broadcastSlotLocked()
+}
+
+func (cc *clientConn) broadcastSlotLocked() {
+	if cc.slotWaiters > 0 {
+		close(cc.slot)
+		cc.slot = make(chan struct{})
+		cc.slotWaiters = 0
+	}
+}
+
+// errRetry marks a stream the server never processed.
+type retryError struct{ err error }
+
+func (e retryError) Error() string { return e.err.Error() }
+func (e retryError) Unwrap() error { return e.err }
+
+// roundTrip opens a stream for req and waits for the response headers.
+// retry reports that the server did not process the stream, so that it can
+// be sent again on another connection.
+func (cc *clientConn) roundTrip(ctx context.Context, req *transport.Request, inline []byte, body io.ReadCloser) (*transport.Response, bool, error) {
+	fields := make([]hpack.HeaderField, 0, 4+len(req.Header)+2)
+	fields = append(fields,
+		hpack.HeaderField{Name: ":method", Value: "POST"},
+		hpack.HeaderField{Name: ":scheme", Value: cc.cl.scheme},
+		hpack.HeaderField{Name: ":path", Value: req.Path},
+		hpack.HeaderField{Name: ":authority", Value: cc.cl.target},
+	)
+	fields = appendFields(fields, req.Header, false)
+	cs, err := cc.newStream(ctx, fields, inline, body)
+	if err != nil {
+		var re retryError
+		if errors.As(err, &re) {
+			return nil, body == nil, re.err
+		}
+		return nil, false, err
+	}
+	select {
+	case <-cs.hdrReady:
+	case <-ctx.Done():
+		cs.cancel(ctx.Err())
+		<-cs.hdrReady
+	}
+	if cs.err != nil {
+		var re retryError
+		if errors.As(cs.err, &re) {
+			return nil, body == nil, re.err
+		}
+		return nil, false, cs.err
+	}
+	return &transport.Response{
+		Status:  cs.status,
+		Header:  cs.header,
+		Body:    (*clientBody)(cs),
+		Trailer: cs.getTrailer,
+	}, false, nil
+}
+
+// newStream waits for a stream slot, then queues the HEADERS (and, if it
+// fits the windows, the inline body with END_STREAM) in one push.
+func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField, inline []byte, body io.ReadCloser) (*clientStream, error) {
+	cc.mu.Lock()
+	for {
+		if cc.err != nil {
+			err := cc.err
+			cc.mu.Unlock()
+			if errors.Is(err, transport.ErrClientClosed) {
+				return nil, err
+			}
+			return nil, retryError{err}
+		}
+		if cc.goAway || cc.nextID >= maxStreamID {
+			cc.mu.Unlock()
+			return nil, retryError{transport.ErrGoAway}
+		}
+		if uint32(len(cc.streams)) < cc.maxStreams {
+			break
+		}
+		ch := cc.slot
+		cc.slotWaiters++
+		cc.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		cc.mu.Lock()
+	}
+	if cc.peerMaxList > 0 && headerListSize(fields) > cc.peerMaxList {
+		cc.mu.Unlock()
+		return nil, errors.New("h2: request header list larger than the server's MAX_HEADER_LIST_SIZE")
+	}
+	id := cc.nextID
+	cc.nextID += 2
+	cs := &clientStream{cc: cc, id: id, hdrReady: make(chan struct{}), reqBody: body}
+	cs.send.init(cc.conn, id)
+	cs.body.init(cc.conn, id, cc.streamWin)
+	cc.streams[id] = cs
+	noBody := body == nil && len(inline) == 0
+	items := make([]item, 1, 2)
+	// The HEADERS item carries no sendState: opening the stream is never
+	// skipped, so that a later RST_STREAM names a stream the server saw.
+	items[0] = item{kind: itemHeaders, sid: id, end: noBody, fields: fields}
+	var rest []byte
+	switch {
+	case noBody:
+		cs.localDone = true
+	case body == nil:
+		n := min(int64(len(inline)), cs.send.win, cc.sendWin, maxQueuedPerStream)
+		if n == int64(len(inline)) {
+			cs.send.win -= n
+			cc.sendWin -= n
+			cs.send.queued += int(n)
+			items = append(items, item{kind: itemData, sid: id, data: inline, end: true, s: &cs.send})
+			cs.localDone = true
+		} else {
+			rest = inline
+		}
+	}
+	if ctx.Done() != nil {
+		cs.stopCtx = context.AfterFunc(ctx, func() { cs.cancel(ctx.Err()) })
+	}
+	cc.w.push(items...)
+	cc.mu.Unlock()
+	if rest != nil || body != nil {
+		go cs.writeBody(body, rest)
+	}
+	return cs, nil
+}
+
+// readLoop is the reader goroutine.
+func (cc *clientConn) readLoop() {
+	defer close(cc.readDone)
+	err := cc.read()
+	cc.close(errConnLost(err))
+}
+
+func (cc *clientConn) read() error {
+	first := true
+	for {
+		f, err := cc.fr.ReadFrame()
+		if err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) && !first {
+				cc.streamError(se.StreamID, se.Code, err)
+				continue
+			}
+			if code, ok := connErrCode(err); ok {
+				return cc.connError(code, err)
+			}
+			return err
+		}
+		cc.noteRead()
+		if first {
+			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+				return cc.connError(http2.ErrCodeProtocol, errors.New("h2: the server preface is not SETTINGS"))
+			}
+			first = false
+		}
+		if err := cc.dispatch(f); err != nil {
+			return err
+		}
+	}
+}
+
+func (cc *clientConn) connError(code http2.ErrCode, err error) error {
+	cc.w.push(item{kind: itemGoAway, code: code})
+	return err
+}
+
+// lookup returns stream id if open, and whether the id was ever used.
+func (cc *clientConn) lookup(id uint32) (*clientStream, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.streams[id], id < cc.nextID
+}
+
+func (cc *clientConn) dispatch(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		return cc.onHeaders(f)
+	case *http2.DataFrame:
+		return cc.onData(f)
+	case *http2.RSTStreamFrame:
+		cs, seen := cc.lookup(f.StreamID)
+		if !seen {
+			return cc.connError(http2.ErrCodeProtocol, errors.New("h2: RST_STREAM on an idle stream"))
+		}
+		if cs != nil {
+			cs.peerReset(f.ErrCode)
+		}
+	case *http2.WindowUpdateFrame:
+		if f.StreamID == 0 {
+			if !cc.windowUpdate(nil, f.Increment) {
+				return cc.connError(http2.ErrCodeFlowControl, errors.New("h2: connection window overflow"))
+			}
+			return nil
+		}
+		cs, seen := cc.lookup(f.StreamID)
+		if !seen {
+			return cc.connError(http2.ErrCodeProtocol, errors.New("h2: WINDOW_UPDATE on an idle stream"))
+		}
+		if cs != nil && !cc.windowUpdate(&cs.send, f.Increment) {
+			cc.streamError(f.StreamID, http2.ErrCodeFlowControl, errors.New("h2: stream window overflow"))
+		}
+	case *http2.SettingsFrame:
+		return cc.onSettings(f)
+	case *http2.PingFrame:
+		if f.IsAck() {
+			cc.pingAcked(f.Data)
+		} else {
+			cc.w.push(item{kind: itemPing, ack: true, ping: f.Data})
+		}
+	case *http2.GoAwayFrame:
+		cc.onGoAway(f)
+	case *http2.PushPromiseFrame:
+		return cc.connError(http2.ErrCodeProtocol, errors.New("h2: PUSH_PROMISE, though push is disabled"))
+	}
+	return nil
+}
+
+func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	var apply []http2.Setting
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err
+		}
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			each := func(fn func(*sendState)) {
+				for _, cs := range cc.streams {
+					fn(&cs.send)
+				}
+			}
+			if !cc.setPeerInitialWindow(s.Val, each) {
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+		case http2.SettingMaxConcurrentStreams:
+			cc.mu.Lock()
+			cc.maxStreams = s.Val
+			cc.broadcastSlotLocked()
+			cc.mu.Unlock()
+		case http2.SettingMaxHeaderListSize:
+			cc.mu.Lock()
+			cc.peerMaxList = s.Val
+			cc.mu.Unlock()
+		case http2.SettingMaxFrameSize, http2.SettingHeaderTableSize:
+			apply = append(apply, s)
+		}
+		return nil
+	})
+	if err != nil {
+		if code, ok := connErrCode(err); ok {
+			return cc.connError(code, err)
+		}
+		return err
+	}
+	cc.w.push(item{kind: itemSettingsAck, set: apply})
+	return nil
+}
+
+// onGoAway: no new streams here; streams the server will not process fail
+// with a retryable ErrGoAway; the connection closes when the rest are done.
+func (cc *clientConn) onGoAway(f *http2.GoAwayFrame) {
+	cc.mu.Lock()
+	cc.goAway = true
+	cc.goAwayLastID = f.LastStreamID
+	for id, cs := range cc.streams {
+		if id > f.LastStreamID {
+			cc.failLocked(cs, retryError{transport.ErrGoAway})
+		}
+	}
+	cc.broadcastSlotLocked()
+	idle := len(cc.streams) == 0
+	cc.mu.Unlock()
+	if idle {
+		cc.close(transport.ErrGoAway)
+	}
+}
+
+// streamError resets stream id with code, failing it with err.
+func (cc *clientConn) streamError(id uint32, code http2.ErrCode, err error) {
+	cc.mu.Lock()
+	if cs := cc.streams[id]; cs != nil {
+		cc.failLocked(cs, err)
+	}
+	cc.w.push(item{kind: itemRST, sid: id, code: code})
+	cc.mu.Unlock()
+	cc.closeIfDrained()
+}
+
+// closeIfDrained closes a connection that got GOAWAY once it has no
+// streams.
+func (cc *clientConn) closeIfDrained() {
+	cc.mu.Lock()
+	idle := cc.goAway && len(cc.streams) == 0
+	cc.mu.Unlock()
+	if idle {
+		cc.close(transport.ErrGoAway)
+	}
+}
+
+func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
+	cs, seen := cc.lookup(f.StreamID)
+	if !seen {
+		return cc.connError(http2.ErrCodeProtocol, errors.New("h2: HEADERS on an idle stream"))
+	}
+	if cs == nil {
+		return nil // a stream we reset; the header block was decoded all the same
+	}
+	if f.Truncated {
+		cc.streamError(f.StreamID, http2.ErrCodeProtocol, errHeaderListTooLarge)
+		return nil
+	}
+	if !cs.gotHeaders {
+		status, err := strconv.Atoi(f.PseudoValue("status"))
+		if err != nil || status < 100 || status > 999 {
+			cc.streamError(f.StreamID, http2.ErrCodeProtocol, errors.New("h2: response without a valid :status"))
+			return nil
+		}
+		if status < 200 {
+			if f.StreamEnded() || status == 101 {
+				cc.streamError(f.StreamID, http2.ErrCodeProtocol, errors.New("h2: invalid informational response"))
+			}
+			return nil // 1xx: the final response follows
+		}
+		header := cc.headerMap(f.RegularFields())
+		cc.mu.Lock()
+		if cs.removed {
+			cc.mu.Unlock()
+			return nil
+		}
+		cs.status, cs.header = status, header
+		cs.gotHeaders = true
+		close(cs.hdrReady)
+		cc.mu.Unlock()
+		if f.StreamEnded() {
+			cs.endRemote()
+		}
+		return nil
+	}
+	if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+		cc.streamError(f.StreamID, http2.ErrCodeProtocol, errors.New("h2: malformed trailers"))
+		return nil
+	}
+	cs.trailer = cc.headerMap(f.RegularFields())
+	cs.endRemote()
+	return nil
+}
+
+// headerMap converts received fields to a Header. Reader goroutine.
+func (cc *clientConn) headerMap(fs []hpack.HeaderField) transport.Header {
+	return cc.canon.header(fs)
+}
+
+func (cc *clientConn) onData(f *http2.DataFrame) error {
+	cs, seen := cc.lookup(f.StreamID)
+	if !seen {
+		return cc.connError(http2.ErrCodeProtocol, errors.New("h2: DATA on an idle stream"))
+	}
+	total := int(f.Length)
+	if !cc.inflow.take(total) {
+		return cc.connError(http2.ErrCodeFlowControl, errors.New("h2: server exceeded the connection window"))
+	}
+	if cs == nil {
+		cc.creditConn(total) // a stream we are done with
+		return nil
+	}
+	cc.mu.Lock()
+	remoteDone := cs.remoteDone
+	cc.mu.Unlock()
+	if !cs.gotHeaders || remoteDone {
+		cc.creditConn(total)
+		code := http2.ErrCodeProtocol
+		if remoteDone {
+			code = http2.ErrCodeStreamClosed
+		}
+		cc.streamError(f.StreamID, code, errors.New("h2: unexpected DATA from the server"))
+		return nil
+	}
+	data := f.Data()
+	if !cs.body.put(data, total-len(data)) {
+		cc.creditConn(total)
+		cc.streamError(f.StreamID, http2.ErrCodeFlowControl, errors.New("h2: server exceeded the stream window"))
+		return nil
+	}
+	if f.StreamEnded() {
+		cs.endRemote()
+	}
+	return nil
+}
+
+// clientStream is one stream of a client connection. The reader goroutine
+// sets the response fields before closing hdrReady (headers) or finishing
+// body (trailers); the caller's goroutine reads them after.
+type clientStream struct {
+	cc       *clientConn
+	id       uint32
+	send     sendState
+	body     recvBuf
+	hdrReady chan struct{} // closed once the headers arrived or err is set
+	stopCtx  func() bool   // stops the context watch
+
+	// Written by the reader goroutine (err: under conn.mu) before
+	// hdrReady is closed, or trailer before body is finished.
+	status     int
+	header     transport.Header
+	trailer    transport.Header
+	gotHeaders bool // reader-owned
+	err        error
+
+	reqBody     io.ReadCloser // read by the body writer goroutine
+	reqBodyOnce sync.Once
+
+	// Guarded by conn.mu.
+	localDone  bool // END_STREAM queued
+	remoteDone bool // END_STREAM received
+	removed    bool // no longer in the connection's streams
+}
+
+func (cs *clientStream) getTrailer() transport.Header { return cs.trailer }
+
+func (cs *clientStream) closeReqBody() {
+	if cs.reqBody != nil {
+		cs.reqBodyOnce.Do(func() { cs.reqBody.Close() })
+	}
+}
+
+// removeLocked takes cs out of the connection's streams. conn.mu held.
+func (cc *clientConn) removeLocked(cs *clientStream) {
+	if cs.removed {
+		return
+	}
+	cs.removed = true
+	delete(cc.streams, cs.id)
+	if uint32(len(cc.streams)) < cc.maxStreams {
+		cc.broadcastSlotLocked()
+	}
+	if cs.stopCtx != nil {
+		cs.stopCtx()
+	}
+}
+
+// failLocked ends cs with err. conn.mu held.
+func (cc *clientConn) failLocked(cs *clientStream, err error) {
+	if cs.removed {
+		return
+	}
+	cc.removeLocked(cs)
+	cs.send.stop(err, true)
+	if !cs.gotHeadersLocked() {
+		cs.err = err
+		close(cs.hdrReady)
+	}
+	cs.body.finish(err)
+	go cs.closeReqBody()
+}
+
+// gotHeadersLocked reports whether hdrReady was closed. conn.mu held.
+func (cs *clientStream) gotHeadersLocked() bool {
+	select {
+	case <-cs.hdrReady:
+		return true
+	default:
+		return false
+	}
+}
+
+// endRemote handles END_STREAM from the server. Reader goroutine.
+func (cs *clientStream) endRemote() {
+	cc := cs.cc
+	cc.mu.Lock()
+	cs.remoteDone = true
+	abort := !cs.localDone
+	if abort {
+		// The response is complete while the request is not: stop
+		// sending it.
+		cs.localDone = true
+		cs.send.stop(errStreamClosed, true)
+		cc.w.push(item{kind: itemRST, sid: cs.id, code: http2.ErrCodeCancel})
+	}
+	cc.removeLocked(cs)
+	cc.mu.Unlock()
+	cs.body.finish(io.EOF)
+	if abort {
+		cs.closeReqBody()
+	}
+	cc.closeIfDrained()
+}
+
+// peerReset handles RST_STREAM from the server. Reader goroutine.
+func (cs *clientStream) peerReset(code http2.ErrCode) {
+	cc := cs.cc
+	var err error = transport.StreamError{Code: uint32(code)}
+	if code == http2.ErrCodeRefusedStream {
+		err = retryError{err}
+	}
+	cc.mu.Lock()
+	cc.failLocked(cs, err)
+	cc.mu.Unlock()
+	cc.closeIfDrained()
+}
+
+// cancel resets the stream with RST_STREAM(CANCEL) and fails it with err.
+// Any goroutine.
+func (cs *clientStream) cancel(err error) {
+	cc := cs.cc
+	cc.mu.Lock()
+	if !cs.removed {
+		cc.w.push(item{kind: itemRST, sid: cs.id, code: http2.ErrCodeCancel})
+		cc.failLocked(cs, err)
+	}
+	cc.mu.Unlock()
+	cc.closeIfDrained()
+}
+
+// localEnd notes that END_STREAM was queued. Body writer goroutine.
+func (cs *clientStream) localEnd() {
+	cc := cs.cc
+	cc.mu.Lock()
+	cs.localDone = true
+	if cs.remoteDone {
+		cc.removeLocked(cs)
+	}
+	cc.mu.Unlock()
+}
+
+// writeBody sends the request body on its own goroutine: rest, the part of
+// an inline body the windows did not take at once, or body read until
+// io.EOF, then END_STREAM.
+func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
+	defer cs.closeReqBody()
+	cc := cs.cc
+	if body == nil {
+		if cc.sendData(&cs.send, nil, rest, nil, true, nil) == nil {
+			cs.localEnd()
+		}
+		return
+	}
+	for {
+		buf := getBuf(chunkSize)
+		n, err := body.Read(*buf)
+		if n > 0 {
+			if cc.sendData(&cs.send, nil, (*buf)[:n], buf, false, nil) != nil {
+				return
+			}
+		} else {
+			putBuf(buf)
+		}
+		if err == io.EOF {
+			if cc.sendData(&cs.send, nil, nil, nil, true, nil) == nil {
+				cs.localEnd()
+			}
+			return
+		}
+		if err != nil {
+			cs.cancel(err)
+			return
+		}
+	}
+}
+
+// clientBody is a stream's Response.Body.
+type clientBody clientStream
+
+func (b *clientBody) Read(p []byte) (int, error) { return b.body.Read(p) }
+
+// Close resets the stream if the response was not read to its end.
+func (b *clientBody) Close() error {
+	cs := (*clientStream)(b)
+	cs.cancel(errBodyClosed)
+	cs.body.close(errBodyClosed)
+	return nil
+}

@@ -1,0 +1,613 @@
+package h2
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Defaults for what the configs leave zero.
+const (
+	defaultStreamWindow = 1 << 20 // receive window per stream
+	defaultConnWindow   = 4 << 20 // receive window per connection
+	defaultPingTimeout  = 15 * time.Second
+	// initialWindow is HTTP/2's window before SETTINGS (RFC 9113, 6.9.2).
+	initialWindow = 65535
+	// maxWindow is the largest flow-control window (RFC 9113, 6.9.1).
+	maxWindow = 1<<31 - 1
+	// maxQueuedPerStream bounds the DATA bytes one stream may have in the
+	// writer's queue, not yet written to the socket: a peer that stops
+	// reading stops the stream's writes even if its window is large.
+	maxQueuedPerStream = 64 << 10
+	// chunkSize is the size of the buffers DATA is written from.
+	chunkSize = 16 << 10
+	// maxCreditBatch caps the receive-side credit batch (a quarter of the
+	// window otherwise): with large windows, a reader that consumes a
+	// little still lets a stalled sender resume soon.
+	maxCreditBatch = 64 << 10
+)
+
+// creditBatch is how many consumed bytes are credited back in one
+// WINDOW_UPDATE for a window of limit bytes.
+func creditBatch(limit int32) int32 { return min(limit/4, maxCreditBatch) }
+
+var (
+	errStreamClosed = errors.New("h2: stream closed")
+	errBodyClosed   = errors.New("h2: body closed")
+	errPingTimeout  = errors.New("h2: keepalive ping not acknowledged")
+)
+
+// connLostError is the error of streams whose connection broke.
+type connLostError struct{ err error }
+
+func (e connLostError) Error() string { return "h2: connection lost: " + e.err.Error() }
+func (e connLostError) Unwrap() error { return e.err }
+
+func errConnLost(err error) error {
+	var cl connLostError
+	if err == nil || errors.As(err, &cl) {
+		return err
+	}
+	return connLostError{err}
+}
+
+// conn is the state both sides of a connection share: the writer,
+// send-side flow control and keepalive.
+type conn struct {
+	nc net.Conn
+	w  *writer
+
+	// mu guards the send-side flow control of the connection and of every
+	// stream (sendState), and the side's own state (streams, limits).
+	mu         sync.Mutex
+	sendWin    int64        // the peer's connection window; guarded by mu
+	peerInit   int64        // the peer's SETTINGS_INITIAL_WINDOW_SIZE; guarded by mu
+	winWaiters []*sendState // streams waiting for connection window; guarded by mu
+	err        error        // why the connection ended; guarded by mu
+	closed     chan struct{}
+	onClose    func(err error) // the side's teardown, called once by close with mu held
+
+	inflow inflow // the connection's receive window
+
+	// Keepalive, set up by startKeepalive.
+	lastRead     atomic.Int64 // unix nanos of the last frame read; written by the reader
+	pingInterval time.Duration
+	pingTimeout  time.Duration
+	pingMu       sync.Mutex
+	pingTimer    *time.Timer // guarded by pingMu
+	pingSent     time.Time   // guarded by pingMu; zero when no ping is outstanding
+}
+
+func newConn(nc net.Conn, recvWin int32) *conn {
+	c := &conn{nc: nc, sendWin: initialWindow, peerInit: initialWindow, closed: make(chan struct{})}
+	c.w = newWriter(c, nc)
+	c.inflow.init(recvWin)
+	return c
+}
+
+// close ends the connection with err (once): the side fails its streams,
+// and the writer writes what is queued, then closes the socket.
+func (c *conn) close(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	if err == nil {
+		err = io.EOF
+	}
+	c.err = err
+	close(c.closed)
+	for _, s := range c.winWaiters {
+		s.signal()
+	}
+	c.winWaiters = nil
+	if c.onClose != nil {
+		c.onClose(err)
+	}
+	c.mu.Unlock()
+	c.pingMu.Lock()
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	c.pingMu.Unlock()
+	c.w.shutdown()
+}
+
+// sendState is the send side of one stream: its window, its bytes in the
+// writer's queue, and whether it may still send. Its fields are guarded by
+// conn.mu, except reset, which the writer reads without it.
+type sendState struct {
+	c      *conn
+	id     uint32
+	win    int64 // the peer's window for this stream
+	queued int   // bytes in the writer's queue
+	err    error // set once the stream can send no more
+	reset  atomic.Bool
+	// wake is signalled when win, queued or err change for a stream that
+	// waits (waiting).
+	wake       chan struct{}
+	waiting    bool
+	winWaiting bool // in conn.winWaiters
+}
+
+func (s *sendState) init(c *conn, id uint32) {
+	s.c, s.id = c, id
+	s.win = c.peerInit
+	s.wake = make(chan struct{}, 1)
+}
+
+func (s *sendState) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// isReset reports whether the stream was reset: its queued frames are not
+// to be written.
+func (s *sendState) isReset() bool { return s.reset.Load() }
+
+// stop forbids further sends with err. With reset, frames still queued are
+// dropped. conn.mu must be held.
+func (s *sendState) stop(err error, reset bool) {
+	if s.err == nil {
+		s.err = err
+	}
+	if reset {
+		s.reset.Store(true)
+	}
+	s.signal()
+}
+
+// acquire takes up to want bytes of send window for s (both the stream's
+// and the connection's) and of its queue allowance, blocking while none is
+// available. It fails once the stream can no longer send.
+func (c *conn) acquire(s *sendState, want int) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if s.err != nil {
+			return 0, s.err
+		}
+		n := int64(want)
+		n = min(n, s.win, c.sendWin, int64(maxQueuedPerStream-s.queued))
+		if n > 0 {
+			s.win -= n
+			c.sendWin -= n
+			s.queued += int(n)
+			return int(n), nil
+		}
+		if c.sendWin <= 0 && !s.winWaiting {
+			s.winWaiting = true
+			c.winWaiters = append(c.winWaiters, s)
+		}
+		s.waiting = true
+		c.mu.Unlock()
+		<-s.wake
+		c.mu.Lock()
+		s.waiting = false
+	}
+}
+
+// unqueue accounts n bytes of s leaving the writer's queue; with refund
+// they were not sent, and the connection window gets them back.
+func (c *conn) unqueue(s *sendState, n int, refund bool) {
+	if s == nil || n == 0 {
+		return
+	}
+	c.mu.Lock()
+	s.queued -= n
+	if s.waiting {
+		s.signal()
+	}
+	if refund {
+		c.addConnWindowLocked(int64(n))
+	}
+	c.mu.Unlock()
+}
+
+// addConnWindowLocked grows the connection's send window. conn.mu held.
+func (c *conn) addConnWindowLocked(n int64) bool {
+	c.sendWin += n
+	if c.sendWin > maxWindow {
+		return false
+	}
+	if c.sendWin > 0 {
+		for _, s := range c.winWaiters {
+			s.winWaiting = false
+			s.signal()
+		}
+		c.winWaiters = c.winWaiters[:0]
+	}
+	return true
+}
+
+// windowUpdate applies a WINDOW_UPDATE from the peer. s is nil for the
+// connection. It returns false if the window overflows (FLOW_CONTROL_ERROR).
+// Reader goroutine.
+func (c *conn) windowUpdate(s *sendState, inc uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s == nil {
+		return c.addConnWindowLocked(int64(inc))
+	}
+	s.win += int64(inc)
+	if s.win > maxWindow {
+		return false
+	}
+	s.signal()
+	return true
+}
+
+// setPeerInitialWindow applies the peer's SETTINGS_INITIAL_WINDOW_SIZE to
+// every open stream (RFC 9113, 6.9.2), which each may reach through each.
+// It returns false if a window overflows. Reader goroutine.
+func (c *conn) setPeerInitialWindow(v uint32, each func(func(*sendState))) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delta := int64(v) - c.peerInit
+	c.peerInit = int64(v)
+	ok := true
+	each(func(s *sendState) {
+		s.win += delta
+		if s.win > maxWindow {
+			ok = false
+		}
+		s.signal()
+	})
+	return ok
+}
+
+// sendData sends p on s as DATA frames, taking window as it becomes
+// available; pre are items to queue before the first DATA (the headers),
+// post after the last (the trailers). end sets END_STREAM on the last DATA
+// (an empty DATA frame if p is empty). buf, if not nil, is p's pooled
+// buffer: sendData owns it and releases it. Everything that fits the
+// windows goes to the writer in one push.
+func (c *conn) sendData(s *sendState, pre []item, p []byte, buf *[]byte, end bool, post []item) error {
+	batch := pre
+	if len(p) == 0 {
+		putBuf(buf)
+		if end {
+			batch = append(batch, item{kind: itemData, sid: s.id, end: true, s: s})
+		}
+	}
+	for len(p) > 0 {
+		n, err := c.acquire(s, len(p))
+		if err != nil {
+			putBuf(buf)
+			return err
+		}
+		it := item{kind: itemData, sid: s.id, data: p[:n], s: s}
+		p = p[n:]
+		if len(p) == 0 {
+			it.buf, it.end = buf, end
+			batch = append(batch, it)
+			break
+		}
+		batch = append(batch, it)
+		c.w.push(batch...)
+		batch = batch[:0]
+	}
+	batch = append(batch, post...)
+	if len(batch) > 0 {
+		c.w.push(batch...)
+	}
+	return nil
+}
+
+// inflow is a receive window: what the peer may still send, and what the
+// application consumed but was not yet credited back.
+type inflow struct {
+	mu      sync.Mutex
+	limit   int32 // the window we advertise
+	avail   int32 // what the peer may send; guarded by mu
+	unacked int32 // consumed, not yet credited; guarded by mu
+}
+
+func (f *inflow) init(limit int32) { f.limit, f.avail = limit, limit }
+
+// take accounts n received bytes; false if they exceed the window.
+func (f *inflow) take(n int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if int64(n) > int64(f.avail) {
+		return false
+	}
+	f.avail -= int32(n)
+	return true
+}
+
+// add credits n consumed bytes and returns the WINDOW_UPDATE increment to
+// send, if any: credit goes back in batches of a quarter of the window.
+func (f *inflow) add(n int) uint32 {
+	if n == 0 {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unacked += int32(n)
+	if f.unacked < creditBatch(f.limit) {
+		return 0
+	}
+	inc := f.unacked
+	f.avail += inc
+	f.unacked = 0
+	return uint32(inc)
+}
+
+// creditConn returns n consumed (or discarded) bytes to the connection
+// window, sending a WINDOW_UPDATE when a batch is due.
+func (c *conn) creditConn(n int) {
+	if inc := c.inflow.add(n); inc > 0 {
+		c.w.push(item{kind: itemWindowUpdate, n: inc})
+	}
+}
+
+// recvBuf is a stream's received DATA, read by the application. The reader
+// goroutine appends; one application goroutine reads (or closes). It also
+// keeps the stream's receive window: credit goes back as the application
+// reads.
+type recvBuf struct {
+	c   *conn
+	sid uint32
+
+	mu      sync.Mutex
+	buf     *[]byte // pooled; unread bytes are (*buf)[r:]; guarded by mu
+	r       int
+	err     error // returned once buf is drained: io.EOF, a reset, ...; guarded by mu
+	closed  bool  // the application is done: discard what arrives
+	waiting bool
+	wake    chan struct{}
+	// ended is set when no more DATA can come: no more stream credit is
+	// due. guarded by mu.
+	ended   bool
+	limit   int32 // the stream window we advertise
+	avail   int32 // what the peer may still send on the stream; guarded by mu
+	unacked int32 // guarded by mu
+}
+
+func (b *recvBuf) init(c *conn, sid uint32, limit int32) {
+	b.c, b.sid = c, sid
+	b.limit, b.avail = limit, limit
+	b.wake = make(chan struct{}, 1)
+}
+
+// put appends DATA received for the stream (padding counts against the
+// window and is credited at once). It returns false if the data exceeds
+// the stream's window. Reader goroutine.
+func (b *recvBuf) put(p []byte, padding int) bool {
+	b.mu.Lock()
+	total := len(p) + padding
+	if int64(total) > int64(b.avail) {
+		b.mu.Unlock()
+		return false
+	}
+	b.avail -= int32(total)
+	if b.closed || b.err != nil {
+		b.mu.Unlock()
+		b.c.creditConn(total)
+		return true
+	}
+	if len(p) > 0 {
+		if b.buf == nil {
+			b.buf = getBuf(0)
+			*b.buf = (*b.buf)[:0]
+		}
+		buf := *b.buf
+		if b.r == len(buf) {
+			buf, b.r = buf[:0], 0
+		}
+		if len(buf)+len(p) > cap(buf) {
+			if b.r > 0 && len(buf)-b.r+len(p) <= cap(buf) {
+				buf = buf[:copy(buf, buf[b.r:])]
+				b.r = 0
+			} else {
+				nb := getBuf(len(buf) - b.r + len(p))
+				*nb = (*nb)[:copy(*nb, buf[b.r:])]
+				putBuf(b.buf)
+				b.buf, buf, b.r = nb, *nb, 0
+			}
+		}
+		*b.buf = append(buf, p...)
+	}
+	wake := b.waiting
+	b.waiting = false
+	b.mu.Unlock()
+	if padding > 0 {
+		b.credit(padding)
+	}
+	if wake {
+		b.wake <- struct{}{}
+	}
+	return true
+}
+
+// finish ends the data with err (io.EOF for END_STREAM); Read returns it
+// once the buffered bytes are read.
+func (b *recvBuf) finish(err error) {
+	b.mu.Lock()
+	b.ended = true
+	if b.err == nil {
+		b.err = err
+	}
+	wake := b.waiting
+	b.waiting = false
+	b.mu.Unlock()
+	if wake {
+		b.wake <- struct{}{}
+	}
+}
+
+// Read implements io.Reader for the application.
+func (b *recvBuf) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	for b.buf == nil || b.r == len(*b.buf) {
+		if b.err != nil || b.closed {
+			err := b.err
+			if b.closed && err == nil {
+				err = errBodyClosed
+			}
+			b.release()
+			b.mu.Unlock()
+			return 0, err
+		}
+		if len(p) == 0 {
+			b.mu.Unlock()
+			return 0, nil
+		}
+		b.waiting = true
+		b.mu.Unlock()
+		<-b.wake
+		b.mu.Lock()
+	}
+	n := copy(p, (*b.buf)[b.r:])
+	b.r += n
+	b.mu.Unlock()
+	b.credit(n)
+	return n, nil
+}
+
+// credit returns n consumed bytes to the stream and connection windows.
+func (b *recvBuf) credit(n int) {
+	b.mu.Lock()
+	var inc int32
+	if !b.ended {
+		b.unacked += int32(n)
+		if b.unacked >= creditBatch(b.limit) {
+			inc = b.unacked
+			b.avail += inc
+			b.unacked = 0
+		}
+	}
+	b.mu.Unlock()
+	cinc := b.c.inflow.add(n)
+	switch {
+	case inc > 0 && cinc > 0:
+		b.c.w.push(item{kind: itemWindowUpdate, sid: b.sid, n: uint32(inc)}, item{kind: itemWindowUpdate, n: cinc})
+	case inc > 0:
+		b.c.w.push(item{kind: itemWindowUpdate, sid: b.sid, n: uint32(inc)})
+	case cinc > 0:
+		b.c.w.push(item{kind: itemWindowUpdate, n: cinc})
+	}
+}
+
+// close discards the buffered data (crediting the connection) and makes
+// Read fail with err, or errBodyClosed. Safe from any goroutine.
+func (b *recvBuf) close(err error) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	b.ended = true
+	if b.err == nil && err != nil {
+		b.err = err
+	}
+	n := 0
+	if b.buf != nil {
+		n = len(*b.buf) - b.r
+		b.r = len(*b.buf)
+	}
+	wake := b.waiting
+	b.waiting = false
+	b.release()
+	b.mu.Unlock()
+	if n > 0 {
+		b.c.creditConn(n)
+	}
+	if wake {
+		b.wake <- struct{}{}
+	}
+}
+
+// release returns the buffer to its pool once it is drained and no more
+// data can come. b.mu held.
+func (b *recvBuf) release() {
+	if b.buf != nil && b.r == len(*b.buf) && (b.closed || b.err != nil) {
+		putBuf(b.buf)
+		b.buf, b.r = nil, 0
+	}
+}
+
+// readFrom is the reader side of keepalive: note that a frame arrived.
+func (c *conn) noteRead() {
+	if c.pingInterval > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+}
+
+// startKeepalive sends a PING after interval without frames from the peer
+// and closes the connection if it is not acknowledged within timeout.
+func (c *conn) startKeepalive(interval, timeout time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	if timeout <= 0 {
+		timeout = defaultPingTimeout
+	}
+	c.pingInterval, c.pingTimeout = interval, timeout
+	c.lastRead.Store(time.Now().UnixNano())
+	c.pingMu.Lock()
+	c.pingTimer = time.AfterFunc(interval, c.keepalive)
+	c.pingMu.Unlock()
+}
+
+var keepalivePing = [8]byte{'p', 'a', 'r', 'l', 'e', 'y', 'k', 'a'}
+
+// keepalive runs on a timer goroutine.
+func (c *conn) keepalive() {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
+	now := time.Now()
+	idle := now.Sub(time.Unix(0, c.lastRead.Load()))
+	next := c.pingInterval - idle
+	switch {
+	case !c.pingSent.IsZero():
+		if now.Sub(c.pingSent) >= c.pingTimeout {
+			go c.close(errConnLost(errPingTimeout))
+			return
+		}
+		next = c.pingTimeout - now.Sub(c.pingSent)
+	case idle >= c.pingInterval:
+		c.pingSent = now
+		c.w.push(item{kind: itemPing, ping: keepalivePing})
+		next = c.pingTimeout
+	}
+	c.pingTimer.Reset(next)
+}
+
+// pingAcked is called by the reader for a PING ACK.
+func (c *conn) pingAcked(data [8]byte) {
+	if data != keepalivePing {
+		return
+	}
+	c.pingMu.Lock()
+	c.pingSent = time.Time{}
+	c.pingMu.Unlock()
+}
+
+// errCodeOf maps a Framer read error to the connection error code to send
+// in GOAWAY.
+func connErrCode(err error) (http2.ErrCode, bool) {
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		return http2.ErrCode(ce), true
+	}
+	if errors.Is(err, http2.ErrFrameTooLarge) {
+		return http2.ErrCodeFrameSize, true
+	}
+	return 0, false
+}

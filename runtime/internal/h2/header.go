@@ -1,0 +1,158 @@
+package h2
+
+import (
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+)
+
+// commonHeaders are the field names gRPC uses on every call. Their
+// canonical and wire (lower-case) forms are precomputed so that neither
+// the reader nor the writer side allocates to convert them.
+var commonHeaders = []string{
+	"Content-Type", "Te", "User-Agent", "Grpc-Timeout", "Grpc-Encoding",
+	"Grpc-Accept-Encoding", "Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin",
+	"Content-Length", "Accept-Encoding", "Date", "Trailer", "Authorization",
+	"Grpc-Previous-Rpc-Attempts", "Grpc-Retry-Pushback-Ms",
+}
+
+var (
+	// toCanonical maps wire names to canonical keys; read-only.
+	toCanonical = map[string]string{}
+	// toWire maps canonical keys to wire names; read-only.
+	toWire = map[string]string{}
+)
+
+func init() {
+	for _, k := range commonHeaders {
+		l := strings.ToLower(k)
+		toCanonical[l] = k
+		toWire[k] = l
+	}
+}
+
+// canonCache converts received field names to the canonical keys the seam's
+// Header uses. It is owned by one connection's reader goroutine and holds at
+// most maxCanonCache names besides the common ones.
+type canonCache map[string]string
+
+const maxCanonCache = 256
+
+func (c canonCache) key(name string) string {
+	if k, ok := toCanonical[name]; ok {
+		return k
+	}
+	if k, ok := c[name]; ok {
+		return k
+	}
+	k := textproto.CanonicalMIMEHeaderKey(name)
+	if len(c) < maxCanonCache {
+		c[name] = k
+	}
+	return k
+}
+
+// header converts received fields to a Header with canonical keys. The
+// values share one backing array: two allocations for the whole map.
+func (c canonCache) header(fs []hpack.HeaderField) transport.Header {
+	h := make(transport.Header, len(fs))
+	vals := make([]string, len(fs))
+	for i, f := range fs {
+		k := c.key(f.Name)
+		if old, ok := h[k]; ok {
+			h[k] = append(old, f.Value)
+			continue
+		}
+		vals[i] = f.Value
+		h[k] = vals[i : i+1 : i+1]
+	}
+	return h
+}
+
+// wireName returns the HTTP/2 (lower-case) form of a header key.
+func wireName(k string) string {
+	if l, ok := toWire[k]; ok {
+		return l
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(k)
+		}
+	}
+	return k
+}
+
+// connectionHeaders are forbidden in HTTP/2 (RFC 9113, 8.2.2).
+func isConnectionHeader(name string) bool {
+	switch name {
+	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
+
+// appendFields appends the fields of h to fs in wire form. With trailers
+// it takes only the keys marked with transport.TrailerPrefix (stripping the
+// mark), otherwise only the unmarked ones.
+func appendFields(fs []hpack.HeaderField, h transport.Header, trailers bool) []hpack.HeaderField {
+	for k, vs := range h {
+		marked := strings.HasPrefix(k, transport.TrailerPrefix)
+		if marked != trailers {
+			continue
+		}
+		if marked {
+			k = textproto.CanonicalMIMEHeaderKey(k[len(transport.TrailerPrefix):])
+		}
+		name := wireName(k)
+		if isConnectionHeader(name) {
+			continue
+		}
+		for _, v := range vs {
+			fs = append(fs, hpack.HeaderField{Name: name, Value: v})
+		}
+	}
+	return fs
+}
+
+// hasTrailers reports whether h holds a key marked as a trailer.
+func hasTrailers(h transport.Header) bool {
+	for k := range h {
+		if strings.HasPrefix(k, transport.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// statusText returns the :status value for code.
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 400:
+		return "400"
+	case 404:
+		return "404"
+	case 405:
+		return "405"
+	case 415:
+		return "415"
+	case 431:
+		return "431"
+	}
+	return strconv.Itoa(code)
+}
+
+// headerListSize is the size of fs as SETTINGS_MAX_HEADER_LIST_SIZE counts
+// it (RFC 9113, 6.5.2): each field's name and value plus 32.
+func headerListSize(fs []hpack.HeaderField) uint32 {
+	var n uint32
+	for _, f := range fs {
+		n += f.Size()
+	}
+	return n
+}

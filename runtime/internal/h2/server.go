@@ -1,0 +1,850 @@
+package h2
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+)
+
+var (
+	errServerClosed = errors.New("h2: server closed the connection")
+	errGoingAway    = errors.New("h2: connection drained after GOAWAY")
+	errClientReset  = errors.New("h2: stream reset by the client")
+	errEnhanceCalm  = errors.New("h2: client exceeded its budget of stream resets or pending streams")
+)
+
+// Server defaults.
+const (
+	defaultMaxStreams    = 1000
+	defaultMaxHeaderList = 1 << 20
+	// A client may send RST_STREAM in bursts of max(minResetBudget,
+	// 2*MAX_CONCURRENT_STREAMS), refilled at that many per second; past it
+	// the connection gets GOAWAY(ENHANCE_YOUR_CALM) (rapid reset,
+	// CVE-2023-44487). Streams beyond the handler limit wait in a queue of
+	// at most 4*MAX_CONCURRENT_STREAMS, past which the same applies.
+	minResetBudget = 100
+	// lingerTimeout bounds how long a drained connection waits for the
+	// client to close its side after the final GOAWAY.
+	lingerTimeout = time.Second
+)
+
+// server is a transport.Server on this package's HTTP/2 implementation.
+type server struct {
+	cfg     transport.ServerConfig
+	handler transport.StreamHandler
+
+	mu        sync.Mutex
+	conns     map[*serverConn]struct{} // guarded by mu
+	goingAway bool                     // guarded by mu
+}
+
+// NewServer returns a transport.Server that serves each stream of each
+// connection to h, with one reader and one writer goroutine per connection.
+func NewServer(cfg transport.ServerConfig, h transport.StreamHandler) transport.Server {
+	if cfg.MaxConcurrentStreams == 0 {
+		cfg.MaxConcurrentStreams = defaultMaxStreams
+	}
+	if cfg.MaxHeaderListSize == 0 {
+		cfg.MaxHeaderListSize = defaultMaxHeaderList
+	}
+	if cfg.MaxUploadBufferPerStream <= 0 {
+		cfg.MaxUploadBufferPerStream = defaultStreamWindow
+	}
+	if cfg.MaxUploadBufferPerConnection <= 0 {
+		cfg.MaxUploadBufferPerConnection = defaultConnWindow
+	}
+	cfg.MaxUploadBufferPerConnection = max(cfg.MaxUploadBufferPerConnection, initialWindow)
+	return &server{cfg: cfg, handler: h, conns: make(map[*serverConn]struct{})}
+}
+
+// GoAway implements transport.Server.
+func (s *server) GoAway() {
+	s.mu.Lock()
+	s.goingAway = true
+	conns := make([]*serverConn, 0, len(s.conns))
+	for sc := range s.conns {
+		conns = append(conns, sc)
+	}
+	s.mu.Unlock()
+	for _, sc := range conns {
+		sc.goAway()
+	}
+}
+
+// ServeConn implements transport.Server.
+func (s *server) ServeConn(ctx context.Context, nc net.Conn) {
+	sc := newServerConn(s, nc)
+	s.mu.Lock()
+	s.conns[sc] = struct{}{}
+	goingAway := s.goingAway
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, sc)
+		s.mu.Unlock()
+	}()
+	sc.serve(ctx, goingAway)
+}
+
+// serverConn is one connection on the server. The reader goroutine (the
+// one ServeConn runs on) reads and dispatches frames; the writer goroutine
+// writes; each stream's handler runs on its own goroutine.
+type serverConn struct {
+	*conn
+	srv        *server
+	ctx        context.Context // parent of every stream's context
+	cancel     context.CancelFunc
+	remoteAddr string
+	tlsState   *tls.ConnectionState
+	maxStreams uint32
+	streamWin  int32
+	readDone   chan struct{} // closed when the reader goroutine is done
+
+	// Owned by the reader goroutine.
+	br          *bufio.Reader
+	fr          *http2.Framer
+	canon       canonCache
+	resetTokens float64
+	resetBudget float64
+	resetLast   time.Time
+
+	// Guarded by conn.mu.
+	streams     map[uint32]*serverStream // open and half-closed streams
+	maxClientID uint32                   // the highest stream id the client opened; written by the reader
+	handlers    int                      // handler goroutines running
+	pending     []*serverStream          // streams waiting for a handler slot
+	goingAway   bool                     // GOAWAY sent: no new streams
+	lingering   bool                     // closing: wait for the client to close
+	sentGoAway  bool                     // a connection error was answered with GOAWAY
+}
+
+func newServerConn(s *server, nc net.Conn) *serverConn {
+	sc := &serverConn{
+		conn:       newConn(nc, s.cfg.MaxUploadBufferPerConnection),
+		srv:        s,
+		maxStreams: s.cfg.MaxConcurrentStreams,
+		streamWin:  s.cfg.MaxUploadBufferPerStream,
+		readDone:   make(chan struct{}),
+		streams:    make(map[uint32]*serverStream),
+		canon:      canonCache{},
+	}
+	if a := nc.RemoteAddr(); a != nil {
+		sc.remoteAddr = a.String()
+	}
+	if tc, ok := nc.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		sc.tlsState = &cs
+	}
+	sc.br = bufio.NewReaderSize(nc, 32<<10)
+	sc.fr = http2.NewFramer(nil, sc.br)
+	sc.fr.SetReuseFrames()
+	sc.fr.SetMaxReadFrameSize(16 << 10)
+	sc.fr.MaxHeaderListSize = s.cfg.MaxHeaderListSize
+	sc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	sc.resetBudget = float64(max(minResetBudget, 2*sc.maxStreams))
+	sc.resetTokens = sc.resetBudget
+	sc.conn.onClose = sc.onClose
+	return sc
+}
+
+// serve runs the connection until it ends. Reader goroutine.
+func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
+	sc.ctx, sc.cancel = context.WithCancel(ctx)
+	defer sc.cancel()
+	stop := context.AfterFunc(ctx, func() { sc.close(errServerClosed) })
+	defer stop()
+	go sc.w.run()
+	settings := []http2.Setting{
+		{ID: http2.SettingMaxConcurrentStreams, Val: sc.maxStreams},
+		{ID: http2.SettingInitialWindowSize, Val: uint32(sc.streamWin)},
+		{ID: http2.SettingMaxHeaderListSize, Val: sc.srv.cfg.MaxHeaderListSize},
+	}
+	sc.w.push(item{kind: itemSettings, set: settings})
+	if inc := sc.inflow.limit - initialWindow; inc > 0 {
+		sc.w.push(item{kind: itemWindowUpdate, n: uint32(inc)})
+	}
+	sc.startKeepalive(sc.srv.cfg.PingInterval, sc.srv.cfg.PingTimeout)
+	if goingAway {
+		sc.goAway()
+	}
+	err := sc.readLoop()
+	sc.mu.Lock()
+	if sc.sentGoAway {
+		sc.lingering = true
+	}
+	lingering := sc.lingering
+	sc.mu.Unlock()
+	sc.close(errConnLost(err))
+	if lingering {
+		// The client may still be writing: read and discard for a while so
+		// that it gets our GOAWAY rather than a TCP reset.
+		_ = sc.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+		_, _ = io.Copy(io.Discard, sc.br)
+	}
+	close(sc.readDone)
+	<-sc.w.done
+}
+
+// onClose fails every stream; conn.close calls it with conn.mu held.
+func (sc *serverConn) onClose(err error) {
+	for id, st := range sc.streams {
+		st.send.stop(err, true)
+		st.body.finish(err)
+		delete(sc.streams, id)
+	}
+	sc.pending = nil
+	if sc.lingering {
+		sc.w.linger = sc.readDone
+	}
+	sc.cancel()
+}
+
+// goAway starts the graceful shutdown of the connection: GOAWAY with the
+// last stream id it will serve, new streams refused, closed when the
+// streams in flight are done.
+func (sc *serverConn) goAway() {
+	sc.mu.Lock()
+	if sc.goingAway || sc.err != nil {
+		sc.mu.Unlock()
+		return
+	}
+	sc.goingAway = true
+	sc.w.push(item{kind: itemGoAway, n: sc.maxClientID, code: http2.ErrCodeNo})
+	sc.mu.Unlock()
+	sc.closeIfDrained()
+}
+
+// closeIfDrained closes a going-away connection once no stream is left.
+func (sc *serverConn) closeIfDrained() {
+	sc.mu.Lock()
+	drained := sc.goingAway && len(sc.streams) == 0 && sc.handlers == 0
+	if drained {
+		sc.lingering = true
+	}
+	sc.mu.Unlock()
+	if drained {
+		sc.close(errGoingAway)
+	}
+}
+
+// connError ends the connection with GOAWAY(code).
+func (sc *serverConn) connError(code http2.ErrCode, err error) error {
+	sc.mu.Lock()
+	last := sc.maxClientID
+	sc.sentGoAway = true
+	sc.mu.Unlock()
+	sc.w.push(item{kind: itemGoAway, n: last, code: code})
+	return err
+}
+
+// readLoop reads frames until the connection fails. Reader goroutine.
+func (sc *serverConn) readLoop() error {
+	// RFC 9113, 3.4: the client preface, then a SETTINGS frame.
+	var preface [len(http2.ClientPreface)]byte
+	if _, err := io.ReadFull(sc.br, preface[:]); err != nil {
+		return err
+	}
+	if string(preface[:]) != http2.ClientPreface {
+		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: bad client preface"))
+	}
+	first := true
+	for {
+		f, err := sc.fr.ReadFrame()
+		if err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				if first {
+					return sc.connError(http2.ErrCodeProtocol, err)
+				}
+				sc.streamError(se.StreamID, se.Code)
+				continue
+			}
+			if code, ok := connErrCode(err); ok {
+				return sc.connError(code, err)
+			}
+			return err
+		}
+		sc.noteRead()
+		if first {
+			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+				return sc.connError(http2.ErrCodeProtocol, errors.New("h2: the client preface is not followed by SETTINGS"))
+			}
+			first = false
+		}
+		if err := sc.dispatch(f); err != nil {
+			return err
+		}
+	}
+}
+
+// dispatch handles one frame. A returned error ends the connection.
+func (sc *serverConn) dispatch(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		return sc.onHeaders(f)
+	case *http2.DataFrame:
+		return sc.onData(f)
+	case *http2.RSTStreamFrame:
+		return sc.onRSTStream(f)
+	case *http2.WindowUpdateFrame:
+		return sc.onWindowUpdate(f)
+	case *http2.SettingsFrame:
+		return sc.onSettings(f)
+	case *http2.PingFrame:
+		if f.IsAck() {
+			sc.pingAcked(f.Data)
+		} else {
+			sc.w.push(item{kind: itemPing, ack: true, ping: f.Data})
+		}
+	case *http2.GoAwayFrame:
+		// The client is going away: finish what is in flight.
+		sc.goAway()
+	case *http2.PriorityFrame:
+		// Priorities are advisory and ignored, but a stream cannot depend
+		// on itself (RFC 9113, 5.3.1).
+		if f.StreamDep == f.StreamID {
+			sc.streamError(f.StreamID, http2.ErrCodeProtocol)
+		}
+	case *http2.PushPromiseFrame:
+		// RFC 9113, 8.4: clients cannot push.
+		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: PUSH_PROMISE from a client"))
+	}
+	return nil
+}
+
+// lookup returns stream id, if open, and whether id was ever opened.
+func (sc *serverConn) lookup(id uint32) (st *serverStream, seen bool) {
+	sc.mu.Lock()
+	st = sc.streams[id]
+	seen = id <= sc.maxClientID
+	sc.mu.Unlock()
+	return st, seen
+}
+
+// streamError answers a stream error with RST_STREAM(code), ending the
+// stream if it is open.
+func (sc *serverConn) streamError(id uint32, code http2.ErrCode) {
+	if st, _ := sc.lookup(id); st != nil {
+		st.reset(code, true)
+		return
+	}
+	sc.w.push(item{kind: itemRST, sid: id, code: code})
+}
+
+func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
+	id := f.StreamID
+	if id%2 == 0 {
+		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: client opened an even stream id"))
+	}
+	if f.HasPriority() && f.Priority.StreamDep == id {
+		sc.streamError(id, http2.ErrCodeProtocol)
+		return nil
+	}
+	sc.mu.Lock()
+	st := sc.streams[id]
+	if st == nil && id <= sc.maxClientID {
+		sc.mu.Unlock()
+		// RFC 9113, 5.1.1: stream ids only grow; this one is closed.
+		return sc.connError(http2.ErrCodeStreamClosed, errors.New("h2: HEADERS on a closed stream"))
+	}
+	if st != nil {
+		remoteDone := st.remoteDone
+		sc.mu.Unlock()
+		// Trailers: they must end the stream and hold no pseudo-headers.
+		switch {
+		case remoteDone:
+			st.reset(http2.ErrCodeStreamClosed, true)
+		case !f.StreamEnded() || len(f.PseudoFields()) > 0:
+			st.reset(http2.ErrCodeProtocol, true)
+		default:
+			sc.endRemote(st)
+		}
+		return nil
+	}
+	sc.maxClientID = id
+	goingAway := sc.goingAway
+	full := uint32(len(sc.streams)) >= sc.maxStreams
+	sc.mu.Unlock()
+
+	switch {
+	case goingAway, full:
+		// RFC 9113, 5.1.2 and 6.8: streams beyond the limit, or after
+		// GOAWAY, are refused; the client may retry them.
+		sc.w.push(item{kind: itemRST, sid: id, code: http2.ErrCodeRefusedStream})
+		return nil
+	case f.Truncated:
+		// The header list exceeded MAX_HEADER_LIST_SIZE: HTTP 431.
+		items := []item{{kind: itemHeaders, sid: id, end: true, fields: []hpack.HeaderField{{Name: ":status", Value: "431"}}}}
+		if !f.StreamEnded() {
+			items = append(items, item{kind: itemRST, sid: id, code: http2.ErrCodeNo})
+		}
+		sc.w.push(items...)
+		return nil
+	}
+	st, ok := sc.newStream(f)
+	if !ok {
+		sc.w.push(item{kind: itemRST, sid: id, code: http2.ErrCodeProtocol})
+		return nil
+	}
+	sc.mu.Lock()
+	if sc.err != nil {
+		sc.mu.Unlock()
+		return nil
+	}
+	sc.streams[id] = st
+	if f.StreamEnded() {
+		st.remoteDone = true
+	}
+	start := sc.handlers < int(sc.maxStreams)
+	if start {
+		sc.handlers++
+	} else {
+		if len(sc.pending) >= 4*int(sc.maxStreams) {
+			sc.mu.Unlock()
+			return sc.connError(http2.ErrCodeEnhanceYourCalm, errEnhanceCalm)
+		}
+		sc.pending = append(sc.pending, st)
+	}
+	sc.mu.Unlock()
+	if f.StreamEnded() {
+		if st.contentLength > 0 {
+			st.reset(http2.ErrCodeProtocol, true)
+		} else {
+			st.body.finish(io.EOF)
+		}
+	}
+	if start {
+		go sc.runHandler(st)
+	}
+	return nil
+}
+
+// newStream checks a request's header block (RFC 9113, 8.3.1 and 8.2.2)
+// and makes its stream. Reader goroutine.
+func (sc *serverConn) newStream(f *http2.MetaHeadersFrame) (*serverStream, bool) {
+	st := &serverStream{sc: sc, id: f.StreamID, contentLength: -1}
+	var scheme string
+	for _, hf := range f.PseudoFields() {
+		switch hf.Name {
+		case ":method":
+			st.method = hf.Value
+		case ":path":
+			st.path = hf.Value
+		case ":scheme":
+			scheme = hf.Value
+		case ":authority":
+			st.authority = hf.Value
+		default:
+			return nil, false
+		}
+	}
+	if st.method == "" || st.method == "CONNECT" || st.path == "" || scheme == "" {
+		return nil, false
+	}
+	if st.path[0] != '/' && st.path != "*" {
+		return nil, false
+	}
+	if strings.ContainsAny(st.path, "?%") {
+		u, err := url.ParseRequestURI(st.path)
+		if err != nil {
+			return nil, false
+		}
+		st.path = u.Path
+	}
+	regular := f.RegularFields()
+	for _, hf := range regular {
+		switch {
+		case isConnectionHeader(hf.Name):
+			return nil, false
+		case hf.Name == "te" && hf.Value != "trailers":
+			return nil, false
+		case hf.Name == "content-length":
+			n, err := strconv.ParseInt(hf.Value, 10, 64)
+			if err != nil || n < 0 || (st.contentLength >= 0 && n != st.contentLength) {
+				return nil, false
+			}
+			st.contentLength = n
+		case hf.Name == "host" && st.authority == "":
+			st.authority = hf.Value
+		}
+	}
+	st.reqHeader = sc.canon.header(regular)
+	st.ctx, st.cancel = context.WithCancel(sc.ctx)
+	st.send.init(sc.conn, st.id)
+	st.body.init(sc.conn, st.id, sc.streamWin)
+	return st, true
+}
+
+// runHandler runs the handler of st, then of pending streams while slots
+// are short. It is a stream goroutine.
+func (sc *serverConn) runHandler(st *serverStream) {
+	for st != nil {
+		sc.serveStream(st)
+		sc.mu.Lock()
+		st = nil
+		for len(sc.pending) > 0 && st == nil {
+			next := sc.pending[0]
+			sc.pending[0] = nil
+			sc.pending = sc.pending[1:]
+			if next.ctx.Err() == nil {
+				st = next
+			}
+		}
+		if st == nil {
+			sc.handlers--
+		}
+		sc.mu.Unlock()
+	}
+	sc.closeIfDrained()
+}
+
+// serveStream runs the handler for st and finishes the stream.
+func (sc *serverConn) serveStream(st *serverStream) {
+	defer st.cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			st.reset(http2.ErrCodeInternal, false)
+		}
+	}()
+	sc.srv.handler(st)
+	st.finish()
+}
+
+func (sc *serverConn) onData(f *http2.DataFrame) error {
+	id := f.StreamID
+	data := f.Data()
+	total := int(f.Length)
+	st, seen := sc.lookup(id)
+	if !seen {
+		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: DATA on an idle stream"))
+	}
+	// Every DATA frame counts against the connection window, even on a
+	// stream that is gone (RFC 9113, 6.9).
+	if !sc.inflow.take(total) {
+		return sc.connError(http2.ErrCodeFlowControl, errors.New("h2: client exceeded the connection window"))
+	}
+	var remoteDone bool
+	if st != nil {
+		sc.mu.Lock()
+		remoteDone = st.remoteDone
+		sc.mu.Unlock()
+	}
+	if st == nil || remoteDone {
+		// RFC 9113, 5.1: DATA on a closed or half-closed (remote) stream.
+		sc.creditConn(total)
+		sc.streamError(id, http2.ErrCodeStreamClosed)
+		return nil
+	}
+	if !st.body.put(data, total-len(data)) {
+		sc.creditConn(total)
+		st.reset(http2.ErrCodeFlowControl, true)
+		return nil
+	}
+	st.received += int64(len(data))
+	if st.contentLength >= 0 && st.received > st.contentLength {
+		st.reset(http2.ErrCodeProtocol, true)
+		return nil
+	}
+	if f.StreamEnded() {
+		sc.endRemote(st)
+	}
+	return nil
+}
+
+// endRemote handles END_STREAM from the client. Reader goroutine.
+func (sc *serverConn) endRemote(st *serverStream) {
+	if st.contentLength >= 0 && st.received != st.contentLength {
+		st.reset(http2.ErrCodeProtocol, true)
+		return
+	}
+	sc.mu.Lock()
+	st.remoteDone = true
+	if st.localDone {
+		delete(sc.streams, st.id)
+	}
+	sc.mu.Unlock()
+	st.body.finish(io.EOF)
+}
+
+func (sc *serverConn) onRSTStream(f *http2.RSTStreamFrame) error {
+	st, seen := sc.lookup(f.StreamID)
+	if !seen {
+		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: RST_STREAM on an idle stream"))
+	}
+	// Rapid reset: resets cost tokens, refilled at resetBudget per second.
+	now := time.Now()
+	if !sc.resetLast.IsZero() {
+		sc.resetTokens = min(sc.resetBudget, sc.resetTokens+now.Sub(sc.resetLast).Seconds()*sc.resetBudget)
+	}
+	sc.resetLast = now
+	sc.resetTokens--
+	if sc.resetTokens < 0 {
+		return sc.connError(http2.ErrCodeEnhanceYourCalm, errEnhanceCalm)
+	}
+	if st != nil {
+		st.peerReset(f.ErrCode)
+	}
+	return nil
+}
+
+func (sc *serverConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	if f.StreamID == 0 {
+		if !sc.windowUpdate(nil, f.Increment) {
+			return sc.connError(http2.ErrCodeFlowControl, errors.New("h2: connection window overflow"))
+		}
+		return nil
+	}
+	st, seen := sc.lookup(f.StreamID)
+	if !seen {
+		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: WINDOW_UPDATE on an idle stream"))
+	}
+	if st != nil && !sc.windowUpdate(&st.send, f.Increment) {
+		st.reset(http2.ErrCodeFlowControl, true)
+	}
+	return nil
+}
+
+func (sc *serverConn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	var apply []http2.Setting
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err
+		}
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			each := func(fn func(*sendState)) {
+				for _, st := range sc.streams {
+					fn(&st.send)
+				}
+			}
+			if !sc.setPeerInitialWindow(s.Val, each) {
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+		case http2.SettingMaxFrameSize, http2.SettingHeaderTableSize:
+			apply = append(apply, s)
+		}
+		return nil
+	})
+	if err != nil {
+		if code, ok := connErrCode(err); ok {
+			return sc.connError(code, err)
+		}
+		return err
+	}
+	sc.w.push(item{kind: itemSettingsAck, set: apply})
+	return nil
+}
+
+// serverStream is one request stream: a transport.ServerStream. The reader
+// goroutine fills the request side before the handler starts and feeds
+// body; the handler goroutine owns the response fields.
+type serverStream struct {
+	sc     *serverConn
+	id     uint32
+	send   sendState
+	body   recvBuf
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// The request; read-only once the handler starts.
+	method, path, authority string
+	reqHeader               transport.Header
+
+	// Owned by the reader goroutine.
+	contentLength int64 // declared content-length, or -1
+	received      int64 // DATA bytes received
+
+	// Guarded by conn.mu.
+	remoteDone bool // END_STREAM received, or the stream was reset
+	localDone  bool // END_STREAM queued, or the stream was reset
+
+	// Owned by the handler goroutine.
+	resHeader  transport.Header
+	status     int
+	headerSent bool
+	wroteBody  bool
+	pend       *[]byte // response bytes written and not yet queued
+}
+
+var _ transport.ServerStream = (*serverStream)(nil)
+
+func (st *serverStream) Context() context.Context         { return st.ctx }
+func (st *serverStream) Method() string                   { return st.method }
+func (st *serverStream) Path() string                     { return st.path }
+func (st *serverStream) Authority() string                { return st.authority }
+func (st *serverStream) RequestHeader() transport.Header  { return st.reqHeader }
+func (st *serverStream) RemoteAddr() string               { return st.sc.remoteAddr }
+func (st *serverStream) TLS() *tls.ConnectionState        { return st.sc.tlsState }
+func (st *serverStream) Body() io.Reader                  { return &st.body }
+func (st *serverStream) CloseBody()                       { st.body.close(nil) }
+func (st *serverStream) WriteHeader(status int)           { st.writeHeader(status) }
+func (st *serverStream) ResponseHeader() transport.Header { return st.header() }
+func (st *serverStream) header() transport.Header {
+	if st.resHeader == nil {
+		st.resHeader = make(transport.Header, 4)
+	}
+	return st.resHeader
+}
+
+func (st *serverStream) writeHeader(status int) {
+	if st.status == 0 {
+		st.status = status
+	}
+}
+
+// Write implements transport.ServerStream: it buffers p and queues full
+// chunks; Flush queues the rest.
+func (st *serverStream) Write(p []byte) (int, error) {
+	if err := st.ctx.Err(); err != nil {
+		return 0, errStreamClosed
+	}
+	st.writeHeader(200)
+	st.wroteBody = true
+	written := 0
+	for len(p) > 0 {
+		if st.pend == nil {
+			st.pend = getBuf(chunkSize)
+			*st.pend = (*st.pend)[:0]
+		}
+		k := min(cap(*st.pend)-len(*st.pend), len(p))
+		*st.pend = append(*st.pend, p[:k]...)
+		p = p[k:]
+		written += k
+		if len(*st.pend) == cap(*st.pend) {
+			if err := st.flushPending(false, nil); err != nil {
+				return written, err
+			}
+		}
+	}
+	return written, nil
+}
+
+// Flush implements transport.ServerStream.
+func (st *serverStream) Flush() error {
+	st.writeHeader(200)
+	if st.headerSent && st.pend == nil {
+		return nil
+	}
+	return st.flushPending(false, nil)
+}
+
+// headerItem builds the response HEADERS item.
+func (st *serverStream) headerItem(end bool) item {
+	fs := make([]hpack.HeaderField, 1, 1+len(st.resHeader))
+	fs[0] = hpack.HeaderField{Name: ":status", Value: statusText(st.status)}
+	fs = appendFields(fs, st.resHeader, false)
+	return item{kind: itemHeaders, sid: st.id, end: end, fields: fs, s: &st.send}
+}
+
+// flushPending queues the headers, if not yet sent, and the buffered
+// body, then post.
+func (st *serverStream) flushPending(end bool, post []item) error {
+	var pre []item
+	if !st.headerSent {
+		st.headerSent = true
+		pre = make([]item, 1, 2+len(post))
+		pre[0] = st.headerItem(false)
+	}
+	buf := st.pend
+	st.pend = nil
+	var p []byte
+	if buf != nil {
+		p = *buf
+	}
+	if err := st.sc.sendData(&st.send, pre, p, buf, end, post); err != nil {
+		return errStreamClosed
+	}
+	return nil
+}
+
+// finish ends the response once the handler has returned: the headers,
+// buffered body and trailers go to the writer together; with no body and
+// no trailers, one HEADERS frame with END_STREAM (trailers-only).
+func (st *serverStream) finish() {
+	sc := st.sc
+	sc.mu.Lock()
+	done, remoteDone := st.localDone, st.remoteDone
+	sc.mu.Unlock()
+	if done {
+		putBuf(st.pend)
+		st.pend = nil
+		return
+	}
+	st.writeHeader(200)
+	trailers := hasTrailers(st.resHeader)
+	var post []item
+	if trailers {
+		fs := appendFields(make([]hpack.HeaderField, 0, 4), st.resHeader, true)
+		post = append(post, item{kind: itemHeaders, sid: st.id, end: true, fields: fs, s: &st.send})
+	}
+	if !remoteDone {
+		// RFC 9113, 8.1: the response is complete; the client need not
+		// send the rest of its request.
+		post = append(post, item{kind: itemRST, sid: st.id, code: http2.ErrCodeNo})
+	}
+	var err error
+	if !st.headerSent && !st.wroteBody && !trailers {
+		st.headerSent = true
+		sc.w.push(append([]item{st.headerItem(true)}, post...)...)
+	} else {
+		err = st.flushPending(!trailers, post)
+	}
+	sc.mu.Lock()
+	st.localDone = true
+	st.send.stop(errStreamClosed, err != nil)
+	// Closed: by END_STREAM both ways, or by the RST_STREAM in post.
+	delete(sc.streams, st.id)
+	sc.mu.Unlock()
+	if !remoteDone {
+		st.body.close(errStreamClosed)
+	}
+}
+
+// reset ends the stream with RST_STREAM(code) from the server; with
+// cancel, the handler's context is cancelled.
+func (st *serverStream) reset(code http2.ErrCode, cancel bool) {
+	sc := st.sc
+	sc.mu.Lock()
+	if st.localDone && st.remoteDone {
+		sc.mu.Unlock()
+		return
+	}
+	st.localDone, st.remoteDone = true, true
+	st.send.stop(errStreamClosed, true)
+	delete(sc.streams, st.id)
+	sc.w.push(item{kind: itemRST, sid: st.id, code: code})
+	sc.mu.Unlock()
+	st.body.finish(transport.StreamError{Code: uint32(code)})
+	if cancel {
+		st.cancel()
+	}
+	sc.closeIfDrained()
+}
+
+// peerReset handles RST_STREAM from the client. Reader goroutine.
+func (st *serverStream) peerReset(code http2.ErrCode) {
+	sc := st.sc
+	sc.mu.Lock()
+	st.localDone, st.remoteDone = true, true
+	st.send.stop(errClientReset, true)
+	delete(sc.streams, st.id)
+	sc.mu.Unlock()
+	st.body.finish(errClientReset)
+	st.cancel()
+}

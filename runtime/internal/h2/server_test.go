@@ -1,0 +1,379 @@
+package h2
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+)
+
+func settingsOf(sf *http2.SettingsFrame) map[http2.SettingID]uint32 {
+	m := map[http2.SettingID]uint32{}
+	_ = sf.ForeachSetting(func(s http2.Setting) error { m[s.ID] = s.Val; return nil })
+	return m
+}
+
+// TestServerSettings: the server announces its limits and windows, and
+// acknowledges the client's SETTINGS.
+func TestServerSettings(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 7, MaxHeaderListSize: 9000, MaxUploadBufferPerStream: 100000, MaxUploadBufferPerConnection: 200000}, echoHandler)
+	p, sf := dialPeer(t, serveTest(t, srv))
+	got := settingsOf(sf)
+	want := map[http2.SettingID]uint32{
+		http2.SettingMaxConcurrentStreams: 7, http2.SettingMaxHeaderListSize: 9000, http2.SettingInitialWindowSize: 100000,
+	}
+	for id, v := range want {
+		if got[id] != v {
+			t.Errorf("%v = %d, want %d", id, got[id], v)
+		}
+	}
+	wu := p.until("connection WINDOW_UPDATE", func(f http2.Frame) bool {
+		w, ok := f.(*http2.WindowUpdateFrame)
+		return ok && w.StreamID == 0
+	}).(*http2.WindowUpdateFrame)
+	if wu.Increment != 200000-65535 {
+		t.Errorf("connection window increment %d, want %d", wu.Increment, 200000-65535)
+	}
+	p.until("SETTINGS ACK", func(f http2.Frame) bool {
+		s, ok := f.(*http2.SettingsFrame)
+		return ok && s.IsAck()
+	})
+}
+
+// TestServerExchange: HEADERS split over CONTINUATION frames, a body in
+// DATA frames, and the response: HEADERS, DATA, trailers with END_STREAM,
+// all written with one flush.
+func TestServerExchange(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+		b, _ := io.ReadAll(s.Body())
+		if s.RequestHeader().Get("X-Long") == "" || s.Path() != "/t" || s.Method() != "POST" {
+			s.WriteHeader(400)
+			return
+		}
+		s.WriteHeader(200)
+		_, _ = s.Write(b)
+		s.ResponseHeader().Set(transport.TrailerPrefix+"Grpc-Status", "0")
+	})
+	addr := serveTest(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPeer(t, c)
+	p.check(writeString(p.bw, http2.ClientPreface))
+	p.check(p.fr.WriteSettings())
+	p.flush()
+	p.until("SETTINGS", func(f http2.Frame) bool { s, ok := f.(*http2.SettingsFrame); return ok && !s.IsAck() })
+	block := p.encode(":method", "POST", ":scheme", "http", ":path", "/t", ":authority", "x", "x-long", strings.Repeat("v", 40000))
+	p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:10000]}))
+	p.check(p.fr.WriteContinuation(1, false, block[10000:20000]))
+	p.check(p.fr.WriteContinuation(1, true, block[20000:]))
+	p.data(1, false, []byte("hel"))
+	p.data(1, true, []byte("lo"))
+
+	// The response comes in one write: count the server's socket writes by
+	// reading what arrives in one go.
+	h := p.until("response HEADERS", isHeaders(1)).(*http2.MetaHeadersFrame)
+	if h.PseudoValue("status") != "200" || h.StreamEnded() {
+		t.Fatalf("response headers %v", h.Fields)
+	}
+	d := p.until("DATA", isData(1)).(*http2.DataFrame)
+	if string(d.Data()) != "hello" {
+		t.Fatalf("body %q", d.Data())
+	}
+	tr := p.until("trailers", isHeaders(1)).(*http2.MetaHeadersFrame)
+	if !tr.StreamEnded() || tr.Fields[0].Name != "grpc-status" {
+		t.Fatalf("trailers %v, END_STREAM %v", tr.Fields, tr.StreamEnded())
+	}
+}
+
+// TestServerOneFlush: a unary response (HEADERS, DATA, trailers) leaves in
+// one socket write.
+func TestServerOneFlush(t *testing.T) {
+	writes := make(chan int, 100)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	srv := NewServer(transport.ServerConfig{}, echoHandler)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		srv.ServeConn(context.Background(), &countingConn{Conn: c, writes: writes})
+	}()
+	p, _ := dialPeer(t, l.Addr().String())
+	defer func() { p.c.Close(); <-done }()
+	p.until("SETTINGS ACK", func(f http2.Frame) bool { s, ok := f.(*http2.SettingsFrame); return ok && s.IsAck() })
+	time.Sleep(10 * time.Millisecond)
+	for len(writes) > 0 {
+		<-writes
+	}
+	p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: p.encode(":method", "POST", ":scheme", "http", ":path", "/t"), EndHeaders: true}))
+	p.check(p.fr.WriteData(1, true, []byte("ping")))
+	p.flush()
+	p.until("trailers", func(f http2.Frame) bool { h, ok := f.(*http2.MetaHeadersFrame); return ok && h.StreamEnded() })
+	if n := len(writes); n != 1 {
+		t.Fatalf("the response took %d writes, want 1", n)
+	}
+}
+
+// TestServerTrailersOnly: a handler that writes nothing gets one HEADERS
+// frame with END_STREAM.
+func TestServerTrailersOnly(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+		s.ResponseHeader().Set("Grpc-Status", "12")
+		s.WriteHeader(200)
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	p.request(1, true)
+	h := p.until("HEADERS", isHeaders(1)).(*http2.MetaHeadersFrame)
+	if !h.StreamEnded() || h.PseudoValue("status") != "200" || len(h.RegularFields()) != 1 {
+		t.Fatalf("trailers-only response: %v END_STREAM=%v", h.Fields, h.StreamEnded())
+	}
+}
+
+// TestServerSendFlowControl: the server never sends beyond the client's
+// windows, resumes on WINDOW_UPDATE, and applies a changed
+// SETTINGS_INITIAL_WINDOW_SIZE to an open stream.
+func TestServerSendFlowControl(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 100)
+	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+		s.WriteHeader(200)
+		_, _ = s.Write(body)
+	})
+	p, _ := dialPeer(t, serveTest(t, srv), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10})
+	p.request(1, true)
+	got, ended := 0, false
+	readData := func(want int) {
+		t.Helper()
+		for got < want {
+			d := p.until("DATA", isData(1)).(*http2.DataFrame)
+			got += len(d.Data())
+			ended = d.StreamEnded()
+		}
+		if got != want {
+			t.Fatalf("received %d bytes, window allows %d", got, want)
+		}
+	}
+	readData(10)
+	p.check(p.fr.WriteWindowUpdate(1, 40))
+	p.flush()
+	readData(50)
+	// Raise the initial window by 90: the stream's window grows by 90.
+	p.check(p.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100}))
+	p.flush()
+	readData(100)
+	if !ended {
+		p.until("END_STREAM", func(f http2.Frame) bool {
+			d, ok := f.(*http2.DataFrame)
+			return ok && d.StreamEnded()
+		})
+	}
+}
+
+// TestServerReceiveFlowControl: the server credits consumed bytes back in
+// batches and treats DATA beyond the stream's window as FLOW_CONTROL_ERROR.
+func TestServerReceiveFlowControl(t *testing.T) {
+	const win = 64 << 10
+	read := make(chan int)
+	srv := NewServer(transport.ServerConfig{MaxUploadBufferPerStream: win}, func(s transport.ServerStream) {
+		buf := make([]byte, win)
+		for n := range read {
+			if _, err := io.ReadFull(s.Body(), buf[:n]); err != nil {
+				return
+			}
+		}
+		<-s.Context().Done()
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	p.request(1, false)
+	chunk := make([]byte, 16<<10)
+	for i := 0; i < 4; i++ {
+		p.data(1, false, chunk) // exactly the window
+	}
+	// Consuming a quarter of the window earns a WINDOW_UPDATE of a quarter.
+	read <- win / 4
+	wu := p.until("stream WINDOW_UPDATE", func(f http2.Frame) bool {
+		w, ok := f.(*http2.WindowUpdateFrame)
+		return ok && w.StreamID == 1
+	}).(*http2.WindowUpdateFrame)
+	if wu.Increment != win/4 {
+		t.Fatalf("WINDOW_UPDATE %d, want %d", wu.Increment, win/4)
+	}
+	p.data(1, false, chunk) // fills the window again
+	p.data(1, false, []byte{1})
+	p.until("RST_STREAM(FLOW_CONTROL_ERROR)", isRST(1, http2.ErrCodeFlowControl))
+	close(read)
+}
+
+// TestServerConnFlowControl: DATA beyond the connection window is a
+// connection error.
+func TestServerConnFlowControl(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{MaxUploadBufferPerStream: 1 << 20, MaxUploadBufferPerConnection: 65535}, func(s transport.ServerStream) {
+		<-s.Context().Done()
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	p.request(1, false)
+	chunk := make([]byte, 16383)
+	for i := 0; i < 4; i++ {
+		p.data(1, false, chunk)
+	}
+	p.data(1, false, make([]byte, 100))
+	p.until("GOAWAY(FLOW_CONTROL_ERROR)", isGoAway(http2.ErrCodeFlowControl))
+}
+
+// TestServerReset: RST_STREAM from the client cancels the handler's
+// context.
+func TestServerReset(t *testing.T) {
+	cancelled := make(chan struct{})
+	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+		<-s.Context().Done()
+		close(cancelled)
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	p.request(1, false)
+	p.check(p.fr.WriteRSTStream(1, http2.ErrCodeCancel))
+	p.flush()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler context not cancelled by RST_STREAM")
+	}
+}
+
+// TestServerStreamLimit: streams beyond MAX_CONCURRENT_STREAMS are refused
+// with RST_STREAM(REFUSED_STREAM).
+func TestServerStreamLimit(t *testing.T) {
+	release := make(chan struct{})
+	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 2}, func(s transport.ServerStream) {
+		select {
+		case <-release:
+		case <-s.Context().Done():
+		}
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	p.request(1, true)
+	p.request(3, true)
+	p.request(5, true)
+	p.until("RST_STREAM(REFUSED_STREAM) for stream 5", isRST(5, http2.ErrCodeRefusedStream))
+	close(release)
+	p.until("stream 1's response", isHeaders(1))
+}
+
+// TestServerRapidReset: a client that resets streams faster than its
+// budget gets GOAWAY(ENHANCE_YOUR_CALM).
+func TestServerRapidReset(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 10}, func(s transport.ServerStream) {
+		<-s.Context().Done()
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	block := p.encode(":method", "POST", ":scheme", "http", ":path", "/t")
+	var werr error
+	for id := uint32(1); id < 2*500 && werr == nil; id += 2 {
+		werr = p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true})
+		if werr == nil {
+			werr = p.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}
+	}
+	if werr == nil {
+		werr = p.bw.Flush()
+	}
+	if ga := p.expectClosed(); ga == nil || ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("got GOAWAY %v (write error %v), want ENHANCE_YOUR_CALM", ga, werr)
+	}
+}
+
+// TestServerHeaderListSize: a request header list beyond
+// MAX_HEADER_LIST_SIZE gets HTTP 431 and never reaches the handler.
+func TestServerHeaderListSize(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{MaxHeaderListSize: 1000}, func(s transport.ServerStream) {
+		t.Error("handler called")
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	v := strings.Repeat("b", 400)
+	p.request(1, true, "x-a", v, "x-b", v, "x-c", v)
+	h := p.until("HEADERS", isHeaders(1)).(*http2.MetaHeadersFrame)
+	if h.PseudoValue("status") != "431" || !h.StreamEnded() {
+		t.Fatalf("got %v", h.Fields)
+	}
+}
+
+// TestServerProtocolErrors: each violation gets the error code RFC 9113
+// prescribes, as a stream error (RST_STREAM) or connection error (GOAWAY).
+func TestServerProtocolErrors(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{}, echoHandler)
+	addr := serveTest(t, srv)
+	cases := []struct {
+		name  string
+		send  func(p *peer)
+		match func(http2.Frame) bool
+	}{
+		{"even stream id", func(p *peer) { p.request(2, true) }, isGoAway(http2.ErrCodeProtocol)},
+		{"DATA on an idle stream", func(p *peer) { p.data(5, true, []byte("x")) }, isGoAway(http2.ErrCodeProtocol)},
+		{"WINDOW_UPDATE on an idle stream", func(p *peer) { p.check(p.fr.WriteWindowUpdate(5, 1)); p.flush() }, isGoAway(http2.ErrCodeProtocol)},
+		{"connection-specific header", func(p *peer) { p.request(1, true, "connection", "close") }, isRST(1, http2.ErrCodeProtocol)},
+		{"te: gzip", func(p *peer) { p.request(1, true, "te", "gzip") }, isRST(1, http2.ErrCodeProtocol)},
+		{"missing :path", func(p *peer) {
+			p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: p.encode(":method", "POST", ":scheme", "http"), EndStream: true, EndHeaders: true}))
+			p.flush()
+		}, isRST(1, http2.ErrCodeProtocol)},
+		{"content-length mismatch", func(p *peer) { p.request(1, false, "content-length", "3"); p.data(1, true, []byte("four")) }, isRST(1, http2.ErrCodeProtocol)},
+		{"DATA after END_STREAM", func(p *peer) { p.request(1, false); p.data(1, true, nil); p.data(1, false, []byte("x")) }, isRST(1, http2.ErrCodeStreamClosed)},
+		{"stream window overflow", func(p *peer) {
+			p.request(1, false)
+			p.check(p.fr.WriteWindowUpdate(1, 1<<31-1))
+			p.flush()
+		}, isRST(1, http2.ErrCodeFlowControl)},
+		{"connection window overflow", func(p *peer) { p.check(p.fr.WriteWindowUpdate(0, 1<<31-1)); p.flush() }, isGoAway(http2.ErrCodeFlowControl)},
+		{"invalid SETTINGS value", func(p *peer) {
+			p.check(p.fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 2}))
+			p.flush()
+		}, isGoAway(http2.ErrCodeProtocol)},
+		{"frame too large", func(p *peer) { p.request(1, false); p.data(1, true, make([]byte, 20000)) }, isGoAway(http2.ErrCodeFrameSize)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := dialPeer(t, addr)
+			tc.send(p)
+			p.until("the error", tc.match)
+		})
+	}
+}
+
+// TestServerGoAway: GoAway sends GOAWAY with the last stream id, refuses
+// new streams, lets the one in flight finish, then closes.
+func TestServerGoAway(t *testing.T) {
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+		started <- struct{}{}
+		<-release
+		s.WriteHeader(200)
+		_, _ = s.Write([]byte("done"))
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	p.request(1, true)
+	<-started
+	srv.GoAway()
+	ga := p.until("GOAWAY", isGoAway(http2.ErrCodeNo)).(*http2.GoAwayFrame)
+	if ga.LastStreamID != 1 {
+		t.Fatalf("GOAWAY last stream %d, want 1", ga.LastStreamID)
+	}
+	p.request(3, true)
+	p.until("RST_STREAM(REFUSED_STREAM)", isRST(3, http2.ErrCodeRefusedStream))
+	close(release)
+	p.until("stream 1's response", isData(1))
+	p.c.Close() // the server waits for the client to close after draining
+}
