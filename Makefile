@@ -36,3 +36,20 @@ fuzz:
 BENCHFLAGS ?=
 bench:
 	cd bench && $(GO) run ./cmd/parleybench run $(BENCHFLAGS)
+
+## chat: the README's first command: a chat server on an ephemeral loopback
+## port and three scripted members holding a live conversation in two rooms;
+## prints the transcript and exits 0 within a few seconds.
+chat:
+	$(GO) run ./examples/chat/demo
+
+## chat-server: the chat server alone, on ADDR, until Ctrl-C.
+ADDR ?= 127.0.0.1:7070
+chat-server:
+	$(GO) run ./examples/chat/cmd/chat-server -addr $(ADDR)
+
+## chat-client: an interactive member NAME in ROOM of the server on ADDR.
+NAME ?= $(USER)
+ROOM ?= lobby
+chat-client:
+	$(GO) run ./examples/chat/client -addr $(ADDR) -name $(NAME) -room $(ROOM)

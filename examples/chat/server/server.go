@@ -1,0 +1,219 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parleyrpc/parley/actor"
+	"github.com/parleyrpc/parley/examples/chat/chatpb"
+	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultHistorySize = 50
+	DefaultMaxText     = 1024
+	DefaultQueueSize   = 64
+	DefaultIdleGrace   = 30 * time.Second
+	DefaultSayRate     = 20
+)
+
+// Config tunes a Server. The zero value gives the defaults.
+type Config struct {
+	// HistorySize is how many recent messages a room keeps, replays to
+	// each member who joins and serves from History. The default is
+	// DefaultHistorySize (50).
+	HistorySize int
+	// MaxText is the longest message, in bytes, a member may say. The
+	// default is DefaultMaxText (1024).
+	MaxText int
+	// QueueSize is how many events may wait for one member between its
+	// room and its conversation. A member whose queue overflows is too
+	// slow: it leaves the room (the others see LEAVE_REASON_TOO_SLOW) and
+	// its conversation ends with RESOURCE_EXHAUSTED. The default is
+	// DefaultQueueSize (64).
+	QueueSize int
+	// IdleGrace is how long a room outlives its last member; a member who
+	// joins within it finds the room and its history as they were. Zero
+	// means DefaultIdleGrace (30 s); a negative value stops an empty room
+	// at once.
+	IdleGrace time.Duration
+	// SayRate is how many messages per second one member may say, in
+	// bursts of up to one second's worth. A member who talks faster is
+	// slowed down, not refused: its handler waits before reading on, and
+	// HTTP/2 flow control passes the wait back to the member. This keeps
+	// one member's flood from making every reader look too slow. Zero
+	// means DefaultSayRate (20); a negative value means no limit.
+	SayRate float64
+	// Logger receives the server's and the room actors' logs. The default
+	// is slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.HistorySize <= 0 {
+		c.HistorySize = DefaultHistorySize
+	}
+	if c.MaxText <= 0 {
+		c.MaxText = DefaultMaxText
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.IdleGrace == 0 {
+		c.IdleGrace = DefaultIdleGrace
+	}
+	if c.SayRate == 0 {
+		c.SayRate = DefaultSayRate
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// errShuttingDown ends every conversation when the server shuts down.
+var errShuttingDown = wire.NewError(wire.Unavailable, "chat server is shutting down")
+
+// Server is a chat server: it implements chatpb.ChatServer over a
+// runtime.Server of its own. Create it with New, serve with Serve, stop
+// with Shutdown. All methods are safe for concurrent use.
+//
+// Goroutines: each conversation's handler goroutine (the runtime's) owns
+// that member's state; each room is an actor whose goroutine owns the
+// room's members, history and fan-out group; the group runs one pump
+// goroutine per member (see Converse). The hub below only maps names to
+// rooms.
+type Server struct {
+	// UnimplementedChatServer keeps Server compiling if chat.proto grows
+	// methods.
+	chatpb.UnimplementedChatServer
+
+	cfg Config
+	rpc *runtime.Server
+
+	// ctx is the parent of every room actor and is cancelled by Shutdown,
+	// which also ends every conversation with UNAVAILABLE.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	nextID atomic.Uint64 // conversation IDs, so a room can tell two members with one nick apart over time
+
+	mu     sync.Mutex
+	rooms  map[string]*room // guarded by mu; a room removes itself (under mu) before it stops
+	closed bool             // guarded by mu; set by Shutdown: no new rooms
+	roomWG sync.WaitGroup   // one per room, until its actor and its members' pumps are done
+}
+
+// New returns a chat server that serves the Chat service (and nothing
+// else) on a runtime.Server built with opts.
+func New(cfg Config, opts ...runtime.ServerOption) *Server {
+	s := &Server{
+		cfg:   cfg.withDefaults(),
+		rpc:   runtime.NewServer(opts...),
+		rooms: make(map[string]*room),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	chatpb.RegisterChatServer(s.rpc, s)
+	return s
+}
+
+// Serve accepts connections on l until l fails or the server shuts down,
+// and then returns runtime.ErrServerClosed or the accept error, like
+// runtime.Server.Serve. It may be called on several listeners.
+func (s *Server) Serve(l net.Listener) error { return s.rpc.Serve(l) }
+
+// Shutdown stops the server: every conversation ends with UNAVAILABLE
+// ("chat server is shutting down"), new calls are refused, the listeners
+// close, and the rooms stop. It returns once the calls in flight and the
+// rooms are done, or with ctx.Err() if ctx ends first (remaining calls are
+// then cut off as by runtime.Server.Shutdown). Shutdown is idempotent.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel() // conversations end with UNAVAILABLE; room actors stop
+	err := s.rpc.Shutdown(ctx)
+	s.roomWG.Wait()
+	return err
+}
+
+// closing reports whether Shutdown has begun.
+func (s *Server) closing() bool { return s.ctx.Err() != nil }
+
+// room returns the room named name, creating it if create is set. It
+// returns UNAVAILABLE once the server is shutting down and NOT_FOUND for a
+// missing room when create is not set.
+func (s *Server) room(name string, create bool) (*room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errShuttingDown
+	}
+	if r := s.rooms[name]; r != nil {
+		return r, nil
+	}
+	if !create {
+		return nil, wire.Errorf(wire.NotFound, "no room %q", name)
+	}
+	r := newRoom(s, name)
+	s.rooms[name] = r
+	return r, nil
+}
+
+// removeRoom unregisters r if it is still the room under its name, and
+// reports whether it did. Called by the room's goroutine when it stops
+// itself and by its watcher when it stops for any other reason.
+func (s *Server) removeRoom(r *room) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[r.name] != r {
+		return false
+	}
+	delete(s.rooms, r.name)
+	return true
+}
+
+// ListRooms lists the rooms with their member counts, sorted by name. An
+// empty room is listed until its idle grace period ends.
+func (s *Server) ListRooms(ctx context.Context, _ *chatpb.ListRoomsRequest) (*chatpb.ListRoomsResponse, error) {
+	s.mu.Lock()
+	res := &chatpb.ListRoomsResponse{Rooms: make([]*chatpb.Room, 0, len(s.rooms))}
+	for name, r := range s.rooms {
+		res.Rooms = append(res.Rooms, &chatpb.Room{Name: name, Members: uint32(r.count.Load())})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(res.Rooms, func(a, b *chatpb.Room) int { return cmp.Compare(a.Name, b.Name) })
+	return res, nil
+}
+
+// History returns a room's recent messages, oldest first, by asking the
+// room's actor: INVALID_ARGUMENT for an invalid name, NOT_FOUND if there
+// is no such room.
+func (s *Server) History(ctx context.Context, req *chatpb.HistoryRequest) (*chatpb.HistoryResponse, error) {
+	if err := ValidRoom(req.Room); err != nil {
+		return nil, err
+	}
+	r, err := s.room(req.Room, false)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := actor.Ask(ctx, r.ref, func(rep actor.Reply[[]*chatpb.ChatMessage]) roomMsg {
+		return historyMsg{limit: int(req.Limit), reply: rep}
+	})
+	if errors.Is(err, actor.ErrStopped) {
+		return nil, wire.Errorf(wire.NotFound, "no room %q", req.Room)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &chatpb.HistoryResponse{Room: req.Room, Messages: msgs}, nil
+}

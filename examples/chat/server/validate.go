@@ -1,0 +1,63 @@
+package server
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/parleyrpc/parley/wire"
+)
+
+// Limits on names, as chat.proto documents them.
+const (
+	MaxRoomLen = 32
+	MaxNickLen = 24
+)
+
+// ValidRoom reports whether name is a valid room name: 1 to 32 characters
+// from a-z, 0-9, '-' and '_', starting with a letter or digit. The error is
+// an INVALID_ARGUMENT *wire.Error that says why.
+func ValidRoom(name string) error {
+	ok := name != "" && len(name) <= MaxRoomLen && isLowerAlnum(name[0])
+	for i := 0; ok && i < len(name); i++ {
+		ok = isLowerAlnum(name[i]) || name[i] == '-' || name[i] == '_'
+	}
+	if !ok {
+		return wire.Errorf(wire.InvalidArgument, "invalid room name %q: use 1 to %d characters from a-z, 0-9, '-' and '_', starting with a letter or digit", name, MaxRoomLen)
+	}
+	return nil
+}
+
+// ValidNick reports whether nick is a valid nick: 1 to 24 characters from
+// A-Z, a-z, 0-9, '-' and '_'. The error is an INVALID_ARGUMENT *wire.Error.
+func ValidNick(nick string) error {
+	ok := nick != "" && len(nick) <= MaxNickLen
+	for i := 0; ok && i < len(nick); i++ {
+		c := nick[i]
+		ok = isLowerAlnum(c) || 'A' <= c && c <= 'Z' || c == '-' || c == '_'
+	}
+	if !ok {
+		return wire.Errorf(wire.InvalidArgument, "invalid nick %q: use 1 to %d characters from A-Z, a-z, 0-9, '-' and '_'", nick, MaxNickLen)
+	}
+	return nil
+}
+
+// ValidText reports whether text can be said: valid UTF-8, not blank, no
+// control characters (a message is one line) and at most max bytes. The
+// error is an INVALID_ARGUMENT *wire.Error.
+func ValidText(text string, max int) error {
+	switch {
+	case strings.TrimSpace(text) == "":
+		return wire.NewError(wire.InvalidArgument, "empty message: say needs some text")
+	case len(text) > max:
+		return wire.Errorf(wire.InvalidArgument, "message too long: %d bytes, the limit is %d", len(text), max)
+	case !utf8.ValidString(text):
+		return wire.NewError(wire.InvalidArgument, "message is not valid UTF-8")
+	case strings.ContainsFunc(text, isControl):
+		return wire.NewError(wire.InvalidArgument, "message contains control characters: send one line at a time")
+	}
+	return nil
+}
+
+func isLowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
