@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -24,7 +23,15 @@ type Client struct {
 	tr        transport.Client
 	codec     wire.Codec
 	userAgent string
+
+	hdrContentType []string // request header values that never change
+	hdrUserAgent   []string
 }
+
+var (
+	hdrTE             = []string{"trailers"}
+	hdrAcceptEncoding = []string{acceptEncoding}
+)
 
 // Dial returns a client for target, a "host:port" address. It does not
 // connect; the first call or Connect does.
@@ -46,6 +53,8 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		codec:     cfg.codec,
 		userAgent: wire.UserAgent(wire.Version),
 	}
+	c.hdrContentType = []string{wire.ContentType(c.codec.Name())}
+	c.hdrUserAgent = []string{c.userAgent}
 	tcfg := transport.ClientConfig{
 		TLS:               cfg.tls,
 		Dialer:            cfg.dialer,
@@ -79,12 +88,14 @@ func (c *Client) Close() error { return c.tr.Close() }
 
 // requestHeader builds a call's request headers.
 func (c *Client) requestHeader(ctx context.Context, comp wire.Compressor) (transport.Header, error) {
-	h := transport.Header{
-		"Content-Type":         {wire.ContentType(c.codec.Name())},
-		"Te":                   {"trailers"},
-		"User-Agent":           {c.userAgent},
-		"Grpc-Accept-Encoding": {acceptEncoding},
-	}
+	// The constant fields share their value slices across calls: each has
+	// capacity 1, so an Add to the same key (metadata named user-agent)
+	// copies rather than writing into the shared array.
+	h := make(transport.Header, 8)
+	h["Content-Type"] = c.hdrContentType
+	h["Te"] = hdrTE
+	h["User-Agent"] = c.hdrUserAgent
+	h["Grpc-Accept-Encoding"] = hdrAcceptEncoding
 	if comp != nil {
 		h["Grpc-Encoding"] = []string{comp.Name()}
 	}
@@ -249,15 +260,14 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 		stats = newCallStats(c.cfg.stats, ctx, true, method, Unary, parseAddr(c.Target()))
 		defer func() { stats.end(err) }()
 	}
-	// The call's own context: cancelling it after a failure resets the
-	// stream instead of leaving it half open.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Closing the response body before its end (the deferred Close below,
+	// on every early return) resets the stream: no half-open stream is
+	// left behind, and no per-call context is needed for that.
 	resp, err := c.tr.RoundTrip(ctx, &transport.Request{
 		Path:          method,
 		Header:        hdr,
-		Body:          io.NopCloser(bytes.NewReader(frame)),
-		GetBody:       func() io.ReadCloser { return io.NopCloser(bytes.NewReader(frame)) },
+		Body:          &bytesBody{b: frame},
+		GetBody:       func() io.ReadCloser { return &bytesBody{b: frame} },
 		ContentLength: int64(len(frame)),
 		Deadline:      deadlineOf(ctx),
 	})
@@ -307,3 +317,17 @@ func deadlineOf(ctx context.Context) time.Time {
 	dl, _ := ctx.Deadline()
 	return dl
 }
+
+// bytesBody is a request body of known bytes.
+type bytesBody struct{ b []byte }
+
+func (b *bytesBody) Read(p []byte) (int, error) {
+	if len(b.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.b)
+	b.b = b.b[n:]
+	return n, nil
+}
+
+func (b *bytesBody) Close() error { return nil }

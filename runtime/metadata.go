@@ -9,8 +9,6 @@ import (
 )
 
 type outgoingKey struct{}
-type incomingKey struct{}
-type peerKey struct{}
 type serverStreamKey struct{}
 
 // NewOutgoingContext returns a context whose client calls send md as
@@ -43,8 +41,10 @@ func OutgoingMetadata(ctx context.Context) wire.Metadata {
 // IncomingMetadata returns the request metadata of the call a server
 // handler's ctx belongs to, or nil elsewhere. The caller must not modify it.
 func IncomingMetadata(ctx context.Context) wire.Metadata {
-	md, _ := ctx.Value(incomingKey{}).(wire.Metadata)
-	return md
+	if ss, ok := ctx.Value(serverStreamKey{}).(*serverStream); ok {
+		return ss.md
+	}
+	return nil
 }
 
 // Peer describes the other end of a connection.
@@ -59,8 +59,10 @@ type Peer struct {
 // PeerFromContext returns the peer of the call a server handler's ctx
 // belongs to.
 func PeerFromContext(ctx context.Context) (Peer, bool) {
-	p, ok := ctx.Value(peerKey{}).(Peer)
-	return p, ok
+	if ss, ok := ctx.Value(serverStreamKey{}).(*serverStream); ok {
+		return ss.peer, true
+	}
+	return Peer{}, false
 }
 
 // MethodFromContext returns the full method name ("/pkg.Service/Method")

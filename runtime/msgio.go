@@ -75,8 +75,9 @@ func encodeMessage(codec wire.Codec, comp wire.Compressor, v any, maxSize int) (
 	var payload []byte
 	var err error
 	if ac, ok := codec.(wire.AppendCodec); ok && comp == nil {
-		// Marshal straight after a reserved prefix: one allocation.
-		buf := make([]byte, wire.PrefixLen, wire.PrefixLen+64)
+		// Marshal straight after a reserved prefix: one allocation for
+		// messages up to a few hundred bytes.
+		buf := make([]byte, wire.PrefixLen, 256)
 		buf, err = ac.MarshalAppend(buf, v)
 		if err != nil {
 			return nil, wire.Errorf(wire.Internal, "failed to marshal the message: %v", err)

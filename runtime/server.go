@@ -329,9 +329,9 @@ func (s *Server) serveStream(st transport.ServerStream) {
 	// inherit the stream's cancellation directly: a client whose deadline
 	// fires resets the stream at about the moment the server's own timer
 	// fires, and the handler should see DeadlineExceeded, not Canceled.
+	// One context value, the call itself, carries the metadata and peer
+	// that IncomingMetadata and PeerFromContext return.
 	ctx := context.WithValue(context.WithoutCancel(st.Context()), serverStreamKey{}, ss)
-	ctx = context.WithValue(ctx, incomingKey{}, reqMD)
-	ctx = context.WithValue(ctx, peerKey{}, ss.peer)
 	var deadline time.Time
 	if v := hdr.Get(wire.HeaderTimeout); v != "" {
 		deadline = time.Now().Add(timeout)

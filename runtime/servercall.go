@@ -168,11 +168,11 @@ func (ss *serverStream) writeHeaders() {
 	comp := ss.resComp
 	ss.mu.Unlock()
 	h := ss.st.ResponseHeader()
-	h.Set(wire.HeaderContentType, wire.ContentType(ss.subtype))
+	ss.setContentType(h)
 	if comp != nil {
 		h.Set(wire.HeaderEncoding, comp.Name())
 	}
-	h.Set(wire.HeaderAcceptEncoding, acceptEncoding)
+	h[keyAcceptEncoding] = hdrAcceptEncoding
 	if err := wire.EncodeHeader(md, h.Add); err != nil {
 		ss.srv.cfg.log().Warn("parley: dropping invalid response header metadata", "method", ss.method, "err", err)
 	}
@@ -199,8 +199,8 @@ func (ss *serverStream) finish(end mailbox.End) {
 	if !ss.wroteHeader && !hasHeader {
 		// Trailers-only: one HEADERS frame with END_STREAM.
 		ss.wroteHeader = true
-		h.Set(wire.HeaderContentType, wire.ContentType(ss.subtype))
-		h.Set(wire.HeaderAcceptEncoding, acceptEncoding)
+		ss.setContentType(h)
+		h[keyAcceptEncoding] = hdrAcceptEncoding
 		ss.setStatus(h, "", status, trailer)
 		ss.st.WriteHeader(200)
 		return
@@ -209,9 +209,31 @@ func (ss *serverStream) finish(end mailbox.End) {
 	ss.setStatus(h, transport.TrailerPrefix, status, trailer)
 }
 
+// Header keys and values the server sends on every call, built once. The
+// value slices are shared between calls: each has capacity 1, so an Add to
+// the same key copies instead of writing into the shared array.
+var (
+	keyContentType    = transport.CanonicalKey(wire.HeaderContentType)
+	keyAcceptEncoding = transport.CanonicalKey(wire.HeaderAcceptEncoding)
+	keyTrailerStatus  = transport.TrailerPrefix + wire.HeaderStatus
+	hdrContentMsgpack = []string{wire.ContentType(wire.Msgpack.Name())}
+	hdrStatusOK       = []string{"0"}
+)
+
+// setContentType answers with the content-type the client used.
+func (ss *serverStream) setContentType(h transport.Header) {
+	if ss.subtype == wire.Msgpack.Name() {
+		h[keyContentType] = hdrContentMsgpack
+		return
+	}
+	h.Set(wire.HeaderContentType, wire.ContentType(ss.subtype))
+}
+
 func (ss *serverStream) setStatus(h transport.Header, prefix string, status *wire.Error, trailer wire.Metadata) {
-	if status == nil {
-		h.Set(prefix+wire.HeaderStatus, "0")
+	if status == nil && prefix == transport.TrailerPrefix {
+		h[keyTrailerStatus] = hdrStatusOK
+	} else if status == nil {
+		h.Set(wire.HeaderStatus, "0")
 	} else {
 		h.Set(prefix+wire.HeaderStatus, strconv.Itoa(int(status.Code())))
 		if msg := status.Message(); msg != "" {
