@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyrpc/parley/examples/interop/cases"
-	"github.com/parleyrpc/parley/examples/interop/testpb"
+	"github.com/parleyrpc/parley/interop/handpb"
 )
 
 // Sizes from grpc/grpc doc/interop-test-descriptions.md.
@@ -46,8 +46,9 @@ func DialGRPC(addr string, creds credentials.TransportCredentials) (*grpc.Client
 // GRPCCases maps each interop case name (cases.Names) to its
 // implementation with grpc-go's client API: ClientConn.Invoke and
 // ClientConn.NewStream with hand-written StreamDescs, grpc-go metadata and
-// status. They are an independent client: they share only the message
-// types with parley's cases. cc must come from DialGRPC.
+// status, and the hand-written messages of package handpb. They are an
+// independent client: they share only the test values (cases.StatusMessage,
+// ...) with parley's cases. cc must come from DialGRPC.
 var GRPCCases = map[string]func(ctx context.Context, cc *grpc.ClientConn) error{
 	"empty_unary":                 grpcEmptyUnary,
 	"large_unary":                 grpcLargeUnary,
@@ -74,29 +75,29 @@ var (
 )
 
 func grpcEmptyUnary(ctx context.Context, cc *grpc.ClientConn) error {
-	res := new(testpb.Empty)
-	return cc.Invoke(ctx, testpb.EmptyCallMethod, &testpb.Empty{}, res)
+	res := new(handpb.Empty)
+	return cc.Invoke(ctx, handpb.EmptyCallMethod, &handpb.Empty{}, res)
 }
 
-func largeRequest() *testpb.SimpleRequest {
-	return &testpb.SimpleRequest{ResponseType: testpb.COMPRESSABLE, ResponseSize: largeRespSize, Payload: testpb.NewPayload(largeReqSize)}
+func largeRequest() *handpb.SimpleRequest {
+	return &handpb.SimpleRequest{ResponseType: handpb.COMPRESSABLE, ResponseSize: largeRespSize, Payload: handpb.NewPayload(largeReqSize)}
 }
 
 func grpcLargeUnary(ctx context.Context, cc *grpc.ClientConn) error {
-	res := new(testpb.SimpleResponse)
-	if err := cc.Invoke(ctx, testpb.UnaryCallMethod, largeRequest(), res); err != nil {
+	res := new(handpb.SimpleResponse)
+	if err := cc.Invoke(ctx, handpb.UnaryCallMethod, largeRequest(), res); err != nil {
 		return err
 	}
 	return checkPayload(res.Payload, largeRespSize)
 }
 
 func grpcClientCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
-	unary := func(expect bool, opts ...grpc.CallOption) (*testpb.SimpleResponse, *probe, error) {
+	unary := func(expect bool, opts ...grpc.CallOption) (*handpb.SimpleResponse, *probe, error) {
 		ctx, p := withProbe(ctx)
 		req := largeRequest()
-		req.ExpectCompressed = &testpb.BoolValue{Value: expect}
-		res := new(testpb.SimpleResponse)
-		err := cc.Invoke(ctx, testpb.UnaryCallMethod, req, res, opts...)
+		req.ExpectCompressed = &handpb.BoolValue{Value: expect}
+		res := new(handpb.SimpleResponse)
+		err := cc.Invoke(ctx, handpb.UnaryCallMethod, req, res, opts...)
 		return res, p, err
 	}
 	if _, _, err := unary(true); status.Code(err) != codes.InvalidArgument {
@@ -126,9 +127,9 @@ func grpcServerCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
 	for _, compressed := range []bool{true, false} {
 		ctx, p := withProbe(ctx)
 		req := largeRequest()
-		req.ResponseCompressed = &testpb.BoolValue{Value: compressed}
-		res := new(testpb.SimpleResponse)
-		if err := cc.Invoke(ctx, testpb.UnaryCallMethod, req, res); err != nil {
+		req.ResponseCompressed = &handpb.BoolValue{Value: compressed}
+		res := new(handpb.SimpleResponse)
+		if err := cc.Invoke(ctx, handpb.UnaryCallMethod, req, res); err != nil {
 			return fmt.Errorf("response_compressed=%v: %w", compressed, err)
 		}
 		if got := p.inCompressed.Load(); got != compressed {
@@ -142,13 +143,13 @@ func grpcServerCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
 }
 
 func grpcClientStreaming(ctx context.Context, cc *grpc.ClientConn) error {
-	stream, err := cc.NewStream(ctx, clientStreamDesc, testpb.StreamingInputCallMethod)
+	stream, err := cc.NewStream(ctx, clientStreamDesc, handpb.StreamingInputCallMethod)
 	if err != nil {
 		return err
 	}
 	sum := 0
 	for _, n := range reqSizes {
-		if err := stream.SendMsg(&testpb.StreamingInputCallRequest{Payload: testpb.NewPayload(n)}); err != nil {
+		if err := stream.SendMsg(&handpb.StreamingInputCallRequest{Payload: handpb.NewPayload(n)}); err != nil {
 			return fmt.Errorf("send: %w", err)
 		}
 		sum += n
@@ -156,33 +157,33 @@ func grpcClientStreaming(ctx context.Context, cc *grpc.ClientConn) error {
 	if err := stream.CloseSend(); err != nil {
 		return err
 	}
-	res := new(testpb.StreamingInputCallResponse)
+	res := new(handpb.StreamingInputCallResponse)
 	if err := stream.RecvMsg(res); err != nil {
 		return err
 	}
 	if int(res.AggregatedPayloadSize) != sum {
 		return fmt.Errorf("aggregated_payload_size %d, want %d", res.AggregatedPayloadSize, sum)
 	}
-	if err := stream.RecvMsg(new(testpb.StreamingInputCallResponse)); err != io.EOF {
+	if err := stream.RecvMsg(new(handpb.StreamingInputCallResponse)); err != io.EOF {
 		return fmt.Errorf("after the response: got %v, want the end of the stream", err)
 	}
 	return nil
 }
 
-func params(sizes ...int) []*testpb.ResponseParameters {
-	ps := make([]*testpb.ResponseParameters, len(sizes))
+func params(sizes ...int) []*handpb.ResponseParameters {
+	ps := make([]*handpb.ResponseParameters, len(sizes))
 	for i, s := range sizes {
-		ps[i] = &testpb.ResponseParameters{Size: int32(s)}
+		ps[i] = &handpb.ResponseParameters{Size: int32(s)}
 	}
 	return ps
 }
 
 func grpcServerStreaming(ctx context.Context, cc *grpc.ClientConn) error {
-	stream, err := cc.NewStream(ctx, serverStreamDesc, testpb.StreamingOutputCallMethod)
+	stream, err := cc.NewStream(ctx, serverStreamDesc, handpb.StreamingOutputCallMethod)
 	if err != nil {
 		return err
 	}
-	if err := stream.SendMsg(&testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, ResponseParameters: params(respSizes...)}); err != nil {
+	if err := stream.SendMsg(&handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(respSizes...)}); err != nil {
 		return err
 	}
 	if err := stream.CloseSend(); err != nil {
@@ -190,7 +191,7 @@ func grpcServerStreaming(ctx context.Context, cc *grpc.ClientConn) error {
 	}
 	n := 0
 	for {
-		res := new(testpb.StreamingOutputCallResponse)
+		res := new(handpb.StreamingOutputCallResponse)
 		err := stream.RecvMsg(res)
 		if err == io.EOF {
 			break
@@ -213,16 +214,16 @@ func grpcServerStreaming(ctx context.Context, cc *grpc.ClientConn) error {
 }
 
 func grpcPingPong(ctx context.Context, cc *grpc.ClientConn) error {
-	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, handpb.FullDuplexCallMethod)
 	if err != nil {
 		return err
 	}
 	for i := range reqSizes {
-		req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, ResponseParameters: params(respSizes[i]), Payload: testpb.NewPayload(reqSizes[i])}
+		req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(respSizes[i]), Payload: handpb.NewPayload(reqSizes[i])}
 		if err := stream.SendMsg(req); err != nil {
 			return fmt.Errorf("send %d: %w", i, err)
 		}
-		res := new(testpb.StreamingOutputCallResponse)
+		res := new(handpb.StreamingOutputCallResponse)
 		if err := stream.RecvMsg(res); err != nil {
 			return fmt.Errorf("recv %d: %w", i, err)
 		}
@@ -233,21 +234,21 @@ func grpcPingPong(ctx context.Context, cc *grpc.ClientConn) error {
 	if err := stream.CloseSend(); err != nil {
 		return err
 	}
-	if err := stream.RecvMsg(new(testpb.StreamingOutputCallResponse)); err != io.EOF {
+	if err := stream.RecvMsg(new(handpb.StreamingOutputCallResponse)); err != io.EOF {
 		return fmt.Errorf("after half-close: got %v, want the end of the stream", err)
 	}
 	return nil
 }
 
 func grpcEmptyStream(ctx context.Context, cc *grpc.ClientConn) error {
-	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, handpb.FullDuplexCallMethod)
 	if err != nil {
 		return err
 	}
 	if err := stream.CloseSend(); err != nil {
 		return err
 	}
-	if err := stream.RecvMsg(new(testpb.StreamingOutputCallResponse)); err != io.EOF {
+	if err := stream.RecvMsg(new(handpb.StreamingOutputCallResponse)); err != io.EOF {
 		return fmt.Errorf("got %v, want no response and the end of the stream", err)
 	}
 	return nil
@@ -256,58 +257,58 @@ func grpcEmptyStream(ctx context.Context, cc *grpc.ClientConn) error {
 func grpcCancelAfterBegin(ctx context.Context, cc *grpc.ClientConn) error {
 	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "key1", "value1", "key2", "value2"))
 	defer cancel()
-	stream, err := cc.NewStream(ctx, clientStreamDesc, testpb.StreamingInputCallMethod)
+	stream, err := cc.NewStream(ctx, clientStreamDesc, handpb.StreamingInputCallMethod)
 	if err != nil {
 		return err
 	}
 	cancel()
 	_ = stream.CloseSend()
-	err = stream.RecvMsg(new(testpb.StreamingInputCallResponse))
+	err = stream.RecvMsg(new(handpb.StreamingInputCallResponse))
 	return wantCode(err, codes.Canceled)
 }
 
 func grpcCancelAfterFirstResponse(ctx context.Context, cc *grpc.ClientConn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, handpb.FullDuplexCallMethod)
 	if err != nil {
 		return err
 	}
-	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, ResponseParameters: params(31415), Payload: testpb.NewPayload(27182)}
+	req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(31415), Payload: handpb.NewPayload(27182)}
 	if err := stream.SendMsg(req); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
-	if err := stream.RecvMsg(new(testpb.StreamingOutputCallResponse)); err != nil {
+	if err := stream.RecvMsg(new(handpb.StreamingOutputCallResponse)); err != nil {
 		return fmt.Errorf("recv: %w", err)
 	}
 	cancel()
-	err = stream.RecvMsg(new(testpb.StreamingOutputCallResponse))
+	err = stream.RecvMsg(new(handpb.StreamingOutputCallResponse))
 	return wantCode(err, codes.Canceled)
 }
 
 func grpcTimeoutOnSleepingServer(ctx context.Context, cc *grpc.ClientConn) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Millisecond)
 	defer cancel()
-	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, handpb.FullDuplexCallMethod)
 	if err != nil {
 		return wantCode(err, codes.DeadlineExceeded)
 	}
-	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, Payload: testpb.NewPayload(27182)}
+	req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, Payload: handpb.NewPayload(27182)}
 	if err := stream.SendMsg(req); err != nil && err != io.EOF {
 		return fmt.Errorf("send: %w", err)
 	}
-	err = stream.RecvMsg(new(testpb.StreamingOutputCallResponse))
+	err = stream.RecvMsg(new(handpb.StreamingOutputCallResponse))
 	return wantCode(err, codes.DeadlineExceeded)
 }
 
 func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 	ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs(
-		testpb.EchoInitialKey, cases.InitialMetadataValue,
-		testpb.EchoTrailingKey, cases.TrailingMetadataValue,
+		handpb.EchoInitialKey, cases.InitialMetadataValue,
+		handpb.EchoTrailingKey, cases.TrailingMetadataValue,
 	))
 	var header, trailer metadata.MD
-	res := new(testpb.SimpleResponse)
-	if err := cc.Invoke(ctx, testpb.UnaryCallMethod, largeRequest(), res, grpc.Header(&header), grpc.Trailer(&trailer)); err != nil {
+	res := new(handpb.SimpleResponse)
+	if err := cc.Invoke(ctx, handpb.UnaryCallMethod, largeRequest(), res, grpc.Header(&header), grpc.Trailer(&trailer)); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
 	if err := checkPayload(res.Payload, largeRespSize); err != nil {
@@ -317,11 +318,11 @@ func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
 
-	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, handpb.FullDuplexCallMethod)
 	if err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
-	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, ResponseParameters: params(largeRespSize), Payload: testpb.NewPayload(largeReqSize)}
+	req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(largeRespSize), Payload: handpb.NewPayload(largeReqSize)}
 	if err := stream.SendMsg(req); err != nil {
 		return fmt.Errorf("FullDuplexCall send: %w", err)
 	}
@@ -332,14 +333,14 @@ func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 	if err != nil {
 		return fmt.Errorf("FullDuplexCall header: %w", err)
 	}
-	sr := new(testpb.StreamingOutputCallResponse)
+	sr := new(handpb.StreamingOutputCallResponse)
 	if err := stream.RecvMsg(sr); err != nil {
 		return fmt.Errorf("FullDuplexCall recv: %w", err)
 	}
 	if err := checkPayload(sr.Payload, largeRespSize); err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
-	if err := stream.RecvMsg(new(testpb.StreamingOutputCallResponse)); err != io.EOF {
+	if err := stream.RecvMsg(new(handpb.StreamingOutputCallResponse)); err != io.EOF {
 		return fmt.Errorf("FullDuplexCall: got %v, want the end of the stream", err)
 	}
 	if err := checkEchoed(header, stream.Trailer()); err != nil {
@@ -349,32 +350,32 @@ func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 }
 
 func checkEchoed(header, trailer metadata.MD) error {
-	if v := header.Get(testpb.EchoInitialKey); len(v) != 1 || v[0] != cases.InitialMetadataValue {
-		return fmt.Errorf("header %s = %q, want [%q]", testpb.EchoInitialKey, v, cases.InitialMetadataValue)
+	if v := header.Get(handpb.EchoInitialKey); len(v) != 1 || v[0] != cases.InitialMetadataValue {
+		return fmt.Errorf("header %s = %q, want [%q]", handpb.EchoInitialKey, v, cases.InitialMetadataValue)
 	}
-	if v := trailer.Get(testpb.EchoTrailingKey); len(v) != 1 || v[0] != cases.TrailingMetadataValue {
-		return fmt.Errorf("trailer %s = %q, want [%q]", testpb.EchoTrailingKey, v, cases.TrailingMetadataValue)
+	if v := trailer.Get(handpb.EchoTrailingKey); len(v) != 1 || v[0] != cases.TrailingMetadataValue {
+		return fmt.Errorf("trailer %s = %q, want [%q]", handpb.EchoTrailingKey, v, cases.TrailingMetadataValue)
 	}
 	return nil
 }
 
 func grpcStatusCodeAndMessage(ctx context.Context, cc *grpc.ClientConn) error {
-	st := &testpb.EchoStatus{Code: int32(codes.Unknown), Message: cases.StatusMessage}
-	err := cc.Invoke(ctx, testpb.UnaryCallMethod, &testpb.SimpleRequest{ResponseStatus: st}, new(testpb.SimpleResponse))
+	st := &handpb.EchoStatus{Code: int32(codes.Unknown), Message: cases.StatusMessage}
+	err := cc.Invoke(ctx, handpb.UnaryCallMethod, &handpb.SimpleRequest{ResponseStatus: st}, new(handpb.SimpleResponse))
 	if err := wantStatus(err, codes.Unknown, cases.StatusMessage); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
-	stream, err := cc.NewStream(ctx, fullDuplexDesc, testpb.FullDuplexCallMethod)
+	stream, err := cc.NewStream(ctx, fullDuplexDesc, handpb.FullDuplexCallMethod)
 	if err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
-	if err := stream.SendMsg(&testpb.StreamingOutputCallRequest{ResponseStatus: st}); err != nil {
+	if err := stream.SendMsg(&handpb.StreamingOutputCallRequest{ResponseStatus: st}); err != nil {
 		return fmt.Errorf("FullDuplexCall send: %w", err)
 	}
 	if err := stream.CloseSend(); err != nil {
 		return err
 	}
-	err = stream.RecvMsg(new(testpb.StreamingOutputCallResponse))
+	err = stream.RecvMsg(new(handpb.StreamingOutputCallResponse))
 	if err := wantStatus(err, codes.Unknown, cases.StatusMessage); err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
@@ -382,29 +383,29 @@ func grpcStatusCodeAndMessage(ctx context.Context, cc *grpc.ClientConn) error {
 }
 
 func grpcSpecialStatusMessage(ctx context.Context, cc *grpc.ClientConn) error {
-	st := &testpb.EchoStatus{Code: int32(codes.Unknown), Message: cases.SpecialStatusMessage}
-	err := cc.Invoke(ctx, testpb.UnaryCallMethod, &testpb.SimpleRequest{ResponseStatus: st}, new(testpb.SimpleResponse))
+	st := &handpb.EchoStatus{Code: int32(codes.Unknown), Message: cases.SpecialStatusMessage}
+	err := cc.Invoke(ctx, handpb.UnaryCallMethod, &handpb.SimpleRequest{ResponseStatus: st}, new(handpb.SimpleResponse))
 	return wantStatus(err, codes.Unknown, cases.SpecialStatusMessage)
 }
 
 func grpcUnimplementedMethod(ctx context.Context, cc *grpc.ClientConn) error {
-	err := cc.Invoke(ctx, testpb.UnimplementedCallMethod, &testpb.Empty{}, new(testpb.Empty))
+	err := cc.Invoke(ctx, handpb.UnimplementedCallMethod, &handpb.Empty{}, new(handpb.Empty))
 	return wantCode(err, codes.Unimplemented)
 }
 
 func grpcUnimplementedService(ctx context.Context, cc *grpc.ClientConn) error {
-	err := cc.Invoke(ctx, testpb.UnimplementedServiceCallMethod, &testpb.Empty{}, new(testpb.Empty))
+	err := cc.Invoke(ctx, handpb.UnimplementedServiceCallMethod, &handpb.Empty{}, new(handpb.Empty))
 	return wantCode(err, codes.Unimplemented)
 }
 
-func checkPayload(p *testpb.Payload, size int) error {
+func checkPayload(p *handpb.Payload, size int) error {
 	if p == nil {
 		if size == 0 {
 			return nil
 		}
 		return fmt.Errorf("no payload, want %d bytes", size)
 	}
-	if p.Type != testpb.COMPRESSABLE {
+	if p.Type != handpb.COMPRESSABLE {
 		return fmt.Errorf("payload type %v, want COMPRESSABLE", p.Type)
 	}
 	if len(p.Body) != size {

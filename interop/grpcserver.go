@@ -13,11 +13,11 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
-	"github.com/parleyrpc/parley/examples/interop/testpb"
+	"github.com/parleyrpc/parley/interop/handpb"
 )
 
 // NewGRPCServer returns a grpc-go server that serves gRPC's interop
-// grpc.testing.TestService with the msgpack messages of package testpb,
+// grpc.testing.TestService with the msgpack messages of package handpb,
 // registered by hand with a grpc.ServiceDesc (there is no generated code
 // for msgpack messages). It behaves as grpc-go's own interop server does
 // (grpc-go interop/test_utils.go), plus the CompressedRequest and
@@ -33,7 +33,7 @@ func NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 // testServiceDesc describes grpc.testing.TestService to grpc-go.
 // UnimplementedCall is left out on purpose.
 var testServiceDesc = grpc.ServiceDesc{
-	ServiceName: testpb.ServiceName,
+	ServiceName: handpb.ServiceName,
 	HandlerType: (*any)(nil),
 	Methods: []grpc.MethodDesc{
 		{MethodName: "EmptyCall", Handler: unaryHandler(testService.emptyCall)},
@@ -66,19 +66,19 @@ func unaryHandler[Req, Res any](f func(testService, context.Context, *Req) (*Res
 
 type testService struct{}
 
-func (testService) emptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
-	return &testpb.Empty{}, nil
+func (testService) emptyCall(context.Context, *handpb.Empty) (*handpb.Empty, error) {
+	return &handpb.Empty{}, nil
 }
 
-func (testService) unaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+func (testService) unaryCall(ctx context.Context, req *handpb.SimpleRequest) (*handpb.SimpleResponse, error) {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(testpb.EchoInitialKey); len(v) > 0 {
-			if err := grpc.SetHeader(ctx, metadata.Pairs(testpb.EchoInitialKey, v[0])); err != nil {
+		if v := md.Get(handpb.EchoInitialKey); len(v) > 0 {
+			if err := grpc.SetHeader(ctx, metadata.Pairs(handpb.EchoInitialKey, v[0])); err != nil {
 				return nil, err
 			}
 		}
-		if v := md.Get(testpb.EchoTrailingKey); len(v) > 0 {
-			if err := grpc.SetTrailer(ctx, metadata.Pairs(testpb.EchoTrailingKey, v[0])); err != nil {
+		if v := md.Get(handpb.EchoTrailingKey); len(v) > 0 {
+			if err := grpc.SetTrailer(ctx, metadata.Pairs(handpb.EchoTrailingKey, v[0])); err != nil {
 				return nil, err
 			}
 		}
@@ -102,11 +102,11 @@ func (testService) unaryCall(ctx context.Context, req *testpb.SimpleRequest) (*t
 	if err != nil {
 		return nil, err
 	}
-	return &testpb.SimpleResponse{Payload: pl}, nil
+	return &handpb.SimpleResponse{Payload: pl}, nil
 }
 
 func streamingOutputCall(_ any, stream grpc.ServerStream) error {
-	req := new(testpb.StreamingOutputCallRequest)
+	req := new(handpb.StreamingOutputCallRequest)
 	if err := stream.RecvMsg(req); err != nil {
 		return err
 	}
@@ -119,10 +119,10 @@ func streamingOutputCall(_ any, stream grpc.ServerStream) error {
 func streamingInputCall(_ any, stream grpc.ServerStream) error {
 	var sum int
 	for {
-		req := new(testpb.StreamingInputCallRequest)
+		req := new(handpb.StreamingInputCallRequest)
 		err := stream.RecvMsg(req)
 		if err == io.EOF {
-			return stream.SendMsg(&testpb.StreamingInputCallResponse{AggregatedPayloadSize: int32(sum)})
+			return stream.SendMsg(&handpb.StreamingInputCallResponse{AggregatedPayloadSize: int32(sum)})
 		}
 		if err != nil {
 			return err
@@ -143,11 +143,11 @@ func echoStreamMetadata(stream grpc.ServerStream) error {
 	if !ok {
 		return nil
 	}
-	if v := md.Get(testpb.EchoTrailingKey); len(v) > 0 {
-		stream.SetTrailer(metadata.Pairs(testpb.EchoTrailingKey, v[0]))
+	if v := md.Get(handpb.EchoTrailingKey); len(v) > 0 {
+		stream.SetTrailer(metadata.Pairs(handpb.EchoTrailingKey, v[0]))
 	}
-	if v := md.Get(testpb.EchoInitialKey); len(v) > 0 {
-		return stream.SendHeader(metadata.Pairs(testpb.EchoInitialKey, v[0]))
+	if v := md.Get(handpb.EchoInitialKey); len(v) > 0 {
+		return stream.SendHeader(metadata.Pairs(handpb.EchoInitialKey, v[0]))
 	}
 	return nil
 }
@@ -157,7 +157,7 @@ func fullDuplexCall(_ any, stream grpc.ServerStream) error {
 		return err
 	}
 	for {
-		req := new(testpb.StreamingOutputCallRequest)
+		req := new(handpb.StreamingOutputCallRequest)
 		err := stream.RecvMsg(req)
 		if err == io.EOF {
 			return nil
@@ -178,9 +178,9 @@ func halfDuplexCall(_ any, stream grpc.ServerStream) error {
 	if err := echoStreamMetadata(stream); err != nil {
 		return err
 	}
-	var reqs []*testpb.StreamingOutputCallRequest
+	var reqs []*handpb.StreamingOutputCallRequest
 	for {
-		req := new(testpb.StreamingOutputCallRequest)
+		req := new(handpb.StreamingOutputCallRequest)
 		err := stream.RecvMsg(req)
 		if err == io.EOF {
 			break
@@ -200,7 +200,7 @@ func halfDuplexCall(_ any, stream grpc.ServerStream) error {
 
 // respond sends one response per response parameter, each after its
 // interval_us.
-func respond(stream grpc.ServerStream, req *testpb.StreamingOutputCallRequest) error {
+func respond(stream grpc.ServerStream, req *handpb.StreamingOutputCallRequest) error {
 	for _, p := range req.ResponseParameters {
 		if p == nil {
 			continue
@@ -218,27 +218,27 @@ func respond(stream grpc.ServerStream, req *testpb.StreamingOutputCallRequest) e
 		if err != nil {
 			return err
 		}
-		if err := stream.SendMsg(&testpb.StreamingOutputCallResponse{Payload: pl}); err != nil {
+		if err := stream.SendMsg(&handpb.StreamingOutputCallResponse{Payload: pl}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func newPayload(t testpb.PayloadType, size int32) (*testpb.Payload, error) {
+func newPayload(t handpb.PayloadType, size int32) (*handpb.Payload, error) {
 	if size < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "requested a response with invalid length %d", size)
 	}
-	if t != testpb.COMPRESSABLE {
+	if t != handpb.COMPRESSABLE {
 		return nil, status.Errorf(codes.InvalidArgument, "unsupported payload type %v", t)
 	}
-	return testpb.NewPayload(int(size)), nil
+	return handpb.NewPayload(int(size)), nil
 }
 
 // checkCompressed implements CompressedRequest: when expect_compressed is
 // present, the message just received must have been compressed exactly
 // when it says so.
-func checkCompressed(ctx context.Context, expect *testpb.BoolValue) error {
+func checkCompressed(ctx context.Context, expect *handpb.BoolValue) error {
 	if expect == nil {
 		return nil
 	}

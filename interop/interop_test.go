@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +14,7 @@ import (
 
 	"github.com/parleyrpc/parley/examples/interop/cases"
 	"github.com/parleyrpc/parley/examples/interop/service"
-	"github.com/parleyrpc/parley/examples/interop/testpb"
 	"github.com/parleyrpc/parley/runtime"
-	"github.com/parleyrpc/parley/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -25,18 +22,19 @@ func TestMain(m *testing.M) {
 }
 
 // transports are the ways every direction is run: cleartext HTTP/2 with
-// prior knowledge, and TLS with ALPN h2; the framer-* ones put parley's
-// own HTTP/2 implementation (runtime.TransportFramer) under the parley
-// side instead of x/net's.
+// prior knowledge, and TLS with ALPN h2, each with either HTTP/2
+// implementation under the parley side: framer-* is parley's own
+// (runtime.TransportFramer, the default), xnet-* is x/net/http2's
+// (runtime.TransportXNet).
 var transports = []struct {
 	name   string
 	tls    bool
 	framer bool
 }{
-	{"h2c", false, false},
-	{"tls", true, false},
 	{"framer-h2c", false, true},
 	{"framer-tls", true, true},
+	{"xnet-h2c", false, false},
+	{"xnet-tls", true, false},
 }
 
 // http2Impl is the parley HTTP/2 implementation a transport asks for.
@@ -200,47 +198,5 @@ func TestGRPCClientGRPCServer(t *testing.T) {
 		t.Run(tr.name, func(t *testing.T) {
 			runGRPCClient(t, startGRPC(t, tr.tls), tr.tls)
 		})
-	}
-}
-
-// TestCodecBytes: the grpc-go codec (vmihailenco/msgpack with its default
-// settings) and parley's wire.Msgpack read each other's bytes.
-func TestCodecBytes(t *testing.T) {
-	msgs := []any{
-		&testpb.SimpleRequest{
-			ResponseSize:       largeRespSize,
-			Payload:            testpb.NewPayload(3),
-			ResponseCompressed: &testpb.BoolValue{Value: true},
-			ExpectCompressed:   &testpb.BoolValue{},
-			ResponseStatus:     &testpb.EchoStatus{Code: 2, Message: cases.SpecialStatusMessage},
-		},
-		&testpb.StreamingOutputCallRequest{ResponseParameters: []*testpb.ResponseParameters{{Size: 9, IntervalUs: 100}, {Size: 1 << 20}}},
-		&testpb.StreamingInputCallResponse{AggregatedPayloadSize: 74922},
-		&testpb.Empty{},
-	}
-	for _, m := range msgs {
-		for _, dir := range []struct {
-			name     string
-			enc, dec interface {
-				Marshal(any) ([]byte, error)
-				Unmarshal([]byte, any) error
-			}
-		}{{"grpc-go→parley", Codec{}, wire.Msgpack}, {"parley→grpc-go", wire.Msgpack, Codec{}}} {
-			b, err := dir.enc.Marshal(m)
-			if err != nil {
-				t.Fatalf("%s: marshal %T: %v", dir.name, m, err)
-			}
-			got := reflect.New(reflect.TypeOf(m).Elem()).Interface()
-			if err := dir.dec.Unmarshal(b, got); err != nil {
-				t.Fatalf("%s: unmarshal %T: %v", dir.name, m, err)
-			}
-			if !reflect.DeepEqual(got, m) {
-				t.Errorf("%s: %T round trip: got %+v, want %+v", dir.name, m, got, m)
-			}
-		}
-	}
-	// The empty message is the empty msgpack map, 80.
-	if b, _ := (Codec{}).Marshal(&testpb.Empty{}); string(b) != "\x80" {
-		t.Errorf("Empty encodes as % x, want 80", b)
 	}
 }

@@ -423,6 +423,14 @@ func TestShutdown(t *testing.T) {
 	alice.mustPresence("lobby", "bob", joined, noReason, 2)
 	io.WriteString(inW, "hello before the end\n")
 	alice.mustMessage("lobby", "bob", "hello before the end")
+	// Bob's own copy travels separately from alice's; wait for it, or the
+	// shutdown may drop it from his queue (which the README allows).
+	for deadline := time.Now().Add(patience); !strings.Contains(out.String(), "<bob> hello before the end"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("bob never saw his own message; he printed\n%s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 
 	ts.shutdown(t)
 

@@ -93,6 +93,13 @@ type Runner struct {
 	cfg    Config
 	client *runtime.Client
 	meter  *meteredClient
+
+	// test and unimpl call through client, meteredTest through meter: the
+	// generated typed clients of grpc.testing.TestService and
+	// grpc.testing.UnimplementedService.
+	test        testpb.TestServiceClient
+	meteredTest testpb.TestServiceClient
+	unimpl      testpb.UnimplementedServiceClient
 }
 
 type caseFunc func(ctx context.Context, r *Runner) error
@@ -136,7 +143,14 @@ func NewRunner(cfg Config) (*Runner, error) {
 		client.Close()
 		return nil, err
 	}
-	return &Runner{cfg: cfg, client: client, meter: meter}, nil
+	return &Runner{
+		cfg:         cfg,
+		client:      client,
+		meter:       meter,
+		test:        testpb.NewTestServiceClient(client),
+		meteredTest: testpb.NewTestServiceClient(meter.Client),
+		unimpl:      testpb.NewUnimplementedServiceClient(client),
+	}, nil
 }
 
 // Close closes the runner's clients.
@@ -220,7 +234,7 @@ func (m *meteredClient) metered(f func() error) (read, written int64, err error)
 }
 
 func emptyUnary(ctx context.Context, r *Runner) error {
-	res, err := runtime.CallUnary[testpb.Empty, testpb.Empty](ctx, r.client, testpb.EmptyCallMethod, &testpb.Empty{})
+	res, err := r.test.EmptyCall(ctx, &testpb.Empty{})
 	if err != nil {
 		return err
 	}
@@ -232,14 +246,14 @@ func emptyUnary(ctx context.Context, r *Runner) error {
 
 func largeRequest() *testpb.SimpleRequest {
 	return &testpb.SimpleRequest{
-		ResponseType: testpb.COMPRESSABLE,
+		ResponseType: testpb.PayloadType_COMPRESSABLE,
 		ResponseSize: largeRespSize,
 		Payload:      testpb.NewPayload(largeReqSize),
 	}
 }
 
 func largeUnary(ctx context.Context, r *Runner) error {
-	res, err := runtime.CallUnary[testpb.SimpleRequest, testpb.SimpleResponse](ctx, r.client, testpb.UnaryCallMethod, largeRequest())
+	res, err := r.test.UnaryCall(ctx, largeRequest())
 	if err != nil {
 		return err
 	}
@@ -252,7 +266,7 @@ func clientCompressedUnary(ctx context.Context, r *Runner) error {
 		req.ExpectCompressed = &testpb.BoolValue{Value: expect}
 		var res *testpb.SimpleResponse
 		_, written, err := r.meter.metered(func() (err error) {
-			res, err = runtime.CallUnary[testpb.SimpleRequest, testpb.SimpleResponse](ctx, r.meter.Client, testpb.UnaryCallMethod, req, opts...)
+			res, err = r.meteredTest.UnaryCall(ctx, req, opts...)
 			return err
 		})
 		return res, written, err
@@ -292,7 +306,7 @@ func serverCompressedUnary(ctx context.Context, r *Runner) error {
 		req.ResponseCompressed = &testpb.BoolValue{Value: compressed}
 		var res *testpb.SimpleResponse
 		read, _, err := r.meter.metered(func() (err error) {
-			res, err = runtime.CallUnary[testpb.SimpleRequest, testpb.SimpleResponse](ctx, r.meter.Client, testpb.UnaryCallMethod, req)
+			res, err = r.meteredTest.UnaryCall(ctx, req)
 			return err
 		})
 		if err != nil {
@@ -312,7 +326,7 @@ func serverCompressedUnary(ctx context.Context, r *Runner) error {
 }
 
 func clientStreaming(ctx context.Context, r *Runner) error {
-	call, err := runtime.Open[testpb.StreamingInputCallRequest, testpb.StreamingInputCallResponse](ctx, r.client, testpb.StreamingInputCallMethod)
+	call, err := r.test.StreamingInputCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -343,8 +357,8 @@ func responseParams(sizes ...int) []*testpb.ResponseParameters {
 }
 
 func serverStreaming(ctx context.Context, r *Runner) error {
-	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, ResponseParameters: responseParams(respSizes...)}
-	call, err := runtime.OpenServerStream[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse](ctx, r.client, testpb.StreamingOutputCallMethod, req)
+	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.PayloadType_COMPRESSABLE, ResponseParameters: responseParams(respSizes...)}
+	call, err := r.test.StreamingOutputCall(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -375,7 +389,7 @@ func serverStreaming(ctx context.Context, r *Runner) error {
 type duplexCall = runtime.ClientCall[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]
 
 func openDuplex(ctx context.Context, r *Runner) (*duplexCall, error) {
-	return runtime.Open[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse](ctx, r.client, testpb.FullDuplexCallMethod)
+	return r.test.FullDuplexCall(ctx)
 }
 
 func pingPong(ctx context.Context, r *Runner) error {
@@ -386,7 +400,7 @@ func pingPong(ctx context.Context, r *Runner) error {
 	defer call.Cancel()
 	for i := range reqSizes {
 		req := &testpb.StreamingOutputCallRequest{
-			ResponseType:       testpb.COMPRESSABLE,
+			ResponseType:       testpb.PayloadType_COMPRESSABLE,
 			ResponseParameters: responseParams(respSizes[i]),
 			Payload:            testpb.NewPayload(reqSizes[i]),
 		}
@@ -424,7 +438,7 @@ func emptyStream(ctx context.Context, r *Runner) error {
 func cancelAfterBegin(ctx context.Context, r *Runner) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	call, err := runtime.Open[testpb.StreamingInputCallRequest, testpb.StreamingInputCallResponse](ctx, r.client, testpb.StreamingInputCallMethod)
+	call, err := r.test.StreamingInputCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -441,7 +455,7 @@ func cancelAfterFirstResponse(ctx context.Context, r *Runner) error {
 		return err
 	}
 	req := &testpb.StreamingOutputCallRequest{
-		ResponseType:       testpb.COMPRESSABLE,
+		ResponseType:       testpb.PayloadType_COMPRESSABLE,
 		ResponseParameters: responseParams(31415),
 		Payload:            testpb.NewPayload(27182),
 	}
@@ -466,7 +480,7 @@ func timeoutOnSleepingServer(ctx context.Context, r *Runner) error {
 	defer call.Cancel()
 	// Send may fail once the deadline has passed; Recv tells how the call
 	// ended.
-	_ = call.Send(&testpb.StreamingOutputCallRequest{ResponseType: testpb.COMPRESSABLE, Payload: testpb.NewPayload(27182)})
+	_ = call.Send(&testpb.StreamingOutputCallRequest{ResponseType: testpb.PayloadType_COMPRESSABLE, Payload: testpb.NewPayload(27182)})
 	_, err = call.Recv()
 	return wantCode(err, wire.DeadlineExceeded)
 }
@@ -477,7 +491,7 @@ func customMetadata(ctx context.Context, r *Runner) error {
 		testpb.EchoTrailingKey, TrailingMetadataValue,
 	))
 	var header, trailer wire.Metadata
-	res, err := runtime.CallUnary[testpb.SimpleRequest, testpb.SimpleResponse](ctx, r.client, testpb.UnaryCallMethod, largeRequest(),
+	res, err := r.test.UnaryCall(ctx, largeRequest(),
 		runtime.Header(&header), runtime.Trailer(&trailer))
 	if err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
@@ -495,7 +509,7 @@ func customMetadata(ctx context.Context, r *Runner) error {
 	}
 	defer call.Cancel()
 	req := &testpb.StreamingOutputCallRequest{
-		ResponseType:       testpb.COMPRESSABLE,
+		ResponseType:       testpb.PayloadType_COMPRESSABLE,
 		ResponseParameters: responseParams(largeRespSize),
 		Payload:            testpb.NewPayload(largeReqSize),
 	}
@@ -535,7 +549,7 @@ func checkEchoed(header, trailer wire.Metadata) error {
 
 func statusCodeAndMessage(ctx context.Context, r *Runner) error {
 	st := &testpb.EchoStatus{Code: int32(wire.Unknown), Message: StatusMessage}
-	_, err := runtime.CallUnary[testpb.SimpleRequest, testpb.SimpleResponse](ctx, r.client, testpb.UnaryCallMethod, &testpb.SimpleRequest{ResponseStatus: st})
+	_, err := r.test.UnaryCall(ctx, &testpb.SimpleRequest{ResponseStatus: st})
 	if err := wantStatus(err, wire.Unknown, StatusMessage); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
@@ -557,17 +571,17 @@ func statusCodeAndMessage(ctx context.Context, r *Runner) error {
 
 func specialStatusMessage(ctx context.Context, r *Runner) error {
 	st := &testpb.EchoStatus{Code: int32(wire.Unknown), Message: SpecialStatusMessage}
-	_, err := runtime.CallUnary[testpb.SimpleRequest, testpb.SimpleResponse](ctx, r.client, testpb.UnaryCallMethod, &testpb.SimpleRequest{ResponseStatus: st})
+	_, err := r.test.UnaryCall(ctx, &testpb.SimpleRequest{ResponseStatus: st})
 	return wantStatus(err, wire.Unknown, SpecialStatusMessage)
 }
 
 func unimplementedMethod(ctx context.Context, r *Runner) error {
-	_, err := runtime.CallUnary[testpb.Empty, testpb.Empty](ctx, r.client, testpb.UnimplementedCallMethod, &testpb.Empty{})
+	_, err := r.test.UnimplementedCall(ctx, &testpb.Empty{})
 	return wantCode(err, wire.Unimplemented)
 }
 
 func unimplementedService(ctx context.Context, r *Runner) error {
-	_, err := runtime.CallUnary[testpb.Empty, testpb.Empty](ctx, r.client, testpb.UnimplementedServiceCallMethod, &testpb.Empty{})
+	_, err := r.unimpl.UnimplementedCall(ctx, &testpb.Empty{})
 	return wantCode(err, wire.Unimplemented)
 }
 
@@ -579,7 +593,7 @@ func checkPayload(p *testpb.Payload, size int) error {
 		}
 		return fmt.Errorf("no payload, want %d bytes", size)
 	}
-	if p.Type != testpb.COMPRESSABLE {
+	if p.Type != testpb.PayloadType_COMPRESSABLE {
 		return fmt.Errorf("payload type %v, want COMPRESSABLE", p.Type)
 	}
 	if len(p.Body) != size {

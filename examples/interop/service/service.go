@@ -10,10 +10,18 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-// Register adds the methods of grpc.testing.TestService to s: EmptyCall,
-// UnaryCall, StreamingOutputCall, StreamingInputCall, FullDuplexCall and
-// HalfDuplexCall. UnimplementedCall is deliberately left out, so that
-// calling it fails with UNIMPLEMENTED.
+// Register adds grpc.testing.TestService to s, served by a Service, with
+// the generated testpb.RegisterTestServiceServer.
+func Register(s *runtime.Server) {
+	testpb.RegisterTestServiceServer(s, Service{})
+}
+
+// Service implements grpc.testing.TestService (testpb.TestServiceServer):
+// EmptyCall, UnaryCall, StreamingOutputCall, StreamingInputCall,
+// FullDuplexCall and HalfDuplexCall. CacheableUnaryCall and
+// UnimplementedCall come from the embedded
+// testpb.UnimplementedTestServiceServer and fail with UNIMPLEMENTED, as in
+// grpc-go's own interop server.
 //
 // The methods implement the server features of the interop descriptions:
 // Echo Status (response_status ends the call with that code and message),
@@ -21,22 +29,23 @@ import (
 // headers, x-grpc-test-echo-trailing-bin in the trailers),
 // CompressedResponse (response_compressed), CompressedRequest
 // (expect_compressed: a request that was not compressed as expected fails
-// with INVALID_ARGUMENT) and ResponseParameters.interval_us. Handlers are
-// safe for concurrent calls; they share no state.
-func Register(s *runtime.Server) {
-	runtime.HandleUnary(s, testpb.EmptyCallMethod, emptyCall)
-	runtime.HandleUnary(s, testpb.UnaryCallMethod, unaryCall)
-	runtime.HandleServerStream(s, testpb.StreamingOutputCallMethod, streamingOutputCall)
-	runtime.HandleClientStream(s, testpb.StreamingInputCallMethod, streamingInputCall)
-	runtime.HandleBidi(s, testpb.FullDuplexCallMethod, fullDuplexCall)
-	runtime.HandleBidi(s, testpb.HalfDuplexCallMethod, halfDuplexCall)
+// with INVALID_ARGUMENT) and ResponseParameters.interval_us. Service has no
+// state; its methods are safe for concurrent calls.
+type Service struct {
+	testpb.UnimplementedTestServiceServer
 }
 
-func emptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
+var _ testpb.TestServiceServer = Service{}
+
+// EmptyCall answers with an empty message.
+func (Service) EmptyCall(context.Context, *testpb.Empty) (*testpb.Empty, error) {
 	return &testpb.Empty{}, nil
 }
 
-func unaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+// UnaryCall answers with a payload of response_size zero bytes, after the
+// Echo Metadata, Echo Status, CompressedRequest and CompressedResponse
+// features.
+func (Service) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
 	header, trailer := echoMetadata(runtime.IncomingMetadata(ctx))
 	if header != nil {
 		if err := runtime.SetHeader(ctx, header); err != nil {
@@ -72,7 +81,8 @@ func unaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleRe
 
 type streamCall = runtime.ServerCall[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]
 
-func streamingOutputCall(req *testpb.StreamingOutputCallRequest, call *streamCall) error {
+// StreamingOutputCall sends one response per response parameter of req.
+func (Service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, call *streamCall) error {
 	if err := echoStreamMetadata(call); err != nil {
 		return err
 	}
@@ -82,7 +92,9 @@ func streamingOutputCall(req *testpb.StreamingOutputCallRequest, call *streamCal
 	return respond(call, req)
 }
 
-func streamingInputCall(call *runtime.ServerCall[testpb.StreamingInputCallRequest, testpb.StreamingInputCallResponse]) (*testpb.StreamingInputCallResponse, error) {
+// StreamingInputCall answers with the total size of the requests'
+// payloads.
+func (Service) StreamingInputCall(call *runtime.ServerCall[testpb.StreamingInputCallRequest, testpb.StreamingInputCallResponse]) (*testpb.StreamingInputCallResponse, error) {
 	enc := runtime.RequestCompressor(call.Context())
 	var sum int
 	for {
@@ -103,7 +115,9 @@ func streamingInputCall(call *runtime.ServerCall[testpb.StreamingInputCallReques
 	return &testpb.StreamingInputCallResponse{AggregatedPayloadSize: int32(sum)}, nil
 }
 
-func fullDuplexCall(call *streamCall) error {
+// FullDuplexCall answers each request as it comes, with one response per
+// response parameter.
+func (Service) FullDuplexCall(call *streamCall) error {
 	if err := echoStreamMetadata(call); err != nil {
 		return err
 	}
@@ -121,7 +135,8 @@ func fullDuplexCall(call *streamCall) error {
 	}
 }
 
-func halfDuplexCall(call *streamCall) error {
+// HalfDuplexCall reads every request, then answers them in order.
+func (Service) HalfDuplexCall(call *streamCall) error {
 	if err := echoStreamMetadata(call); err != nil {
 		return err
 	}
@@ -223,7 +238,7 @@ func newPayload(t testpb.PayloadType, size int32) (*testpb.Payload, error) {
 	if size < 0 {
 		return nil, wire.Errorf(wire.InvalidArgument, "requested a response with invalid length %d", size)
 	}
-	if t != testpb.COMPRESSABLE {
+	if t != testpb.PayloadType_COMPRESSABLE {
 		return nil, wire.Errorf(wire.InvalidArgument, "unsupported payload type %v", t)
 	}
 	return testpb.NewPayload(int(size)), nil

@@ -1,4 +1,4 @@
-package testpb
+package handpb
 
 import "strconv"
 
@@ -6,9 +6,7 @@ import "strconv"
 // empty.proto and test.proto, restricted to the fields the interop cases
 // use. Each message is a msgpack map keyed by the proto field names exactly
 // as declared (docs/protocol.md, section 10); zero fields are omitted.
-//
-// They are written by hand until `parley gen` can produce them from the
-// .proto files; keep them in this one file so that swap is one change.
+// vmihailenco/msgpack encodes them by reflection from their struct tags.
 
 // ServiceName is the fully qualified name of the interop test service.
 const ServiceName = "grpc.testing.TestService"
