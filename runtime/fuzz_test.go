@@ -20,7 +20,8 @@ import (
 
 // FuzzServerRequest feeds fuzzed bytes as the DATA of a live server stream,
 // with fuzzed grpc-timeout, grpc-encoding and binary metadata values, to a
-// unary or a bidi method. Whatever arrives, the server must answer with
+// unary or a bidi method of a server on either HTTP/2 implementation.
+// Whatever arrives, the server must answer with
 // HTTP 200 and a valid grpc-status (or, for header values HTTP/2 itself
 // rejects, refuse the stream), and keep serving. The seeds run as an
 // ordinary test; `make fuzz` explores further.
@@ -30,15 +31,28 @@ func FuzzServerRequest(f *testing.F) {
 	f.Add(uint8(0), "1n", "", "", frame(0, msgpackMsg))
 	f.Add(uint8(1), "99999999H", "gzip", "AAE", frame(1, []byte{0x1f, 0x8b, 8, 0}))
 	f.Add(uint8(0), "1x", "zstd", "!!", []byte{0, 0, 0, 0})
-	f.Add(uint8(1), "", "", "", []byte{0, 0x7f, 0xff, 0xff, 0xff})
-	f.Add(uint8(0), "", "", "", frame(0, []byte{0xdd, 0xff, 0xff, 0xff, 0xff}))
-	f.Add(uint8(1), "", "identity", "", frame(2, nil))
+	f.Add(uint8(3), "", "", "", []byte{0, 0x7f, 0xff, 0xff, 0xff})
+	f.Add(uint8(2), "", "", "", frame(0, []byte{0xdd, 0xff, 0xff, 0xff, 0xff}))
+	f.Add(uint8(3), "", "identity", "", frame(2, nil))
+	f.Add(uint8(2), "", "", "", frame(0, msgpackMsg))
+	f.Add(uint8(3), "1n", "gzip", "AAE", append(frame(0, msgpackMsg), frame(0, msgpackMsg)...))
 
-	srv := prt.NewServer(prt.WithLogger(discardLogger()), prt.MaxRecvMsgSize(64<<10))
-	registerEcho(srv)
-	l := testutil.Listen(f, "tcp4")
-	served := make(chan struct{})
-	go func() { srv.Serve(l); close(served) }()
+	// One server per HTTP/2 implementation; the method byte picks both the
+	// method (bit 0) and the server (bit 1).
+	var addrs []string
+	for _, name := range implementations {
+		tr := transportNamed(f, name)
+		srv := prt.NewServer(tr.serverOpts(prt.WithLogger(discardLogger()), prt.MaxRecvMsgSize(64<<10))...)
+		registerEcho(srv)
+		l := testutil.Listen(f, "tcp4")
+		served := make(chan struct{})
+		go func() { srv.Serve(l); close(served) }()
+		f.Cleanup(func() {
+			srv.Close()
+			<-served
+		})
+		addrs = append(addrs, l.Addr().String())
+	}
 	tr := &http2.Transport{
 		AllowHTTP: true,
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
@@ -46,14 +60,10 @@ func FuzzServerRequest(f *testing.F) {
 			return d.DialContext(ctx, network, addr)
 		},
 	}
-	f.Cleanup(func() {
-		tr.CloseIdleConnections()
-		srv.Close()
-		<-served
-	})
-	addr := l.Addr().String()
+	f.Cleanup(tr.CloseIdleConnections)
 
 	f.Fuzz(func(t *testing.T, method uint8, timeout, encoding, md string, body []byte) {
+		addr := addrs[int(method/2)%len(addrs)]
 		path := mUnary
 		if method%2 == 1 {
 			path = mBidi

@@ -250,16 +250,3 @@ func closedConn(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		strings.Contains(err.Error(), "connection reset")
 }
-
-// xnetTransport returns the test transport named name ("h2c", "tls"): the
-// hardening tests target the default x/net/http2 transport by name, not by
-// position in the transports list.
-func xnetTransport(t testing.TB, name string) transport {
-	for _, tr := range transports {
-		if tr.name == name {
-			return tr
-		}
-	}
-	t.Fatalf("no test transport named %q", name)
-	return transport{}
-}

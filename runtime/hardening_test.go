@@ -19,7 +19,10 @@ type userKey struct{}
 // TestBearerAuth: per-call bearer tokens from the client, checked by the
 // server's AuthInterceptor for unary and streaming calls; tokens are never
 // sent over h2c unless explicitly allowed.
-func TestBearerAuth(t *testing.T) {
+func TestBearerAuth(t *testing.T) { forEachImpl(t, testBearerAuth) }
+
+// testBearerAuth is TestBearerAuth over tr.
+func testBearerAuth(t *testing.T, tr transport) {
 	var checked atomic.Int64
 	auth := prt.AuthInterceptor(func(ctx context.Context, token string) (context.Context, error) {
 		checked.Add(1)
@@ -61,10 +64,7 @@ func TestBearerAuth(t *testing.T) {
 		return res.Text, nil
 	}
 	dial := func(e *env, opts ...prt.DialOption) *prt.Client {
-		if e.tr.tls {
-			opts = append(tlsDial(t, e.tr), opts...)
-		}
-		c, err := prt.Dial(e.addr, opts...)
+		c, err := prt.Dial(e.addr, append(tlsDial(t, e.tr), opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestBearerAuth(t *testing.T) {
 		return c
 	}
 
-	tlsEnv := newEnv(t, xnetTransport(t, "tls"), register, envOpts{server: []prt.ServerOption{auth}})
+	tlsEnv := newEnv(t, tr.withTLS(t), register, envOpts{server: []prt.ServerOption{auth}})
 	cases := []struct {
 		name string
 		opts []prt.DialOption
@@ -104,7 +104,7 @@ func TestBearerAuth(t *testing.T) {
 		t.Errorf("Basic credentials: %v", err)
 	}
 
-	h2cEnv := newEnv(t, xnetTransport(t, "h2c"), register, envOpts{server: []prt.ServerOption{auth}})
+	h2cEnv := newEnv(t, tr, register, envOpts{server: []prt.ServerOption{auth}})
 	before := checked.Load()
 	for kind, call := range map[string]func(*prt.Client) (string, error){"unary": who, "stream": whoStream} {
 		_, err := call(dial(h2cEnv, prt.BearerToken("good")))
@@ -123,7 +123,10 @@ func TestBearerAuth(t *testing.T) {
 
 // TestErrorDetailsOverTheWire: details returned by a handler arrive in the
 // client's error, through grpc-status-details-bin.
-func TestErrorDetailsOverTheWire(t *testing.T) {
+func TestErrorDetailsOverTheWire(t *testing.T) { forEachImpl(t, testErrorDetailsOverTheWire) }
+
+// testErrorDetailsOverTheWire is TestErrorDetailsOverTheWire over tr.
+func testErrorDetailsOverTheWire(t *testing.T, tr transport) {
 	d1, err := wire.PackMsgpack("test.v1.RoomFull", &Msg{Text: "go", N: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +142,7 @@ func TestErrorDetailsOverTheWire(t *testing.T) {
 			return fail
 		})
 	}
-	e := newEnv(t, xnetTransport(t, "h2c"), register, envOpts{})
+	e := newEnv(t, tr, register, envOpts{})
 	_, err = prt.CallUnary[Msg, Msg](testCtx(t), e.client, "/test.Details/Unary", &Msg{})
 	we := wantCode(t, err, wire.FailedPrecondition)
 	if !we.IsWire() || !reflect.DeepEqual(we.Details(), []wire.Detail{d1, d2}) {
@@ -236,9 +239,12 @@ func (r *statsRecorder) take() (client, server string, ctxs int, sizes map[strin
 
 // TestStatsHandler: the event sequences of a unary and a streaming call, on
 // both sides, with matching wire sizes.
-func TestStatsHandler(t *testing.T) {
+func TestStatsHandler(t *testing.T) { forEachImpl(t, testStatsHandler) }
+
+// testStatsHandler is TestStatsHandler over tr.
+func testStatsHandler(t *testing.T, tr transport) {
 	srvStats, cliStats := newStatsRecorder(), newStatsRecorder()
-	e := newEnv(t, xnetTransport(t, "h2c"), registerEcho, envOpts{
+	e := newEnv(t, tr, registerEcho, envOpts{
 		server: []prt.ServerOption{prt.WithStatsHandler(srvStats)},
 		dial:   []prt.DialOption{prt.WithStatsHandler(cliStats)},
 	})

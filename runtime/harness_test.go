@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,15 +32,60 @@ type transport struct {
 	name    string
 	tls     bool
 	network string
-	framer  bool // both sides on prt.TransportFramer instead of x/net
+	impl    prt.HTTP2Transport // the HTTP/2 implementation on both sides
 }
 
+// transports covers both HTTP/2 implementations; the first is the default
+// one (TransportFramer) over h2c.
 var transports = []transport{
-	{"h2c", false, "tcp4", false},
-	{"tls", true, "tcp4", false},
-	{"h2c-ipv6", false, "tcp6", false},
-	{"framer-h2c", false, "tcp4", true},
-	{"framer-tls", true, "tcp4", true},
+	{"framer-h2c", false, "tcp4", prt.TransportFramer},
+	{"framer-tls", true, "tcp4", prt.TransportFramer},
+	{"xnet-h2c", false, "tcp4", prt.TransportXNet},
+	{"xnet-tls", true, "tcp4", prt.TransportXNet},
+	{"xnet-h2c-ipv6", false, "tcp6", prt.TransportXNet},
+}
+
+// implementations are the h2c transports of each HTTP/2 implementation:
+// the hardening tests (hostile peers, rapid reset, lifecycle, keepalive,
+// h2spec, fuzzing) run over each with forEachImpl.
+var implementations = []string{"framer-h2c", "xnet-h2c"}
+
+// forEachImpl runs fn as a subtest over the h2c transport of each HTTP/2
+// implementation.
+func forEachImpl(t *testing.T, fn func(t *testing.T, tr transport)) {
+	for _, name := range implementations {
+		tr := transportNamed(t, name)
+		t.Run(tr.name, func(t *testing.T) { fn(t, tr) })
+	}
+}
+
+// transportNamed returns the test transport named name.
+func transportNamed(t testing.TB, name string) transport {
+	for _, tr := range transports {
+		if tr.name == name {
+			return tr
+		}
+	}
+	t.Fatalf("no test transport named %q", name)
+	return transport{}
+}
+
+// withTLS returns the transport of the same implementation over TLS.
+func (tr transport) withTLS(t testing.TB) transport {
+	name, _ := strings.CutSuffix(tr.name, "-h2c")
+	return transportNamed(t, name+"-tls")
+}
+
+// serverOpts returns the options that select tr's implementation on a
+// server, followed by opts.
+func (tr transport) serverOpts(opts ...prt.ServerOption) []prt.ServerOption {
+	return append([]prt.ServerOption{prt.WithHTTP2Transport(tr.impl)}, opts...)
+}
+
+// dialOpts returns the options that select tr's implementation on a
+// client, followed by opts.
+func (tr transport) dialOpts(opts ...prt.DialOption) []prt.DialOption {
+	return append([]prt.DialOption{prt.WithHTTP2Transport(tr.impl)}, opts...)
 }
 
 // env is a server on a loopback port and a client dialled to it.
@@ -59,12 +105,8 @@ type envOpts struct {
 // it; both are closed when the test ends.
 func newEnv(t *testing.T, tr transport, register func(s *prt.Server), o envOpts) *env {
 	t.Helper()
-	sopts := o.server
-	dopts := o.dial
-	if tr.framer {
-		sopts = append([]prt.ServerOption{prt.WithHTTP2Transport(prt.TransportFramer)}, sopts...)
-		dopts = append([]prt.DialOption{prt.WithHTTP2Transport(prt.TransportFramer)}, dopts...)
-	}
+	sopts := tr.serverOpts(o.server...)
+	dopts := tr.dialOpts(o.dial...)
 	if tr.tls {
 		pki := testutil.NewPKI(t)
 		sopts = append([]prt.ServerOption{prt.WithTLS(pki.ServerTLS(false))}, sopts...)

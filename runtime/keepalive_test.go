@@ -97,7 +97,10 @@ func (p *blackholeProxy) close() {
 // (traffic black-holed, no FIN or RST) is detected within interval +
 // timeout, and its calls fail with UNAVAILABLE (client) or are cancelled
 // (server), instead of hanging forever.
-func TestKeepaliveDeadPeer(t *testing.T) {
+func TestKeepaliveDeadPeer(t *testing.T) { forEachImpl(t, testKeepaliveDeadPeer) }
+
+// testKeepaliveDeadPeer is TestKeepaliveDeadPeer over tr.
+func testKeepaliveDeadPeer(t *testing.T, tr transport) {
 	const interval, timeout = 200 * time.Millisecond, 300 * time.Millisecond
 	for _, tc := range []struct {
 		name         string
@@ -108,7 +111,7 @@ func TestKeepaliveDeadPeer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			handlerErr := make(chan error, 1)
-			srv := prt.NewServer(append([]prt.ServerOption{prt.WithLogger(discardLogger())}, toServer(tc.server)...)...)
+			srv := prt.NewServer(tr.serverOpts(append([]prt.ServerOption{prt.WithLogger(discardLogger())}, toServer(tc.server)...)...)...)
 			prt.HandleBidi(srv, "/test.Keepalive/Wait", func(call *prt.ServerCall[Msg, Msg]) error {
 				if err := call.Send(&Msg{Text: "ready"}); err != nil {
 					return err
@@ -122,7 +125,7 @@ func TestKeepaliveDeadPeer(t *testing.T) {
 			go func() { srv.Serve(l); close(served) }()
 			defer func() { srv.Close(); <-served }()
 			proxy := newBlackholeProxy(t, l.Addr().String())
-			c, err := prt.Dial(proxy.Addr(), toDial(tc.dial)...)
+			c, err := prt.Dial(proxy.Addr(), tr.dialOpts(toDial(tc.dial)...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,61 +186,159 @@ func toDial(opts []prt.Option) []prt.DialOption {
 	return out
 }
 
-// TestPingFlood documents what x/net/http2's server does with a PING flood:
-// it answers every PING (there is no rate limit) and keeps serving other
-// clients. Its only guard is a cap of 10000 queued control frames, which
-// closes the connection of a flooder that also stops reading.
-func TestPingFlood(t *testing.T) {
-	e := newEnv(t, xnetTransport(t, "h2c"), registerEcho, envOpts{server: []prt.ServerOption{prt.WithLogger(discardLogger())}})
+// TestPingFlood: a client sends 10 000 PINGs back to back while a
+// well-behaved client calls the same server. The framer server enforces its
+// keepalive policy (WithKeepaliveEnforcement): after a few PINGs closer
+// than the minimum time it answers GOAWAY(ENHANCE_YOUR_CALM) with debug data
+// "too_many_pings" and closes the connection. x/net/http2's server has no
+// such policy and answers every PING (its only guard is a cap of 10 000
+// queued control frames, which closes the connection of a flooder that
+// also stops reading). On both, the well-behaved client is served
+// throughout.
+func TestPingFlood(t *testing.T) { forEachImpl(t, testPingFlood) }
+
+// testPingFlood is TestPingFlood over tr.
+func testPingFlood(t *testing.T, tr transport) {
+	e := newEnv(t, tr, registerEcho, envOpts{server: []prt.ServerOption{prt.WithLogger(discardLogger())}})
 	stop := wellBehaved(t, e.client)
 	h := dialH2(t, e.addr)
 	const pings = 10000
-	acks := make(chan int, 1)
+	type result struct {
+		acks   int
+		code   http2.ErrCode
+		debug  string
+		goAway bool
+	}
+	res := make(chan result, 1)
 	go func() {
-		n := 0
-		defer func() { acks <- n }()
-		for n < pings {
+		var r result
+		defer func() { res <- r }()
+		for r.acks < pings {
 			f, err := h.fr.ReadFrame()
 			if err != nil {
 				return
 			}
-			if p, ok := f.(*http2.PingFrame); ok && p.IsAck() {
-				n++
+			switch f := f.(type) {
+			case *http2.PingFrame:
+				if f.IsAck() {
+					r.acks++
+				}
+			case *http2.GoAwayFrame:
+				r.goAway, r.code, r.debug = true, f.ErrCode, string(f.DebugData())
 			}
 		}
 	}()
 	start := time.Now()
-	for i := 0; i < pings; i++ {
-		h.check(h.fr.WritePing(false, [8]byte{byte(i), byte(i >> 8)}))
-		if i%500 == 499 {
-			h.flush()
+	var werr error
+	for i := 0; i < pings && werr == nil; i++ {
+		werr = h.fr.WritePing(false, [8]byte{byte(i), byte(i >> 8)})
+		if i%500 == 499 && werr == nil {
+			werr = h.bw.Flush()
 		}
 	}
-	h.flush()
-	var got int
+	if werr == nil {
+		werr = h.bw.Flush()
+	}
+	var r result
 	select {
-	case got = <-acks:
+	case r = <-res:
 	case <-time.After(30 * time.Second):
 		h.c.Close()
-		got = <-acks
+		r = <-res
 	}
 	elapsed := time.Since(start)
 	ok, err := stop()
 	if err != nil {
 		t.Errorf("the well-behaved client failed during the flood: %v", err)
 	}
-	if got != pings {
-		t.Fatalf("%d of %d PINGs answered", got, pings)
+	if tr.impl == prt.TransportFramer {
+		if !r.goAway || r.code != http2.ErrCodeEnhanceYourCalm || r.debug != "too_many_pings" {
+			t.Fatalf("after %d PING ACKs: GOAWAY %v (%v, %q), want GOAWAY(ENHANCE_YOUR_CALM, \"too_many_pings\")", r.acks, r.goAway, r.code, r.debug)
+		}
+		t.Logf("PING flood: GOAWAY(%v, %q) after %d PINGs answered, in %v; well-behaved client: %d calls OK meanwhile", r.code, r.debug, r.acks, elapsed.Round(time.Millisecond), ok)
+		return
 	}
-	t.Logf("PING flood: %d PINGs answered in %v; well-behaved client: %d calls OK meanwhile", got, elapsed.Round(time.Millisecond), ok)
+	if r.acks != pings {
+		t.Fatalf("%d of %d PINGs answered (write error %v)", r.acks, pings, werr)
+	}
+	t.Logf("PING flood: %d PINGs answered in %v; well-behaved client: %d calls OK meanwhile", r.acks, elapsed.Round(time.Millisecond), ok)
+}
+
+// TestKeepaliveEnforcement: a client whose keepalive pings respect the
+// framer server's policy (WithKeepalive with an interval of at least the
+// policy's minimum time) keeps its connection and its idle stream; one that
+// pings faster is sent GOAWAY(ENHANCE_YOUR_CALM) and its stream fails. The
+// clients run on both implementations; x/net's Transport pings too.
+func TestKeepaliveEnforcement(t *testing.T) {
+	const minTime = 100 * time.Millisecond
+	for _, client := range implementations {
+		ctr := transportNamed(t, client)
+		// The framer client sends its next PING once the previous one's
+		// timeout has passed, so its rate depends on both durations.
+		for _, tc := range []struct {
+			name              string
+			interval, timeout time.Duration
+			punished          bool
+		}{
+			{"allowed rate", 2 * minTime, minTime, false},
+			{"too fast", minTime / 10, minTime / 3, true},
+		} {
+			t.Run(ctr.name+" client, "+tc.name, func(t *testing.T) {
+				t.Parallel()
+				srv := prt.NewServer(prt.WithHTTP2Transport(prt.TransportFramer), prt.WithLogger(discardLogger()),
+					prt.WithKeepaliveEnforcement(minTime, true))
+				registerEcho(srv)
+				l := testutil.Listen(t, "tcp4")
+				served := make(chan struct{})
+				go func() { srv.Serve(l); close(served) }()
+				defer func() { srv.Close(); <-served }()
+				c, err := prt.Dial(l.Addr().String(), ctr.dialOpts(prt.WithKeepalive(tc.interval, tc.timeout))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				ctx := testCtx(t)
+				call, err := prt.Open[Msg, Msg](ctx, c, mBidi)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer call.Cancel()
+				if err := call.Send(&Msg{Text: "1"}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := call.Recv(); err != nil {
+					t.Fatal(err)
+				}
+				// Idle long enough for several pings at either rate: the
+				// policy strikes out on the third early one.
+				time.Sleep(15 * minTime)
+				_ = call.Send(&Msg{Text: "2"})
+				_, err = call.Recv()
+				if tc.punished {
+					if err == nil {
+						t.Fatal("a client pinging every", tc.interval, "was not stopped")
+					}
+					t.Logf("a client pinging every %v: stream ended with %v", tc.interval, err)
+				} else if err != nil {
+					t.Fatalf("a client pinging every %v lost its stream: %v", tc.interval, err)
+				}
+				if _, err := prt.CallUnary[Msg, Msg](ctx, c, mUnary, &Msg{}); err != nil {
+					t.Fatalf("next call: %v", err)
+				}
+			})
+		}
+	}
 }
 
 // TestGoAwayRedial: after the server it talks to shuts down gracefully, a
 // client keeps its in-flight stream on the draining connection and sends
 // new calls over a fresh connection (here to a replacement server).
-func TestGoAwayRedial(t *testing.T) {
+func TestGoAwayRedial(t *testing.T) { forEachImpl(t, testGoAwayRedial) }
+
+// testGoAwayRedial is TestGoAwayRedial over tr.
+func testGoAwayRedial(t *testing.T, tr transport) {
 	start := func(name string) (*prt.Server, string, chan struct{}) {
-		srv := prt.NewServer()
+		srv := prt.NewServer(tr.serverOpts()...)
 		prt.HandleUnary(srv, "/test.Redial/Who", func(ctx context.Context, req *Msg) (*Msg, error) {
 			return &Msg{Text: name}, nil
 		})
@@ -265,10 +366,10 @@ func TestGoAwayRedial(t *testing.T) {
 	_, addrB, _ := start("B")
 	var target atomic.Value
 	target.Store(addrA)
-	c, err := prt.Dial("parley.test:1", prt.WithDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+	c, err := prt.Dial("parley.test:1", tr.dialOpts(prt.WithDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", target.Load().(string))
-	}))
+	}))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,10 +437,13 @@ func TestGoAwayRedial(t *testing.T) {
 
 // TestCloseImmediate: Close does not wait for handlers, even ones that
 // ignore their context; their clients see the call fail.
-func TestCloseImmediate(t *testing.T) {
+func TestCloseImmediate(t *testing.T) { forEachImpl(t, testCloseImmediate) }
+
+// testCloseImmediate is TestCloseImmediate over tr.
+func testCloseImmediate(t *testing.T, tr transport) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 2)
-	srv := prt.NewServer()
+	srv := prt.NewServer(tr.serverOpts()...)
 	prt.HandleUnary(srv, "/test.Close/Stuck", func(ctx context.Context, req *Msg) (*Msg, error) {
 		started <- struct{}{}
 		<-release
@@ -354,7 +458,7 @@ func TestCloseImmediate(t *testing.T) {
 	l := testutil.Listen(t, "tcp4")
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	c, err := prt.Dial(l.Addr().String())
+	c, err := prt.Dial(l.Addr().String(), tr.dialOpts()...)
 	if err != nil {
 		t.Fatal(err)
 	}

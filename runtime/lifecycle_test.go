@@ -15,7 +15,10 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-func TestInterceptors(t *testing.T) {
+func TestInterceptors(t *testing.T) { forEachImpl(t, testInterceptors) }
+
+// testInterceptors is TestInterceptors over tr.
+func testInterceptors(t *testing.T, tr transport) {
 	var mu sync.Mutex
 	var trace []string
 	record := func(s string) {
@@ -70,7 +73,7 @@ func TestInterceptors(t *testing.T) {
 			return call.Send(&Msg{Text: a + b})
 		})
 	}
-	e := newEnv(t, transports[0], register, envOpts{
+	e := newEnv(t, tr, register, envOpts{
 		server: []prt.ServerOption{
 			prt.WithUnaryInterceptor(unaryS("1"), unaryS("2")),
 			prt.WithStreamInterceptor(streamS("1"), streamS("2")),
@@ -116,9 +119,12 @@ func TestInterceptors(t *testing.T) {
 type ctxKey string
 
 // TestMutualTLS: the client's certificate identity reaches the handler.
-func TestMutualTLS(t *testing.T) {
+func TestMutualTLS(t *testing.T) { forEachImpl(t, testMutualTLS) }
+
+// testMutualTLS is TestMutualTLS over tr.
+func testMutualTLS(t *testing.T, tr transport) {
 	pki := testutil.NewPKI(t)
-	srv := prt.NewServer(prt.WithTLS(pki.ServerTLS(true)))
+	srv := prt.NewServer(tr.serverOpts(prt.WithTLS(pki.ServerTLS(true)))...)
 	prt.HandleUnary(srv, "/test.TLS/Who", func(ctx context.Context, req *Msg) (*Msg, error) {
 		p, ok := prt.PeerFromContext(ctx)
 		if !ok || p.TLS == nil || len(p.TLS.PeerCertificates) == 0 {
@@ -131,7 +137,7 @@ func TestMutualTLS(t *testing.T) {
 	go func() { srv.Serve(l); close(done) }()
 	defer func() { srv.Close(); <-done }()
 
-	c, err := prt.Dial(l.Addr().String(), prt.WithTLS(pki.ClientTLS(true)))
+	c, err := prt.Dial(l.Addr().String(), tr.dialOpts(prt.WithTLS(pki.ClientTLS(true)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +150,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Errorf("handler saw %q", res.Text)
 	}
 	// Without a client certificate the handshake fails: UNAVAILABLE.
-	anon, err := prt.Dial(l.Addr().String(), prt.WithTLS(pki.ClientTLS(false)))
+	anon, err := prt.Dial(l.Addr().String(), tr.dialOpts(prt.WithTLS(pki.ClientTLS(false)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +161,13 @@ func TestMutualTLS(t *testing.T) {
 
 // TestShutdown: in-flight calls finish, new calls are refused, and Shutdown
 // returns once they are done.
-func TestShutdown(t *testing.T) {
+func TestShutdown(t *testing.T) { forEachImpl(t, testShutdown) }
+
+// testShutdown is TestShutdown over tr.
+func testShutdown(t *testing.T, tr transport) {
 	started := make(chan struct{})
 	release := make(chan struct{})
-	srv := prt.NewServer()
+	srv := prt.NewServer(tr.serverOpts()...)
 	registerEcho(srv)
 	prt.HandleUnary(srv, "/test.Shut/Slow", func(ctx context.Context, req *Msg) (*Msg, error) {
 		close(started)
@@ -168,7 +177,7 @@ func TestShutdown(t *testing.T) {
 	l := testutil.Listen(t, "tcp4")
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	c, err := prt.Dial(l.Addr().String())
+	c, err := prt.Dial(l.Addr().String(), tr.dialOpts()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,9 +218,12 @@ func TestShutdown(t *testing.T) {
 
 // TestShutdownDeadline: a stream that never ends cannot hang Shutdown; when
 // its context ends the call is cancelled and the client sees a status.
-func TestShutdownDeadline(t *testing.T) {
+func TestShutdownDeadline(t *testing.T) { forEachImpl(t, testShutdownDeadline) }
+
+// testShutdownDeadline is TestShutdownDeadline over tr.
+func testShutdownDeadline(t *testing.T, tr transport) {
 	handlerDone := make(chan error, 1)
-	srv := prt.NewServer()
+	srv := prt.NewServer(tr.serverOpts()...)
 	prt.HandleBidi(srv, "/test.Shut/Forever", func(call *prt.ServerCall[Msg, Msg]) error {
 		_ = call.Send(&Msg{Text: "hello"})
 		<-call.Context().Done()
@@ -221,7 +233,7 @@ func TestShutdownDeadline(t *testing.T) {
 	l := testutil.Listen(t, "tcp4")
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	c, err := prt.Dial(l.Addr().String())
+	c, err := prt.Dial(l.Addr().String(), tr.dialOpts()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +263,10 @@ func TestShutdownDeadline(t *testing.T) {
 
 // TestPeerVanishes: a client that disappears mid-stream (its connection
 // closed under it) ends the handler's call; the server serves others.
-func TestPeerVanishes(t *testing.T) {
+func TestPeerVanishes(t *testing.T) { forEachImpl(t, testPeerVanishes) }
+
+// testPeerVanishes is TestPeerVanishes over tr.
+func testPeerVanishes(t *testing.T, tr transport) {
 	handlerErr := make(chan error, 1)
 	got := make(chan struct{}, 1)
 	register := func(s *prt.Server) {
@@ -270,18 +285,18 @@ func TestPeerVanishes(t *testing.T) {
 			}
 		})
 	}
-	e := newEnv(t, transports[0], register, envOpts{})
+	e := newEnv(t, tr, register, envOpts{})
 	// A client whose TCP connection we can cut.
 	var mu sync.Mutex
 	var conns []net.Conn
-	victim, err := prt.Dial(e.addr, prt.WithDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+	victim, err := prt.Dial(e.addr, tr.dialOpts(prt.WithDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", addr)
 		mu.Lock()
 		conns = append(conns, c)
 		mu.Unlock()
 		return c, err
-	}))
+	}))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,19 +330,25 @@ func TestPeerVanishes(t *testing.T) {
 }
 
 // TestClientClosed: calls on a closed client fail with CANCELLED.
-func TestClientClosed(t *testing.T) {
-	e := newEnv(t, transports[0], registerEcho, envOpts{})
+func TestClientClosed(t *testing.T) { forEachImpl(t, testClientClosed) }
+
+// testClientClosed is TestClientClosed over tr.
+func testClientClosed(t *testing.T, tr transport) {
+	e := newEnv(t, tr, registerEcho, envOpts{})
 	e.client.Close()
 	_, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{})
 	wantCode(t, err, wire.Canceled)
 }
 
 // TestUnreachable: a call to a port nobody listens on is UNAVAILABLE.
-func TestUnreachable(t *testing.T) {
+func TestUnreachable(t *testing.T) { forEachImpl(t, testUnreachable) }
+
+// testUnreachable is TestUnreachable over tr.
+func testUnreachable(t *testing.T, tr transport) {
 	l := testutil.Listen(t, "tcp4")
 	addr := l.Addr().String()
 	l.Close()
-	c, err := prt.Dial(addr)
+	c, err := prt.Dial(addr, tr.dialOpts()...)
 	if err != nil {
 		t.Fatal(err)
 	}

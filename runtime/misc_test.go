@@ -12,11 +12,13 @@ import (
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// tlsDial returns the dial options that reach a server of tr: its HTTP/2
+// implementation and, for a TLS transport, a client TLS config.
 func tlsDial(t *testing.T, tr transport) []prt.DialOption {
 	if !tr.tls {
-		return nil
+		return tr.dialOpts()
 	}
-	return []prt.DialOption{prt.WithTLS(testutil.NewPKI(t).ClientTLS(false))}
+	return tr.dialOpts(prt.WithTLS(testutil.NewPKI(t).ClientTLS(false)))
 }
 
 func listenBench(b *testing.B) net.Listener {

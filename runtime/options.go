@@ -28,6 +28,12 @@ const (
 	// DefaultMaxHeaderListSize bounds the size of a header block, headers
 	// or trailers, that a peer may send (MaxHeaderListSize): 1 MiB.
 	DefaultMaxHeaderListSize = 1 << 20
+	// DefaultKeepaliveMinTime is the shortest interval between a client's
+	// PINGs that a TransportFramer server accepts without a strike
+	// (WithKeepaliveEnforcement): 1 s. A client using WithKeepalive with an
+	// interval of 1 s or more, which pings at most once per interval, is
+	// never punished.
+	DefaultKeepaliveMinTime = time.Second
 )
 
 // ServerOption configures a Server.
@@ -77,8 +83,13 @@ func (c *common) log() *slog.Logger {
 type serverConfig struct {
 	common
 	maxStreams uint32
-	unary      []UnaryServerInterceptor
-	stream     []StreamServerInterceptor
+	// kaMinTime and kaRequireStream are the keepalive enforcement policy;
+	// kaSet is false until WithKeepaliveEnforcement sets them.
+	kaSet           bool
+	kaMinTime       time.Duration
+	kaRequireStream bool
+	unary           []UnaryServerInterceptor
+	stream          []StreamServerInterceptor
 }
 
 type dialConfig struct {
@@ -161,21 +172,64 @@ func WithKeepalive(interval, timeout time.Duration) Option {
 	})
 }
 
+// WithKeepaliveEnforcement sets how a server polices its clients' PINGs,
+// as grpc-go's keepalive.EnforcementPolicy does. A PING that arrives less
+// than minTime after the previous one, or, unless permitWithoutStream, any
+// PING within two hours of the previous one while the connection has no
+// open stream, is a strike; sending response HEADERS or DATA clears the
+// strikes (a client may ping once after each, as grpc-go's flow-control
+// probes do). The third strike closes the connection with
+// GOAWAY(ENHANCE_YOUR_CALM) and debug data "too_many_pings", which grpc-go
+// clients recognise. A minTime of zero or less accepts PINGs at any rate.
+//
+// The default is DefaultKeepaliveMinTime (1 s) with permitWithoutStream
+// true: a parley client's WithKeepalive pings, which go out on idle
+// connections too, are never punished at intervals of 1 s or more.
+// (grpc-go's server default, 5 minutes without streams forbidden, would
+// punish them.)
+//
+// Whatever the policy, the server closes a connection with
+// GOAWAY(ENHANCE_YOUR_CALM) when more than 10 000 of its answers to the
+// client's control frames (PING and SETTINGS acknowledgements, stream
+// resets) wait to be written: a client that floods control frames and does
+// not read cannot grow the server's memory.
+//
+// Only TransportFramer servers enforce the policy; x/net/http2's server
+// (TransportXNet) has none, and ignores this option.
+func WithKeepaliveEnforcement(minTime time.Duration, permitWithoutStream bool) ServerOption {
+	return serverOption(func(c *serverConfig) {
+		c.kaSet = true
+		c.kaMinTime = max(minTime, 0)
+		c.kaRequireStream = !permitWithoutStream
+	})
+}
+
+// keepaliveEnforcement returns the policy: the minimum time between PINGs
+// and whether PINGs need an open stream.
+func (c *serverConfig) keepaliveEnforcement() (minTime time.Duration, requireStream bool) {
+	if !c.kaSet {
+		return DefaultKeepaliveMinTime, false
+	}
+	return c.kaMinTime, c.kaRequireStream
+}
+
 // HTTP2Transport names an HTTP/2 implementation under a Server or Client.
 type HTTP2Transport int
 
 const (
-	// TransportXNet is golang.org/x/net/http2's Server and Transport.
-	TransportXNet HTTP2Transport = iota
 	// TransportFramer is parley's own HTTP/2 implementation on x/net's
 	// Framer and hpack: one reader and one batching writer goroutine per
-	// connection, after grpc-go's transport.
-	TransportFramer
+	// connection, after grpc-go's transport. It is the default.
+	TransportFramer HTTP2Transport = iota
+	// TransportXNet is golang.org/x/net/http2's Server and Transport, the
+	// default before TransportFramer. It has no PING-flood policy (see
+	// WithKeepaliveEnforcement).
+	TransportXNet
 )
 
 // WithHTTP2Transport chooses the HTTP/2 implementation a Server serves
 // with or a Client dials with. Both speak the same protocol, so either side
-// may use either. The default is TransportXNet.
+// may use either. The default is TransportFramer.
 func WithHTTP2Transport(t HTTP2Transport) Option {
 	return bothOption(func(c *common) { c.transport = t })
 }

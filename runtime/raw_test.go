@@ -87,8 +87,11 @@ var msgpackMsg = []byte{0x81, 0xa4, 't', 'e', 'x', 't', 0xa2, 'h', 'i'}
 // TestBadRequests sends what a broken or hostile client might, straight
 // over HTTP/2; each gets the answer gRPC prescribes and the server goes on
 // serving.
-func TestBadRequests(t *testing.T) {
-	e := newEnv(t, transports[0], registerEcho, envOpts{})
+func TestBadRequests(t *testing.T) { forEachImpl(t, testBadRequests) }
+
+// testBadRequests is TestBadRequests over tr.
+func testBadRequests(t *testing.T, tr transport) {
+	e := newEnv(t, tr, registerEcho, envOpts{})
 	cases := []struct {
 		name       string
 		method     string
@@ -160,8 +163,11 @@ func itoa(n int) string {
 // TestResponseShape checks the bytes of OK and error responses: headers,
 // one length-prefixed message, grpc-status 0 in the trailers; a
 // trailers-only response for an early failure.
-func TestResponseShape(t *testing.T) {
-	e := newEnv(t, transports[0], registerEcho, envOpts{})
+func TestResponseShape(t *testing.T) { forEachImpl(t, testResponseShape) }
+
+// testResponseShape is TestResponseShape over tr.
+func testResponseShape(t *testing.T, tr transport) {
+	e := newEnv(t, tr, registerEcho, envOpts{})
 	r := rawCall(t, e.addr, "POST", mUnary, grpcHeader(), frame(0, msgpackMsg))
 	if r.status != 200 || r.header.Get("content-type") != "application/grpc+msgpack" {
 		t.Fatalf("status %d, content-type %q", r.status, r.header.Get("content-type"))
@@ -189,7 +195,10 @@ func TestResponseShape(t *testing.T) {
 // TestServerDeadline: the server enforces grpc-timeout by itself, without a
 // client reset to help: the handler sees DeadlineExceeded and the client
 // gets DEADLINE_EXCEEDED in the trailers.
-func TestServerDeadline(t *testing.T) {
+func TestServerDeadline(t *testing.T) { forEachImpl(t, testServerDeadline) }
+
+// testServerDeadline is TestServerDeadline over tr.
+func testServerDeadline(t *testing.T, tr transport) {
 	handlerErr := make(chan error, 2)
 	register := func(s *prt.Server) {
 		prt.HandleUnary(s, "/test.Slow/Unary", func(ctx context.Context, req *Msg) (*Msg, error) {
@@ -203,7 +212,7 @@ func TestServerDeadline(t *testing.T) {
 			return nil // even a handler claiming success cannot beat the deadline
 		})
 	}
-	e := newEnv(t, transports[0], register, envOpts{})
+	e := newEnv(t, tr, register, envOpts{})
 	for _, m := range []string{"/test.Slow/Unary", "/test.Slow/Bidi"} {
 		r := rawCall(t, e.addr, "POST", m, grpcHeader("Grpc-Timeout", "100m"), frame(0, msgpackMsg))
 		if got := r.grpcStatus(); got != "4" {

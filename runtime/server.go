@@ -38,7 +38,7 @@ type Server struct {
 	methods   map[string]*methodDesc // guarded by mu
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
-	draining  bool // set by Shutdown/Close: new calls are refused
+	draining  bool // set by Shutdown/Close: no new listeners or connections
 	closed    bool
 	connWG    sync.WaitGroup // one per connection being served
 }
@@ -69,6 +69,7 @@ func NewServer(opts ...ServerOption) *Server {
 		PingTimeout:          cfg.pingTimeout,
 		Logger:               cfg.log(),
 	}
+	tcfg.KeepaliveMinTime, tcfg.KeepaliveRequireStream = cfg.keepaliveEnforcement()
 	if cfg.transport == TransportFramer {
 		s.tr = h2.NewServer(tcfg, s.serveStream)
 	} else {
@@ -192,8 +193,11 @@ func (s *Server) serveConn(c net.Conn) {
 }
 
 // Shutdown stops the server gracefully: it closes the listeners, sends
-// GOAWAY on every connection, refuses new calls with UNAVAILABLE, and waits
-// for the calls in flight to finish. If ctx ends first, the remaining calls
+// GOAWAY on every connection, and waits for the calls in flight to finish.
+// Calls the client starts after it received the GOAWAY are refused with
+// REFUSED_STREAM: a parley or grpc-go client retries them on a new
+// connection where it can and reports UNAVAILABLE where it cannot. Calls
+// started before are served: GOAWAY promises that. If ctx ends first, the remaining calls
 // are cancelled (their handlers see cancellation, their clients a
 // CANCELLED or UNAVAILABLE status) and Shutdown returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -272,13 +276,13 @@ func (s *Server) serveStream(st transport.ServerStream) {
 	}
 	ss.codec = codec
 	s.mu.RLock()
+	// No check for a shutdown here: a stream the transport accepted was
+	// opened before the client saw GOAWAY, and GOAWAY's last-stream-id
+	// promises it will be served. Streams opened after it are refused by
+	// the transport with REFUSED_STREAM, which clients retry elsewhere or
+	// report as UNAVAILABLE.
 	md := s.methods[ss.method]
-	draining := s.draining
 	s.mu.RUnlock()
-	if draining {
-		ss.finish(endWith(wire.NewError(wire.Unavailable, "server is shutting down")))
-		return
-	}
 	if md == nil {
 		ss.finish(endWith(unknownMethod(ss.method, s)))
 		return

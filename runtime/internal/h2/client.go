@@ -176,6 +176,7 @@ type clientConn struct {
 	slotWaiters  int
 	goAway       bool   // the server sent GOAWAY: no new streams
 	goAwayLastID uint32 // its last stream id
+	goAwayErr    error  // a GOAWAY with an error code, reported when the connection ends
 }
 
 func newClientConn(cl *client, nc net.Conn) *clientConn {
@@ -370,6 +371,13 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 func (cc *clientConn) readLoop() {
 	defer close(cc.readDone)
 	err := cc.read()
+	cc.mu.Lock()
+	if cc.goAwayErr != nil {
+		// The server explained why it closes (ENHANCE_YOUR_CALM,
+		// "too_many_pings"): report that rather than EOF.
+		err = cc.goAwayErr
+	}
+	cc.mu.Unlock()
 	cc.close(errConnLost(err))
 }
 
@@ -506,6 +514,9 @@ func (cc *clientConn) onGoAway(f *http2.GoAwayFrame) {
 	cc.mu.Lock()
 	cc.goAway = true
 	cc.goAwayLastID = f.LastStreamID
+	if f.ErrCode != http2.ErrCodeNo {
+		cc.goAwayErr = http2.GoAwayError{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode, DebugData: string(f.DebugData())}
+	}
 	for id, cs := range cc.streams {
 		if id > f.LastStreamID {
 			cc.failLocked(cs, retryError{transport.ErrGoAway})

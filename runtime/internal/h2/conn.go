@@ -32,6 +32,12 @@ const (
 	maxCreditBatch = 64 << 10
 )
 
+// maxQueuedControl bounds the answers to the peer's control frames waiting
+// in the writer's queue (x/net's maxQueuedControlFrames): a peer that sends
+// PINGs or SETTINGS and does not read gets GOAWAY(ENHANCE_YOUR_CALM) rather
+// than a growing queue. A variable for tests.
+var maxQueuedControl int32 = 10000
+
 // creditBatch is how many consumed bytes are credited back in one
 // WINDOW_UPDATE for a window of limit bytes.
 func creditBatch(limit int32) int32 { return min(limit/4, maxCreditBatch) }
@@ -73,6 +79,15 @@ type conn struct {
 	onClose    func(err error) // the side's teardown, called once by close with mu held
 
 	inflow inflow // the connection's receive window
+
+	// ctrlQueued counts the answers to the peer's control frames (items
+	// with ctrl set) in the writer's queue: added to by the reader, taken
+	// from by the writer. Past maxQueuedControl the peer is flooding.
+	ctrlQueued atomic.Int32
+	// sentStreamFrame is set by the writer when it writes HEADERS or DATA,
+	// and cleared by the server's reader when a PING arrives: a PING after
+	// a response frame is never a strike (keepalive enforcement).
+	sentStreamFrame atomic.Bool
 
 	// Keepalive, set up by startKeepalive.
 	lastRead     atomic.Int64 // unix nanos of the last frame read; written by the reader

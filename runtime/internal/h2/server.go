@@ -24,6 +24,8 @@ var (
 	errGoingAway    = errors.New("h2: connection drained after GOAWAY")
 	errClientReset  = errors.New("h2: stream reset by the client")
 	errEnhanceCalm  = errors.New("h2: client exceeded its budget of stream resets or pending streams")
+	errTooManyPings = errors.New("h2: client sent too many pings")
+	errCtrlFlood    = errors.New("h2: client does not read the answers to its control frames")
 )
 
 // Server defaults.
@@ -39,7 +41,18 @@ const (
 	// lingerTimeout bounds how long a drained connection waits for the
 	// client to close its side after the final GOAWAY.
 	lingerTimeout = time.Second
+	// maxPingStrikes is how many PINGs may break the keepalive policy
+	// before the connection gets GOAWAY(ENHANCE_YOUR_CALM), as in grpc-go.
+	maxPingStrikes = 2
+	// noStreamPingTime is the minimum time between PINGs on a connection
+	// with no open stream when the policy requires one (grpc-go's
+	// defaultPingTimeout).
+	noStreamPingTime = 2 * time.Hour
 )
+
+// tooManyPings is the GOAWAY debug data grpc-go's clients recognise: they
+// double their keepalive interval and redial.
+var tooManyPings = []byte("too_many_pings")
 
 // server is a transport.Server on this package's HTTP/2 implementation.
 type server struct {
@@ -120,6 +133,8 @@ type serverConn struct {
 	resetTokens float64
 	resetBudget float64
 	resetLast   time.Time
+	pingStrikes int       // PINGs that broke the keepalive policy
+	lastPingAt  time.Time // when the last PING arrived
 
 	// Guarded by conn.mu.
 	streams     map[uint32]*serverStream // open and half-closed streams
@@ -242,12 +257,63 @@ func (sc *serverConn) closeIfDrained() {
 
 // connError ends the connection with GOAWAY(code).
 func (sc *serverConn) connError(code http2.ErrCode, err error) error {
+	return sc.connErrorDebug(code, nil, err)
+}
+
+// connErrorDebug ends the connection with GOAWAY(code) carrying debug data.
+func (sc *serverConn) connErrorDebug(code http2.ErrCode, debug []byte, err error) error {
 	sc.mu.Lock()
 	last := sc.maxClientID
 	sc.sentGoAway = true
 	sc.mu.Unlock()
-	sc.w.push(item{kind: itemGoAway, n: last, code: code})
+	sc.w.push(item{kind: itemGoAway, n: last, code: code, debug: debug})
 	return err
+}
+
+// pushCtrl queues the answer to a control frame of the client, counted
+// against maxQueuedControl (checked by readLoop). Reader goroutine.
+func (sc *serverConn) pushCtrl(it item) {
+	it.ctrl = true
+	sc.ctrlQueued.Add(1)
+	sc.w.push(it)
+}
+
+// onPing answers a PING, unless the client broke the keepalive policy
+// (transport.ServerConfig.KeepaliveMinTime) once too often. After grpc-go's
+// http2Server.handlePing. Reader goroutine.
+func (sc *serverConn) onPing(f *http2.PingFrame) error {
+	if f.IsAck() {
+		sc.pingAcked(f.Data)
+		return nil
+	}
+	now := time.Now()
+	last := sc.lastPingAt
+	sc.lastPingAt = now
+	minTime := sc.srv.cfg.KeepaliveMinTime
+	switch {
+	case sc.sentStreamFrame.Swap(false):
+		// A response frame went out since the last PING: a client may
+		// probe the connection after each (grpc-go's BDP estimator does).
+		sc.pingStrikes = 0
+	case minTime <= 0 && !sc.srv.cfg.KeepaliveRequireStream:
+	default:
+		if sc.srv.cfg.KeepaliveRequireStream {
+			sc.mu.Lock()
+			idle := len(sc.streams) == 0
+			sc.mu.Unlock()
+			if idle {
+				minTime = noStreamPingTime
+			}
+		}
+		if !last.IsZero() && now.Sub(last) < minTime {
+			sc.pingStrikes++
+		}
+		if sc.pingStrikes > maxPingStrikes {
+			return sc.connErrorDebug(http2.ErrCodeEnhanceYourCalm, tooManyPings, errTooManyPings)
+		}
+	}
+	sc.pushCtrl(item{kind: itemPing, ack: true, ping: f.Data})
+	return nil
 }
 
 // readLoop reads frames until the connection fails. Reader goroutine.
@@ -287,6 +353,9 @@ func (sc *serverConn) readLoop() error {
 		if err := sc.dispatch(f); err != nil {
 			return err
 		}
+		if sc.ctrlQueued.Load() > maxQueuedControl {
+			return sc.connError(http2.ErrCodeEnhanceYourCalm, errCtrlFlood)
+		}
 	}
 }
 
@@ -304,11 +373,7 @@ func (sc *serverConn) dispatch(f http2.Frame) error {
 	case *http2.SettingsFrame:
 		return sc.onSettings(f)
 	case *http2.PingFrame:
-		if f.IsAck() {
-			sc.pingAcked(f.Data)
-		} else {
-			sc.w.push(item{kind: itemPing, ack: true, ping: f.Data})
-		}
+		return sc.onPing(f)
 	case *http2.GoAwayFrame:
 		// The client is going away: finish what is in flight.
 		sc.goAway()
@@ -341,7 +406,7 @@ func (sc *serverConn) streamError(id uint32, code http2.ErrCode) {
 		st.reset(code, true)
 		return
 	}
-	sc.w.push(item{kind: itemRST, sid: id, code: code})
+	sc.pushCtrl(item{kind: itemRST, sid: id, code: code})
 }
 
 func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
@@ -383,7 +448,7 @@ func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	case goingAway, full:
 		// RFC 9113, 5.1.2 and 6.8: streams beyond the limit, or after
 		// GOAWAY, are refused; the client may retry them.
-		sc.w.push(item{kind: itemRST, sid: id, code: http2.ErrCodeRefusedStream})
+		sc.pushCtrl(item{kind: itemRST, sid: id, code: http2.ErrCodeRefusedStream})
 		return nil
 	case f.Truncated:
 		// The header list exceeded MAX_HEADER_LIST_SIZE: HTTP 431.
@@ -647,7 +712,7 @@ func (sc *serverConn) onSettings(f *http2.SettingsFrame) error {
 		}
 		return err
 	}
-	sc.w.push(item{kind: itemSettingsAck, set: apply})
+	sc.pushCtrl(item{kind: itemSettingsAck, set: apply})
 	return nil
 }
 

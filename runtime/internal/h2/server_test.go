@@ -377,3 +377,101 @@ func TestServerGoAway(t *testing.T) {
 	p.until("stream 1's response", isData(1))
 	p.c.Close() // the server waits for the client to close after draining
 }
+
+// TestServerControlFlood: a client that sends SETTINGS frames (each needs an
+// ACK) and never reads gets GOAWAY(ENHANCE_YOUR_CALM) once more than
+// maxQueuedControl answers wait in the writer's queue, and the connection
+// closes: its queue cannot grow without bound. (The limit is lowered here
+// so that the test does not depend on how much the socket buffers hold.)
+func TestServerControlFlood(t *testing.T) {
+	defer func(n int32) { maxQueuedControl = n }(maxQueuedControl)
+	maxQueuedControl = 100
+	addr := serveTest(t, NewServer(transport.ServerConfig{}, echoHandler))
+	p, _ := dialPeer(t, addr)
+	_ = p.c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	const max = 200_000
+	sent := 0
+	var err error
+	for ; sent < max && err == nil; sent++ {
+		err = p.fr.WriteSettings()
+		if sent%1000 == 999 && err == nil {
+			err = p.bw.Flush()
+		}
+	}
+	acks := 0
+	var ga *http2.GoAwayFrame
+	for {
+		f, rerr := p.fr.ReadFrame()
+		if rerr != nil {
+			break
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			acks++
+		case *http2.GoAwayFrame:
+			ga = f
+		}
+	}
+	t.Logf("%d SETTINGS sent (write error %v), %d ACKs read, GOAWAY %v", sent, err, acks, ga)
+	if acks >= sent {
+		t.Fatalf("every SETTINGS frame was answered")
+	}
+	if ga != nil && ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("GOAWAY(%v), want ENHANCE_YOUR_CALM", ga.ErrCode)
+	}
+}
+
+// TestServerPingPolicy: the keepalive enforcement policy after grpc-go's.
+// A PING after each response is never a strike (grpc-go's BDP probes);
+// back-to-back PINGs strike out on the third early one; with
+// KeepaliveRequireStream, PINGs on a connection without streams do too.
+func TestServerPingPolicy(t *testing.T) {
+	ping := func(p *peer, n byte) {
+		p.check(p.fr.WritePing(false, [8]byte{n}))
+		p.flush()
+	}
+	isPingAck := func(f http2.Frame) bool { pf, ok := f.(*http2.PingFrame); return ok && pf.IsAck() }
+	t.Run("min time", func(t *testing.T) {
+		addr := serveTest(t, NewServer(transport.ServerConfig{KeepaliveMinTime: time.Hour}, echoHandler))
+		p, _ := dialPeer(t, addr)
+		for i := uint32(0); i < 5; i++ {
+			id := 2*i + 1
+			p.request(id, true)
+			p.until("trailers", func(f http2.Frame) bool {
+				h, ok := f.(*http2.MetaHeadersFrame)
+				return ok && h.StreamID == id && h.StreamEnded()
+			})
+			ping(p, byte(i))
+			p.until("PING ACK", isPingAck)
+		}
+		// The PING after the last response is free; the next two are
+		// strikes, the third strike ends the connection.
+		for i := 0; i < 2; i++ {
+			ping(p, byte(10+i))
+			p.until("PING ACK", isPingAck)
+		}
+		ping(p, 20)
+		ga := p.until("GOAWAY", isGoAway(http2.ErrCodeEnhanceYourCalm)).(*http2.GoAwayFrame)
+		if string(ga.DebugData()) != "too_many_pings" {
+			t.Fatalf("GOAWAY debug data %q", ga.DebugData())
+		}
+	})
+	t.Run("require stream", func(t *testing.T) {
+		addr := serveTest(t, NewServer(transport.ServerConfig{KeepaliveRequireStream: true}, echoHandler))
+		p, _ := dialPeer(t, addr)
+		for i := 0; i < 3; i++ {
+			ping(p, byte(i))
+			p.until("PING ACK", isPingAck)
+		}
+		ping(p, 9)
+		p.until("GOAWAY", isGoAway(http2.ErrCodeEnhanceYourCalm))
+	})
+	t.Run("no policy", func(t *testing.T) {
+		addr := serveTest(t, NewServer(transport.ServerConfig{}, echoHandler))
+		p, _ := dialPeer(t, addr)
+		for i := 0; i < 100; i++ {
+			ping(p, byte(i))
+			p.until("PING ACK", isPingAck)
+		}
+	})
+}

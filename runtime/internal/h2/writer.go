@@ -40,6 +40,10 @@ type item struct {
 	ack    bool                // itemPing
 	ping   [8]byte             // itemPing
 	set    []http2.Setting     // itemSettings; itemSettingsAck: the peer's settings to apply first
+	debug  []byte              // itemGoAway: debug data
+	// ctrl marks an answer to the peer's control frame (PING or SETTINGS
+	// ACK, a stream reset), counted in conn.ctrlQueued while queued.
+	ctrl bool
 }
 
 // writer is a connection's one writing goroutine, after grpc-go's
@@ -104,6 +108,7 @@ func (w *writer) push(items ...item) {
 	if w.closing {
 		w.mu.Unlock()
 		for i := range items {
+			w.uncount(&items[i])
 			w.drop(&items[i])
 		}
 		return
@@ -222,8 +227,16 @@ func (w *writer) drop(it *item) {
 	}
 }
 
+// uncount takes a control answer out of conn.ctrlQueued.
+func (w *writer) uncount(it *item) {
+	if it.ctrl {
+		w.c.ctrlQueued.Add(-1)
+	}
+}
+
 // write writes one item's frames to the buffer. Writer goroutine only.
 func (w *writer) write(it *item) {
+	w.uncount(it)
 	if w.failed {
 		w.drop(it)
 		return
@@ -235,12 +248,14 @@ func (w *writer) write(it *item) {
 			return
 		}
 		err = w.writeHeaders(it)
+		w.c.sentStreamFrame.Store(true)
 	case itemData:
 		if it.s != nil && it.s.isReset() {
 			w.drop(it)
 			return
 		}
 		err = w.writeData(it)
+		w.c.sentStreamFrame.Store(true)
 		w.c.unqueue(it.s, len(it.data), false)
 		putBuf(it.buf)
 	case itemWindowUpdate:
@@ -264,7 +279,7 @@ func (w *writer) write(it *item) {
 		}
 		err = w.fr.WriteSettingsAck()
 	case itemGoAway:
-		err = w.fr.WriteGoAway(it.n, it.code, nil)
+		err = w.fr.WriteGoAway(it.n, it.code, it.debug)
 	}
 	if err != nil {
 		w.fail(err)

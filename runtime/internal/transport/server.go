@@ -27,6 +27,14 @@ type ServerConfig struct {
 	// does not answer within PingTimeout is closed. Zero disables.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
+	// KeepaliveMinTime and KeepaliveRequireStream are the policy for the
+	// client's PINGs (runtime.WithKeepaliveEnforcement): a PING less than
+	// KeepaliveMinTime after the previous one (two hours without an open
+	// stream if KeepaliveRequireStream) is a strike, and the third strike
+	// ends the connection with GOAWAY(ENHANCE_YOUR_CALM). Zero accepts any
+	// rate. Enforced by runtime/internal/h2 only; x/net's server ignores it.
+	KeepaliveMinTime       time.Duration
+	KeepaliveRequireStream bool
 	// Logger receives x/net/http2's connection errors (a peer's protocol
 	// violations, failed reads) at debug level, so that a hostile peer
 	// cannot flood the log; nil keeps the standard log package.
