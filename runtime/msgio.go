@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/parleyrpc/parley/wire"
 )
@@ -75,19 +76,27 @@ func encodeMessage(codec wire.Codec, comp wire.Compressor, v any, maxSize int) (
 	var payload []byte
 	var err error
 	if ac, ok := codec.(wire.AppendCodec); ok && comp == nil {
-		// Marshal straight after a reserved prefix: one allocation for
-		// messages up to a few hundred bytes.
-		buf := make([]byte, wire.PrefixLen, 256)
+		// Marshal after a reserved prefix into a pooled scratch buffer,
+		// then copy out exactly: one allocation of the right size, where
+		// growing a fresh buffer would reallocate and copy a large
+		// message a dozen times.
+		bp := encodeBufs.Get().(*[]byte)
+		buf := append((*bp)[:0], 0, 0, 0, 0, 0)
 		buf, err = ac.MarshalAppend(buf, v)
 		if err != nil {
+			putEncodeBuf(bp, buf)
 			return nil, wire.Errorf(wire.Internal, "failed to marshal the message: %v", err)
 		}
 		n := len(buf) - wire.PrefixLen
 		if maxSize >= 0 && n > maxSize {
+			putEncodeBuf(bp, buf)
 			return nil, wire.Errorf(wire.ResourceExhausted, "trying to send message larger than max (%d vs. %d)", n, maxSize)
 		}
 		wire.AppendPrefix(buf[:0], false, n)
-		return buf, nil
+		out := make([]byte, len(buf))
+		copy(out, buf)
+		putEncodeBuf(bp, buf)
+		return out, nil
 	}
 	payload, err = codec.Marshal(v)
 	if err != nil {
@@ -126,4 +135,19 @@ func decodeMessage(codec wire.Codec, payload []byte, v any) (err error) {
 // the method's kind.
 func cardinalityError(what string, n int) error {
 	return wire.NewError(wire.Internal, fmt.Sprintf("protocol violation: expected exactly one %s message, got %d", what, n))
+}
+
+// encodeBufs holds scratch buffers for encodeMessage.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledEncodeBuf bounds the scratch buffers kept for reuse, so one
+// huge message does not pin its buffer in the pool.
+const maxPooledEncodeBuf = 4 << 20
+
+func putEncodeBuf(bp *[]byte, buf []byte) {
+	if cap(buf) > maxPooledEncodeBuf {
+		return
+	}
+	*bp = buf[:0]
+	encodeBufs.Put(bp)
 }
