@@ -350,6 +350,30 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadChunk implements transport.ChunkReader: the next framed message
+// whole (its slice is not reused by the sender), so the transport neither
+// copies it nor holds a read buffer while the call is idle.
+func (b *requestBody) ReadChunk() ([]byte, error) {
+	if len(b.cur) > 0 {
+		c := b.cur
+		b.cur = nil
+		return c, nil
+	}
+	select {
+	case f, ok := <-b.out.C():
+		if !ok {
+			end, _ := b.out.End()
+			if end.Err == nil {
+				return nil, io.EOF
+			}
+			return nil, end.Err
+		}
+		return f, nil
+	case <-b.closed:
+		return nil, errBodyClosed
+	}
+}
+
 func (b *requestBody) Close() error {
 	b.closeOnce.Do(func() { close(b.closed) })
 	return nil

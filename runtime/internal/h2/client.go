@@ -789,6 +789,28 @@ func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
 		}
 		return
 	}
+	if cr, ok := body.(transport.ChunkReader); ok {
+		// The body hands over whole pieces: no copy, and no buffer held
+		// while it waits for the next one (an idle stream holds none).
+		for {
+			p, err := cr.ReadChunk()
+			if len(p) > 0 {
+				if cc.sendData(&cs.send, nil, p, nil, false, nil) != nil {
+					return
+				}
+			}
+			if err == io.EOF {
+				if cc.sendData(&cs.send, nil, nil, nil, true, nil) == nil {
+					cs.localEnd()
+				}
+				return
+			}
+			if err != nil {
+				cs.cancel(err)
+				return
+			}
+		}
+	}
 	for {
 		buf := getBuf(chunkSize)
 		n, err := body.Read(*buf)
