@@ -261,7 +261,12 @@ func (sc *serverConn) connError(code http2.ErrCode, err error) error {
 }
 
 // connErrorDebug ends the connection with GOAWAY(code) carrying debug data.
+// The peer's violation is logged at debug level: a hostile peer must not be
+// able to flood the log.
 func (sc *serverConn) connErrorDebug(code http2.ErrCode, debug []byte, err error) error {
+	if l := sc.srv.cfg.Logger; l != nil {
+		l.Debug("parley: closing connection with GOAWAY", "remote", sc.remoteAddr, "code", code.String(), "debug", string(debug), "err", err)
+	}
 	sc.mu.Lock()
 	last := sc.maxClientID
 	sc.sentGoAway = true

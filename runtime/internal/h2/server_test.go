@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -474,4 +476,33 @@ func TestServerPingPolicy(t *testing.T) {
 			p.until("PING ACK", isPingAck)
 		}
 	})
+}
+
+// TestServerLogsConnErrors: a connection error is logged, at debug level
+// only, with the peer's address and the GOAWAY code.
+func TestServerLogsConnErrors(t *testing.T) {
+	var mu sync.Mutex
+	var logged bytes.Buffer
+	h := slog.NewTextHandler(lockedWriter{&mu, &logged}, &slog.HandlerOptions{Level: slog.LevelDebug})
+	srv := NewServer(transport.ServerConfig{Logger: slog.New(h)}, echoHandler)
+	p, _ := dialPeer(t, serveTest(t, srv))
+	p.request(2, true) // even stream id: PROTOCOL_ERROR
+	p.until("GOAWAY", isGoAway(http2.ErrCodeProtocol))
+	mu.Lock()
+	out := logged.String()
+	mu.Unlock()
+	if !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "code=PROTOCOL_ERROR") || !strings.Contains(out, "remote=127.0.0.1:") {
+		t.Fatalf("log output %q", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -35,9 +35,10 @@ type ServerConfig struct {
 	// rate. Enforced by runtime/internal/h2 only; x/net's server ignores it.
 	KeepaliveMinTime       time.Duration
 	KeepaliveRequireStream bool
-	// Logger receives x/net/http2's connection errors (a peer's protocol
-	// violations, failed reads) at debug level, so that a hostile peer
-	// cannot flood the log; nil keeps the standard log package.
+	// Logger receives connection errors (a peer's protocol violations,
+	// failed reads) at debug level, so that a hostile peer cannot flood
+	// the log; nil keeps the standard log package for x/net/http2 and logs
+	// nothing for the framer transport.
 	Logger *slog.Logger
 }
 
