@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/parleyrpc/parley/actor"
 	"github.com/parleyrpc/parley/mailbox"
@@ -241,4 +242,41 @@ func TestGroupClose(t *testing.T) {
 		t.Error("closed group still has members")
 	}
 	g.Close(nil) // idempotent
+}
+
+// TestGroupLeaveAfterDrain: a member that leaves after draining still gets
+// everything broadcast before it left, in order, then nothing more; Leave
+// discards instead.
+func TestGroupLeaveAfterDrain(t *testing.T) {
+	g := actor.NewGroup[int]()
+	defer g.Close(nil)
+	// A recipient that holds the pump back until released, so messages
+	// are still queued when the member leaves.
+	dst := mailbox.New[int](1)
+	m := g.Join(context.Background(), dst, actor.QueueSize(20))
+	other := mailbox.New[int](20)
+	g.Join(context.Background(), other, actor.QueueSize(20))
+	for i := range 10 {
+		g.Broadcast(i)
+	}
+	m.LeaveAfterDrain()
+	if n := g.Broadcast(99); n != 1 {
+		t.Fatalf("Broadcast after LeaveAfterDrain reached %d members, want 1", n)
+	}
+	if got, want := drain(t, dst, 10), []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(got, want) {
+		t.Fatalf("the leaving member got %v, want %v", got, want)
+	}
+	select {
+	case <-m.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the member's pump did not stop after draining")
+	}
+	if err := m.Err(); err != nil {
+		t.Fatalf("Err = %v, want nil", err)
+	}
+	if v, ok, _ := dst.TryRecv(); ok {
+		t.Fatalf("the member got %d after leaving", v)
+	}
+	m.LeaveAfterDrain() // idempotent
+	m.Leave()
 }

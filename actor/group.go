@@ -201,6 +201,19 @@ func (g *Group[T]) Close(reason error) {
 // stopped. Idempotent and safe for concurrent use.
 func (m *Member[T]) Leave() { m.cancel(errLeft) }
 
+// LeaveAfterDrain removes the member from its group like Leave, but its
+// pump first delivers the messages already queued for it (each Send still
+// bounded by the member's context), then stops; Done tells when the last
+// was handed over, and Err reports nil. A member that leaves on purpose
+// thus still gets everything broadcast before it left, in order.
+// Idempotent and safe for concurrent use; after Leave it changes nothing.
+func (m *Member[T]) LeaveAfterDrain() {
+	m.g.mu.Lock()
+	delete(m.g.members, m) // no Broadcast reaches the queue after this
+	m.g.mu.Unlock()
+	m.queue.Close(mailbox.End{Err: errLeft})
+}
+
 // Done returns a channel closed once the member has left the group for any
 // reason and its pump goroutine has stopped.
 func (m *Member[T]) Done() <-chan struct{} { return m.done }
@@ -240,7 +253,12 @@ func (m *Member[T]) pump() {
 	in, dstDone := m.queue.C(), m.dst.Done()
 	for {
 		select {
-		case v := <-in:
+		case v, ok := <-in:
+			if !ok {
+				// LeaveAfterDrain closed the queue and it is drained.
+				reason = errLeft
+				return
+			}
 			if m.ctx.Err() != nil {
 				// Left while this message was queued: it is discarded.
 				reason = context.Cause(m.ctx)

@@ -585,3 +585,24 @@ func TestForwardCompatible(t *testing.T) {
 		t.Errorf("after half-close: %v, want io.EOF (OK)", err)
 	}
 }
+
+// TestSayThenHangUp: a member who says something and half-closes at once
+// still gets its own echo before the call ends OK (the room drains its
+// queue on a voluntary leave).
+func TestSayThenHangUp(t *testing.T) {
+	ts := start(t, server.Config{})
+	c := dial(t, ts.addr)
+	for i := range 20 {
+		nick := fmt.Sprintf("quick%d", i)
+		m := open(t, c, nick)
+		m.mustJoin("lobby")
+		m.say("bye now")
+		if err := m.call.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.status(); err != nil {
+			t.Fatalf("%s: status %v, want OK", nick, err)
+		}
+		m.mustMessage("lobby", nick, "bye now")
+	}
+}

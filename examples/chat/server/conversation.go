@@ -79,8 +79,18 @@ func (c *conversation) run() error {
 					c.leaveAfterEnd(chatpb.LeaveReason_LEAVE_REASON_DISCONNECTED)
 					return end.Err
 				}
-				// The member half-closed: a clean goodbye.
+				// The member half-closed: a clean goodbye. The room
+				// drains what was queued for it (LeaveAfterDrain); let
+				// that reach the member before the call ends.
+				m := c.cur
 				c.leaveAfterEnd(chatpb.LeaveReason_LEAVE_REASON_LEFT)
+				if m != nil {
+					select {
+					case <-m.member.Done():
+					case <-c.ctx.Done():
+					case <-time.After(leaveTimeout):
+					}
+				}
 				return nil
 			}
 			if err := c.handle(ev); err != nil {

@@ -182,7 +182,13 @@ func (r *room) handle(_ context.Context, msg roomMsg) error {
 		m.reply.Send(r.nickList())
 	case leaveMsg:
 		if mem, ok := r.members[m.id]; ok {
-			mem.member.Leave() // its queued events are discarded
+			if m.reason == chatpb.LeaveReason_LEAVE_REASON_LEFT {
+				// A member leaving on purpose still gets what was said
+				// before it left (its own last message among them).
+				mem.member.LeaveAfterDrain()
+			} else {
+				mem.member.Leave() // gone or too slow: its queue is discarded
+			}
 			delete(r.members, m.id)
 			delete(r.nicks, mem.nick)
 			r.count.Store(int32(len(r.members)))
