@@ -259,9 +259,7 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 			callEnd = io.EOF
 		}
 		cs.out.Close(mailbox.End{Err: callEnd})
-		if cs.stats != nil {
-			cs.stats.end(status)
-		}
+		cs.stats.end(status)
 		close(cs.done)
 		cs.cancel()
 	}()
@@ -328,19 +326,11 @@ func (b *requestBody) Read(p []byte) (int, error) {
 					return n, nil
 				}
 			} else {
-				select {
-				case f, ok := <-b.out.C():
-					if !ok {
-						end, _ := b.out.End()
-						if end.Err == nil {
-							return 0, io.EOF
-						}
-						return 0, end.Err
-					}
-					b.cur = f
-				case <-b.closed:
-					return 0, errBodyClosed
+				f, err := b.ReadChunk()
+				if err != nil {
+					return 0, err
 				}
+				b.cur = f
 			}
 		}
 		c := copy(p[n:], b.cur)

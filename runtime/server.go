@@ -308,7 +308,9 @@ func (s *Server) serveStream(st transport.ServerStream) {
 		ss.resComp = nil
 	}
 	var timeout time.Duration
-	if v := hdr.Get(wire.HeaderTimeout); v != "" {
+	v := hdr.Get(wire.HeaderTimeout)
+	hasTimeout := v != ""
+	if hasTimeout {
 		d, err := wire.DecodeTimeout(v)
 		if err != nil {
 			ss.finish(endWith(wire.Errorf(wire.Internal, "malformed grpc-timeout %q: %v", v, err)))
@@ -336,20 +338,17 @@ func (s *Server) serveStream(st transport.ServerStream) {
 	// One context value, the call itself, carries the metadata and peer
 	// that IncomingMetadata and PeerFromContext return.
 	ctx := context.WithValue(context.WithoutCancel(st.Context()), serverStreamKey{}, ss)
-	var deadline time.Time
-	if v := hdr.Get(wire.HeaderTimeout); v != "" {
-		deadline = time.Now().Add(timeout)
-		ss.deadline = deadline
-		ss.ctx, ss.cancel = context.WithDeadline(ctx, deadline)
+	if hasTimeout {
+		ss.deadline = time.Now().Add(timeout)
+		ss.ctx, ss.cancel = context.WithDeadline(ctx, ss.deadline)
 	} else {
 		ss.ctx, ss.cancel = context.WithCancel(ctx)
 	}
 	defer ss.cancel()
 	stop := context.AfterFunc(st.Context(), func() {
-		if !deadline.IsZero() && time.Until(deadline) < deadlineSlack {
-			return // the deadline is about to end the context itself
-		}
-		ss.cancel()
+		if !ss.resetNearDeadline() {
+			ss.cancel()
+		} // else the deadline is about to end the context itself
 	})
 	defer stop()
 	if s.cfg.stats != nil {

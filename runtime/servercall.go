@@ -185,9 +185,7 @@ func (ss *serverStream) writeHeaders() {
 func (ss *serverStream) finish(end mailbox.End) {
 	status := wire.AsError(end.Err)
 	ss.finished = true
-	if ss.stats != nil {
-		ss.stats.end(end.Err)
-	}
+	ss.stats.end(end.Err)
 	ss.mu.Lock()
 	trailer := ss.trailer
 	hasHeader := len(ss.header) > 0
@@ -215,7 +213,10 @@ func (ss *serverStream) finish(end mailbox.End) {
 var (
 	keyContentType    = transport.CanonicalKey(wire.HeaderContentType)
 	keyAcceptEncoding = transport.CanonicalKey(wire.HeaderAcceptEncoding)
+	keyStatus         = transport.CanonicalKey(wire.HeaderStatus)
+	keyMessage        = transport.CanonicalKey(wire.HeaderMessage)
 	keyTrailerStatus  = transport.TrailerPrefix + wire.HeaderStatus
+	keyTrailerMessage = transport.TrailerPrefix + wire.HeaderMessage
 	hdrContentMsgpack = []string{wire.ContentType(wire.Msgpack.Name())}
 	hdrStatusOK       = []string{"0"}
 )
@@ -230,14 +231,16 @@ func (ss *serverStream) setContentType(h transport.Header) {
 }
 
 func (ss *serverStream) setStatus(h transport.Header, prefix string, status *wire.Error, trailer wire.Metadata) {
-	if status == nil && prefix == transport.TrailerPrefix {
-		h[keyTrailerStatus] = hdrStatusOK
-	} else if status == nil {
-		h.Set(wire.HeaderStatus, "0")
+	statusKey, messageKey := keyStatus, keyMessage
+	if prefix != "" {
+		statusKey, messageKey = keyTrailerStatus, keyTrailerMessage
+	}
+	if status == nil {
+		h[statusKey] = hdrStatusOK
 	} else {
-		h.Set(prefix+wire.HeaderStatus, strconv.Itoa(int(status.Code())))
+		h[statusKey] = []string{strconv.Itoa(int(status.Code()))}
 		if msg := status.Message(); msg != "" {
-			h.Set(prefix+wire.HeaderMessage, wire.EncodeMessage(msg))
+			h[messageKey] = []string{wire.EncodeMessage(msg)}
 		}
 	}
 	if err := wire.EncodeHeader(trailer, func(k, v string) { h.Add(prefix+k, v) }); err != nil {
@@ -647,15 +650,14 @@ func readRequests[Req any](ss *serverStream, in *mailbox.Mailbox[*Req]) {
 // server's own deadline passes: then the handler is left to see
 // DeadlineExceeded from its deadline, a few milliseconds later at most.
 func (ss *serverStream) endContext() {
-	if ss.clientGone() && !ss.deadline.IsZero() {
-		if d := time.Until(ss.deadline); d > 0 && d < deadlineSlack {
-			t := time.NewTimer(d)
-			select {
-			case <-ss.ctx.Done():
-			case <-t.C:
-			}
-			t.Stop()
-		}
+	if ss.clientGone() && ss.resetNearDeadline() {
+		<-ss.ctx.Done() // its deadline ends it within deadlineSlack
 	}
 	ss.cancel()
+}
+
+// resetNearDeadline reports whether the call is so close to its deadline
+// that a client reset now counts as the deadline passing (deadlineSlack).
+func (ss *serverStream) resetNearDeadline() bool {
+	return !ss.deadline.IsZero() && time.Until(ss.deadline) < deadlineSlack
 }
