@@ -3,12 +3,15 @@ package health
 import (
 	"fmt"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"github.com/parleyrpc/parley/wire"
 )
 
 // Codec is a wire.Codec named "proto" that encodes the health service's
 // two messages, CheckRequest and CheckResponse, in their standard protobuf
-// encoding (grpc/health/v1/health.proto), written by hand:
+// encoding (grpc/health/v1/health.proto), written with protowire and
+// wire.WalkProto rather than generated code:
 //
 //	message HealthCheckRequest  { string service = 1; }
 //	message HealthCheckResponse { ServingStatus status = 1; }
@@ -30,16 +33,15 @@ func (protoCodec) Marshal(v any) ([]byte, error) {
 	case *CheckRequest:
 		var b []byte
 		if m.Service != "" {
-			b = append(b, 1<<3|2) // field 1, length-delimited
-			b = wire.AppendProtoVarint(b, uint64(len(m.Service)))
-			b = append(b, m.Service...)
+			b = protowire.AppendTag(b, 1, protowire.BytesType)
+			b = protowire.AppendString(b, m.Service)
 		}
 		return b, nil
 	case *CheckResponse:
 		var b []byte
 		if m.Status != 0 {
-			b = append(b, 1<<3|0) // field 1, varint
-			b = wire.AppendProtoVarint(b, uint64(int64(m.Status)))
+			b = protowire.AppendTag(b, 1, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(int64(m.Status)))
 		}
 		return b, nil
 	}
@@ -52,7 +54,7 @@ func (protoCodec) Unmarshal(data []byte, v any) error {
 		*m = CheckRequest{}
 		return wire.WalkProto(data, func(num, typ int, _ uint64, p []byte) error {
 			if num == 1 {
-				if typ != 2 {
+				if typ != int(protowire.BytesType) {
 					return wire.ErrMalformedProto
 				}
 				m.Service = string(p)
@@ -63,7 +65,7 @@ func (protoCodec) Unmarshal(data []byte, v any) error {
 		*m = CheckResponse{}
 		return wire.WalkProto(data, func(num, typ int, v uint64, _ []byte) error {
 			if num == 1 {
-				if typ != 0 {
+				if typ != int(protowire.VarintType) {
 					return wire.ErrMalformedProto
 				}
 				m.Status = ServingStatus(int32(v))

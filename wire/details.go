@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Rich error details, interoperable with grpc-go's status.WithDetails.
@@ -21,8 +23,9 @@ import (
 //	  bytes value = 2;                         // the detail's encoding
 //	}
 //
-// parley encodes and decodes these two messages by hand (no protobuf
-// dependency in this module). The status travels as ordinary binary
+// parley encodes and decodes these two messages with protowire's
+// primitives (google.golang.org/protobuf/encoding/protowire), without
+// generated protobuf code. The status travels as ordinary binary
 // trailer metadata, so an *Error with details is just an *Error whose
 // Trailer holds grpc-status-details-bin: the server sends it with the other
 // trailers, the client gets it back in the trailers of the wire error, and
@@ -109,51 +112,40 @@ func (e *Error) Details() []Detail {
 	return details
 }
 
-// Protobuf wire types (protobuf encoding spec).
-const (
-	pbVarint = 0
-	pbI64    = 1
-	pbLen    = 2
-	pbI32    = 5
-)
-
 // AppendStatusProto appends the protobuf encoding of a google.rpc.Status
 // to dst. Fields are written in field-number order and zero values are
 // omitted, as proto3 serializers do; a message that is not valid UTF-8 has
 // its invalid bytes replaced by U+FFFD, since proto3 strings must be UTF-8.
 func AppendStatusProto(dst []byte, code Code, msg string, details []Detail) []byte {
 	if code != 0 {
-		dst = appendVarint(dst, 1<<3|pbVarint)
+		dst = protowire.AppendTag(dst, 1, protowire.VarintType)
 		// int32: negative values are sign-extended to 64 bits.
-		dst = appendVarint(dst, uint64(int64(int32(code))))
+		dst = protowire.AppendVarint(dst, uint64(int64(int32(code))))
 	}
 	if msg != "" {
 		if !utf8.ValidString(msg) {
 			msg = strings.ToValidUTF8(msg, "\uFFFD")
 		}
-		dst = appendVarint(dst, 2<<3|pbLen)
-		dst = appendVarint(dst, uint64(len(msg)))
-		dst = append(dst, msg...)
+		dst = protowire.AppendTag(dst, 2, protowire.BytesType)
+		dst = protowire.AppendString(dst, msg)
 	}
 	for _, d := range details {
 		n := 0
 		if d.TypeURL != "" {
-			n += 1 + varintLen(uint64(len(d.TypeURL))) + len(d.TypeURL)
+			n += protowire.SizeTag(1) + protowire.SizeBytes(len(d.TypeURL))
 		}
 		if len(d.Value) > 0 {
-			n += 1 + varintLen(uint64(len(d.Value))) + len(d.Value)
+			n += protowire.SizeTag(2) + protowire.SizeBytes(len(d.Value))
 		}
-		dst = appendVarint(dst, 3<<3|pbLen)
-		dst = appendVarint(dst, uint64(n))
+		dst = protowire.AppendTag(dst, 3, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(n))
 		if d.TypeURL != "" {
-			dst = appendVarint(dst, 1<<3|pbLen)
-			dst = appendVarint(dst, uint64(len(d.TypeURL)))
-			dst = append(dst, d.TypeURL...)
+			dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+			dst = protowire.AppendString(dst, d.TypeURL)
 		}
 		if len(d.Value) > 0 {
-			dst = appendVarint(dst, 2<<3|pbLen)
-			dst = appendVarint(dst, uint64(len(d.Value)))
-			dst = append(dst, d.Value...)
+			dst = protowire.AppendTag(dst, 2, protowire.BytesType)
+			dst = protowire.AppendBytes(dst, d.Value)
 		}
 	}
 	return dst
@@ -174,17 +166,17 @@ func ParseStatusProto(b []byte) (code Code, msg string, details []Detail, err er
 	err = walkProto(b, func(num int, typ int, v uint64, p []byte) error {
 		switch num {
 		case 1:
-			if typ != pbVarint {
+			if typ != int(protowire.VarintType) {
 				return ErrMalformedProto
 			}
 			code = Code(uint32(v)) // int32: the low 32 bits
 		case 2:
-			if typ != pbLen {
+			if typ != int(protowire.BytesType) {
 				return ErrMalformedProto
 			}
 			msg = string(p)
 		case 3:
-			if typ != pbLen {
+			if typ != int(protowire.BytesType) {
 				return ErrMalformedProto
 			}
 			d, err := parseAny(p)
@@ -206,12 +198,12 @@ func parseAny(b []byte) (Detail, error) {
 	err := walkProto(b, func(num int, typ int, _ uint64, p []byte) error {
 		switch num {
 		case 1:
-			if typ != pbLen {
+			if typ != int(protowire.BytesType) {
 				return ErrMalformedProto
 			}
 			d.TypeURL = string(p)
 		case 2:
-			if typ != pbLen {
+			if typ != int(protowire.BytesType) {
 				return ErrMalformedProto
 			}
 			d.Value = append([]byte(nil), p...)
@@ -235,90 +227,34 @@ func WalkProto(b []byte, fn func(num, typ int, v uint64, p []byte) error) error 
 
 func walkProto(b []byte, fn func(num, typ int, v uint64, p []byte) error) error {
 	for len(b) > 0 {
-		tag, n := readVarint(b)
-		if n == 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
 			return ErrMalformedProto
 		}
 		b = b[n:]
-		num, typ := tag>>3, int(tag&7)
-		if num == 0 || num > 1<<29-1 {
-			return ErrMalformedProto
-		}
 		var v uint64
 		var p []byte
 		switch typ {
-		case pbVarint:
-			v, n = readVarint(b)
-			if n == 0 {
-				return ErrMalformedProto
-			}
-			b = b[n:]
-		case pbI64:
-			if len(b) < 8 {
-				return ErrMalformedProto
-			}
-			for i := 7; i >= 0; i-- {
-				v = v<<8 | uint64(b[i])
-			}
-			b = b[8:]
-		case pbI32:
-			if len(b) < 4 {
-				return ErrMalformedProto
-			}
-			for i := 3; i >= 0; i-- {
-				v = v<<8 | uint64(b[i])
-			}
-			b = b[4:]
-		case pbLen:
-			l, n := readVarint(b)
-			if n == 0 || l > uint64(len(b)-n) {
-				return ErrMalformedProto
-			}
-			p = b[n : n+int(l)]
-			b = b[n+int(l):]
-		default:
+		case protowire.VarintType:
+			v, n = protowire.ConsumeVarint(b)
+		case protowire.Fixed64Type:
+			v, n = protowire.ConsumeFixed64(b)
+		case protowire.Fixed32Type:
+			var v32 uint32
+			v32, n = protowire.ConsumeFixed32(b)
+			v = uint64(v32)
+		case protowire.BytesType:
+			p, n = protowire.ConsumeBytes(b)
+		default: // groups
 			return ErrMalformedProto
 		}
-		if err := fn(int(num), typ, v, p); err != nil {
+		if n < 0 {
+			return ErrMalformedProto
+		}
+		b = b[n:]
+		if err := fn(int(num), int(typ), v, p); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// AppendProtoVarint appends v as a protobuf base-128 varint.
-func AppendProtoVarint(dst []byte, v uint64) []byte { return appendVarint(dst, v) }
-
-func appendVarint(dst []byte, v uint64) []byte {
-	for v >= 0x80 {
-		dst = append(dst, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(dst, byte(v))
-}
-
-func varintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
-
-// readVarint returns the varint at the start of b and its length, or a
-// length of 0 when b holds no complete varint of at most 10 bytes.
-func readVarint(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < len(b) && i < 10; i++ {
-		c := b[i]
-		if i == 9 && c > 1 {
-			return 0, 0 // overflows 64 bits
-		}
-		v |= uint64(c&0x7f) << (7 * i)
-		if c < 0x80 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
 }
