@@ -465,18 +465,18 @@ func (r *Ref[M]) finish(reason error) {
 			env.reply.fail(ErrStopped)
 		}
 	}
+	var limit *RestartLimitError
+	exhausted := errors.As(reason, &limit)
 	if discarded > 0 {
 		level := slog.LevelDebug
-		var limit *RestartLimitError
-		if errors.As(reason, &limit) {
+		if exhausted {
 			level = slog.LevelWarn
 		}
 		r.cfg.logger.Log(context.Background(), level, "actor stopped with messages queued",
 			slog.String("actor", r.cfg.name), slog.Int("discarded", discarded))
 	}
-	var limit *RestartLimitError
 	switch {
-	case errors.As(reason, &limit):
+	case exhausted:
 		// Already logged at level Error by run.
 	case reason != nil:
 		// The spawn context ended: a shutdown, not a failure.

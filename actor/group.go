@@ -250,7 +250,7 @@ func (m *Member[T]) pump() {
 		close(m.done)
 		m.g.pumps.Done()
 	}()
-	in, dstDone := m.queue.C(), m.dst.Done()
+	in, done, dstDone := m.queue.C(), m.ctx.Done(), m.dst.Done()
 	for {
 		select {
 		case v, ok := <-in:
@@ -274,7 +274,7 @@ func (m *Member[T]) pump() {
 				}
 				return
 			}
-		case <-m.ctx.Done():
+		case <-done:
 			reason = context.Cause(m.ctx)
 			return
 		case <-dstDone:

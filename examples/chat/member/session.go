@@ -130,30 +130,15 @@ func (s *Session) Lines() []string {
 // error if the conversation ends without such a line.
 func (s *Session) Wait(ctx context.Context, text string) error {
 	for {
-		s.mu.Lock()
-		for i := s.waited; i < len(s.lines); i++ {
-			if strings.Contains(s.lines[i], text) {
-				s.waited = i + 1
-				s.mu.Unlock()
-				return nil
-			}
+		found, changed := s.find(text)
+		if found {
+			return nil
 		}
-		changed := s.changed
-		s.mu.Unlock()
 		select {
 		case <-changed:
 		case <-s.done:
 			// Look once more: the final lines came before done.
-			s.mu.Lock()
-			found := false
-			for i := s.waited; i < len(s.lines); i++ {
-				if strings.Contains(s.lines[i], text) {
-					s.waited, found = i+1, true
-					break
-				}
-			}
-			s.mu.Unlock()
-			if found {
+			if found, _ := s.find(text); found {
 				return nil
 			}
 			return fmt.Errorf("%s: conversation ended before %q", s.nick, text)
@@ -161,6 +146,20 @@ func (s *Session) Wait(ctx context.Context, text string) error {
 			return fmt.Errorf("%s: waiting for %q: %w", s.nick, text, ctx.Err())
 		}
 	}
+}
+
+// find searches lines[waited:] for text and, on a match, moves waited past
+// it. Otherwise it returns the channel that is closed when lines next grows.
+func (s *Session) find(text string) (found bool, changed <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := s.waited; i < len(s.lines); i++ {
+		if strings.Contains(s.lines[i], text) {
+			s.waited = i + 1
+			return true, nil
+		}
+	}
+	return false, s.changed
 }
 
 // Done is closed once the conversation has ended and its status line has

@@ -321,14 +321,20 @@ func newGate(out mailbox.Sender[*chatpb.ServerEvent]) *gate {
 
 func (g *gate) open() { close(g.opened) }
 
-// Send waits for the gate to open, then sends v on the call.
+// Send waits for the gate to open, then sends v on the call. Once the gate
+// is open (every event but those queued before Joined) it goes straight to
+// the call, without the three-way select.
 func (g *gate) Send(ctx context.Context, v *chatpb.ServerEvent) error {
 	select {
 	case <-g.opened:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-g.out.Done():
-		return mailbox.ErrClosed
+	default:
+		select {
+		case <-g.opened:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-g.out.Done():
+			return mailbox.ErrClosed
+		}
 	}
 	return g.out.Send(ctx, v)
 }

@@ -193,11 +193,9 @@ func (r *room) handle(_ context.Context, msg roomMsg) error {
 			delete(r.nicks, mem.nick)
 			r.count.Store(int32(len(r.members)))
 			r.group.Broadcast(r.presence(mem.nick, chatpb.PresenceKind_PRESENCE_KIND_LEFT, m.reason, len(r.members)))
-			if len(r.members) == 0 {
-				if stop := r.becameEmpty(); stop {
-					m.reply.Send(struct{}{})
-					return actor.ErrStop
-				}
+			if len(r.members) == 0 && r.becameEmpty() {
+				m.reply.Send(struct{}{})
+				return actor.ErrStop
 			}
 		}
 		m.reply.Send(struct{}{})
