@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"maps"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -243,7 +245,7 @@ func (g *generator) generateFile(fd protoreflect.FileDescriptor) (File, error) {
 	fmt.Fprintf(&out, "package %s\n\n", f.names.pkg)
 	if len(f.imports) > 0 {
 		var std, other []string
-		for _, p := range sortedKeys(f.imports) {
+		for _, p := range slices.Sorted(maps.Keys(f.imports)) {
 			if strings.Contains(p, ".") {
 				other = append(other, p)
 			} else {
@@ -283,7 +285,7 @@ func (g *generator) generateFile(fd protoreflect.FileDescriptor) (File, error) {
 
 // leadingComments renders a source location's leading comments as Go line
 // comments, or "" when there are none.
-func leadingComments(fd protoreflect.FileDescriptor, loc protoreflect.SourceLocation) string {
+func leadingComments(loc protoreflect.SourceLocation) string {
 	c := strings.TrimRight(loc.LeadingComments, "\n")
 	if strings.TrimSpace(c) == "" {
 		return ""
@@ -306,7 +308,7 @@ func leadingComments(fd protoreflect.FileDescriptor, loc protoreflect.SourceLoca
 // doc writes d's proto comment, or def (a sentence starting with the Go
 // name) when it has none.
 func (f *fileGen) doc(d protoreflect.Descriptor, def string) {
-	c := leadingComments(f.fd, f.fd.SourceLocations().ByDescriptor(d))
+	c := f.comments(d)
 	if c == "" {
 		f.P("// ", def)
 		return

@@ -8,6 +8,38 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
+// coding names the msgpack calls for one value: the Encoder method and
+// the conversion its argument needs, the Decoder method and the
+// conversion its result needs ("" for none).
+type coding struct {
+	enc, encConv string
+	dec, decConv string
+}
+
+// scalars maps each scalar kind to its Go type and msgpack calls.
+var scalars = map[protoreflect.Kind]struct {
+	goType string
+	coding
+}{
+	protoreflect.Int32Kind:    {"int32", coding{"EncodeInt", "int64", "DecodeInt32", ""}},
+	protoreflect.Sint32Kind:   {"int32", coding{"EncodeInt", "int64", "DecodeInt32", ""}},
+	protoreflect.Sfixed32Kind: {"int32", coding{"EncodeInt", "int64", "DecodeInt32", ""}},
+	protoreflect.Int64Kind:    {"int64", coding{"EncodeInt", "", "DecodeInt64", ""}},
+	protoreflect.Sint64Kind:   {"int64", coding{"EncodeInt", "", "DecodeInt64", ""}},
+	protoreflect.Sfixed64Kind: {"int64", coding{"EncodeInt", "", "DecodeInt64", ""}},
+	protoreflect.Uint32Kind:   {"uint32", coding{"EncodeUint", "uint64", "DecodeUint32", ""}},
+	protoreflect.Fixed32Kind:  {"uint32", coding{"EncodeUint", "uint64", "DecodeUint32", ""}},
+	protoreflect.Uint64Kind:   {"uint64", coding{"EncodeUint", "", "DecodeUint64", ""}},
+	protoreflect.Fixed64Kind:  {"uint64", coding{"EncodeUint", "", "DecodeUint64", ""}},
+	// A float is read as float64 so that float 64 (and int) input is
+	// accepted too.
+	protoreflect.FloatKind:  {"float32", coding{"EncodeFloat32", "", "DecodeFloat64", "float32"}},
+	protoreflect.DoubleKind: {"float64", coding{"EncodeFloat64", "", "DecodeFloat64", ""}},
+	protoreflect.BoolKind:   {"bool", coding{"EncodeBool", "", "DecodeBool", ""}},
+	protoreflect.StringKind: {"string", coding{"EncodeString", "", "DecodeString", ""}},
+	protoreflect.BytesKind:  {"[]byte", coding{"EncodeBytes", "", "DecodeBytes", ""}},
+}
+
 // elem describes the Go side of one value of a field: the field itself
 // for singular fields, one element of a repeated field, or a map key or
 // value.
@@ -18,43 +50,35 @@ type elem struct {
 	// ident is the generated type of an enum or message (qualified when
 	// it lives in another package).
 	ident string
+	// coding is empty for Empty and generated messages, which have their
+	// own code.
+	coding
 }
 
 func (f *fileGen) elemOf(fd protoreflect.FieldDescriptor) (elem, error) {
 	e := elem{kind: fd.Kind()}
+	if s, ok := scalars[fd.Kind()]; ok {
+		e.goType, e.coding = s.goType, s.coding
+		return e, nil
+	}
 	switch fd.Kind() {
-	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
-		e.goType = "int32"
-	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		e.goType = "int64"
-	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		e.goType = "uint32"
-	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		e.goType = "uint64"
-	case protoreflect.FloatKind:
-		e.goType = "float32"
-	case protoreflect.DoubleKind:
-		e.goType = "float64"
-	case protoreflect.BoolKind:
-		e.goType = "bool"
-	case protoreflect.StringKind:
-		e.goType = "string"
-	case protoreflect.BytesKind:
-		e.goType = "[]byte"
 	case protoreflect.EnumKind:
 		id, err := f.ident(fd.Enum())
 		if err != nil {
 			return e, err
 		}
 		e.ident, e.goType = id, id
+		e.coding = coding{"EncodeInt", "int64", "DecodeInt32", id}
 	case protoreflect.MessageKind:
 		switch fd.Message().FullName() {
 		case wktEmpty:
 			e.wkt, e.goType = wktEmpty, "*struct{}"
 		case wktTimestamp:
 			e.wkt, e.goType = wktTimestamp, f.use("time")+".Time"
+			e.coding = coding{"EncodeTime", "", "DecodeTime", ""}
 		case wktDuration:
 			e.wkt, e.goType = wktDuration, f.use("time")+".Duration"
+			e.coding = coding{"EncodeInt", "int64", "DecodeInt64", e.goType}
 		default:
 			id, err := f.ident(fd.Message())
 			if err != nil {
@@ -71,42 +95,24 @@ func (f *fileGen) elemOf(fd protoreflect.FieldDescriptor) (elem, error) {
 // isMessage reports whether values are generated message pointers.
 func (e elem) isMessage() bool { return e.kind == protoreflect.MessageKind && e.wkt == "" }
 
-// encodeCall returns an expression of type error that encodes x.
-func (f *fileGen) encodeCall(e elem, x string) string {
-	switch e.kind {
-	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		return "e.EncodeInt(" + x + ")"
-	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind, protoreflect.EnumKind:
-		return "e.EncodeInt(int64(" + x + "))"
-	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		return "e.EncodeUint(" + x + ")"
-	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		return "e.EncodeUint(uint64(" + x + "))"
-	case protoreflect.FloatKind:
-		return "e.EncodeFloat32(" + x + ")"
-	case protoreflect.DoubleKind:
-		return "e.EncodeFloat64(" + x + ")"
-	case protoreflect.BoolKind:
-		return "e.EncodeBool(" + x + ")"
-	case protoreflect.StringKind:
-		return "e.EncodeString(" + x + ")"
-	case protoreflect.BytesKind:
-		return "e.EncodeBytes(" + x + ")"
+// conv returns x converted by the Go conversion conv ("" for none).
+func conv(conv, x string) string {
+	if conv == "" {
+		return x
 	}
-	switch e.wkt {
-	case wktEmpty:
-		return "e.EncodeMapLen(0)"
-	case wktTimestamp:
-		return "e.EncodeTime(" + x + ")"
-	case wktDuration:
-		return "e.EncodeInt(int64(" + x + "))"
-	}
-	return x + ".EncodeMsgpack(e)"
+	return conv + "(" + x + ")"
 }
 
 // encode writes a statement encoding x.
 func (f *fileGen) encode(e elem, x string) {
-	f.P("if err := ", f.encodeCall(e, x), "; err != nil {")
+	call := "e." + e.enc + "(" + conv(e.encConv, x) + ")"
+	switch {
+	case e.wkt == wktEmpty:
+		call = "e.EncodeMapLen(0)"
+	case e.isMessage():
+		call = x + ".EncodeMsgpack(e)"
+	}
+	f.P("if err := ", call, "; err != nil {")
 	f.P("return err")
 	f.P("}")
 }
@@ -115,59 +121,24 @@ func (f *fileGen) encode(e elem, x string) {
 // returns the expression for the value (v, or a conversion of it).
 // onErr is the statement that returns a decoding error held in err.
 func (f *fileGen) decode(e elem, v, onErr string) string {
-	method := ""
-	switch e.kind {
-	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind, protoreflect.EnumKind:
-		method = "DecodeInt32"
-	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		method = "DecodeInt64"
-	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		method = "DecodeUint32"
-	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		method = "DecodeUint64"
-	case protoreflect.FloatKind:
-		// Read as float64 so that float 64 (and int) input is accepted too.
-		method = "DecodeFloat64"
-	case protoreflect.DoubleKind:
-		method = "DecodeFloat64"
-	case protoreflect.BoolKind:
-		method = "DecodeBool"
-	case protoreflect.StringKind:
-		method = "DecodeString"
-	case protoreflect.BytesKind:
-		method = "DecodeBytes"
-	}
-	switch e.wkt {
-	case wktEmpty:
+	switch {
+	case e.wkt == wktEmpty:
 		f.P("if err := d.Skip(); err != nil {")
 		f.P(onErr)
 		f.P("}")
 		return "&struct{}{}"
-	case wktTimestamp:
-		method = "DecodeTime"
-	case wktDuration:
-		method = "DecodeInt64"
-	}
-	if method == "" { // a generated message
+	case e.isMessage():
 		f.P(v, " := new(", e.ident, ")")
 		f.P("if err := ", v, ".DecodeMsgpack(d); err != nil {")
 		f.P(onErr)
 		f.P("}")
 		return v
 	}
-	f.P(v, ", err := d.", method, "()")
+	f.P(v, ", err := d.", e.dec, "()")
 	f.P("if err != nil {")
 	f.P(onErr)
 	f.P("}")
-	switch {
-	case e.kind == protoreflect.EnumKind:
-		return e.ident + "(" + v + ")"
-	case e.kind == protoreflect.FloatKind:
-		return "float32(" + v + ")"
-	case e.wkt == wktDuration:
-		return f.use("time") + ".Duration(" + v + ")"
-	}
-	return v
+	return conv(e.decConv, v)
 }
 
 // isSetExpr returns a boolean expression telling whether the singular
@@ -192,16 +163,24 @@ func isSetExpr(e elem, x string) string {
 	return x + " != 0"
 }
 
-// field is one member of a generated struct: a plain field or a oneof.
+// field is one member of a generated struct (a plain field or a oneof) or
+// one case of a oneof.
 type field struct {
 	fd     protoreflect.FieldDescriptor // nil for a oneof
-	oneof  protoreflect.OneofDescriptor // nil for a plain field
+	oneof  protoreflect.OneofDescriptor // nil for a plain field or a case
 	goName string
+	// e is the value of a plain field or case: the field itself, the
+	// element of a list or the value of a map; key is the key of a map.
+	e, key elem
+	// cases are the cases of a oneof.
+	cases []field
+	// caseType is the wrapper type of a case.
+	caseType string
 }
 
 // fieldsOf lists m's struct members in declaration order; a oneof takes
 // the place of its first field.
-func (f *fileGen) fieldsOf(m protoreflect.MessageDescriptor) []field {
+func (f *fileGen) fieldsOf(m protoreflect.MessageDescriptor) ([]field, error) {
 	var out []field
 	seen := map[protoreflect.FullName]bool{}
 	fields := m.Fields()
@@ -216,7 +195,42 @@ func (f *fileGen) fieldsOf(m protoreflect.MessageDescriptor) []field {
 		}
 		out = append(out, field{fd: fd, goName: f.names.fields[fd.FullName()]})
 	}
-	return out
+	// The plain fields' types are resolved before the cases', as the
+	// struct declares them before the case wrappers: the first to use an
+	// import gets its plain package name.
+	var err error
+	for i := range out {
+		fl := &out[i]
+		if fl.oneof != nil {
+			continue
+		}
+		if fl.fd.IsMap() {
+			if fl.key, err = f.elemOf(fl.fd.MapKey()); err != nil {
+				return nil, err
+			}
+			if fl.e, err = f.elemOf(fl.fd.MapValue()); err != nil {
+				return nil, err
+			}
+		} else if fl.e, err = f.elemOf(fl.fd); err != nil {
+			return nil, err
+		}
+	}
+	for i := range out {
+		fl := &out[i]
+		if fl.oneof == nil {
+			continue
+		}
+		cases := fl.oneof.Fields()
+		for j := 0; j < cases.Len(); j++ {
+			c := cases.Get(j)
+			e, err := f.elemOf(c)
+			if err != nil {
+				return nil, err
+			}
+			fl.cases = append(fl.cases, field{fd: c, goName: f.names.fields[c.FullName()], e: e, caseType: f.names.oneofCase[c.FullName()]})
+		}
+	}
+	return out, nil
 }
 
 // optionalPtr reports whether fd is a proto3 optional field whose Go type
@@ -227,30 +241,22 @@ func optionalPtr(fd protoreflect.FieldDescriptor, e elem) bool {
 	return fd.HasOptionalKeyword() && !e.isMessage() && e.wkt != wktEmpty && e.kind != protoreflect.BytesKind
 }
 
-// goTypeOf returns the Go type of a plain field.
-func (f *fileGen) goTypeOf(fd protoreflect.FieldDescriptor) (string, error) {
-	if fd.IsMap() {
-		k, err := f.elemOf(fd.MapKey())
-		if err != nil {
-			return "", err
-		}
-		v, err := f.elemOf(fd.MapValue())
-		if err != nil {
-			return "", err
-		}
-		return "map[" + k.goType + "]" + v.goType, nil
-	}
-	e, err := f.elemOf(fd)
-	if err != nil {
-		return "", err
-	}
+// goType returns the Go type of a plain field.
+func (fl field) goType() string {
 	switch {
-	case fd.IsList():
-		return "[]" + e.goType, nil
-	case optionalPtr(fd, e):
-		return "*" + e.goType, nil
+	case fl.fd.IsMap():
+		return "map[" + fl.key.goType + "]" + fl.e.goType
+	case fl.fd.IsList():
+		return "[]" + fl.e.goType
+	case optionalPtr(fl.fd, fl.e):
+		return "*" + fl.e.goType
 	}
-	return e.goType, nil
+	return fl.e.goType
+}
+
+// comments returns d's proto comment as Go line comments, or "".
+func (f *fileGen) comments(d protoreflect.Descriptor) string {
+	return leadingComments(f.fd.SourceLocations().ByDescriptor(d))
 }
 
 // message writes the struct for m, its oneof types, its msgpack methods,
@@ -260,7 +266,10 @@ func (f *fileGen) message(m protoreflect.MessageDescriptor) error {
 		return nil
 	}
 	name := f.names.idents[m.FullName()]
-	fields := f.fieldsOf(m)
+	fields, err := f.fieldsOf(m)
+	if err != nil {
+		return err
+	}
 
 	f.doc(m, fmt.Sprintf("%s is the message %s.", name, m.FullName()))
 	f.P("//")
@@ -273,14 +282,8 @@ func (f *fileGen) message(m protoreflect.MessageDescriptor) error {
 			f.P(fl.goName, " ", f.names.oneofIface[fl.oneof.FullName()], " `msgpack:\"-\"`")
 			continue
 		}
-		t, err := f.goTypeOf(fl.fd)
-		if err != nil {
-			return err
-		}
-		if c := leadingComments(f.fd, f.fd.SourceLocations().ByDescriptor(fl.fd)); c != "" {
-			f.buf.WriteString(c)
-		}
-		f.P(fl.goName, " ", t, " `msgpack:\"", fl.fd.Name(), ",omitempty\"`")
+		f.buf.WriteString(f.comments(fl.fd))
+		f.P(fl.goName, " ", fl.goType(), " `msgpack:\"", fl.fd.Name(), ",omitempty\"`")
 	}
 	f.P("}")
 	f.P()
@@ -291,10 +294,9 @@ func (f *fileGen) message(m protoreflect.MessageDescriptor) error {
 			continue
 		}
 		iface := f.names.oneofIface[fl.oneof.FullName()]
-		cases := fl.oneof.Fields()
 		var caseNames []string
-		for i := 0; i < cases.Len(); i++ {
-			caseNames = append(caseNames, "*"+f.names.oneofCase[cases.Get(i).FullName()])
+		for _, c := range fl.cases {
+			caseNames = append(caseNames, "*"+c.caseType)
 		}
 		f.P("// ", iface, " is the oneof ", fl.oneof.FullName(), ": one of ", strings.Join(caseNames, ", "), ".")
 		f.P("// It is sealed: only those types implement it.")
@@ -302,32 +304,20 @@ func (f *fileGen) message(m protoreflect.MessageDescriptor) error {
 		f.P("is", iface, "()")
 		f.P("}")
 		f.P()
-		for i := 0; i < cases.Len(); i++ {
-			c := cases.Get(i)
-			cname := f.names.oneofCase[c.FullName()]
-			e, err := f.elemOf(c)
-			if err != nil {
-				return err
-			}
-			f.P("// ", cname, " is the case ", c.Name(), " of the oneof ", fl.oneof.FullName(), ".")
-			f.P("type ", cname, " struct {")
-			if cm := leadingComments(f.fd, f.fd.SourceLocations().ByDescriptor(c)); cm != "" {
-				f.buf.WriteString(cm)
-			}
-			f.P(f.names.fields[c.FullName()], " ", e.goType, " `msgpack:\"", c.Name(), "\"`")
+		for _, c := range fl.cases {
+			f.P("// ", c.caseType, " is the case ", c.fd.Name(), " of the oneof ", fl.oneof.FullName(), ".")
+			f.P("type ", c.caseType, " struct {")
+			f.buf.WriteString(f.comments(c.fd))
+			f.P(c.goName, " ", c.e.goType, " `msgpack:\"", c.fd.Name(), "\"`")
 			f.P("}")
 			f.P()
-			f.P("func (*", cname, ") is", iface, "() {}")
+			f.P("func (*", c.caseType, ") is", iface, "() {}")
 			f.P()
 		}
 	}
 
-	if err := f.encoder(m, name, fields); err != nil {
-		return err
-	}
-	if err := f.decoder(m, name, fields); err != nil {
-		return err
-	}
+	f.encoder(name, fields)
+	f.decoder(m, name, fields)
 
 	enums := m.Enums()
 	for i := 0; i < enums.Len(); i++ {
@@ -342,7 +332,7 @@ func (f *fileGen) message(m protoreflect.MessageDescriptor) error {
 	return nil
 }
 
-func (f *fileGen) encoder(m protoreflect.MessageDescriptor, name string, fields []field) error {
+func (f *fileGen) encoder(name string, fields []field) {
 	msgpack := f.use("github.com/vmihailenco/msgpack/v5")
 	f.P("// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map")
 	f.P("// keyed by proto field name, omitting zero fields, without reflection.")
@@ -355,16 +345,15 @@ func (f *fileGen) encoder(m protoreflect.MessageDescriptor, name string, fields 
 		f.P("return e.EncodeMapLen(0)")
 		f.P("}")
 		f.P()
-		return nil
+		return
 	}
 	// First count the entries, then write them.
 	f.P("n := 0")
 	for _, fl := range fields {
 		if fl.oneof != nil {
 			f.P("switch x := m.", fl.goName, ".(type) {")
-			cases := fl.oneof.Fields()
-			for i := 0; i < cases.Len(); i++ {
-				f.P("case *", f.names.oneofCase[cases.Get(i).FullName()], ":")
+			for _, c := range fl.cases {
+				f.P("case *", c.caseType, ":")
 				f.P("if x != nil {")
 				f.P("n++")
 				f.P("}")
@@ -372,11 +361,7 @@ func (f *fileGen) encoder(m protoreflect.MessageDescriptor, name string, fields 
 			f.P("}")
 			continue
 		}
-		cond, err := f.presentExpr(fl)
-		if err != nil {
-			return err
-		}
-		f.P("if ", cond, " {")
+		f.P("if ", presentExpr(fl), " {")
 		f.P("n++")
 		f.P("}")
 	}
@@ -386,59 +371,46 @@ func (f *fileGen) encoder(m protoreflect.MessageDescriptor, name string, fields 
 	for _, fl := range fields {
 		if fl.oneof != nil {
 			f.P("switch x := m.", fl.goName, ".(type) {")
-			cases := fl.oneof.Fields()
-			for i := 0; i < cases.Len(); i++ {
-				c := cases.Get(i)
-				e, err := f.elemOf(c)
-				if err != nil {
-					return err
-				}
-				f.P("case *", f.names.oneofCase[c.FullName()], ":")
+			for _, c := range fl.cases {
+				f.P("case *", c.caseType, ":")
 				f.P("if x != nil {")
-				f.encodeKey(c)
-				f.encode(e, "x."+f.names.fields[c.FullName()])
+				f.encodeKey(c.fd)
+				f.encode(c.e, "x."+c.goName)
 				f.P("}")
 			}
 			f.P("}")
 			continue
 		}
 		fd := fl.fd
-		cond, _ := f.presentExpr(fl)
-		f.P("if ", cond, " {")
+		f.P("if ", presentExpr(fl), " {")
 		f.encodeKey(fd)
 		x := "m." + fl.goName
 		switch {
 		case fd.IsMap():
-			k, _ := f.elemOf(fd.MapKey())
-			v, _ := f.elemOf(fd.MapValue())
 			f.P("if err := e.EncodeMapLen(len(", x, ")); err != nil {")
 			f.P("return err")
 			f.P("}")
 			f.P("for k, v := range ", x, " {")
-			f.encode(k, "k")
-			f.encode(v, "v")
+			f.encode(fl.key, "k")
+			f.encode(fl.e, "v")
 			f.P("}")
 		case fd.IsList():
-			e, _ := f.elemOf(fd)
 			f.P("if err := e.EncodeArrayLen(len(", x, ")); err != nil {")
 			f.P("return err")
 			f.P("}")
 			f.P("for _, v := range ", x, " {")
-			f.encode(e, "v")
+			f.encode(fl.e, "v")
 			f.P("}")
+		case optionalPtr(fd, fl.e):
+			f.encode(fl.e, "*"+x)
 		default:
-			e, _ := f.elemOf(fd)
-			if optionalPtr(fd, e) {
-				x = "*" + x
-			}
-			f.encode(e, x)
+			f.encode(fl.e, x)
 		}
 		f.P("}")
 	}
 	f.P("return nil")
 	f.P("}")
 	f.P()
-	return nil
 }
 
 func (f *fileGen) encodeKey(fd protoreflect.FieldDescriptor) {
@@ -448,23 +420,19 @@ func (f *fileGen) encodeKey(fd protoreflect.FieldDescriptor) {
 }
 
 // presentExpr returns the condition under which a plain field is encoded.
-func (f *fileGen) presentExpr(fl field) (string, error) {
+func presentExpr(fl field) string {
 	x := "m." + fl.goName
 	fd := fl.fd
 	if fd.IsMap() || fd.IsList() {
-		return "len(" + x + ") > 0", nil
+		return "len(" + x + ") > 0"
 	}
-	e, err := f.elemOf(fd)
-	if err != nil {
-		return "", err
+	if optionalPtr(fd, fl.e) || (fd.HasOptionalKeyword() && fl.e.kind == protoreflect.BytesKind) {
+		return x + " != nil"
 	}
-	if optionalPtr(fd, e) || (fd.HasOptionalKeyword() && e.kind == protoreflect.BytesKind) {
-		return x + " != nil", nil
-	}
-	return isSetExpr(e, x), nil
+	return isSetExpr(fl.e, x)
 }
 
-func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields []field) error {
+func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields []field) {
 	msgpack := f.use("github.com/vmihailenco/msgpack/v5")
 	f.P("// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads")
 	f.P("// a map keyed by proto field name, without reflection. Absent keys and")
@@ -485,18 +453,16 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 		f.P("return nil")
 		f.P("}")
 		f.P()
-		return nil
+		return
 	}
 	longest := 0
 	for _, fl := range fields {
-		if fl.oneof != nil {
-			cases := fl.oneof.Fields()
-			for i := 0; i < cases.Len(); i++ {
-				longest = max(longest, len(cases.Get(i).Name()))
-			}
-			continue
+		for _, c := range fl.cases {
+			longest = max(longest, len(c.fd.Name()))
 		}
-		longest = max(longest, len(fl.fd.Name()))
+		if fl.oneof == nil {
+			longest = max(longest, len(fl.fd.Name()))
+		}
 	}
 	f.P("// Keys are read into kb without allocating a string; a key longer")
 	f.P("// than kb names no field and is discarded.")
@@ -520,71 +486,61 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 	f.P("return err")
 	f.P("}")
 	f.P("switch string(key) {")
-	fmtPkg := "fmt"
+	fmtPkg := f.use("fmt")
+	// wrapErr returns the statement that returns a decoding error of fd.
+	wrapErr := func(fd protoreflect.FieldDescriptor) string {
+		return fmt.Sprintf("return %s.Errorf(\"%s.%s: %%w\", err)", fmtPkg, m.FullName(), fd.Name())
+	}
 	for _, fl := range fields {
+		for _, c := range fl.cases {
+			f.P("case ", strconv.Quote(string(c.fd.Name())), ":")
+			f.skipNil()
+			f.P("if m.", fl.goName, " != nil {")
+			f.P("return ", fmtPkg, ".Errorf(\"", m.FullName(), ": more than one case of oneof ", fl.oneof.Name(), " present (", c.fd.Name(), ")\")")
+			f.P("}")
+			v := f.decode(c.e, "v", wrapErr(c.fd))
+			f.P("m.", fl.goName, " = &", c.caseType, "{", c.goName, ": ", v, "}")
+		}
 		if fl.oneof != nil {
-			cases := fl.oneof.Fields()
-			for i := 0; i < cases.Len(); i++ {
-				c := cases.Get(i)
-				e, err := f.elemOf(c)
-				if err != nil {
-					return err
-				}
-				fmtPkg = f.use("fmt")
-				onErr := fmt.Sprintf("return %s.Errorf(\"%s.%s: %%w\", err)", fmtPkg, m.FullName(), c.Name())
-				f.P("case ", strconv.Quote(string(c.Name())), ":")
-				f.skipNil()
-				f.P("if m.", fl.goName, " != nil {")
-				f.P("return ", fmtPkg, ".Errorf(\"", m.FullName(), ": more than one case of oneof ", fl.oneof.Name(), " present (", c.Name(), ")\")")
-				f.P("}")
-				v := f.decode(e, "v", onErr)
-				f.P("m.", fl.goName, " = &", f.names.oneofCase[c.FullName()], "{", f.names.fields[c.FullName()], ": ", v, "}")
-			}
 			continue
 		}
 		fd := fl.fd
-		fmtPkg = f.use("fmt")
-		onErr := fmt.Sprintf("return %s.Errorf(\"%s.%s: %%w\", err)", fmtPkg, m.FullName(), fd.Name())
+		onErr := wrapErr(fd)
 		x := "m." + fl.goName
 		f.P("case ", strconv.Quote(string(fd.Name())), ":")
 		switch {
 		case fd.IsMap():
-			k, _ := f.elemOf(fd.MapKey())
-			v, _ := f.elemOf(fd.MapValue())
-			t, _ := f.goTypeOf(fd)
 			f.P("l, err := d.DecodeMapLen()")
 			f.P("if err != nil {")
 			f.P(onErr)
 			f.P("}")
 			f.P("if l > 0 {")
-			f.P(x, " = make(", t, ", min(l, 64))")
+			f.P(x, " = make(", fl.goType(), ", min(l, 64))")
 			f.P("}")
 			f.P("for j := 0; j < l; j++ {")
-			kx := f.decode(k, "k", onErr)
-			vx := f.decode(v, "v", onErr)
+			kx := f.decode(fl.key, "k", onErr)
+			vx := f.decode(fl.e, "v", onErr)
 			f.P(x, "[", kx, "] = ", vx)
 			f.P("}")
 		case fd.IsList():
-			e, _ := f.elemOf(fd)
 			f.P("l, err := d.DecodeArrayLen()")
 			f.P("if err != nil {")
 			f.P(onErr)
 			f.P("}")
 			f.P("if l > 0 {")
-			f.P(x, " = make([]", e.goType, ", 0, min(l, 64))")
+			f.P(x, " = make([]", fl.e.goType, ", 0, min(l, 64))")
 			f.P("}")
 			f.P("for j := 0; j < l; j++ {")
-			vx := f.decode(e, "v", onErr)
+			vx := f.decode(fl.e, "v", onErr)
 			f.P(x, " = append(", x, ", ", vx, ")")
 			f.P("}")
 		default:
-			e, _ := f.elemOf(fd)
-			if e.kind == protoreflect.MessageKind || fd.HasOptionalKeyword() {
+			if fl.e.kind == protoreflect.MessageKind || fd.HasOptionalKeyword() {
 				// nil is absent: the field stays nil (or zero).
 				f.skipNil()
 			}
-			vx := f.decode(e, "v", onErr)
-			if optionalPtr(fd, e) {
+			vx := f.decode(fl.e, "v", onErr)
+			if optionalPtr(fd, fl.e) {
 				if vx != "v" {
 					f.P("p := ", vx)
 					vx = "p"
@@ -603,7 +559,6 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 	f.P("return nil")
 	f.P("}")
 	f.P()
-	return nil
 }
 
 // skipNil writes statements that skip a msgpack nil value and continue

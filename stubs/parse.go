@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -107,7 +107,7 @@ func compile(files []string, opts Options) (*schema, error) {
 	for i, f := range files {
 		if len(opts.ImportPaths) == 0 {
 			dir := filepath.Dir(f)
-			if !contains(roots, dir) {
+			if !slices.Contains(roots, dir) {
 				roots = append(roots, dir)
 			}
 			names[i] = filepath.Base(f)
@@ -223,15 +223,6 @@ func protoName(f string, importPaths []string) (string, bool) {
 	return "", false
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // Supported well-known types and what they map to.
 const (
 	wktEmpty     = "google.protobuf.Empty"
@@ -343,14 +334,4 @@ func isUnsupportedWKT(t protoreflect.MessageDescriptor) bool {
 		return false
 	}
 	return true
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

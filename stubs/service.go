@@ -67,21 +67,13 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 
 	// Server interface.
 	serverName := base + "Server"
-	f.P("// ", serverName, " is the server API for the service ", sv.FullName(), ".")
-	f.svcComment(sv)
-	f.P("// Implement it (embedding Unimplemented", serverName, " for forward")
-	f.P("// compatibility) and pass the implementation to Register", serverName, ".")
-	f.P("// Streaming methods get the call itself: its inbound mailbox (In, Recv)")
-	f.P("// yields requests then the client's half-close as io.EOF, its outbound")
-	f.P("// mailbox (Out, Send) carries responses; returning ends the call with")
-	f.P("// the returned error's status (nil is OK).")
-	f.P("type ", serverName, " interface {")
-	for _, m := range methods {
-		f.doc(m.md, fmt.Sprintf("%s handles the %s call %s.", m.goName, kindName(m), m.md.FullName()))
-		f.P(m.goName, serverSig(ctx, rt, m))
-	}
-	f.P("}")
-	f.P()
+	f.api(sv, serverName, "server", "handles", methods, func(m method) string { return serverSig(ctx, rt, m) },
+		"Implement it (embedding Unimplemented"+serverName+" for forward",
+		"compatibility) and pass the implementation to Register"+serverName+".",
+		"Streaming methods get the call itself: its inbound mailbox (In, Recv)",
+		"yields requests then the client's half-close as io.EOF, its outbound",
+		"mailbox (Out, Send) carries responses; returning ends the call with",
+		"the returned error's status (nil is OK).")
 
 	// Unimplemented server.
 	unimpl := "Unimplemented" + serverName
@@ -109,16 +101,7 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 	f.P("// method names. Call it before s starts serving.")
 	f.P("func Register", serverName, "(s *", rt, ".Server, impl ", serverName, ") {")
 	for _, m := range methods {
-		fn := "HandleUnary"
-		switch {
-		case m.clientStream && m.serverS:
-			fn = "HandleBidi"
-		case m.clientStream:
-			fn = "HandleClientStream"
-		case m.serverS:
-			fn = "HandleServerStream"
-		}
-		f.P(rt, ".", fn, "[", m.req, ", ", m.res, "](s, ", m.constName, ", impl.", m.goName, ")")
+		f.P(rt, ".", m.kind().handle, "[", m.req, ", ", m.res, "](s, ", m.constName, ", impl.", m.goName, ")")
 	}
 	f.P("}")
 	f.P()
@@ -126,20 +109,12 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 	// Client.
 	clientName := base + "Client"
 	impl := lowerFirst(clientName)
-	f.P("// ", clientName, " is the client API for the service ", sv.FullName(), ".")
-	f.svcComment(sv)
-	f.P("// Streaming methods return the call itself: send requests to its outbound")
-	f.P("// mailbox (Send or Out, then CloseSend to half-close) and receive")
-	f.P("// responses from its inbound mailbox (Recv or In), which ends with the")
-	f.P("// call's status and trailers as its terminal event (Recv returns io.EOF")
-	f.P("// for OK, the *wire.Error otherwise). Methods are safe for concurrent use.")
-	f.P("type ", clientName, " interface {")
-	for _, m := range methods {
-		f.doc(m.md, fmt.Sprintf("%s starts the %s call %s.", m.goName, kindName(m), m.md.FullName()))
-		f.P(m.goName, clientSig(ctx, rt, m))
-	}
-	f.P("}")
-	f.P()
+	f.api(sv, clientName, "client", "starts", methods, func(m method) string { return clientSig(ctx, rt, m) },
+		"Streaming methods return the call itself: send requests to its outbound",
+		"mailbox (Send or Out, then CloseSend to half-close) and receive",
+		"responses from its inbound mailbox (Recv or In), which ends with the",
+		"call's status and trailers as its terminal event (Recv returns io.EOF",
+		"for OK, the *wire.Error otherwise). Methods are safe for concurrent use.")
 	f.P("type ", impl, " struct {")
 	f.P("c *", rt, ".Client")
 	f.P("}")
@@ -151,30 +126,52 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 	f.P()
 	for _, m := range methods {
 		f.P("func (c *", impl, ") ", m.goName, clientSig(ctx, rt, m), " {")
-		switch {
-		case !m.clientStream && !m.serverS:
-			f.P("return ", rt, ".CallUnary[", m.req, ", ", m.res, "](ctx, c.c, ", m.constName, ", req, opts...)")
-		case !m.clientStream:
-			f.P("return ", rt, ".OpenServerStream[", m.req, ", ", m.res, "](ctx, c.c, ", m.constName, ", req, opts...)")
-		default:
-			f.P("return ", rt, ".Open[", m.req, ", ", m.res, "](ctx, c.c, ", m.constName, ", opts...)")
+		reqArg := ", req"
+		if m.clientStream {
+			reqArg = ""
 		}
+		f.P("return ", rt, ".", m.kind().open, "[", m.req, ", ", m.res, "](ctx, c.c, ", m.constName, reqArg, ", opts...)")
 		f.P("}")
 		f.P()
 	}
 	return nil
 }
 
-func kindName(m method) string {
+// callKind is what differs between the four kinds of call.
+type callKind struct {
+	name   string // for doc comments
+	handle string // the runtime function registering a handler
+	open   string // the runtime function starting a client call
+}
+
+func (m method) kind() callKind {
 	switch {
 	case m.clientStream && m.serverS:
-		return "bidirectional-streaming"
+		return callKind{"bidirectional-streaming", "HandleBidi", "Open"}
 	case m.clientStream:
-		return "client-streaming"
+		return callKind{"client-streaming", "HandleClientStream", "Open"}
 	case m.serverS:
-		return "server-streaming"
+		return callKind{"server-streaming", "HandleServerStream", "OpenServerStream"}
 	}
-	return "unary"
+	return callKind{"unary", "HandleUnary", "CallUnary"}
+}
+
+// api writes the interface name, the side ("server" or "client") API of
+// sv: its doc comment ending with the lines doc, then one method per RPC
+// with the signature sig(m), documented as "M <verb> the ... call".
+func (f *fileGen) api(sv protoreflect.ServiceDescriptor, name, side, verb string, methods []method, sig func(method) string, doc ...string) {
+	f.P("// ", name, " is the ", side, " API for the service ", sv.FullName(), ".")
+	f.svcComment(sv)
+	for _, line := range doc {
+		f.P("// ", line)
+	}
+	f.P("type ", name, " interface {")
+	for _, m := range methods {
+		f.doc(m.md, fmt.Sprintf("%s %s the %s call %s.", m.goName, verb, m.kind().name, m.md.FullName()))
+		f.P(m.goName, sig(m))
+	}
+	f.P("}")
+	f.P()
 }
 
 // serverSig returns the parameters and results of a server method.
@@ -218,7 +215,7 @@ func lowerFirst(s string) string {
 // a doc comment, followed by an empty comment line.
 func (f *fileGen) svcComment(sv protoreflect.ServiceDescriptor) {
 	f.P("//")
-	if c := leadingComments(f.fd, f.fd.SourceLocations().ByDescriptor(sv)); c != "" {
+	if c := f.comments(sv); c != "" {
 		f.buf.WriteString(c)
 		f.P("//")
 	}

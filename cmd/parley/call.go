@@ -11,9 +11,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -278,12 +279,7 @@ func callFailed(stderr io.Writer, err error) error {
 
 func printMetadata(w io.Writer, title string, md wire.Metadata) {
 	fmt.Fprintf(w, "%s:\n", title)
-	keys := make([]string, 0, len(md))
-	for k := range md {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(md)) {
 		for _, v := range md[k] {
 			if wire.IsBinaryKey(k) {
 				v = fmt.Sprintf("%q", v)

@@ -284,28 +284,22 @@ func encodeScalar(enc *msgpack.Encoder, fd kinder, v any, path string) error {
 	switch fd.Kind() {
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
 		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		bits := 64
-		if k := fd.Kind(); k == protoreflect.Int32Kind || k == protoreflect.Sint32Kind || k == protoreflect.Sfixed32Kind {
-			bits = 32
-		}
 		s, ok := numberText(v)
 		if !ok {
 			return bad("an integer")
 		}
+		bits := intBits(fd.Kind())
 		n, err := strconv.ParseInt(s, 10, bits)
 		if err != nil {
 			return fmt.Errorf("%s: %q is not an int%d", path, s, bits)
 		}
 		return enc.EncodeInt(n)
 	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		bits := 64
-		if k := fd.Kind(); k == protoreflect.Uint32Kind || k == protoreflect.Fixed32Kind {
-			bits = 32
-		}
 		s, ok := numberText(v)
 		if !ok {
 			return bad("an unsigned integer")
 		}
+		bits := intBits(fd.Kind())
 		n, err := strconv.ParseUint(s, 10, bits)
 		if err != nil {
 			return fmt.Errorf("%s: %q is not a uint%d", path, s, bits)
@@ -400,6 +394,16 @@ func encodeScalar(enc *msgpack.Encoder, fd kinder, v any, path string) error {
 		}
 	}
 	return fmt.Errorf("%s: unsupported kind %s", path, fd.Kind())
+}
+
+// intBits returns the size in bits of an integer kind.
+func intBits(k protoreflect.Kind) int {
+	switch k {
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return 32
+	}
+	return 64
 }
 
 // decodeBase64 accepts standard and URL-safe base64, padded or not.
