@@ -252,6 +252,9 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 		if status != nil {
 			status = wire.AsError(status)
 		}
+		// The call-end event comes before the terminal event is delivered,
+		// so a caller that has seen the end has seen its stats too.
+		cs.stats.end(status)
 		cs.setHeader(nil, status)
 		in.Close(mailbox.End{Err: status, Trailer: trailer})
 		callEnd := status
@@ -259,7 +262,6 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 			callEnd = io.EOF
 		}
 		cs.out.Close(mailbox.End{Err: callEnd})
-		cs.stats.end(status)
 		close(cs.done)
 		cs.cancel()
 	}()
