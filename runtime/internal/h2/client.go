@@ -168,15 +168,14 @@ type clientConn struct {
 	canon canonCache
 
 	// Guarded by conn.mu.
-	streams      map[uint32]*clientStream
-	nextID       uint32
-	maxStreams   uint32        // the server's SETTINGS_MAX_CONCURRENT_STREAMS
-	peerMaxList  uint32        // the server's SETTINGS_MAX_HEADER_LIST_SIZE; 0: none
-	slot         chan struct{} // closed (and replaced) when a stream slot may be free
-	slotWaiters  int
-	goAway       bool   // the server sent GOAWAY: no new streams
-	goAwayLastID uint32 // its last stream id
-	goAwayErr    error  // a GOAWAY with an error code, reported when the connection ends
+	streams     map[uint32]*clientStream
+	nextID      uint32
+	maxStreams  uint32        // the server's SETTINGS_MAX_CONCURRENT_STREAMS
+	peerMaxList uint32        // the server's SETTINGS_MAX_HEADER_LIST_SIZE; 0: none
+	slot        chan struct{} // closed (and replaced) when a stream slot may be free
+	slotWaiters int
+	goAway      bool  // the server sent GOAWAY: no new streams
+	goAwayErr   error // a GOAWAY with an error code, reported when the connection ends
 }
 
 func newClientConn(cl *client, nc net.Conn) *clientConn {
@@ -248,7 +247,7 @@ func (cc *clientConn) broadcastSlotLocked() {
 	}
 }
 
-// errRetry marks a stream the server never processed.
+// retryError marks a stream the server never processed.
 type retryError struct{ err error }
 
 func (e retryError) Error() string { return e.err.Error() }
@@ -345,11 +344,8 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 	case noBody:
 		cs.localDone = true
 	case body == nil:
-		n := min(int64(len(inline)), cs.send.win, cc.sendWin, maxQueuedPerStream)
-		if n == int64(len(inline)) {
-			cs.send.win -= n
-			cc.sendWin -= n
-			cs.send.queued += int(n)
+		if n := int64(len(inline)); n <= cc.sendableLocked(&cs.send) {
+			cc.takeLocked(&cs.send, n)
 			items = append(items, item{kind: itemData, sid: id, data: inline, end: true, s: &cs.send})
 			cs.localDone = true
 		} else {
@@ -469,34 +465,21 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		return nil
 	}
-	var apply []http2.Setting
-	err := f.ForeachSetting(func(s http2.Setting) error {
-		if err := s.Valid(); err != nil {
-			return err
+	each := func(fn func(*sendState)) {
+		for _, cs := range cc.streams {
+			fn(&cs.send)
 		}
+	}
+	apply, err := cc.readSettings(f, each, func(s http2.Setting) {
+		cc.mu.Lock()
 		switch s.ID {
-		case http2.SettingInitialWindowSize:
-			each := func(fn func(*sendState)) {
-				for _, cs := range cc.streams {
-					fn(&cs.send)
-				}
-			}
-			if !cc.setPeerInitialWindow(s.Val, each) {
-				return http2.ConnectionError(http2.ErrCodeFlowControl)
-			}
 		case http2.SettingMaxConcurrentStreams:
-			cc.mu.Lock()
 			cc.maxStreams = s.Val
 			cc.broadcastSlotLocked()
-			cc.mu.Unlock()
 		case http2.SettingMaxHeaderListSize:
-			cc.mu.Lock()
 			cc.peerMaxList = s.Val
-			cc.mu.Unlock()
-		case http2.SettingMaxFrameSize, http2.SettingHeaderTableSize:
-			apply = append(apply, s)
 		}
-		return nil
+		cc.mu.Unlock()
 	})
 	if err != nil {
 		if code, ok := connErrCode(err); ok {
@@ -513,7 +496,6 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 func (cc *clientConn) onGoAway(f *http2.GoAwayFrame) {
 	cc.mu.Lock()
 	cc.goAway = true
-	cc.goAwayLastID = f.LastStreamID
 	if f.ErrCode != http2.ErrCodeNo {
 		cc.goAwayErr = http2.GoAwayError{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode, DebugData: string(f.DebugData())}
 	}
@@ -576,7 +558,7 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 			}
 			return nil // 1xx: the final response follows
 		}
-		header := cc.headerMap(f.RegularFields())
+		header := cc.canon.header(f.RegularFields())
 		cc.mu.Lock()
 		if cs.removed {
 			cc.mu.Unlock()
@@ -595,18 +577,17 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		cc.streamError(f.StreamID, http2.ErrCodeProtocol, errors.New("h2: malformed trailers"))
 		return nil
 	}
-	cs.trailer = cc.headerMap(f.RegularFields())
+	cs.trailer = cc.canon.header(f.RegularFields())
 	cs.endRemote()
 	return nil
 }
 
-// headerMap converts received fields to a Header. Reader goroutine.
-func (cc *clientConn) headerMap(fs []hpack.HeaderField) transport.Header {
-	return cc.canon.header(fs)
-}
-
 func (cc *clientConn) onData(f *http2.DataFrame) error {
-	cs, seen := cc.lookup(f.StreamID)
+	cc.mu.Lock()
+	cs := cc.streams[f.StreamID]
+	seen := f.StreamID < cc.nextID
+	remoteDone := cs != nil && cs.remoteDone
+	cc.mu.Unlock()
 	if !seen {
 		return cc.connError(http2.ErrCodeProtocol, errors.New("h2: DATA on an idle stream"))
 	}
@@ -618,9 +599,6 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 		cc.creditConn(total) // a stream we are done with
 		return nil
 	}
-	cc.mu.Lock()
-	remoteDone := cs.remoteDone
-	cc.mu.Unlock()
 	if !cs.gotHeaders || remoteDone {
 		cc.creditConn(total)
 		code := http2.ErrCodeProtocol
@@ -632,7 +610,6 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 	}
 	data := f.Data()
 	if !cs.body.put(data, total-len(data)) {
-		cc.creditConn(total)
 		cc.streamError(f.StreamID, http2.ErrCodeFlowControl, errors.New("h2: server exceeded the stream window"))
 		return nil
 	}

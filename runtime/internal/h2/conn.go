@@ -190,12 +190,8 @@ func (c *conn) acquire(s *sendState, want int) (int, error) {
 		if s.err != nil {
 			return 0, s.err
 		}
-		n := int64(want)
-		n = min(n, s.win, c.sendWin, int64(maxQueuedPerStream-s.queued))
-		if n > 0 {
-			s.win -= n
-			c.sendWin -= n
-			s.queued += int(n)
+		if n := min(int64(want), c.sendableLocked(s)); n > 0 {
+			c.takeLocked(s, n)
 			return int(n), nil
 		}
 		if c.sendWin <= 0 && !s.winWaiting {
@@ -208,6 +204,20 @@ func (c *conn) acquire(s *sendState, want int) (int, error) {
 		c.mu.Lock()
 		s.waiting = false
 	}
+}
+
+// sendableLocked is how many bytes s may queue now: the least of its
+// window, the connection's and its queue allowance. conn.mu held.
+func (c *conn) sendableLocked(s *sendState) int64 {
+	return min(s.win, c.sendWin, int64(maxQueuedPerStream-s.queued))
+}
+
+// takeLocked takes n bytes of send window and queue allowance for s; n is
+// at most sendableLocked(s). conn.mu held.
+func (c *conn) takeLocked(s *sendState, n int64) {
+	s.win -= n
+	c.sendWin -= n
+	s.queued += int(n)
 }
 
 // unqueue accounts n bytes of s leaving the writer's queue; with refund
@@ -277,6 +287,34 @@ func (c *conn) setPeerInitialWindow(v uint32, each func(func(*sendState))) bool 
 		s.signal()
 	})
 	return ok
+}
+
+// readSettings checks the settings of a SETTINGS frame (not an ACK) from
+// the peer and applies SETTINGS_INITIAL_WINDOW_SIZE to the streams each
+// reaches; the settings the side keeps go to side, if not nil. It returns
+// the settings for the writer to apply before it sends the ACK (RFC 9113,
+// 6.5.3). Reader goroutine.
+func (c *conn) readSettings(f *http2.SettingsFrame, each func(func(*sendState)), side func(http2.Setting)) ([]http2.Setting, error) {
+	var apply []http2.Setting
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err
+		}
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			if !c.setPeerInitialWindow(s.Val, each) {
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+		case http2.SettingMaxFrameSize, http2.SettingHeaderTableSize:
+			apply = append(apply, s)
+		default:
+			if side != nil {
+				side(s)
+			}
+		}
+		return nil
+	})
+	return apply, err
 }
 
 // sendData sends p on s as DATA frames, taking window as it becomes
@@ -396,12 +434,14 @@ func (b *recvBuf) init(c *conn, sid uint32, limit int32) {
 
 // put appends DATA received for the stream (padding counts against the
 // window and is credited at once). It returns false if the data exceeds
-// the stream's window. Reader goroutine.
+// the stream's window; the bytes are then credited back to the
+// connection. Reader goroutine.
 func (b *recvBuf) put(p []byte, padding int) bool {
 	b.mu.Lock()
 	total := len(p) + padding
 	if int64(total) > int64(b.avail) {
 		b.mu.Unlock()
+		b.c.creditConn(total)
 		return false
 	}
 	b.avail -= int32(total)
@@ -434,9 +474,10 @@ func (b *recvBuf) put(p []byte, padding int) bool {
 	}
 	wake := b.waiting
 	b.waiting = false
+	inc := b.creditLocked(padding)
 	b.mu.Unlock()
 	if padding > 0 {
-		b.credit(padding)
+		b.sendCredit(inc, padding)
 	}
 	if wake {
 		b.wake <- struct{}{}
@@ -484,24 +525,32 @@ func (b *recvBuf) Read(p []byte) (int, error) {
 	}
 	n := copy(p, (*b.buf)[b.r:])
 	b.r += n
+	inc := b.creditLocked(n)
 	b.mu.Unlock()
-	b.credit(n)
+	b.sendCredit(inc, n)
 	return n, nil
 }
 
-// credit returns n consumed bytes to the stream and connection windows.
-func (b *recvBuf) credit(n int) {
-	b.mu.Lock()
-	var inc int32
-	if !b.ended {
-		b.unacked += int32(n)
-		if b.unacked >= creditBatch(b.limit) {
-			inc = b.unacked
-			b.avail += inc
-			b.unacked = 0
-		}
+// creditLocked accounts n consumed bytes against the stream window and
+// returns the stream's WINDOW_UPDATE increment now due, if any. b.mu held.
+func (b *recvBuf) creditLocked(n int) int32 {
+	if b.ended || n == 0 {
+		return 0
 	}
-	b.mu.Unlock()
+	b.unacked += int32(n)
+	if b.unacked < creditBatch(b.limit) {
+		return 0
+	}
+	inc := b.unacked
+	b.avail += inc
+	b.unacked = 0
+	return inc
+}
+
+// sendCredit returns n consumed bytes to the connection window and sends
+// the WINDOW_UPDATEs due: inc (from creditLocked) for the stream, and the
+// connection's.
+func (b *recvBuf) sendCredit(inc int32, n int) {
 	cinc := b.c.inflow.add(n)
 	switch {
 	case inc > 0 && cinc > 0:
@@ -552,7 +601,7 @@ func (b *recvBuf) release() {
 	}
 }
 
-// readFrom is the reader side of keepalive: note that a frame arrived.
+// noteRead is the reader side of keepalive: note that a frame arrived.
 func (c *conn) noteRead() {
 	if c.pingInterval > 0 {
 		c.lastRead.Store(time.Now().UnixNano())
@@ -614,7 +663,7 @@ func (c *conn) pingAcked(data [8]byte) {
 	c.pingMu.Unlock()
 }
 
-// errCodeOf maps a Framer read error to the connection error code to send
+// connErrCode maps a Framer read error to the connection error code to send
 // in GOAWAY.
 func connErrCode(err error) (http2.ErrCode, bool) {
 	var ce http2.ConnectionError

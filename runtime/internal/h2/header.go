@@ -86,7 +86,8 @@ func wireName(k string) string {
 	return k
 }
 
-// connectionHeaders are forbidden in HTTP/2 (RFC 9113, 8.2.2).
+// isConnectionHeader reports whether name is a connection-specific field,
+// forbidden in HTTP/2 (RFC 9113, 8.2.2).
 func isConnectionHeader(name string) bool {
 	switch name {
 	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":

@@ -597,7 +597,11 @@ func (sc *serverConn) onData(f *http2.DataFrame) error {
 	id := f.StreamID
 	data := f.Data()
 	total := int(f.Length)
-	st, seen := sc.lookup(id)
+	sc.mu.Lock()
+	st := sc.streams[id]
+	seen := id <= sc.maxClientID
+	remoteDone := st != nil && st.remoteDone
+	sc.mu.Unlock()
 	if !seen {
 		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: DATA on an idle stream"))
 	}
@@ -606,12 +610,6 @@ func (sc *serverConn) onData(f *http2.DataFrame) error {
 	if !sc.inflow.take(total) {
 		return sc.connError(http2.ErrCodeFlowControl, errors.New("h2: client exceeded the connection window"))
 	}
-	var remoteDone bool
-	if st != nil {
-		sc.mu.Lock()
-		remoteDone = st.remoteDone
-		sc.mu.Unlock()
-	}
 	if st == nil || remoteDone {
 		// RFC 9113, 5.1: DATA on a closed or half-closed (remote) stream.
 		sc.creditConn(total)
@@ -619,7 +617,6 @@ func (sc *serverConn) onData(f *http2.DataFrame) error {
 		return nil
 	}
 	if !st.body.put(data, total-len(data)) {
-		sc.creditConn(total)
 		st.reset(http2.ErrCodeFlowControl, true)
 		return nil
 	}
@@ -691,26 +688,12 @@ func (sc *serverConn) onSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		return nil
 	}
-	var apply []http2.Setting
-	err := f.ForeachSetting(func(s http2.Setting) error {
-		if err := s.Valid(); err != nil {
-			return err
+	each := func(fn func(*sendState)) {
+		for _, st := range sc.streams {
+			fn(&st.send)
 		}
-		switch s.ID {
-		case http2.SettingInitialWindowSize:
-			each := func(fn func(*sendState)) {
-				for _, st := range sc.streams {
-					fn(&st.send)
-				}
-			}
-			if !sc.setPeerInitialWindow(s.Val, each) {
-				return http2.ConnectionError(http2.ErrCodeFlowControl)
-			}
-		case http2.SettingMaxFrameSize, http2.SettingHeaderTableSize:
-			apply = append(apply, s)
-		}
-		return nil
-	})
+	}
+	apply, err := sc.readSettings(f, each, nil)
 	if err != nil {
 		if code, ok := connErrCode(err); ok {
 			return sc.connError(code, err)

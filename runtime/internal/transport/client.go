@@ -81,10 +81,6 @@ func NewClient(target string, cfg ClientConfig) Client {
 // Target implements Client.
 func (c *xClient) Target() string { return c.target }
 
-func (c *xClient) dial(ctx context.Context) (net.Conn, error) {
-	return DialConn(ctx, c.target, c.cfg)
-}
-
 // DialConn opens a connection to target as cfg says: cfg.Dialer or TCP
 // (with Nagle off), then, with cfg.TLS, a TLS handshake that must negotiate
 // ALPN "h2". Both Client implementations dial with it.
@@ -147,7 +143,7 @@ func (c *xClient) conn(ctx context.Context) (*http2.ClientConn, error) {
 		}()
 		c.cc = nil
 	}
-	nc, err := c.dial(ctx)
+	nc, err := DialConn(ctx, c.target, c.cfg)
 	if err != nil {
 		return nil, err
 	}
