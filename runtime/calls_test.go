@@ -622,6 +622,68 @@ func TestBackpressure(t *testing.T) {
 	}
 }
 
+// A handler's Send to a client that does not read blocks only while the
+// outbound mailbox is full, and returns when its context ends: the wait
+// for HTTP/2 flow control happens off the sender's goroutine. Then, once
+// the client reads, every message arrives in order.
+func TestServerSendHonoursContext(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		blocked := make(chan int, 1)
+		register := func(s *prt.Server) {
+			prt.HandleServerStream(s, "/test.Slow/Source", func(_ *Msg, call *prt.ServerCall[Msg, Msg]) error {
+				payload := make([]byte, 64<<10)
+				n := 0
+				for ; n < 2000; n++ {
+					ctx, cancel := context.WithTimeout(call.Context(), 200*time.Millisecond)
+					err := call.Out().Send(ctx, &Msg{N: int64(n), Data: payload})
+					cancel()
+					if errors.Is(err, context.DeadlineExceeded) {
+						break
+					}
+					if err != nil {
+						return err
+					}
+				}
+				blocked <- n
+				// The rest must still go out once the client reads.
+				for i := n; i < n+20; i++ {
+					if err := call.Send(&Msg{N: int64(i), Data: payload}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		e := newEnv(t, tr, register, envOpts{})
+		call, err := prt.OpenServerStream[Msg, Msg](testCtx(t), e.client, "/test.Slow/Source", &Msg{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		select {
+		case n = <-blocked:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the handler's Send never returned on its context's deadline")
+		}
+		if n == 2000 {
+			t.Fatalf("sent %d x 64 KiB to a client that does not read: no backpressure", n)
+		}
+		t.Logf("Send blocked after %d messages (%d KiB)", n, n*64)
+		got, err := recvAll(t, call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n+20 {
+			t.Fatalf("received %d messages, want %d", len(got), n+20)
+		}
+		for i, m := range got {
+			if m.N != int64(i) {
+				t.Fatalf("message %d has N %d: lost or reordered", i, m.N)
+			}
+		}
+	})
+}
+
 func TestCompression(t *testing.T) {
 	forEach(t, func(t *testing.T, tr transport) {
 		e := newEnv(t, tr, registerEcho, envOpts{})

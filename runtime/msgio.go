@@ -10,7 +10,10 @@ import (
 )
 
 // msgReader reads length-prefixed gRPC messages from a byte stream (an
-// HTTP/2 request or response body). It is owned by one goroutine.
+// HTTP/2 request or response body). It assembles a message across as many
+// reads as it takes, so it works on a blocking reader (next) and on one
+// that returns 0, nil when nothing has arrived (step). One goroutine at a
+// time uses it.
 type msgReader struct {
 	r       io.Reader
 	maxSize int
@@ -19,6 +22,12 @@ type msgReader struct {
 	comp   wire.Compressor
 	prefix [wire.PrefixLen]byte
 	stats  *callStats // nil: no stats
+
+	// The message being assembled.
+	pn         int    // prefix bytes read
+	buf        []byte // payload, allocated once the prefix is complete
+	bn         int    // payload bytes read
+	compressed bool
 }
 
 // next returns the next message's payload, decompressed, in a fresh slice
@@ -26,38 +35,95 @@ type msgReader struct {
 // every other error is a *wire.Error with the status gRPC prescribes, except
 // errors from the underlying reader, which are returned as they are.
 func (mr *msgReader) next() ([]byte, error) {
-	n, err := io.ReadFull(mr.r, mr.prefix[:])
-	if err != nil {
-		if err == io.EOF {
-			return nil, io.EOF
+	for {
+		raw, ok, err := mr.step()
+		if err != nil {
+			return nil, err
 		}
-		if err == io.ErrUnexpectedEOF {
-			return nil, wire.Errorf(wire.Internal, "stream ended inside a message prefix (%d of %d bytes)", n, wire.PrefixLen)
+		if ok {
+			return mr.inflate(raw)
 		}
-		return nil, err
 	}
-	compressed, length, _, perr := wire.ParsePrefix(mr.prefix[:])
-	if perr != nil {
-		return nil, wire.Errorf(wire.Internal, "malformed message prefix: %v", perr)
-	}
-	if mr.maxSize >= 0 && int64(length) > int64(mr.maxSize) {
-		return nil, wire.Errorf(wire.ResourceExhausted, "received message larger than max (%d vs. %d)", length, mr.maxSize)
-	}
-	if compressed && mr.comp == nil {
-		return nil, wire.Errorf(wire.Internal, "compressed flag set on a message, but no grpc-encoding was declared")
-	}
-	buf := make([]byte, length)
-	if _, err := io.ReadFull(mr.r, buf); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil, wire.Errorf(wire.Internal, "stream ended inside a message (expected %d bytes)", length)
+}
+
+// step reads what it can toward the next message. ok reports a complete
+// message, whose payload is returned as sent (compressed if its flag says
+// so; see inflate); !ok with a nil error means the reader had nothing more
+// for now. Errors are as next's.
+func (mr *msgReader) step() (raw []byte, ok bool, err error) {
+	for mr.pn < wire.PrefixLen {
+		n, err := mr.r.Read(mr.prefix[mr.pn:])
+		mr.pn += n
+		if mr.pn == wire.PrefixLen {
+			break
 		}
-		return nil, err
+		if err != nil {
+			if err == io.EOF {
+				if mr.pn == 0 {
+					return nil, false, io.EOF
+				}
+				return nil, false, wire.Errorf(wire.Internal, "stream ended inside a message prefix (%d of %d bytes)", mr.pn, wire.PrefixLen)
+			}
+			return nil, false, err
+		}
+		if n == 0 {
+			return nil, false, nil
+		}
 	}
-	if !compressed {
-		mr.stats.received(wire.PrefixLen+len(buf), len(buf))
-		return buf, nil
+	if mr.buf == nil {
+		compressed, length, _, perr := wire.ParsePrefix(mr.prefix[:])
+		if perr != nil {
+			return nil, false, wire.Errorf(wire.Internal, "malformed message prefix: %v", perr)
+		}
+		if mr.maxSize >= 0 && int64(length) > int64(mr.maxSize) {
+			return nil, false, wire.Errorf(wire.ResourceExhausted, "received message larger than max (%d vs. %d)", length, mr.maxSize)
+		}
+		if compressed && mr.comp == nil {
+			return nil, false, wire.Errorf(wire.Internal, "compressed flag set on a message, but no grpc-encoding was declared")
+		}
+		mr.buf, mr.bn, mr.compressed = make([]byte, length), 0, compressed
 	}
-	out, err := mr.comp.Decompress(nil, buf, mr.maxSize)
+	for mr.bn < len(mr.buf) {
+		n, err := mr.r.Read(mr.buf[mr.bn:])
+		mr.bn += n
+		if mr.bn == len(mr.buf) {
+			break
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil, false, wire.Errorf(wire.Internal, "stream ended inside a message (expected %d bytes)", len(mr.buf))
+			}
+			return nil, false, err
+		}
+		if n == 0 {
+			return nil, false, nil
+		}
+	}
+	raw = mr.buf
+	mr.pn, mr.buf, mr.bn = 0, nil, 0
+	return raw, true, nil
+}
+
+// costly reports whether the message step just returned should be
+// finished off the transport's reading goroutine: it is compressed or
+// large, or a StatsHandler (user code that may block) is to see it.
+func (mr *msgReader) costly(raw []byte) bool {
+	return mr.compressed || len(raw) > inlineDecodeMax || mr.stats != nil
+}
+
+// inlineDecodeMax is the largest message decoded on the transport's
+// reading goroutine; larger ones, whose decoding would hold up the
+// connection's other streams, are handed to a goroutine.
+const inlineDecodeMax = 16 << 10
+
+// inflate decompresses the payload step returned, if it was compressed,
+// and reports it to the stats handler.
+func (mr *msgReader) inflate(raw []byte) ([]byte, error) {
+	if !mr.compressed {
+		mr.stats.received(wire.PrefixLen+len(raw), len(raw))
+		return raw, nil
+	}
+	out, err := mr.comp.Decompress(nil, raw, mr.maxSize)
 	if err != nil {
 		var se *wire.SizeError
 		if errors.As(err, &se) {
@@ -65,7 +131,7 @@ func (mr *msgReader) next() ([]byte, error) {
 		}
 		return nil, wire.Errorf(wire.Internal, "failed to decompress the received message: %v", err)
 	}
-	mr.stats.received(wire.PrefixLen+len(buf), len(out))
+	mr.stats.received(wire.PrefixLen+len(raw), len(out))
 	return out, nil
 }
 

@@ -15,13 +15,14 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-// serverStream is the untyped core of one server call. The stream goroutine
-// (the one serveStream runs on) owns the transport stream; the handler runs
-// on another goroutine and talks to it only through out and the fields
-// under mu.
+// serverStream is the untyped core of one server call. On a unary call the
+// stream goroutine (the one serveStream runs on) owns the transport stream.
+// On a streaming call the goroutines that send write to it in turn, under
+// wmu; the handler runs on the stream goroutine when the transport can
+// finish a stream early (transport.Finisher), else on its own.
 type serverStream struct {
 	srv      *Server
-	st       transport.ServerStream // written only by the stream goroutine
+	st       transport.ServerStream // written under wmu on streaming calls
 	method   string
 	kind     Kind
 	subtype  string
@@ -43,16 +44,25 @@ type serverStream struct {
 	trailer      wire.Metadata
 	resComp      wire.Compressor
 
-	// out carries framed response messages from the handler to the stream
-	// goroutine; a nil entry asks for the headers to be sent now. Its
-	// terminal event is the call's status: the handler's result, or the
-	// failure that ended the call first.
+	// out is the outbound mailbox of framed responses; a nil entry asks
+	// for the headers to be sent now. Its terminal event is the call's
+	// status: the handler's result, or the failure that ended the call
+	// first. Whoever holds wmu writes what is queued in it to the
+	// transport (flushOut).
 	out *mailbox.Mailbox[[]byte]
+	wmu sync.Mutex
+	// held is a message taken from out and not yet written (hasHeld):
+	// flow control held it back. Guarded by wmu.
+	held    []byte
+	hasHeld bool
+	// early is the transport stream's Finisher, if it has one.
+	early transport.Finisher
 
-	wroteHeader bool // owned by the stream goroutine
+	wroteHeader bool // guarded by wmu on streaming calls
+	aborted     bool // the client is gone: nothing more is written; guarded by wmu
 
 	stats    *callStats // nil without a StatsHandler; set before the handler starts
-	finished bool       // finish ran; owned by the stream goroutine
+	finished bool       // finish ran; guarded by wmu on streaming calls
 }
 
 func endWith(err error) mailbox.End { return mailbox.End{Err: err} }
@@ -86,7 +96,11 @@ func (ss *serverStream) SendHeader(md wire.Metadata) error {
 	if ss.out == nil {
 		return nil // unary fast path: headers go out with the response
 	}
-	return ss.sendErr(ss.out.Send(ss.ctx, nil))
+	if err := ss.out.Send(ss.ctx, nil); err != nil {
+		return ss.sendErr(err)
+	}
+	ss.flushOut()
+	return nil
 }
 
 func (ss *serverStream) setHeader(md wire.Metadata) error {
@@ -252,48 +266,122 @@ func (ss *serverStream) setStatus(h transport.Header, prefix string, status *wir
 // (or the server) went away.
 func (ss *serverStream) clientGone() bool { return ss.st.Context().Err() != nil }
 
-// writeLoop drains out to the transport until its terminal event, then
-// finishes the call. Several queued messages go out with one flush. Stream
-// goroutine only.
-func (ss *serverStream) writeLoop() {
-	done := ss.ctx.Done()
-	gone := ss.st.Context().Done()
+// flushOut writes the queued responses to the transport unless another
+// goroutine is doing so: that one writes everything queued, this call's
+// message included. So a Send writes from the sender's own goroutine, with
+// no hop to a writer goroutine, as long as HTTP/2 flow control lets its
+// message go at once (transport.TryWriter). When it does not, a goroutine
+// takes over the writing, waits for the window and exits once out is
+// empty, and Send returns: Send blocks only while out is full (or until
+// its context ends), never on the network.
+func (ss *serverStream) flushOut() {
+	for ss.out.Len() > 0 {
+		if !ss.wmu.TryLock() {
+			return // the holder checks out again after it unlocks
+		}
+		if !ss.writeQueuedLocked(false) {
+			return // handed off, with wmu, to writeBlocked
+		}
+		ss.wmu.Unlock()
+	}
+}
+
+// writeBlocked writes what is queued, waiting on flow control, then lets
+// wmu go. It runs on a goroutine of its own, holding the wmu its starter
+// locked.
+func (ss *serverStream) writeBlocked() {
+	ss.writeQueuedLocked(true)
+	ss.wmu.Unlock()
+	ss.flushOut()
+}
+
+// writeQueuedLocked takes everything queued in out and, unless the call
+// is over, writes it. With wait, it writes with Write (which waits for
+// flow control) and one Flush. Without, it writes each message with
+// TryWrite and, at the first that cannot go at once, keeps it in held and
+// hands the rest and wmu to writeBlocked: then it returns false. wmu held.
+func (ss *serverStream) writeQueuedLocked(wait bool) bool {
+	tw, _ := ss.st.(transport.TryWriter)
+	wrote := false
 	for {
-		select {
-		case f, ok := <-ss.out.C():
-			// Write everything queued, then flush once.
-			for more := true; more; {
-				if !ok {
-					ss.finish(ss.result())
-					return
-				}
-				if !ss.writeFrame(f) {
-					return
-				}
-				select {
-				case f, ok = <-ss.out.C():
-				default:
-					more = false
-				}
+		f, ok := ss.held, ss.hasHeld
+		ss.held, ss.hasHeld = nil, false
+		if !ok {
+			select {
+			case f, ok = <-ss.out.C():
+			default:
 			}
-			if err := ss.st.Flush(); err != nil {
-				ss.abort()
-				return
+		}
+		if !ok {
+			break
+		}
+		if ss.finished || ss.aborted {
+			continue // drop: the call has ended
+		}
+		if !wait && tw == nil {
+			ss.held, ss.hasHeld = f, true
+			go ss.writeBlocked()
+			return false
+		}
+		ss.writeHeaders()
+		var err error
+		if wait {
+			if f != nil {
+				_, err = ss.st.Write(f)
 			}
-		case <-gone:
-			ss.abort()
-			return
-		case <-done:
-			done = nil
-			if ss.clientGone() {
-				ss.abort()
-				return
+			wrote = true
+		} else {
+			var sent bool
+			if sent, err = tw.TryWrite(f); err == nil && !sent {
+				ss.held, ss.hasHeld = f, true
+				go ss.writeBlocked()
+				return false
 			}
-			// The deadline passed, or the call failed while reading: end it
-			// now with that status; the handler sees its context done.
-			ss.out.Close(endWith(ctxStatus(ss.ctx)))
+		}
+		if err != nil {
+			ss.abortLocked()
+			continue
+		}
+		if f != nil {
+			ss.stats.sent(len(f))
 		}
 	}
+	if wrote && !ss.aborted {
+		if err := ss.st.Flush(); err != nil {
+			ss.abortLocked()
+		}
+	}
+	return true
+}
+
+// end ends the call with e unless it has ended already: the responses
+// queued before it are written, then the status. Any goroutine.
+func (ss *serverStream) end(e mailbox.End) {
+	ss.out.Close(e)
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	ss.writeQueuedLocked(true)
+	if ss.finished || ss.aborted {
+		return
+	}
+	ss.finish(ss.result())
+	if ss.early != nil {
+		ss.early.Finish()
+	}
+}
+
+// ctxDone ends the call once its context is done while the handler may
+// still run: the client went away (nothing to send), or the deadline
+// passed or the request stream failed (the status goes out now; the
+// handler sees its context done).
+func (ss *serverStream) ctxDone() {
+	if ss.clientGone() {
+		ss.wmu.Lock()
+		ss.abortLocked()
+		ss.wmu.Unlock()
+		return
+	}
+	ss.end(endWith(ctxStatus(ss.ctx)))
 }
 
 // result is the call's outcome once out has ended: the handler's result,
@@ -306,22 +394,9 @@ func (ss *serverStream) result() mailbox.End {
 	return end
 }
 
-// writeFrame writes one framed message (nil: just the headers).
-func (ss *serverStream) writeFrame(f []byte) bool {
-	ss.writeHeaders()
-	if f == nil {
-		return true
-	}
-	if _, err := ss.st.Write(f); err != nil {
-		ss.abort()
-		return false
-	}
-	ss.stats.sent(len(f))
-	return true
-}
-
-// abort ends the call without a status: the client is gone.
-func (ss *serverStream) abort() {
+// abortLocked ends the call without a status: the client is gone. wmu held.
+func (ss *serverStream) abortLocked() {
+	ss.aborted = true
 	ss.out.Close(endWith(wire.NewError(wire.Canceled, "the client cancelled the call or went away")))
 }
 
@@ -547,9 +622,13 @@ func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
 	ss.finish(mailbox.End{})
 }
 
-// serveStreaming runs a streaming call: a reader goroutine fills the
-// inbound mailbox, the handler runs on its own goroutine, and the stream
-// goroutine writes the outbound mailbox until the call ends.
+// serveStreaming runs a streaming call. The requests are decoded into the
+// inbound mailbox as they arrive (inbound); the senders write the outbound
+// mailbox to the transport themselves (flushOut). The handler runs on the
+// stream goroutine if the transport can finish the stream before the
+// handler returns, so that a deadline ends the call even if the handler
+// ignores its context; otherwise it runs on its own goroutine while the
+// stream goroutine watches the context.
 func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]) error) {
 	size := ss.srv.cfg.mailboxSize
 	ss.out = mailbox.New[[]byte](size)
@@ -561,87 +640,98 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 				return err
 			}
 			if wait {
-				return ss.sendErr(ss.out.Send(ctx, frame))
+				err = ss.out.Send(ctx, frame)
+			} else {
+				err = ss.out.TrySend(frame)
 			}
-			return ss.sendErr(ss.out.TrySend(frame))
+			if err != nil {
+				return ss.sendErr(err)
+			}
+			ss.flushOut()
+			return nil
 		},
 		done: ss.out.Done,
 	}
 
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		readRequests(ss, call.in)
-	}()
+	reader := &inbound[Req]{
+		mr:    msgReader{maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats},
+		codec: ss.codec,
+		in:    call.in,
+		ctx:   ss.ctx,
+		end:   func(err error) { ss.requestsEnded(call.in, err) },
+	}
+	reader.start(ss.st.Body())
 
 	info := &StreamServerInfo{Method: ss.method, Kind: ss.kind}
 	run := chainStreamServer(ss.srv.cfg.stream, info, func(ctx context.Context, _ ServerConn) error {
 		call.ctx = ctx
 		return h(call)
 	})
-	handlerDone := make(chan struct{})
-	go func() {
-		defer close(handlerDone)
+	handle := func() {
 		var err error
 		func() {
 			defer ss.recoverHandler(&err)
 			err = run(ss.ctx, ss)
 		}()
-		ss.out.Close(endWith(err))
-	}()
-
-	ss.writeLoop()
-	// The call is over: stop the handler, unblock and reap the reader.
-	ss.endContext()
-	ss.st.CloseBody()
-	<-readerDone
-	if ss.clientGone() {
-		// The stream was reset (or the connection lost), so there is no
-		// response left to deliver: hold the stream's slot until the
-		// handler has returned. x/net/http2 bounds the stream goroutines
-		// of a connection by MAX_CONCURRENT_STREAMS, so a client that
-		// opens and resets streams in a loop (CVE-2023-44487) cannot have
-		// more handlers running than that.
-		<-handlerDone
+		ss.end(endWith(err))
 	}
-}
 
-// readRequests decodes the request stream into in until the client
-// half-closes or the call fails; on a bad message it ends the call with the
-// matching status.
-func readRequests[Req any](ss *serverStream, in *mailbox.Mailbox[*Req]) {
-	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats}
-	for {
-		payload, err := mr.next()
-		if err == io.EOF {
-			in.Close(mailbox.End{})
-			return
-		}
-		if err == nil {
-			req := new(Req)
-			if err = decodeMessage(ss.codec, payload, req); err == nil {
-				if err = in.Send(ss.ctx, req); err == nil {
-					continue
-				}
+	ss.early, _ = ss.st.(transport.Finisher)
+	if ss.early != nil {
+		stop := context.AfterFunc(ss.ctx, ss.ctxDone)
+		handle()
+		stop()
+	} else {
+		handlerDone := make(chan struct{})
+		go func() {
+			defer close(handlerDone)
+			handle()
+		}()
+		select {
+		case <-handlerDone:
+		case <-ss.ctx.Done():
+			ss.ctxDone()
+			if ss.clientGone() {
+				// The stream was reset (or the connection lost): hold
+				// its slot until the handler has returned. x/net/http2
+				// bounds the stream goroutines of a connection by
+				// MAX_CONCURRENT_STREAMS, so a client that opens and
+				// resets streams in a loop (CVE-2023-44487) cannot have
+				// more handlers running than that.
+				<-handlerDone
 			}
 		}
-		var status error
-		var we *wire.Error
-		switch {
-		case errors.As(err, &we):
-			status = we
-		case ss.ctx.Err() != nil:
-			status = ctxStatus(ss.ctx)
-		default:
-			status = wire.Errorf(wire.Canceled, "reading the request stream: %v", err)
-		}
-		in.Close(endWith(status))
-		if we != nil {
-			// A bad message from the client ends the call with its status.
-			ss.out.Close(endWith(status))
-			ss.cancel()
-		}
+	}
+	// The call is over: stop the handler and the request decoding.
+	ss.endContext()
+	ss.st.CloseBody()
+	reader.stop()
+}
+
+// requestsEnded delivers the request stream's end to in: io.EOF when the
+// client half-closed, else the failure. A bad message from the client
+// (a *wire.Error) also ends the call with its status.
+func (ss *serverStream) requestsEnded(in interface{ Close(mailbox.End) bool }, err error) {
+	if err == io.EOF {
+		in.Close(mailbox.End{})
 		return
+	}
+	var status error
+	var we *wire.Error
+	switch {
+	case errors.As(err, &we):
+		status = we
+	case ss.ctx.Err() != nil:
+		status = ctxStatus(ss.ctx)
+	default:
+		status = wire.Errorf(wire.Canceled, "reading the request stream: %v", err)
+	}
+	in.Close(endWith(status))
+	if we != nil {
+		// Closing out first makes its status the call's; cancelling
+		// the context makes ctxDone send it.
+		ss.out.Close(endWith(status))
+		ss.cancel()
 	}
 }
 

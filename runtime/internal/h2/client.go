@@ -816,6 +816,12 @@ type clientBody clientStream
 
 func (b *clientBody) Read(p []byte) (int, error) { return b.body.Read(p) }
 
+// TryRead implements transport.PushReader.
+func (b *clientBody) TryRead(p []byte) (int, error) { return b.body.TryRead(p) }
+
+// SetNotify implements transport.PushReader.
+func (b *clientBody) SetNotify(fn func()) { b.body.SetNotify(fn) }
+
 // Close resets the stream if the response was not read to its end.
 func (b *clientBody) Close() error {
 	cs := (*clientStream)(b)

@@ -418,6 +418,9 @@ type recvBuf struct {
 	closed  bool  // the application is done: discard what arrives
 	waiting bool
 	wake    chan struct{}
+	// notify, if set, is called without locks held after data or the end
+	// arrives (transport.PushReader). guarded by mu.
+	notify func()
 	// ended is set when no more DATA can come: no more stream credit is
 	// due. guarded by mu.
 	ended   bool
@@ -475,12 +478,16 @@ func (b *recvBuf) put(p []byte, padding int) bool {
 	wake := b.waiting
 	b.waiting = false
 	inc := b.creditLocked(padding)
+	notify := b.notify
 	b.mu.Unlock()
 	if padding > 0 {
 		b.sendCredit(inc, padding)
 	}
 	if wake {
 		b.wake <- struct{}{}
+	}
+	if notify != nil && len(p) > 0 {
+		notify()
 	}
 	return true
 }
@@ -495,14 +502,30 @@ func (b *recvBuf) finish(err error) {
 	}
 	wake := b.waiting
 	b.waiting = false
+	notify := b.notify
 	b.mu.Unlock()
 	if wake {
 		b.wake <- struct{}{}
 	}
+	if notify != nil {
+		notify()
+	}
+}
+
+// SetNotify implements transport.PushReader.
+func (b *recvBuf) SetNotify(fn func()) {
+	b.mu.Lock()
+	b.notify = fn
+	b.mu.Unlock()
 }
 
 // Read implements io.Reader for the application.
-func (b *recvBuf) Read(p []byte) (int, error) {
+func (b *recvBuf) Read(p []byte) (int, error) { return b.read(p, true) }
+
+// TryRead implements transport.PushReader.
+func (b *recvBuf) TryRead(p []byte) (int, error) { return b.read(p, false) }
+
+func (b *recvBuf) read(p []byte, wait bool) (int, error) {
 	b.mu.Lock()
 	for b.buf == nil || b.r == len(*b.buf) {
 		if b.err != nil || b.closed {
@@ -514,7 +537,7 @@ func (b *recvBuf) Read(p []byte) (int, error) {
 			b.mu.Unlock()
 			return 0, err
 		}
-		if len(p) == 0 {
+		if len(p) == 0 || !wait {
 			b.mu.Unlock()
 			return 0, nil
 		}

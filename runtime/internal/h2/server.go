@@ -735,7 +735,53 @@ type serverStream struct {
 	pend       *[]byte // response bytes written and not yet queued
 }
 
-var _ transport.ServerStream = (*serverStream)(nil)
+var (
+	_ transport.ServerStream = (*serverStream)(nil)
+	_ transport.Finisher     = (*serverStream)(nil)
+	_ transport.PushReader   = (*recvBuf)(nil)
+	_ transport.PushReader   = (*clientBody)(nil)
+)
+
+// Finish implements transport.Finisher.
+func (st *serverStream) Finish() { st.finish() }
+
+// TryWrite implements transport.TryWriter.
+func (st *serverStream) TryWrite(p []byte) (bool, error) {
+	if err := st.ctx.Err(); err != nil {
+		return false, errStreamClosed
+	}
+	if st.pend != nil {
+		return false, nil
+	}
+	st.writeHeader(200)
+	if len(p) > 0 {
+		st.wroteBody = true
+	}
+	sc := st.sc
+	n := int64(len(p))
+	sc.mu.Lock()
+	if err := st.send.err; err != nil {
+		sc.mu.Unlock()
+		return false, errStreamClosed
+	}
+	if n > 0 && sc.sendableLocked(&st.send) < n {
+		sc.mu.Unlock()
+		return false, nil
+	}
+	sc.takeLocked(&st.send, n)
+	var items [2]item
+	batch := items[:0]
+	if !st.headerSent {
+		st.headerSent = true
+		batch = append(batch, st.headerItem(false))
+	}
+	if n > 0 {
+		batch = append(batch, item{kind: itemData, sid: st.id, data: p, s: &st.send})
+	}
+	sc.mu.Unlock()
+	sc.w.push(batch...)
+	return true, nil
+}
 
 func (st *serverStream) Context() context.Context         { return st.ctx }
 func (st *serverStream) Method() string                   { return st.method }

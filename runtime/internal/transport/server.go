@@ -205,3 +205,37 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// PushReader is an optional interface of a request or response body whose
+// transport buffers the peer's DATA itself. Instead of a goroutine blocked
+// in Read, the application registers a callback and reads what has arrived
+// without blocking, so an idle stream holds no goroutine.
+type PushReader interface {
+	// SetNotify registers fn. The transport calls it on its reading
+	// goroutine, with no lock held, after data or the end of the body
+	// arrives; fn must not block. Data that arrived before SetNotify does
+	// not call it.
+	SetNotify(fn func())
+	// TryRead is Read that returns 0, nil instead of waiting for data.
+	TryRead(p []byte) (int, error)
+}
+
+// Finisher is an optional interface of a ServerStream: Finish completes the
+// response (headers, body and the trailers set so far, or a trailers-only
+// response) before the StreamHandler returns. It may be called from any
+// goroutine provided the caller serializes it with the stream's other
+// response methods. Afterwards writes fail, and the handler's return sends
+// nothing more.
+type Finisher interface {
+	Finish()
+}
+
+// TryWriter is an optional interface of a ServerStream (and of a client
+// stream's request body writer): TryWrite sends p, and the response
+// headers if they have not gone yet, as Write and Flush would, but only if
+// HTTP/2 flow control lets all of p go now. Otherwise it sends nothing and
+// returns false, and the caller falls back to Write, which waits. The
+// transport takes ownership of p: the caller must not modify it.
+type TryWriter interface {
+	TryWrite(p []byte) (bool, error)
+}

@@ -1,0 +1,187 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/parleyrpc/parley/mailbox"
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// inbound decodes the messages of a request or response body into a call's
+// inbound mailbox.
+//
+// Over a transport that pushes (transport.PushReader), no goroutine waits
+// on an idle body: the transport's reading goroutine calls notify when data
+// arrives, and notify decodes the complete messages and hands them to the
+// mailbox right there, without blocking. Only when the mailbox is full, or
+// a message is costly to finish (large, compressed, or watched by a
+// StatsHandler), does a goroutine take over; it blocks in Send as long as
+// the receiver makes it, and exits once it has caught up with the body.
+// While nobody reads the body, its HTTP/2 window is not credited, so the
+// peer stops: that is the mailbox's backpressure. Over other transports
+// one goroutine reads the body for the call's lifetime.
+type inbound[T any] struct {
+	mr    msgReader
+	codec wire.Codec
+	in    *mailbox.Mailbox[*T]
+	ctx   context.Context // ends a Send blocked on a full mailbox
+	push  transport.PushReader
+	// end receives the body's end: io.EOF after the last message, or
+	// why it failed (a *wire.Error for a bad message, the reader's or
+	// the context's error otherwise). It is called once, by whichever
+	// goroutine is decoding; it must not block.
+	end func(err error)
+
+	// One goroutine at a time decodes; mu hands that role over.
+	mu       sync.Mutex
+	running  bool          // a goroutine is decoding
+	again    bool          // more arrived while running
+	stopped  bool          // stop was called: no new runs
+	idle     chan struct{} // closed when running ends, for stop
+	pending  *T            // decoded, not yet in the mailbox; owned by the running goroutine
+	pendRaw  []byte        // read, not yet decoded; owned by the running goroutine
+	finished bool          // end was called; guarded by mu
+}
+
+// start begins decoding body into in.
+func (p *inbound[T]) start(body io.Reader) {
+	if pr, ok := body.(transport.PushReader); ok {
+		p.push = pr
+		p.mr.r = readerFunc(pr.TryRead)
+		pr.SetNotify(p.notify)
+		p.notify() // for what arrived before SetNotify
+		return
+	}
+	p.mr.r = body
+	p.mu.Lock()
+	p.running = true
+	p.mu.Unlock()
+	go p.run(true)
+}
+
+// notify runs on the transport's reading goroutine when data or the end
+// arrives: it decodes what it can unless another goroutine is at it.
+func (p *inbound[T]) notify() {
+	p.mu.Lock()
+	if p.running {
+		p.again = true
+		p.mu.Unlock()
+		return
+	}
+	if p.stopped || p.finished {
+		p.mu.Unlock()
+		return
+	}
+	p.running = true
+	p.mu.Unlock()
+	p.run(false)
+}
+
+// run decodes until the body has nothing more for now (push), or its end.
+// With blocking false it never blocks: at a full mailbox or a costly
+// message it hands over to a new goroutine.
+func (p *inbound[T]) run(blocking bool) {
+	for {
+		if p.pendRaw != nil {
+			raw := p.pendRaw
+			p.pendRaw = nil
+			payload, err := p.mr.inflate(raw)
+			if err == nil {
+				v := new(T)
+				if err = decodeMessage(p.codec, payload, v); err == nil {
+					p.pending = v
+				}
+			}
+			if err != nil {
+				p.finish(err)
+				return
+			}
+		}
+		if v := p.pending; v != nil {
+			var err error
+			if blocking {
+				err = p.in.Send(p.ctx, v)
+			} else if err = p.in.TrySend(v); err == mailbox.ErrFull {
+				go p.run(true)
+				return
+			}
+			if err != nil {
+				p.finish(err)
+				return
+			}
+			p.pending = nil
+		}
+		raw, ok, err := p.mr.step()
+		switch {
+		case err != nil:
+			p.finish(err)
+			return
+		case ok && !blocking && p.mr.costly(raw):
+			p.pendRaw = raw
+			go p.run(true)
+			return
+		case ok:
+			p.pendRaw = raw
+		case p.push == nil:
+			// A blocking reader that returned 0, nil: read again.
+		case p.park():
+			return
+		}
+	}
+}
+
+// park ends a run that has caught up with the body; false if more arrived
+// meanwhile, and the run goes on.
+func (p *inbound[T]) park() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.again {
+		p.again = false
+		return false
+	}
+	p.running = false
+	p.wakeStop()
+	return true
+}
+
+// finish reports the body's end and ends the run for good.
+func (p *inbound[T]) finish(err error) {
+	p.end(err)
+	p.mu.Lock()
+	p.finished = true
+	p.running = false
+	p.wakeStop()
+	p.mu.Unlock()
+}
+
+// wakeStop releases a stop waiting for the run to end. p.mu held.
+func (p *inbound[T]) wakeStop() {
+	if p.idle != nil {
+		close(p.idle)
+		p.idle = nil
+	}
+}
+
+// stop waits for a running decode to end and starts no new one. The body
+// must have been closed and ctx ended first, so that the run cannot be
+// blocked on either.
+func (p *inbound[T]) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	if !p.running {
+		p.mu.Unlock()
+		return
+	}
+	idle := make(chan struct{})
+	p.idle = idle
+	p.mu.Unlock()
+	<-idle
+}
+
+// readerFunc is an io.Reader made of a Read method.
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
