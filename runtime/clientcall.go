@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parleyrpc/parley/mailbox"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
@@ -41,9 +42,10 @@ type clientStream struct {
 	cancel context.CancelFunc
 	comp   wire.Compressor
 
-	// out carries framed requests to the transport's body reader; closed
+	// out carries framed requests to the transport (through body); closed
 	// cleanly by CloseSend, or with the status when the call ends.
-	out *mailbox.Mailbox[[]byte]
+	out  *mailbox.Mailbox[[]byte]
+	body *requestBody
 
 	headerReady chan struct{} // closed once header/headerErr are set
 	header      wire.Metadata
@@ -74,6 +76,7 @@ func (c *ClientCall[Req, Res]) Send(req *Req) error { return c.out.Send(c.cs.ctx
 // io.EOF after the requests already sent. It is idempotent.
 func (c *ClientCall[Req, Res]) CloseSend() error {
 	c.cs.out.Close(mailbox.End{})
+	c.cs.body.flush()
 	return nil
 }
 
@@ -189,6 +192,8 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 		headerReady: make(chan struct{}),
 		done:        make(chan struct{}),
 	}
+	body := &requestBody{out: cs.out, closed: make(chan struct{})}
+	cs.body = body
 	cs.ctx, cs.cancel = context.WithCancel(ctx)
 	if c.cfg.stats != nil {
 		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, BidiStream, parseAddr(c.Target()))
@@ -205,14 +210,15 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 			} else {
 				err = cs.out.TrySend(frame)
 			}
-			if err == nil {
-				cs.stats.sent(len(frame))
+			if err != nil {
+				return cs.sendErr(err)
 			}
-			return cs.sendErr(err)
+			cs.stats.sent(len(frame))
+			body.flush()
+			return nil
 		},
 		done: cs.out.Done,
 	}
-	body := &requestBody{out: cs.out, closed: make(chan struct{})}
 	// Cancelling the call, or its deadline passing, must reset the stream
 	// even while the transport's body writer waits in Read for the next
 	// request: x/net watches the context only between body reads. Closing
@@ -242,73 +248,179 @@ func (cs *clientStream) setHeader(md wire.Metadata, err error) {
 	})
 }
 
-// runClientCall drives one streaming call on its own goroutine: it opens the
-// stream, publishes the headers, decodes responses into in, and delivers
-// the terminal event.
+// runClientCall opens the stream on its own goroutine, publishes the
+// response headers, and starts decoding the responses into in (inbound):
+// over a transport that pushes, the goroutine then ends, and an idle call
+// holds none. The call ends (endCall) with the response's end.
 func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *transport.Request) {
-	var status error
-	var trailer wire.Metadata
-	defer func() {
-		if status != nil {
-			status = wire.AsError(status)
-		}
-		// The call-end event comes before the terminal event is delivered,
-		// so a caller that has seen the end has seen its stats too.
-		cs.stats.end(status)
-		cs.setHeader(nil, status)
-		in.Close(mailbox.End{Err: status, Trailer: trailer})
-		callEnd := status
-		if callEnd == nil {
-			callEnd = io.EOF
-		}
-		cs.out.Close(mailbox.End{Err: callEnd})
-		close(cs.done)
-		cs.cancel()
-	}()
 	resp, err := cs.c.tr.RoundTrip(cs.ctx, req)
 	if err != nil {
-		status = cs.c.transportErr(cs.ctx, err)
+		cs.endCall(in, cs.c.transportErr(cs.ctx, err), nil)
 		return
 	}
-	defer resp.Body.Close()
 	r := readResponseHeader(resp)
 	if r.ended {
-		status, trailer = r.status, r.trailer
+		resp.Body.Close()
+		cs.endCall(in, r.status, r.trailer)
 		return
 	}
 	cs.setHeader(r.header, nil)
-	mr := msgReader{r: resp.Body, maxSize: cs.c.cfg.maxRecv, comp: r.comp, stats: cs.stats}
-	for {
-		payload, err := mr.next()
-		if err == io.EOF {
-			trailer, status = readTrailer(resp)
-			return
-		}
-		if err != nil {
-			status = cs.c.transportErr(cs.ctx, err)
-			return
-		}
-		res := new(Res)
-		if err := decodeMessage(cs.c.codec, payload, res); err != nil {
-			status = err
-			return
-		}
-		if err := in.Send(cs.ctx, res); err != nil {
-			status = ctxStatus(cs.ctx)
-			return
-		}
+	reader := &inbound[Res]{
+		mr:    msgReader{maxSize: cs.c.cfg.maxRecv, comp: r.comp, stats: cs.stats},
+		codec: cs.c.codec,
+		in:    in,
+		ctx:   cs.ctx,
+		end: func(err error) {
+			var status error
+			var trailer wire.Metadata
+			if err == io.EOF {
+				trailer, status = readTrailer(resp)
+			} else {
+				status = cs.c.transportErr(cs.ctx, err)
+			}
+			resp.Body.Close()
+			if cs.stats != nil {
+				// Off the transport's reading goroutine: the stats
+				// handler is user code and may block.
+				go cs.endCall(in, status, trailer)
+				return
+			}
+			cs.endCall(in, status, trailer)
+		},
 	}
+	reader.start(resp.Body)
+}
+
+// endCall ends the call with status and trailer: the inbound mailbox gets
+// its terminal event and the outbound mailbox closes.
+func (cs *clientStream) endCall(in interface{ Close(mailbox.End) bool }, status error, trailer wire.Metadata) {
+	if status != nil {
+		status = wire.AsError(status)
+	}
+	// The call-end event comes before the terminal event is delivered,
+	// so a caller that has seen the end has seen its stats too.
+	cs.stats.end(status)
+	cs.setHeader(nil, status)
+	in.Close(mailbox.End{Err: status, Trailer: trailer})
+	callEnd := status
+	if callEnd == nil {
+		callEnd = io.EOF
+	}
+	cs.out.Close(mailbox.End{Err: callEnd})
+	close(cs.done)
+	cs.cancel()
 }
 
 // requestBody is the HTTP/2 request body of a streaming call: the
 // transport's writer goroutine reads framed messages from the outbound
 // mailbox. One Read returns as many queued messages as fit, so a burst of
 // sends goes out in one flush.
+//
+// A transport that supports it attaches the body instead
+// (transport.Attacher): then the senders write the outbound mailbox to the
+// stream themselves, as the server's do (see serverStream.flushOut).
 type requestBody struct {
 	out       *mailbox.Mailbox[[]byte]
 	cur       []byte // owned by the transport's reading goroutine
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// Attached mode. w is set once, under wmu; whoever holds wmu writes.
+	attached atomic.Bool
+	wmu      sync.Mutex
+	w        transport.BodyWriter
+	held     []byte // taken from out, held back by flow control
+	ended    atomic.Bool
+}
+
+// Attach implements transport.Attacher: from now on the senders write.
+func (b *requestBody) Attach(w transport.BodyWriter) {
+	b.wmu.Lock()
+	b.w = w
+	b.attached.Store(true)
+	b.wmu.Unlock()
+	b.flush()
+}
+
+// pending reports whether an attached body has something to write: a
+// message, or the END_STREAM that follows CloseSend.
+func (b *requestBody) pending() bool {
+	if b.out.Len() > 0 {
+		return true
+	}
+	select {
+	case <-b.out.Done():
+		return !b.ended.Load()
+	default:
+		return false
+	}
+}
+
+// flush writes what is queued if the body is attached and no other
+// goroutine is writing; like serverStream.flushOut it never waits for flow
+// control, and hands the writing to a goroutine that does when it must.
+func (b *requestBody) flush() {
+	if !b.attached.Load() {
+		return
+	}
+	for b.pending() {
+		if !b.wmu.TryLock() {
+			return
+		}
+		if !b.writeLocked(false) {
+			return // handed off, with wmu, to writeBlocked
+		}
+		b.wmu.Unlock()
+	}
+}
+
+func (b *requestBody) writeBlocked() {
+	b.writeLocked(true)
+	b.wmu.Unlock()
+	b.flush()
+}
+
+// writeLocked writes what is queued in out and, once out is closed
+// cleanly (CloseSend), ends the body. With wait false it returns false
+// after handing the rest, and wmu, to writeBlocked. wmu held.
+func (b *requestBody) writeLocked(wait bool) bool {
+	for {
+		f := b.held
+		b.held = nil
+		if f == nil {
+			var open bool
+			select {
+			case f, open = <-b.out.C():
+			default:
+				return true
+			}
+			if !open {
+				if !b.ended.Swap(true) {
+					if end, _ := b.out.End(); end.Err == nil {
+						_ = b.w.CloseSend()
+					}
+				}
+				return true
+			}
+		}
+		if b.ended.Load() {
+			continue // the stream is gone: its status comes with the response
+		}
+		var err error
+		if wait {
+			err = b.w.Write(f)
+		} else {
+			var sent bool
+			if sent, err = b.w.TryWrite(f); err == nil && !sent {
+				b.held = f
+				go b.writeBlocked()
+				return false
+			}
+		}
+		if err != nil {
+			b.ended.Store(true)
+		}
+	}
 }
 
 var errBodyClosed = errors.New("parley: request body closed")

@@ -357,6 +357,10 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 	}
 	cc.w.push(items...)
 	cc.mu.Unlock()
+	if a, ok := body.(transport.Attacher); ok && rest == nil {
+		a.Attach((*bodyWriter)(cs))
+		return cs, nil
+	}
 	if rest != nil || body != nil {
 		go cs.writeBody(body, rest)
 	}
@@ -681,8 +685,14 @@ func (cc *clientConn) failLocked(cs *clientStream, err error) {
 		cs.err = err
 		close(cs.hdrReady)
 	}
-	cs.body.finish(err)
-	go cs.closeReqBody()
+	// conn.mu is held: the application hears of the end on a goroutine.
+	notify := cs.body.finishQuiet(err)
+	go func() {
+		if notify != nil {
+			notify()
+		}
+		cs.closeReqBody()
+	}()
 }
 
 // gotHeadersLocked reports whether hdrReady was closed. conn.mu held.
@@ -809,6 +819,48 @@ func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
 			return
 		}
 	}
+}
+
+// bodyWriter is the transport.BodyWriter of a request body that is
+// attached (transport.Attacher).
+type bodyWriter clientStream
+
+// TryWrite implements transport.BodyWriter.
+func (w *bodyWriter) TryWrite(p []byte) (bool, error) {
+	cs := (*clientStream)(w)
+	cc := cs.cc
+	n := int64(len(p))
+	cc.mu.Lock()
+	if err := cs.send.err; err != nil {
+		cc.mu.Unlock()
+		return false, err
+	}
+	if cc.sendableLocked(&cs.send) < n {
+		cc.mu.Unlock()
+		return false, nil
+	}
+	cc.takeLocked(&cs.send, n)
+	cc.mu.Unlock()
+	if n > 0 {
+		cc.w.push(item{kind: itemData, sid: cs.id, data: p, s: &cs.send})
+	}
+	return true, nil
+}
+
+// Write implements transport.BodyWriter.
+func (w *bodyWriter) Write(p []byte) error {
+	cs := (*clientStream)(w)
+	return cs.cc.sendData(&cs.send, nil, p, nil, false, nil)
+}
+
+// CloseSend implements transport.BodyWriter.
+func (w *bodyWriter) CloseSend() error {
+	cs := (*clientStream)(w)
+	if err := cs.cc.sendData(&cs.send, nil, nil, nil, true, nil); err != nil {
+		return err
+	}
+	cs.localEnd()
+	return nil
 }
 
 // clientBody is a stream's Response.Body.

@@ -493,8 +493,16 @@ func (b *recvBuf) put(p []byte, padding int) bool {
 }
 
 // finish ends the data with err (io.EOF for END_STREAM); Read returns it
-// once the buffered bytes are read.
+// once the buffered bytes are read. No lock may be held: it calls notify.
 func (b *recvBuf) finish(err error) {
+	if notify := b.finishQuiet(err); notify != nil {
+		notify()
+	}
+}
+
+// finishQuiet is finish for a caller that holds a lock: it returns the
+// notify function to call once the lock is released, if any.
+func (b *recvBuf) finishQuiet(err error) (notify func()) {
 	b.mu.Lock()
 	b.ended = true
 	if b.err == nil {
@@ -502,14 +510,12 @@ func (b *recvBuf) finish(err error) {
 	}
 	wake := b.waiting
 	b.waiting = false
-	notify := b.notify
+	notify = b.notify
 	b.mu.Unlock()
 	if wake {
 		b.wake <- struct{}{}
 	}
-	if notify != nil {
-		notify()
-	}
+	return notify
 }
 
 // SetNotify implements transport.PushReader.

@@ -217,7 +217,10 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 func (sc *serverConn) onClose(err error) {
 	for id, st := range sc.streams {
 		st.send.stop(err, true)
-		st.body.finish(err)
+		// conn.mu is held: the application hears of it on a goroutine.
+		if notify := st.body.finishQuiet(err); notify != nil {
+			go notify()
+		}
 		delete(sc.streams, id)
 	}
 	sc.pending = nil

@@ -308,3 +308,25 @@ func IsGoAway(err error) bool {
 	var ga http2.GoAwayError
 	return errors.Is(err, ErrGoAway) || errors.As(err, &ga)
 }
+
+// BodyWriter writes a request body from the application's goroutines, one
+// at a time.
+type BodyWriter interface {
+	// TryWrite sends p now if flow control lets all of it go, else sends
+	// nothing and returns false. The transport takes p.
+	TryWriter
+	// Write sends p, waiting for flow control as long as it takes. The
+	// transport takes p.
+	Write(p []byte) error
+	// CloseSend ends the body with END_STREAM.
+	CloseSend() error
+}
+
+// Attacher is an optional interface of a Request.Body that the application
+// writes itself. A transport that supports it calls Attach once the stream
+// is open, instead of reading the body on a goroutine of its own: an idle
+// request body then holds no goroutine. The body is still closed if the
+// stream fails.
+type Attacher interface {
+	Attach(w BodyWriter)
+}
