@@ -554,6 +554,7 @@ func (b *recvBuf) read(p []byte, wait bool) (int, error) {
 	}
 	n := copy(p, (*b.buf)[b.r:])
 	b.r += n
+	b.release()
 	inc := b.creditLocked(n)
 	b.mu.Unlock()
 	b.sendCredit(inc, n)
@@ -621,10 +622,10 @@ func (b *recvBuf) close(err error) {
 	}
 }
 
-// release returns the buffer to its pool once it is drained and no more
-// data can come. b.mu held.
+// release returns the buffer to its pool once it is drained, so that an
+// idle stream holds none. b.mu held.
 func (b *recvBuf) release() {
-	if b.buf != nil && b.r == len(*b.buf) && (b.closed || b.err != nil) {
+	if b.buf != nil && b.r == len(*b.buf) {
 		putBuf(b.buf)
 		b.buf, b.r = nil, 0
 	}
