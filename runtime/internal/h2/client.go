@@ -191,6 +191,7 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 		slot:       make(chan struct{}),
 	}
 	cc.conn.onClose = cc.onClose
+	cc.conn.openStreams = func() int { return len(cc.streams) }
 	cc.br = bufio.NewReaderSize(nc, 32<<10)
 	cc.fr = http2.NewFramer(nil, cc.br)
 	cc.fr.SetReuseFrames()

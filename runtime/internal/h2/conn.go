@@ -77,6 +77,8 @@ type conn struct {
 	err        error        // why the connection ended; guarded by mu
 	closed     chan struct{}
 	onClose    func(err error) // the side's teardown, called once by close with mu held
+	// openStreams counts the side's open streams; guarded by mu.
+	openStreams func() int
 
 	inflow inflow // the connection's receive window
 
@@ -103,6 +105,15 @@ func newConn(nc net.Conn, recvWin int32) *conn {
 	c.w = newWriter(c, nc)
 	c.inflow.init(recvWin)
 	return c
+}
+
+// busy reports whether more than one stream is open: then a small batch
+// in the writer is worth holding for a moment, as other streams may be
+// about to add to it.
+func (c *conn) busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.openStreams != nil && c.openStreams() > 1
 }
 
 // close ends the connection with err (once): the side fails its streams,

@@ -172,6 +172,7 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 	sc.resetBudget = float64(max(minResetBudget, 2*sc.maxStreams))
 	sc.resetTokens = sc.resetBudget
 	sc.conn.onClose = sc.onClose
+	sc.conn.openStreams = func() int { return len(sc.streams) }
 	return sc
 }
 

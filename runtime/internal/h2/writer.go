@@ -146,9 +146,6 @@ func (w *writer) run() {
 	defer close(w.done)
 	defer w.closeConn()
 	yielded := false
-	// sid is the one stream whose frames are buffered since the last
-	// flush, 0 if none, or multiStreams.
-	var sid uint32
 	for {
 		w.mu.Lock()
 		for len(w.q) == 0 {
@@ -159,18 +156,18 @@ func (w *writer) run() {
 			}
 			if n := w.bw.Buffered(); n > 0 {
 				w.mu.Unlock()
-				if !yielded && n < yieldBelow && sid == multiStreams {
-					// A small batch from several streams: let the
+				if !yielded && n < yieldBelow && w.c.busy() {
+					// A small batch while other streams are open: let the
 					// goroutines about to queue more (their next
 					// messages) run first, as grpc-go's loopyWriter
-					// does, for fewer, larger writes. A lone stream
-					// (a ping-pong) would only wait longer.
+					// does, for fewer, larger writes. A lone stream (a
+					// ping-pong) would only wait longer.
 					yielded = true
 					goruntime.Gosched()
 				} else {
 					// The queue is empty: now is the time to flush.
 					w.flush()
-					yielded, sid = false, 0
+					yielded = false
 				}
 				w.mu.Lock()
 				continue
@@ -184,23 +181,12 @@ func (w *writer) run() {
 		w.q = w.spare[:0]
 		w.mu.Unlock()
 		for i := range batch {
-			if s := batch[i].sid; s != 0 && s != sid {
-				if sid == 0 {
-					sid = s
-				} else {
-					sid = multiStreams
-				}
-			}
 			w.write(&batch[i])
 			batch[i] = item{}
 		}
 		w.spare = batch
 	}
 }
-
-// multiStreams marks frames of several streams in the writer's buffer; no
-// stream has this id (stream ids are below 1<<31).
-const multiStreams = 1 << 31
 
 // closeConn closes the socket when the writer ends.
 func (w *writer) closeConn() {
