@@ -237,6 +237,11 @@ func WithHTTP2Transport(t HTTP2Transport) Option {
 // WithCodec adds a codec. A server accepts every added codec's
 // content-subtype besides msgpack; a client sends with the codec added
 // last. The default is wire.Msgpack alone.
+//
+// With the default transport, streaming calls decode small messages (up
+// to 16 KiB, uncompressed) on the connection's reading goroutine as they
+// arrive, so Unmarshal must not block: a slow codec delays the other
+// calls on the connection.
 func WithCodec(codec wire.Codec) Option {
 	return bothOption(func(c *common) {
 		cp := make(map[string]wire.Codec, len(c.codecs)+1)
