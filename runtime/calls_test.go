@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	goruntime "runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -682,6 +683,65 @@ func TestServerSendHonoursContext(t *testing.T) {
 			}
 		}
 	})
+}
+
+// An open streaming call that is not exchanging messages holds one
+// goroutine, the server's handler, over the default transport: requests
+// and responses are decoded as they arrive on the connection's reader and
+// written by their senders, and nothing waits on an idle call. (The
+// client and server share this process, so their goroutines are counted
+// together.)
+func TestIdleStreamGoroutines(t *testing.T) {
+	e := newEnv(t, transports[0], registerEcho, envOpts{})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	// One call first, so the connection and its goroutines are up.
+	if _, err := prt.CallUnary[Msg, Msg](ctx, e.client, mUnary, &Msg{}); err != nil {
+		t.Fatal(err)
+	}
+	base := goruntime.NumGoroutine()
+	const n = 50
+	calls := make([]*prt.ClientCall[Msg, Msg], n)
+	for i := range calls {
+		call, err := prt.Open[Msg, Msg](ctx, e.client, mBidi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := call.Send(&Msg{N: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := call.Recv(); err != nil || m.N != int64(i) {
+			t.Fatalf("call %d: got %v, %v", i, m, err)
+		}
+		calls[i] = call
+	}
+	// Goroutines that carried the first exchange exit once it is done.
+	var extra int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		extra = goruntime.NumGoroutine() - base
+		if extra <= n+2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("%d idle calls hold %d goroutines", n, extra)
+	if extra > n+2 {
+		t.Errorf("%d idle calls hold %d goroutines, want %d (one per call, the handler's)", n, extra, n)
+	}
+	// And they still work.
+	for i, call := range calls {
+		if err := call.Send(&Msg{N: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := call.Recv(); err != nil || m.N != int64(i) {
+			t.Fatalf("call %d after idling: got %v, %v", i, m, err)
+		}
+		_ = call.CloseSend()
+		if _, err := call.Recv(); err != io.EOF {
+			t.Fatalf("call %d: end %v, want io.EOF", i, err)
+		}
+	}
 }
 
 func TestCompression(t *testing.T) {
