@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"sync/atomic"
 
 	"github.com/parleyrpc/parley/mailbox"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
@@ -76,7 +75,7 @@ func (c *ClientCall[Req, Res]) Send(req *Req) error { return c.out.Send(c.cs.ctx
 // io.EOF after the requests already sent. It is idempotent.
 func (c *ClientCall[Req, Res]) CloseSend() error {
 	c.cs.out.Close(mailbox.End{})
-	c.cs.body.flush()
+	c.cs.body.flow.flush()
 	return nil
 }
 
@@ -193,6 +192,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 		done:        make(chan struct{}),
 	}
 	body := &requestBody{out: cs.out, closed: make(chan struct{})}
+	body.flow.out = cs.out
 	cs.body = body
 	cs.ctx, cs.cancel = context.WithCancel(ctx)
 	if c.cfg.stats != nil {
@@ -214,7 +214,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 				return cs.sendErr(err)
 			}
 			cs.stats.sent(len(frame))
-			body.flush()
+			body.flow.flush()
 			return nil
 		},
 		done: cs.out.Done,
@@ -317,111 +317,43 @@ func (cs *clientStream) endCall(in interface{ Close(mailbox.End) bool }, status 
 // sends goes out in one flush.
 //
 // A transport that supports it attaches the body instead
-// (transport.Attacher): then the senders write the outbound mailbox to the
-// stream themselves, as the server's do (see serverStream.flushOut).
+// (transport.Attacher): then its outflow writes the outbound mailbox to the
+// stream from the senders' goroutines, as on the server.
 type requestBody struct {
 	out       *mailbox.Mailbox[[]byte]
 	cur       []byte // owned by the transport's reading goroutine
 	closed    chan struct{}
 	closeOnce sync.Once
 
-	// Attached mode. w is set once, under wmu; whoever holds wmu writes.
-	attached atomic.Bool
-	wmu      sync.Mutex
-	w        transport.BodyWriter
-	held     []byte // taken from out, held back by flow control
-	ended    atomic.Bool
+	flow outflow              // attached mode
+	w    transport.BodyWriter // set by Attach; used under flow.mu
 }
 
 // Attach implements transport.Attacher: from now on the senders write.
 func (b *requestBody) Attach(w transport.BodyWriter) {
-	b.wmu.Lock()
 	b.w = w
-	b.attached.Store(true)
-	b.wmu.Unlock()
-	b.flush()
+	b.flow.attach(b)
 }
 
-// pending reports whether an attached body has something to write: a
-// message, or the END_STREAM that follows CloseSend.
-func (b *requestBody) pending() bool {
-	if b.out.Len() > 0 {
-		return true
-	}
-	select {
-	case <-b.out.Done():
-		return !b.ended.Load()
-	default:
-		return false
-	}
-}
+// tryWrite, write, flush, closeSend and writeFailed make requestBody the
+// sink of its outflow; flow.mu is held.
 
-// flush writes what is queued if the body is attached and no other
-// goroutine is writing; like serverStream.flushOut it never waits for flow
-// control, and hands the writing to a goroutine that does when it must.
-func (b *requestBody) flush() {
-	if !b.attached.Load() {
-		return
-	}
-	for b.pending() {
-		if !b.wmu.TryLock() {
-			return
-		}
-		if !b.writeLocked(false) {
-			return // handed off, with wmu, to writeBlocked
-		}
-		b.wmu.Unlock()
+func (b *requestBody) tryWrite(f []byte) (bool, error) { return b.w.TryWrite(f) }
+
+func (b *requestBody) write(f []byte) error { return b.w.Write(f) }
+
+func (b *requestBody) flush() error { return nil } // the transport writes at once
+
+// closeSend ends the body after CloseSend; a call that ended otherwise is
+// reset by the transport, and its status comes with the response.
+func (b *requestBody) closeSend() {
+	if end, _ := b.out.End(); end.Err == nil {
+		_ = b.w.CloseSend()
 	}
 }
 
-func (b *requestBody) writeBlocked() {
-	b.writeLocked(true)
-	b.wmu.Unlock()
-	b.flush()
-}
-
-// writeLocked writes what is queued in out and, once out is closed
-// cleanly (CloseSend), ends the body. With wait false it returns false
-// after handing the rest, and wmu, to writeBlocked. wmu held.
-func (b *requestBody) writeLocked(wait bool) bool {
-	for {
-		f := b.held
-		b.held = nil
-		if f == nil {
-			var open bool
-			select {
-			case f, open = <-b.out.C():
-			default:
-				return true
-			}
-			if !open {
-				if !b.ended.Swap(true) {
-					if end, _ := b.out.End(); end.Err == nil {
-						_ = b.w.CloseSend()
-					}
-				}
-				return true
-			}
-		}
-		if b.ended.Load() {
-			continue // the stream is gone: its status comes with the response
-		}
-		var err error
-		if wait {
-			err = b.w.Write(f)
-		} else {
-			var sent bool
-			if sent, err = b.w.TryWrite(f); err == nil && !sent {
-				b.held = f
-				go b.writeBlocked()
-				return false
-			}
-		}
-		if err != nil {
-			b.ended.Store(true)
-		}
-	}
-}
+// writeFailed: the stream is gone, and its status comes with the response.
+func (b *requestBody) writeFailed() {}
 
 var errBodyClosed = errors.New("parley: request body closed")
 

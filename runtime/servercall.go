@@ -18,11 +18,11 @@ import (
 // serverStream is the untyped core of one server call. On a unary call the
 // stream goroutine (the one serveStream runs on) owns the transport stream.
 // On a streaming call the goroutines that send write to it in turn, under
-// wmu; the handler runs on the stream goroutine when the transport can
+// flow.mu; the handler runs on the stream goroutine when the transport can
 // finish a stream early (transport.Finisher), else on its own.
 type serverStream struct {
 	srv      *Server
-	st       transport.ServerStream // written under wmu on streaming calls
+	st       transport.ServerStream // written under flow.mu on streaming calls
 	method   string
 	kind     Kind
 	subtype  string
@@ -47,22 +47,18 @@ type serverStream struct {
 	// out is the outbound mailbox of framed responses; a nil entry asks
 	// for the headers to be sent now. Its terminal event is the call's
 	// status: the handler's result, or the failure that ended the call
-	// first. Whoever holds wmu writes what is queued in it to the
-	// transport (flushOut).
-	out *mailbox.Mailbox[[]byte]
-	wmu sync.Mutex
-	// held is a message taken from out and not yet written (hasHeld):
-	// flow control held it back. Guarded by wmu.
-	held    []byte
-	hasHeld bool
+	// first. flow writes it to the transport; its lock guards the
+	// transport stream's response side.
+	out  *mailbox.Mailbox[[]byte]
+	flow outflow
+	tw   transport.TryWriter // st's, if it has one
 	// early is the transport stream's Finisher, if it has one.
 	early transport.Finisher
 
-	wroteHeader bool // guarded by wmu on streaming calls
-	aborted     bool // the client is gone: nothing more is written; guarded by wmu
+	wroteHeader bool // guarded by flow.mu on streaming calls
 
 	stats    *callStats // nil without a StatsHandler; set before the handler starts
-	finished bool       // finish ran; guarded by wmu on streaming calls
+	finished bool       // finish ran; guarded by flow.mu on streaming calls
 }
 
 func endWith(err error) mailbox.End { return mailbox.End{Err: err} }
@@ -99,7 +95,7 @@ func (ss *serverStream) SendHeader(md wire.Metadata) error {
 	if err := ss.out.Send(ss.ctx, nil); err != nil {
 		return ss.sendErr(err)
 	}
-	ss.flushOut()
+	ss.flow.flush()
 	return nil
 }
 
@@ -266,104 +262,51 @@ func (ss *serverStream) setStatus(h transport.Header, prefix string, status *wir
 // (or the server) went away.
 func (ss *serverStream) clientGone() bool { return ss.st.Context().Err() != nil }
 
-// flushOut writes the queued responses to the transport unless another
-// goroutine is doing so: that one writes everything queued, this call's
-// message included. So a Send writes from the sender's own goroutine, with
-// no hop to a writer goroutine, as long as HTTP/2 flow control lets its
-// message go at once (transport.TryWriter). When it does not, a goroutine
-// takes over the writing, waits for the window and exits once out is
-// empty, and Send returns: Send blocks only while out is full (or until
-// its context ends), never on the network.
-func (ss *serverStream) flushOut() {
-	for ss.out.Len() > 0 {
-		if !ss.wmu.TryLock() {
-			return // the holder checks out again after it unlocks
-		}
-		if !ss.writeQueuedLocked(false) {
-			return // handed off, with wmu, to writeBlocked
-		}
-		ss.wmu.Unlock()
+// tryWrite, write, flush, closeSend and writeFailed make serverStream the
+// sink its outflow writes responses to; flow.mu is held.
+
+func (ss *serverStream) tryWrite(f []byte) (bool, error) {
+	if ss.tw == nil {
+		return false, nil // every write goes through write
 	}
+	ss.writeHeaders()
+	sent, err := ss.tw.TryWrite(f)
+	if sent && f != nil {
+		ss.stats.sent(len(f))
+	}
+	return sent, err
 }
 
-// writeBlocked writes what is queued, waiting on flow control, then lets
-// wmu go. It runs on a goroutine of its own, holding the wmu its starter
-// locked.
-func (ss *serverStream) writeBlocked() {
-	ss.writeQueuedLocked(true)
-	ss.wmu.Unlock()
-	ss.flushOut()
+func (ss *serverStream) write(f []byte) error {
+	ss.writeHeaders()
+	if f == nil {
+		return nil
+	}
+	if _, err := ss.st.Write(f); err != nil {
+		return err
+	}
+	ss.stats.sent(len(f))
+	return nil
 }
 
-// writeQueuedLocked takes everything queued in out and, unless the call
-// is over, writes it. With wait, it writes with Write (which waits for
-// flow control) and one Flush. Without, it writes each message with
-// TryWrite and, at the first that cannot go at once, keeps it in held and
-// hands the rest and wmu to writeBlocked: then it returns false. wmu held.
-func (ss *serverStream) writeQueuedLocked(wait bool) bool {
-	tw, _ := ss.st.(transport.TryWriter)
-	wrote := false
-	for {
-		f, ok := ss.held, ss.hasHeld
-		ss.held, ss.hasHeld = nil, false
-		if !ok {
-			select {
-			case f, ok = <-ss.out.C():
-			default:
-			}
-		}
-		if !ok {
-			break
-		}
-		if ss.finished || ss.aborted {
-			continue // drop: the call has ended
-		}
-		if !wait && tw == nil {
-			ss.held, ss.hasHeld = f, true
-			go ss.writeBlocked()
-			return false
-		}
-		ss.writeHeaders()
-		var err error
-		if wait {
-			if f != nil {
-				_, err = ss.st.Write(f)
-			}
-			wrote = true
-		} else {
-			var sent bool
-			if sent, err = tw.TryWrite(f); err == nil && !sent {
-				ss.held, ss.hasHeld = f, true
-				go ss.writeBlocked()
-				return false
-			}
-		}
-		if err != nil {
-			ss.abortLocked()
-			continue
-		}
-		if f != nil {
-			ss.stats.sent(len(f))
-		}
-	}
-	if wrote && !ss.aborted {
-		if err := ss.st.Flush(); err != nil {
-			ss.abortLocked()
-		}
-	}
-	return true
-}
+func (ss *serverStream) flush() error { return ss.st.Flush() }
+
+// closeSend does nothing: end sends the status.
+func (ss *serverStream) closeSend() {}
+
+func (ss *serverStream) writeFailed() { ss.closeGone() }
 
 // end ends the call with e unless it has ended already: the responses
 // queued before it are written, then the status. Any goroutine.
 func (ss *serverStream) end(e mailbox.End) {
 	ss.out.Close(e)
-	ss.wmu.Lock()
-	defer ss.wmu.Unlock()
-	ss.writeQueuedLocked(true)
-	if ss.finished || ss.aborted {
+	ss.flow.mu.Lock()
+	defer ss.flow.mu.Unlock()
+	ss.flow.writeLocked(true)
+	if ss.flow.stopped {
 		return
 	}
+	ss.flow.stopped = true
 	ss.finish(ss.result())
 	if ss.early != nil {
 		ss.early.Finish()
@@ -376,9 +319,10 @@ func (ss *serverStream) end(e mailbox.End) {
 // handler sees its context done).
 func (ss *serverStream) ctxDone() {
 	if ss.clientGone() {
-		ss.wmu.Lock()
-		ss.abortLocked()
-		ss.wmu.Unlock()
+		ss.flow.mu.Lock()
+		ss.flow.stopped = true
+		ss.closeGone()
+		ss.flow.mu.Unlock()
 		return
 	}
 	ss.end(endWith(ctxStatus(ss.ctx)))
@@ -394,9 +338,8 @@ func (ss *serverStream) result() mailbox.End {
 	return end
 }
 
-// abortLocked ends the call without a status: the client is gone. wmu held.
-func (ss *serverStream) abortLocked() {
-	ss.aborted = true
+// closeGone ends the call without a status: the client is gone.
+func (ss *serverStream) closeGone() {
 	ss.out.Close(endWith(wire.NewError(wire.Canceled, "the client cancelled the call or went away")))
 }
 
@@ -624,7 +567,7 @@ func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
 
 // serveStreaming runs a streaming call. The requests are decoded into the
 // inbound mailbox as they arrive (inbound); the senders write the outbound
-// mailbox to the transport themselves (flushOut). The handler runs on the
+// mailbox to the transport themselves (outflow). The handler runs on the
 // stream goroutine if the transport can finish the stream before the
 // handler returns, so that a deadline ends the call even if the handler
 // ignores its context; otherwise it runs on its own goroutine while the
@@ -632,6 +575,9 @@ func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
 func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]) error) {
 	size := ss.srv.cfg.mailboxSize
 	ss.out = mailbox.New[[]byte](size)
+	ss.flow.out = ss.out
+	ss.tw, _ = ss.st.(transport.TryWriter)
+	ss.flow.attach(ss)
 	call := &ServerCall[Req, Res]{ss: ss, ctx: ss.ctx, in: mailbox.New[*Req](size)}
 	call.out = outbox[Res]{
 		send: func(ctx context.Context, v *Res, wait bool) error {
@@ -647,7 +593,7 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 			if err != nil {
 				return ss.sendErr(err)
 			}
-			ss.flushOut()
+			ss.flow.flush()
 			return nil
 		},
 		done: ss.out.Done,

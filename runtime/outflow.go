@@ -1,0 +1,160 @@
+package runtime
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/parleyrpc/parley/mailbox"
+)
+
+// outflow writes a call's outbound mailbox of framed messages to its HTTP/2
+// stream from the senders' own goroutines, on both sides of a call.
+//
+// flush writes what is queued unless another goroutine is doing so: that
+// one writes everything queued, the caller's message included. So a Send
+// writes with no hop to a writer goroutine as long as HTTP/2 flow control
+// lets its message go at once (sink.tryWrite). When it does not, a
+// goroutine takes over the writing, waits for the window, and exits once
+// the mailbox is empty; Send returns meanwhile. So Send blocks only while
+// the mailbox is full (or until its context ends), never on the network,
+// and a burst of Sends from several goroutines goes out together.
+type outflow struct {
+	out      *mailbox.Mailbox[[]byte]
+	attached atomic.Bool // to is set
+	ended    atomic.Bool // out's end has been taken (and sink.closeSend called)
+
+	// mu is held by the goroutine writing. It may be handed to the
+	// goroutine that waits for flow control (writeBlocked): a sync.Mutex
+	// may be unlocked by another goroutine than the one that locked it.
+	mu sync.Mutex
+	to sink // guarded by mu
+	// held is a message taken from out and not yet written (hasHeld):
+	// flow control held it back. Guarded by mu.
+	held    []byte
+	hasHeld bool
+	// stopped drops what is still queued: the stream can take no more.
+	// Guarded by mu.
+	stopped bool
+}
+
+// sink is the stream an outflow writes to. Its methods are called with
+// outflow.mu held.
+type sink interface {
+	// tryWrite writes f if flow control lets all of it go now, and
+	// reports false (writing nothing) otherwise.
+	tryWrite(f []byte) (bool, error)
+	// write writes f, waiting for flow control.
+	write(f []byte) error
+	// flush sends what write has written.
+	flush() error
+	// closeSend is called once out has ended and everything queued
+	// before its end was written, unless the outflow stopped.
+	closeSend()
+	// writeFailed is called when a write failed; nothing more is written.
+	writeFailed()
+}
+
+// attach sets the sink and writes what was queued before it.
+func (o *outflow) attach(to sink) {
+	o.mu.Lock()
+	o.to = to
+	o.attached.Store(true)
+	o.mu.Unlock()
+	o.flush()
+}
+
+// pending reports whether there is something to write: a message, or the
+// mailbox's end.
+func (o *outflow) pending() bool {
+	if o.out.Len() > 0 {
+		return true
+	}
+	select {
+	case <-o.out.Done():
+		return !o.ended.Load()
+	default:
+		return false
+	}
+}
+
+// flush writes what is queued, without ever waiting for flow control.
+func (o *outflow) flush() {
+	if !o.attached.Load() {
+		return
+	}
+	for o.pending() {
+		if !o.mu.TryLock() {
+			return // the holder checks again after it unlocks
+		}
+		if !o.writeLocked(false) {
+			return // handed off, with mu, to writeBlocked
+		}
+		o.mu.Unlock()
+	}
+}
+
+// writeBlocked writes what is queued, waiting for flow control, then lets
+// mu go. It runs on a goroutine of its own, holding the mu its starter
+// locked.
+func (o *outflow) writeBlocked() {
+	o.writeLocked(true)
+	o.mu.Unlock()
+	o.flush()
+}
+
+// writeLocked takes everything queued in out and, unless stopped, writes
+// it. With wait, it writes with sink.write, waiting for flow control, and
+// flushes once. Without, it writes each message with sink.tryWrite and, at
+// the first that cannot go at once, keeps it in held and hands the rest,
+// and mu, to writeBlocked: then it returns false. mu held.
+func (o *outflow) writeLocked(wait bool) bool {
+	wrote := false
+	for {
+		f, ok := o.held, o.hasHeld
+		o.held, o.hasHeld = nil, false
+		if !ok {
+			var open bool
+			select {
+			case f, open = <-o.out.C():
+				if !open && !o.ended.Swap(true) && !o.stopped {
+					o.to.closeSend()
+				}
+				ok = open
+			default:
+			}
+		}
+		if !ok {
+			break
+		}
+		if o.stopped {
+			continue // drop: the stream can take no more
+		}
+		var err error
+		if wait {
+			err = o.to.write(f)
+			wrote = true
+		} else {
+			var sent bool
+			if sent, err = o.to.tryWrite(f); err == nil && !sent {
+				o.held, o.hasHeld = f, true
+				go o.writeBlocked()
+				return false
+			}
+		}
+		if err != nil {
+			o.fail()
+		}
+	}
+	if wrote && !o.stopped {
+		if err := o.to.flush(); err != nil {
+			o.fail()
+		}
+	}
+	return true
+}
+
+// fail stops the outflow after a failed write. mu held.
+func (o *outflow) fail() {
+	o.stopped = true
+	o.to.writeFailed()
+}
