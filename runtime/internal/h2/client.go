@@ -829,21 +829,11 @@ type bodyWriter clientStream
 // TryWrite implements transport.BodyWriter.
 func (w *bodyWriter) TryWrite(p []byte) (bool, error) {
 	cs := (*clientStream)(w)
-	cc := cs.cc
-	n := int64(len(p))
-	cc.mu.Lock()
-	if err := cs.send.err; err != nil {
-		cc.mu.Unlock()
+	if ok, err := cs.cc.tryTake(&cs.send, int64(len(p))); !ok {
 		return false, err
 	}
-	if cc.sendableLocked(&cs.send) < n {
-		cc.mu.Unlock()
-		return false, nil
-	}
-	cc.takeLocked(&cs.send, n)
-	cc.mu.Unlock()
-	if n > 0 {
-		cc.w.push(item{kind: itemData, sid: cs.id, data: p, s: &cs.send})
+	if len(p) > 0 {
+		cs.cc.w.push(item{kind: itemData, sid: cs.id, data: p, s: &cs.send})
 	}
 	return true, nil
 }

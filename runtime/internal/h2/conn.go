@@ -217,6 +217,22 @@ func (c *conn) acquire(s *sendState, want int) (int, error) {
 	}
 }
 
+// tryTake takes n bytes of send window and queue allowance for s if all of
+// them are available now, and reports false otherwise; it fails once the
+// stream can no longer send.
+func (c *conn) tryTake(s *sendState, n int64) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.err != nil {
+		return false, s.err
+	}
+	if n > 0 && c.sendableLocked(s) < n {
+		return false, nil
+	}
+	c.takeLocked(s, n)
+	return true, nil
+}
+
 // sendableLocked is how many bytes s may queue now: the least of its
 // window, the connection's and its queue allowance. conn.mu held.
 func (c *conn) sendableLocked(s *sendState) int64 {

@@ -761,29 +761,22 @@ func (st *serverStream) TryWrite(p []byte) (bool, error) {
 	if len(p) > 0 {
 		st.wroteBody = true
 	}
-	sc := st.sc
-	n := int64(len(p))
-	sc.mu.Lock()
-	if err := st.send.err; err != nil {
-		sc.mu.Unlock()
-		return false, errStreamClosed
+	if ok, err := st.sc.tryTake(&st.send, int64(len(p))); !ok {
+		if err != nil {
+			err = errStreamClosed
+		}
+		return false, err
 	}
-	if n > 0 && sc.sendableLocked(&st.send) < n {
-		sc.mu.Unlock()
-		return false, nil
-	}
-	sc.takeLocked(&st.send, n)
 	var items [2]item
 	batch := items[:0]
 	if !st.headerSent {
 		st.headerSent = true
 		batch = append(batch, st.headerItem(false))
 	}
-	if n > 0 {
+	if len(p) > 0 {
 		batch = append(batch, item{kind: itemData, sid: st.id, data: p, s: &st.send})
 	}
-	sc.mu.Unlock()
-	sc.w.push(batch...)
+	st.sc.w.push(batch...)
 	return true, nil
 }
 
