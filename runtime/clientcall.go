@@ -311,8 +311,8 @@ func (cs *clientStream) endCall(in interface{ Close(mailbox.End) bool }, status 
 	cs.cancel()
 }
 
-// requestBody is the HTTP/2 request body of a streaming call: the
-// transport's writer goroutine reads framed messages from the outbound
+// requestBody is the HTTP/2 request body of a streaming call: over x/net,
+// the transport's writer goroutine reads framed messages from the outbound
 // mailbox. One Read returns as many queued messages as fit, so a burst of
 // sends goes out in one flush.
 //
@@ -372,7 +372,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 					return n, nil
 				}
 			} else {
-				f, err := b.ReadChunk()
+				f, err := b.nextMessage()
 				if err != nil {
 					return 0, err
 				}
@@ -386,15 +386,8 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadChunk implements transport.ChunkReader: the next framed message
-// whole (its slice is not reused by the sender), so the transport neither
-// copies it nor holds a read buffer while the call is idle.
-func (b *requestBody) ReadChunk() ([]byte, error) {
-	if len(b.cur) > 0 {
-		c := b.cur
-		b.cur = nil
-		return c, nil
-	}
+// nextMessage waits for the next framed message.
+func (b *requestBody) nextMessage() ([]byte, error) {
 	select {
 	case f, ok := <-b.out.C():
 		if !ok {

@@ -777,28 +777,6 @@ func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
 		}
 		return
 	}
-	if cr, ok := body.(transport.ChunkReader); ok {
-		// The body hands over whole pieces: no copy, and no buffer held
-		// while it waits for the next one (an idle stream holds none).
-		for {
-			p, err := cr.ReadChunk()
-			if len(p) > 0 {
-				if cc.sendData(&cs.send, nil, p, nil, false, nil) != nil {
-					return
-				}
-			}
-			if err == io.EOF {
-				if cc.sendData(&cs.send, nil, nil, nil, true, nil) == nil {
-					cs.localEnd()
-				}
-				return
-			}
-			if err != nil {
-				cs.cancel(err)
-				return
-			}
-		}
-	}
 	for {
 		buf := getBuf(chunkSize)
 		n, err := body.Read(*buf)
@@ -810,9 +788,7 @@ func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
 			putBuf(buf)
 		}
 		if err == io.EOF {
-			if cc.sendData(&cs.send, nil, nil, nil, true, nil) == nil {
-				cs.localEnd()
-			}
+			_ = cs.endBody()
 			return
 		}
 		if err != nil {
@@ -820,6 +796,15 @@ func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
 			return
 		}
 	}
+}
+
+// endBody ends the request body with END_STREAM.
+func (cs *clientStream) endBody() error {
+	if err := cs.cc.sendData(&cs.send, nil, nil, nil, true, nil); err != nil {
+		return err
+	}
+	cs.localEnd()
+	return nil
 }
 
 // bodyWriter is the transport.BodyWriter of a request body that is
@@ -845,14 +830,7 @@ func (w *bodyWriter) Write(p []byte) error {
 }
 
 // CloseSend implements transport.BodyWriter.
-func (w *bodyWriter) CloseSend() error {
-	cs := (*clientStream)(w)
-	if err := cs.cc.sendData(&cs.send, nil, nil, nil, true, nil); err != nil {
-		return err
-	}
-	cs.localEnd()
-	return nil
-}
+func (w *bodyWriter) CloseSend() error { return (*clientStream)(w).endBody() }
 
 // clientBody is a stream's Response.Body.
 type clientBody clientStream

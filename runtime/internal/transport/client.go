@@ -194,16 +194,6 @@ type Request struct {
 	Deadline time.Time
 }
 
-// ChunkReader is an optional interface of a Request.Body: ReadChunk
-// returns the next piece of the body whole, blocking until there is one,
-// and io.EOF after the last. The transport takes ownership of the slice
-// (the body must not reuse it), so a body that produces its data in pieces
-// (a stream's messages) is sent without copying and without a read buffer
-// held while the body waits for its next piece.
-type ChunkReader interface {
-	ReadChunk() ([]byte, error)
-}
-
 // Response is the peer's answer on a stream.
 type Response struct {
 	Status int
