@@ -39,7 +39,9 @@ type AppendCodec interface {
 // Msgpack is parley's codec, named "msgpack" (content-type
 // "application/grpc+msgpack"), built on github.com/vmihailenco/msgpack/v5.
 // It implements [AppendCodec] and is safe for concurrent use; encoders and
-// decoders are pooled.
+// decoders are pooled. It rejects messages nested deeper than
+// [DefaultMaxMsgpackDepth]; [NewMsgpack] makes the same codec with another
+// limit.
 //
 // The encoding is the one docs/protocol.md describes: a message is a
 // msgpack map keyed by IDL field names. For Go structs:
@@ -62,18 +64,68 @@ type AppendCodec interface {
 //   - map keys that name no field are ignored, so new fields never break old
 //     readers;
 //   - data must hold exactly one msgpack value: trailing bytes are an error;
-//   - data is checked before decoding: every str, bin, ext, array and map
-//     header must announce no more than the bytes left in data. A
-//     five-byte array header claiming four billion elements is rejected
-//     instead of being allocated. Allocation is thereby bounded by a small
-//     multiple of len(data), which the receiver bounds with its message
-//     size limit.
+//   - data is checked before decoding by [CheckMsgpackDepth]: every str,
+//     bin, ext, array and map header must announce no more than the bytes
+//     left in data, and arrays and maps may nest no deeper than the
+//     codec's limit. A five-byte array header claiming four billion
+//     elements is rejected instead of being allocated, and a few kilobytes
+//     of gzip that inflate to millions of nested arrays are rejected
+//     instead of recursing until the goroutine's stack overflows.
+//
+// The memory Unmarshal uses is thereby proportional to len(data), which the
+// receiver bounds with its message size limit. The factor depends on the
+// type decoded into: every msgpack value takes at least one byte and
+// becomes one Go value, so a list of an n-byte struct type costs up to
+// about n bytes per byte of data. Decoding into any or map[string]any
+// makes each value an interface and each map a Go map; the worst case
+// measured (Go 1.26) is maps holding one entry each, nested or not, at
+// about 170 bytes of heap per byte of data: 700 MB for a 4 MiB message.
+// The decoder also recurses once per level of nesting, using a few hundred
+// bytes of goroutine stack per level: at the default limit the stack grows
+// to 4 MiB (8 MiB when decoding through struct pointers) while a
+// 10,000-level message decodes.
 //
 // Errors from Unmarshal mean the message cannot be decoded; receivers fail
 // the call with INTERNAL, as grpc-go does.
 var Msgpack Codec = msgpackCodec{}
 
-type msgpackCodec struct{}
+// DefaultMaxMsgpackDepth is how deeply arrays and maps may nest in a
+// message that [Msgpack] accepts: 10,000 levels, the limit protobuf-go and
+// encoding/json use. The top-level map of a message is level 1; every
+// array or map inside a value at level n is at level n+1, empty or not.
+const DefaultMaxMsgpackDepth = 10000
+
+// MsgpackOptions configures a codec made by [NewMsgpack]. The zero value
+// gives [Msgpack]'s behaviour.
+type MsgpackOptions struct {
+	// MaxDepth bounds how deeply arrays and maps may nest in a message
+	// that Unmarshal accepts, as [CheckMsgpackDepth] counts them. Zero or
+	// less means DefaultMaxMsgpackDepth (10,000).
+	//
+	// The decoder recurses once per level, using a few hundred bytes of
+	// goroutine stack each (up to about 800 bytes when decoding into
+	// structs through pointers); a limit in the millions lets a message a
+	// few megabytes long grow a goroutine's stack past the Go runtime's
+	// 1 GB maximum, which crashes the process.
+	MaxDepth int
+}
+
+// NewMsgpack returns parley's msgpack codec, named "msgpack", configured by
+// opts. It is [Msgpack] with another nesting limit: it implements
+// [AppendCodec], is safe for concurrent use, and encodes exactly as Msgpack
+// does. NewMsgpack(MsgpackOptions{}) equals Msgpack.
+func NewMsgpack(opts MsgpackOptions) Codec {
+	if opts.MaxDepth <= 0 || opts.MaxDepth == DefaultMaxMsgpackDepth {
+		return msgpackCodec{}
+	}
+	return msgpackCodec{maxDepth: opts.MaxDepth}
+}
+
+// msgpackCodec is Msgpack and the codecs NewMsgpack makes. It is
+// comparable, so two codecs with the same limit are equal.
+type msgpackCodec struct {
+	maxDepth int // 0: DefaultMaxMsgpackDepth
+}
 
 // sliceWriter is an io.Writer and io.ByteWriter appending to a slice, so the
 // msgpack encoder writes straight into the caller's buffer.
@@ -152,12 +204,12 @@ func (msgpackCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 	return out, nil
 }
 
-func (msgpackCodec) Unmarshal(data []byte, v any) error {
+func (c msgpackCodec) Unmarshal(data []byte, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("parley: msgpack unmarshal: need a non-nil pointer, got %T", v)
 	}
-	if err := CheckMsgpack(data); err != nil {
+	if err := CheckMsgpackDepth(data, c.maxDepth); err != nil {
 		return err
 	}
 	rv.Elem().SetZero()
@@ -179,110 +231,183 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 
 // ErrMalformedMsgpack is wrapped by the errors of [CheckMsgpack] (and so of
 // Msgpack.Unmarshal) for data that is not exactly one well-formed msgpack
-// value.
+// value, or that nests too deeply ([ErrMsgpackTooDeep]).
 var ErrMalformedMsgpack = errors.New("parley: malformed msgpack")
 
-// CheckMsgpack reports whether data is exactly one well-formed msgpack
-// value whose length headers are all plausible: every str, bin and ext
-// announces no more bytes than remain, and every array and map announces no
-// more elements than could fit in the bytes that remain (each element takes
-// at least one byte). It reads data once, allocates nothing and does not
-// recurse, so it is safe on any input. [Msgpack].Unmarshal calls it before
-// decoding; the error wraps [ErrMalformedMsgpack].
+// ErrMsgpackTooDeep is wrapped by the errors of [CheckMsgpackDepth] (and so
+// of Msgpack.Unmarshal) for data whose arrays and maps nest deeper than the
+// limit. It wraps [ErrMalformedMsgpack], so errors.Is(err,
+// ErrMalformedMsgpack) holds for every rejection.
+var ErrMsgpackTooDeep = fmt.Errorf("%w: nested too deeply", ErrMalformedMsgpack)
+
+// CheckMsgpack is [CheckMsgpackDepth] with the default limit,
+// [DefaultMaxMsgpackDepth]: it reports whether data is exactly one
+// well-formed msgpack value with plausible length headers whose arrays and
+// maps nest at most 10,000 levels deep. [Msgpack].Unmarshal calls it before
+// decoding.
 func CheckMsgpack(data []byte) error {
-	// pending counts the values still to read: the top-level one, plus the
-	// elements announced by the arrays and maps opened so far. Each needs
-	// at least one byte, so pending > len(data)-i means a lying header.
-	pending := uint64(1)
+	return CheckMsgpackDepth(data, DefaultMaxMsgpackDepth)
+}
+
+// checkStackSize is how many levels of nesting CheckMsgpackDepth tracks
+// without allocating; deeper data moves the stack to the heap.
+const checkStackSize = 64
+
+// CheckMsgpackDepth reports whether data is exactly one well-formed msgpack
+// value whose length headers are all plausible and whose arrays and maps
+// nest at most maxDepth levels deep. A maxDepth of zero or less means
+// [DefaultMaxMsgpackDepth].
+//
+// Plausible means: every str, bin and ext announces no more bytes than
+// remain, and every array and map announces no more elements than could
+// fit in the bytes that remain (each element takes at least one byte).
+// Depth counts containers: a top-level array or map is at level 1, and an
+// array or map that is an element, key or value of a container at level n
+// is at level n+1, even when empty. Ext values are opaque bytes and do not
+// nest, whatever their type; a type registered with msgpack.RegisterExt
+// that decodes msgpack from its payload gets no depth check from here.
+//
+// CheckMsgpackDepth reads data once, in time linear in len(data), and does
+// not recurse, so it is safe on any input. It allocates nothing for data
+// nested up to 64 levels deep; deeper data costs a few allocations that
+// total less than 32 bytes per level, bounded by maxDepth. The error wraps
+// [ErrMalformedMsgpack], and also [ErrMsgpackTooDeep] when data nests too
+// deeply; it names the byte offset where the problem was found.
+func CheckMsgpackDepth(data []byte, maxDepth int) error {
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxMsgpackDepth
+	}
+	// left is how many values the innermost non-empty container being
+	// read has left; the top-level value is the one value of an outermost
+	// pseudo-container. open holds the left counts of the containers
+	// around the innermost one, outermost first, so len(open) is the
+	// innermost container's level, and outer is their sum. A container
+	// with nothing left stays in place until its last value has been read
+	// in full, so that value's own containers count it as a level. Each
+	// container is pushed and popped once, which keeps the check linear.
+	left, outer := uint64(1), uint64(0)
+	var stack [checkStackSize]uint64
+	open := stack[:0]
 	i := 0
-	for pending > 0 {
+	for {
+		// Close the containers whose values have all been read.
+		for left == 0 {
+			if len(open) == 0 {
+				if i != len(data) {
+					return fmt.Errorf("%w: %d trailing bytes after the value", ErrMalformedMsgpack, len(data)-i)
+				}
+				return nil
+			}
+			left = open[len(open)-1]
+			open = open[:len(open)-1]
+			outer -= left
+		}
 		if i >= len(data) {
 			return fmt.Errorf("%w: unexpected end of data at byte %d", ErrMalformedMsgpack, i)
 		}
-		pending--
+		left--
+		start := i
 		c := data[i]
 		i++
-		var skip, elems uint64 // bytes to skip after the header, values to add
+		// Scalars are skipped and the loop goes on; arrays and maps fall
+		// through to the code after the switch with their element count.
+		var elems uint64
 		switch {
 		case c <= 0x7f, c >= 0xe0: // positive and negative fixint
+			continue
 		case c <= 0x8f: // fixmap
 			elems = 2 * uint64(c&0x0f)
 		case c <= 0x9f: // fixarray
 			elems = uint64(c & 0x0f)
-		case c <= 0xbf: // fixstr
-			skip = uint64(c & 0x1f)
+		case c >= 0xdc && c <= 0xdf: // array16, array32, map16, map32
+			n := 2 << (c & 1) // size of the length field
+			if len(data)-i < n {
+				return fmt.Errorf("%w: unexpected end of data at byte %d", ErrMalformedMsgpack, i)
+			}
+			if n == 2 {
+				elems = uint64(binary.BigEndian.Uint16(data[i:]))
+			} else {
+				elems = uint64(binary.BigEndian.Uint32(data[i:]))
+			}
+			i += n
+			if c >= 0xde {
+				elems *= 2
+			}
 		default:
-			var n int // size of the length field
-			switch c {
-			case 0xc0, 0xc2, 0xc3: // nil, false, true
-			case 0xc1:
-				return fmt.Errorf("%w: reserved byte 0xc1 at byte %d", ErrMalformedMsgpack, i-1)
-			case 0xc4, 0xd9: // bin8, str8
+			var skip uint64 // bytes to skip after the header
+			var n int       // size of the length field
+			switch {
+			case c <= 0xbf: // fixstr
+				skip = uint64(c & 0x1f)
+			case c == 0xc0, c == 0xc2, c == 0xc3: // nil, false, true
+			case c == 0xc1:
+				return fmt.Errorf("%w: reserved byte 0xc1 at byte %d", ErrMalformedMsgpack, start)
+			case c == 0xc4, c == 0xd9: // bin8, str8
 				n = 1
-			case 0xc5, 0xda: // bin16, str16
+			case c == 0xc5, c == 0xda: // bin16, str16
 				n = 2
-			case 0xc6, 0xdb: // bin32, str32
+			case c == 0xc6, c == 0xdb: // bin32, str32
 				n = 4
-			case 0xc7: // ext8: len8, type
+			case c == 0xc7: // ext8: len8, type
 				n, skip = 1, 1
-			case 0xc8: // ext16
+			case c == 0xc8: // ext16
 				n, skip = 2, 1
-			case 0xc9: // ext32
+			case c == 0xc9: // ext32
 				n, skip = 4, 1
-			case 0xca: // float32
+			case c == 0xca: // float32
 				skip = 4
-			case 0xcb: // float64
+			case c == 0xcb: // float64
 				skip = 8
-			case 0xcc, 0xd0: // uint8, int8
+			case c == 0xcc, c == 0xd0: // uint8, int8
 				skip = 1
-			case 0xcd, 0xd1:
+			case c == 0xcd, c == 0xd1:
 				skip = 2
-			case 0xce, 0xd2:
+			case c == 0xce, c == 0xd2:
 				skip = 4
-			case 0xcf, 0xd3:
+			case c == 0xcf, c == 0xd3:
 				skip = 8
-			case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1, 2, 4, 8, 16 plus type byte
+			case c <= 0xd8: // fixext 1, 2, 4, 8, 16 plus type byte
 				skip = 1 + 1<<(c-0xd4)
-			case 0xdc, 0xde: // array16, map16
-				n = 2
-			case 0xdd, 0xdf: // array32, map32
-				n = 4
 			}
 			if n > 0 {
 				if len(data)-i < n {
 					return fmt.Errorf("%w: unexpected end of data at byte %d", ErrMalformedMsgpack, i)
 				}
-				var l uint64
 				switch n {
 				case 1:
-					l = uint64(data[i])
+					skip += uint64(data[i])
 				case 2:
-					l = uint64(binary.BigEndian.Uint16(data[i:]))
+					skip += uint64(binary.BigEndian.Uint16(data[i:]))
 				case 4:
-					l = uint64(binary.BigEndian.Uint32(data[i:]))
+					skip += uint64(binary.BigEndian.Uint32(data[i:]))
 				}
 				i += n
-				switch c {
-				case 0xdc, 0xdd:
-					elems = l
-				case 0xde, 0xdf:
-					elems = 2 * l
-				default:
-					skip += l
-				}
 			}
+			if skip > uint64(len(data)-i) {
+				return fmt.Errorf("%w: value at byte %d announces %d bytes, only %d left", ErrMalformedMsgpack, i, skip, len(data)-i)
+			}
+			i += int(skip)
+			continue
 		}
-		if skip > uint64(len(data)-i) {
-			return fmt.Errorf("%w: value at byte %d announces %d bytes, only %d left", ErrMalformedMsgpack, i, skip, len(data)-i)
+		if len(open) >= maxDepth {
+			return fmt.Errorf("%w: the container at byte %d is at level %d, over the limit of %d", ErrMsgpackTooDeep, start, len(open)+1, maxDepth)
 		}
-		i += int(skip)
-		pending += elems
-		if pending > uint64(len(data)-i) {
+		// Every value still to read needs at least one byte, so more
+		// values than bytes left means a lying header.
+		if left+outer+elems > uint64(len(data)-i) {
 			return fmt.Errorf("%w: container at byte %d announces more elements than bytes left", ErrMalformedMsgpack, i)
 		}
+		if elems > 0 {
+			if len(open) == cap(open) {
+				// Double, up to the limit: deep data costs few
+				// allocations, and never more than the limit needs.
+				grown := make([]uint64, len(open), min(2*cap(open), maxDepth))
+				copy(grown, open)
+				open = grown
+			}
+			open = append(open, left)
+			outer += left
+			left = elems
+		}
 	}
-	if i != len(data) {
-		return fmt.Errorf("%w: %d trailing bytes after the value", ErrMalformedMsgpack, len(data)-i)
-	}
-	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,10 +176,278 @@ func TestCheckMsgpack(t *testing.T) {
 			t.Errorf("CheckMsgpack(% x) = %v", b, err)
 		}
 	}
-	deep := append(bytes.Repeat([]byte{0x91}, 100000), 0xc0)
-	if err := CheckMsgpack(deep); err != nil {
-		t.Errorf("deep nesting: %v", err)
+}
+
+// nestedArrays returns depth one-element arrays around nil: depth levels.
+func nestedArrays(depth int) []byte {
+	return append(bytes.Repeat([]byte{0x91}, depth), 0xc0)
+}
+
+// nestedMaps returns depth one-entry maps, {"": {"": ... nil}}: depth levels.
+func nestedMaps(depth int) []byte {
+	return append(bytes.Repeat([]byte{0x81, 0xa0}, depth), 0xc0)
+}
+
+// siblings holds n chains of depth-1 arrays and maps, alternating, in one
+// array: the depth goes up and down n times but never past depth.
+func siblings(n, depth int) []byte {
+	b := []byte{0xdc, byte(n >> 8), byte(n)}
+	for i := range n {
+		if i%2 == 0 {
+			b = append(b, nestedArrays(depth-1)...)
+		} else {
+			b = append(b, nestedMaps(depth-1)...)
+		}
 	}
+	return b
+}
+
+func TestCheckMsgpackDepth(t *testing.T) {
+	const limit = DefaultMaxMsgpackDepth
+	// mixed alternates arrays and maps, and puts the deep value in a map
+	// key: keys nest like values.
+	mixed := func(depth int) []byte {
+		var b []byte
+		for i := 0; i < depth-1; i++ {
+			if i%2 == 0 {
+				b = append(b, 0x92, 0x01) // [1, <deeper>]
+			} else {
+				b = append(b, 0x81) // {<deeper>: nil}, closed below
+			}
+		}
+		b = append(b, 0x90) // the innermost level, an empty array
+		for i := depth - 2; i >= 0; i-- {
+			if i%2 == 1 {
+				b = append(b, 0xc0)
+			}
+		}
+		return b
+	}
+	// wrap puts data at the bottom of a chain of depth single-element
+	// containers of all four header sizes.
+	wrap := func(depth int, data []byte) []byte {
+		var b []byte
+		for i := range depth {
+			switch i % 4 {
+			case 0:
+				b = append(b, 0xdc, 0x00, 0x01)
+			case 1:
+				b = append(b, 0xdd, 0, 0, 0, 1)
+			case 2:
+				b = append(b, 0xde, 0x00, 0x01, 0xc0)
+			case 3:
+				b = append(b, 0xdf, 0, 0, 0, 1, 0xc0)
+			}
+		}
+		return append(b, data...)
+	}
+	tests := []struct {
+		name     string
+		data     []byte
+		maxDepth int // 0: CheckMsgpack
+		ok       bool
+	}{
+		{"scalar", []byte{0x01}, 0, true},
+		{"scalar, limit 1", []byte{0x01}, 1, true},
+		{"flat map, limit 1", []byte{0x82, 0x01, 0x02, 0xa1, 'x', 0xc0}, 1, true},
+		{"empty array inside, limit 1", []byte{0x91, 0x90}, 1, false},
+		{"empty map inside, limit 1", []byte{0x81, 0xc0, 0x80}, 1, false},
+		{"ext does not nest, limit 1", []byte{0x91, 0xd4, 0x01, 0x91}, 1, true},
+		{"arrays at the limit", nestedArrays(limit), 0, true},
+		{"arrays over the limit", nestedArrays(limit + 1), 0, false},
+		{"empty innermost array at the limit", append(bytes.Repeat([]byte{0x91}, limit-1), 0x90), 0, true},
+		{"empty innermost array over the limit", append(bytes.Repeat([]byte{0x91}, limit), 0x90), 0, false},
+		{"maps at the limit", nestedMaps(limit), 0, true},
+		{"maps over the limit", nestedMaps(limit + 1), 0, false},
+		{"mixed at the limit", mixed(limit), 0, true},
+		{"mixed over the limit", mixed(limit + 1), 0, false},
+		{"wide headers at the limit", wrap(limit, []byte{0xc0}), 0, true},
+		{"wide headers over the limit", wrap(limit, []byte{0x90}), 0, false},
+		{"siblings up and down", siblings(300, limit), 0, true},
+		{"mixed siblings up and down", slices.Concat([]byte{0x93}, mixed(limit-1), mixed(limit-1), mixed(limit-1)), 0, true},
+		{"siblings one over", siblings(300, limit+1), 0, false},
+		{"last sibling over the limit", slices.Concat([]byte{0x93}, nestedArrays(limit-1), nestedArrays(limit-1), nestedArrays(limit)), 0, false},
+		{"custom limit: at", nestedMaps(5), 5, true},
+		{"custom limit: over", nestedMaps(6), 5, false},
+		{"custom limit above the default", nestedArrays(3 * limit), 3 * limit, true},
+		{"custom limit above the default: over", nestedArrays(3*limit + 1), 3 * limit, false},
+		{"zero means the default", nestedArrays(limit + 1), 0, false},
+		{"negative means the default", nestedArrays(limit), -1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			if tt.maxDepth == 0 {
+				err = CheckMsgpack(tt.data)
+			} else {
+				err = CheckMsgpackDepth(tt.data, tt.maxDepth)
+			}
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := msgpack.NewDecoder(bytes.NewReader(tt.data)).Skip(); err != nil {
+					t.Fatalf("test bug: not valid msgpack: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrMsgpackTooDeep) || !errors.Is(err, ErrMalformedMsgpack) {
+				t.Fatalf("err = %v, want ErrMsgpackTooDeep wrapping ErrMalformedMsgpack", err)
+			}
+			if !strings.Contains(err.Error(), "at byte ") || !strings.Contains(err.Error(), "level ") {
+				t.Errorf("err = %v does not name the offset and level", err)
+			}
+		})
+	}
+	// The error names the level and the offset of the container too many.
+	err := CheckMsgpack(nestedArrays(limit + 1))
+	if want := "the container at byte 10000 is at level 10001, over the limit of 10000"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want it to say %q", err, want)
+	}
+	// Rejected before the rest is read: the depth error comes first.
+	if err := CheckMsgpack(append(nestedArrays(limit + 1)[:limit+1], 0xc1)); !errors.Is(err, ErrMsgpackTooDeep) {
+		t.Errorf("deep, then malformed: %v", err)
+	}
+}
+
+// TestCheckMsgpackAllocs: checking is allocation-free up to 64 levels, and
+// deeper data costs less than 32 bytes per level.
+func TestCheckMsgpackAllocs(t *testing.T) {
+	msg, _ := Msgpack.Marshal(&echoRequestV2{Message: "m", Payload: []byte{1}, Tags: map[string]string{"a": "b"}, Nested: &echoRequest{ResponseSize: 2}})
+	for _, data := range [][]byte{msg, nestedArrays(checkStackSize), nestedMaps(checkStackSize), siblings(100, checkStackSize)} {
+		if err := CheckMsgpack(data); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(100, func() { _ = CheckMsgpack(data) }); n != 0 {
+			t.Errorf("CheckMsgpack(% x...) allocates %v times", data[:4], n)
+		}
+	}
+	deep := nestedArrays(DefaultMaxMsgpackDepth)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := CheckMsgpack(deep); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got >= 32*DefaultMaxMsgpackDepth {
+		t.Errorf("checking %d levels allocated %d bytes", DefaultMaxMsgpackDepth, got)
+	}
+}
+
+// checkModel reads the msgpack value at data[i:] by recursion, as the spec
+// describes it, and returns where it ends and how deeply its arrays and
+// maps nest (0 for a scalar). On malformed data ok is false and depth is
+// the deepest level reached before the problem.
+func checkModel(data []byte, i int) (next, depth int, ok bool) {
+	if i >= len(data) {
+		return i, 0, false
+	}
+	c := data[i]
+	i++
+	// length reads a big-endian length of n bytes.
+	length := func(n int) (int, bool) {
+		if len(data)-i < n {
+			return 0, false
+		}
+		l := 0
+		for _, b := range data[i : i+n] {
+			l = l<<8 | int(b)
+		}
+		i += n
+		return l, true
+	}
+	fixed := map[byte]int{0xca: 4, 0xcb: 8, 0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8,
+		0xd4: 2, 0xd5: 3, 0xd6: 5, 0xd7: 9, 0xd8: 17}
+	lengthSize := map[byte]int{0xc4: 1, 0xc5: 2, 0xc6: 4, 0xd9: 1, 0xda: 2, 0xdb: 4, 0xc7: 1, 0xc8: 2, 0xc9: 4,
+		0xdc: 2, 0xdd: 4, 0xde: 2, 0xdf: 4}
+	var skip, elems int
+	container := false
+	switch {
+	case c <= 0x7f, c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
+	case c <= 0x8f:
+		container, elems = true, 2*int(c&0x0f)
+	case c <= 0x9f:
+		container, elems = true, int(c&0x0f)
+	case c <= 0xbf:
+		skip = int(c & 0x1f)
+	case fixed[c] > 0:
+		skip = fixed[c]
+	case lengthSize[c] > 0:
+		l, ok := length(lengthSize[c])
+		if !ok {
+			return i, 0, false
+		}
+		switch c {
+		case 0xdc, 0xdd:
+			container, elems = true, l
+		case 0xde, 0xdf:
+			container, elems = true, 2*l
+		case 0xc7, 0xc8, 0xc9:
+			skip = 1 + l // the type byte, then the data
+		default:
+			skip = l
+		}
+	default: // 0xc1, reserved
+		return i, 0, false
+	}
+	if !container {
+		if skip > len(data)-i {
+			return i, 0, false
+		}
+		return i + skip, 0, true
+	}
+	deepest := 0
+	for range elems {
+		var d int
+		i, d, ok = checkModel(data, i)
+		deepest = max(deepest, d)
+		if !ok {
+			return i, 1 + deepest, false
+		}
+	}
+	return i, 1 + deepest, true
+}
+
+// FuzzCheckMsgpackDepth compares CheckMsgpackDepth with checkModel: it
+// accepts exactly the data the model reads in full within the limit, and
+// it blames depth only when the model went deeper than the limit.
+func FuzzCheckMsgpackDepth(f *testing.F) {
+	f.Add([]byte{0x91, 0x91, 0xc0}, uint8(2))
+	f.Add([]byte{0x91, 0x91, 0x90}, uint8(2))
+	f.Add([]byte{0x92, 0x91, 0x90, 0x81, 0x90, 0x80}, uint8(3))
+	f.Add([]byte{0x81, 0x91, 0x80, 0xc0}, uint8(2))
+	f.Add([]byte{0xdc, 0x00, 0x02, 0x91, 0xc0, 0xde, 0x00, 0x01, 0x90, 0xc0}, uint8(2))
+	f.Add([]byte{0x91, 0xd4, 0x01, 0x91}, uint8(1))
+	f.Add(nestedArrays(20), uint8(19))
+	f.Add(append(nestedArrays(20)[:20], 0xc1), uint8(10))
+	f.Add(nestedMaps(300), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, limit uint8) {
+		if len(data) > 1<<16 {
+			return
+		}
+		maxDepth := int(limit)
+		if maxDepth == 0 {
+			maxDepth = DefaultMaxMsgpackDepth
+		}
+		err := CheckMsgpackDepth(data, int(limit))
+		next, depth, ok := checkModel(data, 0)
+		valid := ok && next == len(data)
+		if valid {
+			if err := msgpack.NewDecoder(bytes.NewReader(data)).Skip(); err != nil {
+				t.Fatalf("model bug: msgpack cannot skip what the model reads: %v", err)
+			}
+		}
+		switch {
+		case err == nil && !(valid && depth <= maxDepth):
+			t.Fatalf("accepted; model: valid %v, depth %d, limit %d", valid, depth, maxDepth)
+		case err != nil && valid && depth <= maxDepth:
+			t.Fatalf("rejected valid data of depth %d, limit %d: %v", depth, maxDepth, err)
+		case errors.Is(err, ErrMsgpackTooDeep) && depth <= maxDepth:
+			t.Fatalf("blamed depth, but the model reached only %d of %d: %v", depth, maxDepth, err)
+		case err != nil && !errors.Is(err, ErrMalformedMsgpack):
+			t.Fatalf("error does not wrap ErrMalformedMsgpack: %v", err)
+		}
+	})
 }
 
 func FuzzMsgpackUnmarshal(f *testing.F) {
@@ -186,6 +456,8 @@ func FuzzMsgpackUnmarshal(f *testing.F) {
 	f.Add([]byte{0x80})
 	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x91, 0x91, 0xc0})
+	f.Add(append([]byte{0x81, 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e'}, nestedArrays(DefaultMaxMsgpackDepth)...))
+	f.Add(append([]byte{0x81, 0xa1, 'x'}, nestedMaps(DefaultMaxMsgpackDepth-1)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<16 {
 			return
