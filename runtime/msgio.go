@@ -14,6 +14,11 @@ import (
 // reads as it takes, so it works on a blocking reader (next) and on one
 // that returns 0, nil when nothing has arrived (step). One goroutine at a
 // time uses it.
+//
+// The memory it holds for a message grows with the bytes that have arrived,
+// not with the length the prefix announces: a peer that announces large
+// messages on many streams and sends little of them costs little
+// (msgBufStart).
 type msgReader struct {
 	r       io.Reader
 	maxSize int
@@ -22,13 +27,26 @@ type msgReader struct {
 	comp   wire.Compressor
 	prefix [wire.PrefixLen]byte
 	stats  *callStats // nil: no stats
+	// single, if set, names the one message the stream may carry
+	// ("request" on a unary or server-streaming call): a byte after it
+	// fails the stream with cardinalityError.
+	single string
 
 	// The message being assembled.
 	pn         int    // prefix bytes read
-	buf        []byte // payload, allocated once the prefix is complete
+	sized      bool   // the prefix was parsed: length and compressed are set
+	length     int    // the payload's length, from the prefix
+	buf        []byte // the payload so far, in buf[:bn]; grown as it arrives
 	bn         int    // payload bytes read
 	compressed bool
+	got        bool // a message was returned
 }
+
+// msgBufStart is the most msgReader allocates for a message before its
+// bytes arrive: a message up to this size gets one buffer of its exact
+// size; a larger one starts here and doubles as it arrives, so that a
+// partial message holds at most about twice the bytes received.
+const msgBufStart = 32 << 10
 
 // next returns the next message's payload, decompressed, in a fresh slice
 // the caller may keep. At a clean end between messages it returns io.EOF;
@@ -53,6 +71,9 @@ func (mr *msgReader) next() ([]byte, error) {
 func (mr *msgReader) step() (raw []byte, ok bool, err error) {
 	for mr.pn < wire.PrefixLen {
 		n, err := mr.r.Read(mr.prefix[mr.pn:])
+		if n > 0 && mr.got && mr.single != "" {
+			return nil, false, cardinalityError(mr.single, manyMessages)
+		}
 		mr.pn += n
 		if mr.pn == wire.PrefixLen {
 			break
@@ -70,28 +91,23 @@ func (mr *msgReader) step() (raw []byte, ok bool, err error) {
 			return nil, false, nil
 		}
 	}
-	if mr.buf == nil {
-		compressed, length, _, perr := wire.ParsePrefix(mr.prefix[:])
-		if perr != nil {
-			return nil, false, wire.Errorf(wire.Internal, "malformed message prefix: %v", perr)
+	if !mr.sized {
+		if err := mr.parsePrefix(); err != nil {
+			return nil, false, err
 		}
-		if mr.maxSize >= 0 && int64(length) > int64(mr.maxSize) {
-			return nil, false, wire.Errorf(wire.ResourceExhausted, "received message larger than max (%d vs. %d)", length, mr.maxSize)
-		}
-		if compressed && mr.comp == nil {
-			return nil, false, wire.Errorf(wire.Internal, "compressed flag set on a message, but no grpc-encoding was declared")
-		}
-		mr.buf, mr.bn, mr.compressed = make([]byte, length), 0, compressed
 	}
-	for mr.bn < len(mr.buf) {
+	for mr.bn < mr.length {
+		if mr.bn == len(mr.buf) {
+			mr.grow()
+		}
 		n, err := mr.r.Read(mr.buf[mr.bn:])
 		mr.bn += n
-		if mr.bn == len(mr.buf) {
+		if mr.bn == mr.length {
 			break
 		}
 		if err != nil {
 			if err == io.EOF {
-				return nil, false, wire.Errorf(wire.Internal, "stream ended inside a message (expected %d bytes)", len(mr.buf))
+				return nil, false, wire.Errorf(wire.Internal, "stream ended inside a message (expected %d bytes)", mr.length)
 			}
 			return nil, false, err
 		}
@@ -99,9 +115,34 @@ func (mr *msgReader) step() (raw []byte, ok bool, err error) {
 			return nil, false, nil
 		}
 	}
-	raw = mr.buf
-	mr.pn, mr.buf, mr.bn = 0, nil, 0
+	raw = mr.buf[:mr.length]
+	mr.pn, mr.sized, mr.buf, mr.bn, mr.got = 0, false, nil, 0, true
 	return raw, true, nil
+}
+
+// parsePrefix checks the complete prefix and sets up the message it
+// announces, with the first part of its buffer.
+func (mr *msgReader) parsePrefix() error {
+	compressed, length, _, err := wire.ParsePrefix(mr.prefix[:])
+	if err != nil {
+		return wire.Errorf(wire.Internal, "malformed message prefix: %v", err)
+	}
+	if mr.maxSize >= 0 && int64(length) > int64(mr.maxSize) {
+		return wire.Errorf(wire.ResourceExhausted, "received message larger than max (%d vs. %d)", length, mr.maxSize)
+	}
+	if compressed && mr.comp == nil {
+		return wire.Errorf(wire.Internal, "compressed flag set on a message, but no grpc-encoding was declared")
+	}
+	mr.sized, mr.length, mr.compressed = true, int(length), compressed
+	mr.buf, mr.bn = make([]byte, min(mr.length, msgBufStart)), 0
+	return nil
+}
+
+// grow doubles the full message buffer, up to the message's length.
+func (mr *msgReader) grow() {
+	buf := make([]byte, min(mr.length, 2*len(mr.buf)))
+	copy(buf, mr.buf[:mr.bn])
+	mr.buf = buf
 }
 
 // costly reports whether the message step just returned should be
@@ -198,10 +239,18 @@ func decodeMessage(codec wire.Codec, payload []byte, v any) (err error) {
 }
 
 // cardinalityError reports a peer that sent the wrong number of messages for
-// the method's kind.
+// the method's kind: n of them, or more than one for manyMessages (a reader
+// that stops at the second message does not count the rest). The code is
+// INTERNAL, as grpc-go's for a cardinality violation in either direction.
 func cardinalityError(what string, n int) error {
-	return wire.NewError(wire.Internal, fmt.Sprintf("protocol violation: expected exactly one %s message, got %d", what, n))
+	if n == manyMessages {
+		return wire.NewError(wire.Internal, fmt.Sprintf("cardinality violation: expected exactly one %s message, got more than one", what))
+	}
+	return wire.NewError(wire.Internal, fmt.Sprintf("cardinality violation: expected exactly one %s message, got %d", what, n))
 }
+
+// manyMessages is cardinalityError's count for "more than one".
+const manyMessages = -1
 
 // encodeBufs holds scratch buffers for encodeMessage.
 var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}

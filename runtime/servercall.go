@@ -500,6 +500,15 @@ func HandleServerStream[Req, Res any](s *Server, method string, h func(req *Req,
 		if err != nil {
 			return err
 		}
+		// As grpc-go does, h runs once the request stream has ended
+		// after the one request; a byte more ends the call with a
+		// cardinality violation instead (msgReader.single).
+		if _, err := call.Recv(); err != io.EOF {
+			if err == nil {
+				err = cardinalityError("request", manyMessages)
+			}
+			return err
+		}
 		return h(req, call)
 	})
 }
@@ -513,14 +522,10 @@ func HandleBidi[Req, Res any](s *Server, method string, h func(call *ServerCall[
 // serveUnary runs a unary call on the stream goroutine: read one request,
 // run the (intercepted) handler, write the response and status.
 func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
-	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats}
-	payload, err := mr.next()
+	payload, err := ss.readUnaryRequest()
 	if err != nil {
 		if ss.clientGone() {
 			return
-		}
-		if err == io.EOF {
-			err = cardinalityError("request", 0)
 		}
 		ss.finish(endWith(wire.AsError(err)))
 		return
@@ -565,6 +570,32 @@ func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
 	ss.finish(mailbox.End{})
 }
 
+// readUnaryRequest reads the one message of a unary call's request and
+// then the request stream's end, as grpc-go does before it runs the
+// handler: a second message, or any byte after the first, is a cardinality
+// violation. A client sends END_STREAM with its request, or right after
+// it, so waiting for it costs nothing; a client that never half-closes
+// gets no answer before it cancels or its deadline passes, as from
+// grpc-go.
+func (ss *serverStream) readUnaryRequest() ([]byte, error) {
+	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats, single: "request"}
+	payload, err := mr.next()
+	if err == io.EOF {
+		return nil, cardinalityError("request", 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch _, err := mr.next(); err {
+	case io.EOF:
+		return payload, nil
+	case nil: // next returns no second message when single is set
+		return nil, cardinalityError("request", manyMessages)
+	default:
+		return nil, err
+	}
+}
+
 // serveStreaming runs a streaming call. The requests are decoded into the
 // inbound mailbox as they arrive (inbound); the senders write the outbound
 // mailbox to the transport themselves (outflow). The handler runs on the
@@ -600,7 +631,7 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 	}
 
 	reader := &inbound[Req]{
-		mr:    msgReader{maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats},
+		mr:    msgReader{maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats, single: ss.singleRequest()},
 		codec: ss.codec,
 		in:    call.in,
 		ctx:   ss.ctx,
@@ -652,6 +683,15 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 	ss.endContext()
 	ss.st.CloseBody()
 	reader.stop()
+}
+
+// singleRequest is msgReader.single for the call's requests: "request"
+// when the method's kind allows one, else empty.
+func (ss *serverStream) singleRequest() string {
+	if ss.kind.clientStreams() {
+		return ""
+	}
+	return "request"
 }
 
 // requestsEnded delivers the request stream's end to in: io.EOF when the
