@@ -139,15 +139,32 @@ func (c *ClientCall[Req, Res]) Cancel() { c.cs.cancel() }
 // Open starts a streaming call of any kind and returns at once; the
 // request headers go out with the first request (or CloseSend). The call
 // lives until it ends or ctx is cancelled; cancelling ctx cancels it.
+//
+// Open does not know the method's kind, so a StatsHandler sees the call as
+// BidiStream; OpenClientStream and OpenServerStream start calls of their
+// own kinds.
 func Open[Req, Res any](ctx context.Context, c *Client, method string, opts ...CallOption) (*ClientCall[Req, Res], error) {
+	return open[Req, Res](ctx, c, method, BidiStream, opts)
+}
+
+// OpenClientStream starts a client-streaming call, as Open does: the
+// requests go out through Send (or Out), and CloseAndRecv half-closes and
+// returns the one response.
+func OpenClientStream[Req, Res any](ctx context.Context, c *Client, method string, opts ...CallOption) (*ClientCall[Req, Res], error) {
+	return open[Req, Res](ctx, c, method, ClientStream, opts)
+}
+
+// open starts a streaming call of the given kind, through the client's
+// stream interceptors.
+func open[Req, Res any](ctx context.Context, c *Client, method string, kind Kind, opts []CallOption) (*ClientCall[Req, Res], error) {
 	var cc callConfig
 	for _, o := range opts {
 		o.applyCall(&cc)
 	}
-	open := func(ctx context.Context, info *StreamClientInfo) (ClientConn, error) {
-		return newClientCall[Req, Res](ctx, c, info.Method, &cc)
+	start := func(ctx context.Context, info *StreamClientInfo) (ClientConn, error) {
+		return newClientCall[Req, Res](ctx, c, info.Method, kind, &cc)
 	}
-	conn, err := chainStreamClient(c.cfg.stream, open)(ctx, &StreamClientInfo{Method: method})
+	conn, err := chainStreamClient(c.cfg.stream, start)(ctx, &StreamClientInfo{Method: method})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +179,7 @@ func Open[Req, Res any](ctx context.Context, c *Client, method string, opts ...C
 // OpenServerStream starts a server-streaming call: it sends req,
 // half-closes, and returns the call whose In yields the responses.
 func OpenServerStream[Req, Res any](ctx context.Context, c *Client, method string, req *Req, opts ...CallOption) (*ClientCall[Req, Res], error) {
-	call, err := Open[Req, Res](ctx, c, method, opts...)
+	call, err := open[Req, Res](ctx, c, method, ServerStream, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +191,7 @@ func OpenServerStream[Req, Res any](ctx context.Context, c *Client, method strin
 	return call, nil
 }
 
-func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, cc *callConfig) (*ClientCall[Req, Res], error) {
+func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, kind Kind, cc *callConfig) (*ClientCall[Req, Res], error) {
 	comp, ok := compressorByName(cc.compressor)
 	if !ok {
 		return nil, wire.Errorf(wire.Internal, "unknown compressor %q", cc.compressor)
@@ -191,13 +208,13 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 		headerReady: make(chan struct{}),
 		done:        make(chan struct{}),
 	}
-	body := &requestBody{out: cs.out, closed: make(chan struct{})}
-	body.flow.out = cs.out
-	cs.body = body
 	cs.ctx, cs.cancel = context.WithCancel(ctx)
 	if c.cfg.stats != nil {
-		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, BidiStream, parseAddr(c.Target()))
+		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, kind, parseAddr(c.Target()))
 	}
+	body := &requestBody{out: cs.out, closed: make(chan struct{}), stats: cs.stats}
+	body.flow.out = cs.out
+	cs.body = body
 	call := &ClientCall[Req, Res]{cs: cs, in: mailbox.New[*Res](c.cfg.mailboxSize)}
 	call.out = outbox[Req]{
 		send: func(ctx context.Context, v *Req, wait bool) error {
@@ -213,7 +230,6 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 			if err != nil {
 				return cs.sendErr(err)
 			}
-			cs.stats.sent(len(frame))
 			body.flow.flush()
 			return nil
 		},
@@ -319,14 +335,26 @@ func (cs *clientStream) endCall(in interface{ Close(mailbox.End) bool }, status 
 // A transport that supports it attaches the body instead
 // (transport.Attacher): then its outflow writes the outbound mailbox to the
 // stream from the senders' goroutines, as on the server.
+//
+// Each message is reported to the stats handler (MsgSent) as it leaves the
+// mailbox, before any of its bytes are written: a response it causes can
+// only arrive later, so the client's events keep the order of cause and
+// effect. Reporting after queueing it instead would race with the
+// transport: the message could be written, answered and the answer
+// reported before the sender's goroutine got to report it.
 type requestBody struct {
 	out       *mailbox.Mailbox[[]byte]
-	cur       []byte // owned by the transport's reading goroutine
+	stats     *callStats // nil without a StatsHandler; set before the call starts
+	cur       []byte     // owned by the transport's reading goroutine
 	closed    chan struct{}
 	closeOnce sync.Once
 
 	flow outflow              // attached mode
 	w    transport.BodyWriter // set by Attach; used under flow.mu
+	// reported: the message tryWrite could not write (outflow holds it
+	// and writes it next, with write) was reported already. Guarded by
+	// flow.mu.
+	reported bool
 }
 
 // Attach implements transport.Attacher: from now on the senders write.
@@ -338,9 +366,20 @@ func (b *requestBody) Attach(w transport.BodyWriter) {
 // tryWrite, write, flush, closeSend and writeFailed make requestBody the
 // sink of its outflow; flow.mu is held.
 
-func (b *requestBody) tryWrite(f []byte) (bool, error) { return b.w.TryWrite(f) }
+func (b *requestBody) tryWrite(f []byte) (bool, error) {
+	b.stats.sent(len(f))
+	ok, err := b.w.TryWrite(f)
+	b.reported = err == nil && !ok
+	return ok, err
+}
 
-func (b *requestBody) write(f []byte) error { return b.w.Write(f) }
+func (b *requestBody) write(f []byte) error {
+	if !b.reported {
+		b.stats.sent(len(f))
+	}
+	b.reported = false
+	return b.w.Write(f)
+}
 
 func (b *requestBody) flush() error { return nil } // the transport writes at once
 
@@ -367,6 +406,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 					if !ok {
 						return n, nil
 					}
+					b.stats.sent(len(f))
 					b.cur = f
 				default:
 					return n, nil
@@ -376,6 +416,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 				if err != nil {
 					return 0, err
 				}
+				b.stats.sent(len(f))
 				b.cur = f
 			}
 		}

@@ -237,8 +237,8 @@ func (r *statsRecorder) take() (client, server string, ctxs int, sizes map[strin
 	return
 }
 
-// TestStatsHandler: the event sequences of a unary and a streaming call, on
-// both sides, with matching wire sizes.
+// TestStatsHandler: the event sequences of a call of each kind, on both
+// sides, with matching wire sizes.
 func TestStatsHandler(t *testing.T) { forEachImpl(t, testStatsHandler) }
 
 // testStatsHandler is TestStatsHandler over tr.
@@ -280,8 +280,40 @@ func testStatsHandler(t *testing.T, tr transport) {
 	if res, err := recvAll(t, call); err != nil || len(res) != 3 {
 		t.Fatalf("got %d responses, %v", len(res), err)
 	}
-	check("server stream", "begin "+mServer+" bidi_stream, sent, received, received, received, end OK",
+	check("server stream", "begin "+mServer+" server_stream, sent, received, received, received, end OK",
 		"begin "+mServer+" server_stream, received, sent, sent, sent, end OK")
+
+	cs, err := prt.OpenClientStream[Msg, Msg](testCtx(t), e.client, mClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := cs.Send(&Msg{N: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cs.CloseAndRecv(); err != nil {
+		t.Fatal(err)
+	}
+	check("client stream", "begin "+mClient+" client_stream, sent, sent, received, end OK",
+		"begin "+mClient+" client_stream, received, received, sent, end OK")
+
+	bidi, err := prt.Open[Msg, Msg](testCtx(t), e.client, mBidi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bidi.Send(&Msg{Text: "ping"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bidi.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	_ = bidi.CloseSend()
+	if res, err := recvAll(t, bidi); err != nil || len(res) != 0 {
+		t.Fatalf("got %d more responses, %v", len(res), err)
+	}
+	check("bidi stream", "begin "+mBidi+" bidi_stream, sent, received, end OK",
+		"begin "+mBidi+" bidi_stream, received, sent, end OK")
 
 	_, err = prt.CallUnary[Msg, Msg](testCtx(t), e.client, "/test.Echo/Missing", &Msg{})
 	wantCode(t, err, wire.Unimplemented)

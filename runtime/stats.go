@@ -12,13 +12,15 @@ import (
 // message it sends or receives, and how it ends. Set it with
 // WithStatsHandler on a server, a client, or both.
 //
-// HandleStats runs on the call's own goroutines, synchronously, so it must
-// be quick and must not block; it is called concurrently for different
-// calls, and, within one streaming call, possibly from the sending and the
-// receiving goroutine at once. Events of one call share the ctx passed with
-// them (a server call's handler context, or a client call's context), so a
-// handler can tell calls apart by a value an interceptor put there, or by
-// pairing them in order on a single call.
+// HandleStats runs on the call's own goroutines (or the transport's,
+// writing the call's requests), synchronously, so it must be quick and must
+// not block; it is called concurrently for different calls, and, within one
+// streaming call, possibly from the sending and the receiving goroutine at
+// once. A client reports a request when the transport takes it, before
+// writing it, so before any response the request causes. Events of one
+// call share the ctx passed with them (a server call's handler context, or
+// a client call's context), so a handler can tell calls apart by a value an
+// interceptor put there, or by pairing them in order on a single call.
 type StatsHandler interface {
 	HandleStats(ctx context.Context, ev StatsEvent)
 }
@@ -31,13 +33,14 @@ type StatsEvent interface{ isStatsEvent() }
 type CallBegin struct {
 	Client bool   // the event is from the client side
 	Method string // "/pkg.Service/Method"
-	Kind   Kind   // on a client: Unary for CallUnary, BidiStream for Open
+	Kind   Kind   // on a client: as started (CallUnary, OpenClientStream, OpenServerStream); BidiStream for Open
 	Peer   net.Addr
 	Time   time.Time
 }
 
 // MsgSent reports a message this side sent (on a client's streaming call:
-// queued for sending).
+// taken by the transport to be written; messages still queued when the call
+// ends are not reported).
 type MsgSent struct {
 	Client     bool
 	WireLength int // bytes on the wire: the 5-byte prefix and the (compressed) message
