@@ -36,10 +36,13 @@ var (
 // Dial returns a client for target, a "host:port" address. It does not
 // connect; the first call or Connect does.
 func Dial(target string, opts ...DialOption) (*Client, error) {
-	cfg := dialConfig{common: defaultCommon(), codec: wire.Msgpack}
+	cfg := dialConfig{common: defaultCommon()}
 	for _, o := range opts {
 		o.applyDial(&cfg)
 	}
+	// The msgpack codec unless another was added; MaxRecvMsgDepth or
+	// WithCodec may have replaced wire.Msgpack under its name.
+	cfg.codec = cfg.codecs[wire.Msgpack.Name()]
 	for _, codec := range cfg.codecs {
 		if codec.Name() != wire.Msgpack.Name() {
 			cfg.codec = codec
@@ -61,6 +64,9 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		MaxHeaderListSize: cfg.maxHeader,
 		PingInterval:      cfg.pingEvery,
 		PingTimeout:       cfg.pingTimeout,
+
+		InitialWindowSize:     cfg.streamWindow,
+		InitialConnWindowSize: cfg.connWindow,
 	}
 	if cfg.transport == TransportFramer {
 		c.tr = h2.NewClient(target, tcfg)

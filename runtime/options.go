@@ -16,6 +16,10 @@ const (
 	// DefaultMaxRecvMsgSize bounds a received message (MaxRecvMsgSize):
 	// 4 MiB, as in grpc-go.
 	DefaultMaxRecvMsgSize = 4 << 20
+	// DefaultMaxRecvMsgDepth bounds how deeply arrays and maps nest in a
+	// received msgpack message (MaxRecvMsgDepth): 10,000 levels,
+	// wire.DefaultMaxMsgpackDepth, as in protobuf-go.
+	DefaultMaxRecvMsgDepth = wire.DefaultMaxMsgpackDepth
 	// DefaultMaxSendMsgSize bounds a sent message (MaxSendMsgSize):
 	// math.MaxInt32, as in grpc-go.
 	DefaultMaxSendMsgSize = math.MaxInt32
@@ -34,6 +38,10 @@ const (
 	// interval of 1 s or more, which pings at most once per interval, is
 	// never punished.
 	DefaultKeepaliveMinTime = time.Second
+	// DefaultConnectionTimeout bounds how long a new connection may take
+	// to finish its TLS handshake and send the HTTP/2 connection preface
+	// and SETTINGS (ConnectionTimeout): 10 s, as x/net/http2's server.
+	DefaultConnectionTimeout = 10 * time.Second
 )
 
 // ServerOption configures a Server.
@@ -61,6 +69,10 @@ type common struct {
 	pingTimeout time.Duration
 	stats       StatsHandler // nil: no stats
 	transport   HTTP2Transport
+	// streamWindow and connWindow are the receive windows advertised;
+	// zero: the transport's default (InitialWindowSize).
+	streamWindow int32
+	connWindow   int32
 }
 
 func defaultCommon() common {
@@ -90,6 +102,12 @@ type serverConfig struct {
 	kaRequireStream bool
 	unary           []UnaryServerInterceptor
 	stream          []StreamServerInterceptor
+	// Connection lifetime: ConnectionTimeout, MaxConnectionIdle,
+	// MaxConnectionAge.
+	connTimeout time.Duration
+	maxIdle     time.Duration
+	maxAge      time.Duration
+	ageGrace    time.Duration
 }
 
 type dialConfig struct {
@@ -129,6 +147,25 @@ func MaxRecvMsgSize(n int) Option {
 	return bothOption(func(c *common) { c.maxRecv = n })
 }
 
+// MaxRecvMsgDepth bounds how deeply arrays and maps may nest in a msgpack
+// message this side accepts, counting the message's own map as level 1; a
+// deeper message fails the call with INTERNAL, as any message that does
+// not decode. The default is DefaultMaxRecvMsgDepth (10,000); n of zero or
+// less means the default. The limit keeps a small message from making the
+// decoder, which recurses once per level, grow a goroutine's stack without
+// bound: see wire.MsgpackOptions before raising it far.
+//
+// The option replaces the codec named "msgpack" with
+// wire.NewMsgpack(wire.MsgpackOptions{MaxDepth: n}). Options apply in
+// order: it replaces a "msgpack" codec added WithCodec before it, and a
+// WithCodec after it replaces the codec it made. Codecs of other names
+// are not affected.
+func MaxRecvMsgDepth(n int) Option {
+	return bothOption(func(c *common) {
+		c.addCodec(wire.NewMsgpack(wire.MsgpackOptions{MaxDepth: n}))
+	})
+}
+
 // MaxSendMsgSize bounds the size of a message this side sends; Send of a
 // larger one returns RESOURCE_EXHAUSTED and the call goes on. The default
 // is DefaultMaxSendMsgSize.
@@ -141,6 +178,28 @@ func MaxSendMsgSize(n int) Option {
 // DefaultMaxHeaderListSize (1 MiB).
 func MaxHeaderListSize(n uint32) Option {
 	return bothOption(func(c *common) { c.maxHeader = n })
+}
+
+// InitialWindowSize sets the HTTP/2 receive window this side advertises for
+// each stream: how many bytes of a call's messages the peer may send
+// before this side's application has consumed them. A server's default is
+// 1 MiB; a client's is 4 MiB on TransportFramer (x/net's Transport keeps
+// its own window and ignores the option on the client side). Values below
+// HTTP/2's 65,535 are allowed.
+func InitialWindowSize(n int32) Option {
+	return bothOption(func(c *common) { c.streamWindow = max(n, 0) })
+}
+
+// InitialConnWindowSize sets the HTTP/2 receive window this side
+// advertises for each connection, shared by its calls (at least 65,535,
+// HTTP/2's initial window). Credit for it goes back as data arrives,
+// whether or not the application reads; it is withheld only while the
+// calls of a connection together hold more than four windows of data
+// that their applications have not consumed, which bounds the memory a
+// peer can make a connection buffer. A server's default is 4 MiB; a
+// client's is 16 MiB on TransportFramer (ignored by x/net's Transport).
+func InitialConnWindowSize(n int32) Option {
+	return bothOption(func(c *common) { c.connWindow = max(n, 0) })
 }
 
 // MailboxSize sets how many messages each direction of a call buffers. A
@@ -204,6 +263,41 @@ func WithKeepaliveEnforcement(minTime time.Duration, permitWithoutStream bool) S
 	})
 }
 
+// ConnectionTimeout bounds how long a new connection may take to become an
+// HTTP/2 connection: its TLS handshake, if any, and the client's connection
+// preface and first SETTINGS frame, together. A connection that has not
+// done all of that in time is closed, so connections that never speak do
+// not hold the server's goroutines and buffers. The default is
+// DefaultConnectionTimeout (10 s); zero or less means the default.
+// (x/net/http2's server, TransportXNet, bounds the preface with its own 10 s
+// after the TLS handshake.)
+func ConnectionTimeout(d time.Duration) ServerOption {
+	return serverOption(func(c *serverConfig) { c.connTimeout = d })
+}
+
+// MaxConnectionIdle closes a connection gracefully, with GOAWAY, once it
+// has had no call in flight for d, as grpc-go's
+// keepalive.ServerParameters.MaxConnectionIdle does. A parley or grpc-go
+// client dials again for its next call. The default, zero, keeps idle
+// connections open.
+func MaxConnectionIdle(d time.Duration) ServerOption {
+	return serverOption(func(c *serverConfig) { c.maxIdle = d })
+}
+
+// MaxConnectionAge closes a connection gracefully once it is d old, give or
+// take a tenth (so that connections made together do not all go
+// together): the client gets GOAWAY, starts its new calls on a new
+// connection, and the calls in flight have grace to finish before the
+// connection is closed under them. It is grpc-go's
+// keepalive.ServerParameters MaxConnectionAge and MaxConnectionAgeGrace,
+// used to spread clients over servers that come and go. The default, zero,
+// sets no age; a zero grace cuts off the calls at once. On TransportXNet,
+// whose server cannot drain one connection, the connection is closed at d
+// plus grace.
+func MaxConnectionAge(d, grace time.Duration) ServerOption {
+	return serverOption(func(c *serverConfig) { c.maxAge, c.ageGrace = d, grace })
+}
+
 // keepaliveEnforcement returns the policy: the minimum time between PINGs
 // and whether PINGs need an open stream.
 func (c *serverConfig) keepaliveEnforcement() (minTime time.Duration, requireStream bool) {
@@ -236,21 +330,27 @@ func WithHTTP2Transport(t HTTP2Transport) Option {
 
 // WithCodec adds a codec. A server accepts every added codec's
 // content-subtype besides msgpack; a client sends with the codec added
-// last. The default is wire.Msgpack alone.
+// last. A codec named "msgpack" replaces wire.Msgpack on both sides. The
+// default is wire.Msgpack alone.
 //
 // With the default transport, streaming calls decode small messages (up
 // to 16 KiB, uncompressed) on the connection's reading goroutine as they
 // arrive, so Unmarshal must not block: a slow codec delays the other
 // calls on the connection.
 func WithCodec(codec wire.Codec) Option {
-	return bothOption(func(c *common) {
-		cp := make(map[string]wire.Codec, len(c.codecs)+1)
-		for k, v := range c.codecs {
-			cp[k] = v
-		}
-		cp[codec.Name()] = codec
-		c.codecs = cp
-	})
+	return bothOption(func(c *common) { c.addCodec(codec) })
+}
+
+// addCodec adds codec, replacing any of the same name. It copies the map
+// rather than writing to it, so a configuration copied earlier keeps its
+// own codecs.
+func (c *common) addCodec(codec wire.Codec) {
+	cp := make(map[string]wire.Codec, len(c.codecs)+1)
+	for k, v := range c.codecs {
+		cp[k] = v
+	}
+	cp[codec.Name()] = codec
+	c.codecs = cp
 }
 
 // MaxConcurrentStreams bounds the calls that one client connection may have

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -63,11 +64,16 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	tcfg := transport.ServerConfig{
-		MaxConcurrentStreams: cfg.maxStreams,
-		MaxHeaderListSize:    cfg.maxHeader,
-		PingInterval:         cfg.pingEvery,
-		PingTimeout:          cfg.pingTimeout,
-		Logger:               cfg.log(),
+		MaxConcurrentStreams:         cfg.maxStreams,
+		MaxHeaderListSize:            cfg.maxHeader,
+		MaxUploadBufferPerStream:     cfg.streamWindow,
+		MaxUploadBufferPerConnection: cfg.connWindow,
+		PingInterval:                 cfg.pingEvery,
+		PingTimeout:                  cfg.pingTimeout,
+		IdleTimeout:                  cfg.maxIdle,
+		MaxConnectionAge:             cfg.maxAge,
+		MaxConnectionAgeGrace:        cfg.ageGrace,
+		Logger:                       cfg.log(),
 	}
 	tcfg.KeepaliveMinTime, tcfg.KeepaliveRequireStream = cfg.keepaliveEnforcement()
 	if cfg.transport == TransportFramer {
@@ -172,11 +178,19 @@ func (s *Server) serveConn(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	// One deadline covers the TLS handshake and the HTTP/2 preface; the
+	// transport lifts it once the client's first SETTINGS has arrived.
+	timeout := s.cfg.connTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectionTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	_ = c.SetReadDeadline(deadline)
 	if s.cfg.tls != nil {
 		cfg := s.cfg.tls.Clone()
 		cfg.NextProtos = []string{"h2"}
 		tconn := tls.Server(c, cfg)
-		ctx, cancel := context.WithTimeout(s.baseCtx, 10*time.Second)
+		ctx, cancel := context.WithDeadline(s.baseCtx, deadline)
 		err := tconn.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
@@ -247,18 +261,25 @@ func (s *Server) Close() error {
 // reset to count as the deadline passing rather than a cancellation.
 const deadlineSlack = 50 * time.Millisecond
 
+// deadlineGrace is how long after a call's deadline the transport resets
+// its stream if the call has not ended by then: the status the call ends
+// with at its deadline (DEADLINE_EXCEEDED, or a handler's own result) goes
+// out first, and a stream whose response cannot go out (a client that
+// grants no flow-control window) is still released.
+const deadlineGrace = 250 * time.Millisecond
+
 // serveStream admits one HTTP/2 stream as a call, or answers it with the
 // error gRPC prescribes. It runs on the stream's own goroutine.
 func (s *Server) serveStream(st transport.ServerStream) {
 	if st.Method() != "POST" {
-		writeHTTPError(st, 405, "parley: gRPC requires POST, got "+st.Method())
+		refuseHTTP(st, 405, "parley: gRPC requires POST, got "+st.Method())
 		return
 	}
 	hdr := st.RequestHeader()
 	ct := hdr.Get(wire.HeaderContentType)
 	subtype, ok := wire.ParseContentType(ct)
 	if !ok {
-		writeHTTPError(st, 415, fmt.Sprintf("parley: invalid gRPC request content-type %q", ct))
+		refuseHTTP(st, 415, fmt.Sprintf("parley: invalid gRPC request content-type %q", ct))
 		return
 	}
 	ss := &serverStream{srv: s, st: st, method: st.Path(), subtype: subtype}
@@ -341,6 +362,10 @@ func (s *Server) serveStream(st transport.ServerStream) {
 	if hasTimeout {
 		ss.deadline = time.Now().Add(timeout)
 		ss.ctx, ss.cancel = context.WithDeadline(ctx, ss.deadline)
+		// Whatever the handler does, and whether or not the client grants
+		// the window to send the response, the stream and all it holds
+		// are released shortly after the deadline.
+		st.SetDeadline(ss.deadline.Add(deadlineGrace))
 	} else {
 		ss.ctx, ss.cancel = context.WithCancel(ctx)
 	}
@@ -391,6 +416,52 @@ func unknownMethod(path string, s *Server) error {
 		return wire.Errorf(wire.Unimplemented, "unknown method %s for service %s", method, svc)
 	}
 	return wire.Errorf(wire.Unimplemented, "unknown service %s", svc)
+}
+
+// A request that is not a gRPC call (not a POST, or without a gRPC
+// content-type) is answered with an HTTP error status once the client has
+// sent all of it, not at once. A response that ends while the request is
+// still open makes the transport close the stream with RST_STREAM(NO_ERROR)
+// (RFC 9113, 8.1: "A server can send a complete response prior to the
+// client sending an entire request"), and whatever the client sends on the
+// stream after that meets a closed stream: a peer that tests the server's
+// handling of a faulty frame following its HEADERS (h2spec does, with
+// exactly such requests) would then see a different answer depending on
+// which came first. Waiting for the request's end keeps the stream open,
+// so such a frame gets the stream error it calls for. The wait is bounded
+// by the two limits below, after which the answer goes out anyway.
+const (
+	// nonGRPCMaxDrain is how much of a non-gRPC request's body is read
+	// and discarded while waiting for its end (reading returns the flow
+	// control credit, so the client is never stalled by the server).
+	nonGRPCMaxDrain = 64 << 10
+	// nonGRPCDrainTimeout is how long the server waits for a non-gRPC
+	// request to end.
+	nonGRPCDrainTimeout = 3 * time.Second
+)
+
+// refuseHTTP answers a request that is not a gRPC call with an HTTP error
+// status, once the request is complete or the wait for its end is over
+// (drainRequest). It runs on the stream's goroutine.
+func refuseHTTP(st transport.ServerStream, status int, msg string) {
+	drainRequest(st)
+	writeHTTPError(st, status, msg)
+}
+
+// drainRequest reads and discards the request body until its end, for at
+// most nonGRPCMaxDrain bytes and nonGRPCDrainTimeout. It returns early when
+// the client resets the stream or the connection goes away (the body's
+// Read then fails).
+func drainRequest(st transport.ServerStream) {
+	closed := make(chan struct{})
+	timer := time.AfterFunc(nonGRPCDrainTimeout, func() {
+		st.CloseBody() // a Read blocked below returns an error
+		close(closed)
+	})
+	_, _ = io.CopyN(io.Discard, st.Body(), nonGRPCMaxDrain+1)
+	if !timer.Stop() {
+		<-closed // CloseBody has returned before the response is written
+	}
 }
 
 func writeHTTPError(st transport.ServerStream, status int, msg string) {

@@ -28,6 +28,9 @@ const (
 	// retried on a refused stream).
 	maxInlineBody = 1 << 20
 	maxStreamID   = 1<<31 - 1
+	// max1xx is how many informational (1xx) responses a stream may get
+	// before its final response, as net/http allows.
+	max1xx = 5
 )
 
 var errHeaderListTooLarge = errors.New("h2: response header list larger than MAX_HEADER_LIST_SIZE")
@@ -38,10 +41,20 @@ type client struct {
 	cfg    transport.ClientConfig
 	scheme string
 
-	mu     sync.Mutex
-	cc     *clientConn   // guarded by mu; replaced when it can take no new streams
-	old    []*clientConn // guarded by mu; draining connections, closed by Close
-	closed bool          // guarded by mu
+	mu      sync.Mutex
+	cc      *clientConn   // guarded by mu; replaced when it can take no new streams
+	old     []*clientConn // guarded by mu; draining connections, closed by Close
+	dialing *dial         // guarded by mu; the dial in progress, if any
+	closed  bool          // guarded by mu
+}
+
+// dial is a connection being dialled. mu is not held while dialling, so
+// that callers waiting for it honour their own contexts; the fields are
+// written by the dialling goroutine before done is closed.
+type dial struct {
+	done chan struct{}
+	cc   *clientConn
+	err  error
 }
 
 // NewClient returns a transport.Client for target ("host:port") that
@@ -85,37 +98,84 @@ func (c *client) Close() error {
 }
 
 // conn returns a connection that can take a new stream, dialling if
-// needed.
+// needed. One dial runs at a time; other callers wait for it, each until
+// its own context ends, and the lock is never held through the dial or the
+// TLS handshake.
 func (c *client) conn(ctx context.Context) (*clientConn, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, transport.ErrClientClosed
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, transport.ErrClientClosed
+		}
+		if c.cc != nil && c.cc.usable() {
+			cc := c.cc
+			c.mu.Unlock()
+			return cc, nil
+		}
+		if d := c.dialing; d != nil {
+			c.mu.Unlock()
+			select {
+			case <-d.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if d.err != nil && !isContextError(d.err) {
+				return nil, d.err
+			}
+			continue // dialled (or the dialler gave up): look again
+		}
+		c.retireLocked()
+		d := &dial{done: make(chan struct{})}
+		c.dialing = d
+		c.mu.Unlock()
+
+		nc, err := transport.DialConn(ctx, c.target, c.cfg)
+		c.mu.Lock()
+		c.dialing = nil
+		switch {
+		case err != nil:
+			d.err = err
+		case c.closed:
+			nc.Close()
+			d.err = transport.ErrClientClosed
+		default:
+			c.cc = newClientConn(c, nc)
+			d.cc = c.cc
+		}
+		c.mu.Unlock()
+		close(d.done)
+		if d.err != nil {
+			return nil, d.err
+		}
+		return d.cc, nil
 	}
-	if c.cc != nil && c.cc.usable() {
-		return c.cc, nil
-	}
+}
+
+// retireLocked moves a connection that can take no new stream to old,
+// where its streams finish on their own, and forgets closed ones. c.mu
+// held.
+func (c *client) retireLocked() {
 	live := c.old[:0]
 	for _, cc := range c.old {
 		if !cc.isClosed() {
 			live = append(live, cc)
 		}
 	}
+	clear(c.old[len(live):])
 	c.old = live
 	if c.cc != nil {
-		// Draining or broken: its streams finish on their own, and it
-		// closes itself when it has none.
 		if !c.cc.isClosed() {
 			c.old = append(c.old, c.cc)
 		}
 		c.cc = nil
 	}
-	nc, err := transport.DialConn(ctx, c.target, c.cfg)
-	if err != nil {
-		return nil, err
-	}
-	c.cc = newClientConn(c, nc)
-	return c.cc, nil
+}
+
+// isContextError reports whether err is a context's cancellation or
+// deadline.
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // RoundTrip implements transport.Client.
@@ -179,10 +239,17 @@ type clientConn struct {
 }
 
 func newClientConn(cl *client, nc net.Conn) *clientConn {
+	streamWin, connWin := int32(clientStreamWindow), int32(clientConnWindow)
+	if w := cl.cfg.InitialWindowSize; w > 0 {
+		streamWin = w
+	}
+	if w := cl.cfg.InitialConnWindowSize; w > 0 {
+		connWin = max(w, initialWindow)
+	}
 	cc := &clientConn{
-		conn:       newConn(nc, clientConnWindow),
+		conn:       newConn(nc, connWin),
 		cl:         cl,
-		streamWin:  clientStreamWindow,
+		streamWin:  streamWin,
 		readDone:   make(chan struct{}),
 		canon:      canonCache{},
 		streams:    make(map[uint32]*clientStream),
@@ -209,7 +276,10 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 		{ID: http2.SettingInitialWindowSize, Val: uint32(cc.streamWin)},
 		{ID: http2.SettingMaxHeaderListSize, Val: cc.fr.MaxHeaderListSize},
 	}
-	cc.w.push(item{kind: itemSettings, set: settings}, item{kind: itemWindowUpdate, n: uint32(cc.inflow.limit - initialWindow)})
+	cc.w.push(item{kind: itemSettings, set: settings})
+	if inc := cc.inflow.limit - initialWindow; inc > 0 {
+		cc.w.push(item{kind: itemWindowUpdate, n: uint32(inc)})
+	}
 	cc.startKeepalive(cl.cfg.PingInterval, cl.cfg.PingTimeout)
 	go cc.w.run()
 	go cc.readLoop()
@@ -407,6 +477,9 @@ func (cc *clientConn) read() error {
 		if err := cc.dispatch(f); err != nil {
 			return err
 		}
+		if cc.ctrlFlooded() {
+			return cc.connError(http2.ErrCodeEnhanceYourCalm, errCtrlFlood)
+		}
 	}
 }
 
@@ -456,7 +529,7 @@ func (cc *clientConn) dispatch(f http2.Frame) error {
 		if f.IsAck() {
 			cc.pingAcked(f.Data)
 		} else {
-			cc.w.push(item{kind: itemPing, ack: true, ping: f.Data})
+			cc.pushCtrl(item{kind: itemPing, ack: true, ping: f.Data})
 		}
 	case *http2.GoAwayFrame:
 		cc.onGoAway(f)
@@ -492,7 +565,7 @@ func (cc *clientConn) onSettings(f *http2.SettingsFrame) error {
 		}
 		return err
 	}
-	cc.w.push(item{kind: itemSettingsAck, set: apply})
+	cc.pushCtrl(item{kind: itemSettingsAck, set: apply})
 	return nil
 }
 
@@ -523,7 +596,7 @@ func (cc *clientConn) streamError(id uint32, code http2.ErrCode, err error) {
 	if cs := cc.streams[id]; cs != nil {
 		cc.failLocked(cs, err)
 	}
-	cc.w.push(item{kind: itemRST, sid: id, code: code})
+	cc.pushCtrl(item{kind: itemRST, sid: id, code: code})
 	cc.mu.Unlock()
 	cc.closeIfDrained()
 }
@@ -558,8 +631,12 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 			return nil
 		}
 		if status < 200 {
-			if f.StreamEnded() || status == 101 {
+			cs.num1xx++
+			switch {
+			case f.StreamEnded() || status == 101:
 				cc.streamError(f.StreamID, http2.ErrCodeProtocol, errors.New("h2: invalid informational response"))
+			case cs.num1xx > max1xx:
+				cc.streamError(f.StreamID, http2.ErrCodeProtocol, errors.New("h2: too many informational (1xx) responses"))
 			}
 			return nil // 1xx: the final response follows
 		}
@@ -601,11 +678,11 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 		return cc.connError(http2.ErrCodeFlowControl, errors.New("h2: server exceeded the connection window"))
 	}
 	if cs == nil {
-		cc.creditConn(total) // a stream we are done with
+		cc.discarded(total) // a stream we are done with
 		return nil
 	}
 	if !cs.gotHeaders || remoteDone {
-		cc.creditConn(total)
+		cc.discarded(total)
 		code := http2.ErrCodeProtocol
 		if remoteDone {
 			code = http2.ErrCodeStreamClosed
@@ -641,6 +718,7 @@ type clientStream struct {
 	header     transport.Header
 	trailer    transport.Header
 	gotHeaders bool // reader-owned
+	num1xx     int  // informational responses received; reader-owned
 	err        error
 
 	reqBody     io.ReadCloser // read by the body writer goroutine
@@ -687,7 +765,7 @@ func (cc *clientConn) failLocked(cs *clientStream, err error) {
 		close(cs.hdrReady)
 	}
 	// conn.mu is held: the application hears of the end on a goroutine.
-	notify := cs.body.finishQuiet(err)
+	notify := cs.body.abort(err)
 	go func() {
 		if notify != nil {
 			notify()

@@ -2,6 +2,7 @@ package h2
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -46,6 +47,7 @@ var (
 	errStreamClosed = errors.New("h2: stream closed")
 	errBodyClosed   = errors.New("h2: body closed")
 	errPingTimeout  = errors.New("h2: keepalive ping not acknowledged")
+	errCtrlFlood    = errors.New("h2: peer does not read the answers to its control frames")
 )
 
 // connLostError is the error of streams whose connection broke.
@@ -130,6 +132,7 @@ func (c *conn) close(err error) {
 	c.err = err
 	close(c.closed)
 	for _, s := range c.winWaiters {
+		s.winWaiting = false
 		s.signal()
 	}
 	c.winWaiters = nil
@@ -180,7 +183,8 @@ func (s *sendState) signal() {
 func (s *sendState) isReset() bool { return s.reset.Load() }
 
 // stop forbids further sends with err. With reset, frames still queued are
-// dropped. conn.mu must be held.
+// dropped. A stream waiting for connection window stops waiting, so that
+// nothing keeps a stream that is over. conn.mu must be held.
 func (s *sendState) stop(err error, reset bool) {
 	if s.err == nil {
 		s.err = err
@@ -188,8 +192,35 @@ func (s *sendState) stop(err error, reset bool) {
 	if reset {
 		s.reset.Store(true)
 	}
+	if s.winWaiting {
+		s.winWaiting = false
+		ws := s.c.winWaiters
+		for i, w := range ws {
+			if w == s {
+				ws[i] = ws[len(ws)-1]
+				ws[len(ws)-1] = nil
+				s.c.winWaiters = ws[:len(ws)-1]
+				break
+			}
+		}
+	}
 	s.signal()
 }
+
+// pushCtrl queues the answer to a control frame of the peer (a PING or
+// SETTINGS ACK, a stream reset or refusal), counted against
+// maxQueuedControl: a peer that provokes answers and does not read them is
+// flooding (see ctrlFlooded). Reader goroutine, mostly.
+func (c *conn) pushCtrl(it item) {
+	it.ctrl = true
+	c.ctrlQueued.Add(1)
+	c.w.push(it)
+}
+
+// ctrlFlooded reports whether more answers to the peer's control frames
+// wait in the writer's queue than maxQueuedControl: the reader then ends
+// the connection with GOAWAY(ENHANCE_YOUR_CALM), as x/net does.
+func (c *conn) ctrlFlooded() bool { return c.ctrlQueued.Load() > maxQueuedControl }
 
 // acquire takes up to want bytes of send window for s (both the stream's
 // and the connection's) and of its queue allowance, blocking while none is
@@ -316,22 +347,34 @@ func (c *conn) setPeerInitialWindow(v uint32, each func(func(*sendState))) bool 
 	return ok
 }
 
+// maxSettings bounds the settings in one SETTINGS frame. HTTP/2 defines
+// seven; a frame with more than this is an attempt to make the reader work
+// (x/net refuses more than 100 as well).
+const maxSettings = 100
+
+// errTooManySettings ends a connection whose peer sent a SETTINGS frame
+// with more than maxSettings settings.
+var errTooManySettings = errors.New("h2: SETTINGS frame with too many settings")
+
 // readSettings checks the settings of a SETTINGS frame (not an ACK) from
 // the peer and applies SETTINGS_INITIAL_WINDOW_SIZE to the streams each
-// reaches; the settings the side keeps go to side, if not nil. It returns
-// the settings for the writer to apply before it sends the ACK (RFC 9113,
-// 6.5.3). Reader goroutine.
+// reaches, once per frame whatever the number of values (the last one
+// counts, RFC 9113, 6.5.3: settings are processed in order); the settings
+// the side keeps go to side, if not nil. It returns the settings for the
+// writer to apply before it sends the ACK. Reader goroutine.
 func (c *conn) readSettings(f *http2.SettingsFrame, each func(func(*sendState)), side func(http2.Setting)) ([]http2.Setting, error) {
+	if f.NumSettings() > maxSettings {
+		return nil, fmt.Errorf("%w: %d", errTooManySettings, f.NumSettings())
+	}
 	var apply []http2.Setting
+	initWin, haveInitWin := uint32(0), false
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		if err := s.Valid(); err != nil {
 			return err
 		}
 		switch s.ID {
 		case http2.SettingInitialWindowSize:
-			if !c.setPeerInitialWindow(s.Val, each) {
-				return http2.ConnectionError(http2.ErrCodeFlowControl)
-			}
+			initWin, haveInitWin = s.Val, true
 		case http2.SettingMaxFrameSize, http2.SettingHeaderTableSize:
 			apply = append(apply, s)
 		default:
@@ -341,6 +384,9 @@ func (c *conn) readSettings(f *http2.SettingsFrame, each func(func(*sendState)),
 		}
 		return nil
 	})
+	if err == nil && haveInitWin && !c.setPeerInitialWindow(initWin, each) {
+		err = http2.ConnectionError(http2.ErrCodeFlowControl)
+	}
 	return apply, err
 }
 
@@ -382,16 +428,38 @@ func (c *conn) sendData(s *sendState, pre []item, p []byte, buf *[]byte, end boo
 	return nil
 }
 
-// inflow is a receive window: what the peer may still send, and what the
-// application consumed but was not yet credited back.
+// inflow is the connection's receive window: what the peer may still send,
+// and the credit not yet sent back.
+//
+// Credit for the connection is given back as DATA arrives, not as the
+// application reads it, so that a stream whose reader is slow, or a body
+// nobody will read, never starves the other streams (RFC 9113, 6.9: the
+// connection window is shared). What bounds memory is held: the bytes
+// buffered for streams and not yet consumed. While held exceeds budget,
+// the credit for the excess is withheld, and it goes back as the
+// applications consume or streams discard their buffers. So a connection
+// stalls only when its streams together hold more than budget unread
+// bytes; the memory its receive buffers cost is at most budget plus the
+// window.
 type inflow struct {
-	mu      sync.Mutex
-	limit   int32 // the window we advertise
-	avail   int32 // what the peer may send; guarded by mu
-	unacked int32 // consumed, not yet credited; guarded by mu
+	mu       sync.Mutex
+	limit    int32 // the window we advertise
+	avail    int32 // what the peer may send; guarded by mu
+	unacked  int32 // credit due, not yet sent; guarded by mu
+	budget   int64 // held bytes whose credit goes back at once
+	held     int64 // bytes buffered for streams, not yet consumed; guarded by mu
+	withheld int64 // credit kept back: max(0, held-budget); guarded by mu
 }
 
-func (f *inflow) init(limit int32) { f.limit, f.avail = limit, limit }
+// connBudgetWindows is the connection's buffer budget in windows: the
+// streams of a connection may hold this many connection windows of unread
+// DATA before the connection's credit waits for them.
+const connBudgetWindows = 4
+
+func (f *inflow) init(limit int32) {
+	f.limit, f.avail = limit, limit
+	f.budget = connBudgetWindows * int64(limit)
+}
 
 // take accounts n received bytes; false if they exceed the window.
 func (f *inflow) take(n int) bool {
@@ -404,15 +472,21 @@ func (f *inflow) take(n int) bool {
 	return true
 }
 
-// add credits n consumed bytes and returns the WINDOW_UPDATE increment to
-// send, if any: credit goes back in batches of a quarter of the window.
-func (f *inflow) add(n int) uint32 {
-	if n == 0 {
-		return 0
-	}
+// update moves held by dHeld (bytes buffered, or, negative, consumed or
+// discarded) and notes fresh newly received bytes as creditable. It
+// returns the WINDOW_UPDATE increment to send now, if any: credit goes
+// back in batches of a quarter of the window.
+func (f *inflow) update(dHeld, fresh int64) uint32 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.unacked += int32(n)
+	f.held += dHeld
+	w := max(0, f.held-f.budget)
+	credit := fresh + f.withheld - w
+	f.withheld = w
+	if credit <= 0 {
+		return 0
+	}
+	f.unacked += int32(credit)
 	if f.unacked < creditBatch(f.limit) {
 		return 0
 	}
@@ -422,11 +496,24 @@ func (f *inflow) add(n int) uint32 {
 	return uint32(inc)
 }
 
-// creditConn returns n consumed (or discarded) bytes to the connection
-// window, sending a WINDOW_UPDATE when a batch is due.
-func (c *conn) creditConn(n int) {
-	if inc := c.inflow.add(n); inc > 0 {
-		c.w.push(item{kind: itemWindowUpdate, n: inc})
+// discarded returns n received bytes that were never buffered (DATA for a
+// stream that is gone, padding) to the connection window.
+func (c *conn) discarded(n int) {
+	if n > 0 {
+		c.pushCredit(0, 0, c.inflow.update(0, int64(n)))
+	}
+}
+
+// pushCredit queues the WINDOW_UPDATEs due: inc for stream sid, if any, and
+// cinc for the connection.
+func (c *conn) pushCredit(sid uint32, inc int32, cinc uint32) {
+	switch {
+	case inc > 0 && cinc > 0:
+		c.w.push(item{kind: itemWindowUpdate, sid: sid, n: uint32(inc)}, item{kind: itemWindowUpdate, n: cinc})
+	case inc > 0:
+		c.w.push(item{kind: itemWindowUpdate, sid: sid, n: uint32(inc)})
+	case cinc > 0:
+		c.w.push(item{kind: itemWindowUpdate, n: cinc})
 	}
 }
 
@@ -463,21 +550,21 @@ func (b *recvBuf) init(c *conn, sid uint32, limit int32) {
 }
 
 // put appends DATA received for the stream (padding counts against the
-// window and is credited at once). It returns false if the data exceeds
-// the stream's window; the bytes are then credited back to the
-// connection. Reader goroutine.
+// windows and is credited at once). It returns false if the data exceeds
+// the stream's window. Whatever put does not keep is credited back to the
+// connection at once. Reader goroutine.
 func (b *recvBuf) put(p []byte, padding int) bool {
 	b.mu.Lock()
 	total := len(p) + padding
 	if int64(total) > int64(b.avail) {
 		b.mu.Unlock()
-		b.c.creditConn(total)
+		b.c.discarded(total)
 		return false
 	}
 	b.avail -= int32(total)
 	if b.closed || b.err != nil {
 		b.mu.Unlock()
-		b.c.creditConn(total)
+		b.c.discarded(total)
 		return true
 	}
 	if len(p) > 0 {
@@ -506,10 +593,11 @@ func (b *recvBuf) put(p []byte, padding int) bool {
 	b.waiting = false
 	inc := b.creditLocked(padding)
 	notify := b.notify
+	// The connection's credit goes back on arrival (see inflow); the
+	// stream's as the application reads.
+	cinc := b.c.inflow.update(int64(len(p)), int64(total))
 	b.mu.Unlock()
-	if padding > 0 {
-		b.sendCredit(inc, padding)
-	}
+	b.c.pushCredit(b.sid, inc, cinc)
 	if wake {
 		b.wake <- struct{}{}
 	}
@@ -583,8 +671,9 @@ func (b *recvBuf) read(p []byte, wait bool) (int, error) {
 	b.r += n
 	b.release()
 	inc := b.creditLocked(n)
+	cinc := b.c.inflow.update(-int64(n), 0)
 	b.mu.Unlock()
-	b.sendCredit(inc, n)
+	b.c.pushCredit(b.sid, inc, cinc)
 	return n, nil
 }
 
@@ -604,28 +693,34 @@ func (b *recvBuf) creditLocked(n int) int32 {
 	return inc
 }
 
-// sendCredit returns n consumed bytes to the connection window and sends
-// the WINDOW_UPDATEs due: inc (from creditLocked) for the stream, and the
-// connection's.
-func (b *recvBuf) sendCredit(inc int32, n int) {
-	cinc := b.c.inflow.add(n)
-	switch {
-	case inc > 0 && cinc > 0:
-		b.c.w.push(item{kind: itemWindowUpdate, sid: b.sid, n: uint32(inc)}, item{kind: itemWindowUpdate, n: cinc})
-	case inc > 0:
-		b.c.w.push(item{kind: itemWindowUpdate, sid: b.sid, n: uint32(inc)})
-	case cinc > 0:
-		b.c.w.push(item{kind: itemWindowUpdate, n: cinc})
-	}
+// close is the application's end of reading: the buffered data is
+// discarded (and credited to the connection) and Read fails with err, or
+// errBodyClosed. Safe from any goroutine; it does not call notify (the
+// application closed the body itself).
+func (b *recvBuf) close(err error) {
+	b.discard(err)
 }
 
-// close discards the buffered data (crediting the connection) and makes
-// Read fail with err, or errBodyClosed. Safe from any goroutine.
-func (b *recvBuf) close(err error) {
+// abort ends the body for a stream that is over (reset, finished, or its
+// connection lost): the buffered data is discarded and credited to the
+// connection, and Read fails with err. It returns the notify function to
+// call, with no lock held, so that a push reader learns of the end.
+func (b *recvBuf) abort(err error) (notify func()) {
+	if b.discard(err) {
+		b.mu.Lock()
+		notify = b.notify
+		b.mu.Unlock()
+	}
+	return notify
+}
+
+// discard closes the body with err and drops what it holds; false if it
+// was closed already.
+func (b *recvBuf) discard(err error) bool {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return
+		return false
 	}
 	b.closed = true
 	b.ended = true
@@ -640,13 +735,16 @@ func (b *recvBuf) close(err error) {
 	wake := b.waiting
 	b.waiting = false
 	b.release()
-	b.mu.Unlock()
+	var cinc uint32
 	if n > 0 {
-		b.c.creditConn(n)
+		cinc = b.c.inflow.update(-int64(n), 0)
 	}
+	b.mu.Unlock()
+	b.c.pushCredit(0, 0, cinc)
 	if wake {
 		b.wake <- struct{}{}
 	}
+	return true
 }
 
 // release returns the buffer to its pool once it is drained, so that an
@@ -729,6 +827,9 @@ func connErrCode(err error) (http2.ErrCode, bool) {
 	}
 	if errors.Is(err, http2.ErrFrameTooLarge) {
 		return http2.ErrCodeFrameSize, true
+	}
+	if errors.Is(err, errTooManySettings) {
+		return http2.ErrCodeEnhanceYourCalm, true
 	}
 	return 0, false
 }

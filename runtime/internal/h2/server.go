@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
@@ -20,12 +21,12 @@ import (
 )
 
 var (
-	errServerClosed = errors.New("h2: server closed the connection")
-	errGoingAway    = errors.New("h2: connection drained after GOAWAY")
-	errClientReset  = errors.New("h2: stream reset by the client")
-	errEnhanceCalm  = errors.New("h2: client exceeded its budget of stream resets or pending streams")
-	errTooManyPings = errors.New("h2: client sent too many pings")
-	errCtrlFlood    = errors.New("h2: client does not read the answers to its control frames")
+	errServerClosed  = errors.New("h2: server closed the connection")
+	errGoingAway     = errors.New("h2: connection drained after GOAWAY")
+	errClientReset   = errors.New("h2: stream reset by the client")
+	errEnhanceCalm   = errors.New("h2: client exceeded its budget of stream resets or pending streams")
+	errTooManyPings  = errors.New("h2: client sent too many pings")
+	errConnectionAge = errors.New("h2: connection reached its maximum age")
 )
 
 // Server defaults.
@@ -142,6 +143,8 @@ type serverConn struct {
 	handlers    int                      // handler goroutines running
 	pending     []*serverStream          // streams waiting for a handler slot
 	goingAway   bool                     // GOAWAY sent: no new streams
+	idleSince   time.Time                // when the last stream ended
+	idleTimer   *time.Timer              // IdleTimeout's, if set
 	lingering   bool                     // closing: wait for the client to close
 	sentGoAway  bool                     // a connection error was answered with GOAWAY
 }
@@ -193,6 +196,10 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 		sc.w.push(item{kind: itemWindowUpdate, n: uint32(inc)})
 	}
 	sc.startKeepalive(sc.srv.cfg.PingInterval, sc.srv.cfg.PingTimeout)
+	sc.mu.Lock()
+	sc.idleSince = time.Now()
+	sc.mu.Unlock()
+	sc.startTimers()
 	if goingAway {
 		sc.goAway()
 	}
@@ -219,7 +226,7 @@ func (sc *serverConn) onClose(err error) {
 	for id, st := range sc.streams {
 		st.send.stop(err, true)
 		// conn.mu is held: the application hears of it on a goroutine.
-		if notify := st.body.finishQuiet(err); notify != nil {
+		if notify := st.body.abort(err); notify != nil {
 			go notify()
 		}
 		delete(sc.streams, id)
@@ -244,6 +251,61 @@ func (sc *serverConn) goAway() {
 	sc.w.push(item{kind: itemGoAway, n: sc.maxClientID, code: http2.ErrCodeNo})
 	sc.mu.Unlock()
 	sc.closeIfDrained()
+}
+
+// removeStreamLocked forgets stream id and notes when the connection became
+// idle. conn.mu held.
+func (sc *serverConn) removeStreamLocked(id uint32) {
+	delete(sc.streams, id)
+	if len(sc.streams) == 0 {
+		sc.idleSince = time.Now()
+	}
+}
+
+// startTimers arms the connection's lifetime limits: MaxConnectionAge
+// (GOAWAY, then a hard close after the grace period) and IdleTimeout
+// (GOAWAY once no stream has been open for that long). Their timers stop
+// when the connection ends.
+func (sc *serverConn) startTimers() {
+	cfg := sc.srv.cfg
+	if age := cfg.MaxConnectionAge; age > 0 {
+		// ±10% so that connections made together are not all drained
+		// together (grpc-go does the same).
+		age += time.Duration((rand.Float64()*0.2 - 0.1) * float64(age))
+		grace := cfg.MaxConnectionAgeGrace
+		t := time.AfterFunc(age, func() {
+			sc.goAway()
+			if grace > 0 {
+				t := time.AfterFunc(grace, func() { sc.close(errConnectionAge) })
+				context.AfterFunc(sc.ctx, func() { t.Stop() })
+			} else {
+				sc.close(errConnectionAge)
+			}
+		})
+		context.AfterFunc(sc.ctx, func() { t.Stop() })
+	}
+	if idle := cfg.IdleTimeout; idle > 0 {
+		sc.mu.Lock()
+		sc.idleTimer = time.AfterFunc(idle, func() {
+			sc.mu.Lock()
+			defer sc.mu.Unlock()
+			switch left := idle - time.Since(sc.idleSince); {
+			case sc.err != nil:
+			case len(sc.streams) > 0 || sc.handlers > 0:
+				sc.idleTimer.Reset(idle)
+			case left > 0:
+				sc.idleTimer.Reset(left)
+			default:
+				go sc.goAway()
+			}
+		})
+		sc.mu.Unlock()
+		context.AfterFunc(sc.ctx, func() {
+			sc.mu.Lock()
+			sc.idleTimer.Stop()
+			sc.mu.Unlock()
+		})
+	}
 }
 
 // closeIfDrained closes a going-away connection once no stream is left.
@@ -277,14 +339,6 @@ func (sc *serverConn) connErrorDebug(code http2.ErrCode, debug []byte, err error
 	sc.mu.Unlock()
 	sc.w.push(item{kind: itemGoAway, n: last, code: code, debug: debug})
 	return err
-}
-
-// pushCtrl queues the answer to a control frame of the client, counted
-// against maxQueuedControl (checked by readLoop). Reader goroutine.
-func (sc *serverConn) pushCtrl(it item) {
-	it.ctrl = true
-	sc.ctrlQueued.Add(1)
-	sc.w.push(it)
 }
 
 // onPing answers a PING, unless the client broke the keepalive policy
@@ -358,11 +412,14 @@ func (sc *serverConn) readLoop() error {
 				return sc.connError(http2.ErrCodeProtocol, errors.New("h2: the client preface is not followed by SETTINGS"))
 			}
 			first = false
+			// The handshake is complete: lift the deadline the caller
+			// may have set for it (transport.Server.ServeConn).
+			_ = sc.nc.SetReadDeadline(time.Time{})
 		}
 		if err := sc.dispatch(f); err != nil {
 			return err
 		}
-		if sc.ctrlQueued.Load() > maxQueuedControl {
+		if sc.ctrlFlooded() {
 			return sc.connError(http2.ErrCodeEnhanceYourCalm, errCtrlFlood)
 		}
 	}
@@ -461,16 +518,15 @@ func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	case f.Truncated:
 		// The header list exceeded MAX_HEADER_LIST_SIZE: HTTP 431.
-		items := []item{{kind: itemHeaders, sid: id, end: true, fields: []hpack.HeaderField{{Name: ":status", Value: "431"}}}}
+		sc.pushCtrl(item{kind: itemHeaders, sid: id, end: true, fields: []hpack.HeaderField{{Name: ":status", Value: "431"}}})
 		if !f.StreamEnded() {
-			items = append(items, item{kind: itemRST, sid: id, code: http2.ErrCodeNo})
+			sc.pushCtrl(item{kind: itemRST, sid: id, code: http2.ErrCodeNo})
 		}
-		sc.w.push(items...)
 		return nil
 	}
 	st, ok := sc.newStream(f)
 	if !ok {
-		sc.w.push(item{kind: itemRST, sid: id, code: http2.ErrCodeProtocol})
+		sc.pushCtrl(item{kind: itemRST, sid: id, code: http2.ErrCodeProtocol})
 		return nil
 	}
 	sc.mu.Lock()
@@ -589,6 +645,11 @@ func (sc *serverConn) runHandler(st *serverStream) {
 func (sc *serverConn) serveStream(st *serverStream) {
 	defer st.cancel()
 	defer func() {
+		if st.deadline != nil {
+			st.deadline.Stop()
+		}
+	}()
+	defer func() {
 		if r := recover(); r != nil {
 			st.reset(http2.ErrCodeInternal, false)
 		}
@@ -616,7 +677,7 @@ func (sc *serverConn) onData(f *http2.DataFrame) error {
 	}
 	if st == nil || remoteDone {
 		// RFC 9113, 5.1: DATA on a closed or half-closed (remote) stream.
-		sc.creditConn(total)
+		sc.discarded(total)
 		sc.streamError(id, http2.ErrCodeStreamClosed)
 		return nil
 	}
@@ -644,7 +705,7 @@ func (sc *serverConn) endRemote(st *serverStream) {
 	sc.mu.Lock()
 	st.remoteDone = true
 	if st.localDone {
-		delete(sc.streams, st.id)
+		sc.removeStreamLocked(st.id)
 	}
 	sc.mu.Unlock()
 	st.body.finish(io.EOF)
@@ -731,6 +792,11 @@ type serverStream struct {
 	remoteDone bool // END_STREAM received, or the stream was reset
 	localDone  bool // END_STREAM queued, or the stream was reset
 
+	// deadline resets the stream if it is still open when it fires
+	// (SetDeadline); stopped by serveStream once the handler is done.
+	// Owned by the handler goroutine.
+	deadline *time.Timer
+
 	// Owned by the handler goroutine.
 	resHeader  transport.Header
 	status     int
@@ -745,6 +811,18 @@ var (
 	_ transport.PushReader   = (*recvBuf)(nil)
 	_ transport.PushReader   = (*clientBody)(nil)
 )
+
+// SetDeadline implements transport.ServerStream: at t, a stream whose
+// response is not complete is reset with CANCEL, which also wakes a
+// sender waiting for flow-control window.
+func (st *serverStream) SetDeadline(t time.Time) {
+	if st.deadline != nil {
+		st.deadline.Stop()
+	}
+	if !t.IsZero() {
+		st.deadline = time.AfterFunc(time.Until(t), func() { st.reset(http2.ErrCodeCancel, true) })
+	}
+}
 
 // Finish implements transport.Finisher.
 func (st *serverStream) Finish() { st.finish() }
@@ -905,11 +983,11 @@ func (st *serverStream) finish() {
 	st.localDone = true
 	st.send.stop(errStreamClosed, err != nil)
 	// Closed: by END_STREAM both ways, or by the RST_STREAM in post.
-	delete(sc.streams, st.id)
+	sc.removeStreamLocked(st.id)
 	sc.mu.Unlock()
-	if !remoteDone {
-		st.body.close(errStreamClosed)
-	}
+	// Whatever of the request is buffered, or still arrives, will never
+	// be read: its bytes go back to the connection window now.
+	st.body.close(errStreamClosed)
 }
 
 // reset ends the stream with RST_STREAM(code) from the server; with
@@ -923,10 +1001,12 @@ func (st *serverStream) reset(code http2.ErrCode, cancel bool) {
 	}
 	st.localDone, st.remoteDone = true, true
 	st.send.stop(errStreamClosed, true)
-	delete(sc.streams, st.id)
-	sc.w.push(item{kind: itemRST, sid: st.id, code: code})
+	sc.removeStreamLocked(st.id)
+	sc.pushCtrl(item{kind: itemRST, sid: st.id, code: code})
 	sc.mu.Unlock()
-	st.body.finish(transport.StreamError{Code: uint32(code)})
+	if notify := st.body.abort(transport.StreamError{Code: uint32(code)}); notify != nil {
+		notify()
+	}
 	if cancel {
 		st.cancel()
 	}
@@ -939,8 +1019,10 @@ func (st *serverStream) peerReset(code http2.ErrCode) {
 	sc.mu.Lock()
 	st.localDone, st.remoteDone = true, true
 	st.send.stop(errClientReset, true)
-	delete(sc.streams, st.id)
+	sc.removeStreamLocked(st.id)
 	sc.mu.Unlock()
-	st.body.finish(errClientReset)
+	if notify := st.body.abort(errClientReset); notify != nil {
+		notify()
+	}
 	st.cancel()
 }

@@ -220,22 +220,6 @@ func TestServerReceiveFlowControl(t *testing.T) {
 	close(read)
 }
 
-// TestServerConnFlowControl: DATA beyond the connection window is a
-// connection error.
-func TestServerConnFlowControl(t *testing.T) {
-	srv := NewServer(transport.ServerConfig{MaxUploadBufferPerStream: 1 << 20, MaxUploadBufferPerConnection: 65535}, func(s transport.ServerStream) {
-		<-s.Context().Done()
-	})
-	p, _ := dialPeer(t, serveTest(t, srv))
-	p.request(1, false)
-	chunk := make([]byte, 16383)
-	for i := 0; i < 4; i++ {
-		p.data(1, false, chunk)
-	}
-	p.data(1, false, make([]byte, 100))
-	p.until("GOAWAY(FLOW_CONTROL_ERROR)", isGoAway(http2.ErrCodeFlowControl))
-}
-
 // TestServerReset: RST_STREAM from the client cancels the handler's
 // context.
 func TestServerReset(t *testing.T) {

@@ -73,12 +73,26 @@ type writer struct {
 	spare    []item
 	failed   bool // a write failed: drop everything from now on
 	fhdr     [9]byte
+	// writeTimeout bounds each write to the socket (armDeadline): a peer
+	// that stops reading cannot hold the writer, and what it queued, for
+	// longer. Set before run.
+	writeTimeout time.Duration
+	armedAt      time.Time // when the write deadline was last pushed back
+	// dlMu orders armDeadline with shutdown's final deadline; final is
+	// set once shutdown has set it.
+	dlMu  sync.Mutex
+	final bool
 	// linger, if set before shutdown, makes the writer half-close the
 	// connection and wait (at most lingerTimeout) for linger to be closed
 	// (the reader seeing the peer close) before closing it: the peer then
 	// reads the final frames rather than a TCP reset.
 	linger <-chan struct{}
 }
+
+// defaultWriteTimeout is how long a write to the socket may block before
+// the connection is given up as a peer that does not read. A variable for
+// tests.
+var defaultWriteTimeout = 20 * time.Second
 
 const (
 	writeBufferSize = 32 << 10
@@ -95,6 +109,8 @@ func newWriter(c *conn, nc net.Conn) *writer {
 		nc:       nc,
 		bw:       bufio.NewWriterSize(nc, writeBufferSize),
 		maxFrame: 16 << 10,
+
+		writeTimeout: defaultWriteTimeout,
 	}
 	w.fr = http2.NewFramer(w.bw, nil)
 	w.henc = hpack.NewEncoder(&w.hbuf)
@@ -135,7 +151,10 @@ func (w *writer) shutdown() {
 	wake := w.sleeping
 	w.sleeping = false
 	w.mu.Unlock()
+	w.dlMu.Lock()
+	w.final = true
 	_ = w.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	w.dlMu.Unlock()
 	if wake {
 		w.wake <- struct{}{}
 	}
@@ -180,6 +199,7 @@ func (w *writer) run() {
 		batch := w.q
 		w.q = w.spare[:0]
 		w.mu.Unlock()
+		w.armDeadline()
 		for i := range batch {
 			w.write(&batch[i])
 			batch[i] = item{}
@@ -203,10 +223,32 @@ func (w *writer) closeConn() {
 	w.nc.Close()
 }
 
+// armDeadline makes sure a write starting now may block for at least
+// three quarters of writeTimeout and at most writeTimeout. It moves the
+// socket's deadline only when a quarter of the timeout has passed since it
+// last did, so that a busy connection pays one clock read per batch, not a
+// deadline change. Writer goroutine.
+func (w *writer) armDeadline() {
+	if w.writeTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	if now.Sub(w.armedAt) < w.writeTimeout/4 {
+		return
+	}
+	w.armedAt = now
+	w.dlMu.Lock()
+	if !w.final {
+		_ = w.nc.SetWriteDeadline(now.Add(w.writeTimeout))
+	}
+	w.dlMu.Unlock()
+}
+
 func (w *writer) flush() {
 	if w.failed || w.bw.Buffered() == 0 {
 		return
 	}
+	w.armDeadline()
 	if err := w.bw.Flush(); err != nil {
 		w.fail(err)
 	}

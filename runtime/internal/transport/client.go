@@ -24,6 +24,11 @@ type ClientConfig struct {
 	MaxHeaderListSize uint32
 	PingInterval      time.Duration
 	PingTimeout       time.Duration
+	// InitialWindowSize and InitialConnWindowSize are the receive windows
+	// the client advertises per stream and per connection; zero leaves
+	// the implementation's default. x/net's Transport ignores them.
+	InitialWindowSize     int32
+	InitialConnWindowSize int32
 }
 
 // Client holds one multiplexed HTTP/2 connection to a target and redials

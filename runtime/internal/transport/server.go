@@ -22,7 +22,18 @@ type ServerConfig struct {
 	// HTTP/2 flow control windows.
 	MaxUploadBufferPerStream     int32
 	MaxUploadBufferPerConnection int32
-	IdleTimeout                  time.Duration
+	// IdleTimeout closes a connection gracefully (GOAWAY, then close once
+	// drained) after it has had no open stream for this long; zero
+	// disables (grpc-go's MaxConnectionIdle).
+	IdleTimeout time.Duration
+	// MaxConnectionAge closes a connection gracefully once it is this old
+	// (give or take a tenth, so that connections made together do not
+	// all go at once); MaxConnectionAgeGrace later, streams still open
+	// are cut off. Zero disables (grpc-go's MaxConnectionAge and
+	// MaxConnectionAgeGrace). x/net's server cannot send GOAWAY to one
+	// connection: there the connection is closed at age plus grace.
+	MaxConnectionAge      time.Duration
+	MaxConnectionAgeGrace time.Duration
 	// PingInterval sends a PING after this long without frames; a peer that
 	// does not answer within PingTimeout is closed. Zero disables.
 	PingInterval time.Duration
@@ -49,7 +60,9 @@ type StreamHandler func(s ServerStream)
 // Server serves HTTP/2 connections, each stream to a StreamHandler.
 type Server interface {
 	// ServeConn serves one connection until it closes. For a *tls.Conn
-	// the TLS handshake must have negotiated "h2".
+	// the TLS handshake must have negotiated "h2". A read deadline set on
+	// c bounds the wait for the client's connection preface and first
+	// SETTINGS frame; the transport clears it once they have arrived.
 	ServeConn(ctx context.Context, c net.Conn)
 	// GoAway starts a graceful shutdown of every connection: each gets a
 	// GOAWAY and closes once its streams have finished.
@@ -95,6 +108,13 @@ type ServerStream interface {
 	Write(p []byte) (int, error)
 	// Flush sends what has been written so far.
 	Flush() error
+	// SetDeadline bounds the stream's life: if its response is not
+	// complete at t, the stream is reset (RST_STREAM(CANCEL) on the
+	// framer transport, as grpc-go's server does at a call's deadline;
+	// x/net's resets with INTERNAL_ERROR), writes blocked on flow
+	// control fail, and what it holds is released. Called by the
+	// handler's goroutine, before the first write.
+	SetDeadline(t time.Time)
 }
 
 // xServer serves HTTP/2 with golang.org/x/net/http2's Server.
@@ -102,6 +122,7 @@ type xServer struct {
 	h2      *http2.Server
 	h1      *http.Server // carries limits and the graceful-shutdown hook only; it never listens
 	handler http.Handler
+	maxAge  time.Duration // MaxConnectionAge plus its grace; zero: none
 }
 
 // NewServer returns a server on golang.org/x/net/http2 that calls h for
@@ -127,6 +148,9 @@ func NewServer(cfg ServerConfig, h StreamHandler) Server {
 	// connection) as h1's shutdown hook; Shutdown triggers it.
 	_ = http2.ConfigureServer(h1, h2s)
 	s := &xServer{h2: h2s, h1: h1}
+	if cfg.MaxConnectionAge > 0 {
+		s.maxAge = cfg.MaxConnectionAge + cfg.MaxConnectionAgeGrace
+	}
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h(&xStream{w: w, r: r, rc: http.NewResponseController(w)})
 	})
@@ -135,6 +159,13 @@ func NewServer(cfg ServerConfig, h StreamHandler) Server {
 
 // ServeConn implements Server.
 func (s *xServer) ServeConn(ctx context.Context, c net.Conn) {
+	// x/net bounds the wait for the preface with its own timer (10 s).
+	_ = c.SetReadDeadline(time.Time{})
+	if s.maxAge > 0 {
+		// x/net cannot drain one connection: close it at age plus grace.
+		t := time.AfterFunc(s.maxAge, func() { c.Close() })
+		defer t.Stop()
+	}
 	if _, isTLS := c.(*tls.Conn); !isTLS {
 		// x/net's server reads each frame header and payload straight
 		// from the connection: two syscalls per frame over h2c. A read
@@ -197,6 +228,8 @@ func (s *xStream) Write(p []byte) (int, error) { return s.w.Write(p) }
 func (s *xStream) Flush() error { return s.rc.Flush() }
 
 func (s *xStream) CloseBody() { _ = s.r.Body.Close() }
+
+func (s *xStream) SetDeadline(t time.Time) { _ = s.rc.SetWriteDeadline(t) }
 
 // bufferedConn is a net.Conn whose reads go through a buffer.
 type bufferedConn struct {
