@@ -6,7 +6,7 @@ MODULES   := . $(patsubst %/go.mod,%,$(wildcard */go.mod))
 PKGS      := ./...
 FUZZTIME  ?= 30s
 
-.PHONY: test vet fmt-check unit chat chat-server chat-client fuzz bench generate check-generated
+.PHONY: test vet fmt-check unit chat chat-server chat-client fuzz bench generate
 
 ## test: gofmt, go vet and the race-enabled tests of every module.
 test: fmt-check vet unit
@@ -28,6 +28,13 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## generate: regenerate every generated package (the examples' go:generate
+## lines and the generator's golden files); the tests fail when they are
+## stale.
+generate:
+	$(GO) generate ./...
+	$(GO) test ./stubs -run TestGolden -update
 
 ## bench: parley against grpc-go, every cell for every server/client pair,
 ## each in its own process, 3 interleaved rounds (about 5.5 minutes on 2

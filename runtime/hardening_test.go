@@ -302,18 +302,20 @@ func testStatsHandler(t *testing.T, tr transport) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bidi.Send(&Msg{Text: "ping"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bidi.Recv(); err != nil {
-		t.Fatal(err)
+	for range 2 { // each side reports a message before the answer it causes
+		if err := bidi.Send(&Msg{Text: "ping"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bidi.Recv(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_ = bidi.CloseSend()
 	if res, err := recvAll(t, bidi); err != nil || len(res) != 0 {
 		t.Fatalf("got %d more responses, %v", len(res), err)
 	}
-	check("bidi stream", "begin "+mBidi+" bidi_stream, sent, received, end OK",
-		"begin "+mBidi+" bidi_stream, received, sent, end OK")
+	check("bidi stream", "begin "+mBidi+" bidi_stream, sent, received, sent, received, end OK",
+		"begin "+mBidi+" bidi_stream, received, sent, received, sent, end OK")
 
 	_, err = prt.CallUnary[Msg, Msg](testCtx(t), e.client, "/test.Echo/Missing", &Msg{})
 	wantCode(t, err, wire.Unimplemented)

@@ -55,7 +55,8 @@ type serverStream struct {
 	// early is the transport stream's Finisher, if it has one.
 	early transport.Finisher
 
-	wroteHeader bool // guarded by flow.mu on streaming calls
+	wroteHeader  bool // guarded by flow.mu on streaming calls
+	reportedHeld bool // see tryWrite; guarded by flow.mu
 
 	stats    *callStats // nil without a StatsHandler; set before the handler starts
 	finished bool       // finish ran; guarded by flow.mu on streaming calls
@@ -265,15 +266,22 @@ func (ss *serverStream) clientGone() bool { return ss.st.Context().Err() != nil 
 // tryWrite, write, flush, closeSend and writeFailed make serverStream the
 // sink its outflow writes responses to; flow.mu is held.
 
+// Each response is reported to the stats handler (MsgSent) before any of
+// its bytes are written, as on the client: a request it causes can only
+// arrive later, so the events keep the order of cause and effect.
+// reportedHeld notes that a response tryWrite could not write, which the
+// outflow writes next with write, was reported already.
+
 func (ss *serverStream) tryWrite(f []byte) (bool, error) {
 	if ss.tw == nil {
 		return false, nil // every write goes through write
 	}
 	ss.writeHeaders()
-	sent, err := ss.tw.TryWrite(f)
-	if sent && f != nil {
+	if f != nil {
 		ss.stats.sent(len(f))
 	}
+	sent, err := ss.tw.TryWrite(f)
+	ss.reportedHeld = f != nil && err == nil && !sent
 	return sent, err
 }
 
@@ -282,11 +290,12 @@ func (ss *serverStream) write(f []byte) error {
 	if f == nil {
 		return nil
 	}
-	if _, err := ss.st.Write(f); err != nil {
-		return err
+	if !ss.reportedHeld {
+		ss.stats.sent(len(f))
 	}
-	ss.stats.sent(len(f))
-	return nil
+	ss.reportedHeld = false
+	_, err := ss.st.Write(f)
+	return err
 }
 
 func (ss *serverStream) flush() error { return ss.st.Flush() }
@@ -563,10 +572,10 @@ func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
 		return
 	}
 	ss.writeHeaders()
+	ss.stats.sent(len(frame))
 	if _, err := ss.st.Write(frame); err != nil {
 		return
 	}
-	ss.stats.sent(len(frame))
 	ss.finish(mailbox.End{})
 }
 

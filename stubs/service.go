@@ -149,7 +149,7 @@ func (m method) kind() callKind {
 	case m.clientStream && m.serverS:
 		return callKind{"bidirectional-streaming", "HandleBidi", "Open"}
 	case m.clientStream:
-		return callKind{"client-streaming", "HandleClientStream", "Open"}
+		return callKind{"client-streaming", "HandleClientStream", "OpenClientStream"}
 	case m.serverS:
 		return callKind{"server-streaming", "HandleServerStream", "OpenServerStream"}
 	}

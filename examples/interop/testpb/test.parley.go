@@ -194,7 +194,7 @@ func (c *testServiceClient) StreamingOutputCall(ctx context.Context, req *Stream
 }
 
 func (c *testServiceClient) StreamingInputCall(ctx context.Context, opts ...runtime.CallOption) (*runtime.ClientCall[StreamingInputCallRequest, StreamingInputCallResponse], error) {
-	return runtime.Open[StreamingInputCallRequest, StreamingInputCallResponse](ctx, c.c, TestService_StreamingInputCall_FullMethodName, opts...)
+	return runtime.OpenClientStream[StreamingInputCallRequest, StreamingInputCallResponse](ctx, c.c, TestService_StreamingInputCall_FullMethodName, opts...)
 }
 
 func (c *testServiceClient) FullDuplexCall(ctx context.Context, opts ...runtime.CallOption) (*runtime.ClientCall[StreamingOutputCallRequest, StreamingOutputCallResponse], error) {

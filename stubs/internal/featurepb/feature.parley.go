@@ -2709,7 +2709,7 @@ func (c *featureClient) Echo(ctx context.Context, req *EchoRequest, opts ...runt
 }
 
 func (c *featureClient) Sum(ctx context.Context, opts ...runtime.CallOption) (*runtime.ClientCall[Number, Total], error) {
-	return runtime.Open[Number, Total](ctx, c.c, Feature_Sum_FullMethodName, opts...)
+	return runtime.OpenClientStream[Number, Total](ctx, c.c, Feature_Sum_FullMethodName, opts...)
 }
 
 func (c *featureClient) Count(ctx context.Context, req *CountRequest, opts ...runtime.CallOption) (*runtime.ClientCall[CountRequest, Number], error) {
