@@ -238,11 +238,20 @@ func newPayload(t testpb.PayloadType, size int32) (*testpb.Payload, error) {
 	if size < 0 {
 		return nil, wire.Errorf(wire.InvalidArgument, "requested a response with invalid length %d", size)
 	}
+	if size > MaxPayloadSize {
+		// A request of a few bytes must not make the server allocate
+		// gigabytes: no interop case asks for more than a few hundred KB.
+		return nil, wire.Errorf(wire.ResourceExhausted, "requested a payload of %d bytes, over this server's limit of %d", size, MaxPayloadSize)
+	}
 	if t != testpb.PayloadType_COMPRESSABLE {
 		return nil, wire.Errorf(wire.InvalidArgument, "unsupported payload type %v", t)
 	}
 	return testpb.NewPayload(int(size)), nil
 }
+
+// MaxPayloadSize is the largest payload the service puts in a response:
+// 4 MiB, the default receive limit of gRPC clients.
+const MaxPayloadSize = 4 << 20
 
 // sleep waits for d or until ctx ends, whichever is first.
 func sleep(ctx context.Context, d time.Duration) error {

@@ -850,7 +850,7 @@ func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
 	defer cs.closeReqBody()
 	cc := cs.cc
 	if body == nil {
-		if cc.sendData(&cs.send, nil, rest, nil, true, nil) == nil {
+		if cc.sendData(&cs.send, nil, rest, nil, true, nil, nil) == nil {
 			cs.localEnd()
 		}
 		return
@@ -859,7 +859,7 @@ func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
 		buf := getBuf(chunkSize)
 		n, err := body.Read(*buf)
 		if n > 0 {
-			if cc.sendData(&cs.send, nil, (*buf)[:n], buf, false, nil) != nil {
+			if cc.sendData(&cs.send, nil, (*buf)[:n], buf, false, nil, nil) != nil {
 				return
 			}
 		} else {
@@ -878,7 +878,7 @@ func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
 
 // endBody ends the request body with END_STREAM.
 func (cs *clientStream) endBody() error {
-	if err := cs.cc.sendData(&cs.send, nil, nil, nil, true, nil); err != nil {
+	if err := cs.cc.sendData(&cs.send, nil, nil, nil, true, nil, nil); err != nil {
 		return err
 	}
 	cs.localEnd()
@@ -904,7 +904,7 @@ func (w *bodyWriter) TryWrite(p []byte) (bool, error) {
 // Write implements transport.BodyWriter.
 func (w *bodyWriter) Write(p []byte) error {
 	cs := (*clientStream)(w)
-	return cs.cc.sendData(&cs.send, nil, p, nil, false, nil)
+	return cs.cc.sendData(&cs.send, nil, p, nil, false, nil, nil)
 }
 
 // CloseSend implements transport.BodyWriter.

@@ -395,8 +395,10 @@ func (c *conn) readSettings(f *http2.SettingsFrame, each func(func(*sendState)),
 // post after the last (the trailers). end sets END_STREAM on the last DATA
 // (an empty DATA frame if p is empty). buf, if not nil, is p's pooled
 // buffer: sendData owns it and releases it. Everything that fits the
-// windows goes to the writer in one push.
-func (c *conn) sendData(s *sendState, pre []item, p []byte, buf *[]byte, end bool, post []item) error {
+// windows goes to the writer in one push. last, if not nil, is called with
+// conn.mu held just before the last push, in the same critical section:
+// a stream that ends closes itself there, before its peer can see the end.
+func (c *conn) sendData(s *sendState, pre []item, p []byte, buf *[]byte, end bool, post []item, last func()) error {
 	batch := pre
 	if len(p) == 0 {
 		putBuf(buf)
@@ -422,7 +424,12 @@ func (c *conn) sendData(s *sendState, pre []item, p []byte, buf *[]byte, end boo
 		batch = batch[:0]
 	}
 	batch = append(batch, post...)
-	if len(batch) > 0 {
+	if last != nil {
+		c.mu.Lock()
+		last()
+		c.w.push(batch...)
+		c.mu.Unlock()
+	} else if len(batch) > 0 {
 		c.w.push(batch...)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -548,4 +549,101 @@ func buffered(r *transport.Response) int {
 		return 0
 	}
 	return len(*b.buf) - b.r
+}
+
+// TestServerHeaderBudget: HPACK lets a peer name a large header field once
+// and then repeat it for a byte a time, so that each stream's header list
+// is near MAX_HEADER_LIST_SIZE at almost no cost on the wire. The open
+// streams of a connection together may hold at most the header budget;
+// streams past it are refused (REFUSED_STREAM, which clients retry), and
+// accepted again once the others end.
+func TestServerHeaderBudget(t *testing.T) {
+	release := make(chan struct{})
+	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+		select {
+		case <-release:
+		case <-s.Context().Done():
+		}
+		s.WriteHeader(200)
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	big := strings.Repeat("a", 4000)
+	fields := []string{":method", "POST", ":scheme", "http", ":path", "/t", ":authority", "x"}
+	for i := 0; i < 240; i++ { // ~0.97 MB of header list, ~250 bytes on the wire
+		fields = append(fields, "x-bomb", big)
+	}
+	block := p.encode(fields...)
+	if len(block) > 8<<10 {
+		t.Fatalf("header block of %d bytes: the repeats were not indexed", len(block))
+	}
+	const n = 40
+	for i := 0; i < n; i++ {
+		p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: block, EndHeaders: true}))
+	}
+	p.flush()
+	refused := 0
+	p.pingSync(func(f http2.Frame) {
+		if r, ok := f.(*http2.RSTStreamFrame); ok && r.ErrCode == http2.ErrCodeRefusedStream {
+			refused++
+		}
+	})
+	sc := srv.(*server)
+	var held uint64
+	sc.mu.Lock()
+	for c := range sc.conns {
+		c.mu.Lock()
+		held = c.headerBytes
+		c.mu.Unlock()
+	}
+	sc.mu.Unlock()
+	if held > minHeaderBudget {
+		t.Fatalf("open streams hold %d bytes of headers, over the budget of %d", held, minHeaderBudget)
+	}
+	t.Logf("%d of %d streams refused; %d bytes of headers held", refused, n, held)
+	if refused == 0 || refused == n {
+		t.Fatalf("%d of %d streams refused", refused, n)
+	}
+	close(release)
+	// Once the streams are done, a new one is accepted.
+	p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 2*n + 1, BlockFragment: block, EndStream: true, EndHeaders: true}))
+	p.flush()
+	p.until("the response", isHeaders(2*n+1))
+}
+
+// pingSync sends a PING and reads until its ACK, acknowledging SETTINGS on
+// the way: the server's reader has then handled everything sent before.
+func (p *peer) pingSync(seen func(http2.Frame)) {
+	p.t.Helper()
+	data := [8]byte{'p', 'i', 'n', 'g', 's', 'y', 'n', 'c'}
+	p.check(p.fr.WritePing(false, data))
+	p.flush()
+	p.until("PING ACK", func(f http2.Frame) bool {
+		pf, ok := f.(*http2.PingFrame)
+		if ok && pf.IsAck() && pf.Data == data {
+			return true
+		}
+		seen(f)
+		return false
+	})
+}
+
+// TestServerSlotFreeAtEnd: a stream no longer counts against
+// MAX_CONCURRENT_STREAMS once the client can see its end, so a client
+// that opens its next stream the moment a response ends is never refused.
+func TestServerSlotFreeAtEnd(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 1}, func(s transport.ServerStream) {
+		s.WriteHeader(200)
+		_, _ = s.Write([]byte("x"))
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	for i := 0; i < 300; i++ {
+		id := uint32(2*i + 1)
+		p.request(id, true)
+		p.until("the end of the response", func(f http2.Frame) bool {
+			if r, ok := f.(*http2.RSTStreamFrame); ok {
+				t.Fatalf("stream %d: RST_STREAM(%v)", r.StreamID, r.ErrCode)
+			}
+			return f.Header().StreamID == id && f.Header().Flags.Has(http2.FlagDataEndStream)
+		})
+	}
 }

@@ -33,6 +33,10 @@ var (
 const (
 	defaultMaxStreams    = 1000
 	defaultMaxHeaderList = 1 << 20
+	// minHeaderBudget is the least header budget of a connection's open
+	// streams (serverConn.headerBudget): 16 MiB, or four header lists of
+	// the configured maximum if that is more.
+	minHeaderBudget = 16 << 20
 	// A client may send RST_STREAM in bursts of max(minResetBudget,
 	// 2*MAX_CONCURRENT_STREAMS), refilled at that many per second; past it
 	// the connection gets GOAWAY(ENHANCE_YOUR_CALM) (rapid reset,
@@ -125,7 +129,11 @@ type serverConn struct {
 	tlsState   *tls.ConnectionState
 	maxStreams uint32
 	streamWin  int32
-	readDone   chan struct{} // closed when the reader goroutine is done
+	// headerBudget bounds the header list sizes (RFC 9113, 6.5.2: names,
+	// values and 32 bytes a field) of a connection's open streams
+	// together; a stream past it is refused.
+	headerBudget uint64
+	readDone     chan struct{} // closed when the reader goroutine is done
 
 	// Owned by the reader goroutine.
 	br          *bufio.Reader
@@ -144,6 +152,7 @@ type serverConn struct {
 	pending     []*serverStream          // streams waiting for a handler slot
 	goingAway   bool                     // GOAWAY sent: no new streams
 	idleSince   time.Time                // when the last stream ended
+	headerBytes uint64                   // the header list sizes of the open streams
 	idleTimer   *time.Timer              // IdleTimeout's, if set
 	lingering   bool                     // closing: wait for the client to close
 	sentGoAway  bool                     // a connection error was answered with GOAWAY
@@ -151,13 +160,14 @@ type serverConn struct {
 
 func newServerConn(s *server, nc net.Conn) *serverConn {
 	sc := &serverConn{
-		conn:       newConn(nc, s.cfg.MaxUploadBufferPerConnection),
-		srv:        s,
-		maxStreams: s.cfg.MaxConcurrentStreams,
-		streamWin:  s.cfg.MaxUploadBufferPerStream,
-		readDone:   make(chan struct{}),
-		streams:    make(map[uint32]*serverStream),
-		canon:      canonCache{},
+		conn:         newConn(nc, s.cfg.MaxUploadBufferPerConnection),
+		srv:          s,
+		maxStreams:   s.cfg.MaxConcurrentStreams,
+		streamWin:    s.cfg.MaxUploadBufferPerStream,
+		headerBudget: max(minHeaderBudget, 4*uint64(s.cfg.MaxHeaderListSize)),
+		readDone:     make(chan struct{}),
+		streams:      make(map[uint32]*serverStream),
+		canon:        canonCache{},
 	}
 	if a := nc.RemoteAddr(); a != nil {
 		sc.remoteAddr = a.String()
@@ -256,6 +266,9 @@ func (sc *serverConn) goAway() {
 // removeStreamLocked forgets stream id and notes when the connection became
 // idle. conn.mu held.
 func (sc *serverConn) removeStreamLocked(id uint32) {
+	if st := sc.streams[id]; st != nil {
+		sc.headerBytes -= st.headerSize
+	}
 	delete(sc.streams, id)
 	if len(sc.streams) == 0 {
 		sc.idleSince = time.Now()
@@ -508,12 +521,18 @@ func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	sc.maxClientID = id
 	goingAway := sc.goingAway
 	full := uint32(len(sc.streams)) >= sc.maxStreams
+	hsize := uint64(headerListSize(f.Fields))
+	full = full || sc.headerBytes+hsize > sc.headerBudget
 	sc.mu.Unlock()
 
 	switch {
 	case goingAway, full:
 		// RFC 9113, 5.1.2 and 6.8: streams beyond the limit, or after
-		// GOAWAY, are refused; the client may retry them.
+		// GOAWAY, are refused; the client may retry them. So are streams
+		// whose headers would take the connection's open streams past
+		// their header budget: HPACK lets a few bytes on the wire
+		// (indexed fields) stand for a whole header list, so the limit on
+		// one list does not bound what a connection's streams hold.
 		sc.pushCtrl(item{kind: itemRST, sid: id, code: http2.ErrCodeRefusedStream})
 		return nil
 	case f.Truncated:
@@ -535,6 +554,8 @@ func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	sc.streams[id] = st
+	st.headerSize = hsize
+	sc.headerBytes += hsize
 	if f.StreamEnded() {
 		st.remoteDone = true
 	}
@@ -784,6 +805,8 @@ type serverStream struct {
 	method, path, authority string
 	reqHeader               transport.Header
 
+	headerSize uint64 // its header list's size; guarded by conn.mu
+
 	// Owned by the reader goroutine.
 	contentLength int64 // declared content-length, or -1
 	received      int64 // DATA bytes received
@@ -901,7 +924,7 @@ func (st *serverStream) Write(p []byte) (int, error) {
 		p = p[k:]
 		written += k
 		if len(*st.pend) == cap(*st.pend) {
-			if err := st.flushPending(false, nil); err != nil {
+			if err := st.flushPending(false, nil, nil); err != nil {
 				return written, err
 			}
 		}
@@ -915,7 +938,7 @@ func (st *serverStream) Flush() error {
 	if st.headerSent && st.pend == nil {
 		return nil
 	}
-	return st.flushPending(false, nil)
+	return st.flushPending(false, nil, nil)
 }
 
 // headerItem builds the response HEADERS item.
@@ -927,8 +950,8 @@ func (st *serverStream) headerItem(end bool) item {
 }
 
 // flushPending queues the headers, if not yet sent, and the buffered
-// body, then post.
-func (st *serverStream) flushPending(end bool, post []item) error {
+// body, then post; last is sendData's.
+func (st *serverStream) flushPending(end bool, post []item, last func()) error {
 	var pre []item
 	if !st.headerSent {
 		st.headerSent = true
@@ -941,7 +964,7 @@ func (st *serverStream) flushPending(end bool, post []item) error {
 	if buf != nil {
 		p = *buf
 	}
-	if err := st.sc.sendData(&st.send, pre, p, buf, end, post); err != nil {
+	if err := st.sc.sendData(&st.send, pre, p, buf, end, post, last); err != nil {
 		return errStreamClosed
 	}
 	return nil
@@ -972,17 +995,27 @@ func (st *serverStream) finish() {
 		// send the rest of its request.
 		post = append(post, item{kind: itemRST, sid: st.id, code: http2.ErrCodeNo})
 	}
+	// The stream is closed (by END_STREAM both ways, or by the
+	// RST_STREAM in post) in the critical section that queues its last
+	// frame: once the client can see the end, a new stream of its counts
+	// against MAX_CONCURRENT_STREAMS without this one.
+	closed := func() {
+		st.localDone = true
+		sc.removeStreamLocked(st.id)
+	}
 	var err error
 	if !st.headerSent && !st.wroteBody && !trailers {
 		st.headerSent = true
+		sc.mu.Lock()
+		closed()
 		sc.w.push(append([]item{st.headerItem(true)}, post...)...)
+		sc.mu.Unlock()
 	} else {
-		err = st.flushPending(!trailers, post)
+		err = st.flushPending(!trailers, post, closed)
 	}
 	sc.mu.Lock()
 	st.localDone = true
 	st.send.stop(errStreamClosed, err != nil)
-	// Closed: by END_STREAM both ways, or by the RST_STREAM in post.
 	sc.removeStreamLocked(st.id)
 	sc.mu.Unlock()
 	// Whatever of the request is buffered, or still arrives, will never

@@ -159,8 +159,6 @@ func NewServer(cfg ServerConfig, h StreamHandler) Server {
 
 // ServeConn implements Server.
 func (s *xServer) ServeConn(ctx context.Context, c net.Conn) {
-	// x/net bounds the wait for the preface with its own timer (10 s).
-	_ = c.SetReadDeadline(time.Time{})
 	if s.maxAge > 0 {
 		// x/net cannot drain one connection: close it at age plus grace.
 		t := time.AfterFunc(s.maxAge, func() { c.Close() })
@@ -172,7 +170,13 @@ func (s *xServer) ServeConn(ctx context.Context, c net.Conn) {
 		// buffer lets one syscall bring in every frame that has arrived.
 		// (A *tls.Conn buffers whole records already, and x/net needs to
 		// see its type to report the TLS state.)
+		// It also lifts the caller's handshake deadline once the
+		// preface has arrived.
 		c = &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10)}
+	} else {
+		// x/net needs the *tls.Conn itself; it bounds the wait for the
+		// preface after the TLS handshake with its own timer (10 s).
+		_ = c.SetReadDeadline(time.Time{})
 	}
 	s.h2.ServeConn(c, &http2.ServeConnOpts{
 		Context:    ctx,
@@ -231,13 +235,24 @@ func (s *xStream) CloseBody() { _ = s.r.Body.Close() }
 
 func (s *xStream) SetDeadline(t time.Time) { _ = s.rc.SetWriteDeadline(t) }
 
-// bufferedConn is a net.Conn whose reads go through a buffer.
+// bufferedConn is a net.Conn whose reads go through a buffer. Once the
+// client's preface has been read, it clears the read deadline that bounded
+// the handshake (Server.ServeConn).
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader // read only by x/net's frame-reading goroutine
+	r    *bufio.Reader // read only by x/net's frame-reading goroutine
+	read int           // bytes read, until the preface is in
 }
 
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.read < len(http2.ClientPreface) {
+		if c.read += n; c.read >= len(http2.ClientPreface) {
+			_ = c.Conn.SetReadDeadline(time.Time{})
+		}
+	}
+	return n, err
+}
 
 // PushReader is an optional interface of a request or response body whose
 // transport buffers the peer's DATA itself. Instead of a goroutine blocked

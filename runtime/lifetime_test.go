@@ -1,0 +1,269 @@
+package runtime_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/parleyrpc/parley/internal/testutil"
+	prt "github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// closedWithin reports whether the server closes c within d (a read returns
+// an error other than a timeout).
+func closedWithin(c net.Conn, d time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestSilentConnections: connections that never complete the HTTP/2
+// handshake (no bytes at all, half a preface, a preface without SETTINGS,
+// or, over TLS, no TLS handshake) are closed after ConnectionTimeout, while
+// a connection that did complete it may stay idle for longer.
+func TestSilentConnections(t *testing.T) { forEachImpl(t, testSilentConnections) }
+
+func testSilentConnections(t *testing.T, tr transport) {
+	const timeout = 300 * time.Millisecond
+	for _, tr := range []transport{tr, tr.withTLS(t)} {
+		t.Run(tr.name, func(t *testing.T) {
+			e := newEnv(t, tr, registerEcho, envOpts{server: []prt.ServerOption{prt.ConnectionTimeout(timeout)}})
+			if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{Text: "before"}); err != nil {
+				t.Fatal(err)
+			}
+			greetings := map[string]string{
+				"silent":          "",
+				"half a preface":  http2.ClientPreface[:10],
+				"no SETTINGS":     http2.ClientPreface,
+				"TLS hello, then": "\x16\x03\x01\x00\x05", // a TLS record header, then nothing
+			}
+			start := time.Now()
+			var conns []net.Conn
+			for name, greeting := range greetings {
+				for i := 0; i < 5; i++ {
+					c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close()
+					if _, err := io.WriteString(c, greeting); err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					conns = append(conns, c)
+				}
+			}
+			for _, c := range conns {
+				if !closedWithin(c, 10*time.Second) {
+					t.Fatalf("a connection that never completed its handshake was open after %v", time.Since(start))
+				}
+			}
+			if d := time.Since(start); d < timeout/2 {
+				t.Fatalf("connections closed after %v, before the timeout", d)
+			}
+			// The established connection outlives the timeout.
+			time.Sleep(2 * timeout)
+			if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{Text: "after"}); err != nil {
+				t.Fatalf("a call on a connection idle past ConnectionTimeout: %v", err)
+			}
+		})
+	}
+}
+
+// TestZeroWindowDeadline: a client that grants no flow-control window
+// (SETTINGS_INITIAL_WINDOW_SIZE 0) and calls with a deadline cannot hold
+// the call past it: the stream is reset soon after the deadline, the
+// handler and its buffered response are released, and a graceful Shutdown
+// does not wait on it.
+func TestZeroWindowDeadline(t *testing.T) { forEachImpl(t, testZeroWindowDeadline) }
+
+func testZeroWindowDeadline(t *testing.T, tr transport) {
+	done := make(chan struct{}, 1)
+	register := func(s *prt.Server) {
+		prt.HandleUnary(s, "/test.Big/Get", func(ctx context.Context, m *Msg) (*Msg, error) {
+			defer func() { done <- struct{}{} }()
+			return &Msg{Data: make([]byte, 1<<20)}, nil
+		})
+	}
+	e := newEnv(t, tr, register, envOpts{})
+	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	bw := bufio.NewWriter(c)
+	fr := http2.NewFramer(bw, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	_, _ = bw.WriteString(http2.ClientPreface)
+	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
+		t.Fatal(err)
+	}
+	h := &h2conn{t: t, c: c, bw: bw, fr: fr, enc: hpack.NewEncoder(nil), nextID: 1}
+	h.enc = hpack.NewEncoder(&h.hbuf)
+	id := h.newStream()
+	start := time.Now()
+	h.writeHeaders(id, false, grpcFields("/test.Big/Get", "grpc-timeout", "500m")...)
+	h.writeData(id, true, frame(0, msgpackMsg))
+	r := h.await(id)
+	took := time.Since(start)
+	t.Logf("after %v: %v", took, r)
+	if !r.rst || len(r.data) > 0 {
+		t.Fatalf("want the stream reset with nothing sent, got %v", r)
+	}
+	if tr.impl == prt.TransportFramer && r.rstCode != http2.ErrCodeCancel {
+		t.Fatalf("RST_STREAM(%v), want CANCEL", r.rstCode)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("reset %v after a 500 ms deadline", took)
+	}
+	<-done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start = time.Now()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v after %v (the call still held)", err, time.Since(start))
+	}
+}
+
+// TestMaxConnectionIdle: a connection without calls for MaxConnectionIdle
+// is closed gracefully, and the client dials again for its next call.
+func TestMaxConnectionIdle(t *testing.T) { forEachImpl(t, testMaxConnectionIdle) }
+
+func testMaxConnectionIdle(t *testing.T, tr transport) {
+	conns := make(chan struct{}, 16)
+	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+		conns <- struct{}{}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	e := newEnv(t, tr, registerEcho, envOpts{
+		server: []prt.ServerOption{prt.MaxConnectionIdle(200 * time.Millisecond)},
+		dial:   []prt.DialOption{prt.WithDialer(dialer)},
+	})
+	for i := 0; i < 2; i++ {
+		if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{Text: "hi"}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		time.Sleep(700 * time.Millisecond)
+	}
+	if n := len(conns); n != 2 {
+		t.Fatalf("%d connections dialled for two calls 700 ms apart, want 2 (the idle one closed)", n)
+	}
+}
+
+// TestMaxConnectionAge: a connection older than MaxConnectionAge is
+// drained: a call in flight finishes within the grace period, later calls
+// go over a new connection, and none fails.
+func TestMaxConnectionAge(t *testing.T) {
+	tr := transportNamed(t, "framer-h2c")
+	conns := make(chan struct{}, 64)
+	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+		conns <- struct{}{}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	e := newEnv(t, tr, registerEcho, envOpts{
+		server: []prt.ServerOption{prt.MaxConnectionAge(200*time.Millisecond, 5*time.Second)},
+		dial:   []prt.DialOption{prt.WithDialer(dialer)},
+	})
+	long, err := prt.Open[Msg, Msg](testCtx(t), e.client, mBidi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	calls := 0
+	for time.Now().Before(deadline) {
+		if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{Text: "hi"}); err != nil {
+			t.Fatalf("call %d: %v", calls, err)
+		}
+		calls++
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The stream opened on the first connection still works in its grace.
+	if err := long.Send(&Msg{Text: "still"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := long.Recv(); err != nil || !strings.HasSuffix(m.Text, "still") {
+		t.Fatalf("the long call in its grace period: %v, %v", m, err)
+	}
+	_ = long.CloseSend()
+	if _, err := long.Recv(); err != io.EOF {
+		t.Fatalf("the long call ended with %v", err)
+	}
+	if n := len(conns); n < 3 {
+		t.Fatalf("%d connections over 1 s with a 200 ms age, want at least 3", n)
+	}
+	t.Logf("%d calls over %d connections", calls, len(conns))
+}
+
+// TestClientControlFlood: a server that floods PINGs and never reads cannot
+// run a client out of memory: the client's call fails, and its heap stays
+// small. (A parley client used to queue an ACK for each PING without a
+// bound: ~1 GiB in 10 s.)
+func TestClientControlFlood(t *testing.T) { forEachImpl(t, testClientControlFlood) }
+
+func testClientControlFlood(t *testing.T, tr transport) {
+	l := testutil.Listen(t, "tcp4")
+	flooded := make(chan int, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			flooded <- 0
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		bw := bufio.NewWriterSize(c, 64<<10)
+		fr := http2.NewFramer(bw, c)
+		if fr.WriteSettings() != nil || bw.Flush() != nil {
+			flooded <- 0
+			return
+		}
+		// Never read again: PINGs until the client gives up, bounded.
+		n := 0
+		for ; n < 2_000_000; n++ {
+			if fr.WritePing(false, [8]byte{byte(n)}) != nil {
+				break
+			}
+			if n%1000 == 999 && bw.Flush() != nil {
+				break
+			}
+		}
+		flooded <- n
+	}()
+	before := heapInUse()
+	client, err := prt.Dial(l.Addr().String(), tr.dialOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	// x/net's client stops reading while it cannot write an ACK, so its
+	// call waits for its deadline; the framer's ends the connection.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = prt.CallUnary[Msg, Msg](ctx, client, mUnary, &Msg{})
+	client.Close()
+	n := <-flooded
+	grew := int64(heapInUse()) - int64(before)
+	t.Logf("call: %v; %d PINGs sent before the client stopped them; heap %+d KiB", err, n, grew>>10)
+	if err == nil {
+		t.Fatal("the call succeeded")
+	}
+	if code := wire.CodeOf(err); code != wire.Unavailable && code != wire.DeadlineExceeded {
+		t.Fatalf("the call failed with %v, want UNAVAILABLE", err)
+	}
+	if grew > 64<<20 {
+		t.Fatalf("the client's heap grew by %d MiB under a PING flood", grew>>20)
+	}
+}
