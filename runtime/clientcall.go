@@ -222,15 +222,9 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 			if err != nil {
 				return err
 			}
-			if wait {
-				err = cs.out.Send(ctx, frame)
-			} else {
-				err = cs.out.TrySend(frame)
-			}
-			if err != nil {
+			if err := body.flow.send(ctx, frame, wait); err != nil {
 				return cs.sendErr(err)
 			}
-			body.flow.flush()
 			return nil
 		},
 		done: cs.out.Done,
@@ -406,6 +400,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 					if !ok {
 						return n, nil
 					}
+					b.flow.taken(len(f))
 					b.stats.sent(len(f))
 					b.cur = f
 				default:
@@ -416,6 +411,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 				if err != nil {
 					return 0, err
 				}
+				b.flow.taken(len(f))
 				b.stats.sent(len(f))
 				b.cur = f
 			}

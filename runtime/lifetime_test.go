@@ -267,3 +267,50 @@ func testClientControlFlood(t *testing.T, tr transport) {
 		t.Fatalf("the client's heap grew by %d MiB under a PING flood", grew>>20)
 	}
 }
+
+// TestOutboundBytesBound: a client that grants no window holds a
+// server-streaming call to about a megabyte of queued responses, not to
+// MailboxSize messages of any size: Send blocks once the outbound mailbox
+// holds maxQueuedBytes (1 MiB), whatever its count.
+func TestOutboundBytesBound(t *testing.T) { forEachImpl(t, testOutboundBytesBound) }
+
+func testOutboundBytesBound(t *testing.T, tr transport) {
+	sent := make(chan int, 1)
+	register := func(s *prt.Server) {
+		prt.HandleServerStream(s, "/test.Big/Stream", func(req *Msg, call *prt.ServerCall[Msg, Msg]) error {
+			ctx, cancel := context.WithTimeout(call.Context(), time.Second)
+			defer cancel()
+			n := 0
+			for ; n < 64; n++ {
+				if call.Out().Send(ctx, &Msg{Data: make([]byte, 512<<10)}) != nil {
+					break
+				}
+			}
+			sent <- n
+			return nil
+		})
+	}
+	e := newEnv(t, tr, register, envOpts{})
+	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	h := &h2conn{t: t, c: c, bw: bufio.NewWriter(c), nextID: 1}
+	h.fr = http2.NewFramer(h.bw, c)
+	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	h.enc = hpack.NewEncoder(&h.hbuf)
+	_, _ = h.bw.WriteString(http2.ClientPreface)
+	h.check(h.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}))
+	id := h.newStream()
+	h.writeHeaders(id, false, grpcFields("/test.Big/Stream")...)
+	h.writeData(id, true, frame(0, msgpackMsg))
+	n := <-sent
+	t.Logf("%d responses of 512 KiB queued before Send blocked", n)
+	// One taken by the writer and held back by flow control, two in the
+	// mailbox (1 MiB), and on x/net what its response writer buffers.
+	if n > 4 {
+		t.Fatalf("%d responses of 512 KiB queued for a client that reads none", n)
+	}
+}

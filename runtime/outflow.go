@@ -1,11 +1,19 @@
 package runtime
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
 	"github.com/parleyrpc/parley/mailbox"
 )
+
+// maxQueuedBytes bounds the bytes of framed messages a call's outbound
+// mailbox holds, besides its count (MailboxSize): a peer that stops
+// reading holds a call to this much, not to MailboxSize messages of the
+// largest size. A message is always let in when the mailbox is empty, so a
+// message larger than the bound still goes, alone.
+const maxQueuedBytes = 1 << 20
 
 // outflow writes a call's outbound mailbox of framed messages to its HTTP/2
 // stream from the senders' own goroutines, on both sides of a call.
@@ -35,6 +43,77 @@ type outflow struct {
 	// stopped drops what is still queued: the stream can take no more.
 	// Guarded by mu.
 	stopped bool
+
+	// queued counts the bytes of the messages in out (maxQueuedBytes);
+	// admit adds, taken subtracts. A sender over the bound waits on
+	// room, which taken closes. Guarded by qmu.
+	qmu    sync.Mutex
+	queued int
+	room   chan struct{}
+}
+
+// send queues the framed message f (nil asks for the headers) in out and
+// writes what it can: with wait, blocking while out is full, in count or
+// bytes, until ctx ends; without, failing with mailbox.ErrFull instead.
+func (o *outflow) send(ctx context.Context, f []byte, wait bool) error {
+	if err := o.admit(ctx, len(f), wait); err != nil {
+		return err
+	}
+	var err error
+	if wait {
+		err = o.out.Send(ctx, f)
+	} else {
+		err = o.out.TrySend(f)
+	}
+	if err != nil {
+		o.taken(len(f))
+		return err
+	}
+	o.flush()
+	return nil
+}
+
+// admit counts n bytes into out, waiting (with wait) while that would take
+// it past maxQueuedBytes.
+func (o *outflow) admit(ctx context.Context, n int, wait bool) error {
+	for {
+		o.qmu.Lock()
+		if o.queued == 0 || o.queued+n <= maxQueuedBytes {
+			o.queued += n
+			o.qmu.Unlock()
+			return nil
+		}
+		if !wait {
+			o.qmu.Unlock()
+			return mailbox.ErrFull
+		}
+		if o.room == nil {
+			o.room = make(chan struct{})
+		}
+		room := o.room
+		o.qmu.Unlock()
+		select {
+		case <-room:
+		case <-o.out.Done():
+			return mailbox.ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// taken notes that n bytes left out (taken to be written, or dropped).
+func (o *outflow) taken(n int) {
+	if n == 0 {
+		return
+	}
+	o.qmu.Lock()
+	o.queued -= n
+	if o.room != nil {
+		close(o.room)
+		o.room = nil
+	}
+	o.qmu.Unlock()
 }
 
 // sink is the stream an outflow writes to. Its methods are called with
@@ -120,6 +199,7 @@ func (o *outflow) writeLocked(wait bool) bool {
 					o.to.closeSend()
 				}
 				ok = open
+				o.taken(len(f))
 			default:
 			}
 		}

@@ -625,15 +625,9 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 			if err != nil {
 				return err
 			}
-			if wait {
-				err = ss.out.Send(ctx, frame)
-			} else {
-				err = ss.out.TrySend(frame)
-			}
-			if err != nil {
+			if err := ss.flow.send(ctx, frame, wait); err != nil {
 				return ss.sendErr(err)
 			}
-			ss.flow.flush()
 			return nil
 		},
 		done: ss.out.Done,
