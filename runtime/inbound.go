@@ -3,7 +3,9 @@ package runtime
 import (
 	"context"
 	"io"
+	goruntime "runtime"
 	"sync"
+	"time"
 
 	"github.com/parleyrpc/parley/mailbox"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
@@ -42,8 +44,49 @@ type inbound[T any] struct {
 	stopped  bool          // stop was called: no new runs
 	idle     chan struct{} // closed when running ends, for stop
 	pending  *T            // decoded, not yet in the mailbox; owned by the running goroutine
+	pendSize int           // pending's payload size, decompressed; owned likewise
 	pendRaw  []byte        // read, not yet decoded; owned by the running goroutine
 	finished bool          // end was called; guarded by mu
+
+	// ahead is the payload sizes of the messages handed to the mailbox
+	// that may still be in it (the newest in.Len() of them), for the
+	// bound on the bytes decoded ahead of the receiver (waitRoom). Owned
+	// by the running goroutine.
+	ahead aheadRing
+}
+
+// aheadRing is a FIFO of the payload sizes of the last messages handed to
+// a mailbox, with their sum.
+type aheadRing struct {
+	sizes []int // ring storage, allocated when first needed
+	head  int
+	n     int
+	sum   int
+}
+
+func (r *aheadRing) push(size, capacity int) {
+	if r.sizes == nil {
+		r.sizes = make([]int, max(capacity, 1))
+	}
+	if r.n == len(r.sizes) { // cannot happen with capacity = the mailbox's
+		r.sum -= r.sizes[r.head]
+		r.head = (r.head + 1) % len(r.sizes)
+		r.n--
+	}
+	r.sizes[(r.head+r.n)%len(r.sizes)] = size
+	r.n++
+	r.sum += size
+}
+
+// queued returns the bytes of the messages still in a mailbox that holds
+// inLen of them: the older ones were received.
+func (r *aheadRing) queued(inLen int) int {
+	for r.n > inLen {
+		r.sum -= r.sizes[r.head]
+		r.head = (r.head + 1) % len(r.sizes)
+		r.n--
+	}
+	return r.sum
 }
 
 // start begins decoding body into in.
@@ -87,12 +130,18 @@ func (p *inbound[T]) run(blocking bool) {
 	for {
 		if p.pendRaw != nil {
 			raw := p.pendRaw
+			if blocking && p.mr.bulky(raw) {
+				if err := p.waitRoom(len(raw)); err != nil {
+					p.finish(err)
+					return
+				}
+			}
 			p.pendRaw = nil
 			payload, err := p.mr.inflate(raw)
 			if err == nil {
 				v := new(T)
 				if err = decodeMessage(p.codec, payload, v); err == nil {
-					p.pending = v
+					p.pending, p.pendSize = v, len(payload)
 				}
 			}
 			if err != nil {
@@ -112,6 +161,7 @@ func (p *inbound[T]) run(blocking bool) {
 				p.finish(err)
 				return
 			}
+			p.ahead.push(p.pendSize, p.in.Cap())
 			p.pending = nil
 		}
 		raw, ok, err := p.mr.step()
@@ -130,6 +180,40 @@ func (p *inbound[T]) run(blocking bool) {
 		case p.park():
 			return
 		}
+	}
+}
+
+// maxDecodedAhead bounds the payload bytes of the messages decoded into a
+// call's inbound mailbox and not yet received, besides its count
+// (MailboxSize). Messages arrive compressed, and HTTP/2 flow control
+// counts only what is on the wire: without it, a few KB of gzip a message
+// would fill a mailbox with MailboxSize messages of MaxRecvMsgSize each.
+// A message is always decoded when the mailbox is empty, so one larger
+// than the bound still goes, alone.
+const maxDecodedAhead = maxQueuedBytes
+
+// waitRoom waits, before a bulky message of size bytes as sent is
+// decompressed and decoded, until the messages still in the mailbox leave
+// room for it under maxDecodedAhead (a compressed message counts as its
+// size on the wire until it is decompressed), or the mailbox is empty.
+// The mailbox's receivers take messages through a channel, so nothing
+// signals a receive: it looks again after a yield, then after sleeps that
+// double up to 10 ms. Only a call whose receiver lags behind messages
+// totalling a megabyte waits here.
+func (p *inbound[T]) waitRoom(size int) error {
+	for i := 0; ; i++ {
+		q := p.ahead.queued(p.in.Len())
+		if q == 0 || q+size <= maxDecodedAhead {
+			return nil
+		}
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+		if i < 8 {
+			goruntime.Gosched()
+			continue
+		}
+		time.Sleep(min(50*time.Microsecond<<min(i-8, 8), 10*time.Millisecond))
 	}
 }
 

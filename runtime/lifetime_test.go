@@ -314,3 +314,39 @@ func testOutboundBytesBound(t *testing.T, tr transport) {
 		t.Fatalf("%d responses of 512 KiB queued for a client that reads none", n)
 	}
 }
+
+// TestInboundDecodedBound: compressed messages are decoded ahead of a
+// handler that does not receive only up to about a megabyte (or one
+// message), not MailboxSize messages: 12 messages of a few KB of gzip that
+// each inflate to 1.5 MiB used to hold 18 MiB in the mailbox of a handler
+// that had not read them.
+func TestInboundDecodedBound(t *testing.T) { forEachImpl(t, testInboundDecodedBound) }
+
+func testInboundDecodedBound(t *testing.T, tr transport) {
+	release := make(chan struct{})
+	register := func(s *prt.Server) {
+		prt.HandleBidi(s, "/test.Bomb/Hold", func(call *prt.ServerCall[Msg, Msg]) error {
+			<-release // receives nothing until the test is done measuring
+			return nil
+		})
+	}
+	e := newEnv(t, tr, register, envOpts{})
+	call, err := prt.Open[Msg, Msg](testCtx(t), e.client, "/test.Bomb/Hold", prt.UseCompressor("gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := heapInUse()
+	for i := 0; i < 12; i++ {
+		if err := call.Send(&Msg{Data: make([]byte, 3<<19)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // let the server decode what it will
+	grew := int64(heapInUse()) - int64(before)
+	close(release)
+	_, _ = call.CloseAndRecv()
+	t.Logf("heap %+d KiB with 12 messages of 1.5 MiB (gzip'd) sent to a handler that reads none", grew>>10)
+	if grew > 8<<20 {
+		t.Fatalf("the heap grew by %d MiB: messages were decoded ahead of the handler", grew>>20)
+	}
+}

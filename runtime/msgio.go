@@ -149,7 +149,14 @@ func (mr *msgReader) grow() {
 // finished off the transport's reading goroutine: it is compressed or
 // large, or a StatsHandler (user code that may block) is to see it.
 func (mr *msgReader) costly(raw []byte) bool {
-	return mr.compressed || len(raw) > inlineDecodeMax || mr.stats != nil
+	return mr.bulky(raw) || mr.stats != nil
+}
+
+// bulky reports whether the message step returned may cost much more
+// memory decoded than it holds now: compressed, or larger than
+// inlineDecodeMax.
+func (mr *msgReader) bulky(raw []byte) bool {
+	return mr.compressed || len(raw) > inlineDecodeMax
 }
 
 // inlineDecodeMax is the largest message decoded on the transport's
