@@ -647,3 +647,23 @@ func TestServerSlotFreeAtEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestServerIgnoresDataAfterItsReset: DATA the client had in flight when
+// the server reset its stream (here RST_STREAM(NO_ERROR) after a complete
+// response) is ignored, as RFC 9113, 5.1 requires, not answered with a
+// reset a frame.
+func TestServerIgnoresDataAfterItsReset(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) { s.WriteHeader(200) })
+	p, _ := dialPeer(t, serveTest(t, srv))
+	p.request(1, false)
+	p.until("RST_STREAM(NO_ERROR)", isRST(1, http2.ErrCodeNo))
+	for i := 0; i < 5; i++ {
+		p.check(p.fr.WriteData(1, false, make([]byte, 1000)))
+	}
+	p.flush()
+	p.pingSync(func(f http2.Frame) {
+		if r, ok := f.(*http2.RSTStreamFrame); ok {
+			t.Fatalf("RST_STREAM(%v) for DATA sent before the server's reset arrived", r.ErrCode)
+		}
+	})
+}

@@ -152,10 +152,12 @@ type serverConn struct {
 	pending     []*serverStream          // streams waiting for a handler slot
 	goingAway   bool                     // GOAWAY sent: no new streams
 	idleSince   time.Time                // when the last stream ended
-	headerBytes uint64                   // the header list sizes of the open streams
-	idleTimer   *time.Timer              // IdleTimeout's, if set
-	lingering   bool                     // closing: wait for the client to close
-	sentGoAway  bool                     // a connection error was answered with GOAWAY
+	resetIDs    [16]uint32               // the last streams the server reset, a ring (noteReset)
+	resetNext   int
+	headerBytes uint64      // the header list sizes of the open streams
+	idleTimer   *time.Timer // IdleTimeout's, if set
+	lingering   bool        // closing: wait for the client to close
+	sentGoAway  bool        // a connection error was answered with GOAWAY
 }
 
 func newServerConn(s *server, nc net.Conn) *serverConn {
@@ -261,6 +263,30 @@ func (sc *serverConn) goAway() {
 	sc.w.push(item{kind: itemGoAway, n: sc.maxClientID, code: http2.ErrCodeNo})
 	sc.mu.Unlock()
 	sc.closeIfDrained()
+}
+
+// noteResetLocked records that the server reset stream id (RST_STREAM,
+// including NO_ERROR after a complete response), so that DATA the client
+// had in flight is ignored (RFC 9113, 5.1: "An endpoint MUST ignore frames
+// that it receives on closed streams after it has sent a RST_STREAM
+// frame") rather than answered with one more reset each. A few are
+// remembered; DATA for an older one gets STREAM_CLOSED, as before.
+// conn.mu held.
+func (sc *serverConn) noteResetLocked(id uint32) {
+	sc.resetIDs[sc.resetNext] = id
+	sc.resetNext = (sc.resetNext + 1) % len(sc.resetIDs)
+}
+
+// wasReset reports whether the server recently reset stream id.
+func (sc *serverConn) wasReset(id uint32) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for _, r := range sc.resetIDs {
+		if r == id {
+			return true
+		}
+	}
+	return false
 }
 
 // removeStreamLocked forgets stream id and notes when the connection became
@@ -697,9 +723,13 @@ func (sc *serverConn) onData(f *http2.DataFrame) error {
 		return sc.connError(http2.ErrCodeFlowControl, errors.New("h2: client exceeded the connection window"))
 	}
 	if st == nil || remoteDone {
-		// RFC 9113, 5.1: DATA on a closed or half-closed (remote) stream.
+		// RFC 9113, 5.1: DATA on a closed or half-closed (remote) stream
+		// is a stream error, except on a stream the server reset: DATA
+		// the client sent before it saw the reset is ignored.
 		sc.discarded(total)
-		sc.streamError(id, http2.ErrCodeStreamClosed)
+		if st != nil || !sc.wasReset(id) {
+			sc.streamError(id, http2.ErrCodeStreamClosed)
+		}
 		return nil
 	}
 	if !st.body.put(data, total-len(data)) {
@@ -1001,6 +1031,9 @@ func (st *serverStream) finish() {
 	// against MAX_CONCURRENT_STREAMS without this one.
 	closed := func() {
 		st.localDone = true
+		if !remoteDone {
+			sc.noteResetLocked(st.id)
+		}
 		sc.removeStreamLocked(st.id)
 	}
 	var err error
@@ -1035,6 +1068,7 @@ func (st *serverStream) reset(code http2.ErrCode, cancel bool) {
 	st.localDone, st.remoteDone = true, true
 	st.send.stop(errStreamClosed, true)
 	sc.removeStreamLocked(st.id)
+	sc.noteResetLocked(st.id)
 	sc.pushCtrl(item{kind: itemRST, sid: st.id, code: code})
 	sc.mu.Unlock()
 	if notify := st.body.abort(transport.StreamError{Code: uint32(code)}); notify != nil {
