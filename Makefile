@@ -6,10 +6,11 @@ MODULES   := . $(patsubst %/go.mod,%,$(wildcard */go.mod))
 PKGS      := ./...
 FUZZTIME  ?= 30s
 
-.PHONY: test vet fmt-check unit chat chat-server chat-client fuzz bench generate
+.PHONY: test vet lint fmt-check unit chat chat-server chat-client fuzz bench generate
 
-## test: gofmt, go vet and the race-enabled tests of every module.
-test: fmt-check vet unit
+## test: gofmt, go vet, staticcheck and the race-enabled tests of every
+## module.
+test: fmt-check vet lint unit
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -17,6 +18,13 @@ fmt-check:
 
 vet:
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
+
+## lint: staticcheck on every module: the one on PATH (.ci/run installs
+## STATICCHECK_VERSION), else that version through go run.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo "$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)")
+lint:
+	@for m in $(MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
 
 unit:
 	@for m in $(MODULES); do echo "go test -race ($$m)"; (cd $$m && $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
@@ -60,3 +68,11 @@ NAME ?= $(USER)
 ROOM ?= lobby
 chat-client:
 	$(GO) run ./examples/chat/client -addr $(ADDR) -name $(NAME) -room $(ROOM)
+
+## probe: hostile-peer probe (interop/cmd/h2probe): every attack against a
+## fresh parley and a fresh grpc-go interop server, then a PING flood against
+## each client; prints one Markdown table each (about 3 minutes).
+## PROBEFLAGS adds h2probe flags, ATTACKS picks attacks (h2probe -list).
+.PHONY: probe
+probe:
+	GO=$(GO) bash interop/cmd/h2probe/probe.sh

@@ -3,16 +3,13 @@ package health_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
-	"golang.org/x/net/http2"
 
 	"github.com/parleyrpc/parley/health"
 	"github.com/parleyrpc/parley/internal/testutil"
@@ -106,13 +103,9 @@ func TestCheckAndWatchMsgpack(t *testing.T) {
 // returned func releases it.
 func rawCall(t *testing.T, addr, path, contentType string, body []byte) (*http.Response, func()) {
 	t.Helper()
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true) // h2c with prior knowledge
+	tr := &http.Transport{Protocols: &p}
 	req, err := http.NewRequestWithContext(testCtx(t), "POST", "http://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

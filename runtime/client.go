@@ -40,14 +40,7 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 	for _, o := range opts {
 		o.applyDial(&cfg)
 	}
-	// The msgpack codec unless another was added; MaxRecvMsgDepth or
-	// WithCodec may have replaced wire.Msgpack under its name.
-	cfg.codec = cfg.codecs[wire.Msgpack.Name()]
-	for _, codec := range cfg.codecs {
-		if codec.Name() != wire.Msgpack.Name() {
-			cfg.codec = codec
-		}
-	}
+	cfg.codec = cfg.sendCodec()
 	if _, _, err := net.SplitHostPort(target); err != nil {
 		return nil, wire.Errorf(wire.InvalidArgument, "invalid target %q: %v", target, err)
 	}
@@ -105,7 +98,7 @@ func (c *Client) requestHeader(ctx context.Context, comp wire.Compressor) (trans
 	if comp != nil {
 		h["Grpc-Encoding"] = []string{comp.Name()}
 	}
-	if dl, ok := ctx.Deadline(); ok && timeUntil(dl) <= 0 {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= 0 {
 		return nil, wire.NewError(wire.DeadlineExceeded, "deadline exceeded before the call started")
 	}
 	if md := OutgoingMetadata(ctx); len(md) > 0 {
@@ -135,7 +128,7 @@ func (c *Client) transportErr(ctx context.Context, err error) error {
 		// A server whose deadline (ours, sent as grpc-timeout) passed
 		// resets with CANCEL, and that can arrive before ctx's own timer
 		// has fired: it still means DEADLINE_EXCEEDED (protocol.md §12).
-		if dl, has := ctx.Deadline(); has && code == wire.H2Cancel && timeUntil(dl) <= 0 {
+		if dl, has := ctx.Deadline(); has && code == wire.H2Cancel && time.Until(dl) <= 0 {
 			return wire.NewError(wire.DeadlineExceeded, "deadline exceeded")
 		}
 		return wire.ErrorFromRSTStream(code)

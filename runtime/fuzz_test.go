@@ -3,16 +3,11 @@ package runtime_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"github.com/parleyrpc/parley/internal/testutil"
 	prt "github.com/parleyrpc/parley/runtime"
@@ -53,13 +48,7 @@ func FuzzServerRequest(f *testing.F) {
 		})
 		addrs = append(addrs, l.Addr().String())
 	}
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}
+	tr := h2cTransport()
 	f.Cleanup(tr.CloseIdleConnections)
 
 	f.Fuzz(func(t *testing.T, method uint8, timeout, encoding, md string, body []byte) {
@@ -86,8 +75,7 @@ func FuzzServerRequest(f *testing.F) {
 		}
 		resp, err := tr.RoundTrip(req)
 		if err != nil {
-			var se http2.StreamError
-			if errors.As(err, &se) || ctx.Err() == nil {
+			if ctx.Err() == nil {
 				// The client refused to send the header value, or the
 				// server reset the stream (HTTP/2-level refusal).
 				return

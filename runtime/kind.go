@@ -33,6 +33,3 @@ func (k Kind) String() string {
 
 // clientStreams reports whether the client may send more than one message.
 func (k Kind) clientStreams() bool { return k == ClientStream || k == BidiStream }
-
-// serverStreams reports whether the server may send more than one message.
-func (k Kind) serverStreams() bool { return k == ServerStream || k == BidiStream }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/parleyrpc/parley/wire"
@@ -64,7 +66,11 @@ type common struct {
 	maxHeader   uint32
 	mailboxSize int
 	logger      *slog.Logger
+	// codecs holds the codecs by name; codecNames lists the same names in
+	// the order they were added, a name added again moving to the end.
+	// Both are replaced, never written, by addCodec.
 	codecs      map[string]wire.Codec
+	codecNames  []string
 	pingEvery   time.Duration
 	pingTimeout time.Duration
 	stats       StatsHandler // nil: no stats
@@ -82,6 +88,7 @@ func defaultCommon() common {
 		maxHeader:   DefaultMaxHeaderListSize,
 		mailboxSize: DefaultMailboxSize,
 		codecs:      map[string]wire.Codec{wire.Msgpack.Name(): wire.Msgpack},
+		codecNames:  []string{wire.Msgpack.Name()},
 	}
 }
 
@@ -328,10 +335,11 @@ func WithHTTP2Transport(t HTTP2Transport) Option {
 	return bothOption(func(c *common) { c.transport = t })
 }
 
-// WithCodec adds a codec. A server accepts every added codec's
-// content-subtype besides msgpack; a client sends with the codec added
-// last. A codec named "msgpack" replaces wire.Msgpack on both sides. The
-// default is wire.Msgpack alone.
+// WithCodec adds a codec, replacing one of the same name. A server
+// accepts every added codec's content-subtype besides msgpack; a client
+// sends with the codec added last under a name other than msgpack, or with
+// msgpack if there is none. A codec named "msgpack" replaces wire.Msgpack
+// on both sides. The default is wire.Msgpack alone.
 //
 // With the default transport, streaming calls decode small messages (up
 // to 16 KiB, uncompressed) on the connection's reading goroutine as they
@@ -341,16 +349,28 @@ func WithCodec(codec wire.Codec) Option {
 	return bothOption(func(c *common) { c.addCodec(codec) })
 }
 
-// addCodec adds codec, replacing any of the same name. It copies the map
-// rather than writing to it, so a configuration copied earlier keeps its
-// own codecs.
+// addCodec adds codec, replacing any of the same name, and makes it the
+// last added. It copies the map and the list rather than writing to them,
+// so a configuration copied earlier keeps its own codecs.
 func (c *common) addCodec(codec wire.Codec) {
-	cp := make(map[string]wire.Codec, len(c.codecs)+1)
-	for k, v := range c.codecs {
-		cp[k] = v
-	}
-	cp[codec.Name()] = codec
+	name := codec.Name()
+	cp := maps.Clone(c.codecs)
+	cp[name] = codec
 	c.codecs = cp
+	names := slices.DeleteFunc(slices.Clone(c.codecNames), func(n string) bool { return n == name })
+	c.codecNames = append(names, name)
+}
+
+// sendCodec returns the codec a client sends with: the one added last
+// under a name other than msgpack, else the msgpack codec (wire.Msgpack,
+// or the codec that replaced it).
+func (c *common) sendCodec() wire.Codec {
+	for _, name := range slices.Backward(c.codecNames) {
+		if name != wire.Msgpack.Name() {
+			return c.codecs[name]
+		}
+	}
+	return c.codecs[wire.Msgpack.Name()]
 }
 
 // MaxConcurrentStreams bounds the calls that one client connection may have

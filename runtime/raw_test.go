@@ -3,16 +3,12 @@ package runtime_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	prt "github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
@@ -35,17 +31,19 @@ func (r rawResponse) grpcStatus() string {
 	return r.header.Get("grpc-status")
 }
 
+// h2cTransport returns a plain HTTP/2 client: net/http's, speaking h2c
+// with prior knowledge to http:// URLs.
+func h2cTransport() *http.Transport {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Transport{Protocols: &p}
+}
+
 // rawCall sends one HTTP/2 request with exactly the given headers and body,
 // bypassing parley's client, and reads the whole response.
 func rawCall(t *testing.T, addr, method, path string, header http.Header, body []byte) rawResponse {
 	t.Helper()
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}
+	tr := h2cTransport()
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -388,8 +389,8 @@ func (s *Server) serveStream(st transport.ServerStream) {
 }
 
 func (s *Server) codecList() string {
-	names := make([]string, 0, len(s.cfg.codecs))
-	for n := range s.cfg.codecs {
+	names := make([]string, 0, len(s.cfg.codecNames))
+	for _, n := range s.cfg.codecNames {
 		names = append(names, wire.ContentType(n))
 	}
 	return strings.Join(names, ", ")
@@ -471,10 +472,11 @@ func writeHTTPError(st transport.ServerStream, status int, msg string) {
 	_, _ = st.Write([]byte(msg))
 }
 
-// parseAddr turns "host:port" into a net.Addr.
+// parseAddr turns "host:port" into a net.Addr: a *net.TCPAddr when s is
+// an IP address and port, else s as it is.
 func parseAddr(s string) net.Addr {
-	if ap, err := netipParse(s); err == nil {
-		return ap
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return net.TCPAddrFromAddrPort(ap)
 	}
 	return stringAddr(s)
 }

@@ -98,8 +98,7 @@ func (g *generator) namesOf(fd protoreflect.FileDescriptor) *fileNames {
 		}
 		return goCamelCase(name)
 	}
-	var enum func(e protoreflect.EnumDescriptor, parent string)
-	enum = func(e protoreflect.EnumDescriptor, parent string) {
+	enum := func(e protoreflect.EnumDescriptor, parent string) {
 		name := claim(rel(e))
 		n.idents[e.FullName()] = name
 		prefix := name

@@ -55,14 +55,16 @@ func TestPairsAndJoin(t *testing.T) {
 	if !reflect.DeepEqual(md, want) {
 		t.Errorf("Pairs = %v, want %v", md, want)
 	}
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("Pairs with odd count did not panic")
-			}
+	for _, odd := range [][]string{{"a"}, {"a", "b", "c"}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Pairs(%q) did not panic", odd)
+				}
+			}()
+			Pairs(odd...)
 		}()
-		Pairs("a")
-	}()
+	}
 	j := Join(md, Pairs("k2", "v4"), nil)
 	if !slices.Equal(j.Values("k2"), []string{"v2", "v4"}) || !slices.Equal(j.Values("k1"), []string{"v1", "v3"}) {
 		t.Errorf("Join = %v", j)

@@ -8,9 +8,10 @@ import (
 	"io"
 	goruntime "runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Workload kinds: what a client process does for one cell.
@@ -64,14 +65,6 @@ func readMem() memSnap {
 	goruntime.ReadMemStats(&m)
 	return memSnap{m.Mallocs, m.TotalAlloc}
 }
-
-// firstErr keeps the first error reported by any goroutine.
-type firstErr struct {
-	once sync.Once
-	err  error
-}
-
-func (f *firstErr) set(err error) { f.once.Do(func() { f.err = err }) }
 
 // env is what a workload runs against: the server's address, its dialer,
 // and (for kindIdle) the driver's line protocol.
@@ -198,17 +191,15 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 func window(s spec, endAfterDrain bool, work func(stop *atomic.Bool, count *atomic.Int64) error) (clientResult, error) {
 	var stop atomic.Bool
 	var count atomic.Int64
-	var fe firstErr
-	var wg sync.WaitGroup
+	var g errgroup.Group // its Wait reports the first worker's error
 	for range s.Conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := work(&stop, &count); err != nil {
-				fe.set(err)
+		g.Go(func() error {
+			err := work(&stop, &count)
+			if err != nil {
 				stop.Store(true)
 			}
-		}()
+			return err
+		})
 	}
 	time.Sleep(s.Warmup)
 	m0, c0, t0 := readMem(), count.Load(), time.Now()
@@ -216,13 +207,13 @@ func window(s spec, endAfterDrain bool, work func(stop *atomic.Bool, count *atom
 	c1, t1 := count.Load(), time.Now()
 	m1 := readMem()
 	stop.Store(true)
-	wg.Wait()
+	err := g.Wait()
 	if endAfterDrain {
 		c1, t1 = count.Load(), time.Now()
 		m1 = readMem()
 	}
-	if fe.err != nil {
-		return clientResult{}, fe.err
+	if err != nil {
+		return clientResult{}, err
 	}
 	return clientResult{
 		Ops:        c1 - c0,
@@ -244,18 +235,15 @@ func runIdle(ctx context.Context, s spec, e env, c conn, payload []byte) (client
 	m0, t0 := readMem(), time.Now()
 	streams := make([]bidiStream, s.Streams)
 	var next atomic.Int64
-	var fe firstErr
 	var failed atomic.Bool
-	var wg sync.WaitGroup
+	var g errgroup.Group // its Wait reports the first opener's error
 	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			req := &Msg{Data: payload}
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(streams) || failed.Load() {
-					return
+					return nil
 				}
 				st, err := c.bidi(ctx)
 				if err == nil {
@@ -264,17 +252,15 @@ func runIdle(ctx context.Context, s spec, e env, c conn, payload []byte) (client
 					}
 				}
 				if err != nil {
-					fe.set(fmt.Errorf("stream %d: %w", i, err))
 					failed.Store(true)
-					return
+					return fmt.Errorf("stream %d: %w", i, err)
 				}
 				streams[i] = st
 			}
-		}()
+		})
 	}
-	wg.Wait()
-	if fe.err != nil {
-		return clientResult{}, fe.err
+	if err := g.Wait(); err != nil {
+		return clientResult{}, err
 	}
 	t1, m1 := time.Now(), readMem()
 	goruntime.GC()

@@ -50,7 +50,6 @@ Flags:
 // callFlags are the options of parley call.
 type callFlags struct {
 	protos, importPaths, headers stringList
-	plaintext                    bool
 	useTLS, insecure, verbose    bool
 	cacert                       string
 	timeout                      time.Duration

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/parleyrpc/parley/examples/chat/chatpb"
 	"github.com/parleyrpc/parley/examples/chat/member"
@@ -81,6 +84,10 @@ var cast = []string{"alice", "bob", "carol"}
 
 // run starts the server, plays the script and shuts everything down. It
 // writes the transcript to out.
+//
+// The server and the conversation end together and run reports the first
+// error of either: the conversation shuts the server down when it is over,
+// and a server that stops serving ends the conversation.
 func run(ctx context.Context, out io.Writer, pace time.Duration) error {
 	quiet := slog.New(slog.DiscardHandler)
 	srv := server.New(server.Config{Logger: quiet}, runtime.WithLogger(quiet))
@@ -88,17 +95,28 @@ func run(ctx context.Context, out io.Writer, pace time.Duration) error {
 	if err != nil {
 		return err
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-served
-	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(l); !errors.Is(err, runtime.ErrServerClosed) {
+			return fmt.Errorf("chat server: %w", err)
+		}
+		return nil
+	})
 	addr := l.Addr().String()
 	fmt.Fprintf(out, "chat server listening on %s; alice, bob and carol connect over loopback\n", addr)
+	g.Go(func() error {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		return converse(gctx, out, addr, quiet, pace)
+	})
+	return g.Wait()
+}
 
+// converse connects the cast to the server on addr and plays the script.
+func converse(ctx context.Context, out io.Writer, addr string, quiet *slog.Logger, pace time.Duration) error {
 	members := make(map[string]*member.Session, len(cast))
 	flushed := make(map[string]int, len(cast))
 	for _, name := range cast {

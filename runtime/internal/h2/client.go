@@ -575,7 +575,7 @@ func (cc *clientConn) onGoAway(f *http2.GoAwayFrame) {
 	cc.mu.Lock()
 	cc.goAway = true
 	if f.ErrCode != http2.ErrCodeNo {
-		cc.goAwayErr = http2.GoAwayError{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode, DebugData: string(f.DebugData())}
+		cc.goAwayErr = transport.GoAwayError{LastStreamID: f.LastStreamID, Code: f.ErrCode, Debug: string(f.DebugData())}
 	}
 	for id, cs := range cc.streams {
 		if id > f.LastStreamID {

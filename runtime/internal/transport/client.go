@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,12 @@ import (
 
 	"github.com/parleyrpc/parley/wire"
 )
+
+// xClient is built on x/net/http2's Transport, ClientConn and GoAwayError,
+// which x/net deprecates in favour of net/http's HTTP/2; moving off them
+// is a redesign of its own.
+//
+//lint:file-ignore SA1019 x/net/http2's Transport is what xClient wraps until that redesign
 
 // ClientConfig configures the client side.
 type ClientConfig struct {
@@ -298,10 +305,23 @@ func StreamErrorCode(err error) (uint32, bool) {
 	return 0, false
 }
 
+// GoAwayError is the error of a connection the server closed with a GOAWAY
+// that carried an error code: its streams fail with it.
+type GoAwayError struct {
+	LastStreamID uint32
+	Code         http2.ErrCode
+	Debug        string // the GOAWAY's debug data, e.g. "too_many_pings"
+}
+
+func (e GoAwayError) Error() string {
+	return fmt.Sprintf("server sent GOAWAY(%v) and closed the connection; last stream %d, debug %q", e.Code, e.LastStreamID, e.Debug)
+}
+
 // IsGoAway reports whether err says the connection was shut down by GOAWAY.
 func IsGoAway(err error) bool {
-	var ga http2.GoAwayError
-	return errors.Is(err, ErrGoAway) || errors.As(err, &ga)
+	var ga GoAwayError
+	var xga http2.GoAwayError
+	return errors.Is(err, ErrGoAway) || errors.As(err, &ga) || errors.As(err, &xga)
 }
 
 // BodyWriter writes a request body from the application's goroutines, one
