@@ -24,14 +24,12 @@ type Client struct {
 	codec     wire.Codec
 	userAgent string
 
-	hdrContentType []string // request header values that never change
-	hdrUserAgent   []string
+	hdrContentType    []string // request header values that never change
+	hdrUserAgent      []string
+	hdrAcceptEncoding []string
 }
 
-var (
-	hdrTE             = []string{"trailers"}
-	hdrAcceptEncoding = []string{acceptEncoding}
-)
+var hdrTE = []string{"trailers"}
 
 // Dial returns a client for target, a "host:port" address. It does not
 // connect; the first call or Connect does.
@@ -51,6 +49,7 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 	}
 	c.hdrContentType = []string{wire.ContentType(c.codec.Name())}
 	c.hdrUserAgent = []string{c.userAgent}
+	c.hdrAcceptEncoding = []string{cfg.acceptEncoding()}
 	tcfg := transport.ClientConfig{
 		TLS:               cfg.tls,
 		Dialer:            cfg.dialer,
@@ -94,7 +93,7 @@ func (c *Client) requestHeader(ctx context.Context, comp wire.Compressor) (trans
 	h["Content-Type"] = c.hdrContentType
 	h["Te"] = hdrTE
 	h["User-Agent"] = c.hdrUserAgent
-	h["Grpc-Accept-Encoding"] = hdrAcceptEncoding
+	h["Grpc-Accept-Encoding"] = c.hdrAcceptEncoding
 	if comp != nil {
 		h["Grpc-Encoding"] = []string{comp.Name()}
 	}
@@ -107,6 +106,16 @@ func (c *Client) requestHeader(ctx context.Context, comp wire.Compressor) (trans
 		}
 	}
 	return h, nil
+}
+
+// callCompressor returns the compressor UseCompressor chose for a call:
+// nil for none.
+func (c *Client) callCompressor(cc *callConfig) (wire.Compressor, error) {
+	comp, ok := c.cfg.compressor(cc.compressor)
+	if !ok {
+		return nil, wire.Errorf(wire.Internal, "unknown compressor %q (the client has: %s)", cc.compressor, c.hdrAcceptEncoding[0])
+	}
+	return comp, nil
 }
 
 // transportErr maps a failure of the HTTP/2 transport to a status.
@@ -152,7 +161,7 @@ type response struct {
 }
 
 // readResponseHeader checks the response headers as gRPC prescribes.
-func readResponseHeader(resp *transport.Response) response {
+func (c *Client) readResponseHeader(resp *transport.Response) response {
 	var r response
 	if resp.Status != 200 {
 		r.ended = true
@@ -184,10 +193,10 @@ func readResponseHeader(resp *transport.Response) response {
 	}
 	r.header = md
 	if enc := resp.Header.Get(wire.HeaderEncoding); enc != "" {
-		comp, ok := compressorByName(enc)
+		comp, ok := c.cfg.compressor(enc)
 		if !ok {
 			r.ended = true
-			r.status = wire.Errorf(wire.Internal, "the server used grpc-encoding %q, which was not offered", enc)
+			r.status = wire.Errorf(wire.Internal, "the server used grpc-encoding %q, which was not offered (offered: %s)", enc, c.hdrAcceptEncoding[0])
 			return r
 		}
 		r.comp = comp
@@ -242,11 +251,11 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 			*cc.trailer = trailer
 		}
 	}()
-	comp, ok := compressorByName(cc.compressor)
-	if !ok {
-		return wire.Errorf(wire.Internal, "unknown compressor %q", cc.compressor)
+	comp, err := c.callCompressor(cc)
+	if err != nil {
+		return err
 	}
-	frame, err := encodeMessage(c.codec, comp, req, c.cfg.maxSend)
+	frame, err := encodeMessage(c.codec, comp, c.cfg.compressMin, req, c.cfg.maxSend)
 	if err != nil {
 		return err
 	}
@@ -275,7 +284,7 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 	}
 	stats.sent(len(frame))
 	defer resp.Body.Close()
-	r := readResponseHeader(resp)
+	r := c.readResponseHeader(resp)
 	header = r.header
 	if r.ended {
 		trailer = r.trailer

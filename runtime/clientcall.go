@@ -192,9 +192,9 @@ func OpenServerStream[Req, Res any](ctx context.Context, c *Client, method strin
 }
 
 func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, kind Kind, cc *callConfig) (*ClientCall[Req, Res], error) {
-	comp, ok := compressorByName(cc.compressor)
-	if !ok {
-		return nil, wire.Errorf(wire.Internal, "unknown compressor %q", cc.compressor)
+	comp, err := c.callCompressor(cc)
+	if err != nil {
+		return nil, err
 	}
 	hdr, err := c.requestHeader(ctx, comp)
 	if err != nil {
@@ -218,7 +218,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 	call := &ClientCall[Req, Res]{cs: cs, in: mailbox.New[*Res](c.cfg.mailboxSize)}
 	call.out = outbox[Req]{
 		send: func(ctx context.Context, v *Req, wait bool) error {
-			frame, err := encodeMessage(c.codec, cs.comp, v, c.cfg.maxSend)
+			frame, err := encodeMessage(c.codec, cs.comp, c.cfg.compressMin, v, c.cfg.maxSend)
 			if err != nil {
 				return err
 			}
@@ -268,7 +268,7 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 		cs.endCall(in, cs.c.transportErr(cs.ctx, err), nil)
 		return
 	}
-	r := readResponseHeader(resp)
+	r := cs.c.readResponseHeader(resp)
 	if r.ended {
 		resp.Body.Close()
 		cs.endCall(in, r.status, r.trailer)

@@ -97,9 +97,11 @@ func SetTrailer(ctx context.Context, md wire.Metadata) error {
 }
 
 // SetCompressor makes the call ctx belongs to compress its responses with
-// the named compressor ("gzip", or "identity" for none), when the client
-// accepts it. By default a server compresses responses the way the client
-// compressed its requests.
+// the named compressor (one the server has: "gzip", "zstd" or one added
+// WithCompressor; "identity" for none), when the client's
+// grpc-accept-encoding lists it; otherwise responses go uncompressed. By
+// default a server compresses responses the way the client compressed its
+// requests, if the client accepts that encoding.
 func SetCompressor(ctx context.Context, name string) error {
 	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
 	if !ok {
@@ -109,7 +111,7 @@ func SetCompressor(ctx context.Context, name string) error {
 }
 
 // RequestCompressor returns the grpc-encoding the client of the call ctx
-// belongs to declared for its requests ("gzip"), or "" when it declared
+// belongs to declared for its requests ("gzip", "zstd"), or "" when it declared
 // none (or "identity") or ctx is not a server call's. A handler uses it to
 // tell whether its requests came compressed, as gRPC's interop server
 // must for expect_compressed.

@@ -184,9 +184,10 @@ func (mr *msgReader) inflate(raw []byte) ([]byte, error) {
 }
 
 // encodeMessage marshals v with codec and frames it (prefix included),
-// compressing with comp when it is not nil. It enforces maxSize on the
+// compressing with comp when it is not nil and the encoded message has at
+// least minComp bytes (CompressMinBytes). It enforces maxSize on the
 // payload as sent.
-func encodeMessage(codec wire.Codec, comp wire.Compressor, v any, maxSize int) ([]byte, error) {
+func encodeMessage(codec wire.Codec, comp wire.Compressor, minComp int, v any, maxSize int) ([]byte, error) {
 	var payload []byte
 	var err error
 	if ac, ok := codec.(wire.AppendCodec); ok && comp == nil {
@@ -217,7 +218,7 @@ func encodeMessage(codec wire.Codec, comp wire.Compressor, v any, maxSize int) (
 		return nil, wire.Errorf(wire.Internal, "failed to marshal the message: %v", err)
 	}
 	compressed := false
-	if comp != nil {
+	if comp != nil && len(payload) >= minComp {
 		payload, err = comp.Compress(nil, payload)
 		if err != nil {
 			return nil, wire.Errorf(wire.Internal, "failed to compress the message: %v", err)

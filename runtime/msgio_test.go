@@ -38,7 +38,7 @@ func (t *trickle) Read(p []byte) (int, error) {
 // of a message being received never holds more than msgBufStart or twice
 // the bytes received.
 func TestMsgReaderByteByByte(t *testing.T) {
-	gzip, _ := compressorByName("gzip")
+	gzip := wire.Gzip
 	sizes := []int{0, 1, 100, msgBufStart - 1, msgBufStart, msgBufStart + 1, 3*msgBufStart + 7}
 	var stream []byte
 	var want [][]byte

@@ -3,11 +3,13 @@ package runtime
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parleyrpc/parley/wire"
@@ -79,6 +81,12 @@ type common struct {
 	// zero: the transport's default (InitialWindowSize).
 	streamWindow int32
 	connWindow   int32
+	// comps holds the compressors by name; compNames lists the names in
+	// the order added, as grpc-accept-encoding advertises them. Both are
+	// replaced, never written, by addCompressor.
+	comps       map[string]wire.Compressor
+	compNames   []string
+	compressMin int // CompressMinBytes
 }
 
 func defaultCommon() common {
@@ -89,6 +97,8 @@ func defaultCommon() common {
 		mailboxSize: DefaultMailboxSize,
 		codecs:      map[string]wire.Codec{wire.Msgpack.Name(): wire.Msgpack},
 		codecNames:  []string{wire.Msgpack.Name()},
+		comps:       map[string]wire.Compressor{wire.Gzip.Name(): wire.Gzip, wire.Zstd.Name(): wire.Zstd},
+		compNames:   []string{wire.Gzip.Name(), wire.Zstd.Name()},
 	}
 }
 
@@ -435,23 +445,65 @@ func Trailer(md *wire.Metadata) CallOption {
 	return callOption(func(c *callConfig) { c.trailer = md })
 }
 
-// UseCompressor compresses the call's requests with the named compressor
-// ("gzip"); the default is none.
+// UseCompressor compresses the call's requests with the named compressor,
+// one the client has ("gzip", "zstd", or one added WithCompressor; an
+// unknown name fails the call with INTERNAL); the default is none.
 func UseCompressor(name string) CallOption {
 	return callOption(func(c *callConfig) { c.compressor = name })
 }
 
-// compressorByName returns the compressor for a grpc-encoding value: nil,
-// true for identity or no encoding; nil, false for one parley does not have.
-func compressorByName(name string) (wire.Compressor, bool) {
-	switch name {
-	case "", "identity":
-		return nil, true
-	case wire.Gzip.Name():
-		return wire.Gzip, true
+// WithCompressor adds a compressor under its Name, replacing one of the
+// same name in its place. A side decompresses every encoding it has, and
+// advertises them in grpc-accept-encoding in the order they were added;
+// the defaults are wire.Gzip then wire.Zstd. A client uses a compressor
+// for its requests only when asked (UseCompressor); a server answers in
+// the encoding of the request when the client accepts it (SetCompressor
+// to choose another). A request in an encoding the server lacks fails
+// with UNIMPLEMENTED; a response in one the client lacks, with INTERNAL.
+// The name must be a valid header token other than "identity", which
+// always means no compression; WithCompressor panics otherwise.
+func WithCompressor(c wire.Compressor) Option {
+	name := c.Name()
+	if name == "" || name == "identity" || strings.ContainsAny(name, " ,;\t\r\n") {
+		panic(fmt.Sprintf("parley: WithCompressor: invalid compressor name %q", name))
 	}
-	return nil, false
+	return bothOption(func(cm *common) { cm.addCompressor(c) })
 }
 
-// acceptEncoding is the grpc-accept-encoding parley sends.
-const acceptEncoding = "gzip"
+// addCompressor adds comp, replacing any of the same name in its place.
+// Like addCodec it copies rather than writes the map and the list.
+func (c *common) addCompressor(comp wire.Compressor) {
+	name := comp.Name()
+	cp := maps.Clone(c.comps)
+	if cp == nil {
+		cp = map[string]wire.Compressor{}
+	}
+	if _, ok := cp[name]; !ok {
+		c.compNames = append(slices.Clone(c.compNames), name)
+	}
+	cp[name] = comp
+	c.comps = cp
+}
+
+// compressor returns the compressor for a grpc-encoding value: nil, true
+// for identity or no encoding; nil, false for one this side lacks.
+func (c *common) compressor(name string) (wire.Compressor, bool) {
+	if name == "" || name == "identity" {
+		return nil, true
+	}
+	comp, ok := c.comps[name]
+	return comp, ok
+}
+
+// acceptEncoding returns the grpc-accept-encoding value this side sends:
+// its compressors' names in the order added.
+func (c *common) acceptEncoding() string { return strings.Join(c.compNames, ",") }
+
+// CompressMinBytes sends a message uncompressed, its compressed flag 0, when
+// its encoded size is below n bytes, even on a call that compresses: a
+// small message gains little or grows, and gRPC lets each message choose.
+// The default is 0: every message of a compressing call is compressed, as
+// grpc-go does and as peers checking the flag of every message expect.
+func CompressMinBytes(n int) Option {
+	return bothOption(func(c *common) { c.compressMin = max(n, 0) })
+}

@@ -36,6 +36,10 @@ type Server struct {
 	baseCtx    context.Context
 	baseCancel context.CancelFunc
 
+	// hdrAcceptEncoding is the grpc-accept-encoding value of every
+	// response, set by NewServer; its slice is shared by all calls.
+	hdrAcceptEncoding []string
+
 	mu        sync.RWMutex
 	methods   map[string]*methodDesc // guarded by mu
 	listeners map[net.Listener]struct{}
@@ -58,10 +62,11 @@ func NewServer(opts ...ServerOption) *Server {
 		o.applyServer(&cfg)
 	}
 	s := &Server{
-		cfg:       cfg,
-		methods:   make(map[string]*methodDesc),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[net.Conn]struct{}),
+		cfg:               cfg,
+		hdrAcceptEncoding: []string{cfg.acceptEncoding()},
+		methods:           make(map[string]*methodDesc),
+		listeners:         make(map[net.Listener]struct{}),
+		conns:             make(map[net.Conn]struct{}),
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	tcfg := transport.ServerConfig{
@@ -310,24 +315,8 @@ func (s *Server) serveStream(st transport.ServerStream) {
 		return
 	}
 	ss.kind = md.kind
-	if enc := hdr.Get(wire.HeaderEncoding); enc != "" {
-		comp, ok := compressorByName(enc)
-		if !ok {
-			ss.finish(endWith(wire.Errorf(wire.Unimplemented, "grpc-encoding %q is not supported (supported: %s)", enc, acceptEncoding)))
-			return
-		}
-		ss.reqComp = comp
-		ss.resComp = comp // answer in kind, as grpc-go does
-	}
-	for _, ae := range hdr.Values(wire.HeaderAcceptEncoding) {
-		for _, name := range wire.ParseAcceptEncoding(ae) {
-			if name == wire.Gzip.Name() {
-				ss.clientGzip = true
-			}
-		}
-	}
-	if ss.resComp != nil && !ss.clientGzip && len(hdr.Values(wire.HeaderAcceptEncoding)) > 0 {
-		ss.resComp = nil
+	if !ss.chooseCompressors(hdr) {
+		return
 	}
 	var timeout time.Duration
 	v := hdr.Get(wire.HeaderTimeout)

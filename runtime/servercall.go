@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -34,7 +35,12 @@ type serverStream struct {
 	cancel   context.CancelFunc
 	deadline time.Time // from grpc-timeout; zero if none
 
-	clientGzip bool // the client accepts gzip responses
+	// accepts lists the encodings the client's grpc-accept-encoding
+	// names; acceptsAny is set when it sent none, which gRPC reads as
+	// accepting the encoding of its own requests. Fixed before the
+	// handler starts.
+	accepts    []string
+	acceptsAny bool
 
 	// mu guards the response metadata that the handler sets and the
 	// stream goroutine sends.
@@ -126,17 +132,49 @@ func (ss *serverStream) setTrailer(md wire.Metadata) {
 	}
 }
 
+// chooseCompressors reads the request's grpc-encoding and
+// grpc-accept-encoding: requests are decompressed with the encoding they
+// declare, and responses answer in kind when the client accepts it. An
+// encoding the server lacks ends the call with UNIMPLEMENTED, listing the
+// ones it has, and chooseCompressors returns false.
+func (ss *serverStream) chooseCompressors(hdr transport.Header) bool {
+	cfg := &ss.srv.cfg
+	if enc := hdr.Get(wire.HeaderEncoding); enc != "" {
+		comp, ok := cfg.compressor(enc)
+		if !ok {
+			ss.finish(endWith(wire.Errorf(wire.Unimplemented, "grpc-encoding %q is not supported (supported: %s)", enc, ss.srv.hdrAcceptEncoding[0])))
+			return false
+		}
+		ss.reqComp = comp
+	}
+	aes := hdr.Values(wire.HeaderAcceptEncoding)
+	ss.acceptsAny = len(aes) == 0
+	for _, ae := range aes {
+		ss.accepts = append(ss.accepts, wire.ParseAcceptEncoding(ae)...)
+	}
+	if ss.reqComp != nil && ss.clientAccepts(ss.reqComp.Name()) {
+		ss.resComp = ss.reqComp // answer in kind, as grpc-go does
+	}
+	return true
+}
+
+// clientAccepts reports whether the client accepts responses compressed
+// with the named encoding.
+func (ss *serverStream) clientAccepts(name string) bool {
+	return ss.acceptsAny && ss.reqComp != nil && ss.reqComp.Name() == name || slices.Contains(ss.accepts, name)
+}
+
 func (ss *serverStream) setCompressor(name string) error {
-	comp, ok := compressorByName(name)
+	comp, ok := ss.srv.cfg.compressor(name)
 	if !ok {
-		return wire.Errorf(wire.Internal, "unknown compressor %q", name)
+		return wire.Errorf(wire.Internal, "unknown compressor %q (the server has: %s)", name, ss.srv.hdrAcceptEncoding[0])
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.headerFrozen {
 		return wire.NewError(wire.Internal, "SetCompressor called after the response headers were sent")
 	}
-	if comp != nil && !ss.clientGzip {
+	if comp != nil && !ss.clientAccepts(comp.Name()) {
 		return nil // the client did not offer it; send uncompressed
 	}
 	ss.resComp = comp
@@ -149,7 +187,7 @@ func (ss *serverStream) encode(v any) ([]byte, error) {
 	ss.headerFrozen = true
 	comp := ss.resComp
 	ss.mu.Unlock()
-	return encodeMessage(ss.codec, comp, v, ss.srv.cfg.maxSend)
+	return encodeMessage(ss.codec, comp, ss.srv.cfg.compressMin, v, ss.srv.cfg.maxSend)
 }
 
 // sendErr turns a mailbox error from sending a response into what Send
@@ -183,7 +221,7 @@ func (ss *serverStream) writeHeaders() {
 	if comp != nil {
 		h.Set(wire.HeaderEncoding, comp.Name())
 	}
-	h[keyAcceptEncoding] = hdrAcceptEncoding
+	h[keyAcceptEncoding] = ss.srv.hdrAcceptEncoding
 	if err := wire.EncodeHeader(md, h.Add); err != nil {
 		ss.srv.cfg.log().Warn("parley: dropping invalid response header metadata", "method", ss.method, "err", err)
 	}
@@ -209,7 +247,7 @@ func (ss *serverStream) finish(end mailbox.End) {
 		// Trailers-only: one HEADERS frame with END_STREAM.
 		ss.wroteHeader = true
 		ss.setContentType(h)
-		h[keyAcceptEncoding] = hdrAcceptEncoding
+		h[keyAcceptEncoding] = ss.srv.hdrAcceptEncoding
 		ss.setStatus(h, "", status, trailer)
 		ss.st.WriteHeader(200)
 		return

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Compressor compresses individual messages for one grpc-encoding. Its Name
@@ -146,4 +149,130 @@ func (gzipCompressor) Decompress(dst, src []byte, maxSize int) ([]byte, error) {
 			return dst[:start], fmt.Errorf("%w: gzip: %v", ErrCorruptCompression, rerr)
 		}
 	}
+}
+
+// Zstd is the "zstd" Compressor (RFC 8878, the default level of
+// github.com/klauspost/compress/zstd), the encoding that grpc-go's optional
+// zstd packages and connect-go use under that name. It is safe for
+// concurrent use: one encoder serves every caller, and decoders are
+// pooled.
+//
+// Compress writes one frame that declares its content size. Decompress
+// accepts several concatenated frames, as Gzip accepts several members. It
+// decodes into the output slice, never into a window-sized buffer, and
+// bounds memory as follows: a content size declared over max fails before
+// anything is allocated, and a frame that declares none stops after the
+// block (at most 128 KiB) that takes it past max. A frame may declare a
+// window (how far back it refers) larger than max, as streaming encoders
+// do (8 MiB); up to [ZstdMaxWindow] is accepted, and the output may then
+// reach ZstdMaxWindow before it is refused. A larger window fails with a
+// *SizeError, as the reference decoder refuses frames that need too much
+// memory.
+var Zstd Compressor = zstdCompressor{}
+
+// ZstdMaxWindow is the largest window a zstd frame may declare for
+// [Zstd]'s Decompress: 8 MiB, what RFC 8878 recommends every decoder
+// support and what streaming encoders use by default.
+const ZstdMaxWindow = 8 << 20
+
+type zstdCompressor struct{}
+
+func (zstdCompressor) Name() string { return "zstd" }
+
+// zstdEncoder compresses for every caller: EncodeAll may be called
+// concurrently, each call taking one of the encoder's GOMAXPROCS internal
+// states. It is made on first use, since it allocates its tables.
+var zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
+	e, err := zstd.NewWriter(nil,
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithEncoderCRC(true))
+	if err != nil {
+		panic("parley: zstd encoder: " + err.Error())
+	}
+	return e
+})
+
+func (zstdCompressor) Compress(dst, src []byte) ([]byte, error) {
+	return zstdEncoder().EncodeAll(src, dst), nil
+}
+
+// zstdDecoder is one pooled decoder and the output limit it is set to.
+// A decoder with concurrency 1 runs DecodeAll on its caller's goroutine
+// and starts no goroutine of its own.
+type zstdDecoder struct {
+	d     *zstd.Decoder
+	limit uint64 // the decoder's WithDecoderMaxMemory
+}
+
+// zstdNoLimit is the output limit for a negative max: the largest that
+// WithDecoderMaxMemory takes.
+const zstdNoLimit = 1 << 63
+
+var zstdDecoders = sync.Pool{New: func() any {
+	d, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxMemory(zstdNoLimit),
+		zstd.WithDecoderMaxWindow(ZstdMaxWindow))
+	if err != nil {
+		panic("parley: zstd decoder: " + err.Error())
+	}
+	return &zstdDecoder{d: d, limit: zstdNoLimit}
+}}
+
+// decode runs DecodeAll with the output limit set to limit. The decoder
+// also refuses frames whose window exceeds limit (ErrWindowSizeExceeded),
+// or, for a single-segment frame, whose content size does
+// (ErrDecoderSizeExceeded), before decoding them.
+func (z *zstdDecoder) decode(dst, src []byte, limit uint64) ([]byte, error) {
+	if z.limit != limit {
+		// Reset(nil) opens no stream; only the options change.
+		if err := z.d.ResetWithOptions(nil, zstd.WithDecoderMaxMemory(limit)); err != nil {
+			return dst, err
+		}
+		z.limit = limit
+	}
+	// DecodeAll counts what dst already holds against the limit, so it
+	// decodes after an empty prefix of dst's spare room, and the result is
+	// appended to dst (in place when it fits, a copy onto itself).
+	out, err := z.d.DecodeAll(src, dst[len(dst):])
+	return append(dst, out...), err
+}
+
+func (zstdCompressor) Decompress(dst, src []byte, maxSize int) ([]byte, error) {
+	// limit bounds the output and the declared sizes: maxSize, raised to
+	// the smallest window (1 KiB) so that a small single-segment frame is
+	// not refused for its window; the exact check follows decoding.
+	limit := uint64(zstdNoLimit)
+	if maxSize >= 0 {
+		// A declared content size over maxSize fails here, allocating
+		// nothing, when the limit is raised to the minimum window below.
+		var h zstd.Header
+		if h.Decode(src) == nil && h.HasFCS && h.FrameContentSize > uint64(maxSize) {
+			return dst, &SizeError{Size: int(min(h.FrameContentSize, math.MaxInt)), Max: maxSize}
+		}
+		limit = uint64(max(maxSize, zstd.MinWindowSize))
+	}
+	z := zstdDecoders.Get().(*zstdDecoder)
+	defer zstdDecoders.Put(z)
+	start := len(dst)
+	out, err := z.decode(dst, src, limit)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) && limit < ZstdMaxWindow {
+		// A frame declares a window over maxSize but within what every
+		// decoder should support: decode it with that bound.
+		out, err = z.decode(dst[:start], src, ZstdMaxWindow)
+	}
+	switch {
+	case errors.Is(err, zstd.ErrDecoderSizeExceeded), errors.Is(err, zstd.ErrWindowSizeExceeded):
+		// The output, or a size or window a frame declares, passes the
+		// limit; the exact size is not known.
+		if maxSize < 0 {
+			return dst[:start], &SizeError{Size: ZstdMaxWindow + 1, Max: ZstdMaxWindow}
+		}
+		return dst[:start], &SizeError{Size: maxSize + 1, Max: maxSize}
+	case err != nil:
+		return dst[:start], fmt.Errorf("%w: zstd: %v", ErrCorruptCompression, err)
+	case maxSize >= 0 && len(out)-start > maxSize:
+		return dst[:start], &SizeError{Size: len(out) - start, Max: maxSize}
+	}
+	return out, nil
 }
