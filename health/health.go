@@ -57,18 +57,26 @@ type CheckResponse struct {
 // Watch. The empty service name stands for the whole server and starts
 // SERVING; other services are unknown until SetServingStatus names them.
 // All methods are safe for concurrent use.
+//
+// Goroutines: SetServingStatus, Shutdown and Resume write the statuses and
+// hand each change to the watchers' channels under mu; each Watch call's
+// handler goroutine owns its channel's reading side and sends what it reads.
 type Server struct {
 	mu       sync.Mutex
 	statuses map[string]ServingStatus                   // guarded by mu
 	watchers map[string]map[chan ServingStatus]struct{} // guarded by mu; each channel holds the latest status, buffer 1
 	shutdown bool                                       // guarded by mu
+	// watchesEnded is closed by EndWatches (under mu, once) and read by
+	// every Watch handler, which then returns.
+	watchesEnded chan struct{}
 }
 
 // NewServer returns a health server in which "" is SERVING.
 func NewServer() *Server {
 	return &Server{
-		statuses: map[string]ServingStatus{"": Serving},
-		watchers: make(map[string]map[chan ServingStatus]struct{}),
+		statuses:     map[string]ServingStatus{"": Serving},
+		watchers:     make(map[string]map[chan ServingStatus]struct{}),
+		watchesEnded: make(chan struct{}),
 	}
 }
 
@@ -105,7 +113,8 @@ func (s *Server) set(service string, status ServingStatus) {
 
 // Shutdown marks every service NOT_SERVING and ignores later
 // SetServingStatus calls, so that load balancers drain the server before it
-// stops. Call it before runtime.Server.Shutdown.
+// stops. Call it before runtime.Server.Shutdown, and EndWatches between
+// the two.
 func (s *Server) Shutdown() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -114,6 +123,26 @@ func (s *Server) Shutdown() {
 		s.set(service, NotServing)
 	}
 }
+
+// EndWatches ends every Watch call, those in progress and those that start
+// later, with UNAVAILABLE, once each has sent the latest status. A Watch
+// otherwise lasts until its client leaves, so a graceful
+// runtime.Server.Shutdown would wait for it until its deadline. Check
+// still answers, and Resume does not undo EndWatches. The order for a
+// graceful stop is Shutdown, a drain period in which load balancers and
+// watchers see NOT_SERVING, EndWatches, then runtime.Server.Shutdown.
+func (s *Server) EndWatches() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.watchesEnded:
+	default:
+		close(s.watchesEnded)
+	}
+}
+
+// errWatchesEnded ends Watch calls after EndWatches.
+var errWatchesEnded = wire.NewError(wire.Unavailable, "the health service is shutting down")
 
 // Resume marks every service SERVING and accepts SetServingStatus again.
 func (s *Server) Resume() {
@@ -142,7 +171,7 @@ func (s *Server) check(ctx context.Context, req *CheckRequest) (*CheckResponse, 
 }
 
 // watch sends the service's status now and after every change, until the
-// client goes away.
+// client goes away or EndWatches is called.
 func (s *Server) watch(req *CheckRequest, call *runtime.ServerCall[CheckRequest, CheckResponse]) error {
 	ch := make(chan ServingStatus, 1)
 	s.mu.Lock()
@@ -166,16 +195,30 @@ func (s *Server) watch(req *CheckRequest, call *runtime.ServerCall[CheckRequest,
 	}()
 	ctx := call.Context()
 	last := ServingStatus(-1)
+	send := func(st ServingStatus) error {
+		if st == last {
+			return nil
+		}
+		last = st
+		return call.Send(&CheckResponse{Status: st})
+	}
 	for {
 		select {
 		case st := <-ch:
-			if st == last {
-				continue
-			}
-			last = st
-			if err := call.Send(&CheckResponse{Status: st}); err != nil {
+			if err := send(st); err != nil {
 				return err
 			}
+		case <-s.watchesEnded:
+			// A change made just before EndWatches (Shutdown's
+			// NOT_SERVING) still goes out.
+			select {
+			case st := <-ch:
+				if err := send(st); err != nil {
+					return err
+				}
+			default:
+			}
+			return errWatchesEnded
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -98,6 +98,53 @@ func TestCheckAndWatchMsgpack(t *testing.T) {
 	next(w, health.Serving)
 }
 
+// TestEndWatches: after Shutdown and EndWatches a watcher sees NOT_SERVING
+// and then its call ends with UNAVAILABLE, so that a graceful
+// runtime.Server.Shutdown need not wait for it; a Watch started later
+// gets the status and ends the same way, and Check still answers.
+func TestEndWatches(t *testing.T) {
+	h, addr := start(t)
+	c, err := runtime.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testCtx(t)
+	watch := func() *runtime.ClientCall[health.CheckRequest, health.CheckResponse] {
+		t.Helper()
+		w, err := runtime.OpenServerStream[health.CheckRequest, health.CheckResponse](ctx, c, health.MethodWatch, &health.CheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Cancel)
+		return w
+	}
+	expect := func(w *runtime.ClientCall[health.CheckRequest, health.CheckResponse], want ...health.ServingStatus) {
+		t.Helper()
+		for _, st := range want {
+			if res, err := w.Recv(); err != nil || res.Status != st {
+				t.Fatalf("Watch got %v, %v; want %v", res, err, st)
+			}
+		}
+		if res, err := w.Recv(); wire.CodeOf(err) != wire.Unavailable {
+			t.Fatalf("after EndWatches, Watch got %v, %v; want UNAVAILABLE", res, err)
+		}
+	}
+	w := watch()
+	if res, err := w.Recv(); err != nil || res.Status != health.Serving {
+		t.Fatalf("Watch got %v, %v; want SERVING", res, err)
+	}
+	h.Shutdown()
+	h.EndWatches()
+	h.EndWatches() // idempotent
+	expect(w, health.NotServing)
+	expect(watch(), health.NotServing)
+	res, err := runtime.CallUnary[health.CheckRequest, health.CheckResponse](ctx, c, health.MethodCheck, &health.CheckRequest{})
+	if err != nil || res.Status != health.NotServing {
+		t.Fatalf("Check after EndWatches = %v, %v", res, err)
+	}
+}
+
 // rawCall sends one request with the given content-type over a plain
 // HTTP/2 client, as a Kubernetes probe does, and returns the response; the
 // returned func releases it.

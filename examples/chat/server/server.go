@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleyrpc/parley/actor"
 	"github.com/parleyrpc/parley/examples/chat/chatpb"
+	"github.com/parleyrpc/parley/health"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
 )
@@ -80,12 +81,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ServiceName is the Chat service's name, under which the server reports
+// its health.
+const ServiceName = "parley.chat.v1.Chat"
+
 // errShuttingDown ends every conversation when the server shuts down.
 var errShuttingDown = wire.NewError(wire.Unavailable, "chat server is shutting down")
 
 // Server is a chat server: it implements chatpb.ChatServer over a
-// runtime.Server of its own. Create it with New, serve with Serve, stop
-// with Shutdown. All methods are safe for concurrent use.
+// runtime.Server of its own, which also serves grpc.health.v1.Health (see
+// Health). Create it with New, serve with Serve, stop with Shutdown. All
+// methods are safe for concurrent use.
 //
 // Goroutines: each conversation's handler goroutine (the runtime's) owns
 // that member's state; each room is an actor whose goroutine owns the
@@ -97,8 +103,9 @@ type Server struct {
 	// methods.
 	chatpb.UnimplementedChatServer
 
-	cfg Config
-	rpc *runtime.Server
+	cfg    Config
+	rpc    *runtime.Server
+	health *health.Server // reports "" and ServiceName; Shutdown marks them NOT_SERVING
 
 	// ctx is the parent of every room actor and is cancelled by Shutdown,
 	// which also ends every conversation with UNAVAILABLE.
@@ -113,30 +120,47 @@ type Server struct {
 	roomWG sync.WaitGroup   // one per room, until its actor and its members' pumps are done
 }
 
-// New returns a chat server that serves the Chat service (and nothing
-// else) on a runtime.Server built with opts.
+// New returns a chat server that serves the Chat service and the
+// standard health service, grpc.health.v1.Health, on a runtime.Server
+// built with opts. The health service reports SERVING for the server ("")
+// and for ServiceName, in msgpack and in protobuf (health.Codec is added
+// before opts, so that Kubernetes gRPC probes and grpc-health-probe can
+// ask; a codec named "proto" in opts replaces it).
 func New(cfg Config, opts ...runtime.ServerOption) *Server {
 	s := &Server{
-		cfg:   cfg.withDefaults(),
-		rpc:   runtime.NewServer(opts...),
-		rooms: make(map[string]*room),
+		cfg:    cfg.withDefaults(),
+		rpc:    runtime.NewServer(append([]runtime.ServerOption{runtime.WithCodec(health.Codec)}, opts...)...),
+		health: health.NewServer(),
+		rooms:  make(map[string]*room),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	chatpb.RegisterChatServer(s.rpc, s)
+	health.Register(s.rpc, s.health)
+	s.health.SetServingStatus(ServiceName, health.Serving)
 	return s
 }
+
+// Health returns the server's health service. To drain before stopping,
+// call its Shutdown: every status turns NOT_SERVING (watchers see it at
+// once) while the server goes on serving; then, once load balancers have
+// stopped sending new calls, call the Server's Shutdown.
+func (s *Server) Health() *health.Server { return s.health }
 
 // Serve accepts connections on l until l fails or the server shuts down,
 // and then returns runtime.ErrServerClosed or the accept error, like
 // runtime.Server.Serve. It may be called on several listeners.
 func (s *Server) Serve(l net.Listener) error { return s.rpc.Serve(l) }
 
-// Shutdown stops the server: every conversation ends with UNAVAILABLE
-// ("chat server is shutting down"), new calls are refused, the listeners
-// close, and the rooms stop. It returns once the calls in flight and the
-// rooms are done, or with ctx.Err() if ctx ends first (remaining calls are
-// then cut off as by runtime.Server.Shutdown). Shutdown is idempotent.
+// Shutdown stops the server: the health service reports NOT_SERVING and
+// ends its Watch calls with UNAVAILABLE, every conversation ends with
+// UNAVAILABLE ("chat server is shutting down"), new calls are refused, the
+// listeners close, and the rooms stop. It returns once the calls in flight
+// and the rooms are done, or with ctx.Err() if ctx ends first (remaining
+// calls are then cut off as by runtime.Server.Shutdown). Shutdown is
+// idempotent.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.health.Shutdown()
+	s.health.EndWatches()
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()

@@ -21,8 +21,13 @@ import (
 	"time"
 
 	"github.com/parleyrpc/parley/examples/interop/service"
+	"github.com/parleyrpc/parley/health"
 	"github.com/parleyrpc/parley/runtime"
 )
+
+// testService is the name under which the server reports the interop
+// service's health.
+const testService = "grpc.testing.TestService"
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:10000", "address to listen on")
@@ -30,14 +35,15 @@ func main() {
 	certFile := flag.String("cert", "", "TLS certificate file (PEM); default: a generated self-signed one")
 	keyFile := flag.String("key", "", "TLS key file (PEM), with -cert")
 	caOut := flag.String("cacert-out", "", "with -tls and a generated certificate, write it here in PEM")
+	drain := flag.Duration("drain", 0, "after SIGTERM or Ctrl-C, keep serving this long while health checks report NOT_SERVING")
 	flag.Parse()
-	if err := run(*addr, *useTLS, *certFile, *keyFile, *caOut); err != nil {
+	if err := run(*addr, *useTLS, *certFile, *keyFile, *caOut, *drain); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr string, useTLS bool, certFile, keyFile, caOut string) error {
-	var opts []runtime.ServerOption
+func run(addr string, useTLS bool, certFile, keyFile, caOut string, drain time.Duration) error {
+	opts := []runtime.ServerOption{runtime.WithCodec(health.Codec)}
 	if useTLS {
 		var cert tls.Certificate
 		var err error
@@ -53,6 +59,9 @@ func run(addr string, useTLS bool, certFile, keyFile, caOut string) error {
 	}
 	srv := runtime.NewServer(opts...)
 	service.Register(srv)
+	hs := health.NewServer()
+	health.Register(srv, hs)
+	hs.SetServingStatus(testService, health.Serving)
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -61,20 +70,44 @@ func run(addr string, useTLS bool, certFile, keyFile, caOut string) error {
 	if useTLS {
 		mode = "TLS"
 	}
-	log.Printf("interop server: serving grpc.testing.TestService on %s (%s)", l.Addr(), mode)
+	log.Printf("interop server: serving grpc.testing.TestService and grpc.health.v1.Health on %s (%s)", l.Addr(), mode)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop(srv, hs, sig, drain) }()
 	if err := srv.Serve(l); !errors.Is(err, runtime.ErrServerClosed) {
 		return err
 	}
+	// Serve returns as soon as the listener closes; the calls in flight
+	// end within Shutdown's deadline.
+	if err := <-stopped; err != nil {
+		log.Printf("interop server: %v", err)
+	}
 	return nil
+}
+
+// stop waits for a signal, marks every service NOT_SERVING, keeps serving
+// for drain (or until a second signal), and then shuts srv down
+// gracefully, waiting up to 5 s for the calls in flight.
+func stop(srv *runtime.Server, hs *health.Server, sig chan os.Signal, drain time.Duration) error {
+	<-sig
+	hs.Shutdown()
+	if drain > 0 {
+		log.Printf("interop server: draining: health checks report NOT_SERVING; shutting down in %v (signal again to stop now)", drain)
+		t := time.NewTimer(drain)
+		select {
+		case <-t.C:
+		case <-sig:
+		}
+		t.Stop()
+	}
+	signal.Stop(sig) // from here on a signal stops the process at once
+	log.Printf("interop server: shutting down")
+	hs.EndWatches()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
 }
 
 // selfSigned returns a fresh self-signed certificate for the loopback names,

@@ -5,6 +5,12 @@
 // Connect with `go run ./examples/chat/client -addr 127.0.0.1:7070 -name
 // alice -room lobby`, or with any gRPC client that has a msgpack codec (see
 // examples/chat/README.md).
+//
+// The server also answers the standard health service,
+// grpc.health.v1.Health, for "" and parley.chat.v1.Chat, so Kubernetes gRPC
+// probes and grpc-health-probe can check it (docs/health.md). On SIGTERM or
+// Ctrl-C it reports NOT_SERVING, goes on serving for the -drain period (a
+// second signal cuts it short), then shuts down gracefully.
 package main
 
 import (
@@ -27,6 +33,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:7070", "listen on `host:port`")
 	history := flag.Int("history", server.DefaultHistorySize, "messages each room keeps and replays to joiners")
 	grace := flag.Duration("idle", server.DefaultIdleGrace, "how long an empty room lives on")
+	drain := flag.Duration("drain", 0, "after SIGTERM or Ctrl-C, keep serving this long while health checks report NOT_SERVING")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -38,16 +45,27 @@ func main() {
 	}
 	fmt.Printf("chat server listening on %s (Ctrl-C to stop)\n", l.Addr())
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
 	case err := <-errc:
 		fmt.Fprintln(os.Stderr, "chat-server:", err)
 		os.Exit(1)
-	case <-ctx.Done():
+	case <-sig:
 	}
+	srv.Health().Shutdown()
+	if *drain > 0 {
+		fmt.Printf("draining: health checks report NOT_SERVING; shutting down in %v (signal again to stop now)\n", *drain)
+		t := time.NewTimer(*drain)
+		select {
+		case <-t.C:
+		case <-sig:
+		}
+		t.Stop()
+	}
+	signal.Stop(sig) // from here on a signal stops the process at once
 	fmt.Println("shutting down: members are told UNAVAILABLE")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
