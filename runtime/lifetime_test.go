@@ -95,21 +95,7 @@ func testZeroWindowDeadline(t *testing.T, tr transport) {
 		})
 	}
 	e := newEnv(t, tr, register, envOpts{})
-	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	bw := bufio.NewWriter(c)
-	fr := http2.NewFramer(bw, c)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	_, _ = bw.WriteString(http2.ClientPreface)
-	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
-		t.Fatal(err)
-	}
-	h := &h2conn{t: t, c: c, bw: bw, fr: fr, enc: hpack.NewEncoder(nil), nextID: 1}
-	h.enc = hpack.NewEncoder(&h.hbuf)
+	h := dialZeroWindow(t, e.addr)
 	id := h.newStream()
 	start := time.Now()
 	h.writeHeaders(id, false, grpcFields("/test.Big/Get", "grpc-timeout", "500m")...)
@@ -291,18 +277,7 @@ func testOutboundBytesBound(t *testing.T, tr transport) {
 		})
 	}
 	e := newEnv(t, tr, register, envOpts{})
-	c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	h := &h2conn{t: t, c: c, bw: bufio.NewWriter(c), nextID: 1}
-	h.fr = http2.NewFramer(h.bw, c)
-	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	h.enc = hpack.NewEncoder(&h.hbuf)
-	_, _ = h.bw.WriteString(http2.ClientPreface)
-	h.check(h.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}))
+	h := dialZeroWindow(t, e.addr)
 	id := h.newStream()
 	h.writeHeaders(id, false, grpcFields("/test.Big/Stream")...)
 	h.writeData(id, true, frame(0, msgpackMsg))
@@ -349,4 +324,24 @@ func testInboundDecodedBound(t *testing.T, tr transport) {
 	if grew > 8<<20 {
 		t.Fatalf("the heap grew by %d MiB: messages were decoded ahead of the handler", grew>>20)
 	}
+}
+
+// dialZeroWindow connects a raw client that grants no flow-control window
+// (SETTINGS_INITIAL_WINDOW_SIZE 0, no connection WINDOW_UPDATE): the
+// server can send HEADERS and trailers, but no DATA.
+func dialZeroWindow(t *testing.T, addr string) *h2conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	h := &h2conn{t: t, c: c, bw: bufio.NewWriter(c), nextID: 1}
+	h.fr = http2.NewFramer(h.bw, c)
+	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	h.enc = hpack.NewEncoder(&h.hbuf)
+	_, _ = h.bw.WriteString(http2.ClientPreface)
+	h.check(h.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}))
+	return h
 }
