@@ -44,9 +44,14 @@ type msgReader struct {
 
 // msgBufStart is the most msgReader allocates for a message before its
 // bytes arrive: a message up to this size gets one buffer of its exact
-// size; a larger one starts here and doubles as it arrives, so that a
-// partial message holds at most about twice the bytes received.
-const msgBufStart = 32 << 10
+// size; a larger one starts here and grows msgBufGrowth-fold each time it
+// fills, so that a partial message holds at most that many times the
+// bytes received, and a large message costs about one and a third of its
+// size in buffers (a megabyte: 32 KiB, 256 KiB, then its length).
+const (
+	msgBufStart  = 32 << 10
+	msgBufGrowth = 8
+)
 
 // next returns the next message's payload, decompressed, in a fresh slice
 // the caller may keep. At a clean end between messages it returns io.EOF;
@@ -138,9 +143,10 @@ func (mr *msgReader) parsePrefix() error {
 	return nil
 }
 
-// grow doubles the full message buffer, up to the message's length.
+// grow makes the full message buffer msgBufGrowth times larger, up to the
+// message's length.
 func (mr *msgReader) grow() {
-	buf := make([]byte, min(mr.length, 2*len(mr.buf)))
+	buf := make([]byte, min(mr.length, msgBufGrowth*len(mr.buf)))
 	copy(buf, mr.buf[:mr.bn])
 	mr.buf = buf
 }

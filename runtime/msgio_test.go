@@ -35,8 +35,8 @@ func (t *trickle) Read(p []byte) (int, error) {
 
 // TestMsgReaderByteByByte feeds msgReader.step messages one byte at a time:
 // every message comes out whole, the stream's end is io.EOF, and the buffer
-// of a message being received never holds more than msgBufStart or twice
-// the bytes received.
+// of a message being received never holds more than msgBufStart or
+// msgBufGrowth times the bytes received.
 func TestMsgReaderByteByByte(t *testing.T) {
 	gzip := wire.Gzip
 	sizes := []int{0, 1, 100, msgBufStart - 1, msgBufStart, msgBufStart + 1, 3*msgBufStart + 7}
@@ -64,7 +64,7 @@ func TestMsgReaderByteByByte(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d messages: %v", len(got), err)
 		}
-		if len(mr.buf) > max(msgBufStart, 2*mr.bn) {
+		if len(mr.buf) > max(msgBufStart, msgBufGrowth*mr.bn) {
 			t.Fatalf("message %d: a %d-byte buffer for %d bytes received", len(got), len(mr.buf), mr.bn)
 		}
 		if !ok {
