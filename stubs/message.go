@@ -440,7 +440,7 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 	f.P("// decodes as the zero message.")
 	f.P("func (m *", name, ") DecodeMsgpack(d *", msgpack, ".Decoder) error {")
 	f.P("*m = ", name, "{}")
-	f.P("n, err := d.DecodeMapLen()")
+	f.P("n, err := ", f.use("github.com/parleyrpc/parley/wire"), ".MsgpackMapLen(d)")
 	f.P("if err != nil {")
 	f.P("return err")
 	f.P("}")
@@ -510,7 +510,7 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 		f.P("case ", strconv.Quote(string(fd.Name())), ":")
 		switch {
 		case fd.IsMap():
-			f.P("l, err := d.DecodeMapLen()")
+			f.P("l, err := ", f.use("github.com/parleyrpc/parley/wire"), ".MsgpackMapLen(d)")
 			f.P("if err != nil {")
 			f.P(onErr)
 			f.P("}")
@@ -523,7 +523,7 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 			f.P(x, "[", kx, "] = ", vx)
 			f.P("}")
 		case fd.IsList():
-			f.P("l, err := d.DecodeArrayLen()")
+			f.P("l, err := ", f.use("github.com/parleyrpc/parley/wire"), ".MsgpackArrayLen(d)")
 			f.P("if err != nil {")
 			f.P(onErr)
 			f.P("}")

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Codec turns messages into bytes and back. Its Name is the content-type
@@ -263,12 +264,17 @@ const checkStackSize = 64
 // fit in the bytes that remain (each element takes at least one byte).
 // Depth counts containers: a top-level array or map is at level 1, and an
 // array or map that is an element, key or value of a container at level n
-// is at level n+1, even when empty. Ext values are opaque bytes and do not
-// nest, whatever their type; a type registered with msgpack.RegisterExt
-// that decodes msgpack from its payload gets no depth check from here.
+// is at level n+1, even when empty. An ext value is the msgpack timestamp
+// (type -1, 4, 8 or 12 bytes) or holds one msgpack value, checked by the
+// same rules one level deeper: the msgpack library reads a map, array, str
+// or bin out of an ext's payload where it expects one (types registered
+// with msgpack.RegisterExt are encoded so), so an opaque payload would let
+// lying headers past this check (19 bytes used to make Msgpack.Unmarshal
+// allocate 4 GiB).
 //
-// CheckMsgpackDepth reads data once, in time linear in len(data), and does
-// not recurse, so it is safe on any input. It allocates nothing for data
+// CheckMsgpackDepth reads data once, in time linear in len(data); it
+// recurses only into ext payloads, at most 8 ext values deep, so it is
+// safe on any input. It allocates nothing for data
 // nested up to 64 levels deep; deeper data costs a few allocations that
 // total less than 32 bytes per level, bounded by maxDepth. The error wraps
 // [ErrMalformedMsgpack], and also [ErrMsgpackTooDeep] when data nests too
@@ -277,6 +283,43 @@ func CheckMsgpackDepth(data []byte, maxDepth int) error {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxMsgpackDepth
 	}
+	return checkMsgpack(data, maxDepth, 0)
+}
+
+// checkExt checks an ext value's type byte and payload, ext (the value's
+// bytes after its length field), found at byte start. The timestamp
+// extension (type -1) must hold 4, 8 or 12 bytes. Any other payload must
+// be one well-formed msgpack value: the msgpack library decodes a map,
+// array, str or bin found where an ext stands from the ext's payload
+// (its registered types are encoded so), so an unchecked payload would
+// reach the decoder with lying length headers, or nesting past the limit.
+// The ext counts as a level.
+func checkExt(ext []byte, start, level, maxDepth, extDepth int) error {
+	typ, payload := int8(ext[0]), ext[1:]
+	if typ == -1 {
+		if n := len(payload); n != 4 && n != 8 && n != 12 {
+			return fmt.Errorf("%w: timestamp extension at byte %d holds %d bytes, not 4, 8 or 12", ErrMalformedMsgpack, start, n)
+		}
+		return nil
+	}
+	if level > maxDepth {
+		return fmt.Errorf("%w: the extension at byte %d is at level %d, over the limit of %d", ErrMsgpackTooDeep, start, level, maxDepth)
+	}
+	if extDepth >= maxExtNesting {
+		return fmt.Errorf("%w: extension values nested more than %d deep at byte %d", ErrMalformedMsgpack, maxExtNesting, start)
+	}
+	if err := checkMsgpack(payload, maxDepth-level, extDepth+1); err != nil {
+		return fmt.Errorf("in the extension of type %d at byte %d: %w", typ, start, err)
+	}
+	return nil
+}
+
+// maxExtNesting bounds how many ext values may contain one another: each
+// ext payload is checked by a recursive call.
+const maxExtNesting = 8
+
+// checkMsgpack is CheckMsgpackDepth for data inside extDepth ext values.
+func checkMsgpack(data []byte, maxDepth, extDepth int) error {
 	// left is how many values the innermost non-empty container being
 	// read has left; the top-level value is the one value of an outermost
 	// pseudo-container. open holds the left counts of the containers
@@ -386,6 +429,11 @@ func CheckMsgpackDepth(data []byte, maxDepth int) error {
 			if skip > uint64(len(data)-i) {
 				return fmt.Errorf("%w: value at byte %d announces %d bytes, only %d left", ErrMalformedMsgpack, i, skip, len(data)-i)
 			}
+			if c == 0xc7 || c == 0xc8 || c == 0xc9 || c >= 0xd4 && c <= 0xd8 {
+				if err := checkExt(data[i:i+int(skip)], start, len(open)+1, maxDepth, extDepth); err != nil {
+					return err
+				}
+			}
 			i += int(skip)
 			continue
 		}
@@ -410,4 +458,42 @@ func CheckMsgpackDepth(data []byte, maxDepth int) error {
 			left = elems
 		}
 	}
+}
+
+// errExtForContainer is the error of MsgpackMapLen and MsgpackArrayLen for
+// an extension value.
+var errExtForContainer = errors.New("msgpack: an extension value where a map or array belongs")
+
+// MsgpackMapLen reads a map header from d, as d.DecodeMapLen does (-1 for
+// nil), but fails on an extension value. The msgpack library reads a map
+// out of an ext's payload where it expects one; in a parley message only a
+// timestamp is an ext, and its 4 to 12 bytes of payload, read as a map
+// header, would make the decoder read the rest of the message out of step
+// with what [CheckMsgpack] checked, so that string contents become length
+// headers. Code that parley gen writes decodes maps and messages with it.
+func MsgpackMapLen(d *msgpack.Decoder) (int, error) {
+	if err := noExt(d); err != nil {
+		return 0, err
+	}
+	return d.DecodeMapLen()
+}
+
+// MsgpackArrayLen is [MsgpackMapLen] for array headers.
+func MsgpackArrayLen(d *msgpack.Decoder) (int, error) {
+	if err := noExt(d); err != nil {
+		return 0, err
+	}
+	return d.DecodeArrayLen()
+}
+
+// noExt fails if the next value in d is an extension.
+func noExt(d *msgpack.Decoder) error {
+	c, err := d.PeekCode()
+	if err != nil {
+		return err
+	}
+	if msgpcode.IsExt(c) {
+		return errExtForContainer
+	}
+	return nil
 }

@@ -131,6 +131,9 @@ func TestMsgpackErrors(t *testing.T) {
 		{"huge map", []byte{0xdf, 0xff, 0xff, 0xff, 0xff}, &map[string]string{}},
 		{"huge bin", []byte{0x81, 0xa7, 'p', 'a', 'y', 'l', 'o', 'a', 'd', 0xc6, 0xff, 0xff, 0xff, 0xff}, &r},
 		{"reserved c1", []byte{0xc1}, &r},
+		// An ext whose payload claims a 4 GiB bin: msgpack decodes the
+		// payload where it expects a map, so the check must look inside.
+		{"lying bin inside an ext", []byte{0xc7, 0x0e, 0x30, 0x81, 0xa7, 'p', 'a', 'y', 'l', 'o', 'a', 'd', 0xc6, 0xff, 0xff, 0xff, 0xff}, &r},
 		{"wrong type", []byte{0x81, 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e', 0x05}, &r},
 	}
 	for _, tt := range tests {
@@ -149,12 +152,13 @@ func TestCheckMsgpack(t *testing.T) {
 		{0x81, 0x01, 0x02}, {0x92, 0x01, 0x02}, {0xa2, 'h', 'i'},
 		{0xc4, 0x01, 0xff}, {0xc5, 0x00, 0x01, 0xff}, {0xc6, 0, 0, 0, 1, 0xff},
 		{0xd9, 0x01, 'x'}, {0xda, 0x00, 0x00}, {0xdb, 0, 0, 0, 0},
-		{0xc7, 0x01, 0x05, 0xaa}, {0xc8, 0x00, 0x00, 0x05}, {0xc9, 0, 0, 0, 0, 0x05},
+		{0xc7, 0x01, 0x05, 0x01}, {0xc8, 0x00, 0x02, 0x05, 0xa1, 'x'}, {0xc9, 0, 0, 0, 1, 0x05, 0xc0},
 		{0xca, 0, 0, 0, 0}, {0xcb, 0, 0, 0, 0, 0, 0, 0, 0},
 		{0xcc, 1}, {0xcd, 1, 2}, {0xce, 1, 2, 3, 4}, {0xcf, 1, 2, 3, 4, 5, 6, 7, 8},
 		{0xd0, 1}, {0xd1, 1, 2}, {0xd2, 1, 2, 3, 4}, {0xd3, 1, 2, 3, 4, 5, 6, 7, 8},
-		{0xd4, 1, 1}, {0xd5, 1, 1, 2}, {0xd6, 1, 1, 2, 3, 4}, append([]byte{0xd7, 1}, make([]byte, 8)...),
-		append([]byte{0xd8, 1}, make([]byte, 16)...),
+		{0xd4, 1, 1}, {0xd5, 1, 0xa1, 'x'}, {0xd6, 1, 0x93, 1, 2, 3}, {0xd6, 0xff, 1, 2, 3, 4},
+		append([]byte{0xd7, 0xff}, make([]byte, 8)...), append([]byte{0xc7, 12, 0xff}, make([]byte, 12)...),
+		append([]byte{0xd8, 1, 0xaf}, make([]byte, 15)...),
 		{0xdc, 0x00, 0x01, 0xc0}, {0xdd, 0, 0, 0, 1, 0xc0}, {0xde, 0x00, 0x01, 0xc0, 0xc0}, {0xdf, 0, 0, 0, 1, 0xc0, 0xc0},
 		{0x91, 0x91, 0x91, 0x80},
 	}
@@ -252,7 +256,10 @@ func TestCheckMsgpackDepth(t *testing.T) {
 		{"flat map, limit 1", []byte{0x82, 0x01, 0x02, 0xa1, 'x', 0xc0}, 1, true},
 		{"empty array inside, limit 1", []byte{0x91, 0x90}, 1, false},
 		{"empty map inside, limit 1", []byte{0x81, 0xc0, 0x80}, 1, false},
-		{"ext does not nest, limit 1", []byte{0x91, 0xd4, 0x01, 0x91}, 1, true},
+		{"a timestamp does not nest, limit 1", []byte{0x91, 0xd6, 0xff, 0, 0, 0, 0}, 1, true},
+		{"an ext is a level, limit 1", []byte{0x91, 0xd4, 0x01, 0x01}, 1, false},
+		{"an ext is a level, limit 2", []byte{0x91, 0xd4, 0x01, 0x01}, 2, true},
+		{"an ext's payload nests, limit 2", []byte{0x91, 0xd4, 0x01, 0x90}, 2, false},
 		{"arrays at the limit", nestedArrays(limit), 0, true},
 		{"arrays over the limit", nestedArrays(limit + 1), 0, false},
 		{"empty innermost array at the limit", append(bytes.Repeat([]byte{0x91}, limit-1), 0x90), 0, true},
@@ -339,6 +346,13 @@ func TestCheckMsgpackAllocs(t *testing.T) {
 // maps nest (0 for a scalar). On malformed data ok is false and depth is
 // the deepest level reached before the problem.
 func checkModel(data []byte, i int) (next, depth int, ok bool) {
+	return checkModelExt(data, i, 0)
+}
+
+// checkModelExt is checkModel inside extDepth ext values: the timestamp
+// extension (type -1) holds 4, 8 or 12 bytes; any other ext's payload is
+// one msgpack value, read as a level of its own.
+func checkModelExt(data []byte, i, extDepth int) (next, depth int, ok bool) {
 	if i >= len(data) {
 		return i, 0, false
 	}
@@ -394,12 +408,24 @@ func checkModel(data []byte, i int) (next, depth int, ok bool) {
 		if skip > len(data)-i {
 			return i, 0, false
 		}
+		if c == 0xc7 || c == 0xc8 || c == 0xc9 || c >= 0xd4 && c <= 0xd8 {
+			typ, payload := int8(data[i]), data[i+1:i+skip]
+			if typ == -1 {
+				n := len(payload)
+				return i + skip, 0, n == 4 || n == 8 || n == 12
+			}
+			if extDepth >= 8 {
+				return i, 1, false
+			}
+			end, d, ok := checkModelExt(payload, 0, extDepth+1)
+			return i + skip, 1 + d, ok && end == len(payload)
+		}
 		return i + skip, 0, true
 	}
 	deepest := 0
 	for range elems {
 		var d int
-		i, d, ok = checkModel(data, i)
+		i, d, ok = checkModelExt(data, i, extDepth)
 		deepest = max(deepest, d)
 		if !ok {
 			return i, 1 + deepest, false
@@ -418,6 +444,9 @@ func FuzzCheckMsgpackDepth(f *testing.F) {
 	f.Add([]byte{0x81, 0x91, 0x80, 0xc0}, uint8(2))
 	f.Add([]byte{0xdc, 0x00, 0x02, 0x91, 0xc0, 0xde, 0x00, 0x01, 0x90, 0xc0}, uint8(2))
 	f.Add([]byte{0x91, 0xd4, 0x01, 0x91}, uint8(1))
+	f.Add([]byte{0x91, 0xd4, 0x01, 0x90}, uint8(3))
+	f.Add([]byte{0xc7, 0x10, 0x30, 0x81, 0xa9, 'b', 'y', 't', 'e', 's', '_', 'v', 'a', 'l', 0xc6, 0xff, 0xff, 0xff, 0xff}, uint8(0))
+	f.Add([]byte{0xd6, 0xff, 0, 0, 0, 0}, uint8(1))
 	f.Add(nestedArrays(20), uint8(19))
 	f.Add(append(nestedArrays(20)[:20], 0xc1), uint8(10))
 	f.Add(nestedMaps(300), uint8(0))
@@ -597,5 +626,31 @@ func TestMsgpackWorkedExample2(t *testing.T) {
 	var r docRoom
 	if err := Msgpack.Unmarshal(withNil, &r); err != nil || r.Name != "" || r.Avatar != nil {
 		t.Errorf("nil values: %+v, %v", r, err)
+	}
+}
+
+// TestMsgpackContainerLenRejectsExt: the decoder reads a map or array out
+// of an ext's payload where it expects one; generated code reads headers
+// with MsgpackMapLen and MsgpackArrayLen, which refuse an ext there, so a
+// timestamp's payload cannot start a map that reads the rest of a message
+// out of step with what CheckMsgpack checked.
+func TestMsgpackContainerLenRejectsExt(t *testing.T) {
+	// A timestamp whose payload begins like a map16 of one entry.
+	ts := []byte{0xd7, 0xff, 0xde, 0x00, 0x01, 0xa1, 'x', 0xc6, 0xff, 0xff}
+	if err := CheckMsgpack(ts); err != nil {
+		t.Fatalf("test bug: %v", err)
+	}
+	for name, read := range map[string]func(*msgpack.Decoder) (int, error){"map": MsgpackMapLen, "array": MsgpackArrayLen} {
+		if _, err := read(msgpack.NewDecoder(bytes.NewReader(ts))); err == nil {
+			t.Errorf("%s header read out of a timestamp", name)
+		}
+	}
+	for _, tt := range []struct {
+		data []byte
+		want int
+	}{{[]byte{0x80}, 0}, {[]byte{0xc0}, -1}, {[]byte{0xde, 0x00, 0x02}, 2}} {
+		if n, err := MsgpackMapLen(msgpack.NewDecoder(bytes.NewReader(tt.data))); err != nil || n != tt.want {
+			t.Errorf("MsgpackMapLen(% x) = %d, %v; want %d", tt.data, n, err, tt.want)
+		}
 	}
 }

@@ -212,7 +212,7 @@ func (m *ClientEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientEvent{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -370,7 +370,7 @@ func (m *Join) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Join) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Join{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -457,7 +457,7 @@ func (m *Say) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Say) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Say{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -520,7 +520,7 @@ func (m *Who) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Who) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Who{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -555,7 +555,7 @@ func (m *Leave) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Leave) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Leave{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -707,7 +707,7 @@ func (m *ServerEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ServerEvent{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -914,7 +914,7 @@ func (m *Joined) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Joined) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Joined{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -953,7 +953,7 @@ func (m *Joined) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Nick = v
 		case "members":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.chat.v1.Joined.members: %w", err)
 			}
@@ -968,7 +968,7 @@ func (m *Joined) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Members = append(m.Members, v)
 			}
 		case "history":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.chat.v1.Joined.history: %w", err)
 			}
@@ -1078,7 +1078,7 @@ func (m *ChatMessage) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ChatMessage{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1252,7 +1252,7 @@ func (m *Presence) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Presence) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Presence{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1387,7 +1387,7 @@ func (m *Members) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Members) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Members{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1420,7 +1420,7 @@ func (m *Members) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Room = v
 		case "nicks":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.chat.v1.Members.nicks: %w", err)
 			}
@@ -1482,7 +1482,7 @@ func (m *Left) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Left) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Left{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1545,7 +1545,7 @@ func (m *ListRoomsRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ListRoomsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ListRoomsRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1600,7 +1600,7 @@ func (m *ListRoomsResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ListRoomsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ListRoomsResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1627,7 +1627,7 @@ func (m *ListRoomsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 		switch string(key) {
 		case "rooms":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.chat.v1.ListRoomsResponse.rooms: %w", err)
 			}
@@ -1700,7 +1700,7 @@ func (m *Room) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Room) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Room{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1799,7 +1799,7 @@ func (m *HistoryRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HistoryRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HistoryRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1901,7 +1901,7 @@ func (m *HistoryResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HistoryResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HistoryResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1934,7 +1934,7 @@ func (m *HistoryResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Room = v
 		case "messages":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.chat.v1.HistoryResponse.messages: %w", err)
 			}

@@ -4,6 +4,7 @@
 package testpb
 
 import (
+	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -35,7 +36,7 @@ func (m *Empty) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Empty) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Empty{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -119,7 +120,7 @@ func (m *BoolValue) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *BoolValue) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = BoolValue{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -212,7 +213,7 @@ func (m *Payload) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Payload) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Payload{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -310,7 +311,7 @@ func (m *EchoStatus) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *EchoStatus) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = EchoStatus{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -530,7 +531,7 @@ func (m *SimpleRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = SimpleRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -777,7 +778,7 @@ func (m *SimpleResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *SimpleResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = SimpleResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -911,7 +912,7 @@ func (m *StreamingInputCallRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingInputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingInputCallRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1013,7 +1014,7 @@ func (m *StreamingInputCallResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingInputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingInputCallResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1123,7 +1124,7 @@ func (m *ResponseParameters) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ResponseParameters) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ResponseParameters{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1283,7 +1284,7 @@ func (m *StreamingOutputCallRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingOutputCallRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1316,7 +1317,7 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.ResponseType = PayloadType(v)
 		case "response_parameters":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.StreamingOutputCallRequest.response_parameters: %w", err)
 			}
@@ -1420,7 +1421,7 @@ func (m *StreamingOutputCallResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingOutputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingOutputCallResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1508,7 +1509,7 @@ func (m *ReconnectParams) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ReconnectParams) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ReconnectParams{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1606,7 +1607,7 @@ func (m *ReconnectInfo) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ReconnectInfo) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ReconnectInfo{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1639,7 +1640,7 @@ func (m *ReconnectInfo) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Passed = v
 		case "backoff_ms":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.ReconnectInfo.backoff_ms: %w", err)
 			}
@@ -1734,7 +1735,7 @@ func (m *LoadBalancerStatsRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *LoadBalancerStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1773,7 +1774,7 @@ func (m *LoadBalancerStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.TimeoutSec = v
 		case "metadata_keys":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerStatsRequest.metadata_keys: %w", err)
 			}
@@ -1897,7 +1898,7 @@ func (m *LoadBalancerStatsResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1924,7 +1925,7 @@ func (m *LoadBalancerStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 		switch string(key) {
 		case "rpcs_by_peer":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerStatsResponse.rpcs_by_peer: %w", err)
 			}
@@ -1949,7 +1950,7 @@ func (m *LoadBalancerStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.NumFailures = v
 		case "rpcs_by_method":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerStatsResponse.rpcs_by_method: %w", err)
 			}
@@ -1968,7 +1969,7 @@ func (m *LoadBalancerStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.RpcsByMethod[k] = v
 			}
 		case "metadatas_by_peer":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerStatsResponse.metadatas_by_peer: %w", err)
 			}
@@ -2096,7 +2097,7 @@ func (m *LoadBalancerStatsResponse_MetadataEntry) EncodeMsgpack(e *msgpack.Encod
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_MetadataEntry) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_MetadataEntry{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2194,7 +2195,7 @@ func (m *LoadBalancerStatsResponse_RpcMetadata) EncodeMsgpack(e *msgpack.Encoder
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_RpcMetadata) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_RpcMetadata{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2221,7 +2222,7 @@ func (m *LoadBalancerStatsResponse_RpcMetadata) DecodeMsgpack(d *msgpack.Decoder
 		}
 		switch string(key) {
 		case "metadata":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerStatsResponse.RpcMetadata.metadata: %w", err)
 			}
@@ -2288,7 +2289,7 @@ func (m *LoadBalancerStatsResponse_MetadataByPeer) EncodeMsgpack(e *msgpack.Enco
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_MetadataByPeer) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_MetadataByPeer{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2315,7 +2316,7 @@ func (m *LoadBalancerStatsResponse_MetadataByPeer) DecodeMsgpack(d *msgpack.Deco
 		}
 		switch string(key) {
 		case "rpc_metadata":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerStatsResponse.MetadataByPeer.rpc_metadata: %w", err)
 			}
@@ -2385,7 +2386,7 @@ func (m *LoadBalancerStatsResponse_RpcsByPeer) EncodeMsgpack(e *msgpack.Encoder)
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_RpcsByPeer) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_RpcsByPeer{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2412,7 +2413,7 @@ func (m *LoadBalancerStatsResponse_RpcsByPeer) DecodeMsgpack(d *msgpack.Decoder)
 		}
 		switch string(key) {
 		case "rpcs_by_peer":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerStatsResponse.RpcsByPeer.rpcs_by_peer: %w", err)
 			}
@@ -2461,7 +2462,7 @@ func (m *LoadBalancerAccumulatedStatsRequest) EncodeMsgpack(e *msgpack.Encoder) 
 // decodes as the zero message.
 func (m *LoadBalancerAccumulatedStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2587,7 +2588,7 @@ func (m *LoadBalancerAccumulatedStatsResponse) EncodeMsgpack(e *msgpack.Encoder)
 // decodes as the zero message.
 func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2614,7 +2615,7 @@ func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder)
 		}
 		switch string(key) {
 		case "num_rpcs_started_by_method":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_started_by_method: %w", err)
 			}
@@ -2633,7 +2634,7 @@ func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder)
 				m.NumRpcsStartedByMethod[k] = v
 			}
 		case "num_rpcs_succeeded_by_method":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_succeeded_by_method: %w", err)
 			}
@@ -2652,7 +2653,7 @@ func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder)
 				m.NumRpcsSucceededByMethod[k] = v
 			}
 		case "num_rpcs_failed_by_method":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_failed_by_method: %w", err)
 			}
@@ -2671,7 +2672,7 @@ func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder)
 				m.NumRpcsFailedByMethod[k] = v
 			}
 		case "stats_per_method":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerAccumulatedStatsResponse.stats_per_method: %w", err)
 			}
@@ -2759,7 +2760,7 @@ func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) EncodeMsgpack(e *msgp
 // decodes as the zero message.
 func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsResponse_MethodStats{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2792,7 +2793,7 @@ func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) DecodeMsgpack(d *msgp
 			}
 			m.RpcsStarted = v
 		case "result":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats.result: %w", err)
 			}
@@ -2895,7 +2896,7 @@ func (m *ClientConfigureRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ClientConfigureRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2922,7 +2923,7 @@ func (m *ClientConfigureRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 		switch string(key) {
 		case "types":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.ClientConfigureRequest.types: %w", err)
 			}
@@ -2937,7 +2938,7 @@ func (m *ClientConfigureRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Types = append(m.Types, ClientConfigureRequest_RpcType(v))
 			}
 		case "metadata":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.ClientConfigureRequest.metadata: %w", err)
 			}
@@ -3059,7 +3060,7 @@ func (m *ClientConfigureRequest_Metadata) EncodeMsgpack(e *msgpack.Encoder) erro
 // decodes as the zero message.
 func (m *ClientConfigureRequest_Metadata) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureRequest_Metadata{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -3134,7 +3135,7 @@ func (m *ClientConfigureResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ClientConfigureResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -3184,7 +3185,7 @@ func (m *MemorySize) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *MemorySize) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = MemorySize{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -3317,7 +3318,7 @@ func (m *TestOrcaReport) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *TestOrcaReport) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = TestOrcaReport{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -3356,7 +3357,7 @@ func (m *TestOrcaReport) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.MemoryUtilization = v
 		case "request_cost":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.TestOrcaReport.request_cost: %w", err)
 			}
@@ -3375,7 +3376,7 @@ func (m *TestOrcaReport) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.RequestCost[k] = v
 			}
 		case "utilization":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("grpc.testing.TestOrcaReport.utilization: %w", err)
 			}
@@ -3477,7 +3478,7 @@ func (m *HookRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HookRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HookRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -3597,7 +3598,7 @@ func (m *HookResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HookResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HookResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}

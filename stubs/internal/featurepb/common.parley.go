@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -107,7 +108,7 @@ func (m *Page) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Page) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Page{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}

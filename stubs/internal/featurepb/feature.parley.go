@@ -310,7 +310,7 @@ func (m *Scalars) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Scalars) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Scalars{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -551,7 +551,7 @@ func (m *Optionals) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Optionals{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -933,7 +933,7 @@ func (m *Collections) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Collections{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -960,7 +960,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 		switch string(key) {
 		case "ints":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.ints: %w", err)
 			}
@@ -975,7 +975,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Ints = append(m.Ints, v)
 			}
 		case "strings":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.strings: %w", err)
 			}
@@ -990,7 +990,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Strings = append(m.Strings, v)
 			}
 		case "blobs":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.blobs: %w", err)
 			}
@@ -1005,7 +1005,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Blobs = append(m.Blobs, v)
 			}
 		case "colors":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.colors: %w", err)
 			}
@@ -1020,7 +1020,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Colors = append(m.Colors, Color(v))
 			}
 		case "items":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.items: %w", err)
 			}
@@ -1035,7 +1035,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Items = append(m.Items, v)
 			}
 		case "counts":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.counts: %w", err)
 			}
@@ -1054,7 +1054,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Counts[k] = v
 			}
 		case "by_id":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.by_id: %w", err)
 			}
@@ -1073,7 +1073,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.ById[k] = v
 			}
 		case "flags":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.flags: %w", err)
 			}
@@ -1092,7 +1092,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Flags[k] = v
 			}
 		case "palette":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.palette: %w", err)
 			}
@@ -1111,7 +1111,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Palette[k] = Color(v)
 			}
 		case "blobs_by_key":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.blobs_by_key: %w", err)
 			}
@@ -1130,7 +1130,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.BlobsByKey[k] = v
 			}
 		case "times":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.times: %w", err)
 			}
@@ -1145,7 +1145,7 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Times = append(m.Times, v)
 			}
 		case "timeouts":
-			l, err := d.DecodeMapLen()
+			l, err := wire.MsgpackMapLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Collections.timeouts: %w", err)
 			}
@@ -1408,7 +1408,7 @@ func (m *Outer) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Outer{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1556,7 +1556,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Choice = &Outer_Nothing{Nothing: &struct{}{}}
 		case "deeps":
-			l, err := d.DecodeArrayLen()
+			l, err := wire.MsgpackArrayLen(d)
 			if err != nil {
 				return fmt.Errorf("parley.feature.Outer.deeps: %w", err)
 			}
@@ -1655,7 +1655,7 @@ func (m *Outer_Inner) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Outer_Inner) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Outer_Inner{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1783,7 +1783,7 @@ func (m *Outer_Inner_Deep) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Outer_Inner_Deep) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Outer_Inner_Deep{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -1898,7 +1898,7 @@ func (m *WellKnown) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = WellKnown{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2010,7 +2010,7 @@ func (m *Nothing) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Nothing) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Nothing{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2073,7 +2073,7 @@ func (m *EchoRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *EchoRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = EchoRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2170,7 +2170,7 @@ func (m *EchoResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *EchoResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = EchoResponse{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2255,7 +2255,7 @@ func (m *Number) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Number) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Number{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2346,7 +2346,7 @@ func (m *Total) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Total) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Total{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2431,7 +2431,7 @@ func (m *CountRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *CountRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = CountRequest{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
@@ -2534,7 +2534,7 @@ func (m *ChatMessage) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ChatMessage{}
-	n, err := d.DecodeMapLen()
+	n, err := wire.MsgpackMapLen(d)
 	if err != nil {
 		return err
 	}
