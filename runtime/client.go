@@ -255,7 +255,8 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 	if err != nil {
 		return err
 	}
-	frame, err := encodeMessage(c.codec, comp, c.cfg.compressMin, req, c.cfg.maxSend)
+	maxRecv, maxSend := cc.limits(&c.cfg)
+	frame, err := encodeMessage(c.codec, comp, c.cfg.compressMin, req, maxSend)
 	if err != nil {
 		return err
 	}
@@ -293,7 +294,7 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 		}
 		return r.status
 	}
-	mr := msgReader{r: resp.Body, maxSize: c.cfg.maxRecv, comp: r.comp, stats: stats}
+	mr := msgReader{r: resp.Body, maxSize: maxRecv, comp: r.comp, stats: stats}
 	n := 0
 	for {
 		payload, err := mr.next()

@@ -54,6 +54,8 @@ type clientStream struct {
 	done chan struct{} // closed once the call has ended and in is closed
 
 	stats *callStats // nil without a StatsHandler
+
+	maxRecv, maxSend int // the call's message size limits (CallOptions or the client's)
 }
 
 // Context returns the call's context; it is done once the call has ended.
@@ -208,6 +210,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 		headerReady: make(chan struct{}),
 		done:        make(chan struct{}),
 	}
+	cs.maxRecv, cs.maxSend = cc.limits(&c.cfg)
 	cs.ctx, cs.cancel = context.WithCancel(ctx)
 	if c.cfg.stats != nil {
 		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, kind, parseAddr(c.Target()))
@@ -218,7 +221,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 	call := &ClientCall[Req, Res]{cs: cs, in: mailbox.New[*Res](c.cfg.mailboxSize)}
 	call.out = outbox[Req]{
 		send: func(ctx context.Context, v *Req, wait bool) error {
-			frame, err := encodeMessage(c.codec, cs.comp, c.cfg.compressMin, v, c.cfg.maxSend)
+			frame, err := encodeMessage(c.codec, cs.comp, c.cfg.compressMin, v, cs.maxSend)
 			if err != nil {
 				return err
 			}
@@ -276,7 +279,7 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 	}
 	cs.setHeader(r.header, nil)
 	reader := &inbound[Res]{
-		mr:    msgReader{maxSize: cs.c.cfg.maxRecv, comp: r.comp, stats: cs.stats},
+		mr:    msgReader{maxSize: cs.maxRecv, comp: r.comp, stats: cs.stats},
 		codec: cs.c.codec,
 		in:    in,
 		ctx:   cs.ctx,

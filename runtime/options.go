@@ -427,6 +427,21 @@ type callConfig struct {
 	header     *wire.Metadata
 	trailer    *wire.Metadata
 	compressor string
+	maxRecv    int // 0: the client's MaxRecvMsgSize
+	maxSend    int // 0: the client's MaxSendMsgSize
+}
+
+// limits returns the call's receive and send limits: its own, or the
+// client's.
+func (c *callConfig) limits(cfg *dialConfig) (maxRecv, maxSend int) {
+	maxRecv, maxSend = cfg.maxRecv, cfg.maxSend
+	if c.maxRecv > 0 {
+		maxRecv = c.maxRecv
+	}
+	if c.maxSend > 0 {
+		maxSend = c.maxSend
+	}
+	return maxRecv, maxSend
 }
 
 type callOption func(*callConfig)
@@ -443,6 +458,22 @@ func Header(md *wire.Metadata) CallOption {
 // ends, whatever its status.
 func Trailer(md *wire.Metadata) CallOption {
 	return callOption(func(c *callConfig) { c.trailer = md })
+}
+
+// MaxCallRecvMsgSize bounds the size of a message this call accepts, after
+// decompression, in place of the client's MaxRecvMsgSize (the default); a
+// larger one fails the call with RESOURCE_EXHAUSTED. n of zero or less
+// leaves the client's limit.
+func MaxCallRecvMsgSize(n int) CallOption {
+	return callOption(func(c *callConfig) { c.maxRecv = max(n, 0) })
+}
+
+// MaxCallSendMsgSize bounds the size of a message this call sends, in
+// place of the client's MaxSendMsgSize (the default); sending a larger one
+// fails with RESOURCE_EXHAUSTED and the call goes on. n of zero or less
+// leaves the client's limit.
+func MaxCallSendMsgSize(n int) CallOption {
+	return callOption(func(c *callConfig) { c.maxSend = max(n, 0) })
 }
 
 // UseCompressor compresses the call's requests with the named compressor,
