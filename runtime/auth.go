@@ -29,22 +29,7 @@ func WithPerRPCCredentials(creds PerRPCCredentials) DialOption {
 		// c is Dial's own configuration: by the time a call runs, every
 		// option has been applied, so c.tls is final.
 		attach := func(ctx context.Context, method string) (context.Context, error) {
-			if creds.RequireTransportSecurity() && c.tls == nil {
-				return nil, wire.NewError(wire.Unauthenticated, "per-RPC credentials require TLS, and this client uses h2c: refusing to send them in clear text")
-			}
-			md, err := creds.RequestMetadata(ctx, method)
-			if err != nil {
-				if we, ok := err.(*wire.Error); ok {
-					return nil, we
-				}
-				return nil, wire.WrapError(wire.Unauthenticated, err)
-			}
-			for k, vs := range md {
-				for _, v := range vs {
-					ctx = AppendOutgoing(ctx, k, v)
-				}
-			}
-			return ctx, nil
+			return attachCredentials(ctx, creds, c.tls != nil, method)
 		}
 		c.unary = append(c.unary, func(ctx context.Context, method string, req, res any, next UnaryInvoker) error {
 			ctx, err := attach(ctx, method)
@@ -61,6 +46,36 @@ func WithPerRPCCredentials(creds PerRPCCredentials) DialOption {
 			return next(ctx, info)
 		})
 	})
+}
+
+// CallCredentials adds creds' metadata to this call, after the client's
+// own (WithPerRPCCredentials) and with the same rules: credentials that
+// require transport security fail the call with UNAUTHENTICATED on an h2c
+// client instead of being sent in clear text.
+func CallCredentials(creds PerRPCCredentials) CallOption {
+	return callOption(func(c *callConfig) { c.creds = creds })
+}
+
+// attachCredentials returns ctx with creds' metadata for a call of method
+// added to the outgoing metadata; overTLS says whether the client uses
+// TLS.
+func attachCredentials(ctx context.Context, creds PerRPCCredentials, overTLS bool, method string) (context.Context, error) {
+	if creds.RequireTransportSecurity() && !overTLS {
+		return nil, wire.NewError(wire.Unauthenticated, "per-RPC credentials require TLS, and this client uses h2c: refusing to send them in clear text")
+	}
+	md, err := creds.RequestMetadata(ctx, method)
+	if err != nil {
+		if we, ok := err.(*wire.Error); ok {
+			return nil, we
+		}
+		return nil, wire.WrapError(wire.Unauthenticated, err)
+	}
+	for k, vs := range md {
+		for _, v := range vs {
+			ctx = AppendOutgoing(ctx, k, v)
+		}
+	}
+	return ctx, nil
 }
 
 // bearer is a static OAuth2-style bearer token.

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -49,4 +50,69 @@ func testCallSizeLimits(t *testing.T, tr transport) {
 	if _, err := call.Recv(); err == nil {
 		t.Fatal("the call did not end")
 	}
+}
+
+// tokenCreds is a bearer token as PerRPCCredentials.
+type tokenCreds struct {
+	token  string
+	secure bool
+}
+
+func (c tokenCreds) RequestMetadata(context.Context, string) (wire.Metadata, error) {
+	return wire.Metadata{"authorization": {"Bearer " + c.token}}, nil
+}
+
+func (c tokenCreds) RequireTransportSecurity() bool { return c.secure }
+
+// TestCallCredentials: CallCredentials authenticates one call, unary or
+// streaming, with the rules of WithPerRPCCredentials: credentials that
+// require TLS are refused locally on an h2c client.
+func TestCallCredentials(t *testing.T) { forEachImpl(t, testCallCredentials) }
+
+func testCallCredentials(t *testing.T, tr transport) {
+	auth := prt.AuthInterceptor(func(ctx context.Context, token string) (context.Context, error) {
+		if token != "good" {
+			return nil, wire.NewError(wire.Unauthenticated, "bad token")
+		}
+		return context.WithValue(ctx, userKey{}, "ann"), nil
+	})
+	register := func(s *prt.Server) {
+		prt.HandleUnary(s, "/test.Auth/Who", func(ctx context.Context, req *Msg) (*Msg, error) {
+			u, _ := ctx.Value(userKey{}).(string)
+			return &Msg{Text: u}, nil
+		})
+		prt.HandleBidi(s, "/test.Auth/WhoStream", func(call *prt.ServerCall[Msg, Msg]) error {
+			u, _ := call.Context().Value(userKey{}).(string)
+			return call.Send(&Msg{Text: u})
+		})
+	}
+	e := newEnv(t, tr.withTLS(t), register, envOpts{server: []prt.ServerOption{auth}})
+	ctx := testCtx(t)
+	good := prt.CallCredentials(tokenCreds{token: "good", secure: true})
+
+	res, err := prt.CallUnary[Msg, Msg](ctx, e.client, "/test.Auth/Who", &Msg{}, good)
+	if err != nil || res.Text != "ann" {
+		t.Fatalf("unary with CallCredentials: %v, %v", res, err)
+	}
+	_, err = prt.CallUnary[Msg, Msg](ctx, e.client, "/test.Auth/Who", &Msg{})
+	wantCode(t, err, wire.Unauthenticated)
+
+	call, err := prt.Open[Msg, Msg](ctx, e.client, "/test.Auth/WhoStream", good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = call.CloseSend()
+	if m, err := call.Recv(); err != nil || m.Text != "ann" {
+		t.Fatalf("stream with CallCredentials: %v, %v", m, err)
+	}
+
+	// Over h2c, credentials that require TLS never leave the client.
+	h2c := newEnv(t, tr, register, envOpts{server: []prt.ServerOption{auth}})
+	_, err = prt.CallUnary[Msg, Msg](ctx, h2c.client, "/test.Auth/Who", &Msg{}, good)
+	wantCode(t, err, wire.Unauthenticated)
+	if wire.IsWireError(err) {
+		t.Fatalf("the token went out over h2c: %v", err)
+	}
+	_, err = prt.Open[Msg, Msg](ctx, h2c.client, "/test.Auth/WhoStream", good)
+	wantCode(t, err, wire.Unauthenticated)
 }

@@ -260,6 +260,11 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 	if err != nil {
 		return err
 	}
+	if cc.creds != nil {
+		if ctx, err = attachCredentials(ctx, cc.creds, c.cfg.tls != nil, method); err != nil {
+			return err
+		}
+	}
 	hdr, err := c.requestHeader(ctx, comp)
 	if err != nil {
 		return err

@@ -198,6 +198,11 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 	if err != nil {
 		return nil, err
 	}
+	if cc.creds != nil {
+		if ctx, err = attachCredentials(ctx, cc.creds, c.cfg.tls != nil, method); err != nil {
+			return nil, err
+		}
+	}
 	hdr, err := c.requestHeader(ctx, comp)
 	if err != nil {
 		return nil, err

@@ -429,6 +429,7 @@ type callConfig struct {
 	compressor string
 	maxRecv    int // 0: the client's MaxRecvMsgSize
 	maxSend    int // 0: the client's MaxSendMsgSize
+	creds      PerRPCCredentials
 }
 
 // limits returns the call's receive and send limits: its own, or the
