@@ -118,43 +118,52 @@ func FuzzGzipDecompress(f *testing.F) {
 	f.Add(gzipStd(f, nil), 0)
 	f.Add([]byte{0x1f, 0x8b}, -1)
 	f.Add([]byte{}, 5)
-	f.Fuzz(func(t *testing.T, src []byte, max int) {
-		if max < 0 || max > 1<<20 {
-			max = 1 << 20 // keep the fuzzer's memory bounded
-		}
-		d, err := Gzip.Decompress(nil, src, max)
-		if len(d) > max {
-			t.Fatalf("%d bytes out, max %d", len(d), max)
-		}
-		if err != nil {
-			var se *SizeError
-			if len(d) != 0 || !errors.As(err, &se) && !errors.Is(err, ErrCorruptCompression) {
-				t.Fatalf("error %v with %d bytes", err, len(d))
-			}
-			return
-		}
-		c, err := Gzip.Compress(nil, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d2, err := Gzip.Decompress(nil, c, max)
-		if err != nil || !bytes.Equal(d, d2) {
-			t.Fatalf("round trip: %v", err)
-		}
-	})
+	f.Fuzz(func(t *testing.T, src []byte, max int) { checkDecompress(t, Gzip, src, max) })
 }
 
-func BenchmarkGzipRoundTrip(b *testing.B) {
+// checkDecompress is the property every Compressor's fuzz target checks:
+// Decompress never returns more than max bytes, fails only with a
+// *SizeError or ErrCorruptCompression and nothing out, and what it returns
+// survives a round trip.
+func checkDecompress(t *testing.T, comp Compressor, src []byte, max int) {
+	if max < 0 || max > 1<<20 {
+		max = 1 << 20 // keep the fuzzer's memory bounded
+	}
+	d, err := comp.Decompress(nil, src, max)
+	if len(d) > max {
+		t.Fatalf("%d bytes out, max %d", len(d), max)
+	}
+	if err != nil {
+		var se *SizeError
+		if len(d) != 0 || !errors.As(err, &se) && !errors.Is(err, ErrCorruptCompression) {
+			t.Fatalf("error %v with %d bytes", err, len(d))
+		}
+		return
+	}
+	c, err := comp.Compress(nil, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := comp.Decompress(nil, c, max)
+	if err != nil || !bytes.Equal(d, d2) {
+		t.Fatalf("round trip: %v", err)
+	}
+}
+
+func BenchmarkGzipRoundTrip(b *testing.B) { benchRoundTrip(b, Gzip) }
+
+// benchRoundTrip compresses and decompresses a 1.5 KB message with comp.
+func benchRoundTrip(b *testing.B, comp Compressor) {
 	src := bytes.Repeat([]byte("parley message "), 100)
 	var c, d []byte
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		c, err = Gzip.Compress(c[:0], src)
+		c, err = comp.Compress(c[:0], src)
 		if err != nil {
 			b.Fatal(err)
 		}
-		d, err = Gzip.Decompress(d[:0], c, 1<<20)
+		d, err = comp.Decompress(d[:0], c, 1<<20)
 		if err != nil {
 			b.Fatal(err)
 		}

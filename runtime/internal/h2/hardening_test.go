@@ -290,35 +290,47 @@ func TestServerResetFlood(t *testing.T) {
 	maxQueuedControl = 100
 	addr := serveTest(t, NewServer(transport.ServerConfig{}, echoHandler))
 	p, _ := dialPeer(t, addr)
-	_ = p.c.(*net.TCPConn).SetReadBuffer(4 << 10)
 	block := p.encode(":method", "POST", ":scheme", "http") // no :path: malformed
-	const max = 400_000
+	id := uint32(1)
+	p.floodUnread(t, "malformed HEADERS", 400_000, func() error {
+		id += 2
+		return p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true})
+	}, func(f http2.Frame) bool { _, ok := f.(*http2.RSTStreamFrame); return ok })
+}
+
+// floodUnread writes up to max frames with write, reading nothing, then
+// reads what the server sent until it closes, and checks that the server
+// stopped answering (the answers, told by isAnswer, are fewer than the
+// frames sent) and that a GOAWAY it sent says ENHANCE_YOUR_CALM: its queue
+// of answers did not grow with the flood. The peer's receive buffer is made
+// small, so that the server's writes block soon.
+func (p *peer) floodUnread(t *testing.T, what string, max int, write func() error, isAnswer func(http2.Frame) bool) {
+	t.Helper()
+	_ = p.c.(*net.TCPConn).SetReadBuffer(4 << 10)
 	sent := 0
 	var err error
-	for id := uint32(1); sent < max && err == nil; id += 2 {
-		err = p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true})
-		sent++
-		if sent%1000 == 0 && err == nil {
+	for ; sent < max && err == nil; sent++ {
+		err = write()
+		if sent%1000 == 999 && err == nil {
 			err = p.bw.Flush()
 		}
 	}
-	resets := 0
+	answers := 0
 	var ga *http2.GoAwayFrame
 	for {
 		f, rerr := p.fr.ReadFrame()
 		if rerr != nil {
 			break
 		}
-		switch f := f.(type) {
-		case *http2.RSTStreamFrame:
-			resets++
-		case *http2.GoAwayFrame:
-			ga = f
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			ga = g
+		} else if isAnswer(f) {
+			answers++
 		}
 	}
-	t.Logf("%d malformed HEADERS sent (write error %v), %d resets read, GOAWAY %v", sent, err, resets, ga)
-	if resets >= sent {
-		t.Fatalf("every malformed request was answered")
+	t.Logf("%d %s sent (write error %v), %d answers read, GOAWAY %v", sent, what, err, answers, ga)
+	if answers >= sent {
+		t.Fatalf("every one of %d %s was answered", sent, what)
 	}
 	if ga != nil && ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
 		t.Fatalf("GOAWAY(%v), want ENHANCE_YOUR_CALM", ga.ErrCode)
