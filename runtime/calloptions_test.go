@@ -76,17 +76,7 @@ func testCallCredentials(t *testing.T, tr transport) {
 		}
 		return context.WithValue(ctx, userKey{}, "ann"), nil
 	})
-	register := func(s *prt.Server) {
-		prt.HandleUnary(s, "/test.Auth/Who", func(ctx context.Context, req *Msg) (*Msg, error) {
-			u, _ := ctx.Value(userKey{}).(string)
-			return &Msg{Text: u}, nil
-		})
-		prt.HandleBidi(s, "/test.Auth/WhoStream", func(call *prt.ServerCall[Msg, Msg]) error {
-			u, _ := call.Context().Value(userKey{}).(string)
-			return call.Send(&Msg{Text: u})
-		})
-	}
-	e := newEnv(t, tr.withTLS(t), register, envOpts{server: []prt.ServerOption{auth}})
+	e := newEnv(t, tr.withTLS(t), registerWho, envOpts{server: []prt.ServerOption{auth}})
 	ctx := testCtx(t)
 	good := prt.CallCredentials(tokenCreds{token: "good", secure: true})
 
@@ -107,7 +97,7 @@ func testCallCredentials(t *testing.T, tr transport) {
 	}
 
 	// Over h2c, credentials that require TLS never leave the client.
-	h2c := newEnv(t, tr, register, envOpts{server: []prt.ServerOption{auth}})
+	h2c := newEnv(t, tr, registerWho, envOpts{server: []prt.ServerOption{auth}})
 	_, err = prt.CallUnary[Msg, Msg](ctx, h2c.client, "/test.Auth/Who", &Msg{}, good)
 	wantCode(t, err, wire.Unauthenticated)
 	if wire.IsWireError(err) {

@@ -16,6 +16,20 @@ import (
 
 type userKey struct{}
 
+// registerWho registers /test.Auth/Who and /test.Auth/WhoStream, which
+// answer with the user an auth interceptor put in the call's context
+// (userKey), empty if none.
+func registerWho(s *prt.Server) {
+	prt.HandleUnary(s, "/test.Auth/Who", func(ctx context.Context, req *Msg) (*Msg, error) {
+		u, _ := ctx.Value(userKey{}).(string)
+		return &Msg{Text: u}, nil
+	})
+	prt.HandleBidi(s, "/test.Auth/WhoStream", func(call *prt.ServerCall[Msg, Msg]) error {
+		u, _ := call.Context().Value(userKey{}).(string)
+		return call.Send(&Msg{Text: u})
+	})
+}
+
 // TestBearerAuth: per-call bearer tokens from the client, checked by the
 // server's AuthInterceptor for unary and streaming calls; tokens are never
 // sent over h2c unless explicitly allowed.
@@ -34,16 +48,7 @@ func testBearerAuth(t *testing.T, tr transport) {
 		}
 		return nil, errors.New("unknown token")
 	})
-	register := func(s *prt.Server) {
-		prt.HandleUnary(s, "/test.Auth/Who", func(ctx context.Context, req *Msg) (*Msg, error) {
-			u, _ := ctx.Value(userKey{}).(string)
-			return &Msg{Text: u}, nil
-		})
-		prt.HandleBidi(s, "/test.Auth/WhoStream", func(call *prt.ServerCall[Msg, Msg]) error {
-			u, _ := call.Context().Value(userKey{}).(string)
-			return call.Send(&Msg{Text: u})
-		})
-	}
+	register := registerWho
 	who := func(c *prt.Client) (string, error) {
 		res, err := prt.CallUnary[Msg, Msg](testCtx(t), c, "/test.Auth/Who", &Msg{})
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,15 +127,10 @@ func testZeroWindowDeadline(t *testing.T, tr transport) {
 func TestMaxConnectionIdle(t *testing.T) { forEachImpl(t, testMaxConnectionIdle) }
 
 func testMaxConnectionIdle(t *testing.T, tr transport) {
-	conns := make(chan struct{}, 16)
-	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
-		conns <- struct{}{}
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	}
+	dialer, dialled := countingDialer()
 	e := newEnv(t, tr, registerEcho, envOpts{
 		server: []prt.ServerOption{prt.MaxConnectionIdle(200 * time.Millisecond)},
-		dial:   []prt.DialOption{prt.WithDialer(dialer)},
+		dial:   []prt.DialOption{dialer},
 	})
 	for i := 0; i < 2; i++ {
 		if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{Text: "hi"}); err != nil {
@@ -142,7 +138,7 @@ func testMaxConnectionIdle(t *testing.T, tr transport) {
 		}
 		time.Sleep(700 * time.Millisecond)
 	}
-	if n := len(conns); n != 2 {
+	if n := dialled(); n != 2 {
 		t.Fatalf("%d connections dialled for two calls 700 ms apart, want 2 (the idle one closed)", n)
 	}
 }
@@ -152,15 +148,10 @@ func testMaxConnectionIdle(t *testing.T, tr transport) {
 // go over a new connection, and none fails.
 func TestMaxConnectionAge(t *testing.T) {
 	tr := transportNamed(t, "framer-h2c")
-	conns := make(chan struct{}, 64)
-	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
-		conns <- struct{}{}
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	}
+	dialer, dialled := countingDialer()
 	e := newEnv(t, tr, registerEcho, envOpts{
 		server: []prt.ServerOption{prt.MaxConnectionAge(200*time.Millisecond, 5*time.Second)},
-		dial:   []prt.DialOption{prt.WithDialer(dialer)},
+		dial:   []prt.DialOption{dialer},
 	})
 	long, err := prt.Open[Msg, Msg](testCtx(t), e.client, mBidi)
 	if err != nil {
@@ -186,10 +177,10 @@ func TestMaxConnectionAge(t *testing.T) {
 	if _, err := long.Recv(); err != io.EOF {
 		t.Fatalf("the long call ended with %v", err)
 	}
-	if n := len(conns); n < 3 {
+	if n := dialled(); n < 3 {
 		t.Fatalf("%d connections over 1 s with a 200 ms age, want at least 3", n)
 	}
-	t.Logf("%d calls over %d connections", calls, len(conns))
+	t.Logf("%d calls over %d connections", calls, dialled())
 }
 
 // TestClientControlFlood: a server that floods PINGs and never reads cannot
@@ -344,4 +335,16 @@ func dialZeroWindow(t *testing.T, addr string) *h2conn {
 	_, _ = h.bw.WriteString(http2.ClientPreface)
 	h.check(h.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}))
 	return h
+}
+
+// countingDialer returns a WithDialer option that dials TCP and a function
+// reporting how many connections it has dialled.
+func countingDialer() (prt.DialOption, func() int64) {
+	var n atomic.Int64
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		n.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	return prt.WithDialer(dial), n.Load
 }

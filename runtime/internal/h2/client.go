@@ -765,7 +765,7 @@ func (cc *clientConn) failLocked(cs *clientStream, err error) {
 		close(cs.hdrReady)
 	}
 	// conn.mu is held: the application hears of the end on a goroutine.
-	notify := cs.body.abort(err)
+	notify := cs.body.close(err)
 	go func() {
 		if notify != nil {
 			notify()
@@ -925,6 +925,6 @@ func (b *clientBody) SetNotify(fn func()) { b.body.SetNotify(fn) }
 func (b *clientBody) Close() error {
 	cs := (*clientStream)(b)
 	cs.cancel(errBodyClosed)
-	cs.body.close(errBodyClosed)
+	_ = cs.body.close(errBodyClosed)
 	return nil
 }

@@ -617,14 +617,6 @@ func (b *recvBuf) put(p []byte, padding int) bool {
 // finish ends the data with err (io.EOF for END_STREAM); Read returns it
 // once the buffered bytes are read. No lock may be held: it calls notify.
 func (b *recvBuf) finish(err error) {
-	if notify := b.finishQuiet(err); notify != nil {
-		notify()
-	}
-}
-
-// finishQuiet is finish for a caller that holds a lock: it returns the
-// notify function to call once the lock is released, if any.
-func (b *recvBuf) finishQuiet(err error) (notify func()) {
 	b.mu.Lock()
 	b.ended = true
 	if b.err == nil {
@@ -632,12 +624,14 @@ func (b *recvBuf) finishQuiet(err error) (notify func()) {
 	}
 	wake := b.waiting
 	b.waiting = false
-	notify = b.notify
+	notify := b.notify
 	b.mu.Unlock()
 	if wake {
 		b.wake <- struct{}{}
 	}
-	return notify
+	if notify != nil {
+		notify()
+	}
 }
 
 // SetNotify implements transport.PushReader.
@@ -700,34 +694,17 @@ func (b *recvBuf) creditLocked(n int) int32 {
 	return inc
 }
 
-// close is the application's end of reading: the buffered data is
-// discarded (and credited to the connection) and Read fails with err, or
-// errBodyClosed. Safe from any goroutine; it does not call notify (the
-// application closed the body itself).
-func (b *recvBuf) close(err error) {
-	b.discard(err)
-}
-
-// abort ends the body for a stream that is over (reset, finished, or its
-// connection lost): the buffered data is discarded and credited to the
-// connection, and Read fails with err. It returns the notify function to
-// call, with no lock held, so that a push reader learns of the end.
-func (b *recvBuf) abort(err error) (notify func()) {
-	if b.discard(err) {
-		b.mu.Lock()
-		notify = b.notify
-		b.mu.Unlock()
-	}
-	return notify
-}
-
-// discard closes the body with err and drops what it holds; false if it
-// was closed already.
-func (b *recvBuf) discard(err error) bool {
+// close ends reading: the buffered data is discarded (and credited to the
+// connection, with what still arrives), and Read fails with err, or
+// errBodyClosed. It returns the notify function for the caller to call,
+// with no lock held, when a push reader must learn of the end (a stream
+// that is over); nil if the body was closed already. Safe from any
+// goroutine.
+func (b *recvBuf) close(err error) (notify func()) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return false
+		return nil
 	}
 	b.closed = true
 	b.ended = true
@@ -746,12 +723,13 @@ func (b *recvBuf) discard(err error) bool {
 	if n > 0 {
 		cinc = b.c.inflow.update(-int64(n), 0)
 	}
+	notify = b.notify
 	b.mu.Unlock()
 	b.c.pushCredit(0, 0, cinc)
 	if wake {
 		b.wake <- struct{}{}
 	}
-	return true
+	return notify
 }
 
 // release returns the buffer to its pool once it is drained, so that an

@@ -238,7 +238,7 @@ func (sc *serverConn) onClose(err error) {
 	for id, st := range sc.streams {
 		st.send.stop(err, true)
 		// conn.mu is held: the application hears of it on a goroutine.
-		if notify := st.body.abort(err); notify != nil {
+		if notify := st.body.close(err); notify != nil {
 			go notify()
 		}
 		delete(sc.streams, id)
@@ -919,7 +919,7 @@ func (st *serverStream) RequestHeader() transport.Header  { return st.reqHeader 
 func (st *serverStream) RemoteAddr() string               { return st.sc.remoteAddr }
 func (st *serverStream) TLS() *tls.ConnectionState        { return st.sc.tlsState }
 func (st *serverStream) Body() io.Reader                  { return &st.body }
-func (st *serverStream) CloseBody()                       { st.body.close(nil) }
+func (st *serverStream) CloseBody()                       { _ = st.body.close(nil) }
 func (st *serverStream) WriteHeader(status int)           { st.writeHeader(status) }
 func (st *serverStream) ResponseHeader() transport.Header { return st.header() }
 func (st *serverStream) header() transport.Header {
@@ -1053,7 +1053,7 @@ func (st *serverStream) finish() {
 	sc.mu.Unlock()
 	// Whatever of the request is buffered, or still arrives, will never
 	// be read: its bytes go back to the connection window now.
-	st.body.close(errStreamClosed)
+	_ = st.body.close(errStreamClosed) // the call is over: its reader is stopped by the runtime
 }
 
 // reset ends the stream with RST_STREAM(code) from the server; with
@@ -1071,7 +1071,7 @@ func (st *serverStream) reset(code http2.ErrCode, cancel bool) {
 	sc.noteResetLocked(st.id)
 	sc.pushCtrl(item{kind: itemRST, sid: st.id, code: code})
 	sc.mu.Unlock()
-	if notify := st.body.abort(transport.StreamError{Code: uint32(code)}); notify != nil {
+	if notify := st.body.close(transport.StreamError{Code: uint32(code)}); notify != nil {
 		notify()
 	}
 	if cancel {
@@ -1088,7 +1088,7 @@ func (st *serverStream) peerReset(code http2.ErrCode) {
 	st.send.stop(errClientReset, true)
 	sc.removeStreamLocked(st.id)
 	sc.mu.Unlock()
-	if notify := st.body.abort(errClientReset); notify != nil {
+	if notify := st.body.close(errClientReset); notify != nil {
 		notify()
 	}
 	st.cancel()
