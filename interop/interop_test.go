@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 // prior knowledge, and TLS with ALPN h2, each with either HTTP/2
 // implementation under the parley side: framer-* is parley's own
 // (runtime.TransportFramer, the default), xnet-* is x/net/http2's
-// (runtime.TransportXNet).
+// (runtime.TransportNetHTTP).
 var transports = []struct {
 	name   string
 	tls    bool
@@ -33,8 +33,8 @@ var transports = []struct {
 }{
 	{"framer-h2c", false, true},
 	{"framer-tls", true, true},
-	{"xnet-h2c", false, false},
-	{"xnet-tls", true, false},
+	{"nethttp-h2c", false, false},
+	{"nethttp-tls", true, false},
 }
 
 // http2Impl is the parley HTTP/2 implementation a transport asks for.
@@ -42,7 +42,7 @@ func http2Impl(framer bool) runtime.Option {
 	if framer {
 		return runtime.WithHTTP2Transport(runtime.TransportFramer)
 	}
-	return runtime.WithHTTP2Transport(runtime.TransportXNet)
+	return runtime.WithHTTP2Transport(runtime.TransportNetHTTP)
 }
 
 var (

@@ -15,7 +15,7 @@ var benchTransports = []struct {
 	name string
 	impl prt.HTTP2Transport
 }{
-	{"xnet", prt.TransportXNet},
+	{"xnet", prt.TransportNetHTTP},
 	{"framer", prt.TransportFramer},
 }
 

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parleyrpc/parley/runtime/internal/h2"
+	"github.com/parleyrpc/parley/runtime/internal/nethttp"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 	"github.com/parleyrpc/parley/wire"
 )
@@ -57,13 +59,13 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		PingInterval:      cfg.pingEvery,
 		PingTimeout:       cfg.pingTimeout,
 
-		InitialWindowSize:     cfg.streamWindow,
-		InitialConnWindowSize: cfg.connWindow,
+		InitialWindowSize:     cmp.Or(cfg.streamWindow, transport.DefaultClientStreamWindow),
+		InitialConnWindowSize: cmp.Or(cfg.connWindow, transport.DefaultClientConnWindow),
 	}
 	if cfg.transport == TransportFramer {
 		c.tr = h2.NewClient(target, tcfg)
 	} else {
-		c.tr = transport.NewClient(target, tcfg)
+		c.tr = nethttp.NewClient(target, tcfg)
 	}
 	return c, nil
 }
@@ -278,12 +280,10 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 	// on every early return) resets the stream: no half-open stream is
 	// left behind, and no per-call context is needed for that.
 	resp, err := c.tr.RoundTrip(ctx, &transport.Request{
-		Path:          method,
-		Header:        hdr,
-		Body:          &bytesBody{b: frame},
-		GetBody:       func() io.ReadCloser { return &bytesBody{b: frame} },
-		ContentLength: int64(len(frame)),
-		Deadline:      deadlineOf(ctx),
+		Path:     method,
+		Header:   hdr,
+		Message:  frame,
+		Deadline: deadlineOf(ctx),
 	})
 	if err != nil {
 		return c.transportErr(ctx, err)
@@ -331,17 +331,3 @@ func deadlineOf(ctx context.Context) time.Time {
 	dl, _ := ctx.Deadline()
 	return dl
 }
-
-// bytesBody is a request body of known bytes.
-type bytesBody struct{ b []byte }
-
-func (b *bytesBody) Read(p []byte) (int, error) {
-	if len(b.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, b.b)
-	b.b = b.b[n:]
-	return n, nil
-}
-
-func (b *bytesBody) Close() error { return nil }

@@ -26,8 +26,14 @@ import (
 // Header, Trailer and Cancel are safe from any goroutine.
 type ClientCall[Req, Res any] struct {
 	cs  *clientStream
-	in  *mailbox.Mailbox[*Res]
-	out outbox[Req]
+	in  *mailbox.Mailbox[*Res] // what the caller receives from
+	out outbox[Req]            // what the caller sends to
+	// raw and rawOut are the call's own mailboxes: in and out too, unless
+	// a stream interceptor wrapped the call to see its messages.
+	raw    *mailbox.Mailbox[*Res]
+	rawOut outbox[Req]
+	// stopVia stops moving responses from raw to in; set when wrapped.
+	stopVia context.CancelFunc
 }
 
 // clientStream is the untyped core of a client streaming call. Its run
@@ -125,8 +131,24 @@ func (c *ClientCall[Req, Res]) Header() (wire.Metadata, error) {
 // Trailer returns the trailers once the call has ended (as soon as Recv
 // has returned the terminal error), nil before.
 func (c *ClientCall[Req, Res]) Trailer() wire.Metadata {
-	end, _ := c.in.End()
+	end, _ := c.raw.End()
 	return end.Trailer
+}
+
+// SendMsg implements ClientConn: m, a *Req, goes straight to the outbound
+// mailbox, past any interceptor.
+func (c *ClientCall[Req, Res]) SendMsg(m any) error {
+	v, ok := m.(*Req)
+	if !ok {
+		return wire.Errorf(wire.Internal, "SendMsg(%T) on a call that sends %T", m, v)
+	}
+	return c.rawOut.Send(c.cs.ctx, v)
+}
+
+// RecvMsg implements ClientConn: it receives straight from the inbound
+// mailbox, past any interceptor.
+func (c *ClientCall[Req, Res]) RecvMsg() (any, error) {
+	return c.raw.Recv(context.Background())
 }
 
 // Done is closed once the call has ended and its terminal event is queued
@@ -136,7 +158,12 @@ func (c *ClientCall[Req, Res]) Done() <-chan struct{} { return c.cs.done }
 // Cancel abandons the call: the stream is reset with RST_STREAM(CANCEL),
 // the server's handler sees its context cancelled, and the inbound mailbox
 // ends with CANCELLED (if the call had not ended already).
-func (c *ClientCall[Req, Res]) Cancel() { c.cs.cancel() }
+func (c *ClientCall[Req, Res]) Cancel() {
+	c.cs.cancel()
+	if c.stopVia != nil {
+		c.stopVia()
+	}
+}
 
 // Open starts a streaming call of any kind and returns at once; the
 // request headers go out with the first request (or CloseSend). The call
@@ -163,17 +190,32 @@ func open[Req, Res any](ctx context.Context, c *Client, method string, kind Kind
 	for _, o := range opts {
 		o.applyCall(&cc)
 	}
+	var call *ClientCall[Req, Res]
 	start := func(ctx context.Context, info *StreamClientInfo) (ClientConn, error) {
-		return newClientCall[Req, Res](ctx, c, info.Method, kind, &cc)
+		var err error
+		call, err = newClientCall[Req, Res](ctx, c, info.Method, kind, &cc)
+		return call, err
 	}
 	conn, err := chainStreamClient(c.cfg.stream, start)(ctx, &StreamClientInfo{Method: method})
 	if err != nil {
+		if call != nil {
+			call.Cancel()
+		}
 		return nil, err
 	}
-	call, ok := conn.(*ClientCall[Req, Res])
-	if !ok {
+	if call == nil {
 		conn.Cancel()
-		return nil, wire.Errorf(wire.Internal, "a stream interceptor returned %T, want %T", conn, call)
+		return nil, wire.NewError(wire.Internal, "a stream interceptor returned a stream it did not open with next")
+	}
+	if conn != ClientConn(call) {
+		// Wrapped to see the messages: the caller's sends and receives
+		// go through the wrapper.
+		// The responses are moved on until the caller has received them
+		// all, the caller's context ends, or it cancels the call: not
+		// when the call ends, which may leave some in the mailbox.
+		pumpCtx, stop := context.WithCancel(ctx)
+		call.stopVia = stop
+		call.in, call.out = viaConn[Res, Req](pumpCtx, c.cfg.mailboxSize, conn.RecvMsg, conn.SendMsg, call.cs.out.Done)
 	}
 	return call, nil
 }
@@ -220,7 +262,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 	if c.cfg.stats != nil {
 		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, kind, parseAddr(c.Target()))
 	}
-	body := &requestBody{out: cs.out, closed: make(chan struct{}), stats: cs.stats}
+	body := &requestBody{out: cs.out, stats: cs.stats}
 	body.flow.out = cs.out
 	cs.body = body
 	call := &ClientCall[Req, Res]{cs: cs, in: mailbox.New[*Res](c.cfg.mailboxSize)}
@@ -237,12 +279,8 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 		},
 		done: cs.out.Done,
 	}
-	// Cancelling the call, or its deadline passing, must reset the stream
-	// even while the transport's body writer waits in Read for the next
-	// request: x/net watches the context only between body reads. Closing
-	// the body makes it abort the stream with RST_STREAM(CANCEL).
-	context.AfterFunc(cs.ctx, func() { body.Close() })
-	go runClientCall(cs, call.in, &transport.Request{Path: method, Header: hdr, Body: body, ContentLength: -1, Deadline: deadlineOf(ctx)})
+	call.raw, call.rawOut = call.in, call.out
+	go runClientCall(cs, call.in, &transport.Request{Path: method, Header: hdr, Attach: body.attach, Deadline: deadlineOf(ctx)})
 	return call, nil
 }
 
@@ -329,38 +367,29 @@ func (cs *clientStream) endCall(in interface{ Close(mailbox.End) bool }, status 
 	cs.cancel()
 }
 
-// requestBody is the HTTP/2 request body of a streaming call: over x/net,
-// the transport's writer goroutine reads framed messages from the outbound
-// mailbox. One Read returns as many queued messages as fit, so a burst of
-// sends goes out in one flush.
+// requestBody is the HTTP/2 request body of a streaming call. Once the
+// stream is open, the transport attaches it (transport.Request.Attach):
+// from then on its outflow writes the outbound mailbox to the stream from
+// the senders' goroutines, as on the server.
 //
-// A transport that supports it attaches the body instead
-// (transport.Attacher): then its outflow writes the outbound mailbox to the
-// stream from the senders' goroutines, as on the server.
-//
-// Each message is reported to the stats handler (MsgSent) as it leaves the
-// mailbox, before any of its bytes are written: a response it causes can
-// only arrive later, so the client's events keep the order of cause and
-// effect. Reporting after queueing it instead would race with the
-// transport: the message could be written, answered and the answer
-// reported before the sender's goroutine got to report it.
+// Each message is reported to the stats handler (MsgSent) before any of
+// its bytes are written: a response it causes can only arrive later, so
+// the client's events keep the order of cause and effect.
 type requestBody struct {
-	out       *mailbox.Mailbox[[]byte]
-	stats     *callStats // nil without a StatsHandler; set before the call starts
-	cur       []byte     // owned by the transport's reading goroutine
-	closed    chan struct{}
-	closeOnce sync.Once
+	out   *mailbox.Mailbox[[]byte]
+	stats *callStats // nil without a StatsHandler; set before the call starts
 
-	flow outflow              // attached mode
-	w    transport.BodyWriter // set by Attach; used under flow.mu
+	flow outflow
+	w    transport.BodyWriter // set by attach; used under flow.mu
 	// reported: the message tryWrite could not write (outflow holds it
 	// and writes it next, with write) was reported already. Guarded by
 	// flow.mu.
 	reported bool
 }
 
-// Attach implements transport.Attacher: from now on the senders write.
-func (b *requestBody) Attach(w transport.BodyWriter) {
+// attach is the request's transport.Request.Attach: from now on the
+// senders write.
+func (b *requestBody) attach(w transport.BodyWriter) {
 	b.w = w
 	b.flow.attach(b)
 }
@@ -395,60 +424,3 @@ func (b *requestBody) closeSend() {
 
 // writeFailed: the stream is gone, and its status comes with the response.
 func (b *requestBody) writeFailed() {}
-
-var errBodyClosed = errors.New("parley: request body closed")
-
-func (b *requestBody) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(b.cur) == 0 {
-			if n > 0 {
-				select {
-				case f, ok := <-b.out.C():
-					if !ok {
-						return n, nil
-					}
-					b.flow.taken(len(f))
-					b.stats.sent(len(f))
-					b.cur = f
-				default:
-					return n, nil
-				}
-			} else {
-				f, err := b.nextMessage()
-				if err != nil {
-					return 0, err
-				}
-				b.flow.taken(len(f))
-				b.stats.sent(len(f))
-				b.cur = f
-			}
-		}
-		c := copy(p[n:], b.cur)
-		b.cur = b.cur[c:]
-		n += c
-	}
-	return n, nil
-}
-
-// nextMessage waits for the next framed message.
-func (b *requestBody) nextMessage() ([]byte, error) {
-	select {
-	case f, ok := <-b.out.C():
-		if !ok {
-			end, _ := b.out.End()
-			if end.Err == nil {
-				return nil, io.EOF
-			}
-			return nil, end.Err
-		}
-		return f, nil
-	case <-b.closed:
-		return nil, errBodyClosed
-	}
-}
-
-func (b *requestBody) Close() error {
-	b.closeOnce.Do(func() { close(b.closed) })
-	return nil
-}

@@ -28,7 +28,7 @@ import (
 // error, whichever of the two the server handles first.
 var h2specKnownFailures = map[prt.HTTP2Transport][]string{
 	prt.TransportFramer: nil,
-	prt.TransportXNet: {
+	prt.TransportNetHTTP: {
 		"http2/6.5.3 #1",   // x/net closes the connection on a repeated setting
 		"http2/8.1.2.2 #1", // net/http answers a connection-specific header with HTTP 400
 		"http2/8.1.2.2 #2", // and a te other than "trailers" too

@@ -40,15 +40,15 @@ type transport struct {
 var transports = []transport{
 	{"framer-h2c", false, "tcp4", prt.TransportFramer},
 	{"framer-tls", true, "tcp4", prt.TransportFramer},
-	{"xnet-h2c", false, "tcp4", prt.TransportXNet},
-	{"xnet-tls", true, "tcp4", prt.TransportXNet},
-	{"xnet-h2c-ipv6", false, "tcp6", prt.TransportXNet},
+	{"nethttp-h2c", false, "tcp4", prt.TransportNetHTTP},
+	{"nethttp-tls", true, "tcp4", prt.TransportNetHTTP},
+	{"nethttp-h2c-ipv6", false, "tcp6", prt.TransportNetHTTP},
 }
 
 // implementations are the h2c transports of each HTTP/2 implementation:
 // the hardening tests (hostile peers, rapid reset, lifecycle, keepalive,
 // h2spec, fuzzing) run over each with forEachImpl.
-var implementations = []string{"framer-h2c", "xnet-h2c"}
+var implementations = []string{"framer-h2c", "nethttp-h2c"}
 
 // forEachImpl runs fn as a subtest over the h2c transport of each HTTP/2
 // implementation.

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"io"
 	goruntime "runtime"
 	"sync"
 	"time"
@@ -15,22 +14,19 @@ import (
 // inbound decodes the messages of a request or response body into a call's
 // inbound mailbox.
 //
-// Over a transport that pushes (transport.PushReader), no goroutine waits
-// on an idle body: the transport's reading goroutine calls notify when data
-// arrives, and notify decodes the complete messages and hands them to the
-// mailbox right there, without blocking. Only when the mailbox is full, or
+// No goroutine waits on an idle body: the transport calls notify when data
+// arrives (transport.Body.SetNotify), and notify decodes the complete
+// messages and hands them to the mailbox right there, without blocking. Only when the mailbox is full, or
 // a message is costly to finish (large, compressed, or watched by a
 // StatsHandler), does a goroutine take over; it blocks in Send as long as
 // the receiver makes it, and exits once it has caught up with the body.
 // While nobody reads the body, its HTTP/2 window is not credited, so the
-// peer stops: that is the mailbox's backpressure. Over other transports
-// one goroutine reads the body for the call's lifetime.
+// peer stops: that is the mailbox's backpressure.
 type inbound[T any] struct {
 	mr    msgReader
 	codec wire.Codec
 	in    *mailbox.Mailbox[*T]
 	ctx   context.Context // ends a Send blocked on a full mailbox
-	push  transport.PushReader
 	// end receives the body's end: io.EOF after the last message, or
 	// why it failed (a *wire.Error for a bad message, the reader's or
 	// the context's error otherwise). It is called once, by whichever
@@ -90,19 +86,10 @@ func (r *aheadRing) queued(inLen int) int {
 }
 
 // start begins decoding body into in.
-func (p *inbound[T]) start(body io.Reader) {
-	if pr, ok := body.(transport.PushReader); ok {
-		p.push = pr
-		p.mr.r = readerFunc(pr.TryRead)
-		pr.SetNotify(p.notify)
-		p.notify() // for what arrived before SetNotify
-		return
-	}
-	p.mr.r = body
-	p.mu.Lock()
-	p.running = true
-	p.mu.Unlock()
-	go p.run(true)
+func (p *inbound[T]) start(body transport.Body) {
+	p.mr.r = readerFunc(body.TryRead)
+	body.SetNotify(p.notify)
+	p.notify() // for what arrived before SetNotify
 }
 
 // notify runs on the transport's reading goroutine when data or the end
@@ -175,8 +162,6 @@ func (p *inbound[T]) run(blocking bool) {
 			return
 		case ok:
 			p.pendRaw = raw
-		case p.push == nil:
-			// A blocking reader that returned 0, nil: read again.
 		case p.park():
 			return
 		}

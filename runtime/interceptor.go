@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"context"
+	"io"
 
+	"github.com/parleyrpc/parley/mailbox"
 	"github.com/parleyrpc/parley/wire"
 )
 
@@ -27,7 +29,14 @@ type StreamServerInfo struct {
 }
 
 // ServerConn is the untyped view of a streaming server call that
-// interceptors see; messages flow through the call's typed mailboxes.
+// interceptors see.
+//
+// An interceptor that wants to see the call's messages passes next a
+// ServerConn of its own that wraps SendMsg and RecvMsg (embedding the one
+// it was given): the handler's ServerCall then sends and receives through
+// it, Send, Recv, In and Out alike. When the interceptors pass on the
+// call they were given, messages go straight between the handler and the
+// mailboxes, at no cost.
 type ServerConn interface {
 	Context() context.Context
 	Method() string
@@ -36,6 +45,11 @@ type ServerConn interface {
 	SetHeader(md wire.Metadata) error
 	SendHeader(md wire.Metadata) error
 	SetTrailer(md wire.Metadata)
+	// SendMsg sends a response, a *Res of the method, as ServerCall.Send.
+	SendMsg(m any) error
+	// RecvMsg receives the next request, a *Req of the method, as
+	// ServerCall.Recv: io.EOF once the client half-closed.
+	RecvMsg() (any, error)
 }
 
 // StreamHandler runs a streaming call; ctx becomes the handler's
@@ -61,20 +75,31 @@ type StreamClientInfo struct {
 
 // ClientConn is the untyped view of a streaming client call that
 // interceptors see.
+//
+// An interceptor that wants to see the call's messages returns a
+// ClientConn of its own that wraps SendMsg and RecvMsg (embedding the one
+// next returned): the caller's ClientCall then sends and receives through
+// it, Send, Recv, In and Out alike.
 type ClientConn interface {
 	Context() context.Context
 	Header() (wire.Metadata, error)
 	Trailer() wire.Metadata
 	CloseSend() error
 	Cancel()
+	// SendMsg sends a request, a *Req of the method, as ClientCall.Send.
+	SendMsg(m any) error
+	// RecvMsg receives the next response, a *Res of the method, as
+	// ClientCall.Recv: io.EOF once the call ended with OK.
+	RecvMsg() (any, error)
 }
 
 // Streamer opens a streaming call.
 type Streamer func(ctx context.Context, info *StreamClientInfo) (ClientConn, error)
 
 // StreamClientInterceptor wraps opening a streaming client call: it may
-// change ctx (metadata, deadline) or refuse to open. It must return the
-// stream next returned, or an error.
+// change ctx (metadata, deadline) or refuse to open. It returns the
+// stream next returned, one that wraps it (to see the messages), or an
+// error.
 type StreamClientInterceptor func(ctx context.Context, info *StreamClientInfo, next Streamer) (ClientConn, error)
 
 func chainUnaryServer(in []UnaryServerInterceptor, info *UnaryServerInfo, h UnaryHandler) UnaryHandler {
@@ -107,4 +132,40 @@ func chainStreamClient(in []StreamClientInterceptor, s Streamer) Streamer {
 		s = func(ctx context.Context, info *StreamClientInfo) (ClientConn, error) { return ic(ctx, info, next) }
 	}
 	return s
+}
+
+// viaConn routes a call's typed messages through a connection an
+// interceptor wrapped: the returned inbound mailbox is fed by recv, on a
+// goroutine that ends with the stream of messages (or ctx), and the
+// returned outbox sends with send. done is the call's own outbound
+// mailbox's Done.
+func viaConn[In, Out any](ctx context.Context, size int, recv func() (any, error), send func(any) error, done func() <-chan struct{}) (*mailbox.Mailbox[*In], outbox[Out]) {
+	in := mailbox.New[*In](size)
+	go func() {
+		for {
+			m, err := recv()
+			if err != nil {
+				if err == io.EOF {
+					in.Close(mailbox.End{})
+				} else {
+					in.Close(mailbox.End{Err: err})
+				}
+				return
+			}
+			v, ok := m.(*In)
+			if !ok {
+				in.Close(mailbox.End{Err: wire.Errorf(wire.Internal, "a stream interceptor's RecvMsg returned %T, want %T", m, v)})
+				return
+			}
+			if err := in.Send(ctx, v); err != nil {
+				in.Close(mailbox.End{Err: wire.AsError(err)})
+				return
+			}
+		}
+	}()
+	out := outbox[Out]{
+		send: func(_ context.Context, v *Out, _ bool) error { return send(v) },
+		done: done,
+	}
+	return in, out
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyrpc/parley/runtime/internal/transport"
 	"github.com/parleyrpc/parley/wire"
 )
 
@@ -31,11 +32,11 @@ const (
 	// buffers before Send blocks (MailboxSize).
 	DefaultMailboxSize = 16
 	// DefaultMaxConcurrentStreams bounds the calls one client connection
-	// may have open on a server at once (MaxConcurrentStreams).
-	DefaultMaxConcurrentStreams = 1024
+	// may have open on a server at once (MaxConcurrentStreams): 1024.
+	DefaultMaxConcurrentStreams = transport.DefaultMaxConcurrentStreams
 	// DefaultMaxHeaderListSize bounds the size of a header block, headers
 	// or trailers, that a peer may send (MaxHeaderListSize): 1 MiB.
-	DefaultMaxHeaderListSize = 1 << 20
+	DefaultMaxHeaderListSize = transport.DefaultMaxHeaderListSize
 	// DefaultKeepaliveMinTime is the shortest interval between a client's
 	// PINGs that a TransportFramer server accepts without a strike
 	// (WithKeepaliveEnforcement): 1 s. A client using WithKeepalive with an
@@ -44,8 +45,8 @@ const (
 	DefaultKeepaliveMinTime = time.Second
 	// DefaultConnectionTimeout bounds how long a new connection may take
 	// to finish its TLS handshake and send the HTTP/2 connection preface
-	// and SETTINGS (ConnectionTimeout): 10 s, as x/net/http2's server.
-	DefaultConnectionTimeout = 10 * time.Second
+	// and SETTINGS (ConnectionTimeout): 10 s, as net/http's server.
+	DefaultConnectionTimeout = transport.DefaultConnectionTimeout
 )
 
 // ServerOption configures a Server.
@@ -200,9 +201,8 @@ func MaxHeaderListSize(n uint32) Option {
 // InitialWindowSize sets the HTTP/2 receive window this side advertises for
 // each stream: how many bytes of a call's messages the peer may send
 // before this side's application has consumed them. A server's default is
-// 1 MiB; a client's is 4 MiB on TransportFramer (x/net's Transport keeps
-// its own window and ignores the option on the client side). Values below
-// HTTP/2's 65,535 are allowed.
+// 1 MiB; a client's is 4 MiB. Values below HTTP/2's 65,535 are allowed.
+// TransportNetHTTP takes windows below 4 MiB only, and caps larger ones.
 func InitialWindowSize(n int32) Option {
 	return bothOption(func(c *common) { c.streamWindow = max(n, 0) })
 }
@@ -214,7 +214,7 @@ func InitialWindowSize(n int32) Option {
 // calls of a connection together hold more than four windows of data
 // that their applications have not consumed, which bounds the memory a
 // peer can make a connection buffer. A server's default is 4 MiB; a
-// client's is 16 MiB on TransportFramer (ignored by x/net's Transport).
+// client's is 16 MiB (TransportNetHTTP caps it below 4 MiB).
 func InitialConnWindowSize(n int32) Option {
 	return bothOption(func(c *common) { c.connWindow = max(n, 0) })
 }
@@ -270,8 +270,8 @@ func WithKeepalive(interval, timeout time.Duration) Option {
 // resets) wait to be written: a client that floods control frames and does
 // not read cannot grow the server's memory.
 //
-// Only TransportFramer servers enforce the policy; x/net/http2's server
-// (TransportXNet) has none, and ignores this option.
+// Only TransportFramer servers enforce the policy; net/http's server
+// (TransportNetHTTP) has none, and ignores this option.
 func WithKeepaliveEnforcement(minTime time.Duration, permitWithoutStream bool) ServerOption {
 	return serverOption(func(c *serverConfig) {
 		c.kaSet = true
@@ -286,7 +286,7 @@ func WithKeepaliveEnforcement(minTime time.Duration, permitWithoutStream bool) S
 // done all of that in time is closed, so connections that never speak do
 // not hold the server's goroutines and buffers. The default is
 // DefaultConnectionTimeout (10 s); zero or less means the default.
-// (x/net/http2's server, TransportXNet, bounds the preface with its own 10 s
+// (net/http's server, TransportNetHTTP, bounds the preface with its own 10 s
 // after the TLS handshake.)
 func ConnectionTimeout(d time.Duration) ServerOption {
 	return serverOption(func(c *serverConfig) { c.connTimeout = d })
@@ -308,7 +308,7 @@ func MaxConnectionIdle(d time.Duration) ServerOption {
 // connection is closed under them. It is grpc-go's
 // keepalive.ServerParameters MaxConnectionAge and MaxConnectionAgeGrace,
 // used to spread clients over servers that come and go. The default, zero,
-// sets no age; a zero grace cuts off the calls at once. On TransportXNet,
+// sets no age; a zero grace cuts off the calls at once. On TransportNetHTTP,
 // whose server cannot drain one connection, the connection is closed at d
 // plus grace.
 func MaxConnectionAge(d, grace time.Duration) ServerOption {
@@ -332,10 +332,18 @@ const (
 	// Framer and hpack: one reader and one batching writer goroutine per
 	// connection, after grpc-go's transport. It is the default.
 	TransportFramer HTTP2Transport = iota
-	// TransportXNet is golang.org/x/net/http2's Server and Transport, the
-	// default before TransportFramer. It has no PING-flood policy (see
-	// WithKeepaliveEnforcement).
-	TransportXNet
+	// TransportNetHTTP is net/http's own HTTP/2 server and client
+	// (http.Server and http.Transport with HTTP/2 only, h2c with prior
+	// knowledge or TLS). It has no PING-flood policy (see
+	// WithKeepaliveEnforcement), and adds a goroutine per streaming call
+	// on each side where the framer transport has none.
+	TransportNetHTTP
+
+	// TransportXNet is the former name of TransportNetHTTP, from when the
+	// second implementation was golang.org/x/net/http2's.
+	//
+	// Deprecated: use TransportNetHTTP.
+	TransportXNet = TransportNetHTTP
 )
 
 // WithHTTP2Transport chooses the HTTP/2 implementation a Server serves

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/parleyrpc/parley/runtime/internal/h2"
+	"github.com/parleyrpc/parley/runtime/internal/nethttp"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 	"github.com/parleyrpc/parley/wire"
 )
@@ -72,8 +74,8 @@ func NewServer(opts ...ServerOption) *Server {
 	tcfg := transport.ServerConfig{
 		MaxConcurrentStreams:         cfg.maxStreams,
 		MaxHeaderListSize:            cfg.maxHeader,
-		MaxUploadBufferPerStream:     cfg.streamWindow,
-		MaxUploadBufferPerConnection: cfg.connWindow,
+		MaxUploadBufferPerStream:     cmp.Or(cfg.streamWindow, transport.DefaultServerStreamWindow),
+		MaxUploadBufferPerConnection: cmp.Or(cfg.connWindow, transport.DefaultServerConnWindow),
 		PingInterval:                 cfg.pingEvery,
 		PingTimeout:                  cfg.pingTimeout,
 		IdleTimeout:                  cfg.maxIdle,
@@ -85,7 +87,7 @@ func NewServer(opts ...ServerOption) *Server {
 	if cfg.transport == TransportFramer {
 		s.tr = h2.NewServer(tcfg, s.serveStream)
 	} else {
-		s.tr = transport.NewServer(tcfg, s.serveStream)
+		s.tr = nethttp.NewServer(tcfg, s.serveStream)
 	}
 	return s
 }
@@ -445,12 +447,12 @@ func refuseHTTP(st transport.ServerStream, status int, msg string) {
 func drainRequest(st transport.ServerStream) {
 	closed := make(chan struct{})
 	timer := time.AfterFunc(nonGRPCDrainTimeout, func() {
-		st.CloseBody() // a Read blocked below returns an error
+		_ = st.Body().Close() // a Read blocked below returns an error
 		close(closed)
 	})
 	_, _ = io.CopyN(io.Discard, st.Body(), nonGRPCMaxDrain+1)
 	if !timer.Stop() {
-		<-closed // CloseBody has returned before the response is written
+		<-closed // the body is closed before the response is written
 	}
 }
 

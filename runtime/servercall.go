@@ -18,9 +18,8 @@ import (
 
 // serverStream is the untyped core of one server call. On a unary call the
 // stream goroutine (the one serveStream runs on) owns the transport stream.
-// On a streaming call the goroutines that send write to it in turn, under
-// flow.mu; the handler runs on the stream goroutine when the transport can
-// finish a stream early (transport.Finisher), else on its own.
+// On a streaming call the goroutines that send write to its response side
+// in turn, under flow.mu, and the handler runs on the stream goroutine.
 type serverStream struct {
 	srv      *Server
 	st       transport.ServerStream // written under flow.mu on streaming calls
@@ -57,15 +56,17 @@ type serverStream struct {
 	// transport stream's response side.
 	out  *mailbox.Mailbox[[]byte]
 	flow outflow
-	tw   transport.TryWriter // st's, if it has one
-	// early is the transport stream's Finisher, if it has one.
-	early transport.Finisher
 
 	wroteHeader  bool // guarded by flow.mu on streaming calls
 	reportedHeld bool // see tryWrite; guarded by flow.mu
 
 	stats    *callStats // nil without a StatsHandler; set before the handler starts
 	finished bool       // finish ran; guarded by flow.mu on streaming calls
+
+	// sendMsg and recvMsg are the typed call's own Send and Recv, for
+	// ServerConn's SendMsg and RecvMsg; set before the handler starts.
+	sendMsg func(m any) error
+	recvMsg func() (any, error)
 }
 
 func endWith(err error) mailbox.End { return mailbox.End{Err: err} }
@@ -87,6 +88,23 @@ func (ss *serverStream) SetHeader(md wire.Metadata) error { return ss.setHeader(
 
 // SetTrailer implements ServerConn.
 func (ss *serverStream) SetTrailer(md wire.Metadata) { ss.setTrailer(md) }
+
+// SendMsg implements ServerConn: m goes straight to the outbound mailbox.
+func (ss *serverStream) SendMsg(m any) error {
+	if ss.sendMsg == nil {
+		return wire.NewError(wire.Internal, "SendMsg on a unary call")
+	}
+	return ss.sendMsg(m)
+}
+
+// RecvMsg implements ServerConn: it receives straight from the inbound
+// mailbox.
+func (ss *serverStream) RecvMsg() (any, error) {
+	if ss.recvMsg == nil {
+		return nil, wire.NewError(wire.Internal, "RecvMsg on a unary call")
+	}
+	return ss.recvMsg()
+}
 
 // SendHeader implements ServerConn.
 func (ss *serverStream) SendHeader(md wire.Metadata) error {
@@ -311,14 +329,11 @@ func (ss *serverStream) clientGone() bool { return ss.st.Context().Err() != nil 
 // outflow writes next with write, was reported already.
 
 func (ss *serverStream) tryWrite(f []byte) (bool, error) {
-	if ss.tw == nil {
-		return false, nil // every write goes through write
-	}
 	ss.writeHeaders()
 	if f != nil {
 		ss.stats.sent(len(f))
 	}
-	sent, err := ss.tw.TryWrite(f)
+	sent, err := ss.st.TryWrite(f)
 	ss.reportedHeld = f != nil && err == nil && !sent
 	return sent, err
 }
@@ -355,9 +370,7 @@ func (ss *serverStream) end(e mailbox.End) {
 	}
 	ss.flow.stopped = true
 	ss.finish(ss.result())
-	if ss.early != nil {
-		ss.early.Finish()
-	}
+	ss.st.Finish()
 }
 
 // ctxDone ends the call once its context is done while the handler may
@@ -646,15 +659,12 @@ func (ss *serverStream) readUnaryRequest() ([]byte, error) {
 // serveStreaming runs a streaming call. The requests are decoded into the
 // inbound mailbox as they arrive (inbound); the senders write the outbound
 // mailbox to the transport themselves (outflow). The handler runs on the
-// stream goroutine if the transport can finish the stream before the
-// handler returns, so that a deadline ends the call even if the handler
-// ignores its context; otherwise it runs on its own goroutine while the
-// stream goroutine watches the context.
+// stream goroutine; when the call's context ends first, ctxDone finishes
+// the stream without waiting for it.
 func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]) error) {
 	size := ss.srv.cfg.mailboxSize
 	ss.out = mailbox.New[[]byte](size)
 	ss.flow.out = ss.out
-	ss.tw, _ = ss.st.(transport.TryWriter)
 	ss.flow.attach(ss)
 	call := &ServerCall[Req, Res]{ss: ss, ctx: ss.ctx, in: mailbox.New[*Req](size)}
 	call.out = outbox[Res]{
@@ -671,18 +681,40 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 		done: ss.out.Done,
 	}
 
+	// The call's own mailboxes: an interceptor that wraps the call to see
+	// its messages (below) takes their place in call, not here.
+	in, out := call.in, call.out
 	reader := &inbound[Req]{
 		mr:    msgReader{maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats, single: ss.singleRequest()},
 		codec: ss.codec,
-		in:    call.in,
+		in:    in,
 		ctx:   ss.ctx,
-		end:   func(err error) { ss.requestsEnded(call.in, err) },
+		end:   func(err error) { ss.requestsEnded(in, err) },
 	}
 	reader.start(ss.st.Body())
 
+	ss.sendMsg = func(m any) error {
+		v, ok := m.(*Res)
+		if !ok {
+			return wire.Errorf(wire.Internal, "SendMsg(%T) on a call that sends %T", m, v)
+		}
+		return out.Send(call.ctx, v)
+	}
+	ss.recvMsg = func() (any, error) {
+		v, err := in.Recv(call.ctx)
+		if err != nil && err != io.EOF {
+			return nil, wire.AsError(err)
+		}
+		return v, err
+	}
 	info := &StreamServerInfo{Method: ss.method, Kind: ss.kind}
-	run := chainStreamServer(ss.srv.cfg.stream, info, func(ctx context.Context, _ ServerConn) error {
+	run := chainStreamServer(ss.srv.cfg.stream, info, func(ctx context.Context, conn ServerConn) error {
 		call.ctx = ctx
+		if conn != ServerConn(ss) {
+			// An interceptor wrapped the call to see its messages: the
+			// handler's sends and receives go through it.
+			call.in, call.out = viaConn[Req, Res](ctx, size, conn.RecvMsg, conn.SendMsg, ss.out.Done)
+		}
 		return h(call)
 	})
 	handle := func() {
@@ -694,35 +726,15 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 		ss.end(endWith(err))
 	}
 
-	ss.early, _ = ss.st.(transport.Finisher)
-	if ss.early != nil {
-		stop := context.AfterFunc(ss.ctx, ss.ctxDone)
-		handle()
-		stop()
-	} else {
-		handlerDone := make(chan struct{})
-		go func() {
-			defer close(handlerDone)
-			handle()
-		}()
-		select {
-		case <-handlerDone:
-		case <-ss.ctx.Done():
-			ss.ctxDone()
-			if ss.clientGone() {
-				// The stream was reset (or the connection lost): hold
-				// its slot until the handler has returned. x/net/http2
-				// bounds the stream goroutines of a connection by
-				// MAX_CONCURRENT_STREAMS, so a client that opens and
-				// resets streams in a loop (CVE-2023-44487) cannot have
-				// more handlers running than that.
-				<-handlerDone
-			}
-		}
-	}
+	// A context that ends while the handler runs ends the call at once
+	// (ctxDone): the status goes out, or nothing if the client is gone,
+	// even if the handler ignores its context.
+	stop := context.AfterFunc(ss.ctx, ss.ctxDone)
+	handle()
+	stop()
 	// The call is over: stop the handler and the request decoding.
 	ss.endContext()
-	ss.st.CloseBody()
+	_ = ss.st.Body().Close()
 	reader.stop()
 }
 

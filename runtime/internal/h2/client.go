@@ -19,15 +19,9 @@ import (
 
 // Client defaults.
 const (
-	clientStreamWindow = 4 << 20
-	clientConnWindow   = 16 << 20
 	// initialMaxStreams is assumed until the server's SETTINGS arrive.
 	initialMaxStreams = 100
-	// maxInlineBody is the largest known-length request body RoundTrip
-	// reads up front, so that it can go out with the HEADERS (and be
-	// retried on a refused stream).
-	maxInlineBody = 1 << 20
-	maxStreamID   = 1<<31 - 1
+	maxStreamID       = 1<<31 - 1
 	// max1xx is how many informational (1xx) responses a stream may get
 	// before its final response, as net/http allows.
 	max1xx = 5
@@ -180,19 +174,6 @@ func isContextError(err error) bool {
 
 // RoundTrip implements transport.Client.
 func (c *client) RoundTrip(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-	var inline []byte
-	body := req.Body
-	if body != nil && req.ContentLength >= 0 && req.ContentLength <= maxInlineBody {
-		// A known-length body goes out with the HEADERS, from the
-		// caller's goroutine, and can be sent again on a retry.
-		inline = make([]byte, req.ContentLength)
-		_, err := io.ReadFull(body, inline)
-		body.Close()
-		if err != nil {
-			return nil, err
-		}
-		body = nil
-	}
 	for attempt := 0; ; attempt++ {
 		cc, err := c.conn(ctx)
 		if err != nil {
@@ -205,7 +186,7 @@ func (c *client) RoundTrip(ctx context.Context, req *transport.Request) (*transp
 			}
 			req.Header.Set(wire.HeaderTimeout, wire.EncodeTimeout(d))
 		}
-		resp, retry, err := cc.roundTrip(ctx, req, inline, body)
+		resp, retry, err := cc.roundTrip(ctx, req)
 		if err != nil && retry && attempt < 2 && ctx.Err() == nil {
 			continue
 		}
@@ -239,7 +220,7 @@ type clientConn struct {
 }
 
 func newClientConn(cl *client, nc net.Conn) *clientConn {
-	streamWin, connWin := int32(clientStreamWindow), int32(clientConnWindow)
+	streamWin, connWin := int32(transport.DefaultClientStreamWindow), int32(transport.DefaultClientConnWindow)
 	if w := cl.cfg.InitialWindowSize; w > 0 {
 		streamWin = w
 	}
@@ -265,7 +246,7 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 	cc.fr.SetMaxReadFrameSize(16 << 10)
 	cc.fr.MaxHeaderListSize = cl.cfg.MaxHeaderListSize
 	if cc.fr.MaxHeaderListSize == 0 {
-		cc.fr.MaxHeaderListSize = defaultMaxHeaderList
+		cc.fr.MaxHeaderListSize = transport.DefaultMaxHeaderListSize
 	}
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 
@@ -327,7 +308,11 @@ func (e retryError) Unwrap() error { return e.err }
 // roundTrip opens a stream for req and waits for the response headers.
 // retry reports that the server did not process the stream, so that it can
 // be sent again on another connection.
-func (cc *clientConn) roundTrip(ctx context.Context, req *transport.Request, inline []byte, body io.ReadCloser) (*transport.Response, bool, error) {
+//
+// A request whose body is known (req.Message) goes out with the HEADERS,
+// from the caller's goroutine, and can be sent again on a retry; an
+// attached body cannot once it has been attached.
+func (cc *clientConn) roundTrip(ctx context.Context, req *transport.Request) (*transport.Response, bool, error) {
 	fields := make([]hpack.HeaderField, 0, 4+len(req.Header)+2)
 	fields = append(fields,
 		hpack.HeaderField{Name: ":method", Value: "POST"},
@@ -336,11 +321,11 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *transport.Request, inl
 		hpack.HeaderField{Name: ":authority", Value: cc.cl.target},
 	)
 	fields = appendFields(fields, req.Header, false)
-	cs, err := cc.newStream(ctx, fields, inline, body)
+	cs, err := cc.newStream(ctx, fields, req.Message, req.Attach)
 	if err != nil {
 		var re retryError
 		if errors.As(err, &re) {
-			return nil, body == nil, re.err
+			return nil, req.Attach == nil, re.err
 		}
 		return nil, false, err
 	}
@@ -353,7 +338,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *transport.Request, inl
 	if cs.err != nil {
 		var re retryError
 		if errors.As(cs.err, &re) {
-			return nil, body == nil, re.err
+			return nil, req.Attach == nil, re.err
 		}
 		return nil, false, cs.err
 	}
@@ -367,7 +352,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *transport.Request, inl
 
 // newStream waits for a stream slot, then queues the HEADERS (and, if it
 // fits the windows, the inline body with END_STREAM) in one push.
-func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField, inline []byte, body io.ReadCloser) (*clientStream, error) {
+func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField, inline []byte, attach func(transport.BodyWriter)) (*clientStream, error) {
 	cc.mu.Lock()
 	for {
 		if cc.err != nil {
@@ -401,11 +386,11 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 	}
 	id := cc.nextID
 	cc.nextID += 2
-	cs := &clientStream{cc: cc, id: id, hdrReady: make(chan struct{}), reqBody: body}
+	cs := &clientStream{cc: cc, id: id, hdrReady: make(chan struct{})}
 	cs.send.init(cc.conn, id)
 	cs.body.init(cc.conn, id, cc.streamWin)
 	cc.streams[id] = cs
-	noBody := body == nil && len(inline) == 0
+	noBody := attach == nil && len(inline) == 0
 	items := make([]item, 1, 2)
 	// The HEADERS item carries no sendState: opening the stream is never
 	// skipped, so that a later RST_STREAM names a stream the server saw.
@@ -414,7 +399,7 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 	switch {
 	case noBody:
 		cs.localDone = true
-	case body == nil:
+	case attach == nil:
 		if n := int64(len(inline)); n <= cc.sendableLocked(&cs.send) {
 			cc.takeLocked(&cs.send, n)
 			items = append(items, item{kind: itemData, sid: id, data: inline, end: true, s: &cs.send})
@@ -428,12 +413,10 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 	}
 	cc.w.push(items...)
 	cc.mu.Unlock()
-	if a, ok := body.(transport.Attacher); ok && rest == nil {
-		a.Attach((*bodyWriter)(cs))
-		return cs, nil
-	}
-	if rest != nil || body != nil {
-		go cs.writeBody(body, rest)
+	if attach != nil {
+		attach((*bodyWriter)(cs))
+	} else if rest != nil {
+		go cs.writeRest(rest)
 	}
 	return cs, nil
 }
@@ -721,9 +704,6 @@ type clientStream struct {
 	num1xx     int  // informational responses received; reader-owned
 	err        error
 
-	reqBody     io.ReadCloser // read by the body writer goroutine
-	reqBodyOnce sync.Once
-
 	// Guarded by conn.mu.
 	localDone  bool // END_STREAM queued
 	remoteDone bool // END_STREAM received
@@ -731,12 +711,6 @@ type clientStream struct {
 }
 
 func (cs *clientStream) getTrailer() transport.Header { return cs.trailer }
-
-func (cs *clientStream) closeReqBody() {
-	if cs.reqBody != nil {
-		cs.reqBodyOnce.Do(func() { cs.reqBody.Close() })
-	}
-}
 
 // removeLocked takes cs out of the connection's streams. conn.mu held.
 func (cc *clientConn) removeLocked(cs *clientStream) {
@@ -770,7 +744,6 @@ func (cc *clientConn) failLocked(cs *clientStream, err error) {
 		if notify != nil {
 			notify()
 		}
-		cs.closeReqBody()
 	}()
 }
 
@@ -801,7 +774,6 @@ func (cs *clientStream) endRemote() {
 	cc.mu.Unlock()
 	cs.body.finish(io.EOF)
 	if abort {
-		cs.closeReqBody()
 	}
 	cc.closeIfDrained()
 }
@@ -843,36 +815,11 @@ func (cs *clientStream) localEnd() {
 	cc.mu.Unlock()
 }
 
-// writeBody sends the request body on its own goroutine: rest, the part of
-// an inline body the windows did not take at once, or body read until
-// io.EOF, then END_STREAM.
-func (cs *clientStream) writeBody(body io.Reader, rest []byte) {
-	defer cs.closeReqBody()
-	cc := cs.cc
-	if body == nil {
-		if cc.sendData(&cs.send, nil, rest, nil, true, nil, nil) == nil {
-			cs.localEnd()
-		}
-		return
-	}
-	for {
-		buf := getBuf(chunkSize)
-		n, err := body.Read(*buf)
-		if n > 0 {
-			if cc.sendData(&cs.send, nil, (*buf)[:n], buf, false, nil, nil) != nil {
-				return
-			}
-		} else {
-			putBuf(buf)
-		}
-		if err == io.EOF {
-			_ = cs.endBody()
-			return
-		}
-		if err != nil {
-			cs.cancel(err)
-			return
-		}
+// writeRest sends rest, the part of a known body the windows did not take
+// at once, with END_STREAM, on its own goroutine.
+func (cs *clientStream) writeRest(rest []byte) {
+	if cs.cc.sendData(&cs.send, nil, rest, nil, true, nil, nil) == nil {
+		cs.localEnd()
 	}
 }
 
@@ -886,7 +833,7 @@ func (cs *clientStream) endBody() error {
 }
 
 // bodyWriter is the transport.BodyWriter of a request body that is
-// attached (transport.Attacher).
+// attached (transport.Request.Attach).
 type bodyWriter clientStream
 
 // TryWrite implements transport.BodyWriter.
@@ -915,10 +862,10 @@ type clientBody clientStream
 
 func (b *clientBody) Read(p []byte) (int, error) { return b.body.Read(p) }
 
-// TryRead implements transport.PushReader.
+// TryRead implements transport.Body.
 func (b *clientBody) TryRead(p []byte) (int, error) { return b.body.TryRead(p) }
 
-// SetNotify implements transport.PushReader.
+// SetNotify implements transport.Body.
 func (b *clientBody) SetNotify(fn func()) { b.body.SetNotify(fn) }
 
 // Close resets the stream if the response was not read to its end.

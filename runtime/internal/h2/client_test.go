@@ -69,10 +69,7 @@ type rtResult struct {
 func roundTrip(ctx context.Context, c transport.Client, body []byte) chan rtResult {
 	ch := make(chan rtResult, 1)
 	go func() {
-		req := &transport.Request{Path: "/t", Header: transport.Header{"Content-Type": {"application/grpc"}}, ContentLength: int64(len(body))}
-		if body != nil {
-			req.Body = io.NopCloser(bytes.NewReader(body))
-		}
+		req := &transport.Request{Path: "/t", Header: transport.Header{"Content-Type": {"application/grpc"}}, Message: body}
 		resp, err := c.RoundTrip(ctx, req)
 		ch <- rtResult{resp, err}
 	}()

@@ -14,9 +14,7 @@ import (
 
 // Defaults for what the configs leave zero.
 const (
-	defaultStreamWindow = 1 << 20 // receive window per stream
-	defaultConnWindow   = 4 << 20 // receive window per connection
-	defaultPingTimeout  = 15 * time.Second
+	defaultPingTimeout = 15 * time.Second
 	// initialWindow is HTTP/2's window before SETTINGS (RFC 9113, 6.9.2).
 	initialWindow = 65535
 	// maxWindow is the largest flow-control window (RFC 9113, 6.9.1).

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyrpc/parley/runtime/internal/nethttp"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 )
 
@@ -47,7 +48,7 @@ func TestH2Spec(t *testing.T) {
 	total, passed, failed, out := h2specResult(t, path, serveTest(t, NewServer(cfg, echoHandler)))
 	xcfg := cfg
 	xcfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	xtotal, xpassed, xfailed, xout := h2specResult(t, path, serveTest(t, transport.NewServer(xcfg, echoHandler)))
+	xtotal, xpassed, xfailed, xout := h2specResult(t, path, serveTest(t, nethttp.NewServer(xcfg, echoHandler)))
 	t.Logf("h2spec: h2 %d/%d passed; x/net %d/%d passed", passed, total, xpassed, xtotal)
 	if failed > 0 {
 		t.Logf("h2 failures:\n%s", failures(out))

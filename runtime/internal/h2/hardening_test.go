@@ -504,7 +504,7 @@ func TestClientCreditsAbandonedStreams(t *testing.T) {
 	var p *peer
 	// Each call gets a full stream window of data it never reads, then is
 	// cancelled: five calls send more than the connection window.
-	n := clientConnWindow/clientStreamWindow + 1
+	n := transport.DefaultClientConnWindow/transport.DefaultClientStreamWindow + 1
 	for i := 0; i < n; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		ch := roundTrip(ctx, c, []byte("x"))
@@ -514,7 +514,7 @@ func TestClientCreditsAbandonedStreams(t *testing.T) {
 		id := uint32(2*i + 1)
 		p.until("request", isHeaders(id))
 		p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: p.encode(":status", "200"), EndHeaders: true}))
-		for sent := 0; sent < clientStreamWindow; sent += len(chunk) {
+		for sent := 0; sent < transport.DefaultClientStreamWindow; sent += len(chunk) {
 			p.check(p.fr.WriteData(id, false, chunk))
 		}
 		p.flush()
@@ -524,7 +524,7 @@ func TestClientCreditsAbandonedStreams(t *testing.T) {
 		}
 		// Wait until the data is in the client's buffer, then give up.
 		deadline := time.Now().Add(5 * time.Second)
-		for buffered(r.resp) < clientStreamWindow && time.Now().Before(deadline) {
+		for buffered(r.resp) < transport.DefaultClientStreamWindow && time.Now().Before(deadline) {
 			runtime.Gosched()
 		}
 		cancel()

@@ -31,8 +31,6 @@ var (
 
 // Server defaults.
 const (
-	defaultMaxStreams    = 1000
-	defaultMaxHeaderList = 1 << 20
 	// minHeaderBudget is the least header budget of a connection's open
 	// streams (serverConn.headerBudget): 16 MiB, or four header lists of
 	// the configured maximum if that is more.
@@ -73,16 +71,16 @@ type server struct {
 // connection to h, with one reader and one writer goroutine per connection.
 func NewServer(cfg transport.ServerConfig, h transport.StreamHandler) transport.Server {
 	if cfg.MaxConcurrentStreams == 0 {
-		cfg.MaxConcurrentStreams = defaultMaxStreams
+		cfg.MaxConcurrentStreams = transport.DefaultMaxConcurrentStreams
 	}
 	if cfg.MaxHeaderListSize == 0 {
-		cfg.MaxHeaderListSize = defaultMaxHeaderList
+		cfg.MaxHeaderListSize = transport.DefaultMaxHeaderListSize
 	}
 	if cfg.MaxUploadBufferPerStream <= 0 {
-		cfg.MaxUploadBufferPerStream = defaultStreamWindow
+		cfg.MaxUploadBufferPerStream = transport.DefaultServerStreamWindow
 	}
 	if cfg.MaxUploadBufferPerConnection <= 0 {
-		cfg.MaxUploadBufferPerConnection = defaultConnWindow
+		cfg.MaxUploadBufferPerConnection = transport.DefaultServerConnWindow
 	}
 	cfg.MaxUploadBufferPerConnection = max(cfg.MaxUploadBufferPerConnection, initialWindow)
 	return &server{cfg: cfg, handler: h, conns: make(map[*serverConn]struct{})}
@@ -860,9 +858,8 @@ type serverStream struct {
 
 var (
 	_ transport.ServerStream = (*serverStream)(nil)
-	_ transport.Finisher     = (*serverStream)(nil)
-	_ transport.PushReader   = (*recvBuf)(nil)
-	_ transport.PushReader   = (*clientBody)(nil)
+	_ transport.Body         = (*serverBody)(nil)
+	_ transport.Body         = (*clientBody)(nil)
 )
 
 // SetDeadline implements transport.ServerStream: at t, a stream whose
@@ -918,8 +915,7 @@ func (st *serverStream) Authority() string                { return st.authority 
 func (st *serverStream) RequestHeader() transport.Header  { return st.reqHeader }
 func (st *serverStream) RemoteAddr() string               { return st.sc.remoteAddr }
 func (st *serverStream) TLS() *tls.ConnectionState        { return st.sc.tlsState }
-func (st *serverStream) Body() io.Reader                  { return &st.body }
-func (st *serverStream) CloseBody()                       { _ = st.body.close(nil) }
+func (st *serverStream) Body() transport.Body             { return (*serverBody)(&st.body) }
 func (st *serverStream) WriteHeader(status int)           { st.writeHeader(status) }
 func (st *serverStream) ResponseHeader() transport.Header { return st.header() }
 func (st *serverStream) header() transport.Header {
@@ -1092,4 +1088,18 @@ func (st *serverStream) peerReset(code http2.ErrCode) {
 		notify()
 	}
 	st.cancel()
+}
+
+// serverBody is a request body as the seam sees it.
+type serverBody recvBuf
+
+func (b *serverBody) Read(p []byte) (int, error)    { return (*recvBuf)(b).Read(p) }
+func (b *serverBody) TryRead(p []byte) (int, error) { return (*recvBuf)(b).TryRead(p) }
+func (b *serverBody) SetNotify(fn func())           { (*recvBuf)(b).SetNotify(fn) }
+
+// Close discards the rest of the request body and credits it. The
+// closer is done with the body: its notify func is not called.
+func (b *serverBody) Close() error {
+	_ = (*recvBuf)(b).close(nil)
+	return nil
 }

@@ -1,0 +1,214 @@
+package nethttp
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// client is a transport.Client on net/http's HTTP/2: one http.ClientConn,
+// replaced when it can take no new streams.
+type client struct {
+	target string
+	t      *http.Transport
+	scheme string
+
+	mu     sync.Mutex
+	cc     *http.ClientConn // guarded by mu
+	closed bool
+}
+
+// NewClient returns a client on net/http's HTTP/2 for target
+// ("host:port"); it connects on first use.
+func NewClient(target string, cfg transport.ClientConfig) transport.Client {
+	c := &client{target: target, scheme: "http"}
+	var protos http.Protocols
+	if cfg.TLS != nil {
+		c.scheme = "https"
+		protos.SetHTTP2(true)
+	} else {
+		protos.SetUnencryptedHTTP2(true)
+	}
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return transport.DialConn(ctx, target, cfg)
+	}
+	c.t = &http.Transport{
+		Protocols:              &protos,
+		DialContext:            dial,
+		DialTLSContext:         dial,
+		MaxResponseHeaderBytes: int64(cfg.MaxHeaderListSize),
+		// gRPC compresses messages itself (grpc-encoding); no HTTP
+		// content-encoding.
+		DisableCompression: true,
+		HTTP2: &http.HTTP2Config{
+			// One connection carries every call: wait for a free
+			// stream rather than failing at the server's limit.
+			StrictMaxConcurrentRequests:   true,
+			MaxReceiveBufferPerStream:     window(cfg.InitialWindowSize),
+			MaxReceiveBufferPerConnection: window(cfg.InitialConnWindowSize),
+			SendPingTimeout:               cfg.PingInterval,
+			PingTimeout:                   cfg.PingTimeout,
+			MaxReadFrameSize:              16 << 10,
+		},
+	}
+	return c
+}
+
+// Target implements transport.Client.
+func (c *client) Target() string { return c.target }
+
+// conn returns a connection that can take a new stream, dialling if needed.
+func (c *client) conn(ctx context.Context) (*http.ClientConn, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, transport.ErrClientClosed
+	}
+	if c.cc != nil && c.cc.Err() == nil && c.cc.Available() > 0 {
+		cc := c.cc
+		c.mu.Unlock()
+		return cc, nil
+	}
+	if c.cc != nil && c.cc.Err() != nil {
+		// Broken or draining (GOAWAY): its streams finish on their own.
+		c.cc = nil
+	}
+	if c.cc != nil {
+		// Full: wait for a stream on it (StrictMaxConcurrentRequests).
+		cc := c.cc
+		c.mu.Unlock()
+		return cc, nil
+	}
+	c.mu.Unlock()
+	// Dial without the lock, so that a slow dial does not hold up Close
+	// or the calls on another connection.
+	cc, err := c.t.NewClientConn(ctx, c.scheme, c.target)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		cc.Close()
+		return nil, transport.ErrClientClosed
+	}
+	if c.cc != nil && c.cc.Err() == nil {
+		cc.Close() // another caller dialled first
+		return c.cc, nil
+	}
+	c.cc = cc
+	return cc, nil
+}
+
+// discard forgets cc, which refused a stream, so that the next stream
+// dials anew; cc's streams finish on their own.
+func (c *client) discard(cc *http.ClientConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cc == cc {
+		c.cc = nil
+	}
+}
+
+// Connect implements transport.Client.
+func (c *client) Connect(ctx context.Context) error {
+	_, err := c.conn(ctx)
+	return err
+}
+
+// Close implements transport.Client.
+func (c *client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.cc != nil {
+		err := c.cc.Close()
+		c.cc = nil
+		return err
+	}
+	return nil
+}
+
+// RoundTrip implements transport.Client.
+func (c *client) RoundTrip(ctx context.Context, req *transport.Request) (*transport.Response, error) {
+	for attempt := 0; ; attempt++ {
+		cc, err := c.conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !req.Deadline.IsZero() {
+			d := time.Until(req.Deadline)
+			if d <= 0 {
+				return nil, context.DeadlineExceeded
+			}
+			req.Header.Set(wire.HeaderTimeout, wire.EncodeTimeout(d))
+		}
+		hreq := &http.Request{
+			Method:     http.MethodPost,
+			URL:        &url.URL{Scheme: c.scheme, Host: c.target, Path: req.Path},
+			Host:       c.target,
+			Proto:      "HTTP/2.0",
+			ProtoMajor: 2,
+			Header:     http.Header(req.Header),
+		}
+		var attached *transport.AttachedBody
+		stopBody := func() bool { return false }
+		switch {
+		case req.Attach != nil:
+			attached = transport.AttachBody(req.Attach)
+			hreq.Body = attached
+			hreq.ContentLength = -1
+			// net/http watches the context only between reads of the
+			// body: closing it makes the transport reset the stream
+			// while it waits for the application's next write. (The
+			// call's context ends with the call, which releases this.)
+			stopBody = context.AfterFunc(ctx, func() { attached.Close() })
+		case req.Message != nil:
+			hreq.Body = io.NopCloser(bytes.NewReader(req.Message))
+			hreq.ContentLength = int64(len(req.Message))
+		default:
+			hreq.Body = http.NoBody
+		}
+		resp, err := cc.RoundTrip(hreq.WithContext(ctx))
+		if err != nil {
+			stopBody()
+			// A stream the server never took (GOAWAY raced us, or the
+			// connection went away before the stream started) is
+			// retried once, on a fresh connection, if its body was
+			// never handed to the application.
+			replayable := attached == nil || !attached.Attached()
+			if attempt == 0 && ctx.Err() == nil && replayable && isRetryable(err) {
+				c.discard(cc)
+				continue
+			}
+			return nil, err
+		}
+		return &transport.Response{
+			Status:  resp.StatusCode,
+			Header:  transport.Header(resp.Header),
+			Body:    transport.PushBody(resp.Body),
+			Trailer: func() transport.Header { return transport.Header(resp.Trailer) },
+		}, nil
+	}
+}
+
+// isRetryable reports whether err is for a stream the server never
+// processed, as net/http's own Transport decides: "graceful shutdown
+// GOAWAY" is used for streams above the GOAWAY's last stream id. "client
+// connection lost" is not among them: the server may have run the call,
+// and a retry would run it twice.
+func isRetryable(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "http2: no cached connection was available") ||
+		strings.Contains(msg, "http2: client conn not usable") ||
+		strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY")
+}

@@ -1,0 +1,87 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+)
+
+// ClientConfig configures the client side.
+type ClientConfig struct {
+	// TLS enables TLS with ALPN "h2"; nil means h2c with prior knowledge.
+	TLS               *tls.Config
+	Dialer            func(ctx context.Context, addr string) (net.Conn, error)
+	MaxHeaderListSize uint32
+	PingInterval      time.Duration
+	PingTimeout       time.Duration
+	// InitialWindowSize and InitialConnWindowSize are the receive windows
+	// the client advertises per stream and per connection; zero leaves
+	// the implementation's default. x/net's Transport ignores them.
+	InitialWindowSize     int32
+	InitialConnWindowSize int32
+}
+
+// Client holds one multiplexed HTTP/2 connection to a target and redials
+// when it is lost or draining. It is safe for concurrent use.
+type Client interface {
+	// Target is the address the client dials.
+	Target() string
+	// Connect dials now if no usable connection exists.
+	Connect(ctx context.Context) error
+	// Close closes the connection; streams in flight fail and later
+	// RoundTrips return ErrClientClosed.
+	Close() error
+	// RoundTrip opens a stream and returns once the response headers
+	// arrive. Cancelling ctx resets the stream with RST_STREAM(CANCEL).
+	RoundTrip(ctx context.Context, req *Request) (*Response, error)
+}
+
+// ErrClientClosed is returned by RoundTrip after Close.
+var ErrClientClosed = errors.New("transport: client closed")
+
+// Request is one outgoing stream. Its body is either Message, known in
+// advance, or written through Attach.
+type Request struct {
+	Path   string
+	Header Header
+	// Message is the whole request body when it is known in advance (a
+	// unary call's one framed message): it goes out with the headers, and
+	// a stream the server never took can be sent again.
+	Message []byte
+	// Attach, if set, is called once the stream is open, with the writer
+	// of its body; the application writes the body from its own
+	// goroutines and ends it with CloseSend. When Attach and Message are
+	// both unset, the request has no body (END_STREAM with the headers).
+	Attach func(w BodyWriter)
+	// Deadline, if set, is sent as grpc-timeout, computed once the
+	// connection is up so that dialling does not inflate it.
+	Deadline time.Time
+}
+
+// Response is the peer's answer on a stream.
+type Response struct {
+	Status int
+	Header Header
+	// Body yields the response DATA. Closing it before its end resets the
+	// stream.
+	Body Body
+	// Trailer returns the trailer fields; complete only after Body
+	// returned io.EOF.
+	Trailer func() Header
+}
+
+// BodyWriter writes a request body from the application's goroutines, one
+// at a time. Once the stream has failed, its methods return an error.
+type BodyWriter interface {
+	// TryWrite sends p now if flow control lets all of it go, else sends
+	// nothing and returns false. The transport takes p. An
+	// implementation that cannot tell returns false.
+	TryWrite(p []byte) (bool, error)
+	// Write sends p, waiting for flow control as long as it takes. The
+	// transport takes p.
+	Write(p []byte) error
+	// CloseSend ends the body with END_STREAM.
+	CloseSend() error
+}

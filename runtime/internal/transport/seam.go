@@ -1,0 +1,187 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Defaults of the settings both implementations share. The runtime fills
+// every ServerConfig and ClientConfig from its options, whose defaults are
+// these; an implementation given a zero value uses the same constant, so a
+// default is written in one place.
+const (
+	// DefaultMaxConcurrentStreams is SETTINGS_MAX_CONCURRENT_STREAMS: the
+	// calls one client connection may have open on a server at once.
+	DefaultMaxConcurrentStreams = 1024
+	// DefaultMaxHeaderListSize is SETTINGS_MAX_HEADER_LIST_SIZE on both
+	// sides, in bytes, counted as HTTP/2 does (RFC 9113 section 6.5.2).
+	DefaultMaxHeaderListSize = 1 << 20
+	// DefaultServerStreamWindow and DefaultServerConnWindow are the
+	// receive windows a server advertises, per stream and per connection.
+	DefaultServerStreamWindow = 1 << 20
+	DefaultServerConnWindow   = 4 << 20
+	// DefaultClientStreamWindow and DefaultClientConnWindow are a
+	// client's.
+	DefaultClientStreamWindow = 4 << 20
+	DefaultClientConnWindow   = 16 << 20
+	// DefaultConnectionTimeout bounds a new connection's TLS handshake and
+	// preface on a server.
+	DefaultConnectionTimeout = 10 * time.Second
+)
+
+// ServerConfig configures the HTTP/2 server side.
+type ServerConfig struct {
+	MaxConcurrentStreams uint32
+	MaxHeaderListSize    uint32
+	// MaxUploadBufferPerStream and MaxUploadBufferPerConnection bound how
+	// many request bytes the server accepts before its reader consumes them:
+	// HTTP/2 flow control windows.
+	MaxUploadBufferPerStream     int32
+	MaxUploadBufferPerConnection int32
+	// IdleTimeout closes a connection gracefully (GOAWAY, then close once
+	// drained) after it has had no open stream for this long; zero
+	// disables (grpc-go's MaxConnectionIdle).
+	IdleTimeout time.Duration
+	// MaxConnectionAge closes a connection gracefully once it is this old
+	// (give or take a tenth, so that connections made together do not
+	// all go at once); MaxConnectionAgeGrace later, streams still open
+	// are cut off. Zero disables (grpc-go's MaxConnectionAge and
+	// MaxConnectionAgeGrace). x/net's server cannot send GOAWAY to one
+	// connection: there the connection is closed at age plus grace.
+	MaxConnectionAge      time.Duration
+	MaxConnectionAgeGrace time.Duration
+	// PingInterval sends a PING after this long without frames; a peer that
+	// does not answer within PingTimeout is closed. Zero disables.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// KeepaliveMinTime and KeepaliveRequireStream are the policy for the
+	// client's PINGs (runtime.WithKeepaliveEnforcement): a PING less than
+	// KeepaliveMinTime after the previous one (two hours without an open
+	// stream if KeepaliveRequireStream) is a strike, and the third strike
+	// ends the connection with GOAWAY(ENHANCE_YOUR_CALM). Zero accepts any
+	// rate. Enforced by runtime/internal/h2 only; x/net's server ignores it.
+	KeepaliveMinTime       time.Duration
+	KeepaliveRequireStream bool
+	// Logger receives connection errors (a peer's protocol violations,
+	// failed reads) at debug level, so that a hostile peer cannot flood
+	// the log; nil keeps the standard log package for x/net/http2 and logs
+	// nothing for the framer transport.
+	Logger *slog.Logger
+}
+
+// StreamHandler serves one stream. The stream is finished when it returns
+// (or earlier, by ServerStream.Finish).
+type StreamHandler func(s ServerStream)
+
+// Server serves HTTP/2 connections, each stream to a StreamHandler.
+type Server interface {
+	// ServeConn serves one connection until it closes. For a *tls.Conn
+	// the TLS handshake must have negotiated "h2". A read deadline set on
+	// c bounds the wait for the client's connection preface and first
+	// SETTINGS frame; the transport clears it once they have arrived.
+	ServeConn(ctx context.Context, c net.Conn)
+	// GoAway starts a graceful shutdown of every connection: each gets a
+	// GOAWAY and closes once its streams have finished.
+	GoAway()
+}
+
+// ServerStream is one request stream on the server, with everything the
+// call layer needs from it. Every implementation supplies every method:
+// one that cannot push, try a write or finish early itself (net/http's
+// HTTP/2, the web protocols) gets them from ServeBasic, which adds
+// goroutines where the implementation has none to offer.
+//
+// Who calls what (the caller serialises, the implementation does not
+// lock for it):
+//   - The request side (Body's methods) is used by one goroutine at a
+//     time: the body's decoder. Body().Close may be called by any
+//     goroutine, once the call is over.
+//   - The response side (ResponseHeader, WriteHeader, Write, TryWrite,
+//     Flush, Finish) is used by one goroutine at a time, which may change
+//     between calls: the runtime holds its outflow's lock around them.
+//   - Context, the request's fields and SetDeadline may be called by any
+//     goroutine.
+type ServerStream interface {
+	// Context is cancelled when the client resets the stream, the
+	// connection goes away, or the stream is finished.
+	Context() context.Context
+	// Method is the request's :method.
+	Method() string
+	// Path is the request's :path.
+	Path() string
+	// Authority is the request's :authority.
+	Authority() string
+	// RequestHeader returns the request's regular header fields.
+	RequestHeader() Header
+	// RemoteAddr is the peer's address as "host:port".
+	RemoteAddr() string
+	// TLS is the connection's TLS state, or nil without TLS.
+	TLS() *tls.ConnectionState
+	// Body is the request body: the bytes of the client's DATA frames.
+	Body() Body
+	// ResponseHeader is the header map to fill before WriteHeader. After
+	// WriteHeader, fields set with TrailerPrefix on their key become
+	// trailers.
+	ResponseHeader() Header
+	// WriteHeader sets the response :status. Headers are sent with the
+	// first Flush or TryWrite, or, when the stream finishes with no body
+	// and no trailers, as a single HEADERS frame with END_STREAM (a
+	// trailers-only response).
+	WriteHeader(status int)
+	// Write queues response body bytes, waiting for flow control as long
+	// as it takes. The transport takes ownership of p.
+	Write(p []byte) (int, error)
+	// TryWrite sends p, and the response headers if they have not gone
+	// yet, as Write and Flush would, but only if HTTP/2 flow control lets
+	// all of p go now. Otherwise it sends nothing and returns false, and
+	// the caller falls back to Write. The transport takes ownership of p.
+	// An implementation that cannot tell returns false.
+	TryWrite(p []byte) (bool, error)
+	// Flush sends what has been written so far.
+	Flush() error
+	// Finish completes the response (headers, body and the trailers set
+	// so far, or a trailers-only response) before the StreamHandler
+	// returns. Afterwards writes fail, and the handler's return sends
+	// nothing more.
+	Finish()
+	// SetDeadline bounds the stream's life: if its response is not
+	// complete at t, the stream is reset (RST_STREAM(CANCEL) on the
+	// framer transport, as grpc-go's server does at a call's deadline),
+	// writes blocked on flow control fail, and what it holds is
+	// released. Called before the first write.
+	SetDeadline(t time.Time)
+}
+
+// Body is the peer's side of a stream: a request body on the server, a
+// response body on the client. Reading it returns flow-control credit to
+// the peer, so not reading it stops the peer (backpressure).
+//
+// Reading pushes: instead of a goroutine blocked in Read, the reader
+// registers a callback with SetNotify and reads what has arrived with
+// TryRead, so an idle stream holds no goroutine of the call layer's.
+type Body interface {
+	// Read reads, waiting for data. It is for readers that have not
+	// called SetNotify (a unary call's one message).
+	Read(p []byte) (int, error)
+	// SetNotify registers fn. The transport calls it, on a goroutine of
+	// its own with no lock held, after data or the end of the body
+	// arrives; fn must not block. Data that arrived before SetNotify does
+	// not call it.
+	SetNotify(fn func())
+	// TryRead is Read that returns 0, nil instead of waiting for data.
+	TryRead(p []byte) (int, error)
+	// Close discards what is unread and what is still to come. On a
+	// client, closing a response body before its end resets the stream.
+	// A Read blocked in another goroutine returns an error.
+	Close() error
+}
+
+// TrailerPrefix marks a ResponseHeader key, set after WriteHeader, as a
+// trailer field (net/http's convention).
+const TrailerPrefix = "Trailer:"
+
+var _ io.Reader = Body(nil)
