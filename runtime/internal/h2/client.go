@@ -8,13 +8,11 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/parleyrpc/parley/runtime/internal/transport"
-	"github.com/parleyrpc/parley/wire"
 )
 
 // Client defaults.
@@ -179,12 +177,8 @@ func (c *client) RoundTrip(ctx context.Context, req *transport.Request) (*transp
 		if err != nil {
 			return nil, err
 		}
-		if !req.Deadline.IsZero() {
-			d := time.Until(req.Deadline)
-			if d <= 0 {
-				return nil, context.DeadlineExceeded
-			}
-			req.Header.Set(wire.HeaderTimeout, wire.EncodeTimeout(d))
+		if err := req.SetTimeoutHeader(); err != nil {
+			return nil, err
 		}
 		resp, retry, err := cc.roundTrip(ctx, req)
 		if err != nil && retry && attempt < 2 && ctx.Err() == nil {
@@ -258,7 +252,7 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 		{ID: http2.SettingMaxHeaderListSize, Val: cc.fr.MaxHeaderListSize},
 	}
 	cc.w.push(item{kind: itemSettings, set: settings})
-	if inc := cc.inflow.limit - initialWindow; inc > 0 {
+	if inc := cc.inflow.win.limit - initialWindow; inc > 0 {
 		cc.w.push(item{kind: itemWindowUpdate, n: uint32(inc)})
 	}
 	cc.startKeepalive(cl.cfg.PingInterval, cl.cfg.PingTimeout)

@@ -448,12 +448,10 @@ func (c *conn) sendData(s *sendState, pre []item, p []byte, buf *[]byte, end boo
 // window.
 type inflow struct {
 	mu       sync.Mutex
-	limit    int32 // the window we advertise
-	avail    int32 // what the peer may send; guarded by mu
-	unacked  int32 // credit due, not yet sent; guarded by mu
-	budget   int64 // held bytes whose credit goes back at once
-	held     int64 // bytes buffered for streams, not yet consumed; guarded by mu
-	withheld int64 // credit kept back: max(0, held-budget); guarded by mu
+	win      recvWindow // guarded by mu
+	budget   int64      // held bytes whose credit goes back at once
+	held     int64      // bytes buffered for streams, not yet consumed; guarded by mu
+	withheld int64      // credit kept back: max(0, held-budget); guarded by mu
 }
 
 // connBudgetWindows is the connection's buffer budget in windows: the
@@ -462,7 +460,7 @@ type inflow struct {
 const connBudgetWindows = 4
 
 func (f *inflow) init(limit int32) {
-	f.limit, f.avail = limit, limit
+	f.win.init(limit)
 	f.budget = connBudgetWindows * int64(limit)
 }
 
@@ -470,11 +468,7 @@ func (f *inflow) init(limit int32) {
 func (f *inflow) take(n int) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if int64(n) > int64(f.avail) {
-		return false
-	}
-	f.avail -= int32(n)
-	return true
+	return f.win.take(n)
 }
 
 // update moves held by dHeld (bytes buffered, or, negative, consumed or
@@ -491,14 +485,41 @@ func (f *inflow) update(dHeld, fresh int64) uint32 {
 	if credit <= 0 {
 		return 0
 	}
-	f.unacked += int32(credit)
-	if f.unacked < creditBatch(f.limit) {
+	return uint32(f.win.credit(int32(credit)))
+}
+
+// recvWindow is one receive window, a stream's or a connection's: what
+// the peer may still send, and the credit due to it, which goes back in
+// batches. Its owner guards it.
+type recvWindow struct {
+	limit   int32 // the window we advertise
+	avail   int32 // what the peer may still send
+	unacked int32 // credit due, not yet sent
+}
+
+func (w *recvWindow) init(limit int32) { w.limit, w.avail, w.unacked = limit, limit, 0 }
+
+// take accounts n received bytes; false if they exceed the window.
+func (w *recvWindow) take(n int) bool {
+	if int64(n) > int64(w.avail) {
+		return false
+	}
+	w.avail -= int32(n)
+	return true
+}
+
+// credit accounts n bytes the peer may send again and returns the
+// WINDOW_UPDATE increment now due, if any: credit goes back once it
+// reaches a batch (creditBatch).
+func (w *recvWindow) credit(n int32) int32 {
+	w.unacked += n
+	if w.unacked < creditBatch(w.limit) {
 		return 0
 	}
-	inc := f.unacked
-	f.avail += inc
-	f.unacked = 0
-	return uint32(inc)
+	inc := w.unacked
+	w.avail += inc
+	w.unacked = 0
+	return inc
 }
 
 // discarded returns n received bytes that were never buffered (DATA for a
@@ -538,19 +559,17 @@ type recvBuf struct {
 	waiting bool
 	wake    chan struct{}
 	// notify, if set, is called without locks held after data or the end
-	// arrives (transport.PushReader). guarded by mu.
+	// arrives (transport.Body.SetNotify). guarded by mu.
 	notify func()
 	// ended is set when no more DATA can come: no more stream credit is
 	// due. guarded by mu.
-	ended   bool
-	limit   int32 // the stream window we advertise
-	avail   int32 // what the peer may still send on the stream; guarded by mu
-	unacked int32 // guarded by mu
+	ended bool
+	win   recvWindow // the stream's; guarded by mu
 }
 
 func (b *recvBuf) init(c *conn, sid uint32, limit int32) {
 	b.c, b.sid = c, sid
-	b.limit, b.avail = limit, limit
+	b.win.init(limit)
 	b.wake = make(chan struct{}, 1)
 }
 
@@ -561,12 +580,11 @@ func (b *recvBuf) init(c *conn, sid uint32, limit int32) {
 func (b *recvBuf) put(p []byte, padding int) bool {
 	b.mu.Lock()
 	total := len(p) + padding
-	if int64(total) > int64(b.avail) {
+	if !b.win.take(total) {
 		b.mu.Unlock()
 		b.c.discarded(total)
 		return false
 	}
-	b.avail -= int32(total)
 	if b.closed || b.err != nil {
 		b.mu.Unlock()
 		b.c.discarded(total)
@@ -682,14 +700,7 @@ func (b *recvBuf) creditLocked(n int) int32 {
 	if b.ended || n == 0 {
 		return 0
 	}
-	b.unacked += int32(n)
-	if b.unacked < creditBatch(b.limit) {
-		return 0
-	}
-	inc := b.unacked
-	b.avail += inc
-	b.unacked = 0
-	return inc
+	return b.win.credit(int32(n))
 }
 
 // close ends reading: the buffered data is discarded (and credited to the

@@ -10,31 +10,6 @@ import (
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 )
 
-// commonHeaders are the field names gRPC uses on every call. Their
-// canonical and wire (lower-case) forms are precomputed so that neither
-// the reader nor the writer side allocates to convert them.
-var commonHeaders = []string{
-	"Content-Type", "Te", "User-Agent", "Grpc-Timeout", "Grpc-Encoding",
-	"Grpc-Accept-Encoding", "Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin",
-	"Content-Length", "Accept-Encoding", "Date", "Trailer", "Authorization",
-	"Grpc-Previous-Rpc-Attempts", "Grpc-Retry-Pushback-Ms",
-}
-
-var (
-	// toCanonical maps wire names to canonical keys; read-only.
-	toCanonical = map[string]string{}
-	// toWire maps canonical keys to wire names; read-only.
-	toWire = map[string]string{}
-)
-
-func init() {
-	for _, k := range commonHeaders {
-		l := strings.ToLower(k)
-		toCanonical[l] = k
-		toWire[k] = l
-	}
-}
-
 // canonCache converts received field names to the canonical keys the seam's
 // Header uses. It is owned by one connection's reader goroutine and holds at
 // most maxCanonCache names besides the common ones.
@@ -43,7 +18,7 @@ type canonCache map[string]string
 const maxCanonCache = 256
 
 func (c canonCache) key(name string) string {
-	if k, ok := toCanonical[name]; ok {
+	if k, ok := transport.CommonCanonical(name); ok {
 		return k
 	}
 	if k, ok := c[name]; ok {
@@ -75,7 +50,7 @@ func (c canonCache) header(fs []hpack.HeaderField) transport.Header {
 
 // wireName returns the HTTP/2 (lower-case) form of a header key.
 func wireName(k string) string {
-	if l, ok := toWire[k]; ok {
+	if l, ok := transport.CommonWire(k); ok {
 		return l
 	}
 	for i := 0; i < len(k); i++ {

@@ -202,7 +202,7 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 		{ID: http2.SettingMaxHeaderListSize, Val: sc.srv.cfg.MaxHeaderListSize},
 	}
 	sc.w.push(item{kind: itemSettings, set: settings})
-	if inc := sc.inflow.limit - initialWindow; inc > 0 {
+	if inc := sc.inflow.win.limit - initialWindow; inc > 0 {
 		sc.w.push(item{kind: itemWindowUpdate, n: uint32(inc)})
 	}
 	sc.startKeepalive(sc.srv.cfg.PingInterval, sc.srv.cfg.PingTimeout)

@@ -9,10 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/parleyrpc/parley/runtime/internal/transport"
-	"github.com/parleyrpc/parley/wire"
 )
 
 // client is a transport.Client on net/http's HTTP/2: one http.ClientConn,
@@ -145,12 +143,8 @@ func (c *client) RoundTrip(ctx context.Context, req *transport.Request) (*transp
 		if err != nil {
 			return nil, err
 		}
-		if !req.Deadline.IsZero() {
-			d := time.Until(req.Deadline)
-			if d <= 0 {
-				return nil, context.DeadlineExceeded
-			}
-			req.Header.Set(wire.HeaderTimeout, wire.EncodeTimeout(d))
+		if err := req.SetTimeoutHeader(); err != nil {
+			return nil, err
 		}
 		hreq := &http.Request{
 			Method:     http.MethodPost,

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"time"
+
+	"github.com/parleyrpc/parley/wire"
 )
 
 // ClientConfig configures the client side.
@@ -58,6 +60,21 @@ type Request struct {
 	// Deadline, if set, is sent as grpc-timeout, computed once the
 	// connection is up so that dialling does not inflate it.
 	Deadline time.Time
+}
+
+// SetTimeoutHeader sets grpc-timeout from Deadline, if set: a Client calls
+// it once the connection is up, so that dialling does not inflate the
+// timeout. It returns context.DeadlineExceeded if the deadline has passed.
+func (r *Request) SetTimeoutHeader() error {
+	if r.Deadline.IsZero() {
+		return nil
+	}
+	d := time.Until(r.Deadline)
+	if d <= 0 {
+		return context.DeadlineExceeded
+	}
+	r.Header.Set(wire.HeaderTimeout, wire.EncodeTimeout(d))
+	return nil
 }
 
 // Response is the peer's answer on a stream.

@@ -1,6 +1,9 @@
 package transport
 
-import "net/textproto"
+import (
+	"net/textproto"
+	"strings"
+)
 
 // Header is a set of HTTP/2 header fields. Keys received from a peer are in
 // canonical MIME form ("Grpc-Status"); use Get and Values, which
@@ -32,25 +35,49 @@ func (h Header) Add(key, value string) {
 	h[k] = append(h[k], value)
 }
 
-// canonical holds the canonical form of the header names gRPC uses, so
-// that looking them up by their lower-case names allocates nothing.
-var canonical = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{
-		"content-type", "te", "user-agent", "grpc-timeout", "grpc-encoding",
-		"grpc-accept-encoding", "grpc-status", "grpc-message",
-		"grpc-status-details-bin", "grpc-message-type", "content-length",
-		"date", "authorization", "trailer",
-	} {
-		m[k] = textproto.CanonicalMIMEHeaderKey(k)
+// commonNames are the header field names gRPC uses on (nearly) every call,
+// in canonical form. Their canonical and wire (lower-case) forms are
+// precomputed, so that converting between them allocates nothing.
+var commonNames = []string{
+	"Content-Type", "Te", "User-Agent", "Grpc-Timeout", "Grpc-Encoding",
+	"Grpc-Accept-Encoding", "Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin",
+	"Grpc-Message-Type", "Content-Length", "Accept-Encoding", "Date", "Trailer",
+	"Authorization", "Grpc-Previous-Rpc-Attempts", "Grpc-Retry-Pushback-Ms",
+}
+
+var (
+	// toCanonical maps the common names' wire forms to their canonical
+	// keys, and toWire back; both are read-only after init.
+	toCanonical = map[string]string{}
+	toWire      = map[string]string{}
+)
+
+func init() {
+	for _, k := range commonNames {
+		l := strings.ToLower(k)
+		toCanonical[l] = k
+		toWire[k] = l
 	}
-	return m
-}()
+}
+
+// CommonCanonical returns the canonical key of a common header name given
+// in its wire (lower-case) form, and false for other names.
+func CommonCanonical(wireName string) (string, bool) {
+	k, ok := toCanonical[wireName]
+	return k, ok
+}
+
+// CommonWire returns the wire (lower-case) form of a common header key
+// given in canonical form, and false for other keys.
+func CommonWire(key string) (string, bool) {
+	l, ok := toWire[key]
+	return l, ok
+}
 
 // CanonicalKey returns key in canonical MIME form ("Grpc-Status"), without
 // allocating for the header names gRPC uses.
 func CanonicalKey(key string) string {
-	if c, ok := canonical[key]; ok {
+	if c, ok := toCanonical[key]; ok {
 		return c
 	}
 	return textproto.CanonicalMIMEHeaderKey(key)
