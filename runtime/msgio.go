@@ -10,48 +10,27 @@ import (
 )
 
 // msgReader reads length-prefixed gRPC messages from a byte stream (an
-// HTTP/2 request or response body). It assembles a message across as many
-// reads as it takes, so it works on a blocking reader (next) and on one
-// that returns 0, nil when nothing has arrived (step). One goroutine at a
-// time uses it.
-//
-// The memory it holds for a message grows with the bytes that have arrived,
-// not with the length the prefix announces: a peer that announces large
-// messages on many streams and sends little of them costs little
-// (msgBufStart).
+// HTTP/2 request or response body) with wire.MessageReader, and adds what
+// a call needs on top: decompression, the message cardinality of the
+// method, and stats. It works on a blocking reader (next) and on one that
+// returns 0, nil when nothing has arrived (step). One goroutine at a time
+// uses it.
 type msgReader struct {
 	r       io.Reader
 	maxSize int
 	// comp decompresses messages whose flag is set; nil when the peer
 	// declared no grpc-encoding, in which case a set flag is an error.
-	comp   wire.Compressor
-	prefix [wire.PrefixLen]byte
-	stats  *callStats // nil: no stats
+	comp  wire.Compressor
+	stats *callStats // nil: no stats
 	// single, if set, names the one message the stream may carry
 	// ("request" on a unary or server-streaming call): a byte after it
 	// fails the stream with cardinalityError.
 	single string
 
-	// The message being assembled.
-	pn         int    // prefix bytes read
-	sized      bool   // the prefix was parsed: length and compressed are set
-	length     int    // the payload's length, from the prefix
-	buf        []byte // the payload so far, in buf[:bn]; grown as it arrives
-	bn         int    // payload bytes read
-	compressed bool
-	got        bool // a message was returned
+	wr         wire.MessageReader // reads r; set up by the first step
+	compressed bool               // the flag of the message step returned last
+	got        bool               // a message was returned
 }
-
-// msgBufStart is the most msgReader allocates for a message before its
-// bytes arrive: a message up to this size gets one buffer of its exact
-// size; a larger one starts here and grows msgBufGrowth-fold each time it
-// fills, so that a partial message holds at most that many times the
-// bytes received, and a large message costs about one and a third of its
-// size in buffers (a megabyte: 32 KiB, 256 KiB, then its length).
-const (
-	msgBufStart  = 32 << 10
-	msgBufGrowth = 8
-)
 
 // next returns the next message's payload, decompressed, in a fresh slice
 // the caller may keep. At a clean end between messages it returns io.EOF;
@@ -74,81 +53,21 @@ func (mr *msgReader) next() ([]byte, error) {
 // so; see inflate); !ok with a nil error means the reader had nothing more
 // for now. Errors are as next's.
 func (mr *msgReader) step() (raw []byte, ok bool, err error) {
-	for mr.pn < wire.PrefixLen {
-		n, err := mr.r.Read(mr.prefix[mr.pn:])
-		if n > 0 && mr.got && mr.single != "" {
-			return nil, false, cardinalityError(mr.single, manyMessages)
-		}
-		mr.pn += n
-		if mr.pn == wire.PrefixLen {
-			break
-		}
-		if err != nil {
-			if err == io.EOF {
-				if mr.pn == 0 {
-					return nil, false, io.EOF
-				}
-				return nil, false, wire.Errorf(wire.Internal, "stream ended inside a message prefix (%d of %d bytes)", mr.pn, wire.PrefixLen)
-			}
-			return nil, false, err
-		}
-		if n == 0 {
-			return nil, false, nil
-		}
+	if mr.wr.R == nil {
+		mr.wr.R, mr.wr.MaxSize = mr.r, mr.maxSize
 	}
-	if !mr.sized {
-		if err := mr.parsePrefix(); err != nil {
-			return nil, false, err
-		}
+	compressed, raw, ok, err := mr.wr.Step()
+	if mr.got && mr.single != "" && (ok || mr.wr.Started()) {
+		return nil, false, cardinalityError(mr.single, manyMessages)
 	}
-	for mr.bn < mr.length {
-		if mr.bn == len(mr.buf) {
-			mr.grow()
-		}
-		n, err := mr.r.Read(mr.buf[mr.bn:])
-		mr.bn += n
-		if mr.bn == mr.length {
-			break
-		}
-		if err != nil {
-			if err == io.EOF {
-				return nil, false, wire.Errorf(wire.Internal, "stream ended inside a message (expected %d bytes)", mr.length)
-			}
-			return nil, false, err
-		}
-		if n == 0 {
-			return nil, false, nil
-		}
-	}
-	raw = mr.buf[:mr.length]
-	mr.pn, mr.sized, mr.buf, mr.bn, mr.got = 0, false, nil, 0, true
-	return raw, true, nil
-}
-
-// parsePrefix checks the complete prefix and sets up the message it
-// announces, with the first part of its buffer.
-func (mr *msgReader) parsePrefix() error {
-	compressed, length, _, err := wire.ParsePrefix(mr.prefix[:])
-	if err != nil {
-		return wire.Errorf(wire.Internal, "malformed message prefix: %v", err)
-	}
-	if mr.maxSize >= 0 && int64(length) > int64(mr.maxSize) {
-		return wire.Errorf(wire.ResourceExhausted, "received message larger than max (%d vs. %d)", length, mr.maxSize)
+	if err != nil || !ok {
+		return nil, false, err
 	}
 	if compressed && mr.comp == nil {
-		return wire.Errorf(wire.Internal, "compressed flag set on a message, but no grpc-encoding was declared")
+		return nil, false, wire.Errorf(wire.Internal, "compressed flag set on a message, but no grpc-encoding was declared")
 	}
-	mr.sized, mr.length, mr.compressed = true, int(length), compressed
-	mr.buf, mr.bn = make([]byte, min(mr.length, msgBufStart)), 0
-	return nil
-}
-
-// grow makes the full message buffer msgBufGrowth times larger, up to the
-// message's length.
-func (mr *msgReader) grow() {
-	buf := make([]byte, min(mr.length, msgBufGrowth*len(mr.buf)))
-	copy(buf, mr.buf[:mr.bn])
-	mr.buf = buf
+	mr.compressed, mr.got = compressed, true
+	return raw, true, nil
 }
 
 // costly reports whether the message step just returned should be

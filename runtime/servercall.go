@@ -7,7 +7,6 @@ import (
 	"io"
 	goruntime "runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -302,14 +301,20 @@ func (ss *serverStream) setStatus(h transport.Header, prefix string, status *wir
 	if prefix != "" {
 		statusKey, messageKey = keyTrailerStatus, keyTrailerMessage
 	}
-	if status == nil {
-		h[statusKey] = hdrStatusOK
-	} else {
-		h[statusKey] = []string{strconv.Itoa(int(status.Code()))}
-		if msg := status.Message(); msg != "" {
-			h[messageKey] = []string{wire.EncodeMessage(msg)}
-		}
+	var err error
+	if status != nil {
+		err = status
 	}
+	wire.StatusFields(err, func(k, v string) {
+		switch {
+		case k == wire.HeaderMessage:
+			h[messageKey] = []string{v}
+		case v == "0":
+			h[statusKey] = hdrStatusOK
+		default:
+			h[statusKey] = []string{v}
+		}
+	})
 	if err := wire.EncodeHeader(trailer, func(k, v string) { h.Add(prefix+k, v) }); err != nil {
 		ss.srv.cfg.log().Warn("parley: dropping invalid trailer metadata", "method", ss.method, "err", err)
 	}

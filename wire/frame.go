@@ -117,6 +117,16 @@ func ParsePrefix(p []byte) (compressed bool, length uint32, ok bool, err error) 
 	return compressed, binary.BigEndian.Uint32(p[1:PrefixLen]), true, nil
 }
 
+// checkSize returns a *SizeError if a message of length bytes is over
+// maxSize (a negative maxSize: no limit).
+func checkSize(length uint32, maxSize int) error {
+	if maxSize >= 0 && uint64(length) > uint64(maxSize) {
+		size := int(min(uint64(length), uint64(math.MaxInt)))
+		return &SizeError{Size: size, Max: maxSize}
+	}
+	return nil
+}
+
 // ParseMessage parses one whole message from the front of buf. It is the
 // receive side of [AppendMessage]: feed it the bytes of the DATA frames of a
 // stream, in order; message boundaries need not line up with frames
@@ -142,9 +152,8 @@ func ParseMessage(buf []byte, maxSize int) (rest []byte, compressed bool, payloa
 	if !ok {
 		return buf, false, nil, false, err
 	}
-	if maxSize >= 0 && uint64(length) > uint64(maxSize) {
-		size := int(min(uint64(length), uint64(math.MaxInt)))
-		return buf, compressed, nil, false, &SizeError{Size: size, Max: maxSize}
+	if err := checkSize(length, maxSize); err != nil {
+		return buf, compressed, nil, false, err
 	}
 	if uint64(len(buf)-PrefixLen) < uint64(length) {
 		return buf, false, nil, false, nil
