@@ -2,8 +2,10 @@ package runtime_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	prt "github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
@@ -105,4 +107,88 @@ func testCallCredentials(t *testing.T, tr transport) {
 	}
 	_, err = prt.Open[Msg, Msg](ctx, h2c.client, "/test.Auth/WhoStream", good)
 	wantCode(t, err, wire.Unauthenticated)
+}
+
+// TestWaitForReady: with no server listening, a call fails fast with
+// UNAVAILABLE by default; with WaitForReady it waits, connects once the
+// server is up, and succeeds, unary and streaming alike; if the server
+// never comes, it ends with its context's status.
+func TestWaitForReady(t *testing.T) { forEachImpl(t, testWaitForReady) }
+
+func testWaitForReady(t *testing.T, tr transport) {
+	// A loopback address with nothing listening: take a free port and
+	// let it go.
+	l, err := net.Listen(tr.network, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	client, err := prt.Dial(addr, tr.dialOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := testCtx(t)
+
+	_, err = prt.CallUnary[Msg, Msg](ctx, client, mUnary, &Msg{Text: "fast"})
+	wantCode(t, err, wire.Unavailable)
+
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = prt.CallUnary[Msg, Msg](short, client, mUnary, &Msg{}, prt.WaitForReady(true))
+	cancel()
+	wantCode(t, err, wire.DeadlineExceeded)
+
+	// The calls wait while the server is down, then succeed once it is up.
+	type result struct {
+		text string
+		err  error
+	}
+	unary := make(chan result, 1)
+	go func() {
+		res, err := prt.CallUnary[Msg, Msg](ctx, client, mUnary, &Msg{Text: "waited"}, prt.WaitForReady(true))
+		if err != nil {
+			unary <- result{err: err}
+			return
+		}
+		unary <- result{text: res.Text}
+	}()
+	stream := make(chan result, 1)
+	go func() {
+		call, err := prt.Open[Msg, Msg](ctx, client, mBidi, prt.WaitForReady(true))
+		if err == nil {
+			err = call.Send(&Msg{Text: "streamed"})
+		}
+		var m *Msg
+		if err == nil {
+			m, err = call.Recv()
+		}
+		if err != nil {
+			stream <- result{err: err}
+			return
+		}
+		call.Cancel()
+		stream <- result{text: m.Text}
+	}()
+	select {
+	case r := <-unary:
+		t.Fatalf("the unary call ended before the server was up: %+v", r)
+	case r := <-stream:
+		t.Fatalf("the streaming call ended before the server was up: %+v", r)
+	case <-time.After(200 * time.Millisecond):
+	}
+	srv := prt.NewServer(tr.serverOpts()...)
+	registerEcho(srv)
+	l, err = net.Listen(tr.network, addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	if r := <-unary; r.err != nil || r.text != "echo: waited" {
+		t.Fatalf("unary call: %+v", r)
+	}
+	if r := <-stream; r.err != nil || r.text != "pong: streamed" {
+		t.Fatalf("streaming call: %+v", r)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"time"
@@ -150,6 +151,36 @@ func (c *Client) transportErr(ctx context.Context, err error) error {
 	return wire.Errorf(wire.Unavailable, "%v", err)
 }
 
+// roundTrip opens a call's stream. With waitForReady, a stream for which
+// no connection could be made is tried again, with backoff, until ctx
+// ends.
+func (c *Client) roundTrip(ctx context.Context, req *transport.Request, waitForReady bool) (*transport.Response, error) {
+	backoff := waitBackoffMin
+	for {
+		resp, err := c.tr.RoundTrip(ctx, req)
+		var ce *transport.ConnectError
+		if err == nil || !waitForReady || !errors.As(err, &ce) || ctx.Err() != nil {
+			return resp, err
+		}
+		// Jitter of ±20%, as gRPC's connection backoff.
+		d := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(backoff*8/5, waitBackoffMax)
+	}
+}
+
+// WaitForReady's backoff between attempts to connect.
+const (
+	waitBackoffMin = 100 * time.Millisecond
+	waitBackoffMax = 5 * time.Second
+)
+
 // response is the part of a call's response known once the headers arrive.
 type response struct {
 	header wire.Metadata
@@ -279,12 +310,12 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 	// Closing the response body before its end (the deferred Close below,
 	// on every early return) resets the stream: no half-open stream is
 	// left behind, and no per-call context is needed for that.
-	resp, err := c.tr.RoundTrip(ctx, &transport.Request{
+	resp, err := c.roundTrip(ctx, &transport.Request{
 		Path:     method,
 		Header:   hdr,
 		Message:  frame,
 		Deadline: deadlineOf(ctx),
-	})
+	}, cc.waitForReady)
 	if err != nil {
 		return c.transportErr(ctx, err)
 	}

@@ -61,7 +61,8 @@ type clientStream struct {
 
 	stats *callStats // nil without a StatsHandler
 
-	maxRecv, maxSend int // the call's message size limits (CallOptions or the client's)
+	maxRecv, maxSend int  // the call's message size limits (CallOptions or the client's)
+	waitForReady     bool // WaitForReady
 }
 
 // Context returns the call's context; it is done once the call has ended.
@@ -258,6 +259,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 		done:        make(chan struct{}),
 	}
 	cs.maxRecv, cs.maxSend = cc.limits(&c.cfg)
+	cs.waitForReady = cc.waitForReady
 	cs.ctx, cs.cancel = context.WithCancel(ctx)
 	if c.cfg.stats != nil {
 		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, kind, parseAddr(c.Target()))
@@ -309,7 +311,7 @@ func (cs *clientStream) setHeader(md wire.Metadata, err error) {
 // over a transport that pushes, the goroutine then ends, and an idle call
 // holds none. The call ends (endCall) with the response's end.
 func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *transport.Request) {
-	resp, err := cs.c.tr.RoundTrip(cs.ctx, req)
+	resp, err := cs.c.roundTrip(cs.ctx, req, cs.waitForReady)
 	if err != nil {
 		cs.endCall(in, cs.c.transportErr(cs.ctx, err), nil)
 		return

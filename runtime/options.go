@@ -438,6 +438,9 @@ type callConfig struct {
 	maxRecv    int // 0: the client's MaxRecvMsgSize
 	maxSend    int // 0: the client's MaxSendMsgSize
 	creds      PerRPCCredentials
+	// waitForReady: a call whose connection cannot be made waits and
+	// tries again until its context ends, instead of failing at once.
+	waitForReady bool
 }
 
 // limits returns the call's receive and send limits: its own, or the
@@ -483,6 +486,17 @@ func MaxCallRecvMsgSize(n int) CallOption {
 // leaves the client's limit.
 func MaxCallSendMsgSize(n int) CallOption {
 	return callOption(func(c *callConfig) { c.maxSend = max(n, 0) })
+}
+
+// WaitForReady makes a call wait for a connection, as grpc-go's
+// WaitForReady(true) does: when the server cannot be reached (the dial,
+// TLS handshake or HTTP/2 preface fails), the call tries again, with
+// backoff from 100 ms up to 5 s, until it connects or its context ends,
+// and then fails with DEADLINE_EXCEEDED or CANCELLED instead of
+// UNAVAILABLE. A call on a connection that breaks after the call started
+// is not retried. The default, false, fails fast with UNAVAILABLE.
+func WaitForReady(wait bool) CallOption {
+	return callOption(func(c *callConfig) { c.waitForReady = wait })
 }
 
 // UseCompressor compresses the call's requests with the named compressor,

@@ -127,7 +127,7 @@ func (c *client) conn(ctx context.Context) (*clientConn, error) {
 		c.dialing = nil
 		switch {
 		case err != nil:
-			d.err = err
+			d.err = &transport.ConnectError{Err: err}
 		case c.closed:
 			nc.Close()
 			d.err = transport.ErrClientClosed

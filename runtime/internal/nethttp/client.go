@@ -91,7 +91,7 @@ func (c *client) conn(ctx context.Context) (*http.ClientConn, error) {
 	// or the calls on another connection.
 	cc, err := c.t.NewClientConn(ctx, c.scheme, c.target)
 	if err != nil {
-		return nil, err
+		return nil, &transport.ConnectError{Err: err}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

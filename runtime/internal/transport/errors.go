@@ -19,6 +19,18 @@ func (e StreamError) Error() string {
 	return "transport: stream reset by the peer with error code " + wire.H2ErrorName(e.Code)
 }
 
+// ConnectError is RoundTrip's error when no connection could be made for
+// the stream: the dial, the TLS handshake or the HTTP/2 preface failed.
+// The stream never started, so the request may be sent again.
+type ConnectError struct {
+	Err error
+}
+
+func (e *ConnectError) Error() string { return "transport: connecting: " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *ConnectError) Unwrap() error { return e.Err }
+
 // ErrGoAway is returned for streams the peer refused by GOAWAY.
 var ErrGoAway = errors.New("transport: connection closed by GOAWAY")
 
