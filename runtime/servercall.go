@@ -511,7 +511,8 @@ func (o outbox[T]) TrySend(v *T) error                   { return o.send(context
 func (o outbox[T]) Done() <-chan struct{}                { return o.done() }
 
 // Handle registers h for the method named method ("/pkg.Service/Method")
-// with the given kind. h runs on its own goroutine for each call; its
+// with the given kind. h runs on the call's stream goroutine (the one
+// goroutine a streaming call costs on the server); its
 // return ends the call: nil with status OK, an error with its status (a
 // *wire.Error's code, UNKNOWN for other errors, CANCELLED or
 // DEADLINE_EXCEEDED for context errors). A panic ends the call with

@@ -818,9 +818,15 @@ func (sc *serverConn) onSettings(f *http2.SettingsFrame) error {
 	return nil
 }
 
-// serverStream is one request stream: a transport.ServerStream. The reader
-// goroutine fills the request side before the handler starts and feeds
-// body; the handler goroutine owns the response fields.
+// serverStream is one request stream: a transport.ServerStream.
+//
+// Ownership, as the seam's contract states it: the reader goroutine fills
+// the request side before the stream's goroutine starts the handler, and
+// feeds body afterwards; the response side is used by one goroutine at a
+// time, serialised by the caller (the runtime's outflow lock), which may be
+// the stream's goroutine, a sender's, a writing goroutine or the one that
+// sees a deadline pass and calls Finish. The fields marked "response side"
+// below are owned that way: they need no lock of their own.
 type serverStream struct {
 	sc     *serverConn
 	id     uint32
@@ -845,10 +851,10 @@ type serverStream struct {
 
 	// deadline resets the stream if it is still open when it fires
 	// (SetDeadline); stopped by serveStream once the handler is done.
-	// Owned by the handler goroutine.
+	// Set before the first write; read by the stream's goroutine.
 	deadline *time.Timer
 
-	// Owned by the handler goroutine.
+	// The response side.
 	resHeader  transport.Header
 	status     int
 	headerSent bool
