@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 // transports are the ways every direction is run: cleartext HTTP/2 with
 // prior knowledge, and TLS with ALPN h2, each with either HTTP/2
 // implementation under the parley side: framer-* is parley's own
-// (runtime.TransportFramer, the default), xnet-* is x/net/http2's
+// (runtime.TransportFramer, the default), nethttp-* is net/http's
 // (runtime.TransportNetHTTP).
 var transports = []struct {
 	name   string
