@@ -25,7 +25,7 @@ import (
 // use the outbound side; Send may be called from several goroutines.
 // Header, Trailer and Cancel are safe from any goroutine.
 type ClientCall[Req, Res any] struct {
-	cs  *clientStream
+	cs  *clientCore
 	in  *mailbox.Mailbox[*Res] // what the caller receives from
 	out outbox[Req]            // what the caller sends to
 	// raw and rawOut are the call's own mailboxes: in and out too, unless
@@ -36,11 +36,11 @@ type ClientCall[Req, Res any] struct {
 	stopVia context.CancelFunc
 }
 
-// clientStream is the untyped core of a client streaming call. Its run
+// clientCore is the untyped core of a client streaming call. Its run
 // goroutine owns the transport response; the caller's goroutines talk to it
 // through the mailboxes and the fields published before headerReady and
 // done are closed.
-type clientStream struct {
+type clientCore struct {
 	c      *Client
 	method string
 	ctx    context.Context
@@ -250,7 +250,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 	if err != nil {
 		return nil, err
 	}
-	cs := &clientStream{
+	cs := &clientCore{
 		c:           c,
 		method:      method,
 		comp:        comp,
@@ -286,7 +286,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 	return call, nil
 }
 
-func (cs *clientStream) sendErr(err error) error {
+func (cs *clientCore) sendErr(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -299,7 +299,7 @@ func (cs *clientStream) sendErr(err error) error {
 	return wire.AsError(err)
 }
 
-func (cs *clientStream) setHeader(md wire.Metadata, err error) {
+func (cs *clientCore) setHeader(md wire.Metadata, err error) {
 	cs.headerOnce.Do(func() {
 		cs.header, cs.headerErr = md, err
 		close(cs.headerReady)
@@ -307,10 +307,10 @@ func (cs *clientStream) setHeader(md wire.Metadata, err error) {
 }
 
 // runClientCall opens the stream on its own goroutine, publishes the
-// response headers, and starts decoding the responses into in (inbound):
+// response headers, and starts decoding the responses into in (inDecoder):
 // over a transport that pushes, the goroutine then ends, and an idle call
 // holds none. The call ends (endCall) with the response's end.
-func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *transport.Request) {
+func runClientCall[Res any](cs *clientCore, in *mailbox.Mailbox[*Res], req *transport.Request) {
 	resp, err := cs.c.roundTrip(cs.ctx, req, cs.waitForReady)
 	if err != nil {
 		cs.endCall(in, cs.c.transportErr(cs.ctx, err), nil)
@@ -323,7 +323,7 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 		return
 	}
 	cs.setHeader(r.header, nil)
-	reader := &inbound[Res]{
+	reader := &inDecoder[Res]{
 		mr:    msgReader{maxSize: cs.maxRecv, comp: r.comp, stats: cs.stats},
 		codec: cs.c.codec,
 		in:    in,
@@ -351,7 +351,7 @@ func runClientCall[Res any](cs *clientStream, in *mailbox.Mailbox[*Res], req *tr
 
 // endCall ends the call with status and trailer: the inbound mailbox gets
 // its terminal event and the outbound mailbox closes.
-func (cs *clientStream) endCall(in interface{ Close(mailbox.End) bool }, status error, trailer wire.Metadata) {
+func (cs *clientCore) endCall(in interface{ Close(mailbox.End) bool }, status error, trailer wire.Metadata) {
 	if status != nil {
 		status = wire.AsError(status)
 	}
@@ -371,7 +371,7 @@ func (cs *clientStream) endCall(in interface{ Close(mailbox.End) bool }, status 
 
 // requestBody is the HTTP/2 request body of a streaming call. Once the
 // stream is open, the transport attaches it (transport.Request.Attach):
-// from then on its outflow writes the outbound mailbox to the stream from
+// from then on its outWriter writes the outbound mailbox to the stream from
 // the senders' goroutines, as on the server.
 //
 // Each message is reported to the stats handler (MsgSent) before any of
@@ -381,9 +381,9 @@ type requestBody struct {
 	out   *mailbox.Mailbox[[]byte]
 	stats *callStats // nil without a StatsHandler; set before the call starts
 
-	flow outflow
+	flow outWriter
 	w    transport.BodyWriter // set by attach; used under flow.mu
-	// reported: the message tryWrite could not write (outflow holds it
+	// reported: the message tryWrite could not write (outWriter holds it
 	// and writes it next, with write) was reported already. Guarded by
 	// flow.mu.
 	reported bool
@@ -397,7 +397,7 @@ func (b *requestBody) attach(w transport.BodyWriter) {
 }
 
 // tryWrite, write, flush, closeSend and writeFailed make requestBody the
-// sink of its outflow; flow.mu is held.
+// sink of its outWriter; flow.mu is held.
 
 func (b *requestBody) tryWrite(f []byte) (bool, error) {
 	b.stats.sent(len(f))

@@ -41,7 +41,7 @@ func OutgoingMetadata(ctx context.Context) wire.Metadata {
 // IncomingMetadata returns the request metadata of the call a server
 // handler's ctx belongs to, or nil elsewhere. The caller must not modify it.
 func IncomingMetadata(ctx context.Context) wire.Metadata {
-	if ss, ok := ctx.Value(serverStreamKey{}).(*serverStream); ok {
+	if ss, ok := ctx.Value(serverStreamKey{}).(*serverCore); ok {
 		return ss.md
 	}
 	return nil
@@ -59,7 +59,7 @@ type Peer struct {
 // PeerFromContext returns the peer of the call a server handler's ctx
 // belongs to.
 func PeerFromContext(ctx context.Context) (Peer, bool) {
-	if ss, ok := ctx.Value(serverStreamKey{}).(*serverStream); ok {
+	if ss, ok := ctx.Value(serverStreamKey{}).(*serverCore); ok {
 		return ss.peer, true
 	}
 	return Peer{}, false
@@ -68,7 +68,7 @@ func PeerFromContext(ctx context.Context) (Peer, bool) {
 // MethodFromContext returns the full method name ("/pkg.Service/Method")
 // of the call a server handler's ctx belongs to.
 func MethodFromContext(ctx context.Context) (string, bool) {
-	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverCore)
 	if !ok {
 		return "", false
 	}
@@ -79,7 +79,7 @@ func MethodFromContext(ctx context.Context) (string, bool) {
 // is for unary handlers, which have no call value. It fails once the
 // headers have been sent.
 func SetHeader(ctx context.Context, md wire.Metadata) error {
-	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverCore)
 	if !ok {
 		return wire.NewError(wire.Internal, "SetHeader: not a server call context")
 	}
@@ -88,7 +88,7 @@ func SetHeader(ctx context.Context, md wire.Metadata) error {
 
 // SetTrailer adds md to the response trailers of the call ctx belongs to.
 func SetTrailer(ctx context.Context, md wire.Metadata) error {
-	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverCore)
 	if !ok {
 		return wire.NewError(wire.Internal, "SetTrailer: not a server call context")
 	}
@@ -103,7 +103,7 @@ func SetTrailer(ctx context.Context, md wire.Metadata) error {
 // default a server compresses responses the way the client compressed its
 // requests, if the client accepts that encoding.
 func SetCompressor(ctx context.Context, name string) error {
-	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverCore)
 	if !ok {
 		return wire.NewError(wire.Internal, "SetCompressor: not a server call context")
 	}
@@ -116,7 +116,7 @@ func SetCompressor(ctx context.Context, name string) error {
 // tell whether its requests came compressed, as gRPC's interop server
 // must for expect_compressed.
 func RequestCompressor(ctx context.Context) string {
-	ss, ok := ctx.Value(serverStreamKey{}).(*serverStream)
+	ss, ok := ctx.Value(serverStreamKey{}).(*serverCore)
 	if !ok || ss.reqComp == nil {
 		return ""
 	}

@@ -54,7 +54,7 @@ type Server struct {
 type methodDesc struct {
 	name  string
 	kind  Kind
-	serve func(ss *serverStream)
+	serve func(ss *serverCore)
 }
 
 // NewServer returns a server with no methods.
@@ -92,7 +92,7 @@ func NewServer(opts ...ServerOption) *Server {
 	return s
 }
 
-func (s *Server) register(name string, kind Kind, serve func(*serverStream)) {
+func (s *Server) register(name string, kind Kind, serve func(*serverCore)) {
 	if _, _, err := wire.ParsePath(name); err != nil {
 		panic(fmt.Sprintf("parley: invalid method name %q: %v", name, err))
 	}
@@ -278,7 +278,7 @@ const deadlineGrace = 250 * time.Millisecond
 
 // serveStream admits one HTTP/2 stream as a call, or answers it with the
 // error gRPC prescribes. It runs on the stream's own goroutine.
-func (s *Server) serveStream(st transport.ServerStream) {
+func (s *Server) serveStream(st transport.Stream) {
 	if st.Method() != "POST" {
 		refuseHTTP(st, 405, "parley: gRPC requires POST, got "+st.Method())
 		return
@@ -290,7 +290,7 @@ func (s *Server) serveStream(st transport.ServerStream) {
 		refuseHTTP(st, 415, fmt.Sprintf("parley: invalid gRPC request content-type %q", ct))
 		return
 	}
-	ss := &serverStream{srv: s, st: st, method: st.Path(), subtype: subtype}
+	ss := &serverCore{srv: s, st: st, method: st.Path(), subtype: subtype}
 	codecName := strings.ToLower(subtype)
 	if codecName == "" {
 		// "application/grpc" names no codec: by gRPC convention it is
@@ -435,7 +435,7 @@ const (
 // refuseHTTP answers a request that is not a gRPC call with an HTTP error
 // status, once the request is complete or the wait for its end is over
 // (drainRequest). It runs on the stream's goroutine.
-func refuseHTTP(st transport.ServerStream, status int, msg string) {
+func refuseHTTP(st transport.Stream, status int, msg string) {
 	drainRequest(st)
 	writeHTTPError(st, status, msg)
 }
@@ -444,7 +444,7 @@ func refuseHTTP(st transport.ServerStream, status int, msg string) {
 // most nonGRPCMaxDrain bytes and nonGRPCDrainTimeout. It returns early when
 // the client resets the stream or the connection goes away (the body's
 // Read then fails).
-func drainRequest(st transport.ServerStream) {
+func drainRequest(st transport.Stream) {
 	closed := make(chan struct{})
 	timer := time.AfterFunc(nonGRPCDrainTimeout, func() {
 		_ = st.Body().Close() // a Read blocked below returns an error
@@ -456,7 +456,7 @@ func drainRequest(st transport.ServerStream) {
 	}
 }
 
-func writeHTTPError(st transport.ServerStream, status int, msg string) {
+func writeHTTPError(st transport.Stream, status int, msg string) {
 	h := st.ResponseHeader()
 	h.Set("content-type", "text/plain; charset=utf-8")
 	st.WriteHeader(status)

@@ -15,13 +15,13 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-// serverStream is the untyped core of one server call. On a unary call the
+// serverCore is the untyped core of one server call. On a unary call the
 // stream goroutine (the one serveStream runs on) owns the transport stream.
 // On a streaming call the goroutines that send write to its response side
 // in turn, under flow.mu, and the handler runs on the stream goroutine.
-type serverStream struct {
+type serverCore struct {
 	srv      *Server
-	st       transport.ServerStream // written under flow.mu on streaming calls
+	st       transport.Stream // written under flow.mu on streaming calls
 	method   string
 	kind     Kind
 	subtype  string
@@ -54,7 +54,7 @@ type serverStream struct {
 	// first. flow writes it to the transport; its lock guards the
 	// transport stream's response side.
 	out  *mailbox.Mailbox[[]byte]
-	flow outflow
+	flow outWriter
 
 	wroteHeader  bool // guarded by flow.mu on streaming calls
 	reportedHeld bool // see tryWrite; guarded by flow.mu
@@ -71,25 +71,25 @@ type serverStream struct {
 func endWith(err error) mailbox.End { return mailbox.End{Err: err} }
 
 // Context implements ServerConn.
-func (ss *serverStream) Context() context.Context { return ss.ctx }
+func (ss *serverCore) Context() context.Context { return ss.ctx }
 
 // Method implements ServerConn.
-func (ss *serverStream) Method() string { return ss.method }
+func (ss *serverCore) Method() string { return ss.method }
 
 // Metadata implements ServerConn.
-func (ss *serverStream) Metadata() wire.Metadata { return ss.md }
+func (ss *serverCore) Metadata() wire.Metadata { return ss.md }
 
 // Peer implements ServerConn.
-func (ss *serverStream) Peer() Peer { return ss.peer }
+func (ss *serverCore) Peer() Peer { return ss.peer }
 
 // SetHeader implements ServerConn.
-func (ss *serverStream) SetHeader(md wire.Metadata) error { return ss.setHeader(md) }
+func (ss *serverCore) SetHeader(md wire.Metadata) error { return ss.setHeader(md) }
 
 // SetTrailer implements ServerConn.
-func (ss *serverStream) SetTrailer(md wire.Metadata) { ss.setTrailer(md) }
+func (ss *serverCore) SetTrailer(md wire.Metadata) { ss.setTrailer(md) }
 
 // SendMsg implements ServerConn: m goes straight to the outbound mailbox.
-func (ss *serverStream) SendMsg(m any) error {
+func (ss *serverCore) SendMsg(m any) error {
 	if ss.sendMsg == nil {
 		return wire.NewError(wire.Internal, "SendMsg on a unary call")
 	}
@@ -98,7 +98,7 @@ func (ss *serverStream) SendMsg(m any) error {
 
 // RecvMsg implements ServerConn: it receives straight from the inbound
 // mailbox.
-func (ss *serverStream) RecvMsg() (any, error) {
+func (ss *serverCore) RecvMsg() (any, error) {
 	if ss.recvMsg == nil {
 		return nil, wire.NewError(wire.Internal, "RecvMsg on a unary call")
 	}
@@ -106,7 +106,7 @@ func (ss *serverStream) RecvMsg() (any, error) {
 }
 
 // SendHeader implements ServerConn.
-func (ss *serverStream) SendHeader(md wire.Metadata) error {
+func (ss *serverCore) SendHeader(md wire.Metadata) error {
 	if err := ss.setHeader(md); err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (ss *serverStream) SendHeader(md wire.Metadata) error {
 	return nil
 }
 
-func (ss *serverStream) setHeader(md wire.Metadata) error {
+func (ss *serverCore) setHeader(md wire.Metadata) error {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.headerFrozen {
@@ -138,7 +138,7 @@ func (ss *serverStream) setHeader(md wire.Metadata) error {
 	return nil
 }
 
-func (ss *serverStream) setTrailer(md wire.Metadata) {
+func (ss *serverCore) setTrailer(md wire.Metadata) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.trailer == nil {
@@ -154,7 +154,7 @@ func (ss *serverStream) setTrailer(md wire.Metadata) {
 // declare, and responses answer in kind when the client accepts it. An
 // encoding the server lacks ends the call with UNIMPLEMENTED, listing the
 // ones it has, and chooseCompressors returns false.
-func (ss *serverStream) chooseCompressors(hdr transport.Header) bool {
+func (ss *serverCore) chooseCompressors(hdr transport.Header) bool {
 	cfg := &ss.srv.cfg
 	if enc := hdr.Get(wire.HeaderEncoding); enc != "" {
 		comp, ok := cfg.compressor(enc)
@@ -177,11 +177,11 @@ func (ss *serverStream) chooseCompressors(hdr transport.Header) bool {
 
 // clientAccepts reports whether the client accepts responses compressed
 // with the named encoding.
-func (ss *serverStream) clientAccepts(name string) bool {
+func (ss *serverCore) clientAccepts(name string) bool {
 	return ss.acceptsAny && ss.reqComp != nil && ss.reqComp.Name() == name || slices.Contains(ss.accepts, name)
 }
 
-func (ss *serverStream) setCompressor(name string) error {
+func (ss *serverCore) setCompressor(name string) error {
 	comp, ok := ss.srv.cfg.compressor(name)
 	if !ok {
 		return wire.Errorf(wire.Internal, "unknown compressor %q (the server has: %s)", name, ss.srv.hdrAcceptEncoding[0])
@@ -199,7 +199,7 @@ func (ss *serverStream) setCompressor(name string) error {
 }
 
 // encode freezes the headers and frames v for sending.
-func (ss *serverStream) encode(v any) ([]byte, error) {
+func (ss *serverCore) encode(v any) ([]byte, error) {
 	ss.mu.Lock()
 	ss.headerFrozen = true
 	comp := ss.resComp
@@ -209,7 +209,7 @@ func (ss *serverStream) encode(v any) ([]byte, error) {
 
 // sendErr turns a mailbox error from sending a response into what Send
 // reports: the status that ended the call, or the context's.
-func (ss *serverStream) sendErr(err error) error {
+func (ss *serverCore) sendErr(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -223,7 +223,7 @@ func (ss *serverStream) sendErr(err error) error {
 }
 
 // writeHeaders sends the response headers. Stream goroutine only.
-func (ss *serverStream) writeHeaders() {
+func (ss *serverCore) writeHeaders() {
 	if ss.wroteHeader {
 		return
 	}
@@ -248,7 +248,7 @@ func (ss *serverStream) writeHeaders() {
 // finish ends the call with end's status: trailers after the headers, or a
 // trailers-only response when nothing was sent. Stream goroutine only; the
 // transport sends what finish set when serveStream returns.
-func (ss *serverStream) finish(end mailbox.End) {
+func (ss *serverCore) finish(end mailbox.End) {
 	status := wire.AsError(end.Err)
 	ss.finished = true
 	ss.stats.end(end.Err)
@@ -288,7 +288,7 @@ var (
 )
 
 // setContentType answers with the content-type the client used.
-func (ss *serverStream) setContentType(h transport.Header) {
+func (ss *serverCore) setContentType(h transport.Header) {
 	if ss.subtype == wire.Msgpack.Name() {
 		h[keyContentType] = hdrContentMsgpack
 		return
@@ -296,7 +296,7 @@ func (ss *serverStream) setContentType(h transport.Header) {
 	h.Set(wire.HeaderContentType, wire.ContentType(ss.subtype))
 }
 
-func (ss *serverStream) setStatus(h transport.Header, prefix string, status *wire.Error, trailer wire.Metadata) {
+func (ss *serverCore) setStatus(h transport.Header, prefix string, status *wire.Error, trailer wire.Metadata) {
 	statusKey, messageKey := keyStatus, keyMessage
 	if prefix != "" {
 		statusKey, messageKey = keyTrailerStatus, keyTrailerMessage
@@ -322,18 +322,18 @@ func (ss *serverStream) setStatus(h transport.Header, prefix string, status *wir
 
 // clientGone reports whether the client reset the stream or the connection
 // (or the server) went away.
-func (ss *serverStream) clientGone() bool { return ss.st.Context().Err() != nil }
+func (ss *serverCore) clientGone() bool { return ss.st.Context().Err() != nil }
 
-// tryWrite, write, flush, closeSend and writeFailed make serverStream the
-// sink its outflow writes responses to; flow.mu is held.
+// tryWrite, write, flush, closeSend and writeFailed make serverCore the
+// sink its outWriter writes responses to; flow.mu is held.
 
 // Each response is reported to the stats handler (MsgSent) before any of
 // its bytes are written, as on the client: a request it causes can only
 // arrive later, so the events keep the order of cause and effect.
 // reportedHeld notes that a response tryWrite could not write, which the
-// outflow writes next with write, was reported already.
+// outWriter writes next with write, was reported already.
 
-func (ss *serverStream) tryWrite(f []byte) (bool, error) {
+func (ss *serverCore) tryWrite(f []byte) (bool, error) {
 	ss.writeHeaders()
 	if f != nil {
 		ss.stats.sent(len(f))
@@ -343,7 +343,7 @@ func (ss *serverStream) tryWrite(f []byte) (bool, error) {
 	return sent, err
 }
 
-func (ss *serverStream) write(f []byte) error {
+func (ss *serverCore) write(f []byte) error {
 	ss.writeHeaders()
 	if f == nil {
 		return nil
@@ -356,16 +356,16 @@ func (ss *serverStream) write(f []byte) error {
 	return err
 }
 
-func (ss *serverStream) flush() error { return ss.st.Flush() }
+func (ss *serverCore) flush() error { return ss.st.Flush() }
 
 // closeSend does nothing: end sends the status.
-func (ss *serverStream) closeSend() {}
+func (ss *serverCore) closeSend() {}
 
-func (ss *serverStream) writeFailed() { ss.closeGone() }
+func (ss *serverCore) writeFailed() { ss.closeGone() }
 
 // end ends the call with e unless it has ended already: the responses
 // queued before it are written, then the status. Any goroutine.
-func (ss *serverStream) end(e mailbox.End) {
+func (ss *serverCore) end(e mailbox.End) {
 	ss.out.Close(e)
 	ss.flow.mu.Lock()
 	defer ss.flow.mu.Unlock()
@@ -382,7 +382,7 @@ func (ss *serverStream) end(e mailbox.End) {
 // still run: the client went away (nothing to send), or the deadline
 // passed or the request stream failed (the status goes out now; the
 // handler sees its context done).
-func (ss *serverStream) ctxDone() {
+func (ss *serverCore) ctxDone() {
 	if ss.clientGone() {
 		ss.flow.mu.Lock()
 		ss.flow.stopped = true
@@ -395,7 +395,7 @@ func (ss *serverStream) ctxDone() {
 
 // result is the call's outcome once out has ended: the handler's result,
 // except that a call whose deadline passed cannot end OK.
-func (ss *serverStream) result() mailbox.End {
+func (ss *serverCore) result() mailbox.End {
 	end, _ := ss.out.End()
 	if end.Err == nil && errors.Is(ss.ctx.Err(), context.DeadlineExceeded) {
 		end.Err = ctxStatus(ss.ctx)
@@ -404,7 +404,7 @@ func (ss *serverStream) result() mailbox.End {
 }
 
 // closeGone ends the call without a status: the client is gone.
-func (ss *serverStream) closeGone() {
+func (ss *serverCore) closeGone() {
 	ss.out.Close(endWith(wire.NewError(wire.Canceled, "the client cancelled the call or went away")))
 }
 
@@ -418,7 +418,7 @@ func ctxStatus(ctx context.Context) error {
 
 // recoverHandler turns a handler panic into INTERNAL and logs it with its
 // stack: the server keeps serving.
-func (ss *serverStream) recoverHandler(err *error) {
+func (ss *serverCore) recoverHandler(err *error) {
 	if r := recover(); r != nil {
 		buf := make([]byte, 16<<10)
 		buf = buf[:goruntime.Stack(buf, false)]
@@ -444,7 +444,7 @@ func (ss *serverStream) recoverHandler(err *error) {
 // goroutines (their messages interleave whole). Nothing may be used after
 // the handler returns: the handler's return value is the call's status.
 type ServerCall[Req, Res any] struct {
-	ss  *serverStream
+	ss  *serverCore
 	ctx context.Context // the handler's context; set before the handler runs
 	in  *mailbox.Mailbox[*Req]
 	out outbox[Res]
@@ -519,7 +519,7 @@ func (o outbox[T]) Done() <-chan struct{}                { return o.done() }
 // INTERNAL and is logged; the server keeps serving. Handle panics if the
 // method is already registered.
 func Handle[Req, Res any](s *Server, method string, kind Kind, h func(call *ServerCall[Req, Res]) error) {
-	s.register(method, kind, func(ss *serverStream) { serveStreaming(ss, h) })
+	s.register(method, kind, func(ss *serverCore) { serveStreaming(ss, h) })
 }
 
 // HandleUnary registers a unary method: one request in, one response out.
@@ -535,7 +535,7 @@ func HandleUnary[Req, Res any](s *Server, method string, h func(ctx context.Cont
 		}
 		return h(ctx, r)
 	}
-	s.register(method, Unary, func(ss *serverStream) {
+	s.register(method, Unary, func(ss *serverCore) {
 		serveUnary[Req, Res](ss, chainUnaryServer(s.cfg.unary, info, inner))
 	})
 }
@@ -587,7 +587,7 @@ func HandleBidi[Req, Res any](s *Server, method string, h func(call *ServerCall[
 
 // serveUnary runs a unary call on the stream goroutine: read one request,
 // run the (intercepted) handler, write the response and status.
-func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
+func serveUnary[Req, Res any](ss *serverCore, h UnaryHandler) {
 	payload, err := ss.readUnaryRequest()
 	if err != nil {
 		if ss.clientGone() {
@@ -643,7 +643,7 @@ func serveUnary[Req, Res any](ss *serverStream, h UnaryHandler) {
 // it, so waiting for it costs nothing; a client that never half-closes
 // gets no answer before it cancels or its deadline passes, as from
 // grpc-go.
-func (ss *serverStream) readUnaryRequest() ([]byte, error) {
+func (ss *serverCore) readUnaryRequest() ([]byte, error) {
 	mr := msgReader{r: ss.st.Body(), maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats, single: "request"}
 	payload, err := mr.next()
 	if err == io.EOF {
@@ -664,10 +664,10 @@ func (ss *serverStream) readUnaryRequest() ([]byte, error) {
 
 // serveStreaming runs a streaming call. The requests are decoded into the
 // inbound mailbox as they arrive (inbound); the senders write the outbound
-// mailbox to the transport themselves (outflow). The handler runs on the
+// mailbox to the transport themselves (outWriter). The handler runs on the
 // stream goroutine; when the call's context ends first, ctxDone finishes
 // the stream without waiting for it.
-func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]) error) {
+func serveStreaming[Req, Res any](ss *serverCore, h func(*ServerCall[Req, Res]) error) {
 	size := ss.srv.cfg.mailboxSize
 	ss.out = mailbox.New[[]byte](size)
 	ss.flow.out = ss.out
@@ -690,7 +690,7 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 	// The call's own mailboxes: an interceptor that wraps the call to see
 	// its messages (below) takes their place in call, not here.
 	in, out := call.in, call.out
-	reader := &inbound[Req]{
+	reader := &inDecoder[Req]{
 		mr:    msgReader{maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats, single: ss.singleRequest()},
 		codec: ss.codec,
 		in:    in,
@@ -746,7 +746,7 @@ func serveStreaming[Req, Res any](ss *serverStream, h func(*ServerCall[Req, Res]
 
 // singleRequest is msgReader.single for the call's requests: "request"
 // when the method's kind allows one, else empty.
-func (ss *serverStream) singleRequest() string {
+func (ss *serverCore) singleRequest() string {
 	if ss.kind.clientStreams() {
 		return ""
 	}
@@ -756,7 +756,7 @@ func (ss *serverStream) singleRequest() string {
 // requestsEnded delivers the request stream's end to in: io.EOF when the
 // client half-closed, else the failure. A bad message from the client
 // (a *wire.Error) also ends the call with its status.
-func (ss *serverStream) requestsEnded(in interface{ Close(mailbox.End) bool }, err error) {
+func (ss *serverCore) requestsEnded(in interface{ Close(mailbox.End) bool }, err error) {
 	if err == io.EOF {
 		in.Close(mailbox.End{})
 		return
@@ -784,7 +784,7 @@ func (ss *serverStream) requestsEnded(in interface{ Close(mailbox.End) bool }, e
 // that reset the stream because its deadline passed does so about when the
 // server's own deadline passes: then the handler is left to see
 // DeadlineExceeded from its deadline, a few milliseconds later at most.
-func (ss *serverStream) endContext() {
+func (ss *serverCore) endContext() {
 	if ss.clientGone() && ss.resetNearDeadline() {
 		<-ss.ctx.Done() // its deadline ends it within deadlineSlack
 	}
@@ -793,6 +793,6 @@ func (ss *serverStream) endContext() {
 
 // resetNearDeadline reports whether the call is so close to its deadline
 // that a client reset now counts as the deadline passing (deadlineSlack).
-func (ss *serverStream) resetNearDeadline() bool {
+func (ss *serverCore) resetNearDeadline() bool {
 	return !ss.deadline.IsZero() && time.Until(ss.deadline) < deadlineSlack
 }

@@ -95,7 +95,7 @@ func TestServerCreditsUnreadBodies(t *testing.T) {
 	for _, order := range []string{"body-first", "answer-first"} {
 		t.Run(order, func(t *testing.T) {
 			release := make(chan struct{}, 1)
-			srv := NewServer(transport.ServerConfig{MaxUploadBufferPerStream: 65535, MaxUploadBufferPerConnection: 65535}, func(s transport.ServerStream) {
+			srv := NewServer(transport.ServerConfig{MaxUploadBufferPerStream: 65535, MaxUploadBufferPerConnection: 65535}, func(s transport.Stream) {
 				if s.Path() == "/good" {
 					echoHandler(s)
 					return
@@ -150,7 +150,7 @@ func TestServerCreditsUnreadBodies(t *testing.T) {
 // buffers cost is bounded however many streams do not read.
 func TestServerConnFlowControl(t *testing.T) {
 	const win = 65535
-	srv := NewServer(transport.ServerConfig{MaxUploadBufferPerStream: 1 << 20, MaxUploadBufferPerConnection: win}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{MaxUploadBufferPerStream: 1 << 20, MaxUploadBufferPerConnection: win}, func(s transport.Stream) {
 		<-s.Context().Done()
 	})
 	p := newWindowPeer(func() *peer { p, _ := dialPeer(t, serveTest(t, srv)); return p }())
@@ -179,7 +179,7 @@ func TestServerConnFlowControl(t *testing.T) {
 // with CANCEL, its handler returns, and the connection drains.
 func TestServerStreamDeadline(t *testing.T) {
 	handlerDone := make(chan struct{})
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		defer close(handlerDone)
 		s.SetDeadline(time.Now().Add(200 * time.Millisecond))
 		s.ResponseHeader().Set("Content-Type", "application/grpc")
@@ -211,7 +211,7 @@ func TestServerStreamDeadline(t *testing.T) {
 func TestServerWindowWaiterReleased(t *testing.T) {
 	var sc atomic.Pointer[serverConn]
 	blocked := make(chan struct{})
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		sc.Store(s.(*serverStream).sc)
 		s.WriteHeader(200)
 		close(blocked)
@@ -249,7 +249,7 @@ func TestServerWindowWaiterReleased(t *testing.T) {
 // number of INITIAL_WINDOW_SIZE values is applied once, the last one
 // winning (RFC 9113, 6.5.3), however many streams are open.
 func TestServerSettingsFlood(t *testing.T) {
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		<-s.Context().Done()
 	})
 	addr := serveTest(t, srv)
@@ -344,7 +344,7 @@ func TestServerWriteTimeout(t *testing.T) {
 	defer func(d time.Duration) { defaultWriteTimeout = d }(defaultWriteTimeout)
 	defaultWriteTimeout = 300 * time.Millisecond
 	done := make(chan struct{})
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		defer close(done)
 		s.WriteHeader(200)
 		chunk := make([]byte, 16<<10)
@@ -373,7 +373,7 @@ func TestServerWriteTimeout(t *testing.T) {
 // gets GOAWAY(NO_ERROR) and is closed; one with a stream open is not.
 func TestServerIdleTimeout(t *testing.T) {
 	release := make(chan struct{})
-	srv := NewServer(transport.ServerConfig{IdleTimeout: 200 * time.Millisecond}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{IdleTimeout: 200 * time.Millisecond}, func(s transport.Stream) {
 		<-release
 		s.WriteHeader(200)
 	})
@@ -400,7 +400,7 @@ func TestServerIdleTimeout(t *testing.T) {
 // TestServerMaxConnectionAge: at its age a connection gets GOAWAY, and a
 // call still open after the grace period is cut off with the connection.
 func TestServerMaxConnectionAge(t *testing.T) {
-	srv := NewServer(transport.ServerConfig{MaxConnectionAge: 200 * time.Millisecond, MaxConnectionAgeGrace: 300 * time.Millisecond}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{MaxConnectionAge: 200 * time.Millisecond, MaxConnectionAgeGrace: 300 * time.Millisecond}, func(s transport.Stream) {
 		<-s.Context().Done()
 	})
 	p, _ := dialPeer(t, serveTest(t, srv))
@@ -571,7 +571,7 @@ func buffered(r *transport.Response) int {
 // accepted again once the others end.
 func TestServerHeaderBudget(t *testing.T) {
 	release := make(chan struct{})
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		select {
 		case <-release:
 		case <-s.Context().Done():
@@ -643,7 +643,7 @@ func (p *peer) pingSync(seen func(http2.Frame)) {
 // MAX_CONCURRENT_STREAMS once the client can see its end, so a client
 // that opens its next stream the moment a response ends is never refused.
 func TestServerSlotFreeAtEnd(t *testing.T) {
-	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 1}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 1}, func(s transport.Stream) {
 		s.WriteHeader(200)
 		_, _ = s.Write([]byte("x"))
 	})
@@ -665,7 +665,7 @@ func TestServerSlotFreeAtEnd(t *testing.T) {
 // response) is ignored, as RFC 9113, 5.1 requires, not answered with a
 // reset a frame.
 func TestServerIgnoresDataAfterItsReset(t *testing.T) {
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) { s.WriteHeader(200) })
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) { s.WriteHeader(200) })
 	p, _ := dialPeer(t, serveTest(t, srv))
 	p.request(1, false)
 	p.until("RST_STREAM(NO_ERROR)", isRST(1, http2.ErrCodeNo))

@@ -62,7 +62,7 @@ func serveTest(t testing.TB, srv transport.Server) string {
 
 // echoHandler answers every request with 200, its body echoed, and a
 // trailer.
-func echoHandler(s transport.ServerStream) {
+func echoHandler(s transport.Stream) {
 	b, err := io.ReadAll(s.Body())
 	if err != nil {
 		return

@@ -818,7 +818,7 @@ func (sc *serverConn) onSettings(f *http2.SettingsFrame) error {
 	return nil
 }
 
-// serverStream is one request stream: a transport.ServerStream.
+// serverStream is one request stream: a transport.Stream.
 //
 // Ownership, as the seam's contract states it: the reader goroutine fills
 // the request side before the stream's goroutine starts the handler, and
@@ -863,12 +863,12 @@ type serverStream struct {
 }
 
 var (
-	_ transport.ServerStream = (*serverStream)(nil)
-	_ transport.Body         = (*serverBody)(nil)
-	_ transport.Body         = (*clientBody)(nil)
+	_ transport.Stream = (*serverStream)(nil)
+	_ transport.Body   = (*serverBody)(nil)
+	_ transport.Body   = (*clientBody)(nil)
 )
 
-// SetDeadline implements transport.ServerStream: at t, a stream whose
+// SetDeadline implements transport.Stream: at t, a stream whose
 // response is not complete is reset with CANCEL, which also wakes a
 // sender waiting for flow-control window.
 func (st *serverStream) SetDeadline(t time.Time) {
@@ -937,7 +937,7 @@ func (st *serverStream) writeHeader(status int) {
 	}
 }
 
-// Write implements transport.ServerStream: it buffers p and queues full
+// Write implements transport.Stream: it buffers p and queues full
 // chunks; Flush queues the rest.
 func (st *serverStream) Write(p []byte) (int, error) {
 	if err := st.ctx.Err(); err != nil {
@@ -964,7 +964,7 @@ func (st *serverStream) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// Flush implements transport.ServerStream.
+// Flush implements transport.Stream.
 func (st *serverStream) Flush() error {
 	st.writeHeader(200)
 	if st.headerSent && st.pend == nil {

@@ -53,7 +53,7 @@ func TestServerSettings(t *testing.T) {
 // DATA frames, and the response: HEADERS, DATA, trailers with END_STREAM,
 // all written with one flush.
 func TestServerExchange(t *testing.T) {
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		b, _ := io.ReadAll(s.Body())
 		if s.RequestHeader().Get("X-Long") == "" || s.Path() != "/t" || s.Method() != "POST" {
 			s.WriteHeader(400)
@@ -134,7 +134,7 @@ func TestServerOneFlush(t *testing.T) {
 // TestServerTrailersOnly: a handler that writes nothing gets one HEADERS
 // frame with END_STREAM.
 func TestServerTrailersOnly(t *testing.T) {
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		s.ResponseHeader().Set("Grpc-Status", "12")
 		s.WriteHeader(200)
 	})
@@ -151,7 +151,7 @@ func TestServerTrailersOnly(t *testing.T) {
 // SETTINGS_INITIAL_WINDOW_SIZE to an open stream.
 func TestServerSendFlowControl(t *testing.T) {
 	body := bytes.Repeat([]byte("x"), 100)
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		s.WriteHeader(200)
 		_, _ = s.Write(body)
 	})
@@ -190,7 +190,7 @@ func TestServerSendFlowControl(t *testing.T) {
 func TestServerReceiveFlowControl(t *testing.T) {
 	const win = 64 << 10
 	read := make(chan int)
-	srv := NewServer(transport.ServerConfig{MaxUploadBufferPerStream: win}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{MaxUploadBufferPerStream: win}, func(s transport.Stream) {
 		buf := make([]byte, win)
 		for n := range read {
 			if _, err := io.ReadFull(s.Body(), buf[:n]); err != nil {
@@ -224,7 +224,7 @@ func TestServerReceiveFlowControl(t *testing.T) {
 // context.
 func TestServerReset(t *testing.T) {
 	cancelled := make(chan struct{})
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		<-s.Context().Done()
 		close(cancelled)
 	})
@@ -243,7 +243,7 @@ func TestServerReset(t *testing.T) {
 // with RST_STREAM(REFUSED_STREAM).
 func TestServerStreamLimit(t *testing.T) {
 	release := make(chan struct{})
-	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 2}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 2}, func(s transport.Stream) {
 		select {
 		case <-release:
 		case <-s.Context().Done():
@@ -261,7 +261,7 @@ func TestServerStreamLimit(t *testing.T) {
 // TestServerRapidReset: a client that resets streams faster than its
 // budget gets GOAWAY(ENHANCE_YOUR_CALM).
 func TestServerRapidReset(t *testing.T) {
-	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 10}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 10}, func(s transport.Stream) {
 		<-s.Context().Done()
 	})
 	p, _ := dialPeer(t, serveTest(t, srv))
@@ -284,7 +284,7 @@ func TestServerRapidReset(t *testing.T) {
 // TestServerHeaderListSize: a request header list beyond
 // MAX_HEADER_LIST_SIZE gets HTTP 431 and never reaches the handler.
 func TestServerHeaderListSize(t *testing.T) {
-	srv := NewServer(transport.ServerConfig{MaxHeaderListSize: 1000}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{MaxHeaderListSize: 1000}, func(s transport.Stream) {
 		t.Error("handler called")
 	})
 	p, _ := dialPeer(t, serveTest(t, srv))
@@ -343,7 +343,7 @@ func TestServerProtocolErrors(t *testing.T) {
 func TestServerGoAway(t *testing.T) {
 	started := make(chan struct{}, 1)
 	release := make(chan struct{})
-	srv := NewServer(transport.ServerConfig{}, func(s transport.ServerStream) {
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
 		started <- struct{}{}
 		<-release
 		s.WriteHeader(200)

@@ -220,7 +220,7 @@ func (c *prefaceConn) Read(p []byte) (int, error) {
 }
 
 // Handler returns an http.Handler that serves each request to h as a
-// transport.ServerStream.
+// transport.Stream.
 func Handler(h transport.StreamHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		transport.ServeBasic(&stream{w: w, r: r, rc: http.NewResponseController(w)}, h)

@@ -12,7 +12,7 @@ import (
 // BasicStream is what a request-response API such as net/http's offers
 // for one stream: the request, a blocking body, and a response that is
 // complete when its handler returns. ServeBasic turns one into a
-// ServerStream.
+// Stream.
 type BasicStream interface {
 	Context() context.Context
 	Method() string
@@ -52,7 +52,7 @@ func ServeBasic(b BasicStream, h StreamHandler) {
 	_ = s.body.Close()
 }
 
-// basicStream is a ServerStream over a BasicStream. Its response methods
+// basicStream is a Stream over a BasicStream. Its response methods
 // are serialised by the caller, as the seam requires, and also take mu, so
 // that they fail once Finish has let the BasicStream's own handler return.
 type basicStream struct {

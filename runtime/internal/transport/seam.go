@@ -74,8 +74,8 @@ type ServerConfig struct {
 }
 
 // StreamHandler serves one stream. The stream is finished when it returns
-// (or earlier, by ServerStream.Finish).
-type StreamHandler func(s ServerStream)
+// (or earlier, by Stream.Finish).
+type StreamHandler func(s Stream)
 
 // Server serves HTTP/2 connections, each stream to a StreamHandler.
 type Server interface {
@@ -89,7 +89,7 @@ type Server interface {
 	GoAway()
 }
 
-// ServerStream is one request stream on the server, with everything the
+// Stream is one request stream on the server, with everything the
 // call layer needs from it. Every implementation supplies every method:
 // one that cannot push, try a write or finish early itself (net/http's
 // HTTP/2, the web protocols) gets them from ServeBasic, which adds
@@ -105,7 +105,7 @@ type Server interface {
 //     between calls: the runtime holds its outflow's lock around them.
 //   - Context, the request's fields and SetDeadline may be called by any
 //     goroutine.
-type ServerStream interface {
+type Stream interface {
 	// Context is cancelled when the client resets the stream, the
 	// connection goes away, or the stream is finished.
 	Context() context.Context

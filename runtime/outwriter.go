@@ -15,7 +15,7 @@ import (
 // message larger than the bound still goes, alone.
 const maxQueuedBytes = 1 << 20
 
-// outflow writes a call's outbound mailbox of framed messages to its HTTP/2
+// outWriter writes a call's outbound mailbox of framed messages to its HTTP/2
 // stream from the senders' own goroutines, on both sides of a call.
 //
 // flush writes what is queued unless another goroutine is doing so: that
@@ -26,7 +26,7 @@ const maxQueuedBytes = 1 << 20
 // the mailbox is empty; Send returns meanwhile. So Send blocks only while
 // the mailbox is full (or until its context ends), never on the network,
 // and a burst of Sends from several goroutines goes out together.
-type outflow struct {
+type outWriter struct {
 	out      *mailbox.Mailbox[[]byte]
 	attached atomic.Bool // to is set
 	ended    atomic.Bool // out's end has been taken (and sink.closeSend called)
@@ -55,7 +55,7 @@ type outflow struct {
 // send queues the framed message f (nil asks for the headers) in out and
 // writes what it can: with wait, blocking while out is full, in count or
 // bytes, until ctx ends; without, failing with mailbox.ErrFull instead.
-func (o *outflow) send(ctx context.Context, f []byte, wait bool) error {
+func (o *outWriter) send(ctx context.Context, f []byte, wait bool) error {
 	if err := o.admit(ctx, len(f), wait); err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (o *outflow) send(ctx context.Context, f []byte, wait bool) error {
 
 // admit counts n bytes into out, waiting (with wait) while that would take
 // it past maxQueuedBytes.
-func (o *outflow) admit(ctx context.Context, n int, wait bool) error {
+func (o *outWriter) admit(ctx context.Context, n int, wait bool) error {
 	for {
 		o.qmu.Lock()
 		if o.queued == 0 || o.queued+n <= maxQueuedBytes {
@@ -103,7 +103,7 @@ func (o *outflow) admit(ctx context.Context, n int, wait bool) error {
 }
 
 // taken notes that n bytes left out (taken to be written, or dropped).
-func (o *outflow) taken(n int) {
+func (o *outWriter) taken(n int) {
 	if n == 0 {
 		return
 	}
@@ -116,8 +116,8 @@ func (o *outflow) taken(n int) {
 	o.qmu.Unlock()
 }
 
-// sink is the stream an outflow writes to. Its methods are called with
-// outflow.mu held.
+// sink is the stream an outWriter writes to. Its methods are called with
+// outWriter.mu held.
 type sink interface {
 	// tryWrite writes f if flow control lets all of it go now, and
 	// reports false (writing nothing) otherwise.
@@ -127,14 +127,14 @@ type sink interface {
 	// flush sends what write has written.
 	flush() error
 	// closeSend is called once out has ended and everything queued
-	// before its end was written, unless the outflow stopped.
+	// before its end was written, unless the outWriter stopped.
 	closeSend()
 	// writeFailed is called when a write failed; nothing more is written.
 	writeFailed()
 }
 
 // attach sets the sink and writes what was queued before it.
-func (o *outflow) attach(to sink) {
+func (o *outWriter) attach(to sink) {
 	o.mu.Lock()
 	o.to = to
 	o.attached.Store(true)
@@ -144,7 +144,7 @@ func (o *outflow) attach(to sink) {
 
 // pending reports whether there is something to write: a message, or the
 // mailbox's end.
-func (o *outflow) pending() bool {
+func (o *outWriter) pending() bool {
 	if o.out.Len() > 0 {
 		return true
 	}
@@ -157,7 +157,7 @@ func (o *outflow) pending() bool {
 }
 
 // flush writes what is queued, without ever waiting for flow control.
-func (o *outflow) flush() {
+func (o *outWriter) flush() {
 	if !o.attached.Load() {
 		return
 	}
@@ -175,7 +175,7 @@ func (o *outflow) flush() {
 // writeBlocked writes what is queued, waiting for flow control, then lets
 // mu go. It runs on a goroutine of its own, holding the mu its starter
 // locked.
-func (o *outflow) writeBlocked() {
+func (o *outWriter) writeBlocked() {
 	o.writeLocked(true)
 	o.mu.Unlock()
 	o.flush()
@@ -186,7 +186,7 @@ func (o *outflow) writeBlocked() {
 // flushes once. Without, it writes each message with sink.tryWrite and, at
 // the first that cannot go at once, keeps it in held and hands the rest,
 // and mu, to writeBlocked: then it returns false. mu held.
-func (o *outflow) writeLocked(wait bool) bool {
+func (o *outWriter) writeLocked(wait bool) bool {
 	wrote := false
 	for {
 		f, ok := o.held, o.hasHeld
@@ -233,8 +233,8 @@ func (o *outflow) writeLocked(wait bool) bool {
 	return true
 }
 
-// fail stops the outflow after a failed write. mu held.
-func (o *outflow) fail() {
+// fail stops the outWriter after a failed write. mu held.
+func (o *outWriter) fail() {
 	o.stopped = true
 	o.to.writeFailed()
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-// inbound decodes the messages of a request or response body into a call's
+// inDecoder decodes the messages of a request or response body into a call's
 // inbound mailbox.
 //
 // No goroutine waits on an idle body: the transport calls notify when data
@@ -22,7 +22,7 @@ import (
 // the receiver makes it, and exits once it has caught up with the body.
 // While nobody reads the body, its HTTP/2 window is not credited, so the
 // peer stops: that is the mailbox's backpressure.
-type inbound[T any] struct {
+type inDecoder[T any] struct {
 	mr    msgReader
 	codec wire.Codec
 	in    *mailbox.Mailbox[*T]
@@ -86,7 +86,7 @@ func (r *aheadRing) queued(inLen int) int {
 }
 
 // start begins decoding body into in.
-func (p *inbound[T]) start(body transport.Body) {
+func (p *inDecoder[T]) start(body transport.Body) {
 	p.mr.r = readerFunc(body.TryRead)
 	body.SetNotify(p.notify)
 	p.notify() // for what arrived before SetNotify
@@ -94,7 +94,7 @@ func (p *inbound[T]) start(body transport.Body) {
 
 // notify runs on the transport's reading goroutine when data or the end
 // arrives: it decodes what it can unless another goroutine is at it.
-func (p *inbound[T]) notify() {
+func (p *inDecoder[T]) notify() {
 	p.mu.Lock()
 	if p.running {
 		p.again = true
@@ -113,7 +113,7 @@ func (p *inbound[T]) notify() {
 // run decodes until the body has nothing more for now (push), or its end.
 // With blocking false it never blocks: at a full mailbox or a costly
 // message it hands over to a new goroutine.
-func (p *inbound[T]) run(blocking bool) {
+func (p *inDecoder[T]) run(blocking bool) {
 	for {
 		if p.pendRaw != nil {
 			raw := p.pendRaw
@@ -185,7 +185,7 @@ const maxDecodedAhead = maxQueuedBytes
 // signals a receive: it looks again after a yield, then after sleeps that
 // double up to 10 ms. Only a call whose receiver lags behind messages
 // totalling a megabyte waits here.
-func (p *inbound[T]) waitRoom(size int) error {
+func (p *inDecoder[T]) waitRoom(size int) error {
 	for i := 0; ; i++ {
 		q := p.ahead.queued(p.in.Len())
 		if q == 0 || q+size <= maxDecodedAhead {
@@ -204,7 +204,7 @@ func (p *inbound[T]) waitRoom(size int) error {
 
 // park ends a run that has caught up with the body; false if more arrived
 // meanwhile, and the run goes on.
-func (p *inbound[T]) park() bool {
+func (p *inDecoder[T]) park() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.again {
@@ -217,7 +217,7 @@ func (p *inbound[T]) park() bool {
 }
 
 // finish reports the body's end and ends the run for good.
-func (p *inbound[T]) finish(err error) {
+func (p *inDecoder[T]) finish(err error) {
 	p.end(err)
 	p.mu.Lock()
 	p.finished = true
@@ -227,7 +227,7 @@ func (p *inbound[T]) finish(err error) {
 }
 
 // wakeStop releases a stop waiting for the run to end. p.mu held.
-func (p *inbound[T]) wakeStop() {
+func (p *inDecoder[T]) wakeStop() {
 	if p.idle != nil {
 		close(p.idle)
 		p.idle = nil
@@ -237,7 +237,7 @@ func (p *inbound[T]) wakeStop() {
 // stop waits for a running decode to end and starts no new one. The body
 // must have been closed and ctx ended first, so that the run cannot be
 // blocked on either.
-func (p *inbound[T]) stop() {
+func (p *inDecoder[T]) stop() {
 	p.mu.Lock()
 	p.stopped = true
 	if !p.running {
