@@ -272,7 +272,29 @@ func CallUnary[Req, Res any](ctx context.Context, c *Client, method string, req 
 	return res, nil
 }
 
-// invokeUnary performs a unary call on the caller's goroutine.
+// prepareUnary encodes a unary call's request and builds its headers,
+// with the call's credentials.
+func (c *Client) prepareUnary(ctx context.Context, method string, req any, cc *callConfig) ([]byte, transport.Header, context.Context, error) {
+	comp, err := c.callCompressor(cc)
+	if err != nil {
+		return nil, nil, ctx, err
+	}
+	_, maxSend := cc.limits(&c.cfg)
+	frame, err := encodeMessage(c.codec, comp, c.cfg.compressMin, req, maxSend)
+	if err != nil {
+		return nil, nil, ctx, err
+	}
+	if cc.creds != nil {
+		if ctx, err = attachCredentials(ctx, cc.creds, c.cfg.tls != nil, method); err != nil {
+			return nil, nil, ctx, err
+		}
+	}
+	hdr, err := c.requestHeader(ctx, comp)
+	return frame, hdr, ctx, err
+}
+
+// invokeUnary performs a unary call on the caller's goroutine: it
+// prepares the request, opens the stream, and reads the response.
 func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, cc *callConfig) (err error) {
 	var trailer wire.Metadata
 	var header wire.Metadata
@@ -284,24 +306,11 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 			*cc.trailer = trailer
 		}
 	}()
-	comp, err := c.callCompressor(cc)
+	frame, hdr, ctx, err := c.prepareUnary(ctx, method, req, cc)
 	if err != nil {
 		return err
 	}
-	maxRecv, maxSend := cc.limits(&c.cfg)
-	frame, err := encodeMessage(c.codec, comp, c.cfg.compressMin, req, maxSend)
-	if err != nil {
-		return err
-	}
-	if cc.creds != nil {
-		if ctx, err = attachCredentials(ctx, cc.creds, c.cfg.tls != nil, method); err != nil {
-			return err
-		}
-	}
-	hdr, err := c.requestHeader(ctx, comp)
-	if err != nil {
-		return err
-	}
+	maxRecv, _ := cc.limits(&c.cfg)
 	var stats *callStats
 	if c.cfg.stats != nil {
 		stats = newCallStats(c.cfg.stats, ctx, true, method, Unary, parseAddr(c.Target()))
@@ -330,7 +339,13 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 		}
 		return r.status
 	}
-	mr := msgReader{r: resp.Body, maxSize: maxRecv, comp: r.comp, stats: stats}
+	trailer, err = c.readUnaryResponse(ctx, resp, msgReader{r: resp.Body, maxSize: maxRecv, comp: r.comp, stats: stats}, res)
+	return err
+}
+
+// readUnaryResponse reads a unary call's response body into res, then its
+// trailers: exactly one message, then the status.
+func (c *Client) readUnaryResponse(ctx context.Context, resp *transport.Response, mr msgReader, res any) (wire.Metadata, error) {
 	n := 0
 	for {
 		payload, err := mr.next()
@@ -338,24 +353,23 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 			break
 		}
 		if err != nil {
-			return c.transportErr(ctx, err)
+			return nil, c.transportErr(ctx, err)
 		}
 		n++
 		if n == 1 {
 			if err := decodeMessage(c.codec, payload, res); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	md, status := readTrailer(resp)
-	trailer = md
+	trailer, status := readTrailer(resp)
 	if status != nil {
-		return status
+		return trailer, status
 	}
 	if n != 1 {
-		return cardinalityError("response", n)
+		return trailer, cardinalityError("response", n)
 	}
-	return nil
+	return trailer, nil
 }
 
 func deadlineOf(ctx context.Context) time.Time {

@@ -276,19 +276,33 @@ const deadlineSlack = 50 * time.Millisecond
 // grants no flow-control window) is still released.
 const deadlineGrace = 250 * time.Millisecond
 
-// serveStream admits one HTTP/2 stream as a call, or answers it with the
-// error gRPC prescribes. It runs on the stream's own goroutine.
+// serveStream serves one stream, in phases: route it to a method and a
+// codec (route), read the request's headers (readRequest), then give the
+// call its context and run the method (serve). A phase that fails ends
+// the call with its status. It runs on the stream's own goroutine.
 func (s *Server) serveStream(st transport.Stream) {
-	if st.Method() != "POST" {
-		refuseHTTP(st, 405, "parley: gRPC requires POST, got "+st.Method())
+	ss, md := s.route(st)
+	if md == nil {
 		return
 	}
-	hdr := st.RequestHeader()
-	ct := hdr.Get(wire.HeaderContentType)
+	if !ss.readRequest() {
+		return
+	}
+	s.serve(ss, md)
+}
+
+// route checks that st is a gRPC request, and finds its codec and method;
+// nil if it is not served (the call was answered).
+func (s *Server) route(st transport.Stream) (*serverCore, *methodDesc) {
+	if st.Method() != "POST" {
+		refuseHTTP(st, 405, "parley: gRPC requires POST, got "+st.Method())
+		return nil, nil
+	}
+	ct := st.RequestHeader().Get(wire.HeaderContentType)
 	subtype, ok := wire.ParseContentType(ct)
 	if !ok {
 		refuseHTTP(st, 415, fmt.Sprintf("parley: invalid gRPC request content-type %q", ct))
-		return
+		return nil, nil
 	}
 	ss := &serverCore{srv: s, st: st, method: st.Path(), subtype: subtype}
 	codecName := strings.ToLower(subtype)
@@ -301,7 +315,7 @@ func (s *Server) serveStream(st transport.Stream) {
 	if !ok {
 		ss.subtype = wire.Msgpack.Name()
 		ss.finish(endWith(wire.Errorf(wire.Unimplemented, "no codec for content-subtype %q; this server speaks %s", subtype, s.codecList())))
-		return
+		return nil, nil
 	}
 	ss.codec = codec
 	s.mu.RLock()
@@ -314,35 +328,45 @@ func (s *Server) serveStream(st transport.Stream) {
 	s.mu.RUnlock()
 	if md == nil {
 		ss.finish(endWith(unknownMethod(ss.method, s)))
-		return
+		return nil, nil
 	}
 	ss.kind = md.kind
+	return ss, md
+}
+
+// readRequest reads the request's headers into ss: its compression, its
+// deadline, its metadata and its peer. false if they are malformed (the
+// call was answered).
+func (ss *serverCore) readRequest() bool {
+	hdr := ss.st.RequestHeader()
 	if !ss.chooseCompressors(hdr) {
-		return
+		return false
 	}
-	var timeout time.Duration
-	v := hdr.Get(wire.HeaderTimeout)
-	hasTimeout := v != ""
-	if hasTimeout {
+	if v := hdr.Get(wire.HeaderTimeout); v != "" {
 		d, err := wire.DecodeTimeout(v)
 		if err != nil {
 			ss.finish(endWith(wire.Errorf(wire.Internal, "malformed grpc-timeout %q: %v", v, err)))
-			return
+			return false
 		}
-		timeout = d
+		ss.deadline = time.Now().Add(d)
 	}
 	reqMD := wire.Metadata{}
 	for k, vs := range hdr {
 		for _, v := range vs {
 			if err := wire.DecodeHeader(reqMD, k, v); err != nil {
 				ss.finish(endWith(wire.Errorf(wire.Internal, "malformed metadata %q: %v", strings.ToLower(k), err)))
-				return
+				return false
 			}
 		}
 	}
 	ss.md = reqMD
-	ss.peer = Peer{Addr: parseAddr(st.RemoteAddr()), TLS: st.TLS()}
+	ss.peer = Peer{Addr: parseAddr(ss.st.RemoteAddr()), TLS: ss.st.TLS()}
+	return true
+}
 
+// serve gives the call its context (and stats) and runs md's method.
+func (s *Server) serve(ss *serverCore, md *methodDesc) {
+	st := ss.st
 	// The handler's context ends when the deadline passes, the client
 	// resets the stream or goes away, or the call is over. It does not
 	// inherit the stream's cancellation directly: a client whose deadline
@@ -351,8 +375,7 @@ func (s *Server) serveStream(st transport.Stream) {
 	// One context value, the call itself, carries the metadata and peer
 	// that IncomingMetadata and PeerFromContext return.
 	ctx := context.WithValue(context.WithoutCancel(st.Context()), serverStreamKey{}, ss)
-	if hasTimeout {
-		ss.deadline = time.Now().Add(timeout)
+	if !ss.deadline.IsZero() {
 		ss.ctx, ss.cancel = context.WithDeadline(ctx, ss.deadline)
 		// Whatever the handler does, and whether or not the client grants
 		// the window to send the response, the stream and all it holds
