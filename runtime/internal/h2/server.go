@@ -531,15 +531,7 @@ func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	if st != nil {
 		remoteDone := st.remoteDone
 		sc.mu.Unlock()
-		// Trailers: they must end the stream and hold no pseudo-headers.
-		switch {
-		case remoteDone:
-			st.reset(http2.ErrCodeStreamClosed, true)
-		case !f.StreamEnded() || len(f.PseudoFields()) > 0:
-			st.reset(http2.ErrCodeProtocol, true)
-		default:
-			sc.endRemote(st)
-		}
+		sc.onTrailers(st, f, remoteDone)
 		return nil
 	}
 	sc.maxClientID = id
@@ -572,6 +564,27 @@ func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		sc.pushCtrl(item{kind: itemRST, sid: id, code: http2.ErrCodeProtocol})
 		return nil
 	}
+	return sc.openStream(st, f, hsize)
+}
+
+// onTrailers handles a HEADERS frame on an open stream: the request's
+// trailers, which must end the stream and hold no pseudo-headers.
+func (sc *serverConn) onTrailers(st *serverStream, f *http2.MetaHeadersFrame, remoteDone bool) {
+	switch {
+	case remoteDone:
+		st.reset(http2.ErrCodeStreamClosed, true)
+	case !f.StreamEnded() || len(f.PseudoFields()) > 0:
+		st.reset(http2.ErrCodeProtocol, true)
+	default:
+		sc.endRemote(st)
+	}
+}
+
+// openStream adds a new request stream, whose header list is hsize bytes,
+// and starts its handler, or queues it while MAX_CONCURRENT_STREAMS
+// handlers run. Reader goroutine.
+func (sc *serverConn) openStream(st *serverStream, f *http2.MetaHeadersFrame, hsize uint64) error {
+	id := st.id
 	sc.mu.Lock()
 	if sc.err != nil {
 		sc.mu.Unlock()
