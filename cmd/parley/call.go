@@ -55,7 +55,52 @@ type callFlags struct {
 	timeout                      time.Duration
 }
 
+// runCall is `parley call`: it parses the command line, reads the schema
+// if one is given, sets up the request source and the connection, and
+// runs the call.
 func runCall(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f, pos, err := parseCallArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	addr, method := pos[0], pos[1]
+	if !strings.HasPrefix(method, "/") {
+		method = "/" + method
+	}
+	svc, name, ok := strings.Cut(method[1:], "/")
+	if !ok || svc == "" || name == "" || strings.Contains(name, "/") {
+		return fmt.Errorf("parley call: method %q is not of the form /pkg.Service/Method", pos[1])
+	}
+
+	// The schema, when given, types both directions.
+	var md protoreflect.MethodDescriptor
+	if len(f.protos) > 0 {
+		files, err := stubs.Parse(f.protos, stubs.Options{ImportPaths: f.importPaths})
+		if err != nil {
+			return err
+		}
+		if md, err = findMethod(files, svc, name); err != nil {
+			return err
+		}
+	}
+	req, err := newRequests(pos[2:], stdin, md)
+	if err != nil {
+		return err
+	}
+	defer req.close()
+
+	client, ctx, cancel, err := dialCall(addr, f)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer cancel()
+	return streamCall(ctx, client, method, req, md, f.verbose, stdout, stderr)
+}
+
+// parseCallArgs parses `parley call`'s flags and checks that two or three
+// positional arguments remain: ADDR, METHOD and the optional request.
+func parseCallArgs(args []string, stderr io.Writer) (callFlags, []string, error) {
 	var f callFlags
 	fs := flag.NewFlagSet("parley call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -74,149 +119,126 @@ func runCall(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if err == flag.ErrHelp {
-			return err
+			return f, nil, err
 		}
-		return errUsage
+		return f, nil, errUsage
 	}
 	if len(pos) < 2 || len(pos) > 3 {
 		fs.Usage()
-		return errUsage
+		return f, nil, errUsage
 	}
-	addr, method := pos[0], pos[1]
-	if !strings.HasPrefix(method, "/") {
-		method = "/" + method
-	}
-	svc, name, ok := strings.Cut(method[1:], "/")
-	if !ok || svc == "" || name == "" || strings.Contains(name, "/") {
-		return fmt.Errorf("parley call: method %q is not of the form /pkg.Service/Method", pos[1])
-	}
+	return f, pos, nil
+}
 
-	// The schema, when given, types both directions.
-	var md protoreflect.MethodDescriptor
-	if len(f.protos) > 0 {
-		files, err := stubs.Parse(f.protos, stubs.Options{ImportPaths: f.importPaths})
-		if err != nil {
-			return err
-		}
-		md, err = findMethod(files, svc, name)
-		if err != nil {
-			return err
-		}
-	}
+// requests is the source of a call's request messages, as msgpack: the
+// JSON argument, a file, or standard input.
+type requests struct {
+	dec   *json.Decoder
+	toMsg func(json.RawMessage) ([]byte, error)
+	// first is the one request given as an argument, checked before
+	// anything is sent; nil when the requests are read as they go.
+	first []byte
+	close func()
+}
 
-	// The request messages: from the argument, a file or standard input.
+// newRequests opens the request source that arg (the optional third
+// positional argument) names, typed by md when the schema was given.
+func newRequests(arg []string, stdin io.Reader, md protoreflect.MethodDescriptor) (*requests, error) {
+	r := &requests{close: func() {}, toMsg: rawJSONToMsgpack}
+	if md != nil {
+		in := md.Input()
+		r.toMsg = func(j json.RawMessage) ([]byte, error) { return jsonToMsgpack(in, j) }
+	}
 	var input io.Reader
 	switch {
-	case len(pos) == 3 && pos[2] == "@-":
+	case len(arg) == 1 && arg[0] == "@-":
 		input = stdin
-	case len(pos) == 3 && strings.HasPrefix(pos[2], "@"):
-		file, err := os.Open(pos[2][1:])
+	case len(arg) == 1 && strings.HasPrefix(arg[0], "@"):
+		file, err := os.Open(arg[0][1:])
 		if err != nil {
-			return fmt.Errorf("parley call: %w", err)
+			return nil, fmt.Errorf("parley call: %w", err)
 		}
-		defer file.Close()
+		r.close = func() { file.Close() }
 		input = file
-	case len(pos) == 3:
-		input = strings.NewReader(pos[2])
+	case len(arg) == 1:
+		input = strings.NewReader(arg[0])
 	case md != nil && md.IsStreamingClient():
 		input = stdin
 	default:
 		input = strings.NewReader("{}")
 	}
-	var toMsgpack func(json.RawMessage) ([]byte, error)
-	var toJSON func([]byte) ([]byte, error)
-	if md != nil {
-		in, out := md.Input(), md.Output()
-		toMsgpack = func(j json.RawMessage) ([]byte, error) { return jsonToMsgpack(in, j) }
-		toJSON = func(b []byte) ([]byte, error) { return msgpackToJSON(out, b) }
-	} else {
-		toMsgpack = rawJSONToMsgpack
-		toJSON = rawMsgpackToJSON
-	}
-	dec := json.NewDecoder(bufio.NewReader(input))
-	next := func() ([]byte, error) {
-		var j json.RawMessage
-		if err := dec.Decode(&j); err != nil {
-			return nil, err
-		}
-		return toMsgpack(j)
-	}
-	// A single argument is checked before anything is sent.
-	var first []byte
-	if len(pos) == 3 && !strings.HasPrefix(pos[2], "@") {
-		if first, err = next(); err != nil {
-			return fmt.Errorf("parley call: request: %w", err)
+	r.dec = json.NewDecoder(bufio.NewReader(input))
+	if len(arg) == 1 && !strings.HasPrefix(arg[0], "@") {
+		first, err := r.next()
+		if err != nil {
+			return nil, fmt.Errorf("parley call: request: %w", err)
 		}
 		var extra json.RawMessage
-		if err := dec.Decode(&extra); err != io.EOF {
-			return errors.New("parley call: request: the JSON argument holds more than one value; use @- or @FILE for a stream")
+		if err := r.dec.Decode(&extra); err != io.EOF {
+			return nil, errors.New("parley call: request: the JSON argument holds more than one value; use @- or @FILE for a stream")
 		}
+		r.first = first
 	}
+	return r, nil
+}
 
+// next reads the next request: io.EOF at the end of the input.
+func (r *requests) next() ([]byte, error) {
+	var j json.RawMessage
+	if err := r.dec.Decode(&j); err != nil {
+		return nil, err
+	}
+	return r.toMsg(j)
+}
+
+// dialCall makes the client and the call's context, with its deadline and
+// the -H metadata.
+func dialCall(addr string, f callFlags) (*runtime.Client, context.Context, context.CancelFunc, error) {
 	var opts []runtime.DialOption
 	if f.useTLS || f.insecure || f.cacert != "" {
 		cfg, err := tlsConfig(addr, f)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		opts = append(opts, runtime.WithTLS(cfg))
 	}
-	client, err := runtime.Dial(addr, opts...)
-	if err != nil {
-		return fmt.Errorf("parley call: %w", err)
-	}
-	defer client.Close()
-
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
 	if f.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.timeout)
-		defer cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), f.timeout)
 	}
 	for _, h := range f.headers {
 		k, v, ok := strings.Cut(h, ":")
 		if !ok || strings.TrimSpace(k) == "" {
-			return fmt.Errorf("parley call: -H %q is not 'key: value'", h)
+			cancel()
+			return nil, nil, nil, fmt.Errorf("parley call: -H %q is not 'key: value'", h)
 		}
 		ctx = runtime.AppendOutgoing(ctx, strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v))
 	}
+	client, err := runtime.Dial(addr, opts...)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, fmt.Errorf("parley call: %w", err)
+	}
+	return client, ctx, cancel, nil
+}
 
-	// Every call kind is the same on the wire: send the requests,
-	// half-close, read the responses until the terminal event.
+// streamCall runs the call. Every call kind is the same on the wire: send
+// the requests, half-close, read the responses until the terminal event;
+// the responses are printed as JSON, one per line.
+func streamCall(ctx context.Context, client *runtime.Client, method string, req *requests, md protoreflect.MethodDescriptor, verbose bool, stdout, stderr io.Writer) error {
+	toJSON := rawMsgpackToJSON
+	if md != nil {
+		out := md.Output()
+		toJSON = func(b []byte) ([]byte, error) { return msgpackToJSON(out, b) }
+	}
 	call, err := runtime.Open[msgpack.RawMessage, msgpack.RawMessage](ctx, client, method)
 	if err != nil {
 		return callFailed(stderr, err)
 	}
 	inputErr := make(chan error, 1)
-	go func() {
-		// The sender owns the outbound side of the call.
-		send := func(b []byte) bool {
-			raw := msgpack.RawMessage(b)
-			return call.Send(&raw) == nil
-		}
-		if first != nil {
-			send(first)
-			inputErr <- call.CloseSend()
-			return
-		}
-		for n := 1; ; n++ {
-			b, err := next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				inputErr <- fmt.Errorf("parley call: request %d: %w", n, err)
-				call.Cancel()
-				return
-			}
-			if !send(b) {
-				break // the call ended; its status tells why
-			}
-		}
-		inputErr <- call.CloseSend()
-	}()
+	go func() { inputErr <- sendRequests(call, req) }()
 
-	if f.verbose {
+	if verbose {
 		if hdr, err := call.Header(); err == nil {
 			printMetadata(stderr, "Response headers", hdr)
 		}
@@ -237,7 +259,7 @@ func runCall(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 				}
 			default:
 			}
-			if f.verbose {
+			if verbose {
 				printMetadata(stderr, "Response trailers", trailerOf(call))
 			}
 			return callFailed(stderr, err)
@@ -250,14 +272,39 @@ func runCall(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		w.Write(j)
 		w.WriteByte('\n')
 	}
-	if f.verbose {
+	if verbose {
 		printMetadata(stderr, "Response trailers", trailerOf(call))
 	}
 	return nil
 }
 
-// trailerOf returns the trailers of a call whose inbound mailbox has
-// delivered its terminal event: they come with that event.
+// sendRequests sends the requests and half-closes; it owns the outbound
+// side of the call. A request that cannot be read cancels the call.
+func sendRequests(call *runtime.ClientCall[msgpack.RawMessage, msgpack.RawMessage], req *requests) error {
+	send := func(b []byte) bool {
+		raw := msgpack.RawMessage(b)
+		return call.Send(&raw) == nil
+	}
+	if req.first != nil {
+		send(req.first)
+		return call.CloseSend()
+	}
+	for n := 1; ; n++ {
+		b, err := req.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			call.Cancel()
+			return fmt.Errorf("parley call: request %d: %w", n, err)
+		}
+		if !send(b) {
+			break // the call ended; its status tells why
+		}
+	}
+	return call.CloseSend()
+}
+
 func trailerOf(call *runtime.ClientCall[msgpack.RawMessage, msgpack.RawMessage]) wire.Metadata {
 	if end, ok := call.In().End(); ok && end.Trailer != nil {
 		return end.Trailer
