@@ -283,51 +283,10 @@ func encodeScalar(enc *msgpack.Encoder, fd kinder, v any, path string) error {
 	}
 	switch fd.Kind() {
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
-		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		s, ok := numberText(v)
-		if !ok {
-			return bad("an integer")
-		}
-		bits := intBits(fd.Kind())
-		n, err := strconv.ParseInt(s, 10, bits)
-		if err != nil {
-			return fmt.Errorf("%s: %q is not an int%d", path, s, bits)
-		}
-		return enc.EncodeInt(n)
-	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		s, ok := numberText(v)
-		if !ok {
-			return bad("an unsigned integer")
-		}
-		bits := intBits(fd.Kind())
-		n, err := strconv.ParseUint(s, 10, bits)
-		if err != nil {
-			return fmt.Errorf("%s: %q is not a uint%d", path, s, bits)
-		}
-		return enc.EncodeUint(n)
-	case protoreflect.FloatKind, protoreflect.DoubleKind:
-		s, ok := numberText(v)
-		if !ok {
-			return bad("a number")
-		}
-		var f float64
-		switch s {
-		case "NaN":
-			f = math.NaN()
-		case "Infinity":
-			f = math.Inf(1)
-		case "-Infinity":
-			f = math.Inf(-1)
-		default:
-			var err error
-			if f, err = strconv.ParseFloat(s, 64); err != nil {
-				return fmt.Errorf("%s: %q is not a number", path, s)
-			}
-		}
-		if fd.Kind() == protoreflect.FloatKind {
-			return enc.EncodeFloat32(float32(f))
-		}
-		return enc.EncodeFloat64(f)
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+		protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind,
+		protoreflect.FloatKind, protoreflect.DoubleKind:
+		return encodeNumber(enc, fd.Kind(), v, path, bad)
 	case protoreflect.BoolKind:
 		b, ok := v.(bool)
 		if !ok {
@@ -351,49 +310,112 @@ func encodeScalar(enc *msgpack.Encoder, fd kinder, v any, path string) error {
 		}
 		return enc.EncodeBytes(b)
 	case protoreflect.EnumKind:
-		ed := fd.Enum()
-		switch x := v.(type) {
-		case string:
-			if ev := ed.Values().ByName(protoreflect.Name(x)); ev != nil {
-				return enc.EncodeInt(int64(ev.Number()))
-			}
-			var names []string
-			for i := 0; i < ed.Values().Len(); i++ {
-				names = append(names, string(ed.Values().Get(i).Name()))
-			}
-			return fmt.Errorf("%s: %q is not a value of enum %s (%s)", path, x, ed.FullName(), strings.Join(names, ", "))
-		case json.Number:
-			n, err := strconv.ParseInt(string(x), 10, 32)
-			if err != nil {
-				return fmt.Errorf("%s: %q is not an enum number", path, x)
-			}
-			return enc.EncodeInt(n)
-		}
-		return bad("an enum name or number")
+		return encodeEnum(enc, fd.Enum(), v, path, bad)
 	case protoreflect.MessageKind:
-		s, ok := v.(string)
-		switch fd.Message().FullName() {
-		case "google.protobuf.Timestamp":
-			if !ok {
-				return bad(`an RFC 3339 timestamp string like "2024-01-02T15:04:05Z"`)
-			}
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return fmt.Errorf("%s: %v", path, err)
-			}
-			return enc.EncodeTime(t)
-		case "google.protobuf.Duration":
-			if !ok {
-				return bad(`a duration string like "1.5s"`)
-			}
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return fmt.Errorf("%s: %v", path, err)
-			}
-			return enc.EncodeInt(int64(d))
+		if ok, err := encodeWellKnown(enc, fd.Message().FullName(), v, path, bad); ok {
+			return err
 		}
 	}
 	return fmt.Errorf("%s: unsupported kind %s", path, fd.Kind())
+}
+
+// encodeNumber encodes a JSON number (or one of proto3 JSON's strings for
+// numbers) as a field of numeric kind k.
+func encodeNumber(enc *msgpack.Encoder, k protoreflect.Kind, v any, path string, bad func(string) error) error {
+	s, ok := numberText(v)
+	switch k {
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		if !ok {
+			return bad("an integer")
+		}
+		bits := intBits(k)
+		n, err := strconv.ParseInt(s, 10, bits)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not an int%d", path, s, bits)
+		}
+		return enc.EncodeInt(n)
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		if !ok {
+			return bad("an unsigned integer")
+		}
+		bits := intBits(k)
+		n, err := strconv.ParseUint(s, 10, bits)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a uint%d", path, s, bits)
+		}
+		return enc.EncodeUint(n)
+	}
+	if !ok {
+		return bad("a number")
+	}
+	var f float64
+	switch s {
+	case "NaN":
+		f = math.NaN()
+	case "Infinity":
+		f = math.Inf(1)
+	case "-Infinity":
+		f = math.Inf(-1)
+	default:
+		var err error
+		if f, err = strconv.ParseFloat(s, 64); err != nil {
+			return fmt.Errorf("%s: %q is not a number", path, s)
+		}
+	}
+	if k == protoreflect.FloatKind {
+		return enc.EncodeFloat32(float32(f))
+	}
+	return enc.EncodeFloat64(f)
+}
+
+// encodeEnum encodes an enum value given by name or number.
+func encodeEnum(enc *msgpack.Encoder, ed protoreflect.EnumDescriptor, v any, path string, bad func(string) error) error {
+	switch x := v.(type) {
+	case string:
+		if ev := ed.Values().ByName(protoreflect.Name(x)); ev != nil {
+			return enc.EncodeInt(int64(ev.Number()))
+		}
+		var names []string
+		for i := 0; i < ed.Values().Len(); i++ {
+			names = append(names, string(ed.Values().Get(i).Name()))
+		}
+		return fmt.Errorf("%s: %q is not a value of enum %s (%s)", path, x, ed.FullName(), strings.Join(names, ", "))
+	case json.Number:
+		n, err := strconv.ParseInt(string(x), 10, 32)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not an enum number", path, x)
+		}
+		return enc.EncodeInt(n)
+	}
+	return bad("an enum name or number")
+}
+
+// encodeWellKnown encodes the well-known message types that JSON writes
+// as strings (Timestamp and Duration); false for other messages.
+func encodeWellKnown(enc *msgpack.Encoder, name protoreflect.FullName, v any, path string, bad func(string) error) (bool, error) {
+	s, ok := v.(string)
+	switch name {
+	case "google.protobuf.Timestamp":
+		if !ok {
+			return true, bad(`an RFC 3339 timestamp string like "2024-01-02T15:04:05Z"`)
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return true, fmt.Errorf("%s: %v", path, err)
+		}
+		return true, enc.EncodeTime(t)
+	case "google.protobuf.Duration":
+		if !ok {
+			return true, bad(`a duration string like "1.5s"`)
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return true, fmt.Errorf("%s: %v", path, err)
+		}
+		return true, enc.EncodeInt(int64(d))
+	}
+	return false, nil
 }
 
 // intBits returns the size in bits of an integer kind.
