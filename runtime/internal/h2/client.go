@@ -430,42 +430,19 @@ func (cc *clientConn) readLoop() {
 }
 
 func (cc *clientConn) read() error {
-	first := true
-	for {
-		f, err := cc.fr.ReadFrame()
-		if err != nil {
-			var se http2.StreamError
-			if errors.As(err, &se) && !first {
-				cc.streamError(se.StreamID, se.Code, err)
-				continue
-			}
-			if code, ok := connErrCode(err); ok {
-				return cc.connError(code, err)
-			}
-			return err
-		}
-		cc.noteRead()
-		if first {
-			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-				return cc.connError(http2.ErrCodeProtocol, errors.New("h2: the server preface is not SETTINGS"))
-			}
-			first = false
-		}
-		if err := cc.dispatch(f); err != nil {
-			return err
-		}
-		if cc.ctrlFlooded() {
-			return cc.connError(http2.ErrCodeEnhanceYourCalm, errCtrlFlood)
-		}
-	}
+	return cc.readFrames(cc.fr, cc, "h2: the server preface is not SETTINGS")
 }
+
+// prefaceDone implements frameHandler.
+func (cc *clientConn) prefaceDone() {}
 
 func (cc *clientConn) connError(code http2.ErrCode, err error) error {
 	cc.w.push(item{kind: itemGoAway, code: code})
 	return err
 }
 
-// lookup returns stream id if open, and whether the id was ever used.
+// lookup returns stream id if open, and whether the id was ever used: the
+// client allocates ids, so the ones below nextID were.
 func (cc *clientConn) lookup(id uint32) (*clientStream, bool) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
@@ -488,18 +465,16 @@ func (cc *clientConn) dispatch(f http2.Frame) error {
 		}
 	case *http2.WindowUpdateFrame:
 		if f.StreamID == 0 {
-			if !cc.windowUpdate(nil, f.Increment) {
-				return cc.connError(http2.ErrCodeFlowControl, errors.New("h2: connection window overflow"))
-			}
-			return nil
+			return cc.onConnWindowUpdate(cc, f)
 		}
 		cs, seen := cc.lookup(f.StreamID)
-		if !seen {
-			return cc.connError(http2.ErrCodeProtocol, errors.New("h2: WINDOW_UPDATE on an idle stream"))
+		var s *sendState
+		if cs != nil {
+			s = &cs.send
 		}
-		if cs != nil && !cc.windowUpdate(&cs.send, f.Increment) {
+		return cc.onStreamWindowUpdate(cc, f, s, seen, func() {
 			cc.streamError(f.StreamID, http2.ErrCodeFlowControl, errors.New("h2: stream window overflow"))
-		}
+		})
 	case *http2.SettingsFrame:
 		return cc.onSettings(f)
 	case *http2.PingFrame:

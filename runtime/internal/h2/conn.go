@@ -827,3 +827,78 @@ func connErrCode(err error) (http2.ErrCode, bool) {
 	}
 	return 0, false
 }
+
+// frameHandler is what differs between the two ends of a connection for the frame
+// loop: clientConn and serverConn implement it.
+type frameHandler interface {
+	// dispatch handles one frame; an error ends the connection.
+	dispatch(f http2.Frame) error
+	// streamError answers a stream error with RST_STREAM(code), ending
+	// the stream if it is open.
+	streamError(id uint32, code http2.ErrCode, err error)
+	// connError queues GOAWAY(code) and returns err, which ends the
+	// connection.
+	connError(code http2.ErrCode, err error) error
+	// prefaceDone is called once the peer's first SETTINGS has arrived.
+	prefaceDone()
+}
+
+// readFrames is the reader goroutine's loop, on either end: the peer's
+// first frame must be SETTINGS (RFC 9113, 3.4), frame errors end the
+// stream or the connection as they say, and a peer whose control frames
+// are not read flooded the connection.
+func (c *conn) readFrames(fr *http2.Framer, p frameHandler, noSettings string) error {
+	first := true
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				if first {
+					return p.connError(http2.ErrCodeProtocol, err)
+				}
+				p.streamError(se.StreamID, se.Code, err)
+				continue
+			}
+			if code, ok := connErrCode(err); ok {
+				return p.connError(code, err)
+			}
+			return err
+		}
+		c.noteRead()
+		if first {
+			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+				return p.connError(http2.ErrCodeProtocol, errors.New(noSettings))
+			}
+			first = false
+			p.prefaceDone()
+		}
+		if err := p.dispatch(f); err != nil {
+			return err
+		}
+		if c.ctrlFlooded() {
+			return p.connError(http2.ErrCodeEnhanceYourCalm, errCtrlFlood)
+		}
+	}
+}
+
+// onStreamWindowUpdate applies a WINDOW_UPDATE for a stream: to s, its
+// send state, if the stream is open (a stream window overflow resets it
+// with reset); a stream never opened (seen false) is a connection error.
+func (c *conn) onStreamWindowUpdate(p frameHandler, f *http2.WindowUpdateFrame, s *sendState, seen bool, reset func()) error {
+	if !seen {
+		return p.connError(http2.ErrCodeProtocol, errors.New("h2: WINDOW_UPDATE on an idle stream"))
+	}
+	if s != nil && !c.windowUpdate(s, f.Increment) {
+		reset()
+	}
+	return nil
+}
+
+// onConnWindowUpdate applies a WINDOW_UPDATE for the connection.
+func (c *conn) onConnWindowUpdate(p frameHandler, f *http2.WindowUpdateFrame) error {
+	if !c.windowUpdate(nil, f.Increment) {
+		return p.connError(http2.ErrCodeFlowControl, errors.New("h2: connection window overflow"))
+	}
+	return nil
+}

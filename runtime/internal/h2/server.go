@@ -426,41 +426,12 @@ func (sc *serverConn) readLoop() error {
 	if string(preface[:]) != http2.ClientPreface {
 		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: bad client preface"))
 	}
-	first := true
-	for {
-		f, err := sc.fr.ReadFrame()
-		if err != nil {
-			var se http2.StreamError
-			if errors.As(err, &se) {
-				if first {
-					return sc.connError(http2.ErrCodeProtocol, err)
-				}
-				sc.streamError(se.StreamID, se.Code)
-				continue
-			}
-			if code, ok := connErrCode(err); ok {
-				return sc.connError(code, err)
-			}
-			return err
-		}
-		sc.noteRead()
-		if first {
-			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-				return sc.connError(http2.ErrCodeProtocol, errors.New("h2: the client preface is not followed by SETTINGS"))
-			}
-			first = false
-			// The handshake is complete: lift the deadline the caller
-			// may have set for it (transport.Server.ServeConn).
-			_ = sc.nc.SetReadDeadline(time.Time{})
-		}
-		if err := sc.dispatch(f); err != nil {
-			return err
-		}
-		if sc.ctrlFlooded() {
-			return sc.connError(http2.ErrCodeEnhanceYourCalm, errCtrlFlood)
-		}
-	}
+	return sc.readFrames(sc.fr, sc, "h2: the client preface is not followed by SETTINGS")
 }
+
+// prefaceDone implements frameHandler: the handshake is complete, so the deadline
+// the caller may have set for it is lifted (transport.Server.ServeConn).
+func (sc *serverConn) prefaceDone() { _ = sc.nc.SetReadDeadline(time.Time{}) }
 
 // dispatch handles one frame. A returned error ends the connection.
 func (sc *serverConn) dispatch(f http2.Frame) error {
@@ -484,7 +455,7 @@ func (sc *serverConn) dispatch(f http2.Frame) error {
 		// Priorities are advisory and ignored, but a stream cannot depend
 		// on itself (RFC 9113, 5.3.1).
 		if f.StreamDep == f.StreamID {
-			sc.streamError(f.StreamID, http2.ErrCodeProtocol)
+			sc.streamError(f.StreamID, http2.ErrCodeProtocol, nil)
 		}
 	case *http2.PushPromiseFrame:
 		// RFC 9113, 8.4: clients cannot push.
@@ -493,7 +464,9 @@ func (sc *serverConn) dispatch(f http2.Frame) error {
 	return nil
 }
 
-// lookup returns stream id, if open, and whether id was ever opened.
+// lookup returns stream id, if open, and whether id was ever opened: the
+// client opens ids in increasing order, so the ones up to the highest
+// seen were.
 func (sc *serverConn) lookup(id uint32) (st *serverStream, seen bool) {
 	sc.mu.Lock()
 	st = sc.streams[id]
@@ -502,9 +475,8 @@ func (sc *serverConn) lookup(id uint32) (st *serverStream, seen bool) {
 	return st, seen
 }
 
-// streamError answers a stream error with RST_STREAM(code), ending the
-// stream if it is open.
-func (sc *serverConn) streamError(id uint32, code http2.ErrCode) {
+// streamError implements frameHandler.
+func (sc *serverConn) streamError(id uint32, code http2.ErrCode, _ error) {
 	if st, _ := sc.lookup(id); st != nil {
 		st.reset(code, true)
 		return
@@ -518,7 +490,7 @@ func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: client opened an even stream id"))
 	}
 	if f.HasPriority() && f.Priority.StreamDep == id {
-		sc.streamError(id, http2.ErrCodeProtocol)
+		sc.streamError(id, http2.ErrCodeProtocol, nil)
 		return nil
 	}
 	sc.mu.Lock()
@@ -739,7 +711,7 @@ func (sc *serverConn) onData(f *http2.DataFrame) error {
 		// the client sent before it saw the reset is ignored.
 		sc.discarded(total)
 		if st != nil || !sc.wasReset(id) {
-			sc.streamError(id, http2.ErrCodeStreamClosed)
+			sc.streamError(id, http2.ErrCodeStreamClosed, nil)
 		}
 		return nil
 	}
@@ -796,19 +768,13 @@ func (sc *serverConn) onRSTStream(f *http2.RSTStreamFrame) error {
 
 func (sc *serverConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if f.StreamID == 0 {
-		if !sc.windowUpdate(nil, f.Increment) {
-			return sc.connError(http2.ErrCodeFlowControl, errors.New("h2: connection window overflow"))
-		}
-		return nil
+		return sc.onConnWindowUpdate(sc, f)
 	}
 	st, seen := sc.lookup(f.StreamID)
-	if !seen {
-		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: WINDOW_UPDATE on an idle stream"))
+	if st == nil {
+		return sc.onStreamWindowUpdate(sc, f, nil, seen, nil)
 	}
-	if st != nil && !sc.windowUpdate(&st.send, f.Increment) {
-		st.reset(http2.ErrCodeFlowControl, true)
-	}
-	return nil
+	return sc.onStreamWindowUpdate(sc, f, &st.send, seen, func() { st.reset(http2.ErrCodeFlowControl, true) })
 }
 
 func (sc *serverConn) onSettings(f *http2.SettingsFrame) error {
