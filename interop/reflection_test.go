@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/bufbuild/protocompile"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -26,6 +28,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/examples/interop/service"
 	"github.com/parleyrpc/parley/health"
 	"github.com/parleyrpc/parley/reflection"
@@ -219,6 +222,23 @@ func TestGrpcurl(t *testing.T) {
 		}
 	})
 
+	t.Run("custom options", func(t *testing.T) {
+		addr := startItems(t)
+		out := runGrpcurl(t, grpcurl, addr, "describe", "parley.refltest.Items")
+		for _, want := range []string{
+			"rpc Get ( .parley.refltest.GetItemRequest ) returns ( .parley.refltest.Item ) {",
+			`option (.parley.refltest.audit) = "items-read";`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("grpcurl describe parley.refltest.Items lacks %q:\n%s", want, out)
+			}
+		}
+		out = runGrpcurl(t, grpcurl, addr, "describe", "parley.refltest.Item")
+		if !strings.Contains(out, ".google.protobuf.Timestamp created = 2;") {
+			t.Errorf("grpcurl describe parley.refltest.Item (a well-known type from an import):\n%s", out)
+		}
+	})
+
 	interop := startInteropProto(t)
 	t.Run("unary call", func(t *testing.T) {
 		requireProto(t, interop, "/grpc.testing.TestService/UnaryCall")
@@ -234,6 +254,34 @@ func TestGrpcurl(t *testing.T) {
 			t.Errorf("grpcurl StreamingOutputCall: %d responses, want 3:\n%s", n, out)
 		}
 	})
+}
+
+// itemsOnce registers testdata/items.proto's descriptor once, as the init
+// function of a package generated from it would: a method with a custom
+// option declared by extend, and a well-known type.
+var itemsOnce sync.Once
+
+// startItems serves reflection and a stand-in for items.proto's Items
+// service on 127.0.0.1 until the test ends.
+func startItems(t *testing.T) string {
+	t.Helper()
+	itemsOnce.Do(func() {
+		c := protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{ImportPaths: []string{"testdata"}})}
+		files, err := c.Compile(context.Background(), "items.proto")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fdp := protodesc.ToFileDescriptorProto(files[0])
+		fdp.SourceCodeInfo = nil
+		raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(fdp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		descriptors.Register("items.proto", raw)
+	})
+	srv := runtime.NewServer(runtime.WithCodec(wire.Proto))
+	reflection.Register(srv)
+	return serveParley(t, srv)
 }
 
 // startInteropProto serves the interop service, health and reflection with
