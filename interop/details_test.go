@@ -85,7 +85,7 @@ func TestErrDetailsSameBytes(t *testing.T) {
 type protoEmpty struct{}
 
 func (*protoEmpty) AppendProto(dst []byte) ([]byte, error) { return dst, nil }
-func (*protoEmpty) UnmarshalProto([]byte) error           { return nil }
+func (*protoEmpty) UnmarshalProto([]byte) error            { return nil }
 
 const failMethod = "/parley.errtest.Errors/Fail"
 

@@ -114,6 +114,7 @@ func TestReflectionGRPCGoClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer stream.CloseSend()
+		//lint:ignore SA1019 v1alpha is deprecated, and tested on purpose: grpcurl and older clients still speak it.
 		if err := stream.Send(&reflectionv1alpha.ServerReflectionRequest{MessageRequest: &reflectionv1alpha.ServerReflectionRequest_FileByFilename{FileByFilename: "chat.proto"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -121,6 +122,7 @@ func TestReflectionGRPCGoClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		//lint:ignore SA1019 as above.
 		files := linkFiles(t, res.GetFileDescriptorResponse().GetFileDescriptorProto())
 		if _, err := files.FindDescriptorByName("parley.chat.v1.HistoryRequest"); err != nil {
 			t.Error(err)

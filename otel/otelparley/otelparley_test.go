@@ -268,7 +268,7 @@ func TestParleyClientToGRPCServer(t *testing.T) {
 type protoEmpty struct{}
 
 func (*protoEmpty) AppendProto(dst []byte) ([]byte, error) { return dst, nil }
-func (*protoEmpty) UnmarshalProto([]byte) error           { return nil }
+func (*protoEmpty) UnmarshalProto([]byte) error            { return nil }
 
 // TestGRPCClientToParleyServer: grpc-go's client instrumented with
 // otelgrpc calls a parley server instrumented with otelparley; parley's
