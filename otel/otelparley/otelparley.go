@@ -139,13 +139,20 @@ type call struct {
 	span  trace.Span
 	ctx   context.Context // the span's context, with the caller's baggage on a server
 	attrs []attribute.KeyValue
-	start time.Time
+	// measure carries attrs as one attribute set, made once per call
+	// rather than once per measurement.
+	measure metric.MeasurementOption
+	start   time.Time
 
 	sent, received atomic.Int64 // messages so far, each way
 	ended          atomic.Bool  // the span was ended and the metrics recorded
 }
 
 type callKey struct{}
+
+func newCall(span trace.Span, ctx context.Context, attrs []attribute.KeyValue, start time.Time) *call {
+	return &call{span: span, ctx: ctx, attrs: attrs, measure: metric.WithAttributeSet(attribute.NewSet(attrs...)), start: start}
+}
 
 func newHandler(client bool, c config) *handler {
 	h := &handler{
@@ -243,7 +250,7 @@ func (h *handler) HandleStats(ctx context.Context, ev runtime.StatsEvent) {
 	case *runtime.MsgSent:
 		n := c.sent.Add(1)
 		size := int64(max(ev.WireLength-wire.PrefixLen, 0))
-		h.sizeOf(true).Record(ctx, size, metric.WithAttributes(c.attrs...))
+		h.sizeOf(true).Record(ctx, size, c.measure)
 		if h.events && c.span.IsRecording() {
 			c.span.AddEvent("message", trace.WithAttributes(
 				semconv.RPCMessageTypeSent,
@@ -253,7 +260,7 @@ func (h *handler) HandleStats(ctx context.Context, ev runtime.StatsEvent) {
 		}
 	case *runtime.MsgReceived:
 		n := c.received.Add(1)
-		h.sizeOf(false).Record(ctx, int64(ev.Length), metric.WithAttributes(c.attrs...))
+		h.sizeOf(false).Record(ctx, int64(ev.Length), c.measure)
 		if h.events && c.span.IsRecording() {
 			c.span.AddEvent("message", trace.WithAttributes(
 				semconv.RPCMessageTypeReceived,
@@ -289,7 +296,7 @@ func (h *handler) beginServer(ctx context.Context, ev *runtime.CallBegin) *call 
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithTimestamp(ev.Time),
 		trace.WithAttributes(spanAttrs...))
-	return &call{span: span, ctx: sctx, attrs: attrs, start: ev.Time}
+	return newCall(span, sctx, attrs, ev.Time)
 }
 
 // end ends c's span and records its metrics, once.
@@ -309,15 +316,15 @@ func (h *handler) end(ctx context.Context, c *call, code wire.Code, err error, d
 		}
 		c.span.End(trace.WithTimestamp(c.start.Add(d)))
 	}
-	attrs := metric.WithAttributes(append(c.attrs[:len(c.attrs):len(c.attrs)], status)...)
+	attrs := metric.WithAttributeSet(attribute.NewSet(append(c.attrs[:len(c.attrs):len(c.attrs)], status)...))
 	h.duration.Record(ctx, float64(d)/float64(time.Millisecond), attrs)
 	sent, received := c.sent.Load(), c.received.Load()
 	if h.client {
-		h.reqCount.Record(ctx, sent, metric.WithAttributes(c.attrs...))
-		h.resCount.Record(ctx, received, metric.WithAttributes(c.attrs...))
+		h.reqCount.Record(ctx, sent, c.measure)
+		h.resCount.Record(ctx, received, c.measure)
 	} else {
-		h.reqCount.Record(ctx, received, metric.WithAttributes(c.attrs...))
-		h.resCount.Record(ctx, sent, metric.WithAttributes(c.attrs...))
+		h.reqCount.Record(ctx, received, c.measure)
+		h.resCount.Record(ctx, sent, c.measure)
 	}
 }
 
@@ -378,7 +385,7 @@ func (h *handler) startClient(ctx context.Context, method string) (context.Conte
 		}
 		ctx = runtime.AppendOutgoing(ctx, kv...)
 	}
-	c := &call{span: span, ctx: ctx, attrs: attrs, start: start}
+	c := newCall(span, ctx, attrs, start)
 	return context.WithValue(ctx, callKey{}, c), c
 }
 
