@@ -258,3 +258,52 @@ func TestBuiltinUpToDate(t *testing.T) {
 		t.Fatal("builtin.go is stale: run go generate ./reflection")
 	}
 }
+
+// rawProto is a codec named "proto" that sends and receives bytes as they
+// are, to put malformed messages on the wire.
+type rawProto struct{}
+
+func (rawProto) Name() string { return "proto" }
+func (rawProto) Marshal(v any) ([]byte, error) {
+	return append([]byte(nil), *v.(*[]byte)...), nil
+}
+func (rawProto) Unmarshal(data []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), data...)
+	return nil
+}
+
+// TestReflectionMalformed: a request that is not a valid
+// ServerReflectionRequest ends its call with INTERNAL, and the server goes
+// on answering.
+func TestReflectionMalformed(t *testing.T) {
+	c := start(t)
+	l := c.Target()
+	raw, err := runtime.Dial(l, runtime.WithCodec(rawProto{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, bad := range [][]byte{
+		{0x1a, 0x05, 'a'},        // file_by_filename, truncated
+		{0x22, 0x00, 0x08},       // a tag with no value
+		{0x2a, 0x02, 0x12, 0x01}, // ExtensionRequest.extension_number with the wrong wire type
+	} {
+		call, err := runtime.Open[[]byte, []byte](ctx, raw, reflection.MethodV1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := call.Send(&bad); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call.Recv(); wire.CodeOf(err) != wire.Internal {
+			t.Errorf("% x: %v, want INTERNAL", bad, err)
+		}
+		call.Cancel()
+	}
+	s := open(t, c, reflection.MethodV1)
+	if res := s.ask(&reflection.Request{Kind: reflection.ListServices}); res.Kind != reflection.ListServiceResponse {
+		t.Fatalf("after malformed requests: %+v", res)
+	}
+}
