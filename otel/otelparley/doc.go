@@ -25,8 +25,8 @@
 // DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS,
 // which are the server's own failures, as the conventions say.
 //
-// The metrics are those of the conventions' RPC semantic conventions
-// (version 1.37, the ones otelgrpc writes with
+// The metrics are those of the RPC semantic conventions of version 1.37
+// (the duration histograms are the ones otelgrpc writes with
 // OTEL_SEMCONV_STABILITY_OPT_IN=rpc/old): the histograms
 // rpc.server.duration and rpc.client.duration (milliseconds),
 // rpc.{server,client}.request.size and response.size (bytes, per message)
