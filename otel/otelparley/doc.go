@@ -26,8 +26,9 @@
 // which are the server's own failures, as the conventions say.
 //
 // The metrics are those of the RPC semantic conventions of version 1.37
-// (the duration histograms are the ones otelgrpc writes with
-// OTEL_SEMCONV_STABILITY_OPT_IN=rpc/old): the histograms
+// (otelgrpc writes the same duration histograms with
+// OTEL_SEMCONV_STABILITY_OPT_IN=rpc/old; by default it writes the newer
+// conventions, see docs/observability.md): the histograms
 // rpc.server.duration and rpc.client.duration (milliseconds),
 // rpc.{server,client}.request.size and response.size (bytes, per message)
 // and rpc.{server,client}.requests_per_rpc and responses_per_rpc, with the
