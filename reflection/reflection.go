@@ -18,8 +18,8 @@ const (
 )
 
 // Register serves server reflection on srv, as grpc.reflection.v1 and
-// grpc.reflection.v1alpha (the version grpcurl and older grpc-go clients
-// try first), answering:
+// grpc.reflection.v1alpha (which older clients speak, and newer ones fall
+// back to), answering:
 //
 //   - list_services with the services registered on srv when the request
 //     arrives (reflection itself included), sorted;
