@@ -210,6 +210,7 @@ var stdImports = map[string]string{
 	"github.com/vmihailenco/msgpack/v5": "msgpack",
 	"github.com/vmihailenco/msgpack/v5/msgpcode": "msgpcode",
 	"github.com/parleyrpc/parley/runtime":        "runtime",
+	"github.com/parleyrpc/parley/descriptors":    "descriptors",
 	"github.com/parleyrpc/parley/wire":           "wire",
 }
 
@@ -237,6 +238,9 @@ func (f *fileGen) P(args ...any) {
 func (g *generator) generateFile(fd protoreflect.FileDescriptor) (File, error) {
 	f := &fileGen{g: g, fd: fd, names: g.namesOf(fd), imports: map[string]string{}}
 	if err := f.body(); err != nil {
+		return File{}, err
+	}
+	if err := f.descriptor(); err != nil {
 		return File{}, err
 	}
 	var out bytes.Buffer

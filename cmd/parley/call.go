@@ -27,19 +27,26 @@ import (
 )
 
 const callUsage = `Usage: parley call [flags] ADDR /pkg.Service/Method [JSON | @FILE | @-]
+       parley call [flags] ADDR list [pkg.Service]
+       parley call [flags] ADDR describe SYMBOL
 
 Calls a method on the server at ADDR (host:port). Request messages are JSON
 objects: the JSON argument, or a stream of them (one per line or just
 concatenated) from FILE or from standard input with @-. Without a JSON
-argument, client- and bidi-streaming methods (known with -proto) read
+argument, client- and bidi-streaming methods (known from the schema) read
 standard input and other calls send one empty message {}. Responses are
 printed to standard output as JSON, one message per line.
 
-With -proto the schema types the conversion: unknown fields are errors,
+list and describe ask the server's reflection service (grpc.reflection.v1,
+or v1alpha): list prints its services, or a service's methods; describe
+prints a service, method, message, enum or field in .proto syntax.
+
+With -proto, or without it from the server's reflection service when it
+has one, the schema types the conversion: unknown fields are errors,
 bytes are base64, enums are names (or numbers), 64-bit integers may be
 numbers or strings, Timestamps are RFC 3339 strings and Durations strings
-like "1.5s". Without -proto, JSON objects are sent as msgpack maps as they
-are and responses are printed as they decode.
+like "1.5s". With no schema (no -proto and no reflection), JSON objects are
+sent as msgpack maps as they are and responses are printed as they decode.
 
 A call that ends with a status other than OK prints "ERROR: CODE: message"
 to standard error and exits with status 1.
@@ -63,6 +70,9 @@ func runCall(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if pos[1] == "list" || pos[1] == "describe" {
+		return runReflect(f, pos, stdout, stderr)
+	}
 	addr, method := pos[0], pos[1]
 	if !strings.HasPrefix(method, "/") {
 		method = "/" + method
@@ -82,6 +92,8 @@ func runCall(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if md, err = findMethod(files, svc, name); err != nil {
 			return err
 		}
+	} else {
+		md = methodByReflection(addr, f, svc, name, stderr)
 	}
 	req, err := newRequests(pos[2:], stdin, md)
 	if err != nil {
@@ -194,13 +206,9 @@ func (r *requests) next() ([]byte, error) {
 // dialCall makes the client and the call's context, with its deadline and
 // the -H metadata.
 func dialCall(addr string, f callFlags) (*runtime.Client, context.Context, context.CancelFunc, error) {
-	var opts []runtime.DialOption
-	if f.useTLS || f.insecure || f.cacert != "" {
-		cfg, err := tlsConfig(addr, f)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		opts = append(opts, runtime.WithTLS(cfg))
+	opts, err := dialOptions(addr, f)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if f.timeout > 0 {
@@ -333,6 +341,18 @@ func printMetadata(w io.Writer, title string, md wire.Metadata) {
 			fmt.Fprintf(w, "  %s: %s\n", k, v)
 		}
 	}
+}
+
+// dialOptions returns the transport options the flags ask for.
+func dialOptions(addr string, f callFlags) ([]runtime.DialOption, error) {
+	if !f.useTLS && !f.insecure && f.cacert == "" {
+		return nil, nil
+	}
+	cfg, err := tlsConfig(addr, f)
+	if err != nil {
+		return nil, err
+	}
+	return []runtime.DialOption{runtime.WithTLS(cfg)}, nil
 }
 
 func tlsConfig(addr string, f callFlags) (*tls.Config, error) {

@@ -5,6 +5,8 @@
 //
 //	parley gen [-out DIR] [-I DIR]... FILE.proto...
 //	parley call [flags] ADDR /pkg.Service/Method [JSON | @FILE | @-]
+//	parley call [flags] ADDR list [pkg.Service]
+//	parley call [flags] ADDR describe SYMBOL
 //	parley version
 //
 // Run "parley gen -h" or "parley call -h" for the flags. From go generate:
@@ -29,6 +31,8 @@ Usage:
         generate Go messages and typed stubs (one FILE.parley.go per file)
   parley call [flags] ADDR /pkg.Service/Method [JSON | @FILE | @-]
         call a method, JSON in and JSON lines out (like grpcurl)
+  parley call [flags] ADDR list [pkg.Service] | describe SYMBOL
+        list or describe services and types through server reflection
   parley version
         print the generator version
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
@@ -2072,4 +2073,44 @@ func (c *chatClient) ListRooms(ctx context.Context, req *ListRoomsRequest, opts 
 
 func (c *chatClient) History(ctx context.Context, req *HistoryRequest, opts ...runtime.CallOption) (*HistoryResponse, error) {
 	return runtime.CallUnary[HistoryRequest, HistoryResponse](ctx, c.c, Chat_History_FullMethodName, req, opts...)
+}
+
+// file_chat_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of
+// chat.proto, which server reflection serves.
+const file_chat_proto_rawDesc = "" +
+	"\n\nchat.proto\x12\x0eparley.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x01" +
+	"\n\vClientEvent\x12*\n\x04join\x18\x01 \x01(\v2\x14.parley.chat.v1.JoinH\x00R\x04join\x12'\n\x03say" +
+	"\x18\x02 \x01(\v2\x13.parley.chat.v1.SayH\x00R\x03say\x12'\n\x03who\x18\x03 \x01(\v2\x13.parley.chat.v1" +
+	".WhoH\x00R\x03who\x12-\n\x05leave\x18\x04 \x01(\v2\x15.parley.chat.v1.LeaveH\x00R\x05leaveB\a\n\x05ev" +
+	"ent\".\n\x04Join\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\"\x19\n\x03Say\x12\x12\n\x04te" +
+	"xt\x18\x01 \x01(\tR\x04text\"\x05\n\x03Who\"\a\n\x05Leave\"\x9a\x02\n\vServerEvent\x120\n\x06joined\x18\x01 \x01(\v2\x16" +
+	".parley.chat.v1.JoinedH\x00R\x06joined\x127\n\amessage\x18\x02 \x01(\v2\x1b.parley.chat." +
+	"v1.ChatMessageH\x00R\amessage\x126\n\bpresence\x18\x03 \x01(\v2\x18.parley.chat.v1.Pre" +
+	"senceH\x00R\bpresence\x123\n\amembers\x18\x04 \x01(\v2\x17.parley.chat.v1.MembersH\x00R\am" +
+	"embers\x12*\n\x04left\x18\x05 \x01(\v2\x14.parley.chat.v1.LeftH\x00R\x04leftB\a\n\x05event\"\x81\x01\n\x06" +
+	"Joined\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\x12\x18\n\amembers\x18\x03 \x03(\tR" +
+	"\amembers\x125\n\ahistory\x18\x04 \x03(\v2\x1b.parley.chat.v1.ChatMessageR\ahistory\"" +
+	"\x90\x01\n\vChatMessage\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x10\n\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n\x04nick\x18\x03 " +
+	"\x01(\tR\x04nick\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x123\n\asent_at\x18\x05 \x01(\v2\x1a.google.protobuf" +
+	".TimestampR\x06sentAt\"\xdf\x01\n\bPresence\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(" +
+	"\tR\x04nick\x120\n\x04kind\x18\x03 \x01(\x0e2\x1c.parley.chat.v1.PresenceKindR\x04kind\x123\n\x06rea" +
+	"son\x18\x04 \x01(\x0e2\x1b.parley.chat.v1.LeaveReasonR\x06reason\x12*\n\x02at\x18\x05 \x01(\v2\x1a.goo" +
+	"gle.protobuf.TimestampR\x02at\x12\x18\n\amembers\x18\x06 \x01(\rR\amembers\"3\n\aMembers\x12" +
+	"\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05nicks\x18\x02 \x03(\tR\x05nicks\"\x1a\n\x04Left\x12\x12\n\x04room\x18\x01 \x01(\tR" +
+	"\x04room\"\x12\n\x10ListRoomsRequest\"?\n\x11ListRoomsResponse\x12*\n\x05rooms\x18\x01 \x03(\v2\x14." +
+	"parley.chat.v1.RoomR\x05rooms\"4\n\x04Room\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\amember" +
+	"s\x18\x02 \x01(\rR\amembers\":\n\x0eHistoryRequest\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05limit\x18" +
+	"\x02 \x01(\rR\x05limit\"^\n\x0fHistoryResponse\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x127\n\bmessages\x18" +
+	"\x02 \x03(\v2\x1b.parley.chat.v1.ChatMessageR\bmessages*_\n\fPresenceKind\x12\x1d\n\x19" +
+	"PRESENCE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PRESENCE_KIND_JOINED\x10\x01\x12\x16\n\x12PRESENC" +
+	"E_KIND_LEFT\x10\x02*|\n\vLeaveReason\x12\x1c\n\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11LE" +
+	"AVE_REASON_LEFT\x10\x01\x12\x1d\n\x19LEAVE_REASON_DISCONNECTED\x10\x02\x12\x19\n\x15LEAVE_REASON" +
+	"_TOO_SLOW\x10\x032\xee\x01\n\x04Chat\x12H\n\bConverse\x12\x1b.parley.chat.v1.ClientEvent\x1a\x1b." +
+	"parley.chat.v1.ServerEvent(\x010\x01\x12P\n\tListRooms\x12 .parley.chat.v1.Lis" +
+	"tRoomsRequest\x1a!.parley.chat.v1.ListRoomsResponse\x12J\n\aHistory\x12\x1e.pa" +
+	"rley.chat.v1.HistoryRequest\x1a\x1f.parley.chat.v1.HistoryResponseB9Z7" +
+	"github.com/parleyrpc/parley/examples/chat/chatpb;chatpbb\x06proto3"
+
+func init() {
+	descriptors.Register("chat.proto", []byte(file_chat_proto_rawDesc))
 }

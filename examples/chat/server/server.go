@@ -14,6 +14,7 @@ import (
 	"github.com/parleyrpc/parley/actor"
 	"github.com/parleyrpc/parley/examples/chat/chatpb"
 	"github.com/parleyrpc/parley/health"
+	"github.com/parleyrpc/parley/reflection"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
 )
@@ -120,8 +121,9 @@ type Server struct {
 	roomWG sync.WaitGroup   // one per room, until its actor and its members' pumps are done
 }
 
-// New returns a chat server that serves the Chat service and the
-// standard health service, grpc.health.v1.Health, on a runtime.Server
+// New returns a chat server that serves the Chat service, the standard
+// health service, grpc.health.v1.Health, and server reflection
+// (grpc.reflection.v1 and v1alpha, for grpcurl), on a runtime.Server
 // built with opts. The health service reports SERVING for the server ("")
 // and for ServiceName, in msgpack and in protobuf (health.Codec is added
 // before opts, so that Kubernetes gRPC probes and grpc-health-probe can
@@ -136,6 +138,7 @@ func New(cfg Config, opts ...runtime.ServerOption) *Server {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	chatpb.RegisterChatServer(s.rpc, s)
 	health.Register(s.rpc, s.health)
+	reflection.Register(s.rpc)
 	s.health.SetServingStatus(ServiceName, health.Serving)
 	return s
 }

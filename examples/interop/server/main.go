@@ -22,6 +22,7 @@ import (
 
 	"github.com/parleyrpc/parley/examples/interop/service"
 	"github.com/parleyrpc/parley/health"
+	"github.com/parleyrpc/parley/reflection"
 	"github.com/parleyrpc/parley/runtime"
 )
 
@@ -61,6 +62,7 @@ func run(addr string, useTLS bool, certFile, keyFile, caOut string, drain time.D
 	service.Register(srv)
 	hs := health.NewServer()
 	health.Register(srv, hs)
+	reflection.Register(srv)
 	hs.SetServingStatus(testService, health.Serving)
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -70,7 +72,7 @@ func run(addr string, useTLS bool, certFile, keyFile, caOut string, drain time.D
 	if useTLS {
 		mode = "TLS"
 	}
-	log.Printf("interop server: serving grpc.testing.TestService and grpc.health.v1.Health on %s (%s)", l.Addr(), mode)
+	log.Printf("interop server: serving grpc.testing.TestService, grpc.health.v1.Health and server reflection on %s (%s)", l.Addr(), mode)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

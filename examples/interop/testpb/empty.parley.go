@@ -4,6 +4,7 @@
 package testpb
 
 import (
+	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -46,4 +47,15 @@ func (m *Empty) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 	}
 	return nil
+}
+
+// file_empty_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of
+// empty.proto, which server reflection serves.
+const file_empty_proto_rawDesc = "" +
+	"\n\vempty.proto\x12\fgrpc.testing\"\a\n\x05EmptyBf\n\x1bio.grpc.testing.integrat" +
+	"ionB\vEmptyProtosZ:github.com/parleyrpc/parley/examples/interop/t" +
+	"estpb;testpbb\x06proto3"
+
+func init() {
+	descriptors.Register("empty.proto", []byte(file_empty_proto_rawDesc))
 }

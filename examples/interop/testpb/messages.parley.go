@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -3608,4 +3609,106 @@ func (m *HookResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 	}
 	return nil
+}
+
+// file_messages_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of
+// messages.proto, which server reflection serves.
+const file_messages_proto_rawDesc = "" +
+	"\n\x0emessages.proto\x12\fgrpc.testing\"!\n\tBoolValue\x12\x14\n\x05value\x18\x01 \x01(\bR\x05valu" +
+	"e\"L\n\aPayload\x12-\n\x04type\x18\x01 \x01(\x0e2\x19.grpc.testing.PayloadTypeR\x04type\x12\x12\n\x04b" +
+	"ody\x18\x02 \x01(\fR\x04body\":\n\nEchoStatus\x12\x12\n\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n\amessage\x18\x02 \x01" +
+	"(\tR\amessage\"\xf3\x04\n\rSimpleRequest\x12>\n\rresponse_type\x18\x01 \x01(\x0e2\x19.grpc.test" +
+	"ing.PayloadTypeR\fresponseType\x12#\n\rresponse_size\x18\x02 \x01(\x05R\fresponseSi" +
+	"ze\x12/\n\apayload\x18\x03 \x01(\v2\x15.grpc.testing.PayloadR\apayload\x12#\n\rfill_user" +
+	"name\x18\x04 \x01(\bR\ffillUsername\x12(\n\x10fill_oauth_scope\x18\x05 \x01(\bR\x0efillOauthSco" +
+	"pe\x12H\n\x13response_compressed\x18\x06 \x01(\v2\x17.grpc.testing.BoolValueR\x12respon" +
+	"seCompressed\x12A\n\x0fresponse_status\x18\a \x01(\v2\x18.grpc.testing.EchoStatusR" +
+	"\x0eresponseStatus\x12D\n\x11expect_compressed\x18\b \x01(\v2\x17.grpc.testing.BoolVa" +
+	"lueR\x10expectCompressed\x12$\n\x0efill_server_id\x18\t \x01(\bR\ffillServerId\x123\n\x16f" +
+	"ill_grpclb_route_type\x18\n \x01(\bR\x13fillGrpclbRouteType\x12O\n\x15orca_per_que" +
+	"ry_report\x18\v \x01(\v2\x1c.grpc.testing.TestOrcaReportR\x12orcaPerQueryRepor" +
+	"t\"\x82\x02\n\x0eSimpleResponse\x12/\n\apayload\x18\x01 \x01(\v2\x15.grpc.testing.PayloadR\apa" +
+	"yload\x12\x1a\n\busername\x18\x02 \x01(\tR\busername\x12\x1f\n\voauth_scope\x18\x03 \x01(\tR\noauthSco" +
+	"pe\x12\x1b\n\tserver_id\x18\x04 \x01(\tR\bserverId\x12I\n\x11grpclb_route_type\x18\x05 \x01(\x0e2\x1d.grp" +
+	"c.testing.GrpclbRouteTypeR\x0fgrpclbRouteType\x12\x1a\n\bhostname\x18\x06 \x01(\tR\bho" +
+	"stname\"\x92\x01\n\x19StreamingInputCallRequest\x12/\n\apayload\x18\x01 \x01(\v2\x15.grpc.tes" +
+	"ting.PayloadR\apayload\x12D\n\x11expect_compressed\x18\x02 \x01(\v2\x17.grpc.testing." +
+	"BoolValueR\x10expectCompressed\"T\n\x1aStreamingInputCallResponse\x126\n\x17agg" +
+	"regated_payload_size\x18\x01 \x01(\x05R\x15aggregatedPayloadSize\"\x82\x01\n\x12ResponsePa" +
+	"rameters\x12\x12\n\x04size\x18\x01 \x01(\x05R\x04size\x12\x1f\n\vinterval_us\x18\x02 \x01(\x05R\nintervalUs\x127\n" +
+	"\ncompressed\x18\x03 \x01(\v2\x17.grpc.testing.BoolValueR\ncompressed\"\xe9\x02\n\x1aStrea" +
+	"mingOutputCallRequest\x12>\n\rresponse_type\x18\x01 \x01(\x0e2\x19.grpc.testing.Payl" +
+	"oadTypeR\fresponseType\x12Q\n\x13response_parameters\x18\x02 \x03(\v2 .grpc.testin" +
+	"g.ResponseParametersR\x12responseParameters\x12/\n\apayload\x18\x03 \x01(\v2\x15.grpc" +
+	".testing.PayloadR\apayload\x12A\n\x0fresponse_status\x18\a \x01(\v2\x18.grpc.testin" +
+	"g.EchoStatusR\x0eresponseStatus\x12D\n\x0forca_oob_report\x18\b \x01(\v2\x1c.grpc.tes" +
+	"ting.TestOrcaReportR\rorcaOobReport\"N\n\x1bStreamingOutputCallRespons" +
+	"e\x12/\n\apayload\x18\x01 \x01(\v2\x15.grpc.testing.PayloadR\apayload\"J\n\x0fReconnectP" +
+	"arams\x127\n\x18max_reconnect_backoff_ms\x18\x01 \x01(\x05R\x15maxReconnectBackoffMs\"F" +
+	"\n\rReconnectInfo\x12\x16\n\x06passed\x18\x01 \x01(\bR\x06passed\x12\x1d\n\nbackoff_ms\x18\x02 \x03(\x05R\tbac" +
+	"koffMs\"{\n\x18LoadBalancerStatsRequest\x12\x19\n\bnum_rpcs\x18\x01 \x01(\x05R\anumRpcs\x12\x1f\n" +
+	"\vtimeout_sec\x18\x02 \x01(\x05R\ntimeoutSec\x12#\n\rmetadata_keys\x18\x03 \x03(\tR\fmetadataK" +
+	"eys\"\xd0\t\n\x19LoadBalancerStatsResponse\x12Y\n\frpcs_by_peer\x18\x01 \x03(\v27.grpc.t" +
+	"esting.LoadBalancerStatsResponse.RpcsByPeerEntryR\nrpcsByPeer\x12!\n\f" +
+	"num_failures\x18\x02 \x01(\x05R\vnumFailures\x12_\n\x0erpcs_by_method\x18\x03 \x03(\v29.grpc.t" +
+	"esting.LoadBalancerStatsResponse.RpcsByMethodEntryR\frpcsByMethod" +
+	"\x12h\n\x11metadatas_by_peer\x18\x04 \x03(\v2<.grpc.testing.LoadBalancerStatsResp" +
+	"onse.MetadatasByPeerEntryR\x0fmetadatasByPeer\x1a\x81\x01\n\rMetadataEntry\x12\x10\n\x03" +
+	"key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\x12H\n\x04type\x18\x03 \x01(\x0e24.grpc.testin" +
+	"g.LoadBalancerStatsResponse.MetadataTypeR\x04type\x1a`\n\vRpcMetadata\x12Q\n" +
+	"\bmetadata\x18\x01 \x03(\v25.grpc.testing.LoadBalancerStatsResponse.Metadat" +
+	"aEntryR\bmetadata\x1ah\n\x0eMetadataByPeer\x12V\n\frpc_metadata\x18\x01 \x03(\v23.grpc." +
+	"testing.LoadBalancerStatsResponse.RpcMetadataR\vrpcMetadata\x1a\xb1\x01\n\nR" +
+	"pcsByPeer\x12d\n\frpcs_by_peer\x18\x01 \x03(\v2B.grpc.testing.LoadBalancerStats" +
+	"Response.RpcsByPeer.RpcsByPeerEntryR\nrpcsByPeer\x1a=\n\x0fRpcsByPeerEnt" +
+	"ry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a=\n\x0fRpcsByPeerEntr" +
+	"y\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1as\n\x11RpcsByMethodEnt" +
+	"ry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12H\n\x05value\x18\x02 \x01(\v22.grpc.testing.LoadBalancerS" +
+	"tatsResponse.RpcsByPeerR\x05value:\x028\x01\x1az\n\x14MetadatasByPeerEntry\x12\x10\n\x03ke" +
+	"y\x18\x01 \x01(\tR\x03key\x12L\n\x05value\x18\x02 \x01(\v26.grpc.testing.LoadBalancerStatsResp" +
+	"onse.MetadataByPeerR\x05value:\x028\x01\"6\n\fMetadataType\x12\v\n\aUNKNOWN\x10\x00\x12\v\n\aI" +
+	"NITIAL\x10\x01\x12\f\n\bTRAILING\x10\x02\"%\n#LoadBalancerAccumulatedStatsRequest\"\x86\t" +
+	"\n$LoadBalancerAccumulatedStatsResponse\x12\x8e\x01\n\x1anum_rpcs_started_by_m" +
+	"ethod\x18\x01 \x03(\v2N.grpc.testing.LoadBalancerAccumulatedStatsResponse." +
+	"NumRpcsStartedByMethodEntryB\x02\x18\x01R\x16numRpcsStartedByMethod\x12\x94\x01\n\x1cnum_" +
+	"rpcs_succeeded_by_method\x18\x02 \x03(\v2P.grpc.testing.LoadBalancerAccumu" +
+	"latedStatsResponse.NumRpcsSucceededByMethodEntryB\x02\x18\x01R\x18numRpcsSuc" +
+	"ceededByMethod\x12\x8b\x01\n\x19num_rpcs_failed_by_method\x18\x03 \x03(\v2M.grpc.testin" +
+	"g.LoadBalancerAccumulatedStatsResponse.NumRpcsFailedByMethodEntr" +
+	"yB\x02\x18\x01R\x15numRpcsFailedByMethod\x12p\n\x10stats_per_method\x18\x04 \x03(\v2F.grpc.te" +
+	"sting.LoadBalancerAccumulatedStatsResponse.StatsPerMethodEntryR\x0e" +
+	"statsPerMethod\x1aI\n\x1bNumRpcsStartedByMethodEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12" +
+	"\x14\n\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aK\n\x1dNumRpcsSucceededByMethodEntry\x12\x10\n\x03ke" +
+	"y\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aH\n\x1aNumRpcsFailedByMethodE" +
+	"ntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a\xcf\x01\n\vMethodStats" +
+	"\x12!\n\frpcs_started\x18\x01 \x01(\x05R\vrpcsStarted\x12b\n\x06result\x18\x02 \x03(\v2J.grpc.testi" +
+	"ng.LoadBalancerAccumulatedStatsResponse.MethodStats.ResultEntryR" +
+	"\x06result\x1a9\n\vResultEntry\x12\x10\n\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n\x05value\x18\x02 \x01(\x05R\x05value:\x02" +
+	"8\x01\x1a\x81\x01\n\x13StatsPerMethodEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12T\n\x05value\x18\x02 \x01(\v2>.gr" +
+	"pc.testing.LoadBalancerAccumulatedStatsResponse.MethodStatsR\x05val" +
+	"ue:\x028\x01\"\xe9\x02\n\x16ClientConfigureRequest\x12B\n\x05types\x18\x01 \x03(\x0e2,.grpc.testing." +
+	"ClientConfigureRequest.RpcTypeR\x05types\x12I\n\bmetadata\x18\x02 \x03(\v2-.grpc.t" +
+	"esting.ClientConfigureRequest.MetadataR\bmetadata\x12\x1f\n\vtimeout_sec\x18" +
+	"\x03 \x01(\x05R\ntimeoutSec\x1at\n\bMetadata\x12@\n\x04type\x18\x01 \x01(\x0e2,.grpc.testing.Clien" +
+	"tConfigureRequest.RpcTypeR\x04type\x12\x10\n\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n\x05value\x18\x03 \x01(\t" +
+	"R\x05value\")\n\aRpcType\x12\x0e\n\nEMPTY_CALL\x10\x00\x12\x0e\n\nUNARY_CALL\x10\x01\"\x19\n\x17ClientConf" +
+	"igureResponse\"\x1e\n\nMemorySize\x12\x10\n\x03rss\x18\x01 \x01(\x03R\x03rss\"\x8b\x03\n\x0eTestOrcaReport" +
+	"\x12'\n\x0fcpu_utilization\x18\x01 \x01(\x01R\x0ecpuUtilization\x12-\n\x12memory_utilization\x18" +
+	"\x02 \x01(\x01R\x11memoryUtilization\x12P\n\frequest_cost\x18\x03 \x03(\v2-.grpc.testing.Te" +
+	"stOrcaReport.RequestCostEntryR\vrequestCost\x12O\n\vutilization\x18\x04 \x03(\v2" +
+	"-.grpc.testing.TestOrcaReport.UtilizationEntryR\vutilization\x1a>\n\x10R" +
+	"equestCostEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a>\n\x10U" +
+	"tilizationEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xa5\x02\n\v" +
+	"HookRequest\x12F\n\acommand\x18\x01 \x01(\x0e2,.grpc.testing.HookRequest.HookRequ" +
+	"estCommandR\acommand\x12-\n\x13grpc_code_to_return\x18\x02 \x01(\x05R\x10grpcCodeToRetu" +
+	"rn\x126\n\x17grpc_status_description\x18\x03 \x01(\tR\x15grpcStatusDescription\x12\x1f\n\vse" +
+	"rver_port\x18\x04 \x01(\x05R\nserverPort\"F\n\x12HookRequestCommand\x12\x0f\n\vUNSPECIFIED" +
+	"\x10\x00\x12\t\n\x05START\x10\x01\x12\b\n\x04STOP\x10\x02\x12\n\n\x06RETURN\x10\x03\"\x0e\n\fHookResponse*\x1f\n\vPayloadTy" +
+	"pe\x12\x10\n\fCOMPRESSABLE\x10\x00*o\n\x0fGrpclbRouteType\x12\x1d\n\x19GRPCLB_ROUTE_TYPE_UNK" +
+	"NOWN\x10\x00\x12\x1e\n\x1aGRPCLB_ROUTE_TYPE_FALLBACK\x10\x01\x12\x1d\n\x19GRPCLB_ROUTE_TYPE_BACK" +
+	"END\x10\x02BY\n\x1bio.grpc.testing.integrationZ:github.com/parleyrpc/parle" +
+	"y/examples/interop/testpb;testpbb\x06proto3"
+
+func init() {
+	descriptors.Register("messages.proto", []byte(file_messages_proto_rawDesc))
 }

@@ -6,6 +6,7 @@ package testpb
 import (
 	"context"
 
+	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
 )
@@ -355,4 +356,29 @@ func (c *reconnectServiceClient) Start(ctx context.Context, req *ReconnectParams
 
 func (c *reconnectServiceClient) Stop(ctx context.Context, req *Empty, opts ...runtime.CallOption) (*ReconnectInfo, error) {
 	return runtime.CallUnary[Empty, ReconnectInfo](ctx, c.c, ReconnectService_Stop_FullMethodName, req, opts...)
+}
+
+// file_test_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of
+// test.proto, which server reflection serves.
+const file_test_proto_rawDesc = "" +
+	"\n\ntest.proto\x12\fgrpc.testing\x1a\vempty.proto\x1a\x0emessages.proto2\xcb\x05\n\vTest" +
+	"Service\x125\n\tEmptyCall\x12\x13.grpc.testing.Empty\x1a\x13.grpc.testing.Empty\x12F" +
+	"\n\tUnaryCall\x12\x1b.grpc.testing.SimpleRequest\x1a\x1c.grpc.testing.SimpleRe" +
+	"sponse\x12O\n\x12CacheableUnaryCall\x12\x1b.grpc.testing.SimpleRequest\x1a\x1c.grpc" +
+	".testing.SimpleResponse\x12l\n\x13StreamingOutputCall\x12(.grpc.testing.St" +
+	"reamingOutputCallRequest\x1a).grpc.testing.StreamingOutputCallRespo" +
+	"nse0\x01\x12i\n\x12StreamingInputCall\x12'.grpc.testing.StreamingInputCallReq" +
+	"uest\x1a(.grpc.testing.StreamingInputCallResponse(\x01\x12i\n\x0eFullDuplexCa" +
+	"ll\x12(.grpc.testing.StreamingOutputCallRequest\x1a).grpc.testing.Stre" +
+	"amingOutputCallResponse(\x010\x01\x12i\n\x0eHalfDuplexCall\x12(.grpc.testing.Str" +
+	"eamingOutputCallRequest\x1a).grpc.testing.StreamingOutputCallRespon" +
+	"se(\x010\x01\x12=\n\x11UnimplementedCall\x12\x13.grpc.testing.Empty\x1a\x13.grpc.testing." +
+	"Empty2U\n\x14UnimplementedService\x12=\n\x11UnimplementedCall\x12\x13.grpc.testin" +
+	"g.Empty\x1a\x13.grpc.testing.Empty2\x89\x01\n\x10ReconnectService\x12;\n\x05Start\x12\x1d.grp" +
+	"c.testing.ReconnectParams\x1a\x13.grpc.testing.Empty\x128\n\x04Stop\x12\x13.grpc.te" +
+	"sting.Empty\x1a\x1b.grpc.testing.ReconnectInfoB<Z:github.com/parleyrpc" +
+	"/parley/examples/interop/testpb;testpbb\x06proto3"
+
+func init() {
+	descriptors.Register("test.proto", []byte(file_test_proto_rawDesc))
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -159,4 +160,17 @@ func (m *Page) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 	}
 	return nil
+}
+
+// file_common_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of
+// common.proto, which server reflection serves.
+const file_common_proto_rawDesc = "" +
+	"\n\fcommon.proto\x12\rparley.common\"`\n\x04Page\x12\x16\n\x06offset\x18\x01 \x01(\rR\x06offset\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\x12*\n\x05level\x18\x03 \x01(\x0e2\x14.parley.common.LevelR\x05level*" +
+	"=\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\r\n\tLEVEL_LOW\x10\x01\x12\x0e\n\nLEVEL_HIGH\x10\x02B@" +
+	"Z>github.com/parleyrpc/parley/stubs/internal/featurepb;featurepb" +
+	"b\x06proto3"
+
+func init() {
+	descriptors.Register("common.proto", []byte(file_common_proto_rawDesc))
 }

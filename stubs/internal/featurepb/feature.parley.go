@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
@@ -2722,4 +2723,75 @@ func (c *featureClient) Chat(ctx context.Context, opts ...runtime.CallOption) (*
 
 func (c *featureClient) Ping(ctx context.Context, req *struct{}, opts ...runtime.CallOption) (*struct{}, error) {
 	return runtime.CallUnary[struct{}, struct{}](ctx, c.c, Feature_Ping_FullMethodName, req, opts...)
+}
+
+// file_feature_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of
+// feature.proto, which server reflection serves.
+const file_feature_proto_rawDesc = "" +
+	"\n\rfeature.proto\x12\x0eparley.feature\x1a\fcommon.proto\x1a\x1egoogle/protobuf/d" +
+	"uration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/time" +
+	"stamp.proto\"\x87\x04\n\aScalars\x12\x1b\n\tint32_val\x18\x01 \x01(\x05R\bint32Val\x12\x1b\n\tint64_va" +
+	"l\x18\x02 \x01(\x03R\bint64Val\x12\x1d\n\nuint32_val\x18\x03 \x01(\rR\tuint32Val\x12\x1d\n\nuint64_val\x18\x04" +
+	" \x01(\x04R\tuint64Val\x12\x1d\n\nsint32_val\x18\x05 \x01(\x11R\tsint32Val\x12\x1d\n\nsint64_val\x18\x06 \x01" +
+	"(\x12R\tsint64Val\x12\x1f\n\vfixed32_val\x18\a \x01(\aR\nfixed32Val\x12\x1f\n\vfixed64_val\x18\b " +
+	"\x01(\x06R\nfixed64Val\x12!\n\fsfixed32_val\x18\t \x01(\x0fR\vsfixed32Val\x12!\n\fsfixed64_v" +
+	"al\x18\n \x01(\x10R\vsfixed64Val\x12\x1b\n\tfloat_val\x18\v \x01(\x02R\bfloatVal\x12\x1d\n\ndouble_val" +
+	"\x18\f \x01(\x01R\tdoubleVal\x12\x19\n\bbool_val\x18\r \x01(\bR\aboolVal\x12\x1d\n\nstring_val\x18\x0e \x01(\t" +
+	"R\tstringVal\x12\x1b\n\tbytes_val\x18\x0f \x01(\fR\bbytesVal\x12+\n\x05color\x18\x10 \x01(\x0e2\x15.parley" +
+	".feature.ColorR\x05color\"\x94\x03\n\tOptionals\x12 \n\topt_int32\x18\x01 \x01(\x05H\x00R\boptInt" +
+	"32\x88\x01\x01\x12\"\n\nopt_string\x18\x02 \x01(\tH\x01R\toptString\x88\x01\x01\x12 \n\topt_bytes\x18\x03 \x01(\fH\x02R\b" +
+	"optBytes\x88\x01\x01\x127\n\topt_color\x18\x04 \x01(\x0e2\x15.parley.feature.ColorH\x03R\boptColo" +
+	"r\x88\x01\x01\x12\x1e\n\bopt_bool\x18\x05 \x01(\bH\x04R\aoptBool\x88\x01\x01\x12\"\n\nopt_double\x18\x06 \x01(\x01H\x05R\toptD" +
+	"ouble\x88\x01\x01\x12=\n\vopt_message\x18\a \x01(\v2\x17.parley.feature.ScalarsH\x06R\noptMes" +
+	"sage\x88\x01\x01B\f\n\n_opt_int32B\r\n\v_opt_stringB\f\n\n_opt_bytesB\f\n\n_opt_color" +
+	"B\v\n\t_opt_boolB\r\n\v_opt_doubleB\x0e\n\f_opt_message\"\xa7\b\n\vCollections\x12\x12\n\x04" +
+	"ints\x18\x01 \x03(\x05R\x04ints\x12\x18\n\astrings\x18\x02 \x03(\tR\astrings\x12\x14\n\x05blobs\x18\x03 \x03(\fR\x05blobs" +
+	"\x12-\n\x06colors\x18\x04 \x03(\x0e2\x15.parley.feature.ColorR\x06colors\x12-\n\x05items\x18\x05 \x03(\v2\x17" +
+	".parley.feature.ScalarsR\x05items\x12?\n\x06counts\x18\x06 \x03(\v2'.parley.feature." +
+	"Collections.CountsEntryR\x06counts\x12:\n\x05by_id\x18\a \x03(\v2%.parley.feature." +
+	"Collections.ByIdEntryR\x04byId\x12<\n\x05flags\x18\b \x03(\v2&.parley.feature.Coll" +
+	"ections.FlagsEntryR\x05flags\x12B\n\apalette\x18\t \x03(\v2(.parley.feature.Coll" +
+	"ections.PaletteEntryR\apalette\x12M\n\fblobs_by_key\x18\n \x03(\v2+.parley.fea" +
+	"ture.Collections.BlobsByKeyEntryR\nblobsByKey\x120\n\x05times\x18\v \x03(\v2\x1a.go" +
+	"ogle.protobuf.TimestampR\x05times\x12E\n\btimeouts\x18\f \x03(\v2).parley.featur" +
+	"e.Collections.TimeoutsEntryR\btimeouts\x1a9\n\vCountsEntry\x12\x10\n\x03key\x18\x01 \x01(" +
+	"\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aP\n\tByIdEntry\x12\x10\n\x03key\x18\x01 \x01(\x05R\x03key\x12" +
+	"-\n\x05value\x18\x02 \x01(\v2\x17.parley.feature.ScalarsR\x05value:\x028\x01\x1a8\n\nFlagsEntry" +
+	"\x12\x10\n\x03key\x18\x01 \x01(\bR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aQ\n\fPaletteEntry\x12\x10\n\x03" +
+	"key\x18\x01 \x01(\tR\x03key\x12+\n\x05value\x18\x02 \x01(\x0e2\x15.parley.feature.ColorR\x05value:\x028\x01\x1a" +
+	"=\n\x0fBlobsByKeyEntry\x12\x10\n\x03key\x18\x01 \x01(\x04R\x03key\x12\x14\n\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1aV" +
+	"\n\rTimeoutsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12/\n\x05value\x18\x02 \x01(\v2\x19.google.protob" +
+	"uf.DurationR\x05value:\x028\x01\"\xc7\x05\n\x05Outer\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x121\n\x05inner\x18\x02 " +
+	"\x01(\v2\x1b.parley.feature.Outer.InnerR\x05inner\x12\x14\n\x04text\x18\x03 \x01(\tH\x00R\x04text\x12\x18\n" +
+	"\x06number\x18\x04 \x01(\x03H\x00R\x06number\x125\n\x06nested\x18\x05 \x01(\v2\x1b.parley.feature.Outer.I" +
+	"nnerH\x00R\x06nested\x12\x12\n\x03raw\x18\x06 \x01(\fH\x00R\x03raw\x12+\n\x04tint\x18\a \x01(\x0e2\x15.parley.featur" +
+	"e.ColorH\x00R\x04tint\x122\n\anothing\x18\b \x01(\v2\x16.google.protobuf.EmptyH\x00R\anoth" +
+	"ing\x126\n\x05deeps\x18\t \x03(\v2 .parley.feature.Outer.Inner.DeepR\x05deeps\x12'\n\x04p" +
+	"age\x18\n \x01(\v2\x13.parley.common.PageR\x04page\x12*\n\x05level\x18\v \x01(\x0e2\x14.parley.com" +
+	"mon.LevelR\x05level\x124\n\x04kind\x18\f \x01(\x0e2 .parley.feature.Outer.Inner.Kind" +
+	"R\x04kind\x1a\xcd\x01\n\x05Inner\x124\n\x04kind\x18\x01 \x01(\x0e2 .parley.feature.Outer.Inner.Kind" +
+	"R\x04kind\x124\n\x04deep\x18\x02 \x01(\v2 .parley.feature.Outer.Inner.DeepR\x04deep\x1a\x1a\n\x04" +
+	"Deep\x12\x12\n\x04note\x18\x01 \x01(\tR\x04note\"<\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_S" +
+	"MALL\x10\x01\x12\x0e\n\nKIND_LARGE\x10\x02B\b\n\x06choice\"\xe5\x01\n\tWellKnown\x12*\n\x02at\x18\x01 \x01(\v2\x1a.goo" +
+	"gle.protobuf.TimestampR\x02at\x123\n\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.Du" +
+	"rationR\atimeout\x12.\n\x06marker\x18\x03 \x01(\v2\x16.google.protobuf.EmptyR\x06marker\x12" +
+	":\n\bmaybe_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\amaybeAt\x88\x01\x01B\v\n\t_" +
+	"maybe_at\"\t\n\aNothing\"L\n\vEchoRequest\x12\x18\n\amessage\x18\x01 \x01(\tR\amessage\x12#\n\r" +
+	"response_size\x18\x02 \x01(\x05R\fresponseSize\"B\n\fEchoResponse\x12\x18\n\amessage\x18\x01 \x01" +
+	"(\tR\amessage\x12\x18\n\apayload\x18\x02 \x01(\fR\apayload\"\x1e\n\x06Number\x12\x14\n\x05value\x18\x01 \x01(\x03R\x05" +
+	"value\"/\n\x05Total\x12\x10\n\x03sum\x18\x01 \x01(\x03R\x03sum\x12\x14\n\x05count\x18\x02 \x01(\x05R\x05count\"\x1e\n\fCountR" +
+	"equest\x12\x0e\n\x02to\x18\x01 \x01(\x05R\x02to\"e\n\vChatMessage\x12\x12\n\x04from\x18\x01 \x01(\tR\x04from\x12\x12\n\x04tex" +
+	"t\x18\x02 \x01(\tR\x04text\x12.\n\x04sent\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04sent*N\n" +
+	"\x05Color\x12\x15\n\x11COLOR_UNSPECIFIED\x10\x00\x12\r\n\tCOLOR_RED\x10\x01\x12\x0f\n\vCOLOR_GREEN\x10\x02\x12\x0e\n" +
+	"\nCOLOR_BLUE\x10\x03*Y\n\x06Status\x12\x12\n\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n\x0eSTATUS_STARTED\x10\x01\x12" +
+	"\x12\n\x0eSTATUS_RUNNING\x10\x01\x12\x0f\n\vSTATUS_DONE\x10\x02\x1a\x02\x10\x012\xc3\x02\n\aFeature\x12A\n\x04Echo\x12\x1b.p" +
+	"arley.feature.EchoRequest\x1a\x1c.parley.feature.EchoResponse\x126\n\x03Sum\x12\x16" +
+	".parley.feature.Number\x1a\x15.parley.feature.Total(\x01\x12?\n\x05Count\x12\x1c.parle" +
+	"y.feature.CountRequest\x1a\x16.parley.feature.Number0\x01\x12D\n\x04Chat\x12\x1b.parle" +
+	"y.feature.ChatMessage\x1a\x1b.parley.feature.ChatMessage(\x010\x01\x126\n\x04Ping\x12\x16" +
+	".google.protobuf.Empty\x1a\x16.google.protobuf.EmptyB@Z>github.com/par" +
+	"leyrpc/parley/stubs/internal/featurepb;featurepbb\x06proto3"
+
+func init() {
+	descriptors.Register("feature.proto", []byte(file_feature_proto_rawDesc))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/stubs/internal/featurepb"
 	"github.com/parleyrpc/parley/wire"
@@ -219,4 +220,14 @@ func TestServiceOverLoopback(t *testing.T) {
 			t.Fatalf("after half-close got %v, want io.EOF", err)
 		}
 	})
+}
+
+// TestDescriptorsRegistered checks that importing the generated package
+// registers the descriptors of both its files, for server reflection.
+func TestDescriptorsRegistered(t *testing.T) {
+	for _, name := range []string{"feature.proto", "common.proto"} {
+		if d, ok := descriptors.File(name); !ok || len(d) == 0 {
+			t.Errorf("descriptors.File(%q) = %d bytes, %v", name, len(d), ok)
+		}
+	}
 }

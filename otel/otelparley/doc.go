@@ -1,0 +1,60 @@
+// Package otelparley traces and measures parley calls, client and server, with OpenTelemetry, following its semantic conventions for RPC and propagating the trace context in metadata so that traces cross between parley and any other gRPC implementation.
+//
+// # Use
+//
+//	srv := runtime.NewServer(append(otelparley.ServerOptions(), myOptions...)...)
+//	c, err := runtime.Dial(addr, otelparley.ClientOptions()...)
+//
+// With no option the global providers (otel.GetTracerProvider,
+// otel.GetMeterProvider, otel.GetTextMapPropagator) are used; set them, or
+// pass WithTracerProvider, WithMeterProvider and WithPropagators.
+//
+// # What is recorded
+//
+// Every call gets a span named after its method without the leading slash
+// ("pkg.Service/Method"), of kind client or server, with the attributes
+// rpc.system = "grpc", rpc.service, rpc.method and, when it ends,
+// rpc.grpc.status_code (the status code's number), plus server.address
+// and server.port on a client and network.peer.address and
+// network.peer.port on a server. Each message sent or received adds an
+// event named "message" with rpc.message.type (SENT or RECEIVED),
+// rpc.message.id (1, 2, ... in each direction), rpc.message.compressed_size
+// (its size on the wire, without the 5-byte prefix) and, for received
+// messages, rpc.message.uncompressed_size. A client span's status is Error
+// for every code but OK; a server span's only for UNKNOWN,
+// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS,
+// which are the server's own failures, as the conventions say.
+//
+// The metrics are those of the RPC semantic conventions of version 1.37
+// (otelgrpc writes the same duration histograms with
+// OTEL_SEMCONV_STABILITY_OPT_IN=rpc/old; by default it writes the newer
+// conventions, see docs/observability.md): the histograms
+// rpc.server.duration and rpc.client.duration (milliseconds),
+// rpc.{server,client}.request.size and response.size (bytes, per message)
+// and rpc.{server,client}.requests_per_rpc and responses_per_rpc, with the
+// attributes rpc.system, rpc.service, rpc.method and rpc.grpc.status_code
+// (the sizes and counts without the status code, since they are recorded
+// as the messages pass).
+//
+// # Propagation
+//
+// A client injects the trace context of its call's span into the request
+// metadata with the propagator (W3C traceparent and tracestate by default
+// of the global one, once it is set to propagation.TraceContext); a
+// server extracts it, so its span is the child of the caller's, whether
+// the caller is parley, grpc-go with otelgrpc, or any other instrumented
+// gRPC client. The handler's context holds the server span (and the
+// caller's baggage), so spans the handler starts are its children.
+//
+// # How it hooks in
+//
+// Each side is one runtime.StatsHandler, which starts server spans, adds
+// the message events, ends the spans and records the metrics, and
+// interceptors: on a client they start the span and inject the trace
+// context before the call is sent; on a server they put the span into the
+// handler's context. The server's interceptors find the call by the
+// context the runtime hands to the first interceptor, so the ones
+// ServerOptions returns must come before any other interceptor that
+// replaces the context; otherwise the spans are still recorded but the
+// handler's context does not hold them.
+package otelparley
