@@ -28,6 +28,8 @@ lint:
 
 unit:
 	@for m in $(MODULES); do echo "go test -race ($$m)"; (cd $$m && $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
+	@echo "go test -race -tags parleydebug (runtime streaming tests, with ownership checks)"
+	@$(GO) test -race -count=1 -tags parleydebug -run 'Bidi|Stream|Deadline|Interceptor|Credit' ./runtime
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:

@@ -400,6 +400,7 @@ func (b *requestBody) attach(w transport.BodyWriter) {
 // sink of its outWriter; flow.mu is held.
 
 func (b *requestBody) tryWrite(f []byte) (bool, error) {
+	assertHeld(&b.flow.mu, "a call's request stream")
 	b.stats.sent(len(f))
 	ok, err := b.w.TryWrite(f)
 	b.reported = err == nil && !ok
@@ -407,6 +408,7 @@ func (b *requestBody) tryWrite(f []byte) (bool, error) {
 }
 
 func (b *requestBody) write(f []byte) error {
+	assertHeld(&b.flow.mu, "a call's request stream")
 	if !b.reported {
 		b.stats.sent(len(f))
 	}

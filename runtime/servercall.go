@@ -334,6 +334,7 @@ func (ss *serverCore) clientGone() bool { return ss.st.Context().Err() != nil }
 // outWriter writes next with write, was reported already.
 
 func (ss *serverCore) tryWrite(f []byte) (bool, error) {
+	assertHeld(&ss.flow.mu, "a call's response stream")
 	ss.writeHeaders()
 	if f != nil {
 		ss.stats.sent(len(f))
@@ -344,6 +345,7 @@ func (ss *serverCore) tryWrite(f []byte) (bool, error) {
 }
 
 func (ss *serverCore) write(f []byte) error {
+	assertHeld(&ss.flow.mu, "a call's response stream")
 	ss.writeHeaders()
 	if f == nil {
 		return nil
@@ -356,7 +358,10 @@ func (ss *serverCore) write(f []byte) error {
 	return err
 }
 
-func (ss *serverCore) flush() error { return ss.st.Flush() }
+func (ss *serverCore) flush() error {
+	assertHeld(&ss.flow.mu, "a call's response stream")
+	return ss.st.Flush()
+}
 
 // closeSend does nothing: end sends the status.
 func (ss *serverCore) closeSend() {}
