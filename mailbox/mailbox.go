@@ -110,19 +110,9 @@ func New[T any](capacity int) *Mailbox[T] {
 func (m *Mailbox[T]) Send(ctx context.Context, v T) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.closed {
-		return ErrClosed
-	}
 	// Fast path: room in the buffer and nobody closing.
-	select {
-	case <-m.closing:
-		return ErrClosed
-	default:
-	}
-	select {
-	case m.ch <- v:
-		return nil
-	default:
+	if err := m.trySendLocked(v); err != ErrFull {
+		return err
 	}
 	select {
 	case m.ch <- v:
@@ -139,6 +129,11 @@ func (m *Mailbox[T]) Send(ctx context.Context, v T) error {
 func (m *Mailbox[T]) TrySend(v T) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	return m.trySendLocked(v)
+}
+
+// trySendLocked is TrySend with m.mu held for reading.
+func (m *Mailbox[T]) trySendLocked(v T) error {
 	if m.closed {
 		return ErrClosed
 	}

@@ -33,7 +33,7 @@ var (
 // NewPKI returns the package's PKI, generating it on first use.
 func NewPKI(tb testing.TB) *PKI {
 	tb.Helper()
-	pkiOnce.Do(func() { pki, pkiErr = generatePKI() })
+	pkiOnce.Do(func() { pki, pkiErr = GeneratePKI() })
 	if pkiErr != nil {
 		tb.Fatalf("generating test certificates: %v", pkiErr)
 	}
@@ -61,7 +61,8 @@ func (p *PKI) ClientTLS(cert bool) *tls.Config {
 	return cfg
 }
 
-func generatePKI() (*PKI, error) {
+// GeneratePKI generates a fresh PKI, valid for a day.
+func GeneratePKI() (*PKI, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
