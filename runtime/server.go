@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -48,7 +49,10 @@ type Server struct {
 	conns     map[net.Conn]struct{}
 	draining  bool // set by Shutdown/Close: no new listeners or connections
 	closed    bool
-	connWG    sync.WaitGroup // one per connection being served
+	connWG    sync.WaitGroup // one per connection being served, and per call through ServeHTTP
+
+	httpOnce sync.Once
+	http     http.Handler // ServeHTTP's; set by httpHandler
 }
 
 type methodDesc struct {

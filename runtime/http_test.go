@@ -1,0 +1,110 @@
+package runtime_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/parleyrpc/parley/internal/testutil"
+	prt "github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// TestServeHTTP mounts a Server on an application's own net/http server,
+// next to another route, over h2c and TLS: parley clients of either
+// HTTP/2 implementation call it (unary and bidi, metadata, status), the
+// other route keeps working on the same port, and after Shutdown new
+// calls get UNAVAILABLE.
+func TestServeHTTP(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		for _, impl := range []prt.HTTP2Transport{prt.TransportFramer, prt.TransportNetHTTP} {
+			name := map[bool]string{false: "h2c", true: "tls"}[useTLS] + map[prt.HTTP2Transport]string{prt.TransportFramer: "-framer-client", prt.TransportNetHTTP: "-nethttp-client"}[impl]
+			t.Run(name, func(t *testing.T) { testServeHTTP(t, useTLS, impl) })
+		}
+	}
+}
+
+func testServeHTTP(t *testing.T, useTLS bool, impl prt.HTTP2Transport) {
+	srv := prt.NewServer()
+	registerEcho(srv)
+	prt.HandleUnary(srv, "/test.Echo/Fail", func(ctx context.Context, req *Msg) (*Msg, error) {
+		return nil, wire.NewError(wire.FailedPrecondition, "no: "+req.Text)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/test.Echo/", srv)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: mux, Protocols: &protos}
+	l := testutil.Listen(t, "tcp4")
+	dial := []prt.DialOption{prt.WithHTTP2Transport(impl)}
+	httpClient := &http.Client{}
+	if useTLS {
+		pki := testutil.NewPKI(t)
+		hs.TLSConfig = pki.ServerTLS(false)
+		dial = append(dial, prt.WithTLS(pki.ClientTLS(false)))
+		httpClient.Transport = &http.Transport{TLSClientConfig: pki.ClientTLS(false)}
+	}
+	if useTLS {
+		// net/http offers h2 and http/1.1 by ALPN.
+		go hs.ServeTLS(l, "", "")
+	} else {
+		go hs.Serve(l)
+	}
+	defer hs.Close()
+
+	client, err := prt.Dial(l.Addr().String(), dial...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := testCtx(t)
+	var hdr wire.Metadata
+	res, err := prt.CallUnary[Msg, Msg](prt.AppendOutgoing(ctx, "x-echo-header", "v"), client, mUnary, &Msg{Text: "hi", N: 1}, prt.Header(&hdr))
+	if err != nil || res.Text != "echo: hi" || res.N != 2 || hdr.Get("x-echo-header") != "v" {
+		t.Fatalf("unary: %+v, %v, header %v", res, err, hdr)
+	}
+	_, err = prt.CallUnary[Msg, Msg](ctx, client, "/test.Echo/Fail", &Msg{Text: "x"})
+	if we := wantCode(t, err, wire.FailedPrecondition); we.Message() != "no: x" {
+		t.Fatalf("status message %q", we.Message())
+	}
+	call, err := prt.Open[Msg, Msg](ctx, client, mBidi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := call.Send(&Msg{Text: "p", N: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := call.Recv()
+		if err != nil || m.N != int64(i) {
+			t.Fatalf("bidi %d: %+v, %v", i, m, err)
+		}
+	}
+	call.CloseSend()
+	if _, err := call.Recv(); err != io.EOF {
+		t.Fatalf("bidi end: %v", err)
+	}
+
+	scheme := map[bool]string{false: "http", true: "https"}[useTLS]
+	resp, err := httpClient.Get(scheme + "://" + l.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "ok" {
+		t.Fatalf("the other route answered %q", body)
+	}
+
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = prt.CallUnary[Msg, Msg](ctx, client, mUnary, &Msg{})
+	wantCode(t, err, wire.Unavailable)
+}
+
