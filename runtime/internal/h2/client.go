@@ -251,10 +251,7 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 		{ID: http2.SettingInitialWindowSize, Val: uint32(cc.streamWin)},
 		{ID: http2.SettingMaxHeaderListSize, Val: cc.fr.MaxHeaderListSize},
 	}
-	cc.w.push(item{kind: itemSettings, set: settings})
-	if inc := cc.inflow.win.limit - initialWindow; inc > 0 {
-		cc.w.push(item{kind: itemWindowUpdate, n: uint32(inc)})
-	}
+	cc.sendPreface(settings)
 	cc.startKeepalive(cl.cfg.PingInterval, cl.cfg.PingTimeout)
 	go cc.w.run()
 	go cc.readLoop()

@@ -902,3 +902,13 @@ func (c *conn) onConnWindowUpdate(p frameHandler, f *http2.WindowUpdateFrame) er
 	}
 	return nil
 }
+
+// sendPreface queues this end's first frames: its SETTINGS, then the
+// connection window's growth from HTTP/2's initial 65,535 bytes to the
+// window it advertises.
+func (c *conn) sendPreface(settings []http2.Setting) {
+	c.w.push(item{kind: itemSettings, set: settings})
+	if inc := c.inflow.win.limit - initialWindow; inc > 0 {
+		c.w.push(item{kind: itemWindowUpdate, n: uint32(inc)})
+	}
+}

@@ -201,10 +201,7 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 		{ID: http2.SettingInitialWindowSize, Val: uint32(sc.streamWin)},
 		{ID: http2.SettingMaxHeaderListSize, Val: sc.srv.cfg.MaxHeaderListSize},
 	}
-	sc.w.push(item{kind: itemSettings, set: settings})
-	if inc := sc.inflow.win.limit - initialWindow; inc > 0 {
-		sc.w.push(item{kind: itemWindowUpdate, n: uint32(inc)})
-	}
+	sc.sendPreface(settings)
 	sc.startKeepalive(sc.srv.cfg.PingInterval, sc.srv.cfg.PingTimeout)
 	sc.mu.Lock()
 	sc.idleSince = time.Now()
