@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/parleyrpc/parley/internal/testutil"
@@ -108,3 +109,51 @@ func testServeHTTP(t *testing.T, useTLS bool, impl prt.HTTP2Transport) {
 	wantCode(t, err, wire.Unavailable)
 }
 
+// TestHTTP1Handler: with WithHTTP1Handler, one listening port serves gRPC
+// on parley's own HTTP/2 transport and HTTP/1.1 requests (a GET and a
+// POST, whose first byte is the preface's) with the handler, in cleartext
+// and over TLS (ALPN h2 or http/1.1); Shutdown covers both.
+func TestHTTP1Handler(t *testing.T) {
+	for _, tr := range transports[:2] { // framer-h2c, framer-tls
+		t.Run(tr.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "hello over "+r.Proto)
+			})
+			mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				w.Write(b)
+			})
+			e := newEnv(t, tr, registerEcho, envOpts{server: []prt.ServerOption{prt.WithHTTP1Handler(mux)}})
+			ctx := testCtx(t)
+			if res, err := prt.CallUnary[Msg, Msg](ctx, e.client, mUnary, &Msg{Text: "g"}); err != nil || res.Text != "echo: g" {
+				t.Fatalf("gRPC on the same port: %+v, %v", res, err)
+			}
+			hc := &http.Client{Transport: &http.Transport{}}
+			scheme := "http"
+			if tr.tls {
+				scheme = "https"
+				hc.Transport = &http.Transport{TLSClientConfig: testutil.NewPKI(t).ClientTLS(false)}
+			}
+			defer hc.CloseIdleConnections()
+			resp, err := hc.Get(scheme + "://" + e.addr + "/hello")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "hello over HTTP/1.1" {
+				t.Fatalf("GET answered %q", body)
+			}
+			resp, err = hc.Post(scheme+"://"+e.addr+"/echo", "text/plain", strings.NewReader("PRI-like body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "PRI-like body" {
+				t.Fatalf("POST answered %q", body)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -126,6 +127,9 @@ type serverConfig struct {
 	maxIdle     time.Duration
 	maxAge      time.Duration
 	ageGrace    time.Duration
+	// http1 serves connections that do not speak HTTP/2
+	// (WithHTTP1Handler); nil: they are closed.
+	http1 http.Handler
 }
 
 type dialConfig struct {
@@ -313,6 +317,18 @@ func MaxConnectionIdle(d time.Duration) ServerOption {
 // plus grace.
 func MaxConnectionAge(d, grace time.Duration) ServerOption {
 	return serverOption(func(c *serverConfig) { c.maxAge, c.ageGrace = d, grace })
+}
+
+// WithHTTP1Handler serves the connections that do not speak HTTP/2 with
+// h, on net/http's HTTP/1.1: an HTTP/1.1 request in cleartext, or a TLS
+// client that negotiates "http/1.1" by ALPN (offered besides "h2" when h
+// is set). So one listening port serves gRPC on parley's own transport
+// and, for instance, web pages, gRPC-Web or WebSocket calls from browsers
+// that come over HTTP/1.1. h may be any handler: a mux with other routes,
+// or the Server itself (ServeHTTP) for what it serves over HTTP/1.1.
+// Without it, such connections are closed. Shutdown and Close cover them.
+func WithHTTP1Handler(h http.Handler) ServerOption {
+	return serverOption(func(c *serverConfig) { c.http1 = h })
 }
 
 // keepaliveEnforcement returns the policy: the minimum time between PINGs

@@ -53,6 +53,10 @@ type Server struct {
 
 	httpOnce sync.Once
 	http     http.Handler // ServeHTTP's; set by httpHandler
+
+	// http1 serves the connections that do not speak HTTP/2, with the
+	// WithHTTP1Handler handler; nil without one.
+	http1 transport.Server
 }
 
 type methodDesc struct {
@@ -88,6 +92,9 @@ func NewServer(opts ...ServerOption) *Server {
 		Logger:                       cfg.log(),
 	}
 	tcfg.KeepaliveMinTime, tcfg.KeepaliveRequireStream = cfg.keepaliveEnforcement()
+	if cfg.http1 != nil {
+		s.http1 = nethttp.NewHTTP1Server(tcfg, cfg.http1)
+	}
 	if cfg.transport == TransportFramer {
 		s.tr = h2.NewServer(tcfg, s.serveStream)
 	} else {
@@ -201,6 +208,9 @@ func (s *Server) serveConn(c net.Conn) {
 	if s.cfg.tls != nil {
 		cfg := s.cfg.tls.Clone()
 		cfg.NextProtos = []string{"h2"}
+		if s.http1 != nil {
+			cfg.NextProtos = append(cfg.NextProtos, "http/1.1")
+		}
 		tconn := tls.Server(c, cfg)
 		ctx, cancel := context.WithDeadline(s.baseCtx, deadline)
 		err := tconn.HandshakeContext(ctx)
@@ -210,10 +220,20 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		if p := tconn.ConnectionState().NegotiatedProtocol; p != "h2" {
+			if s.http1 != nil {
+				s.http1.ServeConn(s.baseCtx, tconn)
+				return
+			}
 			s.cfg.log().Debug("parley: client did not negotiate h2", "remote", c.RemoteAddr().String(), "alpn", p)
 			return
 		}
 		c = tconn
+	} else if s.http1 != nil {
+		var isH2 bool
+		if c, isH2 = sniffPreface(c); !isH2 {
+			s.http1.ServeConn(s.baseCtx, c)
+			return
+		}
 	}
 	s.tr.ServeConn(s.baseCtx, c)
 }
@@ -234,6 +254,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.tr.GoAway()
+	if s.http1 != nil {
+		s.http1.GoAway()
+	}
 	done := make(chan struct{})
 	go func() {
 		s.connWG.Wait()
@@ -503,3 +526,41 @@ type stringAddr string
 
 func (a stringAddr) Network() string { return "tcp" }
 func (a stringAddr) String() string  { return string(a) }
+
+// clientPreface is HTTP/2's client connection preface.
+const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// sniffPreface reads the start of a cleartext connection, within the
+// deadline already set on c, until it either is HTTP/2's client preface or
+// cannot be. It returns a connection that reads those bytes again, and
+// whether it speaks HTTP/2 (with prior knowledge).
+func sniffPreface(c net.Conn) (net.Conn, bool) {
+	buf := make([]byte, 0, len(clientPreface))
+	for len(buf) < len(clientPreface) {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if string(buf) != clientPreface[:len(buf)] {
+			return &replayConn{Conn: c, pre: buf}, false
+		}
+		if err != nil {
+			break
+		}
+	}
+	return &replayConn{Conn: c, pre: buf}, len(buf) == len(clientPreface)
+}
+
+// replayConn is a connection whose first bytes, already read, are read
+// again.
+type replayConn struct {
+	net.Conn
+	pre []byte // its reader's only
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}

@@ -19,6 +19,7 @@ import (
 type server struct {
 	hs     *http.Server
 	maxAge time.Duration // MaxConnectionAge plus its grace; zero: none
+	h2     bool          // HTTP/2 only: an h2c connection's preface is checked first
 
 	// conns maps each connection being served to its ServeConn's context
 	// and the channel closed when net/http is done with it.
@@ -35,15 +36,27 @@ type served struct {
 // knowledge, or TLS with ALPN "h2"; no HTTP/1) that calls h for every
 // stream.
 func NewServer(cfg transport.ServerConfig, h transport.StreamHandler) transport.Server {
-	s := &server{}
-	if cfg.MaxConnectionAge > 0 {
-		s.maxAge = cfg.MaxConnectionAge + cfg.MaxConnectionAgeGrace
-	}
 	var protos http.Protocols
 	protos.SetHTTP2(true)
 	protos.SetUnencryptedHTTP2(true)
+	return newServer(cfg, Handler(h), protos)
+}
+
+// NewHTTP1Server returns a server that serves HTTP/1.1 connections, with
+// TLS or without, to h: a Server's connections that do not speak HTTP/2.
+func NewHTTP1Server(cfg transport.ServerConfig, h http.Handler) transport.Server {
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	return newServer(cfg, h, protos)
+}
+
+func newServer(cfg transport.ServerConfig, h http.Handler, protos http.Protocols) *server {
+	s := &server{h2: !protos.HTTP1()}
+	if cfg.MaxConnectionAge > 0 {
+		s.maxAge = cfg.MaxConnectionAge + cfg.MaxConnectionAgeGrace
+	}
 	s.hs = &http.Server{
-		Handler:        Handler(h),
+		Handler:        h,
 		Protocols:      &protos,
 		IdleTimeout:    cfg.IdleTimeout,
 		MaxHeaderBytes: int(cfg.MaxHeaderListSize),
@@ -70,6 +83,14 @@ func NewServer(cfg transport.ServerConfig, h transport.StreamHandler) transport.
 			}
 		},
 	}
+	if !s.h2 {
+		// HTTP/1.1 keeps connections between requests: bound the wait
+		// for a request's headers, and an idle connection's life.
+		s.hs.ReadHeaderTimeout = transport.DefaultConnectionTimeout
+		if s.hs.IdleTimeout == 0 {
+			s.hs.IdleTimeout = 2 * time.Minute
+		}
+	}
 	if cfg.Logger != nil {
 		s.hs.ErrorLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
 	}
@@ -90,15 +111,15 @@ func (s *server) ServeConn(ctx context.Context, c net.Conn) {
 		t := time.AfterFunc(s.maxAge, func() { c.Close() })
 		defer t.Stop()
 	}
-	if _, isTLS := c.(*tls.Conn); !isTLS {
+	if _, isTLS := c.(*tls.Conn); !isTLS && s.h2 {
 		// net/http must see a *tls.Conn to serve TLS, so only h2c
 		// connections are wrapped.
 		if c = readPreface(c); c == nil {
 			return
 		}
 	} else {
-		// net/http bounds the wait for the preface after the TLS
-		// handshake itself.
+		// net/http bounds the wait for the preface (or an HTTP/1.1
+		// request) itself.
 		_ = c.SetReadDeadline(time.Time{})
 	}
 	sv := &served{ctx: ctx, done: make(chan struct{})}
