@@ -211,6 +211,7 @@ var stdImports = map[string]string{
 	"github.com/vmihailenco/msgpack/v5/msgpcode": "msgpcode",
 	"github.com/parleyrpc/parley/runtime":        "runtime",
 	"github.com/parleyrpc/parley/wire":           "wire",
+	parleyimplPath:                               "parleyimpl",
 }
 
 // use records that the file imports path and returns its name.
@@ -269,6 +270,7 @@ func (g *generator) generateFile(fd protoreflect.FileDescriptor) (File, error) {
 		}
 		out.WriteString(")\n\n")
 	}
+	f.writeVersionCheck(&out)
 	out.Write(f.buf.Bytes())
 	src, err := format.Source(out.Bytes())
 	if err != nil {

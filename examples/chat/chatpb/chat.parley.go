@@ -10,9 +10,17 @@ import (
 	"time"
 
 	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // PresenceKind says whether a Presence event is an arrival or a departure.
@@ -212,40 +220,13 @@ func (m *ClientEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientEvent{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "join":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ClientEvent: more than one case of oneof event present (join)")
@@ -259,10 +240,7 @@ func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ClientEvent: more than one case of oneof event present (say)")
@@ -276,10 +254,7 @@ func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ClientEvent: more than one case of oneof event present (who)")
@@ -293,10 +268,7 @@ func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ClientEvent: more than one case of oneof event present (leave)")
@@ -307,12 +279,10 @@ func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Event = &ClientEvent_Leave{Leave: v}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Join enters a room under a nick, leaving the current room first. The
@@ -370,31 +340,7 @@ func (m *Join) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Join) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Join{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -409,12 +355,10 @@ func (m *Join) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Nick = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Say sends a message to everyone in the room, the sender included.
@@ -457,31 +401,7 @@ func (m *Say) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Say) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Say{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "text":
 			v, err := d.DecodeString()
@@ -490,12 +410,10 @@ func (m *Say) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Text = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Who asks for the room's members; the answer is a Members event.
@@ -520,16 +438,7 @@ func (m *Who) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Who) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Who{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return parleyimpl.SkipMsgpackMap(d)
 }
 
 // Leave leaves the current room without ending the conversation; the answer
@@ -555,16 +464,7 @@ func (m *Leave) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Leave) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Leave{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return parleyimpl.SkipMsgpackMap(d)
 }
 
 // ServerEvent is one event the server sends on a conversation: exactly one
@@ -707,40 +607,13 @@ func (m *ServerEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ServerEvent{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [8]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
 		switch string(key) {
 		case "joined":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (joined)")
@@ -754,10 +627,7 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (message)")
@@ -771,10 +641,7 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (presence)")
@@ -788,10 +655,7 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (members)")
@@ -805,10 +669,7 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (left)")
@@ -819,12 +680,10 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Event = &ServerEvent_Left{Left: v}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Joined answers Join: the member is now in the room. It comes before any
@@ -914,31 +773,7 @@ func (m *Joined) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Joined) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Joined{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -983,12 +818,10 @@ func (m *Joined) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.History = append(m.History, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // ChatMessage is one message said in a room.
@@ -1078,31 +911,7 @@ func (m *ChatMessage) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ChatMessage{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1132,10 +941,7 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -1143,12 +949,10 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.SentAt = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Presence tells the other members of a room that someone joined or left.
@@ -1252,31 +1056,7 @@ func (m *Presence) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Presence) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Presence{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1306,10 +1086,7 @@ func (m *Presence) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -1323,12 +1100,10 @@ func (m *Presence) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Members = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Members answers Who.
@@ -1387,31 +1162,7 @@ func (m *Members) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Members) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Members{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1435,12 +1186,10 @@ func (m *Members) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Nicks = append(m.Nicks, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Left answers Leave (or a Join to another room): the member is no longer
@@ -1482,31 +1231,7 @@ func (m *Left) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Left) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Left{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1515,12 +1240,10 @@ func (m *Left) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Room = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // ListRoomsRequest asks for every room.
@@ -1545,16 +1268,7 @@ func (m *ListRoomsRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ListRoomsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ListRoomsRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return parleyimpl.SkipMsgpackMap(d)
 }
 
 // ListRoomsResponse lists the rooms, sorted by name.
@@ -1600,31 +1314,7 @@ func (m *ListRoomsResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ListRoomsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ListRoomsResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "rooms":
 			l, err := wire.MsgpackArrayLen(d)
@@ -1642,12 +1332,10 @@ func (m *ListRoomsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Rooms = append(m.Rooms, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Room is one room as ListRooms sees it.
@@ -1700,31 +1388,7 @@ func (m *Room) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Room) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Room{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "name":
 			v, err := d.DecodeString()
@@ -1739,12 +1403,10 @@ func (m *Room) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Members = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // HistoryRequest asks for a room's recent messages.
@@ -1799,31 +1461,7 @@ func (m *HistoryRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HistoryRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HistoryRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1838,12 +1476,10 @@ func (m *HistoryRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Limit = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // HistoryResponse holds a room's recent messages, oldest first.
@@ -1901,31 +1537,7 @@ func (m *HistoryResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HistoryResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HistoryResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [8]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1949,12 +1561,10 @@ func (m *HistoryResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Messages = append(m.Messages, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Full method names of the service parley.chat.v1.Chat, as they appear in

@@ -4,8 +4,15 @@
 package testpb
 
 import (
-	"github.com/parleyrpc/parley/wire"
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/vmihailenco/msgpack/v5"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // An empty message that you can re-use to avoid defining duplicated empty
@@ -36,14 +43,5 @@ func (m *Empty) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Empty) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Empty{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return parleyimpl.SkipMsgpackMap(d)
 }

@@ -7,9 +7,17 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // The type of payload that should be returned.
@@ -120,31 +128,7 @@ func (m *BoolValue) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *BoolValue) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = BoolValue{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "value":
 			v, err := d.DecodeBool()
@@ -153,12 +137,10 @@ func (m *BoolValue) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Value = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // A block of data, to simply increase gRPC message size.
@@ -213,31 +195,7 @@ func (m *Payload) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Payload) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Payload{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "type":
 			v, err := d.DecodeInt32()
@@ -252,12 +210,10 @@ func (m *Payload) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Body = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // A protobuf representation for grpc status. This is used by test
@@ -311,31 +267,7 @@ func (m *EchoStatus) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *EchoStatus) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = EchoStatus{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "code":
 			v, err := d.DecodeInt32()
@@ -350,12 +282,10 @@ func (m *EchoStatus) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Message = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Unary request.
@@ -531,31 +461,7 @@ func (m *SimpleRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = SimpleRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [22]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 22, func(key []byte) error {
 		switch string(key) {
 		case "response_type":
 			v, err := d.DecodeInt32()
@@ -573,10 +479,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -599,10 +502,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(BoolValue)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -613,10 +513,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(EchoStatus)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -627,10 +524,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(BoolValue)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -653,10 +547,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(TestOrcaReport)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -664,12 +555,10 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.OrcaPerQueryReport = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Unary response, as configured by the request.
@@ -778,40 +667,13 @@ func (m *SimpleResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *SimpleResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = SimpleResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [17]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 17, func(key []byte) error {
 		switch string(key) {
 		case "payload":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -849,12 +711,10 @@ func (m *SimpleResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Hostname = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Client-streaming request.
@@ -912,40 +772,13 @@ func (m *StreamingInputCallRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingInputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingInputCallRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [17]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 17, func(key []byte) error {
 		switch string(key) {
 		case "payload":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -956,10 +789,7 @@ func (m *StreamingInputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(BoolValue)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -967,12 +797,10 @@ func (m *StreamingInputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.ExpectCompressed = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Client-streaming response.
@@ -1014,31 +842,7 @@ func (m *StreamingInputCallResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingInputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingInputCallResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [23]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 23, func(key []byte) error {
 		switch string(key) {
 		case "aggregated_payload_size":
 			v, err := d.DecodeInt32()
@@ -1047,12 +851,10 @@ func (m *StreamingInputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.AggregatedPayloadSize = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Configuration for a particular response.
@@ -1124,31 +926,7 @@ func (m *ResponseParameters) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ResponseParameters) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ResponseParameters{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [11]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 11, func(key []byte) error {
 		switch string(key) {
 		case "size":
 			v, err := d.DecodeInt32()
@@ -1166,10 +944,7 @@ func (m *ResponseParameters) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(BoolValue)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1177,12 +952,10 @@ func (m *ResponseParameters) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Compressed = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Server-streaming request.
@@ -1284,31 +1057,7 @@ func (m *StreamingOutputCallRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingOutputCallRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [19]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 19, func(key []byte) error {
 		switch string(key) {
 		case "response_type":
 			v, err := d.DecodeInt32()
@@ -1335,10 +1084,7 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1349,10 +1095,7 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(EchoStatus)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1363,10 +1106,7 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(TestOrcaReport)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1374,12 +1114,10 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.OrcaOobReport = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Server-streaming response, as configured by the request and parameters.
@@ -1421,40 +1159,13 @@ func (m *StreamingOutputCallResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingOutputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingOutputCallResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "payload":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1462,12 +1173,10 @@ func (m *StreamingOutputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Payload = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // For reconnect interop test only.
@@ -1509,31 +1218,7 @@ func (m *ReconnectParams) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ReconnectParams) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ReconnectParams{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [24]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 24, func(key []byte) error {
 		switch string(key) {
 		case "max_reconnect_backoff_ms":
 			v, err := d.DecodeInt32()
@@ -1542,12 +1227,10 @@ func (m *ReconnectParams) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.MaxReconnectBackoffMs = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // For reconnect interop test only.
@@ -1607,31 +1290,7 @@ func (m *ReconnectInfo) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ReconnectInfo) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ReconnectInfo{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [10]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 10, func(key []byte) error {
 		switch string(key) {
 		case "passed":
 			v, err := d.DecodeBool()
@@ -1655,12 +1314,10 @@ func (m *ReconnectInfo) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.BackoffMs = append(m.BackoffMs, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // LoadBalancerStatsRequest is the message grpc.testing.LoadBalancerStatsRequest.
@@ -1735,31 +1392,7 @@ func (m *LoadBalancerStatsRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *LoadBalancerStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [13]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 13, func(key []byte) error {
 		switch string(key) {
 		case "num_rpcs":
 			v, err := d.DecodeInt32()
@@ -1789,12 +1422,10 @@ func (m *LoadBalancerStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.MetadataKeys = append(m.MetadataKeys, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse is the message grpc.testing.LoadBalancerStatsResponse.
@@ -1898,31 +1529,7 @@ func (m *LoadBalancerStatsResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [17]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 17, func(key []byte) error {
 		switch string(key) {
 		case "rpcs_by_peer":
 			l, err := wire.MsgpackMapLen(d)
@@ -1988,12 +1595,10 @@ func (m *LoadBalancerStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.MetadatasByPeer[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse_MetadataType is the enum grpc.testing.LoadBalancerStatsResponse.MetadataType, encoded as a msgpack int.
@@ -2097,31 +1702,7 @@ func (m *LoadBalancerStatsResponse_MetadataEntry) EncodeMsgpack(e *msgpack.Encod
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_MetadataEntry) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_MetadataEntry{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "key":
 			v, err := d.DecodeString()
@@ -2142,12 +1723,10 @@ func (m *LoadBalancerStatsResponse_MetadataEntry) DecodeMsgpack(d *msgpack.Decod
 			}
 			m.Type = LoadBalancerStatsResponse_MetadataType(v)
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse_RpcMetadata is the message grpc.testing.LoadBalancerStatsResponse.RpcMetadata.
@@ -2195,31 +1774,7 @@ func (m *LoadBalancerStatsResponse_RpcMetadata) EncodeMsgpack(e *msgpack.Encoder
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_RpcMetadata) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_RpcMetadata{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [8]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
 		switch string(key) {
 		case "metadata":
 			l, err := wire.MsgpackArrayLen(d)
@@ -2237,12 +1792,10 @@ func (m *LoadBalancerStatsResponse_RpcMetadata) DecodeMsgpack(d *msgpack.Decoder
 				m.Metadata = append(m.Metadata, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse_MetadataByPeer is the message grpc.testing.LoadBalancerStatsResponse.MetadataByPeer.
@@ -2289,31 +1842,7 @@ func (m *LoadBalancerStatsResponse_MetadataByPeer) EncodeMsgpack(e *msgpack.Enco
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_MetadataByPeer) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_MetadataByPeer{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "rpc_metadata":
 			l, err := wire.MsgpackArrayLen(d)
@@ -2331,12 +1860,10 @@ func (m *LoadBalancerStatsResponse_MetadataByPeer) DecodeMsgpack(d *msgpack.Deco
 				m.RpcMetadata = append(m.RpcMetadata, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse_RpcsByPeer is the message grpc.testing.LoadBalancerStatsResponse.RpcsByPeer.
@@ -2386,31 +1913,7 @@ func (m *LoadBalancerStatsResponse_RpcsByPeer) EncodeMsgpack(e *msgpack.Encoder)
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_RpcsByPeer) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_RpcsByPeer{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "rpcs_by_peer":
 			l, err := wire.MsgpackMapLen(d)
@@ -2432,12 +1935,10 @@ func (m *LoadBalancerStatsResponse_RpcsByPeer) DecodeMsgpack(d *msgpack.Decoder)
 				m.RpcsByPeer[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Request for retrieving a test client's accumulated stats.
@@ -2462,16 +1963,7 @@ func (m *LoadBalancerAccumulatedStatsRequest) EncodeMsgpack(e *msgpack.Encoder) 
 // decodes as the zero message.
 func (m *LoadBalancerAccumulatedStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return parleyimpl.SkipMsgpackMap(d)
 }
 
 // Accumulated stats for RPCs sent by a test client.
@@ -2588,31 +2080,7 @@ func (m *LoadBalancerAccumulatedStatsResponse) EncodeMsgpack(e *msgpack.Encoder)
 // decodes as the zero message.
 func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [28]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 28, func(key []byte) error {
 		switch string(key) {
 		case "num_rpcs_started_by_method":
 			l, err := wire.MsgpackMapLen(d)
@@ -2691,12 +2159,10 @@ func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder)
 				m.StatsPerMethod[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // LoadBalancerAccumulatedStatsResponse_MethodStats is the message grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats.
@@ -2760,31 +2226,7 @@ func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) EncodeMsgpack(e *msgp
 // decodes as the zero message.
 func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsResponse_MethodStats{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "rpcs_started":
 			v, err := d.DecodeInt32()
@@ -2812,12 +2254,10 @@ func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) DecodeMsgpack(d *msgp
 				m.Result[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Configurations for a test client.
@@ -2896,31 +2336,7 @@ func (m *ClientConfigureRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ClientConfigureRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [11]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 11, func(key []byte) error {
 		switch string(key) {
 		case "types":
 			l, err := wire.MsgpackArrayLen(d)
@@ -2959,12 +2375,10 @@ func (m *ClientConfigureRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.TimeoutSec = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Type of RPCs to send.
@@ -3060,31 +2474,7 @@ func (m *ClientConfigureRequest_Metadata) EncodeMsgpack(e *msgpack.Encoder) erro
 // decodes as the zero message.
 func (m *ClientConfigureRequest_Metadata) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureRequest_Metadata{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "type":
 			v, err := d.DecodeInt32()
@@ -3105,12 +2495,10 @@ func (m *ClientConfigureRequest_Metadata) DecodeMsgpack(d *msgpack.Decoder) erro
 			}
 			m.Value = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Response for updating a test client's configuration.
@@ -3135,16 +2523,7 @@ func (m *ClientConfigureResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ClientConfigureResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return parleyimpl.SkipMsgpackMap(d)
 }
 
 // MemorySize is the message grpc.testing.MemorySize.
@@ -3185,31 +2564,7 @@ func (m *MemorySize) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *MemorySize) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = MemorySize{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [3]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 3, func(key []byte) error {
 		switch string(key) {
 		case "rss":
 			v, err := d.DecodeInt64()
@@ -3218,12 +2573,10 @@ func (m *MemorySize) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Rss = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Metrics data the server will update and send to the client. It mirrors orca load report
@@ -3318,31 +2671,7 @@ func (m *TestOrcaReport) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *TestOrcaReport) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = TestOrcaReport{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [18]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 18, func(key []byte) error {
 		switch string(key) {
 		case "cpu_utilization":
 			v, err := d.DecodeFloat64()
@@ -3395,12 +2724,10 @@ func (m *TestOrcaReport) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Utilization[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // HookRequest is the message grpc.testing.HookRequest.
@@ -3478,31 +2805,7 @@ func (m *HookRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HookRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HookRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [23]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 23, func(key []byte) error {
 		switch string(key) {
 		case "command":
 			v, err := d.DecodeInt32()
@@ -3529,12 +2832,10 @@ func (m *HookRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.ServerPort = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // HookRequest_HookRequestCommand is the enum grpc.testing.HookRequest.HookRequestCommand, encoded as a msgpack int.
@@ -3598,14 +2899,5 @@ func (m *HookResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HookResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HookResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return parleyimpl.SkipMsgpackMap(d)
 }

@@ -7,8 +7,15 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/parleyrpc/parley/wire"
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/vmihailenco/msgpack/v5"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // Level is a severity, declared in an imported file.
@@ -108,31 +115,7 @@ func (m *Page) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Page) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Page{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [6]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 6, func(key []byte) error {
 		switch string(key) {
 		case "offset":
 			v, err := d.DecodeUint32()
@@ -153,10 +136,8 @@ func (m *Page) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Level = Level(v)
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -10,9 +10,17 @@ import (
 	"time"
 
 	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // Color is a top-level enum.
@@ -310,31 +318,7 @@ func (m *Scalars) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Scalars) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Scalars{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "int32_val":
 			v, err := d.DecodeInt32()
@@ -433,12 +417,10 @@ func (m *Scalars) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Color = Color(v)
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Optionals has proto3 optional fields: presence is kept even for zero.
@@ -551,40 +533,13 @@ func (m *Optionals) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Optionals{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [11]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 11, func(key []byte) error {
 		switch string(key) {
 		case "opt_int32":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeInt32()
 			if err != nil {
@@ -595,10 +550,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeString()
 			if err != nil {
@@ -609,10 +561,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeBytes()
 			if err != nil {
@@ -623,10 +572,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeInt32()
 			if err != nil {
@@ -638,10 +584,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeBool()
 			if err != nil {
@@ -652,10 +595,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeFloat64()
 			if err != nil {
@@ -666,10 +606,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Scalars)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -677,12 +614,10 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.OptMessage = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Collections has repeated and map fields.
@@ -933,31 +868,7 @@ func (m *Collections) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Collections{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "ints":
 			l, err := wire.MsgpackArrayLen(d)
@@ -1164,12 +1075,10 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Timeouts[k] = time.Duration(v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Outer has nested types, a oneof and fields of nested and imported types.
@@ -1408,31 +1317,7 @@ func (m *Outer) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Outer{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "name":
 			v, err := d.DecodeString()
@@ -1444,10 +1329,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Outer_Inner)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1458,10 +1340,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (text)")
@@ -1475,10 +1354,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (number)")
@@ -1492,10 +1368,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (nested)")
@@ -1509,10 +1382,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (raw)")
@@ -1526,10 +1396,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (tint)")
@@ -1543,10 +1410,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (nothing)")
@@ -1574,10 +1438,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Page)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1597,12 +1458,10 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Kind = Outer_Inner_Kind(v)
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Inner is nested in Outer.
@@ -1655,31 +1514,7 @@ func (m *Outer_Inner) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Outer_Inner) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Outer_Inner{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "kind":
 			v, err := d.DecodeInt32()
@@ -1691,10 +1526,7 @@ func (m *Outer_Inner) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Outer_Inner_Deep)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1702,12 +1534,10 @@ func (m *Outer_Inner) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Deep = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Kind is an enum nested in a message.
@@ -1783,31 +1613,7 @@ func (m *Outer_Inner_Deep) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Outer_Inner_Deep) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Outer_Inner_Deep{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "note":
 			v, err := d.DecodeString()
@@ -1816,12 +1622,10 @@ func (m *Outer_Inner_Deep) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Note = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // WellKnown has the supported well-known types.
@@ -1898,40 +1702,13 @@ func (m *WellKnown) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = WellKnown{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [8]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
 		switch string(key) {
 		case "at":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -1942,10 +1719,7 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeInt64()
 			if err != nil {
@@ -1956,10 +1730,7 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if err := d.Skip(); err != nil {
 				return fmt.Errorf("parley.feature.WellKnown.marker: %w", err)
@@ -1969,10 +1740,7 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -1980,12 +1748,10 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.MaybeAt = &v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Empty messages are encoded as an empty map.
@@ -2010,16 +1776,7 @@ func (m *Nothing) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Nothing) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Nothing{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return parleyimpl.SkipMsgpackMap(d)
 }
 
 // EchoRequest is the message parley.feature.EchoRequest.
@@ -2073,31 +1830,7 @@ func (m *EchoRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *EchoRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = EchoRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [13]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 13, func(key []byte) error {
 		switch string(key) {
 		case "message":
 			v, err := d.DecodeString()
@@ -2112,12 +1845,10 @@ func (m *EchoRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.ResponseSize = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // EchoResponse is the message parley.feature.EchoResponse.
@@ -2170,31 +1901,7 @@ func (m *EchoResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *EchoResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = EchoResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "message":
 			v, err := d.DecodeString()
@@ -2209,12 +1916,10 @@ func (m *EchoResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Payload = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Number is the message parley.feature.Number.
@@ -2255,31 +1960,7 @@ func (m *Number) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Number) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Number{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "value":
 			v, err := d.DecodeInt64()
@@ -2288,12 +1969,10 @@ func (m *Number) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Value = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Total is the message parley.feature.Total.
@@ -2346,31 +2025,7 @@ func (m *Total) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Total) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Total{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "sum":
 			v, err := d.DecodeInt64()
@@ -2385,12 +2040,10 @@ func (m *Total) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Count = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // CountRequest is the message parley.feature.CountRequest.
@@ -2431,31 +2084,7 @@ func (m *CountRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *CountRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = CountRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [2]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 2, func(key []byte) error {
 		switch string(key) {
 		case "to":
 			v, err := d.DecodeInt32()
@@ -2464,12 +2093,10 @@ func (m *CountRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.To = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // ChatMessage is the message parley.feature.ChatMessage.
@@ -2534,31 +2161,7 @@ func (m *ChatMessage) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ChatMessage{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "from":
 			v, err := d.DecodeString()
@@ -2576,10 +2179,7 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -2587,12 +2187,10 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Sent = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Full method names of the service parley.feature.Feature, as they appear in
