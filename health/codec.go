@@ -1,77 +1,72 @@
 package health
 
 import (
-	"fmt"
-
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/parleyrpc/parley/wire"
 )
 
-// Codec is a wire.Codec named "proto" that encodes the health service's
-// two messages, CheckRequest and CheckResponse, in their standard protobuf
-// encoding (grpc/health/v1/health.proto), written with protowire and
-// wire.WalkProto rather than generated code:
+// Codec is wire.Proto, the protobuf codec, which encodes the health
+// service's two messages in their standard protobuf encoding
+// (grpc/health/v1/health.proto) through their AppendProto and
+// UnmarshalProto methods, written with protowire and wire.WalkProto:
 //
 //	message HealthCheckRequest  { string service = 1; }
 //	message HealthCheckResponse { ServingStatus status = 1; }
 //
-// It handles only those two types and fails on any other. Add it to a
-// server with runtime.WithCodec(health.Codec): the server then answers
-// "application/grpc" and "application/grpc+proto" requests with it, which
-// is what Kubernetes gRPC probes and grpc_health_probe send. A client given
-// runtime.WithCodec(health.Codec) speaks protobuf to the health service.
-// It is safe for concurrent use.
-var Codec wire.Codec = protoCodec{}
+// Servers accept protobuf by default, so Kubernetes gRPC probes and
+// grpc_health_probe (which send "application/grpc") reach the health
+// service with no option; adding runtime.WithCodec(health.Codec) to a
+// server changes nothing. A client given runtime.WithCodec(health.Codec)
+// speaks protobuf to the health service (and to generated services).
+var Codec = wire.Proto
 
-type protoCodec struct{}
-
-func (protoCodec) Name() string { return "proto" }
-
-func (protoCodec) Marshal(v any) ([]byte, error) {
-	switch m := v.(type) {
-	case *CheckRequest:
-		var b []byte
-		if m.Service != "" {
-			b = protowire.AppendTag(b, 1, protowire.BytesType)
-			b = protowire.AppendString(b, m.Service)
-		}
-		return b, nil
-	case *CheckResponse:
-		var b []byte
-		if m.Status != 0 {
-			b = protowire.AppendTag(b, 1, protowire.VarintType)
-			b = protowire.AppendVarint(b, uint64(int64(m.Status)))
-		}
-		return b, nil
+// AppendProto appends r's protobuf encoding to b: implements
+// wire.ProtoMessage.
+func (r *CheckRequest) AppendProto(b []byte) ([]byte, error) {
+	if r != nil && r.Service != "" {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, r.Service)
 	}
-	return nil, fmt.Errorf("health: the proto codec cannot marshal %T", v)
+	return b, nil
 }
 
-func (protoCodec) Unmarshal(data []byte, v any) error {
-	switch m := v.(type) {
-	case *CheckRequest:
-		*m = CheckRequest{}
-		return wire.WalkProto(data, func(num, typ int, _ uint64, p []byte) error {
-			if num == 1 {
-				if typ != int(protowire.BytesType) {
-					return wire.ErrMalformedProto
-				}
-				m.Service = string(p)
+// UnmarshalProto resets r and decodes data into it: implements
+// wire.ProtoMessage.
+func (r *CheckRequest) UnmarshalProto(data []byte) error {
+	*r = CheckRequest{}
+	return wire.WalkProto(data, func(num, typ int, _ uint64, p []byte) error {
+		if num == 1 {
+			if typ != int(protowire.BytesType) {
+				return wire.ErrMalformedProto
 			}
-			return nil
-		})
-	case *CheckResponse:
-		*m = CheckResponse{}
-		return wire.WalkProto(data, func(num, typ int, v uint64, _ []byte) error {
-			if num == 1 {
-				if typ != int(protowire.VarintType) {
-					return wire.ErrMalformedProto
-				}
-				m.Status = ServingStatus(int32(v))
-			}
-			return nil
-		})
+			r.Service = string(p)
+		}
+		return nil
+	})
+}
+
+// AppendProto appends r's protobuf encoding to b: implements
+// wire.ProtoMessage.
+func (r *CheckResponse) AppendProto(b []byte) ([]byte, error) {
+	if r != nil && r.Status != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(int64(r.Status)))
 	}
-	return fmt.Errorf("health: the proto codec cannot unmarshal into %T", v)
+	return b, nil
+}
+
+// UnmarshalProto resets r and decodes data into it: implements
+// wire.ProtoMessage.
+func (r *CheckResponse) UnmarshalProto(data []byte) error {
+	*r = CheckResponse{}
+	return wire.WalkProto(data, func(num, typ int, v uint64, _ []byte) error {
+		if num == 1 {
+			if typ != int(protowire.VarintType) {
+				return wire.ErrMalformedProto
+			}
+			r.Status = ServingStatus(int32(v))
+		}
+		return nil
+	})
 }

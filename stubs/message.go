@@ -318,6 +318,7 @@ func (f *fileGen) message(m protoreflect.MessageDescriptor) error {
 
 	f.encoder(name, fields)
 	f.decoder(m, name, fields)
+	f.protoMethods(m, name, fields)
 
 	enums := m.Enums()
 	for i := 0; i < enums.Len(); i++ {

@@ -14,6 +14,7 @@ import (
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // This file needs version 1 of the parleyimpl API:
@@ -285,6 +286,152 @@ func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ClientEvent) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if x, ok := m.Event.(*ClientEvent_Join); ok && x != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Join.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ClientEvent.join", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ClientEvent_Say); ok && x != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Say.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ClientEvent.say", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ClientEvent_Who); ok && x != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Who.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ClientEvent.who", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ClientEvent_Leave); ok && x != nil {
+		{
+			b = append(b, 0x22)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Leave.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ClientEvent.leave", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ClientEvent) UnmarshalProto(data []byte) error {
+	*m = ClientEvent{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ClientEvent) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ClientEvent")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ClientEvent_Join)
+			if c == nil {
+				c = &ClientEvent_Join{}
+				m.Event = c
+			}
+			if c.Join == nil {
+				c.Join = new(Join)
+			}
+			if err := c.Join.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ClientEvent.join", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ClientEvent_Say)
+			if c == nil {
+				c = &ClientEvent_Say{}
+				m.Event = c
+			}
+			if c.Say == nil {
+				c.Say = new(Say)
+			}
+			if err := c.Say.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ClientEvent.say", err)
+			}
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ClientEvent_Who)
+			if c == nil {
+				c = &ClientEvent_Who{}
+				m.Event = c
+			}
+			if c.Who == nil {
+				c.Who = new(Who)
+			}
+			if err := c.Who.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ClientEvent.who", err)
+			}
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ClientEvent_Leave)
+			if c == nil {
+				c = &ClientEvent_Leave{}
+				m.Event = c
+			}
+			if c.Leave == nil {
+				c.Leave = new(Leave)
+			}
+			if err := c.Leave.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ClientEvent.leave", err)
+			}
+		}
+		return nil
+	})
+}
+
 // Join enters a room under a nick, leaving the current room first. The
 // answer is a Joined event, with the room's recent messages.
 //
@@ -361,6 +508,76 @@ func (m *Join) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Join) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Join.room", err)
+		}
+	}
+	if m.Nick != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Nick); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Join.nick", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Join) UnmarshalProto(data []byte) error {
+	*m = Join{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Join) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Join")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Join.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Join.nick", err)
+			}
+			m.Nick = x
+		}
+		return nil
+	})
+}
+
 // Say sends a message to everyone in the room, the sender included.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -416,6 +633,62 @@ func (m *Say) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Say) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Text != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Text); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Say.text", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Say) UnmarshalProto(data []byte) error {
+	*m = Say{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Say) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Say")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Say.text", err)
+			}
+			m.Text = x
+		}
+		return nil
+	})
+}
+
 // Who asks for the room's members; the answer is a Members event.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -439,6 +712,45 @@ func (m *Who) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *Who) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Who{}
 	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Who) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Who) UnmarshalProto(data []byte) error {
+	*m = Who{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Who) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Who")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // Leave leaves the current room without ending the conversation; the answer
@@ -465,6 +777,45 @@ func (m *Leave) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *Leave) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Leave{}
 	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Leave) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Leave) UnmarshalProto(data []byte) error {
+	*m = Leave{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Leave) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Leave")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // ServerEvent is one event the server sends on a conversation: exactly one
@@ -686,6 +1037,178 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ServerEvent) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if x, ok := m.Event.(*ServerEvent_Joined); ok && x != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Joined.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.joined", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ServerEvent_Message); ok && x != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Message.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.message", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ServerEvent_Presence); ok && x != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Presence.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.presence", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ServerEvent_Members); ok && x != nil {
+		{
+			b = append(b, 0x22)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Members.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.members", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ServerEvent_Left); ok && x != nil {
+		{
+			b = append(b, 0x2a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Left.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.left", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ServerEvent) UnmarshalProto(data []byte) error {
+	*m = ServerEvent{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ServerEvent) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ServerEvent")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Joined)
+			if c == nil {
+				c = &ServerEvent_Joined{}
+				m.Event = c
+			}
+			if c.Joined == nil {
+				c.Joined = new(Joined)
+			}
+			if err := c.Joined.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.joined", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Message)
+			if c == nil {
+				c = &ServerEvent_Message{}
+				m.Event = c
+			}
+			if c.Message == nil {
+				c.Message = new(ChatMessage)
+			}
+			if err := c.Message.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.message", err)
+			}
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Presence)
+			if c == nil {
+				c = &ServerEvent_Presence{}
+				m.Event = c
+			}
+			if c.Presence == nil {
+				c.Presence = new(Presence)
+			}
+			if err := c.Presence.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.presence", err)
+			}
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Members)
+			if c == nil {
+				c = &ServerEvent_Members{}
+				m.Event = c
+			}
+			if c.Members == nil {
+				c.Members = new(Members)
+			}
+			if err := c.Members.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.members", err)
+			}
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Left)
+			if c == nil {
+				c = &ServerEvent_Left{}
+				m.Event = c
+			}
+			if c.Left == nil {
+				c.Left = new(Left)
+			}
+			if err := c.Left.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.left", err)
+			}
+		}
+		return nil
+	})
+}
+
 // Joined answers Join: the member is now in the room. It comes before any
 // other event of that room.
 //
@@ -824,6 +1347,113 @@ func (m *Joined) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Joined) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Joined.room", err)
+		}
+	}
+	if m.Nick != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Nick); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Joined.nick", err)
+		}
+	}
+	for _, v := range m.Members {
+		if b, err = parleyimpl.AppendProtoString(b, 3, v); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Joined.members", err)
+		}
+	}
+	for _, v := range m.History {
+		{
+			b = append(b, 0x22)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.Joined.history", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Joined) UnmarshalProto(data []byte) error {
+	*m = Joined{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Joined) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Joined")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Joined.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Joined.nick", err)
+			}
+			m.Nick = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Joined.members", err)
+			}
+			m.Members = append(m.Members, x)
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *ChatMessage
+			if mv == nil {
+				mv = new(ChatMessage)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Joined.history", err)
+			}
+			m.History = append(m.History, mv)
+		}
+		return nil
+	})
+}
+
 // ChatMessage is one message said in a room.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -950,6 +1580,111 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.SentAt = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ChatMessage) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.ChatMessage.room", err)
+		}
+	}
+	if m.Seq != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, m.Seq)
+	}
+	if m.Nick != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 3, m.Nick); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.ChatMessage.nick", err)
+		}
+	}
+	if m.Text != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 4, m.Text); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.ChatMessage.text", err)
+		}
+	}
+	if !m.SentAt.IsZero() {
+		b = parleyimpl.AppendProtoTimestamp(b, 5, m.SentAt)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ChatMessage) UnmarshalProto(data []byte) error {
+	*m = ChatMessage{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ChatMessage) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ChatMessage")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ChatMessage.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Seq = v
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ChatMessage.nick", err)
+			}
+			m.Nick = x
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ChatMessage.text", err)
+			}
+			m.Text = x
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ChatMessage.sent_at", err)
+			}
+			m.SentAt = x
 		}
 		return nil
 	})
@@ -1106,6 +1841,115 @@ func (m *Presence) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Presence) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Presence.room", err)
+		}
+	}
+	if m.Nick != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Nick); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Presence.nick", err)
+		}
+	}
+	if m.Kind != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(int64(m.Kind)))
+	}
+	if m.Reason != 0 {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, uint64(int64(m.Reason)))
+	}
+	if !m.At.IsZero() {
+		b = parleyimpl.AppendProtoTimestamp(b, 5, m.At)
+	}
+	if m.Members != 0 {
+		b = append(b, 0x30)
+		b = protowire.AppendVarint(b, uint64(m.Members))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Presence) UnmarshalProto(data []byte) error {
+	*m = Presence{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Presence) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Presence")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Presence.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Presence.nick", err)
+			}
+			m.Nick = x
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Kind = PresenceKind(int32(v))
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Reason = LeaveReason(int32(v))
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Presence.at", err)
+			}
+			m.At = x
+		case 6:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Members = uint32(v)
+		}
+		return nil
+	})
+}
+
 // Members answers Who.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1192,6 +2036,76 @@ func (m *Members) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Members) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Members.room", err)
+		}
+	}
+	for _, v := range m.Nicks {
+		if b, err = parleyimpl.AppendProtoString(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Members.nicks", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Members) UnmarshalProto(data []byte) error {
+	*m = Members{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Members) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Members")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Members.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Members.nicks", err)
+			}
+			m.Nicks = append(m.Nicks, x)
+		}
+		return nil
+	})
+}
+
 // Left answers Leave (or a Join to another room): the member is no longer
 // in the room and gets no more of its events.
 //
@@ -1246,6 +2160,62 @@ func (m *Left) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Left) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Left.room", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Left) UnmarshalProto(data []byte) error {
+	*m = Left{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Left) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Left")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Left.room", err)
+			}
+			m.Room = x
+		}
+		return nil
+	})
+}
+
 // ListRoomsRequest asks for every room.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1269,6 +2239,45 @@ func (m *ListRoomsRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *ListRoomsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ListRoomsRequest{}
 	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ListRoomsRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ListRoomsRequest) UnmarshalProto(data []byte) error {
+	*m = ListRoomsRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ListRoomsRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ListRoomsRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // ListRoomsResponse lists the rooms, sorted by name.
@@ -1333,6 +2342,71 @@ func (m *ListRoomsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ListRoomsResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	for _, v := range m.Rooms {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ListRoomsResponse.rooms", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ListRoomsResponse) UnmarshalProto(data []byte) error {
+	*m = ListRoomsResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ListRoomsResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ListRoomsResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *Room
+			if mv == nil {
+				mv = new(Room)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ListRoomsResponse.rooms", err)
+			}
+			m.Rooms = append(m.Rooms, mv)
 		}
 		return nil
 	})
@@ -1409,6 +2483,71 @@ func (m *Room) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Room) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Name != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Name); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Room.name", err)
+		}
+	}
+	if m.Members != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(m.Members))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Room) UnmarshalProto(data []byte) error {
+	*m = Room{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Room) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Room")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Room.name", err)
+			}
+			m.Name = x
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Members = uint32(v)
+		}
+		return nil
+	})
+}
+
 // HistoryRequest asks for a room's recent messages.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1477,6 +2616,71 @@ func (m *HistoryRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.Limit = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *HistoryRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.HistoryRequest.room", err)
+		}
+	}
+	if m.Limit != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(m.Limit))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *HistoryRequest) UnmarshalProto(data []byte) error {
+	*m = HistoryRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *HistoryRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.HistoryRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.HistoryRequest.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Limit = uint32(v)
 		}
 		return nil
 	})
@@ -1562,6 +2766,85 @@ func (m *HistoryResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *HistoryResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.HistoryResponse.room", err)
+		}
+	}
+	for _, v := range m.Messages {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.HistoryResponse.messages", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *HistoryResponse) UnmarshalProto(data []byte) error {
+	*m = HistoryResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *HistoryResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.HistoryResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.HistoryResponse.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *ChatMessage
+			if mv == nil {
+				mv = new(ChatMessage)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.HistoryResponse.messages", err)
+			}
+			m.Messages = append(m.Messages, mv)
 		}
 		return nil
 	})

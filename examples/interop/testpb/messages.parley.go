@@ -5,12 +5,14 @@ package testpb
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // This file needs version 1 of the parleyimpl API:
@@ -143,6 +145,56 @@ func (m *BoolValue) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *BoolValue) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.Value {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.Value))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *BoolValue) UnmarshalProto(data []byte) error {
+	*m = BoolValue{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *BoolValue) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.BoolValue")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Value = protowire.DecodeBool(v)
+		}
+		return nil
+	})
+}
+
 // A block of data, to simply increase gRPC message size.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -216,6 +268,65 @@ func (m *Payload) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Payload) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.Type != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Type)))
+	}
+	if len(m.Body) > 0 {
+		b = append(b, 0x12)
+		b = protowire.AppendBytes(b, m.Body)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Payload) UnmarshalProto(data []byte) error {
+	*m = Payload{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Payload) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.Payload")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Type = PayloadType(int32(v))
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Body = append([]byte{}, p...)
+		}
+		return nil
+	})
+}
+
 // A protobuf representation for grpc status. This is used by test
 // clients to specify a status that the server should attempt to return.
 //
@@ -283,6 +394,71 @@ func (m *EchoStatus) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.Message = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *EchoStatus) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Code != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Code)))
+	}
+	if m.Message != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Message); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.EchoStatus.message", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *EchoStatus) UnmarshalProto(data []byte) error {
+	*m = EchoStatus{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *EchoStatus) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.EchoStatus")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Code = int32(v)
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.EchoStatus.message", err)
+			}
+			m.Message = x
 		}
 		return nil
 	})
@@ -561,6 +737,207 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *SimpleRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.ResponseType != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.ResponseType)))
+	}
+	if m.ResponseSize != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.ResponseSize)))
+	}
+	if m.Payload != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.payload", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.FillUsername {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.FillUsername))
+	}
+	if m.FillOauthScope {
+		b = append(b, 0x28)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.FillOauthScope))
+	}
+	if m.ResponseCompressed != nil {
+		{
+			b = append(b, 0x32)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ResponseCompressed.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.response_compressed", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.ResponseStatus != nil {
+		{
+			b = append(b, 0x3a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ResponseStatus.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.response_status", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.ExpectCompressed != nil {
+		{
+			b = append(b, 0x42)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ExpectCompressed.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.expect_compressed", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.FillServerId {
+		b = append(b, 0x48)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.FillServerId))
+	}
+	if m.FillGrpclbRouteType {
+		b = append(b, 0x50)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.FillGrpclbRouteType))
+	}
+	if m.OrcaPerQueryReport != nil {
+		{
+			b = append(b, 0x5a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.OrcaPerQueryReport.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.orca_per_query_report", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *SimpleRequest) UnmarshalProto(data []byte) error {
+	*m = SimpleRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *SimpleRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.SimpleRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ResponseType = PayloadType(int32(v))
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ResponseSize = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.payload", err)
+			}
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.FillUsername = protowire.DecodeBool(v)
+		case 5:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.FillOauthScope = protowire.DecodeBool(v)
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ResponseCompressed == nil {
+				m.ResponseCompressed = new(BoolValue)
+			}
+			if err := m.ResponseCompressed.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.response_compressed", err)
+			}
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ResponseStatus == nil {
+				m.ResponseStatus = new(EchoStatus)
+			}
+			if err := m.ResponseStatus.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.response_status", err)
+			}
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ExpectCompressed == nil {
+				m.ExpectCompressed = new(BoolValue)
+			}
+			if err := m.ExpectCompressed.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.expect_compressed", err)
+			}
+		case 9:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.FillServerId = protowire.DecodeBool(v)
+		case 10:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.FillGrpclbRouteType = protowire.DecodeBool(v)
+		case 11:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.OrcaPerQueryReport == nil {
+				m.OrcaPerQueryReport = new(TestOrcaReport)
+			}
+			if err := m.OrcaPerQueryReport.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.orca_per_query_report", err)
+			}
+		}
+		return nil
+	})
+}
+
 // Unary response, as configured by the request.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -717,6 +1094,134 @@ func (m *SimpleResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *SimpleResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Payload != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.payload", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Username != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Username); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.username", err)
+		}
+	}
+	if m.OauthScope != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 3, m.OauthScope); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.oauth_scope", err)
+		}
+	}
+	if m.ServerId != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 4, m.ServerId); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.server_id", err)
+		}
+	}
+	if m.GrpclbRouteType != 0 {
+		b = append(b, 0x28)
+		b = protowire.AppendVarint(b, uint64(int64(m.GrpclbRouteType)))
+	}
+	if m.Hostname != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 6, m.Hostname); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.hostname", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *SimpleResponse) UnmarshalProto(data []byte) error {
+	*m = SimpleResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *SimpleResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.SimpleResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.payload", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.username", err)
+			}
+			m.Username = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.oauth_scope", err)
+			}
+			m.OauthScope = x
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.server_id", err)
+			}
+			m.ServerId = x
+		case 5:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.GrpclbRouteType = GrpclbRouteType(int32(v))
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.hostname", err)
+			}
+			m.Hostname = x
+		}
+		return nil
+	})
+}
+
 // Client-streaming request.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -803,6 +1308,90 @@ func (m *StreamingInputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *StreamingInputCallRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Payload != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingInputCallRequest.payload", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.ExpectCompressed != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ExpectCompressed.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingInputCallRequest.expect_compressed", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *StreamingInputCallRequest) UnmarshalProto(data []byte) error {
+	*m = StreamingInputCallRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *StreamingInputCallRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.StreamingInputCallRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingInputCallRequest.payload", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ExpectCompressed == nil {
+				m.ExpectCompressed = new(BoolValue)
+			}
+			if err := m.ExpectCompressed.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingInputCallRequest.expect_compressed", err)
+			}
+		}
+		return nil
+	})
+}
+
 // Client-streaming response.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -852,6 +1441,56 @@ func (m *StreamingInputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.AggregatedPayloadSize = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *StreamingInputCallResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.AggregatedPayloadSize != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.AggregatedPayloadSize)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *StreamingInputCallResponse) UnmarshalProto(data []byte) error {
+	*m = StreamingInputCallResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *StreamingInputCallResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.StreamingInputCallResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.AggregatedPayloadSize = int32(v)
 		}
 		return nil
 	})
@@ -953,6 +1592,87 @@ func (m *ResponseParameters) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.Compressed = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ResponseParameters) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Size != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Size)))
+	}
+	if m.IntervalUs != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.IntervalUs)))
+	}
+	if m.Compressed != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Compressed.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.ResponseParameters.compressed", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ResponseParameters) UnmarshalProto(data []byte) error {
+	*m = ResponseParameters{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ResponseParameters) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ResponseParameters")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Size = int32(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.IntervalUs = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Compressed == nil {
+				m.Compressed = new(BoolValue)
+			}
+			if err := m.Compressed.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.ResponseParameters.compressed", err)
+			}
 		}
 		return nil
 	})
@@ -1120,6 +1840,143 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *StreamingOutputCallRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.ResponseType != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.ResponseType)))
+	}
+	for _, v := range m.ResponseParameters {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.response_parameters", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Payload != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.payload", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.ResponseStatus != nil {
+		{
+			b = append(b, 0x3a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ResponseStatus.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.response_status", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.OrcaOobReport != nil {
+		{
+			b = append(b, 0x42)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.OrcaOobReport.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.orca_oob_report", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *StreamingOutputCallRequest) UnmarshalProto(data []byte) error {
+	*m = StreamingOutputCallRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *StreamingOutputCallRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.StreamingOutputCallRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ResponseType = PayloadType(int32(v))
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *ResponseParameters
+			if mv == nil {
+				mv = new(ResponseParameters)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.response_parameters", err)
+			}
+			m.ResponseParameters = append(m.ResponseParameters, mv)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.payload", err)
+			}
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ResponseStatus == nil {
+				m.ResponseStatus = new(EchoStatus)
+			}
+			if err := m.ResponseStatus.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.response_status", err)
+			}
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.OrcaOobReport == nil {
+				m.OrcaOobReport = new(TestOrcaReport)
+			}
+			if err := m.OrcaOobReport.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.orca_oob_report", err)
+			}
+		}
+		return nil
+	})
+}
+
 // Server-streaming response, as configured by the request and parameters.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1179,6 +2036,69 @@ func (m *StreamingOutputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *StreamingOutputCallResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Payload != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallResponse.payload", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *StreamingOutputCallResponse) UnmarshalProto(data []byte) error {
+	*m = StreamingOutputCallResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *StreamingOutputCallResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.StreamingOutputCallResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallResponse.payload", err)
+			}
+		}
+		return nil
+	})
+}
+
 // For reconnect interop test only.
 // Client tells server what reconnection parameters it used.
 //
@@ -1228,6 +2148,56 @@ func (m *ReconnectParams) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.MaxReconnectBackoffMs = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ReconnectParams) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.MaxReconnectBackoffMs != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.MaxReconnectBackoffMs)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ReconnectParams) UnmarshalProto(data []byte) error {
+	*m = ReconnectParams{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ReconnectParams) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ReconnectParams")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.MaxReconnectBackoffMs = int32(v)
 		}
 		return nil
 	})
@@ -1315,6 +2285,62 @@ func (m *ReconnectInfo) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ReconnectInfo) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.Passed {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.Passed))
+	}
+	b = parleyimpl.AppendPackedInt32(b, 2, m.BackoffMs)
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ReconnectInfo) UnmarshalProto(data []byte) error {
+	*m = ReconnectInfo{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ReconnectInfo) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ReconnectInfo")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Passed = protowire.DecodeBool(v)
+		case 2:
+			var err error
+			if m.BackoffMs, err = parleyimpl.AppendInt32s(m.BackoffMs, typ, v, p); err != nil {
+				return parleyimpl.FieldError("grpc.testing.ReconnectInfo.backoff_ms", err)
+			}
 		}
 		return nil
 	})
@@ -1423,6 +2449,80 @@ func (m *LoadBalancerStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.NumRpcs != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.NumRpcs)))
+	}
+	if m.TimeoutSec != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.TimeoutSec)))
+	}
+	for _, v := range m.MetadataKeys {
+		if b, err = parleyimpl.AppendProtoString(b, 3, v); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsRequest.metadata_keys", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsRequest) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.NumRpcs = int32(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.TimeoutSec = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsRequest.metadata_keys", err)
+			}
+			m.MetadataKeys = append(m.MetadataKeys, x)
 		}
 		return nil
 	})
@@ -1601,6 +2701,213 @@ func (m *LoadBalancerStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	for k, v := range m.RpcsByPeer {
+		b = append(b, 0x0a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_peer", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	if m.NumFailures != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.NumFailures)))
+	}
+	for k, v := range m.RpcsByMethod {
+		b = append(b, 0x1a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_method", err)
+		}
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_method", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.MetadatasByPeer {
+		b = append(b, 0x22)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.metadatas_by_peer", err)
+		}
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.metadatas_by_peer", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_peer", err)
+			}
+			if m.RpcsByPeer == nil {
+				m.RpcsByPeer = map[string]int32{}
+			}
+			m.RpcsByPeer[mk] = mv
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.NumFailures = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv *LoadBalancerStatsResponse_RpcsByPeer
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					if mv == nil {
+						mv = new(LoadBalancerStatsResponse_RpcsByPeer)
+					}
+					if err := mv.MergeProto(p, depth-1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_method", err)
+			}
+			if mv == nil {
+				mv = new(LoadBalancerStatsResponse_RpcsByPeer)
+			}
+			if m.RpcsByMethod == nil {
+				m.RpcsByMethod = map[string]*LoadBalancerStatsResponse_RpcsByPeer{}
+			}
+			m.RpcsByMethod[mk] = mv
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv *LoadBalancerStatsResponse_MetadataByPeer
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					if mv == nil {
+						mv = new(LoadBalancerStatsResponse_MetadataByPeer)
+					}
+					if err := mv.MergeProto(p, depth-1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.metadatas_by_peer", err)
+			}
+			if mv == nil {
+				mv = new(LoadBalancerStatsResponse_MetadataByPeer)
+			}
+			if m.MetadatasByPeer == nil {
+				m.MetadatasByPeer = map[string]*LoadBalancerStatsResponse_MetadataByPeer{}
+			}
+			m.MetadatasByPeer[mk] = mv
+		}
+		return nil
+	})
+}
+
 // LoadBalancerStatsResponse_MetadataType is the enum grpc.testing.LoadBalancerStatsResponse.MetadataType, encoded as a msgpack int.
 type LoadBalancerStatsResponse_MetadataType int32
 
@@ -1729,6 +3036,85 @@ func (m *LoadBalancerStatsResponse_MetadataEntry) DecodeMsgpack(d *msgpack.Decod
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse_MetadataEntry) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Key != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Key); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataEntry.key", err)
+		}
+	}
+	if m.Value != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Value); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataEntry.value", err)
+		}
+	}
+	if m.Type != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(int64(m.Type)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse_MetadataEntry) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse_MetadataEntry{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse_MetadataEntry) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse.MetadataEntry")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataEntry.key", err)
+			}
+			m.Key = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataEntry.value", err)
+			}
+			m.Value = x
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Type = LoadBalancerStatsResponse_MetadataType(int32(v))
+		}
+		return nil
+	})
+}
+
 // LoadBalancerStatsResponse_RpcMetadata is the message grpc.testing.LoadBalancerStatsResponse.RpcMetadata.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1798,6 +3184,71 @@ func (m *LoadBalancerStatsResponse_RpcMetadata) DecodeMsgpack(d *msgpack.Decoder
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse_RpcMetadata) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	for _, v := range m.Metadata {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.RpcMetadata.metadata", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse_RpcMetadata) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse_RpcMetadata{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse_RpcMetadata) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse.RpcMetadata")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *LoadBalancerStatsResponse_MetadataEntry
+			if mv == nil {
+				mv = new(LoadBalancerStatsResponse_MetadataEntry)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.RpcMetadata.metadata", err)
+			}
+			m.Metadata = append(m.Metadata, mv)
+		}
+		return nil
+	})
+}
+
 // LoadBalancerStatsResponse_MetadataByPeer is the message grpc.testing.LoadBalancerStatsResponse.MetadataByPeer.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1861,6 +3312,71 @@ func (m *LoadBalancerStatsResponse_MetadataByPeer) DecodeMsgpack(d *msgpack.Deco
 			}
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse_MetadataByPeer) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	for _, v := range m.RpcMetadata {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataByPeer.rpc_metadata", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse_MetadataByPeer) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse_MetadataByPeer{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse_MetadataByPeer) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse.MetadataByPeer")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *LoadBalancerStatsResponse_RpcMetadata
+			if mv == nil {
+				mv = new(LoadBalancerStatsResponse_RpcMetadata)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataByPeer.rpc_metadata", err)
+			}
+			m.RpcMetadata = append(m.RpcMetadata, mv)
 		}
 		return nil
 	})
@@ -1941,6 +3457,90 @@ func (m *LoadBalancerStatsResponse_RpcsByPeer) DecodeMsgpack(d *msgpack.Decoder)
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse_RpcsByPeer) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	for k, v := range m.RpcsByPeer {
+		b = append(b, 0x0a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.RpcsByPeer.rpcs_by_peer", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse_RpcsByPeer) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse_RpcsByPeer{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse_RpcsByPeer) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse.RpcsByPeer")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.RpcsByPeer.rpcs_by_peer", err)
+			}
+			if m.RpcsByPeer == nil {
+				m.RpcsByPeer = map[string]int32{}
+			}
+			m.RpcsByPeer[mk] = mv
+		}
+		return nil
+	})
+}
+
 // Request for retrieving a test client's accumulated stats.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1964,6 +3564,45 @@ func (m *LoadBalancerAccumulatedStatsRequest) EncodeMsgpack(e *msgpack.Encoder) 
 func (m *LoadBalancerAccumulatedStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsRequest{}
 	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerAccumulatedStatsRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerAccumulatedStatsRequest) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerAccumulatedStatsRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerAccumulatedStatsRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerAccumulatedStatsRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // Accumulated stats for RPCs sent by a test client.
@@ -2165,6 +3804,231 @@ func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder)
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerAccumulatedStatsResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	for k, v := range m.NumRpcsStartedByMethod {
+		b = append(b, 0x0a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_started_by_method", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.NumRpcsSucceededByMethod {
+		b = append(b, 0x12)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_succeeded_by_method", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.NumRpcsFailedByMethod {
+		b = append(b, 0x1a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_failed_by_method", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.StatsPerMethod {
+		b = append(b, 0x22)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.stats_per_method", err)
+		}
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.stats_per_method", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerAccumulatedStatsResponse) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerAccumulatedStatsResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerAccumulatedStatsResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerAccumulatedStatsResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_started_by_method", err)
+			}
+			if m.NumRpcsStartedByMethod == nil {
+				m.NumRpcsStartedByMethod = map[string]int32{}
+			}
+			m.NumRpcsStartedByMethod[mk] = mv
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_succeeded_by_method", err)
+			}
+			if m.NumRpcsSucceededByMethod == nil {
+				m.NumRpcsSucceededByMethod = map[string]int32{}
+			}
+			m.NumRpcsSucceededByMethod[mk] = mv
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_failed_by_method", err)
+			}
+			if m.NumRpcsFailedByMethod == nil {
+				m.NumRpcsFailedByMethod = map[string]int32{}
+			}
+			m.NumRpcsFailedByMethod[mk] = mv
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv *LoadBalancerAccumulatedStatsResponse_MethodStats
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					if mv == nil {
+						mv = new(LoadBalancerAccumulatedStatsResponse_MethodStats)
+					}
+					if err := mv.MergeProto(p, depth-1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.stats_per_method", err)
+			}
+			if mv == nil {
+				mv = new(LoadBalancerAccumulatedStatsResponse_MethodStats)
+			}
+			if m.StatsPerMethod == nil {
+				m.StatsPerMethod = map[string]*LoadBalancerAccumulatedStatsResponse_MethodStats{}
+			}
+			m.StatsPerMethod[mk] = mv
+		}
+		return nil
+	})
+}
+
 // LoadBalancerAccumulatedStatsResponse_MethodStats is the message grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -2255,6 +4119,93 @@ func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) DecodeMsgpack(d *msgp
 			}
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.RpcsStarted != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.RpcsStarted)))
+	}
+	for k, v := range m.Result {
+		b = append(b, 0x12)
+		pos := len(b)
+		b = append(b, 0)
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(k)))
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerAccumulatedStatsResponse_MethodStats{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.RpcsStarted = int32(v)
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk int32
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mk = int32(v)
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats.result", err)
+			}
+			if m.Result == nil {
+				m.Result = map[int32]int32{}
+			}
+			m.Result[mk] = mv
 		}
 		return nil
 	})
@@ -2381,6 +4332,86 @@ func (m *ClientConfigureRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ClientConfigureRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	b = parleyimpl.AppendPackedInt32(b, 1, m.Types)
+	for _, v := range m.Metadata {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.metadata", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.TimeoutSec != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(int64(m.TimeoutSec)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ClientConfigureRequest) UnmarshalProto(data []byte) error {
+	*m = ClientConfigureRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ClientConfigureRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ClientConfigureRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			var err error
+			if m.Types, err = parleyimpl.AppendInt32s(m.Types, typ, v, p); err != nil {
+				return parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.types", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *ClientConfigureRequest_Metadata
+			if mv == nil {
+				mv = new(ClientConfigureRequest_Metadata)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.metadata", err)
+			}
+			m.Metadata = append(m.Metadata, mv)
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.TimeoutSec = int32(v)
+		}
+		return nil
+	})
+}
+
 // Type of RPCs to send.
 type ClientConfigureRequest_RpcType int32
 
@@ -2501,6 +4532,85 @@ func (m *ClientConfigureRequest_Metadata) DecodeMsgpack(d *msgpack.Decoder) erro
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ClientConfigureRequest_Metadata) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Type != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Type)))
+	}
+	if m.Key != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Key); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.Metadata.key", err)
+		}
+	}
+	if m.Value != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 3, m.Value); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.Metadata.value", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ClientConfigureRequest_Metadata) UnmarshalProto(data []byte) error {
+	*m = ClientConfigureRequest_Metadata{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ClientConfigureRequest_Metadata) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ClientConfigureRequest.Metadata")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Type = ClientConfigureRequest_RpcType(int32(v))
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.Metadata.key", err)
+			}
+			m.Key = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.Metadata.value", err)
+			}
+			m.Value = x
+		}
+		return nil
+	})
+}
+
 // Response for updating a test client's configuration.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -2524,6 +4634,45 @@ func (m *ClientConfigureResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *ClientConfigureResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureResponse{}
 	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ClientConfigureResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ClientConfigureResponse) UnmarshalProto(data []byte) error {
+	*m = ClientConfigureResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ClientConfigureResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ClientConfigureResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // MemorySize is the message grpc.testing.MemorySize.
@@ -2574,6 +4723,56 @@ func (m *MemorySize) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.Rss = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *MemorySize) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.Rss != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(m.Rss))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *MemorySize) UnmarshalProto(data []byte) error {
+	*m = MemorySize{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *MemorySize) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.MemorySize")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Rss = int64(v)
 		}
 		return nil
 	})
@@ -2730,6 +4929,150 @@ func (m *TestOrcaReport) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *TestOrcaReport) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.CpuUtilization != 0 || math.Signbit(float64(m.CpuUtilization)) {
+		b = append(b, 0x09)
+		b = protowire.AppendFixed64(b, math.Float64bits(m.CpuUtilization))
+	}
+	if m.MemoryUtilization != 0 || math.Signbit(float64(m.MemoryUtilization)) {
+		b = append(b, 0x11)
+		b = protowire.AppendFixed64(b, math.Float64bits(m.MemoryUtilization))
+	}
+	for k, v := range m.RequestCost {
+		b = append(b, 0x1a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.TestOrcaReport.request_cost", err)
+		}
+		b = append(b, 0x11)
+		b = protowire.AppendFixed64(b, math.Float64bits(v))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.Utilization {
+		b = append(b, 0x22)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.TestOrcaReport.utilization", err)
+		}
+		b = append(b, 0x11)
+		b = protowire.AppendFixed64(b, math.Float64bits(v))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *TestOrcaReport) UnmarshalProto(data []byte) error {
+	*m = TestOrcaReport{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *TestOrcaReport) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.TestOrcaReport")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.CpuUtilization = math.Float64frombits(v)
+		case 2:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.MemoryUtilization = math.Float64frombits(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv float64
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.Fixed64Type {
+						return nil
+					}
+					mv = math.Float64frombits(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.TestOrcaReport.request_cost", err)
+			}
+			if m.RequestCost == nil {
+				m.RequestCost = map[string]float64{}
+			}
+			m.RequestCost[mk] = mv
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv float64
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.Fixed64Type {
+						return nil
+					}
+					mv = math.Float64frombits(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.TestOrcaReport.utilization", err)
+			}
+			if m.Utilization == nil {
+				m.Utilization = map[string]float64{}
+			}
+			m.Utilization[mk] = mv
+		}
+		return nil
+	})
+}
+
 // HookRequest is the message grpc.testing.HookRequest.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -2838,6 +5181,89 @@ func (m *HookRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *HookRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Command != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Command)))
+	}
+	if m.GrpcCodeToReturn != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.GrpcCodeToReturn)))
+	}
+	if m.GrpcStatusDescription != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 3, m.GrpcStatusDescription); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.HookRequest.grpc_status_description", err)
+		}
+	}
+	if m.ServerPort != 0 {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, uint64(int64(m.ServerPort)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *HookRequest) UnmarshalProto(data []byte) error {
+	*m = HookRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *HookRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.HookRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Command = HookRequest_HookRequestCommand(int32(v))
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.GrpcCodeToReturn = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.HookRequest.grpc_status_description", err)
+			}
+			m.GrpcStatusDescription = x
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ServerPort = int32(v)
+		}
+		return nil
+	})
+}
+
 // HookRequest_HookRequestCommand is the enum grpc.testing.HookRequest.HookRequestCommand, encoded as a msgpack int.
 type HookRequest_HookRequestCommand int32
 
@@ -2900,4 +5326,43 @@ func (m *HookResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *HookResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HookResponse{}
 	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *HookResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *HookResponse) UnmarshalProto(data []byte) error {
+	*m = HookResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *HookResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.HookResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }

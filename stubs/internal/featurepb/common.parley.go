@@ -9,6 +9,7 @@ import (
 
 	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/vmihailenco/msgpack/v5"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // This file needs version 1 of the parleyimpl API:
@@ -137,6 +138,74 @@ func (m *Page) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.Level = Level(v)
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Page) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.Offset != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(m.Offset))
+	}
+	if m.Limit != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(m.Limit))
+	}
+	if m.Level != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(int64(m.Level)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Page) UnmarshalProto(data []byte) error {
+	*m = Page{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Page) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.common.Page")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Offset = uint32(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Limit = uint32(v)
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Level = Level(int32(v))
 		}
 		return nil
 	})

@@ -6,6 +6,7 @@ package featurepb
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // This file needs version 1 of the parleyimpl API:
@@ -423,6 +425,197 @@ func (m *Scalars) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Scalars) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Int32Val != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Int32Val)))
+	}
+	if m.Int64Val != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(m.Int64Val))
+	}
+	if m.Uint32Val != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(m.Uint32Val))
+	}
+	if m.Uint64Val != 0 {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, m.Uint64Val)
+	}
+	if m.Sint32Val != 0 {
+		b = append(b, 0x28)
+		b = protowire.AppendVarint(b, protowire.EncodeZigZag(int64(m.Sint32Val)))
+	}
+	if m.Sint64Val != 0 {
+		b = append(b, 0x30)
+		b = protowire.AppendVarint(b, protowire.EncodeZigZag(m.Sint64Val))
+	}
+	if m.Fixed32Val != 0 {
+		b = append(b, 0x3d)
+		b = protowire.AppendFixed32(b, m.Fixed32Val)
+	}
+	if m.Fixed64Val != 0 {
+		b = append(b, 0x41)
+		b = protowire.AppendFixed64(b, m.Fixed64Val)
+	}
+	if m.Sfixed32Val != 0 {
+		b = append(b, 0x4d)
+		b = protowire.AppendFixed32(b, uint32(m.Sfixed32Val))
+	}
+	if m.Sfixed64Val != 0 {
+		b = append(b, 0x51)
+		b = protowire.AppendFixed64(b, uint64(m.Sfixed64Val))
+	}
+	if m.FloatVal != 0 || math.Signbit(float64(m.FloatVal)) {
+		b = append(b, 0x5d)
+		b = protowire.AppendFixed32(b, math.Float32bits(m.FloatVal))
+	}
+	if m.DoubleVal != 0 || math.Signbit(float64(m.DoubleVal)) {
+		b = append(b, 0x61)
+		b = protowire.AppendFixed64(b, math.Float64bits(m.DoubleVal))
+	}
+	if m.BoolVal {
+		b = append(b, 0x68)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.BoolVal))
+	}
+	if m.StringVal != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 14, m.StringVal); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Scalars.string_val", err)
+		}
+	}
+	if len(m.BytesVal) > 0 {
+		b = append(b, 0x7a)
+		b = protowire.AppendBytes(b, m.BytesVal)
+	}
+	if m.Color != 0 {
+		b = append(b, 0x80, 0x01)
+		b = protowire.AppendVarint(b, uint64(int64(m.Color)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Scalars) UnmarshalProto(data []byte) error {
+	*m = Scalars{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Scalars) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Scalars")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Int32Val = int32(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Int64Val = int64(v)
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Uint32Val = uint32(v)
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Uint64Val = v
+		case 5:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Sint32Val = int32(protowire.DecodeZigZag(v & math.MaxUint32))
+		case 6:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Sint64Val = protowire.DecodeZigZag(v)
+		case 7:
+			if typ != protowire.Fixed32Type {
+				return nil
+			}
+			m.Fixed32Val = uint32(v)
+		case 8:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.Fixed64Val = v
+		case 9:
+			if typ != protowire.Fixed32Type {
+				return nil
+			}
+			m.Sfixed32Val = int32(uint32(v))
+		case 10:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.Sfixed64Val = int64(v)
+		case 11:
+			if typ != protowire.Fixed32Type {
+				return nil
+			}
+			m.FloatVal = math.Float32frombits(uint32(v))
+		case 12:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.DoubleVal = math.Float64frombits(v)
+		case 13:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.BoolVal = protowire.DecodeBool(v)
+		case 14:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Scalars.string_val", err)
+			}
+			m.StringVal = x
+		case 15:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.BytesVal = append([]byte{}, p...)
+		case 16:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Color = Color(int32(v))
+		}
+		return nil
+	})
+}
+
 // Optionals has proto3 optional fields: presence is kept even for zero.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -615,6 +808,132 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.OptMessage = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Optionals) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.OptInt32 != nil {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(*m.OptInt32)))
+	}
+	if m.OptString != nil {
+		if b, err = parleyimpl.AppendProtoString(b, 2, *m.OptString); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Optionals.opt_string", err)
+		}
+	}
+	if m.OptBytes != nil {
+		b = append(b, 0x1a)
+		b = protowire.AppendBytes(b, m.OptBytes)
+	}
+	if m.OptColor != nil {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, uint64(int64(*m.OptColor)))
+	}
+	if m.OptBool != nil {
+		b = append(b, 0x28)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(*m.OptBool))
+	}
+	if m.OptDouble != nil {
+		b = append(b, 0x31)
+		b = protowire.AppendFixed64(b, math.Float64bits(*m.OptDouble))
+	}
+	if m.OptMessage != nil {
+		{
+			b = append(b, 0x3a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.OptMessage.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Optionals.opt_message", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Optionals) UnmarshalProto(data []byte) error {
+	*m = Optionals{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Optionals) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Optionals")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			x := int32(v)
+			m.OptInt32 = &x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Optionals.opt_string", err)
+			}
+			m.OptString = &x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.OptBytes = append([]byte{}, p...)
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			x := Color(int32(v))
+			m.OptColor = &x
+		case 5:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			x := protowire.DecodeBool(v)
+			m.OptBool = &x
+		case 6:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			x := math.Float64frombits(v)
+			m.OptDouble = &x
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.OptMessage == nil {
+				m.OptMessage = new(Scalars)
+			}
+			if err := m.OptMessage.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Optionals.opt_message", err)
+			}
 		}
 		return nil
 	})
@@ -1081,6 +1400,378 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Collections) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	b = parleyimpl.AppendPackedInt32(b, 1, m.Ints)
+	for _, v := range m.Strings {
+		if b, err = parleyimpl.AppendProtoString(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.strings", err)
+		}
+	}
+	for _, v := range m.Blobs {
+		b = append(b, 0x1a)
+		b = protowire.AppendBytes(b, v)
+	}
+	b = parleyimpl.AppendPackedInt32(b, 4, m.Colors)
+	for _, v := range m.Items {
+		{
+			b = append(b, 0x2a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Collections.items", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	for k, v := range m.Counts {
+		b = append(b, 0x32)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.counts", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(v))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.ById {
+		b = append(b, 0x3a)
+		pos := len(b)
+		b = append(b, 0)
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(k)))
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Collections.by_id", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.Flags {
+		b = append(b, 0x42)
+		pos := len(b)
+		b = append(b, 0)
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(k))
+		if b, err = parleyimpl.AppendProtoString(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.flags", err)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.Palette {
+		b = append(b, 0x4a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.palette", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.BlobsByKey {
+		b = append(b, 0x52)
+		pos := len(b)
+		b = append(b, 0)
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, k)
+		b = append(b, 0x12)
+		b = protowire.AppendBytes(b, v)
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for _, v := range m.Times {
+		b = parleyimpl.AppendProtoTimestamp(b, 11, v)
+	}
+	for k, v := range m.Timeouts {
+		b = append(b, 0x62)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.timeouts", err)
+		}
+		b = parleyimpl.AppendProtoDuration(b, 2, v)
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Collections) UnmarshalProto(data []byte) error {
+	*m = Collections{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Collections) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Collections")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			var err error
+			if m.Ints, err = parleyimpl.AppendInt32s(m.Ints, typ, v, p); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.ints", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.strings", err)
+			}
+			m.Strings = append(m.Strings, x)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Blobs = append(m.Blobs, append([]byte{}, p...))
+		case 4:
+			var err error
+			if m.Colors, err = parleyimpl.AppendInt32s(m.Colors, typ, v, p); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.colors", err)
+			}
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *Scalars
+			if mv == nil {
+				mv = new(Scalars)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.items", err)
+			}
+			m.Items = append(m.Items, mv)
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int64
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int64(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.counts", err)
+			}
+			if m.Counts == nil {
+				m.Counts = map[string]int64{}
+			}
+			m.Counts[mk] = mv
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk int32
+			var mv *Scalars
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mk = int32(v)
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					if mv == nil {
+						mv = new(Scalars)
+					}
+					if err := mv.MergeProto(p, depth-1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.by_id", err)
+			}
+			if mv == nil {
+				mv = new(Scalars)
+			}
+			if m.ById == nil {
+				m.ById = map[int32]*Scalars{}
+			}
+			m.ById[mk] = mv
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk bool
+			var mv string
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mk = protowire.DecodeBool(v)
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mv = x
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.flags", err)
+			}
+			if m.Flags == nil {
+				m.Flags = map[bool]string{}
+			}
+			m.Flags[mk] = mv
+		case 9:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv Color
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = Color(int32(v))
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.palette", err)
+			}
+			if m.Palette == nil {
+				m.Palette = map[string]Color{}
+			}
+			m.Palette[mk] = mv
+		case 10:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk uint64
+			var mv []byte
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mk = v
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					mv = append([]byte{}, p...)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.blobs_by_key", err)
+			}
+			if m.BlobsByKey == nil {
+				m.BlobsByKey = map[uint64][]byte{}
+			}
+			m.BlobsByKey[mk] = mv
+		case 11:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.times", err)
+			}
+			m.Times = append(m.Times, x)
+		case 12:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv time.Duration
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoDuration(p)
+					if err != nil {
+						return err
+					}
+					mv = x
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.timeouts", err)
+			}
+			if m.Timeouts == nil {
+				m.Timeouts = map[string]time.Duration{}
+			}
+			m.Timeouts[mk] = mv
+		}
+		return nil
+	})
+}
+
 // Outer has nested types, a oneof and fields of nested and imported types.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1464,6 +2155,220 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Outer) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Name != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Name); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Outer.name", err)
+		}
+	}
+	if m.Inner != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Inner.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.inner", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	for _, v := range m.Deeps {
+		{
+			b = append(b, 0x4a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.deeps", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Page != nil {
+		{
+			b = append(b, 0x52)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Page.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.page", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Level != 0 {
+		b = append(b, 0x58)
+		b = protowire.AppendVarint(b, uint64(int64(m.Level)))
+	}
+	if m.Kind != 0 {
+		b = append(b, 0x60)
+		b = protowire.AppendVarint(b, uint64(int64(m.Kind)))
+	}
+	if x, ok := m.Choice.(*Outer_Text); ok && x != nil {
+		if b, err = parleyimpl.AppendProtoString(b, 3, x.Text); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Outer.text", err)
+		}
+	}
+	if x, ok := m.Choice.(*Outer_Number); ok && x != nil {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, uint64(x.Number))
+	}
+	if x, ok := m.Choice.(*Outer_Nested); ok && x != nil {
+		{
+			b = append(b, 0x2a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Nested.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.nested", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Choice.(*Outer_Raw); ok && x != nil {
+		b = append(b, 0x32)
+		b = protowire.AppendBytes(b, x.Raw)
+	}
+	if x, ok := m.Choice.(*Outer_Tint); ok && x != nil {
+		b = append(b, 0x38)
+		b = protowire.AppendVarint(b, uint64(int64(x.Tint)))
+	}
+	if x, ok := m.Choice.(*Outer_Nothing); ok && x != nil {
+		b = append(b, 0x42, 0)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Outer) UnmarshalProto(data []byte) error {
+	*m = Outer{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Outer) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Outer")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.name", err)
+			}
+			m.Name = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Inner == nil {
+				m.Inner = new(Outer_Inner)
+			}
+			if err := m.Inner.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.inner", err)
+			}
+		case 9:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *Outer_Inner_Deep
+			if mv == nil {
+				mv = new(Outer_Inner_Deep)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.deeps", err)
+			}
+			m.Deeps = append(m.Deeps, mv)
+		case 10:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Page == nil {
+				m.Page = new(Page)
+			}
+			if err := m.Page.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.page", err)
+			}
+		case 11:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Level = Level(int32(v))
+		case 12:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Kind = Outer_Inner_Kind(int32(v))
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.text", err)
+			}
+			m.Choice = &Outer_Text{Text: x}
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Choice = &Outer_Number{Number: int64(v)}
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Choice.(*Outer_Nested)
+			if c == nil {
+				c = &Outer_Nested{}
+				m.Choice = c
+			}
+			if c.Nested == nil {
+				c.Nested = new(Outer_Inner)
+			}
+			if err := c.Nested.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.nested", err)
+			}
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Choice = &Outer_Raw{Raw: append([]byte{}, p...)}
+		case 7:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Choice = &Outer_Tint{Tint: Color(int32(v))}
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Choice = &Outer_Nothing{Nothing: &struct{}{}}
+		}
+		return nil
+	})
+}
+
 // Inner is nested in Outer.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1535,6 +2440,78 @@ func (m *Outer_Inner) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.Deep = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Outer_Inner) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Kind != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Kind)))
+	}
+	if m.Deep != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Deep.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.Inner.deep", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Outer_Inner) UnmarshalProto(data []byte) error {
+	*m = Outer_Inner{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Outer_Inner) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Outer.Inner")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Kind = Outer_Inner_Kind(int32(v))
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Deep == nil {
+				m.Deep = new(Outer_Inner_Deep)
+			}
+			if err := m.Deep.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.Inner.deep", err)
+			}
 		}
 		return nil
 	})
@@ -1623,6 +2600,62 @@ func (m *Outer_Inner_Deep) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.Note = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Outer_Inner_Deep) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Note != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Note); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Outer.Inner.Deep.note", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Outer_Inner_Deep) UnmarshalProto(data []byte) error {
+	*m = Outer_Inner_Deep{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Outer_Inner_Deep) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Outer.Inner.Deep")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.Inner.Deep.note", err)
+			}
+			m.Note = x
 		}
 		return nil
 	})
@@ -1754,6 +2787,299 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *WellKnown) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if !m.At.IsZero() {
+		b = parleyimpl.AppendProtoTimestamp(b, 1, m.At)
+	}
+	if m.Timeout != 0 {
+		b = parleyimpl.AppendProtoDuration(b, 2, m.Timeout)
+	}
+	if m.Marker != nil {
+		b = append(b, 0x1a, 0)
+	}
+	if m.MaybeAt != nil {
+		b = parleyimpl.AppendProtoTimestamp(b, 4, *m.MaybeAt)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *WellKnown) UnmarshalProto(data []byte) error {
+	*m = WellKnown{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *WellKnown) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.WellKnown")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.WellKnown.at", err)
+			}
+			m.At = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoDuration(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.WellKnown.timeout", err)
+			}
+			m.Timeout = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Marker = &struct{}{}
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.WellKnown.maybe_at", err)
+			}
+			m.MaybeAt = &x
+		}
+		return nil
+	})
+}
+
+// Tree is recursive: its depth is bounded only by the decoders' limits.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Tree struct {
+	Label    string  `msgpack:"label,omitempty"`
+	Children []*Tree `msgpack:"children,omitempty"`
+	Left     *Tree   `msgpack:"left,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Tree) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.Label != "" {
+		n++
+	}
+	if len(m.Children) > 0 {
+		n++
+	}
+	if m.Left != nil {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.Label != "" {
+		if err := e.EncodeString("label"); err != nil {
+			return err
+		}
+		if err := e.EncodeString(m.Label); err != nil {
+			return err
+		}
+	}
+	if len(m.Children) > 0 {
+		if err := e.EncodeString("children"); err != nil {
+			return err
+		}
+		if err := e.EncodeArrayLen(len(m.Children)); err != nil {
+			return err
+		}
+		for _, v := range m.Children {
+			if err := v.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	}
+	if m.Left != nil {
+		if err := e.EncodeString("left"); err != nil {
+			return err
+		}
+		if err := m.Left.EncodeMsgpack(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Tree) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Tree{}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
+		switch string(key) {
+		case "label":
+			v, err := d.DecodeString()
+			if err != nil {
+				return fmt.Errorf("parley.feature.Tree.label: %w", err)
+			}
+			m.Label = v
+		case "children":
+			l, err := wire.MsgpackArrayLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Tree.children: %w", err)
+			}
+			if l > 0 {
+				m.Children = make([]*Tree, 0, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				v := new(Tree)
+				if err := v.DecodeMsgpack(d); err != nil {
+					return fmt.Errorf("parley.feature.Tree.children: %w", err)
+				}
+				m.Children = append(m.Children, v)
+			}
+		case "left":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v := new(Tree)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.Tree.left: %w", err)
+			}
+			m.Left = v
+		default:
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Tree) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Label != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Label); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Tree.label", err)
+		}
+	}
+	for _, v := range m.Children {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Tree.children", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Left != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Left.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Tree.left", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Tree) UnmarshalProto(data []byte) error {
+	*m = Tree{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Tree) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Tree")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Tree.label", err)
+			}
+			m.Label = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *Tree
+			if mv == nil {
+				mv = new(Tree)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Tree.children", err)
+			}
+			m.Children = append(m.Children, mv)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Left == nil {
+				m.Left = new(Tree)
+			}
+			if err := m.Left.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Tree.left", err)
+			}
+		}
+		return nil
+	})
+}
+
 // Empty messages are encoded as an empty map.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1777,6 +3103,45 @@ func (m *Nothing) EncodeMsgpack(e *msgpack.Encoder) error {
 func (m *Nothing) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Nothing{}
 	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Nothing) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Nothing) UnmarshalProto(data []byte) error {
+	*m = Nothing{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Nothing) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Nothing")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // EchoRequest is the message parley.feature.EchoRequest.
@@ -1846,6 +3211,71 @@ func (m *EchoRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.ResponseSize = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *EchoRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Message != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Message); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.EchoRequest.message", err)
+		}
+	}
+	if m.ResponseSize != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.ResponseSize)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *EchoRequest) UnmarshalProto(data []byte) error {
+	*m = EchoRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *EchoRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.EchoRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.EchoRequest.message", err)
+			}
+			m.Message = x
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ResponseSize = int32(v)
 		}
 		return nil
 	})
@@ -1922,6 +3352,71 @@ func (m *EchoResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *EchoResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Message != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Message); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.EchoResponse.message", err)
+		}
+	}
+	if len(m.Payload) > 0 {
+		b = append(b, 0x12)
+		b = protowire.AppendBytes(b, m.Payload)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *EchoResponse) UnmarshalProto(data []byte) error {
+	*m = EchoResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *EchoResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.EchoResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.EchoResponse.message", err)
+			}
+			m.Message = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Payload = append([]byte{}, p...)
+		}
+		return nil
+	})
+}
+
 // Number is the message parley.feature.Number.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -1970,6 +3465,56 @@ func (m *Number) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.Value = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Number) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.Value != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(m.Value))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Number) UnmarshalProto(data []byte) error {
+	*m = Number{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Number) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Number")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Value = int64(v)
 		}
 		return nil
 	})
@@ -2046,6 +3591,65 @@ func (m *Total) DecodeMsgpack(d *msgpack.Decoder) error {
 	})
 }
 
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Total) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.Sum != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(m.Sum))
+	}
+	if m.Count != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.Count)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Total) UnmarshalProto(data []byte) error {
+	*m = Total{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Total) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Total")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Sum = int64(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Count = int32(v)
+		}
+		return nil
+	})
+}
+
 // CountRequest is the message parley.feature.CountRequest.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -2094,6 +3698,56 @@ func (m *CountRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.To = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *CountRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.To != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.To)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *CountRequest) UnmarshalProto(data []byte) error {
+	*m = CountRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *CountRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.CountRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.To = int32(v)
 		}
 		return nil
 	})
@@ -2188,6 +3842,88 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			m.Sent = v
 		default:
 			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ChatMessage) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.From != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.From); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.ChatMessage.from", err)
+		}
+	}
+	if m.Text != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Text); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.ChatMessage.text", err)
+		}
+	}
+	if !m.Sent.IsZero() {
+		b = parleyimpl.AppendProtoTimestamp(b, 3, m.Sent)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ChatMessage) UnmarshalProto(data []byte) error {
+	*m = ChatMessage{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ChatMessage) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.ChatMessage")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.ChatMessage.from", err)
+			}
+			m.From = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.ChatMessage.text", err)
+			}
+			m.Text = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.ChatMessage.sent", err)
+			}
+			m.Sent = x
 		}
 		return nil
 	})

@@ -21,6 +21,8 @@ func ptr[T any](v T) *T { return &v }
 type message interface {
 	msgpack.CustomEncoder
 	msgpack.CustomDecoder
+	wire.ProtoMessage
+	MergeProto(data []byte, depth int) error
 }
 
 // fullScalars sets every scalar field to a non-zero value, with extremes.
@@ -99,6 +101,7 @@ func roundTripCases() map[string]message {
 		},
 		"wellknown/far": &featurepb.WellKnown{At: time.Unix(1<<40, 999999999)},
 		"nothing":       &featurepb.Nothing{},
+		"tree":          &featurepb.Tree{Label: "root", Children: []*featurepb.Tree{{Label: "a"}, {Left: &featurepb.Tree{Label: "b"}}}},
 		"chat":          &featurepb.ChatMessage{From: "ann", Text: "hi", Sent: t0},
 	}
 }
