@@ -10,13 +10,18 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/parleyrpc/parley/interop/gofeaturepb"
 	featurepb "github.com/parleyrpc/parley/interop/parleyfeaturepb"
 	"github.com/parleyrpc/parley/wire"
+	"github.com/parleyrpc/parley/wkt"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -100,6 +105,31 @@ func protoCases() []protoCase {
 		{name: "nothing", msg: &featurepb.Nothing{}},
 		{name: "chat", msg: &featurepb.ChatMessage{From: "ann", Text: "hi", Sent: t0}},
 		{name: "page", msg: &featurepb.Page{Offset: 1, Limit: math.MaxUint32, Level: featurepb.Level_LEVEL_LOW}},
+		{name: "wrappers/zero", msg: &featurepb.Wrappers{
+			DoubleVal: ptr(0.0), FloatVal: ptr(float32(0)), Int64Val: ptr(int64(0)), Uint64Val: ptr(uint64(0)),
+			Int32Val: ptr(int32(0)), Uint32Val: ptr(uint32(0)), BoolVal: ptr(false), StringVal: ptr(""), BytesVal: []byte{},
+		}},
+		{name: "wrappers/set", msg: &featurepb.Wrappers{
+			DoubleVal: ptr(-1.5), FloatVal: ptr(float32(2.5)), Int64Val: ptr(int64(math.MinInt64)), Uint64Val: ptr(uint64(math.MaxUint64)),
+			Int32Val: ptr(int32(-7)), Uint32Val: ptr(uint32(math.MaxUint32)), BoolVal: ptr(true), StringVal: ptr("ß"), BytesVal: []byte{0, 1},
+			List: []*int64{ptr(int64(1)), ptr(int64(0))},
+		}},
+		{name: "wrappers/null", msg: &featurepb.Wrappers{}},
+		{name: "wrappers/map", hasMaps: true, msg: &featurepb.Wrappers{ByName: map[string]*string{"a": ptr("x"), "b": ptr("")}}},
+		{name: "freeform/set", hasMaps: true, msg: &featurepb.FreeForm{
+			Attrs: map[string]any{"n": 1.5, "s": "x", "b": true, "null": nil, "l": []any{1.0, "two"}, "m": map[string]any{"k": false}},
+			Value: "str", List: []any{nil, 2.0, []any{}},
+			Detail: &wkt.Any{TypeURL: "type.googleapis.com/parley.feature.Number", Value: []byte{8, 1}},
+			Mask:   &wkt.FieldMask{Paths: []string{"a.b", "c"}},
+			Values: []any{1.0, nil, map[string]any{}}, ByName: map[string]any{"x": map[string]any{"y": -0.25}},
+			Details: []*wkt.Any{{TypeURL: "u"}, {}},
+		}},
+		{name: "freeform/lists", msg: &featurepb.FreeForm{
+			Value: []any{true, "s", nil, 3.0, []any{[]any{}}}, List: []any{false},
+			Values: []any{"a", 1e300}, Mask: &wkt.FieldMask{Paths: []string{"x"}},
+		}},
+		{name: "freeform/empty", msg: &featurepb.FreeForm{Attrs: map[string]any{}, List: []any{}, Mask: &wkt.FieldMask{}, Detail: &wkt.Any{}}},
+		{name: "freeform/absent", msg: &featurepb.FreeForm{}},
 	}
 }
 
@@ -111,7 +141,7 @@ func init() {
 	for _, m := range []proto.Message{
 		&gofeaturepb.Scalars{}, &gofeaturepb.Optionals{}, &gofeaturepb.Collections{}, &gofeaturepb.Outer{},
 		&gofeaturepb.WellKnown{}, &gofeaturepb.Tree{}, &gofeaturepb.Nothing{}, &gofeaturepb.ChatMessage{},
-		&gofeaturepb.Page{},
+		&gofeaturepb.Page{}, &gofeaturepb.Wrappers{}, &gofeaturepb.FreeForm{},
 	} {
 		goTypes[reflect.TypeOf(m).Elem().Name()] = m
 	}
@@ -173,8 +203,6 @@ func TestProtoMatchesProtocGenGo(t *testing.T) {
 }
 
 var (
-	timeType      = reflect.TypeFor[time.Time]()
-	durationType  = reflect.TypeFor[time.Duration]()
 	timestampType = reflect.TypeFor[*timestamppb.Timestamp]()
 	durationpbTyp = reflect.TypeFor[*durationpb.Duration]()
 	emptypbType   = reflect.TypeFor[*emptypb.Empty]()
@@ -227,8 +255,9 @@ func sameValues(path string, p, g reflect.Value) string {
 		}
 		return ""
 	}
-	_ = timeType
-	_ = durationType
+	if d, ok := sameWKT(path, p, g); ok {
+		return d
+	}
 	switch p.Kind() {
 	case reflect.Pointer:
 		if p.IsNil() || g.IsNil() {
@@ -317,4 +346,73 @@ func sameValues(path string, p, g reflect.Value) string {
 		return path + " (unexpected kind " + p.Kind().String() + ")"
 	}
 	return ""
+}
+
+// sameWKT compares the well-known types that map to Go values (the
+// wrappers, Struct, Value, ListValue) or to package wkt (Any, FieldMask);
+// ok is false for other types.
+func sameWKT(path string, p, g reflect.Value) (d string, ok bool) {
+	differ := func() string {
+		return fmt.Sprintf("%s (parley %#v, protobuf-go %v)", path, p.Interface(), g.Interface())
+	}
+	gi := g.Interface()
+	// A nil message and a nil Go value must agree first.
+	if g.Kind() == reflect.Pointer && g.IsNil() {
+		switch gi.(type) {
+		case *wrapperspb.DoubleValue, *wrapperspb.FloatValue, *wrapperspb.Int64Value, *wrapperspb.UInt64Value,
+			*wrapperspb.Int32Value, *wrapperspb.UInt32Value, *wrapperspb.BoolValue, *wrapperspb.StringValue,
+			*wrapperspb.BytesValue, *structpb.Struct, *structpb.Value, *structpb.ListValue, *anypb.Any, *fieldmaskpb.FieldMask:
+			if !p.IsNil() {
+				return differ(), true
+			}
+			return "", true
+		}
+		return "", false
+	}
+	var want any
+	switch x := gi.(type) {
+	case *wrapperspb.DoubleValue:
+		want = &x.Value
+	case *wrapperspb.FloatValue:
+		want = &x.Value
+	case *wrapperspb.Int64Value:
+		want = &x.Value
+	case *wrapperspb.UInt64Value:
+		want = &x.Value
+	case *wrapperspb.Int32Value:
+		want = &x.Value
+	case *wrapperspb.UInt32Value:
+		want = &x.Value
+	case *wrapperspb.BoolValue:
+		want = &x.Value
+	case *wrapperspb.StringValue:
+		want = &x.Value
+	case *wrapperspb.BytesValue:
+		if p.IsNil() || !bytes.Equal(p.Bytes(), x.Value) {
+			return differ(), true
+		}
+		return "", true
+	case *structpb.Struct:
+		want = x.AsMap()
+	case *structpb.Value:
+		want = x.AsInterface()
+	case *structpb.ListValue:
+		want = x.AsSlice()
+	case *anypb.Any:
+		want = &wkt.Any{TypeURL: x.TypeUrl, Value: x.Value}
+		if pa := p.Interface().(*wkt.Any); pa != nil && len(pa.Value) == 0 && len(x.Value) == 0 {
+			want = &wkt.Any{TypeURL: x.TypeUrl, Value: pa.Value}
+		}
+	case *fieldmaskpb.FieldMask:
+		want = &wkt.FieldMask{Paths: x.Paths}
+		if pm := p.Interface().(*wkt.FieldMask); pm != nil && len(pm.Paths) == 0 && len(x.Paths) == 0 {
+			want = &wkt.FieldMask{Paths: pm.Paths}
+		}
+	default:
+		return "", false
+	}
+	if !reflect.DeepEqual(p.Interface(), want) {
+		return differ(), true
+	}
+	return "", true
 }

@@ -213,6 +213,7 @@ var stdImports = map[string]string{
 	"github.com/parleyrpc/parley/wire":           "wire",
 	parleyimplPath:                               "parleyimpl",
 	protowirePath:                                "protowire",
+	wktPath:                                      "wkt",
 	"math":                                       "math",
 }
 

@@ -80,6 +80,16 @@ func (f *fileGen) elemOf(fd protoreflect.FieldDescriptor) (elem, error) {
 			e.wkt, e.goType = wktDuration, f.use("time")+".Duration"
 			e.coding = coding{"EncodeInt", "int64", "DecodeInt64", e.goType}
 		default:
+			name := fd.Message().FullName()
+			if w, ok := funcWKTs[name]; ok {
+				e.wkt, e.goType = string(name), w.goType
+				return e, nil
+			}
+			if t, ok := typeWKTs[name]; ok {
+				e.ident = f.use(wktPath) + "." + t
+				e.goType = "*" + e.ident
+				return e, nil
+			}
 			id, err := f.ident(fd.Message())
 			if err != nil {
 				return e, err
@@ -111,6 +121,8 @@ func (f *fileGen) encode(e elem, x string) {
 		call = "e.EncodeMapLen(0)"
 	case e.isMessage():
 		call = x + ".EncodeMsgpack(e)"
+	case isFuncWKT(e):
+		call = f.wktFunc("EncodeMsgpack", e) + "(e, " + x + ")"
 	}
 	f.P("if err := ", call, "; err != nil {")
 	f.P("return err")
@@ -127,6 +139,12 @@ func (f *fileGen) decode(e elem, v, onErr string) string {
 		f.P(onErr)
 		f.P("}")
 		return "&struct{}{}"
+	case isFuncWKT(e):
+		f.P(v, ", err := ", f.wktFunc("DecodeMsgpack", e), "(d)")
+		f.P("if err != nil {")
+		f.P(onErr)
+		f.P("}")
+		return v
 	case e.isMessage():
 		f.P(v, " := new(", e.ident, ")")
 		f.P("if err := ", v, ".DecodeMsgpack(d); err != nil {")
@@ -238,7 +256,7 @@ func (f *fileGen) fieldsOf(m protoreflect.MessageDescriptor) ([]field, error) {
 // Optional bytes stay []byte, like protoc-gen-go: nil is absent, non-nil
 // (even empty) is present.
 func optionalPtr(fd protoreflect.FieldDescriptor, e elem) bool {
-	return fd.HasOptionalKeyword() && !e.isMessage() && e.wkt != wktEmpty && e.kind != protoreflect.BytesKind
+	return fd.HasOptionalKeyword() && !e.isMessage() && e.wkt != wktEmpty && !isFuncWKT(e) && e.kind != protoreflect.BytesKind
 }
 
 // goType returns the Go type of a plain field.

@@ -151,7 +151,7 @@ func (f *fileGen) protoMethods(m protoreflect.MessageDescriptor, name string, fi
 // encodeFails reports whether encoding a value of e can fail: strings
 // must be UTF-8, and messages contain strings.
 func encodeFails(e elem) bool {
-	return e.kind == protoreflect.StringKind || e.isMessage()
+	return e.kind == protoreflect.StringKind || e.isMessage() || funcWKTs[protoreflect.FullName(e.wkt)].appendFails
 }
 
 func (f *fileGen) protoEncoder(name string, pfs []protoField) {
@@ -232,6 +232,16 @@ func (f *fileGen) protoEncodeValue(e elem, fd protoreflect.FieldDescriptor, num 
 		return
 	case wktDuration:
 		f.P("b = ", impl, ".AppendProtoDuration(b, ", num, ", ", x, ")")
+		return
+	}
+	if w, ok := funcWKTs[protoreflect.FullName(e.wkt)]; ok {
+		if !w.appendFails {
+			f.P("b = ", f.wktFunc("AppendProto", e), "(b, ", num, ", ", x, ")")
+			return
+		}
+		f.P("if b, err = ", f.wktFunc("AppendProto", e), "(b, ", num, ", ", x, "); err != nil {")
+		onErr()
+		f.P("}")
 		return
 	}
 	switch e.kind {
@@ -349,7 +359,17 @@ func (f *fileGen) protoDecoder(m protoreflect.MessageDescriptor, name string, pf
 			f.P("return nil")
 			f.P("}")
 			f.P("var mk ", fl.key.goType)
-			f.P("var mv ", fl.e.goType)
+			if w, ok := funcWKTs[protoreflect.FullName(fl.e.wkt)]; ok {
+				// An entry without a value holds the empty message, as
+				// in protobuf-go: a wrapper of zero, an empty Struct.
+				depth := ""
+				if w.decodeDepth {
+					depth = ", depth"
+				}
+				f.P("mv, _ := ", f.wktFunc("Proto", fl.e), "(nil", depth, ")")
+			} else {
+				f.P("var mv ", fl.e.goType)
+			}
 			f.P("if err := ", impl, ".DecodeProtoFields(p, func(num ", pw, ".Number, typ ", pw, ".Type, v uint64, p []byte) error {")
 			f.P("switch num {")
 			f.P("case 1:")
@@ -450,6 +470,18 @@ func (f *fileGen) protoDecodeValue(e elem, onErr string, set func(v string)) {
 			fn = "ProtoDuration"
 		}
 		f.P("x, err := ", impl, ".", fn, "(p)")
+		f.P("if err != nil {")
+		f.P(onErr)
+		f.P("}")
+		set("x")
+		return
+	}
+	if w, ok := funcWKTs[protoreflect.FullName(e.wkt)]; ok {
+		if w.decodeDepth {
+			f.P("x, err := ", f.wktFunc("Proto", e), "(p, depth-1)")
+		} else {
+			f.P("x, err := ", f.wktFunc("Proto", e), "(p)")
+		}
 		f.P("if err != nil {")
 		f.P(onErr)
 		f.P("}")

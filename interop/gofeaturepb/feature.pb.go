@@ -13,9 +13,14 @@ package gofeaturepb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	descriptorpb "google.golang.org/protobuf/types/descriptorpb"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
+	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -842,6 +847,232 @@ func (x *WellKnown) GetMaybeAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// Wrappers has every wrapper type: a nil value is null, and absent.
+type Wrappers struct {
+	state         protoimpl.MessageState             `protogen:"open.v1"`
+	DoubleVal     *wrapperspb.DoubleValue            `protobuf:"bytes,1,opt,name=double_val,json=doubleVal,proto3" json:"double_val,omitempty"`
+	FloatVal      *wrapperspb.FloatValue             `protobuf:"bytes,2,opt,name=float_val,json=floatVal,proto3" json:"float_val,omitempty"`
+	Int64Val      *wrapperspb.Int64Value             `protobuf:"bytes,3,opt,name=int64_val,json=int64Val,proto3" json:"int64_val,omitempty"`
+	Uint64Val     *wrapperspb.UInt64Value            `protobuf:"bytes,4,opt,name=uint64_val,json=uint64Val,proto3" json:"uint64_val,omitempty"`
+	Int32Val      *wrapperspb.Int32Value             `protobuf:"bytes,5,opt,name=int32_val,json=int32Val,proto3" json:"int32_val,omitempty"`
+	Uint32Val     *wrapperspb.UInt32Value            `protobuf:"bytes,6,opt,name=uint32_val,json=uint32Val,proto3" json:"uint32_val,omitempty"`
+	BoolVal       *wrapperspb.BoolValue              `protobuf:"bytes,7,opt,name=bool_val,json=boolVal,proto3" json:"bool_val,omitempty"`
+	StringVal     *wrapperspb.StringValue            `protobuf:"bytes,8,opt,name=string_val,json=stringVal,proto3" json:"string_val,omitempty"`
+	BytesVal      *wrapperspb.BytesValue             `protobuf:"bytes,9,opt,name=bytes_val,json=bytesVal,proto3" json:"bytes_val,omitempty"`
+	List          []*wrapperspb.Int64Value           `protobuf:"bytes,10,rep,name=list,proto3" json:"list,omitempty"`
+	ByName        map[string]*wrapperspb.StringValue `protobuf:"bytes,11,rep,name=by_name,json=byName,proto3" json:"by_name,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Wrappers) Reset() {
+	*x = Wrappers{}
+	mi := &file_feature_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Wrappers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Wrappers) ProtoMessage() {}
+
+func (x *Wrappers) ProtoReflect() protoreflect.Message {
+	mi := &file_feature_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Wrappers.ProtoReflect.Descriptor instead.
+func (*Wrappers) Descriptor() ([]byte, []int) {
+	return file_feature_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Wrappers) GetDoubleVal() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.DoubleVal
+	}
+	return nil
+}
+
+func (x *Wrappers) GetFloatVal() *wrapperspb.FloatValue {
+	if x != nil {
+		return x.FloatVal
+	}
+	return nil
+}
+
+func (x *Wrappers) GetInt64Val() *wrapperspb.Int64Value {
+	if x != nil {
+		return x.Int64Val
+	}
+	return nil
+}
+
+func (x *Wrappers) GetUint64Val() *wrapperspb.UInt64Value {
+	if x != nil {
+		return x.Uint64Val
+	}
+	return nil
+}
+
+func (x *Wrappers) GetInt32Val() *wrapperspb.Int32Value {
+	if x != nil {
+		return x.Int32Val
+	}
+	return nil
+}
+
+func (x *Wrappers) GetUint32Val() *wrapperspb.UInt32Value {
+	if x != nil {
+		return x.Uint32Val
+	}
+	return nil
+}
+
+func (x *Wrappers) GetBoolVal() *wrapperspb.BoolValue {
+	if x != nil {
+		return x.BoolVal
+	}
+	return nil
+}
+
+func (x *Wrappers) GetStringVal() *wrapperspb.StringValue {
+	if x != nil {
+		return x.StringVal
+	}
+	return nil
+}
+
+func (x *Wrappers) GetBytesVal() *wrapperspb.BytesValue {
+	if x != nil {
+		return x.BytesVal
+	}
+	return nil
+}
+
+func (x *Wrappers) GetList() []*wrapperspb.Int64Value {
+	if x != nil {
+		return x.List
+	}
+	return nil
+}
+
+func (x *Wrappers) GetByName() map[string]*wrapperspb.StringValue {
+	if x != nil {
+		return x.ByName
+	}
+	return nil
+}
+
+// FreeForm has the free-form and the remaining well-known types.
+type FreeForm struct {
+	state         protoimpl.MessageState     `protogen:"open.v1"`
+	Attrs         *structpb.Struct           `protobuf:"bytes,1,opt,name=attrs,proto3" json:"attrs,omitempty"`
+	Value         *structpb.Value            `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	List          *structpb.ListValue        `protobuf:"bytes,3,opt,name=list,proto3" json:"list,omitempty"`
+	Detail        *anypb.Any                 `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	Mask          *fieldmaskpb.FieldMask     `protobuf:"bytes,5,opt,name=mask,proto3" json:"mask,omitempty"`
+	Values        []*structpb.Value          `protobuf:"bytes,6,rep,name=values,proto3" json:"values,omitempty"`
+	ByName        map[string]*structpb.Value `protobuf:"bytes,7,rep,name=by_name,json=byName,proto3" json:"by_name,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Details       []*anypb.Any               `protobuf:"bytes,8,rep,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FreeForm) Reset() {
+	*x = FreeForm{}
+	mi := &file_feature_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FreeForm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FreeForm) ProtoMessage() {}
+
+func (x *FreeForm) ProtoReflect() protoreflect.Message {
+	mi := &file_feature_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FreeForm.ProtoReflect.Descriptor instead.
+func (*FreeForm) Descriptor() ([]byte, []int) {
+	return file_feature_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FreeForm) GetAttrs() *structpb.Struct {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
+}
+
+func (x *FreeForm) GetValue() *structpb.Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *FreeForm) GetList() *structpb.ListValue {
+	if x != nil {
+		return x.List
+	}
+	return nil
+}
+
+func (x *FreeForm) GetDetail() *anypb.Any {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
+}
+
+func (x *FreeForm) GetMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.Mask
+	}
+	return nil
+}
+
+func (x *FreeForm) GetValues() []*structpb.Value {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *FreeForm) GetByName() map[string]*structpb.Value {
+	if x != nil {
+		return x.ByName
+	}
+	return nil
+}
+
+func (x *FreeForm) GetDetails() []*anypb.Any {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 // Tree is recursive: its depth is bounded only by the decoders' limits.
 type Tree struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -854,7 +1085,7 @@ type Tree struct {
 
 func (x *Tree) Reset() {
 	*x = Tree{}
-	mi := &file_feature_proto_msgTypes[5]
+	mi := &file_feature_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1097,7 @@ func (x *Tree) String() string {
 func (*Tree) ProtoMessage() {}
 
 func (x *Tree) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[5]
+	mi := &file_feature_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1110,7 @@ func (x *Tree) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tree.ProtoReflect.Descriptor instead.
 func (*Tree) Descriptor() ([]byte, []int) {
-	return file_feature_proto_rawDescGZIP(), []int{5}
+	return file_feature_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Tree) GetLabel() string {
@@ -912,7 +1143,7 @@ type Nothing struct {
 
 func (x *Nothing) Reset() {
 	*x = Nothing{}
-	mi := &file_feature_proto_msgTypes[6]
+	mi := &file_feature_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1155,7 @@ func (x *Nothing) String() string {
 func (*Nothing) ProtoMessage() {}
 
 func (x *Nothing) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[6]
+	mi := &file_feature_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1168,7 @@ func (x *Nothing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nothing.ProtoReflect.Descriptor instead.
 func (*Nothing) Descriptor() ([]byte, []int) {
-	return file_feature_proto_rawDescGZIP(), []int{6}
+	return file_feature_proto_rawDescGZIP(), []int{8}
 }
 
 type EchoRequest struct {
@@ -951,7 +1182,7 @@ type EchoRequest struct {
 
 func (x *EchoRequest) Reset() {
 	*x = EchoRequest{}
-	mi := &file_feature_proto_msgTypes[7]
+	mi := &file_feature_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1194,7 @@ func (x *EchoRequest) String() string {
 func (*EchoRequest) ProtoMessage() {}
 
 func (x *EchoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[7]
+	mi := &file_feature_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1207,7 @@ func (x *EchoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoRequest.ProtoReflect.Descriptor instead.
 func (*EchoRequest) Descriptor() ([]byte, []int) {
-	return file_feature_proto_rawDescGZIP(), []int{7}
+	return file_feature_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EchoRequest) GetMessage() string {
@@ -1003,7 +1234,7 @@ type EchoResponse struct {
 
 func (x *EchoResponse) Reset() {
 	*x = EchoResponse{}
-	mi := &file_feature_proto_msgTypes[8]
+	mi := &file_feature_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1246,7 @@ func (x *EchoResponse) String() string {
 func (*EchoResponse) ProtoMessage() {}
 
 func (x *EchoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[8]
+	mi := &file_feature_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1259,7 @@ func (x *EchoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EchoResponse.ProtoReflect.Descriptor instead.
 func (*EchoResponse) Descriptor() ([]byte, []int) {
-	return file_feature_proto_rawDescGZIP(), []int{8}
+	return file_feature_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EchoResponse) GetMessage() string {
@@ -1054,7 +1285,7 @@ type Number struct {
 
 func (x *Number) Reset() {
 	*x = Number{}
-	mi := &file_feature_proto_msgTypes[9]
+	mi := &file_feature_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1297,7 @@ func (x *Number) String() string {
 func (*Number) ProtoMessage() {}
 
 func (x *Number) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[9]
+	mi := &file_feature_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1310,7 @@ func (x *Number) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Number.ProtoReflect.Descriptor instead.
 func (*Number) Descriptor() ([]byte, []int) {
-	return file_feature_proto_rawDescGZIP(), []int{9}
+	return file_feature_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Number) GetValue() int64 {
@@ -1099,7 +1330,7 @@ type Total struct {
 
 func (x *Total) Reset() {
 	*x = Total{}
-	mi := &file_feature_proto_msgTypes[10]
+	mi := &file_feature_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1342,7 @@ func (x *Total) String() string {
 func (*Total) ProtoMessage() {}
 
 func (x *Total) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[10]
+	mi := &file_feature_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1355,7 @@ func (x *Total) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Total.ProtoReflect.Descriptor instead.
 func (*Total) Descriptor() ([]byte, []int) {
-	return file_feature_proto_rawDescGZIP(), []int{10}
+	return file_feature_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Total) GetSum() int64 {
@@ -1150,7 +1381,7 @@ type CountRequest struct {
 
 func (x *CountRequest) Reset() {
 	*x = CountRequest{}
-	mi := &file_feature_proto_msgTypes[11]
+	mi := &file_feature_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1393,7 @@ func (x *CountRequest) String() string {
 func (*CountRequest) ProtoMessage() {}
 
 func (x *CountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[11]
+	mi := &file_feature_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1406,7 @@ func (x *CountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountRequest.ProtoReflect.Descriptor instead.
 func (*CountRequest) Descriptor() ([]byte, []int) {
-	return file_feature_proto_rawDescGZIP(), []int{11}
+	return file_feature_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CountRequest) GetTo() int32 {
@@ -1196,7 +1427,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_feature_proto_msgTypes[12]
+	mi := &file_feature_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1439,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[12]
+	mi := &file_feature_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,7 +1452,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_feature_proto_rawDescGZIP(), []int{12}
+	return file_feature_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ChatMessage) GetFrom() string {
@@ -1256,7 +1487,7 @@ type Outer_Inner struct {
 
 func (x *Outer_Inner) Reset() {
 	*x = Outer_Inner{}
-	mi := &file_feature_proto_msgTypes[19]
+	mi := &file_feature_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1499,7 @@ func (x *Outer_Inner) String() string {
 func (*Outer_Inner) ProtoMessage() {}
 
 func (x *Outer_Inner) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[19]
+	mi := &file_feature_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1539,7 @@ type Outer_Inner_Deep struct {
 
 func (x *Outer_Inner_Deep) Reset() {
 	*x = Outer_Inner_Deep{}
-	mi := &file_feature_proto_msgTypes[20]
+	mi := &file_feature_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1551,7 @@ func (x *Outer_Inner_Deep) String() string {
 func (*Outer_Inner_Deep) ProtoMessage() {}
 
 func (x *Outer_Inner_Deep) ProtoReflect() protoreflect.Message {
-	mi := &file_feature_proto_msgTypes[20]
+	mi := &file_feature_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,11 +1574,28 @@ func (x *Outer_Inner_Deep) GetNote() string {
 	return ""
 }
 
+var file_feature_proto_extTypes = []protoimpl.ExtensionInfo{
+	{
+		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
+		ExtensionType: (*string)(nil),
+		Field:         50001,
+		Name:          "parley.feature.note",
+		Tag:           "bytes,50001,opt,name=note",
+		Filename:      "feature.proto",
+	},
+}
+
+// Extension fields to descriptorpb.FieldOptions.
+var (
+	// optional string note = 50001;
+	E_Note = &file_feature_proto_extTypes[0]
+)
+
 var File_feature_proto protoreflect.FileDescriptor
 
 const file_feature_proto_rawDesc = "" +
 	"\n" +
-	"\rfeature.proto\x12\x0eparley.feature\x1a\fcommon.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x04\n" +
+	"\rfeature.proto\x12\x0eparley.feature\x1a\fcommon.proto\x1a\x19google/protobuf/any.proto\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"\x87\x04\n" +
 	"\aScalars\x12\x1b\n" +
 	"\tint32_val\x18\x01 \x01(\x05R\bint32Val\x12\x1b\n" +
 	"\tint64_val\x18\x02 \x01(\x03R\bint64Val\x12\x1d\n" +
@@ -1460,7 +1708,39 @@ const file_feature_proto_rawDesc = "" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12.\n" +
 	"\x06marker\x18\x03 \x01(\v2\x16.google.protobuf.EmptyR\x06marker\x12:\n" +
 	"\bmaybe_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\amaybeAt\x88\x01\x01B\v\n" +
-	"\t_maybe_at\"x\n" +
+	"\t_maybe_at\"\xe6\x05\n" +
+	"\bWrappers\x12;\n" +
+	"\n" +
+	"double_val\x18\x01 \x01(\v2\x1c.google.protobuf.DoubleValueR\tdoubleVal\x128\n" +
+	"\tfloat_val\x18\x02 \x01(\v2\x1b.google.protobuf.FloatValueR\bfloatVal\x128\n" +
+	"\tint64_val\x18\x03 \x01(\v2\x1b.google.protobuf.Int64ValueR\bint64Val\x12;\n" +
+	"\n" +
+	"uint64_val\x18\x04 \x01(\v2\x1c.google.protobuf.UInt64ValueR\tuint64Val\x128\n" +
+	"\tint32_val\x18\x05 \x01(\v2\x1b.google.protobuf.Int32ValueR\bint32Val\x12;\n" +
+	"\n" +
+	"uint32_val\x18\x06 \x01(\v2\x1c.google.protobuf.UInt32ValueR\tuint32Val\x125\n" +
+	"\bbool_val\x18\a \x01(\v2\x1a.google.protobuf.BoolValueR\aboolVal\x12;\n" +
+	"\n" +
+	"string_val\x18\b \x01(\v2\x1c.google.protobuf.StringValueR\tstringVal\x128\n" +
+	"\tbytes_val\x18\t \x01(\v2\x1b.google.protobuf.BytesValueR\bbytesVal\x12/\n" +
+	"\x04list\x18\n" +
+	" \x03(\v2\x1b.google.protobuf.Int64ValueR\x04list\x12=\n" +
+	"\aby_name\x18\v \x03(\v2$.parley.feature.Wrappers.ByNameEntryR\x06byName\x1aW\n" +
+	"\vByNameEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.google.protobuf.StringValueR\x05value:\x028\x01\"\xf5\x03\n" +
+	"\bFreeForm\x12;\n" +
+	"\x05attrs\x18\x01 \x01(\v2\x17.google.protobuf.StructB\f\x8a\xb5\x18\ba StructR\x05attrs\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value\x12.\n" +
+	"\x04list\x18\x03 \x01(\v2\x1a.google.protobuf.ListValueR\x04list\x12,\n" +
+	"\x06detail\x18\x04 \x01(\v2\x14.google.protobuf.AnyR\x06detail\x12.\n" +
+	"\x04mask\x18\x05 \x01(\v2\x1a.google.protobuf.FieldMaskR\x04mask\x12.\n" +
+	"\x06values\x18\x06 \x03(\v2\x16.google.protobuf.ValueR\x06values\x12=\n" +
+	"\aby_name\x18\a \x03(\v2$.parley.feature.FreeForm.ByNameEntryR\x06byName\x12.\n" +
+	"\adetails\x18\b \x03(\v2\x14.google.protobuf.AnyR\adetails\x1aQ\n" +
+	"\vByNameEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"x\n" +
 	"\x04Tree\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x120\n" +
 	"\bchildren\x18\x02 \x03(\v2\x14.parley.feature.TreeR\bchildren\x12(\n" +
@@ -1499,7 +1779,8 @@ const file_feature_proto_rawDesc = "" +
 	"\x03Sum\x12\x16.parley.feature.Number\x1a\x15.parley.feature.Total(\x01\x12?\n" +
 	"\x05Count\x12\x1c.parley.feature.CountRequest\x1a\x16.parley.feature.Number0\x01\x12D\n" +
 	"\x04Chat\x12\x1b.parley.feature.ChatMessage\x1a\x1b.parley.feature.ChatMessage(\x010\x01\x126\n" +
-	"\x04Ping\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.EmptyB@Z>github.com/parleyrpc/parley/stubs/internal/featurepb;featurepbb\x06proto3"
+	"\x04Ping\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty:3\n" +
+	"\x04note\x12\x1d.google.protobuf.FieldOptions\x18ц\x03 \x01(\tR\x04noteB@Z>github.com/parleyrpc/parley/stubs/internal/featurepb;featurepbb\x06proto3"
 
 var (
 	file_feature_proto_rawDescOnce sync.Once
@@ -1514,37 +1795,56 @@ func file_feature_proto_rawDescGZIP() []byte {
 }
 
 var file_feature_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_feature_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_feature_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_feature_proto_goTypes = []any{
-	(Color)(0),                    // 0: parley.feature.Color
-	(Status)(0),                   // 1: parley.feature.Status
-	(Outer_Inner_Kind)(0),         // 2: parley.feature.Outer.Inner.Kind
-	(*Scalars)(nil),               // 3: parley.feature.Scalars
-	(*Optionals)(nil),             // 4: parley.feature.Optionals
-	(*Collections)(nil),           // 5: parley.feature.Collections
-	(*Outer)(nil),                 // 6: parley.feature.Outer
-	(*WellKnown)(nil),             // 7: parley.feature.WellKnown
-	(*Tree)(nil),                  // 8: parley.feature.Tree
-	(*Nothing)(nil),               // 9: parley.feature.Nothing
-	(*EchoRequest)(nil),           // 10: parley.feature.EchoRequest
-	(*EchoResponse)(nil),          // 11: parley.feature.EchoResponse
-	(*Number)(nil),                // 12: parley.feature.Number
-	(*Total)(nil),                 // 13: parley.feature.Total
-	(*CountRequest)(nil),          // 14: parley.feature.CountRequest
-	(*ChatMessage)(nil),           // 15: parley.feature.ChatMessage
-	nil,                           // 16: parley.feature.Collections.CountsEntry
-	nil,                           // 17: parley.feature.Collections.ByIdEntry
-	nil,                           // 18: parley.feature.Collections.FlagsEntry
-	nil,                           // 19: parley.feature.Collections.PaletteEntry
-	nil,                           // 20: parley.feature.Collections.BlobsByKeyEntry
-	nil,                           // 21: parley.feature.Collections.TimeoutsEntry
-	(*Outer_Inner)(nil),           // 22: parley.feature.Outer.Inner
-	(*Outer_Inner_Deep)(nil),      // 23: parley.feature.Outer.Inner.Deep
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
-	(*emptypb.Empty)(nil),         // 25: google.protobuf.Empty
-	(*Page)(nil),                  // 26: parley.common.Page
-	(Level)(0),                    // 27: parley.common.Level
-	(*durationpb.Duration)(nil),   // 28: google.protobuf.Duration
+	(Color)(0),                        // 0: parley.feature.Color
+	(Status)(0),                       // 1: parley.feature.Status
+	(Outer_Inner_Kind)(0),             // 2: parley.feature.Outer.Inner.Kind
+	(*Scalars)(nil),                   // 3: parley.feature.Scalars
+	(*Optionals)(nil),                 // 4: parley.feature.Optionals
+	(*Collections)(nil),               // 5: parley.feature.Collections
+	(*Outer)(nil),                     // 6: parley.feature.Outer
+	(*WellKnown)(nil),                 // 7: parley.feature.WellKnown
+	(*Wrappers)(nil),                  // 8: parley.feature.Wrappers
+	(*FreeForm)(nil),                  // 9: parley.feature.FreeForm
+	(*Tree)(nil),                      // 10: parley.feature.Tree
+	(*Nothing)(nil),                   // 11: parley.feature.Nothing
+	(*EchoRequest)(nil),               // 12: parley.feature.EchoRequest
+	(*EchoResponse)(nil),              // 13: parley.feature.EchoResponse
+	(*Number)(nil),                    // 14: parley.feature.Number
+	(*Total)(nil),                     // 15: parley.feature.Total
+	(*CountRequest)(nil),              // 16: parley.feature.CountRequest
+	(*ChatMessage)(nil),               // 17: parley.feature.ChatMessage
+	nil,                               // 18: parley.feature.Collections.CountsEntry
+	nil,                               // 19: parley.feature.Collections.ByIdEntry
+	nil,                               // 20: parley.feature.Collections.FlagsEntry
+	nil,                               // 21: parley.feature.Collections.PaletteEntry
+	nil,                               // 22: parley.feature.Collections.BlobsByKeyEntry
+	nil,                               // 23: parley.feature.Collections.TimeoutsEntry
+	(*Outer_Inner)(nil),               // 24: parley.feature.Outer.Inner
+	(*Outer_Inner_Deep)(nil),          // 25: parley.feature.Outer.Inner.Deep
+	nil,                               // 26: parley.feature.Wrappers.ByNameEntry
+	nil,                               // 27: parley.feature.FreeForm.ByNameEntry
+	(*timestamppb.Timestamp)(nil),     // 28: google.protobuf.Timestamp
+	(*emptypb.Empty)(nil),             // 29: google.protobuf.Empty
+	(*Page)(nil),                      // 30: parley.common.Page
+	(Level)(0),                        // 31: parley.common.Level
+	(*durationpb.Duration)(nil),       // 32: google.protobuf.Duration
+	(*wrapperspb.DoubleValue)(nil),    // 33: google.protobuf.DoubleValue
+	(*wrapperspb.FloatValue)(nil),     // 34: google.protobuf.FloatValue
+	(*wrapperspb.Int64Value)(nil),     // 35: google.protobuf.Int64Value
+	(*wrapperspb.UInt64Value)(nil),    // 36: google.protobuf.UInt64Value
+	(*wrapperspb.Int32Value)(nil),     // 37: google.protobuf.Int32Value
+	(*wrapperspb.UInt32Value)(nil),    // 38: google.protobuf.UInt32Value
+	(*wrapperspb.BoolValue)(nil),      // 39: google.protobuf.BoolValue
+	(*wrapperspb.StringValue)(nil),    // 40: google.protobuf.StringValue
+	(*wrapperspb.BytesValue)(nil),     // 41: google.protobuf.BytesValue
+	(*structpb.Struct)(nil),           // 42: google.protobuf.Struct
+	(*structpb.Value)(nil),            // 43: google.protobuf.Value
+	(*structpb.ListValue)(nil),        // 44: google.protobuf.ListValue
+	(*anypb.Any)(nil),                 // 45: google.protobuf.Any
+	(*fieldmaskpb.FieldMask)(nil),     // 46: google.protobuf.FieldMask
+	(*descriptorpb.FieldOptions)(nil), // 47: google.protobuf.FieldOptions
 }
 var file_feature_proto_depIdxs = []int32{
 	0,  // 0: parley.feature.Scalars.color:type_name -> parley.feature.Color
@@ -1552,48 +1852,70 @@ var file_feature_proto_depIdxs = []int32{
 	3,  // 2: parley.feature.Optionals.opt_message:type_name -> parley.feature.Scalars
 	0,  // 3: parley.feature.Collections.colors:type_name -> parley.feature.Color
 	3,  // 4: parley.feature.Collections.items:type_name -> parley.feature.Scalars
-	16, // 5: parley.feature.Collections.counts:type_name -> parley.feature.Collections.CountsEntry
-	17, // 6: parley.feature.Collections.by_id:type_name -> parley.feature.Collections.ByIdEntry
-	18, // 7: parley.feature.Collections.flags:type_name -> parley.feature.Collections.FlagsEntry
-	19, // 8: parley.feature.Collections.palette:type_name -> parley.feature.Collections.PaletteEntry
-	20, // 9: parley.feature.Collections.blobs_by_key:type_name -> parley.feature.Collections.BlobsByKeyEntry
-	24, // 10: parley.feature.Collections.times:type_name -> google.protobuf.Timestamp
-	21, // 11: parley.feature.Collections.timeouts:type_name -> parley.feature.Collections.TimeoutsEntry
-	22, // 12: parley.feature.Outer.inner:type_name -> parley.feature.Outer.Inner
-	22, // 13: parley.feature.Outer.nested:type_name -> parley.feature.Outer.Inner
+	18, // 5: parley.feature.Collections.counts:type_name -> parley.feature.Collections.CountsEntry
+	19, // 6: parley.feature.Collections.by_id:type_name -> parley.feature.Collections.ByIdEntry
+	20, // 7: parley.feature.Collections.flags:type_name -> parley.feature.Collections.FlagsEntry
+	21, // 8: parley.feature.Collections.palette:type_name -> parley.feature.Collections.PaletteEntry
+	22, // 9: parley.feature.Collections.blobs_by_key:type_name -> parley.feature.Collections.BlobsByKeyEntry
+	28, // 10: parley.feature.Collections.times:type_name -> google.protobuf.Timestamp
+	23, // 11: parley.feature.Collections.timeouts:type_name -> parley.feature.Collections.TimeoutsEntry
+	24, // 12: parley.feature.Outer.inner:type_name -> parley.feature.Outer.Inner
+	24, // 13: parley.feature.Outer.nested:type_name -> parley.feature.Outer.Inner
 	0,  // 14: parley.feature.Outer.tint:type_name -> parley.feature.Color
-	25, // 15: parley.feature.Outer.nothing:type_name -> google.protobuf.Empty
-	23, // 16: parley.feature.Outer.deeps:type_name -> parley.feature.Outer.Inner.Deep
-	26, // 17: parley.feature.Outer.page:type_name -> parley.common.Page
-	27, // 18: parley.feature.Outer.level:type_name -> parley.common.Level
+	29, // 15: parley.feature.Outer.nothing:type_name -> google.protobuf.Empty
+	25, // 16: parley.feature.Outer.deeps:type_name -> parley.feature.Outer.Inner.Deep
+	30, // 17: parley.feature.Outer.page:type_name -> parley.common.Page
+	31, // 18: parley.feature.Outer.level:type_name -> parley.common.Level
 	2,  // 19: parley.feature.Outer.kind:type_name -> parley.feature.Outer.Inner.Kind
-	24, // 20: parley.feature.WellKnown.at:type_name -> google.protobuf.Timestamp
-	28, // 21: parley.feature.WellKnown.timeout:type_name -> google.protobuf.Duration
-	25, // 22: parley.feature.WellKnown.marker:type_name -> google.protobuf.Empty
-	24, // 23: parley.feature.WellKnown.maybe_at:type_name -> google.protobuf.Timestamp
-	8,  // 24: parley.feature.Tree.children:type_name -> parley.feature.Tree
-	8,  // 25: parley.feature.Tree.left:type_name -> parley.feature.Tree
-	24, // 26: parley.feature.ChatMessage.sent:type_name -> google.protobuf.Timestamp
-	3,  // 27: parley.feature.Collections.ByIdEntry.value:type_name -> parley.feature.Scalars
-	0,  // 28: parley.feature.Collections.PaletteEntry.value:type_name -> parley.feature.Color
-	28, // 29: parley.feature.Collections.TimeoutsEntry.value:type_name -> google.protobuf.Duration
-	2,  // 30: parley.feature.Outer.Inner.kind:type_name -> parley.feature.Outer.Inner.Kind
-	23, // 31: parley.feature.Outer.Inner.deep:type_name -> parley.feature.Outer.Inner.Deep
-	10, // 32: parley.feature.Feature.Echo:input_type -> parley.feature.EchoRequest
-	12, // 33: parley.feature.Feature.Sum:input_type -> parley.feature.Number
-	14, // 34: parley.feature.Feature.Count:input_type -> parley.feature.CountRequest
-	15, // 35: parley.feature.Feature.Chat:input_type -> parley.feature.ChatMessage
-	25, // 36: parley.feature.Feature.Ping:input_type -> google.protobuf.Empty
-	11, // 37: parley.feature.Feature.Echo:output_type -> parley.feature.EchoResponse
-	13, // 38: parley.feature.Feature.Sum:output_type -> parley.feature.Total
-	12, // 39: parley.feature.Feature.Count:output_type -> parley.feature.Number
-	15, // 40: parley.feature.Feature.Chat:output_type -> parley.feature.ChatMessage
-	25, // 41: parley.feature.Feature.Ping:output_type -> google.protobuf.Empty
-	37, // [37:42] is the sub-list for method output_type
-	32, // [32:37] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	28, // 20: parley.feature.WellKnown.at:type_name -> google.protobuf.Timestamp
+	32, // 21: parley.feature.WellKnown.timeout:type_name -> google.protobuf.Duration
+	29, // 22: parley.feature.WellKnown.marker:type_name -> google.protobuf.Empty
+	28, // 23: parley.feature.WellKnown.maybe_at:type_name -> google.protobuf.Timestamp
+	33, // 24: parley.feature.Wrappers.double_val:type_name -> google.protobuf.DoubleValue
+	34, // 25: parley.feature.Wrappers.float_val:type_name -> google.protobuf.FloatValue
+	35, // 26: parley.feature.Wrappers.int64_val:type_name -> google.protobuf.Int64Value
+	36, // 27: parley.feature.Wrappers.uint64_val:type_name -> google.protobuf.UInt64Value
+	37, // 28: parley.feature.Wrappers.int32_val:type_name -> google.protobuf.Int32Value
+	38, // 29: parley.feature.Wrappers.uint32_val:type_name -> google.protobuf.UInt32Value
+	39, // 30: parley.feature.Wrappers.bool_val:type_name -> google.protobuf.BoolValue
+	40, // 31: parley.feature.Wrappers.string_val:type_name -> google.protobuf.StringValue
+	41, // 32: parley.feature.Wrappers.bytes_val:type_name -> google.protobuf.BytesValue
+	35, // 33: parley.feature.Wrappers.list:type_name -> google.protobuf.Int64Value
+	26, // 34: parley.feature.Wrappers.by_name:type_name -> parley.feature.Wrappers.ByNameEntry
+	42, // 35: parley.feature.FreeForm.attrs:type_name -> google.protobuf.Struct
+	43, // 36: parley.feature.FreeForm.value:type_name -> google.protobuf.Value
+	44, // 37: parley.feature.FreeForm.list:type_name -> google.protobuf.ListValue
+	45, // 38: parley.feature.FreeForm.detail:type_name -> google.protobuf.Any
+	46, // 39: parley.feature.FreeForm.mask:type_name -> google.protobuf.FieldMask
+	43, // 40: parley.feature.FreeForm.values:type_name -> google.protobuf.Value
+	27, // 41: parley.feature.FreeForm.by_name:type_name -> parley.feature.FreeForm.ByNameEntry
+	45, // 42: parley.feature.FreeForm.details:type_name -> google.protobuf.Any
+	10, // 43: parley.feature.Tree.children:type_name -> parley.feature.Tree
+	10, // 44: parley.feature.Tree.left:type_name -> parley.feature.Tree
+	28, // 45: parley.feature.ChatMessage.sent:type_name -> google.protobuf.Timestamp
+	3,  // 46: parley.feature.Collections.ByIdEntry.value:type_name -> parley.feature.Scalars
+	0,  // 47: parley.feature.Collections.PaletteEntry.value:type_name -> parley.feature.Color
+	32, // 48: parley.feature.Collections.TimeoutsEntry.value:type_name -> google.protobuf.Duration
+	2,  // 49: parley.feature.Outer.Inner.kind:type_name -> parley.feature.Outer.Inner.Kind
+	25, // 50: parley.feature.Outer.Inner.deep:type_name -> parley.feature.Outer.Inner.Deep
+	40, // 51: parley.feature.Wrappers.ByNameEntry.value:type_name -> google.protobuf.StringValue
+	43, // 52: parley.feature.FreeForm.ByNameEntry.value:type_name -> google.protobuf.Value
+	47, // 53: parley.feature.note:extendee -> google.protobuf.FieldOptions
+	12, // 54: parley.feature.Feature.Echo:input_type -> parley.feature.EchoRequest
+	14, // 55: parley.feature.Feature.Sum:input_type -> parley.feature.Number
+	16, // 56: parley.feature.Feature.Count:input_type -> parley.feature.CountRequest
+	17, // 57: parley.feature.Feature.Chat:input_type -> parley.feature.ChatMessage
+	29, // 58: parley.feature.Feature.Ping:input_type -> google.protobuf.Empty
+	13, // 59: parley.feature.Feature.Echo:output_type -> parley.feature.EchoResponse
+	15, // 60: parley.feature.Feature.Sum:output_type -> parley.feature.Total
+	14, // 61: parley.feature.Feature.Count:output_type -> parley.feature.Number
+	17, // 62: parley.feature.Feature.Chat:output_type -> parley.feature.ChatMessage
+	29, // 63: parley.feature.Feature.Ping:output_type -> google.protobuf.Empty
+	59, // [59:64] is the sub-list for method output_type
+	54, // [54:59] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	53, // [53:54] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_feature_proto_init() }
@@ -1618,14 +1940,15 @@ func file_feature_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_feature_proto_rawDesc), len(file_feature_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
-			NumExtensions: 0,
+			NumMessages:   25,
+			NumExtensions: 1,
 			NumServices:   1,
 		},
 		GoTypes:           file_feature_proto_goTypes,
 		DependencyIndexes: file_feature_proto_depIdxs,
 		EnumInfos:         file_feature_proto_enumTypes,
 		MessageInfos:      file_feature_proto_msgTypes,
+		ExtensionInfos:    file_feature_proto_extTypes,
 	}.Build()
 	File_feature_proto = out.File
 	file_feature_proto_goTypes = nil

@@ -13,6 +13,7 @@ import (
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
+	"github.com/parleyrpc/parley/wkt"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -2867,6 +2868,993 @@ func (m *WellKnown) MergeProto(data []byte, depth int) error {
 				return parleyimpl.FieldError("parley.feature.WellKnown.maybe_at", err)
 			}
 			m.MaybeAt = &x
+		}
+		return nil
+	})
+}
+
+// Wrappers has every wrapper type: a nil value is null, and absent.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Wrappers struct {
+	DoubleVal *float64           `msgpack:"double_val,omitempty"`
+	FloatVal  *float32           `msgpack:"float_val,omitempty"`
+	Int64Val  *int64             `msgpack:"int64_val,omitempty"`
+	Uint64Val *uint64            `msgpack:"uint64_val,omitempty"`
+	Int32Val  *int32             `msgpack:"int32_val,omitempty"`
+	Uint32Val *uint32            `msgpack:"uint32_val,omitempty"`
+	BoolVal   *bool              `msgpack:"bool_val,omitempty"`
+	StringVal *string            `msgpack:"string_val,omitempty"`
+	BytesVal  []byte             `msgpack:"bytes_val,omitempty"`
+	List      []*int64           `msgpack:"list,omitempty"`
+	ByName    map[string]*string `msgpack:"by_name,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Wrappers) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.DoubleVal != nil {
+		n++
+	}
+	if m.FloatVal != nil {
+		n++
+	}
+	if m.Int64Val != nil {
+		n++
+	}
+	if m.Uint64Val != nil {
+		n++
+	}
+	if m.Int32Val != nil {
+		n++
+	}
+	if m.Uint32Val != nil {
+		n++
+	}
+	if m.BoolVal != nil {
+		n++
+	}
+	if m.StringVal != nil {
+		n++
+	}
+	if m.BytesVal != nil {
+		n++
+	}
+	if len(m.List) > 0 {
+		n++
+	}
+	if len(m.ByName) > 0 {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.DoubleVal != nil {
+		if err := e.EncodeString("double_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackDoubleValue(e, m.DoubleVal); err != nil {
+			return err
+		}
+	}
+	if m.FloatVal != nil {
+		if err := e.EncodeString("float_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackFloatValue(e, m.FloatVal); err != nil {
+			return err
+		}
+	}
+	if m.Int64Val != nil {
+		if err := e.EncodeString("int64_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackInt64Value(e, m.Int64Val); err != nil {
+			return err
+		}
+	}
+	if m.Uint64Val != nil {
+		if err := e.EncodeString("uint64_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackUInt64Value(e, m.Uint64Val); err != nil {
+			return err
+		}
+	}
+	if m.Int32Val != nil {
+		if err := e.EncodeString("int32_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackInt32Value(e, m.Int32Val); err != nil {
+			return err
+		}
+	}
+	if m.Uint32Val != nil {
+		if err := e.EncodeString("uint32_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackUInt32Value(e, m.Uint32Val); err != nil {
+			return err
+		}
+	}
+	if m.BoolVal != nil {
+		if err := e.EncodeString("bool_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackBoolValue(e, m.BoolVal); err != nil {
+			return err
+		}
+	}
+	if m.StringVal != nil {
+		if err := e.EncodeString("string_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackStringValue(e, m.StringVal); err != nil {
+			return err
+		}
+	}
+	if m.BytesVal != nil {
+		if err := e.EncodeString("bytes_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackBytesValue(e, m.BytesVal); err != nil {
+			return err
+		}
+	}
+	if len(m.List) > 0 {
+		if err := e.EncodeString("list"); err != nil {
+			return err
+		}
+		if err := e.EncodeArrayLen(len(m.List)); err != nil {
+			return err
+		}
+		for _, v := range m.List {
+			if err := parleyimpl.EncodeMsgpackInt64Value(e, v); err != nil {
+				return err
+			}
+		}
+	}
+	if len(m.ByName) > 0 {
+		if err := e.EncodeString("by_name"); err != nil {
+			return err
+		}
+		if err := e.EncodeMapLen(len(m.ByName)); err != nil {
+			return err
+		}
+		for k, v := range m.ByName {
+			if err := e.EncodeString(k); err != nil {
+				return err
+			}
+			if err := parleyimpl.EncodeMsgpackStringValue(e, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Wrappers) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Wrappers{}
+	return parleyimpl.DecodeMsgpackFields(d, 10, func(key []byte) error {
+		switch string(key) {
+		case "double_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackDoubleValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.double_val: %w", err)
+			}
+			m.DoubleVal = v
+		case "float_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackFloatValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.float_val: %w", err)
+			}
+			m.FloatVal = v
+		case "int64_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackInt64Value(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.int64_val: %w", err)
+			}
+			m.Int64Val = v
+		case "uint64_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackUInt64Value(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.uint64_val: %w", err)
+			}
+			m.Uint64Val = v
+		case "int32_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackInt32Value(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.int32_val: %w", err)
+			}
+			m.Int32Val = v
+		case "uint32_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackUInt32Value(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.uint32_val: %w", err)
+			}
+			m.Uint32Val = v
+		case "bool_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackBoolValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.bool_val: %w", err)
+			}
+			m.BoolVal = v
+		case "string_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackStringValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.string_val: %w", err)
+			}
+			m.StringVal = v
+		case "bytes_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackBytesValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.bytes_val: %w", err)
+			}
+			m.BytesVal = v
+		case "list":
+			l, err := wire.MsgpackArrayLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.list: %w", err)
+			}
+			if l > 0 {
+				m.List = make([]*int64, 0, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				v, err := parleyimpl.DecodeMsgpackInt64Value(d)
+				if err != nil {
+					return fmt.Errorf("parley.feature.Wrappers.list: %w", err)
+				}
+				m.List = append(m.List, v)
+			}
+		case "by_name":
+			l, err := wire.MsgpackMapLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.by_name: %w", err)
+			}
+			if l > 0 {
+				m.ByName = make(map[string]*string, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				k, err := d.DecodeString()
+				if err != nil {
+					return fmt.Errorf("parley.feature.Wrappers.by_name: %w", err)
+				}
+				v, err := parleyimpl.DecodeMsgpackStringValue(d)
+				if err != nil {
+					return fmt.Errorf("parley.feature.Wrappers.by_name: %w", err)
+				}
+				m.ByName[k] = v
+			}
+		default:
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Wrappers) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.DoubleVal != nil {
+		b = parleyimpl.AppendProtoDoubleValue(b, 1, m.DoubleVal)
+	}
+	if m.FloatVal != nil {
+		b = parleyimpl.AppendProtoFloatValue(b, 2, m.FloatVal)
+	}
+	if m.Int64Val != nil {
+		b = parleyimpl.AppendProtoInt64Value(b, 3, m.Int64Val)
+	}
+	if m.Uint64Val != nil {
+		b = parleyimpl.AppendProtoUInt64Value(b, 4, m.Uint64Val)
+	}
+	if m.Int32Val != nil {
+		b = parleyimpl.AppendProtoInt32Value(b, 5, m.Int32Val)
+	}
+	if m.Uint32Val != nil {
+		b = parleyimpl.AppendProtoUInt32Value(b, 6, m.Uint32Val)
+	}
+	if m.BoolVal != nil {
+		b = parleyimpl.AppendProtoBoolValue(b, 7, m.BoolVal)
+	}
+	if m.StringVal != nil {
+		if b, err = parleyimpl.AppendProtoStringValue(b, 8, m.StringVal); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Wrappers.string_val", err)
+		}
+	}
+	if m.BytesVal != nil {
+		b = parleyimpl.AppendProtoBytesValue(b, 9, m.BytesVal)
+	}
+	for _, v := range m.List {
+		b = parleyimpl.AppendProtoInt64Value(b, 10, v)
+	}
+	for k, v := range m.ByName {
+		b = append(b, 0x5a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Wrappers.by_name", err)
+		}
+		if b, err = parleyimpl.AppendProtoStringValue(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Wrappers.by_name", err)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Wrappers) UnmarshalProto(data []byte) error {
+	*m = Wrappers{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Wrappers) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Wrappers")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoDoubleValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.double_val", err)
+			}
+			m.DoubleVal = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoFloatValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.float_val", err)
+			}
+			m.FloatVal = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoInt64Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.int64_val", err)
+			}
+			m.Int64Val = x
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoUInt64Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.uint64_val", err)
+			}
+			m.Uint64Val = x
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoInt32Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.int32_val", err)
+			}
+			m.Int32Val = x
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoUInt32Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.uint32_val", err)
+			}
+			m.Uint32Val = x
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoBoolValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.bool_val", err)
+			}
+			m.BoolVal = x
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoStringValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.string_val", err)
+			}
+			m.StringVal = x
+		case 9:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoBytesValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.bytes_val", err)
+			}
+			m.BytesVal = x
+		case 10:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoInt64Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.list", err)
+			}
+			m.List = append(m.List, x)
+		case 11:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			mv, _ := parleyimpl.ProtoStringValue(nil)
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoStringValue(p)
+					if err != nil {
+						return err
+					}
+					mv = x
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.by_name", err)
+			}
+			if m.ByName == nil {
+				m.ByName = map[string]*string{}
+			}
+			m.ByName[mk] = mv
+		}
+		return nil
+	})
+}
+
+// FreeForm has the free-form and the remaining well-known types.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type FreeForm struct {
+	Attrs   map[string]any `msgpack:"attrs,omitempty"`
+	Value   any            `msgpack:"value,omitempty"`
+	List    []any          `msgpack:"list,omitempty"`
+	Detail  *wkt.Any       `msgpack:"detail,omitempty"`
+	Mask    *wkt.FieldMask `msgpack:"mask,omitempty"`
+	Values  []any          `msgpack:"values,omitempty"`
+	ByName  map[string]any `msgpack:"by_name,omitempty"`
+	Details []*wkt.Any     `msgpack:"details,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *FreeForm) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.Attrs != nil {
+		n++
+	}
+	if m.Value != nil {
+		n++
+	}
+	if m.List != nil {
+		n++
+	}
+	if m.Detail != nil {
+		n++
+	}
+	if m.Mask != nil {
+		n++
+	}
+	if len(m.Values) > 0 {
+		n++
+	}
+	if len(m.ByName) > 0 {
+		n++
+	}
+	if len(m.Details) > 0 {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.Attrs != nil {
+		if err := e.EncodeString("attrs"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackStruct(e, m.Attrs); err != nil {
+			return err
+		}
+	}
+	if m.Value != nil {
+		if err := e.EncodeString("value"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackValue(e, m.Value); err != nil {
+			return err
+		}
+	}
+	if m.List != nil {
+		if err := e.EncodeString("list"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackListValue(e, m.List); err != nil {
+			return err
+		}
+	}
+	if m.Detail != nil {
+		if err := e.EncodeString("detail"); err != nil {
+			return err
+		}
+		if err := m.Detail.EncodeMsgpack(e); err != nil {
+			return err
+		}
+	}
+	if m.Mask != nil {
+		if err := e.EncodeString("mask"); err != nil {
+			return err
+		}
+		if err := m.Mask.EncodeMsgpack(e); err != nil {
+			return err
+		}
+	}
+	if len(m.Values) > 0 {
+		if err := e.EncodeString("values"); err != nil {
+			return err
+		}
+		if err := e.EncodeArrayLen(len(m.Values)); err != nil {
+			return err
+		}
+		for _, v := range m.Values {
+			if err := parleyimpl.EncodeMsgpackValue(e, v); err != nil {
+				return err
+			}
+		}
+	}
+	if len(m.ByName) > 0 {
+		if err := e.EncodeString("by_name"); err != nil {
+			return err
+		}
+		if err := e.EncodeMapLen(len(m.ByName)); err != nil {
+			return err
+		}
+		for k, v := range m.ByName {
+			if err := e.EncodeString(k); err != nil {
+				return err
+			}
+			if err := parleyimpl.EncodeMsgpackValue(e, v); err != nil {
+				return err
+			}
+		}
+	}
+	if len(m.Details) > 0 {
+		if err := e.EncodeString("details"); err != nil {
+			return err
+		}
+		if err := e.EncodeArrayLen(len(m.Details)); err != nil {
+			return err
+		}
+		for _, v := range m.Details {
+			if err := v.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *FreeForm) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = FreeForm{}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
+		switch string(key) {
+		case "attrs":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackStruct(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.attrs: %w", err)
+			}
+			m.Attrs = v
+		case "value":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.value: %w", err)
+			}
+			m.Value = v
+		case "list":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackListValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.list: %w", err)
+			}
+			m.List = v
+		case "detail":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v := new(wkt.Any)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.detail: %w", err)
+			}
+			m.Detail = v
+		case "mask":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v := new(wkt.FieldMask)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.mask: %w", err)
+			}
+			m.Mask = v
+		case "values":
+			l, err := wire.MsgpackArrayLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.values: %w", err)
+			}
+			if l > 0 {
+				m.Values = make([]any, 0, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				v, err := parleyimpl.DecodeMsgpackValue(d)
+				if err != nil {
+					return fmt.Errorf("parley.feature.FreeForm.values: %w", err)
+				}
+				m.Values = append(m.Values, v)
+			}
+		case "by_name":
+			l, err := wire.MsgpackMapLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.by_name: %w", err)
+			}
+			if l > 0 {
+				m.ByName = make(map[string]any, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				k, err := d.DecodeString()
+				if err != nil {
+					return fmt.Errorf("parley.feature.FreeForm.by_name: %w", err)
+				}
+				v, err := parleyimpl.DecodeMsgpackValue(d)
+				if err != nil {
+					return fmt.Errorf("parley.feature.FreeForm.by_name: %w", err)
+				}
+				m.ByName[k] = v
+			}
+		case "details":
+			l, err := wire.MsgpackArrayLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.details: %w", err)
+			}
+			if l > 0 {
+				m.Details = make([]*wkt.Any, 0, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				v := new(wkt.Any)
+				if err := v.DecodeMsgpack(d); err != nil {
+					return fmt.Errorf("parley.feature.FreeForm.details: %w", err)
+				}
+				m.Details = append(m.Details, v)
+			}
+		default:
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *FreeForm) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Attrs != nil {
+		if b, err = parleyimpl.AppendProtoStruct(b, 1, m.Attrs); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.attrs", err)
+		}
+	}
+	if m.Value != nil {
+		if b, err = parleyimpl.AppendProtoValue(b, 2, m.Value); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.value", err)
+		}
+	}
+	if m.List != nil {
+		if b, err = parleyimpl.AppendProtoListValue(b, 3, m.List); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.list", err)
+		}
+	}
+	if m.Detail != nil {
+		{
+			b = append(b, 0x22)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Detail.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.FreeForm.detail", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Mask != nil {
+		{
+			b = append(b, 0x2a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Mask.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.FreeForm.mask", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	for _, v := range m.Values {
+		if b, err = parleyimpl.AppendProtoValue(b, 6, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.values", err)
+		}
+	}
+	for k, v := range m.ByName {
+		b = append(b, 0x3a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.by_name", err)
+		}
+		if b, err = parleyimpl.AppendProtoValue(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.by_name", err)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for _, v := range m.Details {
+		{
+			b = append(b, 0x42)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.FreeForm.details", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *FreeForm) UnmarshalProto(data []byte) error {
+	*m = FreeForm{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *FreeForm) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.FreeForm")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoStruct(p, depth-1)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.attrs", err)
+			}
+			m.Attrs = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoValue(p, depth-1)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.value", err)
+			}
+			m.Value = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoListValue(p, depth-1)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.list", err)
+			}
+			m.List = x
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Detail == nil {
+				m.Detail = new(wkt.Any)
+			}
+			if err := m.Detail.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.detail", err)
+			}
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Mask == nil {
+				m.Mask = new(wkt.FieldMask)
+			}
+			if err := m.Mask.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.mask", err)
+			}
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoValue(p, depth-1)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.values", err)
+			}
+			m.Values = append(m.Values, x)
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			mv, _ := parleyimpl.ProtoValue(nil, depth)
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoValue(p, depth-1)
+					if err != nil {
+						return err
+					}
+					mv = x
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.by_name", err)
+			}
+			if m.ByName == nil {
+				m.ByName = map[string]any{}
+			}
+			m.ByName[mk] = mv
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mv *wkt.Any
+			if mv == nil {
+				mv = new(wkt.Any)
+			}
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.details", err)
+			}
+			m.Details = append(m.Details, mv)
 		}
 		return nil
 	})

@@ -56,6 +56,8 @@ func FuzzDecodeCollections(f *testing.F)  { fuzzDecode[featurepb.Collections](f)
 func FuzzDecodeOuter(f *testing.F)        { fuzzDecode[featurepb.Outer](f) }
 func FuzzDecodeWellKnown(f *testing.F)    { fuzzDecode[featurepb.WellKnown](f) }
 func FuzzDecodeTree(f *testing.F)         { fuzzDecode[featurepb.Tree](f) }
+func FuzzDecodeWrappers(f *testing.F)     { fuzzDecode[featurepb.Wrappers](f) }
+func FuzzDecodeFreeForm(f *testing.F)     { fuzzDecode[featurepb.FreeForm](f) }
 func FuzzDecodeNothing(f *testing.F)      { fuzzDecode[featurepb.Nothing](f) }
 func FuzzDecodeEchoRequest(f *testing.F)  { fuzzDecode[featurepb.EchoRequest](f) }
 func FuzzDecodeEchoResponse(f *testing.F) { fuzzDecode[featurepb.EchoResponse](f) }

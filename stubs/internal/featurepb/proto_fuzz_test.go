@@ -36,6 +36,8 @@ func FuzzProtoCollections(f *testing.F)  { fuzzProto[featurepb.Collections](f) }
 func FuzzProtoOuter(f *testing.F)        { fuzzProto[featurepb.Outer](f) }
 func FuzzProtoWellKnown(f *testing.F)    { fuzzProto[featurepb.WellKnown](f) }
 func FuzzProtoTree(f *testing.F)         { fuzzProto[featurepb.Tree](f) }
+func FuzzProtoWrappers(f *testing.F)     { fuzzProto[featurepb.Wrappers](f) }
+func FuzzProtoFreeForm(f *testing.F)     { fuzzProto[featurepb.FreeForm](f) }
 func FuzzProtoNothing(f *testing.F)      { fuzzProto[featurepb.Nothing](f) }
 func FuzzProtoEchoRequest(f *testing.F)  { fuzzProto[featurepb.EchoRequest](f) }
 func FuzzProtoEchoResponse(f *testing.F) { fuzzProto[featurepb.EchoResponse](f) }

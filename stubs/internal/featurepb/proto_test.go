@@ -252,3 +252,37 @@ func TestProtoCodecEmpty(t *testing.T) {
 		t.Fatal("Marshal of a type with no protobuf encoding succeeded")
 	}
 }
+
+// TestProtoCodecTimes checks wire.Proto on *time.Time and *time.Duration,
+// the Go types of google.protobuf.Timestamp and Duration in method
+// signatures: the same bytes as those messages as fields.
+func TestProtoCodecTimes(t *testing.T) {
+	at := time.Unix(1700000000, 5)
+	b, err := wire.Proto.Marshal(&at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	field, _ := (&featurepb.WellKnown{At: at}).AppendProto(nil)
+	if !bytes.Equal(b, field[2:]) {
+		t.Fatalf("Timestamp % x, as a field % x", b, field)
+	}
+	var back time.Time
+	if err := wire.Proto.Unmarshal(b, &back); err != nil || !back.Equal(at) {
+		t.Fatalf("Timestamp back: %v, %v", back, err)
+	}
+	d := -1500 * time.Millisecond
+	if b, err = wire.Proto.Marshal(&d); err != nil {
+		t.Fatal(err)
+	}
+	field, _ = (&featurepb.WellKnown{Timeout: d}).AppendProto(nil)
+	if !bytes.Equal(b, field[2:]) {
+		t.Fatalf("Duration % x, as a field % x", b, field)
+	}
+	var dback time.Duration
+	if err := wire.Proto.Unmarshal(b, &dback); err != nil || dback != d {
+		t.Fatalf("Duration back: %v, %v", dback, err)
+	}
+	if err := wire.Proto.Unmarshal([]byte{0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40}, &dback); err == nil {
+		t.Fatal("a Duration of 2^62 s decoded")
+	}
+}
