@@ -76,8 +76,16 @@ func (Service) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testp
 	if err != nil {
 		return nil, err
 	}
-	return &testpb.SimpleResponse{Payload: pl}, nil
+	res := &testpb.SimpleResponse{Payload: pl}
+	if req.FillServerId {
+		res.ServerId = ServerID
+	}
+	return res, nil
 }
+
+// ServerID is the server_id a UnaryCall answers with when asked
+// (fill_server_id), as the pick_first_unary case checks.
+const ServerID = "parley-interop"
 
 type streamCall = runtime.ServerCall[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]
 
