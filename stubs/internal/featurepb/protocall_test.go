@@ -3,7 +3,6 @@ package featurepb_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -11,8 +10,6 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/stubs/internal/featurepb"
@@ -136,13 +133,10 @@ func TestServiceBothCodecs(t *testing.T) {
 // msgpack.
 func TestServerAnswersInKind(t *testing.T) {
 	addr := serveFeature(t)
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}
+	// net/http's client, speaking HTTP/2 with prior knowledge (h2c).
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protocols}
 	defer tr.CloseIdleConnections()
 	req := &featurepb.EchoRequest{Message: "kind", ResponseSize: 2}
 	for _, tc := range []struct {
