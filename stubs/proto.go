@@ -331,111 +331,128 @@ func (f *fileGen) protoDecoder(m protoreflect.MessageDescriptor, name string, pf
 	f.P("return ", impl, ".DecodeProtoFields(data, func(num ", pw, ".Number, typ ", pw, ".Type, v uint64, p []byte) error {")
 	f.P("switch num {")
 	for _, pf := range pfs {
-		fl := pf.fl
-		fd := fl.fd
-		f.P("case ", fd.Number(), ":")
-		wrap := "return " + impl + ".FieldError(\"" + string(fd.FullName()) + "\", err)"
-		x := "m." + fl.goName
-		switch {
-		case pf.oneof != nil:
-			ox := "m." + pf.oneof.goName
-			if fl.e.isMessage() {
-				f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
-				f.P("return nil")
-				f.P("}")
-				f.P("c, _ := ", ox, ".(*", fl.caseType, ")")
-				f.P("if c == nil {")
-				f.P("c = &", fl.caseType, "{}")
-				f.P(ox, " = c")
-				f.P("}")
-				f.protoMergeMessage(fl.e, "c."+fl.goName, wrap)
-				continue
-			}
-			f.protoDecodeValue(fl.e, wrap, func(v string) {
-				f.P(ox, " = &", fl.caseType, "{", fl.goName, ": ", v, "}")
-			})
-		case fd.IsMap():
-			f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
-			f.P("return nil")
-			f.P("}")
-			f.P("var mk ", fl.key.goType)
-			if w, ok := funcWKTs[protoreflect.FullName(fl.e.wkt)]; ok {
-				// An entry without a value holds the empty message, as
-				// in protobuf-go: a wrapper of zero, an empty Struct.
-				depth := ""
-				if w.decodeDepth {
-					depth = ", depth"
-				}
-				f.P("mv, _ := ", f.wktFunc("Proto", fl.e), "(nil", depth, ")")
-			} else {
-				f.P("var mv ", fl.e.goType)
-			}
-			f.P("if err := ", impl, ".DecodeProtoFields(p, func(num ", pw, ".Number, typ ", pw, ".Type, v uint64, p []byte) error {")
-			f.P("switch num {")
-			f.P("case 1:")
-			f.protoDecodeValue(fl.key, "return err", func(v string) { f.P("mk = ", v) })
-			f.P("case 2:")
-			if fl.e.isMessage() {
-				f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
-				f.P("return nil")
-				f.P("}")
-				f.protoMergeMessage(fl.e, "mv", "return err")
-			} else {
-				f.protoDecodeValue(fl.e, "return err", func(v string) { f.P("mv = ", v) })
-			}
-			f.P("}")
-			f.P("return nil")
-			f.P("}); err != nil {")
-			f.P(wrap)
-			f.P("}")
-			if fl.e.isMessage() {
-				f.P("if mv == nil {")
-				f.P("mv = new(", fl.e.ident, ")")
-				f.P("}")
-			}
-			f.P("if ", x, " == nil {")
-			f.P(x, " = ", fl.goType(), "{}")
-			f.P("}")
-			f.P(x, "[mk] = mv")
-		case fd.IsList():
-			if _, dec := packed(fl.e.kind); dec != "" {
-				f.P("var err error")
-				f.P("if ", x, ", err = ", impl, ".", dec, "(", x, ", typ, v, p); err != nil {")
-				f.P(wrap)
-				f.P("}")
-				continue
-			}
-			if fl.e.isMessage() {
-				f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
-				f.P("return nil")
-				f.P("}")
-				f.P("var mv ", fl.e.goType)
-				f.protoMergeMessage(fl.e, "mv", wrap)
-				f.P(x, " = append(", x, ", mv)")
-				continue
-			}
-			f.protoDecodeValue(fl.e, wrap, func(v string) { f.P(x, " = append(", x, ", ", v, ")") })
-		case fl.e.isMessage():
-			f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
-			f.P("return nil")
-			f.P("}")
-			f.protoMergeMessage(fl.e, x, wrap)
-		case optionalPtr(fd, fl.e):
-			f.protoDecodeValue(fl.e, wrap, func(v string) {
-				if v != "x" {
-					f.P("x := ", v)
-				}
-				f.P(x, " = &x")
-			})
-		default:
-			f.protoDecodeValue(fl.e, wrap, func(v string) { f.P(x, " = ", v) })
-		}
+		f.protoDecodeField(pf)
 	}
 	f.P("}")
 	f.P("return nil")
 	f.P("})")
 	f.P("}")
 	f.P()
+}
+
+// protoDecodeField writes the case of the decoding switch for pf: it
+// decodes the field from typ, v and p into m.
+func (f *fileGen) protoDecodeField(pf protoField) {
+	impl := f.use(parleyimplPath)
+	fl := pf.fl
+	fd := fl.fd
+	f.P("case ", fd.Number(), ":")
+	wrap := "return " + impl + ".FieldError(\"" + string(fd.FullName()) + "\", err)"
+	x := "m." + fl.goName
+	switch {
+	case pf.oneof != nil:
+		ox := "m." + pf.oneof.goName
+		if fl.e.isMessage() {
+			f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
+			f.P("return nil")
+			f.P("}")
+			f.P("c, _ := ", ox, ".(*", fl.caseType, ")")
+			f.P("if c == nil {")
+			f.P("c = &", fl.caseType, "{}")
+			f.P(ox, " = c")
+			f.P("}")
+			f.protoMergeMessage(fl.e, "c."+fl.goName, wrap)
+			return
+		}
+		f.protoDecodeValue(fl.e, wrap, func(v string) {
+			f.P(ox, " = &", fl.caseType, "{", fl.goName, ": ", v, "}")
+		})
+	case fd.IsMap():
+		f.protoDecodeMapEntry(fl, x, wrap)
+	case fd.IsList():
+		if _, dec := packed(fl.e.kind); dec != "" {
+			f.P("var err error")
+			f.P("if ", x, ", err = ", impl, ".", dec, "(", x, ", typ, v, p); err != nil {")
+			f.P(wrap)
+			f.P("}")
+			return
+		}
+		if fl.e.isMessage() {
+			f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
+			f.P("return nil")
+			f.P("}")
+			f.P("mv := new(", fl.e.ident, ")")
+			f.P("if err := mv.MergeProto(p, depth-1); err != nil {")
+			f.P(wrap)
+			f.P("}")
+			f.P(x, " = append(", x, ", mv)")
+			return
+		}
+		f.protoDecodeValue(fl.e, wrap, func(v string) { f.P(x, " = append(", x, ", ", v, ")") })
+	case fl.e.isMessage():
+		f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
+		f.P("return nil")
+		f.P("}")
+		f.protoMergeMessage(fl.e, x, wrap)
+	case optionalPtr(fd, fl.e):
+		f.protoDecodeValue(fl.e, wrap, func(v string) {
+			if v != "x" {
+				f.P("x := ", v)
+			}
+			f.P(x, " = &x")
+		})
+	default:
+		f.protoDecodeValue(fl.e, wrap, func(v string) { f.P(x, " = ", v) })
+	}
+}
+
+// protoDecodeMapEntry writes statements decoding one map entry of the map
+// field fl, held in p, into the map x; wrap returns the error held in err.
+func (f *fileGen) protoDecodeMapEntry(fl field, x, wrap string) {
+	impl := f.use(parleyimplPath)
+	pw := f.use(protowirePath)
+	f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
+	f.P("return nil")
+	f.P("}")
+	f.P("var mk ", fl.key.goType)
+	if w, ok := funcWKTs[protoreflect.FullName(fl.e.wkt)]; ok {
+		// An entry without a value holds the empty message, as
+		// in protobuf-go: a wrapper of zero, an empty Struct.
+		depth := ""
+		if w.decodeDepth {
+			depth = ", depth"
+		}
+		f.P("mv, _ := ", f.wktFunc("Proto", fl.e), "(nil", depth, ")")
+	} else {
+		f.P("var mv ", fl.e.goType)
+	}
+	f.P("if err := ", impl, ".DecodeProtoFields(p, func(num ", pw, ".Number, typ ", pw, ".Type, v uint64, p []byte) error {")
+	f.P("switch num {")
+	f.P("case 1:")
+	f.protoDecodeValue(fl.key, "return err", func(v string) { f.P("mk = ", v) })
+	f.P("case 2:")
+	if fl.e.isMessage() {
+		f.P("if typ != ", f.wireTypeName(protowire.BytesType), " {")
+		f.P("return nil")
+		f.P("}")
+		f.protoMergeMessage(fl.e, "mv", "return err")
+	} else {
+		f.protoDecodeValue(fl.e, "return err", func(v string) { f.P("mv = ", v) })
+	}
+	f.P("}")
+	f.P("return nil")
+	f.P("}); err != nil {")
+	f.P(wrap)
+	f.P("}")
+	if fl.e.isMessage() {
+		f.P("if mv == nil {")
+		f.P("mv = new(", fl.e.ident, ")")
+		f.P("}")
+	}
+	f.P("if ", x, " == nil {")
+	f.P(x, " = ", fl.goType(), "{}")
+	f.P("}")
+	f.P(x, "[mk] = mv")
 }
 
 // protoMergeMessage writes statements that merge the message in p into

@@ -1561,10 +1561,7 @@ func (m *Collections) MergeProto(data []byte, depth int) error {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *Scalars
-			if mv == nil {
-				mv = new(Scalars)
-			}
+			mv := new(Scalars)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("parley.feature.Collections.items", err)
 			}
@@ -2293,10 +2290,7 @@ func (m *Outer) MergeProto(data []byte, depth int) error {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *Outer_Inner_Deep
-			if mv == nil {
-				mv = new(Outer_Inner_Deep)
-			}
+			mv := new(Outer_Inner_Deep)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("parley.feature.Outer.deeps", err)
 			}
@@ -3847,10 +3841,7 @@ func (m *FreeForm) MergeProto(data []byte, depth int) error {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *wkt.Any
-			if mv == nil {
-				mv = new(wkt.Any)
-			}
+			mv := new(wkt.Any)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("parley.feature.FreeForm.details", err)
 			}
@@ -4045,10 +4036,7 @@ func (m *Tree) MergeProto(data []byte, depth int) error {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *Tree
-			if mv == nil {
-				mv = new(Tree)
-			}
+			mv := new(Tree)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("parley.feature.Tree.children", err)
 			}

@@ -1441,10 +1441,7 @@ func (m *Joined) MergeProto(data []byte, depth int) error {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *ChatMessage
-			if mv == nil {
-				mv = new(ChatMessage)
-			}
+			mv := new(ChatMessage)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("parley.chat.v1.Joined.history", err)
 			}
@@ -2399,10 +2396,7 @@ func (m *ListRoomsResponse) MergeProto(data []byte, depth int) error {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *Room
-			if mv == nil {
-				mv = new(Room)
-			}
+			mv := new(Room)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("parley.chat.v1.ListRoomsResponse.rooms", err)
 			}
@@ -2837,10 +2831,7 @@ func (m *HistoryResponse) MergeProto(data []byte, depth int) error {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *ChatMessage
-			if mv == nil {
-				mv = new(ChatMessage)
-			}
+			mv := new(ChatMessage)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("parley.chat.v1.HistoryResponse.messages", err)
 			}

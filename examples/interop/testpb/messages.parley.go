@@ -1934,10 +1934,7 @@ func (m *StreamingOutputCallRequest) MergeProto(data []byte, depth int) error {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *ResponseParameters
-			if mv == nil {
-				mv = new(ResponseParameters)
-			}
+			mv := new(ResponseParameters)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.response_parameters", err)
 			}
@@ -3236,10 +3233,7 @@ func (m *LoadBalancerStatsResponse_RpcMetadata) MergeProto(data []byte, depth in
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *LoadBalancerStatsResponse_MetadataEntry
-			if mv == nil {
-				mv = new(LoadBalancerStatsResponse_MetadataEntry)
-			}
+			mv := new(LoadBalancerStatsResponse_MetadataEntry)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.RpcMetadata.metadata", err)
 			}
@@ -3369,10 +3363,7 @@ func (m *LoadBalancerStatsResponse_MetadataByPeer) MergeProto(data []byte, depth
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *LoadBalancerStatsResponse_RpcMetadata
-			if mv == nil {
-				mv = new(LoadBalancerStatsResponse_RpcMetadata)
-			}
+			mv := new(LoadBalancerStatsResponse_RpcMetadata)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataByPeer.rpc_metadata", err)
 			}
@@ -4394,10 +4385,7 @@ func (m *ClientConfigureRequest) MergeProto(data []byte, depth int) error {
 			if typ != protowire.BytesType {
 				return nil
 			}
-			var mv *ClientConfigureRequest_Metadata
-			if mv == nil {
-				mv = new(ClientConfigureRequest_Metadata)
-			}
+			mv := new(ClientConfigureRequest_Metadata)
 			if err := mv.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.metadata", err)
 			}
