@@ -321,3 +321,19 @@ func TestCustomOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestWKTMethodTypes generates methods taking and returning Any and
+// FieldMask, which map to the message types of package wkt.
+func TestWKTMethodTypes(t *testing.T) {
+	out := generateOne(t, map[string]string{
+		"a.proto": `syntax = "proto3"; package a; option go_package = "example.com/a";
+			import "google/protobuf/any.proto"; import "google/protobuf/field_mask.proto";
+			service S { rpc Get(google.protobuf.FieldMask) returns (google.protobuf.Any); }`,
+	}, Options{}, "a.proto")
+	src := string(out[0].Content)
+	for _, want := range []string{`"github.com/parleyrpc/parley/wkt"`, "runtime.HandleUnary[wkt.FieldMask, wkt.Any]"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("output lacks %q:\n%s", want, src)
+		}
+	}
+}
