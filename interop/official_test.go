@@ -84,9 +84,18 @@ var officialServerSkips = map[string]bool{
 
 var (
 	clientBinOnce sync.Once
+	clientBinDir  string
 	clientBin     string
 	clientBinErr  error
 )
+
+// removeOfficialClient removes the interop client binary, if one was
+// built; TestMain calls it once the tests are done.
+func removeOfficialClient() {
+	if clientBinDir != "" {
+		os.RemoveAll(clientBinDir)
+	}
+}
 
 // officialClient builds grpc-go's interop client once per test run, from
 // the module version go.mod pins, and returns the binary's path.
@@ -98,6 +107,7 @@ func officialClient(t *testing.T) string {
 			clientBinErr = err
 			return
 		}
+		clientBinDir = dir
 		clientBin = filepath.Join(dir, "interop-client")
 		cmd := exec.Command("go", "build", "-o", clientBin, "google.golang.org/grpc/interop/client")
 		if out, err := cmd.CombinedOutput(); err != nil {
