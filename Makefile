@@ -44,6 +44,7 @@ fuzz:
 ## stale.
 generate:
 	$(GO) generate ./...
+	cd interop && $(GO) generate ./...
 	$(GO) test ./stubs -run TestGolden -update
 
 ## bench: parley against grpc-go, every cell for every server/client pair,

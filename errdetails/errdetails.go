@@ -10,8 +10,7 @@ import (
 // Message is one of this package's detail types: it encodes itself in
 // protobuf and names its protobuf type.
 type Message interface {
-	wire.ProtoMarshaler
-	wire.ProtoUnmarshaler
+	wire.ProtoMessage
 	// ProtoName returns the message's fully qualified protobuf name, e.g.
 	// "google.rpc.ErrorInfo".
 	ProtoName() string

@@ -6,64 +6,66 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-// Codec is the codec named "proto", [wire.Proto]: CheckRequest and
-// CheckResponse implement wire.ProtoMarshaler and wire.ProtoUnmarshaler
-// with their standard protobuf encoding (grpc/health/v1/health.proto),
-// written with protowire and wire.WalkProto rather than generated code:
+// Codec is wire.Proto, the protobuf codec, which encodes the health
+// service's two messages in their standard protobuf encoding
+// (grpc/health/v1/health.proto) through their AppendProto and
+// UnmarshalProto methods, written with protowire and wire.WalkProto:
 //
 //	message HealthCheckRequest  { string service = 1; }
 //	message HealthCheckResponse { ServingStatus status = 1; }
 //
-// Add it to a server with runtime.WithCodec(health.Codec): the server then
-// answers "application/grpc" and "application/grpc+proto" requests with it,
-// which is what Kubernetes gRPC probes and grpc_health_probe send; since it
-// is wire.Proto, every other service whose messages encode themselves in
-// protobuf (server reflection, for one) is answered by the same codec. A
-// client given runtime.WithCodec(health.Codec) speaks protobuf to the
-// health service. It is safe for concurrent use.
-var Codec wire.Codec = wire.Proto
+// Servers accept protobuf by default, so Kubernetes gRPC probes and
+// grpc_health_probe (which send "application/grpc") reach the health
+// service with no option; adding runtime.WithCodec(health.Codec) to a
+// server changes nothing. A client given runtime.WithCodec(health.Codec)
+// speaks protobuf to the health service (and to generated services).
+var Codec = wire.Proto
 
-// AppendProto appends the protobuf encoding of m to dst.
-func (m *CheckRequest) AppendProto(dst []byte) ([]byte, error) {
-	if m.Service != "" {
-		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-		dst = protowire.AppendString(dst, m.Service)
+// AppendProto appends r's protobuf encoding to b: implements
+// wire.ProtoMessage.
+func (r *CheckRequest) AppendProto(b []byte) ([]byte, error) {
+	if r != nil && r.Service != "" {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, r.Service)
 	}
-	return dst, nil
+	return b, nil
 }
 
-// UnmarshalProto decodes m from its protobuf encoding.
-func (m *CheckRequest) UnmarshalProto(data []byte) error {
-	*m = CheckRequest{}
+// UnmarshalProto resets r and decodes data into it: implements
+// wire.ProtoMessage.
+func (r *CheckRequest) UnmarshalProto(data []byte) error {
+	*r = CheckRequest{}
 	return wire.WalkProto(data, func(num, typ int, _ uint64, p []byte) error {
 		if num == 1 {
 			if typ != int(protowire.BytesType) {
 				return wire.ErrMalformedProto
 			}
-			m.Service = string(p)
+			r.Service = string(p)
 		}
 		return nil
 	})
 }
 
-// AppendProto appends the protobuf encoding of m to dst.
-func (m *CheckResponse) AppendProto(dst []byte) ([]byte, error) {
-	if m.Status != 0 {
-		dst = protowire.AppendTag(dst, 1, protowire.VarintType)
-		dst = protowire.AppendVarint(dst, uint64(int64(m.Status)))
+// AppendProto appends r's protobuf encoding to b: implements
+// wire.ProtoMessage.
+func (r *CheckResponse) AppendProto(b []byte) ([]byte, error) {
+	if r != nil && r.Status != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(int64(r.Status)))
 	}
-	return dst, nil
+	return b, nil
 }
 
-// UnmarshalProto decodes m from its protobuf encoding.
-func (m *CheckResponse) UnmarshalProto(data []byte) error {
-	*m = CheckResponse{}
+// UnmarshalProto resets r and decodes data into it: implements
+// wire.ProtoMessage.
+func (r *CheckResponse) UnmarshalProto(data []byte) error {
+	*r = CheckResponse{}
 	return wire.WalkProto(data, func(num, typ int, v uint64, _ []byte) error {
 		if num == 1 {
 			if typ != int(protowire.VarintType) {
 				return wire.ErrMalformedProto
 			}
-			m.Status = ServingStatus(int32(v))
+			r.Status = ServingStatus(int32(v))
 		}
 		return nil
 	})

@@ -265,7 +265,7 @@ func TestCodec(t *testing.T) {
 	if err := health.Codec.Unmarshal([]byte{0x0a, 0x05}, &req); !errors.Is(err, wire.ErrMalformedProto) {
 		t.Errorf("truncated: %v", err)
 	}
-	if _, err := health.Codec.Marshal(&struct{}{}); err == nil {
+	if _, err := health.Codec.Marshal(&struct{ X int }{}); err == nil {
 		t.Error("Marshal of a foreign type succeeded")
 	}
 	if health.Serving.String() != "SERVING" || health.ServingStatus(9).String() != "ServingStatus(9)" {

@@ -54,6 +54,8 @@ var GRPCCases = map[string]func(ctx context.Context, cc *grpc.ClientConn) error{
 	"large_unary":                 grpcLargeUnary,
 	"client_compressed_unary":     grpcClientCompressedUnary,
 	"server_compressed_unary":     grpcServerCompressedUnary,
+	"client_compressed_streaming": grpcClientCompressedStreaming,
+	"server_compressed_streaming": grpcServerCompressedStreaming,
 	"client_streaming":            grpcClientStreaming,
 	"server_streaming":            grpcServerStreaming,
 	"ping_pong":                   grpcPingPong,
@@ -137,6 +139,100 @@ func grpcServerCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
 		}
 		if err := checkPayload(res.Payload, largeRespSize); err != nil {
 			return fmt.Errorf("response_compressed=%v: %w", compressed, err)
+		}
+	}
+	return nil
+}
+
+// grpcClientCompressedStreaming is client_compressed_streaming as
+// cases.clientCompressedStreaming runs it: grpc-go cannot leave one message
+// of a compressing call uncompressed either, so the uncompressed message
+// goes on a call of its own. The probe checks each message sent.
+func grpcClientCompressedStreaming(ctx context.Context, cc *grpc.ClientConn) error {
+	stream := func(expect bool, sizes []int, opts ...grpc.CallOption) (*handpb.StreamingInputCallResponse, []bool, error) {
+		ctx, p := withProbe(ctx)
+		s, err := cc.NewStream(ctx, clientStreamDesc, handpb.StreamingInputCallMethod, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		var flags []bool
+		for _, n := range sizes {
+			req := &handpb.StreamingInputCallRequest{Payload: handpb.NewPayload(n), ExpectCompressed: &handpb.BoolValue{Value: expect}}
+			if err := s.SendMsg(req); err != nil {
+				return nil, nil, fmt.Errorf("send: %w", err)
+			}
+			flags = append(flags, p.outCompressed.Load())
+		}
+		if err := s.CloseSend(); err != nil {
+			return nil, nil, err
+		}
+		res := new(handpb.StreamingInputCallResponse)
+		if err := s.RecvMsg(res); err != nil {
+			return nil, flags, err
+		}
+		return res, flags, nil
+	}
+	if _, _, err := stream(true, []int{27182}); status.Code(err) != codes.InvalidArgument {
+		return fmt.Errorf("probe: got %v, want InvalidArgument", err)
+	}
+	res, flags, err := stream(true, []int{27182, 45904}, grpc.UseCompressor("gzip"))
+	if err != nil {
+		return fmt.Errorf("compressed call: %w", err)
+	}
+	if res.AggregatedPayloadSize != 73086 {
+		return fmt.Errorf("compressed call: aggregated_payload_size %d, want 73086", res.AggregatedPayloadSize)
+	}
+	for i, f := range flags {
+		if !f {
+			return fmt.Errorf("compressed call: request %d was not compressed", i)
+		}
+	}
+	res, flags, err = stream(false, []int{45904})
+	if err != nil {
+		return fmt.Errorf("uncompressed call: %w", err)
+	}
+	if res.AggregatedPayloadSize != 45904 || flags[0] {
+		return fmt.Errorf("uncompressed call: aggregated_payload_size %d, compressed %v", res.AggregatedPayloadSize, flags[0])
+	}
+	return nil
+}
+
+// grpcServerCompressedStreaming is server_compressed_streaming as
+// cases.serverCompressedStreaming runs it: one call whose responses all
+// ask for compression, one whose responses ask for none, and the
+// compressed flag of every response checked.
+func grpcServerCompressedStreaming(ctx context.Context, cc *grpc.ClientConn) error {
+	sizes := []int{31415, 92653}
+	for _, compressed := range []bool{true, false} {
+		ctx, p := withProbe(ctx)
+		s, err := cc.NewStream(ctx, serverStreamDesc, handpb.StreamingOutputCallMethod)
+		if err != nil {
+			return err
+		}
+		req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(sizes...)}
+		for _, rp := range req.ResponseParameters {
+			rp.Compressed = &handpb.BoolValue{Value: compressed}
+		}
+		if err := s.SendMsg(req); err != nil {
+			return err
+		}
+		if err := s.CloseSend(); err != nil {
+			return err
+		}
+		for i, size := range sizes {
+			res := new(handpb.StreamingOutputCallResponse)
+			if err := s.RecvMsg(res); err != nil {
+				return fmt.Errorf("compressed=%v, response %d: %w", compressed, i, err)
+			}
+			if got := p.inCompressed.Load(); got != compressed {
+				return fmt.Errorf("compressed=%v, response %d: its compressed flag was %v", compressed, i, got)
+			}
+			if err := checkPayload(res.Payload, size); err != nil {
+				return fmt.Errorf("compressed=%v, response %d: %w", compressed, i, err)
+			}
+		}
+		if err := s.RecvMsg(new(handpb.StreamingOutputCallResponse)); err != io.EOF {
+			return fmt.Errorf("compressed=%v: after the responses: got %v, want the end of the stream", compressed, err)
 		}
 	}
 	return nil

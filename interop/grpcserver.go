@@ -113,6 +113,17 @@ func streamingOutputCall(_ any, stream grpc.ServerStream) error {
 	if st := req.ResponseStatus; st != nil && st.Code != 0 {
 		return status.Error(codes.Code(st.Code), st.Message)
 	}
+	// A server compresses a whole call or none of it: the first response
+	// parameter's compressed field, when present, decides.
+	if ps := req.ResponseParameters; len(ps) > 0 && ps[0] != nil && ps[0].Compressed != nil {
+		name := "identity"
+		if ps[0].Compressed.Value {
+			name = "gzip"
+		}
+		if err := grpc.SetSendCompressor(stream.Context(), name); err != nil {
+			return status.Errorf(codes.Internal, "SetSendCompressor(%q): %v", name, err)
+		}
+	}
 	return respond(stream, req)
 }
 

@@ -11,8 +11,8 @@ import (
 // The reflection service's messages (proto/grpc/reflection/v1/reflection.proto;
 // v1alpha has the same fields and numbers), written in Go as plain structs
 // whose oneofs are a kind and the fields of that kind, and encoded in
-// protobuf by hand with protowire: they implement wire.ProtoMarshaler and
-// wire.ProtoUnmarshaler, so the wire.Proto codec carries them. The service
+// protobuf by hand with protowire: they implement wire.ProtoMessage, so
+// the wire.Proto codec carries them. The service
 // speaks protobuf only, as every reflection client does.
 
 // RequestKind says which message_request a Request holds.

@@ -72,9 +72,11 @@ type common struct {
 	logger      *slog.Logger
 	// codecs holds the codecs by name; codecNames lists the same names in
 	// the order they were added, a name added again moving to the end.
-	// Both are replaced, never written, by addCodec.
+	// Both are replaced, never written, by addCodec. send names the codec
+	// a client sends with, set by WithCodec ("": msgpack).
 	codecs      map[string]wire.Codec
 	codecNames  []string
+	send        string
 	pingEvery   time.Duration
 	pingTimeout time.Duration
 	stats       StatsHandler // nil: no stats
@@ -97,8 +99,8 @@ func defaultCommon() common {
 		maxSend:     DefaultMaxSendMsgSize,
 		maxHeader:   DefaultMaxHeaderListSize,
 		mailboxSize: DefaultMailboxSize,
-		codecs:      map[string]wire.Codec{wire.Msgpack.Name(): wire.Msgpack},
-		codecNames:  []string{wire.Msgpack.Name()},
+		codecs:      map[string]wire.Codec{wire.Msgpack.Name(): wire.Msgpack, wire.Proto.Name(): wire.Proto},
+		codecNames:  []string{wire.Msgpack.Name(), wire.Proto.Name()},
 		comps:       map[string]wire.Compressor{wire.Gzip.Name(): wire.Gzip, wire.Zstd.Name(): wire.Zstd},
 		compNames:   []string{wire.Gzip.Name(), wire.Zstd.Name()},
 	}
@@ -370,17 +372,27 @@ func WithHTTP2Transport(t HTTP2Transport) Option {
 }
 
 // WithCodec adds a codec, replacing one of the same name. A server
-// accepts every added codec's content-subtype besides msgpack; a client
-// sends with the codec added last under a name other than msgpack, or with
-// msgpack if there is none. A codec named "msgpack" replaces wire.Msgpack
-// on both sides. The default is wire.Msgpack alone.
+// accepts every codec's content-subtype and answers each call in the
+// codec it was called with; a client sends with the codec added last
+// under a name other than msgpack, or with msgpack if there is none. A
+// codec named "msgpack" replaces wire.Msgpack on both sides, and one
+// named "proto" replaces wire.Proto. The default is wire.Msgpack and
+// wire.Proto: a server answers application/grpc+msgpack with msgpack, and
+// application/grpc and application/grpc+proto with protobuf (the encoding
+// every stock gRPC client speaks); a client sends msgpack unless given
+// WithCodec(wire.Proto) or another codec.
 //
 // With the default transport, streaming calls decode small messages (up
 // to 16 KiB, uncompressed) on the connection's reading goroutine as they
 // arrive, so Unmarshal must not block: a slow codec delays the other
 // calls on the connection.
 func WithCodec(codec wire.Codec) Option {
-	return bothOption(func(c *common) { c.addCodec(codec) })
+	return bothOption(func(c *common) {
+		c.addCodec(codec)
+		if name := codec.Name(); name != wire.Msgpack.Name() {
+			c.send = name
+		}
+	})
 }
 
 // addCodec adds codec, replacing any of the same name, and makes it the
@@ -396,13 +408,11 @@ func (c *common) addCodec(codec wire.Codec) {
 }
 
 // sendCodec returns the codec a client sends with: the one added last
-// under a name other than msgpack, else the msgpack codec (wire.Msgpack,
-// or the codec that replaced it).
+// WithCodec under a name other than msgpack, else the msgpack codec
+// (wire.Msgpack, or the codec that replaced it).
 func (c *common) sendCodec() wire.Codec {
-	for _, name := range slices.Backward(c.codecNames) {
-		if name != wire.Msgpack.Name() {
-			return c.codecs[name]
-		}
+	if c.send != "" {
+		return c.codecs[c.send]
 	}
 	return c.codecs[wire.Msgpack.Name()]
 }

@@ -107,7 +107,7 @@ func testBadRequests(t *testing.T, tr transport) {
 		{"unknown method", "POST", "/test.Echo/Missing", grpcHeader(), frame(0, msgpackMsg), 200, wire.Unimplemented, "unknown method Missing"},
 		{"unknown service", "POST", "/no.Such/Thing", grpcHeader(), frame(0, msgpackMsg), 200, wire.Unimplemented, "unknown service no.Such"},
 		{"malformed path", "POST", "/nonsense", grpcHeader(), frame(0, msgpackMsg), 200, wire.Unimplemented, "malformed"},
-		{"unknown codec", "POST", mUnary, grpcHeader("Content-Type", "application/grpc+proto"), frame(0, msgpackMsg), 200, wire.Unimplemented, "codec"},
+		{"unknown codec", "POST", mUnary, grpcHeader("Content-Type", "application/grpc+json"), frame(0, msgpackMsg), 200, wire.Unimplemented, "codec"},
 		{"bad flag", "POST", mUnary, grpcHeader(), frame(7, msgpackMsg), 200, wire.Internal, "prefix"},
 		{"truncated prefix", "POST", mUnary, grpcHeader(), []byte{0, 0, 0}, 200, wire.Internal, "prefix"},
 		{"length beyond data", "POST", mUnary, grpcHeader(), frame(0, msgpackMsg)[:8], 200, wire.Internal, "inside a message"},

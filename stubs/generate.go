@@ -118,7 +118,7 @@ func (g *generator) namesOf(fd protoreflect.FileDescriptor) *fileNames {
 		}
 		name := claim(rel(m))
 		n.idents[m.FullName()] = name
-		fieldTaken := map[string]bool{"EncodeMsgpack": true, "DecodeMsgpack": true}
+		fieldTaken := map[string]bool{"EncodeMsgpack": true, "DecodeMsgpack": true, "AppendProto": true, "UnmarshalProto": true, "MergeProto": true}
 		claimField := func(s string) string {
 			for fieldTaken[s] {
 				s += "_"
@@ -212,6 +212,10 @@ var stdImports = map[string]string{
 	"github.com/parleyrpc/parley/runtime":        "runtime",
 	"github.com/parleyrpc/parley/descriptors":    "descriptors",
 	"github.com/parleyrpc/parley/wire":           "wire",
+	parleyimplPath:                               "parleyimpl",
+	protowirePath:                                "protowire",
+	wktPath:                                      "wkt",
+	"math":                                       "math",
 }
 
 // use records that the file imports path and returns its name.
@@ -273,6 +277,7 @@ func (g *generator) generateFile(fd protoreflect.FileDescriptor) (File, error) {
 		}
 		out.WriteString(")\n\n")
 	}
+	f.writeVersionCheck(&out)
 	out.Write(f.buf.Bytes())
 	src, err := format.Source(out.Bytes())
 	if err != nil {

@@ -80,6 +80,16 @@ func (f *fileGen) elemOf(fd protoreflect.FieldDescriptor) (elem, error) {
 			e.wkt, e.goType = wktDuration, f.use("time")+".Duration"
 			e.coding = coding{"EncodeInt", "int64", "DecodeInt64", e.goType}
 		default:
+			name := fd.Message().FullName()
+			if w, ok := funcWKTs[name]; ok {
+				e.wkt, e.goType = string(name), w.goType
+				return e, nil
+			}
+			if t, ok := typeWKTs[name]; ok {
+				e.ident = f.use(wktPath) + "." + t
+				e.goType = "*" + e.ident
+				return e, nil
+			}
 			id, err := f.ident(fd.Message())
 			if err != nil {
 				return e, err
@@ -111,6 +121,8 @@ func (f *fileGen) encode(e elem, x string) {
 		call = "e.EncodeMapLen(0)"
 	case e.isMessage():
 		call = x + ".EncodeMsgpack(e)"
+	case isFuncWKT(e):
+		call = f.wktFunc("EncodeMsgpack", e) + "(e, " + x + ")"
 	}
 	f.P("if err := ", call, "; err != nil {")
 	f.P("return err")
@@ -127,6 +139,12 @@ func (f *fileGen) decode(e elem, v, onErr string) string {
 		f.P(onErr)
 		f.P("}")
 		return "&struct{}{}"
+	case isFuncWKT(e):
+		f.P(v, ", err := ", f.wktFunc("DecodeMsgpack", e), "(d)")
+		f.P("if err != nil {")
+		f.P(onErr)
+		f.P("}")
+		return v
 	case e.isMessage():
 		f.P(v, " := new(", e.ident, ")")
 		f.P("if err := ", v, ".DecodeMsgpack(d); err != nil {")
@@ -238,7 +256,7 @@ func (f *fileGen) fieldsOf(m protoreflect.MessageDescriptor) ([]field, error) {
 // Optional bytes stay []byte, like protoc-gen-go: nil is absent, non-nil
 // (even empty) is present.
 func optionalPtr(fd protoreflect.FieldDescriptor, e elem) bool {
-	return fd.HasOptionalKeyword() && !e.isMessage() && e.wkt != wktEmpty && e.kind != protoreflect.BytesKind
+	return fd.HasOptionalKeyword() && !e.isMessage() && e.wkt != wktEmpty && !isFuncWKT(e) && e.kind != protoreflect.BytesKind
 }
 
 // goType returns the Go type of a plain field.
@@ -318,6 +336,7 @@ func (f *fileGen) message(m protoreflect.MessageDescriptor) error {
 
 	f.encoder(name, fields)
 	f.decoder(m, name, fields)
+	f.protoMethods(m, name, fields)
 
 	enums := m.Enums()
 	for i := 0; i < enums.Len(); i++ {
@@ -434,23 +453,15 @@ func presentExpr(fl field) string {
 
 func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields []field) {
 	msgpack := f.use("github.com/vmihailenco/msgpack/v5")
+	impl := f.use(parleyimplPath)
 	f.P("// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads")
 	f.P("// a map keyed by proto field name, without reflection. Absent keys and")
 	f.P("// nil values leave fields zero; unknown keys are skipped; msgpack nil")
 	f.P("// decodes as the zero message.")
 	f.P("func (m *", name, ") DecodeMsgpack(d *", msgpack, ".Decoder) error {")
 	f.P("*m = ", name, "{}")
-	f.P("n, err := ", f.use("github.com/parleyrpc/parley/wire"), ".MsgpackMapLen(d)")
-	f.P("if err != nil {")
-	f.P("return err")
-	f.P("}")
 	if len(fields) == 0 {
-		f.P("for i := 0; i < 2*n; i++ {")
-		f.P("if err := d.Skip(); err != nil {")
-		f.P("return err")
-		f.P("}")
-		f.P("}")
-		f.P("return nil")
+		f.P("return ", impl, ".SkipMsgpackMap(d)")
 		f.P("}")
 		f.P()
 		return
@@ -464,27 +475,7 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 			longest = max(longest, len(fl.fd.Name()))
 		}
 	}
-	f.P("// Keys are read into kb without allocating a string; a key longer")
-	f.P("// than kb names no field and is discarded.")
-	f.P("var kb [", longest, "]byte")
-	f.P("for i := 0; i < n; i++ {")
-	f.P("l, err := d.DecodeBytesLen()")
-	f.P("if err != nil {")
-	f.P("return err")
-	f.P("}")
-	f.P("key := kb[:min(max(l, 0), len(kb))]")
-	f.P("if l > len(kb) {")
-	f.P("key = nil")
-	f.P("for l > 0 {")
-	f.P("c := min(l, len(kb))")
-	f.P("if err := d.ReadFull(kb[:c]); err != nil {")
-	f.P("return err")
-	f.P("}")
-	f.P("l -= c")
-	f.P("}")
-	f.P("} else if err := d.ReadFull(key); err != nil {")
-	f.P("return err")
-	f.P("}")
+	f.P("return ", impl, ".DecodeMsgpackFields(d, ", longest, ", func(key []byte) error {")
 	f.P("switch string(key) {")
 	fmtPkg := f.use("fmt")
 	// wrapErr returns the statement that returns a decoding error of fd.
@@ -551,25 +542,20 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 		}
 	}
 	f.P("default:")
-	f.P("if err := d.Skip(); err != nil {")
-	f.P("return err")
-	f.P("}")
-	f.P("}")
+	f.P("return d.Skip()")
 	f.P("}")
 	f.P("return nil")
+	f.P("})")
 	f.P("}")
 	f.P()
 }
 
-// skipNil writes statements that skip a msgpack nil value and continue
-// with the next key, leaving the field as it is (nil or zero).
+// skipNil writes statements that skip a msgpack nil value and return from
+// the field callback, leaving the field as it is (nil or zero).
 func (f *fileGen) skipNil() {
 	f.P("if c, err := d.PeekCode(); err != nil {")
 	f.P("return err")
 	f.P("} else if c == ", f.use("github.com/vmihailenco/msgpack/v5/msgpcode"), ".Nil {")
-	f.P("if err := d.Skip(); err != nil {")
-	f.P("return err")
-	f.P("}")
-	f.P("continue")
+	f.P("return d.Skip()")
 	f.P("}")
 }

@@ -175,26 +175,17 @@ func compile(files []string, opts Options) (*schema, error) {
 	for _, f := range linked {
 		s.files = append(s.files, f)
 	}
-	// Validate the given files and every non-standard file they import:
-	// types from imported files are generated too, by their own run.
-	seen := map[string]bool{}
-	var walk func(fd protoreflect.FileDescriptor)
-	walk = func(fd protoreflect.FileDescriptor) {
-		if seen[fd.Path()] {
-			return
-		}
-		seen[fd.Path()] = true
+	// Validate the given files and every non-standard file whose types
+	// they use: types from imported files are generated too, by their own
+	// run.
+	// Files imported only for the options they define (googleapis'
+	// annotations, validation rules: often proto2) are not: options do
+	// not change the mapping.
+	for _, fd := range typeFiles(s.files) {
 		if _, onDisk := disk[fd.Path()]; !onDisk && strings.HasPrefix(fd.Path(), "google/protobuf/") {
-			return
-		}
-		imports := fd.Imports()
-		for i := 0; i < imports.Len(); i++ {
-			walk(imports.Get(i).FileDescriptor)
+			continue
 		}
 		errs = append(errs, s.validate(fd)...)
-	}
-	for _, fd := range s.files {
-		walk(fd)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -278,7 +269,11 @@ func (s *schema) validate(fd protoreflect.FileDescriptor) []*Error {
 			m := methods.Get(j)
 			for _, t := range []protoreflect.MessageDescriptor{m.Input(), m.Output()} {
 				if isUnsupportedWKT(t) {
-					errs = append(errs, s.errorAt(m, "unsupported well-known type %s in method %s (parley supports %s, %s and %s)", t.FullName(), m.Name(), wktEmpty, wktTimestamp, wktDuration))
+					errs = append(errs, s.errorAt(m, "unsupported well-known type %s in method %s (%s)", t.FullName(), m.Name(), supportedWKTs))
+					continue
+				}
+				if _, ok := funcWKTs[t.FullName()]; ok {
+					errs = append(errs, s.errorAt(m, "well-known type %s cannot be a request or response (method %s): it maps to a Go value, not a message; wrap it in a message of your own", t.FullName(), m.Name()))
 				}
 			}
 		}
@@ -286,11 +281,19 @@ func (s *schema) validate(fd protoreflect.FileDescriptor) []*Error {
 	return errs
 }
 
+// checkExtensions accepts extensions of the google.protobuf option
+// messages, which define custom options (googleapis' http annotations,
+// validation rules): they change nothing in the generated code. proto3
+// allows no other extensions, so the compiler has refused those already;
+// the check stays for files of other syntaxes reached through types.
 func (s *schema) checkExtensions(exts protoreflect.ExtensionDescriptors) []*Error {
 	var errs []*Error
 	for i := 0; i < exts.Len(); i++ {
 		x := exts.Get(i)
-		errs = append(errs, s.errorAt(x, "extend is not supported (field %s extends %s)", x.Name(), x.ContainingMessage().FullName()))
+		if c := x.ContainingMessage(); c.ParentFile().Package() == "google.protobuf" && strings.HasSuffix(string(c.Name()), "Options") {
+			continue
+		}
+		errs = append(errs, s.errorAt(x, "extend is supported only for custom options (field %s extends %s)", x.Name(), x.ContainingMessage().FullName()))
 	}
 	return errs
 }
@@ -315,7 +318,7 @@ func (s *schema) checkMessages(msgs protoreflect.MessageDescriptors) []*Error {
 				t = f.MapValue().Message()
 			}
 			if t != nil && isUnsupportedWKT(t) {
-				errs = append(errs, s.errorAt(f, "unsupported well-known type %s for field %s (parley supports %s, %s and %s)", t.FullName(), f.Name(), wktEmpty, wktTimestamp, wktDuration))
+				errs = append(errs, s.errorAt(f, "unsupported well-known type %s for field %s (%s)", t.FullName(), f.Name(), supportedWKTs))
 			}
 		}
 		errs = append(errs, s.checkMessages(m.Messages())...)
@@ -323,8 +326,11 @@ func (s *schema) checkMessages(msgs protoreflect.MessageDescriptors) []*Error {
 	return errs
 }
 
-// isUnsupportedWKT reports whether t is a google.protobuf type other than
-// the three parley maps to Go types.
+// supportedWKTs lists the well-known types parley maps, for errors.
+const supportedWKTs = "parley supports Empty, Timestamp, Duration, Any, FieldMask, Struct, Value, ListValue and the wrappers"
+
+// isUnsupportedWKT reports whether t is a google.protobuf type that
+// parley does not map to a Go type (such as the descriptor types).
 func isUnsupportedWKT(t protoreflect.MessageDescriptor) bool {
 	if t.ParentFile().Package() != "google.protobuf" {
 		return false
@@ -333,5 +339,58 @@ func isUnsupportedWKT(t protoreflect.MessageDescriptor) bool {
 	case wktEmpty, wktTimestamp, wktDuration:
 		return false
 	}
-	return true
+	_, fn := funcWKTs[t.FullName()]
+	_, typ := typeWKTs[t.FullName()]
+	return !fn && !typ
+}
+
+// typeFiles returns files and, transitively, every file declaring a
+// message or enum that a field or method of theirs uses, each once, in
+// dependency order (imports first).
+func typeFiles(files []protoreflect.FileDescriptor) []protoreflect.FileDescriptor {
+	var out []protoreflect.FileDescriptor
+	seen := map[string]bool{}
+	var visit func(fd protoreflect.FileDescriptor)
+	var visitMessages func(msgs protoreflect.MessageDescriptors)
+	use := func(d protoreflect.Descriptor) {
+		if d != nil {
+			visit(d.ParentFile())
+		}
+	}
+	visitMessages = func(msgs protoreflect.MessageDescriptors) {
+		for i := 0; i < msgs.Len(); i++ {
+			m := msgs.Get(i)
+			fields := m.Fields()
+			for j := 0; j < fields.Len(); j++ {
+				f := fields.Get(j)
+				if f.Message() != nil {
+					use(f.Message())
+				}
+				if f.Enum() != nil {
+					use(f.Enum())
+				}
+			}
+			visitMessages(m.Messages())
+		}
+	}
+	visit = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		visitMessages(fd.Messages())
+		services := fd.Services()
+		for i := 0; i < services.Len(); i++ {
+			methods := services.Get(i).Methods()
+			for j := 0; j < methods.Len(); j++ {
+				use(methods.Get(j).Input())
+				use(methods.Get(j).Output())
+			}
+		}
+		out = append(out, fd)
+	}
+	for _, fd := range files {
+		visit(fd)
+	}
+	return out
 }

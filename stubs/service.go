@@ -17,6 +17,9 @@ func (f *fileGen) rpcType(m protoreflect.MessageDescriptor) (string, error) {
 	case wktDuration:
 		return f.use("time") + ".Duration", nil
 	}
+	if t, ok := typeWKTs[m.FullName()]; ok {
+		return f.use(wktPath) + "." + t, nil
+	}
 	return f.ident(m)
 }
 

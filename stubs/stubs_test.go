@@ -48,16 +48,14 @@ func TestSchemaErrors(t *testing.T) {
 			[]string{"a.proto", "proto2 syntax is not supported", "no syntax statement"}},
 		{"editions", "edition = \"2023\";\nmessage A {\n  int32 x = 1;\n}\n",
 			[]string{"a.proto:1:1: ", "editions are not supported"}},
-		{"extend", "syntax = \"proto3\";\nimport \"google/protobuf/descriptor.proto\";\nextend google.protobuf.FieldOptions {\n  string tag = 50000;\n}\n",
-			[]string{"a.proto:4:3: ", "extend is not supported", "google.protobuf.FieldOptions"}},
-		{"nested extend", "syntax = \"proto3\";\nimport \"google/protobuf/descriptor.proto\";\nmessage A {\n  extend google.protobuf.MessageOptions {\n    string tag = 50000;\n  }\n}\n",
-			[]string{"a.proto:5:5: ", "extend is not supported"}},
+		{"extend of a message", "syntax = \"proto3\";\nimport \"google/protobuf/descriptor.proto\";\nextend google.protobuf.FileDescriptorProto {\n  string tag = 50000;\n}\n",
+			[]string{"a.proto:3:8: ", "google.protobuf.FileDescriptorProto"}},
 		{"group", "syntax = \"proto2\";\nmessage A {\n  optional group G = 1 {\n    optional int32 x = 2;\n  }\n}\n",
 			[]string{"a.proto:1:1: ", "proto2 syntax is not supported", "groups are not supported"}},
-		{"unsupported well-known type", "syntax = \"proto3\";\nimport \"google/protobuf/any.proto\";\nmessage A {\n  google.protobuf.Any a = 1;\n}\n",
-			[]string{"a.proto:4:3: ", "unsupported well-known type google.protobuf.Any"}},
-		{"unsupported well-known map value", "syntax = \"proto3\";\nimport \"google/protobuf/struct.proto\";\nmessage A {\n  map<string, google.protobuf.Value> a = 1;\n}\n",
-			[]string{"a.proto:4:3: ", "google.protobuf.Value"}},
+		{"unsupported well-known type", "syntax = \"proto3\";\nimport \"google/protobuf/type.proto\";\nmessage A {\n  google.protobuf.Type a = 1;\n}\n",
+			[]string{"a.proto:4:3: ", "unsupported well-known type google.protobuf.Type"}},
+		{"unsupported well-known map value", "syntax = \"proto3\";\nimport \"google/protobuf/source_context.proto\";\nmessage A {\n  map<string, google.protobuf.SourceContext> a = 1;\n}\n",
+			[]string{"a.proto:4:3: ", "google.protobuf.SourceContext"}},
 		{"unsupported well-known rpc type", "syntax = \"proto3\";\nimport \"google/protobuf/wrappers.proto\";\nmessage A {}\nservice S {\n  rpc M(google.protobuf.StringValue) returns (A);\n}\n",
 			[]string{"a.proto:5:3: ", "google.protobuf.StringValue", "method M"}},
 		{"missing import", "syntax = \"proto3\";\nimport \"nowhere.proto\";\n",
@@ -226,5 +224,116 @@ func TestParse(t *testing.T) {
 	}
 	if len(fds) != 1 || fds[0].Services().Get(0).FullName() != "parley.feature.Feature" {
 		t.Fatalf("unexpected descriptors %v", fds)
+	}
+}
+
+// apiProtos are the schema files of a service written the way public gRPC
+// APIs are: googleapis' http annotations (a proto3 file defining HttpRule
+// and one extending MethodOptions, here reduced to what the test uses),
+// validation rules from a proto2 file, a custom option defined in the
+// file itself, and well-known wrapper and FieldMask fields.
+var apiProtos = map[string]string{
+	"google/api/http.proto": `syntax = "proto3";
+package google.api;
+message HttpRule {
+  string selector = 1;
+  oneof pattern {
+    string get = 2;
+    string put = 3;
+    string post = 4;
+    string delete = 5;
+    string patch = 6;
+  }
+  string body = 7;
+  repeated HttpRule additional_bindings = 11;
+}
+`,
+	"google/api/annotations.proto": `syntax = "proto3";
+package google.api;
+import "google/api/http.proto";
+import "google/protobuf/descriptor.proto";
+extend google.protobuf.MethodOptions {
+  HttpRule http = 72295728;
+}
+`,
+	"validate/validate.proto": `syntax = "proto2";
+package validate;
+import "google/protobuf/descriptor.proto";
+extend google.protobuf.FieldOptions {
+  optional FieldRules rules = 1071;
+}
+message FieldRules {
+  optional StringRules string = 14;
+}
+message StringRules {
+  optional uint64 min_len = 2;
+}
+`,
+	"items.proto": `syntax = "proto3";
+package items.v1;
+import "google/api/annotations.proto";
+import "google/protobuf/descriptor.proto";
+import "google/protobuf/field_mask.proto";
+import "google/protobuf/wrappers.proto";
+import "validate/validate.proto";
+option go_package = "example.com/items;items";
+extend google.protobuf.MessageOptions {
+  string resource = 50001;
+}
+message Item {
+  option (resource) = "items/{id}";
+  string id = 1 [(validate.rules).string.min_len = 1];
+  google.protobuf.StringValue nickname = 2;
+}
+message GetItemRequest {
+  string id = 1;
+  google.protobuf.FieldMask read_mask = 2;
+}
+service Items {
+  rpc GetItem(GetItemRequest) returns (Item) {
+    option (google.api.http) = { get: "/v1/items/{id}" };
+  }
+}
+`,
+}
+
+// TestCustomOptions generates a schema that uses custom options from
+// googleapis' annotations and a proto2 validation file, and defines one of
+// its own: the options are accepted and change nothing in the mapping.
+func TestCustomOptions(t *testing.T) {
+	files := generateOne(t, apiProtos, Options{ImportPaths: []string{"."}}, "items.proto")
+	if len(files) != 1 {
+		t.Fatalf("generated %d files", len(files))
+	}
+	src := string(files[0].Content)
+	for _, want := range []string{
+		"Nickname *string",
+		"ReadMask *wkt.FieldMask",
+		"GetItem(ctx context.Context, req *GetItemRequest, opts ...runtime.CallOption) (*Item, error)",
+	} {
+		if !strings.Contains(src, want) {
+			t.Errorf("generated code lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{"HttpRule", "FieldRules", "Resource"} {
+		if strings.Contains(src, unwanted) {
+			t.Errorf("generated code mentions %q, which only options use", unwanted)
+		}
+	}
+}
+
+// TestWKTMethodTypes generates methods taking and returning Any and
+// FieldMask, which map to the message types of package wkt.
+func TestWKTMethodTypes(t *testing.T) {
+	out := generateOne(t, map[string]string{
+		"a.proto": `syntax = "proto3"; package a; option go_package = "example.com/a";
+			import "google/protobuf/any.proto"; import "google/protobuf/field_mask.proto";
+			service S { rpc Get(google.protobuf.FieldMask) returns (google.protobuf.Any); }`,
+	}, Options{}, "a.proto")
+	src := string(out[0].Content)
+	for _, want := range []string{`"github.com/parleyrpc/parley/wkt"`, "runtime.HandleUnary[wkt.FieldMask, wkt.Any]"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("output lacks %q:\n%s", want, src)
+		}
 	}
 }

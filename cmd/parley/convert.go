@@ -130,6 +130,12 @@ func encodeMessage(enc *msgpack.Encoder, md protoreflect.MessageDescriptor, v an
 	case "google.protobuf.Timestamp", "google.protobuf.Duration":
 		return encodeScalar(enc, wktField{md}, v, path)
 	}
+	if w := wrappedField(md); w != nil {
+		return encodeScalar(enc, w, v, path)
+	}
+	if isFreeForm(md) {
+		return encodeFreeForm(enc, md, v, path)
+	}
 	o, ok := v.(*object)
 	if !ok {
 		return fmt.Errorf("%s: want an object for message %s, got %s", path, md.FullName(), jsonTypeName(v))
@@ -471,6 +477,9 @@ func writeMessage(out *bytes.Buffer, dec *msgpack.Decoder, md protoreflect.Messa
 	switch md.FullName() {
 	case "google.protobuf.Timestamp", "google.protobuf.Duration":
 		return writeScalar(out, dec, wktField{md})
+	}
+	if ok, err := writeWKTValue(out, dec, md); ok {
+		return err
 	}
 	n, err := dec.DecodeMapLen()
 	if err != nil {

@@ -11,9 +11,18 @@ import (
 
 	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // PresenceKind says whether a Presence event is an arrival or a departure.
@@ -213,40 +222,13 @@ func (m *ClientEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientEvent{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "join":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ClientEvent: more than one case of oneof event present (join)")
@@ -260,10 +242,7 @@ func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ClientEvent: more than one case of oneof event present (say)")
@@ -277,10 +256,7 @@ func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ClientEvent: more than one case of oneof event present (who)")
@@ -294,10 +270,7 @@ func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ClientEvent: more than one case of oneof event present (leave)")
@@ -308,12 +281,156 @@ func (m *ClientEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Event = &ClientEvent_Leave{Leave: v}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ClientEvent) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if x, ok := m.Event.(*ClientEvent_Join); ok && x != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Join.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ClientEvent.join", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	if x, ok := m.Event.(*ClientEvent_Say); ok && x != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Say.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ClientEvent.say", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ClientEvent_Who); ok && x != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Who.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ClientEvent.who", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ClientEvent_Leave); ok && x != nil {
+		{
+			b = append(b, 0x22)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Leave.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ClientEvent.leave", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ClientEvent) UnmarshalProto(data []byte) error {
+	*m = ClientEvent{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ClientEvent) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ClientEvent")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ClientEvent_Join)
+			if c == nil {
+				c = &ClientEvent_Join{}
+				m.Event = c
+			}
+			if c.Join == nil {
+				c.Join = new(Join)
+			}
+			if err := c.Join.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ClientEvent.join", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ClientEvent_Say)
+			if c == nil {
+				c = &ClientEvent_Say{}
+				m.Event = c
+			}
+			if c.Say == nil {
+				c.Say = new(Say)
+			}
+			if err := c.Say.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ClientEvent.say", err)
+			}
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ClientEvent_Who)
+			if c == nil {
+				c = &ClientEvent_Who{}
+				m.Event = c
+			}
+			if c.Who == nil {
+				c.Who = new(Who)
+			}
+			if err := c.Who.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ClientEvent.who", err)
+			}
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ClientEvent_Leave)
+			if c == nil {
+				c = &ClientEvent_Leave{}
+				m.Event = c
+			}
+			if c.Leave == nil {
+				c.Leave = new(Leave)
+			}
+			if err := c.Leave.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ClientEvent.leave", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Join enters a room under a nick, leaving the current room first. The
@@ -371,31 +488,7 @@ func (m *Join) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Join) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Join{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -410,12 +503,80 @@ func (m *Join) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Nick = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Join) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Join.room", err)
 		}
 	}
-	return nil
+	if m.Nick != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Nick); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Join.nick", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Join) UnmarshalProto(data []byte) error {
+	*m = Join{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Join) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Join")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Join.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Join.nick", err)
+			}
+			m.Nick = x
+		}
+		return nil
+	})
 }
 
 // Say sends a message to everyone in the room, the sender included.
@@ -458,31 +619,7 @@ func (m *Say) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Say) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Say{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "text":
 			v, err := d.DecodeString()
@@ -491,12 +628,66 @@ func (m *Say) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Text = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Say) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Text != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Text); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Say.text", err)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Say) UnmarshalProto(data []byte) error {
+	*m = Say{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Say) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Say")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Say.text", err)
+			}
+			m.Text = x
+		}
+		return nil
+	})
 }
 
 // Who asks for the room's members; the answer is a Members event.
@@ -521,16 +712,46 @@ func (m *Who) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Who) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Who{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
+	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Who) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Who) UnmarshalProto(data []byte) error {
+	*m = Who{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Who) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Who")
 	}
-	return nil
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // Leave leaves the current room without ending the conversation; the answer
@@ -556,16 +777,46 @@ func (m *Leave) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Leave) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Leave{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
+	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Leave) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Leave) UnmarshalProto(data []byte) error {
+	*m = Leave{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Leave) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Leave")
 	}
-	return nil
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // ServerEvent is one event the server sends on a conversation: exactly one
@@ -708,40 +959,13 @@ func (m *ServerEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ServerEvent{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [8]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
 		switch string(key) {
 		case "joined":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (joined)")
@@ -755,10 +979,7 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (message)")
@@ -772,10 +993,7 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (presence)")
@@ -789,10 +1007,7 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (members)")
@@ -806,10 +1021,7 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Event != nil {
 				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (left)")
@@ -820,12 +1032,182 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Event = &ServerEvent_Left{Left: v}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ServerEvent) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if x, ok := m.Event.(*ServerEvent_Joined); ok && x != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Joined.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.joined", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	if x, ok := m.Event.(*ServerEvent_Message); ok && x != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Message.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.message", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ServerEvent_Presence); ok && x != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Presence.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.presence", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ServerEvent_Members); ok && x != nil {
+		{
+			b = append(b, 0x22)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Members.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.members", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ServerEvent_Left); ok && x != nil {
+		{
+			b = append(b, 0x2a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Left.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.left", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ServerEvent) UnmarshalProto(data []byte) error {
+	*m = ServerEvent{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ServerEvent) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ServerEvent")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Joined)
+			if c == nil {
+				c = &ServerEvent_Joined{}
+				m.Event = c
+			}
+			if c.Joined == nil {
+				c.Joined = new(Joined)
+			}
+			if err := c.Joined.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.joined", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Message)
+			if c == nil {
+				c = &ServerEvent_Message{}
+				m.Event = c
+			}
+			if c.Message == nil {
+				c.Message = new(ChatMessage)
+			}
+			if err := c.Message.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.message", err)
+			}
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Presence)
+			if c == nil {
+				c = &ServerEvent_Presence{}
+				m.Event = c
+			}
+			if c.Presence == nil {
+				c.Presence = new(Presence)
+			}
+			if err := c.Presence.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.presence", err)
+			}
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Members)
+			if c == nil {
+				c = &ServerEvent_Members{}
+				m.Event = c
+			}
+			if c.Members == nil {
+				c.Members = new(Members)
+			}
+			if err := c.Members.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.members", err)
+			}
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Left)
+			if c == nil {
+				c = &ServerEvent_Left{}
+				m.Event = c
+			}
+			if c.Left == nil {
+				c.Left = new(Left)
+			}
+			if err := c.Left.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.left", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Joined answers Join: the member is now in the room. It comes before any
@@ -915,31 +1297,7 @@ func (m *Joined) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Joined) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Joined{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -984,12 +1342,114 @@ func (m *Joined) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.History = append(m.History, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Joined) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Joined.room", err)
 		}
 	}
-	return nil
+	if m.Nick != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Nick); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Joined.nick", err)
+		}
+	}
+	for _, v := range m.Members {
+		if b, err = parleyimpl.AppendProtoString(b, 3, v); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Joined.members", err)
+		}
+	}
+	for _, v := range m.History {
+		{
+			b = append(b, 0x22)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.Joined.history", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Joined) UnmarshalProto(data []byte) error {
+	*m = Joined{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Joined) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Joined")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Joined.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Joined.nick", err)
+			}
+			m.Nick = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Joined.members", err)
+			}
+			m.Members = append(m.Members, x)
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(ChatMessage)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Joined.history", err)
+			}
+			m.History = append(m.History, mv)
+		}
+		return nil
+	})
 }
 
 // ChatMessage is one message said in a room.
@@ -1079,31 +1539,7 @@ func (m *ChatMessage) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ChatMessage{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1133,10 +1569,7 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -1144,12 +1577,115 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.SentAt = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ChatMessage) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.ChatMessage.room", err)
 		}
 	}
-	return nil
+	if m.Seq != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, m.Seq)
+	}
+	if m.Nick != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 3, m.Nick); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.ChatMessage.nick", err)
+		}
+	}
+	if m.Text != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 4, m.Text); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.ChatMessage.text", err)
+		}
+	}
+	if !m.SentAt.IsZero() {
+		b = parleyimpl.AppendProtoTimestamp(b, 5, m.SentAt)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ChatMessage) UnmarshalProto(data []byte) error {
+	*m = ChatMessage{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ChatMessage) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ChatMessage")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ChatMessage.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Seq = v
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ChatMessage.nick", err)
+			}
+			m.Nick = x
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ChatMessage.text", err)
+			}
+			m.Text = x
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ChatMessage.sent_at", err)
+			}
+			m.SentAt = x
+		}
+		return nil
+	})
 }
 
 // Presence tells the other members of a room that someone joined or left.
@@ -1253,31 +1789,7 @@ func (m *Presence) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Presence) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Presence{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1307,10 +1819,7 @@ func (m *Presence) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -1324,12 +1833,119 @@ func (m *Presence) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Members = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Presence) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Presence.room", err)
 		}
 	}
-	return nil
+	if m.Nick != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Nick); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Presence.nick", err)
+		}
+	}
+	if m.Kind != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(int64(m.Kind)))
+	}
+	if m.Reason != 0 {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, uint64(int64(m.Reason)))
+	}
+	if !m.At.IsZero() {
+		b = parleyimpl.AppendProtoTimestamp(b, 5, m.At)
+	}
+	if m.Members != 0 {
+		b = append(b, 0x30)
+		b = protowire.AppendVarint(b, uint64(m.Members))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Presence) UnmarshalProto(data []byte) error {
+	*m = Presence{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Presence) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Presence")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Presence.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Presence.nick", err)
+			}
+			m.Nick = x
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Kind = PresenceKind(int32(v))
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Reason = LeaveReason(int32(v))
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Presence.at", err)
+			}
+			m.At = x
+		case 6:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Members = uint32(v)
+		}
+		return nil
+	})
 }
 
 // Members answers Who.
@@ -1388,31 +2004,7 @@ func (m *Members) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Members) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Members{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1436,12 +2028,80 @@ func (m *Members) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Nicks = append(m.Nicks, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Members) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Members.room", err)
 		}
 	}
-	return nil
+	for _, v := range m.Nicks {
+		if b, err = parleyimpl.AppendProtoString(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Members.nicks", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Members) UnmarshalProto(data []byte) error {
+	*m = Members{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Members) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Members")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Members.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Members.nicks", err)
+			}
+			m.Nicks = append(m.Nicks, x)
+		}
+		return nil
+	})
 }
 
 // Left answers Leave (or a Join to another room): the member is no longer
@@ -1483,31 +2143,7 @@ func (m *Left) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Left) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Left{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1516,12 +2152,66 @@ func (m *Left) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Room = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Left) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Left.room", err)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Left) UnmarshalProto(data []byte) error {
+	*m = Left{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Left) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Left")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Left.room", err)
+			}
+			m.Room = x
+		}
+		return nil
+	})
 }
 
 // ListRoomsRequest asks for every room.
@@ -1546,16 +2236,46 @@ func (m *ListRoomsRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ListRoomsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ListRoomsRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
+	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ListRoomsRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ListRoomsRequest) UnmarshalProto(data []byte) error {
+	*m = ListRoomsRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ListRoomsRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ListRoomsRequest")
 	}
-	return nil
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // ListRoomsResponse lists the rooms, sorted by name.
@@ -1601,31 +2321,7 @@ func (m *ListRoomsResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ListRoomsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ListRoomsResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "rooms":
 			l, err := wire.MsgpackArrayLen(d)
@@ -1643,12 +2339,72 @@ func (m *ListRoomsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Rooms = append(m.Rooms, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ListRoomsResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	for _, v := range m.Rooms {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ListRoomsResponse.rooms", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ListRoomsResponse) UnmarshalProto(data []byte) error {
+	*m = ListRoomsResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ListRoomsResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.ListRoomsResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(Room)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ListRoomsResponse.rooms", err)
+			}
+			m.Rooms = append(m.Rooms, mv)
+		}
+		return nil
+	})
 }
 
 // Room is one room as ListRooms sees it.
@@ -1701,31 +2457,7 @@ func (m *Room) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Room) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Room{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "name":
 			v, err := d.DecodeString()
@@ -1740,12 +2472,75 @@ func (m *Room) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Members = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Room) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Name != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Name); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Room.name", err)
 		}
 	}
-	return nil
+	if m.Members != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(m.Members))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Room) UnmarshalProto(data []byte) error {
+	*m = Room{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Room) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Room")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Room.name", err)
+			}
+			m.Name = x
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Members = uint32(v)
+		}
+		return nil
+	})
 }
 
 // HistoryRequest asks for a room's recent messages.
@@ -1800,31 +2595,7 @@ func (m *HistoryRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HistoryRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HistoryRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1839,12 +2610,75 @@ func (m *HistoryRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Limit = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *HistoryRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.HistoryRequest.room", err)
 		}
 	}
-	return nil
+	if m.Limit != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(m.Limit))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *HistoryRequest) UnmarshalProto(data []byte) error {
+	*m = HistoryRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *HistoryRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.HistoryRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.HistoryRequest.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Limit = uint32(v)
+		}
+		return nil
+	})
 }
 
 // HistoryResponse holds a room's recent messages, oldest first.
@@ -1902,31 +2736,7 @@ func (m *HistoryResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HistoryResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HistoryResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [8]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
 		switch string(key) {
 		case "room":
 			v, err := d.DecodeString()
@@ -1950,12 +2760,86 @@ func (m *HistoryResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Messages = append(m.Messages, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *HistoryResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.HistoryResponse.room", err)
 		}
 	}
-	return nil
+	for _, v := range m.Messages {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.HistoryResponse.messages", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *HistoryResponse) UnmarshalProto(data []byte) error {
+	*m = HistoryResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *HistoryResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.HistoryResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.HistoryResponse.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(ChatMessage)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.HistoryResponse.messages", err)
+			}
+			m.Messages = append(m.Messages, mv)
+		}
+		return nil
+	})
 }
 
 // Full method names of the service parley.chat.v1.Chat, as they appear in

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/parleyrpc/parley/examples/interop/cases"
+	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
 )
 
 func main() {
@@ -23,12 +25,21 @@ func main() {
 	serverName := flag.String("server-name", "", "with -tls, the name to verify the certificate against (default: the host of -addr)")
 	list := flag.String("cases", "", "comma-separated cases to run (default: all): "+strings.Join(cases.Names, ","))
 	timeout := flag.Duration("timeout", 10*time.Second, "time limit of each case")
+	codec := flag.String("codec", "msgpack", "message encoding: msgpack (application/grpc+msgpack) or proto (application/grpc+proto, what every gRPC server speaks)")
 	flag.Parse()
-	os.Exit(run(*addr, *useTLS, *skipVerify, *caFile, *serverName, *list, *timeout))
+	os.Exit(run(*addr, *useTLS, *skipVerify, *caFile, *serverName, *list, *codec, *timeout))
 }
 
-func run(addr string, useTLS, skipVerify bool, caFile, serverName, list string, timeout time.Duration) int {
+func run(addr string, useTLS, skipVerify bool, caFile, serverName, list, codec string, timeout time.Duration) int {
 	cfg := cases.Config{Addr: addr, CaseTimeout: timeout}
+	switch codec {
+	case "msgpack":
+	case "proto":
+		cfg.DialOptions = append(cfg.DialOptions, runtime.WithCodec(wire.Proto))
+	default:
+		fmt.Fprintf(os.Stderr, "client: unknown codec %q (msgpack or proto)\n", codec)
+		return 2
+	}
 	if useTLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: skipVerify, ServerName: serverName}
 		if tc.ServerName == "" {

@@ -76,13 +76,32 @@ func (Service) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testp
 	if err != nil {
 		return nil, err
 	}
-	return &testpb.SimpleResponse{Payload: pl}, nil
+	res := &testpb.SimpleResponse{Payload: pl}
+	if req.FillServerId {
+		res.ServerId = ServerID
+	}
+	return res, nil
 }
+
+// ServerID is the server_id a UnaryCall answers with when asked
+// (fill_server_id), as the pick_first_unary case checks.
+const ServerID = "parley-interop"
 
 type streamCall = runtime.ServerCall[testpb.StreamingOutputCallRequest, testpb.StreamingOutputCallResponse]
 
 // StreamingOutputCall sends one response per response parameter of req.
+// A server compresses a whole call or none of it: the first response
+// parameter's compressed field, when present, decides for the call.
 func (Service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, call *streamCall) error {
+	if len(req.ResponseParameters) > 0 && req.ResponseParameters[0] != nil && req.ResponseParameters[0].Compressed != nil {
+		name := "identity"
+		if req.ResponseParameters[0].Compressed.Value {
+			name = wire.Gzip.Name()
+		}
+		if err := call.SetCompressor(name); err != nil {
+			return err
+		}
+	}
 	if err := echoStreamMetadata(call); err != nil {
 		return err
 	}

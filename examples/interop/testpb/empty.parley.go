@@ -5,8 +5,16 @@ package testpb
 
 import (
 	"github.com/parleyrpc/parley/descriptors"
-	"github.com/parleyrpc/parley/wire"
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/vmihailenco/msgpack/v5"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // An empty message that you can re-use to avoid defining duplicated empty
@@ -37,16 +45,46 @@ func (m *Empty) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Empty) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Empty{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
+	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Empty) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Empty) UnmarshalProto(data []byte) error {
+	*m = Empty{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Empty) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.Empty")
 	}
-	return nil
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // file_empty_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of

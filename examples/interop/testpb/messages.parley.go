@@ -5,12 +5,22 @@ package testpb
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/parleyrpc/parley/descriptors"
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // The type of payload that should be returned.
@@ -121,31 +131,7 @@ func (m *BoolValue) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *BoolValue) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = BoolValue{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "value":
 			v, err := d.DecodeBool()
@@ -154,12 +140,60 @@ func (m *BoolValue) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Value = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *BoolValue) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.Value {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.Value))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *BoolValue) UnmarshalProto(data []byte) error {
+	*m = BoolValue{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *BoolValue) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.BoolValue")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Value = protowire.DecodeBool(v)
+		}
+		return nil
+	})
 }
 
 // A block of data, to simply increase gRPC message size.
@@ -214,31 +248,7 @@ func (m *Payload) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Payload) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Payload{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "type":
 			v, err := d.DecodeInt32()
@@ -253,12 +263,69 @@ func (m *Payload) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Body = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Payload) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.Type != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Type)))
+	}
+	if len(m.Body) > 0 {
+		b = append(b, 0x12)
+		b = protowire.AppendBytes(b, m.Body)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Payload) UnmarshalProto(data []byte) error {
+	*m = Payload{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Payload) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.Payload")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Type = PayloadType(int32(v))
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Body = append([]byte{}, p...)
+		}
+		return nil
+	})
 }
 
 // A protobuf representation for grpc status. This is used by test
@@ -312,31 +379,7 @@ func (m *EchoStatus) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *EchoStatus) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = EchoStatus{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "code":
 			v, err := d.DecodeInt32()
@@ -351,12 +394,75 @@ func (m *EchoStatus) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Message = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *EchoStatus) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Code != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Code)))
+	}
+	if m.Message != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Message); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.EchoStatus.message", err)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *EchoStatus) UnmarshalProto(data []byte) error {
+	*m = EchoStatus{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *EchoStatus) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.EchoStatus")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Code = int32(v)
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.EchoStatus.message", err)
+			}
+			m.Message = x
+		}
+		return nil
+	})
 }
 
 // Unary request.
@@ -532,31 +638,7 @@ func (m *SimpleRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = SimpleRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [22]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 22, func(key []byte) error {
 		switch string(key) {
 		case "response_type":
 			v, err := d.DecodeInt32()
@@ -574,10 +656,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -600,10 +679,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(BoolValue)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -614,10 +690,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(EchoStatus)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -628,10 +701,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(BoolValue)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -654,10 +724,7 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(TestOrcaReport)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -665,12 +732,211 @@ func (m *SimpleRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.OrcaPerQueryReport = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *SimpleRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.ResponseType != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.ResponseType)))
+	}
+	if m.ResponseSize != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.ResponseSize)))
+	}
+	if m.Payload != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.payload", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	if m.FillUsername {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.FillUsername))
+	}
+	if m.FillOauthScope {
+		b = append(b, 0x28)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.FillOauthScope))
+	}
+	if m.ResponseCompressed != nil {
+		{
+			b = append(b, 0x32)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ResponseCompressed.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.response_compressed", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.ResponseStatus != nil {
+		{
+			b = append(b, 0x3a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ResponseStatus.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.response_status", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.ExpectCompressed != nil {
+		{
+			b = append(b, 0x42)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ExpectCompressed.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.expect_compressed", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.FillServerId {
+		b = append(b, 0x48)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.FillServerId))
+	}
+	if m.FillGrpclbRouteType {
+		b = append(b, 0x50)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.FillGrpclbRouteType))
+	}
+	if m.OrcaPerQueryReport != nil {
+		{
+			b = append(b, 0x5a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.OrcaPerQueryReport.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleRequest.orca_per_query_report", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *SimpleRequest) UnmarshalProto(data []byte) error {
+	*m = SimpleRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *SimpleRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.SimpleRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ResponseType = PayloadType(int32(v))
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ResponseSize = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.payload", err)
+			}
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.FillUsername = protowire.DecodeBool(v)
+		case 5:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.FillOauthScope = protowire.DecodeBool(v)
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ResponseCompressed == nil {
+				m.ResponseCompressed = new(BoolValue)
+			}
+			if err := m.ResponseCompressed.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.response_compressed", err)
+			}
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ResponseStatus == nil {
+				m.ResponseStatus = new(EchoStatus)
+			}
+			if err := m.ResponseStatus.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.response_status", err)
+			}
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ExpectCompressed == nil {
+				m.ExpectCompressed = new(BoolValue)
+			}
+			if err := m.ExpectCompressed.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.expect_compressed", err)
+			}
+		case 9:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.FillServerId = protowire.DecodeBool(v)
+		case 10:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.FillGrpclbRouteType = protowire.DecodeBool(v)
+		case 11:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.OrcaPerQueryReport == nil {
+				m.OrcaPerQueryReport = new(TestOrcaReport)
+			}
+			if err := m.OrcaPerQueryReport.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleRequest.orca_per_query_report", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Unary response, as configured by the request.
@@ -779,40 +1045,13 @@ func (m *SimpleResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *SimpleResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = SimpleResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [17]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 17, func(key []byte) error {
 		switch string(key) {
 		case "payload":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -850,12 +1089,138 @@ func (m *SimpleResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Hostname = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *SimpleResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Payload != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.payload", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	if m.Username != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Username); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.username", err)
+		}
+	}
+	if m.OauthScope != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 3, m.OauthScope); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.oauth_scope", err)
+		}
+	}
+	if m.ServerId != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 4, m.ServerId); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.server_id", err)
+		}
+	}
+	if m.GrpclbRouteType != 0 {
+		b = append(b, 0x28)
+		b = protowire.AppendVarint(b, uint64(int64(m.GrpclbRouteType)))
+	}
+	if m.Hostname != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 6, m.Hostname); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.SimpleResponse.hostname", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *SimpleResponse) UnmarshalProto(data []byte) error {
+	*m = SimpleResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *SimpleResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.SimpleResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.payload", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.username", err)
+			}
+			m.Username = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.oauth_scope", err)
+			}
+			m.OauthScope = x
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.server_id", err)
+			}
+			m.ServerId = x
+		case 5:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.GrpclbRouteType = GrpclbRouteType(int32(v))
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.SimpleResponse.hostname", err)
+			}
+			m.Hostname = x
+		}
+		return nil
+	})
 }
 
 // Client-streaming request.
@@ -913,40 +1278,13 @@ func (m *StreamingInputCallRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingInputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingInputCallRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [17]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 17, func(key []byte) error {
 		switch string(key) {
 		case "payload":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -957,10 +1295,7 @@ func (m *StreamingInputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(BoolValue)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -968,12 +1303,94 @@ func (m *StreamingInputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.ExpectCompressed = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *StreamingInputCallRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Payload != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingInputCallRequest.payload", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	if m.ExpectCompressed != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ExpectCompressed.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingInputCallRequest.expect_compressed", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *StreamingInputCallRequest) UnmarshalProto(data []byte) error {
+	*m = StreamingInputCallRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *StreamingInputCallRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.StreamingInputCallRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingInputCallRequest.payload", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ExpectCompressed == nil {
+				m.ExpectCompressed = new(BoolValue)
+			}
+			if err := m.ExpectCompressed.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingInputCallRequest.expect_compressed", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Client-streaming response.
@@ -1015,31 +1432,7 @@ func (m *StreamingInputCallResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingInputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingInputCallResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [23]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 23, func(key []byte) error {
 		switch string(key) {
 		case "aggregated_payload_size":
 			v, err := d.DecodeInt32()
@@ -1048,12 +1441,60 @@ func (m *StreamingInputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.AggregatedPayloadSize = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *StreamingInputCallResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.AggregatedPayloadSize != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.AggregatedPayloadSize)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *StreamingInputCallResponse) UnmarshalProto(data []byte) error {
+	*m = StreamingInputCallResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *StreamingInputCallResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.StreamingInputCallResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.AggregatedPayloadSize = int32(v)
+		}
+		return nil
+	})
 }
 
 // Configuration for a particular response.
@@ -1125,31 +1566,7 @@ func (m *ResponseParameters) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ResponseParameters) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ResponseParameters{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [11]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 11, func(key []byte) error {
 		switch string(key) {
 		case "size":
 			v, err := d.DecodeInt32()
@@ -1167,10 +1584,7 @@ func (m *ResponseParameters) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(BoolValue)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1178,12 +1592,91 @@ func (m *ResponseParameters) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Compressed = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ResponseParameters) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Size != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Size)))
+	}
+	if m.IntervalUs != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.IntervalUs)))
+	}
+	if m.Compressed != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Compressed.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.ResponseParameters.compressed", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ResponseParameters) UnmarshalProto(data []byte) error {
+	*m = ResponseParameters{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ResponseParameters) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ResponseParameters")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Size = int32(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.IntervalUs = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Compressed == nil {
+				m.Compressed = new(BoolValue)
+			}
+			if err := m.Compressed.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.ResponseParameters.compressed", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Server-streaming request.
@@ -1285,31 +1778,7 @@ func (m *StreamingOutputCallRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingOutputCallRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [19]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 19, func(key []byte) error {
 		switch string(key) {
 		case "response_type":
 			v, err := d.DecodeInt32()
@@ -1336,10 +1805,7 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1350,10 +1816,7 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(EchoStatus)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1364,10 +1827,7 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(TestOrcaReport)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1375,12 +1835,144 @@ func (m *StreamingOutputCallRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.OrcaOobReport = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *StreamingOutputCallRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.ResponseType != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.ResponseType)))
+	}
+	for _, v := range m.ResponseParameters {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.response_parameters", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	if m.Payload != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.payload", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.ResponseStatus != nil {
+		{
+			b = append(b, 0x3a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.ResponseStatus.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.response_status", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.OrcaOobReport != nil {
+		{
+			b = append(b, 0x42)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.OrcaOobReport.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.orca_oob_report", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *StreamingOutputCallRequest) UnmarshalProto(data []byte) error {
+	*m = StreamingOutputCallRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *StreamingOutputCallRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.StreamingOutputCallRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ResponseType = PayloadType(int32(v))
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(ResponseParameters)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.response_parameters", err)
+			}
+			m.ResponseParameters = append(m.ResponseParameters, mv)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.payload", err)
+			}
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.ResponseStatus == nil {
+				m.ResponseStatus = new(EchoStatus)
+			}
+			if err := m.ResponseStatus.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.response_status", err)
+			}
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.OrcaOobReport == nil {
+				m.OrcaOobReport = new(TestOrcaReport)
+			}
+			if err := m.OrcaOobReport.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallRequest.orca_oob_report", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Server-streaming response, as configured by the request and parameters.
@@ -1422,40 +2014,13 @@ func (m *StreamingOutputCallResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *StreamingOutputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = StreamingOutputCallResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "payload":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Payload)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1463,12 +2028,73 @@ func (m *StreamingOutputCallResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Payload = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *StreamingOutputCallResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Payload != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Payload.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.StreamingOutputCallResponse.payload", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *StreamingOutputCallResponse) UnmarshalProto(data []byte) error {
+	*m = StreamingOutputCallResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *StreamingOutputCallResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.StreamingOutputCallResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Payload == nil {
+				m.Payload = new(Payload)
+			}
+			if err := m.Payload.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.StreamingOutputCallResponse.payload", err)
+			}
+		}
+		return nil
+	})
 }
 
 // For reconnect interop test only.
@@ -1510,31 +2136,7 @@ func (m *ReconnectParams) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ReconnectParams) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ReconnectParams{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [24]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 24, func(key []byte) error {
 		switch string(key) {
 		case "max_reconnect_backoff_ms":
 			v, err := d.DecodeInt32()
@@ -1543,12 +2145,60 @@ func (m *ReconnectParams) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.MaxReconnectBackoffMs = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ReconnectParams) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.MaxReconnectBackoffMs != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.MaxReconnectBackoffMs)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ReconnectParams) UnmarshalProto(data []byte) error {
+	*m = ReconnectParams{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ReconnectParams) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ReconnectParams")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.MaxReconnectBackoffMs = int32(v)
+		}
+		return nil
+	})
 }
 
 // For reconnect interop test only.
@@ -1608,31 +2258,7 @@ func (m *ReconnectInfo) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ReconnectInfo) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ReconnectInfo{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [10]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 10, func(key []byte) error {
 		switch string(key) {
 		case "passed":
 			v, err := d.DecodeBool()
@@ -1656,12 +2282,66 @@ func (m *ReconnectInfo) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.BackoffMs = append(m.BackoffMs, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ReconnectInfo) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.Passed {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.Passed))
+	}
+	b = parleyimpl.AppendPackedInt32(b, 2, m.BackoffMs)
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ReconnectInfo) UnmarshalProto(data []byte) error {
+	*m = ReconnectInfo{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ReconnectInfo) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ReconnectInfo")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Passed = protowire.DecodeBool(v)
+		case 2:
+			var err error
+			if m.BackoffMs, err = parleyimpl.AppendInt32s(m.BackoffMs, typ, v, p); err != nil {
+				return parleyimpl.FieldError("grpc.testing.ReconnectInfo.backoff_ms", err)
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // LoadBalancerStatsRequest is the message grpc.testing.LoadBalancerStatsRequest.
@@ -1736,31 +2416,7 @@ func (m *LoadBalancerStatsRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *LoadBalancerStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [13]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 13, func(key []byte) error {
 		switch string(key) {
 		case "num_rpcs":
 			v, err := d.DecodeInt32()
@@ -1790,12 +2446,84 @@ func (m *LoadBalancerStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.MetadataKeys = append(m.MetadataKeys, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.NumRpcs != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.NumRpcs)))
+	}
+	if m.TimeoutSec != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.TimeoutSec)))
+	}
+	for _, v := range m.MetadataKeys {
+		if b, err = parleyimpl.AppendProtoString(b, 3, v); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsRequest.metadata_keys", err)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsRequest) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.NumRpcs = int32(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.TimeoutSec = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsRequest.metadata_keys", err)
+			}
+			m.MetadataKeys = append(m.MetadataKeys, x)
+		}
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse is the message grpc.testing.LoadBalancerStatsResponse.
@@ -1899,31 +2627,7 @@ func (m *LoadBalancerStatsResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [17]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 17, func(key []byte) error {
 		switch string(key) {
 		case "rpcs_by_peer":
 			l, err := wire.MsgpackMapLen(d)
@@ -1989,12 +2693,217 @@ func (m *LoadBalancerStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.MetadatasByPeer[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	var err error
+	for k, v := range m.RpcsByPeer {
+		b = append(b, 0x0a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_peer", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	if m.NumFailures != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.NumFailures)))
+	}
+	for k, v := range m.RpcsByMethod {
+		b = append(b, 0x1a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_method", err)
+		}
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_method", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.MetadatasByPeer {
+		b = append(b, 0x22)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.metadatas_by_peer", err)
+		}
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.metadatas_by_peer", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_peer", err)
+			}
+			if m.RpcsByPeer == nil {
+				m.RpcsByPeer = map[string]int32{}
+			}
+			m.RpcsByPeer[mk] = mv
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.NumFailures = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv *LoadBalancerStatsResponse_RpcsByPeer
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					if mv == nil {
+						mv = new(LoadBalancerStatsResponse_RpcsByPeer)
+					}
+					if err := mv.MergeProto(p, depth-1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.rpcs_by_method", err)
+			}
+			if mv == nil {
+				mv = new(LoadBalancerStatsResponse_RpcsByPeer)
+			}
+			if m.RpcsByMethod == nil {
+				m.RpcsByMethod = map[string]*LoadBalancerStatsResponse_RpcsByPeer{}
+			}
+			m.RpcsByMethod[mk] = mv
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv *LoadBalancerStatsResponse_MetadataByPeer
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					if mv == nil {
+						mv = new(LoadBalancerStatsResponse_MetadataByPeer)
+					}
+					if err := mv.MergeProto(p, depth-1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.metadatas_by_peer", err)
+			}
+			if mv == nil {
+				mv = new(LoadBalancerStatsResponse_MetadataByPeer)
+			}
+			if m.MetadatasByPeer == nil {
+				m.MetadatasByPeer = map[string]*LoadBalancerStatsResponse_MetadataByPeer{}
+			}
+			m.MetadatasByPeer[mk] = mv
+		}
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse_MetadataType is the enum grpc.testing.LoadBalancerStatsResponse.MetadataType, encoded as a msgpack int.
@@ -2098,31 +3007,7 @@ func (m *LoadBalancerStatsResponse_MetadataEntry) EncodeMsgpack(e *msgpack.Encod
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_MetadataEntry) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_MetadataEntry{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "key":
 			v, err := d.DecodeString()
@@ -2143,12 +3028,89 @@ func (m *LoadBalancerStatsResponse_MetadataEntry) DecodeMsgpack(d *msgpack.Decod
 			}
 			m.Type = LoadBalancerStatsResponse_MetadataType(v)
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse_MetadataEntry) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Key != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Key); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataEntry.key", err)
 		}
 	}
-	return nil
+	if m.Value != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Value); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataEntry.value", err)
+		}
+	}
+	if m.Type != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(int64(m.Type)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse_MetadataEntry) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse_MetadataEntry{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse_MetadataEntry) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse.MetadataEntry")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataEntry.key", err)
+			}
+			m.Key = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataEntry.value", err)
+			}
+			m.Value = x
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Type = LoadBalancerStatsResponse_MetadataType(int32(v))
+		}
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse_RpcMetadata is the message grpc.testing.LoadBalancerStatsResponse.RpcMetadata.
@@ -2196,31 +3158,7 @@ func (m *LoadBalancerStatsResponse_RpcMetadata) EncodeMsgpack(e *msgpack.Encoder
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_RpcMetadata) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_RpcMetadata{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [8]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
 		switch string(key) {
 		case "metadata":
 			l, err := wire.MsgpackArrayLen(d)
@@ -2238,12 +3176,72 @@ func (m *LoadBalancerStatsResponse_RpcMetadata) DecodeMsgpack(d *msgpack.Decoder
 				m.Metadata = append(m.Metadata, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse_RpcMetadata) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	for _, v := range m.Metadata {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.RpcMetadata.metadata", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse_RpcMetadata) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse_RpcMetadata{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse_RpcMetadata) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse.RpcMetadata")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(LoadBalancerStatsResponse_MetadataEntry)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.RpcMetadata.metadata", err)
+			}
+			m.Metadata = append(m.Metadata, mv)
+		}
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse_MetadataByPeer is the message grpc.testing.LoadBalancerStatsResponse.MetadataByPeer.
@@ -2290,31 +3288,7 @@ func (m *LoadBalancerStatsResponse_MetadataByPeer) EncodeMsgpack(e *msgpack.Enco
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_MetadataByPeer) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_MetadataByPeer{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "rpc_metadata":
 			l, err := wire.MsgpackArrayLen(d)
@@ -2332,12 +3306,72 @@ func (m *LoadBalancerStatsResponse_MetadataByPeer) DecodeMsgpack(d *msgpack.Deco
 				m.RpcMetadata = append(m.RpcMetadata, v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse_MetadataByPeer) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	for _, v := range m.RpcMetadata {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataByPeer.rpc_metadata", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse_MetadataByPeer) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse_MetadataByPeer{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse_MetadataByPeer) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse.MetadataByPeer")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(LoadBalancerStatsResponse_RpcMetadata)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.MetadataByPeer.rpc_metadata", err)
+			}
+			m.RpcMetadata = append(m.RpcMetadata, mv)
+		}
+		return nil
+	})
 }
 
 // LoadBalancerStatsResponse_RpcsByPeer is the message grpc.testing.LoadBalancerStatsResponse.RpcsByPeer.
@@ -2387,31 +3421,7 @@ func (m *LoadBalancerStatsResponse_RpcsByPeer) EncodeMsgpack(e *msgpack.Encoder)
 // decodes as the zero message.
 func (m *LoadBalancerStatsResponse_RpcsByPeer) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerStatsResponse_RpcsByPeer{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "rpcs_by_peer":
 			l, err := wire.MsgpackMapLen(d)
@@ -2433,12 +3443,94 @@ func (m *LoadBalancerStatsResponse_RpcsByPeer) DecodeMsgpack(d *msgpack.Decoder)
 				m.RpcsByPeer[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerStatsResponse_RpcsByPeer) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	var err error
+	for k, v := range m.RpcsByPeer {
+		b = append(b, 0x0a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.RpcsByPeer.rpcs_by_peer", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerStatsResponse_RpcsByPeer) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerStatsResponse_RpcsByPeer{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerStatsResponse_RpcsByPeer) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerStatsResponse.RpcsByPeer")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerStatsResponse.RpcsByPeer.rpcs_by_peer", err)
+			}
+			if m.RpcsByPeer == nil {
+				m.RpcsByPeer = map[string]int32{}
+			}
+			m.RpcsByPeer[mk] = mv
+		}
+		return nil
+	})
 }
 
 // Request for retrieving a test client's accumulated stats.
@@ -2463,16 +3555,46 @@ func (m *LoadBalancerAccumulatedStatsRequest) EncodeMsgpack(e *msgpack.Encoder) 
 // decodes as the zero message.
 func (m *LoadBalancerAccumulatedStatsRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
+	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerAccumulatedStatsRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerAccumulatedStatsRequest) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerAccumulatedStatsRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerAccumulatedStatsRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerAccumulatedStatsRequest")
 	}
-	return nil
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // Accumulated stats for RPCs sent by a test client.
@@ -2589,31 +3711,7 @@ func (m *LoadBalancerAccumulatedStatsResponse) EncodeMsgpack(e *msgpack.Encoder)
 // decodes as the zero message.
 func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [28]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 28, func(key []byte) error {
 		switch string(key) {
 		case "num_rpcs_started_by_method":
 			l, err := wire.MsgpackMapLen(d)
@@ -2692,12 +3790,235 @@ func (m *LoadBalancerAccumulatedStatsResponse) DecodeMsgpack(d *msgpack.Decoder)
 				m.StatsPerMethod[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerAccumulatedStatsResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	var err error
+	for k, v := range m.NumRpcsStartedByMethod {
+		b = append(b, 0x0a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_started_by_method", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.NumRpcsSucceededByMethod {
+		b = append(b, 0x12)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_succeeded_by_method", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.NumRpcsFailedByMethod {
+		b = append(b, 0x1a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_failed_by_method", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.StatsPerMethod {
+		b = append(b, 0x22)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.stats_per_method", err)
+		}
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.stats_per_method", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerAccumulatedStatsResponse) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerAccumulatedStatsResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerAccumulatedStatsResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerAccumulatedStatsResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_started_by_method", err)
+			}
+			if m.NumRpcsStartedByMethod == nil {
+				m.NumRpcsStartedByMethod = map[string]int32{}
+			}
+			m.NumRpcsStartedByMethod[mk] = mv
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_succeeded_by_method", err)
+			}
+			if m.NumRpcsSucceededByMethod == nil {
+				m.NumRpcsSucceededByMethod = map[string]int32{}
+			}
+			m.NumRpcsSucceededByMethod[mk] = mv
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.num_rpcs_failed_by_method", err)
+			}
+			if m.NumRpcsFailedByMethod == nil {
+				m.NumRpcsFailedByMethod = map[string]int32{}
+			}
+			m.NumRpcsFailedByMethod[mk] = mv
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv *LoadBalancerAccumulatedStatsResponse_MethodStats
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					if mv == nil {
+						mv = new(LoadBalancerAccumulatedStatsResponse_MethodStats)
+					}
+					if err := mv.MergeProto(p, depth-1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.stats_per_method", err)
+			}
+			if mv == nil {
+				mv = new(LoadBalancerAccumulatedStatsResponse_MethodStats)
+			}
+			if m.StatsPerMethod == nil {
+				m.StatsPerMethod = map[string]*LoadBalancerAccumulatedStatsResponse_MethodStats{}
+			}
+			m.StatsPerMethod[mk] = mv
+		}
+		return nil
+	})
 }
 
 // LoadBalancerAccumulatedStatsResponse_MethodStats is the message grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats.
@@ -2761,31 +4082,7 @@ func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) EncodeMsgpack(e *msgp
 // decodes as the zero message.
 func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = LoadBalancerAccumulatedStatsResponse_MethodStats{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "rpcs_started":
 			v, err := d.DecodeInt32()
@@ -2813,12 +4110,97 @@ func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) DecodeMsgpack(d *msgp
 				m.Result[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.RpcsStarted != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.RpcsStarted)))
+	}
+	for k, v := range m.Result {
+		b = append(b, 0x12)
+		pos := len(b)
+		b = append(b, 0)
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(k)))
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) UnmarshalProto(data []byte) error {
+	*m = LoadBalancerAccumulatedStatsResponse_MethodStats{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *LoadBalancerAccumulatedStatsResponse_MethodStats) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.RpcsStarted = int32(v)
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk int32
+			var mv int32
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mk = int32(v)
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int32(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats.result", err)
+			}
+			if m.Result == nil {
+				m.Result = map[int32]int32{}
+			}
+			m.Result[mk] = mv
+		}
+		return nil
+	})
 }
 
 // Configurations for a test client.
@@ -2897,31 +4279,7 @@ func (m *ClientConfigureRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ClientConfigureRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [11]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 11, func(key []byte) error {
 		switch string(key) {
 		case "types":
 			l, err := wire.MsgpackArrayLen(d)
@@ -2960,12 +4318,87 @@ func (m *ClientConfigureRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.TimeoutSec = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ClientConfigureRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	b = parleyimpl.AppendPackedInt32(b, 1, m.Types)
+	for _, v := range m.Metadata {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.metadata", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	if m.TimeoutSec != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(int64(m.TimeoutSec)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ClientConfigureRequest) UnmarshalProto(data []byte) error {
+	*m = ClientConfigureRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ClientConfigureRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ClientConfigureRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			var err error
+			if m.Types, err = parleyimpl.AppendInt32s(m.Types, typ, v, p); err != nil {
+				return parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.types", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(ClientConfigureRequest_Metadata)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.metadata", err)
+			}
+			m.Metadata = append(m.Metadata, mv)
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.TimeoutSec = int32(v)
+		}
+		return nil
+	})
 }
 
 // Type of RPCs to send.
@@ -3061,31 +4494,7 @@ func (m *ClientConfigureRequest_Metadata) EncodeMsgpack(e *msgpack.Encoder) erro
 // decodes as the zero message.
 func (m *ClientConfigureRequest_Metadata) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureRequest_Metadata{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "type":
 			v, err := d.DecodeInt32()
@@ -3106,12 +4515,89 @@ func (m *ClientConfigureRequest_Metadata) DecodeMsgpack(d *msgpack.Decoder) erro
 			}
 			m.Value = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ClientConfigureRequest_Metadata) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Type != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Type)))
+	}
+	if m.Key != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Key); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.Metadata.key", err)
 		}
 	}
-	return nil
+	if m.Value != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 3, m.Value); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.Metadata.value", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ClientConfigureRequest_Metadata) UnmarshalProto(data []byte) error {
+	*m = ClientConfigureRequest_Metadata{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ClientConfigureRequest_Metadata) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ClientConfigureRequest.Metadata")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Type = ClientConfigureRequest_RpcType(int32(v))
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.Metadata.key", err)
+			}
+			m.Key = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.ClientConfigureRequest.Metadata.value", err)
+			}
+			m.Value = x
+		}
+		return nil
+	})
 }
 
 // Response for updating a test client's configuration.
@@ -3136,16 +4622,46 @@ func (m *ClientConfigureResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ClientConfigureResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ClientConfigureResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
+	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ClientConfigureResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ClientConfigureResponse) UnmarshalProto(data []byte) error {
+	*m = ClientConfigureResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ClientConfigureResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.ClientConfigureResponse")
 	}
-	return nil
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // MemorySize is the message grpc.testing.MemorySize.
@@ -3186,31 +4702,7 @@ func (m *MemorySize) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *MemorySize) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = MemorySize{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [3]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 3, func(key []byte) error {
 		switch string(key) {
 		case "rss":
 			v, err := d.DecodeInt64()
@@ -3219,12 +4711,60 @@ func (m *MemorySize) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Rss = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *MemorySize) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.Rss != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(m.Rss))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *MemorySize) UnmarshalProto(data []byte) error {
+	*m = MemorySize{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *MemorySize) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.MemorySize")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Rss = int64(v)
+		}
+		return nil
+	})
 }
 
 // Metrics data the server will update and send to the client. It mirrors orca load report
@@ -3319,31 +4859,7 @@ func (m *TestOrcaReport) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *TestOrcaReport) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = TestOrcaReport{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [18]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 18, func(key []byte) error {
 		switch string(key) {
 		case "cpu_utilization":
 			v, err := d.DecodeFloat64()
@@ -3396,12 +4912,154 @@ func (m *TestOrcaReport) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Utilization[k] = v
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *TestOrcaReport) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	var err error
+	if m.CpuUtilization != 0 || math.Signbit(float64(m.CpuUtilization)) {
+		b = append(b, 0x09)
+		b = protowire.AppendFixed64(b, math.Float64bits(m.CpuUtilization))
+	}
+	if m.MemoryUtilization != 0 || math.Signbit(float64(m.MemoryUtilization)) {
+		b = append(b, 0x11)
+		b = protowire.AppendFixed64(b, math.Float64bits(m.MemoryUtilization))
+	}
+	for k, v := range m.RequestCost {
+		b = append(b, 0x1a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.TestOrcaReport.request_cost", err)
+		}
+		b = append(b, 0x11)
+		b = protowire.AppendFixed64(b, math.Float64bits(v))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.Utilization {
+		b = append(b, 0x22)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.TestOrcaReport.utilization", err)
+		}
+		b = append(b, 0x11)
+		b = protowire.AppendFixed64(b, math.Float64bits(v))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *TestOrcaReport) UnmarshalProto(data []byte) error {
+	*m = TestOrcaReport{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *TestOrcaReport) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.TestOrcaReport")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.CpuUtilization = math.Float64frombits(v)
+		case 2:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.MemoryUtilization = math.Float64frombits(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv float64
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.Fixed64Type {
+						return nil
+					}
+					mv = math.Float64frombits(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.TestOrcaReport.request_cost", err)
+			}
+			if m.RequestCost == nil {
+				m.RequestCost = map[string]float64{}
+			}
+			m.RequestCost[mk] = mv
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv float64
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.Fixed64Type {
+						return nil
+					}
+					mv = math.Float64frombits(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("grpc.testing.TestOrcaReport.utilization", err)
+			}
+			if m.Utilization == nil {
+				m.Utilization = map[string]float64{}
+			}
+			m.Utilization[mk] = mv
+		}
+		return nil
+	})
 }
 
 // HookRequest is the message grpc.testing.HookRequest.
@@ -3479,31 +5137,7 @@ func (m *HookRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HookRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HookRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [23]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 23, func(key []byte) error {
 		switch string(key) {
 		case "command":
 			v, err := d.DecodeInt32()
@@ -3530,12 +5164,93 @@ func (m *HookRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.ServerPort = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *HookRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Command != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Command)))
+	}
+	if m.GrpcCodeToReturn != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.GrpcCodeToReturn)))
+	}
+	if m.GrpcStatusDescription != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 3, m.GrpcStatusDescription); err != nil {
+			return b, parleyimpl.FieldError("grpc.testing.HookRequest.grpc_status_description", err)
 		}
 	}
-	return nil
+	if m.ServerPort != 0 {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, uint64(int64(m.ServerPort)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *HookRequest) UnmarshalProto(data []byte) error {
+	*m = HookRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *HookRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.HookRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Command = HookRequest_HookRequestCommand(int32(v))
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.GrpcCodeToReturn = int32(v)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("grpc.testing.HookRequest.grpc_status_description", err)
+			}
+			m.GrpcStatusDescription = x
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ServerPort = int32(v)
+		}
+		return nil
+	})
 }
 
 // HookRequest_HookRequestCommand is the enum grpc.testing.HookRequest.HookRequestCommand, encoded as a msgpack int.
@@ -3599,16 +5314,46 @@ func (m *HookResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *HookResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = HookResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
+	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *HookResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *HookResponse) UnmarshalProto(data []byte) error {
+	*m = HookResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *HookResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("grpc.testing.HookResponse")
 	}
-	return nil
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // file_messages_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of

@@ -8,8 +8,16 @@ import (
 	"strconv"
 
 	"github.com/parleyrpc/parley/descriptors"
-	"github.com/parleyrpc/parley/wire"
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/vmihailenco/msgpack/v5"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // Level is a severity, declared in an imported file.
@@ -109,31 +117,7 @@ func (m *Page) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Page) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Page{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [6]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 6, func(key []byte) error {
 		switch string(key) {
 		case "offset":
 			v, err := d.DecodeUint32()
@@ -154,12 +138,78 @@ func (m *Page) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Level = Level(v)
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Page) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.Offset != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(m.Offset))
+	}
+	if m.Limit != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(m.Limit))
+	}
+	if m.Level != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(int64(m.Level)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Page) UnmarshalProto(data []byte) error {
+	*m = Page{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Page) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.common.Page")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Offset = uint32(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Limit = uint32(v)
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Level = Level(int32(v))
+		}
+		return nil
+	})
 }
 
 // file_common_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of

@@ -6,14 +6,25 @@ package featurepb
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
 	"github.com/parleyrpc/parley/descriptors"
 	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
+	"github.com/parleyrpc/parley/wkt"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// This file needs version 1 of the parleyimpl API:
+// regenerate it with a matching parley gen if these do not compile.
+const (
+	_ = parleyimpl.EnforceVersion(1 - parleyimpl.MinVersion)
+	_ = parleyimpl.EnforceVersion(parleyimpl.MaxVersion - 1)
 )
 
 // Color is a top-level enum.
@@ -311,31 +322,7 @@ func (m *Scalars) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Scalars) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Scalars{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "int32_val":
 			v, err := d.DecodeInt32()
@@ -434,12 +421,201 @@ func (m *Scalars) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Color = Color(v)
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Scalars) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Int32Val != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Int32Val)))
+	}
+	if m.Int64Val != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(m.Int64Val))
+	}
+	if m.Uint32Val != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, uint64(m.Uint32Val))
+	}
+	if m.Uint64Val != 0 {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, m.Uint64Val)
+	}
+	if m.Sint32Val != 0 {
+		b = append(b, 0x28)
+		b = protowire.AppendVarint(b, protowire.EncodeZigZag(int64(m.Sint32Val)))
+	}
+	if m.Sint64Val != 0 {
+		b = append(b, 0x30)
+		b = protowire.AppendVarint(b, protowire.EncodeZigZag(m.Sint64Val))
+	}
+	if m.Fixed32Val != 0 {
+		b = append(b, 0x3d)
+		b = protowire.AppendFixed32(b, m.Fixed32Val)
+	}
+	if m.Fixed64Val != 0 {
+		b = append(b, 0x41)
+		b = protowire.AppendFixed64(b, m.Fixed64Val)
+	}
+	if m.Sfixed32Val != 0 {
+		b = append(b, 0x4d)
+		b = protowire.AppendFixed32(b, uint32(m.Sfixed32Val))
+	}
+	if m.Sfixed64Val != 0 {
+		b = append(b, 0x51)
+		b = protowire.AppendFixed64(b, uint64(m.Sfixed64Val))
+	}
+	if m.FloatVal != 0 || math.Signbit(float64(m.FloatVal)) {
+		b = append(b, 0x5d)
+		b = protowire.AppendFixed32(b, math.Float32bits(m.FloatVal))
+	}
+	if m.DoubleVal != 0 || math.Signbit(float64(m.DoubleVal)) {
+		b = append(b, 0x61)
+		b = protowire.AppendFixed64(b, math.Float64bits(m.DoubleVal))
+	}
+	if m.BoolVal {
+		b = append(b, 0x68)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(m.BoolVal))
+	}
+	if m.StringVal != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 14, m.StringVal); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Scalars.string_val", err)
 		}
 	}
-	return nil
+	if len(m.BytesVal) > 0 {
+		b = append(b, 0x7a)
+		b = protowire.AppendBytes(b, m.BytesVal)
+	}
+	if m.Color != 0 {
+		b = append(b, 0x80, 0x01)
+		b = protowire.AppendVarint(b, uint64(int64(m.Color)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Scalars) UnmarshalProto(data []byte) error {
+	*m = Scalars{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Scalars) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Scalars")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Int32Val = int32(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Int64Val = int64(v)
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Uint32Val = uint32(v)
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Uint64Val = v
+		case 5:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Sint32Val = int32(protowire.DecodeZigZag(v & math.MaxUint32))
+		case 6:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Sint64Val = protowire.DecodeZigZag(v)
+		case 7:
+			if typ != protowire.Fixed32Type {
+				return nil
+			}
+			m.Fixed32Val = uint32(v)
+		case 8:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.Fixed64Val = v
+		case 9:
+			if typ != protowire.Fixed32Type {
+				return nil
+			}
+			m.Sfixed32Val = int32(uint32(v))
+		case 10:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.Sfixed64Val = int64(v)
+		case 11:
+			if typ != protowire.Fixed32Type {
+				return nil
+			}
+			m.FloatVal = math.Float32frombits(uint32(v))
+		case 12:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			m.DoubleVal = math.Float64frombits(v)
+		case 13:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.BoolVal = protowire.DecodeBool(v)
+		case 14:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Scalars.string_val", err)
+			}
+			m.StringVal = x
+		case 15:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.BytesVal = append([]byte{}, p...)
+		case 16:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Color = Color(int32(v))
+		}
+		return nil
+	})
 }
 
 // Optionals has proto3 optional fields: presence is kept even for zero.
@@ -552,40 +728,13 @@ func (m *Optionals) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Optionals{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [11]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 11, func(key []byte) error {
 		switch string(key) {
 		case "opt_int32":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeInt32()
 			if err != nil {
@@ -596,10 +745,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeString()
 			if err != nil {
@@ -610,10 +756,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeBytes()
 			if err != nil {
@@ -624,10 +767,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeInt32()
 			if err != nil {
@@ -639,10 +779,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeBool()
 			if err != nil {
@@ -653,10 +790,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeFloat64()
 			if err != nil {
@@ -667,10 +801,7 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Scalars)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -678,12 +809,136 @@ func (m *Optionals) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.OptMessage = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Optionals) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.OptInt32 != nil {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(*m.OptInt32)))
+	}
+	if m.OptString != nil {
+		if b, err = parleyimpl.AppendProtoString(b, 2, *m.OptString); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Optionals.opt_string", err)
 		}
 	}
-	return nil
+	if m.OptBytes != nil {
+		b = append(b, 0x1a)
+		b = protowire.AppendBytes(b, m.OptBytes)
+	}
+	if m.OptColor != nil {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, uint64(int64(*m.OptColor)))
+	}
+	if m.OptBool != nil {
+		b = append(b, 0x28)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(*m.OptBool))
+	}
+	if m.OptDouble != nil {
+		b = append(b, 0x31)
+		b = protowire.AppendFixed64(b, math.Float64bits(*m.OptDouble))
+	}
+	if m.OptMessage != nil {
+		{
+			b = append(b, 0x3a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.OptMessage.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Optionals.opt_message", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Optionals) UnmarshalProto(data []byte) error {
+	*m = Optionals{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Optionals) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Optionals")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			x := int32(v)
+			m.OptInt32 = &x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Optionals.opt_string", err)
+			}
+			m.OptString = &x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.OptBytes = append([]byte{}, p...)
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			x := Color(int32(v))
+			m.OptColor = &x
+		case 5:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			x := protowire.DecodeBool(v)
+			m.OptBool = &x
+		case 6:
+			if typ != protowire.Fixed64Type {
+				return nil
+			}
+			x := math.Float64frombits(v)
+			m.OptDouble = &x
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.OptMessage == nil {
+				m.OptMessage = new(Scalars)
+			}
+			if err := m.OptMessage.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Optionals.opt_message", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Collections has repeated and map fields.
@@ -934,31 +1189,7 @@ func (m *Collections) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Collections{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [12]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 12, func(key []byte) error {
 		switch string(key) {
 		case "ints":
 			l, err := wire.MsgpackArrayLen(d)
@@ -1165,12 +1396,379 @@ func (m *Collections) DecodeMsgpack(d *msgpack.Decoder) error {
 				m.Timeouts[k] = time.Duration(v)
 			}
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Collections) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	b = parleyimpl.AppendPackedInt32(b, 1, m.Ints)
+	for _, v := range m.Strings {
+		if b, err = parleyimpl.AppendProtoString(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.strings", err)
 		}
 	}
-	return nil
+	for _, v := range m.Blobs {
+		b = append(b, 0x1a)
+		b = protowire.AppendBytes(b, v)
+	}
+	b = parleyimpl.AppendPackedInt32(b, 4, m.Colors)
+	for _, v := range m.Items {
+		{
+			b = append(b, 0x2a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Collections.items", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	for k, v := range m.Counts {
+		b = append(b, 0x32)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.counts", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(v))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.ById {
+		b = append(b, 0x3a)
+		pos := len(b)
+		b = append(b, 0)
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(k)))
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Collections.by_id", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.Flags {
+		b = append(b, 0x42)
+		pos := len(b)
+		b = append(b, 0)
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, protowire.EncodeBool(k))
+		if b, err = parleyimpl.AppendProtoString(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.flags", err)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.Palette {
+		b = append(b, 0x4a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.palette", err)
+		}
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for k, v := range m.BlobsByKey {
+		b = append(b, 0x52)
+		pos := len(b)
+		b = append(b, 0)
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, k)
+		b = append(b, 0x12)
+		b = protowire.AppendBytes(b, v)
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for _, v := range m.Times {
+		b = parleyimpl.AppendProtoTimestamp(b, 11, v)
+	}
+	for k, v := range m.Timeouts {
+		b = append(b, 0x62)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Collections.timeouts", err)
+		}
+		b = parleyimpl.AppendProtoDuration(b, 2, v)
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Collections) UnmarshalProto(data []byte) error {
+	*m = Collections{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Collections) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Collections")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			var err error
+			if m.Ints, err = parleyimpl.AppendInt32s(m.Ints, typ, v, p); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.ints", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.strings", err)
+			}
+			m.Strings = append(m.Strings, x)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Blobs = append(m.Blobs, append([]byte{}, p...))
+		case 4:
+			var err error
+			if m.Colors, err = parleyimpl.AppendInt32s(m.Colors, typ, v, p); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.colors", err)
+			}
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(Scalars)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.items", err)
+			}
+			m.Items = append(m.Items, mv)
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv int64
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = int64(v)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.counts", err)
+			}
+			if m.Counts == nil {
+				m.Counts = map[string]int64{}
+			}
+			m.Counts[mk] = mv
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk int32
+			var mv *Scalars
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mk = int32(v)
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					if mv == nil {
+						mv = new(Scalars)
+					}
+					if err := mv.MergeProto(p, depth-1); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.by_id", err)
+			}
+			if mv == nil {
+				mv = new(Scalars)
+			}
+			if m.ById == nil {
+				m.ById = map[int32]*Scalars{}
+			}
+			m.ById[mk] = mv
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk bool
+			var mv string
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mk = protowire.DecodeBool(v)
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mv = x
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.flags", err)
+			}
+			if m.Flags == nil {
+				m.Flags = map[bool]string{}
+			}
+			m.Flags[mk] = mv
+		case 9:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv Color
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mv = Color(int32(v))
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.palette", err)
+			}
+			if m.Palette == nil {
+				m.Palette = map[string]Color{}
+			}
+			m.Palette[mk] = mv
+		case 10:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk uint64
+			var mv []byte
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.VarintType {
+						return nil
+					}
+					mk = v
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					mv = append([]byte{}, p...)
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.blobs_by_key", err)
+			}
+			if m.BlobsByKey == nil {
+				m.BlobsByKey = map[uint64][]byte{}
+			}
+			m.BlobsByKey[mk] = mv
+		case 11:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.times", err)
+			}
+			m.Times = append(m.Times, x)
+		case 12:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			var mv time.Duration
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoDuration(p)
+					if err != nil {
+						return err
+					}
+					mv = x
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Collections.timeouts", err)
+			}
+			if m.Timeouts == nil {
+				m.Timeouts = map[string]time.Duration{}
+			}
+			m.Timeouts[mk] = mv
+		}
+		return nil
+	})
 }
 
 // Outer has nested types, a oneof and fields of nested and imported types.
@@ -1409,31 +2007,7 @@ func (m *Outer) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Outer{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "name":
 			v, err := d.DecodeString()
@@ -1445,10 +2019,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Outer_Inner)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1459,10 +2030,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (text)")
@@ -1476,10 +2044,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (number)")
@@ -1493,10 +2058,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (nested)")
@@ -1510,10 +2072,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (raw)")
@@ -1527,10 +2086,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (tint)")
@@ -1544,10 +2100,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if m.Choice != nil {
 				return fmt.Errorf("parley.feature.Outer: more than one case of oneof choice present (nothing)")
@@ -1575,10 +2128,7 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Page)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1598,12 +2148,221 @@ func (m *Outer) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Kind = Outer_Inner_Kind(v)
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Outer) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Name != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Name); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Outer.name", err)
 		}
 	}
-	return nil
+	if m.Inner != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Inner.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.inner", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	for _, v := range m.Deeps {
+		{
+			b = append(b, 0x4a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.deeps", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Page != nil {
+		{
+			b = append(b, 0x52)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Page.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.page", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Level != 0 {
+		b = append(b, 0x58)
+		b = protowire.AppendVarint(b, uint64(int64(m.Level)))
+	}
+	if m.Kind != 0 {
+		b = append(b, 0x60)
+		b = protowire.AppendVarint(b, uint64(int64(m.Kind)))
+	}
+	if x, ok := m.Choice.(*Outer_Text); ok && x != nil {
+		if b, err = parleyimpl.AppendProtoString(b, 3, x.Text); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Outer.text", err)
+		}
+	}
+	if x, ok := m.Choice.(*Outer_Number); ok && x != nil {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, uint64(x.Number))
+	}
+	if x, ok := m.Choice.(*Outer_Nested); ok && x != nil {
+		{
+			b = append(b, 0x2a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Nested.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.nested", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Choice.(*Outer_Raw); ok && x != nil {
+		b = append(b, 0x32)
+		b = protowire.AppendBytes(b, x.Raw)
+	}
+	if x, ok := m.Choice.(*Outer_Tint); ok && x != nil {
+		b = append(b, 0x38)
+		b = protowire.AppendVarint(b, uint64(int64(x.Tint)))
+	}
+	if x, ok := m.Choice.(*Outer_Nothing); ok && x != nil {
+		b = append(b, 0x42, 0)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Outer) UnmarshalProto(data []byte) error {
+	*m = Outer{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Outer) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Outer")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.name", err)
+			}
+			m.Name = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Inner == nil {
+				m.Inner = new(Outer_Inner)
+			}
+			if err := m.Inner.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.inner", err)
+			}
+		case 9:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(Outer_Inner_Deep)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.deeps", err)
+			}
+			m.Deeps = append(m.Deeps, mv)
+		case 10:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Page == nil {
+				m.Page = new(Page)
+			}
+			if err := m.Page.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.page", err)
+			}
+		case 11:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Level = Level(int32(v))
+		case 12:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Kind = Outer_Inner_Kind(int32(v))
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.text", err)
+			}
+			m.Choice = &Outer_Text{Text: x}
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Choice = &Outer_Number{Number: int64(v)}
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Choice.(*Outer_Nested)
+			if c == nil {
+				c = &Outer_Nested{}
+				m.Choice = c
+			}
+			if c.Nested == nil {
+				c.Nested = new(Outer_Inner)
+			}
+			if err := c.Nested.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.nested", err)
+			}
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Choice = &Outer_Raw{Raw: append([]byte{}, p...)}
+		case 7:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Choice = &Outer_Tint{Tint: Color(int32(v))}
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Choice = &Outer_Nothing{Nothing: &struct{}{}}
+		}
+		return nil
+	})
 }
 
 // Inner is nested in Outer.
@@ -1656,31 +2415,7 @@ func (m *Outer_Inner) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Outer_Inner) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Outer_Inner{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "kind":
 			v, err := d.DecodeInt32()
@@ -1692,10 +2427,7 @@ func (m *Outer_Inner) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v := new(Outer_Inner_Deep)
 			if err := v.DecodeMsgpack(d); err != nil {
@@ -1703,12 +2435,82 @@ func (m *Outer_Inner) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Deep = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Outer_Inner) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Kind != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.Kind)))
+	}
+	if m.Deep != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Deep.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Outer.Inner.deep", err)
 			}
+			b = parleyimpl.EndLen(b, pos)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Outer_Inner) UnmarshalProto(data []byte) error {
+	*m = Outer_Inner{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Outer_Inner) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Outer.Inner")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Kind = Outer_Inner_Kind(int32(v))
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Deep == nil {
+				m.Deep = new(Outer_Inner_Deep)
+			}
+			if err := m.Deep.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.Inner.deep", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Kind is an enum nested in a message.
@@ -1784,31 +2586,7 @@ func (m *Outer_Inner_Deep) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Outer_Inner_Deep) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Outer_Inner_Deep{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "note":
 			v, err := d.DecodeString()
@@ -1817,12 +2595,66 @@ func (m *Outer_Inner_Deep) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Note = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Outer_Inner_Deep) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Note != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Note); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Outer.Inner.Deep.note", err)
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Outer_Inner_Deep) UnmarshalProto(data []byte) error {
+	*m = Outer_Inner_Deep{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Outer_Inner_Deep) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Outer.Inner.Deep")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Outer.Inner.Deep.note", err)
+			}
+			m.Note = x
+		}
+		return nil
+	})
 }
 
 // WellKnown has the supported well-known types.
@@ -1899,40 +2731,13 @@ func (m *WellKnown) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = WellKnown{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [8]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
 		switch string(key) {
 		case "at":
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -1943,10 +2748,7 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeInt64()
 			if err != nil {
@@ -1957,10 +2759,7 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			if err := d.Skip(); err != nil {
 				return fmt.Errorf("parley.feature.WellKnown.marker: %w", err)
@@ -1970,10 +2769,7 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -1981,12 +2777,1284 @@ func (m *WellKnown) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.MaybeAt = &v
 		default:
-			if err := d.Skip(); err != nil {
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *WellKnown) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if !m.At.IsZero() {
+		b = parleyimpl.AppendProtoTimestamp(b, 1, m.At)
+	}
+	if m.Timeout != 0 {
+		b = parleyimpl.AppendProtoDuration(b, 2, m.Timeout)
+	}
+	if m.Marker != nil {
+		b = append(b, 0x1a, 0)
+	}
+	if m.MaybeAt != nil {
+		b = parleyimpl.AppendProtoTimestamp(b, 4, *m.MaybeAt)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *WellKnown) UnmarshalProto(data []byte) error {
+	*m = WellKnown{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *WellKnown) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.WellKnown")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.WellKnown.at", err)
+			}
+			m.At = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoDuration(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.WellKnown.timeout", err)
+			}
+			m.Timeout = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Marker = &struct{}{}
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.WellKnown.maybe_at", err)
+			}
+			m.MaybeAt = &x
+		}
+		return nil
+	})
+}
+
+// Wrappers has every wrapper type: a nil value is null, and absent.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Wrappers struct {
+	DoubleVal *float64           `msgpack:"double_val,omitempty"`
+	FloatVal  *float32           `msgpack:"float_val,omitempty"`
+	Int64Val  *int64             `msgpack:"int64_val,omitempty"`
+	Uint64Val *uint64            `msgpack:"uint64_val,omitempty"`
+	Int32Val  *int32             `msgpack:"int32_val,omitempty"`
+	Uint32Val *uint32            `msgpack:"uint32_val,omitempty"`
+	BoolVal   *bool              `msgpack:"bool_val,omitempty"`
+	StringVal *string            `msgpack:"string_val,omitempty"`
+	BytesVal  []byte             `msgpack:"bytes_val,omitempty"`
+	List      []*int64           `msgpack:"list,omitempty"`
+	ByName    map[string]*string `msgpack:"by_name,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Wrappers) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.DoubleVal != nil {
+		n++
+	}
+	if m.FloatVal != nil {
+		n++
+	}
+	if m.Int64Val != nil {
+		n++
+	}
+	if m.Uint64Val != nil {
+		n++
+	}
+	if m.Int32Val != nil {
+		n++
+	}
+	if m.Uint32Val != nil {
+		n++
+	}
+	if m.BoolVal != nil {
+		n++
+	}
+	if m.StringVal != nil {
+		n++
+	}
+	if m.BytesVal != nil {
+		n++
+	}
+	if len(m.List) > 0 {
+		n++
+	}
+	if len(m.ByName) > 0 {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.DoubleVal != nil {
+		if err := e.EncodeString("double_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackDoubleValue(e, m.DoubleVal); err != nil {
+			return err
+		}
+	}
+	if m.FloatVal != nil {
+		if err := e.EncodeString("float_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackFloatValue(e, m.FloatVal); err != nil {
+			return err
+		}
+	}
+	if m.Int64Val != nil {
+		if err := e.EncodeString("int64_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackInt64Value(e, m.Int64Val); err != nil {
+			return err
+		}
+	}
+	if m.Uint64Val != nil {
+		if err := e.EncodeString("uint64_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackUInt64Value(e, m.Uint64Val); err != nil {
+			return err
+		}
+	}
+	if m.Int32Val != nil {
+		if err := e.EncodeString("int32_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackInt32Value(e, m.Int32Val); err != nil {
+			return err
+		}
+	}
+	if m.Uint32Val != nil {
+		if err := e.EncodeString("uint32_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackUInt32Value(e, m.Uint32Val); err != nil {
+			return err
+		}
+	}
+	if m.BoolVal != nil {
+		if err := e.EncodeString("bool_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackBoolValue(e, m.BoolVal); err != nil {
+			return err
+		}
+	}
+	if m.StringVal != nil {
+		if err := e.EncodeString("string_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackStringValue(e, m.StringVal); err != nil {
+			return err
+		}
+	}
+	if m.BytesVal != nil {
+		if err := e.EncodeString("bytes_val"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackBytesValue(e, m.BytesVal); err != nil {
+			return err
+		}
+	}
+	if len(m.List) > 0 {
+		if err := e.EncodeString("list"); err != nil {
+			return err
+		}
+		if err := e.EncodeArrayLen(len(m.List)); err != nil {
+			return err
+		}
+		for _, v := range m.List {
+			if err := parleyimpl.EncodeMsgpackInt64Value(e, v); err != nil {
+				return err
+			}
+		}
+	}
+	if len(m.ByName) > 0 {
+		if err := e.EncodeString("by_name"); err != nil {
+			return err
+		}
+		if err := e.EncodeMapLen(len(m.ByName)); err != nil {
+			return err
+		}
+		for k, v := range m.ByName {
+			if err := e.EncodeString(k); err != nil {
+				return err
+			}
+			if err := parleyimpl.EncodeMsgpackStringValue(e, v); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Wrappers) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Wrappers{}
+	return parleyimpl.DecodeMsgpackFields(d, 10, func(key []byte) error {
+		switch string(key) {
+		case "double_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackDoubleValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.double_val: %w", err)
+			}
+			m.DoubleVal = v
+		case "float_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackFloatValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.float_val: %w", err)
+			}
+			m.FloatVal = v
+		case "int64_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackInt64Value(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.int64_val: %w", err)
+			}
+			m.Int64Val = v
+		case "uint64_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackUInt64Value(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.uint64_val: %w", err)
+			}
+			m.Uint64Val = v
+		case "int32_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackInt32Value(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.int32_val: %w", err)
+			}
+			m.Int32Val = v
+		case "uint32_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackUInt32Value(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.uint32_val: %w", err)
+			}
+			m.Uint32Val = v
+		case "bool_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackBoolValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.bool_val: %w", err)
+			}
+			m.BoolVal = v
+		case "string_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackStringValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.string_val: %w", err)
+			}
+			m.StringVal = v
+		case "bytes_val":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackBytesValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.bytes_val: %w", err)
+			}
+			m.BytesVal = v
+		case "list":
+			l, err := wire.MsgpackArrayLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.list: %w", err)
+			}
+			if l > 0 {
+				m.List = make([]*int64, 0, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				v, err := parleyimpl.DecodeMsgpackInt64Value(d)
+				if err != nil {
+					return fmt.Errorf("parley.feature.Wrappers.list: %w", err)
+				}
+				m.List = append(m.List, v)
+			}
+		case "by_name":
+			l, err := wire.MsgpackMapLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Wrappers.by_name: %w", err)
+			}
+			if l > 0 {
+				m.ByName = make(map[string]*string, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				k, err := d.DecodeString()
+				if err != nil {
+					return fmt.Errorf("parley.feature.Wrappers.by_name: %w", err)
+				}
+				v, err := parleyimpl.DecodeMsgpackStringValue(d)
+				if err != nil {
+					return fmt.Errorf("parley.feature.Wrappers.by_name: %w", err)
+				}
+				m.ByName[k] = v
+			}
+		default:
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Wrappers) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.DoubleVal != nil {
+		b = parleyimpl.AppendProtoDoubleValue(b, 1, m.DoubleVal)
+	}
+	if m.FloatVal != nil {
+		b = parleyimpl.AppendProtoFloatValue(b, 2, m.FloatVal)
+	}
+	if m.Int64Val != nil {
+		b = parleyimpl.AppendProtoInt64Value(b, 3, m.Int64Val)
+	}
+	if m.Uint64Val != nil {
+		b = parleyimpl.AppendProtoUInt64Value(b, 4, m.Uint64Val)
+	}
+	if m.Int32Val != nil {
+		b = parleyimpl.AppendProtoInt32Value(b, 5, m.Int32Val)
+	}
+	if m.Uint32Val != nil {
+		b = parleyimpl.AppendProtoUInt32Value(b, 6, m.Uint32Val)
+	}
+	if m.BoolVal != nil {
+		b = parleyimpl.AppendProtoBoolValue(b, 7, m.BoolVal)
+	}
+	if m.StringVal != nil {
+		if b, err = parleyimpl.AppendProtoStringValue(b, 8, m.StringVal); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Wrappers.string_val", err)
+		}
+	}
+	if m.BytesVal != nil {
+		b = parleyimpl.AppendProtoBytesValue(b, 9, m.BytesVal)
+	}
+	for _, v := range m.List {
+		b = parleyimpl.AppendProtoInt64Value(b, 10, v)
+	}
+	for k, v := range m.ByName {
+		b = append(b, 0x5a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Wrappers.by_name", err)
+		}
+		if b, err = parleyimpl.AppendProtoStringValue(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Wrappers.by_name", err)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Wrappers) UnmarshalProto(data []byte) error {
+	*m = Wrappers{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Wrappers) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Wrappers")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoDoubleValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.double_val", err)
+			}
+			m.DoubleVal = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoFloatValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.float_val", err)
+			}
+			m.FloatVal = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoInt64Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.int64_val", err)
+			}
+			m.Int64Val = x
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoUInt64Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.uint64_val", err)
+			}
+			m.Uint64Val = x
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoInt32Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.int32_val", err)
+			}
+			m.Int32Val = x
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoUInt32Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.uint32_val", err)
+			}
+			m.Uint32Val = x
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoBoolValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.bool_val", err)
+			}
+			m.BoolVal = x
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoStringValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.string_val", err)
+			}
+			m.StringVal = x
+		case 9:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoBytesValue(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.bytes_val", err)
+			}
+			m.BytesVal = x
+		case 10:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoInt64Value(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.list", err)
+			}
+			m.List = append(m.List, x)
+		case 11:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			mv, _ := parleyimpl.ProtoStringValue(nil)
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoStringValue(p)
+					if err != nil {
+						return err
+					}
+					mv = x
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.Wrappers.by_name", err)
+			}
+			if m.ByName == nil {
+				m.ByName = map[string]*string{}
+			}
+			m.ByName[mk] = mv
+		}
+		return nil
+	})
+}
+
+// FreeForm has the free-form and the remaining well-known types.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type FreeForm struct {
+	Attrs   map[string]any `msgpack:"attrs,omitempty"`
+	Value   any            `msgpack:"value,omitempty"`
+	List    []any          `msgpack:"list,omitempty"`
+	Detail  *wkt.Any       `msgpack:"detail,omitempty"`
+	Mask    *wkt.FieldMask `msgpack:"mask,omitempty"`
+	Values  []any          `msgpack:"values,omitempty"`
+	ByName  map[string]any `msgpack:"by_name,omitempty"`
+	Details []*wkt.Any     `msgpack:"details,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *FreeForm) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.Attrs != nil {
+		n++
+	}
+	if m.Value != nil {
+		n++
+	}
+	if m.List != nil {
+		n++
+	}
+	if m.Detail != nil {
+		n++
+	}
+	if m.Mask != nil {
+		n++
+	}
+	if len(m.Values) > 0 {
+		n++
+	}
+	if len(m.ByName) > 0 {
+		n++
+	}
+	if len(m.Details) > 0 {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.Attrs != nil {
+		if err := e.EncodeString("attrs"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackStruct(e, m.Attrs); err != nil {
+			return err
+		}
+	}
+	if m.Value != nil {
+		if err := e.EncodeString("value"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackValue(e, m.Value); err != nil {
+			return err
+		}
+	}
+	if m.List != nil {
+		if err := e.EncodeString("list"); err != nil {
+			return err
+		}
+		if err := parleyimpl.EncodeMsgpackListValue(e, m.List); err != nil {
+			return err
+		}
+	}
+	if m.Detail != nil {
+		if err := e.EncodeString("detail"); err != nil {
+			return err
+		}
+		if err := m.Detail.EncodeMsgpack(e); err != nil {
+			return err
+		}
+	}
+	if m.Mask != nil {
+		if err := e.EncodeString("mask"); err != nil {
+			return err
+		}
+		if err := m.Mask.EncodeMsgpack(e); err != nil {
+			return err
+		}
+	}
+	if len(m.Values) > 0 {
+		if err := e.EncodeString("values"); err != nil {
+			return err
+		}
+		if err := e.EncodeArrayLen(len(m.Values)); err != nil {
+			return err
+		}
+		for _, v := range m.Values {
+			if err := parleyimpl.EncodeMsgpackValue(e, v); err != nil {
+				return err
+			}
+		}
+	}
+	if len(m.ByName) > 0 {
+		if err := e.EncodeString("by_name"); err != nil {
+			return err
+		}
+		if err := e.EncodeMapLen(len(m.ByName)); err != nil {
+			return err
+		}
+		for k, v := range m.ByName {
+			if err := e.EncodeString(k); err != nil {
+				return err
+			}
+			if err := parleyimpl.EncodeMsgpackValue(e, v); err != nil {
+				return err
+			}
+		}
+	}
+	if len(m.Details) > 0 {
+		if err := e.EncodeString("details"); err != nil {
+			return err
+		}
+		if err := e.EncodeArrayLen(len(m.Details)); err != nil {
+			return err
+		}
+		for _, v := range m.Details {
+			if err := v.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *FreeForm) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = FreeForm{}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
+		switch string(key) {
+		case "attrs":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackStruct(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.attrs: %w", err)
+			}
+			m.Attrs = v
+		case "value":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.value: %w", err)
+			}
+			m.Value = v
+		case "list":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v, err := parleyimpl.DecodeMsgpackListValue(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.list: %w", err)
+			}
+			m.List = v
+		case "detail":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v := new(wkt.Any)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.detail: %w", err)
+			}
+			m.Detail = v
+		case "mask":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v := new(wkt.FieldMask)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.mask: %w", err)
+			}
+			m.Mask = v
+		case "values":
+			l, err := wire.MsgpackArrayLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.values: %w", err)
+			}
+			if l > 0 {
+				m.Values = make([]any, 0, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				v, err := parleyimpl.DecodeMsgpackValue(d)
+				if err != nil {
+					return fmt.Errorf("parley.feature.FreeForm.values: %w", err)
+				}
+				m.Values = append(m.Values, v)
+			}
+		case "by_name":
+			l, err := wire.MsgpackMapLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.by_name: %w", err)
+			}
+			if l > 0 {
+				m.ByName = make(map[string]any, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				k, err := d.DecodeString()
+				if err != nil {
+					return fmt.Errorf("parley.feature.FreeForm.by_name: %w", err)
+				}
+				v, err := parleyimpl.DecodeMsgpackValue(d)
+				if err != nil {
+					return fmt.Errorf("parley.feature.FreeForm.by_name: %w", err)
+				}
+				m.ByName[k] = v
+			}
+		case "details":
+			l, err := wire.MsgpackArrayLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.FreeForm.details: %w", err)
+			}
+			if l > 0 {
+				m.Details = make([]*wkt.Any, 0, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				v := new(wkt.Any)
+				if err := v.DecodeMsgpack(d); err != nil {
+					return fmt.Errorf("parley.feature.FreeForm.details: %w", err)
+				}
+				m.Details = append(m.Details, v)
+			}
+		default:
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *FreeForm) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Attrs != nil {
+		if b, err = parleyimpl.AppendProtoStruct(b, 1, m.Attrs); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.attrs", err)
+		}
+	}
+	if m.Value != nil {
+		if b, err = parleyimpl.AppendProtoValue(b, 2, m.Value); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.value", err)
+		}
+	}
+	if m.List != nil {
+		if b, err = parleyimpl.AppendProtoListValue(b, 3, m.List); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.list", err)
+		}
+	}
+	if m.Detail != nil {
+		{
+			b = append(b, 0x22)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Detail.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.FreeForm.detail", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Mask != nil {
+		{
+			b = append(b, 0x2a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Mask.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.FreeForm.mask", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	for _, v := range m.Values {
+		if b, err = parleyimpl.AppendProtoValue(b, 6, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.values", err)
+		}
+	}
+	for k, v := range m.ByName {
+		b = append(b, 0x3a)
+		pos := len(b)
+		b = append(b, 0)
+		if b, err = parleyimpl.AppendProtoString(b, 1, k); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.by_name", err)
+		}
+		if b, err = parleyimpl.AppendProtoValue(b, 2, v); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.FreeForm.by_name", err)
+		}
+		b = parleyimpl.EndLen(b, pos)
+	}
+	for _, v := range m.Details {
+		{
+			b = append(b, 0x42)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.FreeForm.details", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *FreeForm) UnmarshalProto(data []byte) error {
+	*m = FreeForm{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *FreeForm) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.FreeForm")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoStruct(p, depth-1)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.attrs", err)
+			}
+			m.Attrs = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoValue(p, depth-1)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.value", err)
+			}
+			m.Value = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoListValue(p, depth-1)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.list", err)
+			}
+			m.List = x
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Detail == nil {
+				m.Detail = new(wkt.Any)
+			}
+			if err := m.Detail.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.detail", err)
+			}
+		case 5:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Mask == nil {
+				m.Mask = new(wkt.FieldMask)
+			}
+			if err := m.Mask.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.mask", err)
+			}
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoValue(p, depth-1)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.values", err)
+			}
+			m.Values = append(m.Values, x)
+		case 7:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			var mk string
+			mv, _ := parleyimpl.ProtoValue(nil, depth)
+			if err := parleyimpl.DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+				switch num {
+				case 1:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoString(p)
+					if err != nil {
+						return err
+					}
+					mk = x
+				case 2:
+					if typ != protowire.BytesType {
+						return nil
+					}
+					x, err := parleyimpl.ProtoValue(p, depth-1)
+					if err != nil {
+						return err
+					}
+					mv = x
+				}
+				return nil
+			}); err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.by_name", err)
+			}
+			if m.ByName == nil {
+				m.ByName = map[string]any{}
+			}
+			m.ByName[mk] = mv
+		case 8:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(wkt.Any)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.FreeForm.details", err)
+			}
+			m.Details = append(m.Details, mv)
+		}
+		return nil
+	})
+}
+
+// Tree is recursive: its depth is bounded only by the decoders' limits.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Tree struct {
+	Label    string  `msgpack:"label,omitempty"`
+	Children []*Tree `msgpack:"children,omitempty"`
+	Left     *Tree   `msgpack:"left,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Tree) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.Label != "" {
+		n++
+	}
+	if len(m.Children) > 0 {
+		n++
+	}
+	if m.Left != nil {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.Label != "" {
+		if err := e.EncodeString("label"); err != nil {
+			return err
+		}
+		if err := e.EncodeString(m.Label); err != nil {
+			return err
+		}
+	}
+	if len(m.Children) > 0 {
+		if err := e.EncodeString("children"); err != nil {
+			return err
+		}
+		if err := e.EncodeArrayLen(len(m.Children)); err != nil {
+			return err
+		}
+		for _, v := range m.Children {
+			if err := v.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	}
+	if m.Left != nil {
+		if err := e.EncodeString("left"); err != nil {
+			return err
+		}
+		if err := m.Left.EncodeMsgpack(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Tree) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Tree{}
+	return parleyimpl.DecodeMsgpackFields(d, 8, func(key []byte) error {
+		switch string(key) {
+		case "label":
+			v, err := d.DecodeString()
+			if err != nil {
+				return fmt.Errorf("parley.feature.Tree.label: %w", err)
+			}
+			m.Label = v
+		case "children":
+			l, err := wire.MsgpackArrayLen(d)
+			if err != nil {
+				return fmt.Errorf("parley.feature.Tree.children: %w", err)
+			}
+			if l > 0 {
+				m.Children = make([]*Tree, 0, min(l, 64))
+			}
+			for j := 0; j < l; j++ {
+				v := new(Tree)
+				if err := v.DecodeMsgpack(d); err != nil {
+					return fmt.Errorf("parley.feature.Tree.children: %w", err)
+				}
+				m.Children = append(m.Children, v)
+			}
+		case "left":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			v := new(Tree)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.Tree.left: %w", err)
+			}
+			m.Left = v
+		default:
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Tree) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Label != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Label); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Tree.label", err)
+		}
+	}
+	for _, v := range m.Children {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = v.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Tree.children", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if m.Left != nil {
+		{
+			b = append(b, 0x1a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = m.Left.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Tree.left", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Tree) UnmarshalProto(data []byte) error {
+	*m = Tree{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Tree) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Tree")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Tree.label", err)
+			}
+			m.Label = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			mv := new(Tree)
+			if err := mv.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Tree.children", err)
+			}
+			m.Children = append(m.Children, mv)
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			if m.Left == nil {
+				m.Left = new(Tree)
+			}
+			if err := m.Left.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Tree.left", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Empty messages are encoded as an empty map.
@@ -2011,16 +4079,46 @@ func (m *Nothing) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Nothing) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Nothing{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
+	return parleyimpl.SkipMsgpackMap(d)
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Nothing) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	for i := 0; i < 2*n; i++ {
-		if err := d.Skip(); err != nil {
-			return err
-		}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Nothing) UnmarshalProto(data []byte) error {
+	*m = Nothing{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Nothing) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Nothing")
 	}
-	return nil
+	return parleyimpl.DecodeProtoFields(data, func(protowire.Number, protowire.Type, uint64, []byte) error {
+		return nil
+	})
 }
 
 // EchoRequest is the message parley.feature.EchoRequest.
@@ -2074,31 +4172,7 @@ func (m *EchoRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *EchoRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = EchoRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [13]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 13, func(key []byte) error {
 		switch string(key) {
 		case "message":
 			v, err := d.DecodeString()
@@ -2113,12 +4187,75 @@ func (m *EchoRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.ResponseSize = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *EchoRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Message != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Message); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.EchoRequest.message", err)
 		}
 	}
-	return nil
+	if m.ResponseSize != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.ResponseSize)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *EchoRequest) UnmarshalProto(data []byte) error {
+	*m = EchoRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *EchoRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.EchoRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.EchoRequest.message", err)
+			}
+			m.Message = x
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.ResponseSize = int32(v)
+		}
+		return nil
+	})
 }
 
 // EchoResponse is the message parley.feature.EchoResponse.
@@ -2171,31 +4308,7 @@ func (m *EchoResponse) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *EchoResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = EchoResponse{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [7]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
 		switch string(key) {
 		case "message":
 			v, err := d.DecodeString()
@@ -2210,12 +4323,75 @@ func (m *EchoResponse) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Payload = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *EchoResponse) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Message != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Message); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.EchoResponse.message", err)
 		}
 	}
-	return nil
+	if len(m.Payload) > 0 {
+		b = append(b, 0x12)
+		b = protowire.AppendBytes(b, m.Payload)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *EchoResponse) UnmarshalProto(data []byte) error {
+	*m = EchoResponse{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *EchoResponse) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.EchoResponse")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.EchoResponse.message", err)
+			}
+			m.Message = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Payload = append([]byte{}, p...)
+		}
+		return nil
+	})
 }
 
 // Number is the message parley.feature.Number.
@@ -2256,31 +4432,7 @@ func (m *Number) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Number) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Number{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "value":
 			v, err := d.DecodeInt64()
@@ -2289,12 +4441,60 @@ func (m *Number) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Value = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Number) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.Value != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(m.Value))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Number) UnmarshalProto(data []byte) error {
+	*m = Number{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Number) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Number")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Value = int64(v)
+		}
+		return nil
+	})
 }
 
 // Total is the message parley.feature.Total.
@@ -2347,31 +4547,7 @@ func (m *Total) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *Total) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = Total{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [5]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
 		switch string(key) {
 		case "sum":
 			v, err := d.DecodeInt64()
@@ -2386,12 +4562,69 @@ func (m *Total) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Count = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Total) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.Sum != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(m.Sum))
+	}
+	if m.Count != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, uint64(int64(m.Count)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Total) UnmarshalProto(data []byte) error {
+	*m = Total{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Total) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Total")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Sum = int64(v)
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Count = int32(v)
+		}
+		return nil
+	})
 }
 
 // CountRequest is the message parley.feature.CountRequest.
@@ -2432,31 +4665,7 @@ func (m *CountRequest) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *CountRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = CountRequest{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [2]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 2, func(key []byte) error {
 		switch string(key) {
 		case "to":
 			v, err := d.DecodeInt32()
@@ -2465,12 +4674,60 @@ func (m *CountRequest) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.To = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
 		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *CountRequest) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
 	}
-	return nil
+	if m.To != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(int64(m.To)))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *CountRequest) UnmarshalProto(data []byte) error {
+	*m = CountRequest{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *CountRequest) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.CountRequest")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.To = int32(v)
+		}
+		return nil
+	})
 }
 
 // ChatMessage is the message parley.feature.ChatMessage.
@@ -2535,31 +4792,7 @@ func (m *ChatMessage) EncodeMsgpack(e *msgpack.Encoder) error {
 // decodes as the zero message.
 func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 	*m = ChatMessage{}
-	n, err := wire.MsgpackMapLen(d)
-	if err != nil {
-		return err
-	}
-	// Keys are read into kb without allocating a string; a key longer
-	// than kb names no field and is discarded.
-	var kb [4]byte
-	for i := 0; i < n; i++ {
-		l, err := d.DecodeBytesLen()
-		if err != nil {
-			return err
-		}
-		key := kb[:min(max(l, 0), len(kb))]
-		if l > len(kb) {
-			key = nil
-			for l > 0 {
-				c := min(l, len(kb))
-				if err := d.ReadFull(kb[:c]); err != nil {
-					return err
-				}
-				l -= c
-			}
-		} else if err := d.ReadFull(key); err != nil {
-			return err
-		}
+	return parleyimpl.DecodeMsgpackFields(d, 4, func(key []byte) error {
 		switch string(key) {
 		case "from":
 			v, err := d.DecodeString()
@@ -2577,10 +4810,7 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			if c, err := d.PeekCode(); err != nil {
 				return err
 			} else if c == msgpcode.Nil {
-				if err := d.Skip(); err != nil {
-					return err
-				}
-				continue
+				return d.Skip()
 			}
 			v, err := d.DecodeTime()
 			if err != nil {
@@ -2588,12 +4818,92 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 			}
 			m.Sent = v
 		default:
-			if err := d.Skip(); err != nil {
-				return err
-			}
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *ChatMessage) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.From != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.From); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.ChatMessage.from", err)
 		}
 	}
-	return nil
+	if m.Text != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 2, m.Text); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.ChatMessage.text", err)
+		}
+	}
+	if !m.Sent.IsZero() {
+		b = parleyimpl.AppendProtoTimestamp(b, 3, m.Sent)
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *ChatMessage) UnmarshalProto(data []byte) error {
+	*m = ChatMessage{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *ChatMessage) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.ChatMessage")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.ChatMessage.from", err)
+			}
+			m.From = x
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.ChatMessage.text", err)
+			}
+			m.Text = x
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoTimestamp(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.ChatMessage.sent", err)
+			}
+			m.Sent = x
+		}
+		return nil
+	})
 }
 
 // Full method names of the service parley.feature.Feature, as they appear in
@@ -2728,69 +5038,94 @@ func (c *featureClient) Ping(ctx context.Context, req *struct{}, opts ...runtime
 // file_feature_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of
 // feature.proto, which server reflection serves.
 const file_feature_proto_rawDesc = "" +
-	"\n\rfeature.proto\x12\x0eparley.feature\x1a\fcommon.proto\x1a\x1egoogle/protobuf/d" +
-	"uration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/time" +
-	"stamp.proto\"\x87\x04\n\aScalars\x12\x1b\n\tint32_val\x18\x01 \x01(\x05R\bint32Val\x12\x1b\n\tint64_va" +
-	"l\x18\x02 \x01(\x03R\bint64Val\x12\x1d\n\nuint32_val\x18\x03 \x01(\rR\tuint32Val\x12\x1d\n\nuint64_val\x18\x04" +
-	" \x01(\x04R\tuint64Val\x12\x1d\n\nsint32_val\x18\x05 \x01(\x11R\tsint32Val\x12\x1d\n\nsint64_val\x18\x06 \x01" +
-	"(\x12R\tsint64Val\x12\x1f\n\vfixed32_val\x18\a \x01(\aR\nfixed32Val\x12\x1f\n\vfixed64_val\x18\b " +
-	"\x01(\x06R\nfixed64Val\x12!\n\fsfixed32_val\x18\t \x01(\x0fR\vsfixed32Val\x12!\n\fsfixed64_v" +
-	"al\x18\n \x01(\x10R\vsfixed64Val\x12\x1b\n\tfloat_val\x18\v \x01(\x02R\bfloatVal\x12\x1d\n\ndouble_val" +
-	"\x18\f \x01(\x01R\tdoubleVal\x12\x19\n\bbool_val\x18\r \x01(\bR\aboolVal\x12\x1d\n\nstring_val\x18\x0e \x01(\t" +
-	"R\tstringVal\x12\x1b\n\tbytes_val\x18\x0f \x01(\fR\bbytesVal\x12+\n\x05color\x18\x10 \x01(\x0e2\x15.parley" +
-	".feature.ColorR\x05color\"\x94\x03\n\tOptionals\x12 \n\topt_int32\x18\x01 \x01(\x05H\x00R\boptInt" +
-	"32\x88\x01\x01\x12\"\n\nopt_string\x18\x02 \x01(\tH\x01R\toptString\x88\x01\x01\x12 \n\topt_bytes\x18\x03 \x01(\fH\x02R\b" +
-	"optBytes\x88\x01\x01\x127\n\topt_color\x18\x04 \x01(\x0e2\x15.parley.feature.ColorH\x03R\boptColo" +
-	"r\x88\x01\x01\x12\x1e\n\bopt_bool\x18\x05 \x01(\bH\x04R\aoptBool\x88\x01\x01\x12\"\n\nopt_double\x18\x06 \x01(\x01H\x05R\toptD" +
-	"ouble\x88\x01\x01\x12=\n\vopt_message\x18\a \x01(\v2\x17.parley.feature.ScalarsH\x06R\noptMes" +
-	"sage\x88\x01\x01B\f\n\n_opt_int32B\r\n\v_opt_stringB\f\n\n_opt_bytesB\f\n\n_opt_color" +
-	"B\v\n\t_opt_boolB\r\n\v_opt_doubleB\x0e\n\f_opt_message\"\xa7\b\n\vCollections\x12\x12\n\x04" +
-	"ints\x18\x01 \x03(\x05R\x04ints\x12\x18\n\astrings\x18\x02 \x03(\tR\astrings\x12\x14\n\x05blobs\x18\x03 \x03(\fR\x05blobs" +
-	"\x12-\n\x06colors\x18\x04 \x03(\x0e2\x15.parley.feature.ColorR\x06colors\x12-\n\x05items\x18\x05 \x03(\v2\x17" +
-	".parley.feature.ScalarsR\x05items\x12?\n\x06counts\x18\x06 \x03(\v2'.parley.feature." +
-	"Collections.CountsEntryR\x06counts\x12:\n\x05by_id\x18\a \x03(\v2%.parley.feature." +
-	"Collections.ByIdEntryR\x04byId\x12<\n\x05flags\x18\b \x03(\v2&.parley.feature.Coll" +
-	"ections.FlagsEntryR\x05flags\x12B\n\apalette\x18\t \x03(\v2(.parley.feature.Coll" +
-	"ections.PaletteEntryR\apalette\x12M\n\fblobs_by_key\x18\n \x03(\v2+.parley.fea" +
-	"ture.Collections.BlobsByKeyEntryR\nblobsByKey\x120\n\x05times\x18\v \x03(\v2\x1a.go" +
-	"ogle.protobuf.TimestampR\x05times\x12E\n\btimeouts\x18\f \x03(\v2).parley.featur" +
-	"e.Collections.TimeoutsEntryR\btimeouts\x1a9\n\vCountsEntry\x12\x10\n\x03key\x18\x01 \x01(" +
-	"\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aP\n\tByIdEntry\x12\x10\n\x03key\x18\x01 \x01(\x05R\x03key\x12" +
-	"-\n\x05value\x18\x02 \x01(\v2\x17.parley.feature.ScalarsR\x05value:\x028\x01\x1a8\n\nFlagsEntry" +
-	"\x12\x10\n\x03key\x18\x01 \x01(\bR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aQ\n\fPaletteEntry\x12\x10\n\x03" +
-	"key\x18\x01 \x01(\tR\x03key\x12+\n\x05value\x18\x02 \x01(\x0e2\x15.parley.feature.ColorR\x05value:\x028\x01\x1a" +
-	"=\n\x0fBlobsByKeyEntry\x12\x10\n\x03key\x18\x01 \x01(\x04R\x03key\x12\x14\n\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1aV" +
-	"\n\rTimeoutsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12/\n\x05value\x18\x02 \x01(\v2\x19.google.protob" +
-	"uf.DurationR\x05value:\x028\x01\"\xc7\x05\n\x05Outer\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x121\n\x05inner\x18\x02 " +
-	"\x01(\v2\x1b.parley.feature.Outer.InnerR\x05inner\x12\x14\n\x04text\x18\x03 \x01(\tH\x00R\x04text\x12\x18\n" +
-	"\x06number\x18\x04 \x01(\x03H\x00R\x06number\x125\n\x06nested\x18\x05 \x01(\v2\x1b.parley.feature.Outer.I" +
-	"nnerH\x00R\x06nested\x12\x12\n\x03raw\x18\x06 \x01(\fH\x00R\x03raw\x12+\n\x04tint\x18\a \x01(\x0e2\x15.parley.featur" +
-	"e.ColorH\x00R\x04tint\x122\n\anothing\x18\b \x01(\v2\x16.google.protobuf.EmptyH\x00R\anoth" +
-	"ing\x126\n\x05deeps\x18\t \x03(\v2 .parley.feature.Outer.Inner.DeepR\x05deeps\x12'\n\x04p" +
-	"age\x18\n \x01(\v2\x13.parley.common.PageR\x04page\x12*\n\x05level\x18\v \x01(\x0e2\x14.parley.com" +
-	"mon.LevelR\x05level\x124\n\x04kind\x18\f \x01(\x0e2 .parley.feature.Outer.Inner.Kind" +
-	"R\x04kind\x1a\xcd\x01\n\x05Inner\x124\n\x04kind\x18\x01 \x01(\x0e2 .parley.feature.Outer.Inner.Kind" +
-	"R\x04kind\x124\n\x04deep\x18\x02 \x01(\v2 .parley.feature.Outer.Inner.DeepR\x04deep\x1a\x1a\n\x04" +
-	"Deep\x12\x12\n\x04note\x18\x01 \x01(\tR\x04note\"<\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_S" +
-	"MALL\x10\x01\x12\x0e\n\nKIND_LARGE\x10\x02B\b\n\x06choice\"\xe5\x01\n\tWellKnown\x12*\n\x02at\x18\x01 \x01(\v2\x1a.goo" +
-	"gle.protobuf.TimestampR\x02at\x123\n\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.Du" +
-	"rationR\atimeout\x12.\n\x06marker\x18\x03 \x01(\v2\x16.google.protobuf.EmptyR\x06marker\x12" +
-	":\n\bmaybe_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\amaybeAt\x88\x01\x01B\v\n\t_" +
-	"maybe_at\"\t\n\aNothing\"L\n\vEchoRequest\x12\x18\n\amessage\x18\x01 \x01(\tR\amessage\x12#\n\r" +
-	"response_size\x18\x02 \x01(\x05R\fresponseSize\"B\n\fEchoResponse\x12\x18\n\amessage\x18\x01 \x01" +
-	"(\tR\amessage\x12\x18\n\apayload\x18\x02 \x01(\fR\apayload\"\x1e\n\x06Number\x12\x14\n\x05value\x18\x01 \x01(\x03R\x05" +
-	"value\"/\n\x05Total\x12\x10\n\x03sum\x18\x01 \x01(\x03R\x03sum\x12\x14\n\x05count\x18\x02 \x01(\x05R\x05count\"\x1e\n\fCountR" +
-	"equest\x12\x0e\n\x02to\x18\x01 \x01(\x05R\x02to\"e\n\vChatMessage\x12\x12\n\x04from\x18\x01 \x01(\tR\x04from\x12\x12\n\x04tex" +
-	"t\x18\x02 \x01(\tR\x04text\x12.\n\x04sent\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04sent*N\n" +
-	"\x05Color\x12\x15\n\x11COLOR_UNSPECIFIED\x10\x00\x12\r\n\tCOLOR_RED\x10\x01\x12\x0f\n\vCOLOR_GREEN\x10\x02\x12\x0e\n" +
-	"\nCOLOR_BLUE\x10\x03*Y\n\x06Status\x12\x12\n\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n\x0eSTATUS_STARTED\x10\x01\x12" +
-	"\x12\n\x0eSTATUS_RUNNING\x10\x01\x12\x0f\n\vSTATUS_DONE\x10\x02\x1a\x02\x10\x012\xc3\x02\n\aFeature\x12A\n\x04Echo\x12\x1b.p" +
-	"arley.feature.EchoRequest\x1a\x1c.parley.feature.EchoResponse\x126\n\x03Sum\x12\x16" +
-	".parley.feature.Number\x1a\x15.parley.feature.Total(\x01\x12?\n\x05Count\x12\x1c.parle" +
-	"y.feature.CountRequest\x1a\x16.parley.feature.Number0\x01\x12D\n\x04Chat\x12\x1b.parle" +
-	"y.feature.ChatMessage\x1a\x1b.parley.feature.ChatMessage(\x010\x01\x126\n\x04Ping\x12\x16" +
-	".google.protobuf.Empty\x1a\x16.google.protobuf.EmptyB@Z>github.com/par" +
-	"leyrpc/parley/stubs/internal/featurepb;featurepbb\x06proto3"
+	"\n\rfeature.proto\x12\x0eparley.feature\x1a\fcommon.proto\x1a\x19google/protobuf/a" +
+	"ny.proto\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/dura" +
+	"tion.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_m" +
+	"ask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timesta" +
+	"mp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"\x87\x04\n\aScalars\x12\x1b\n\tint32_va" +
+	"l\x18\x01 \x01(\x05R\bint32Val\x12\x1b\n\tint64_val\x18\x02 \x01(\x03R\bint64Val\x12\x1d\n\nuint32_val\x18\x03 \x01" +
+	"(\rR\tuint32Val\x12\x1d\n\nuint64_val\x18\x04 \x01(\x04R\tuint64Val\x12\x1d\n\nsint32_val\x18\x05 \x01(\x11" +
+	"R\tsint32Val\x12\x1d\n\nsint64_val\x18\x06 \x01(\x12R\tsint64Val\x12\x1f\n\vfixed32_val\x18\a \x01(\aR" +
+	"\nfixed32Val\x12\x1f\n\vfixed64_val\x18\b \x01(\x06R\nfixed64Val\x12!\n\fsfixed32_val\x18\t \x01" +
+	"(\x0fR\vsfixed32Val\x12!\n\fsfixed64_val\x18\n \x01(\x10R\vsfixed64Val\x12\x1b\n\tfloat_val\x18" +
+	"\v \x01(\x02R\bfloatVal\x12\x1d\n\ndouble_val\x18\f \x01(\x01R\tdoubleVal\x12\x19\n\bbool_val\x18\r \x01(\b" +
+	"R\aboolVal\x12\x1d\n\nstring_val\x18\x0e \x01(\tR\tstringVal\x12\x1b\n\tbytes_val\x18\x0f \x01(\fR\bbyt" +
+	"esVal\x12+\n\x05color\x18\x10 \x01(\x0e2\x15.parley.feature.ColorR\x05color\"\x94\x03\n\tOptionals" +
+	"\x12 \n\topt_int32\x18\x01 \x01(\x05H\x00R\boptInt32\x88\x01\x01\x12\"\n\nopt_string\x18\x02 \x01(\tH\x01R\toptStr" +
+	"ing\x88\x01\x01\x12 \n\topt_bytes\x18\x03 \x01(\fH\x02R\boptBytes\x88\x01\x01\x127\n\topt_color\x18\x04 \x01(\x0e2\x15.pa" +
+	"rley.feature.ColorH\x03R\boptColor\x88\x01\x01\x12\x1e\n\bopt_bool\x18\x05 \x01(\bH\x04R\aoptBool\x88\x01" +
+	"\x01\x12\"\n\nopt_double\x18\x06 \x01(\x01H\x05R\toptDouble\x88\x01\x01\x12=\n\vopt_message\x18\a \x01(\v2\x17.par" +
+	"ley.feature.ScalarsH\x06R\noptMessage\x88\x01\x01B\f\n\n_opt_int32B\r\n\v_opt_strin" +
+	"gB\f\n\n_opt_bytesB\f\n\n_opt_colorB\v\n\t_opt_boolB\r\n\v_opt_doubleB\x0e\n\f_op" +
+	"t_message\"\xa7\b\n\vCollections\x12\x12\n\x04ints\x18\x01 \x03(\x05R\x04ints\x12\x18\n\astrings\x18\x02 \x03(\tR\a" +
+	"strings\x12\x14\n\x05blobs\x18\x03 \x03(\fR\x05blobs\x12-\n\x06colors\x18\x04 \x03(\x0e2\x15.parley.feature.C" +
+	"olorR\x06colors\x12-\n\x05items\x18\x05 \x03(\v2\x17.parley.feature.ScalarsR\x05items\x12?\n\x06c" +
+	"ounts\x18\x06 \x03(\v2'.parley.feature.Collections.CountsEntryR\x06counts\x12:\n\x05" +
+	"by_id\x18\a \x03(\v2%.parley.feature.Collections.ByIdEntryR\x04byId\x12<\n\x05flag" +
+	"s\x18\b \x03(\v2&.parley.feature.Collections.FlagsEntryR\x05flags\x12B\n\apalett" +
+	"e\x18\t \x03(\v2(.parley.feature.Collections.PaletteEntryR\apalette\x12M\n\fbl" +
+	"obs_by_key\x18\n \x03(\v2+.parley.feature.Collections.BlobsByKeyEntryR\nb" +
+	"lobsByKey\x120\n\x05times\x18\v \x03(\v2\x1a.google.protobuf.TimestampR\x05times\x12E\n\bt" +
+	"imeouts\x18\f \x03(\v2).parley.feature.Collections.TimeoutsEntryR\btimeou" +
+	"ts\x1a9\n\vCountsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aP\n" +
+	"\tByIdEntry\x12\x10\n\x03key\x18\x01 \x01(\x05R\x03key\x12-\n\x05value\x18\x02 \x01(\v2\x17.parley.feature.Sca" +
+	"larsR\x05value:\x028\x01\x1a8\n\nFlagsEntry\x12\x10\n\x03key\x18\x01 \x01(\bR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05" +
+	"value:\x028\x01\x1aQ\n\fPaletteEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12+\n\x05value\x18\x02 \x01(\x0e2\x15.par" +
+	"ley.feature.ColorR\x05value:\x028\x01\x1a=\n\x0fBlobsByKeyEntry\x12\x10\n\x03key\x18\x01 \x01(\x04R\x03ke" +
+	"y\x12\x14\n\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1aV\n\rTimeoutsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12/" +
+	"\n\x05value\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05value:\x028\x01\"\xc7\x05\n\x05Outer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x121\n\x05inner\x18\x02 \x01(\v2\x1b.parley.feature.Outer.InnerR\x05i" +
+	"nner\x12\x14\n\x04text\x18\x03 \x01(\tH\x00R\x04text\x12\x18\n\x06number\x18\x04 \x01(\x03H\x00R\x06number\x125\n\x06nested\x18\x05" +
+	" \x01(\v2\x1b.parley.feature.Outer.InnerH\x00R\x06nested\x12\x12\n\x03raw\x18\x06 \x01(\fH\x00R\x03raw\x12" +
+	"+\n\x04tint\x18\a \x01(\x0e2\x15.parley.feature.ColorH\x00R\x04tint\x122\n\anothing\x18\b \x01(\v2\x16." +
+	"google.protobuf.EmptyH\x00R\anothing\x126\n\x05deeps\x18\t \x03(\v2 .parley.feature" +
+	".Outer.Inner.DeepR\x05deeps\x12'\n\x04page\x18\n \x01(\v2\x13.parley.common.PageR\x04pag" +
+	"e\x12*\n\x05level\x18\v \x01(\x0e2\x14.parley.common.LevelR\x05level\x124\n\x04kind\x18\f \x01(\x0e2 .pa" +
+	"rley.feature.Outer.Inner.KindR\x04kind\x1a\xcd\x01\n\x05Inner\x124\n\x04kind\x18\x01 \x01(\x0e2 .pa" +
+	"rley.feature.Outer.Inner.KindR\x04kind\x124\n\x04deep\x18\x02 \x01(\v2 .parley.featu" +
+	"re.Outer.Inner.DeepR\x04deep\x1a\x1a\n\x04Deep\x12\x12\n\x04note\x18\x01 \x01(\tR\x04note\"<\n\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_SMALL\x10\x01\x12\x0e\n\nKIND_LARGE\x10\x02B\b\n\x06choice\"\xe5\x01" +
+	"\n\tWellKnown\x12*\n\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x123\n\atimeo" +
+	"ut\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12.\n\x06marker\x18\x03 \x01(\v2\x16.g" +
+	"oogle.protobuf.EmptyR\x06marker\x12:\n\bmaybe_at\x18\x04 \x01(\v2\x1a.google.protobuf" +
+	".TimestampH\x00R\amaybeAt\x88\x01\x01B\v\n\t_maybe_at\"\xe6\x05\n\bWrappers\x12;\n\ndouble_val" +
+	"\x18\x01 \x01(\v2\x1c.google.protobuf.DoubleValueR\tdoubleVal\x128\n\tfloat_val\x18\x02 \x01" +
+	"(\v2\x1b.google.protobuf.FloatValueR\bfloatVal\x128\n\tint64_val\x18\x03 \x01(\v2\x1b.g" +
+	"oogle.protobuf.Int64ValueR\bint64Val\x12;\n\nuint64_val\x18\x04 \x01(\v2\x1c.google" +
+	".protobuf.UInt64ValueR\tuint64Val\x128\n\tint32_val\x18\x05 \x01(\v2\x1b.google.pro" +
+	"tobuf.Int32ValueR\bint32Val\x12;\n\nuint32_val\x18\x06 \x01(\v2\x1c.google.protobuf" +
+	".UInt32ValueR\tuint32Val\x125\n\bbool_val\x18\a \x01(\v2\x1a.google.protobuf.Bool" +
+	"ValueR\aboolVal\x12;\n\nstring_val\x18\b \x01(\v2\x1c.google.protobuf.StringValue" +
+	"R\tstringVal\x128\n\tbytes_val\x18\t \x01(\v2\x1b.google.protobuf.BytesValueR\bbyt" +
+	"esVal\x12/\n\x04list\x18\n \x03(\v2\x1b.google.protobuf.Int64ValueR\x04list\x12=\n\aby_nam" +
+	"e\x18\v \x03(\v2$.parley.feature.Wrappers.ByNameEntryR\x06byName\x1aW\n\vByNameE" +
+	"ntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x122\n\x05value\x18\x02 \x01(\v2\x1c.google.protobuf.StringVa" +
+	"lueR\x05value:\x028\x01\"\xf5\x03\n\bFreeForm\x12;\n\x05attrs\x18\x01 \x01(\v2\x17.google.protobuf.Str" +
+	"uctB\f\x8a\xb5\x18\ba StructR\x05attrs\x12,\n\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR" +
+	"\x05value\x12.\n\x04list\x18\x03 \x01(\v2\x1a.google.protobuf.ListValueR\x04list\x12,\n\x06detail" +
+	"\x18\x04 \x01(\v2\x14.google.protobuf.AnyR\x06detail\x12.\n\x04mask\x18\x05 \x01(\v2\x1a.google.prot" +
+	"obuf.FieldMaskR\x04mask\x12.\n\x06values\x18\x06 \x03(\v2\x16.google.protobuf.ValueR\x06va" +
+	"lues\x12=\n\aby_name\x18\a \x03(\v2$.parley.feature.FreeForm.ByNameEntryR\x06byN" +
+	"ame\x12.\n\adetails\x18\b \x03(\v2\x14.google.protobuf.AnyR\adetails\x1aQ\n\vByNameEnt" +
+	"ry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12,\n\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05val" +
+	"ue:\x028\x01\"x\n\x04Tree\x12\x14\n\x05label\x18\x01 \x01(\tR\x05label\x120\n\bchildren\x18\x02 \x03(\v2\x14.parley." +
+	"feature.TreeR\bchildren\x12(\n\x04left\x18\x03 \x01(\v2\x14.parley.feature.TreeR\x04left" +
+	"\"\t\n\aNothing\"L\n\vEchoRequest\x12\x18\n\amessage\x18\x01 \x01(\tR\amessage\x12#\n\rresponse" +
+	"_size\x18\x02 \x01(\x05R\fresponseSize\"B\n\fEchoResponse\x12\x18\n\amessage\x18\x01 \x01(\tR\amess" +
+	"age\x12\x18\n\apayload\x18\x02 \x01(\fR\apayload\"\x1e\n\x06Number\x12\x14\n\x05value\x18\x01 \x01(\x03R\x05value\"/\n" +
+	"\x05Total\x12\x10\n\x03sum\x18\x01 \x01(\x03R\x03sum\x12\x14\n\x05count\x18\x02 \x01(\x05R\x05count\"\x1e\n\fCountRequest\x12\x0e" +
+	"\n\x02to\x18\x01 \x01(\x05R\x02to\"e\n\vChatMessage\x12\x12\n\x04from\x18\x01 \x01(\tR\x04from\x12\x12\n\x04text\x18\x02 \x01(\tR" +
+	"\x04text\x12.\n\x04sent\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04sent*N\n\x05Color\x12\x15" +
+	"\n\x11COLOR_UNSPECIFIED\x10\x00\x12\r\n\tCOLOR_RED\x10\x01\x12\x0f\n\vCOLOR_GREEN\x10\x02\x12\x0e\n\nCOLOR_B" +
+	"LUE\x10\x03*Y\n\x06Status\x12\x12\n\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n\x0eSTATUS_STARTED\x10\x01\x12\x12\n\x0eSTATU" +
+	"S_RUNNING\x10\x01\x12\x0f\n\vSTATUS_DONE\x10\x02\x1a\x02\x10\x012\xc3\x02\n\aFeature\x12A\n\x04Echo\x12\x1b.parley.fe" +
+	"ature.EchoRequest\x1a\x1c.parley.feature.EchoResponse\x126\n\x03Sum\x12\x16.parley." +
+	"feature.Number\x1a\x15.parley.feature.Total(\x01\x12?\n\x05Count\x12\x1c.parley.featur" +
+	"e.CountRequest\x1a\x16.parley.feature.Number0\x01\x12D\n\x04Chat\x12\x1b.parley.featur" +
+	"e.ChatMessage\x1a\x1b.parley.feature.ChatMessage(\x010\x01\x126\n\x04Ping\x12\x16.google." +
+	"protobuf.Empty\x1a\x16.google.protobuf.Empty:3\n\x04note\x12\x1d.google.protobuf" +
+	".FieldOptions\x18ц\x03 \x01(\tR\x04noteB@Z>github.com/parleyrpc/parley/stubs" +
+	"/internal/featurepb;featurepbb\x06proto3"
 
 func init() {
 	descriptors.Register("feature.proto", []byte(file_feature_proto_rawDesc))

@@ -55,6 +55,9 @@ func FuzzDecodeOptionals(f *testing.F)    { fuzzDecode[featurepb.Optionals](f) }
 func FuzzDecodeCollections(f *testing.F)  { fuzzDecode[featurepb.Collections](f) }
 func FuzzDecodeOuter(f *testing.F)        { fuzzDecode[featurepb.Outer](f) }
 func FuzzDecodeWellKnown(f *testing.F)    { fuzzDecode[featurepb.WellKnown](f) }
+func FuzzDecodeTree(f *testing.F)         { fuzzDecode[featurepb.Tree](f) }
+func FuzzDecodeWrappers(f *testing.F)     { fuzzDecode[featurepb.Wrappers](f) }
+func FuzzDecodeFreeForm(f *testing.F)     { fuzzDecode[featurepb.FreeForm](f) }
 func FuzzDecodeNothing(f *testing.F)      { fuzzDecode[featurepb.Nothing](f) }
 func FuzzDecodeEchoRequest(f *testing.F)  { fuzzDecode[featurepb.EchoRequest](f) }
 func FuzzDecodeEchoResponse(f *testing.F) { fuzzDecode[featurepb.EchoResponse](f) }
@@ -164,8 +167,9 @@ func heapAllocated() uint64 {
 }
 
 // presence lists the fields whose nil and empty values the encoding tells
-// apart, by struct type: proto3 optional bytes. Every other []byte field
-// is omitted when empty, so empty reads back as nil.
+// apart, by struct type: proto3 optional bytes. Every other []byte value
+// may come back nil for empty or empty for nil: fields are omitted when
+// empty, and protobuf list and map elements decode as empty, not nil.
 var presence = map[reflect.Type]map[string]bool{
 	reflect.TypeFor[featurepb.Optionals](): {"OptBytes": true},
 }
@@ -201,8 +205,8 @@ func diff(path string, a, b reflect.Value, roundTrip bool) string {
 		for i := range a.NumField() {
 			fa, fb := a.Field(i), b.Field(i)
 			name := a.Type().Field(i).Name
-			if roundTrip && fa.Type() == reflect.TypeFor[[]byte]() && !presence[a.Type()][name] && fa.Len() == 0 && fb.Len() == 0 {
-				continue
+			if presence[a.Type()][name] && fa.IsNil() != fb.IsNil() {
+				return path + "." + name + " (nil vs non-nil)"
 			}
 			if d := diff(path+"."+name, fa, fb, roundTrip); d != "" {
 				return d
@@ -210,6 +214,9 @@ func diff(path string, a, b reflect.Value, roundTrip bool) string {
 		}
 		return ""
 	case reflect.Slice:
+		if roundTrip && a.Type() == reflect.TypeFor[[]byte]() && a.Len() == 0 && b.Len() == 0 {
+			return ""
+		}
 		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
 			return fmt.Sprintf("%s (len %d, nil %v vs len %d, nil %v)", path, a.Len(), a.IsNil(), b.Len(), b.IsNil())
 		}

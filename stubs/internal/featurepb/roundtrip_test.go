@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleyrpc/parley/stubs/internal/featurepb"
 	"github.com/parleyrpc/parley/wire"
+	"github.com/parleyrpc/parley/wkt"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -21,6 +22,8 @@ func ptr[T any](v T) *T { return &v }
 type message interface {
 	msgpack.CustomEncoder
 	msgpack.CustomDecoder
+	wire.ProtoMessage
+	MergeProto(data []byte, depth int) error
 }
 
 // fullScalars sets every scalar field to a non-zero value, with extremes.
@@ -99,7 +102,28 @@ func roundTripCases() map[string]message {
 		},
 		"wellknown/far": &featurepb.WellKnown{At: time.Unix(1<<40, 999999999)},
 		"nothing":       &featurepb.Nothing{},
-		"chat":          &featurepb.ChatMessage{From: "ann", Text: "hi", Sent: t0},
+		"wrappers/zero": &featurepb.Wrappers{
+			DoubleVal: ptr(0.0), FloatVal: ptr(float32(0)), Int64Val: ptr(int64(0)), Uint64Val: ptr(uint64(0)),
+			Int32Val: ptr(int32(0)), Uint32Val: ptr(uint32(0)), BoolVal: ptr(false), StringVal: ptr(""), BytesVal: []byte{},
+		},
+		"wrappers/set": &featurepb.Wrappers{
+			DoubleVal: ptr(-1.5), FloatVal: ptr(float32(2.5)), Int64Val: ptr(int64(math.MinInt64)), Uint64Val: ptr(uint64(math.MaxUint64)),
+			Int32Val: ptr(int32(-7)), Uint32Val: ptr(uint32(math.MaxUint32)), BoolVal: ptr(true), StringVal: ptr("ß"), BytesVal: []byte{0, 1},
+			List: []*int64{ptr(int64(1)), ptr(int64(0))}, ByName: map[string]*string{"a": ptr("x"), "b": ptr("")},
+		},
+		"wrappers/null": &featurepb.Wrappers{},
+		"freeform/set": &featurepb.FreeForm{
+			Attrs: map[string]any{"n": 1.5, "s": "x", "b": true, "null": nil, "l": []any{1.0, "two"}, "m": map[string]any{"k": false}},
+			Value: "str", List: []any{nil, 2.0, []any{}},
+			Detail: &wkt.Any{TypeURL: "type.googleapis.com/parley.feature.Number", Value: []byte{8, 1}},
+			Mask:   &wkt.FieldMask{Paths: []string{"a.b", "c"}},
+			Values: []any{1.0, nil, map[string]any{}}, ByName: map[string]any{"x": map[string]any{"y": -0.25}},
+			Details: []*wkt.Any{{TypeURL: "u"}, {}},
+		},
+		"freeform/empty":  &featurepb.FreeForm{Attrs: map[string]any{}, List: []any{}, Mask: &wkt.FieldMask{}, Detail: &wkt.Any{}},
+		"freeform/absent": &featurepb.FreeForm{},
+		"tree":            &featurepb.Tree{Label: "root", Children: []*featurepb.Tree{{Label: "a"}, {Left: &featurepb.Tree{Label: "b"}}}},
+		"chat":            &featurepb.ChatMessage{From: "ann", Text: "hi", Sent: t0},
 	}
 }
 

@@ -1,0 +1,4 @@
+package featurepb_test
+
+// raceEnabled is set by race_test.go in -race builds.
+var raceEnabled bool

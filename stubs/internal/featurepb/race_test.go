@@ -1,0 +1,5 @@
+//go:build race
+
+package featurepb_test
+
+func init() { raceEnabled = true }

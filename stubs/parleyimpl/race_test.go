@@ -1,0 +1,5 @@
+//go:build race
+
+package parleyimpl_test
+
+func init() { raceEnabled = true }
