@@ -2,6 +2,7 @@ package stubs
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -20,13 +21,19 @@ func TestRawDescriptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := new(protoregistry.Files)
-	for _, name := range []string{"google/protobuf/duration.proto", "google/protobuf/empty.proto", "google/protobuf/timestamp.proto"} {
-		fd, err := protoregistry.GlobalFiles.FindFileByPath(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := files.RegisterFile(fd); err != nil {
-			t.Fatal(err)
+	// The well-known types the schemas import, from protobuf-go.
+	for _, f := range fds {
+		for i := range f.Imports().Len() {
+			fd := f.Imports().Get(i).FileDescriptor
+			if !strings.HasPrefix(fd.Path(), "google/protobuf/") {
+				continue
+			}
+			if _, err := files.FindFileByPath(fd.Path()); err == nil {
+				continue
+			}
+			if err := files.RegisterFile(fd); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	// common.proto first: feature.proto imports it.
@@ -56,6 +63,16 @@ func TestRawDescriptor(t *testing.T) {
 		}
 		want := protodesc.ToFileDescriptorProto(fd)
 		want.SourceCodeInfo = nil
+		// Custom options come back from bytes as unknown fields, as in
+		// got: compare with want as it reads back from its own bytes.
+		wantBytes, err := proto.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = new(descriptorpb.FileDescriptorProto)
+		if err := proto.Unmarshal(wantBytes, want); err != nil {
+			t.Fatal(err)
+		}
 		if got := protodesc.ToFileDescriptorProto(back); !proto.Equal(got, want) {
 			t.Errorf("%s: the embedded descriptor differs from the schema's:\ngot  %v\nwant %v", fd.Path(), got, want)
 		}
