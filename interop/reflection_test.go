@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -309,13 +308,10 @@ func startInteropProto(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// requireProto skips the test when the parley server at addr cannot
-// decode a protobuf request for method: it sends an empty message (valid
-// protobuf for every message type) over application/grpc with grpc-go and
-// skips if the server fails it with INTERNAL, which is what a server does
-// when its protobuf codec does not know the method's message types.
-// Generated messages speak protobuf once parley gen writes protobuf
-// codecs; until then the calls cannot be made.
+// requireProto fails the test unless the parley server at addr decodes a
+// protobuf request for method: it sends an empty message (valid protobuf
+// for every message type) over application/grpc with grpc-go, as a
+// clearer first failure than grpcurl's.
 func requireProto(t *testing.T, addr, method string) {
 	t.Helper()
 	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -337,9 +333,6 @@ func requireProto(t *testing.T, addr, method string) {
 	}
 	if err == io.EOF {
 		return
-	}
-	if st := status.Convert(err); st.Code() == codes.Internal {
-		t.Skipf("the server does not speak protobuf for %s (the generated messages have no protobuf codec): %v", method, st.Message())
 	}
 	t.Fatalf("probing %s with an empty protobuf message: %v", method, err)
 }
