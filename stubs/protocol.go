@@ -1,0 +1,210 @@
+package stubs
+
+import (
+	"os"
+	"strings"
+
+	"github.com/parleyrpc/parley/protocol"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// commentLines returns the // comment block that ends on the line above
+// the declaration d (its leading comment), with each line's position, read
+// from the file on disk.
+func (s *schema) commentLines(d protoreflect.Descriptor, src []string) []protocol.Line {
+	loc := d.ParentFile().SourceLocations().ByDescriptor(d)
+	if loc.Path == nil && loc.StartLine == 0 {
+		return nil
+	}
+	end := loc.StartLine - 1 // 0-based index of the line above
+	start := end + 1
+	for i := end; i >= 0 && i < len(src); i-- {
+		if !strings.HasPrefix(strings.TrimLeft(src[i], " \t"), "//") {
+			break
+		}
+		start = i
+	}
+	var out []protocol.Line
+	for i := start; i <= end && i < len(src); i++ {
+		col := strings.Index(src[i], "//") + 2
+		out = append(out, protocol.Line{Text: src[i][col:], Pos: protocol.Pos{Line: i + 1, Col: col + 1}})
+	}
+	return out
+}
+
+// protocolErr converts a protocol error in fd to a schema error.
+func (s *schema) protocolErr(fd protoreflect.FileDescriptor, e *protocol.PosError) *Error {
+	file := fd.Path()
+	if p, ok := s.disk[file]; ok {
+		file = p
+	}
+	return &Error{File: file, Line: e.Pos.Line, Column: e.Pos.Col, Msg: e.Msg}
+}
+
+// checkProtocols finds the @protocol blocks in the comments of fd's
+// services and methods, checks them and compiles each method's protocol
+// into s.protocols.
+func (s *schema) checkProtocols(fd protoreflect.FileDescriptor) []*Error {
+	path, ok := s.disk[fd.Path()]
+	if !ok {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	src := strings.Split(string(data), "\n")
+	var errs []*Error
+	services := fd.Services()
+	for i := 0; i < services.Len(); i++ {
+		errs = append(errs, s.serviceProtocols(services.Get(i), src)...)
+	}
+	return errs
+}
+
+func (s *schema) serviceProtocols(sv protoreflect.ServiceDescriptor, src []string) []*Error {
+	fd := sv.ParentFile()
+	var errs []*Error
+	subs := map[string]*protocol.Block{}
+	own := map[protoreflect.FullName]*protocol.Block{}
+	named := func(b *protocol.Block) {
+		if prev, ok := subs[b.Name]; ok {
+			errs = append(errs, s.protocolErr(fd, &protocol.PosError{Pos: b.Pos,
+				Msg: "protocol " + b.Name + " is declared twice in service " + string(sv.Name()) + " (first at " + posString(prev.Pos) + ")"}))
+			return
+		}
+		subs[b.Name] = b
+	}
+	blocks, perrs := protocol.ParseBlocks(s.commentLines(sv, src))
+	for _, e := range perrs {
+		errs = append(errs, s.protocolErr(fd, e))
+	}
+	for _, b := range blocks {
+		if b.Name == "" {
+			errs = append(errs, s.protocolErr(fd, &protocol.PosError{Pos: b.Pos,
+				Msg: "an unnamed @protocol belongs in the comment of the rpc it governs; in a service's comment, name it (@protocol Name { ... }) and include it"}))
+			continue
+		}
+		named(b)
+	}
+	methods := sv.Methods()
+	for i := 0; i < methods.Len(); i++ {
+		m := methods.Get(i)
+		blocks, perrs := protocol.ParseBlocks(s.commentLines(m, src))
+		for _, e := range perrs {
+			errs = append(errs, s.protocolErr(fd, e))
+		}
+		for _, b := range blocks {
+			switch {
+			case b.Name != "":
+				named(b)
+			case own[m.FullName()] != nil:
+				errs = append(errs, s.protocolErr(fd, &protocol.PosError{Pos: b.Pos, Msg: "rpc " + string(m.Name()) + " has a second unnamed @protocol: one rpc, one protocol"}))
+			default:
+				own[m.FullName()] = b
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	for i := 0; i < methods.Len(); i++ {
+		m := methods.Get(i)
+		b := own[m.FullName()]
+		if b == nil {
+			continue
+		}
+		if !m.IsStreamingClient() || !m.IsStreamingServer() {
+			errs = append(errs, s.protocolErr(fd, &protocol.PosError{Pos: b.Pos,
+				Msg: "a protocol governs a bidirectional-streaming rpc; " + string(m.Name()) + " is " + describeKind(m)}))
+			continue
+		}
+		kinds, kerr := s.kindsOf(m)
+		if kerr != nil {
+			errs = append(errs, kerr)
+			continue
+		}
+		spec, perrs := protocol.Compile(methodName(m), b, subs, kinds)
+		for _, e := range perrs {
+			errs = append(errs, s.protocolErr(fd, e))
+		}
+		if spec != nil {
+			if s.protocols == nil {
+				s.protocols = map[protoreflect.FullName]*protocol.Spec{}
+			}
+			s.protocols[m.FullName()] = spec
+		}
+	}
+	return errs
+}
+
+func posString(p protocol.Pos) string {
+	return strings.Join([]string{itoa(p.Line), itoa(p.Col)}, ":")
+}
+
+func itoa(i int) string {
+	var b []byte
+	if i == 0 {
+		return "0"
+	}
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
+
+// methodName is "pkg.Service/Method".
+func methodName(m protoreflect.MethodDescriptor) string {
+	return string(m.Parent().FullName()) + "/" + string(m.Name())
+}
+
+func describeKind(m protoreflect.MethodDescriptor) string {
+	switch {
+	case m.IsStreamingClient():
+		return "client-streaming"
+	case m.IsStreamingServer():
+		return "server-streaming"
+	}
+	return "unary"
+}
+
+// kindOneof returns the top-level oneof whose cases are msg's kinds, or
+// nil when msg has none (then the message type itself is the one kind).
+func kindOneof(msg protoreflect.MessageDescriptor) (protoreflect.OneofDescriptor, int) {
+	var found protoreflect.OneofDescriptor
+	n := 0
+	oneofs := msg.Oneofs()
+	for i := 0; i < oneofs.Len(); i++ {
+		if o := oneofs.Get(i); !o.IsSynthetic() {
+			found = o
+			n++
+		}
+	}
+	return found, n
+}
+
+// kindsOf returns the kinds of m's two messages.
+func (s *schema) kindsOf(m protoreflect.MethodDescriptor) (protocol.Kinds, *Error) {
+	var k protocol.Kinds
+	for i, msg := range []protoreflect.MessageDescriptor{m.Input(), m.Output()} {
+		var names []string
+		o, n := kindOneof(msg)
+		switch n {
+		case 0:
+			names = []string{string(msg.Name())}
+		case 1:
+			fields := o.Fields()
+			for j := 0; j < fields.Len(); j++ {
+				names = append(names, string(fields.Get(j).Name()))
+			}
+		default:
+			return k, s.errorAt(m, "rpc %s has a protocol, so its message %s may have at most one oneof (its cases are the message kinds); it has %d", m.Name(), msg.Name(), n)
+		}
+		if i == 0 {
+			k.Client = names
+		} else {
+			k.Server = names
+		}
+	}
+	return k, nil
+}
