@@ -562,3 +562,38 @@ func (d *dfa) crossings(c *checker) {
 		}
 	}
 }
+
+// CompileText compiles a protocol written outside a .proto file, for
+// handlers written by hand on the untyped runtime API: text holds one
+// unnamed "@protocol { ... }" block (the method's protocol) and any named
+// ones it includes. Positions in errors count from text's first line.
+func CompileText(method, text string, kinds Kinds) (*Machine, error) {
+	var lines []Line
+	for i, l := range strings.Split(text, "\n") {
+		lines = append(lines, Line{Text: l, Pos: Pos{Line: i + 1, Col: 1}})
+	}
+	blocks, errs := ParseBlocks(lines)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	var main *Block
+	subs := map[string]*Block{}
+	for _, b := range blocks {
+		switch {
+		case b.Name != "":
+			subs[b.Name] = b
+		case main != nil:
+			return nil, &PosError{Pos: b.Pos, Msg: "a second unnamed @protocol"}
+		default:
+			main = b
+		}
+	}
+	if main == nil {
+		return nil, &PosError{Pos: Pos{Line: 1, Col: 1}, Msg: "no unnamed @protocol { ... } block"}
+	}
+	spec, errs := Compile(method, main, subs, kinds)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return New(*spec)
+}

@@ -190,6 +190,10 @@ func (c *Checker) step(ev int, from Side) (uint32, bool) {
 	}
 }
 
+// undo moves the checker back from state word nw to old, if nothing
+// moved it since: a checked send that did not happen after all.
+func (c *Checker) undo(old, nw uint32) { c.st.CompareAndSwap(nw, old) }
+
 // fail marks the checker failed.
 func (c *Checker) fail() {
 	for {
@@ -302,19 +306,23 @@ func (c *Checker) End() error {
 	}
 }
 
+// noKind is Violation.Got for a message with no kind.
+const noKind = "a message with no kind (set one of its cases)"
+
 func kindName(m *Machine, side Side, k int) string {
 	list := m.spec.Client
 	if side == ServerSide {
 		list = m.spec.Server
 	}
 	if k < 0 || k >= len(list) {
-		return "a message with no kind"
+		return noKind
 	}
 	return list[k]
 }
 
 func (c *Checker) violation(local bool, side Side, state int, got string) *Violation {
 	return &Violation{
+		NoKind: got == noKind,
 		Method: c.m.spec.Method,
 		Side:   side,
 		Local:  local,
@@ -342,6 +350,9 @@ type Violation struct {
 	Want string
 	// Got is the kind sent or received.
 	Got string
+	// NoKind is set when the message had no kind at all (a oneof with no
+	// case set): malformed rather than out of order.
+	NoKind bool
 }
 
 // Error reads like "chat.v1.Chat/Converse: got say, want join (before the

@@ -86,7 +86,7 @@ func isIdentByte(c byte, first bool) bool {
 func (p *parser) scan() token {
 	for p.li < len(p.lines) {
 		text := p.lines[p.li].Text
-		for p.off < len(text) && (text[p.off] == ' ' || text[p.off] == '\t' || text[p.off] == '\r') {
+		for p.off < len(text) && (text[p.off] == ' ' || text[p.off] == '\t' || text[p.off] == '\r' || text[p.off] == '\n') {
 			p.off++
 		}
 		if p.off >= len(text) {

@@ -1,0 +1,396 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/parleyrpc/parley/mailbox"
+	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// status converts a violation to the status it ends a call with:
+// INVALID_ARGUMENT for a message with no kind, FAILED_PRECONDITION
+// otherwise. errors.As finds the *Violation in it.
+func status(v *Violation) *wire.Error {
+	if v.NoKind {
+		return wire.WrapError(wire.InvalidArgument, v)
+	}
+	return wire.WrapError(wire.FailedPrecondition, v)
+}
+
+// checkSend checks a local send of kind k and, when allowed, runs send; a
+// send that fails after the check is undone in the checker.
+func checkSend(c *Checker, k int, send func() error) error {
+	ev := c.event(c.side, k)
+	if ev < 0 {
+		return status(c.violation(true, c.side, c.State(), kindName(c.m, c.side, k)))
+	}
+	old := c.st.Load()
+	nw, ok := c.step(ev, c.side)
+	if !ok {
+		return status(c.violation(true, c.side, int(nw&stateMask), kindName(c.m, c.side, k)))
+	}
+	if err := send(); err != nil {
+		c.undo(old, nw)
+		return err
+	}
+	return nil
+}
+
+// sender is a checked mailbox.Sender: each message is checked against the
+// protocol before it is queued, and a refused one never reaches the wire.
+type sender[T any] struct {
+	c    *Checker
+	kind func(*T) int
+	out  mailbox.Sender[*T]
+	// onSent runs after a message was queued (nil if none).
+	ctx context.Context
+}
+
+func (s sender[T]) Send(ctx context.Context, v *T) error {
+	return checkSend(s.c, s.kind(v), func() error { return s.out.Send(ctx, v) })
+}
+
+func (s sender[T]) TrySend(v *T) error {
+	return checkSend(s.c, s.kind(v), func() error { return s.out.TrySend(v) })
+}
+
+func (s sender[T]) Done() <-chan struct{} { return s.out.Done() }
+
+// ServerConv is a server call checked against its protocol, from the
+// server's view. It is what Serve gives a handler: Recv and In yield only
+// requests the protocol allows (a request out of protocol ends the call
+// with FAILED_PRECONDITION), and Send and Out refuse the responses it does
+// not allow before they reach the wire.
+//
+// Concurrency: as for runtime.ServerCall, the inbound side (Recv or In,
+// not both) may be used by one goroutine while others send. Nothing may be
+// used after the handler returns.
+type ServerConv[Req, Res any] struct {
+	call    *runtime.ServerCall[Req, Res]
+	chk     *Checker
+	reqKind func(*Req) int
+	resKind func(*Res) int
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	mu        sync.Mutex
+	violation *wire.Error // the first violation received; guarded by mu
+
+	inOnce   sync.Once
+	in       *mailbox.Mailbox[*Req] // written by the pump goroutine, read by the handler
+	pumpDone chan struct{}          // closed when the pump returns; nil without one
+}
+
+// Serve runs handler h on call under machine m: reqKind and resKind
+// return the kind number of a request and of a response (-1 for none).
+// The call ends with h's status, except that a request out of protocol
+// ends it with FAILED_PRECONDITION (INVALID_ARGUMENT for a request with no
+// kind) whatever h returns, and h returning nil where the protocol expects
+// more ends it with INTERNAL. Register handlers with it through
+// runtime.HandleBidi; generated code does so for methods with a protocol.
+func Serve[Req, Res any](call *runtime.ServerCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int, h func(*ServerConv[Req, Res]) error) error {
+	ctx, cancel := context.WithCancel(call.Context())
+	c := &ServerConv[Req, Res]{call: call, chk: NewChecker(m, ServerSide), reqKind: reqKind, resKind: resKind, ctx: ctx, cancel: cancel}
+	err := h(c)
+	cancel()
+	if c.pumpDone != nil {
+		<-c.pumpDone
+	}
+	if v := c.failed(); v != nil {
+		return v
+	}
+	if err == nil {
+		if v := c.chk.End(); v != nil {
+			var pv *Violation
+			errors.As(v, &pv)
+			return wire.Errorf(wire.Internal, "%s: the handler ended the call with OK where the protocol expects %s (%s)", pv.Method, pv.Want, pv.State)
+		}
+	}
+	return err
+}
+
+// fail records the violation v, which ends the call, and cancels the
+// handler's context.
+func (c *ServerConv[Req, Res]) fail(v error) *wire.Error {
+	var pv *Violation
+	errors.As(v, &pv)
+	st := status(pv)
+	c.mu.Lock()
+	if c.violation == nil {
+		c.violation = st
+	}
+	st = c.violation
+	c.mu.Unlock()
+	c.cancel()
+	return st
+}
+
+func (c *ServerConv[Req, Res]) failed() *wire.Error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.violation
+}
+
+// Call returns the underlying call, for its metadata, headers and
+// trailers. Its messages must go through the ServerConv.
+func (c *ServerConv[Req, Res]) Call() *runtime.ServerCall[Req, Res] { return c.call }
+
+// Context is the call's context, also cancelled by a violation.
+func (c *ServerConv[Req, Res]) Context() context.Context { return c.ctx }
+
+// Checker returns the call's checker, for its state.
+func (c *ServerConv[Req, Res]) Checker() *Checker { return c.chk }
+
+// check checks one request (nil with err io.EOF for the half-close).
+func (c *ServerConv[Req, Res]) check(v *Req, err error) error {
+	if err == io.EOF {
+		if verr := c.chk.RecvHalfClose(); verr != nil {
+			return c.fail(verr)
+		}
+		return io.EOF
+	}
+	if err != nil {
+		if st := c.failed(); st != nil {
+			return st
+		}
+		return wire.AsError(err)
+	}
+	if verr := c.chk.Recv(c.reqKind(v)); verr != nil {
+		return c.fail(verr)
+	}
+	return nil
+}
+
+// Recv receives the next request: io.EOF once the client half-closed
+// where the protocol allows it; a request or half-close out of protocol
+// returns the FAILED_PRECONDITION status the call ends with.
+func (c *ServerConv[Req, Res]) Recv() (*Req, error) {
+	if st := c.failed(); st != nil {
+		return nil, st
+	}
+	v, err := c.call.In().Recv(c.ctx)
+	if err := c.check(v, err); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// In returns the checked inbound mailbox, for select: a goroutine of the
+// call's own checks each request as it arrives and passes on the allowed
+// ones; a violation ends the mailbox with the call's status.
+func (c *ServerConv[Req, Res]) In() mailbox.Receiver[*Req] {
+	c.inOnce.Do(func() {
+		c.in = mailbox.New[*Req](1)
+		c.pumpDone = make(chan struct{})
+		go c.pump()
+	})
+	return c.in
+}
+
+// pump moves checked requests from the call's mailbox to c.in until the
+// requests end, a violation, or the handler's return (c.ctx).
+func (c *ServerConv[Req, Res]) pump() {
+	defer close(c.pumpDone)
+	raw := c.call.In()
+	for {
+		v, err := raw.Recv(c.ctx)
+		if err := c.check(v, err); err != nil {
+			if err == io.EOF {
+				c.in.Close(mailbox.End{})
+			} else {
+				c.in.Close(mailbox.End{Err: err})
+			}
+			return
+		}
+		if err := c.in.Send(c.ctx, v); err != nil {
+			c.in.Close(mailbox.End{Err: wire.AsError(err)})
+			return
+		}
+	}
+}
+
+// Send sends res if the protocol allows it now, else returns a
+// FAILED_PRECONDITION error (holding the *Violation) and sends nothing.
+func (c *ServerConv[Req, Res]) Send(res *Res) error {
+	return checkSend(c.chk, c.resKind(res), func() error { return c.call.Out().Send(c.ctx, res) })
+}
+
+// Out returns the checked outbound mailbox: its Send and TrySend check as
+// Send does.
+func (c *ServerConv[Req, Res]) Out() mailbox.Sender[*Res] {
+	return sender[Res]{c: c.chk, kind: c.resKind, out: c.call.Out()}
+}
+
+// ClientConv is a client call checked against its protocol, from the
+// client's view: Send, Out and CloseSend refuse what the protocol does
+// not allow before it reaches the wire, and a response (or an OK end) out
+// of protocol resets the stream and ends the receive side with a local
+// FAILED_PRECONDITION error. Any non-OK status from the server is passed
+// on as it is.
+//
+// Concurrency: as for runtime.ClientCall, the inbound side (Recv or In,
+// not both) may be used by one goroutine while others send.
+type ClientConv[Req, Res any] struct {
+	call    *runtime.ClientCall[Req, Res]
+	chk     *Checker
+	reqKind func(*Req) int
+	resKind func(*Res) int
+
+	mu        sync.Mutex
+	violation *wire.Error // guarded by mu
+
+	inOnce sync.Once
+	in     *mailbox.Mailbox[*Res] // written by the pump goroutine
+}
+
+// Open starts a bidirectional-streaming call (runtime.Open) checked
+// against m.
+func Open[Req, Res any](ctx context.Context, c *runtime.Client, method string, m *Machine, reqKind func(*Req) int, resKind func(*Res) int, opts ...runtime.CallOption) (*ClientConv[Req, Res], error) {
+	call, err := runtime.Open[Req, Res](ctx, c, method, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return NewClientConv(call, m, reqKind, resKind), nil
+}
+
+// NewClientConv checks call, which has not sent or received anything yet,
+// against m.
+func NewClientConv[Req, Res any](call *runtime.ClientCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int) *ClientConv[Req, Res] {
+	return &ClientConv[Req, Res]{call: call, chk: NewChecker(m, ClientSide), reqKind: reqKind, resKind: resKind}
+}
+
+// Call returns the underlying call, for its headers, trailers and Cancel.
+// Its messages must go through the ClientConv.
+func (c *ClientConv[Req, Res]) Call() *runtime.ClientCall[Req, Res] { return c.call }
+
+// Context returns the call's context.
+func (c *ClientConv[Req, Res]) Context() context.Context { return c.call.Context() }
+
+// Checker returns the call's checker, for its state.
+func (c *ClientConv[Req, Res]) Checker() *Checker { return c.chk }
+
+// Send sends req if the protocol allows it now, else returns a
+// FAILED_PRECONDITION error (holding the *Violation) and sends nothing.
+func (c *ClientConv[Req, Res]) Send(req *Req) error {
+	return checkSend(c.chk, c.reqKind(req), func() error { return c.call.Send(req) })
+}
+
+// Out returns the checked outbound mailbox.
+func (c *ClientConv[Req, Res]) Out() mailbox.Sender[*Req] {
+	return sender[Req]{c: c.chk, kind: c.reqKind, out: c.call.Out()}
+}
+
+// CloseSend half-closes the call if the protocol allows it now.
+func (c *ClientConv[Req, Res]) CloseSend() error {
+	if err := c.chk.CloseSend(); err != nil {
+		var v *Violation
+		errors.As(err, &v)
+		return status(v)
+	}
+	return c.call.CloseSend()
+}
+
+// Cancel abandons the call (see runtime.ClientCall.Cancel); In, if used,
+// ends with CANCELLED.
+func (c *ClientConv[Req, Res]) Cancel() {
+	c.call.Cancel()
+	c.inOnce.Do(func() {}) // no pump after this
+	if c.in != nil {
+		c.in.Close(mailbox.End{Err: wire.NewError(wire.Canceled, "call cancelled")})
+	}
+}
+
+// fail records a received violation, resets the stream and returns the
+// local error the receive side ends with.
+func (c *ClientConv[Req, Res]) fail(v error) *wire.Error {
+	var pv *Violation
+	errors.As(v, &pv)
+	st := status(pv)
+	c.mu.Lock()
+	if c.violation == nil {
+		c.violation = st
+	}
+	st = c.violation
+	c.mu.Unlock()
+	c.call.Cancel()
+	return st
+}
+
+func (c *ClientConv[Req, Res]) failed() *wire.Error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.violation
+}
+
+// check checks one response, or the end of the call (err io.EOF for OK).
+func (c *ClientConv[Req, Res]) check(v *Res, err error) error {
+	if st := c.failed(); st != nil {
+		return st
+	}
+	if err == io.EOF {
+		if verr := c.chk.End(); verr != nil {
+			return c.fail(verr)
+		}
+		return io.EOF
+	}
+	if err != nil {
+		return err // any non-OK status may end a conversation
+	}
+	if verr := c.chk.Recv(c.resKind(v)); verr != nil {
+		return c.fail(verr)
+	}
+	return nil
+}
+
+// Recv returns the next response; io.EOF once the call ended OK where the
+// protocol may end, the server's status if it failed, or a local
+// FAILED_PRECONDITION error after a response out of protocol (the stream
+// is reset).
+func (c *ClientConv[Req, Res]) Recv() (*Res, error) {
+	if st := c.failed(); st != nil {
+		return nil, st
+	}
+	v, err := c.call.Recv()
+	if err := c.check(v, err); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// In returns the checked inbound mailbox, for select; its terminal event
+// is as Recv's last result (End.Err nil for a clean end).
+func (c *ClientConv[Req, Res]) In() mailbox.Receiver[*Res] {
+	c.inOnce.Do(func() {
+		c.in = mailbox.New[*Res](1)
+		go c.pump()
+	})
+	return c.in
+}
+
+// pump moves checked responses to c.in until the call's inbound mailbox
+// ends (which it does once the call has ended, however it ends) or Cancel
+// closes c.in. A response waits in the pump until it is read: read In to
+// its end or Cancel.
+func (c *ClientConv[Req, Res]) pump() {
+	raw := c.call.In()
+	ctx := context.Background()
+	for {
+		v, err := raw.Recv(context.Background())
+		if err := c.check(v, err); err != nil {
+			end, _ := raw.End()
+			if err == io.EOF {
+				c.in.Close(mailbox.End{Trailer: end.Trailer})
+			} else {
+				c.in.Close(mailbox.End{Err: err, Trailer: end.Trailer})
+			}
+			return
+		}
+		if err := c.in.Send(ctx, v); err != nil {
+			return // closed by Cancel
+		}
+	}
+}
