@@ -242,3 +242,23 @@ func FuzzCompile(f *testing.F) {
 type fuzzT struct{ *testing.T }
 
 func (f fuzzT) Fatalf(format string, args ...any) { f.Skip() }
+
+func TestMermaid(t *testing.T) {
+	m := mustCompile(t, "@protocol { client join; server joined; client (say | leave) }", chatKinds)
+	got := m.Mermaid()
+	want := `stateDiagram-v2
+    %% chat.v1.Chat/Converse
+    state "before the first message" as s0
+    state "after client join" as s1
+    state "after server joined" as s2
+    state "after client say or leave" as s3
+    [*] --> s0
+    s0 --> s1: client join
+    s1 --> s2: server joined
+    s2 --> s3: client say<br/>client leave
+    s3 --> [*]
+`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

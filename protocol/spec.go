@@ -1,6 +1,10 @@
 package protocol
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // spec writes the minimized automaton as tables, describing each state by
 // the shortest way to it.
@@ -52,13 +56,26 @@ func (d *dfa) spec(method string) *Spec {
 			}
 		}
 	}
+	// step names the events from st's predecessor into st: "client say
+	// or leave".
+	step := func(st int) string {
+		p := from[st].prev
+		var kinds []string
+		side := d.a.side(from[st].ev)
+		for ev, t := range d.next[p] {
+			if t == st && d.a.side(ev) == side {
+				kinds = append(kinds, d.a.name(ev))
+			}
+		}
+		return side.String() + " " + strings.Join(kinds, " or ")
+	}
 	name := func(st int, depth int) string {
 		out := ""
 		for i := 0; i < depth && st > 0; i++ {
 			if out != "" {
 				out = ", " + out
 			}
-			out = d.a.label(from[st].ev) + out
+			out = step(st) + out
 			st = from[st].prev
 		}
 		return "after " + out
@@ -74,6 +91,14 @@ func (d *dfa) spec(method string) *Spec {
 			nm = name(st, 3)
 		}
 		s.States[st] = nm
+	}
+	// Still ambiguous: number them.
+	seen := map[string]int{}
+	for st := 1; st < n; st++ {
+		seen[s.States[st]]++
+		if k := seen[s.States[st]]; k > 1 {
+			s.States[st] += fmt.Sprintf(" (%d)", k)
+		}
 	}
 	return s
 }

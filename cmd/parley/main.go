@@ -5,6 +5,7 @@
 //
 //	parley gen [-out DIR] [-I DIR]... FILE.proto...
 //	parley call [flags] ADDR /pkg.Service/Method [JSON | @FILE | @-]
+//	parley protocol [-I DIR]... FILE.proto [Service/Method]
 //	parley version
 //
 // Run "parley gen -h" or "parley call -h" for the flags. From go generate:
@@ -29,6 +30,8 @@ Usage:
         generate Go messages and typed stubs (one FILE.parley.go per file)
   parley call [flags] ADDR /pkg.Service/Method [JSON | @FILE | @-]
         call a method, JSON in and JSON lines out (like grpcurl)
+  parley protocol [-I DIR]... FILE.proto [Service/Method]
+        print the declared protocols as Mermaid state diagrams
   parley version
         print the generator version
 
@@ -55,6 +58,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runGen(args[1:], stdout, stderr)
 	case "call":
 		err = runCall(args[1:], stdin, stdout, stderr)
+	case "protocol":
+		err = runProtocol(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "parley", stubs.Version)
 		return 0

@@ -6,9 +6,11 @@ package featurepb
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
+	"github.com/parleyrpc/parley/protocol"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
 	"github.com/vmihailenco/msgpack/v5"
@@ -2595,6 +2597,306 @@ func (m *ChatMessage) DecodeMsgpack(d *msgpack.Decoder) error {
 	return nil
 }
 
+// Turn is one move of a negotiation: exactly one case is set.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Turn struct {
+	// Move holds the oneof move: nil, or one of its case types.
+	// The case is encoded under its field's name in this message's map.
+	Move Turn_Move `msgpack:"-"`
+}
+
+// Turn_Move is the oneof parley.feature.Turn.move: one of *Turn_Offer, *Turn_Counter, *Turn_Accept, *Turn_Reject.
+// It is sealed: only those types implement it.
+type Turn_Move interface {
+	isTurn_Move()
+}
+
+// Turn_Offer is the case offer of the oneof parley.feature.Turn.move.
+type Turn_Offer struct {
+	Offer *Offer `msgpack:"offer"`
+}
+
+func (*Turn_Offer) isTurn_Move() {}
+
+// Turn_Counter is the case counter of the oneof parley.feature.Turn.move.
+type Turn_Counter struct {
+	Counter *Offer `msgpack:"counter"`
+}
+
+func (*Turn_Counter) isTurn_Move() {}
+
+// Turn_Accept is the case accept of the oneof parley.feature.Turn.move.
+type Turn_Accept struct {
+	Accept *struct{} `msgpack:"accept"`
+}
+
+func (*Turn_Accept) isTurn_Move() {}
+
+// Turn_Reject is the case reject of the oneof parley.feature.Turn.move.
+type Turn_Reject struct {
+	Reject string `msgpack:"reject"`
+}
+
+func (*Turn_Reject) isTurn_Move() {}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Turn) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	switch x := m.Move.(type) {
+	case *Turn_Offer:
+		if x != nil {
+			n++
+		}
+	case *Turn_Counter:
+		if x != nil {
+			n++
+		}
+	case *Turn_Accept:
+		if x != nil {
+			n++
+		}
+	case *Turn_Reject:
+		if x != nil {
+			n++
+		}
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	switch x := m.Move.(type) {
+	case *Turn_Offer:
+		if x != nil {
+			if err := e.EncodeString("offer"); err != nil {
+				return err
+			}
+			if err := x.Offer.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	case *Turn_Counter:
+		if x != nil {
+			if err := e.EncodeString("counter"); err != nil {
+				return err
+			}
+			if err := x.Counter.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	case *Turn_Accept:
+		if x != nil {
+			if err := e.EncodeString("accept"); err != nil {
+				return err
+			}
+			if err := e.EncodeMapLen(0); err != nil {
+				return err
+			}
+		}
+	case *Turn_Reject:
+		if x != nil {
+			if err := e.EncodeString("reject"); err != nil {
+				return err
+			}
+			if err := e.EncodeString(x.Reject); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Turn) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Turn{}
+	n, err := wire.MsgpackMapLen(d)
+	if err != nil {
+		return err
+	}
+	// Keys are read into kb without allocating a string; a key longer
+	// than kb names no field and is discarded.
+	var kb [7]byte
+	for i := 0; i < n; i++ {
+		l, err := d.DecodeBytesLen()
+		if err != nil {
+			return err
+		}
+		key := kb[:min(max(l, 0), len(kb))]
+		if l > len(kb) {
+			key = nil
+			for l > 0 {
+				c := min(l, len(kb))
+				if err := d.ReadFull(kb[:c]); err != nil {
+					return err
+				}
+				l -= c
+			}
+		} else if err := d.ReadFull(key); err != nil {
+			return err
+		}
+		switch string(key) {
+		case "offer":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				if err := d.Skip(); err != nil {
+					return err
+				}
+				continue
+			}
+			if m.Move != nil {
+				return fmt.Errorf("parley.feature.Turn: more than one case of oneof move present (offer)")
+			}
+			v := new(Offer)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.Turn.offer: %w", err)
+			}
+			m.Move = &Turn_Offer{Offer: v}
+		case "counter":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				if err := d.Skip(); err != nil {
+					return err
+				}
+				continue
+			}
+			if m.Move != nil {
+				return fmt.Errorf("parley.feature.Turn: more than one case of oneof move present (counter)")
+			}
+			v := new(Offer)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.Turn.counter: %w", err)
+			}
+			m.Move = &Turn_Counter{Counter: v}
+		case "accept":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				if err := d.Skip(); err != nil {
+					return err
+				}
+				continue
+			}
+			if m.Move != nil {
+				return fmt.Errorf("parley.feature.Turn: more than one case of oneof move present (accept)")
+			}
+			if err := d.Skip(); err != nil {
+				return fmt.Errorf("parley.feature.Turn.accept: %w", err)
+			}
+			m.Move = &Turn_Accept{Accept: &struct{}{}}
+		case "reject":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				if err := d.Skip(); err != nil {
+					return err
+				}
+				continue
+			}
+			if m.Move != nil {
+				return fmt.Errorf("parley.feature.Turn: more than one case of oneof move present (reject)")
+			}
+			v, err := d.DecodeString()
+			if err != nil {
+				return fmt.Errorf("parley.feature.Turn.reject: %w", err)
+			}
+			m.Move = &Turn_Reject{Reject: v}
+		default:
+			if err := d.Skip(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Offer is a price.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Offer struct {
+	Price uint32 `msgpack:"price,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Offer) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.Price != 0 {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.Price != 0 {
+		if err := e.EncodeString("price"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(uint64(m.Price)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Offer) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Offer{}
+	n, err := wire.MsgpackMapLen(d)
+	if err != nil {
+		return err
+	}
+	// Keys are read into kb without allocating a string; a key longer
+	// than kb names no field and is discarded.
+	var kb [5]byte
+	for i := 0; i < n; i++ {
+		l, err := d.DecodeBytesLen()
+		if err != nil {
+			return err
+		}
+		key := kb[:min(max(l, 0), len(kb))]
+		if l > len(kb) {
+			key = nil
+			for l > 0 {
+				c := min(l, len(kb))
+				if err := d.ReadFull(kb[:c]); err != nil {
+					return err
+				}
+				l -= c
+			}
+		} else if err := d.ReadFull(key); err != nil {
+			return err
+		}
+		switch string(key) {
+		case "price":
+			v, err := d.DecodeUint32()
+			if err != nil {
+				return fmt.Errorf("parley.feature.Offer.price: %w", err)
+			}
+			m.Price = v
+		default:
+			if err := d.Skip(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Full method names of the service parley.feature.Feature, as they appear in
 // the HTTP/2 :path of a call.
 const (
@@ -2608,11 +2910,30 @@ const (
 	Feature_Chat_FullMethodName = "/parley.feature.Feature/Chat"
 	// Feature_Ping_FullMethodName is the full name of parley.feature.Feature.Ping.
 	Feature_Ping_FullMethodName = "/parley.feature.Feature/Ping"
+	// Feature_Negotiate_FullMethodName is the full name of parley.feature.Feature.Negotiate.
+	Feature_Negotiate_FullMethodName = "/parley.feature.Feature/Negotiate"
+	// Feature_Mirror_FullMethodName is the full name of parley.feature.Feature.Mirror.
+	Feature_Mirror_FullMethodName = "/parley.feature.Feature/Mirror"
 )
 
 // FeatureServer is the server API for the service parley.feature.Feature.
 //
 // Feature has one method of each call type.
+//
+// Either side answers an offer with a counter-offer, an acceptance or a
+// rejection:
+//
+//	@protocol ClientMoves {
+//	  client counter; include ServerMoves
+//	  | client accept
+//	  | client reject
+//	}
+//
+//	@protocol ServerMoves {
+//	  server counter; include ClientMoves
+//	  | server accept
+//	  | server reject
+//	}
 //
 // Implement it (embedding UnimplementedFeatureServer for forward
 // compatibility) and pass the implementation to RegisterFeatureServer.
@@ -2631,6 +2952,19 @@ type FeatureServer interface {
 	Chat(call *runtime.ServerCall[ChatMessage, ChatMessage]) error
 	// Ping handles the unary call parley.feature.Feature.Ping.
 	Ping(ctx context.Context, req *struct{}) (*struct{}, error)
+	// Negotiate haggles over a price: the client opens, then the sides take
+	// turns until one accepts or rejects.
+	//
+	//	@protocol {
+	//	  client offer
+	//	  include ServerMoves
+	//	}
+	Negotiate(conv *FeatureNegotiateServerConv) error
+	// Mirror streams numbers both ways at once, each side at its own pace,
+	// until the client half-closes.
+	//
+	// @protocol { (client Number*; client halfclose) & server Number* }
+	Mirror(conv *FeatureMirrorServerConv) error
 }
 
 // UnimplementedFeatureServer implements FeatureServer with methods that fail with
@@ -2663,6 +2997,16 @@ func (UnimplementedFeatureServer) Ping(ctx context.Context, req *struct{}) (*str
 	return nil, wire.Errorf(wire.Unimplemented, "method Ping not implemented")
 }
 
+// Negotiate returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Negotiate(conv *FeatureNegotiateServerConv) error {
+	return wire.Errorf(wire.Unimplemented, "method Negotiate not implemented")
+}
+
+// Mirror returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Mirror(conv *FeatureMirrorServerConv) error {
+	return wire.Errorf(wire.Unimplemented, "method Mirror not implemented")
+}
+
 // RegisterFeatureServer registers impl's methods with s under their full
 // method names. Call it before s starts serving.
 func RegisterFeatureServer(s *runtime.Server, impl FeatureServer) {
@@ -2671,11 +3015,36 @@ func RegisterFeatureServer(s *runtime.Server, impl FeatureServer) {
 	runtime.HandleServerStream[CountRequest, Number](s, Feature_Count_FullMethodName, impl.Count)
 	runtime.HandleBidi[ChatMessage, ChatMessage](s, Feature_Chat_FullMethodName, impl.Chat)
 	runtime.HandleUnary[struct{}, struct{}](s, Feature_Ping_FullMethodName, impl.Ping)
+	runtime.HandleBidi(s, Feature_Negotiate_FullMethodName, func(call *runtime.ServerCall[Turn, Turn]) error {
+		return protocol.Serve(call, FeatureNegotiateProtocol, FeatureNegotiateClientKind, FeatureNegotiateServerKind, func(c *protocol.ServerConv[Turn, Turn]) error {
+			return impl.Negotiate(&FeatureNegotiateServerConv{c})
+		})
+	})
+	runtime.HandleBidi(s, Feature_Mirror_FullMethodName, func(call *runtime.ServerCall[Number, Number]) error {
+		return protocol.Serve(call, FeatureMirrorProtocol, FeatureMirrorClientKind, FeatureMirrorServerKind, func(c *protocol.ServerConv[Number, Number]) error {
+			return impl.Mirror(&FeatureMirrorServerConv{c})
+		})
+	})
 }
 
 // FeatureClient is the client API for the service parley.feature.Feature.
 //
 // Feature has one method of each call type.
+//
+// Either side answers an offer with a counter-offer, an acceptance or a
+// rejection:
+//
+//	@protocol ClientMoves {
+//	  client counter; include ServerMoves
+//	  | client accept
+//	  | client reject
+//	}
+//
+//	@protocol ServerMoves {
+//	  server counter; include ClientMoves
+//	  | server accept
+//	  | server reject
+//	}
 //
 // Streaming methods return the call itself: send requests to its outbound
 // mailbox (Send or Out, then CloseSend to half-close) and receive
@@ -2693,6 +3062,19 @@ type FeatureClient interface {
 	Chat(ctx context.Context, opts ...runtime.CallOption) (*runtime.ClientCall[ChatMessage, ChatMessage], error)
 	// Ping starts the unary call parley.feature.Feature.Ping.
 	Ping(ctx context.Context, req *struct{}, opts ...runtime.CallOption) (*struct{}, error)
+	// Negotiate haggles over a price: the client opens, then the sides take
+	// turns until one accepts or rejects.
+	//
+	//	@protocol {
+	//	  client offer
+	//	  include ServerMoves
+	//	}
+	Negotiate(ctx context.Context, opts ...runtime.CallOption) (*FeatureNegotiateClientConv, error)
+	// Mirror streams numbers both ways at once, each side at its own pace,
+	// until the client half-closes.
+	//
+	// @protocol { (client Number*; client halfclose) & server Number* }
+	Mirror(ctx context.Context, opts ...runtime.CallOption) (*FeatureMirrorClientConv, error)
 }
 
 type featureClient struct {
@@ -2722,4 +3104,570 @@ func (c *featureClient) Chat(ctx context.Context, opts ...runtime.CallOption) (*
 
 func (c *featureClient) Ping(ctx context.Context, req *struct{}, opts ...runtime.CallOption) (*struct{}, error) {
 	return runtime.CallUnary[struct{}, struct{}](ctx, c.c, Feature_Ping_FullMethodName, req, opts...)
+}
+
+func (c *featureClient) Negotiate(ctx context.Context, opts ...runtime.CallOption) (*FeatureNegotiateClientConv, error) {
+	conv, err := protocol.Open(ctx, c.c, Feature_Negotiate_FullMethodName, FeatureNegotiateProtocol, FeatureNegotiateClientKind, FeatureNegotiateServerKind, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &FeatureNegotiateClientConv{conv}, nil
+}
+
+func (c *featureClient) Mirror(ctx context.Context, opts ...runtime.CallOption) (*FeatureMirrorClientConv, error) {
+	conv, err := protocol.Open(ctx, c.c, Feature_Mirror_FullMethodName, FeatureMirrorProtocol, FeatureMirrorClientKind, FeatureMirrorServerKind, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &FeatureMirrorClientConv{conv}, nil
+}
+
+// FeatureNegotiateProtocol is the protocol of parley.feature.Feature.Negotiate, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureNegotiateProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Negotiate",
+	Client: []string{"offer", "counter", "accept", "reject"},
+	Server: []string{"offer", "counter", "accept", "reject"},
+	States: []string{
+		"before the first message",
+		"after client offer",
+		"after server counter",
+		"after server accept or reject",
+	},
+	Next: []uint16{
+		2, 0, 0, 0, 0, 0, 0, 0, 0, // 0
+		0, 0, 0, 0, 0, 3, 4, 4, 0, // 1
+		0, 2, 4, 4, 0, 0, 0, 0, 0, // 2
+		0, 0, 0, 0, 0, 0, 0, 0, 0, // 3
+	},
+	Flags: []uint8{0, 0, 0, 3},
+})
+
+// FeatureNegotiateClientKind returns the kind number of m in FeatureNegotiateProtocol, or -1 if it has none.
+func FeatureNegotiateClientKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
+}
+
+// FeatureNegotiateServerKind returns the kind number of m in FeatureNegotiateProtocol, or -1 if it has none.
+func FeatureNegotiateServerKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
+}
+
+// FeatureNegotiateServerConv is the server's side of a Negotiate call, checked against
+// FeatureNegotiateProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureNegotiateServerConv struct {
+	*protocol.ServerConv[Turn, Turn]
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureNegotiateServerConv) Start() FeatureNegotiateServerStart {
+	return FeatureNegotiateServerStart{c.ServerConv}
+}
+
+// FeatureNegotiateServerStart is the server's state before the first message.
+type FeatureNegotiateServerStart struct {
+	c *protocol.ServerConv[Turn, Turn]
+}
+
+// FeatureNegotiateServerStartRecv is what FeatureNegotiateServerStart.Recv received: one of
+// FeatureNegotiateServerStartGotOffer.
+type FeatureNegotiateServerStartRecv interface{ isFeatureNegotiateServerStartRecv() }
+
+// FeatureNegotiateServerStartGotOffer is client offer received in FeatureNegotiateServerStart, with the state after it.
+type FeatureNegotiateServerStartGotOffer struct {
+	Msg  *Offer
+	Next FeatureNegotiateServerAfterOffer
+}
+
+func (FeatureNegotiateServerStartGotOffer) isFeatureNegotiateServerStartRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureNegotiateServerStart) Recv() (FeatureNegotiateServerStartRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Offer:
+		return FeatureNegotiateServerStartGotOffer{Msg: e.Offer, Next: FeatureNegotiateServerAfterOffer{s.c}}, nil
+	}
+	return nil, fmt.Errorf("%s: this FeatureNegotiateServerStart value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+}
+
+// FeatureNegotiateServerAfterOffer is the server's state after client offer.
+type FeatureNegotiateServerAfterOffer struct {
+	c *protocol.ServerConv[Turn, Turn]
+}
+
+// SendCounter sends server counter and returns the next state.
+func (s FeatureNegotiateServerAfterOffer) SendCounter(v *Offer) (FeatureNegotiateServerAfterCounter, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Counter{Counter: v}}); err != nil {
+		return FeatureNegotiateServerAfterCounter{}, err
+	}
+	return FeatureNegotiateServerAfterCounter{s.c}, nil
+}
+
+// SendAccept sends server accept and returns the next state.
+func (s FeatureNegotiateServerAfterOffer) SendAccept(v *struct{}) (FeatureNegotiateServerAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Accept{Accept: v}}); err != nil {
+		return FeatureNegotiateServerAfterAccept{}, err
+	}
+	return FeatureNegotiateServerAfterAccept{s.c}, nil
+}
+
+// SendReject sends server reject and returns the next state.
+func (s FeatureNegotiateServerAfterOffer) SendReject(v string) (FeatureNegotiateServerAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Reject{Reject: v}}); err != nil {
+		return FeatureNegotiateServerAfterAccept{}, err
+	}
+	return FeatureNegotiateServerAfterAccept{s.c}, nil
+}
+
+// FeatureNegotiateServerAfterCounter is the server's state after server counter.
+type FeatureNegotiateServerAfterCounter struct {
+	c *protocol.ServerConv[Turn, Turn]
+}
+
+// FeatureNegotiateServerAfterCounterRecv is what FeatureNegotiateServerAfterCounter.Recv received: one of
+// FeatureNegotiateServerAfterCounterGotCounter, FeatureNegotiateServerAfterCounterGotAccept, FeatureNegotiateServerAfterCounterGotReject.
+type FeatureNegotiateServerAfterCounterRecv interface{ isFeatureNegotiateServerAfterCounterRecv() }
+
+// FeatureNegotiateServerAfterCounterGotCounter is client counter received in FeatureNegotiateServerAfterCounter, with the state after it.
+type FeatureNegotiateServerAfterCounterGotCounter struct {
+	Msg  *Offer
+	Next FeatureNegotiateServerAfterOffer
+}
+
+func (FeatureNegotiateServerAfterCounterGotCounter) isFeatureNegotiateServerAfterCounterRecv() {}
+
+// FeatureNegotiateServerAfterCounterGotAccept is client accept received in FeatureNegotiateServerAfterCounter, with the state after it.
+type FeatureNegotiateServerAfterCounterGotAccept struct {
+	Msg  *struct{}
+	Next FeatureNegotiateServerAfterAccept
+}
+
+func (FeatureNegotiateServerAfterCounterGotAccept) isFeatureNegotiateServerAfterCounterRecv() {}
+
+// FeatureNegotiateServerAfterCounterGotReject is client reject received in FeatureNegotiateServerAfterCounter, with the state after it.
+type FeatureNegotiateServerAfterCounterGotReject struct {
+	Msg  string
+	Next FeatureNegotiateServerAfterAccept
+}
+
+func (FeatureNegotiateServerAfterCounterGotReject) isFeatureNegotiateServerAfterCounterRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureNegotiateServerAfterCounter) Recv() (FeatureNegotiateServerAfterCounterRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Counter:
+		return FeatureNegotiateServerAfterCounterGotCounter{Msg: e.Counter, Next: FeatureNegotiateServerAfterOffer{s.c}}, nil
+	case *Turn_Accept:
+		return FeatureNegotiateServerAfterCounterGotAccept{Msg: e.Accept, Next: FeatureNegotiateServerAfterAccept{s.c}}, nil
+	case *Turn_Reject:
+		return FeatureNegotiateServerAfterCounterGotReject{Msg: e.Reject, Next: FeatureNegotiateServerAfterAccept{s.c}}, nil
+	}
+	return nil, fmt.Errorf("%s: this FeatureNegotiateServerAfterCounter value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+}
+
+// FeatureNegotiateServerAfterAccept is the server's state after server accept or reject.
+type FeatureNegotiateServerAfterAccept struct {
+	c *protocol.ServerConv[Turn, Turn]
+}
+
+// FeatureNegotiateServerAfterAcceptRecv is what FeatureNegotiateServerAfterAccept.Recv received: one of
+// FeatureNegotiateServerAfterAcceptGotHalfClose.
+type FeatureNegotiateServerAfterAcceptRecv interface{ isFeatureNegotiateServerAfterAcceptRecv() }
+
+// FeatureNegotiateServerAfterAcceptGotHalfClose is the client's half-close received in FeatureNegotiateServerAfterAccept, with the state after it.
+type FeatureNegotiateServerAfterAcceptGotHalfClose struct {
+	Next FeatureNegotiateServerAfterAccept
+}
+
+func (FeatureNegotiateServerAfterAcceptGotHalfClose) isFeatureNegotiateServerAfterAcceptRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureNegotiateServerAfterAccept) Recv() (FeatureNegotiateServerAfterAcceptRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return FeatureNegotiateServerAfterAcceptGotHalfClose{Next: FeatureNegotiateServerAfterAccept{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	default:
+		_ = e
+	}
+	return nil, fmt.Errorf("%s: this FeatureNegotiateServerAfterAccept value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+}
+
+// FeatureNegotiateClientConv is the client's side of a Negotiate call, checked against
+// FeatureNegotiateProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureNegotiateClientConv struct {
+	*protocol.ClientConv[Turn, Turn]
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureNegotiateClientConv) Start() FeatureNegotiateClientStart {
+	return FeatureNegotiateClientStart{c.ClientConv}
+}
+
+// FeatureNegotiateClientStart is the client's state before the first message.
+type FeatureNegotiateClientStart struct {
+	c *protocol.ClientConv[Turn, Turn]
+}
+
+// SendOffer sends client offer and returns the next state.
+func (s FeatureNegotiateClientStart) SendOffer(v *Offer) (FeatureNegotiateClientAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Offer{Offer: v}}); err != nil {
+		return FeatureNegotiateClientAfterOffer{}, err
+	}
+	return FeatureNegotiateClientAfterOffer{s.c}, nil
+}
+
+// FeatureNegotiateClientAfterOffer is the client's state after client offer.
+type FeatureNegotiateClientAfterOffer struct {
+	c *protocol.ClientConv[Turn, Turn]
+}
+
+// FeatureNegotiateClientAfterOfferRecv is what FeatureNegotiateClientAfterOffer.Recv received: one of
+// FeatureNegotiateClientAfterOfferGotCounter, FeatureNegotiateClientAfterOfferGotAccept, FeatureNegotiateClientAfterOfferGotReject.
+type FeatureNegotiateClientAfterOfferRecv interface{ isFeatureNegotiateClientAfterOfferRecv() }
+
+// FeatureNegotiateClientAfterOfferGotCounter is server counter received in FeatureNegotiateClientAfterOffer, with the state after it.
+type FeatureNegotiateClientAfterOfferGotCounter struct {
+	Msg  *Offer
+	Next FeatureNegotiateClientAfterCounter
+}
+
+func (FeatureNegotiateClientAfterOfferGotCounter) isFeatureNegotiateClientAfterOfferRecv() {}
+
+// FeatureNegotiateClientAfterOfferGotAccept is server accept received in FeatureNegotiateClientAfterOffer, with the state after it.
+type FeatureNegotiateClientAfterOfferGotAccept struct {
+	Msg  *struct{}
+	Next FeatureNegotiateClientAfterAccept
+}
+
+func (FeatureNegotiateClientAfterOfferGotAccept) isFeatureNegotiateClientAfterOfferRecv() {}
+
+// FeatureNegotiateClientAfterOfferGotReject is server reject received in FeatureNegotiateClientAfterOffer, with the state after it.
+type FeatureNegotiateClientAfterOfferGotReject struct {
+	Msg  string
+	Next FeatureNegotiateClientAfterAccept
+}
+
+func (FeatureNegotiateClientAfterOfferGotReject) isFeatureNegotiateClientAfterOfferRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureNegotiateClientAfterOffer) Recv() (FeatureNegotiateClientAfterOfferRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Counter:
+		return FeatureNegotiateClientAfterOfferGotCounter{Msg: e.Counter, Next: FeatureNegotiateClientAfterCounter{s.c}}, nil
+	case *Turn_Accept:
+		return FeatureNegotiateClientAfterOfferGotAccept{Msg: e.Accept, Next: FeatureNegotiateClientAfterAccept{s.c}}, nil
+	case *Turn_Reject:
+		return FeatureNegotiateClientAfterOfferGotReject{Msg: e.Reject, Next: FeatureNegotiateClientAfterAccept{s.c}}, nil
+	}
+	return nil, fmt.Errorf("%s: this FeatureNegotiateClientAfterOffer value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+}
+
+// FeatureNegotiateClientAfterCounter is the client's state after server counter.
+type FeatureNegotiateClientAfterCounter struct {
+	c *protocol.ClientConv[Turn, Turn]
+}
+
+// SendCounter sends client counter and returns the next state.
+func (s FeatureNegotiateClientAfterCounter) SendCounter(v *Offer) (FeatureNegotiateClientAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Counter{Counter: v}}); err != nil {
+		return FeatureNegotiateClientAfterOffer{}, err
+	}
+	return FeatureNegotiateClientAfterOffer{s.c}, nil
+}
+
+// SendAccept sends client accept and returns the next state.
+func (s FeatureNegotiateClientAfterCounter) SendAccept(v *struct{}) (FeatureNegotiateClientAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Accept{Accept: v}}); err != nil {
+		return FeatureNegotiateClientAfterAccept{}, err
+	}
+	return FeatureNegotiateClientAfterAccept{s.c}, nil
+}
+
+// SendReject sends client reject and returns the next state.
+func (s FeatureNegotiateClientAfterCounter) SendReject(v string) (FeatureNegotiateClientAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Reject{Reject: v}}); err != nil {
+		return FeatureNegotiateClientAfterAccept{}, err
+	}
+	return FeatureNegotiateClientAfterAccept{s.c}, nil
+}
+
+// FeatureNegotiateClientAfterAccept is the client's state after server accept or reject.
+type FeatureNegotiateClientAfterAccept struct {
+	c *protocol.ClientConv[Turn, Turn]
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s FeatureNegotiateClientAfterAccept) CloseSend() (FeatureNegotiateClientAfterAccept, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return FeatureNegotiateClientAfterAccept{}, err
+	}
+	return FeatureNegotiateClientAfterAccept{s.c}, nil
+}
+
+// FeatureNegotiateClientAfterAcceptRecv is what FeatureNegotiateClientAfterAccept.Recv received: one of
+// .
+type FeatureNegotiateClientAfterAcceptRecv interface{ isFeatureNegotiateClientAfterAcceptRecv() }
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureNegotiateClientAfterAccept) Recv() (FeatureNegotiateClientAfterAcceptRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	default:
+		_ = e
+	}
+	return nil, fmt.Errorf("%s: this FeatureNegotiateClientAfterAccept value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+}
+
+// FeatureMirrorProtocol is the protocol of parley.feature.Feature.Mirror, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureMirrorProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Mirror",
+	Client: []string{"Number"},
+	Server: []string{"Number"},
+	States: []string{
+		"before the first message",
+		"after client half-close",
+	},
+	Next: []uint16{
+		1, 1, 2, // 0
+		0, 2, 0, // 1
+	},
+	Flags: []uint8{0, 7},
+})
+
+// FeatureMirrorClientKind returns the kind number of m in FeatureMirrorProtocol, or -1 if it has none.
+func FeatureMirrorClientKind(m *Number) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureMirrorServerKind returns the kind number of m in FeatureMirrorProtocol, or -1 if it has none.
+func FeatureMirrorServerKind(m *Number) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureMirrorServerConv is the server's side of a Mirror call, checked against
+// FeatureMirrorProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureMirrorServerConv struct {
+	*protocol.ServerConv[Number, Number]
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureMirrorServerConv) Start() FeatureMirrorServerStart {
+	return FeatureMirrorServerStart{c.ServerConv}
+}
+
+// FeatureMirrorServerStart is the server's state before the first message.
+type FeatureMirrorServerStart struct {
+	c *protocol.ServerConv[Number, Number]
+}
+
+// SendNumber sends server Number and returns the next state.
+func (s FeatureMirrorServerStart) SendNumber(v *Number) (FeatureMirrorServerStart, error) {
+	if err := s.c.Send(v); err != nil {
+		return FeatureMirrorServerStart{}, err
+	}
+	return FeatureMirrorServerStart{s.c}, nil
+}
+
+// FeatureMirrorServerStartRecv is what FeatureMirrorServerStart.Recv received: one of
+// FeatureMirrorServerStartGotNumber, FeatureMirrorServerStartGotHalfClose.
+type FeatureMirrorServerStartRecv interface{ isFeatureMirrorServerStartRecv() }
+
+// FeatureMirrorServerStartGotNumber is client Number received in FeatureMirrorServerStart, with the state after it.
+type FeatureMirrorServerStartGotNumber struct {
+	Msg  *Number
+	Next FeatureMirrorServerStart
+}
+
+func (FeatureMirrorServerStartGotNumber) isFeatureMirrorServerStartRecv() {}
+
+// FeatureMirrorServerStartGotHalfClose is the client's half-close received in FeatureMirrorServerStart, with the state after it.
+type FeatureMirrorServerStartGotHalfClose struct {
+	Next FeatureMirrorServerAfterHalfClose
+}
+
+func (FeatureMirrorServerStartGotHalfClose) isFeatureMirrorServerStartRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureMirrorServerStart) Recv() (FeatureMirrorServerStartRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return FeatureMirrorServerStartGotHalfClose{Next: FeatureMirrorServerAfterHalfClose{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return FeatureMirrorServerStartGotNumber{Msg: v, Next: FeatureMirrorServerStart{s.c}}, nil
+}
+
+// FeatureMirrorServerAfterHalfClose is the server's state after client half-close.
+type FeatureMirrorServerAfterHalfClose struct {
+	c *protocol.ServerConv[Number, Number]
+}
+
+// SendNumber sends server Number and returns the next state.
+func (s FeatureMirrorServerAfterHalfClose) SendNumber(v *Number) (FeatureMirrorServerAfterHalfClose, error) {
+	if err := s.c.Send(v); err != nil {
+		return FeatureMirrorServerAfterHalfClose{}, err
+	}
+	return FeatureMirrorServerAfterHalfClose{s.c}, nil
+}
+
+// FeatureMirrorClientConv is the client's side of a Mirror call, checked against
+// FeatureMirrorProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureMirrorClientConv struct {
+	*protocol.ClientConv[Number, Number]
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureMirrorClientConv) Start() FeatureMirrorClientStart {
+	return FeatureMirrorClientStart{c.ClientConv}
+}
+
+// FeatureMirrorClientStart is the client's state before the first message.
+type FeatureMirrorClientStart struct {
+	c *protocol.ClientConv[Number, Number]
+}
+
+// SendNumber sends client Number and returns the next state.
+func (s FeatureMirrorClientStart) SendNumber(v *Number) (FeatureMirrorClientStart, error) {
+	if err := s.c.Send(v); err != nil {
+		return FeatureMirrorClientStart{}, err
+	}
+	return FeatureMirrorClientStart{s.c}, nil
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s FeatureMirrorClientStart) CloseSend() (FeatureMirrorClientAfterHalfClose, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return FeatureMirrorClientAfterHalfClose{}, err
+	}
+	return FeatureMirrorClientAfterHalfClose{s.c}, nil
+}
+
+// FeatureMirrorClientStartRecv is what FeatureMirrorClientStart.Recv received: one of
+// FeatureMirrorClientStartGotNumber.
+type FeatureMirrorClientStartRecv interface{ isFeatureMirrorClientStartRecv() }
+
+// FeatureMirrorClientStartGotNumber is server Number received in FeatureMirrorClientStart, with the state after it.
+type FeatureMirrorClientStartGotNumber struct {
+	Msg  *Number
+	Next FeatureMirrorClientStart
+}
+
+func (FeatureMirrorClientStartGotNumber) isFeatureMirrorClientStartRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureMirrorClientStart) Recv() (FeatureMirrorClientStartRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return FeatureMirrorClientStartGotNumber{Msg: v, Next: FeatureMirrorClientStart{s.c}}, nil
+}
+
+// FeatureMirrorClientAfterHalfClose is the client's state after client half-close.
+type FeatureMirrorClientAfterHalfClose struct {
+	c *protocol.ClientConv[Number, Number]
+}
+
+// FeatureMirrorClientAfterHalfCloseRecv is what FeatureMirrorClientAfterHalfClose.Recv received: one of
+// FeatureMirrorClientAfterHalfCloseGotNumber.
+type FeatureMirrorClientAfterHalfCloseRecv interface{ isFeatureMirrorClientAfterHalfCloseRecv() }
+
+// FeatureMirrorClientAfterHalfCloseGotNumber is server Number received in FeatureMirrorClientAfterHalfClose, with the state after it.
+type FeatureMirrorClientAfterHalfCloseGotNumber struct {
+	Msg  *Number
+	Next FeatureMirrorClientAfterHalfClose
+}
+
+func (FeatureMirrorClientAfterHalfCloseGotNumber) isFeatureMirrorClientAfterHalfCloseRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureMirrorClientAfterHalfClose) Recv() (FeatureMirrorClientAfterHalfCloseRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return FeatureMirrorClientAfterHalfCloseGotNumber{Msg: v, Next: FeatureMirrorClientAfterHalfClose{s.c}}, nil
 }

@@ -1,0 +1,484 @@
+package stubs
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/parleyrpc/parley/protocol"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// convGen is what generating a method's typed conversation needs.
+type convGen struct {
+	m      method
+	spec   *protocol.Spec
+	prefix string // Go name prefix of its types: service and method, "ChatConverse"
+	states []string
+	// kinds of each side: the Go value type of each kind and how to wrap
+	// it into the side's message.
+	client, server []kindGo
+}
+
+// kindGo is one message kind in Go.
+type kindGo struct {
+	name    string // the kind, as the protocol names it
+	goName  string // CamelCase, for method names
+	valType string // the type Send<Kind> takes
+	// wrap builds the message from v; match is the type-switch case that
+	// recognizes the kind ("" when the message has no oneof) and get
+	// extracts the value from the case variable e.
+	wrap, match, get string
+	// oneof is the Go name of the message's oneof field ("" for none).
+	oneof string
+}
+
+// protocolOf returns the compiled protocol of md, or nil.
+func (f *fileGen) protocolOf(md protoreflect.MethodDescriptor) *protocol.Spec {
+	return f.g.schema.protocols[md.FullName()]
+}
+
+// convPrefix is the prefix of the Go names of m's conversation types.
+func convPrefix(base string, m method) string { return base + m.goName }
+
+// kindsGo describes the kinds of msg (the method's request or response)
+// in Go.
+func (f *fileGen) kindsGo(msg protoreflect.MessageDescriptor) ([]kindGo, error) {
+	msgType, err := f.rpcType(msg)
+	if err != nil {
+		return nil, err
+	}
+	o, n := kindOneof(msg)
+	if n == 0 {
+		return []kindGo{{name: string(msg.Name()), goName: goCamelCase(string(msg.Name())), valType: "*" + msgType, wrap: "v"}}, nil
+	}
+	names := f.g.namesOf(msg.ParentFile())
+	qual := strings.TrimSuffix(msgType, names.idents[msg.FullName()]) // "pkg." or ""
+	oneofField := names.fields[o.FullName()]
+	var out []kindGo
+	fields := o.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		e, err := f.elemOf(fd)
+		if err != nil {
+			return nil, err
+		}
+		caseType := qual + names.oneofCase[fd.FullName()]
+		field := names.fields[fd.FullName()]
+		out = append(out, kindGo{
+			name:    string(fd.Name()),
+			goName:  goCamelCase(string(fd.Name())),
+			valType: e.goType,
+			wrap:    "&" + msgType + "{" + oneofField + ": &" + caseType + "{" + field + ": v}}",
+			match:   "*" + caseType,
+			get:     "e." + field,
+			oneof:   oneofField,
+		})
+	}
+	return out, nil
+}
+
+// stateNames names each state's Go type: Start, then After<Kind> after
+// the event that first leads there, numbered when ambiguous.
+func stateNames(spec *protocol.Spec) []string {
+	n := len(spec.States)
+	nev := len(spec.Client) + len(spec.Server) + 1
+	names := make([]string, n)
+	names[0] = "Start"
+	seen := map[string]int{"Start": 1}
+	done := make([]bool, n)
+	done[0] = true
+	queue := []int{0}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for ev := 0; ev < nev; ev++ {
+			t := int(spec.Next[s*nev+ev]) - 1
+			if t < 0 || done[t] {
+				continue
+			}
+			done[t] = true
+			queue = append(queue, t)
+			var kind string
+			switch {
+			case ev < len(spec.Client):
+				kind = spec.Client[ev]
+			case ev < len(spec.Client)+len(spec.Server):
+				kind = spec.Server[ev-len(spec.Client)]
+			default:
+				kind = "half_close"
+			}
+			name := "After" + goCamelCase(kind)
+			seen[name]++
+			if seen[name] > 1 {
+				name += strconv.Itoa(seen[name])
+			}
+			names[t] = name
+		}
+	}
+	for i := range names {
+		if names[i] == "" { // unreachable states do not survive minimizing
+			names[i] = "State" + strconv.Itoa(i)
+		}
+	}
+	return names
+}
+
+// newConv gathers what the conversation of m needs.
+func (f *fileGen) newConv(base string, m method) (*convGen, error) {
+	spec := f.protocolOf(m.md)
+	if spec == nil {
+		return nil, nil
+	}
+	c := &convGen{m: m, spec: spec, prefix: convPrefix(base, m), states: stateNames(spec)}
+	var err error
+	if c.client, err = f.kindsGo(m.md.Input()); err != nil {
+		return nil, err
+	}
+	if c.server, err = f.kindsGo(m.md.Output()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// next returns the state after event ev in state s, or -1.
+func (c *convGen) next(s, ev int) int {
+	nev := len(c.spec.Client) + len(c.spec.Server) + 1
+	return int(c.spec.Next[s*nev+ev]) - 1
+}
+
+func (c *convGen) halfCloseEv() int { return len(c.spec.Client) + len(c.spec.Server) }
+
+// mayHalfClose reports whether the client may half-close in s, and the
+// state after.
+func (c *convGen) mayHalfClose(s int) (int, bool) {
+	if t := c.next(s, c.halfCloseEv()); t >= 0 {
+		return t, true
+	}
+	fl := c.spec.Flags[s]
+	if fl&(protocol.FlagFinal|protocol.FlagClientDone) != 0 && fl&protocol.FlagClosed == 0 {
+		return s, true
+	}
+	return -1, false
+}
+
+// protocolDecls writes the machine, the kind functions and the typed
+// conversations of c's method.
+func (f *fileGen) protocolDecls(c *convGen) {
+	pr := f.use("github.com/parleyrpc/parley/protocol")
+	spec := c.spec
+	f.P("// ", c.prefix, "Protocol is the protocol of ", c.m.md.FullName(), ", compiled from")
+	f.P("// its @protocol comment; both sides of a call check it.")
+	f.P("var ", c.prefix, "Protocol = ", pr, ".MustNew(", pr, ".Spec{")
+	f.P("Method: ", strconv.Quote(spec.Method), ",")
+	f.P("Client: []string{", quoteAll(spec.Client), "},")
+	f.P("Server: []string{", quoteAll(spec.Server), "},")
+	f.P("States: []string{")
+	for _, s := range spec.States {
+		f.P(strconv.Quote(s), ",")
+	}
+	f.P("},")
+	f.P("Next: []uint16{")
+	nev := len(spec.Client) + len(spec.Server) + 1
+	for s := range spec.States {
+		var row []string
+		for _, t := range spec.Next[s*nev : (s+1)*nev] {
+			row = append(row, strconv.Itoa(int(t)))
+		}
+		f.P(strings.Join(row, ", "), ", // ", s)
+	}
+	f.P("},")
+	var flags []string
+	for _, fl := range spec.Flags {
+		flags = append(flags, strconv.Itoa(int(fl)))
+	}
+	f.P("Flags: []uint8{", strings.Join(flags, ", "), "},")
+	f.P("})")
+	f.P()
+	f.kindFunc(c.prefix+"ClientKind", c.prefix+"Protocol", c.m.req, c.client)
+	f.kindFunc(c.prefix+"ServerKind", c.prefix+"Protocol", c.m.res, c.server)
+	f.convSide(c, true)
+	f.convSide(c, false)
+}
+
+func quoteAll(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// kindFunc writes the function returning a message's kind number.
+func (f *fileGen) kindFunc(name, machine, msgType string, kinds []kindGo) {
+	oneof := kinds[0].oneof
+	f.P("// ", name, " returns the kind number of m in ", machine, ", or -1 if it has none.")
+	f.P("func ", name, "(m *", msgType, ") int {")
+	if kinds[0].match == "" {
+		f.P("if m == nil {")
+		f.P("return -1")
+		f.P("}")
+		f.P("return 0")
+		f.P("}")
+		f.P()
+		return
+	}
+	f.P("if m == nil {")
+	f.P("return -1")
+	f.P("}")
+	f.P("switch m.", oneof, ".(type) {")
+	for i, k := range kinds {
+		f.P("case ", k.match, ":")
+		f.P("return ", i)
+	}
+	f.P("}")
+	f.P("return -1")
+	f.P("}")
+	f.P()
+}
+
+// convSide writes the conversation type of one side and a type per state
+// with the sends and receives allowed there.
+func (f *fileGen) convSide(c *convGen, server bool) {
+	pr := f.use("github.com/parleyrpc/parley/protocol")
+	side, other := "Client", "Server"
+	own, theirs := c.client, c.server
+	inner := pr + ".ClientConv[" + c.m.req + ", " + c.m.res + "]"
+	if server {
+		side, other = "Server", "Client"
+		own, theirs = c.server, c.client
+		inner = pr + ".ServerConv[" + c.m.req + ", " + c.m.res + "]"
+	}
+	convName := c.prefix + side + "Conv"
+	embedded := side + "Conv" // the embedded field's name
+	stateType := func(s int) string { return c.prefix + side + c.states[s] }
+	f.P("// ", convName, " is the ", strings.ToLower(side), "'s side of a ", c.m.md.Name(), " call, checked against")
+	f.P("// ", c.prefix, "Protocol. Start returns the typed state at the start of the")
+	f.P("// conversation; each state's methods are the moves the protocol allows")
+	f.P("// there, and each move returns the next state. The embedded conversation")
+	f.P("// offers the untyped, still checked, Send, Recv, In and Out.")
+	f.P("type ", convName, " struct {")
+	f.P("*", inner)
+	f.P("}")
+	f.P()
+	f.P("// Start returns the conversation's first state. Use each state value")
+	f.P("// once: the checker refuses moves from a state the conversation has left.")
+	f.P("func (c *", convName, ") Start() ", stateType(0), " {")
+	f.P("return ", stateType(0), "{c.", embedded, "}")
+	f.P("}")
+	f.P()
+	ownBase, theirBase := 0, len(c.spec.Client)
+	if server {
+		ownBase, theirBase = len(c.spec.Client), 0
+	}
+	for s := range c.spec.States {
+		st := stateType(s)
+		f.P("// ", st, " is the ", strings.ToLower(side), "'s state ", c.spec.States[s], ".")
+		f.P("type ", st, " struct {")
+		f.P("c *", inner)
+		f.P("}")
+		f.P()
+		for i, k := range own {
+			t := c.next(s, ownBase+i)
+			if t < 0 {
+				continue
+			}
+			f.P("// Send", k.goName, " sends ", strings.ToLower(side), " ", k.name, " and returns the next state.")
+			f.P("func (s ", st, ") Send", k.goName, "(v ", k.valType, ") (", stateType(t), ", error) {")
+			f.P("if err := s.c.Send(", k.wrap, "); err != nil {")
+			f.P("return ", stateType(t), "{}, err")
+			f.P("}")
+			f.P("return ", stateType(t), "{s.c}, nil")
+			f.P("}")
+			f.P()
+		}
+		hc, canClose := c.mayHalfClose(s)
+		if !server && canClose {
+			f.P("// CloseSend half-closes the call and returns the next state.")
+			f.P("func (s ", st, ") CloseSend() (", stateType(hc), ", error) {")
+			f.P("if err := s.c.CloseSend(); err != nil {")
+			f.P("return ", stateType(hc), "{}, err")
+			f.P("}")
+			f.P("return ", stateType(hc), "{s.c}, nil")
+			f.P("}")
+			f.P()
+		}
+		// Receives.
+		var cases []int
+		for i := range theirs {
+			if c.next(s, theirBase+i) >= 0 {
+				cases = append(cases, i)
+			}
+		}
+		gotHalfClose := server && canClose
+		if len(cases) == 0 && !gotHalfClose && !(!server && c.spec.Flags[s]&protocol.FlagFinal != 0) {
+			continue
+		}
+		recv := st + "Recv"
+		f.P("// ", recv, " is what ", st, ".Recv received: one of")
+		var list []string
+		for _, i := range cases {
+			list = append(list, st+"Got"+theirs[i].goName)
+		}
+		if gotHalfClose {
+			list = append(list, st+"GotHalfClose")
+		}
+		f.P("// ", strings.Join(list, ", "), ".")
+		f.P("type ", recv, " interface{ is", recv, "() }")
+		f.P()
+		for _, i := range cases {
+			k := theirs[i]
+			name := st + "Got" + k.goName
+			f.P("// ", name, " is ", strings.ToLower(other), " ", k.name, " received in ", st, ", with the state after it.")
+			f.P("type ", name, " struct {")
+			f.P("Msg ", k.valType)
+			f.P("Next ", stateType(c.next(s, theirBase+i)))
+			f.P("}")
+			f.P()
+			f.P("func (", name, ") is", recv, "() {}")
+			f.P()
+		}
+		if gotHalfClose {
+			name := st + "GotHalfClose"
+			f.P("// ", name, " is the client's half-close received in ", st, ", with the state after it.")
+			f.P("type ", name, " struct {")
+			f.P("Next ", stateType(hc))
+			f.P("}")
+			f.P()
+			f.P("func (", name, ") is", recv, "() {}")
+			f.P()
+		}
+		f.P("// Recv receives the next message the protocol allows here. A message out")
+		f.P("// of protocol ends the call (see ", pr, ".", embedded, ".Recv).")
+		if !server {
+			f.P("// It returns io.EOF once the call ended with OK where the protocol may end.")
+		}
+		f.P("func (s ", st, ") Recv() (", recv, ", error) {")
+		f.P("v, err := s.c.Recv()")
+		if gotHalfClose {
+			f.P("if err == ", f.use("io"), ".EOF {")
+			f.P("return ", st, "GotHalfClose{Next: ", stateType(hc), "{s.c}}, nil")
+			f.P("}")
+		}
+		f.P("if err != nil {")
+		f.P("return nil, err")
+		f.P("}")
+		if theirs[0].match == "" {
+			if len(cases) > 0 {
+				f.P("return ", st, "Got", theirs[0].goName, "{Msg: v, Next: ", stateType(c.next(s, theirBase)), "{s.c}}, nil")
+			} else {
+				f.P("_ = v")
+				f.P("return nil, s.c.Checker().Recv(-1)")
+			}
+			f.P("}")
+			f.P()
+			continue
+		}
+		f.P("switch e := v.", theirs[0].oneof, ".(type) {")
+		for _, i := range cases {
+			k := theirs[i]
+			f.P("case ", k.match, ":")
+			f.P("return ", st, "Got", k.goName, "{Msg: ", k.get, ", Next: ", stateType(c.next(s, theirBase+i)), "{s.c}}, nil")
+		}
+		if len(cases) == 0 {
+			f.P("default:")
+			f.P("_ = e")
+		}
+		f.P("}")
+		f.P("return nil, ", f.use("fmt"), ".Errorf(\"%s: this ", st, " value is stale: the conversation is ", "%s\", ", c.prefix, "Protocol.Method(), s.c.Checker().StateName())")
+		f.P("}")
+		f.P()
+	}
+}
+
+// protocolRegister writes the registration of a method with a protocol.
+func (f *fileGen) protocolRegister(rt, base string, m method) {
+	pr := f.use("github.com/parleyrpc/parley/protocol")
+	p := convPrefix(base, m)
+	f.P(rt, ".HandleBidi(s, ", m.constName, ", func(call *", rt, ".ServerCall[", m.req, ", ", m.res, "]) error {")
+	f.P("return ", pr, ".Serve(call, ", p, "Protocol, ", p, "ClientKind, ", p, "ServerKind, func(c *", pr, ".ServerConv[", m.req, ", ", m.res, "]) error {")
+	f.P("return impl.", m.goName, "(&", p, "ServerConv{c})")
+	f.P("})")
+	f.P("})")
+}
+
+// protocolOpen writes the client method body of a method with a protocol.
+func (f *fileGen) protocolOpen(base string, m method) {
+	pr := f.use("github.com/parleyrpc/parley/protocol")
+	p := convPrefix(base, m)
+	f.P("conv, err := ", pr, ".Open(ctx, c.c, ", m.constName, ", ", p, "Protocol, ", p, "ClientKind, ", p, "ServerKind, opts...)")
+	f.P("if err != nil {")
+	f.P("return nil, err")
+	f.P("}")
+	f.P("return &", p, "ClientConv{conv}, nil")
+}
+
+// diagrams returns the Markdown file with a Mermaid diagram of each
+// protocol of fd's methods, or false when fd declares none.
+func (g *generator) diagrams(fd protoreflect.FileDescriptor) (File, bool) {
+	var b strings.Builder
+	services := fd.Services()
+	for i := 0; i < services.Len(); i++ {
+		methods := services.Get(i).Methods()
+		for j := 0; j < methods.Len(); j++ {
+			md := methods.Get(j)
+			spec := g.schema.protocols[md.FullName()]
+			if spec == nil {
+				continue
+			}
+			m, err := protocol.New(*spec)
+			if err != nil {
+				continue // cannot happen: Compile's tables
+			}
+			if b.Len() == 0 {
+				fmt.Fprintf(&b, "<!-- Code generated by parley gen %s. DO NOT EDIT. -->\n<!-- source: %s -->\n\n", Version, fd.Path())
+				fmt.Fprintf(&b, "# Protocols of %s\n", fd.Path())
+			}
+			fmt.Fprintf(&b, "\n## %s\n\n```mermaid\n%s```\n", spec.Method, m.Mermaid())
+		}
+	}
+	if b.Len() == 0 {
+		return File{}, false
+	}
+	return File{
+		Name:    strings.TrimSuffix(fd.Path(), ".proto") + ".protocols.md",
+		Proto:   fd.Path(),
+		Content: []byte(b.String()),
+	}, true
+}
+
+// Protocol is one method's compiled protocol, as Protocols returns it.
+type Protocol struct {
+	// Method is the method's full name, "pkg.Service/Method".
+	Method string
+	// Machine runs the protocol; its Mermaid method draws it.
+	Machine *protocol.Machine
+}
+
+// Protocols parses the given .proto files (see Parse) and returns the
+// protocols their methods declare, in declaration order.
+func Protocols(files []string, opts Options) ([]Protocol, error) {
+	s, err := compile(files, opts)
+	if err != nil {
+		return nil, err
+	}
+	var out []Protocol
+	for _, fd := range s.files {
+		services := fd.Services()
+		for i := 0; i < services.Len(); i++ {
+			methods := services.Get(i).Methods()
+			for j := 0; j < methods.Len(); j++ {
+				spec := s.protocols[methods.Get(j).FullName()]
+				if spec == nil {
+					continue
+				}
+				m, err := protocol.New(*spec)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, Protocol{Method: spec.Method, Machine: m})
+			}
+		}
+	}
+	return out, nil
+}

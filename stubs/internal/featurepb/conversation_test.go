@@ -1,0 +1,240 @@
+package featurepb_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleyrpc/parley/protocol"
+	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/stubs/internal/featurepb"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// negotiator implements Negotiate and Mirror with the typed
+// conversations: the server counters at half the distance to its price
+// and accepts an offer at or above it.
+type negotiator struct {
+	featurepb.UnimplementedFeatureServer
+	price uint32
+}
+
+func (n negotiator) Negotiate(conv *featurepb.FeatureNegotiateServerConv) error {
+	got, err := conv.Start().Recv()
+	if err != nil {
+		return err
+	}
+	first := got.(featurepb.FeatureNegotiateServerStartGotOffer)
+	offer, st := first.Msg.Price, first.Next
+	for {
+		if offer >= n.price {
+			_, err := st.SendAccept(&struct{}{})
+			return err
+		}
+		if offer == 0 {
+			_, err := st.SendReject("no offer")
+			return err
+		}
+		next, err := st.SendCounter(&featurepb.Offer{Price: offer + (n.price-offer+1)/2})
+		if err != nil {
+			return err
+		}
+		got, err := next.Recv()
+		if err != nil {
+			return err
+		}
+		switch g := got.(type) {
+		case featurepb.FeatureNegotiateServerAfterCounterGotCounter:
+			offer, st = g.Msg.Price, g.Next
+		case featurepb.FeatureNegotiateServerAfterCounterGotAccept, featurepb.FeatureNegotiateServerAfterCounterGotReject:
+			return nil
+		}
+	}
+}
+
+// Mirror echoes each number doubled, from another goroutine than the one
+// receiving: the interleaving's state is shared.
+func (negotiator) Mirror(conv *featurepb.FeatureMirrorServerConv) error {
+	st := conv.Start()
+	for {
+		got, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		switch g := got.(type) {
+		case featurepb.FeatureMirrorServerStartGotNumber:
+			if _, err := st.SendNumber(&featurepb.Number{Value: 2 * g.Msg.Value}); err != nil {
+				return err
+			}
+		case featurepb.FeatureMirrorServerStartGotHalfClose:
+			_, err := g.Next.SendNumber(&featurepb.Number{Value: -1})
+			return err
+		}
+	}
+}
+
+func startNegotiator(t *testing.T, price uint32) (featurepb.FeatureClient, *runtime.Client) {
+	t.Helper()
+	srv := runtime.NewServer()
+	featurepb.RegisterFeatureServer(srv, negotiator{price: price})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	c, err := runtime.Dial(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		srv.Close()
+	})
+	return featurepb.NewFeatureClient(c), c
+}
+
+func ctx20(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// A typed negotiation: the client raises its offer by 10 each turn and
+// accepts a counter-offer at or below 70.
+func TestTypedNegotiation(t *testing.T) {
+	client, _ := startNegotiator(t, 100)
+	conv, err := client.Negotiate(ctx20(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := conv.Start().SendOffer(&featurepb.Offer{Price: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var turns []uint32
+	var old featurepb.FeatureNegotiateClientAfterCounter
+	for mine := uint32(40); ; {
+		got, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, ok := got.(featurepb.FeatureNegotiateClientAfterOfferGotCounter)
+		if !ok {
+			t.Fatalf("server answered %T", got)
+		}
+		turns = append(turns, c.Msg.Price)
+		old = c.Next
+		if c.Msg.Price <= 85 {
+			end, err := c.Next.SendAccept(&struct{}{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := end.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := end.Recv(); err != io.EOF {
+				t.Fatalf("end: %v", err)
+			}
+			break
+		}
+		mine += 10
+		if st, err = c.Next.SendCounter(&featurepb.Offer{Price: mine}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(turns) == 0 || turns[len(turns)-1] > 85 {
+		t.Errorf("counters %v", turns)
+	}
+	// Using a state value the conversation has left is refused at run
+	// time, before anything reaches the wire.
+	_, err = old.SendCounter(&featurepb.Offer{Price: 1})
+	var v *protocol.Violation
+	if !errors.As(err, &v) || !v.Local || !strings.Contains(err.Error(), "the client cannot send counter") {
+		t.Errorf("stale state: %v", err)
+	}
+}
+
+// The server accepts at once: the client's state after its offer receives
+// the acceptance, and the call ends OK.
+func TestTypedNegotiationAccepted(t *testing.T) {
+	client, _ := startNegotiator(t, 10)
+	conv, err := client.Negotiate(ctx20(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := conv.Start().SendOffer(&featurepb.Offer{Price: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, ok := got.(featurepb.FeatureNegotiateClientAfterOfferGotAccept)
+	if !ok {
+		t.Fatalf("got %T", got)
+	}
+	if _, err := acc.Next.Recv(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+}
+
+// An untyped client out of protocol: the generated server refuses it
+// with FAILED_PRECONDITION and a message naming the state.
+func TestGeneratedServerEnforces(t *testing.T) {
+	_, c := startNegotiator(t, 100)
+	call, err := runtime.Open[featurepb.Turn, featurepb.Turn](ctx20(t), c, featurepb.Feature_Negotiate_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = call.Send(&featurepb.Turn{Move: &featurepb.Turn_Accept{Accept: &struct{}{}}})
+	_, err = call.Recv()
+	if wire.CodeOf(err) != wire.FailedPrecondition || err.(*wire.Error).Message() != "parley.feature.Feature/Negotiate: got accept, want offer (before the first message)" {
+		t.Errorf("status %v", err)
+	}
+}
+
+// Mirror: both sides stream at once in the interleaving.
+func TestTypedInterleaving(t *testing.T) {
+	client, _ := startNegotiator(t, 0)
+	conv, err := client.Mirror(ctx20(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := conv.Start()
+	errc := make(chan error, 1)
+	go func() {
+		for i := int64(1); i <= 5; i++ {
+			if _, err := st.SendNumber(&featurepb.Number{Value: i}); err != nil {
+				errc <- err
+				return
+			}
+		}
+		_, err := st.CloseSend()
+		errc <- err
+	}()
+	var sum int64
+	for {
+		got, err := st.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch g := got.(type) {
+		case featurepb.FeatureMirrorClientStartGotNumber:
+			sum += g.Msg.Value
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if sum != 2*15-1 {
+		t.Errorf("sum %d, want %d", sum, 2*15-1)
+	}
+}
