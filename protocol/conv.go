@@ -46,8 +46,6 @@ type sender[T any] struct {
 	c    *Checker
 	kind func(*T) int
 	out  mailbox.Sender[*T]
-	// onSent runs after a message was queued (nil if none).
-	ctx context.Context
 }
 
 func (s sender[T]) Send(ctx context.Context, v *T) error {

@@ -112,12 +112,11 @@ func (m *Machine) Method() string { return m.spec.Method }
 
 // Checker state word: the state in the low 16 bits and these flags.
 const (
-	stateMask   = 1<<16 - 1
-	failedBit   = 1 << 16 // a violation was seen: every later step fails
-	finalSeen   = 1 << 17 // a final state was seen since the last received message
-	halfClosed  = 1 << 18 // the client half-closed
-	endedBit    = 1 << 19 // the call ended
-	stateShift0 = 0
+	stateMask  = 1<<16 - 1
+	failedBit  = 1 << 16 // a violation was seen: every later step fails
+	finalSeen  = 1 << 17 // a final state was seen since the last received message
+	halfClosed = 1 << 18 // the client half-closed
+	endedBit   = 1 << 19 // the call ended
 )
 
 // Checker follows one call through a Machine from one side's view: that
