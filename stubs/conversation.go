@@ -311,7 +311,18 @@ func (f *fileGen) convSide(c *convGen, server bool) {
 			}
 		}
 		gotHalfClose := server && canClose
-		if len(cases) == 0 && !gotHalfClose && !(!server && c.spec.Flags[s]&protocol.FlagFinal != 0) {
+		if len(cases) == 0 && !gotHalfClose {
+			if !server && c.spec.Flags[s]&protocol.FlagFinal != 0 {
+				f.P("// Wait waits for the end of the call, where nothing more may come: nil")
+				f.P("// when it ended with OK, else its status (see ", pr, ".", embedded, ".Recv).")
+				f.P("func (s ", st, ") Wait() error {")
+				f.P("if _, err := s.c.Recv(); err != ", f.use("io"), ".EOF {")
+				f.P("return err")
+				f.P("}")
+				f.P("return nil")
+				f.P("}")
+				f.P()
+			}
 			continue
 		}
 		recv := st + "Recv"
@@ -374,17 +385,17 @@ func (f *fileGen) convSide(c *convGen, server bool) {
 			f.P()
 			continue
 		}
-		f.P("switch e := v.", theirs[0].oneof, ".(type) {")
-		for _, i := range cases {
-			k := theirs[i]
-			f.P("case ", k.match, ":")
-			f.P("return ", st, "Got", k.goName, "{Msg: ", k.get, ", Next: ", stateType(c.next(s, theirBase+i)), "{s.c}}, nil")
-		}
 		if len(cases) == 0 {
-			f.P("default:")
-			f.P("_ = e")
+			f.P("_ = v")
+		} else {
+			f.P("switch e := v.", theirs[0].oneof, ".(type) {")
+			for _, i := range cases {
+				k := theirs[i]
+				f.P("case ", k.match, ":")
+				f.P("return ", st, "Got", k.goName, "{Msg: ", k.get, ", Next: ", stateType(c.next(s, theirBase+i)), "{s.c}}, nil")
+			}
+			f.P("}")
 		}
-		f.P("}")
 		f.P("return nil, ", f.use("fmt"), ".Errorf(\"%s: this ", st, " value is stale: the conversation is ", "%s\", ", c.prefix, "Protocol.Method(), s.c.Checker().StateName())")
 		f.P("}")
 		f.P()

@@ -133,10 +133,11 @@ func TestTypedNegotiation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := end.CloseSend(); err != nil {
+			closed, err := end.CloseSend()
+			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := end.Recv(); err != io.EOF {
+			if err := closed.Wait(); err != nil {
 				t.Fatalf("end: %v", err)
 			}
 			break
@@ -178,7 +179,7 @@ func TestTypedNegotiationAccepted(t *testing.T) {
 	if !ok {
 		t.Fatalf("got %T", got)
 	}
-	if _, err := acc.Next.Recv(); err != io.EOF {
+	if err := acc.Next.Wait(); err != nil {
 		t.Fatalf("end: %v", err)
 	}
 }

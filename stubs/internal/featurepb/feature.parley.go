@@ -3331,10 +3331,7 @@ func (s FeatureNegotiateServerAfterAccept) Recv() (FeatureNegotiateServerAfterAc
 	if err != nil {
 		return nil, err
 	}
-	switch e := v.Move.(type) {
-	default:
-		_ = e
-	}
+	_ = v
 	return nil, fmt.Errorf("%s: this FeatureNegotiateServerAfterAccept value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
 }
 
@@ -3460,23 +3457,13 @@ func (s FeatureNegotiateClientAfterAccept) CloseSend() (FeatureNegotiateClientAf
 	return FeatureNegotiateClientAfterAccept{s.c}, nil
 }
 
-// FeatureNegotiateClientAfterAcceptRecv is what FeatureNegotiateClientAfterAccept.Recv received: one of
-// .
-type FeatureNegotiateClientAfterAcceptRecv interface{ isFeatureNegotiateClientAfterAcceptRecv() }
-
-// Recv receives the next message the protocol allows here. A message out
-// of protocol ends the call (see protocol.ClientConv.Recv).
-// It returns io.EOF once the call ended with OK where the protocol may end.
-func (s FeatureNegotiateClientAfterAccept) Recv() (FeatureNegotiateClientAfterAcceptRecv, error) {
-	v, err := s.c.Recv()
-	if err != nil {
-		return nil, err
+// Wait waits for the end of the call, where nothing more may come: nil
+// when it ended with OK, else its status (see protocol.ClientConv.Recv).
+func (s FeatureNegotiateClientAfterAccept) Wait() error {
+	if _, err := s.c.Recv(); err != io.EOF {
+		return err
 	}
-	switch e := v.Move.(type) {
-	default:
-		_ = e
-	}
-	return nil, fmt.Errorf("%s: this FeatureNegotiateClientAfterAccept value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+	return nil
 }
 
 // FeatureMirrorProtocol is the protocol of parley.feature.Feature.Mirror, compiled from
