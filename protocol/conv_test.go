@@ -186,7 +186,7 @@ func TestConversation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Until joined arrives the client may send nothing.
-	if err := conv.Send(&Ev{Kind: "say"}); err == nil || !strings.Contains(err.Error(), "may send nothing from the client (after client join)") {
+	if err := conv.Send(&Ev{Kind: "say"}); err == nil || !strings.Contains(err.Error(), "may send nothing from the client: it is the server's turn (after client join)") {
 		t.Fatalf("say before joined: %v", err)
 	}
 	got := []string{}

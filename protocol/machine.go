@@ -86,7 +86,7 @@ func New(spec Spec) (*Machine, error) {
 				kinds = append(kinds, "the end of the call")
 			}
 			if len(kinds) == 0 {
-				m.want[side][s] = "nothing from the " + Side(side).String()
+				m.want[side][s] = "nothing from the " + Side(side).String() + ": it is the " + Side(side).other().String() + "'s turn"
 			} else {
 				m.want[side][s] = strings.Join(kinds, " or ")
 			}
