@@ -285,13 +285,9 @@ func (c *checker) checkRepetition(n *repNode, fol follow) {
 		side = ServerSide
 	}
 	var other []string
-	both := newSet(c.a.n())
 	fol.set.each(func(e int) {
 		if c.a.side(e) != side {
 			other = append(other, c.a.label(e))
-		}
-		if body.has(e) {
-			both.add(e)
 		}
 	})
 	if len(other) > 0 {
@@ -303,7 +299,7 @@ func (c *checker) checkRepetition(n *repNode, fol follow) {
 			side.other(), side, strings.Join(other, ", "), side.other(), side, hint)
 		return
 	}
-	if !both.empty() {
-		c.errorf(n.at, "%s can both continue this repetition and follow it, so the %s cannot tell whether it ended", both.labels(c.a), side.other())
-	}
+	// A kind that may both continue the repetition and follow it is fine:
+	// the compiled machine tracks both possibilities until a later message
+	// tells them apart.
 }

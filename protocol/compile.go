@@ -52,6 +52,10 @@ func Compile(method string, main *Block, subs map[string]*Block, kinds Kinds) (*
 		return nil, c.errs
 	}
 	d = d.minimize()
+	d.shape(c, kinds)
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
 	d.crossings(c)
 	if len(c.errs) > 0 {
 		return nil, c.errs
@@ -596,4 +600,86 @@ func CompileText(method, text string, kinds Kinds) (*Machine, error) {
 		return nil, errs[0]
 	}
 	return New(*spec)
+}
+
+// shape checks the protocol of a method that does not stream on a side:
+// its client sends exactly one message, first, and then only half-closes;
+// its server sends exactly one message, last.
+func (d *dfa) shape(c *checker, k Kinds) {
+	if !k.SingleClient && !k.SingleServer {
+		return
+	}
+	// Walk the states with the number of messages each single side has
+	// sent (0 or 1) so far.
+	type node struct{ s, nc, ns int }
+	seen := map[node]bool{}
+	queue := []node{{0, 0, 0}}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if d.final[n.s] {
+			if k.SingleClient && n.nc == 0 {
+				c.errorf(d.anyAt(n.s), "the protocol can end before the client's message: this method's client sends exactly one")
+				return
+			}
+			if k.SingleServer && n.ns == 0 {
+				c.errorf(d.anyAt(n.s), "the protocol can end without the server's message: this method's server sends exactly one, last")
+				return
+			}
+		}
+		for ev, t := range d.next[n.s] {
+			if t < 0 {
+				continue
+			}
+			m := d.at[n.s][ev]
+			next := n
+			next.s = t
+			switch {
+			case ev == d.a.halfClose():
+			case d.a.side(ev) == ClientSide:
+				if k.SingleClient && (n.nc == 1 || n.ns > 0) {
+					c.errorf(m.at, "client %s: this method's client sends exactly one message, first", m.kind)
+					return
+				}
+				if k.SingleServer && n.ns == 1 {
+					c.errorf(m.at, "client %s after the server's message: this method's server sends exactly one, last", m.kind)
+					return
+				}
+				next.nc = 1
+			default:
+				if k.SingleClient && n.nc == 0 {
+					c.errorf(m.at, "server %s before the client's message: this method's client sends exactly one message, first", m.kind)
+					return
+				}
+				if k.SingleServer && n.ns == 1 {
+					c.errorf(m.at, "server %s: this method's server sends exactly one message, last", m.kind)
+					return
+				}
+				next.ns = 1
+			}
+			queue = append(queue, next)
+		}
+	}
+}
+
+// anyAt returns the position of a message leading into state s (or of the
+// first message of the protocol).
+func (d *dfa) anyAt(s int) Pos {
+	for from := range d.next {
+		for ev, t := range d.next[from] {
+			if t == s && d.at[from][ev] != nil {
+				return d.at[from][ev].at
+			}
+		}
+	}
+	for ev := range d.next[0] {
+		if m := d.at[0][ev]; m != nil {
+			return m.at
+		}
+	}
+	return Pos{Line: 1, Col: 1}
 }

@@ -91,10 +91,19 @@ type ServerConv[Req, Res any] struct {
 // more ends it with INTERNAL. Register handlers with it through
 // runtime.HandleBidi; generated code does so for methods with a protocol.
 func Serve[Req, Res any](call *runtime.ServerCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int, h func(*ServerConv[Req, Res]) error) error {
+	c := newServerConv(call, m, reqKind, resKind)
+	return c.finish(h(c))
+}
+
+func newServerConv[Req, Res any](call *runtime.ServerCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int) *ServerConv[Req, Res] {
 	ctx, cancel := context.WithCancel(call.Context())
-	c := &ServerConv[Req, Res]{call: call, chk: NewChecker(m, ServerSide), reqKind: reqKind, resKind: resKind, ctx: ctx, cancel: cancel}
-	err := h(c)
-	cancel()
+	return &ServerConv[Req, Res]{call: call, chk: NewChecker(m, ServerSide), reqKind: reqKind, resKind: resKind, ctx: ctx, cancel: cancel}
+}
+
+// finish ends the handler's part: it stops the pump and returns the
+// call's status given the handler's result err.
+func (c *ServerConv[Req, Res]) finish(err error) error {
+	c.cancel()
 	if c.pumpDone != nil {
 		<-c.pumpDone
 	}
@@ -103,12 +112,80 @@ func Serve[Req, Res any](call *runtime.ServerCall[Req, Res], m *Machine, reqKind
 	}
 	if err == nil {
 		if v := c.chk.End(); v != nil {
-			var pv *Violation
-			errors.As(v, &pv)
-			return wire.Errorf(wire.Internal, "%s: the handler ended the call with OK where the protocol expects %s (%s)", pv.Method, pv.Want, pv.State)
+			return endedEarly(v)
 		}
 	}
 	return err
+}
+
+// endedEarly is the status of a handler that returned OK where its
+// protocol expects more.
+func endedEarly(v error) *wire.Error {
+	var pv *Violation
+	errors.As(v, &pv)
+	return wire.Errorf(wire.Internal, "%s: the handler ended the call with OK where the protocol expects %s (%s)", pv.Method, pv.Want, pv.State)
+}
+
+// ServeServerStream is Serve for a server-streaming method: req, the one
+// request, is checked (and the client's half-close after it) before h
+// runs.
+func ServeServerStream[Req, Res any](req *Req, call *runtime.ServerCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int, h func(*Req, *ServerConv[Req, Res]) error) error {
+	c := newServerConv(call, m, reqKind, resKind)
+	if err := c.check(req, nil); err != nil {
+		return c.finish(err)
+	}
+	if err := c.check(nil, io.EOF); err != io.EOF {
+		return c.finish(err)
+	}
+	return c.finish(h(req, c))
+}
+
+// ServeClientStream is Serve for a client-streaming method: the response
+// h returns is checked as a send (a response out of protocol ends the call
+// with INTERNAL instead of reaching the client).
+func ServeClientStream[Req, Res any](call *runtime.ServerCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int, h func(*ServerConv[Req, Res]) (*Res, error)) (*Res, error) {
+	c := newServerConv(call, m, reqKind, resKind)
+	res, err := h(c)
+	if err == nil {
+		err = c.chk.Send(resKind(res))
+		if err != nil {
+			err = wire.WrapError(wire.Internal, err)
+		}
+	}
+	if err := c.finish(err); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// ServeUnary checks a unary call against m: the request and the client's
+// half-close after it, then h's response as a send.
+func ServeUnary[Req, Res any](ctx context.Context, req *Req, m *Machine, reqKind func(*Req) int, resKind func(*Res) int, h func(context.Context, *Req) (*Res, error)) (*Res, error) {
+	chk := NewChecker(m, ServerSide)
+	if err := chk.Recv(reqKind(req)); err != nil {
+		return nil, asStatus(err)
+	}
+	if err := chk.RecvHalfClose(); err != nil {
+		return nil, asStatus(err)
+	}
+	res, err := h(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := chk.Send(resKind(res)); err != nil {
+		return nil, wire.WrapError(wire.Internal, err)
+	}
+	if err := chk.End(); err != nil {
+		return nil, endedEarly(err)
+	}
+	return res, nil
+}
+
+// asStatus converts a checker's *Violation to its status.
+func asStatus(err error) *wire.Error {
+	var v *Violation
+	errors.As(err, &v)
+	return status(v)
 }
 
 // fail records the violation v, which ends the call, and cancels the
@@ -253,6 +330,81 @@ func Open[Req, Res any](ctx context.Context, c *runtime.Client, method string, m
 		return nil, err
 	}
 	return NewClientConv(call, m, reqKind, resKind), nil
+}
+
+// OpenServerStream starts a server-streaming call (runtime.OpenServerStream)
+// checked against m: req, and the half-close after it, must be allowed,
+// else nothing is sent.
+func OpenServerStream[Req, Res any](ctx context.Context, c *runtime.Client, method string, m *Machine, reqKind func(*Req) int, resKind func(*Res) int, req *Req, opts ...runtime.CallOption) (*ClientConv[Req, Res], error) {
+	chk := NewChecker(m, ClientSide)
+	if err := chk.Send(reqKind(req)); err != nil {
+		return nil, asStatus(err)
+	}
+	if err := chk.CloseSend(); err != nil {
+		return nil, asStatus(err)
+	}
+	call, err := runtime.OpenServerStream[Req, Res](ctx, c, method, req, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &ClientConv[Req, Res]{call: call, chk: chk, reqKind: reqKind, resKind: resKind}, nil
+}
+
+// OpenClientStream starts a client-streaming call
+// (runtime.OpenClientStream) checked against m; end it with CloseAndRecv.
+func OpenClientStream[Req, Res any](ctx context.Context, c *runtime.Client, method string, m *Machine, reqKind func(*Req) int, resKind func(*Res) int, opts ...runtime.CallOption) (*ClientConv[Req, Res], error) {
+	call, err := runtime.OpenClientStream[Req, Res](ctx, c, method, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return NewClientConv(call, m, reqKind, resKind), nil
+}
+
+// CallUnary makes a unary call (runtime.CallUnary) checked against m: the
+// request must be allowed (else nothing is sent) and the response too
+// (else CallUnary returns a local FAILED_PRECONDITION error).
+func CallUnary[Req, Res any](ctx context.Context, c *runtime.Client, method string, m *Machine, reqKind func(*Req) int, resKind func(*Res) int, req *Req, opts ...runtime.CallOption) (*Res, error) {
+	chk := NewChecker(m, ClientSide)
+	if err := chk.Send(reqKind(req)); err != nil {
+		return nil, asStatus(err)
+	}
+	if err := chk.CloseSend(); err != nil {
+		return nil, asStatus(err)
+	}
+	res, err := runtime.CallUnary[Req, Res](ctx, c, method, req, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := chk.Recv(resKind(res)); err != nil {
+		return nil, asStatus(err)
+	}
+	if err := chk.End(); err != nil {
+		return nil, asStatus(err)
+	}
+	return res, nil
+}
+
+// CloseAndRecv half-closes a client-streaming call and returns its one
+// response, each step checked against the protocol.
+func (c *ClientConv[Req, Res]) CloseAndRecv() (*Res, error) {
+	if err := c.CloseSend(); err != nil {
+		return nil, err
+	}
+	res, err := c.Recv()
+	if err == io.EOF {
+		return nil, wire.NewError(wire.Internal, "the server ended the call without a response")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Recv(); err != io.EOF {
+		if err == nil {
+			c.call.Cancel()
+			return nil, wire.NewError(wire.Internal, "the server sent more than one response")
+		}
+		return nil, err
+	}
+	return res, nil
 }
 
 // NewClientConv checks call, which has not sent or received anything yet,

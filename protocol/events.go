@@ -10,6 +10,13 @@ import (
 // type's name when it has no oneof), in declaration order.
 type Kinds struct {
 	Client, Server []string
+	// SingleClient and SingleServer say that a side does not stream: it
+	// sends exactly one message, as the client of a unary or
+	// server-streaming method and the server of a unary or
+	// client-streaming method do. The protocol must then have exactly one
+	// message of that side on every path: the first for the client, the
+	// last for the server.
+	SingleClient, SingleServer bool
 }
 
 // alphabet numbers a method's events: the client's kinds from 0, then the
@@ -61,7 +68,6 @@ type eventSet []uint64
 func newSet(n int) eventSet { return make(eventSet, (n+63)/64) }
 
 func (s eventSet) add(e int)       { s[e/64] |= 1 << (e % 64) }
-func (s eventSet) has(e int) bool  { return s[e/64]&(1<<(e%64)) != 0 }
 func (s eventSet) clone() eventSet { return append(eventSet(nil), s...) }
 func (s eventSet) union(t eventSet) bool {
 	changed := false

@@ -197,8 +197,10 @@ func (f *fileGen) protocolDecls(c *convGen) {
 	f.P()
 	f.kindFunc(c.prefix+"ClientKind", c.prefix+"Protocol", c.m.req, c.client)
 	f.kindFunc(c.prefix+"ServerKind", c.prefix+"Protocol", c.m.res, c.server)
-	f.convSide(c, true)
-	f.convSide(c, false)
+	if c.m.clientStream || c.m.serverS {
+		f.convSide(c, true)
+		f.convSide(c, false)
+	}
 }
 
 func quoteAll(list []string) string {
@@ -252,15 +254,23 @@ func (f *fileGen) convSide(c *convGen, server bool) {
 	convName := c.prefix + side + "Conv"
 	embedded := side + "Conv" // the embedded field's name
 	stateType := func(s int) string { return c.prefix + side + c.states[s] }
+	bidi := c.m.clientStream && c.m.serverS
 	f.P("// ", convName, " is the ", strings.ToLower(side), "'s side of a ", c.m.md.Name(), " call, checked against")
-	f.P("// ", c.prefix, "Protocol. Start returns the typed state at the start of the")
-	f.P("// conversation; each state's methods are the moves the protocol allows")
-	f.P("// there, and each move returns the next state. The embedded conversation")
-	f.P("// offers the untyped, still checked, Send, Recv, In and Out.")
+	if bidi {
+		f.P("// ", c.prefix, "Protocol. Start returns the typed state at the start of the")
+		f.P("// conversation; each state's methods are the moves the protocol allows")
+		f.P("// there, and each move returns the next state. The embedded conversation")
+		f.P("// offers the untyped, still checked, Send, Recv, In and Out.")
+	} else {
+		f.P("// ", c.prefix, "Protocol: its Send, Recv, In and Out check every message.")
+	}
 	f.P("type ", convName, " struct {")
 	f.P("*", inner)
 	f.P("}")
 	f.P()
+	if !bidi {
+		return
+	}
 	f.P("// Start returns the conversation's first state. Use each state value")
 	f.P("// once: the checker refuses moves from a state the conversation has left.")
 	f.P("func (c *", convName, ") Start() ", stateType(0), " {")
@@ -406,9 +416,29 @@ func (f *fileGen) convSide(c *convGen, server bool) {
 func (f *fileGen) protocolRegister(rt, base string, m method) {
 	pr := f.use("github.com/parleyrpc/parley/protocol")
 	p := convPrefix(base, m)
-	f.P(rt, ".HandleBidi(s, ", m.constName, ", func(call *", rt, ".ServerCall[", m.req, ", ", m.res, "]) error {")
-	f.P("return ", pr, ".Serve(call, ", p, "Protocol, ", p, "ClientKind, ", p, "ServerKind, func(c *", pr, ".ServerConv[", m.req, ", ", m.res, "]) error {")
-	f.P("return impl.", m.goName, "(&", p, "ServerConv{c})")
+	tables := p + "Protocol, " + p + "ClientKind, " + p + "ServerKind"
+	sc := "*" + pr + ".ServerConv[" + m.req + ", " + m.res + "]"
+	call := "call *" + rt + ".ServerCall[" + m.req + ", " + m.res + "]"
+	switch {
+	case m.clientStream && m.serverS:
+		f.P(rt, ".HandleBidi(s, ", m.constName, ", func(", call, ") error {")
+		f.P("return ", pr, ".Serve(call, ", tables, ", func(c ", sc, ") error {")
+		f.P("return impl.", m.goName, "(&", p, "ServerConv{c})")
+	case m.clientStream:
+		f.P(rt, ".HandleClientStream(s, ", m.constName, ", func(", call, ") (*", m.res, ", error) {")
+		f.P("return ", pr, ".ServeClientStream(call, ", tables, ", func(c ", sc, ") (*", m.res, ", error) {")
+		f.P("return impl.", m.goName, "(&", p, "ServerConv{c})")
+	case m.serverS:
+		f.P(rt, ".HandleServerStream(s, ", m.constName, ", func(req *", m.req, ", ", call, ") error {")
+		f.P("return ", pr, ".ServeServerStream(req, call, ", tables, ", func(req *", m.req, ", c ", sc, ") error {")
+		f.P("return impl.", m.goName, "(req, &", p, "ServerConv{c})")
+	default:
+		ctx := f.use("context")
+		f.P(rt, ".HandleUnary(s, ", m.constName, ", func(ctx ", ctx, ".Context, req *", m.req, ") (*", m.res, ", error) {")
+		f.P("return ", pr, ".ServeUnary(ctx, req, ", tables, ", impl.", m.goName, ")")
+		f.P("})")
+		return
+	}
 	f.P("})")
 	f.P("})")
 }
@@ -417,7 +447,18 @@ func (f *fileGen) protocolRegister(rt, base string, m method) {
 func (f *fileGen) protocolOpen(base string, m method) {
 	pr := f.use("github.com/parleyrpc/parley/protocol")
 	p := convPrefix(base, m)
-	f.P("conv, err := ", pr, ".Open(ctx, c.c, ", m.constName, ", ", p, "Protocol, ", p, "ClientKind, ", p, "ServerKind, opts...)")
+	tables := p + "Protocol, " + p + "ClientKind, " + p + "ServerKind"
+	switch {
+	case m.clientStream && m.serverS:
+		f.P("conv, err := ", pr, ".Open(ctx, c.c, ", m.constName, ", ", tables, ", opts...)")
+	case m.clientStream:
+		f.P("conv, err := ", pr, ".OpenClientStream(ctx, c.c, ", m.constName, ", ", tables, ", opts...)")
+	case m.serverS:
+		f.P("conv, err := ", pr, ".OpenServerStream(ctx, c.c, ", m.constName, ", ", tables, ", req, opts...)")
+	default:
+		f.P("return ", pr, ".CallUnary(ctx, c.c, ", m.constName, ", ", tables, ", req, opts...)")
+		return
+	}
 	f.P("if err != nil {")
 	f.P("return nil, err")
 	f.P("}")

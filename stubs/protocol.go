@@ -8,15 +8,18 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// commentLines returns the // comment block that ends on the line above
-// the declaration d (its leading comment), with each line's position, read
-// from the file on disk.
+// commentLines returns the comment that ends on the line above the
+// declaration d (its leading comment: a block of // lines, or a /* */
+// comment), with each line's position, read from the file on disk.
 func (s *schema) commentLines(d protoreflect.Descriptor, src []string) []protocol.Line {
 	loc := d.ParentFile().SourceLocations().ByDescriptor(d)
 	if loc.Path == nil && loc.StartLine == 0 {
 		return nil
 	}
 	end := loc.StartLine - 1 // 0-based index of the line above
+	if end >= 0 && end < len(src) && strings.HasSuffix(strings.TrimRight(src[end], " \t\r"), "*/") {
+		return blockComment(src, end)
+	}
 	start := end + 1
 	for i := end; i >= 0 && i < len(src); i-- {
 		if !strings.HasPrefix(strings.TrimLeft(src[i], " \t"), "//") {
@@ -28,6 +31,46 @@ func (s *schema) commentLines(d protoreflect.Descriptor, src []string) []protoco
 	for i := start; i <= end && i < len(src); i++ {
 		col := strings.Index(src[i], "//") + 2
 		out = append(out, protocol.Line{Text: src[i][col:], Pos: protocol.Pos{Line: i + 1, Col: col + 1}})
+	}
+	return out
+}
+
+// blockComment returns the lines of the /* */ comment that ends on line
+// end (0-based), without the comment markers and without the "*" that
+// starts each continuation line by convention.
+func blockComment(src []string, end int) []protocol.Line {
+	start := -1
+	for i := end; i >= 0; i-- {
+		if strings.Contains(src[i], "/*") {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return nil
+	}
+	var out []protocol.Line
+	for i := start; i <= end; i++ {
+		line := strings.TrimRight(src[i], "\r")
+		from := 0
+		if i == start {
+			from = strings.Index(line, "/*") + 2
+		} else {
+			for from < len(line) && (line[from] == ' ' || line[from] == '\t') {
+				from++
+			}
+			if from < len(line) && line[from] == '*' && !strings.HasPrefix(line[from:], "*/") {
+				from++
+			}
+		}
+		to := len(line)
+		if i == end {
+			to = strings.LastIndex(line, "*/")
+		}
+		if to < from {
+			to = from
+		}
+		out = append(out, protocol.Line{Text: line[from:to], Pos: protocol.Pos{Line: i + 1, Col: from + 1}})
 	}
 	return out
 }
@@ -114,16 +157,12 @@ func (s *schema) serviceProtocols(sv protoreflect.ServiceDescriptor, src []strin
 		if b == nil {
 			continue
 		}
-		if !m.IsStreamingClient() || !m.IsStreamingServer() {
-			errs = append(errs, s.protocolErr(fd, &protocol.PosError{Pos: b.Pos,
-				Msg: "a protocol governs a bidirectional-streaming rpc; " + string(m.Name()) + " is " + describeKind(m)}))
-			continue
-		}
 		kinds, kerr := s.kindsOf(m)
 		if kerr != nil {
 			errs = append(errs, kerr)
 			continue
 		}
+		kinds.SingleClient, kinds.SingleServer = !m.IsStreamingClient(), !m.IsStreamingServer()
 		spec, perrs := protocol.Compile(methodName(m), b, subs, kinds)
 		for _, e := range perrs {
 			errs = append(errs, s.protocolErr(fd, e))
@@ -156,16 +195,6 @@ func itoa(i int) string {
 // methodName is "pkg.Service/Method".
 func methodName(m protoreflect.MethodDescriptor) string {
 	return string(m.Parent().FullName()) + "/" + string(m.Name())
-}
-
-func describeKind(m protoreflect.MethodDescriptor) string {
-	switch {
-	case m.IsStreamingClient():
-		return "client-streaming"
-	case m.IsStreamingServer():
-		return "server-streaming"
-	}
-	return "unary"
 }
 
 // kindOneof returns the top-level oneof whose cases are msg's kinds, or

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,10 +104,53 @@ service X {
   // @protocol { client join; server }
   rpc Talk(stream C) returns (stream S);
 }`, 2, 38, "want the kind server sends"},
-		{"not bidirectional", `service X {
+		{"client-streaming without the response", `service X {
   // @protocol { client join }
   rpc Talk(stream C) returns (S);
-}`, 2, 6, "a protocol governs a bidirectional-streaming rpc"},
+}`, 2, 25, "the protocol can end without the server's message: this method's server sends exactly one, last"},
+		{"server-streaming with two requests", `service X {
+  // @protocol { client join; client say; server msg* }
+  rpc Talk(C) returns (stream S);
+}`, 2, 38, "client say: this method's client sends exactly one message, first"},
+		{"unary with two responses", `service X {
+  // @protocol { client join; server joined; server left }
+  rpc Talk(C) returns (S);
+}`, 2, 53, "server left: this method's server sends exactly one message, last"},
+		{"two oneofs", `message Two { oneof a { string x = 1; } oneof b { string y = 2; } }
+service X {
+  // @protocol { client x }
+  rpc Talk(stream Two) returns (stream S);
+}`, 4, 3, "may have at most one oneof"},
+		{"two protocols for one rpc", `service X {
+  // @protocol { client join; server joined }
+  // @protocol { client join; server left }
+  rpc Talk(stream C) returns (stream S);
+}`, 3, 6, "rpc Talk has a second unnamed @protocol"},
+		{"a name declared twice", `// @protocol P { client join }
+// @protocol P { client say }
+service X {
+  // @protocol { include P }
+  rpc Talk(stream C) returns (stream S);
+}`, 2, 4, "protocol P is declared twice"},
+		{"unnamed protocol in the service comment", `// @protocol { client join }
+service X {
+  rpc Talk(stream C) returns (stream S);
+}`, 1, 4, "an unnamed @protocol belongs in the comment of the rpc"},
+		{"recursion not last", `// @protocol P { client join; include P; server left }
+service X {
+  // @protocol { include P }
+  rpc Talk(stream C) returns (stream S);
+}`, 1, 31, "include P inside P is not its last step"},
+		{"repetition of nothing", `service X {
+  // @protocol { (client join?)* }
+  rpc Talk(stream C) returns (stream S);
+}`, 2, 32, "* repeats a part that can send nothing"},
+		{"block comment", `service X {
+  /* @protocol {
+   *   client join; server welcome
+   * } */
+  rpc Talk(stream C) returns (stream S);
+}`, 3, 28, "unknown server kind welcome"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,5 +167,83 @@ service X {
 				t.Errorf("error:\n%v\nwant position %s and %q", err, want, tt.msg)
 			}
 		})
+	}
+}
+
+// validProtocols exercise every construct on every kind of method; they
+// must generate code that builds.
+const validProtocols = `
+message E {}
+message Num { int64 v = 1; }
+message K { oneof k { string text = 1; bytes blob = 2; E empty = 3; int32 n = 4; Say half_close = 5; } }
+
+// @protocol Lobby { client join; include Room | client halfclose }
+// @protocol Room {
+//   client (say | join); include Room
+//   | client leave; include Lobby
+//   | client halfclose
+// }
+service V {
+  // The chat's shape, with a sub-protocol pair.
+  //
+  // @protocol {
+  //   client halfclose
+  //   | client join
+  //     (include Room) & (server joined; server (msg | joined | left)*)
+  // }
+  rpc Chat(stream C) returns (stream S);
+  /* Upload-like, in a block comment:
+   * @protocol {
+   *   client join
+   *   (client say*; client (leave | join); client halfclose) & server msg*
+   *   server left
+   * }
+   */
+  rpc Up(stream C) returns (stream S);
+  // @protocol { client say+; client halfclose; server msg }
+  rpc Sum(stream C) returns (S);
+  // @protocol { client join; (server msg | server joined)*; server left? }
+  rpc Watch(C) returns (stream S);
+  // @protocol { client join; server joined }
+  rpc Once(C) returns (S);
+  // Messages without a oneof, and scalar, bytes and empty cases.
+  //
+  // @protocol { (client Num*; client halfclose) & (server text | server blob | server empty | server n | server half_close)* }
+  rpc Mixed(stream Num) returns (stream K);
+  // @protocol { client E; server E; (client E; server E)* }
+  rpc Ping(stream E) returns (stream E);
+}
+`
+
+// Valid protocols on every method kind generate code that compiles, with
+// a diagram file for them.
+func TestValidProtocolsBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a package")
+	}
+	dir, err := os.MkdirTemp("internal", "gentest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	src := strings.Replace(protoHeader, `option go_package = "example.com/p;p";`, `option go_package = "github.com/parleyrpc/parley/stubs/`+filepath.ToSlash(dir)+`;p";`, 1) + validProtocols
+	if err := os.WriteFile(filepath.Join(dir, "p.proto"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := Generate([]string{filepath.Join(dir, "p.proto")}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files[1].Name != "p.protocols.md" || strings.Count(string(files[1].Content), "stateDiagram-v2") != 7 {
+		t.Fatalf("generated %d files", len(files))
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command("go", "vet", "./"+filepath.ToSlash(dir)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go vet of the generated package: %v\n%s", err, out)
 	}
 }

@@ -198,8 +198,12 @@ func (f *fileGen) api(sv protoreflect.ServiceDescriptor, name, side, verb string
 func serverSig(ctx, rt string, m method) string {
 	call := "*" + rt + ".ServerCall[" + m.req + ", " + m.res + "]"
 	switch {
-	case m.proto != nil:
+	case m.proto != nil && m.clientStream && m.serverS:
 		return "(conv *" + m.proto.prefix + "ServerConv) error"
+	case m.proto != nil && m.clientStream:
+		return "(conv *" + m.proto.prefix + "ServerConv) (*" + m.res + ", error)"
+	case m.proto != nil && m.serverS:
+		return "(req *" + m.req + ", conv *" + m.proto.prefix + "ServerConv) error"
 	case m.clientStream && m.serverS:
 		return "(call " + call + ") error"
 	case m.clientStream:
@@ -214,8 +218,10 @@ func serverSig(ctx, rt string, m method) string {
 func clientSig(ctx, rt string, m method) string {
 	call := "*" + rt + ".ClientCall[" + m.req + ", " + m.res + "]"
 	switch {
-	case m.proto != nil:
+	case m.proto != nil && m.clientStream:
 		return "(ctx " + ctx + ".Context, opts ..." + rt + ".CallOption) (*" + m.proto.prefix + "ClientConv, error)"
+	case m.proto != nil && m.serverS:
+		return "(ctx " + ctx + ".Context, req *" + m.req + ", opts ..." + rt + ".CallOption) (*" + m.proto.prefix + "ClientConv, error)"
 	case !m.clientStream && !m.serverS:
 		return "(ctx " + ctx + ".Context, req *" + m.req + ", opts ..." + rt + ".CallOption) (*" + m.res + ", error)"
 	case !m.clientStream:

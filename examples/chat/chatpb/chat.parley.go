@@ -2751,23 +2751,13 @@ type ChatConverseClientAfterHalfClose struct {
 	c *protocol.ClientConv[ClientEvent, ServerEvent]
 }
 
-// ChatConverseClientAfterHalfCloseRecv is what ChatConverseClientAfterHalfClose.Recv received: one of
-// .
-type ChatConverseClientAfterHalfCloseRecv interface{ isChatConverseClientAfterHalfCloseRecv() }
-
-// Recv receives the next message the protocol allows here. A message out
-// of protocol ends the call (see protocol.ClientConv.Recv).
-// It returns io.EOF once the call ended with OK where the protocol may end.
-func (s ChatConverseClientAfterHalfClose) Recv() (ChatConverseClientAfterHalfCloseRecv, error) {
-	v, err := s.c.Recv()
-	if err != nil {
-		return nil, err
+// Wait waits for the end of the call, where nothing more may come: nil
+// when it ended with OK, else its status (see protocol.ClientConv.Recv).
+func (s ChatConverseClientAfterHalfClose) Wait() error {
+	if _, err := s.c.Recv(); err != io.EOF {
+		return err
 	}
-	switch e := v.Event.(type) {
-	default:
-		_ = e
-	}
-	return nil, fmt.Errorf("%s: this ChatConverseClientAfterHalfClose value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return nil
 }
 
 // ChatConverseClientAfterLeave is the client's state after client leave.

@@ -3,6 +3,7 @@ package featurepb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -237,5 +238,136 @@ func TestTypedInterleaving(t *testing.T) {
 	}
 	if sum != 2*15-1 {
 		t.Errorf("sum %d, want %d", sum, 2*15-1)
+	}
+}
+
+// Quote: counters down to the price (or a rejection for 0), then the
+// verdict. A price of 1 makes it break the protocol: it sends an offer,
+// a kind the protocol never lets the server send.
+func (n negotiator) Quote(req *featurepb.Offer, conv *featurepb.FeatureQuoteServerConv) error {
+	if req.Price == 1 {
+		return conv.Send(&featurepb.Turn{Move: &featurepb.Turn_Offer{Offer: req}})
+	}
+	if req.Price == 0 {
+		return conv.Send(&featurepb.Turn{Move: &featurepb.Turn_Reject{Reject: "no price"}})
+	}
+	for p := n.price; p > req.Price; p = (p + req.Price) / 2 {
+		if err := conv.Send(&featurepb.Turn{Move: &featurepb.Turn_Counter{Counter: &featurepb.Offer{Price: p}}}); err != nil {
+			return err
+		}
+	}
+	return conv.Send(&featurepb.Turn{Move: &featurepb.Turn_Accept{Accept: &struct{}{}}})
+}
+
+// Bid returns the best offer; with an empty stream it returns nothing,
+// which the protocol does not allow.
+func (negotiator) Bid(conv *featurepb.FeatureBidServerConv) (*featurepb.Offer, error) {
+	best := &featurepb.Offer{}
+	for {
+		t, err := conv.Recv()
+		if err == io.EOF {
+			return best, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o := t.Move.(*featurepb.Turn_Offer).Offer; o.Price > best.Price {
+			best = o
+		}
+	}
+}
+
+// Appraise accepts prices of at least its own; a price of 1 gets a
+// counter, which the protocol does not allow.
+func (n negotiator) Appraise(_ context.Context, req *featurepb.Offer) (*featurepb.Turn, error) {
+	switch {
+	case req.Price == 1:
+		return &featurepb.Turn{Move: &featurepb.Turn_Counter{Counter: req}}, nil
+	case req.Price >= n.price:
+		return &featurepb.Turn{Move: &featurepb.Turn_Accept{Accept: &struct{}{}}}, nil
+	}
+	return &featurepb.Turn{Move: &featurepb.Turn_Reject{Reject: "too low"}}, nil
+}
+
+// Protocols on server-streaming, client-streaming and unary methods are
+// enforced on both sides too.
+func TestSingleSidedProtocols(t *testing.T) {
+	client, raw := startNegotiator(t, 100)
+	ctx := ctx20(t)
+
+	// Server streaming: counters, then the verdict.
+	q, err := client.Quote(ctx, &featurepb.Offer{Price: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for {
+		turn, err := q.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, fmt.Sprintf("%T", turn.Move))
+	}
+	if len(kinds) < 2 || kinds[len(kinds)-1] != "*featurepb.Turn_Accept" {
+		t.Errorf("quote: %v", kinds)
+	}
+	// The server sending a kind it may not: its own checker refuses the
+	// send, and the handler's error ends the call.
+	q, err = client.Quote(ctx, &featurepb.Offer{Price: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Recv(); wire.CodeOf(err) != wire.FailedPrecondition || !strings.Contains(err.Error(), "the server cannot send offer, may send counter or accept or reject") {
+		t.Errorf("quote out of protocol: %v", err)
+	}
+
+	// Client streaming.
+	b, err := client.Bid(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []uint32{3, 9, 4} {
+		if err := b.Send(&featurepb.Turn{Move: &featurepb.Turn_Offer{Offer: &featurepb.Offer{Price: p}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(&featurepb.Turn{Move: &featurepb.Turn_Accept{Accept: &struct{}{}}}); err == nil || !strings.Contains(err.Error(), "the client cannot send accept, may send offer or half-close") {
+		t.Errorf("bid: accept was not refused: %v", err)
+	}
+	best, err := b.CloseAndRecv()
+	if err != nil || best.Price != 9 {
+		t.Errorf("bid: %v, %v", best, err)
+	}
+	// Half-closing before the first offer is refused locally; a client
+	// that does it anyway gets FAILED_PRECONDITION from the server.
+	b, err = client.Bid(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CloseAndRecv(); err == nil || !strings.Contains(err.Error(), "the client cannot send half-close, may send offer (before the first message)") {
+		t.Errorf("bid with no offer: %v", err)
+	}
+	b.Cancel()
+	rc, err := runtime.OpenClientStream[featurepb.Turn, featurepb.Offer](ctx, raw, featurepb.Feature_Bid_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.CloseAndRecv(); wire.CodeOf(err) != wire.FailedPrecondition || !strings.Contains(err.Error(), "got half-close, want offer (before the first message)") {
+		t.Errorf("raw bid with no offer: %v", err)
+	}
+
+	// Unary.
+	turn, err := client.Appraise(ctx, &featurepb.Offer{Price: 150})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := turn.Move.(*featurepb.Turn_Accept); !ok {
+		t.Errorf("appraise: %v, %v", turn, err)
+	}
+	if _, err := client.Appraise(ctx, &featurepb.Offer{Price: 1}); wire.CodeOf(err) != wire.Internal || !strings.Contains(err.Error(), "the server cannot send counter, may send accept or reject") {
+		t.Errorf("appraise out of protocol: %v", err)
 	}
 }

@@ -2914,6 +2914,12 @@ const (
 	Feature_Negotiate_FullMethodName = "/parley.feature.Feature/Negotiate"
 	// Feature_Mirror_FullMethodName is the full name of parley.feature.Feature.Mirror.
 	Feature_Mirror_FullMethodName = "/parley.feature.Feature/Mirror"
+	// Feature_Quote_FullMethodName is the full name of parley.feature.Feature.Quote.
+	Feature_Quote_FullMethodName = "/parley.feature.Feature/Quote"
+	// Feature_Bid_FullMethodName is the full name of parley.feature.Feature.Bid.
+	Feature_Bid_FullMethodName = "/parley.feature.Feature/Bid"
+	// Feature_Appraise_FullMethodName is the full name of parley.feature.Feature.Appraise.
+	Feature_Appraise_FullMethodName = "/parley.feature.Feature/Appraise"
 )
 
 // FeatureServer is the server API for the service parley.feature.Feature.
@@ -2965,6 +2971,18 @@ type FeatureServer interface {
 	//
 	// @protocol { (client Number*; client halfclose) & server Number* }
 	Mirror(conv *FeatureMirrorServerConv) error
+	// Quote streams counter-offers for a price, then a verdict.
+	//
+	// @protocol { client Offer; server counter*; server (accept | reject) }
+	Quote(req *Offer, conv *FeatureQuoteServerConv) error
+	// Bid sends offers and gets the best one back.
+	//
+	// @protocol { client offer+; client halfclose; server Offer }
+	Bid(conv *FeatureBidServerConv) (*Offer, error)
+	// Appraise answers an offer with accept or reject.
+	//
+	// @protocol { client Offer; server (accept | reject) }
+	Appraise(ctx context.Context, req *Offer) (*Turn, error)
 }
 
 // UnimplementedFeatureServer implements FeatureServer with methods that fail with
@@ -3007,6 +3025,21 @@ func (UnimplementedFeatureServer) Mirror(conv *FeatureMirrorServerConv) error {
 	return wire.Errorf(wire.Unimplemented, "method Mirror not implemented")
 }
 
+// Quote returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Quote(req *Offer, conv *FeatureQuoteServerConv) error {
+	return wire.Errorf(wire.Unimplemented, "method Quote not implemented")
+}
+
+// Bid returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Bid(conv *FeatureBidServerConv) (*Offer, error) {
+	return nil, wire.Errorf(wire.Unimplemented, "method Bid not implemented")
+}
+
+// Appraise returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Appraise(ctx context.Context, req *Offer) (*Turn, error) {
+	return nil, wire.Errorf(wire.Unimplemented, "method Appraise not implemented")
+}
+
 // RegisterFeatureServer registers impl's methods with s under their full
 // method names. Call it before s starts serving.
 func RegisterFeatureServer(s *runtime.Server, impl FeatureServer) {
@@ -3024,6 +3057,19 @@ func RegisterFeatureServer(s *runtime.Server, impl FeatureServer) {
 		return protocol.Serve(call, FeatureMirrorProtocol, FeatureMirrorClientKind, FeatureMirrorServerKind, func(c *protocol.ServerConv[Number, Number]) error {
 			return impl.Mirror(&FeatureMirrorServerConv{c})
 		})
+	})
+	runtime.HandleServerStream(s, Feature_Quote_FullMethodName, func(req *Offer, call *runtime.ServerCall[Offer, Turn]) error {
+		return protocol.ServeServerStream(req, call, FeatureQuoteProtocol, FeatureQuoteClientKind, FeatureQuoteServerKind, func(req *Offer, c *protocol.ServerConv[Offer, Turn]) error {
+			return impl.Quote(req, &FeatureQuoteServerConv{c})
+		})
+	})
+	runtime.HandleClientStream(s, Feature_Bid_FullMethodName, func(call *runtime.ServerCall[Turn, Offer]) (*Offer, error) {
+		return protocol.ServeClientStream(call, FeatureBidProtocol, FeatureBidClientKind, FeatureBidServerKind, func(c *protocol.ServerConv[Turn, Offer]) (*Offer, error) {
+			return impl.Bid(&FeatureBidServerConv{c})
+		})
+	})
+	runtime.HandleUnary(s, Feature_Appraise_FullMethodName, func(ctx context.Context, req *Offer) (*Turn, error) {
+		return protocol.ServeUnary(ctx, req, FeatureAppraiseProtocol, FeatureAppraiseClientKind, FeatureAppraiseServerKind, impl.Appraise)
 	})
 }
 
@@ -3075,6 +3121,18 @@ type FeatureClient interface {
 	//
 	// @protocol { (client Number*; client halfclose) & server Number* }
 	Mirror(ctx context.Context, opts ...runtime.CallOption) (*FeatureMirrorClientConv, error)
+	// Quote streams counter-offers for a price, then a verdict.
+	//
+	// @protocol { client Offer; server counter*; server (accept | reject) }
+	Quote(ctx context.Context, req *Offer, opts ...runtime.CallOption) (*FeatureQuoteClientConv, error)
+	// Bid sends offers and gets the best one back.
+	//
+	// @protocol { client offer+; client halfclose; server Offer }
+	Bid(ctx context.Context, opts ...runtime.CallOption) (*FeatureBidClientConv, error)
+	// Appraise answers an offer with accept or reject.
+	//
+	// @protocol { client Offer; server (accept | reject) }
+	Appraise(ctx context.Context, req *Offer, opts ...runtime.CallOption) (*Turn, error)
 }
 
 type featureClient struct {
@@ -3120,6 +3178,26 @@ func (c *featureClient) Mirror(ctx context.Context, opts ...runtime.CallOption) 
 		return nil, err
 	}
 	return &FeatureMirrorClientConv{conv}, nil
+}
+
+func (c *featureClient) Quote(ctx context.Context, req *Offer, opts ...runtime.CallOption) (*FeatureQuoteClientConv, error) {
+	conv, err := protocol.OpenServerStream(ctx, c.c, Feature_Quote_FullMethodName, FeatureQuoteProtocol, FeatureQuoteClientKind, FeatureQuoteServerKind, req, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &FeatureQuoteClientConv{conv}, nil
+}
+
+func (c *featureClient) Bid(ctx context.Context, opts ...runtime.CallOption) (*FeatureBidClientConv, error) {
+	conv, err := protocol.OpenClientStream(ctx, c.c, Feature_Bid_FullMethodName, FeatureBidProtocol, FeatureBidClientKind, FeatureBidServerKind, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &FeatureBidClientConv{conv}, nil
+}
+
+func (c *featureClient) Appraise(ctx context.Context, req *Offer, opts ...runtime.CallOption) (*Turn, error) {
+	return protocol.CallUnary(ctx, c.c, Feature_Appraise_FullMethodName, FeatureAppraiseProtocol, FeatureAppraiseClientKind, FeatureAppraiseServerKind, req, opts...)
 }
 
 // FeatureNegotiateProtocol is the protocol of parley.feature.Feature.Negotiate, compiled from
@@ -3657,4 +3735,165 @@ func (s FeatureMirrorClientAfterHalfClose) Recv() (FeatureMirrorClientAfterHalfC
 		return nil, err
 	}
 	return FeatureMirrorClientAfterHalfCloseGotNumber{Msg: v, Next: FeatureMirrorClientAfterHalfClose{s.c}}, nil
+}
+
+// FeatureQuoteProtocol is the protocol of parley.feature.Feature.Quote, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureQuoteProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Quote",
+	Client: []string{"Offer"},
+	Server: []string{"offer", "counter", "accept", "reject"},
+	States: []string{
+		"before the first message",
+		"after client Offer",
+		"after server accept or reject",
+	},
+	Next: []uint16{
+		2, 0, 0, 0, 0, 0, // 0
+		0, 0, 2, 3, 3, 0, // 1
+		0, 0, 0, 0, 0, 0, // 2
+	},
+	Flags: []uint8{0, 2, 3},
+})
+
+// FeatureQuoteClientKind returns the kind number of m in FeatureQuoteProtocol, or -1 if it has none.
+func FeatureQuoteClientKind(m *Offer) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureQuoteServerKind returns the kind number of m in FeatureQuoteProtocol, or -1 if it has none.
+func FeatureQuoteServerKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
+}
+
+// FeatureQuoteServerConv is the server's side of a Quote call, checked against
+// FeatureQuoteProtocol: its Send, Recv, In and Out check every message.
+type FeatureQuoteServerConv struct {
+	*protocol.ServerConv[Offer, Turn]
+}
+
+// FeatureQuoteClientConv is the client's side of a Quote call, checked against
+// FeatureQuoteProtocol: its Send, Recv, In and Out check every message.
+type FeatureQuoteClientConv struct {
+	*protocol.ClientConv[Offer, Turn]
+}
+
+// FeatureBidProtocol is the protocol of parley.feature.Feature.Bid, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureBidProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Bid",
+	Client: []string{"offer", "counter", "accept", "reject"},
+	Server: []string{"Offer"},
+	States: []string{
+		"before the first message",
+		"after client offer",
+		"after client half-close",
+		"after server Offer",
+	},
+	Next: []uint16{
+		2, 0, 0, 0, 0, 0, // 0
+		2, 0, 0, 0, 0, 3, // 1
+		0, 0, 0, 0, 4, 0, // 2
+		0, 0, 0, 0, 0, 0, // 3
+	},
+	Flags: []uint8{0, 0, 6, 7},
+})
+
+// FeatureBidClientKind returns the kind number of m in FeatureBidProtocol, or -1 if it has none.
+func FeatureBidClientKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
+}
+
+// FeatureBidServerKind returns the kind number of m in FeatureBidProtocol, or -1 if it has none.
+func FeatureBidServerKind(m *Offer) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureBidServerConv is the server's side of a Bid call, checked against
+// FeatureBidProtocol: its Send, Recv, In and Out check every message.
+type FeatureBidServerConv struct {
+	*protocol.ServerConv[Turn, Offer]
+}
+
+// FeatureBidClientConv is the client's side of a Bid call, checked against
+// FeatureBidProtocol: its Send, Recv, In and Out check every message.
+type FeatureBidClientConv struct {
+	*protocol.ClientConv[Turn, Offer]
+}
+
+// FeatureAppraiseProtocol is the protocol of parley.feature.Feature.Appraise, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureAppraiseProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Appraise",
+	Client: []string{"Offer"},
+	Server: []string{"offer", "counter", "accept", "reject"},
+	States: []string{
+		"before the first message",
+		"after client Offer",
+		"after server accept or reject",
+	},
+	Next: []uint16{
+		2, 0, 0, 0, 0, 0, // 0
+		0, 0, 0, 3, 3, 0, // 1
+		0, 0, 0, 0, 0, 0, // 2
+	},
+	Flags: []uint8{0, 2, 3},
+})
+
+// FeatureAppraiseClientKind returns the kind number of m in FeatureAppraiseProtocol, or -1 if it has none.
+func FeatureAppraiseClientKind(m *Offer) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureAppraiseServerKind returns the kind number of m in FeatureAppraiseProtocol, or -1 if it has none.
+func FeatureAppraiseServerKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
 }
