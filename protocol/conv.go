@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parleyrpc/parley/mailbox"
 	"github.com/parleyrpc/parley/runtime"
@@ -21,23 +22,19 @@ func status(v *Violation) *wire.Error {
 	return wire.WrapError(wire.FailedPrecondition, v)
 }
 
-// checkSend checks a local send of kind k and, when allowed, runs send; a
-// send that fails after the check is undone in the checker.
-func checkSend(c *Checker, k int, send func() error) error {
+// beginSend checks a local send of kind k and moves the checker past it;
+// if the send then fails, undo(old, nw) moves it back.
+func beginSend(c *Checker, k int) (old, nw uint32, err error) {
 	ev := c.event(c.side, k)
 	if ev < 0 {
-		return status(c.violation(true, c.side, c.State(), kindName(c.m, c.side, k)))
+		return 0, 0, status(c.violation(true, c.side, c.State(), kindName(c.m, c.side, k)))
 	}
-	old := c.st.Load()
+	old = c.st.Load()
 	nw, ok := c.step(ev, c.side)
 	if !ok {
-		return status(c.violation(true, c.side, int(nw&stateMask), kindName(c.m, c.side, k)))
+		return 0, 0, status(c.violation(true, c.side, int(nw&stateMask), kindName(c.m, c.side, k)))
 	}
-	if err := send(); err != nil {
-		c.undo(old, nw)
-		return err
-	}
-	return nil
+	return old, nw, nil
 }
 
 // sender is a checked mailbox.Sender: each message is checked against the
@@ -49,11 +46,27 @@ type sender[T any] struct {
 }
 
 func (s sender[T]) Send(ctx context.Context, v *T) error {
-	return checkSend(s.c, s.kind(v), func() error { return s.out.Send(ctx, v) })
+	old, nw, err := beginSend(s.c, s.kind(v))
+	if err != nil {
+		return err
+	}
+	if err := s.out.Send(ctx, v); err != nil {
+		s.c.undo(old, nw)
+		return err
+	}
+	return nil
 }
 
 func (s sender[T]) TrySend(v *T) error {
-	return checkSend(s.c, s.kind(v), func() error { return s.out.TrySend(v) })
+	old, nw, err := beginSend(s.c, s.kind(v))
+	if err != nil {
+		return err
+	}
+	if err := s.out.TrySend(v); err != nil {
+		s.c.undo(old, nw)
+		return err
+	}
+	return nil
 }
 
 func (s sender[T]) Done() <-chan struct{} { return s.out.Done() }
@@ -75,8 +88,7 @@ type ServerConv[Req, Res any] struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	mu        sync.Mutex
-	violation *wire.Error // the first violation received; guarded by mu
+	violation atomic.Pointer[wire.Error] // the first violation received
 
 	inOnce   sync.Once
 	in       *mailbox.Mailbox[*Req] // written by the pump goroutine, read by the handler
@@ -193,22 +205,12 @@ func asStatus(err error) *wire.Error {
 func (c *ServerConv[Req, Res]) fail(v error) *wire.Error {
 	var pv *Violation
 	errors.As(v, &pv)
-	st := status(pv)
-	c.mu.Lock()
-	if c.violation == nil {
-		c.violation = st
-	}
-	st = c.violation
-	c.mu.Unlock()
+	c.violation.CompareAndSwap(nil, status(pv))
 	c.cancel()
-	return st
+	return c.violation.Load()
 }
 
-func (c *ServerConv[Req, Res]) failed() *wire.Error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.violation
-}
+func (c *ServerConv[Req, Res]) failed() *wire.Error { return c.violation.Load() }
 
 // Call returns the underlying call, for its metadata, headers and
 // trailers. Its messages must go through the ServerConv.
@@ -291,7 +293,15 @@ func (c *ServerConv[Req, Res]) pump() {
 // Send sends res if the protocol allows it now, else returns a
 // FAILED_PRECONDITION error (holding the *Violation) and sends nothing.
 func (c *ServerConv[Req, Res]) Send(res *Res) error {
-	return checkSend(c.chk, c.resKind(res), func() error { return c.call.Out().Send(c.ctx, res) })
+	old, nw, err := beginSend(c.chk, c.resKind(res))
+	if err != nil {
+		return err
+	}
+	if err := c.call.Send(res); err != nil {
+		c.chk.undo(old, nw)
+		return err
+	}
+	return nil
 }
 
 // Out returns the checked outbound mailbox: its Send and TrySend check as
@@ -315,8 +325,7 @@ type ClientConv[Req, Res any] struct {
 	reqKind func(*Req) int
 	resKind func(*Res) int
 
-	mu        sync.Mutex
-	violation *wire.Error // guarded by mu
+	violation atomic.Pointer[wire.Error] // the first violation received
 
 	inOnce sync.Once
 	in     *mailbox.Mailbox[*Res] // written by the pump goroutine
@@ -426,7 +435,15 @@ func (c *ClientConv[Req, Res]) Checker() *Checker { return c.chk }
 // Send sends req if the protocol allows it now, else returns a
 // FAILED_PRECONDITION error (holding the *Violation) and sends nothing.
 func (c *ClientConv[Req, Res]) Send(req *Req) error {
-	return checkSend(c.chk, c.reqKind(req), func() error { return c.call.Send(req) })
+	old, nw, err := beginSend(c.chk, c.reqKind(req))
+	if err != nil {
+		return err
+	}
+	if err := c.call.Send(req); err != nil {
+		c.chk.undo(old, nw)
+		return err
+	}
+	return nil
 }
 
 // Out returns the checked outbound mailbox.
@@ -459,22 +476,12 @@ func (c *ClientConv[Req, Res]) Cancel() {
 func (c *ClientConv[Req, Res]) fail(v error) *wire.Error {
 	var pv *Violation
 	errors.As(v, &pv)
-	st := status(pv)
-	c.mu.Lock()
-	if c.violation == nil {
-		c.violation = st
-	}
-	st = c.violation
-	c.mu.Unlock()
+	c.violation.CompareAndSwap(nil, status(pv))
 	c.call.Cancel()
-	return st
+	return c.violation.Load()
 }
 
-func (c *ClientConv[Req, Res]) failed() *wire.Error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.violation
-}
+func (c *ClientConv[Req, Res]) failed() *wire.Error { return c.violation.Load() }
 
 // check checks one response, or the end of the call (err io.EOF for OK).
 func (c *ClientConv[Req, Res]) check(v *Res, err error) error {
