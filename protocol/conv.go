@@ -87,6 +87,7 @@ type ServerConv[Req, Res any] struct {
 	resKind func(*Res) int
 	ctx     context.Context
 	cancel  context.CancelFunc
+	out     mailbox.Sender[*Res] // the checked outbound mailbox; set before the handler runs
 
 	violation atomic.Pointer[wire.Error] // the first violation received
 
@@ -109,7 +110,9 @@ func Serve[Req, Res any](call *runtime.ServerCall[Req, Res], m *Machine, reqKind
 
 func newServerConv[Req, Res any](call *runtime.ServerCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int) *ServerConv[Req, Res] {
 	ctx, cancel := context.WithCancel(call.Context())
-	return &ServerConv[Req, Res]{call: call, chk: NewChecker(m, ServerSide), reqKind: reqKind, resKind: resKind, ctx: ctx, cancel: cancel}
+	c := &ServerConv[Req, Res]{call: call, chk: NewChecker(m, ServerSide), reqKind: reqKind, resKind: resKind, ctx: ctx, cancel: cancel}
+	c.out = sender[Res]{c: c.chk, kind: resKind, out: call.Out()}
+	return c
 }
 
 // finish ends the handler's part: it stops the pump and returns the
@@ -306,9 +309,7 @@ func (c *ServerConv[Req, Res]) Send(res *Res) error {
 
 // Out returns the checked outbound mailbox: its Send and TrySend check as
 // Send does.
-func (c *ServerConv[Req, Res]) Out() mailbox.Sender[*Res] {
-	return sender[Res]{c: c.chk, kind: c.resKind, out: c.call.Out()}
-}
+func (c *ServerConv[Req, Res]) Out() mailbox.Sender[*Res] { return c.out }
 
 // ClientConv is a client call checked against its protocol, from the
 // client's view: Send, Out and CloseSend refuse what the protocol does
@@ -324,6 +325,7 @@ type ClientConv[Req, Res any] struct {
 	chk     *Checker
 	reqKind func(*Req) int
 	resKind func(*Res) int
+	out     mailbox.Sender[*Req] // the checked outbound mailbox; set at creation
 
 	violation atomic.Pointer[wire.Error] // the first violation received
 
@@ -356,7 +358,7 @@ func OpenServerStream[Req, Res any](ctx context.Context, c *runtime.Client, meth
 	if err != nil {
 		return nil, err
 	}
-	return &ClientConv[Req, Res]{call: call, chk: chk, reqKind: reqKind, resKind: resKind}, nil
+	return newClientConv(call, chk, reqKind, resKind), nil
 }
 
 // OpenClientStream starts a client-streaming call
@@ -419,7 +421,11 @@ func (c *ClientConv[Req, Res]) CloseAndRecv() (*Res, error) {
 // NewClientConv checks call, which has not sent or received anything yet,
 // against m.
 func NewClientConv[Req, Res any](call *runtime.ClientCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int) *ClientConv[Req, Res] {
-	return &ClientConv[Req, Res]{call: call, chk: NewChecker(m, ClientSide), reqKind: reqKind, resKind: resKind}
+	return newClientConv(call, NewChecker(m, ClientSide), reqKind, resKind)
+}
+
+func newClientConv[Req, Res any](call *runtime.ClientCall[Req, Res], chk *Checker, reqKind func(*Req) int, resKind func(*Res) int) *ClientConv[Req, Res] {
+	return &ClientConv[Req, Res]{call: call, chk: chk, reqKind: reqKind, resKind: resKind, out: sender[Req]{c: chk, kind: reqKind, out: call.Out()}}
 }
 
 // Call returns the underlying call, for its headers, trailers and Cancel.
@@ -447,9 +453,7 @@ func (c *ClientConv[Req, Res]) Send(req *Req) error {
 }
 
 // Out returns the checked outbound mailbox.
-func (c *ClientConv[Req, Res]) Out() mailbox.Sender[*Req] {
-	return sender[Req]{c: c.chk, kind: c.reqKind, out: c.call.Out()}
-}
+func (c *ClientConv[Req, Res]) Out() mailbox.Sender[*Req] { return c.out }
 
 // CloseSend half-closes the call if the protocol allows it now.
 func (c *ClientConv[Req, Res]) CloseSend() error {
