@@ -239,23 +239,59 @@ func (f *fileGen) kindFunc(name, machine, msgType string, kinds []kindGo) {
 	f.P()
 }
 
-// convSide writes the conversation type of one side and a type per state
-// with the sends and receives allowed there.
+// convSide writes the conversation type of one side and, for a
+// bidirectional method, a type per state with the moves allowed there.
 func (f *fileGen) convSide(c *convGen, server bool) {
-	pr := f.use("github.com/parleyrpc/parley/protocol")
-	side, other := "Client", "Server"
-	own, theirs := c.client, c.server
-	inner := pr + ".ClientConv[" + c.m.req + ", " + c.m.res + "]"
-	if server {
-		side, other = "Server", "Client"
-		own, theirs = c.server, c.client
-		inner = pr + ".ServerConv[" + c.m.req + ", " + c.m.res + "]"
+	g := newSideGen(f, c, server)
+	g.convType()
+	if !c.m.clientStream || !c.m.serverS {
+		return
 	}
-	convName := c.prefix + side + "Conv"
-	embedded := side + "Conv" // the embedded field's name
-	stateType := func(s int) string { return c.prefix + side + c.states[s] }
+	for s := range c.spec.States {
+		g.state(s)
+	}
+}
+
+// sideGen writes one side's conversation types.
+type sideGen struct {
+	f           *fileGen
+	c           *convGen
+	server      bool
+	pr          string   // the protocol package's name in the file
+	side, other string   // "Client" and "Server", or the reverse
+	own, theirs []kindGo // the kinds this side sends and receives
+	ownBase     int      // event number of this side's first kind
+	theirBase   int      // event number of the other side's first kind
+	inner       string   // the embedded protocol conversation type
+	convName    string   // the conversation type
+	embedded    string   // its embedded field's name
+}
+
+func newSideGen(f *fileGen, c *convGen, server bool) *sideGen {
+	g := &sideGen{f: f, c: c, server: server, pr: f.use("github.com/parleyrpc/parley/protocol")}
+	g.side, g.other = "Client", "Server"
+	g.own, g.theirs = c.client, c.server
+	g.ownBase, g.theirBase = 0, len(c.spec.Client)
+	if server {
+		g.side, g.other = "Server", "Client"
+		g.own, g.theirs = c.server, c.client
+		g.ownBase, g.theirBase = len(c.spec.Client), 0
+	}
+	g.inner = g.pr + "." + g.side + "Conv[" + c.m.req + ", " + c.m.res + "]"
+	g.convName = c.prefix + g.side + "Conv"
+	g.embedded = g.side + "Conv"
+	return g
+}
+
+// stateType is the Go type of state s on this side.
+func (g *sideGen) stateType(s int) string { return g.c.prefix + g.side + g.c.states[s] }
+
+// convType writes the conversation type and, for a bidirectional method,
+// its Start.
+func (g *sideGen) convType() {
+	f, c := g.f, g.c
 	bidi := c.m.clientStream && c.m.serverS
-	f.P("// ", convName, " is the ", strings.ToLower(side), "'s side of a ", c.m.md.Name(), " call, checked against")
+	f.P("// ", g.convName, " is the ", strings.ToLower(g.side), "'s side of a ", c.m.md.Name(), " call, checked against")
 	if bidi {
 		f.P("// ", c.prefix, "Protocol. Start returns the typed state at the start of the")
 		f.P("// conversation; each state's methods are the moves the protocol allows")
@@ -264,8 +300,8 @@ func (f *fileGen) convSide(c *convGen, server bool) {
 	} else {
 		f.P("// ", c.prefix, "Protocol: its Send, Recv, In and Out check every message.")
 	}
-	f.P("type ", convName, " struct {")
-	f.P("*", inner)
+	f.P("type ", g.convName, " struct {")
+	f.P("*", g.inner)
 	f.P("}")
 	f.P()
 	if !bidi {
@@ -273,143 +309,143 @@ func (f *fileGen) convSide(c *convGen, server bool) {
 	}
 	f.P("// Start returns the conversation's first state. Use each state value")
 	f.P("// once: the checker refuses moves from a state the conversation has left.")
-	f.P("func (c *", convName, ") Start() ", stateType(0), " {")
-	f.P("return ", stateType(0), "{c.", embedded, "}")
+	f.P("func (c *", g.convName, ") Start() ", g.stateType(0), " {")
+	f.P("return ", g.stateType(0), "{c.", g.embedded, "}")
 	f.P("}")
 	f.P()
-	ownBase, theirBase := 0, len(c.spec.Client)
-	if server {
-		ownBase, theirBase = len(c.spec.Client), 0
+}
+
+// state writes the type of state s and its moves.
+func (g *sideGen) state(s int) {
+	f := g.f
+	st := g.stateType(s)
+	f.P("// ", st, " is the ", strings.ToLower(g.side), "'s state ", g.c.spec.States[s], ".")
+	f.P("type ", st, " struct {")
+	f.P("c *", g.inner)
+	f.P("}")
+	f.P()
+	for i, k := range g.own {
+		if t := g.c.next(s, g.ownBase+i); t >= 0 {
+			g.move(st, "Send"+k.goName, "v "+k.valType, "Send"+k.goName+" sends "+strings.ToLower(g.side)+" "+k.name, "s.c.Send("+k.wrap+")", t)
+		}
 	}
-	for s := range c.spec.States {
-		st := stateType(s)
-		f.P("// ", st, " is the ", strings.ToLower(side), "'s state ", c.spec.States[s], ".")
-		f.P("type ", st, " struct {")
-		f.P("c *", inner)
+	hc, canClose := g.c.mayHalfClose(s)
+	if !g.server && canClose {
+		g.move(st, "CloseSend", "", "CloseSend half-closes the call", "s.c.CloseSend()", hc)
+	}
+	var cases []int
+	for i := range g.theirs {
+		if g.c.next(s, g.theirBase+i) >= 0 {
+			cases = append(cases, i)
+		}
+	}
+	gotHalfClose := g.server && canClose
+	switch {
+	case len(cases) > 0 || gotHalfClose:
+		g.recv(s, cases, gotHalfClose, hc)
+	case !g.server && g.c.spec.Flags[s]&protocol.FlagFinal != 0:
+		f.P("// Wait waits for the end of the call, where nothing more may come: nil")
+		f.P("// when it ended with OK, else its status (see ", g.pr, ".", g.embedded, ".Recv).")
+		f.P("func (s ", st, ") Wait() error {")
+		f.P("if _, err := s.c.Recv(); err != ", f.use("io"), ".EOF {")
+		f.P("return err")
 		f.P("}")
-		f.P()
-		for i, k := range own {
-			t := c.next(s, ownBase+i)
-			if t < 0 {
-				continue
-			}
-			f.P("// Send", k.goName, " sends ", strings.ToLower(side), " ", k.name, " and returns the next state.")
-			f.P("func (s ", st, ") Send", k.goName, "(v ", k.valType, ") (", stateType(t), ", error) {")
-			f.P("if err := s.c.Send(", k.wrap, "); err != nil {")
-			f.P("return ", stateType(t), "{}, err")
-			f.P("}")
-			f.P("return ", stateType(t), "{s.c}, nil")
-			f.P("}")
-			f.P()
-		}
-		hc, canClose := c.mayHalfClose(s)
-		if !server && canClose {
-			f.P("// CloseSend half-closes the call and returns the next state.")
-			f.P("func (s ", st, ") CloseSend() (", stateType(hc), ", error) {")
-			f.P("if err := s.c.CloseSend(); err != nil {")
-			f.P("return ", stateType(hc), "{}, err")
-			f.P("}")
-			f.P("return ", stateType(hc), "{s.c}, nil")
-			f.P("}")
-			f.P()
-		}
-		// Receives.
-		var cases []int
-		for i := range theirs {
-			if c.next(s, theirBase+i) >= 0 {
-				cases = append(cases, i)
-			}
-		}
-		gotHalfClose := server && canClose
-		if len(cases) == 0 && !gotHalfClose {
-			if !server && c.spec.Flags[s]&protocol.FlagFinal != 0 {
-				f.P("// Wait waits for the end of the call, where nothing more may come: nil")
-				f.P("// when it ended with OK, else its status (see ", pr, ".", embedded, ".Recv).")
-				f.P("func (s ", st, ") Wait() error {")
-				f.P("if _, err := s.c.Recv(); err != ", f.use("io"), ".EOF {")
-				f.P("return err")
-				f.P("}")
-				f.P("return nil")
-				f.P("}")
-				f.P()
-			}
-			continue
-		}
-		recv := st + "Recv"
-		f.P("// ", recv, " is what ", st, ".Recv received: one of")
-		var list []string
-		for _, i := range cases {
-			list = append(list, st+"Got"+theirs[i].goName)
-		}
-		if gotHalfClose {
-			list = append(list, st+"GotHalfClose")
-		}
-		f.P("// ", strings.Join(list, ", "), ".")
-		f.P("type ", recv, " interface{ is", recv, "() }")
-		f.P()
-		for _, i := range cases {
-			k := theirs[i]
-			name := st + "Got" + k.goName
-			f.P("// ", name, " is ", strings.ToLower(other), " ", k.name, " received in ", st, ", with the state after it.")
-			f.P("type ", name, " struct {")
-			f.P("Msg ", k.valType)
-			f.P("Next ", stateType(c.next(s, theirBase+i)))
-			f.P("}")
-			f.P()
-			f.P("func (", name, ") is", recv, "() {}")
-			f.P()
-		}
-		if gotHalfClose {
-			name := st + "GotHalfClose"
-			f.P("// ", name, " is the client's half-close received in ", st, ", with the state after it.")
-			f.P("type ", name, " struct {")
-			f.P("Next ", stateType(hc))
-			f.P("}")
-			f.P()
-			f.P("func (", name, ") is", recv, "() {}")
-			f.P()
-		}
-		f.P("// Recv receives the next message the protocol allows here. A message out")
-		f.P("// of protocol ends the call (see ", pr, ".", embedded, ".Recv).")
-		if !server {
-			f.P("// It returns io.EOF once the call ended with OK where the protocol may end.")
-		}
-		f.P("func (s ", st, ") Recv() (", recv, ", error) {")
-		f.P("v, err := s.c.Recv()")
-		if gotHalfClose {
-			f.P("if err == ", f.use("io"), ".EOF {")
-			f.P("return ", st, "GotHalfClose{Next: ", stateType(hc), "{s.c}}, nil")
-			f.P("}")
-		}
-		f.P("if err != nil {")
-		f.P("return nil, err")
-		f.P("}")
-		if theirs[0].match == "" {
-			if len(cases) > 0 {
-				f.P("return ", st, "Got", theirs[0].goName, "{Msg: v, Next: ", stateType(c.next(s, theirBase)), "{s.c}}, nil")
-			} else {
-				f.P("_ = v")
-				f.P("return nil, s.c.Checker().Recv(-1)")
-			}
-			f.P("}")
-			f.P()
-			continue
-		}
-		if len(cases) == 0 {
-			f.P("_ = v")
-		} else {
-			f.P("switch e := v.", theirs[0].oneof, ".(type) {")
-			for _, i := range cases {
-				k := theirs[i]
-				f.P("case ", k.match, ":")
-				f.P("return ", st, "Got", k.goName, "{Msg: ", k.get, ", Next: ", stateType(c.next(s, theirBase+i)), "{s.c}}, nil")
-			}
-			f.P("}")
-		}
-		f.P("return nil, ", f.use("fmt"), ".Errorf(\"%s: this ", st, " value is stale: the conversation is ", "%s\", ", c.prefix, "Protocol.Method(), s.c.Checker().StateName())")
+		f.P("return nil")
 		f.P("}")
 		f.P()
 	}
+}
+
+// move writes a method of state type st that calls do and returns state t.
+func (g *sideGen) move(st, name, params, doc, do string, t int) {
+	f := g.f
+	f.P("// ", doc, " and returns the next state.")
+	f.P("func (s ", st, ") ", name, "(", params, ") (", g.stateType(t), ", error) {")
+	f.P("if err := ", do, "; err != nil {")
+	f.P("return ", g.stateType(t), "{}, err")
+	f.P("}")
+	f.P("return ", g.stateType(t), "{s.c}, nil")
+	f.P("}")
+	f.P()
+}
+
+// recv writes state s's Recv: a sealed interface with a case per kind the
+// other side may send there (cases, by index in theirs) and, on the
+// server, the client's half-close (leading to state hc).
+func (g *sideGen) recv(s int, cases []int, gotHalfClose bool, hc int) {
+	f := g.f
+	st := g.stateType(s)
+	recv := st + "Recv"
+	var list []string
+	for _, i := range cases {
+		list = append(list, st+"Got"+g.theirs[i].goName)
+	}
+	if gotHalfClose {
+		list = append(list, st+"GotHalfClose")
+	}
+	f.P("// ", recv, " is what ", st, ".Recv received: one of")
+	f.P("// ", strings.Join(list, ", "), ".")
+	f.P("type ", recv, " interface{ is", recv, "() }")
+	f.P()
+	for _, i := range cases {
+		k := g.theirs[i]
+		name := st + "Got" + k.goName
+		f.P("// ", name, " is ", strings.ToLower(g.other), " ", k.name, " received in ", st, ", with the state after it.")
+		f.P("type ", name, " struct {")
+		f.P("Msg ", k.valType)
+		f.P("Next ", g.stateType(g.c.next(s, g.theirBase+i)))
+		f.P("}")
+		f.P()
+		f.P("func (", name, ") is", recv, "() {}")
+		f.P()
+	}
+	if gotHalfClose {
+		name := st + "GotHalfClose"
+		f.P("// ", name, " is the client's half-close received in ", st, ", with the state after it.")
+		f.P("type ", name, " struct {")
+		f.P("Next ", g.stateType(hc))
+		f.P("}")
+		f.P()
+		f.P("func (", name, ") is", recv, "() {}")
+		f.P()
+	}
+	f.P("// Recv receives the next message the protocol allows here. A message out")
+	f.P("// of protocol ends the call (see ", g.pr, ".", g.embedded, ".Recv).")
+	if !g.server {
+		f.P("// It returns io.EOF once the call ended with OK where the protocol may end.")
+	}
+	f.P("func (s ", st, ") Recv() (", recv, ", error) {")
+	f.P("v, err := s.c.Recv()")
+	if gotHalfClose {
+		f.P("if err == ", f.use("io"), ".EOF {")
+		f.P("return ", st, "GotHalfClose{Next: ", g.stateType(hc), "{s.c}}, nil")
+		f.P("}")
+	}
+	f.P("if err != nil {")
+	f.P("return nil, err")
+	f.P("}")
+	switch {
+	case len(cases) == 0:
+		f.P("_ = v")
+	case g.theirs[0].match == "": // no oneof: the message is the one kind
+		f.P("return ", st, "Got", g.theirs[0].goName, "{Msg: v, Next: ", g.stateType(g.c.next(s, g.theirBase)), "{s.c}}, nil")
+		f.P("}")
+		f.P()
+		return
+	default:
+		f.P("switch e := v.", g.theirs[0].oneof, ".(type) {")
+		for _, i := range cases {
+			k := g.theirs[i]
+			f.P("case ", k.match, ":")
+			f.P("return ", st, "Got", k.goName, "{Msg: ", k.get, ", Next: ", g.stateType(g.c.next(s, g.theirBase+i)), "{s.c}}, nil")
+		}
+		f.P("}")
+	}
+	// The checker let the message through, so the conversation is in
+	// another state than this value's: a stale value.
+	f.P("return nil, ", f.use("fmt"), ".Errorf(\"%s: this ", st, " value is stale: the conversation is %s\", ", g.c.prefix, "Protocol.Method(), s.c.Checker().StateName())")
+	f.P("}")
+	f.P()
 }
 
 // protocolRegister writes the registration of a method with a protocol.
