@@ -99,3 +99,32 @@ type Block struct {
 	Pos  Pos
 	body node
 }
+
+// Includes returns the names of the sub-protocols b includes directly, in
+// order of appearance (with repeats).
+func (b *Block) Includes() []string {
+	var names []string
+	var walk func(n node)
+	walk = func(n node) {
+		switch n := n.(type) {
+		case *seqNode:
+			for _, m := range n.items {
+				walk(m)
+			}
+		case *altNode:
+			for _, m := range n.branches {
+				walk(m)
+			}
+		case *parNode:
+			for _, m := range n.parts {
+				walk(m)
+			}
+		case *repNode:
+			walk(n.body)
+		case *includeNode:
+			names = append(names, n.name)
+		}
+	}
+	walk(b.body)
+	return names
+}

@@ -2,6 +2,7 @@ package stubs
 
 import (
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/parleyrpc/parley/protocol"
@@ -151,6 +152,7 @@ func (s *schema) serviceProtocols(sv protoreflect.ServiceDescriptor, src []strin
 	if len(errs) > 0 {
 		return errs
 	}
+	errs = append(errs, s.unusedProtocols(sv, own, subs)...)
 	for i := 0; i < methods.Len(); i++ {
 		m := methods.Get(i)
 		b := own[m.FullName()]
@@ -174,6 +176,34 @@ func (s *schema) serviceProtocols(sv protoreflect.ServiceDescriptor, src []strin
 			s.protocols[m.FullName()] = spec
 		}
 	}
+	return errs
+}
+
+// unusedProtocols reports the named protocols of sv that no rpc's
+// protocol includes, directly or through others: parts that can never be
+// reached (and that nothing would check).
+func (s *schema) unusedProtocols(sv protoreflect.ServiceDescriptor, own map[protoreflect.FullName]*protocol.Block, subs map[string]*protocol.Block) []*Error {
+	used := map[string]bool{}
+	var visit func(b *protocol.Block)
+	visit = func(b *protocol.Block) {
+		for _, name := range b.Includes() {
+			if sub, ok := subs[name]; ok && !used[name] {
+				used[name] = true
+				visit(sub)
+			}
+		}
+	}
+	for _, b := range own {
+		visit(b)
+	}
+	var errs []*Error
+	for name, b := range subs {
+		if !used[name] {
+			errs = append(errs, s.protocolErr(sv.ParentFile(), &protocol.PosError{Pos: b.Pos,
+				Msg: "protocol " + name + " can never be reached: no rpc's protocol in service " + string(sv.Name()) + " includes it"}))
+		}
+	}
+	slices.SortFunc(errs, func(a, b *Error) int { return a.Line*10000 + a.Column - b.Line*10000 - b.Column })
 	return errs
 }
 

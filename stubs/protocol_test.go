@@ -141,6 +141,11 @@ service X {
   // @protocol { include P }
   rpc Talk(stream C) returns (stream S);
 }`, 1, 31, "include P inside P is not its last step"},
+		{"a sub-protocol nobody includes", `// @protocol Lost { client say }
+service X {
+  // @protocol { client join }
+  rpc Talk(stream C) returns (stream S);
+}`, 1, 4, "protocol Lost can never be reached: no rpc's protocol in service X includes it"},
 		{"repetition of nothing", `service X {
   // @protocol { (client join?)* }
   rpc Talk(stream C) returns (stream S);
