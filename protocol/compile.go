@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -358,7 +359,7 @@ func (b *builder) determinize(start int, main *Block) *dfa {
 				}
 			}
 		}
-		for _, ev := range slices.Sorted(mapKeys(moves)) {
+		for _, ev := range slices.Sorted(maps.Keys(moves)) {
 			if it.closed && b.c.a.side(ev) == ClientSide {
 				continue
 			}
@@ -380,16 +381,6 @@ func (b *builder) determinize(start int, main *Block) *dfa {
 		}
 	}
 	return d
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func before(p, q Pos) bool { return p.Line < q.Line || p.Line == q.Line && p.Col < q.Col }

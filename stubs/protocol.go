@@ -3,6 +3,7 @@ package stubs
 import (
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/parleyrpc/parley/protocol"
@@ -207,20 +208,7 @@ func (s *schema) unusedProtocols(sv protoreflect.ServiceDescriptor, own map[prot
 	return errs
 }
 
-func posString(p protocol.Pos) string {
-	return strings.Join([]string{itoa(p.Line), itoa(p.Col)}, ":")
-}
-
-func itoa(i int) string {
-	var b []byte
-	if i == 0 {
-		return "0"
-	}
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
-}
+func posString(p protocol.Pos) string { return strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col) }
 
 // methodName is "pkg.Service/Method".
 func methodName(m protoreflect.MethodDescriptor) string {
