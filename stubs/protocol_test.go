@@ -252,3 +252,92 @@ func TestValidProtocolsBuild(t *testing.T) {
 		t.Fatalf("go vet of the generated package: %v\n%s", err, out)
 	}
 }
+
+// Protocols over imported message types, nested types, well-known types
+// as whole messages and as oneof cases, enums, and kinds named like Go
+// keywords, across two files in two Go packages, build.
+func TestImportedProtocolsBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds packages")
+	}
+	dir, err := os.MkdirTemp("internal", "gentest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	pkg := "github.com/parleyrpc/parley/stubs/" + filepath.ToSlash(dir)
+	for name, src := range map[string]string{"a/a.proto": importedA, "b/b.proto": importedB} {
+		src = strings.ReplaceAll(src, "github.com/parleyrpc/parley/internal/gentmp", pkg)
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a/a.proto", "b/b.proto"} {
+		files, err := Generate([]string{filepath.Join(dir, filepath.FromSlash(name))}, Options{ImportPaths: []string{dir}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(f.Name)), f.Content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out, err := exec.Command("go", "vet", "./"+filepath.ToSlash(dir)+"/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go vet of the generated packages: %v\n%s", err, out)
+	}
+}
+
+const importedA = `syntax = "proto3";
+package ext.a;
+option go_package = "github.com/parleyrpc/parley/internal/gentmp/a;a";
+import "google/protobuf/timestamp.proto";
+import "google/protobuf/duration.proto";
+
+enum Color { COLOR_UNSPECIFIED = 0; RED = 1; }
+
+message Outer {
+  message Inner { string s = 1; }
+  oneof body {
+    Inner inner = 1;
+    Color color = 2;
+    google.protobuf.Timestamp at = 3;
+    google.protobuf.Duration wait = 4;
+    string type = 5;
+    double range = 6;
+  }
+}
+`
+
+const importedB = `syntax = "proto3";
+package ext.b;
+option go_package = "github.com/parleyrpc/parley/internal/gentmp/b;b";
+import "a/a.proto";
+import "google/protobuf/empty.proto";
+import "google/protobuf/timestamp.proto";
+
+message Reply { oneof r { ext.a.Outer.Inner echo = 1; google.protobuf.Empty ok = 2; } }
+
+// @protocol Loop { client (inner | color | at | wait | type | range); include Loop | client halfclose }
+service One {
+  // @protocol { include Loop & server (echo | ok)* }
+  rpc Stream(stream ext.a.Outer) returns (stream Reply);
+  // @protocol { client Empty; server Timestamp*; server Timestamp }
+  rpc Ticks(google.protobuf.Empty) returns (stream google.protobuf.Timestamp);
+  // @protocol { client inner+; client halfclose; server ok }
+  rpc collect_all(stream ext.a.Outer) returns (Reply);
+  // @protocol { client Inner; server echo }
+  rpc Nested(ext.a.Outer.Inner) returns (Reply);
+}
+
+// @protocol Loop { client Timestamp; include Loop | client halfclose }
+service Two {
+  // @protocol { include Loop & server Empty* }
+  rpc Stream(stream google.protobuf.Timestamp) returns (stream google.protobuf.Empty);
+}
+`
