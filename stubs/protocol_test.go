@@ -341,3 +341,31 @@ service Two {
   rpc Stream(stream google.protobuf.Timestamp) returns (stream google.protobuf.Empty);
 }
 `
+
+// FuzzBlockComment: any source and end line give lines within the source,
+// with positions that point at their text.
+func FuzzBlockComment(f *testing.F) {
+	for _, s := range []string{
+		"/* @protocol {\n * client a\n * } */",
+		"/*/",
+		"  /** x */",
+		"a\n/*\n*/",
+		"/* one */ /* two */",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		lines := strings.Split(src, "\n")
+		for end := range lines {
+			for _, l := range blockComment(lines, end) {
+				if l.Pos.Line < 1 || l.Pos.Line > len(lines) || l.Pos.Col < 1 {
+					t.Fatalf("line %+v out of the source", l)
+				}
+				orig := lines[l.Pos.Line-1]
+				if l.Pos.Col-1+len(l.Text) > len(orig) || orig[l.Pos.Col-1:l.Pos.Col-1+len(l.Text)] != l.Text {
+					t.Fatalf("line %+v is not at its position in %q", l, orig)
+				}
+			}
+		}
+	})
+}
