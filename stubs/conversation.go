@@ -239,14 +239,14 @@ func (f *fileGen) kindFunc(name, machine, msgType string, kinds []kindGo) {
 	f.P()
 }
 
-// convSide writes the conversation type of one side and, for a
-// bidirectional method, a type per state with the moves allowed there.
+// convSide writes the conversation type of one side and a type per state
+// with the moves allowed there. A side that does not stream gets no moves
+// for its one message: the runtime sends it (the client's request of a
+// server-streaming call) or the handler returns it (the server's response
+// of a client-streaming call).
 func (f *fileGen) convSide(c *convGen, server bool) {
 	g := newSideGen(f, c, server)
 	g.convType()
-	if !c.m.clientStream || !c.m.serverS {
-		return
-	}
 	for s := range c.spec.States {
 		g.state(s)
 	}
@@ -265,6 +265,10 @@ type sideGen struct {
 	inner       string   // the embedded protocol conversation type
 	convName    string   // the conversation type
 	embedded    string   // its embedded field's name
+	// ownSingle is set when this side sends exactly one message that is
+	// not one of its moves; theirSingle when the other side's one message
+	// came before the conversation started (a server-streaming request).
+	ownSingle, theirSingle bool
 }
 
 func newSideGen(f *fileGen, c *convGen, server bool) *sideGen {
@@ -278,6 +282,12 @@ func newSideGen(f *fileGen, c *convGen, server bool) *sideGen {
 		g.ownBase, g.theirBase = len(c.spec.Client), 0
 	}
 	g.inner = g.pr + "." + g.side + "Conv[" + c.m.req + ", " + c.m.res + "]"
+	if server {
+		g.ownSingle = !c.m.serverS
+		g.theirSingle = !c.m.clientStream
+	} else {
+		g.ownSingle = !c.m.clientStream
+	}
 	g.convName = c.prefix + g.side + "Conv"
 	g.embedded = g.side + "Conv"
 	return g
@@ -286,31 +296,98 @@ func newSideGen(f *fileGen, c *convGen, server bool) *sideGen {
 // stateType is the Go type of state s on this side.
 func (g *sideGen) stateType(s int) string { return g.c.prefix + g.side + g.c.states[s] }
 
-// convType writes the conversation type and, for a bidirectional method,
-// its Start.
+// convType writes the conversation type and its Start.
 func (g *sideGen) convType() {
 	f, c := g.f, g.c
-	bidi := c.m.clientStream && c.m.serverS
 	f.P("// ", g.convName, " is the ", strings.ToLower(g.side), "'s side of a ", c.m.md.Name(), " call, checked against")
-	if bidi {
-		f.P("// ", c.prefix, "Protocol. Start returns the typed state at the start of the")
-		f.P("// conversation; each state's methods are the moves the protocol allows")
-		f.P("// there, and each move returns the next state. The embedded conversation")
-		f.P("// offers the untyped, still checked, Send, Recv, In and Out.")
-	} else {
-		f.P("// ", c.prefix, "Protocol: its Send, Recv, In and Out check every message.")
-	}
+	f.P("// ", c.prefix, "Protocol. Start returns the typed state at the start of the")
+	f.P("// conversation; each state's methods are the moves the protocol allows")
+	f.P("// there, and each move returns the next state. The embedded conversation")
+	f.P("// offers the untyped, still checked, Send, Recv, In and Out.")
 	f.P("type ", g.convName, " struct {")
 	f.P("*", g.inner)
+	if !c.m.clientStream {
+		f.P("req *", c.m.req, " // the request, sent or received before the conversation")
+	}
 	f.P("}")
 	f.P()
-	if !bidi {
+	if c.m.clientStream {
+		f.P("// Start returns the conversation's first state. Use each state value")
+		f.P("// once: the checker refuses moves from a state the conversation has left.")
+		f.P("func (c *", g.convName, ") Start() ", g.stateType(0), " {")
+		f.P("return ", g.stateType(0), "{c.", g.embedded, "}")
+		f.P("}")
+		f.P()
 		return
 	}
-	f.P("// Start returns the conversation's first state. Use each state value")
-	f.P("// once: the checker refuses moves from a state the conversation has left.")
-	f.P("func (c *", g.convName, ") Start() ", g.stateType(0), " {")
-	f.P("return ", g.stateType(0), "{c.", g.embedded, "}")
+	g.startAfterRequest()
+}
+
+// startAfterRequest writes Start for a server-streaming method, whose
+// conversation starts after the client's request and half-close: the
+// state after them depends on the request's kind.
+func (g *sideGen) startAfterRequest() {
+	f, c := g.f, g.c
+	kinds := c.client
+	after := func(i int) int {
+		t := c.next(0, i)
+		if t < 0 {
+			return -1
+		}
+		if hc, ok := c.mayHalfClose(t); ok {
+			return hc
+		}
+		return t
+	}
+	if kinds[0].match == "" { // the one kind: one state
+		t := after(0)
+		f.P("// Start returns the conversation's state after the request. Use each state")
+		f.P("// value once: the checker refuses moves from a state the conversation has left.")
+		f.P("func (c *", g.convName, ") Start() ", g.stateType(t), " {")
+		f.P("return ", g.stateType(t), "{c.", g.embedded, "}")
+		f.P("}")
+		f.P()
+		return
+	}
+	start := g.convName + "Start"
+	var cases []int
+	for i := range kinds {
+		if after(i) >= 0 {
+			cases = append(cases, i)
+		}
+	}
+	var list []string
+	for _, i := range cases {
+		list = append(list, start+kinds[i].goName)
+	}
+	f.P("// ", start, " is what ", g.convName, ".Start returns: one of")
+	f.P("// ", strings.Join(list, ", "), ", by the request's kind.")
+	f.P("type ", start, " interface{ is", start, "() }")
+	f.P()
+	for _, i := range cases {
+		name := start + kinds[i].goName
+		f.P("// ", name, " is a request of kind ", kinds[i].name, ", with the state after it.")
+		f.P("type ", name, " struct {")
+		f.P("Msg ", kinds[i].valType)
+		f.P("Next ", g.stateType(after(i)))
+		f.P("}")
+		f.P()
+		f.P("func (", name, ") is", start, "() {}")
+		f.P()
+	}
+	f.P("// Start returns the request with the conversation's state after it. Use")
+	f.P("// each state value once: the checker refuses moves from a state the")
+	f.P("// conversation has left. It returns nil for a request of no kind, which")
+	f.P("// the protocol refuses before the conversation starts.")
+	f.P("func (c *", g.convName, ") Start() ", start, " {")
+	f.P("switch e := c.req.", kinds[0].oneof, ".(type) {")
+	for _, i := range cases {
+		k := kinds[i]
+		f.P("case ", k.match, ":")
+		f.P("return ", start, k.goName, "{Msg: ", k.get, ", Next: ", g.stateType(after(i)), "{c.", g.embedded, "}}")
+	}
+	f.P("}")
+	f.P("return nil")
 	f.P("}")
 	f.P()
 }
@@ -325,21 +402,24 @@ func (g *sideGen) state(s int) {
 	f.P("}")
 	f.P()
 	for i, k := range g.own {
+		if g.ownSingle {
+			break
+		}
 		if t := g.c.next(s, g.ownBase+i); t >= 0 {
 			g.move(st, "Send"+k.goName, "v "+k.valType, "Send"+k.goName+" sends "+strings.ToLower(g.side)+" "+k.name, "s.c.Send("+k.wrap+")", t)
 		}
 	}
 	hc, canClose := g.c.mayHalfClose(s)
-	if !g.server && canClose {
+	if !g.server && canClose && !g.ownSingle {
 		g.move(st, "CloseSend", "", "CloseSend half-closes the call", "s.c.CloseSend()", hc)
 	}
 	var cases []int
 	for i := range g.theirs {
-		if g.c.next(s, g.theirBase+i) >= 0 {
+		if g.c.next(s, g.theirBase+i) >= 0 && !g.theirSingle {
 			cases = append(cases, i)
 		}
 	}
-	gotHalfClose := g.server && canClose
+	gotHalfClose := g.server && canClose && !g.theirSingle
 	switch {
 	case len(cases) > 0 || gotHalfClose:
 		g.recv(s, cases, gotHalfClose, hc)
@@ -467,7 +547,7 @@ func (f *fileGen) protocolRegister(rt, base string, m method) {
 	case m.serverS:
 		f.P(rt, ".HandleServerStream(s, ", m.constName, ", func(req *", m.req, ", ", call, ") error {")
 		f.P("return ", pr, ".ServeServerStream(req, call, ", tables, ", func(req *", m.req, ", c ", sc, ") error {")
-		f.P("return impl.", m.goName, "(req, &", p, "ServerConv{c})")
+		f.P("return impl.", m.goName, "(req, &", p, "ServerConv{ServerConv: c, req: req})")
 	default:
 		ctx := f.use("context")
 		f.P(rt, ".HandleUnary(s, ", m.constName, ", func(ctx ", ctx, ".Context, req *", m.req, ") (*", m.res, ", error) {")
@@ -498,7 +578,11 @@ func (f *fileGen) protocolOpen(base string, m method) {
 	f.P("if err != nil {")
 	f.P("return nil, err")
 	f.P("}")
-	f.P("return &", p, "ClientConv{conv}, nil")
+	if m.clientStream {
+		f.P("return &", p, "ClientConv{conv}, nil")
+	} else {
+		f.P("return &", p, "ClientConv{ClientConv: conv, req: req}, nil")
+	}
 }
 
 // diagrams returns the Markdown file with a Mermaid diagram of each

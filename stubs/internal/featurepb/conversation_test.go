@@ -244,19 +244,26 @@ func TestTypedInterleaving(t *testing.T) {
 // Quote: counters down to the price (or a rejection for 0), then the
 // verdict. A price of 1 makes it break the protocol: it sends an offer,
 // a kind the protocol never lets the server send.
+//
+// It walks the typed states; only the out-of-protocol case uses the
+// untyped (still checked) Send, as the typed states have no SendOffer.
 func (n negotiator) Quote(req *featurepb.Offer, conv *featurepb.FeatureQuoteServerConv) error {
 	if req.Price == 1 {
 		return conv.Send(&featurepb.Turn{Move: &featurepb.Turn_Offer{Offer: req}})
 	}
+	st := conv.Start()
 	if req.Price == 0 {
-		return conv.Send(&featurepb.Turn{Move: &featurepb.Turn_Reject{Reject: "no price"}})
+		_, err := st.SendReject("no price")
+		return err
 	}
 	for p := n.price; p > req.Price; p = (p + req.Price) / 2 {
-		if err := conv.Send(&featurepb.Turn{Move: &featurepb.Turn_Counter{Counter: &featurepb.Offer{Price: p}}}); err != nil {
+		var err error
+		if st, err = st.SendCounter(&featurepb.Offer{Price: p}); err != nil {
 			return err
 		}
 	}
-	return conv.Send(&featurepb.Turn{Move: &featurepb.Turn_Accept{Accept: &struct{}{}}})
+	_, err := st.SendAccept(&struct{}{})
+	return err
 }
 
 // Bid returns the best offer; with an empty stream it returns nothing,
@@ -369,5 +376,69 @@ func TestSingleSidedProtocols(t *testing.T) {
 	}
 	if _, err := client.Appraise(ctx, &featurepb.Offer{Price: 1}); wire.CodeOf(err) != wire.Internal || !strings.Contains(err.Error(), "the server cannot send counter, may send accept or reject") {
 		t.Errorf("appraise out of protocol: %v", err)
+	}
+}
+
+// The typed states of the single-sided methods: the server-streaming
+// client starts after its request and receives counters then a verdict;
+// the client-streaming client sends offers, half-closes and receives the
+// one response.
+func TestSingleSidedTyped(t *testing.T) {
+	client, _ := startNegotiator(t, 100)
+	ctx := ctx20(t)
+
+	q, err := client.Quote(ctx, &featurepb.Offer{Price: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := q.Start()
+	counters := 0
+	for done := false; !done; {
+		got, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch g := got.(type) {
+		case featurepb.FeatureQuoteClientAfterOfferGotCounter:
+			counters++
+			st = g.Next
+		case featurepb.FeatureQuoteClientAfterOfferGotAccept:
+			if err := g.Next.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		case featurepb.FeatureQuoteClientAfterOfferGotReject:
+			t.Fatalf("rejected: %q", g.Msg)
+		}
+	}
+	if counters == 0 {
+		t.Error("no counter-offer")
+	}
+
+	b, err := client.Bid(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := b.Start().SendOffer(&featurepb.Offer{Price: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1, err = s1.SendOffer(&featurepb.Offer{Price: 7}); err != nil {
+		t.Fatal(err)
+	}
+	closed, err := s1.CloseSend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := closed.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	best := got.(featurepb.FeatureBidClientAfterHalfCloseGotOffer)
+	if best.Msg.Price != 7 {
+		t.Errorf("best %d, want 7", best.Msg.Price)
+	}
+	if err := best.Next.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }

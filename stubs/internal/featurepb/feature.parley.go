@@ -3060,7 +3060,7 @@ func RegisterFeatureServer(s *runtime.Server, impl FeatureServer) {
 	})
 	runtime.HandleServerStream(s, Feature_Quote_FullMethodName, func(req *Offer, call *runtime.ServerCall[Offer, Turn]) error {
 		return protocol.ServeServerStream(req, call, FeatureQuoteProtocol, FeatureQuoteClientKind, FeatureQuoteServerKind, func(req *Offer, c *protocol.ServerConv[Offer, Turn]) error {
-			return impl.Quote(req, &FeatureQuoteServerConv{c})
+			return impl.Quote(req, &FeatureQuoteServerConv{ServerConv: c, req: req})
 		})
 	})
 	runtime.HandleClientStream(s, Feature_Bid_FullMethodName, func(call *runtime.ServerCall[Turn, Offer]) (*Offer, error) {
@@ -3185,7 +3185,7 @@ func (c *featureClient) Quote(ctx context.Context, req *Offer, opts ...runtime.C
 	if err != nil {
 		return nil, err
 	}
-	return &FeatureQuoteClientConv{conv}, nil
+	return &FeatureQuoteClientConv{ClientConv: conv, req: req}, nil
 }
 
 func (c *featureClient) Bid(ctx context.Context, opts ...runtime.CallOption) (*FeatureBidClientConv, error) {
@@ -3783,15 +3783,145 @@ func FeatureQuoteServerKind(m *Turn) int {
 }
 
 // FeatureQuoteServerConv is the server's side of a Quote call, checked against
-// FeatureQuoteProtocol: its Send, Recv, In and Out check every message.
+// FeatureQuoteProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
 type FeatureQuoteServerConv struct {
 	*protocol.ServerConv[Offer, Turn]
+	req *Offer // the request, sent or received before the conversation
+}
+
+// Start returns the conversation's state after the request. Use each state
+// value once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureQuoteServerConv) Start() FeatureQuoteServerAfterOffer {
+	return FeatureQuoteServerAfterOffer{c.ServerConv}
+}
+
+// FeatureQuoteServerStart is the server's state before the first message.
+type FeatureQuoteServerStart struct {
+	c *protocol.ServerConv[Offer, Turn]
+}
+
+// FeatureQuoteServerAfterOffer is the server's state after client Offer.
+type FeatureQuoteServerAfterOffer struct {
+	c *protocol.ServerConv[Offer, Turn]
+}
+
+// SendCounter sends server counter and returns the next state.
+func (s FeatureQuoteServerAfterOffer) SendCounter(v *Offer) (FeatureQuoteServerAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Counter{Counter: v}}); err != nil {
+		return FeatureQuoteServerAfterOffer{}, err
+	}
+	return FeatureQuoteServerAfterOffer{s.c}, nil
+}
+
+// SendAccept sends server accept and returns the next state.
+func (s FeatureQuoteServerAfterOffer) SendAccept(v *struct{}) (FeatureQuoteServerAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Accept{Accept: v}}); err != nil {
+		return FeatureQuoteServerAfterAccept{}, err
+	}
+	return FeatureQuoteServerAfterAccept{s.c}, nil
+}
+
+// SendReject sends server reject and returns the next state.
+func (s FeatureQuoteServerAfterOffer) SendReject(v string) (FeatureQuoteServerAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Reject{Reject: v}}); err != nil {
+		return FeatureQuoteServerAfterAccept{}, err
+	}
+	return FeatureQuoteServerAfterAccept{s.c}, nil
+}
+
+// FeatureQuoteServerAfterAccept is the server's state after server accept or reject.
+type FeatureQuoteServerAfterAccept struct {
+	c *protocol.ServerConv[Offer, Turn]
 }
 
 // FeatureQuoteClientConv is the client's side of a Quote call, checked against
-// FeatureQuoteProtocol: its Send, Recv, In and Out check every message.
+// FeatureQuoteProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
 type FeatureQuoteClientConv struct {
 	*protocol.ClientConv[Offer, Turn]
+	req *Offer // the request, sent or received before the conversation
+}
+
+// Start returns the conversation's state after the request. Use each state
+// value once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureQuoteClientConv) Start() FeatureQuoteClientAfterOffer {
+	return FeatureQuoteClientAfterOffer{c.ClientConv}
+}
+
+// FeatureQuoteClientStart is the client's state before the first message.
+type FeatureQuoteClientStart struct {
+	c *protocol.ClientConv[Offer, Turn]
+}
+
+// FeatureQuoteClientAfterOffer is the client's state after client Offer.
+type FeatureQuoteClientAfterOffer struct {
+	c *protocol.ClientConv[Offer, Turn]
+}
+
+// FeatureQuoteClientAfterOfferRecv is what FeatureQuoteClientAfterOffer.Recv received: one of
+// FeatureQuoteClientAfterOfferGotCounter, FeatureQuoteClientAfterOfferGotAccept, FeatureQuoteClientAfterOfferGotReject.
+type FeatureQuoteClientAfterOfferRecv interface{ isFeatureQuoteClientAfterOfferRecv() }
+
+// FeatureQuoteClientAfterOfferGotCounter is server counter received in FeatureQuoteClientAfterOffer, with the state after it.
+type FeatureQuoteClientAfterOfferGotCounter struct {
+	Msg  *Offer
+	Next FeatureQuoteClientAfterOffer
+}
+
+func (FeatureQuoteClientAfterOfferGotCounter) isFeatureQuoteClientAfterOfferRecv() {}
+
+// FeatureQuoteClientAfterOfferGotAccept is server accept received in FeatureQuoteClientAfterOffer, with the state after it.
+type FeatureQuoteClientAfterOfferGotAccept struct {
+	Msg  *struct{}
+	Next FeatureQuoteClientAfterAccept
+}
+
+func (FeatureQuoteClientAfterOfferGotAccept) isFeatureQuoteClientAfterOfferRecv() {}
+
+// FeatureQuoteClientAfterOfferGotReject is server reject received in FeatureQuoteClientAfterOffer, with the state after it.
+type FeatureQuoteClientAfterOfferGotReject struct {
+	Msg  string
+	Next FeatureQuoteClientAfterAccept
+}
+
+func (FeatureQuoteClientAfterOfferGotReject) isFeatureQuoteClientAfterOfferRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureQuoteClientAfterOffer) Recv() (FeatureQuoteClientAfterOfferRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Counter:
+		return FeatureQuoteClientAfterOfferGotCounter{Msg: e.Counter, Next: FeatureQuoteClientAfterOffer{s.c}}, nil
+	case *Turn_Accept:
+		return FeatureQuoteClientAfterOfferGotAccept{Msg: e.Accept, Next: FeatureQuoteClientAfterAccept{s.c}}, nil
+	case *Turn_Reject:
+		return FeatureQuoteClientAfterOfferGotReject{Msg: e.Reject, Next: FeatureQuoteClientAfterAccept{s.c}}, nil
+	}
+	return nil, fmt.Errorf("%s: this FeatureQuoteClientAfterOffer value is stale: the conversation is %s", FeatureQuoteProtocol.Method(), s.c.Checker().StateName())
+}
+
+// FeatureQuoteClientAfterAccept is the client's state after server accept or reject.
+type FeatureQuoteClientAfterAccept struct {
+	c *protocol.ClientConv[Offer, Turn]
+}
+
+// Wait waits for the end of the call, where nothing more may come: nil
+// when it ended with OK, else its status (see protocol.ClientConv.Recv).
+func (s FeatureQuoteClientAfterAccept) Wait() error {
+	if _, err := s.c.Recv(); err != io.EOF {
+		return err
+	}
+	return nil
 }
 
 // FeatureBidProtocol is the protocol of parley.feature.Feature.Bid, compiled from
@@ -3842,15 +3972,191 @@ func FeatureBidServerKind(m *Offer) int {
 }
 
 // FeatureBidServerConv is the server's side of a Bid call, checked against
-// FeatureBidProtocol: its Send, Recv, In and Out check every message.
+// FeatureBidProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
 type FeatureBidServerConv struct {
 	*protocol.ServerConv[Turn, Offer]
 }
 
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureBidServerConv) Start() FeatureBidServerStart {
+	return FeatureBidServerStart{c.ServerConv}
+}
+
+// FeatureBidServerStart is the server's state before the first message.
+type FeatureBidServerStart struct {
+	c *protocol.ServerConv[Turn, Offer]
+}
+
+// FeatureBidServerStartRecv is what FeatureBidServerStart.Recv received: one of
+// FeatureBidServerStartGotOffer.
+type FeatureBidServerStartRecv interface{ isFeatureBidServerStartRecv() }
+
+// FeatureBidServerStartGotOffer is client offer received in FeatureBidServerStart, with the state after it.
+type FeatureBidServerStartGotOffer struct {
+	Msg  *Offer
+	Next FeatureBidServerAfterOffer
+}
+
+func (FeatureBidServerStartGotOffer) isFeatureBidServerStartRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureBidServerStart) Recv() (FeatureBidServerStartRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Offer:
+		return FeatureBidServerStartGotOffer{Msg: e.Offer, Next: FeatureBidServerAfterOffer{s.c}}, nil
+	}
+	return nil, fmt.Errorf("%s: this FeatureBidServerStart value is stale: the conversation is %s", FeatureBidProtocol.Method(), s.c.Checker().StateName())
+}
+
+// FeatureBidServerAfterOffer is the server's state after client offer.
+type FeatureBidServerAfterOffer struct {
+	c *protocol.ServerConv[Turn, Offer]
+}
+
+// FeatureBidServerAfterOfferRecv is what FeatureBidServerAfterOffer.Recv received: one of
+// FeatureBidServerAfterOfferGotOffer, FeatureBidServerAfterOfferGotHalfClose.
+type FeatureBidServerAfterOfferRecv interface{ isFeatureBidServerAfterOfferRecv() }
+
+// FeatureBidServerAfterOfferGotOffer is client offer received in FeatureBidServerAfterOffer, with the state after it.
+type FeatureBidServerAfterOfferGotOffer struct {
+	Msg  *Offer
+	Next FeatureBidServerAfterOffer
+}
+
+func (FeatureBidServerAfterOfferGotOffer) isFeatureBidServerAfterOfferRecv() {}
+
+// FeatureBidServerAfterOfferGotHalfClose is the client's half-close received in FeatureBidServerAfterOffer, with the state after it.
+type FeatureBidServerAfterOfferGotHalfClose struct {
+	Next FeatureBidServerAfterHalfClose
+}
+
+func (FeatureBidServerAfterOfferGotHalfClose) isFeatureBidServerAfterOfferRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureBidServerAfterOffer) Recv() (FeatureBidServerAfterOfferRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return FeatureBidServerAfterOfferGotHalfClose{Next: FeatureBidServerAfterHalfClose{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Offer:
+		return FeatureBidServerAfterOfferGotOffer{Msg: e.Offer, Next: FeatureBidServerAfterOffer{s.c}}, nil
+	}
+	return nil, fmt.Errorf("%s: this FeatureBidServerAfterOffer value is stale: the conversation is %s", FeatureBidProtocol.Method(), s.c.Checker().StateName())
+}
+
+// FeatureBidServerAfterHalfClose is the server's state after client half-close.
+type FeatureBidServerAfterHalfClose struct {
+	c *protocol.ServerConv[Turn, Offer]
+}
+
+// FeatureBidServerAfterOffer2 is the server's state after server Offer.
+type FeatureBidServerAfterOffer2 struct {
+	c *protocol.ServerConv[Turn, Offer]
+}
+
 // FeatureBidClientConv is the client's side of a Bid call, checked against
-// FeatureBidProtocol: its Send, Recv, In and Out check every message.
+// FeatureBidProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
 type FeatureBidClientConv struct {
 	*protocol.ClientConv[Turn, Offer]
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureBidClientConv) Start() FeatureBidClientStart {
+	return FeatureBidClientStart{c.ClientConv}
+}
+
+// FeatureBidClientStart is the client's state before the first message.
+type FeatureBidClientStart struct {
+	c *protocol.ClientConv[Turn, Offer]
+}
+
+// SendOffer sends client offer and returns the next state.
+func (s FeatureBidClientStart) SendOffer(v *Offer) (FeatureBidClientAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Offer{Offer: v}}); err != nil {
+		return FeatureBidClientAfterOffer{}, err
+	}
+	return FeatureBidClientAfterOffer{s.c}, nil
+}
+
+// FeatureBidClientAfterOffer is the client's state after client offer.
+type FeatureBidClientAfterOffer struct {
+	c *protocol.ClientConv[Turn, Offer]
+}
+
+// SendOffer sends client offer and returns the next state.
+func (s FeatureBidClientAfterOffer) SendOffer(v *Offer) (FeatureBidClientAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Offer{Offer: v}}); err != nil {
+		return FeatureBidClientAfterOffer{}, err
+	}
+	return FeatureBidClientAfterOffer{s.c}, nil
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s FeatureBidClientAfterOffer) CloseSend() (FeatureBidClientAfterHalfClose, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return FeatureBidClientAfterHalfClose{}, err
+	}
+	return FeatureBidClientAfterHalfClose{s.c}, nil
+}
+
+// FeatureBidClientAfterHalfClose is the client's state after client half-close.
+type FeatureBidClientAfterHalfClose struct {
+	c *protocol.ClientConv[Turn, Offer]
+}
+
+// FeatureBidClientAfterHalfCloseRecv is what FeatureBidClientAfterHalfClose.Recv received: one of
+// FeatureBidClientAfterHalfCloseGotOffer.
+type FeatureBidClientAfterHalfCloseRecv interface{ isFeatureBidClientAfterHalfCloseRecv() }
+
+// FeatureBidClientAfterHalfCloseGotOffer is server Offer received in FeatureBidClientAfterHalfClose, with the state after it.
+type FeatureBidClientAfterHalfCloseGotOffer struct {
+	Msg  *Offer
+	Next FeatureBidClientAfterOffer2
+}
+
+func (FeatureBidClientAfterHalfCloseGotOffer) isFeatureBidClientAfterHalfCloseRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureBidClientAfterHalfClose) Recv() (FeatureBidClientAfterHalfCloseRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return FeatureBidClientAfterHalfCloseGotOffer{Msg: v, Next: FeatureBidClientAfterOffer2{s.c}}, nil
+}
+
+// FeatureBidClientAfterOffer2 is the client's state after server Offer.
+type FeatureBidClientAfterOffer2 struct {
+	c *protocol.ClientConv[Turn, Offer]
+}
+
+// Wait waits for the end of the call, where nothing more may come: nil
+// when it ended with OK, else its status (see protocol.ClientConv.Recv).
+func (s FeatureBidClientAfterOffer2) Wait() error {
+	if _, err := s.c.Recv(); err != io.EOF {
+		return err
+	}
+	return nil
 }
 
 // FeatureAppraiseProtocol is the protocol of parley.feature.Feature.Appraise, compiled from
