@@ -540,7 +540,7 @@ func (d *dfa) crossings(c *checker) {
 				}
 				if t1, t2 := d.next[c1][se], d.next[s1][ce]; t1 < 0 || t2 < 0 || t1 != t2 {
 					m := d.at[s][ce]
-					c.errorf(m.at, "%s and %s may cross in flight here, and then the two sides would disagree on what comes next: messages of both sides may meet only in an interleaving (A & B)", d.a.label(ce), d.a.label(se))
+					c.errorf(m.at, "%s and %s may both come next here, and if they cross in flight the two sides disagree on what follows: the messages of both sides may meet only in an interleaving (A & B), and a side may send only once the other's message tells it where the conversation is", d.a.label(ce), d.a.label(se))
 					return
 				}
 			}
