@@ -141,6 +141,10 @@ service X {
   // @protocol { include P }
   rpc Talk(stream C) returns (stream S);
 }`, 1, 31, "include P inside P is not its last step"},
+		{"messages that may cross", `service X {
+  // @protocol { client join; client say*; client say; server msg }
+  rpc Talk(stream C) returns (stream S);
+}`, 2, 38, "client say and server msg may both come next here, and if they cross in flight the two sides disagree"},
 		{"a sub-protocol nobody includes", `// @protocol Lost { client say }
 service X {
   // @protocol { client join }
