@@ -269,6 +269,9 @@ type sideGen struct {
 	// not one of its moves; theirSingle when the other side's one message
 	// came before the conversation started (a server-streaming request).
 	ownSingle, theirSingle bool
+	// moved is the type a state's Recv returns for a message that only
+	// another goroutine's moves made legal.
+	moved string
 }
 
 func newSideGen(f *fileGen, c *convGen, server bool) *sideGen {
@@ -289,6 +292,7 @@ func newSideGen(f *fileGen, c *convGen, server bool) *sideGen {
 		g.ownSingle = !c.m.clientStream
 	}
 	g.convName = c.prefix + g.side + "Conv"
+	g.moved = c.prefix + g.side + "Moved"
 	g.embedded = g.side + "Conv"
 	return g
 }
@@ -309,6 +313,20 @@ func (g *sideGen) convType() {
 	if !c.m.clientStream {
 		f.P("req *", c.m.req, " // the request, sent or received before the conversation")
 	}
+	f.P("}")
+	f.P()
+	theirMsg := c.m.res
+	if g.server {
+		theirMsg = c.m.req
+	}
+	f.P("// ", g.moved, " is what a state's Recv returns for a message its state")
+	f.P("// does not expect but the conversation allowed: another goroutine's moves")
+	f.P("// took the conversation on from that state value. It holds the message")
+	f.P("// and the conversation's state now; go on from there with the untyped")
+	f.P("// (still checked) Recv, Send, In and Out.")
+	f.P("type ", g.moved, " struct {")
+	f.P("Msg *", theirMsg)
+	f.P("State string")
 	f.P("}")
 	f.P()
 	if c.m.clientStream {
@@ -463,9 +481,12 @@ func (g *sideGen) recv(s int, cases []int, gotHalfClose bool, hc int) {
 	if gotHalfClose {
 		list = append(list, st+"GotHalfClose")
 	}
+	list = append(list, g.moved)
 	f.P("// ", recv, " is what ", st, ".Recv received: one of")
 	f.P("// ", strings.Join(list, ", "), ".")
 	f.P("type ", recv, " interface{ is", recv, "() }")
+	f.P()
+	f.P("func (", g.moved, ") is", recv, "() {}")
 	f.P()
 	for _, i := range cases {
 		k := g.theirs[i]
@@ -506,7 +527,6 @@ func (g *sideGen) recv(s int, cases []int, gotHalfClose bool, hc int) {
 	f.P("}")
 	switch {
 	case len(cases) == 0:
-		f.P("_ = v")
 	case g.theirs[0].match == "": // no oneof: the message is the one kind
 		f.P("return ", st, "Got", g.theirs[0].goName, "{Msg: v, Next: ", g.stateType(g.c.next(s, g.theirBase)), "{s.c}}, nil")
 		f.P("}")
@@ -522,8 +542,8 @@ func (g *sideGen) recv(s int, cases []int, gotHalfClose bool, hc int) {
 		f.P("}")
 	}
 	// The checker let the message through, so the conversation is in
-	// another state than this value's: a stale value.
-	f.P("return nil, ", f.use("fmt"), ".Errorf(\"%s: this ", st, " value is stale: the conversation is %s\", ", g.c.prefix, "Protocol.Method(), s.c.Checker().StateName())")
+	// another state than this value's.
+	f.P("return ", g.moved, "{Msg: v, State: s.c.Checker().StateName()}, nil")
 	f.P("}")
 	f.P()
 }

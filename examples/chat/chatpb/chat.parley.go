@@ -2208,6 +2208,16 @@ type ChatConverseServerConv struct {
 	*protocol.ServerConv[ClientEvent, ServerEvent]
 }
 
+// ChatConverseServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type ChatConverseServerMoved struct {
+	Msg   *ClientEvent
+	State string
+}
+
 // Start returns the conversation's first state. Use each state value
 // once: the checker refuses moves from a state the conversation has left.
 func (c *ChatConverseServerConv) Start() ChatConverseServerStart {
@@ -2220,8 +2230,10 @@ type ChatConverseServerStart struct {
 }
 
 // ChatConverseServerStartRecv is what ChatConverseServerStart.Recv received: one of
-// ChatConverseServerStartGotJoin, ChatConverseServerStartGotHalfClose.
+// ChatConverseServerStartGotJoin, ChatConverseServerStartGotHalfClose, ChatConverseServerMoved.
 type ChatConverseServerStartRecv interface{ isChatConverseServerStartRecv() }
+
+func (ChatConverseServerMoved) isChatConverseServerStartRecv() {}
 
 // ChatConverseServerStartGotJoin is client join received in ChatConverseServerStart, with the state after it.
 type ChatConverseServerStartGotJoin struct {
@@ -2252,7 +2264,7 @@ func (s ChatConverseServerStart) Recv() (ChatConverseServerStartRecv, error) {
 	case *ClientEvent_Join:
 		return ChatConverseServerStartGotJoin{Msg: e.Join, Next: ChatConverseServerAfterJoin{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseServerStart value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseServerAfterJoin is the server's state after client join.
@@ -2269,8 +2281,10 @@ func (s ChatConverseServerAfterJoin) SendJoined(v *Joined) (ChatConverseServerAf
 }
 
 // ChatConverseServerAfterJoinRecv is what ChatConverseServerAfterJoin.Recv received: one of
-// ChatConverseServerAfterJoinGotJoin, ChatConverseServerAfterJoinGotSay, ChatConverseServerAfterJoinGotWho, ChatConverseServerAfterJoinGotLeave, ChatConverseServerAfterJoinGotHalfClose.
+// ChatConverseServerAfterJoinGotJoin, ChatConverseServerAfterJoinGotSay, ChatConverseServerAfterJoinGotWho, ChatConverseServerAfterJoinGotLeave, ChatConverseServerAfterJoinGotHalfClose, ChatConverseServerMoved.
 type ChatConverseServerAfterJoinRecv interface{ isChatConverseServerAfterJoinRecv() }
+
+func (ChatConverseServerMoved) isChatConverseServerAfterJoinRecv() {}
 
 // ChatConverseServerAfterJoinGotJoin is client join received in ChatConverseServerAfterJoin, with the state after it.
 type ChatConverseServerAfterJoinGotJoin struct {
@@ -2331,7 +2345,7 @@ func (s ChatConverseServerAfterJoin) Recv() (ChatConverseServerAfterJoinRecv, er
 	case *ClientEvent_Leave:
 		return ChatConverseServerAfterJoinGotLeave{Msg: e.Leave, Next: ChatConverseServerAfterLeave{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseServerAfterJoin value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseServerAfterHalfClose is the server's state after client half-close.
@@ -2353,8 +2367,10 @@ func (s ChatConverseServerAfterLeave) SendJoined(v *Joined) (ChatConverseServerA
 }
 
 // ChatConverseServerAfterLeaveRecv is what ChatConverseServerAfterLeave.Recv received: one of
-// ChatConverseServerAfterLeaveGotJoin, ChatConverseServerAfterLeaveGotHalfClose.
+// ChatConverseServerAfterLeaveGotJoin, ChatConverseServerAfterLeaveGotHalfClose, ChatConverseServerMoved.
 type ChatConverseServerAfterLeaveRecv interface{ isChatConverseServerAfterLeaveRecv() }
+
+func (ChatConverseServerMoved) isChatConverseServerAfterLeaveRecv() {}
 
 // ChatConverseServerAfterLeaveGotJoin is client join received in ChatConverseServerAfterLeave, with the state after it.
 type ChatConverseServerAfterLeaveGotJoin struct {
@@ -2385,7 +2401,7 @@ func (s ChatConverseServerAfterLeave) Recv() (ChatConverseServerAfterLeaveRecv, 
 	case *ClientEvent_Join:
 		return ChatConverseServerAfterLeaveGotJoin{Msg: e.Join, Next: ChatConverseServerAfterJoin{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseServerAfterLeave value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseServerAfterJoined is the server's state after client join, server joined.
@@ -2434,8 +2450,10 @@ func (s ChatConverseServerAfterJoined) SendLeft(v *Left) (ChatConverseServerAfte
 }
 
 // ChatConverseServerAfterJoinedRecv is what ChatConverseServerAfterJoined.Recv received: one of
-// ChatConverseServerAfterJoinedGotJoin, ChatConverseServerAfterJoinedGotSay, ChatConverseServerAfterJoinedGotWho, ChatConverseServerAfterJoinedGotLeave, ChatConverseServerAfterJoinedGotHalfClose.
+// ChatConverseServerAfterJoinedGotJoin, ChatConverseServerAfterJoinedGotSay, ChatConverseServerAfterJoinedGotWho, ChatConverseServerAfterJoinedGotLeave, ChatConverseServerAfterJoinedGotHalfClose, ChatConverseServerMoved.
 type ChatConverseServerAfterJoinedRecv interface{ isChatConverseServerAfterJoinedRecv() }
+
+func (ChatConverseServerMoved) isChatConverseServerAfterJoinedRecv() {}
 
 // ChatConverseServerAfterJoinedGotJoin is client join received in ChatConverseServerAfterJoined, with the state after it.
 type ChatConverseServerAfterJoinedGotJoin struct {
@@ -2496,7 +2514,7 @@ func (s ChatConverseServerAfterJoined) Recv() (ChatConverseServerAfterJoinedRecv
 	case *ClientEvent_Leave:
 		return ChatConverseServerAfterJoinedGotLeave{Msg: e.Leave, Next: ChatConverseServerAfterJoined2{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseServerAfterJoined value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseServerAfterHalfClose2 is the server's state after client join, client half-close.
@@ -2558,8 +2576,10 @@ func (s ChatConverseServerAfterJoined2) SendLeft(v *Left) (ChatConverseServerAft
 }
 
 // ChatConverseServerAfterJoined2Recv is what ChatConverseServerAfterJoined2.Recv received: one of
-// ChatConverseServerAfterJoined2GotJoin, ChatConverseServerAfterJoined2GotHalfClose.
+// ChatConverseServerAfterJoined2GotJoin, ChatConverseServerAfterJoined2GotHalfClose, ChatConverseServerMoved.
 type ChatConverseServerAfterJoined2Recv interface{ isChatConverseServerAfterJoined2Recv() }
+
+func (ChatConverseServerMoved) isChatConverseServerAfterJoined2Recv() {}
 
 // ChatConverseServerAfterJoined2GotJoin is client join received in ChatConverseServerAfterJoined2, with the state after it.
 type ChatConverseServerAfterJoined2GotJoin struct {
@@ -2590,7 +2610,7 @@ func (s ChatConverseServerAfterJoined2) Recv() (ChatConverseServerAfterJoined2Re
 	case *ClientEvent_Join:
 		return ChatConverseServerAfterJoined2GotJoin{Msg: e.Join, Next: ChatConverseServerAfterJoined{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseServerAfterJoined2 value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseServerAfterHalfClose3 is the server's state after client join, server joined, client half-close.
@@ -2645,6 +2665,16 @@ func (s ChatConverseServerAfterHalfClose3) SendLeft(v *Left) (ChatConverseServer
 // offers the untyped, still checked, Send, Recv, In and Out.
 type ChatConverseClientConv struct {
 	*protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// ChatConverseClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type ChatConverseClientMoved struct {
+	Msg   *ServerEvent
+	State string
 }
 
 // Start returns the conversation's first state. Use each state value
@@ -2720,8 +2750,10 @@ func (s ChatConverseClientAfterJoin) CloseSend() (ChatConverseClientAfterHalfClo
 }
 
 // ChatConverseClientAfterJoinRecv is what ChatConverseClientAfterJoin.Recv received: one of
-// ChatConverseClientAfterJoinGotJoined.
+// ChatConverseClientAfterJoinGotJoined, ChatConverseClientMoved.
 type ChatConverseClientAfterJoinRecv interface{ isChatConverseClientAfterJoinRecv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterJoinRecv() {}
 
 // ChatConverseClientAfterJoinGotJoined is server joined received in ChatConverseClientAfterJoin, with the state after it.
 type ChatConverseClientAfterJoinGotJoined struct {
@@ -2743,7 +2775,7 @@ func (s ChatConverseClientAfterJoin) Recv() (ChatConverseClientAfterJoinRecv, er
 	case *ServerEvent_Joined:
 		return ChatConverseClientAfterJoinGotJoined{Msg: e.Joined, Next: ChatConverseClientAfterJoined{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseClientAfterJoin value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseClientAfterHalfClose is the client's state after client half-close.
@@ -2782,8 +2814,10 @@ func (s ChatConverseClientAfterLeave) CloseSend() (ChatConverseClientAfterHalfCl
 }
 
 // ChatConverseClientAfterLeaveRecv is what ChatConverseClientAfterLeave.Recv received: one of
-// ChatConverseClientAfterLeaveGotJoined.
+// ChatConverseClientAfterLeaveGotJoined, ChatConverseClientMoved.
 type ChatConverseClientAfterLeaveRecv interface{ isChatConverseClientAfterLeaveRecv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterLeaveRecv() {}
 
 // ChatConverseClientAfterLeaveGotJoined is server joined received in ChatConverseClientAfterLeave, with the state after it.
 type ChatConverseClientAfterLeaveGotJoined struct {
@@ -2805,7 +2839,7 @@ func (s ChatConverseClientAfterLeave) Recv() (ChatConverseClientAfterLeaveRecv, 
 	case *ServerEvent_Joined:
 		return ChatConverseClientAfterLeaveGotJoined{Msg: e.Joined, Next: ChatConverseClientAfterJoined2{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseClientAfterLeave value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseClientAfterJoined is the client's state after client join, server joined.
@@ -2854,8 +2888,10 @@ func (s ChatConverseClientAfterJoined) CloseSend() (ChatConverseClientAfterHalfC
 }
 
 // ChatConverseClientAfterJoinedRecv is what ChatConverseClientAfterJoined.Recv received: one of
-// ChatConverseClientAfterJoinedGotJoined, ChatConverseClientAfterJoinedGotMessage, ChatConverseClientAfterJoinedGotPresence, ChatConverseClientAfterJoinedGotMembers, ChatConverseClientAfterJoinedGotLeft.
+// ChatConverseClientAfterJoinedGotJoined, ChatConverseClientAfterJoinedGotMessage, ChatConverseClientAfterJoinedGotPresence, ChatConverseClientAfterJoinedGotMembers, ChatConverseClientAfterJoinedGotLeft, ChatConverseClientMoved.
 type ChatConverseClientAfterJoinedRecv interface{ isChatConverseClientAfterJoinedRecv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterJoinedRecv() {}
 
 // ChatConverseClientAfterJoinedGotJoined is server joined received in ChatConverseClientAfterJoined, with the state after it.
 type ChatConverseClientAfterJoinedGotJoined struct {
@@ -2917,7 +2953,7 @@ func (s ChatConverseClientAfterJoined) Recv() (ChatConverseClientAfterJoinedRecv
 	case *ServerEvent_Left:
 		return ChatConverseClientAfterJoinedGotLeft{Msg: e.Left, Next: ChatConverseClientAfterJoined{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseClientAfterJoined value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseClientAfterHalfClose2 is the client's state after client join, client half-close.
@@ -2926,8 +2962,10 @@ type ChatConverseClientAfterHalfClose2 struct {
 }
 
 // ChatConverseClientAfterHalfClose2Recv is what ChatConverseClientAfterHalfClose2.Recv received: one of
-// ChatConverseClientAfterHalfClose2GotJoined.
+// ChatConverseClientAfterHalfClose2GotJoined, ChatConverseClientMoved.
 type ChatConverseClientAfterHalfClose2Recv interface{ isChatConverseClientAfterHalfClose2Recv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterHalfClose2Recv() {}
 
 // ChatConverseClientAfterHalfClose2GotJoined is server joined received in ChatConverseClientAfterHalfClose2, with the state after it.
 type ChatConverseClientAfterHalfClose2GotJoined struct {
@@ -2949,7 +2987,7 @@ func (s ChatConverseClientAfterHalfClose2) Recv() (ChatConverseClientAfterHalfCl
 	case *ServerEvent_Joined:
 		return ChatConverseClientAfterHalfClose2GotJoined{Msg: e.Joined, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseClientAfterHalfClose2 value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseClientAfterJoined2 is the client's state after client join, client leave, server joined.
@@ -2974,8 +3012,10 @@ func (s ChatConverseClientAfterJoined2) CloseSend() (ChatConverseClientAfterHalf
 }
 
 // ChatConverseClientAfterJoined2Recv is what ChatConverseClientAfterJoined2.Recv received: one of
-// ChatConverseClientAfterJoined2GotJoined, ChatConverseClientAfterJoined2GotMessage, ChatConverseClientAfterJoined2GotPresence, ChatConverseClientAfterJoined2GotMembers, ChatConverseClientAfterJoined2GotLeft.
+// ChatConverseClientAfterJoined2GotJoined, ChatConverseClientAfterJoined2GotMessage, ChatConverseClientAfterJoined2GotPresence, ChatConverseClientAfterJoined2GotMembers, ChatConverseClientAfterJoined2GotLeft, ChatConverseClientMoved.
 type ChatConverseClientAfterJoined2Recv interface{ isChatConverseClientAfterJoined2Recv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterJoined2Recv() {}
 
 // ChatConverseClientAfterJoined2GotJoined is server joined received in ChatConverseClientAfterJoined2, with the state after it.
 type ChatConverseClientAfterJoined2GotJoined struct {
@@ -3037,7 +3077,7 @@ func (s ChatConverseClientAfterJoined2) Recv() (ChatConverseClientAfterJoined2Re
 	case *ServerEvent_Left:
 		return ChatConverseClientAfterJoined2GotLeft{Msg: e.Left, Next: ChatConverseClientAfterJoined2{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseClientAfterJoined2 value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // ChatConverseClientAfterHalfClose3 is the client's state after client join, server joined, client half-close.
@@ -3046,8 +3086,10 @@ type ChatConverseClientAfterHalfClose3 struct {
 }
 
 // ChatConverseClientAfterHalfClose3Recv is what ChatConverseClientAfterHalfClose3.Recv received: one of
-// ChatConverseClientAfterHalfClose3GotJoined, ChatConverseClientAfterHalfClose3GotMessage, ChatConverseClientAfterHalfClose3GotPresence, ChatConverseClientAfterHalfClose3GotMembers, ChatConverseClientAfterHalfClose3GotLeft.
+// ChatConverseClientAfterHalfClose3GotJoined, ChatConverseClientAfterHalfClose3GotMessage, ChatConverseClientAfterHalfClose3GotPresence, ChatConverseClientAfterHalfClose3GotMembers, ChatConverseClientAfterHalfClose3GotLeft, ChatConverseClientMoved.
 type ChatConverseClientAfterHalfClose3Recv interface{ isChatConverseClientAfterHalfClose3Recv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterHalfClose3Recv() {}
 
 // ChatConverseClientAfterHalfClose3GotJoined is server joined received in ChatConverseClientAfterHalfClose3, with the state after it.
 type ChatConverseClientAfterHalfClose3GotJoined struct {
@@ -3109,5 +3151,5 @@ func (s ChatConverseClientAfterHalfClose3) Recv() (ChatConverseClientAfterHalfCl
 	case *ServerEvent_Left:
 		return ChatConverseClientAfterHalfClose3GotLeft{Msg: e.Left, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this ChatConverseClientAfterHalfClose3 value is stale: the conversation is %s", ChatConverseProtocol.Method(), s.c.Checker().StateName())
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }

@@ -693,6 +693,16 @@ type MarketHaggleServerConv struct {
 	*protocol.ServerConv[Move, Move]
 }
 
+// MarketHaggleServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type MarketHaggleServerMoved struct {
+	Msg   *Move
+	State string
+}
+
 // Start returns the conversation's first state. Use each state value
 // once: the checker refuses moves from a state the conversation has left.
 func (c *MarketHaggleServerConv) Start() MarketHaggleServerStart {
@@ -705,8 +715,10 @@ type MarketHaggleServerStart struct {
 }
 
 // MarketHaggleServerStartRecv is what MarketHaggleServerStart.Recv received: one of
-// MarketHaggleServerStartGotOffer.
+// MarketHaggleServerStartGotOffer, MarketHaggleServerMoved.
 type MarketHaggleServerStartRecv interface{ isMarketHaggleServerStartRecv() }
+
+func (MarketHaggleServerMoved) isMarketHaggleServerStartRecv() {}
 
 // MarketHaggleServerStartGotOffer is client offer received in MarketHaggleServerStart, with the state after it.
 type MarketHaggleServerStartGotOffer struct {
@@ -727,7 +739,7 @@ func (s MarketHaggleServerStart) Recv() (MarketHaggleServerStartRecv, error) {
 	case *Move_Offer:
 		return MarketHaggleServerStartGotOffer{Msg: e.Offer, Next: MarketHaggleServerAfterOffer{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this MarketHaggleServerStart value is stale: the conversation is %s", MarketHaggleProtocol.Method(), s.c.Checker().StateName())
+	return MarketHaggleServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // MarketHaggleServerAfterOffer is the server's state after client offer.
@@ -765,8 +777,10 @@ type MarketHaggleServerAfterCounter struct {
 }
 
 // MarketHaggleServerAfterCounterRecv is what MarketHaggleServerAfterCounter.Recv received: one of
-// MarketHaggleServerAfterCounterGotCounter, MarketHaggleServerAfterCounterGotAccept, MarketHaggleServerAfterCounterGotReject.
+// MarketHaggleServerAfterCounterGotCounter, MarketHaggleServerAfterCounterGotAccept, MarketHaggleServerAfterCounterGotReject, MarketHaggleServerMoved.
 type MarketHaggleServerAfterCounterRecv interface{ isMarketHaggleServerAfterCounterRecv() }
+
+func (MarketHaggleServerMoved) isMarketHaggleServerAfterCounterRecv() {}
 
 // MarketHaggleServerAfterCounterGotCounter is client counter received in MarketHaggleServerAfterCounter, with the state after it.
 type MarketHaggleServerAfterCounterGotCounter struct {
@@ -807,7 +821,7 @@ func (s MarketHaggleServerAfterCounter) Recv() (MarketHaggleServerAfterCounterRe
 	case *Move_Reject:
 		return MarketHaggleServerAfterCounterGotReject{Msg: e.Reject, Next: MarketHaggleServerAfterAccept{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this MarketHaggleServerAfterCounter value is stale: the conversation is %s", MarketHaggleProtocol.Method(), s.c.Checker().StateName())
+	return MarketHaggleServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // MarketHaggleServerAfterAccept is the server's state after server accept or reject.
@@ -816,8 +830,10 @@ type MarketHaggleServerAfterAccept struct {
 }
 
 // MarketHaggleServerAfterAcceptRecv is what MarketHaggleServerAfterAccept.Recv received: one of
-// MarketHaggleServerAfterAcceptGotHalfClose.
+// MarketHaggleServerAfterAcceptGotHalfClose, MarketHaggleServerMoved.
 type MarketHaggleServerAfterAcceptRecv interface{ isMarketHaggleServerAfterAcceptRecv() }
+
+func (MarketHaggleServerMoved) isMarketHaggleServerAfterAcceptRecv() {}
 
 // MarketHaggleServerAfterAcceptGotHalfClose is the client's half-close received in MarketHaggleServerAfterAccept, with the state after it.
 type MarketHaggleServerAfterAcceptGotHalfClose struct {
@@ -836,8 +852,7 @@ func (s MarketHaggleServerAfterAccept) Recv() (MarketHaggleServerAfterAcceptRecv
 	if err != nil {
 		return nil, err
 	}
-	_ = v
-	return nil, fmt.Errorf("%s: this MarketHaggleServerAfterAccept value is stale: the conversation is %s", MarketHaggleProtocol.Method(), s.c.Checker().StateName())
+	return MarketHaggleServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // MarketHaggleClientConv is the client's side of a Haggle call, checked against
@@ -847,6 +862,16 @@ func (s MarketHaggleServerAfterAccept) Recv() (MarketHaggleServerAfterAcceptRecv
 // offers the untyped, still checked, Send, Recv, In and Out.
 type MarketHaggleClientConv struct {
 	*protocol.ClientConv[Move, Move]
+}
+
+// MarketHaggleClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type MarketHaggleClientMoved struct {
+	Msg   *Move
+	State string
 }
 
 // Start returns the conversation's first state. Use each state value
@@ -874,8 +899,10 @@ type MarketHaggleClientAfterOffer struct {
 }
 
 // MarketHaggleClientAfterOfferRecv is what MarketHaggleClientAfterOffer.Recv received: one of
-// MarketHaggleClientAfterOfferGotCounter, MarketHaggleClientAfterOfferGotAccept, MarketHaggleClientAfterOfferGotReject.
+// MarketHaggleClientAfterOfferGotCounter, MarketHaggleClientAfterOfferGotAccept, MarketHaggleClientAfterOfferGotReject, MarketHaggleClientMoved.
 type MarketHaggleClientAfterOfferRecv interface{ isMarketHaggleClientAfterOfferRecv() }
+
+func (MarketHaggleClientMoved) isMarketHaggleClientAfterOfferRecv() {}
 
 // MarketHaggleClientAfterOfferGotCounter is server counter received in MarketHaggleClientAfterOffer, with the state after it.
 type MarketHaggleClientAfterOfferGotCounter struct {
@@ -917,7 +944,7 @@ func (s MarketHaggleClientAfterOffer) Recv() (MarketHaggleClientAfterOfferRecv, 
 	case *Move_Reject:
 		return MarketHaggleClientAfterOfferGotReject{Msg: e.Reject, Next: MarketHaggleClientAfterAccept{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this MarketHaggleClientAfterOffer value is stale: the conversation is %s", MarketHaggleProtocol.Method(), s.c.Checker().StateName())
+	return MarketHaggleClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // MarketHaggleClientAfterCounter is the client's state after server counter.

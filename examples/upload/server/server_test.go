@@ -3,7 +3,10 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -202,5 +205,74 @@ func TestRejected(t *testing.T) {
 	sum, err := client.Upload(ctxT(t), c, "r6", "r6.bin", data, client.Options{})
 	if err != nil || !sum.Committed || sum.Chunks != 1 {
 		t.Fatalf("retry of r6: %+v, %v", sum, err)
+	}
+}
+
+// Two goroutines on one typed conversation: one sends the chunks, the
+// commit and the half-close while the other receives on the state value it
+// had. The acknowledgements arrive as that state expects; the summary,
+// which only the sender's moves made legal, arrives as FilesPutClientMoved
+// with the conversation's state now.
+func TestTypedStateFallsBehind(t *testing.T) {
+	_, c, _ := start(t)
+	data := randomData(8 * 1024)
+	conv, err := c.Put(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	begun, err := conv.Start().SendBegin(&uploadpb.Begin{UploadId: "two", Name: "two.bin", Size: uint64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := begun.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := got.(uploadpb.FilesPutClientAfterBeginGotResume).Next
+	sent := make(chan error, 1)
+	go func(s uploadpb.FilesPutClientAfterResume) {
+		var err error
+		for off := 0; off < len(data); off += 1024 {
+			if s, err = s.SendChunk(&uploadpb.Chunk{Offset: uint64(off), Data: data[off : off+1024]}); err != nil {
+				sent <- err
+				return
+			}
+		}
+		h := sha256.Sum256(data)
+		ended, err := s.SendCommit(&uploadpb.Commit{Sha256: hex.EncodeToString(h[:])})
+		if err == nil {
+			_, err = ended.CloseSend()
+		}
+		sent <- err
+	}(st)
+	acks := 0
+	for {
+		got, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, ok := got.(uploadpb.FilesPutClientAfterResumeGotAck); ok {
+			acks++
+			st = g.Next
+			continue
+		}
+		moved, ok := got.(uploadpb.FilesPutClientMoved)
+		if !ok {
+			t.Fatalf("got %T", got)
+		}
+		sum, ok := moved.Msg.Msg.(*uploadpb.PutResponse_Summary)
+		if !ok || !sum.Summary.Committed || moved.State != "after server summary" {
+			t.Fatalf("moved: %+v in %q", moved.Msg, moved.State)
+		}
+		break
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if acks != 2 {
+		t.Errorf("%d acknowledgements, want 2", acks)
+	}
+	if _, err := conv.Recv(); err != io.EOF {
+		t.Errorf("end: %v", err)
 	}
 }

@@ -1284,6 +1284,16 @@ type FilesPutServerConv struct {
 	*protocol.ServerConv[PutRequest, PutResponse]
 }
 
+// FilesPutServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FilesPutServerMoved struct {
+	Msg   *PutRequest
+	State string
+}
+
 // Start returns the conversation's first state. Use each state value
 // once: the checker refuses moves from a state the conversation has left.
 func (c *FilesPutServerConv) Start() FilesPutServerStart {
@@ -1296,8 +1306,10 @@ type FilesPutServerStart struct {
 }
 
 // FilesPutServerStartRecv is what FilesPutServerStart.Recv received: one of
-// FilesPutServerStartGotBegin.
+// FilesPutServerStartGotBegin, FilesPutServerMoved.
 type FilesPutServerStartRecv interface{ isFilesPutServerStartRecv() }
+
+func (FilesPutServerMoved) isFilesPutServerStartRecv() {}
 
 // FilesPutServerStartGotBegin is client begin received in FilesPutServerStart, with the state after it.
 type FilesPutServerStartGotBegin struct {
@@ -1318,7 +1330,7 @@ func (s FilesPutServerStart) Recv() (FilesPutServerStartRecv, error) {
 	case *PutRequest_Begin:
 		return FilesPutServerStartGotBegin{Msg: e.Begin, Next: FilesPutServerAfterBegin{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FilesPutServerStart value is stale: the conversation is %s", FilesPutProtocol.Method(), s.c.Checker().StateName())
+	return FilesPutServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FilesPutServerAfterBegin is the server's state after client begin.
@@ -1348,8 +1360,10 @@ func (s FilesPutServerAfterResume) SendAck(v *Ack) (FilesPutServerAfterResume, e
 }
 
 // FilesPutServerAfterResumeRecv is what FilesPutServerAfterResume.Recv received: one of
-// FilesPutServerAfterResumeGotChunk, FilesPutServerAfterResumeGotCommit, FilesPutServerAfterResumeGotAbort.
+// FilesPutServerAfterResumeGotChunk, FilesPutServerAfterResumeGotCommit, FilesPutServerAfterResumeGotAbort, FilesPutServerMoved.
 type FilesPutServerAfterResumeRecv interface{ isFilesPutServerAfterResumeRecv() }
+
+func (FilesPutServerMoved) isFilesPutServerAfterResumeRecv() {}
 
 // FilesPutServerAfterResumeGotChunk is client chunk received in FilesPutServerAfterResume, with the state after it.
 type FilesPutServerAfterResumeGotChunk struct {
@@ -1390,7 +1404,7 @@ func (s FilesPutServerAfterResume) Recv() (FilesPutServerAfterResumeRecv, error)
 	case *PutRequest_Abort:
 		return FilesPutServerAfterResumeGotAbort{Msg: e.Abort, Next: FilesPutServerAfterCommit{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FilesPutServerAfterResume value is stale: the conversation is %s", FilesPutProtocol.Method(), s.c.Checker().StateName())
+	return FilesPutServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FilesPutServerAfterCommit is the server's state after client commit or abort.
@@ -1407,8 +1421,10 @@ func (s FilesPutServerAfterCommit) SendAck(v *Ack) (FilesPutServerAfterCommit, e
 }
 
 // FilesPutServerAfterCommitRecv is what FilesPutServerAfterCommit.Recv received: one of
-// FilesPutServerAfterCommitGotHalfClose.
+// FilesPutServerAfterCommitGotHalfClose, FilesPutServerMoved.
 type FilesPutServerAfterCommitRecv interface{ isFilesPutServerAfterCommitRecv() }
+
+func (FilesPutServerMoved) isFilesPutServerAfterCommitRecv() {}
 
 // FilesPutServerAfterCommitGotHalfClose is the client's half-close received in FilesPutServerAfterCommit, with the state after it.
 type FilesPutServerAfterCommitGotHalfClose struct {
@@ -1427,8 +1443,7 @@ func (s FilesPutServerAfterCommit) Recv() (FilesPutServerAfterCommitRecv, error)
 	if err != nil {
 		return nil, err
 	}
-	_ = v
-	return nil, fmt.Errorf("%s: this FilesPutServerAfterCommit value is stale: the conversation is %s", FilesPutProtocol.Method(), s.c.Checker().StateName())
+	return FilesPutServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FilesPutServerAfterHalfClose is the server's state after client half-close.
@@ -1466,6 +1481,16 @@ type FilesPutClientConv struct {
 	*protocol.ClientConv[PutRequest, PutResponse]
 }
 
+// FilesPutClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FilesPutClientMoved struct {
+	Msg   *PutResponse
+	State string
+}
+
 // Start returns the conversation's first state. Use each state value
 // once: the checker refuses moves from a state the conversation has left.
 func (c *FilesPutClientConv) Start() FilesPutClientStart {
@@ -1491,8 +1516,10 @@ type FilesPutClientAfterBegin struct {
 }
 
 // FilesPutClientAfterBeginRecv is what FilesPutClientAfterBegin.Recv received: one of
-// FilesPutClientAfterBeginGotResume.
+// FilesPutClientAfterBeginGotResume, FilesPutClientMoved.
 type FilesPutClientAfterBeginRecv interface{ isFilesPutClientAfterBeginRecv() }
+
+func (FilesPutClientMoved) isFilesPutClientAfterBeginRecv() {}
 
 // FilesPutClientAfterBeginGotResume is server resume received in FilesPutClientAfterBegin, with the state after it.
 type FilesPutClientAfterBeginGotResume struct {
@@ -1514,7 +1541,7 @@ func (s FilesPutClientAfterBegin) Recv() (FilesPutClientAfterBeginRecv, error) {
 	case *PutResponse_Resume:
 		return FilesPutClientAfterBeginGotResume{Msg: e.Resume, Next: FilesPutClientAfterResume{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FilesPutClientAfterBegin value is stale: the conversation is %s", FilesPutProtocol.Method(), s.c.Checker().StateName())
+	return FilesPutClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FilesPutClientAfterResume is the client's state after server resume.
@@ -1547,8 +1574,10 @@ func (s FilesPutClientAfterResume) SendAbort(v *Abort) (FilesPutClientAfterCommi
 }
 
 // FilesPutClientAfterResumeRecv is what FilesPutClientAfterResume.Recv received: one of
-// FilesPutClientAfterResumeGotAck.
+// FilesPutClientAfterResumeGotAck, FilesPutClientMoved.
 type FilesPutClientAfterResumeRecv interface{ isFilesPutClientAfterResumeRecv() }
+
+func (FilesPutClientMoved) isFilesPutClientAfterResumeRecv() {}
 
 // FilesPutClientAfterResumeGotAck is server ack received in FilesPutClientAfterResume, with the state after it.
 type FilesPutClientAfterResumeGotAck struct {
@@ -1570,7 +1599,7 @@ func (s FilesPutClientAfterResume) Recv() (FilesPutClientAfterResumeRecv, error)
 	case *PutResponse_Ack:
 		return FilesPutClientAfterResumeGotAck{Msg: e.Ack, Next: FilesPutClientAfterResume{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FilesPutClientAfterResume value is stale: the conversation is %s", FilesPutProtocol.Method(), s.c.Checker().StateName())
+	return FilesPutClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FilesPutClientAfterCommit is the client's state after client commit or abort.
@@ -1587,8 +1616,10 @@ func (s FilesPutClientAfterCommit) CloseSend() (FilesPutClientAfterHalfClose, er
 }
 
 // FilesPutClientAfterCommitRecv is what FilesPutClientAfterCommit.Recv received: one of
-// FilesPutClientAfterCommitGotAck.
+// FilesPutClientAfterCommitGotAck, FilesPutClientMoved.
 type FilesPutClientAfterCommitRecv interface{ isFilesPutClientAfterCommitRecv() }
+
+func (FilesPutClientMoved) isFilesPutClientAfterCommitRecv() {}
 
 // FilesPutClientAfterCommitGotAck is server ack received in FilesPutClientAfterCommit, with the state after it.
 type FilesPutClientAfterCommitGotAck struct {
@@ -1610,7 +1641,7 @@ func (s FilesPutClientAfterCommit) Recv() (FilesPutClientAfterCommitRecv, error)
 	case *PutResponse_Ack:
 		return FilesPutClientAfterCommitGotAck{Msg: e.Ack, Next: FilesPutClientAfterCommit{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FilesPutClientAfterCommit value is stale: the conversation is %s", FilesPutProtocol.Method(), s.c.Checker().StateName())
+	return FilesPutClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FilesPutClientAfterHalfClose is the client's state after client half-close.
@@ -1619,8 +1650,10 @@ type FilesPutClientAfterHalfClose struct {
 }
 
 // FilesPutClientAfterHalfCloseRecv is what FilesPutClientAfterHalfClose.Recv received: one of
-// FilesPutClientAfterHalfCloseGotAck, FilesPutClientAfterHalfCloseGotSummary.
+// FilesPutClientAfterHalfCloseGotAck, FilesPutClientAfterHalfCloseGotSummary, FilesPutClientMoved.
 type FilesPutClientAfterHalfCloseRecv interface{ isFilesPutClientAfterHalfCloseRecv() }
+
+func (FilesPutClientMoved) isFilesPutClientAfterHalfCloseRecv() {}
 
 // FilesPutClientAfterHalfCloseGotAck is server ack received in FilesPutClientAfterHalfClose, with the state after it.
 type FilesPutClientAfterHalfCloseGotAck struct {
@@ -1652,7 +1685,7 @@ func (s FilesPutClientAfterHalfClose) Recv() (FilesPutClientAfterHalfCloseRecv, 
 	case *PutResponse_Summary:
 		return FilesPutClientAfterHalfCloseGotSummary{Msg: e.Summary, Next: FilesPutClientAfterSummary{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FilesPutClientAfterHalfClose value is stale: the conversation is %s", FilesPutProtocol.Method(), s.c.Checker().StateName())
+	return FilesPutClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FilesPutClientAfterSummary is the client's state after server summary.

@@ -3266,6 +3266,16 @@ type FeatureNegotiateServerConv struct {
 	*protocol.ServerConv[Turn, Turn]
 }
 
+// FeatureNegotiateServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureNegotiateServerMoved struct {
+	Msg   *Turn
+	State string
+}
+
 // Start returns the conversation's first state. Use each state value
 // once: the checker refuses moves from a state the conversation has left.
 func (c *FeatureNegotiateServerConv) Start() FeatureNegotiateServerStart {
@@ -3278,8 +3288,10 @@ type FeatureNegotiateServerStart struct {
 }
 
 // FeatureNegotiateServerStartRecv is what FeatureNegotiateServerStart.Recv received: one of
-// FeatureNegotiateServerStartGotOffer.
+// FeatureNegotiateServerStartGotOffer, FeatureNegotiateServerMoved.
 type FeatureNegotiateServerStartRecv interface{ isFeatureNegotiateServerStartRecv() }
+
+func (FeatureNegotiateServerMoved) isFeatureNegotiateServerStartRecv() {}
 
 // FeatureNegotiateServerStartGotOffer is client offer received in FeatureNegotiateServerStart, with the state after it.
 type FeatureNegotiateServerStartGotOffer struct {
@@ -3300,7 +3312,7 @@ func (s FeatureNegotiateServerStart) Recv() (FeatureNegotiateServerStartRecv, er
 	case *Turn_Offer:
 		return FeatureNegotiateServerStartGotOffer{Msg: e.Offer, Next: FeatureNegotiateServerAfterOffer{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FeatureNegotiateServerStart value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+	return FeatureNegotiateServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FeatureNegotiateServerAfterOffer is the server's state after client offer.
@@ -3338,8 +3350,10 @@ type FeatureNegotiateServerAfterCounter struct {
 }
 
 // FeatureNegotiateServerAfterCounterRecv is what FeatureNegotiateServerAfterCounter.Recv received: one of
-// FeatureNegotiateServerAfterCounterGotCounter, FeatureNegotiateServerAfterCounterGotAccept, FeatureNegotiateServerAfterCounterGotReject.
+// FeatureNegotiateServerAfterCounterGotCounter, FeatureNegotiateServerAfterCounterGotAccept, FeatureNegotiateServerAfterCounterGotReject, FeatureNegotiateServerMoved.
 type FeatureNegotiateServerAfterCounterRecv interface{ isFeatureNegotiateServerAfterCounterRecv() }
+
+func (FeatureNegotiateServerMoved) isFeatureNegotiateServerAfterCounterRecv() {}
 
 // FeatureNegotiateServerAfterCounterGotCounter is client counter received in FeatureNegotiateServerAfterCounter, with the state after it.
 type FeatureNegotiateServerAfterCounterGotCounter struct {
@@ -3380,7 +3394,7 @@ func (s FeatureNegotiateServerAfterCounter) Recv() (FeatureNegotiateServerAfterC
 	case *Turn_Reject:
 		return FeatureNegotiateServerAfterCounterGotReject{Msg: e.Reject, Next: FeatureNegotiateServerAfterAccept{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FeatureNegotiateServerAfterCounter value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+	return FeatureNegotiateServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FeatureNegotiateServerAfterAccept is the server's state after server accept or reject.
@@ -3389,8 +3403,10 @@ type FeatureNegotiateServerAfterAccept struct {
 }
 
 // FeatureNegotiateServerAfterAcceptRecv is what FeatureNegotiateServerAfterAccept.Recv received: one of
-// FeatureNegotiateServerAfterAcceptGotHalfClose.
+// FeatureNegotiateServerAfterAcceptGotHalfClose, FeatureNegotiateServerMoved.
 type FeatureNegotiateServerAfterAcceptRecv interface{ isFeatureNegotiateServerAfterAcceptRecv() }
+
+func (FeatureNegotiateServerMoved) isFeatureNegotiateServerAfterAcceptRecv() {}
 
 // FeatureNegotiateServerAfterAcceptGotHalfClose is the client's half-close received in FeatureNegotiateServerAfterAccept, with the state after it.
 type FeatureNegotiateServerAfterAcceptGotHalfClose struct {
@@ -3409,8 +3425,7 @@ func (s FeatureNegotiateServerAfterAccept) Recv() (FeatureNegotiateServerAfterAc
 	if err != nil {
 		return nil, err
 	}
-	_ = v
-	return nil, fmt.Errorf("%s: this FeatureNegotiateServerAfterAccept value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+	return FeatureNegotiateServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FeatureNegotiateClientConv is the client's side of a Negotiate call, checked against
@@ -3420,6 +3435,16 @@ func (s FeatureNegotiateServerAfterAccept) Recv() (FeatureNegotiateServerAfterAc
 // offers the untyped, still checked, Send, Recv, In and Out.
 type FeatureNegotiateClientConv struct {
 	*protocol.ClientConv[Turn, Turn]
+}
+
+// FeatureNegotiateClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureNegotiateClientMoved struct {
+	Msg   *Turn
+	State string
 }
 
 // Start returns the conversation's first state. Use each state value
@@ -3447,8 +3472,10 @@ type FeatureNegotiateClientAfterOffer struct {
 }
 
 // FeatureNegotiateClientAfterOfferRecv is what FeatureNegotiateClientAfterOffer.Recv received: one of
-// FeatureNegotiateClientAfterOfferGotCounter, FeatureNegotiateClientAfterOfferGotAccept, FeatureNegotiateClientAfterOfferGotReject.
+// FeatureNegotiateClientAfterOfferGotCounter, FeatureNegotiateClientAfterOfferGotAccept, FeatureNegotiateClientAfterOfferGotReject, FeatureNegotiateClientMoved.
 type FeatureNegotiateClientAfterOfferRecv interface{ isFeatureNegotiateClientAfterOfferRecv() }
+
+func (FeatureNegotiateClientMoved) isFeatureNegotiateClientAfterOfferRecv() {}
 
 // FeatureNegotiateClientAfterOfferGotCounter is server counter received in FeatureNegotiateClientAfterOffer, with the state after it.
 type FeatureNegotiateClientAfterOfferGotCounter struct {
@@ -3490,7 +3517,7 @@ func (s FeatureNegotiateClientAfterOffer) Recv() (FeatureNegotiateClientAfterOff
 	case *Turn_Reject:
 		return FeatureNegotiateClientAfterOfferGotReject{Msg: e.Reject, Next: FeatureNegotiateClientAfterAccept{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FeatureNegotiateClientAfterOffer value is stale: the conversation is %s", FeatureNegotiateProtocol.Method(), s.c.Checker().StateName())
+	return FeatureNegotiateClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FeatureNegotiateClientAfterCounter is the client's state after server counter.
@@ -3586,6 +3613,16 @@ type FeatureMirrorServerConv struct {
 	*protocol.ServerConv[Number, Number]
 }
 
+// FeatureMirrorServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureMirrorServerMoved struct {
+	Msg   *Number
+	State string
+}
+
 // Start returns the conversation's first state. Use each state value
 // once: the checker refuses moves from a state the conversation has left.
 func (c *FeatureMirrorServerConv) Start() FeatureMirrorServerStart {
@@ -3606,8 +3643,10 @@ func (s FeatureMirrorServerStart) SendNumber(v *Number) (FeatureMirrorServerStar
 }
 
 // FeatureMirrorServerStartRecv is what FeatureMirrorServerStart.Recv received: one of
-// FeatureMirrorServerStartGotNumber, FeatureMirrorServerStartGotHalfClose.
+// FeatureMirrorServerStartGotNumber, FeatureMirrorServerStartGotHalfClose, FeatureMirrorServerMoved.
 type FeatureMirrorServerStartRecv interface{ isFeatureMirrorServerStartRecv() }
+
+func (FeatureMirrorServerMoved) isFeatureMirrorServerStartRecv() {}
 
 // FeatureMirrorServerStartGotNumber is client Number received in FeatureMirrorServerStart, with the state after it.
 type FeatureMirrorServerStartGotNumber struct {
@@ -3659,6 +3698,16 @@ type FeatureMirrorClientConv struct {
 	*protocol.ClientConv[Number, Number]
 }
 
+// FeatureMirrorClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureMirrorClientMoved struct {
+	Msg   *Number
+	State string
+}
+
 // Start returns the conversation's first state. Use each state value
 // once: the checker refuses moves from a state the conversation has left.
 func (c *FeatureMirrorClientConv) Start() FeatureMirrorClientStart {
@@ -3687,8 +3736,10 @@ func (s FeatureMirrorClientStart) CloseSend() (FeatureMirrorClientAfterHalfClose
 }
 
 // FeatureMirrorClientStartRecv is what FeatureMirrorClientStart.Recv received: one of
-// FeatureMirrorClientStartGotNumber.
+// FeatureMirrorClientStartGotNumber, FeatureMirrorClientMoved.
 type FeatureMirrorClientStartRecv interface{ isFeatureMirrorClientStartRecv() }
+
+func (FeatureMirrorClientMoved) isFeatureMirrorClientStartRecv() {}
 
 // FeatureMirrorClientStartGotNumber is server Number received in FeatureMirrorClientStart, with the state after it.
 type FeatureMirrorClientStartGotNumber struct {
@@ -3715,8 +3766,10 @@ type FeatureMirrorClientAfterHalfClose struct {
 }
 
 // FeatureMirrorClientAfterHalfCloseRecv is what FeatureMirrorClientAfterHalfClose.Recv received: one of
-// FeatureMirrorClientAfterHalfCloseGotNumber.
+// FeatureMirrorClientAfterHalfCloseGotNumber, FeatureMirrorClientMoved.
 type FeatureMirrorClientAfterHalfCloseRecv interface{ isFeatureMirrorClientAfterHalfCloseRecv() }
+
+func (FeatureMirrorClientMoved) isFeatureMirrorClientAfterHalfCloseRecv() {}
 
 // FeatureMirrorClientAfterHalfCloseGotNumber is server Number received in FeatureMirrorClientAfterHalfClose, with the state after it.
 type FeatureMirrorClientAfterHalfCloseGotNumber struct {
@@ -3792,6 +3845,16 @@ type FeatureQuoteServerConv struct {
 	req *Offer // the request, sent or received before the conversation
 }
 
+// FeatureQuoteServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureQuoteServerMoved struct {
+	Msg   *Offer
+	State string
+}
+
 // Start returns the conversation's state after the request. Use each state
 // value once: the checker refuses moves from a state the conversation has left.
 func (c *FeatureQuoteServerConv) Start() FeatureQuoteServerAfterOffer {
@@ -3847,6 +3910,16 @@ type FeatureQuoteClientConv struct {
 	req *Offer // the request, sent or received before the conversation
 }
 
+// FeatureQuoteClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureQuoteClientMoved struct {
+	Msg   *Turn
+	State string
+}
+
 // Start returns the conversation's state after the request. Use each state
 // value once: the checker refuses moves from a state the conversation has left.
 func (c *FeatureQuoteClientConv) Start() FeatureQuoteClientAfterOffer {
@@ -3864,8 +3937,10 @@ type FeatureQuoteClientAfterOffer struct {
 }
 
 // FeatureQuoteClientAfterOfferRecv is what FeatureQuoteClientAfterOffer.Recv received: one of
-// FeatureQuoteClientAfterOfferGotCounter, FeatureQuoteClientAfterOfferGotAccept, FeatureQuoteClientAfterOfferGotReject.
+// FeatureQuoteClientAfterOfferGotCounter, FeatureQuoteClientAfterOfferGotAccept, FeatureQuoteClientAfterOfferGotReject, FeatureQuoteClientMoved.
 type FeatureQuoteClientAfterOfferRecv interface{ isFeatureQuoteClientAfterOfferRecv() }
+
+func (FeatureQuoteClientMoved) isFeatureQuoteClientAfterOfferRecv() {}
 
 // FeatureQuoteClientAfterOfferGotCounter is server counter received in FeatureQuoteClientAfterOffer, with the state after it.
 type FeatureQuoteClientAfterOfferGotCounter struct {
@@ -3907,7 +3982,7 @@ func (s FeatureQuoteClientAfterOffer) Recv() (FeatureQuoteClientAfterOfferRecv, 
 	case *Turn_Reject:
 		return FeatureQuoteClientAfterOfferGotReject{Msg: e.Reject, Next: FeatureQuoteClientAfterAccept{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FeatureQuoteClientAfterOffer value is stale: the conversation is %s", FeatureQuoteProtocol.Method(), s.c.Checker().StateName())
+	return FeatureQuoteClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FeatureQuoteClientAfterAccept is the client's state after server accept or reject.
@@ -3980,6 +4055,16 @@ type FeatureBidServerConv struct {
 	*protocol.ServerConv[Turn, Offer]
 }
 
+// FeatureBidServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureBidServerMoved struct {
+	Msg   *Turn
+	State string
+}
+
 // Start returns the conversation's first state. Use each state value
 // once: the checker refuses moves from a state the conversation has left.
 func (c *FeatureBidServerConv) Start() FeatureBidServerStart {
@@ -3992,8 +4077,10 @@ type FeatureBidServerStart struct {
 }
 
 // FeatureBidServerStartRecv is what FeatureBidServerStart.Recv received: one of
-// FeatureBidServerStartGotOffer.
+// FeatureBidServerStartGotOffer, FeatureBidServerMoved.
 type FeatureBidServerStartRecv interface{ isFeatureBidServerStartRecv() }
+
+func (FeatureBidServerMoved) isFeatureBidServerStartRecv() {}
 
 // FeatureBidServerStartGotOffer is client offer received in FeatureBidServerStart, with the state after it.
 type FeatureBidServerStartGotOffer struct {
@@ -4014,7 +4101,7 @@ func (s FeatureBidServerStart) Recv() (FeatureBidServerStartRecv, error) {
 	case *Turn_Offer:
 		return FeatureBidServerStartGotOffer{Msg: e.Offer, Next: FeatureBidServerAfterOffer{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FeatureBidServerStart value is stale: the conversation is %s", FeatureBidProtocol.Method(), s.c.Checker().StateName())
+	return FeatureBidServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FeatureBidServerAfterOffer is the server's state after client offer.
@@ -4023,8 +4110,10 @@ type FeatureBidServerAfterOffer struct {
 }
 
 // FeatureBidServerAfterOfferRecv is what FeatureBidServerAfterOffer.Recv received: one of
-// FeatureBidServerAfterOfferGotOffer, FeatureBidServerAfterOfferGotHalfClose.
+// FeatureBidServerAfterOfferGotOffer, FeatureBidServerAfterOfferGotHalfClose, FeatureBidServerMoved.
 type FeatureBidServerAfterOfferRecv interface{ isFeatureBidServerAfterOfferRecv() }
+
+func (FeatureBidServerMoved) isFeatureBidServerAfterOfferRecv() {}
 
 // FeatureBidServerAfterOfferGotOffer is client offer received in FeatureBidServerAfterOffer, with the state after it.
 type FeatureBidServerAfterOfferGotOffer struct {
@@ -4055,7 +4144,7 @@ func (s FeatureBidServerAfterOffer) Recv() (FeatureBidServerAfterOfferRecv, erro
 	case *Turn_Offer:
 		return FeatureBidServerAfterOfferGotOffer{Msg: e.Offer, Next: FeatureBidServerAfterOffer{s.c}}, nil
 	}
-	return nil, fmt.Errorf("%s: this FeatureBidServerAfterOffer value is stale: the conversation is %s", FeatureBidProtocol.Method(), s.c.Checker().StateName())
+	return FeatureBidServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // FeatureBidServerAfterHalfClose is the server's state after client half-close.
@@ -4075,6 +4164,16 @@ type FeatureBidServerAfterOffer2 struct {
 // offers the untyped, still checked, Send, Recv, In and Out.
 type FeatureBidClientConv struct {
 	*protocol.ClientConv[Turn, Offer]
+}
+
+// FeatureBidClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureBidClientMoved struct {
+	Msg   *Offer
+	State string
 }
 
 // Start returns the conversation's first state. Use each state value
@@ -4123,8 +4222,10 @@ type FeatureBidClientAfterHalfClose struct {
 }
 
 // FeatureBidClientAfterHalfCloseRecv is what FeatureBidClientAfterHalfClose.Recv received: one of
-// FeatureBidClientAfterHalfCloseGotOffer.
+// FeatureBidClientAfterHalfCloseGotOffer, FeatureBidClientMoved.
 type FeatureBidClientAfterHalfCloseRecv interface{ isFeatureBidClientAfterHalfCloseRecv() }
+
+func (FeatureBidClientMoved) isFeatureBidClientAfterHalfCloseRecv() {}
 
 // FeatureBidClientAfterHalfCloseGotOffer is server Offer received in FeatureBidClientAfterHalfClose, with the state after it.
 type FeatureBidClientAfterHalfCloseGotOffer struct {
