@@ -413,3 +413,66 @@ func TestGRPCChat(t *testing.T) {
 		t.Fatalf("carol: after half-closing: %v, %v; want the end of the stream with OK", ev, err)
 	}
 }
+
+// TestGRPCChatOutOfProtocol: a stock grpc-go client, which knows nothing
+// of Converse's declared protocol and sends whatever it is told, breaks
+// the protocol in each way a client can; each time the parley chat server
+// ends the call with the documented status and a message naming what it
+// got, what the protocol wanted and where. (The chat's protocol lets a
+// member half-close anywhere, so an early half-close is not among them;
+// protocol's own tests cover it.)
+func TestGRPCChatOutOfProtocol(t *testing.T) {
+	addr := startChat(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	join := map[string]any{"join": map[string]any{"room": "lobby", "nick": "eve"}}
+	tests := []struct {
+		name  string
+		sends []map[string]any // nil: wait for the next event
+		code  codes.Code
+		msg   string
+	}{
+		{"say before join", []map[string]any{{"say": map[string]any{"text": "hi"}}}, codes.FailedPrecondition,
+			"parley.chat.v1.Chat/Converse: got say, want join or half-close (before the first message)"},
+		{"who before join", []map[string]any{{"who": map[string]any{}}}, codes.FailedPrecondition,
+			"parley.chat.v1.Chat/Converse: got who, want join or half-close (before the first message)"},
+		{"leave before join", []map[string]any{{"leave": map[string]any{}}}, codes.FailedPrecondition,
+			"parley.chat.v1.Chat/Converse: got leave, want join or half-close (before the first message)"},
+		{"say after leave", []map[string]any{join, nil, {"leave": map[string]any{}}, nil, {"say": map[string]any{"text": "hi"}}}, codes.FailedPrecondition,
+			"parley.chat.v1.Chat/Converse: got say, want join or half-close (after client join, client leave, server joined)"},
+		{"leave twice", []map[string]any{join, nil, {"leave": map[string]any{}}, nil, {"leave": map[string]any{}}}, codes.FailedPrecondition,
+			"parley.chat.v1.Chat/Converse: got leave, want join or half-close (after client join, client leave, server joined)"},
+		{"an event with no case", []map[string]any{{}}, codes.InvalidArgument,
+			"parley.chat.v1.Chat/Converse: got a message with no kind (set one of its cases), want join or half-close (before the first message)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := joinChatGRPC(ctx, t, addr, "eve")
+			for _, ev := range tt.sends {
+				if ev == nil {
+					m.recv()
+					continue
+				}
+				m.send(ev)
+			}
+			var err error
+			for err == nil {
+				err = m.stream.RecvMsg(new(chatServerEvent))
+			}
+			st := status.Convert(err)
+			if st.Code() != tt.code || st.Message() != tt.msg {
+				t.Errorf("status %v %q, want %v %q", st.Code(), st.Message(), tt.code, tt.msg)
+			}
+		})
+	}
+	// Following the protocol after all that, a member still chats: the
+	// server kept serving.
+	m := joinChatGRPC(ctx, t, addr, "ann")
+	m.send(map[string]any{"join": map[string]any{"room": "lobby", "nick": "ann"}})
+	if ev := m.recv(); ev.Joined == nil {
+		t.Fatalf("first event %v, want joined", ev.cases())
+	}
+	m.send(map[string]any{"say": map[string]any{"text": "still open"}})
+	m.expectMessage("lobby", 1, "ann", "still open")
+	m.hangUp()
+}

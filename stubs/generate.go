@@ -21,7 +21,9 @@ const Version = "v0.1.0"
 type File struct {
 	// Name is the output path relative to the output directory, with
 	// forward slashes: the .proto file's proto name (its path relative to
-	// its import path) with ".proto" replaced by ".parley.go".
+	// its import path) with ".proto" replaced by ".parley.go", or by
+	// ".protocols.md" for the Markdown file holding a diagram of each
+	// protocol the file declares (written after its Go file).
 	Name string
 	// Proto is the proto name of the file it was generated from.
 	Proto string
@@ -32,7 +34,8 @@ type File struct {
 }
 
 // Generate parses the given .proto files (see Parse) and generates one Go
-// file for each of them, in the same order. Imported files are used for
+// file for each of them, in the same order, each followed by a Markdown
+// file of its protocols' diagrams when it declares any. Imported files are used for
 // their types but not generated: list them too when they belong to the
 // same Go package.
 func Generate(files []string, opts Options) ([]File, error) {
@@ -48,6 +51,9 @@ func Generate(files []string, opts Options) ([]File, error) {
 			return nil, err
 		}
 		out = append(out, f)
+		if md, ok := g.diagrams(fd); ok {
+			out = append(out, md)
+		}
 	}
 	return out, nil
 }
@@ -205,12 +211,14 @@ type fileGen struct {
 var stdImports = map[string]string{
 	"context":                           "context",
 	"fmt":                               "fmt",
+	"io":                                "io",
 	"strconv":                           "strconv",
 	"time":                              "time",
 	"github.com/vmihailenco/msgpack/v5": "msgpack",
 	"github.com/vmihailenco/msgpack/v5/msgpcode": "msgpcode",
 	"github.com/parleyrpc/parley/runtime":        "runtime",
 	"github.com/parleyrpc/parley/descriptors":    "descriptors",
+	"github.com/parleyrpc/parley/protocol":       "protocol",
 	"github.com/parleyrpc/parley/wire":           "wire",
 	parleyimplPath:                               "parleyimpl",
 	protowirePath:                                "protowire",

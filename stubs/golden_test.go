@@ -23,8 +23,8 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 2 {
-		t.Fatalf("got %d files, want 2", len(files))
+	if len(files) != 3 {
+		t.Fatalf("got %d files, want 3 (two Go files and feature's protocols)", len(files))
 	}
 	for _, f := range files {
 		path := filepath.Join(goldenDir, filepath.FromSlash(f.Name))
@@ -44,6 +44,8 @@ func TestGolden(t *testing.T) {
 	}
 	// Nothing else generated may linger in the golden package.
 	matches, _ := filepath.Glob(filepath.Join(goldenDir, "*.parley.go"))
+	md, _ := filepath.Glob(filepath.Join(goldenDir, "*.protocols.md"))
+	matches = append(matches, md...)
 	if len(matches) != len(files) {
 		t.Errorf("%s holds %d generated files, want %d: %v", goldenDir, len(matches), len(files), matches)
 	}

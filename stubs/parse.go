@@ -13,6 +13,7 @@ import (
 
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/reporter"
+	"github.com/parleyrpc/parley/protocol"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -83,6 +84,9 @@ type schema struct {
 	files []protoreflect.FileDescriptor
 	// disk maps a proto name to the path it was read from.
 	disk map[string]string
+	// protocols holds the compiled protocol of each method that declares
+	// one (see protocol.go).
+	protocols map[protoreflect.FullName]*protocol.Spec
 }
 
 // Parse compiles the given .proto files and their imports, checks that they
@@ -262,6 +266,7 @@ func (s *schema) validate(fd protoreflect.FileDescriptor) []*Error {
 	}
 	errs = append(errs, s.checkExtensions(fd.Extensions())...)
 	errs = append(errs, s.checkMessages(fd.Messages())...)
+	errs = append(errs, s.checkProtocols(fd)...)
 	services := fd.Services()
 	for i := 0; i < services.Len(); i++ {
 		methods := services.Get(i).Methods()

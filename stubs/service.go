@@ -29,6 +29,7 @@ type method struct {
 	goName, constName     string
 	req, res              string // type arguments
 	clientStream, serverS bool
+	proto                 *convGen // the typed conversation, for a method with a protocol
 }
 
 // service writes the method-name constants, the server interface, its
@@ -55,6 +56,10 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 			md: md, goName: goName, constName: base + "_" + goName + "_FullMethodName",
 			req: req, res: res, clientStream: md.IsStreamingClient(), serverS: md.IsStreamingServer(),
 		})
+		m := &methods[len(methods)-1]
+		if m.proto, err = f.newConv(base, *m); err != nil {
+			return err
+		}
 	}
 
 	// Method names.
@@ -104,6 +109,10 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 	f.P("// method names. Call it before s starts serving.")
 	f.P("func Register", serverName, "(s *", rt, ".Server, impl ", serverName, ") {")
 	for _, m := range methods {
+		if m.proto != nil {
+			f.protocolRegister(rt, base, m)
+			continue
+		}
 		f.P(rt, ".", m.kind().handle, "[", m.req, ", ", m.res, "](s, ", m.constName, ", impl.", m.goName, ")")
 	}
 	f.P("}")
@@ -129,6 +138,12 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 	f.P()
 	for _, m := range methods {
 		f.P("func (c *", impl, ") ", m.goName, clientSig(ctx, rt, m), " {")
+		if m.proto != nil {
+			f.protocolOpen(base, m)
+			f.P("}")
+			f.P()
+			continue
+		}
 		reqArg := ", req"
 		if m.clientStream {
 			reqArg = ""
@@ -136,6 +151,11 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 		f.P("return ", rt, ".", m.kind().open, "[", m.req, ", ", m.res, "](ctx, c.c, ", m.constName, reqArg, ", opts...)")
 		f.P("}")
 		f.P()
+	}
+	for _, m := range methods {
+		if m.proto != nil {
+			f.protocolDecls(m.proto)
+		}
 	}
 	return nil
 }
@@ -181,6 +201,12 @@ func (f *fileGen) api(sv protoreflect.ServiceDescriptor, name, side, verb string
 func serverSig(ctx, rt string, m method) string {
 	call := "*" + rt + ".ServerCall[" + m.req + ", " + m.res + "]"
 	switch {
+	case m.proto != nil && m.clientStream && m.serverS:
+		return "(conv *" + m.proto.prefix + "ServerConv) error"
+	case m.proto != nil && m.clientStream:
+		return "(conv *" + m.proto.prefix + "ServerConv) (*" + m.res + ", error)"
+	case m.proto != nil && m.serverS:
+		return "(req *" + m.req + ", conv *" + m.proto.prefix + "ServerConv) error"
 	case m.clientStream && m.serverS:
 		return "(call " + call + ") error"
 	case m.clientStream:
@@ -195,6 +221,10 @@ func serverSig(ctx, rt string, m method) string {
 func clientSig(ctx, rt string, m method) string {
 	call := "*" + rt + ".ClientCall[" + m.req + ", " + m.res + "]"
 	switch {
+	case m.proto != nil && m.clientStream:
+		return "(ctx " + ctx + ".Context, opts ..." + rt + ".CallOption) (*" + m.proto.prefix + "ClientConv, error)"
+	case m.proto != nil && m.serverS:
+		return "(ctx " + ctx + ".Context, req *" + m.req + ", opts ..." + rt + ".CallOption) (*" + m.proto.prefix + "ClientConv, error)"
 	case !m.clientStream && !m.serverS:
 		return "(ctx " + ctx + ".Context, req *" + m.req + ", opts ..." + rt + ".CallOption) (*" + m.res + ", error)"
 	case !m.clientStream:

@@ -22,6 +22,10 @@ var allPairs = []pair{
 	{implGRPC, implParley},
 }
 
+// protocolPair is the extra pair of the ping-pong cells: parley on both
+// sides with the method's protocol checked on both.
+var protocolPair = pair{implProtocol, implProtocol}
+
 // rawPair is the only pair of the plain TCP cells.
 var rawPair = pair{implRaw, implRaw}
 
@@ -35,15 +39,21 @@ type metric struct {
 
 // cell is one workload, run for each of its pairs in every round.
 type cell struct {
-	name    string
-	spec    spec
-	raw     bool // plain TCP: runs rawPair only
-	metrics []metric
+	name string
+	spec spec
+	raw  bool // plain TCP: runs rawPair only
+	// protocol adds protocolPair to the pairs, to compare parley with
+	// and without a declared protocol.
+	protocol bool
+	metrics  []metric
 }
 
 func (c cell) pairs() []pair {
 	if c.raw {
 		return []pair{rawPair}
+	}
+	if c.protocol {
+		return append(append([]pair(nil), allPairs...), protocolPair)
 	}
 	return allPairs
 }
@@ -67,8 +77,8 @@ func cells(warmup, duration time.Duration, idleStreams int) []cell {
 	return []cell{
 		{name: "unary-1", spec: sp(kindUnary, 1, 64), metrics: rate("unary, 1 caller", "round trips/s")},
 		{name: "unary-32", spec: sp(kindUnary, 32, 64), metrics: rate("unary, 32 callers", "round trips/s")},
-		{name: "pingpong-1", spec: sp(kindPingPong, 1, 64), metrics: rate("ping-pong, 1 stream", "round trips/s")},
-		{name: "pingpong-32", spec: sp(kindPingPong, 32, 64), metrics: rate("ping-pong, 32 streams", "round trips/s")},
+		{name: "pingpong-1", spec: sp(kindPingPong, 1, 64), protocol: true, metrics: rate("ping-pong, 1 stream", "round trips/s")},
+		{name: "pingpong-32", spec: sp(kindPingPong, 32, 64), protocol: true, metrics: rate("ping-pong, 32 streams", "round trips/s")},
 		{name: "sstream-64", spec: sp(kindSStream, 1, 64), metrics: rate("server stream, 64 B", "msgs/s")},
 		{name: "sstream-1k", spec: sp(kindSStream, 1, 1024), metrics: []metric{{title: "server stream, 1 KiB", unit: "MiB/s", value: mibPerSecond(1024)}}},
 		{name: "cstream-64", spec: sp(kindCStream, 1, 64), metrics: rate("client stream, 64 B", "msgs/s")},

@@ -101,7 +101,7 @@ func profiles(cpu, mem string) (stop func() error, err error) {
 // input also quits.
 func serverMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	impl := fs.String("impl", implParley, "implementation: parley, grpc or raw")
+	impl := fs.String("impl", implParley, "implementation: parley, grpc, protocol or raw")
 	addr := fs.String("addr", "127.0.0.1:0", "loopback address to listen on")
 	maxStreams := fs.Uint("max-streams", 11000, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS")
 	cpu := fs.String("cpuprofile", "", "write a CPU profile of the whole process to this file")
@@ -159,7 +159,7 @@ func serverMain(args []string, stdin io.Reader, stdout io.Writer) error {
 // stdin before letting the streams go.
 func clientMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	impl := fs.String("impl", implParley, "implementation: parley, grpc (raw for kind raw)")
+	impl := fs.String("impl", implParley, "implementation: parley, grpc, protocol (raw for kind raw)")
 	addr := fs.String("addr", "", "server address (loopback)")
 	var s spec
 	fs.StringVar(&s.Kind, "kind", kindUnary, "workload: unary, pingpong, sstream, cstream, idle, dial, raw")

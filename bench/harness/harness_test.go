@@ -26,9 +26,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestHarness runs one short unary cell for each pair and the plain TCP
-// cell, each server and client in its own process on 127.0.0.1, and
-// checks that every run measured something and that the table has them.
+// TestHarness runs one short unary cell for each pair, a ping-pong cell
+// for each pair and parley with the protocol, and the plain TCP cell,
+// each server and client in its own process on 127.0.0.1, and checks that
+// every run measured something and that the table has them.
 func TestHarness(t *testing.T) {
 	cfg := Config{
 		Command:     []string{os.Args[0]},
@@ -45,7 +46,7 @@ func TestHarness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 4 + 4 + 1; len(results) != want {
+	if want := 4 + 5 + 1; len(results) != want {
 		t.Fatalf("got %d results, want %d", len(results), want)
 	}
 	for _, r := range results {
@@ -65,7 +66,7 @@ func TestHarness(t *testing.T) {
 		t.Fatal(err)
 	}
 	table := out.String()
-	for _, want := range []string{"unary, 1 caller", "ping-pong, 1 stream", "| parley | grpc-go |", "| grpc-go | parley |", "| TCP | TCP |"} {
+	for _, want := range []string{"unary, 1 caller", "ping-pong, 1 stream", "| parley | grpc-go |", "| grpc-go | parley |", "| parley+protocol | parley+protocol |", "| TCP | TCP |"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}

@@ -11,6 +11,10 @@ const (
 	implParley = "parley"
 	implGRPC   = "grpc"
 	implRaw    = "raw"
+	// implProtocol is parley with the ping-pong method under a declared
+	// protocol, checked on both sides (protocol.Serve, protocol.Open); its
+	// other methods are plain parley.
+	implProtocol = "protocol"
 )
 
 // conn is one client connection of either implementation, seen by the
@@ -58,8 +62,10 @@ func dialerFor(impl string) (dialer, error) {
 		return dialParley, nil
 	case implGRPC:
 		return dialGRPC, nil
+	case implProtocol:
+		return dialProtocol, nil
 	}
-	return nil, fmt.Errorf("unknown client implementation %q (want %s or %s)", impl, implParley, implGRPC)
+	return nil, fmt.Errorf("unknown client implementation %q (want %s, %s or %s)", impl, implParley, implGRPC, implProtocol)
 }
 
 // serverConfig is what a benchmark server needs to know.
@@ -75,6 +81,8 @@ func serve(impl string, l net.Listener, cfg serverConfig) (stop func(), err erro
 	switch impl {
 	case implParley:
 		return serveParley(l, cfg), nil
+	case implProtocol:
+		return serveProtocol(l, cfg)
 	case implGRPC:
 		return serveGRPC(l, cfg), nil
 	case implRaw:

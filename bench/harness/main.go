@@ -59,7 +59,7 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.IdleStreams, "idle-streams", 10000, "streams held open by the idle cell")
 	quick := fs.Bool("quick", false, "smoke run: 1 round, 100ms warm-up, 300ms cells, 1000 idle streams (explicit flags win)")
 	cellList := fs.String("cells", "", "comma-separated cells to run (default all): unary-1, unary-32, pingpong-1, pingpong-32, sstream-64, sstream-1k, cstream-64, unary-1m, idle, dial, raw-1, raw-32")
-	pairList := fs.String("pairs", "", "comma-separated server/client pairs (default all four): grpc/grpc, parley/parley, parley/grpc, grpc/parley")
+	pairList := fs.String("pairs", "", "comma-separated server/client pairs (default all four, and protocol/protocol for ping-pong): grpc/grpc, parley/parley, parley/grpc, grpc/parley, protocol/protocol")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU and allocation profiles of every process into this directory")
 	jsonOut := fs.String("json", "", "also write every raw result to this file as JSON")
 	verbose := fs.Bool("v", true, "log each cell to stderr as it finishes")
@@ -92,7 +92,7 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 		for _, s := range strings.Split(*pairList, ",") {
 			srv, cli, ok := strings.Cut(s, "/")
 			if !ok || !validImpl(srv) || !validImpl(cli) {
-				return fmt.Errorf("bad pair %q: want server/client, each parley or grpc", s)
+				return fmt.Errorf("bad pair %q: want server/client, each parley, grpc or protocol", s)
 			}
 			cfg.Pairs = append(cfg.Pairs, pair{srv, cli})
 		}
@@ -125,4 +125,4 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func validImpl(s string) bool { return s == implParley || s == implGRPC }
+func validImpl(s string) bool { return s == implParley || s == implGRPC || s == implProtocol }

@@ -11,10 +11,7 @@ import (
 // defaults, MaxConcurrentStreams aside.
 func serveParley(l net.Listener, cfg serverConfig) func() {
 	s := prt.NewServer(prt.MaxConcurrentStreams(cfg.maxStreams))
-	prt.HandleUnary(s, mUnary, func(_ context.Context, req *Msg) (*Msg, error) {
-		return &Msg{Data: req.Data}, nil
-	})
-	prt.HandleBidi(s, mPingPong, func(call *prt.ServerCall[Msg, Msg]) error {
+	registerParley(s, func(call *prt.ServerCall[Msg, Msg]) error {
 		for {
 			req, err := call.Recv()
 			if err != nil {
@@ -25,6 +22,17 @@ func serveParley(l net.Listener, cfg serverConfig) func() {
 			}
 		}
 	})
+	go s.Serve(l)
+	return func() { s.Close() }
+}
+
+// registerParley registers the benchmark service on s with pingPong as
+// the ping-pong method's handler.
+func registerParley(s *prt.Server, pingPong func(call *prt.ServerCall[Msg, Msg]) error) {
+	prt.HandleUnary(s, mUnary, func(_ context.Context, req *Msg) (*Msg, error) {
+		return &Msg{Data: req.Data}, nil
+	})
+	prt.HandleBidi(s, mPingPong, pingPong)
 	prt.HandleServerStream(s, mFlood, func(req *Msg, call *prt.ServerCall[Msg, Msg]) error {
 		m := &Msg{Data: req.Data}
 		for i := int64(0); req.N == 0 || i < req.N; i++ {
@@ -43,8 +51,6 @@ func serveParley(l net.Listener, cfg serverConfig) func() {
 			n++
 		}
 	})
-	go s.Serve(l)
-	return func() { s.Close() }
 }
 
 // parleyConn is a parley client: one HTTP/2 connection.

@@ -118,6 +118,8 @@ func implLabel(impl string) string {
 		return "grpc-go"
 	case implRaw:
 		return "TCP"
+	case implProtocol:
+		return "parley+protocol"
 	}
 	return impl
 }

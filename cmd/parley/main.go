@@ -7,6 +7,7 @@
 //	parley call [flags] ADDR /pkg.Service/Method [JSON | @FILE | @-]
 //	parley call [flags] ADDR list [pkg.Service]
 //	parley call [flags] ADDR describe SYMBOL
+//	parley protocol [-I DIR]... FILE.proto [Service/Method]
 //	parley version
 //
 // Run "parley gen -h" or "parley call -h" for the flags. From go generate:
@@ -33,6 +34,8 @@ Usage:
         call a method, JSON in and JSON lines out (like grpcurl)
   parley call [flags] ADDR list [pkg.Service] | describe SYMBOL
         list or describe services and types through server reflection
+  parley protocol [-I DIR]... FILE.proto [Service/Method]
+        print the declared protocols as Mermaid state diagrams
   parley version
         print the generator version
 
@@ -59,6 +62,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runGen(args[1:], stdout, stderr)
 	case "call":
 		err = runCall(args[1:], stdin, stdout, stderr)
+	case "protocol":
+		err = runProtocol(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "parley", stubs.Version)
 		return 0

@@ -236,3 +236,40 @@ func TestGen(t *testing.T) {
 		t.Errorf("version: exit %d, %q", code, out)
 	}
 }
+
+// parley protocol prints a method's protocol as a Mermaid diagram, and
+// refuses an invalid protocol with its position.
+func TestProtocolCommand(t *testing.T) {
+	code, out, errOut := parley(t, "", "protocol", "../../stubs/testdata/feature.proto", "Feature/Negotiate")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"stateDiagram-v2", "%% parley.feature.Feature/Negotiate", "s1 --> s2: server counter", "s3 --> [*]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Mirror") {
+		t.Errorf("output has the other method's protocol:\n%s", out)
+	}
+	code, out, _ = parley(t, "", "protocol", "../../stubs/testdata/feature.proto")
+	if code != 0 || !strings.Contains(out, "Feature/Mirror") || !strings.Contains(out, "Feature/Negotiate") {
+		t.Errorf("all protocols: exit %d\n%s", code, out)
+	}
+	if code, _, _ := parley(t, "", "protocol", "../../stubs/testdata/feature.proto", "Feature/Echo"); code != 1 {
+		t.Errorf("a method without a protocol: exit %d, want 1", code)
+	}
+
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.proto")
+	os.WriteFile(bad, []byte("syntax = \"proto3\";\nmessage A {}\nservice S {\n  // @protocol { client B }\n  rpc M(stream A) returns (stream A);\n}\n"), 0o644)
+	for _, cmd := range []string{"protocol", "gen"} {
+		code, _, errOut = parley(t, "", cmd, "-out", dir, bad)
+		if cmd == "protocol" {
+			code, _, errOut = parley(t, "", cmd, bad)
+		}
+		if code != 1 || !strings.Contains(errOut, "bad.proto:4:25: unknown client kind B (the client sends A)") {
+			t.Errorf("%s: exit %d, stderr %q; want 1 and a positioned error", cmd, code, errOut)
+		}
+	}
+}

@@ -6,11 +6,13 @@ package featurepb
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"time"
 
 	"github.com/parleyrpc/parley/descriptors"
+	"github.com/parleyrpc/parley/protocol"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
@@ -4906,6 +4908,408 @@ func (m *ChatMessage) MergeProto(data []byte, depth int) error {
 	})
 }
 
+// Turn is one move of a negotiation: exactly one case is set.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Turn struct {
+	// Move holds the oneof move: nil, or one of its case types.
+	// The case is encoded under its field's name in this message's map.
+	Move Turn_Move `msgpack:"-"`
+}
+
+// Turn_Move is the oneof parley.feature.Turn.move: one of *Turn_Offer, *Turn_Counter, *Turn_Accept, *Turn_Reject.
+// It is sealed: only those types implement it.
+type Turn_Move interface {
+	isTurn_Move()
+}
+
+// Turn_Offer is the case offer of the oneof parley.feature.Turn.move.
+type Turn_Offer struct {
+	Offer *Offer `msgpack:"offer"`
+}
+
+func (*Turn_Offer) isTurn_Move() {}
+
+// Turn_Counter is the case counter of the oneof parley.feature.Turn.move.
+type Turn_Counter struct {
+	Counter *Offer `msgpack:"counter"`
+}
+
+func (*Turn_Counter) isTurn_Move() {}
+
+// Turn_Accept is the case accept of the oneof parley.feature.Turn.move.
+type Turn_Accept struct {
+	Accept *struct{} `msgpack:"accept"`
+}
+
+func (*Turn_Accept) isTurn_Move() {}
+
+// Turn_Reject is the case reject of the oneof parley.feature.Turn.move.
+type Turn_Reject struct {
+	Reject string `msgpack:"reject"`
+}
+
+func (*Turn_Reject) isTurn_Move() {}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Turn) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	switch x := m.Move.(type) {
+	case *Turn_Offer:
+		if x != nil {
+			n++
+		}
+	case *Turn_Counter:
+		if x != nil {
+			n++
+		}
+	case *Turn_Accept:
+		if x != nil {
+			n++
+		}
+	case *Turn_Reject:
+		if x != nil {
+			n++
+		}
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	switch x := m.Move.(type) {
+	case *Turn_Offer:
+		if x != nil {
+			if err := e.EncodeString("offer"); err != nil {
+				return err
+			}
+			if err := x.Offer.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	case *Turn_Counter:
+		if x != nil {
+			if err := e.EncodeString("counter"); err != nil {
+				return err
+			}
+			if err := x.Counter.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	case *Turn_Accept:
+		if x != nil {
+			if err := e.EncodeString("accept"); err != nil {
+				return err
+			}
+			if err := e.EncodeMapLen(0); err != nil {
+				return err
+			}
+		}
+	case *Turn_Reject:
+		if x != nil {
+			if err := e.EncodeString("reject"); err != nil {
+				return err
+			}
+			if err := e.EncodeString(x.Reject); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Turn) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Turn{}
+	return parleyimpl.DecodeMsgpackFields(d, 7, func(key []byte) error {
+		switch string(key) {
+		case "offer":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			if m.Move != nil {
+				return fmt.Errorf("parley.feature.Turn: more than one case of oneof move present (offer)")
+			}
+			v := new(Offer)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.Turn.offer: %w", err)
+			}
+			m.Move = &Turn_Offer{Offer: v}
+		case "counter":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			if m.Move != nil {
+				return fmt.Errorf("parley.feature.Turn: more than one case of oneof move present (counter)")
+			}
+			v := new(Offer)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.feature.Turn.counter: %w", err)
+			}
+			m.Move = &Turn_Counter{Counter: v}
+		case "accept":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			if m.Move != nil {
+				return fmt.Errorf("parley.feature.Turn: more than one case of oneof move present (accept)")
+			}
+			if err := d.Skip(); err != nil {
+				return fmt.Errorf("parley.feature.Turn.accept: %w", err)
+			}
+			m.Move = &Turn_Accept{Accept: &struct{}{}}
+		case "reject":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			if m.Move != nil {
+				return fmt.Errorf("parley.feature.Turn: more than one case of oneof move present (reject)")
+			}
+			v, err := d.DecodeString()
+			if err != nil {
+				return fmt.Errorf("parley.feature.Turn.reject: %w", err)
+			}
+			m.Move = &Turn_Reject{Reject: v}
+		default:
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Turn) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if x, ok := m.Move.(*Turn_Offer); ok && x != nil {
+		{
+			b = append(b, 0x0a)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Offer.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Turn.offer", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Move.(*Turn_Counter); ok && x != nil {
+		{
+			b = append(b, 0x12)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Counter.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.feature.Turn.counter", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Move.(*Turn_Accept); ok && x != nil {
+		b = append(b, 0x1a, 0)
+	}
+	if x, ok := m.Move.(*Turn_Reject); ok && x != nil {
+		if b, err = parleyimpl.AppendProtoString(b, 4, x.Reject); err != nil {
+			return b, parleyimpl.FieldError("parley.feature.Turn.reject", err)
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Turn) UnmarshalProto(data []byte) error {
+	*m = Turn{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Turn) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Turn")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Move.(*Turn_Offer)
+			if c == nil {
+				c = &Turn_Offer{}
+				m.Move = c
+			}
+			if c.Offer == nil {
+				c.Offer = new(Offer)
+			}
+			if err := c.Offer.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Turn.offer", err)
+			}
+		case 2:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Move.(*Turn_Counter)
+			if c == nil {
+				c = &Turn_Counter{}
+				m.Move = c
+			}
+			if c.Counter == nil {
+				c.Counter = new(Offer)
+			}
+			if err := c.Counter.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.feature.Turn.counter", err)
+			}
+		case 3:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			m.Move = &Turn_Accept{Accept: &struct{}{}}
+		case 4:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.feature.Turn.reject", err)
+			}
+			m.Move = &Turn_Reject{Reject: x}
+		}
+		return nil
+	})
+}
+
+// Offer is a price.
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Offer struct {
+	Price uint32 `msgpack:"price,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Offer) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.Price != 0 {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.Price != 0 {
+		if err := e.EncodeString("price"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(uint64(m.Price)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Offer) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Offer{}
+	return parleyimpl.DecodeMsgpackFields(d, 5, func(key []byte) error {
+		switch string(key) {
+		case "price":
+			v, err := d.DecodeUint32()
+			if err != nil {
+				return fmt.Errorf("parley.feature.Offer.price: %w", err)
+			}
+			m.Price = v
+		default:
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Offer) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	if m.Price != 0 {
+		b = append(b, 0x08)
+		b = protowire.AppendVarint(b, uint64(m.Price))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Offer) UnmarshalProto(data []byte) error {
+	*m = Offer{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Offer) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.feature.Offer")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Price = uint32(v)
+		}
+		return nil
+	})
+}
+
 // Full method names of the service parley.feature.Feature, as they appear in
 // the HTTP/2 :path of a call.
 const (
@@ -4919,11 +5323,36 @@ const (
 	Feature_Chat_FullMethodName = "/parley.feature.Feature/Chat"
 	// Feature_Ping_FullMethodName is the full name of parley.feature.Feature.Ping.
 	Feature_Ping_FullMethodName = "/parley.feature.Feature/Ping"
+	// Feature_Negotiate_FullMethodName is the full name of parley.feature.Feature.Negotiate.
+	Feature_Negotiate_FullMethodName = "/parley.feature.Feature/Negotiate"
+	// Feature_Mirror_FullMethodName is the full name of parley.feature.Feature.Mirror.
+	Feature_Mirror_FullMethodName = "/parley.feature.Feature/Mirror"
+	// Feature_Quote_FullMethodName is the full name of parley.feature.Feature.Quote.
+	Feature_Quote_FullMethodName = "/parley.feature.Feature/Quote"
+	// Feature_Bid_FullMethodName is the full name of parley.feature.Feature.Bid.
+	Feature_Bid_FullMethodName = "/parley.feature.Feature/Bid"
+	// Feature_Appraise_FullMethodName is the full name of parley.feature.Feature.Appraise.
+	Feature_Appraise_FullMethodName = "/parley.feature.Feature/Appraise"
 )
 
 // FeatureServer is the server API for the service parley.feature.Feature.
 //
 // Feature has one method of each call type.
+//
+// Either side answers an offer with a counter-offer, an acceptance or a
+// rejection:
+//
+//	@protocol ClientMoves {
+//	  client counter; include ServerMoves
+//	  | client accept
+//	  | client reject
+//	}
+//
+//	@protocol ServerMoves {
+//	  server counter; include ClientMoves
+//	  | server accept
+//	  | server reject
+//	}
 //
 // Implement it (embedding UnimplementedFeatureServer for forward
 // compatibility) and pass the implementation to RegisterFeatureServer.
@@ -4942,6 +5371,31 @@ type FeatureServer interface {
 	Chat(call *runtime.ServerCall[ChatMessage, ChatMessage]) error
 	// Ping handles the unary call parley.feature.Feature.Ping.
 	Ping(ctx context.Context, req *struct{}) (*struct{}, error)
+	// Negotiate haggles over a price: the client opens, then the sides take
+	// turns until one accepts or rejects.
+	//
+	//	@protocol {
+	//	  client offer
+	//	  include ServerMoves
+	//	}
+	Negotiate(conv *FeatureNegotiateServerConv) error
+	// Mirror streams numbers both ways at once, each side at its own pace,
+	// until the client half-closes.
+	//
+	// @protocol { (client Number*; client halfclose) & server Number* }
+	Mirror(conv *FeatureMirrorServerConv) error
+	// Quote streams counter-offers for a price, then a verdict.
+	//
+	// @protocol { client Offer; server counter*; server (accept | reject) }
+	Quote(req *Offer, conv *FeatureQuoteServerConv) error
+	// Bid sends offers and gets the best one back.
+	//
+	// @protocol { client offer+; client halfclose; server Offer }
+	Bid(conv *FeatureBidServerConv) (*Offer, error)
+	// Appraise answers an offer with accept or reject.
+	//
+	// @protocol { client Offer; server (accept | reject) }
+	Appraise(ctx context.Context, req *Offer) (*Turn, error)
 }
 
 // UnimplementedFeatureServer implements FeatureServer with methods that fail with
@@ -4974,6 +5428,31 @@ func (UnimplementedFeatureServer) Ping(ctx context.Context, req *struct{}) (*str
 	return nil, wire.Errorf(wire.Unimplemented, "method Ping not implemented")
 }
 
+// Negotiate returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Negotiate(conv *FeatureNegotiateServerConv) error {
+	return wire.Errorf(wire.Unimplemented, "method Negotiate not implemented")
+}
+
+// Mirror returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Mirror(conv *FeatureMirrorServerConv) error {
+	return wire.Errorf(wire.Unimplemented, "method Mirror not implemented")
+}
+
+// Quote returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Quote(req *Offer, conv *FeatureQuoteServerConv) error {
+	return wire.Errorf(wire.Unimplemented, "method Quote not implemented")
+}
+
+// Bid returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Bid(conv *FeatureBidServerConv) (*Offer, error) {
+	return nil, wire.Errorf(wire.Unimplemented, "method Bid not implemented")
+}
+
+// Appraise returns an UNIMPLEMENTED error.
+func (UnimplementedFeatureServer) Appraise(ctx context.Context, req *Offer) (*Turn, error) {
+	return nil, wire.Errorf(wire.Unimplemented, "method Appraise not implemented")
+}
+
 // RegisterFeatureServer registers impl's methods with s under their full
 // method names. Call it before s starts serving.
 func RegisterFeatureServer(s *runtime.Server, impl FeatureServer) {
@@ -4982,11 +5461,49 @@ func RegisterFeatureServer(s *runtime.Server, impl FeatureServer) {
 	runtime.HandleServerStream[CountRequest, Number](s, Feature_Count_FullMethodName, impl.Count)
 	runtime.HandleBidi[ChatMessage, ChatMessage](s, Feature_Chat_FullMethodName, impl.Chat)
 	runtime.HandleUnary[struct{}, struct{}](s, Feature_Ping_FullMethodName, impl.Ping)
+	runtime.HandleBidi(s, Feature_Negotiate_FullMethodName, func(call *runtime.ServerCall[Turn, Turn]) error {
+		return protocol.Serve(call, FeatureNegotiateProtocol, FeatureNegotiateClientKind, FeatureNegotiateServerKind, func(c *protocol.ServerConv[Turn, Turn]) error {
+			return impl.Negotiate(&FeatureNegotiateServerConv{c})
+		})
+	})
+	runtime.HandleBidi(s, Feature_Mirror_FullMethodName, func(call *runtime.ServerCall[Number, Number]) error {
+		return protocol.Serve(call, FeatureMirrorProtocol, FeatureMirrorClientKind, FeatureMirrorServerKind, func(c *protocol.ServerConv[Number, Number]) error {
+			return impl.Mirror(&FeatureMirrorServerConv{c})
+		})
+	})
+	runtime.HandleServerStream(s, Feature_Quote_FullMethodName, func(req *Offer, call *runtime.ServerCall[Offer, Turn]) error {
+		return protocol.ServeServerStream(req, call, FeatureQuoteProtocol, FeatureQuoteClientKind, FeatureQuoteServerKind, func(req *Offer, c *protocol.ServerConv[Offer, Turn]) error {
+			return impl.Quote(req, &FeatureQuoteServerConv{ServerConv: c, req: req})
+		})
+	})
+	runtime.HandleClientStream(s, Feature_Bid_FullMethodName, func(call *runtime.ServerCall[Turn, Offer]) (*Offer, error) {
+		return protocol.ServeClientStream(call, FeatureBidProtocol, FeatureBidClientKind, FeatureBidServerKind, func(c *protocol.ServerConv[Turn, Offer]) (*Offer, error) {
+			return impl.Bid(&FeatureBidServerConv{c})
+		})
+	})
+	runtime.HandleUnary(s, Feature_Appraise_FullMethodName, func(ctx context.Context, req *Offer) (*Turn, error) {
+		return protocol.ServeUnary(ctx, req, FeatureAppraiseProtocol, FeatureAppraiseClientKind, FeatureAppraiseServerKind, impl.Appraise)
+	})
 }
 
 // FeatureClient is the client API for the service parley.feature.Feature.
 //
 // Feature has one method of each call type.
+//
+// Either side answers an offer with a counter-offer, an acceptance or a
+// rejection:
+//
+//	@protocol ClientMoves {
+//	  client counter; include ServerMoves
+//	  | client accept
+//	  | client reject
+//	}
+//
+//	@protocol ServerMoves {
+//	  server counter; include ClientMoves
+//	  | server accept
+//	  | server reject
+//	}
 //
 // Streaming methods return the call itself: send requests to its outbound
 // mailbox (Send or Out, then CloseSend to half-close) and receive
@@ -5004,6 +5521,31 @@ type FeatureClient interface {
 	Chat(ctx context.Context, opts ...runtime.CallOption) (*runtime.ClientCall[ChatMessage, ChatMessage], error)
 	// Ping starts the unary call parley.feature.Feature.Ping.
 	Ping(ctx context.Context, req *struct{}, opts ...runtime.CallOption) (*struct{}, error)
+	// Negotiate haggles over a price: the client opens, then the sides take
+	// turns until one accepts or rejects.
+	//
+	//	@protocol {
+	//	  client offer
+	//	  include ServerMoves
+	//	}
+	Negotiate(ctx context.Context, opts ...runtime.CallOption) (*FeatureNegotiateClientConv, error)
+	// Mirror streams numbers both ways at once, each side at its own pace,
+	// until the client half-closes.
+	//
+	// @protocol { (client Number*; client halfclose) & server Number* }
+	Mirror(ctx context.Context, opts ...runtime.CallOption) (*FeatureMirrorClientConv, error)
+	// Quote streams counter-offers for a price, then a verdict.
+	//
+	// @protocol { client Offer; server counter*; server (accept | reject) }
+	Quote(ctx context.Context, req *Offer, opts ...runtime.CallOption) (*FeatureQuoteClientConv, error)
+	// Bid sends offers and gets the best one back.
+	//
+	// @protocol { client offer+; client halfclose; server Offer }
+	Bid(ctx context.Context, opts ...runtime.CallOption) (*FeatureBidClientConv, error)
+	// Appraise answers an offer with accept or reject.
+	//
+	// @protocol { client Offer; server (accept | reject) }
+	Appraise(ctx context.Context, req *Offer, opts ...runtime.CallOption) (*Turn, error)
 }
 
 type featureClient struct {
@@ -5033,6 +5575,1147 @@ func (c *featureClient) Chat(ctx context.Context, opts ...runtime.CallOption) (*
 
 func (c *featureClient) Ping(ctx context.Context, req *struct{}, opts ...runtime.CallOption) (*struct{}, error) {
 	return runtime.CallUnary[struct{}, struct{}](ctx, c.c, Feature_Ping_FullMethodName, req, opts...)
+}
+
+func (c *featureClient) Negotiate(ctx context.Context, opts ...runtime.CallOption) (*FeatureNegotiateClientConv, error) {
+	conv, err := protocol.Open(ctx, c.c, Feature_Negotiate_FullMethodName, FeatureNegotiateProtocol, FeatureNegotiateClientKind, FeatureNegotiateServerKind, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &FeatureNegotiateClientConv{conv}, nil
+}
+
+func (c *featureClient) Mirror(ctx context.Context, opts ...runtime.CallOption) (*FeatureMirrorClientConv, error) {
+	conv, err := protocol.Open(ctx, c.c, Feature_Mirror_FullMethodName, FeatureMirrorProtocol, FeatureMirrorClientKind, FeatureMirrorServerKind, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &FeatureMirrorClientConv{conv}, nil
+}
+
+func (c *featureClient) Quote(ctx context.Context, req *Offer, opts ...runtime.CallOption) (*FeatureQuoteClientConv, error) {
+	conv, err := protocol.OpenServerStream(ctx, c.c, Feature_Quote_FullMethodName, FeatureQuoteProtocol, FeatureQuoteClientKind, FeatureQuoteServerKind, req, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &FeatureQuoteClientConv{ClientConv: conv, req: req}, nil
+}
+
+func (c *featureClient) Bid(ctx context.Context, opts ...runtime.CallOption) (*FeatureBidClientConv, error) {
+	conv, err := protocol.OpenClientStream(ctx, c.c, Feature_Bid_FullMethodName, FeatureBidProtocol, FeatureBidClientKind, FeatureBidServerKind, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &FeatureBidClientConv{conv}, nil
+}
+
+func (c *featureClient) Appraise(ctx context.Context, req *Offer, opts ...runtime.CallOption) (*Turn, error) {
+	return protocol.CallUnary(ctx, c.c, Feature_Appraise_FullMethodName, FeatureAppraiseProtocol, FeatureAppraiseClientKind, FeatureAppraiseServerKind, req, opts...)
+}
+
+// FeatureNegotiateProtocol is the protocol of parley.feature.Feature.Negotiate, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureNegotiateProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Negotiate",
+	Client: []string{"offer", "counter", "accept", "reject"},
+	Server: []string{"offer", "counter", "accept", "reject"},
+	States: []string{
+		"before the first message",
+		"after client offer",
+		"after server counter",
+		"after server accept or reject",
+	},
+	Next: []uint16{
+		2, 0, 0, 0, 0, 0, 0, 0, 0, // 0
+		0, 0, 0, 0, 0, 3, 4, 4, 0, // 1
+		0, 2, 4, 4, 0, 0, 0, 0, 0, // 2
+		0, 0, 0, 0, 0, 0, 0, 0, 0, // 3
+	},
+	Flags: []uint8{0, 0, 0, 3},
+})
+
+// FeatureNegotiateClientKind returns the kind number of m in FeatureNegotiateProtocol, or -1 if it has none.
+func FeatureNegotiateClientKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
+}
+
+// FeatureNegotiateServerKind returns the kind number of m in FeatureNegotiateProtocol, or -1 if it has none.
+func FeatureNegotiateServerKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
+}
+
+// FeatureNegotiateServerConv is the server's side of a Negotiate call, checked against
+// FeatureNegotiateProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureNegotiateServerConv struct {
+	*protocol.ServerConv[Turn, Turn]
+}
+
+// FeatureNegotiateServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureNegotiateServerMoved struct {
+	Msg   *Turn
+	State string
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureNegotiateServerConv) Start() FeatureNegotiateServerStart {
+	return FeatureNegotiateServerStart{c.ServerConv}
+}
+
+// FeatureNegotiateServerStart is the server's state before the first message.
+type FeatureNegotiateServerStart struct {
+	c *protocol.ServerConv[Turn, Turn]
+}
+
+// FeatureNegotiateServerStartRecv is what FeatureNegotiateServerStart.Recv received: one of
+// FeatureNegotiateServerStartGotOffer, FeatureNegotiateServerMoved.
+type FeatureNegotiateServerStartRecv interface{ isFeatureNegotiateServerStartRecv() }
+
+func (FeatureNegotiateServerMoved) isFeatureNegotiateServerStartRecv() {}
+
+// FeatureNegotiateServerStartGotOffer is client offer received in FeatureNegotiateServerStart, with the state after it.
+type FeatureNegotiateServerStartGotOffer struct {
+	Msg  *Offer
+	Next FeatureNegotiateServerAfterOffer
+}
+
+func (FeatureNegotiateServerStartGotOffer) isFeatureNegotiateServerStartRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureNegotiateServerStart) Recv() (FeatureNegotiateServerStartRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Offer:
+		return FeatureNegotiateServerStartGotOffer{Msg: e.Offer, Next: FeatureNegotiateServerAfterOffer{s.c}}, nil
+	}
+	return FeatureNegotiateServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// FeatureNegotiateServerAfterOffer is the server's state after client offer.
+type FeatureNegotiateServerAfterOffer struct {
+	c *protocol.ServerConv[Turn, Turn]
+}
+
+// SendCounter sends server counter and returns the next state.
+func (s FeatureNegotiateServerAfterOffer) SendCounter(v *Offer) (FeatureNegotiateServerAfterCounter, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Counter{Counter: v}}); err != nil {
+		return FeatureNegotiateServerAfterCounter{}, err
+	}
+	return FeatureNegotiateServerAfterCounter{s.c}, nil
+}
+
+// SendAccept sends server accept and returns the next state.
+func (s FeatureNegotiateServerAfterOffer) SendAccept(v *struct{}) (FeatureNegotiateServerAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Accept{Accept: v}}); err != nil {
+		return FeatureNegotiateServerAfterAccept{}, err
+	}
+	return FeatureNegotiateServerAfterAccept{s.c}, nil
+}
+
+// SendReject sends server reject and returns the next state.
+func (s FeatureNegotiateServerAfterOffer) SendReject(v string) (FeatureNegotiateServerAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Reject{Reject: v}}); err != nil {
+		return FeatureNegotiateServerAfterAccept{}, err
+	}
+	return FeatureNegotiateServerAfterAccept{s.c}, nil
+}
+
+// FeatureNegotiateServerAfterCounter is the server's state after server counter.
+type FeatureNegotiateServerAfterCounter struct {
+	c *protocol.ServerConv[Turn, Turn]
+}
+
+// FeatureNegotiateServerAfterCounterRecv is what FeatureNegotiateServerAfterCounter.Recv received: one of
+// FeatureNegotiateServerAfterCounterGotCounter, FeatureNegotiateServerAfterCounterGotAccept, FeatureNegotiateServerAfterCounterGotReject, FeatureNegotiateServerMoved.
+type FeatureNegotiateServerAfterCounterRecv interface{ isFeatureNegotiateServerAfterCounterRecv() }
+
+func (FeatureNegotiateServerMoved) isFeatureNegotiateServerAfterCounterRecv() {}
+
+// FeatureNegotiateServerAfterCounterGotCounter is client counter received in FeatureNegotiateServerAfterCounter, with the state after it.
+type FeatureNegotiateServerAfterCounterGotCounter struct {
+	Msg  *Offer
+	Next FeatureNegotiateServerAfterOffer
+}
+
+func (FeatureNegotiateServerAfterCounterGotCounter) isFeatureNegotiateServerAfterCounterRecv() {}
+
+// FeatureNegotiateServerAfterCounterGotAccept is client accept received in FeatureNegotiateServerAfterCounter, with the state after it.
+type FeatureNegotiateServerAfterCounterGotAccept struct {
+	Msg  *struct{}
+	Next FeatureNegotiateServerAfterAccept
+}
+
+func (FeatureNegotiateServerAfterCounterGotAccept) isFeatureNegotiateServerAfterCounterRecv() {}
+
+// FeatureNegotiateServerAfterCounterGotReject is client reject received in FeatureNegotiateServerAfterCounter, with the state after it.
+type FeatureNegotiateServerAfterCounterGotReject struct {
+	Msg  string
+	Next FeatureNegotiateServerAfterAccept
+}
+
+func (FeatureNegotiateServerAfterCounterGotReject) isFeatureNegotiateServerAfterCounterRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureNegotiateServerAfterCounter) Recv() (FeatureNegotiateServerAfterCounterRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Counter:
+		return FeatureNegotiateServerAfterCounterGotCounter{Msg: e.Counter, Next: FeatureNegotiateServerAfterOffer{s.c}}, nil
+	case *Turn_Accept:
+		return FeatureNegotiateServerAfterCounterGotAccept{Msg: e.Accept, Next: FeatureNegotiateServerAfterAccept{s.c}}, nil
+	case *Turn_Reject:
+		return FeatureNegotiateServerAfterCounterGotReject{Msg: e.Reject, Next: FeatureNegotiateServerAfterAccept{s.c}}, nil
+	}
+	return FeatureNegotiateServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// FeatureNegotiateServerAfterAccept is the server's state after server accept or reject.
+type FeatureNegotiateServerAfterAccept struct {
+	c *protocol.ServerConv[Turn, Turn]
+}
+
+// FeatureNegotiateServerAfterAcceptRecv is what FeatureNegotiateServerAfterAccept.Recv received: one of
+// FeatureNegotiateServerAfterAcceptGotHalfClose, FeatureNegotiateServerMoved.
+type FeatureNegotiateServerAfterAcceptRecv interface{ isFeatureNegotiateServerAfterAcceptRecv() }
+
+func (FeatureNegotiateServerMoved) isFeatureNegotiateServerAfterAcceptRecv() {}
+
+// FeatureNegotiateServerAfterAcceptGotHalfClose is the client's half-close received in FeatureNegotiateServerAfterAccept, with the state after it.
+type FeatureNegotiateServerAfterAcceptGotHalfClose struct {
+	Next FeatureNegotiateServerAfterAccept
+}
+
+func (FeatureNegotiateServerAfterAcceptGotHalfClose) isFeatureNegotiateServerAfterAcceptRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureNegotiateServerAfterAccept) Recv() (FeatureNegotiateServerAfterAcceptRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return FeatureNegotiateServerAfterAcceptGotHalfClose{Next: FeatureNegotiateServerAfterAccept{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return FeatureNegotiateServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// FeatureNegotiateClientConv is the client's side of a Negotiate call, checked against
+// FeatureNegotiateProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureNegotiateClientConv struct {
+	*protocol.ClientConv[Turn, Turn]
+}
+
+// FeatureNegotiateClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureNegotiateClientMoved struct {
+	Msg   *Turn
+	State string
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureNegotiateClientConv) Start() FeatureNegotiateClientStart {
+	return FeatureNegotiateClientStart{c.ClientConv}
+}
+
+// FeatureNegotiateClientStart is the client's state before the first message.
+type FeatureNegotiateClientStart struct {
+	c *protocol.ClientConv[Turn, Turn]
+}
+
+// SendOffer sends client offer and returns the next state.
+func (s FeatureNegotiateClientStart) SendOffer(v *Offer) (FeatureNegotiateClientAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Offer{Offer: v}}); err != nil {
+		return FeatureNegotiateClientAfterOffer{}, err
+	}
+	return FeatureNegotiateClientAfterOffer{s.c}, nil
+}
+
+// FeatureNegotiateClientAfterOffer is the client's state after client offer.
+type FeatureNegotiateClientAfterOffer struct {
+	c *protocol.ClientConv[Turn, Turn]
+}
+
+// FeatureNegotiateClientAfterOfferRecv is what FeatureNegotiateClientAfterOffer.Recv received: one of
+// FeatureNegotiateClientAfterOfferGotCounter, FeatureNegotiateClientAfterOfferGotAccept, FeatureNegotiateClientAfterOfferGotReject, FeatureNegotiateClientMoved.
+type FeatureNegotiateClientAfterOfferRecv interface{ isFeatureNegotiateClientAfterOfferRecv() }
+
+func (FeatureNegotiateClientMoved) isFeatureNegotiateClientAfterOfferRecv() {}
+
+// FeatureNegotiateClientAfterOfferGotCounter is server counter received in FeatureNegotiateClientAfterOffer, with the state after it.
+type FeatureNegotiateClientAfterOfferGotCounter struct {
+	Msg  *Offer
+	Next FeatureNegotiateClientAfterCounter
+}
+
+func (FeatureNegotiateClientAfterOfferGotCounter) isFeatureNegotiateClientAfterOfferRecv() {}
+
+// FeatureNegotiateClientAfterOfferGotAccept is server accept received in FeatureNegotiateClientAfterOffer, with the state after it.
+type FeatureNegotiateClientAfterOfferGotAccept struct {
+	Msg  *struct{}
+	Next FeatureNegotiateClientAfterAccept
+}
+
+func (FeatureNegotiateClientAfterOfferGotAccept) isFeatureNegotiateClientAfterOfferRecv() {}
+
+// FeatureNegotiateClientAfterOfferGotReject is server reject received in FeatureNegotiateClientAfterOffer, with the state after it.
+type FeatureNegotiateClientAfterOfferGotReject struct {
+	Msg  string
+	Next FeatureNegotiateClientAfterAccept
+}
+
+func (FeatureNegotiateClientAfterOfferGotReject) isFeatureNegotiateClientAfterOfferRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureNegotiateClientAfterOffer) Recv() (FeatureNegotiateClientAfterOfferRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Counter:
+		return FeatureNegotiateClientAfterOfferGotCounter{Msg: e.Counter, Next: FeatureNegotiateClientAfterCounter{s.c}}, nil
+	case *Turn_Accept:
+		return FeatureNegotiateClientAfterOfferGotAccept{Msg: e.Accept, Next: FeatureNegotiateClientAfterAccept{s.c}}, nil
+	case *Turn_Reject:
+		return FeatureNegotiateClientAfterOfferGotReject{Msg: e.Reject, Next: FeatureNegotiateClientAfterAccept{s.c}}, nil
+	}
+	return FeatureNegotiateClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// FeatureNegotiateClientAfterCounter is the client's state after server counter.
+type FeatureNegotiateClientAfterCounter struct {
+	c *protocol.ClientConv[Turn, Turn]
+}
+
+// SendCounter sends client counter and returns the next state.
+func (s FeatureNegotiateClientAfterCounter) SendCounter(v *Offer) (FeatureNegotiateClientAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Counter{Counter: v}}); err != nil {
+		return FeatureNegotiateClientAfterOffer{}, err
+	}
+	return FeatureNegotiateClientAfterOffer{s.c}, nil
+}
+
+// SendAccept sends client accept and returns the next state.
+func (s FeatureNegotiateClientAfterCounter) SendAccept(v *struct{}) (FeatureNegotiateClientAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Accept{Accept: v}}); err != nil {
+		return FeatureNegotiateClientAfterAccept{}, err
+	}
+	return FeatureNegotiateClientAfterAccept{s.c}, nil
+}
+
+// SendReject sends client reject and returns the next state.
+func (s FeatureNegotiateClientAfterCounter) SendReject(v string) (FeatureNegotiateClientAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Reject{Reject: v}}); err != nil {
+		return FeatureNegotiateClientAfterAccept{}, err
+	}
+	return FeatureNegotiateClientAfterAccept{s.c}, nil
+}
+
+// FeatureNegotiateClientAfterAccept is the client's state after server accept or reject.
+type FeatureNegotiateClientAfterAccept struct {
+	c *protocol.ClientConv[Turn, Turn]
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s FeatureNegotiateClientAfterAccept) CloseSend() (FeatureNegotiateClientAfterAccept, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return FeatureNegotiateClientAfterAccept{}, err
+	}
+	return FeatureNegotiateClientAfterAccept{s.c}, nil
+}
+
+// Wait waits for the end of the call, where nothing more may come: nil
+// when it ended with OK, else its status (see protocol.ClientConv.Recv).
+func (s FeatureNegotiateClientAfterAccept) Wait() error {
+	if _, err := s.c.Recv(); err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// FeatureMirrorProtocol is the protocol of parley.feature.Feature.Mirror, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureMirrorProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Mirror",
+	Client: []string{"Number"},
+	Server: []string{"Number"},
+	States: []string{
+		"before the first message",
+		"after client half-close",
+	},
+	Next: []uint16{
+		1, 1, 2, // 0
+		0, 2, 0, // 1
+	},
+	Flags: []uint8{0, 7},
+})
+
+// FeatureMirrorClientKind returns the kind number of m in FeatureMirrorProtocol, or -1 if it has none.
+func FeatureMirrorClientKind(m *Number) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureMirrorServerKind returns the kind number of m in FeatureMirrorProtocol, or -1 if it has none.
+func FeatureMirrorServerKind(m *Number) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureMirrorServerConv is the server's side of a Mirror call, checked against
+// FeatureMirrorProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureMirrorServerConv struct {
+	*protocol.ServerConv[Number, Number]
+}
+
+// FeatureMirrorServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureMirrorServerMoved struct {
+	Msg   *Number
+	State string
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureMirrorServerConv) Start() FeatureMirrorServerStart {
+	return FeatureMirrorServerStart{c.ServerConv}
+}
+
+// FeatureMirrorServerStart is the server's state before the first message.
+type FeatureMirrorServerStart struct {
+	c *protocol.ServerConv[Number, Number]
+}
+
+// SendNumber sends server Number and returns the next state.
+func (s FeatureMirrorServerStart) SendNumber(v *Number) (FeatureMirrorServerStart, error) {
+	if err := s.c.Send(v); err != nil {
+		return FeatureMirrorServerStart{}, err
+	}
+	return FeatureMirrorServerStart{s.c}, nil
+}
+
+// FeatureMirrorServerStartRecv is what FeatureMirrorServerStart.Recv received: one of
+// FeatureMirrorServerStartGotNumber, FeatureMirrorServerStartGotHalfClose, FeatureMirrorServerMoved.
+type FeatureMirrorServerStartRecv interface{ isFeatureMirrorServerStartRecv() }
+
+func (FeatureMirrorServerMoved) isFeatureMirrorServerStartRecv() {}
+
+// FeatureMirrorServerStartGotNumber is client Number received in FeatureMirrorServerStart, with the state after it.
+type FeatureMirrorServerStartGotNumber struct {
+	Msg  *Number
+	Next FeatureMirrorServerStart
+}
+
+func (FeatureMirrorServerStartGotNumber) isFeatureMirrorServerStartRecv() {}
+
+// FeatureMirrorServerStartGotHalfClose is the client's half-close received in FeatureMirrorServerStart, with the state after it.
+type FeatureMirrorServerStartGotHalfClose struct {
+	Next FeatureMirrorServerAfterHalfClose
+}
+
+func (FeatureMirrorServerStartGotHalfClose) isFeatureMirrorServerStartRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureMirrorServerStart) Recv() (FeatureMirrorServerStartRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return FeatureMirrorServerStartGotHalfClose{Next: FeatureMirrorServerAfterHalfClose{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return FeatureMirrorServerStartGotNumber{Msg: v, Next: FeatureMirrorServerStart{s.c}}, nil
+}
+
+// FeatureMirrorServerAfterHalfClose is the server's state after client half-close.
+type FeatureMirrorServerAfterHalfClose struct {
+	c *protocol.ServerConv[Number, Number]
+}
+
+// SendNumber sends server Number and returns the next state.
+func (s FeatureMirrorServerAfterHalfClose) SendNumber(v *Number) (FeatureMirrorServerAfterHalfClose, error) {
+	if err := s.c.Send(v); err != nil {
+		return FeatureMirrorServerAfterHalfClose{}, err
+	}
+	return FeatureMirrorServerAfterHalfClose{s.c}, nil
+}
+
+// FeatureMirrorClientConv is the client's side of a Mirror call, checked against
+// FeatureMirrorProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureMirrorClientConv struct {
+	*protocol.ClientConv[Number, Number]
+}
+
+// FeatureMirrorClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureMirrorClientMoved struct {
+	Msg   *Number
+	State string
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureMirrorClientConv) Start() FeatureMirrorClientStart {
+	return FeatureMirrorClientStart{c.ClientConv}
+}
+
+// FeatureMirrorClientStart is the client's state before the first message.
+type FeatureMirrorClientStart struct {
+	c *protocol.ClientConv[Number, Number]
+}
+
+// SendNumber sends client Number and returns the next state.
+func (s FeatureMirrorClientStart) SendNumber(v *Number) (FeatureMirrorClientStart, error) {
+	if err := s.c.Send(v); err != nil {
+		return FeatureMirrorClientStart{}, err
+	}
+	return FeatureMirrorClientStart{s.c}, nil
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s FeatureMirrorClientStart) CloseSend() (FeatureMirrorClientAfterHalfClose, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return FeatureMirrorClientAfterHalfClose{}, err
+	}
+	return FeatureMirrorClientAfterHalfClose{s.c}, nil
+}
+
+// FeatureMirrorClientStartRecv is what FeatureMirrorClientStart.Recv received: one of
+// FeatureMirrorClientStartGotNumber, FeatureMirrorClientMoved.
+type FeatureMirrorClientStartRecv interface{ isFeatureMirrorClientStartRecv() }
+
+func (FeatureMirrorClientMoved) isFeatureMirrorClientStartRecv() {}
+
+// FeatureMirrorClientStartGotNumber is server Number received in FeatureMirrorClientStart, with the state after it.
+type FeatureMirrorClientStartGotNumber struct {
+	Msg  *Number
+	Next FeatureMirrorClientStart
+}
+
+func (FeatureMirrorClientStartGotNumber) isFeatureMirrorClientStartRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureMirrorClientStart) Recv() (FeatureMirrorClientStartRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return FeatureMirrorClientStartGotNumber{Msg: v, Next: FeatureMirrorClientStart{s.c}}, nil
+}
+
+// FeatureMirrorClientAfterHalfClose is the client's state after client half-close.
+type FeatureMirrorClientAfterHalfClose struct {
+	c *protocol.ClientConv[Number, Number]
+}
+
+// FeatureMirrorClientAfterHalfCloseRecv is what FeatureMirrorClientAfterHalfClose.Recv received: one of
+// FeatureMirrorClientAfterHalfCloseGotNumber, FeatureMirrorClientMoved.
+type FeatureMirrorClientAfterHalfCloseRecv interface{ isFeatureMirrorClientAfterHalfCloseRecv() }
+
+func (FeatureMirrorClientMoved) isFeatureMirrorClientAfterHalfCloseRecv() {}
+
+// FeatureMirrorClientAfterHalfCloseGotNumber is server Number received in FeatureMirrorClientAfterHalfClose, with the state after it.
+type FeatureMirrorClientAfterHalfCloseGotNumber struct {
+	Msg  *Number
+	Next FeatureMirrorClientAfterHalfClose
+}
+
+func (FeatureMirrorClientAfterHalfCloseGotNumber) isFeatureMirrorClientAfterHalfCloseRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureMirrorClientAfterHalfClose) Recv() (FeatureMirrorClientAfterHalfCloseRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return FeatureMirrorClientAfterHalfCloseGotNumber{Msg: v, Next: FeatureMirrorClientAfterHalfClose{s.c}}, nil
+}
+
+// FeatureQuoteProtocol is the protocol of parley.feature.Feature.Quote, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureQuoteProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Quote",
+	Client: []string{"Offer"},
+	Server: []string{"offer", "counter", "accept", "reject"},
+	States: []string{
+		"before the first message",
+		"after client Offer",
+		"after server accept or reject",
+	},
+	Next: []uint16{
+		2, 0, 0, 0, 0, 0, // 0
+		0, 0, 2, 3, 3, 0, // 1
+		0, 0, 0, 0, 0, 0, // 2
+	},
+	Flags: []uint8{0, 2, 3},
+})
+
+// FeatureQuoteClientKind returns the kind number of m in FeatureQuoteProtocol, or -1 if it has none.
+func FeatureQuoteClientKind(m *Offer) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureQuoteServerKind returns the kind number of m in FeatureQuoteProtocol, or -1 if it has none.
+func FeatureQuoteServerKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
+}
+
+// FeatureQuoteServerConv is the server's side of a Quote call, checked against
+// FeatureQuoteProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureQuoteServerConv struct {
+	*protocol.ServerConv[Offer, Turn]
+	req *Offer // the request, sent or received before the conversation
+}
+
+// FeatureQuoteServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureQuoteServerMoved struct {
+	Msg   *Offer
+	State string
+}
+
+// Start returns the conversation's state after the request. Use each state
+// value once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureQuoteServerConv) Start() FeatureQuoteServerAfterOffer {
+	return FeatureQuoteServerAfterOffer{c.ServerConv}
+}
+
+// FeatureQuoteServerStart is the server's state before the first message.
+type FeatureQuoteServerStart struct {
+	c *protocol.ServerConv[Offer, Turn]
+}
+
+// FeatureQuoteServerAfterOffer is the server's state after client Offer.
+type FeatureQuoteServerAfterOffer struct {
+	c *protocol.ServerConv[Offer, Turn]
+}
+
+// SendCounter sends server counter and returns the next state.
+func (s FeatureQuoteServerAfterOffer) SendCounter(v *Offer) (FeatureQuoteServerAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Counter{Counter: v}}); err != nil {
+		return FeatureQuoteServerAfterOffer{}, err
+	}
+	return FeatureQuoteServerAfterOffer{s.c}, nil
+}
+
+// SendAccept sends server accept and returns the next state.
+func (s FeatureQuoteServerAfterOffer) SendAccept(v *struct{}) (FeatureQuoteServerAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Accept{Accept: v}}); err != nil {
+		return FeatureQuoteServerAfterAccept{}, err
+	}
+	return FeatureQuoteServerAfterAccept{s.c}, nil
+}
+
+// SendReject sends server reject and returns the next state.
+func (s FeatureQuoteServerAfterOffer) SendReject(v string) (FeatureQuoteServerAfterAccept, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Reject{Reject: v}}); err != nil {
+		return FeatureQuoteServerAfterAccept{}, err
+	}
+	return FeatureQuoteServerAfterAccept{s.c}, nil
+}
+
+// FeatureQuoteServerAfterAccept is the server's state after server accept or reject.
+type FeatureQuoteServerAfterAccept struct {
+	c *protocol.ServerConv[Offer, Turn]
+}
+
+// FeatureQuoteClientConv is the client's side of a Quote call, checked against
+// FeatureQuoteProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureQuoteClientConv struct {
+	*protocol.ClientConv[Offer, Turn]
+	req *Offer // the request, sent or received before the conversation
+}
+
+// FeatureQuoteClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureQuoteClientMoved struct {
+	Msg   *Turn
+	State string
+}
+
+// Start returns the conversation's state after the request. Use each state
+// value once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureQuoteClientConv) Start() FeatureQuoteClientAfterOffer {
+	return FeatureQuoteClientAfterOffer{c.ClientConv}
+}
+
+// FeatureQuoteClientStart is the client's state before the first message.
+type FeatureQuoteClientStart struct {
+	c *protocol.ClientConv[Offer, Turn]
+}
+
+// FeatureQuoteClientAfterOffer is the client's state after client Offer.
+type FeatureQuoteClientAfterOffer struct {
+	c *protocol.ClientConv[Offer, Turn]
+}
+
+// FeatureQuoteClientAfterOfferRecv is what FeatureQuoteClientAfterOffer.Recv received: one of
+// FeatureQuoteClientAfterOfferGotCounter, FeatureQuoteClientAfterOfferGotAccept, FeatureQuoteClientAfterOfferGotReject, FeatureQuoteClientMoved.
+type FeatureQuoteClientAfterOfferRecv interface{ isFeatureQuoteClientAfterOfferRecv() }
+
+func (FeatureQuoteClientMoved) isFeatureQuoteClientAfterOfferRecv() {}
+
+// FeatureQuoteClientAfterOfferGotCounter is server counter received in FeatureQuoteClientAfterOffer, with the state after it.
+type FeatureQuoteClientAfterOfferGotCounter struct {
+	Msg  *Offer
+	Next FeatureQuoteClientAfterOffer
+}
+
+func (FeatureQuoteClientAfterOfferGotCounter) isFeatureQuoteClientAfterOfferRecv() {}
+
+// FeatureQuoteClientAfterOfferGotAccept is server accept received in FeatureQuoteClientAfterOffer, with the state after it.
+type FeatureQuoteClientAfterOfferGotAccept struct {
+	Msg  *struct{}
+	Next FeatureQuoteClientAfterAccept
+}
+
+func (FeatureQuoteClientAfterOfferGotAccept) isFeatureQuoteClientAfterOfferRecv() {}
+
+// FeatureQuoteClientAfterOfferGotReject is server reject received in FeatureQuoteClientAfterOffer, with the state after it.
+type FeatureQuoteClientAfterOfferGotReject struct {
+	Msg  string
+	Next FeatureQuoteClientAfterAccept
+}
+
+func (FeatureQuoteClientAfterOfferGotReject) isFeatureQuoteClientAfterOfferRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureQuoteClientAfterOffer) Recv() (FeatureQuoteClientAfterOfferRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Counter:
+		return FeatureQuoteClientAfterOfferGotCounter{Msg: e.Counter, Next: FeatureQuoteClientAfterOffer{s.c}}, nil
+	case *Turn_Accept:
+		return FeatureQuoteClientAfterOfferGotAccept{Msg: e.Accept, Next: FeatureQuoteClientAfterAccept{s.c}}, nil
+	case *Turn_Reject:
+		return FeatureQuoteClientAfterOfferGotReject{Msg: e.Reject, Next: FeatureQuoteClientAfterAccept{s.c}}, nil
+	}
+	return FeatureQuoteClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// FeatureQuoteClientAfterAccept is the client's state after server accept or reject.
+type FeatureQuoteClientAfterAccept struct {
+	c *protocol.ClientConv[Offer, Turn]
+}
+
+// Wait waits for the end of the call, where nothing more may come: nil
+// when it ended with OK, else its status (see protocol.ClientConv.Recv).
+func (s FeatureQuoteClientAfterAccept) Wait() error {
+	if _, err := s.c.Recv(); err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// FeatureBidProtocol is the protocol of parley.feature.Feature.Bid, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureBidProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Bid",
+	Client: []string{"offer", "counter", "accept", "reject"},
+	Server: []string{"Offer"},
+	States: []string{
+		"before the first message",
+		"after client offer",
+		"after client half-close",
+		"after server Offer",
+	},
+	Next: []uint16{
+		2, 0, 0, 0, 0, 0, // 0
+		2, 0, 0, 0, 0, 3, // 1
+		0, 0, 0, 0, 4, 0, // 2
+		0, 0, 0, 0, 0, 0, // 3
+	},
+	Flags: []uint8{0, 0, 6, 7},
+})
+
+// FeatureBidClientKind returns the kind number of m in FeatureBidProtocol, or -1 if it has none.
+func FeatureBidClientKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
+}
+
+// FeatureBidServerKind returns the kind number of m in FeatureBidProtocol, or -1 if it has none.
+func FeatureBidServerKind(m *Offer) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureBidServerConv is the server's side of a Bid call, checked against
+// FeatureBidProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureBidServerConv struct {
+	*protocol.ServerConv[Turn, Offer]
+}
+
+// FeatureBidServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureBidServerMoved struct {
+	Msg   *Turn
+	State string
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureBidServerConv) Start() FeatureBidServerStart {
+	return FeatureBidServerStart{c.ServerConv}
+}
+
+// FeatureBidServerStart is the server's state before the first message.
+type FeatureBidServerStart struct {
+	c *protocol.ServerConv[Turn, Offer]
+}
+
+// FeatureBidServerStartRecv is what FeatureBidServerStart.Recv received: one of
+// FeatureBidServerStartGotOffer, FeatureBidServerMoved.
+type FeatureBidServerStartRecv interface{ isFeatureBidServerStartRecv() }
+
+func (FeatureBidServerMoved) isFeatureBidServerStartRecv() {}
+
+// FeatureBidServerStartGotOffer is client offer received in FeatureBidServerStart, with the state after it.
+type FeatureBidServerStartGotOffer struct {
+	Msg  *Offer
+	Next FeatureBidServerAfterOffer
+}
+
+func (FeatureBidServerStartGotOffer) isFeatureBidServerStartRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureBidServerStart) Recv() (FeatureBidServerStartRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Offer:
+		return FeatureBidServerStartGotOffer{Msg: e.Offer, Next: FeatureBidServerAfterOffer{s.c}}, nil
+	}
+	return FeatureBidServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// FeatureBidServerAfterOffer is the server's state after client offer.
+type FeatureBidServerAfterOffer struct {
+	c *protocol.ServerConv[Turn, Offer]
+}
+
+// FeatureBidServerAfterOfferRecv is what FeatureBidServerAfterOffer.Recv received: one of
+// FeatureBidServerAfterOfferGotOffer, FeatureBidServerAfterOfferGotHalfClose, FeatureBidServerMoved.
+type FeatureBidServerAfterOfferRecv interface{ isFeatureBidServerAfterOfferRecv() }
+
+func (FeatureBidServerMoved) isFeatureBidServerAfterOfferRecv() {}
+
+// FeatureBidServerAfterOfferGotOffer is client offer received in FeatureBidServerAfterOffer, with the state after it.
+type FeatureBidServerAfterOfferGotOffer struct {
+	Msg  *Offer
+	Next FeatureBidServerAfterOffer
+}
+
+func (FeatureBidServerAfterOfferGotOffer) isFeatureBidServerAfterOfferRecv() {}
+
+// FeatureBidServerAfterOfferGotHalfClose is the client's half-close received in FeatureBidServerAfterOffer, with the state after it.
+type FeatureBidServerAfterOfferGotHalfClose struct {
+	Next FeatureBidServerAfterHalfClose
+}
+
+func (FeatureBidServerAfterOfferGotHalfClose) isFeatureBidServerAfterOfferRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s FeatureBidServerAfterOffer) Recv() (FeatureBidServerAfterOfferRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return FeatureBidServerAfterOfferGotHalfClose{Next: FeatureBidServerAfterHalfClose{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Move.(type) {
+	case *Turn_Offer:
+		return FeatureBidServerAfterOfferGotOffer{Msg: e.Offer, Next: FeatureBidServerAfterOffer{s.c}}, nil
+	}
+	return FeatureBidServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// FeatureBidServerAfterHalfClose is the server's state after client half-close.
+type FeatureBidServerAfterHalfClose struct {
+	c *protocol.ServerConv[Turn, Offer]
+}
+
+// FeatureBidServerAfterOffer2 is the server's state after server Offer.
+type FeatureBidServerAfterOffer2 struct {
+	c *protocol.ServerConv[Turn, Offer]
+}
+
+// FeatureBidClientConv is the client's side of a Bid call, checked against
+// FeatureBidProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type FeatureBidClientConv struct {
+	*protocol.ClientConv[Turn, Offer]
+}
+
+// FeatureBidClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type FeatureBidClientMoved struct {
+	Msg   *Offer
+	State string
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *FeatureBidClientConv) Start() FeatureBidClientStart {
+	return FeatureBidClientStart{c.ClientConv}
+}
+
+// FeatureBidClientStart is the client's state before the first message.
+type FeatureBidClientStart struct {
+	c *protocol.ClientConv[Turn, Offer]
+}
+
+// SendOffer sends client offer and returns the next state.
+func (s FeatureBidClientStart) SendOffer(v *Offer) (FeatureBidClientAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Offer{Offer: v}}); err != nil {
+		return FeatureBidClientAfterOffer{}, err
+	}
+	return FeatureBidClientAfterOffer{s.c}, nil
+}
+
+// FeatureBidClientAfterOffer is the client's state after client offer.
+type FeatureBidClientAfterOffer struct {
+	c *protocol.ClientConv[Turn, Offer]
+}
+
+// SendOffer sends client offer and returns the next state.
+func (s FeatureBidClientAfterOffer) SendOffer(v *Offer) (FeatureBidClientAfterOffer, error) {
+	if err := s.c.Send(&Turn{Move: &Turn_Offer{Offer: v}}); err != nil {
+		return FeatureBidClientAfterOffer{}, err
+	}
+	return FeatureBidClientAfterOffer{s.c}, nil
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s FeatureBidClientAfterOffer) CloseSend() (FeatureBidClientAfterHalfClose, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return FeatureBidClientAfterHalfClose{}, err
+	}
+	return FeatureBidClientAfterHalfClose{s.c}, nil
+}
+
+// FeatureBidClientAfterHalfClose is the client's state after client half-close.
+type FeatureBidClientAfterHalfClose struct {
+	c *protocol.ClientConv[Turn, Offer]
+}
+
+// FeatureBidClientAfterHalfCloseRecv is what FeatureBidClientAfterHalfClose.Recv received: one of
+// FeatureBidClientAfterHalfCloseGotOffer, FeatureBidClientMoved.
+type FeatureBidClientAfterHalfCloseRecv interface{ isFeatureBidClientAfterHalfCloseRecv() }
+
+func (FeatureBidClientMoved) isFeatureBidClientAfterHalfCloseRecv() {}
+
+// FeatureBidClientAfterHalfCloseGotOffer is server Offer received in FeatureBidClientAfterHalfClose, with the state after it.
+type FeatureBidClientAfterHalfCloseGotOffer struct {
+	Msg  *Offer
+	Next FeatureBidClientAfterOffer2
+}
+
+func (FeatureBidClientAfterHalfCloseGotOffer) isFeatureBidClientAfterHalfCloseRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s FeatureBidClientAfterHalfClose) Recv() (FeatureBidClientAfterHalfCloseRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	return FeatureBidClientAfterHalfCloseGotOffer{Msg: v, Next: FeatureBidClientAfterOffer2{s.c}}, nil
+}
+
+// FeatureBidClientAfterOffer2 is the client's state after server Offer.
+type FeatureBidClientAfterOffer2 struct {
+	c *protocol.ClientConv[Turn, Offer]
+}
+
+// Wait waits for the end of the call, where nothing more may come: nil
+// when it ended with OK, else its status (see protocol.ClientConv.Recv).
+func (s FeatureBidClientAfterOffer2) Wait() error {
+	if _, err := s.c.Recv(); err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// FeatureAppraiseProtocol is the protocol of parley.feature.Feature.Appraise, compiled from
+// its @protocol comment; both sides of a call check it.
+var FeatureAppraiseProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.feature.Feature/Appraise",
+	Client: []string{"Offer"},
+	Server: []string{"offer", "counter", "accept", "reject"},
+	States: []string{
+		"before the first message",
+		"after client Offer",
+		"after server accept or reject",
+	},
+	Next: []uint16{
+		2, 0, 0, 0, 0, 0, // 0
+		0, 0, 0, 3, 3, 0, // 1
+		0, 0, 0, 0, 0, 0, // 2
+	},
+	Flags: []uint8{0, 2, 3},
+})
+
+// FeatureAppraiseClientKind returns the kind number of m in FeatureAppraiseProtocol, or -1 if it has none.
+func FeatureAppraiseClientKind(m *Offer) int {
+	if m == nil {
+		return -1
+	}
+	return 0
+}
+
+// FeatureAppraiseServerKind returns the kind number of m in FeatureAppraiseProtocol, or -1 if it has none.
+func FeatureAppraiseServerKind(m *Turn) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Move.(type) {
+	case *Turn_Offer:
+		return 0
+	case *Turn_Counter:
+		return 1
+	case *Turn_Accept:
+		return 2
+	case *Turn_Reject:
+		return 3
+	}
+	return -1
 }
 
 // file_feature_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of
@@ -5115,15 +6798,23 @@ const file_feature_proto_rawDesc = "" +
 	"age\x12\x18\n\apayload\x18\x02 \x01(\fR\apayload\"\x1e\n\x06Number\x12\x14\n\x05value\x18\x01 \x01(\x03R\x05value\"/\n" +
 	"\x05Total\x12\x10\n\x03sum\x18\x01 \x01(\x03R\x03sum\x12\x14\n\x05count\x18\x02 \x01(\x05R\x05count\"\x1e\n\fCountRequest\x12\x0e" +
 	"\n\x02to\x18\x01 \x01(\x05R\x02to\"e\n\vChatMessage\x12\x12\n\x04from\x18\x01 \x01(\tR\x04from\x12\x12\n\x04text\x18\x02 \x01(\tR" +
-	"\x04text\x12.\n\x04sent\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04sent*N\n\x05Color\x12\x15" +
-	"\n\x11COLOR_UNSPECIFIED\x10\x00\x12\r\n\tCOLOR_RED\x10\x01\x12\x0f\n\vCOLOR_GREEN\x10\x02\x12\x0e\n\nCOLOR_B" +
-	"LUE\x10\x03*Y\n\x06Status\x12\x12\n\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n\x0eSTATUS_STARTED\x10\x01\x12\x12\n\x0eSTATU" +
-	"S_RUNNING\x10\x01\x12\x0f\n\vSTATUS_DONE\x10\x02\x1a\x02\x10\x012\xc3\x02\n\aFeature\x12A\n\x04Echo\x12\x1b.parley.fe" +
-	"ature.EchoRequest\x1a\x1c.parley.feature.EchoResponse\x126\n\x03Sum\x12\x16.parley." +
-	"feature.Number\x1a\x15.parley.feature.Total(\x01\x12?\n\x05Count\x12\x1c.parley.featur" +
-	"e.CountRequest\x1a\x16.parley.feature.Number0\x01\x12D\n\x04Chat\x12\x1b.parley.featur" +
-	"e.ChatMessage\x1a\x1b.parley.feature.ChatMessage(\x010\x01\x126\n\x04Ping\x12\x16.google." +
-	"protobuf.Empty\x1a\x16.google.protobuf.Empty:3\n\x04note\x12\x1d.google.protobuf" +
+	"\x04text\x12.\n\x04sent\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04sent\"\xbc\x01\n\x04Turn\x12-" +
+	"\n\x05offer\x18\x01 \x01(\v2\x15.parley.feature.OfferH\x00R\x05offer\x121\n\acounter\x18\x02 \x01(\v2\x15" +
+	".parley.feature.OfferH\x00R\acounter\x120\n\x06accept\x18\x03 \x01(\v2\x16.google.protob" +
+	"uf.EmptyH\x00R\x06accept\x12\x18\n\x06reject\x18\x04 \x01(\tH\x00R\x06rejectB\x06\n\x04move\"\x1d\n\x05Offer\x12\x14\n" +
+	"\x05price\x18\x01 \x01(\rR\x05price*N\n\x05Color\x12\x15\n\x11COLOR_UNSPECIFIED\x10\x00\x12\r\n\tCOLOR_RED" +
+	"\x10\x01\x12\x0f\n\vCOLOR_GREEN\x10\x02\x12\x0e\n\nCOLOR_BLUE\x10\x03*Y\n\x06Status\x12\x12\n\x0eSTATUS_UNKNOWN\x10" +
+	"\x00\x12\x12\n\x0eSTATUS_STARTED\x10\x01\x12\x12\n\x0eSTATUS_RUNNING\x10\x01\x12\x0f\n\vSTATUS_DONE\x10\x02\x1a\x02\x10\x012\xe5" +
+	"\x04\n\aFeature\x12A\n\x04Echo\x12\x1b.parley.feature.EchoRequest\x1a\x1c.parley.feature" +
+	".EchoResponse\x126\n\x03Sum\x12\x16.parley.feature.Number\x1a\x15.parley.feature.To" +
+	"tal(\x01\x12?\n\x05Count\x12\x1c.parley.feature.CountRequest\x1a\x16.parley.feature.Nu" +
+	"mber0\x01\x12D\n\x04Chat\x12\x1b.parley.feature.ChatMessage\x1a\x1b.parley.feature.Cha" +
+	"tMessage(\x010\x01\x126\n\x04Ping\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.E" +
+	"mpty\x12;\n\tNegotiate\x12\x14.parley.feature.Turn\x1a\x14.parley.feature.Turn(\x010" +
+	"\x01\x12<\n\x06Mirror\x12\x16.parley.feature.Number\x1a\x16.parley.feature.Number(\x010\x01\x12" +
+	"6\n\x05Quote\x12\x15.parley.feature.Offer\x1a\x14.parley.feature.Turn0\x01\x124\n\x03Bid\x12\x14" +
+	".parley.feature.Turn\x1a\x15.parley.feature.Offer(\x01\x127\n\bAppraise\x12\x15.parl" +
+	"ey.feature.Offer\x1a\x14.parley.feature.Turn:3\n\x04note\x12\x1d.google.protobuf" +
 	".FieldOptions\x18ц\x03 \x01(\tR\x04noteB@Z>github.com/parleyrpc/parley/stubs" +
 	"/internal/featurepb;featurepbb\x06proto3"
 

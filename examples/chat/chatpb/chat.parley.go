@@ -6,10 +6,12 @@ package chatpb
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
 	"github.com/parleyrpc/parley/descriptors"
+	"github.com/parleyrpc/parley/protocol"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/stubs/parleyimpl"
 	"github.com/parleyrpc/parley/wire"
@@ -2871,10 +2873,34 @@ type ChatServer interface {
 	// answers). It is in at most one room at a time; joining another room
 	// leaves the current one. Half-closing leaves the room and ends the call
 	// with OK. Invalid input ends the call with INVALID_ARGUMENT, an event
-	// that needs a room before joining one with FAILED_PRECONDITION, a nick
-	// already in the room with ALREADY_EXISTS, a member too slow to keep up
-	// with RESOURCE_EXHAUSTED, and server shutdown with UNAVAILABLE.
-	Converse(call *runtime.ServerCall[ClientEvent, ServerEvent]) error
+	// out of protocol (below) or a join to the room the member is in with
+	// FAILED_PRECONDITION, a nick already in the room with ALREADY_EXISTS, a
+	// member too slow to keep up with RESOURCE_EXHAUSTED, and server
+	// shutdown with UNAVAILABLE.
+	//
+	// The member joins first (or leaves at once); from then on it talks
+	// while the room streams its events, the server's joined coming first:
+	//
+	//	@protocol {
+	//	  client halfclose
+	//	  | client join
+	//	    (include InRoom) & (server joined; server (message | presence | members | left | joined)*)
+	//	}
+	//
+	// In a room the member may say, ask who is there, join another room or
+	// leave; once out of every room it may only join again or half-close:
+	//
+	//	@protocol InRoom {
+	//	  client (say | who | join); include InRoom
+	//	  | client leave; include Lobby
+	//	  | client halfclose
+	//	}
+	//
+	//	@protocol Lobby {
+	//	  client join; include InRoom
+	//	  | client halfclose
+	//	}
+	Converse(conv *ChatConverseServerConv) error
 	// ListRooms lists the rooms that exist, by name, with their member counts.
 	ListRooms(ctx context.Context, req *ListRoomsRequest) (*ListRoomsResponse, error)
 	// History returns a room's most recent messages, oldest first: NOT_FOUND
@@ -2888,7 +2914,7 @@ type ChatServer interface {
 type UnimplementedChatServer struct{}
 
 // Converse returns an UNIMPLEMENTED error.
-func (UnimplementedChatServer) Converse(call *runtime.ServerCall[ClientEvent, ServerEvent]) error {
+func (UnimplementedChatServer) Converse(conv *ChatConverseServerConv) error {
 	return wire.Errorf(wire.Unimplemented, "method Converse not implemented")
 }
 
@@ -2905,7 +2931,11 @@ func (UnimplementedChatServer) History(ctx context.Context, req *HistoryRequest)
 // RegisterChatServer registers impl's methods with s under their full
 // method names. Call it before s starts serving.
 func RegisterChatServer(s *runtime.Server, impl ChatServer) {
-	runtime.HandleBidi[ClientEvent, ServerEvent](s, Chat_Converse_FullMethodName, impl.Converse)
+	runtime.HandleBidi(s, Chat_Converse_FullMethodName, func(call *runtime.ServerCall[ClientEvent, ServerEvent]) error {
+		return protocol.Serve(call, ChatConverseProtocol, ChatConverseClientKind, ChatConverseServerKind, func(c *protocol.ServerConv[ClientEvent, ServerEvent]) error {
+			return impl.Converse(&ChatConverseServerConv{c})
+		})
+	})
 	runtime.HandleUnary[ListRoomsRequest, ListRoomsResponse](s, Chat_ListRooms_FullMethodName, impl.ListRooms)
 	runtime.HandleUnary[HistoryRequest, HistoryResponse](s, Chat_History_FullMethodName, impl.History)
 }
@@ -2927,10 +2957,34 @@ type ChatClient interface {
 	// answers). It is in at most one room at a time; joining another room
 	// leaves the current one. Half-closing leaves the room and ends the call
 	// with OK. Invalid input ends the call with INVALID_ARGUMENT, an event
-	// that needs a room before joining one with FAILED_PRECONDITION, a nick
-	// already in the room with ALREADY_EXISTS, a member too slow to keep up
-	// with RESOURCE_EXHAUSTED, and server shutdown with UNAVAILABLE.
-	Converse(ctx context.Context, opts ...runtime.CallOption) (*runtime.ClientCall[ClientEvent, ServerEvent], error)
+	// out of protocol (below) or a join to the room the member is in with
+	// FAILED_PRECONDITION, a nick already in the room with ALREADY_EXISTS, a
+	// member too slow to keep up with RESOURCE_EXHAUSTED, and server
+	// shutdown with UNAVAILABLE.
+	//
+	// The member joins first (or leaves at once); from then on it talks
+	// while the room streams its events, the server's joined coming first:
+	//
+	//	@protocol {
+	//	  client halfclose
+	//	  | client join
+	//	    (include InRoom) & (server joined; server (message | presence | members | left | joined)*)
+	//	}
+	//
+	// In a room the member may say, ask who is there, join another room or
+	// leave; once out of every room it may only join again or half-close:
+	//
+	//	@protocol InRoom {
+	//	  client (say | who | join); include InRoom
+	//	  | client leave; include Lobby
+	//	  | client halfclose
+	//	}
+	//
+	//	@protocol Lobby {
+	//	  client join; include InRoom
+	//	  | client halfclose
+	//	}
+	Converse(ctx context.Context, opts ...runtime.CallOption) (*ChatConverseClientConv, error)
 	// ListRooms lists the rooms that exist, by name, with their member counts.
 	ListRooms(ctx context.Context, req *ListRoomsRequest, opts ...runtime.CallOption) (*ListRoomsResponse, error)
 	// History returns a room's most recent messages, oldest first: NOT_FOUND
@@ -2947,8 +3001,12 @@ func NewChatClient(c *runtime.Client) ChatClient {
 	return &chatClient{c: c}
 }
 
-func (c *chatClient) Converse(ctx context.Context, opts ...runtime.CallOption) (*runtime.ClientCall[ClientEvent, ServerEvent], error) {
-	return runtime.Open[ClientEvent, ServerEvent](ctx, c.c, Chat_Converse_FullMethodName, opts...)
+func (c *chatClient) Converse(ctx context.Context, opts ...runtime.CallOption) (*ChatConverseClientConv, error) {
+	conv, err := protocol.Open(ctx, c.c, Chat_Converse_FullMethodName, ChatConverseProtocol, ChatConverseClientKind, ChatConverseServerKind, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &ChatConverseClientConv{conv}, nil
 }
 
 func (c *chatClient) ListRooms(ctx context.Context, req *ListRoomsRequest, opts ...runtime.CallOption) (*ListRoomsResponse, error) {
@@ -2957,6 +3015,1028 @@ func (c *chatClient) ListRooms(ctx context.Context, req *ListRoomsRequest, opts 
 
 func (c *chatClient) History(ctx context.Context, req *HistoryRequest, opts ...runtime.CallOption) (*HistoryResponse, error) {
 	return runtime.CallUnary[HistoryRequest, HistoryResponse](ctx, c.c, Chat_History_FullMethodName, req, opts...)
+}
+
+// ChatConverseProtocol is the protocol of parley.chat.v1.Chat.Converse, compiled from
+// its @protocol comment; both sides of a call check it.
+var ChatConverseProtocol = protocol.MustNew(protocol.Spec{
+	Method: "parley.chat.v1.Chat/Converse",
+	Client: []string{"join", "say", "who", "leave"},
+	Server: []string{"joined", "message", "presence", "members", "left"},
+	States: []string{
+		"before the first message",
+		"after client join",
+		"after client half-close",
+		"after client leave",
+		"after client join, server joined",
+		"after client join, client half-close",
+		"after client join, client leave, server joined",
+		"after client join, server joined, client half-close",
+	},
+	Next: []uint16{
+		2, 0, 0, 0, 0, 0, 0, 0, 0, 3, // 0
+		2, 2, 2, 4, 5, 0, 0, 0, 0, 6, // 1
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // 2
+		2, 0, 0, 0, 7, 0, 0, 0, 0, 6, // 3
+		5, 5, 5, 7, 5, 5, 5, 5, 5, 8, // 4
+		0, 0, 0, 0, 8, 0, 0, 0, 0, 0, // 5
+		5, 0, 0, 0, 7, 7, 7, 7, 7, 8, // 6
+		0, 0, 0, 0, 8, 8, 8, 8, 8, 0, // 7
+	},
+	Flags: []uint8{0, 0, 7, 0, 0, 6, 0, 7},
+})
+
+// ChatConverseClientKind returns the kind number of m in ChatConverseProtocol, or -1 if it has none.
+func ChatConverseClientKind(m *ClientEvent) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Event.(type) {
+	case *ClientEvent_Join:
+		return 0
+	case *ClientEvent_Say:
+		return 1
+	case *ClientEvent_Who:
+		return 2
+	case *ClientEvent_Leave:
+		return 3
+	}
+	return -1
+}
+
+// ChatConverseServerKind returns the kind number of m in ChatConverseProtocol, or -1 if it has none.
+func ChatConverseServerKind(m *ServerEvent) int {
+	if m == nil {
+		return -1
+	}
+	switch m.Event.(type) {
+	case *ServerEvent_Joined:
+		return 0
+	case *ServerEvent_Message:
+		return 1
+	case *ServerEvent_Presence:
+		return 2
+	case *ServerEvent_Members:
+		return 3
+	case *ServerEvent_Left:
+		return 4
+	}
+	return -1
+}
+
+// ChatConverseServerConv is the server's side of a Converse call, checked against
+// ChatConverseProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type ChatConverseServerConv struct {
+	*protocol.ServerConv[ClientEvent, ServerEvent]
+}
+
+// ChatConverseServerMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type ChatConverseServerMoved struct {
+	Msg   *ClientEvent
+	State string
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *ChatConverseServerConv) Start() ChatConverseServerStart {
+	return ChatConverseServerStart{c.ServerConv}
+}
+
+// ChatConverseServerStart is the server's state before the first message.
+type ChatConverseServerStart struct {
+	c *protocol.ServerConv[ClientEvent, ServerEvent]
+}
+
+// ChatConverseServerStartRecv is what ChatConverseServerStart.Recv received: one of
+// ChatConverseServerStartGotJoin, ChatConverseServerStartGotHalfClose, ChatConverseServerMoved.
+type ChatConverseServerStartRecv interface{ isChatConverseServerStartRecv() }
+
+func (ChatConverseServerMoved) isChatConverseServerStartRecv() {}
+
+// ChatConverseServerStartGotJoin is client join received in ChatConverseServerStart, with the state after it.
+type ChatConverseServerStartGotJoin struct {
+	Msg  *Join
+	Next ChatConverseServerAfterJoin
+}
+
+func (ChatConverseServerStartGotJoin) isChatConverseServerStartRecv() {}
+
+// ChatConverseServerStartGotHalfClose is the client's half-close received in ChatConverseServerStart, with the state after it.
+type ChatConverseServerStartGotHalfClose struct {
+	Next ChatConverseServerAfterHalfClose
+}
+
+func (ChatConverseServerStartGotHalfClose) isChatConverseServerStartRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s ChatConverseServerStart) Recv() (ChatConverseServerStartRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return ChatConverseServerStartGotHalfClose{Next: ChatConverseServerAfterHalfClose{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ClientEvent_Join:
+		return ChatConverseServerStartGotJoin{Msg: e.Join, Next: ChatConverseServerAfterJoin{s.c}}, nil
+	}
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseServerAfterJoin is the server's state after client join.
+type ChatConverseServerAfterJoin struct {
+	c *protocol.ServerConv[ClientEvent, ServerEvent]
+}
+
+// SendJoined sends server joined and returns the next state.
+func (s ChatConverseServerAfterJoin) SendJoined(v *Joined) (ChatConverseServerAfterJoined, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Joined{Joined: v}}); err != nil {
+		return ChatConverseServerAfterJoined{}, err
+	}
+	return ChatConverseServerAfterJoined{s.c}, nil
+}
+
+// ChatConverseServerAfterJoinRecv is what ChatConverseServerAfterJoin.Recv received: one of
+// ChatConverseServerAfterJoinGotJoin, ChatConverseServerAfterJoinGotSay, ChatConverseServerAfterJoinGotWho, ChatConverseServerAfterJoinGotLeave, ChatConverseServerAfterJoinGotHalfClose, ChatConverseServerMoved.
+type ChatConverseServerAfterJoinRecv interface{ isChatConverseServerAfterJoinRecv() }
+
+func (ChatConverseServerMoved) isChatConverseServerAfterJoinRecv() {}
+
+// ChatConverseServerAfterJoinGotJoin is client join received in ChatConverseServerAfterJoin, with the state after it.
+type ChatConverseServerAfterJoinGotJoin struct {
+	Msg  *Join
+	Next ChatConverseServerAfterJoin
+}
+
+func (ChatConverseServerAfterJoinGotJoin) isChatConverseServerAfterJoinRecv() {}
+
+// ChatConverseServerAfterJoinGotSay is client say received in ChatConverseServerAfterJoin, with the state after it.
+type ChatConverseServerAfterJoinGotSay struct {
+	Msg  *Say
+	Next ChatConverseServerAfterJoin
+}
+
+func (ChatConverseServerAfterJoinGotSay) isChatConverseServerAfterJoinRecv() {}
+
+// ChatConverseServerAfterJoinGotWho is client who received in ChatConverseServerAfterJoin, with the state after it.
+type ChatConverseServerAfterJoinGotWho struct {
+	Msg  *Who
+	Next ChatConverseServerAfterJoin
+}
+
+func (ChatConverseServerAfterJoinGotWho) isChatConverseServerAfterJoinRecv() {}
+
+// ChatConverseServerAfterJoinGotLeave is client leave received in ChatConverseServerAfterJoin, with the state after it.
+type ChatConverseServerAfterJoinGotLeave struct {
+	Msg  *Leave
+	Next ChatConverseServerAfterLeave
+}
+
+func (ChatConverseServerAfterJoinGotLeave) isChatConverseServerAfterJoinRecv() {}
+
+// ChatConverseServerAfterJoinGotHalfClose is the client's half-close received in ChatConverseServerAfterJoin, with the state after it.
+type ChatConverseServerAfterJoinGotHalfClose struct {
+	Next ChatConverseServerAfterHalfClose2
+}
+
+func (ChatConverseServerAfterJoinGotHalfClose) isChatConverseServerAfterJoinRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s ChatConverseServerAfterJoin) Recv() (ChatConverseServerAfterJoinRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return ChatConverseServerAfterJoinGotHalfClose{Next: ChatConverseServerAfterHalfClose2{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ClientEvent_Join:
+		return ChatConverseServerAfterJoinGotJoin{Msg: e.Join, Next: ChatConverseServerAfterJoin{s.c}}, nil
+	case *ClientEvent_Say:
+		return ChatConverseServerAfterJoinGotSay{Msg: e.Say, Next: ChatConverseServerAfterJoin{s.c}}, nil
+	case *ClientEvent_Who:
+		return ChatConverseServerAfterJoinGotWho{Msg: e.Who, Next: ChatConverseServerAfterJoin{s.c}}, nil
+	case *ClientEvent_Leave:
+		return ChatConverseServerAfterJoinGotLeave{Msg: e.Leave, Next: ChatConverseServerAfterLeave{s.c}}, nil
+	}
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseServerAfterHalfClose is the server's state after client half-close.
+type ChatConverseServerAfterHalfClose struct {
+	c *protocol.ServerConv[ClientEvent, ServerEvent]
+}
+
+// ChatConverseServerAfterLeave is the server's state after client leave.
+type ChatConverseServerAfterLeave struct {
+	c *protocol.ServerConv[ClientEvent, ServerEvent]
+}
+
+// SendJoined sends server joined and returns the next state.
+func (s ChatConverseServerAfterLeave) SendJoined(v *Joined) (ChatConverseServerAfterJoined2, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Joined{Joined: v}}); err != nil {
+		return ChatConverseServerAfterJoined2{}, err
+	}
+	return ChatConverseServerAfterJoined2{s.c}, nil
+}
+
+// ChatConverseServerAfterLeaveRecv is what ChatConverseServerAfterLeave.Recv received: one of
+// ChatConverseServerAfterLeaveGotJoin, ChatConverseServerAfterLeaveGotHalfClose, ChatConverseServerMoved.
+type ChatConverseServerAfterLeaveRecv interface{ isChatConverseServerAfterLeaveRecv() }
+
+func (ChatConverseServerMoved) isChatConverseServerAfterLeaveRecv() {}
+
+// ChatConverseServerAfterLeaveGotJoin is client join received in ChatConverseServerAfterLeave, with the state after it.
+type ChatConverseServerAfterLeaveGotJoin struct {
+	Msg  *Join
+	Next ChatConverseServerAfterJoin
+}
+
+func (ChatConverseServerAfterLeaveGotJoin) isChatConverseServerAfterLeaveRecv() {}
+
+// ChatConverseServerAfterLeaveGotHalfClose is the client's half-close received in ChatConverseServerAfterLeave, with the state after it.
+type ChatConverseServerAfterLeaveGotHalfClose struct {
+	Next ChatConverseServerAfterHalfClose2
+}
+
+func (ChatConverseServerAfterLeaveGotHalfClose) isChatConverseServerAfterLeaveRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s ChatConverseServerAfterLeave) Recv() (ChatConverseServerAfterLeaveRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return ChatConverseServerAfterLeaveGotHalfClose{Next: ChatConverseServerAfterHalfClose2{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ClientEvent_Join:
+		return ChatConverseServerAfterLeaveGotJoin{Msg: e.Join, Next: ChatConverseServerAfterJoin{s.c}}, nil
+	}
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseServerAfterJoined is the server's state after client join, server joined.
+type ChatConverseServerAfterJoined struct {
+	c *protocol.ServerConv[ClientEvent, ServerEvent]
+}
+
+// SendJoined sends server joined and returns the next state.
+func (s ChatConverseServerAfterJoined) SendJoined(v *Joined) (ChatConverseServerAfterJoined, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Joined{Joined: v}}); err != nil {
+		return ChatConverseServerAfterJoined{}, err
+	}
+	return ChatConverseServerAfterJoined{s.c}, nil
+}
+
+// SendMessage sends server message and returns the next state.
+func (s ChatConverseServerAfterJoined) SendMessage(v *ChatMessage) (ChatConverseServerAfterJoined, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Message{Message: v}}); err != nil {
+		return ChatConverseServerAfterJoined{}, err
+	}
+	return ChatConverseServerAfterJoined{s.c}, nil
+}
+
+// SendPresence sends server presence and returns the next state.
+func (s ChatConverseServerAfterJoined) SendPresence(v *Presence) (ChatConverseServerAfterJoined, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Presence{Presence: v}}); err != nil {
+		return ChatConverseServerAfterJoined{}, err
+	}
+	return ChatConverseServerAfterJoined{s.c}, nil
+}
+
+// SendMembers sends server members and returns the next state.
+func (s ChatConverseServerAfterJoined) SendMembers(v *Members) (ChatConverseServerAfterJoined, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Members{Members: v}}); err != nil {
+		return ChatConverseServerAfterJoined{}, err
+	}
+	return ChatConverseServerAfterJoined{s.c}, nil
+}
+
+// SendLeft sends server left and returns the next state.
+func (s ChatConverseServerAfterJoined) SendLeft(v *Left) (ChatConverseServerAfterJoined, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Left{Left: v}}); err != nil {
+		return ChatConverseServerAfterJoined{}, err
+	}
+	return ChatConverseServerAfterJoined{s.c}, nil
+}
+
+// ChatConverseServerAfterJoinedRecv is what ChatConverseServerAfterJoined.Recv received: one of
+// ChatConverseServerAfterJoinedGotJoin, ChatConverseServerAfterJoinedGotSay, ChatConverseServerAfterJoinedGotWho, ChatConverseServerAfterJoinedGotLeave, ChatConverseServerAfterJoinedGotHalfClose, ChatConverseServerMoved.
+type ChatConverseServerAfterJoinedRecv interface{ isChatConverseServerAfterJoinedRecv() }
+
+func (ChatConverseServerMoved) isChatConverseServerAfterJoinedRecv() {}
+
+// ChatConverseServerAfterJoinedGotJoin is client join received in ChatConverseServerAfterJoined, with the state after it.
+type ChatConverseServerAfterJoinedGotJoin struct {
+	Msg  *Join
+	Next ChatConverseServerAfterJoined
+}
+
+func (ChatConverseServerAfterJoinedGotJoin) isChatConverseServerAfterJoinedRecv() {}
+
+// ChatConverseServerAfterJoinedGotSay is client say received in ChatConverseServerAfterJoined, with the state after it.
+type ChatConverseServerAfterJoinedGotSay struct {
+	Msg  *Say
+	Next ChatConverseServerAfterJoined
+}
+
+func (ChatConverseServerAfterJoinedGotSay) isChatConverseServerAfterJoinedRecv() {}
+
+// ChatConverseServerAfterJoinedGotWho is client who received in ChatConverseServerAfterJoined, with the state after it.
+type ChatConverseServerAfterJoinedGotWho struct {
+	Msg  *Who
+	Next ChatConverseServerAfterJoined
+}
+
+func (ChatConverseServerAfterJoinedGotWho) isChatConverseServerAfterJoinedRecv() {}
+
+// ChatConverseServerAfterJoinedGotLeave is client leave received in ChatConverseServerAfterJoined, with the state after it.
+type ChatConverseServerAfterJoinedGotLeave struct {
+	Msg  *Leave
+	Next ChatConverseServerAfterJoined2
+}
+
+func (ChatConverseServerAfterJoinedGotLeave) isChatConverseServerAfterJoinedRecv() {}
+
+// ChatConverseServerAfterJoinedGotHalfClose is the client's half-close received in ChatConverseServerAfterJoined, with the state after it.
+type ChatConverseServerAfterJoinedGotHalfClose struct {
+	Next ChatConverseServerAfterHalfClose3
+}
+
+func (ChatConverseServerAfterJoinedGotHalfClose) isChatConverseServerAfterJoinedRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s ChatConverseServerAfterJoined) Recv() (ChatConverseServerAfterJoinedRecv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return ChatConverseServerAfterJoinedGotHalfClose{Next: ChatConverseServerAfterHalfClose3{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ClientEvent_Join:
+		return ChatConverseServerAfterJoinedGotJoin{Msg: e.Join, Next: ChatConverseServerAfterJoined{s.c}}, nil
+	case *ClientEvent_Say:
+		return ChatConverseServerAfterJoinedGotSay{Msg: e.Say, Next: ChatConverseServerAfterJoined{s.c}}, nil
+	case *ClientEvent_Who:
+		return ChatConverseServerAfterJoinedGotWho{Msg: e.Who, Next: ChatConverseServerAfterJoined{s.c}}, nil
+	case *ClientEvent_Leave:
+		return ChatConverseServerAfterJoinedGotLeave{Msg: e.Leave, Next: ChatConverseServerAfterJoined2{s.c}}, nil
+	}
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseServerAfterHalfClose2 is the server's state after client join, client half-close.
+type ChatConverseServerAfterHalfClose2 struct {
+	c *protocol.ServerConv[ClientEvent, ServerEvent]
+}
+
+// SendJoined sends server joined and returns the next state.
+func (s ChatConverseServerAfterHalfClose2) SendJoined(v *Joined) (ChatConverseServerAfterHalfClose3, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Joined{Joined: v}}); err != nil {
+		return ChatConverseServerAfterHalfClose3{}, err
+	}
+	return ChatConverseServerAfterHalfClose3{s.c}, nil
+}
+
+// ChatConverseServerAfterJoined2 is the server's state after client join, client leave, server joined.
+type ChatConverseServerAfterJoined2 struct {
+	c *protocol.ServerConv[ClientEvent, ServerEvent]
+}
+
+// SendJoined sends server joined and returns the next state.
+func (s ChatConverseServerAfterJoined2) SendJoined(v *Joined) (ChatConverseServerAfterJoined2, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Joined{Joined: v}}); err != nil {
+		return ChatConverseServerAfterJoined2{}, err
+	}
+	return ChatConverseServerAfterJoined2{s.c}, nil
+}
+
+// SendMessage sends server message and returns the next state.
+func (s ChatConverseServerAfterJoined2) SendMessage(v *ChatMessage) (ChatConverseServerAfterJoined2, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Message{Message: v}}); err != nil {
+		return ChatConverseServerAfterJoined2{}, err
+	}
+	return ChatConverseServerAfterJoined2{s.c}, nil
+}
+
+// SendPresence sends server presence and returns the next state.
+func (s ChatConverseServerAfterJoined2) SendPresence(v *Presence) (ChatConverseServerAfterJoined2, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Presence{Presence: v}}); err != nil {
+		return ChatConverseServerAfterJoined2{}, err
+	}
+	return ChatConverseServerAfterJoined2{s.c}, nil
+}
+
+// SendMembers sends server members and returns the next state.
+func (s ChatConverseServerAfterJoined2) SendMembers(v *Members) (ChatConverseServerAfterJoined2, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Members{Members: v}}); err != nil {
+		return ChatConverseServerAfterJoined2{}, err
+	}
+	return ChatConverseServerAfterJoined2{s.c}, nil
+}
+
+// SendLeft sends server left and returns the next state.
+func (s ChatConverseServerAfterJoined2) SendLeft(v *Left) (ChatConverseServerAfterJoined2, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Left{Left: v}}); err != nil {
+		return ChatConverseServerAfterJoined2{}, err
+	}
+	return ChatConverseServerAfterJoined2{s.c}, nil
+}
+
+// ChatConverseServerAfterJoined2Recv is what ChatConverseServerAfterJoined2.Recv received: one of
+// ChatConverseServerAfterJoined2GotJoin, ChatConverseServerAfterJoined2GotHalfClose, ChatConverseServerMoved.
+type ChatConverseServerAfterJoined2Recv interface{ isChatConverseServerAfterJoined2Recv() }
+
+func (ChatConverseServerMoved) isChatConverseServerAfterJoined2Recv() {}
+
+// ChatConverseServerAfterJoined2GotJoin is client join received in ChatConverseServerAfterJoined2, with the state after it.
+type ChatConverseServerAfterJoined2GotJoin struct {
+	Msg  *Join
+	Next ChatConverseServerAfterJoined
+}
+
+func (ChatConverseServerAfterJoined2GotJoin) isChatConverseServerAfterJoined2Recv() {}
+
+// ChatConverseServerAfterJoined2GotHalfClose is the client's half-close received in ChatConverseServerAfterJoined2, with the state after it.
+type ChatConverseServerAfterJoined2GotHalfClose struct {
+	Next ChatConverseServerAfterHalfClose3
+}
+
+func (ChatConverseServerAfterJoined2GotHalfClose) isChatConverseServerAfterJoined2Recv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ServerConv.Recv).
+func (s ChatConverseServerAfterJoined2) Recv() (ChatConverseServerAfterJoined2Recv, error) {
+	v, err := s.c.Recv()
+	if err == io.EOF {
+		return ChatConverseServerAfterJoined2GotHalfClose{Next: ChatConverseServerAfterHalfClose3{s.c}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ClientEvent_Join:
+		return ChatConverseServerAfterJoined2GotJoin{Msg: e.Join, Next: ChatConverseServerAfterJoined{s.c}}, nil
+	}
+	return ChatConverseServerMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseServerAfterHalfClose3 is the server's state after client join, server joined, client half-close.
+type ChatConverseServerAfterHalfClose3 struct {
+	c *protocol.ServerConv[ClientEvent, ServerEvent]
+}
+
+// SendJoined sends server joined and returns the next state.
+func (s ChatConverseServerAfterHalfClose3) SendJoined(v *Joined) (ChatConverseServerAfterHalfClose3, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Joined{Joined: v}}); err != nil {
+		return ChatConverseServerAfterHalfClose3{}, err
+	}
+	return ChatConverseServerAfterHalfClose3{s.c}, nil
+}
+
+// SendMessage sends server message and returns the next state.
+func (s ChatConverseServerAfterHalfClose3) SendMessage(v *ChatMessage) (ChatConverseServerAfterHalfClose3, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Message{Message: v}}); err != nil {
+		return ChatConverseServerAfterHalfClose3{}, err
+	}
+	return ChatConverseServerAfterHalfClose3{s.c}, nil
+}
+
+// SendPresence sends server presence and returns the next state.
+func (s ChatConverseServerAfterHalfClose3) SendPresence(v *Presence) (ChatConverseServerAfterHalfClose3, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Presence{Presence: v}}); err != nil {
+		return ChatConverseServerAfterHalfClose3{}, err
+	}
+	return ChatConverseServerAfterHalfClose3{s.c}, nil
+}
+
+// SendMembers sends server members and returns the next state.
+func (s ChatConverseServerAfterHalfClose3) SendMembers(v *Members) (ChatConverseServerAfterHalfClose3, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Members{Members: v}}); err != nil {
+		return ChatConverseServerAfterHalfClose3{}, err
+	}
+	return ChatConverseServerAfterHalfClose3{s.c}, nil
+}
+
+// SendLeft sends server left and returns the next state.
+func (s ChatConverseServerAfterHalfClose3) SendLeft(v *Left) (ChatConverseServerAfterHalfClose3, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Left{Left: v}}); err != nil {
+		return ChatConverseServerAfterHalfClose3{}, err
+	}
+	return ChatConverseServerAfterHalfClose3{s.c}, nil
+}
+
+// ChatConverseClientConv is the client's side of a Converse call, checked against
+// ChatConverseProtocol. Start returns the typed state at the start of the
+// conversation; each state's methods are the moves the protocol allows
+// there, and each move returns the next state. The embedded conversation
+// offers the untyped, still checked, Send, Recv, In and Out.
+type ChatConverseClientConv struct {
+	*protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// ChatConverseClientMoved is what a state's Recv returns for a message its state
+// does not expect but the conversation allowed: another goroutine's moves
+// took the conversation on from that state value. It holds the message
+// and the conversation's state now; go on from there with the untyped
+// (still checked) Recv, Send, In and Out.
+type ChatConverseClientMoved struct {
+	Msg   *ServerEvent
+	State string
+}
+
+// Start returns the conversation's first state. Use each state value
+// once: the checker refuses moves from a state the conversation has left.
+func (c *ChatConverseClientConv) Start() ChatConverseClientStart {
+	return ChatConverseClientStart{c.ClientConv}
+}
+
+// ChatConverseClientStart is the client's state before the first message.
+type ChatConverseClientStart struct {
+	c *protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// SendJoin sends client join and returns the next state.
+func (s ChatConverseClientStart) SendJoin(v *Join) (ChatConverseClientAfterJoin, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Join{Join: v}}); err != nil {
+		return ChatConverseClientAfterJoin{}, err
+	}
+	return ChatConverseClientAfterJoin{s.c}, nil
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s ChatConverseClientStart) CloseSend() (ChatConverseClientAfterHalfClose, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return ChatConverseClientAfterHalfClose{}, err
+	}
+	return ChatConverseClientAfterHalfClose{s.c}, nil
+}
+
+// ChatConverseClientAfterJoin is the client's state after client join.
+type ChatConverseClientAfterJoin struct {
+	c *protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// SendJoin sends client join and returns the next state.
+func (s ChatConverseClientAfterJoin) SendJoin(v *Join) (ChatConverseClientAfterJoin, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Join{Join: v}}); err != nil {
+		return ChatConverseClientAfterJoin{}, err
+	}
+	return ChatConverseClientAfterJoin{s.c}, nil
+}
+
+// SendSay sends client say and returns the next state.
+func (s ChatConverseClientAfterJoin) SendSay(v *Say) (ChatConverseClientAfterJoin, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Say{Say: v}}); err != nil {
+		return ChatConverseClientAfterJoin{}, err
+	}
+	return ChatConverseClientAfterJoin{s.c}, nil
+}
+
+// SendWho sends client who and returns the next state.
+func (s ChatConverseClientAfterJoin) SendWho(v *Who) (ChatConverseClientAfterJoin, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Who{Who: v}}); err != nil {
+		return ChatConverseClientAfterJoin{}, err
+	}
+	return ChatConverseClientAfterJoin{s.c}, nil
+}
+
+// SendLeave sends client leave and returns the next state.
+func (s ChatConverseClientAfterJoin) SendLeave(v *Leave) (ChatConverseClientAfterLeave, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Leave{Leave: v}}); err != nil {
+		return ChatConverseClientAfterLeave{}, err
+	}
+	return ChatConverseClientAfterLeave{s.c}, nil
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s ChatConverseClientAfterJoin) CloseSend() (ChatConverseClientAfterHalfClose2, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return ChatConverseClientAfterHalfClose2{}, err
+	}
+	return ChatConverseClientAfterHalfClose2{s.c}, nil
+}
+
+// ChatConverseClientAfterJoinRecv is what ChatConverseClientAfterJoin.Recv received: one of
+// ChatConverseClientAfterJoinGotJoined, ChatConverseClientMoved.
+type ChatConverseClientAfterJoinRecv interface{ isChatConverseClientAfterJoinRecv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterJoinRecv() {}
+
+// ChatConverseClientAfterJoinGotJoined is server joined received in ChatConverseClientAfterJoin, with the state after it.
+type ChatConverseClientAfterJoinGotJoined struct {
+	Msg  *Joined
+	Next ChatConverseClientAfterJoined
+}
+
+func (ChatConverseClientAfterJoinGotJoined) isChatConverseClientAfterJoinRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s ChatConverseClientAfterJoin) Recv() (ChatConverseClientAfterJoinRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ServerEvent_Joined:
+		return ChatConverseClientAfterJoinGotJoined{Msg: e.Joined, Next: ChatConverseClientAfterJoined{s.c}}, nil
+	}
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseClientAfterHalfClose is the client's state after client half-close.
+type ChatConverseClientAfterHalfClose struct {
+	c *protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// Wait waits for the end of the call, where nothing more may come: nil
+// when it ended with OK, else its status (see protocol.ClientConv.Recv).
+func (s ChatConverseClientAfterHalfClose) Wait() error {
+	if _, err := s.c.Recv(); err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// ChatConverseClientAfterLeave is the client's state after client leave.
+type ChatConverseClientAfterLeave struct {
+	c *protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// SendJoin sends client join and returns the next state.
+func (s ChatConverseClientAfterLeave) SendJoin(v *Join) (ChatConverseClientAfterJoin, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Join{Join: v}}); err != nil {
+		return ChatConverseClientAfterJoin{}, err
+	}
+	return ChatConverseClientAfterJoin{s.c}, nil
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s ChatConverseClientAfterLeave) CloseSend() (ChatConverseClientAfterHalfClose2, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return ChatConverseClientAfterHalfClose2{}, err
+	}
+	return ChatConverseClientAfterHalfClose2{s.c}, nil
+}
+
+// ChatConverseClientAfterLeaveRecv is what ChatConverseClientAfterLeave.Recv received: one of
+// ChatConverseClientAfterLeaveGotJoined, ChatConverseClientMoved.
+type ChatConverseClientAfterLeaveRecv interface{ isChatConverseClientAfterLeaveRecv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterLeaveRecv() {}
+
+// ChatConverseClientAfterLeaveGotJoined is server joined received in ChatConverseClientAfterLeave, with the state after it.
+type ChatConverseClientAfterLeaveGotJoined struct {
+	Msg  *Joined
+	Next ChatConverseClientAfterJoined2
+}
+
+func (ChatConverseClientAfterLeaveGotJoined) isChatConverseClientAfterLeaveRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s ChatConverseClientAfterLeave) Recv() (ChatConverseClientAfterLeaveRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ServerEvent_Joined:
+		return ChatConverseClientAfterLeaveGotJoined{Msg: e.Joined, Next: ChatConverseClientAfterJoined2{s.c}}, nil
+	}
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseClientAfterJoined is the client's state after client join, server joined.
+type ChatConverseClientAfterJoined struct {
+	c *protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// SendJoin sends client join and returns the next state.
+func (s ChatConverseClientAfterJoined) SendJoin(v *Join) (ChatConverseClientAfterJoined, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Join{Join: v}}); err != nil {
+		return ChatConverseClientAfterJoined{}, err
+	}
+	return ChatConverseClientAfterJoined{s.c}, nil
+}
+
+// SendSay sends client say and returns the next state.
+func (s ChatConverseClientAfterJoined) SendSay(v *Say) (ChatConverseClientAfterJoined, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Say{Say: v}}); err != nil {
+		return ChatConverseClientAfterJoined{}, err
+	}
+	return ChatConverseClientAfterJoined{s.c}, nil
+}
+
+// SendWho sends client who and returns the next state.
+func (s ChatConverseClientAfterJoined) SendWho(v *Who) (ChatConverseClientAfterJoined, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Who{Who: v}}); err != nil {
+		return ChatConverseClientAfterJoined{}, err
+	}
+	return ChatConverseClientAfterJoined{s.c}, nil
+}
+
+// SendLeave sends client leave and returns the next state.
+func (s ChatConverseClientAfterJoined) SendLeave(v *Leave) (ChatConverseClientAfterJoined2, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Leave{Leave: v}}); err != nil {
+		return ChatConverseClientAfterJoined2{}, err
+	}
+	return ChatConverseClientAfterJoined2{s.c}, nil
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s ChatConverseClientAfterJoined) CloseSend() (ChatConverseClientAfterHalfClose3, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return ChatConverseClientAfterHalfClose3{}, err
+	}
+	return ChatConverseClientAfterHalfClose3{s.c}, nil
+}
+
+// ChatConverseClientAfterJoinedRecv is what ChatConverseClientAfterJoined.Recv received: one of
+// ChatConverseClientAfterJoinedGotJoined, ChatConverseClientAfterJoinedGotMessage, ChatConverseClientAfterJoinedGotPresence, ChatConverseClientAfterJoinedGotMembers, ChatConverseClientAfterJoinedGotLeft, ChatConverseClientMoved.
+type ChatConverseClientAfterJoinedRecv interface{ isChatConverseClientAfterJoinedRecv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterJoinedRecv() {}
+
+// ChatConverseClientAfterJoinedGotJoined is server joined received in ChatConverseClientAfterJoined, with the state after it.
+type ChatConverseClientAfterJoinedGotJoined struct {
+	Msg  *Joined
+	Next ChatConverseClientAfterJoined
+}
+
+func (ChatConverseClientAfterJoinedGotJoined) isChatConverseClientAfterJoinedRecv() {}
+
+// ChatConverseClientAfterJoinedGotMessage is server message received in ChatConverseClientAfterJoined, with the state after it.
+type ChatConverseClientAfterJoinedGotMessage struct {
+	Msg  *ChatMessage
+	Next ChatConverseClientAfterJoined
+}
+
+func (ChatConverseClientAfterJoinedGotMessage) isChatConverseClientAfterJoinedRecv() {}
+
+// ChatConverseClientAfterJoinedGotPresence is server presence received in ChatConverseClientAfterJoined, with the state after it.
+type ChatConverseClientAfterJoinedGotPresence struct {
+	Msg  *Presence
+	Next ChatConverseClientAfterJoined
+}
+
+func (ChatConverseClientAfterJoinedGotPresence) isChatConverseClientAfterJoinedRecv() {}
+
+// ChatConverseClientAfterJoinedGotMembers is server members received in ChatConverseClientAfterJoined, with the state after it.
+type ChatConverseClientAfterJoinedGotMembers struct {
+	Msg  *Members
+	Next ChatConverseClientAfterJoined
+}
+
+func (ChatConverseClientAfterJoinedGotMembers) isChatConverseClientAfterJoinedRecv() {}
+
+// ChatConverseClientAfterJoinedGotLeft is server left received in ChatConverseClientAfterJoined, with the state after it.
+type ChatConverseClientAfterJoinedGotLeft struct {
+	Msg  *Left
+	Next ChatConverseClientAfterJoined
+}
+
+func (ChatConverseClientAfterJoinedGotLeft) isChatConverseClientAfterJoinedRecv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s ChatConverseClientAfterJoined) Recv() (ChatConverseClientAfterJoinedRecv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ServerEvent_Joined:
+		return ChatConverseClientAfterJoinedGotJoined{Msg: e.Joined, Next: ChatConverseClientAfterJoined{s.c}}, nil
+	case *ServerEvent_Message:
+		return ChatConverseClientAfterJoinedGotMessage{Msg: e.Message, Next: ChatConverseClientAfterJoined{s.c}}, nil
+	case *ServerEvent_Presence:
+		return ChatConverseClientAfterJoinedGotPresence{Msg: e.Presence, Next: ChatConverseClientAfterJoined{s.c}}, nil
+	case *ServerEvent_Members:
+		return ChatConverseClientAfterJoinedGotMembers{Msg: e.Members, Next: ChatConverseClientAfterJoined{s.c}}, nil
+	case *ServerEvent_Left:
+		return ChatConverseClientAfterJoinedGotLeft{Msg: e.Left, Next: ChatConverseClientAfterJoined{s.c}}, nil
+	}
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseClientAfterHalfClose2 is the client's state after client join, client half-close.
+type ChatConverseClientAfterHalfClose2 struct {
+	c *protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// ChatConverseClientAfterHalfClose2Recv is what ChatConverseClientAfterHalfClose2.Recv received: one of
+// ChatConverseClientAfterHalfClose2GotJoined, ChatConverseClientMoved.
+type ChatConverseClientAfterHalfClose2Recv interface{ isChatConverseClientAfterHalfClose2Recv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterHalfClose2Recv() {}
+
+// ChatConverseClientAfterHalfClose2GotJoined is server joined received in ChatConverseClientAfterHalfClose2, with the state after it.
+type ChatConverseClientAfterHalfClose2GotJoined struct {
+	Msg  *Joined
+	Next ChatConverseClientAfterHalfClose3
+}
+
+func (ChatConverseClientAfterHalfClose2GotJoined) isChatConverseClientAfterHalfClose2Recv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s ChatConverseClientAfterHalfClose2) Recv() (ChatConverseClientAfterHalfClose2Recv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ServerEvent_Joined:
+		return ChatConverseClientAfterHalfClose2GotJoined{Msg: e.Joined, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
+	}
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseClientAfterJoined2 is the client's state after client join, client leave, server joined.
+type ChatConverseClientAfterJoined2 struct {
+	c *protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// SendJoin sends client join and returns the next state.
+func (s ChatConverseClientAfterJoined2) SendJoin(v *Join) (ChatConverseClientAfterJoined, error) {
+	if err := s.c.Send(&ClientEvent{Event: &ClientEvent_Join{Join: v}}); err != nil {
+		return ChatConverseClientAfterJoined{}, err
+	}
+	return ChatConverseClientAfterJoined{s.c}, nil
+}
+
+// CloseSend half-closes the call and returns the next state.
+func (s ChatConverseClientAfterJoined2) CloseSend() (ChatConverseClientAfterHalfClose3, error) {
+	if err := s.c.CloseSend(); err != nil {
+		return ChatConverseClientAfterHalfClose3{}, err
+	}
+	return ChatConverseClientAfterHalfClose3{s.c}, nil
+}
+
+// ChatConverseClientAfterJoined2Recv is what ChatConverseClientAfterJoined2.Recv received: one of
+// ChatConverseClientAfterJoined2GotJoined, ChatConverseClientAfterJoined2GotMessage, ChatConverseClientAfterJoined2GotPresence, ChatConverseClientAfterJoined2GotMembers, ChatConverseClientAfterJoined2GotLeft, ChatConverseClientMoved.
+type ChatConverseClientAfterJoined2Recv interface{ isChatConverseClientAfterJoined2Recv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterJoined2Recv() {}
+
+// ChatConverseClientAfterJoined2GotJoined is server joined received in ChatConverseClientAfterJoined2, with the state after it.
+type ChatConverseClientAfterJoined2GotJoined struct {
+	Msg  *Joined
+	Next ChatConverseClientAfterJoined2
+}
+
+func (ChatConverseClientAfterJoined2GotJoined) isChatConverseClientAfterJoined2Recv() {}
+
+// ChatConverseClientAfterJoined2GotMessage is server message received in ChatConverseClientAfterJoined2, with the state after it.
+type ChatConverseClientAfterJoined2GotMessage struct {
+	Msg  *ChatMessage
+	Next ChatConverseClientAfterJoined2
+}
+
+func (ChatConverseClientAfterJoined2GotMessage) isChatConverseClientAfterJoined2Recv() {}
+
+// ChatConverseClientAfterJoined2GotPresence is server presence received in ChatConverseClientAfterJoined2, with the state after it.
+type ChatConverseClientAfterJoined2GotPresence struct {
+	Msg  *Presence
+	Next ChatConverseClientAfterJoined2
+}
+
+func (ChatConverseClientAfterJoined2GotPresence) isChatConverseClientAfterJoined2Recv() {}
+
+// ChatConverseClientAfterJoined2GotMembers is server members received in ChatConverseClientAfterJoined2, with the state after it.
+type ChatConverseClientAfterJoined2GotMembers struct {
+	Msg  *Members
+	Next ChatConverseClientAfterJoined2
+}
+
+func (ChatConverseClientAfterJoined2GotMembers) isChatConverseClientAfterJoined2Recv() {}
+
+// ChatConverseClientAfterJoined2GotLeft is server left received in ChatConverseClientAfterJoined2, with the state after it.
+type ChatConverseClientAfterJoined2GotLeft struct {
+	Msg  *Left
+	Next ChatConverseClientAfterJoined2
+}
+
+func (ChatConverseClientAfterJoined2GotLeft) isChatConverseClientAfterJoined2Recv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s ChatConverseClientAfterJoined2) Recv() (ChatConverseClientAfterJoined2Recv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ServerEvent_Joined:
+		return ChatConverseClientAfterJoined2GotJoined{Msg: e.Joined, Next: ChatConverseClientAfterJoined2{s.c}}, nil
+	case *ServerEvent_Message:
+		return ChatConverseClientAfterJoined2GotMessage{Msg: e.Message, Next: ChatConverseClientAfterJoined2{s.c}}, nil
+	case *ServerEvent_Presence:
+		return ChatConverseClientAfterJoined2GotPresence{Msg: e.Presence, Next: ChatConverseClientAfterJoined2{s.c}}, nil
+	case *ServerEvent_Members:
+		return ChatConverseClientAfterJoined2GotMembers{Msg: e.Members, Next: ChatConverseClientAfterJoined2{s.c}}, nil
+	case *ServerEvent_Left:
+		return ChatConverseClientAfterJoined2GotLeft{Msg: e.Left, Next: ChatConverseClientAfterJoined2{s.c}}, nil
+	}
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
+}
+
+// ChatConverseClientAfterHalfClose3 is the client's state after client join, server joined, client half-close.
+type ChatConverseClientAfterHalfClose3 struct {
+	c *protocol.ClientConv[ClientEvent, ServerEvent]
+}
+
+// ChatConverseClientAfterHalfClose3Recv is what ChatConverseClientAfterHalfClose3.Recv received: one of
+// ChatConverseClientAfterHalfClose3GotJoined, ChatConverseClientAfterHalfClose3GotMessage, ChatConverseClientAfterHalfClose3GotPresence, ChatConverseClientAfterHalfClose3GotMembers, ChatConverseClientAfterHalfClose3GotLeft, ChatConverseClientMoved.
+type ChatConverseClientAfterHalfClose3Recv interface{ isChatConverseClientAfterHalfClose3Recv() }
+
+func (ChatConverseClientMoved) isChatConverseClientAfterHalfClose3Recv() {}
+
+// ChatConverseClientAfterHalfClose3GotJoined is server joined received in ChatConverseClientAfterHalfClose3, with the state after it.
+type ChatConverseClientAfterHalfClose3GotJoined struct {
+	Msg  *Joined
+	Next ChatConverseClientAfterHalfClose3
+}
+
+func (ChatConverseClientAfterHalfClose3GotJoined) isChatConverseClientAfterHalfClose3Recv() {}
+
+// ChatConverseClientAfterHalfClose3GotMessage is server message received in ChatConverseClientAfterHalfClose3, with the state after it.
+type ChatConverseClientAfterHalfClose3GotMessage struct {
+	Msg  *ChatMessage
+	Next ChatConverseClientAfterHalfClose3
+}
+
+func (ChatConverseClientAfterHalfClose3GotMessage) isChatConverseClientAfterHalfClose3Recv() {}
+
+// ChatConverseClientAfterHalfClose3GotPresence is server presence received in ChatConverseClientAfterHalfClose3, with the state after it.
+type ChatConverseClientAfterHalfClose3GotPresence struct {
+	Msg  *Presence
+	Next ChatConverseClientAfterHalfClose3
+}
+
+func (ChatConverseClientAfterHalfClose3GotPresence) isChatConverseClientAfterHalfClose3Recv() {}
+
+// ChatConverseClientAfterHalfClose3GotMembers is server members received in ChatConverseClientAfterHalfClose3, with the state after it.
+type ChatConverseClientAfterHalfClose3GotMembers struct {
+	Msg  *Members
+	Next ChatConverseClientAfterHalfClose3
+}
+
+func (ChatConverseClientAfterHalfClose3GotMembers) isChatConverseClientAfterHalfClose3Recv() {}
+
+// ChatConverseClientAfterHalfClose3GotLeft is server left received in ChatConverseClientAfterHalfClose3, with the state after it.
+type ChatConverseClientAfterHalfClose3GotLeft struct {
+	Msg  *Left
+	Next ChatConverseClientAfterHalfClose3
+}
+
+func (ChatConverseClientAfterHalfClose3GotLeft) isChatConverseClientAfterHalfClose3Recv() {}
+
+// Recv receives the next message the protocol allows here. A message out
+// of protocol ends the call (see protocol.ClientConv.Recv).
+// It returns io.EOF once the call ended with OK where the protocol may end.
+func (s ChatConverseClientAfterHalfClose3) Recv() (ChatConverseClientAfterHalfClose3Recv, error) {
+	v, err := s.c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch e := v.Event.(type) {
+	case *ServerEvent_Joined:
+		return ChatConverseClientAfterHalfClose3GotJoined{Msg: e.Joined, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
+	case *ServerEvent_Message:
+		return ChatConverseClientAfterHalfClose3GotMessage{Msg: e.Message, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
+	case *ServerEvent_Presence:
+		return ChatConverseClientAfterHalfClose3GotPresence{Msg: e.Presence, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
+	case *ServerEvent_Members:
+		return ChatConverseClientAfterHalfClose3GotMembers{Msg: e.Members, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
+	case *ServerEvent_Left:
+		return ChatConverseClientAfterHalfClose3GotLeft{Msg: e.Left, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
+	}
+	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
 
 // file_chat_proto_rawDesc is the serialized google.protobuf.FileDescriptorProto of

@@ -18,7 +18,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestGenerated regenerates chat.proto, as the go:generate line in doc.go
-// does, and fails if the checked-in chat.parley.go differs. Run
+// does, and fails if the checked-in chat.parley.go or chat.protocols.md
+// (the diagram of Converse's protocol) differs. Run
 // `go generate ./examples/chat/chatpb` (or this test with -update) after
 // changing chat.proto or the generator.
 func TestGenerated(t *testing.T) {
@@ -26,21 +27,24 @@ func TestGenerated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 1 || files[0].Name != "chat.parley.go" {
-		t.Fatalf("generated %d files (%v), want chat.parley.go", len(files), files)
+	if len(files) != 2 || files[0].Name != "chat.parley.go" || files[1].Name != "chat.protocols.md" {
+		t.Fatalf("generated %d files, want chat.parley.go and chat.protocols.md", len(files))
 	}
-	if *update {
-		if err := os.WriteFile("chat.parley.go", files[0].Content, 0o644); err != nil {
+	for _, f := range files {
+		if *update {
+			if err := os.WriteFile(f.Name, f.Content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(f.Name)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return
-	}
-	want, err := os.ReadFile("chat.parley.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(files[0].Content, want) {
-		wl, gl := strings.Split(string(want), "\n"), strings.Split(string(files[0].Content), "\n")
+		if bytes.Equal(f.Content, want) {
+			continue
+		}
+		wl, gl := strings.Split(string(want), "\n"), strings.Split(string(f.Content), "\n")
 		for i := 0; i < len(wl) || i < len(gl); i++ {
 			var w, g string
 			if i < len(wl) {
@@ -50,7 +54,7 @@ func TestGenerated(t *testing.T) {
 				g = gl[i]
 			}
 			if w != g {
-				t.Fatalf("chat.parley.go is stale (run go generate ./examples/chat/chatpb); first difference at line %d:\n  checked in: %s\n  generated:  %s", i+1, w, g)
+				t.Fatalf("%s is stale (run go generate ./examples/chat/chatpb); first difference at line %d:\n  checked in: %s\n  generated:  %s", f.Name, i+1, w, g)
 			}
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/parleyrpc/parley/examples/chat/chatpb"
-	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/protocol"
 )
 
 // Options tune a Session. The zero value records lines without printing
@@ -36,7 +36,7 @@ type Options struct {
 type Session struct {
 	nick string
 	chat chatpb.ChatClient
-	call *runtime.ClientCall[chatpb.ClientEvent, chatpb.ServerEvent]
+	call *chatpb.ChatConverseClientConv // checked against the protocol
 	opts Options
 
 	mu      sync.Mutex
@@ -178,11 +178,17 @@ func (s *Session) Err() error {
 }
 
 // send sends ev. If the call has already ended, it returns the call's
-// status instead of the send error.
+// status instead of the send error. An event the protocol does not allow
+// now (a leave outside a room, say) is refused before it is sent: the
+// error names the protocol's state and the conversation goes on.
 func (s *Session) send(ev *chatpb.ClientEvent) error {
 	err := s.call.Send(ev)
 	if err == nil {
 		return nil
+	}
+	var v *protocol.Violation
+	if errors.As(err, &v) && v.Local {
+		return err
 	}
 	<-s.done
 	if s.err != nil {

@@ -327,10 +327,10 @@ func TestRejected(t *testing.T) {
 		code      wire.Code
 		says      string // in the status message
 	}{
-		{"empty event", false, &chatpb.ClientEvent{}, wire.InvalidArgument, "set one of"},
-		{"say before join", false, say("hi"), wire.FailedPrecondition, "join first"},
-		{"who before join", false, &chatpb.ClientEvent{Event: &chatpb.ClientEvent_Who{Who: &chatpb.Who{}}}, wire.FailedPrecondition, "join first"},
-		{"leave before join", false, &chatpb.ClientEvent{Event: &chatpb.ClientEvent_Leave{Leave: &chatpb.Leave{}}}, wire.FailedPrecondition, "join first"},
+		{"empty event", false, &chatpb.ClientEvent{}, wire.InvalidArgument, "got a message with no kind (set one of its cases)"},
+		{"say before join", false, say("hi"), wire.FailedPrecondition, "parley.chat.v1.Chat/Converse: got say, want join or half-close (before the first message)"},
+		{"who before join", false, &chatpb.ClientEvent{Event: &chatpb.ClientEvent_Who{Who: &chatpb.Who{}}}, wire.FailedPrecondition, "got who, want join or half-close (before the first message)"},
+		{"leave before join", false, &chatpb.ClientEvent{Event: &chatpb.ClientEvent_Leave{Leave: &chatpb.Leave{}}}, wire.FailedPrecondition, "got leave, want join or half-close (before the first message)"},
 		{"join without fields", false, &chatpb.ClientEvent{Event: &chatpb.ClientEvent_Join{Join: &chatpb.Join{}}}, wire.InvalidArgument, "invalid room name"},
 		{"uppercase room", false, join("Lobby", "x"), wire.InvalidArgument, "invalid room name"},
 		{"room with space", false, join("the lobby", "x"), wire.InvalidArgument, "invalid room name"},
@@ -605,4 +605,32 @@ func TestSayThenHangUp(t *testing.T) {
 		}
 		m.mustMessage("lobby", nick, "bye now")
 	}
+}
+
+// Out of a room (after leave) the protocol allows only join or the
+// half-close: a say there ends the call with FAILED_PRECONDITION from the
+// protocol, and the room the member left does not hear it.
+func TestSayAfterLeave(t *testing.T) {
+	ts := start(t, server.Config{})
+	c := dial(t, ts.addr)
+	bob := open(t, c, "bob")
+	bob.mustJoin("lobby")
+	alice := open(t, c, "alice")
+	alice.mustJoin("lobby")
+	alice.leave()
+	alice.skipTo(func(ev *chatpb.ServerEvent) bool { return leftOf(ev) != nil })
+	alice.say("anyone?")
+	err := alice.status()
+	wantCode(t, err, wire.FailedPrecondition)
+	if !strings.Contains(err.Error(), "parley.chat.v1.Chat/Converse: got say, want join or half-close (after client join, client leave, server joined)") {
+		t.Errorf("status %q", err)
+	}
+	bob.say("still here")
+	bob.skipTo(func(ev *chatpb.ServerEvent) bool {
+		m := messageOf(ev)
+		if m != nil && m.Text == "anyone?" {
+			t.Error("the room heard a say out of protocol")
+		}
+		return m != nil && m.Text == "still here"
+	})
 }

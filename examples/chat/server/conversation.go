@@ -8,7 +8,6 @@ import (
 	"github.com/parleyrpc/parley/actor"
 	"github.com/parleyrpc/parley/examples/chat/chatpb"
 	"github.com/parleyrpc/parley/mailbox"
-	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
 )
 
@@ -18,26 +17,32 @@ const leaveTimeout = 5 * time.Second
 
 // Converse serves one member's conversation on the runtime's handler
 // goroutine, which owns the member's state (its room and nick): it reads
-// the member's events from call.In(), checks them, and forwards them to the
-// room's actor (Tell for Say, Ask for the rest). The room answers by
-// broadcasting to its group, whose pump goroutine for this member writes
-// into call.Out() through a gate; the handler writes its direct answers
-// (Joined, Members, Left) to call.Out() too.
+// the member's events from conv.In(), checks their contents, and forwards
+// them to the room's actor (Tell for Say, Ask for the rest). The room
+// answers by broadcasting to its group, whose pump goroutine for this
+// member writes into conv.Out() through a gate; the handler writes its
+// direct answers (Joined, Members, Left) to conv.Out() too.
+//
+// The order of events is the protocol's business (see chat.proto): conv
+// checks every event against it before the handler sees it, so a say
+// before any join, or a leave outside a room, never reaches this code (the
+// call ends with FAILED_PRECONDITION), and every event the handler or the
+// room sends is checked too before it reaches the wire.
 //
 // The call ends with OK when the member half-closes, INVALID_ARGUMENT,
 // FAILED_PRECONDITION or ALREADY_EXISTS for an event the server refuses,
 // RESOURCE_EXHAUSTED when the member falls too far behind its room,
 // UNAVAILABLE at shutdown, and CANCELLED when the member goes away. In every
 // case the member leaves its room and the others see it leave.
-func (s *Server) Converse(call *runtime.ServerCall[chatpb.ClientEvent, chatpb.ServerEvent]) error {
+func (s *Server) Converse(conv *chatpb.ChatConverseServerConv) error {
 	if s.closing() {
 		return errShuttingDown
 	}
-	ctx, cancel := context.WithCancel(call.Context())
+	ctx, cancel := context.WithCancel(conv.Context())
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel) // Shutdown ends the conversation
 	defer stop()
-	c := &conversation{srv: s, call: call, ctx: ctx, id: s.nextID.Add(1), says: newBucket(s.cfg.SayRate)}
+	c := &conversation{srv: s, conv: conv, ctx: ctx, id: s.nextID.Add(1), says: newBucket(s.cfg.SayRate)}
 	err := c.run()
 	if err != nil && s.closing() {
 		return errShuttingDown
@@ -49,8 +54,8 @@ func (s *Server) Converse(call *runtime.ServerCall[chatpb.ClientEvent, chatpb.Se
 // (Converse); the room and the group's pump see only what joinMsg carries.
 type conversation struct {
 	srv  *Server
-	call *runtime.ServerCall[chatpb.ClientEvent, chatpb.ServerEvent]
-	ctx  context.Context // the call's, also cancelled by Shutdown
+	conv *chatpb.ChatConverseServerConv // the call, checked against its protocol
+	ctx  context.Context                // the call's, also cancelled by Shutdown
 	id   uint64
 	cur  *membership // the current room; nil when in none
 	says *bucket     // paces Say
@@ -65,7 +70,7 @@ type membership struct {
 
 // run handles events until the conversation ends, and returns its status.
 func (c *conversation) run() error {
-	in := c.call.In()
+	in := c.conv.In()
 	for {
 		var dropped <-chan struct{}
 		if c.cur != nil {
@@ -106,8 +111,9 @@ func (c *conversation) run() error {
 	}
 }
 
-// handle checks one event and acts on it. A non-nil error ends the call
-// with that status.
+// handle checks one event's contents and acts on it. A non-nil error ends
+// the call with that status. Its place in the conversation was checked
+// against the protocol already: say, who and leave come only in a room.
 func (c *conversation) handle(ev *chatpb.ClientEvent) error {
 	switch e := ev.Event.(type) {
 	case *chatpb.ClientEvent_Join:
@@ -169,8 +175,10 @@ func (c *conversation) handle(ev *chatpb.ClientEvent) error {
 	}
 }
 
+// notInRoom reports an event that needs a room outside one, which the
+// protocol rules out: reaching it is a bug in the protocol or the server.
 func notInRoom(what string) error {
-	return wire.Errorf(wire.FailedPrecondition, "%s needs a room: send join first", what)
+	return wire.Errorf(wire.Internal, "%s outside a room passed the protocol check", what)
 }
 
 // join enters the room named name, creating the room if it does not exist.
@@ -178,7 +186,7 @@ func notInRoom(what string) error {
 // call.Out(): the room's events wait in the member's queue until Joined
 // (with the history) has been sent, so they always come after it.
 func (c *conversation) join(name, nick string) error {
-	g := newGate(c.call.Out())
+	g := newGate(c.conv.Out())
 	var res joinResult
 	for attempt := 0; ; attempt++ {
 		r, err := c.srv.room(name, true)
@@ -284,7 +292,7 @@ func (c *conversation) send(ev *chatpb.ServerEvent) error {
 			}
 		}()
 	}
-	err := c.call.Out().Send(ctx, ev)
+	err := c.conv.Out().Send(ctx, ev)
 	if err != nil && ctx.Err() != nil && c.ctx.Err() == nil {
 		return nil // dropped: run handles it next
 	}

@@ -70,6 +70,7 @@ func (ts *testServer) shutdown(t *testing.T) {
 // them.
 type conn struct {
 	chatpb.ChatClient
+	raw   *runtime.Client // for members that know nothing of the protocol
 	mu    sync.Mutex
 	conns []net.Conn
 }
@@ -93,6 +94,7 @@ func dial(t *testing.T, addr string) *conn {
 	}
 	t.Cleanup(func() { client.Close() })
 	c.ChatClient = chatpb.NewChatClient(client)
+	c.raw = client
 	return c
 }
 
@@ -108,7 +110,9 @@ func (c *conn) cut() {
 
 // member is a test member's conversation. Unless opened with paused set, a
 // goroutine collects every event as it arrives (without limit, so the
-// member is never slow); read then reads them in order.
+// member is never slow); read then reads them in order. Its call is the
+// runtime's raw call, not the checked conversation: the member sends
+// whatever a test tells it, so that the server's own checks are tested.
 type member struct {
 	t    *testing.T
 	nick string
@@ -136,7 +140,7 @@ func openPaused(t *testing.T, c *conn, nick string) *member {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	call, err := c.Converse(ctx)
+	call, err := runtime.Open[chatpb.ClientEvent, chatpb.ServerEvent](ctx, c.raw, chatpb.Chat_Converse_FullMethodName)
 	if err != nil {
 		t.Fatal(err)
 	}

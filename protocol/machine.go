@@ -1,0 +1,366 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+)
+
+// Spec is a compiled protocol as tables, the form parley gen writes into
+// generated code. New checks it and returns the Machine that runs it.
+type Spec struct {
+	// Method is the method's full name, "pkg.Service/Method", for errors.
+	Method string
+	// Client and Server are the kinds each side sends, in the order of
+	// the kind numbers the generated code assigns.
+	Client, Server []string
+	// States describes each state for errors and diagrams, like "before
+	// the first message" or "after client join"; state 0 is the start.
+	States []string
+	// Next is the transition table, one row of len(Client)+len(Server)+1
+	// entries per state: the client's kinds, the server's, then the
+	// client's half-close. An entry is 0 when the event is not allowed
+	// there, else the next state plus one.
+	Next []uint16
+	// Flags holds each state's FlagFinal, FlagClientDone and FlagClosed.
+	Flags []uint8
+}
+
+// State flags in Spec.Flags.
+const (
+	// FlagFinal marks a state where the protocol may end: the server may
+	// finish the call with OK and the client may half-close.
+	FlagFinal uint8 = 1 << iota
+	// FlagClientDone marks a state after which the client sends nothing
+	// more, so that it may half-close there.
+	FlagClientDone
+	// FlagClosed marks a state reached after the client's half-close.
+	FlagClosed
+)
+
+// Machine is a compiled protocol, ready to check calls: immutable and
+// shared by every call of its method.
+type Machine struct {
+	spec Spec
+	nev  int // events per state: len(Client)+len(Server)+1
+	nc   int // len(Client)
+	// want[side][state] lists what side may send in state, for errors.
+	want [2][]string
+}
+
+// New checks spec and returns its Machine.
+func New(spec Spec) (*Machine, error) {
+	m := &Machine{spec: spec, nc: len(spec.Client), nev: len(spec.Client) + len(spec.Server) + 1}
+	n := len(spec.States)
+	switch {
+	case n == 0:
+		return nil, errors.New("protocol: no states")
+	case n >= 1<<16-1:
+		return nil, errors.New("protocol: too many states")
+	case len(spec.Next) != n*m.nev:
+		return nil, fmt.Errorf("protocol: %d transitions for %d states of %d events", len(spec.Next), n, m.nev)
+	case len(spec.Flags) != n:
+		return nil, fmt.Errorf("protocol: %d flags for %d states", len(spec.Flags), n)
+	}
+	for _, t := range spec.Next {
+		if int(t) > n {
+			return nil, fmt.Errorf("protocol: transition to state %d of %d", int(t)-1, n)
+		}
+	}
+	a := alphabet{client: spec.Client, server: spec.Server}
+	for side := range 2 {
+		m.want[side] = make([]string, n)
+		for s := range n {
+			var kinds []string
+			for ev := range m.nev {
+				if spec.Next[s*m.nev+ev] != 0 && a.side(ev) == Side(side) {
+					kinds = append(kinds, a.name(ev))
+				}
+			}
+			fl := spec.Flags[s]
+			if Side(side) == ClientSide && spec.Next[s*m.nev+m.nev-1] == 0 && fl&(FlagFinal|FlagClientDone) != 0 && fl&FlagClosed == 0 {
+				kinds = append(kinds, "half-close")
+			}
+			if Side(side) == ServerSide && fl&FlagFinal != 0 {
+				kinds = append(kinds, "the end of the call")
+			}
+			if len(kinds) == 0 {
+				m.want[side][s] = "nothing from the " + Side(side).String() + ": it is the " + Side(side).other().String() + "'s turn"
+			} else {
+				m.want[side][s] = strings.Join(kinds, " or ")
+			}
+		}
+	}
+	return m, nil
+}
+
+// MustNew is New for generated code: it panics on an invalid spec.
+func MustNew(spec Spec) *Machine {
+	m, err := New(spec)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// Spec returns the machine's tables.
+func (m *Machine) Spec() Spec { return m.spec }
+
+// Method returns the full name of the method the machine checks.
+func (m *Machine) Method() string { return m.spec.Method }
+
+// Checker state word: the state in the low 16 bits and these flags.
+const (
+	stateMask  = 1<<16 - 1
+	failedBit  = 1 << 16 // a violation was seen: every later step fails
+	finalSeen  = 1 << 17 // a final state was seen since the last received message
+	halfClosed = 1 << 18 // the client half-closed
+	endedBit   = 1 << 19 // the call ended
+)
+
+// Checker follows one call through a Machine from one side's view: that
+// side's sends and the messages it receives, in the order it sees them.
+// The zero value is not usable; use NewChecker.
+//
+// Concurrency: every method is safe for concurrent use and lock-free. The
+// checker's order of two concurrent sends is the order in which their
+// Send calls took effect; senders that need an order on the wire must
+// order themselves (as with any two goroutines sending on one call).
+type Checker struct {
+	m    *Machine
+	side Side
+	st   atomic.Uint32
+}
+
+// NewChecker returns a checker of m from side's view, at the start.
+func NewChecker(m *Machine, side Side) *Checker {
+	c := &Checker{m: m, side: side}
+	c.st.Store(finalSeen * uint32(m.spec.Flags[0]&FlagFinal))
+	return c
+}
+
+// Machine returns the checker's machine.
+func (c *Checker) Machine() *Machine { return c.m }
+
+// State returns the current state's number.
+func (c *Checker) State() int { return int(c.st.Load() & stateMask) }
+
+// StateName describes the current state, like "after client join".
+func (c *Checker) StateName() string { return c.m.spec.States[c.State()] }
+
+// Failed reports whether a received message broke the protocol.
+func (c *Checker) Failed() bool { return c.st.Load()&failedBit != 0 }
+
+// event returns the event number of side's kind k, or -1.
+func (c *Checker) event(side Side, k int) int {
+	if side == ClientSide {
+		if k < 0 || k >= c.m.nc {
+			return -1
+		}
+		return k
+	}
+	if k < 0 || k >= c.m.nev-1-c.m.nc {
+		return -1
+	}
+	return c.m.nc + k
+}
+
+// step moves the checker by event ev (sent by from); it reports false,
+// leaving the state as it was, when ev is not allowed.
+func (c *Checker) step(ev int, from Side) (uint32, bool) {
+	for {
+		old := c.st.Load()
+		if old&(failedBit|endedBit) != 0 {
+			return old, false
+		}
+		t := c.m.spec.Next[int(old&stateMask)*c.m.nev+ev]
+		if t == 0 {
+			return old, false
+		}
+		nw := old&^(stateMask|finalSeen) | uint32(t-1)
+		final := c.m.spec.Flags[t-1]&FlagFinal != 0
+		if final || (from == c.side && old&finalSeen != 0) {
+			nw |= finalSeen
+		}
+		if c.st.CompareAndSwap(old, nw) {
+			return nw, true
+		}
+	}
+}
+
+// undo moves the checker back from state word nw to old, if nothing
+// moved it since: a checked send that did not happen after all.
+func (c *Checker) undo(old, nw uint32) { c.st.CompareAndSwap(nw, old) }
+
+// fail marks the checker failed.
+func (c *Checker) fail() {
+	for {
+		old := c.st.Load()
+		if old&failedBit != 0 || c.st.CompareAndSwap(old, old|failedBit) {
+			return
+		}
+	}
+}
+
+// Send checks that the checker's side may send its kind k now and, if so,
+// moves past it. It returns a *Violation (with Local set) and leaves the
+// state as it was when the protocol does not allow it; the message must
+// then not be sent.
+func (c *Checker) Send(k int) error {
+	ev := c.event(c.side, k)
+	if ev < 0 {
+		return c.violation(true, c.side, c.State(), kindName(c.m, c.side, k))
+	}
+	old, ok := c.step(ev, c.side)
+	if !ok {
+		return c.violation(true, c.side, int(old&stateMask), kindName(c.m, c.side, k))
+	}
+	return nil
+}
+
+// Recv checks a message of kind k received from the other side and moves
+// past it. When the protocol does not allow it, the checker fails (every
+// later step fails too) and Recv returns a *Violation: the call must end.
+func (c *Checker) Recv(k int) error {
+	from := c.side.other()
+	ev := c.event(from, k)
+	if ev < 0 {
+		c.fail()
+		return c.violation(false, from, c.State(), kindName(c.m, from, k))
+	}
+	old, ok := c.step(ev, from)
+	if !ok {
+		c.fail()
+		return c.violation(false, from, int(old&stateMask), kindName(c.m, from, k))
+	}
+	return nil
+}
+
+// halfClose applies the client's half-close: an explicit half-close step
+// if the protocol names one here, else allowed where the protocol may end
+// or the client has nothing more to send.
+func (c *Checker) halfClose() (uint32, bool) {
+	if old, ok := c.step(c.m.nev-1, ClientSide); ok {
+		return old, true
+	}
+	for {
+		old := c.st.Load()
+		if old&(failedBit|endedBit) != 0 {
+			return old, false
+		}
+		if old&halfClosed != 0 {
+			return old, true // CloseSend is idempotent
+		}
+		fl := c.m.spec.Flags[old&stateMask]
+		if fl&(FlagFinal|FlagClientDone) == 0 || fl&FlagClosed != 0 {
+			return old, false
+		}
+		if c.st.CompareAndSwap(old, old|halfClosed) {
+			return old, true
+		}
+	}
+}
+
+// CloseSend checks the client's own half-close (Checker on the client
+// side).
+func (c *Checker) CloseSend() error {
+	if old, ok := c.halfClose(); !ok {
+		return c.violation(true, ClientSide, int(old&stateMask), "half-close")
+	}
+	return nil
+}
+
+// RecvHalfClose checks the client's half-close as the server receives it;
+// like Recv, a violation fails the checker.
+func (c *Checker) RecvHalfClose() error {
+	if old, ok := c.halfClose(); !ok {
+		c.fail()
+		return c.violation(false, ClientSide, int(old&stateMask), "half-close")
+	}
+	return nil
+}
+
+// End checks that the server may end the call with OK now: the protocol
+// is in a state where it may end. On the client side a final state since
+// the last received message also counts, since the client's own messages
+// may have crossed the server's end in flight.
+func (c *Checker) End() error {
+	for {
+		old := c.st.Load()
+		s := int(old & stateMask)
+		if old&failedBit != 0 {
+			return c.violation(c.side == ServerSide, ServerSide, s, "the end of the call (OK)")
+		}
+		ok := c.m.spec.Flags[s]&FlagFinal != 0 || (c.side == ClientSide && old&finalSeen != 0)
+		if !ok {
+			if c.side == ClientSide {
+				c.fail()
+			}
+			return c.violation(c.side == ServerSide, ServerSide, s, "the end of the call (OK)")
+		}
+		if c.st.CompareAndSwap(old, old|endedBit) {
+			return nil
+		}
+	}
+}
+
+// noKind is Violation.Got for a message with no kind.
+const noKind = "a message with no kind (set one of its cases)"
+
+func kindName(m *Machine, side Side, k int) string {
+	list := m.spec.Client
+	if side == ServerSide {
+		list = m.spec.Server
+	}
+	if k < 0 || k >= len(list) {
+		return noKind
+	}
+	return list[k]
+}
+
+func (c *Checker) violation(local bool, side Side, state int, got string) *Violation {
+	return &Violation{
+		NoKind: got == noKind,
+		Method: c.m.spec.Method,
+		Side:   side,
+		Local:  local,
+		State:  c.m.spec.States[state],
+		Want:   c.m.want[side][state],
+		Got:    got,
+	}
+}
+
+// Violation is a step the protocol does not allow: a local send refused
+// before reaching the wire (Local), or a message, half-close or end of
+// call received out of protocol.
+type Violation struct {
+	// Method is the method's full name, "pkg.Service/Method".
+	Method string
+	// Side is who sent (or tried to send) the event.
+	Side Side
+	// Local is set for the checker's own side's sends, refused before
+	// they reached the wire.
+	Local bool
+	// State describes where the conversation was, like "before the first
+	// message".
+	State string
+	// Want lists what Side may send there.
+	Want string
+	// Got is the kind sent or received.
+	Got string
+	// NoKind is set when the message had no kind at all (a oneof with no
+	// case set): malformed rather than out of order.
+	NoKind bool
+}
+
+// Error reads like "chat.v1.Chat/Converse: got say, want join (before the
+// first message)" for a received message and "chat.v1.Chat/Converse:
+// cannot send say, may send join (before the first message)" for a
+// refused local send.
+func (v *Violation) Error() string {
+	if v.Local {
+		return fmt.Sprintf("%s: the %s cannot send %s, may send %s (%s)", v.Method, v.Side, v.Got, v.Want, v.State)
+	}
+	return fmt.Sprintf("%s: got %s, want %s (%s)", v.Method, v.Got, v.Want, v.State)
+}
