@@ -197,7 +197,7 @@ func (f *fileGen) protocolDecls(c *convGen) {
 	f.P()
 	f.kindFunc(c.prefix+"ClientKind", c.prefix+"Protocol", c.m.req, c.client)
 	f.kindFunc(c.prefix+"ServerKind", c.prefix+"Protocol", c.m.res, c.server)
-	if c.m.clientStream || c.m.serverS {
+	if c.m.clientStream || c.m.serverStream {
 		f.convSide(c, true)
 		f.convSide(c, false)
 	}
@@ -286,7 +286,7 @@ func newSideGen(f *fileGen, c *convGen, server bool) *sideGen {
 	}
 	g.inner = g.pr + "." + g.side + "Conv[" + c.m.req + ", " + c.m.res + "]"
 	if server {
-		g.ownSingle = !c.m.serverS
+		g.ownSingle = !c.m.serverStream
 		g.theirSingle = !c.m.clientStream
 	} else {
 		g.ownSingle = !c.m.clientStream
@@ -556,7 +556,7 @@ func (f *fileGen) protocolRegister(rt, base string, m method) {
 	sc := "*" + pr + ".ServerConv[" + m.req + ", " + m.res + "]"
 	call := "call *" + rt + ".ServerCall[" + m.req + ", " + m.res + "]"
 	switch {
-	case m.clientStream && m.serverS:
+	case m.clientStream && m.serverStream:
 		f.P(rt, ".HandleBidi(s, ", m.constName, ", func(", call, ") error {")
 		f.P("return ", pr, ".Serve(call, ", tables, ", func(c ", sc, ") error {")
 		f.P("return impl.", m.goName, "(&", p, "ServerConv{c})")
@@ -564,7 +564,7 @@ func (f *fileGen) protocolRegister(rt, base string, m method) {
 		f.P(rt, ".HandleClientStream(s, ", m.constName, ", func(", call, ") (*", m.res, ", error) {")
 		f.P("return ", pr, ".ServeClientStream(call, ", tables, ", func(c ", sc, ") (*", m.res, ", error) {")
 		f.P("return impl.", m.goName, "(&", p, "ServerConv{c})")
-	case m.serverS:
+	case m.serverStream:
 		f.P(rt, ".HandleServerStream(s, ", m.constName, ", func(req *", m.req, ", ", call, ") error {")
 		f.P("return ", pr, ".ServeServerStream(req, call, ", tables, ", func(req *", m.req, ", c ", sc, ") error {")
 		f.P("return impl.", m.goName, "(req, &", p, "ServerConv{ServerConv: c, req: req})")
@@ -585,11 +585,11 @@ func (f *fileGen) protocolOpen(base string, m method) {
 	p := convPrefix(base, m)
 	tables := p + "Protocol, " + p + "ClientKind, " + p + "ServerKind"
 	switch {
-	case m.clientStream && m.serverS:
+	case m.clientStream && m.serverStream:
 		f.P("conv, err := ", pr, ".Open(ctx, c.c, ", m.constName, ", ", tables, ", opts...)")
 	case m.clientStream:
 		f.P("conv, err := ", pr, ".OpenClientStream(ctx, c.c, ", m.constName, ", ", tables, ", opts...)")
-	case m.serverS:
+	case m.serverStream:
 		f.P("conv, err := ", pr, ".OpenServerStream(ctx, c.c, ", m.constName, ", ", tables, ", req, opts...)")
 	default:
 		f.P("return ", pr, ".CallUnary(ctx, c.c, ", m.constName, ", ", tables, ", req, opts...)")

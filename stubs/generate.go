@@ -82,110 +82,134 @@ func (g *generator) namesOf(fd protoreflect.FileDescriptor) *fileNames {
 	if n, ok := g.names[fd.Path()]; ok {
 		return n
 	}
-	n := &fileNames{
+	nm := &namer{fd: fd, taken: map[string]bool{}, n: &fileNames{
 		idents:     map[protoreflect.FullName]string{},
 		oneofIface: map[protoreflect.FullName]string{},
 		oneofCase:  map[protoreflect.FullName]string{},
 		fields:     map[protoreflect.FullName]string{},
-	}
+	}}
+	n := nm.n
 	n.importPath, n.pkg = goPackageOf(fileGoPackage(fd), string(fd.Package()), fd.Path())
-	taken := map[string]bool{}
-	claim := func(name string) string {
-		for taken[name] {
-			name += "_"
-		}
-		taken[name] = true
-		return name
-	}
-	rel := func(d protoreflect.Descriptor) string {
-		name := string(d.FullName())
-		if p := string(fd.Package()); p != "" {
-			name = name[len(p)+1:]
-		}
-		return goCamelCase(name)
-	}
-	enum := func(e protoreflect.EnumDescriptor, parent string) {
-		name := claim(rel(e))
-		n.idents[e.FullName()] = name
-		prefix := name
-		if parent != "" {
-			prefix = parent
-		}
-		values := e.Values()
-		for i := 0; i < values.Len(); i++ {
-			v := values.Get(i)
-			n.idents[v.FullName()] = claim(prefix + "_" + string(v.Name()))
-		}
-	}
-	var message func(m protoreflect.MessageDescriptor)
-	message = func(m protoreflect.MessageDescriptor) {
-		if m.IsMapEntry() {
-			return
-		}
-		name := claim(rel(m))
-		n.idents[m.FullName()] = name
-		fieldTaken := map[string]bool{"EncodeMsgpack": true, "DecodeMsgpack": true, "AppendProto": true, "UnmarshalProto": true, "MergeProto": true}
-		claimField := func(s string) string {
-			for fieldTaken[s] {
-				s += "_"
-			}
-			fieldTaken[s] = true
-			return s
-		}
-		fields := m.Fields()
-		for i := 0; i < fields.Len(); i++ {
-			f := fields.Get(i)
-			if o := f.ContainingOneof(); o != nil && !o.IsSynthetic() {
-				if _, ok := n.fields[o.FullName()]; !ok {
-					n.fields[o.FullName()] = claimField(goCamelCase(string(o.Name())))
-					n.oneofIface[o.FullName()] = claim(name + "_" + goCamelCase(string(o.Name())))
-				}
-				n.fields[f.FullName()] = goCamelCase(string(f.Name()))
-				continue
-			}
-			n.fields[f.FullName()] = claimField(goCamelCase(string(f.Name())))
-		}
-		for i := 0; i < fields.Len(); i++ {
-			f := fields.Get(i)
-			if o := f.ContainingOneof(); o != nil && !o.IsSynthetic() {
-				n.oneofCase[f.FullName()] = claim(name + "_" + goCamelCase(string(f.Name())))
-			}
-		}
-		enums := m.Enums()
-		for i := 0; i < enums.Len(); i++ {
-			enum(enums.Get(i), name)
-		}
-		msgs := m.Messages()
-		for i := 0; i < msgs.Len(); i++ {
-			message(msgs.Get(i))
-		}
-	}
 	enums := fd.Enums()
 	for i := 0; i < enums.Len(); i++ {
-		enum(enums.Get(i), "")
+		nm.enum(enums.Get(i), "")
 	}
 	msgs := fd.Messages()
 	for i := 0; i < msgs.Len(); i++ {
-		message(msgs.Get(i))
+		nm.message(msgs.Get(i))
 	}
 	services := fd.Services()
 	for i := 0; i < services.Len(); i++ {
-		sv := services.Get(i)
-		base := goCamelCase(string(sv.Name()))
-		n.idents[sv.FullName()] = base
-		for _, suffix := range []string{"Server", "Client", "unimplementedServer"} {
-			claim(base + suffix)
-		}
-		claim("Unimplemented" + base + "Server")
-		claim("Register" + base + "Server")
-		claim("New" + base + "Client")
-		methods := sv.Methods()
-		for j := 0; j < methods.Len(); j++ {
-			claim(base + "_" + goCamelCase(string(methods.Get(j).Name())) + "_FullMethodName")
-		}
+		nm.service(services.Get(i))
 	}
 	g.names[fd.Path()] = n
 	return n
+}
+
+// namer gives a file's declarations their Go names, each unique in the
+// package: a name already taken gets underscores appended.
+type namer struct {
+	fd    protoreflect.FileDescriptor
+	n     *fileNames
+	taken map[string]bool // package-level Go names given so far
+}
+
+// claim takes name, or the first free name made of it and underscores.
+func (nm *namer) claim(name string) string {
+	for nm.taken[name] {
+		name += "_"
+	}
+	nm.taken[name] = true
+	return name
+}
+
+// rel is d's name relative to the file's package, in Go case.
+func (nm *namer) rel(d protoreflect.Descriptor) string {
+	name := string(d.FullName())
+	if p := string(nm.fd.Package()); p != "" {
+		name = name[len(p)+1:]
+	}
+	return goCamelCase(name)
+}
+
+// enum names an enum and its values (prefixed with the enclosing
+// message's name for nested enums, as protoc-gen-go does).
+func (nm *namer) enum(e protoreflect.EnumDescriptor, parent string) {
+	name := nm.claim(nm.rel(e))
+	nm.n.idents[e.FullName()] = name
+	prefix := name
+	if parent != "" {
+		prefix = parent
+	}
+	values := e.Values()
+	for i := 0; i < values.Len(); i++ {
+		v := values.Get(i)
+		nm.n.idents[v.FullName()] = nm.claim(prefix + "_" + string(v.Name()))
+	}
+}
+
+// message names a message, its fields and oneofs, and what it nests.
+func (nm *namer) message(m protoreflect.MessageDescriptor) {
+	if m.IsMapEntry() {
+		return
+	}
+	n := nm.n
+	name := nm.claim(nm.rel(m))
+	n.idents[m.FullName()] = name
+	// Field names must not collide with each other or with the methods
+	// generated on the message.
+	fieldTaken := map[string]bool{"EncodeMsgpack": true, "DecodeMsgpack": true, "AppendProto": true, "UnmarshalProto": true, "MergeProto": true}
+	claimField := func(s string) string {
+		for fieldTaken[s] {
+			s += "_"
+		}
+		fieldTaken[s] = true
+		return s
+	}
+	fields := m.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		f := fields.Get(i)
+		if o := f.ContainingOneof(); o != nil && !o.IsSynthetic() {
+			if _, ok := n.fields[o.FullName()]; !ok {
+				n.fields[o.FullName()] = claimField(goCamelCase(string(o.Name())))
+				n.oneofIface[o.FullName()] = nm.claim(name + "_" + goCamelCase(string(o.Name())))
+			}
+			n.fields[f.FullName()] = goCamelCase(string(f.Name()))
+			continue
+		}
+		n.fields[f.FullName()] = claimField(goCamelCase(string(f.Name())))
+	}
+	for i := 0; i < fields.Len(); i++ {
+		f := fields.Get(i)
+		if o := f.ContainingOneof(); o != nil && !o.IsSynthetic() {
+			n.oneofCase[f.FullName()] = nm.claim(name + "_" + goCamelCase(string(f.Name())))
+		}
+	}
+	enums := m.Enums()
+	for i := 0; i < enums.Len(); i++ {
+		nm.enum(enums.Get(i), name)
+	}
+	msgs := m.Messages()
+	for i := 0; i < msgs.Len(); i++ {
+		nm.message(msgs.Get(i))
+	}
+}
+
+// service names a service and reserves the names its generated code
+// declares.
+func (nm *namer) service(sv protoreflect.ServiceDescriptor) {
+	base := goCamelCase(string(sv.Name()))
+	nm.n.idents[sv.FullName()] = base
+	for _, suffix := range []string{"Server", "Client", "unimplementedServer"} {
+		nm.claim(base + suffix)
+	}
+	nm.claim("Unimplemented" + base + "Server")
+	nm.claim("Register" + base + "Server")
+	nm.claim("New" + base + "Client")
+	methods := sv.Methods()
+	for j := 0; j < methods.Len(); j++ {
+		nm.claim(base + "_" + goCamelCase(string(methods.Get(j).Name())) + "_FullMethodName")
+	}
 }
 
 // fileGoPackage returns fd's go_package option, or "".

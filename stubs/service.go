@@ -25,11 +25,11 @@ func (f *fileGen) rpcType(m protoreflect.MessageDescriptor) (string, error) {
 
 // method is what service generation needs to know about one RPC.
 type method struct {
-	md                    protoreflect.MethodDescriptor
-	goName, constName     string
-	req, res              string // type arguments
-	clientStream, serverS bool
-	proto                 *convGen // the typed conversation, for a method with a protocol
+	md                         protoreflect.MethodDescriptor
+	goName, constName          string
+	req, res                   string // type arguments
+	clientStream, serverStream bool
+	proto                      *convGen // the typed conversation, for a method with a protocol
 }
 
 // service writes the method-name constants, the server interface, its
@@ -37,32 +37,51 @@ type method struct {
 // client for sv.
 func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 	base := f.names.idents[sv.FullName()]
-	ctx := f.use("context")
-	rt := f.use("github.com/parleyrpc/parley/runtime")
+	methods, err := f.serviceMethods(sv, base)
+	if err != nil {
+		return err
+	}
+	f.methodNames(sv, methods)
+	f.serverSide(sv, base, methods)
+	f.clientSide(sv, base, methods)
+	for _, m := range methods {
+		if m.proto != nil {
+			f.protocolDecls(m.proto)
+		}
+	}
+	return nil
+}
+
+// serviceMethods collects sv's methods with their Go names and types, and
+// their declared protocols.
+func (f *fileGen) serviceMethods(sv protoreflect.ServiceDescriptor, base string) ([]method, error) {
 	var methods []method
 	ms := sv.Methods()
 	for i := 0; i < ms.Len(); i++ {
 		md := ms.Get(i)
 		req, err := f.rpcType(md.Input())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res, err := f.rpcType(md.Output())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		goName := goCamelCase(string(md.Name()))
 		methods = append(methods, method{
 			md: md, goName: goName, constName: base + "_" + goName + "_FullMethodName",
-			req: req, res: res, clientStream: md.IsStreamingClient(), serverS: md.IsStreamingServer(),
+			req: req, res: res, clientStream: md.IsStreamingClient(), serverStream: md.IsStreamingServer(),
 		})
 		m := &methods[len(methods)-1]
 		if m.proto, err = f.newConv(base, *m); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return methods, nil
+}
 
-	// Method names.
+// methodNames writes the constants of the methods' full names.
+func (f *fileGen) methodNames(sv protoreflect.ServiceDescriptor, methods []method) {
 	f.P("// Full method names of the service ", sv.FullName(), ", as they appear in")
 	f.P("// the HTTP/2 :path of a call.")
 	f.P("const (")
@@ -72,8 +91,13 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 	}
 	f.P(")")
 	f.P()
+}
 
-	// Server interface.
+// serverSide writes the server interface, its Unimplemented
+// implementation and its registration.
+func (f *fileGen) serverSide(sv protoreflect.ServiceDescriptor, base string, methods []method) {
+	ctx := f.use("context")
+	rt := f.use("github.com/parleyrpc/parley/runtime")
 	serverName := base + "Server"
 	f.api(sv, serverName, "server", "handles", methods, func(m method) string { return serverSig(ctx, rt, m) },
 		"Implement it (embedding Unimplemented"+serverName+" for forward",
@@ -83,7 +107,6 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 		"mailbox (Out, Send) carries responses; returning ends the call with",
 		"the returned error's status (nil is OK).")
 
-	// Unimplemented server.
 	unimpl := "Unimplemented" + serverName
 	f.P("// ", unimpl, " implements ", serverName, " with methods that fail with")
 	f.P("// UNIMPLEMENTED. Embed it in implementations so that adding a method to the")
@@ -95,7 +118,7 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 		f.P("// ", m.goName, " returns an UNIMPLEMENTED error.")
 		f.P("func (", unimpl, ") ", m.goName, serverSig(ctx, rt, m), " {")
 		errExpr := fmt.Sprintf("%s.Errorf(%s.Unimplemented, \"method %s not implemented\")", w, w, m.md.Name())
-		if m.serverS {
+		if m.serverStream {
 			f.P("return ", errExpr)
 		} else {
 			f.P("return nil, ", errExpr)
@@ -104,7 +127,6 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 		f.P()
 	}
 
-	// Registration.
 	f.P("// Register", serverName, " registers impl's methods with s under their full")
 	f.P("// method names. Call it before s starts serving.")
 	f.P("func Register", serverName, "(s *", rt, ".Server, impl ", serverName, ") {")
@@ -117,8 +139,12 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 	}
 	f.P("}")
 	f.P()
+}
 
-	// Client.
+// clientSide writes the client interface and its implementation.
+func (f *fileGen) clientSide(sv protoreflect.ServiceDescriptor, base string, methods []method) {
+	ctx := f.use("context")
+	rt := f.use("github.com/parleyrpc/parley/runtime")
 	clientName := base + "Client"
 	impl := lowerFirst(clientName)
 	f.api(sv, clientName, "client", "starts", methods, func(m method) string { return clientSig(ctx, rt, m) },
@@ -152,12 +178,6 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 		f.P("}")
 		f.P()
 	}
-	for _, m := range methods {
-		if m.proto != nil {
-			f.protocolDecls(m.proto)
-		}
-	}
-	return nil
 }
 
 // callKind is what differs between the four kinds of call.
@@ -169,11 +189,11 @@ type callKind struct {
 
 func (m method) kind() callKind {
 	switch {
-	case m.clientStream && m.serverS:
+	case m.clientStream && m.serverStream:
 		return callKind{"bidirectional-streaming", "HandleBidi", "Open"}
 	case m.clientStream:
 		return callKind{"client-streaming", "HandleClientStream", "OpenClientStream"}
-	case m.serverS:
+	case m.serverStream:
 		return callKind{"server-streaming", "HandleServerStream", "OpenServerStream"}
 	}
 	return callKind{"unary", "HandleUnary", "CallUnary"}
@@ -201,17 +221,17 @@ func (f *fileGen) api(sv protoreflect.ServiceDescriptor, name, side, verb string
 func serverSig(ctx, rt string, m method) string {
 	call := "*" + rt + ".ServerCall[" + m.req + ", " + m.res + "]"
 	switch {
-	case m.proto != nil && m.clientStream && m.serverS:
+	case m.proto != nil && m.clientStream && m.serverStream:
 		return "(conv *" + m.proto.prefix + "ServerConv) error"
 	case m.proto != nil && m.clientStream:
 		return "(conv *" + m.proto.prefix + "ServerConv) (*" + m.res + ", error)"
-	case m.proto != nil && m.serverS:
+	case m.proto != nil && m.serverStream:
 		return "(req *" + m.req + ", conv *" + m.proto.prefix + "ServerConv) error"
-	case m.clientStream && m.serverS:
+	case m.clientStream && m.serverStream:
 		return "(call " + call + ") error"
 	case m.clientStream:
 		return "(call " + call + ") (*" + m.res + ", error)"
-	case m.serverS:
+	case m.serverStream:
 		return "(req *" + m.req + ", call " + call + ") error"
 	}
 	return "(ctx " + ctx + ".Context, req *" + m.req + ") (*" + m.res + ", error)"
@@ -223,9 +243,9 @@ func clientSig(ctx, rt string, m method) string {
 	switch {
 	case m.proto != nil && m.clientStream:
 		return "(ctx " + ctx + ".Context, opts ..." + rt + ".CallOption) (*" + m.proto.prefix + "ClientConv, error)"
-	case m.proto != nil && m.serverS:
+	case m.proto != nil && m.serverStream:
 		return "(ctx " + ctx + ".Context, req *" + m.req + ", opts ..." + rt + ".CallOption) (*" + m.proto.prefix + "ClientConv, error)"
-	case !m.clientStream && !m.serverS:
+	case !m.clientStream && !m.serverStream:
 		return "(ctx " + ctx + ".Context, req *" + m.req + ", opts ..." + rt + ".CallOption) (*" + m.res + ", error)"
 	case !m.clientStream:
 		return "(ctx " + ctx + ".Context, req *" + m.req + ", opts ..." + rt + ".CallOption) (" + call + ", error)"
