@@ -483,63 +483,12 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 		return fmt.Sprintf("return %s.Errorf(\"%s.%s: %%w\", err)", fmtPkg, m.FullName(), fd.Name())
 	}
 	for _, fl := range fields {
-		for _, c := range fl.cases {
-			f.P("case ", strconv.Quote(string(c.fd.Name())), ":")
-			f.skipNil()
-			f.P("if m.", fl.goName, " != nil {")
-			f.P("return ", fmtPkg, ".Errorf(\"", m.FullName(), ": more than one case of oneof ", fl.oneof.Name(), " present (", c.fd.Name(), ")\")")
-			f.P("}")
-			v := f.decode(c.e, "v", wrapErr(c.fd))
-			f.P("m.", fl.goName, " = &", c.caseType, "{", c.goName, ": ", v, "}")
-		}
 		if fl.oneof != nil {
+			f.decodeOneof(m, fl, fmtPkg, wrapErr)
 			continue
 		}
-		fd := fl.fd
-		onErr := wrapErr(fd)
-		x := "m." + fl.goName
-		f.P("case ", strconv.Quote(string(fd.Name())), ":")
-		switch {
-		case fd.IsMap():
-			f.P("l, err := ", f.use("github.com/parleyrpc/parley/wire"), ".MsgpackMapLen(d)")
-			f.P("if err != nil {")
-			f.P(onErr)
-			f.P("}")
-			f.P("if l > 0 {")
-			f.P(x, " = make(", fl.goType(), ", min(l, 64))")
-			f.P("}")
-			f.P("for j := 0; j < l; j++ {")
-			kx := f.decode(fl.key, "k", onErr)
-			vx := f.decode(fl.e, "v", onErr)
-			f.P(x, "[", kx, "] = ", vx)
-			f.P("}")
-		case fd.IsList():
-			f.P("l, err := ", f.use("github.com/parleyrpc/parley/wire"), ".MsgpackArrayLen(d)")
-			f.P("if err != nil {")
-			f.P(onErr)
-			f.P("}")
-			f.P("if l > 0 {")
-			f.P(x, " = make([]", fl.e.goType, ", 0, min(l, 64))")
-			f.P("}")
-			f.P("for j := 0; j < l; j++ {")
-			vx := f.decode(fl.e, "v", onErr)
-			f.P(x, " = append(", x, ", ", vx, ")")
-			f.P("}")
-		default:
-			if fl.e.kind == protoreflect.MessageKind || fd.HasOptionalKeyword() {
-				// nil is absent: the field stays nil (or zero).
-				f.skipNil()
-			}
-			vx := f.decode(fl.e, "v", onErr)
-			if optionalPtr(fd, fl.e) {
-				if vx != "v" {
-					f.P("p := ", vx)
-					vx = "p"
-				}
-				vx = "&" + vx
-			}
-			f.P(x, " = ", vx)
-		}
+		f.P("case ", strconv.Quote(string(fl.fd.Name())), ":")
+		f.decodeField(fl, wrapErr(fl.fd))
 	}
 	f.P("default:")
 	f.P("return d.Skip()")
@@ -548,6 +497,69 @@ func (f *fileGen) decoder(m protoreflect.MessageDescriptor, name string, fields 
 	f.P("})")
 	f.P("}")
 	f.P()
+}
+
+// decodeOneof writes the cases of DecodeMsgpack's key switch for a oneof's
+// fields: a second case present is an error.
+func (f *fileGen) decodeOneof(m protoreflect.MessageDescriptor, fl field, fmtPkg string, wrapErr func(protoreflect.FieldDescriptor) string) {
+	for _, c := range fl.cases {
+		f.P("case ", strconv.Quote(string(c.fd.Name())), ":")
+		f.skipNil()
+		f.P("if m.", fl.goName, " != nil {")
+		f.P("return ", fmtPkg, ".Errorf(\"", m.FullName(), ": more than one case of oneof ", fl.oneof.Name(), " present (", c.fd.Name(), ")\")")
+		f.P("}")
+		v := f.decode(c.e, "v", wrapErr(c.fd))
+		f.P("m.", fl.goName, " = &", c.caseType, "{", c.goName, ": ", v, "}")
+	}
+}
+
+// decodeField writes the body of DecodeMsgpack's case for a field that is
+// not in a oneof: a map, a list or a single value; onErr returns its
+// decoding error.
+func (f *fileGen) decodeField(fl field, onErr string) {
+	fd := fl.fd
+	x := "m." + fl.goName
+	switch {
+	case fd.IsMap():
+		f.P("l, err := ", f.use("github.com/parleyrpc/parley/wire"), ".MsgpackMapLen(d)")
+		f.P("if err != nil {")
+		f.P(onErr)
+		f.P("}")
+		f.P("if l > 0 {")
+		f.P(x, " = make(", fl.goType(), ", min(l, 64))")
+		f.P("}")
+		f.P("for j := 0; j < l; j++ {")
+		kx := f.decode(fl.key, "k", onErr)
+		vx := f.decode(fl.e, "v", onErr)
+		f.P(x, "[", kx, "] = ", vx)
+		f.P("}")
+	case fd.IsList():
+		f.P("l, err := ", f.use("github.com/parleyrpc/parley/wire"), ".MsgpackArrayLen(d)")
+		f.P("if err != nil {")
+		f.P(onErr)
+		f.P("}")
+		f.P("if l > 0 {")
+		f.P(x, " = make([]", fl.e.goType, ", 0, min(l, 64))")
+		f.P("}")
+		f.P("for j := 0; j < l; j++ {")
+		vx := f.decode(fl.e, "v", onErr)
+		f.P(x, " = append(", x, ", ", vx, ")")
+		f.P("}")
+	default:
+		if fl.e.kind == protoreflect.MessageKind || fd.HasOptionalKeyword() {
+			// nil is absent: the field stays nil (or zero).
+			f.skipNil()
+		}
+		vx := f.decode(fl.e, "v", onErr)
+		if optionalPtr(fd, fl.e) {
+			if vx != "v" {
+				f.P("p := ", vx)
+				vx = "p"
+			}
+			vx = "&" + vx
+		}
+		f.P(x, " = ", vx)
+	}
 }
 
 // skipNil writes statements that skip a msgpack nil value and return from
