@@ -103,11 +103,64 @@ func Parse(files []string, opts Options) ([]protoreflect.FileDescriptor, error) 
 
 // compile parses, links and validates files.
 func compile(files []string, opts Options) (*schema, error) {
-	if len(files) == 0 {
-		return nil, errors.New("stubs: no .proto files given")
+	roots, names, err := protoNames(files, opts)
+	if err != nil {
+		return nil, err
 	}
-	roots := opts.ImportPaths
-	names := make([]string, len(files))
+	ds := &diskSources{roots: roots, paths: map[string]string{}}
+	var errs ErrorList
+	c := protocompile.Compiler{
+		Resolver:       protocompile.WithStandardImports(protocompile.ResolverFunc(ds.find)),
+		SourceInfoMode: protocompile.SourceInfoStandard,
+		Reporter: reporter.NewReporter(func(err reporter.ErrorWithPos) error {
+			errs = append(errs, ds.errorAt(err))
+			return nil
+		}, nil),
+	}
+	linked, err := c.Compile(context.Background(), names...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	var ewp reporter.ErrorWithPos
+	if errors.As(err, &ewp) {
+		// A failure the compiler does not report, like a missing import.
+		return nil, ErrorList{ds.errorAt(ewp)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stubs: %w", err)
+	}
+
+	s := &schema{disk: ds.paths}
+	for _, f := range linked {
+		s.files = append(s.files, f)
+	}
+	// Validate the given files and every non-standard file whose types
+	// they use: types from imported files are generated too, by their own
+	// run.
+	// Files imported only for the options they define (googleapis'
+	// annotations, validation rules: often proto2) are not: options do
+	// not change the mapping.
+	for _, fd := range typeFiles(s.files) {
+		if _, onDisk := ds.paths[fd.Path()]; !onDisk && strings.HasPrefix(fd.Path(), "google/protobuf/") {
+			continue
+		}
+		errs = append(errs, s.validate(fd)...)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
+}
+
+// protoNames returns the import roots to search and the proto name of
+// each file: relative to the import path it lies under, or, without
+// import paths, to its own directory (which becomes a root).
+func protoNames(files []string, opts Options) (roots, names []string, err error) {
+	if len(files) == 0 {
+		return nil, nil, errors.New("stubs: no .proto files given")
+	}
+	roots = opts.ImportPaths
+	names = make([]string, len(files))
 	for i, f := range files {
 		if len(opts.ImportPaths) == 0 {
 			dir := filepath.Dir(f)
@@ -119,82 +172,47 @@ func compile(files []string, opts Options) (*schema, error) {
 		}
 		name, ok := protoName(f, opts.ImportPaths)
 		if !ok {
-			return nil, fmt.Errorf("stubs: %s is not under any import path (%s)", f, strings.Join(opts.ImportPaths, ", "))
+			return nil, nil, fmt.Errorf("stubs: %s is not under any import path (%s)", f, strings.Join(opts.ImportPaths, ", "))
 		}
 		names[i] = name
 	}
+	return roots, names, nil
+}
 
-	var mu sync.Mutex
-	disk := map[string]string{}
-	resolver := protocompile.ResolverFunc(func(name string) (protocompile.SearchResult, error) {
-		for _, root := range roots {
-			p := filepath.Join(root, filepath.FromSlash(name))
-			data, err := os.ReadFile(p)
-			if err != nil {
-				continue
-			}
-			mu.Lock()
-			disk[name] = p
-			mu.Unlock()
-			return protocompile.SearchResult{Source: bytes.NewReader(data)}, nil
-		}
-		return protocompile.SearchResult{}, fmt.Errorf("%s: %w", name, os.ErrNotExist)
-	})
+// diskSources finds .proto files under the import roots, and remembers
+// where each was found, so that errors name the file as on disk. The
+// compiler calls find from several goroutines.
+type diskSources struct {
+	roots []string
+	mu    sync.Mutex
+	paths map[string]string // proto name → path on disk; guarded by mu
+}
 
-	var errs ErrorList
-	position := func(name string, line, col int) (string, int, int) {
-		mu.Lock()
-		defer mu.Unlock()
-		if p, ok := disk[name]; ok {
-			name = p
-		}
-		return name, line, col
-	}
-	c := protocompile.Compiler{
-		Resolver:       protocompile.WithStandardImports(resolver),
-		SourceInfoMode: protocompile.SourceInfoStandard,
-		Reporter: reporter.NewReporter(func(err reporter.ErrorWithPos) error {
-			pos := err.GetPosition()
-			f, l, col := position(pos.Filename, pos.Line, pos.Col)
-			errs = append(errs, &Error{File: f, Line: l, Column: col, Msg: err.Unwrap().Error()})
-			return nil
-		}, nil),
-	}
-	linked, err := c.Compile(context.Background(), names...)
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	var ewp reporter.ErrorWithPos
-	if errors.As(err, &ewp) {
-		// A failure the compiler does not report, like a missing import.
-		pos := ewp.GetPosition()
-		f, l, col := position(pos.Filename, pos.Line, pos.Col)
-		return nil, ErrorList{{File: f, Line: l, Column: col, Msg: ewp.Unwrap().Error()}}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("stubs: %w", err)
-	}
-
-	s := &schema{disk: disk}
-	for _, f := range linked {
-		s.files = append(s.files, f)
-	}
-	// Validate the given files and every non-standard file whose types
-	// they use: types from imported files are generated too, by their own
-	// run.
-	// Files imported only for the options they define (googleapis'
-	// annotations, validation rules: often proto2) are not: options do
-	// not change the mapping.
-	for _, fd := range typeFiles(s.files) {
-		if _, onDisk := disk[fd.Path()]; !onDisk && strings.HasPrefix(fd.Path(), "google/protobuf/") {
+func (ds *diskSources) find(name string) (protocompile.SearchResult, error) {
+	for _, root := range ds.roots {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		data, err := os.ReadFile(p)
+		if err != nil {
 			continue
 		}
-		errs = append(errs, s.validate(fd)...)
+		ds.mu.Lock()
+		ds.paths[name] = p
+		ds.mu.Unlock()
+		return protocompile.SearchResult{Source: bytes.NewReader(data)}, nil
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	return protocompile.SearchResult{}, fmt.Errorf("%s: %w", name, os.ErrNotExist)
+}
+
+// errorAt is err as a schema Error, at its position in the file on disk.
+func (ds *diskSources) errorAt(err reporter.ErrorWithPos) *Error {
+	pos := err.GetPosition()
+	name := pos.Filename
+	ds.mu.Lock()
+	if p, ok := ds.paths[name]; ok {
+		name = p
 	}
-	return s, nil
+	ds.mu.Unlock()
+	return &Error{File: name, Line: pos.Line, Column: pos.Col, Msg: err.Unwrap().Error()}
 }
 
 // protoName returns f's name relative to the first import path that
