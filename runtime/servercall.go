@@ -673,6 +673,49 @@ func (ss *serverCore) readUnaryRequest() ([]byte, error) {
 // stream goroutine; when the call's context ends first, ctxDone finishes
 // the stream without waiting for it.
 func serveStreaming[Req, Res any](ss *serverCore, h func(*ServerCall[Req, Res]) error) {
+	call := newServerCall[Req, Res](ss)
+	// The call's own mailboxes: an interceptor that wraps the call to see
+	// its messages (below) takes their place in call, not here.
+	in, out := call.in, call.out
+	reader := &inDecoder[Req]{
+		mr:    msgReader{maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats, single: ss.singleRequest()},
+		codec: ss.codec,
+		in:    in,
+		ctx:   ss.ctx,
+		end:   func(err error) { ss.requestsEnded(in, err) },
+	}
+	reader.start(ss.st.Body())
+	ss.sendMsg = func(m any) error {
+		v, ok := m.(*Res)
+		if !ok {
+			return wire.Errorf(wire.Internal, "SendMsg(%T) on a call that sends %T", m, v)
+		}
+		return out.Send(call.ctx, v)
+	}
+	ss.recvMsg = func() (any, error) {
+		v, err := in.Recv(call.ctx)
+		if err != nil && err != io.EOF {
+			return nil, wire.AsError(err)
+		}
+		return v, err
+	}
+
+	// A context that ends while the handler runs ends the call at once
+	// (ctxDone): the status goes out, or nothing if the client is gone,
+	// even if the handler ignores its context.
+	stop := context.AfterFunc(ss.ctx, ss.ctxDone)
+	runStreamHandler(ss, call, h)
+	stop()
+	// The call is over: stop the handler and the request decoding.
+	ss.endContext()
+	_ = ss.st.Body().Close()
+	reader.stop()
+}
+
+// newServerCall makes a streaming call's mailboxes: the inbound one of
+// requests, and the outbound one of framed responses, which the senders
+// write to the stream themselves (outWriter).
+func newServerCall[Req, Res any](ss *serverCore) *ServerCall[Req, Res] {
 	size := ss.srv.cfg.mailboxSize
 	ss.out = mailbox.New[[]byte](size)
 	ss.flow.out = ss.out
@@ -691,62 +734,28 @@ func serveStreaming[Req, Res any](ss *serverCore, h func(*ServerCall[Req, Res]) 
 		},
 		done: ss.out.Done,
 	}
+	return call
+}
 
-	// The call's own mailboxes: an interceptor that wraps the call to see
-	// its messages (below) takes their place in call, not here.
-	in, out := call.in, call.out
-	reader := &inDecoder[Req]{
-		mr:    msgReader{maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats, single: ss.singleRequest()},
-		codec: ss.codec,
-		in:    in,
-		ctx:   ss.ctx,
-		end:   func(err error) { ss.requestsEnded(in, err) },
-	}
-	reader.start(ss.st.Body())
-
-	ss.sendMsg = func(m any) error {
-		v, ok := m.(*Res)
-		if !ok {
-			return wire.Errorf(wire.Internal, "SendMsg(%T) on a call that sends %T", m, v)
-		}
-		return out.Send(call.ctx, v)
-	}
-	ss.recvMsg = func() (any, error) {
-		v, err := in.Recv(call.ctx)
-		if err != nil && err != io.EOF {
-			return nil, wire.AsError(err)
-		}
-		return v, err
-	}
+// runStreamHandler runs h, through the server's stream interceptors, and
+// ends the call with its result (a panic ends it with INTERNAL).
+func runStreamHandler[Req, Res any](ss *serverCore, call *ServerCall[Req, Res], h func(*ServerCall[Req, Res]) error) {
 	info := &StreamServerInfo{Method: ss.method, Kind: ss.kind}
 	run := chainStreamServer(ss.srv.cfg.stream, info, func(ctx context.Context, conn ServerConn) error {
 		call.ctx = ctx
 		if conn != ServerConn(ss) {
 			// An interceptor wrapped the call to see its messages: the
 			// handler's sends and receives go through it.
-			call.in, call.out = viaConn[Req, Res](ctx, size, conn.RecvMsg, conn.SendMsg, ss.out.Done)
+			call.in, call.out = viaConn[Req, Res](ctx, ss.srv.cfg.mailboxSize, conn.RecvMsg, conn.SendMsg, ss.out.Done)
 		}
 		return h(call)
 	})
-	handle := func() {
-		var err error
-		func() {
-			defer ss.recoverHandler(&err)
-			err = run(ss.ctx, ss)
-		}()
-		ss.end(endWith(err))
-	}
-
-	// A context that ends while the handler runs ends the call at once
-	// (ctxDone): the status goes out, or nothing if the client is gone,
-	// even if the handler ignores its context.
-	stop := context.AfterFunc(ss.ctx, ss.ctxDone)
-	handle()
-	stop()
-	// The call is over: stop the handler and the request decoding.
-	ss.endContext()
-	_ = ss.st.Body().Close()
-	reader.stop()
+	var err error
+	func() {
+		defer ss.recoverHandler(&err)
+		err = run(ss.ctx, ss)
+	}()
+	ss.end(endWith(err))
 }
 
 // singleRequest is msgReader.single for the call's requests: "request"
