@@ -160,7 +160,7 @@ func waitText(sel, substr string) chromedp.Action[chromedp.Void] {
 
 func joinPage(base, nick, room string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
-		chromedp.Navigate(base + "/"),
+		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible("#nick"),
 		chromedp.Evaluate[chromedp.Void](`(document.querySelector("#nick").value = "", document.querySelector("#room").value = "", true)`),
 		chromedp.SendKeys("#nick", nick),
