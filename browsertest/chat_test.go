@@ -220,6 +220,7 @@ func TestBrowserChat(t *testing.T) {
 	run(bea, "bea sees ann's message", waitText("#log", "hi gopher, from a browser"))
 
 	run(ann, "ann asks /who", say("/who"), waitText("#log", "Here: ann, bea, gopher."))
+	run(ann, "ann lists the rooms (gRPC-Web)", say("/rooms"), waitText("#log", "Rooms: #lobby (3 here)."))
 
 	run(bea, "bea leaves", chromedp.Click("#leave"), waitText("#status", "You left #lobby"),
 		chromedp.WaitVisible("#join-form"))

@@ -110,13 +110,12 @@ func newService(srv *prt.Server) *testService {
 
 // env is a parley server mounted on a net/http server on loopback.
 type env struct {
-	t       *testing.T
-	srv     *prt.Server
-	ts      *testService
-	base    string // http://host:port
-	client  *http.Client
-	h2      bool
-	closeFn func()
+	t      *testing.T
+	srv    *prt.Server
+	ts     *testService
+	base   string // http://host:port
+	client *http.Client
+	h2     bool
 }
 
 func newEnv(t *testing.T, h2 bool, serverOpts []prt.ServerOption, webOpts ...web.Option) *env {

@@ -9,7 +9,7 @@ import {
   type ClientEvent,
   type ServerEvent,
 } from "./chat.parley";
-import { Code, type Status, type StreamCall } from "./parley";
+import { Code, ParleyError, type Status, type StreamCall } from "./parley";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -210,14 +210,28 @@ sayForm.addEventListener("submit", (e) => {
       session.room = arg.toLowerCase();
       ev = { join: { room: session.room, nick: session.nick } };
       break;
+    case "/rooms":
+      listRooms();
+      return;
     case "/help":
-      notice("Commands: /who (who is here), /join ROOM, /leave. Anything else is said in the room.");
+      notice("Commands: /who (who is here), /rooms (every room), /join ROOM, /leave. Anything else is said in the room.");
       return;
     default:
       ev = { say: { text } };
   }
   session.call.send(ev).catch((err) => setStatus(String(err), "error"));
 });
+
+/** listRooms shows every room: a unary call, over gRPC-Web. */
+function listRooms(): void {
+  client
+    .listRooms({}, { timeoutMs: 10_000 })
+    .then((res) => {
+      const rooms = (res.rooms ?? []).map((r) => `#${r.name} (${r.members ?? 0} here)`);
+      notice(rooms.length ? `Rooms: ${rooms.join(", ")}.` : "No rooms.");
+    })
+    .catch((err) => notice(`Could not list the rooms: ${err instanceof ParleyError ? err.message : err}.`));
+}
 
 function leave(): void {
   if (!session) return;
