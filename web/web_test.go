@@ -678,3 +678,43 @@ func TestNativeGRPCOverNetHTTP(t *testing.T) {
 		t.Fatalf("status: %v", err)
 	}
 }
+
+// TestGRPCWebBackpressure: a gRPC-Web client that stops reading a
+// server-streaming response stops the server's sends (TCP over HTTP/1.1,
+// flow control over HTTP/2); once it reads, everything arrives.
+func TestGRPCWebBackpressure(t *testing.T) {
+	forEachProto(t, func(t *testing.T, h2 bool) {
+		e := newEnv(t, h2, nil)
+		const total = 4000 // of 16 KiB: 64 MB, more than any buffer between the two
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", e.base+"/test.Echo/Count",
+			bytes.NewReader(frame(t, 0, Line{Text: strings.Repeat("z", 16<<10), N: total})))
+		req.Header.Set("Content-Type", "application/grpc-web+msgpack")
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if n := waitStill(&e.ts.sent); n >= total {
+			t.Fatalf("the server sent all %d messages to a client that read none", n)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for {
+			rest, flag, _, ok, err := wire.ParseWebFrame(raw, -1)
+			if err != nil || !ok {
+				t.Fatalf("after %d messages: %v", n, err)
+			}
+			raw = rest
+			if flag == wire.FlagTrailers {
+				break
+			}
+			n++
+		}
+		if n != total || len(raw) != 0 {
+			t.Fatalf("%d messages, %d bytes after the trailers", n, len(raw))
+		}
+	})
+}
