@@ -189,6 +189,7 @@ func TestBrowserChat(t *testing.T) {
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox, // CI runs as root
+		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(1100, 720),
 	)...)
 	defer cancelAlloc()
