@@ -222,6 +222,10 @@ func TestBrowserChat(t *testing.T) {
 
 	run(ann, "ann asks /who", say("/who"), waitText("#log", "Here: ann, bea, gopher."))
 	run(ann, "ann lists the rooms (gRPC-Web)", say("/rooms"), waitText("#log", "Rooms: #lobby (3 here)."))
+	run(ann, "ann moves to another room", say("/join random"), waitText("#status", "Connected to #random as ann"))
+	run(bea, "bea sees ann leave", waitText("#log", "ann left (2 here)"))
+	run(ann, "ann comes back", say("/join lobby"), waitText("#status", "Connected to #lobby as ann"),
+		waitText("#log", "hi gopher, from a browser"))
 
 	run(bea, "bea leaves", chromedp.Click("#leave"), waitText("#status", "You left #lobby"),
 		chromedp.WaitVisible("#join-form"))

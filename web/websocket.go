@@ -400,7 +400,7 @@ func (s *wsStream) finish() {
 		trailers = http.Header{}
 		trailers.Set(wire.HeaderStatus, strconv.Itoa(int(wire.CodeFromHTTPStatus(status))))
 		trailers.Set(wire.HeaderMessage, wire.EncodeMessage(fmt.Sprintf("HTTP status %d: %s", status, s.pending)))
-	case !s.headersSent && !s.sentFrames && len(s.pending) == 0 && len(s.resp.splitTrailersPeek()) == 0:
+	case !s.headersSent && !s.sentFrames && len(s.pending) == 0 && !s.resp.hasTrailers():
 		trailers = s.resp.hdr // trailers-only
 	default:
 		trailers = s.resp.splitTrailers()
@@ -420,16 +420,14 @@ func (s *wsStream) finish() {
 	<-s.pumpDone
 }
 
-// splitTrailersPeek returns the trailer keys of r.hdr without removing
-// them.
-func (r *response) splitTrailersPeek() []string {
-	var keys []string
+// hasTrailers reports whether r.hdr holds trailer fields.
+func (r *response) hasTrailers() bool {
 	for k := range r.hdr {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
-			keys = append(keys, k)
+			return true
 		}
 	}
-	return keys
+	return false
 }
 
 var _ Stream = (*wsStream)(nil)

@@ -121,7 +121,9 @@ function onEvent(ev: ServerEvent): void {
     notice(`Here: ${(ev.members.nicks ?? []).join(", ")}.`);
   } else if (ev.left) {
     notice(`You left #${ev.left.room}.`);
-    void session.call.closeSend();
+    // Left also answers a /join to another room; only a leave ends the
+    // conversation.
+    if (session.leaving) void session.call.closeSend();
   }
 }
 
