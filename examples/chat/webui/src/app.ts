@@ -219,6 +219,13 @@ sayForm.addEventListener("submit", (e) => {
       notice("Commands: /who (who is here), /rooms (every room), /join ROOM, /leave. Anything else is said in the room.");
       return;
     default:
+      // The server ends a conversation that says more than it allows
+      // (1024 bytes by default): refuse here instead.
+      if (new TextEncoder().encode(text).length > 1024) {
+        textInput.value = text;
+        notice("That message is too long (at most 1024 bytes).");
+        return;
+      }
       ev = { say: { text } };
   }
   session.call.send(ev).catch((err) => setStatus(String(err), "error"));
