@@ -320,11 +320,14 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
     this.ws = new WebSocket(url, [SUBPROTOCOL]);
     this.ws.binaryType = "arraybuffer";
     const meta = requestMetadata(opts);
+    // opened settles when the socket opens, or fails to: then the call
+    // has ended and send reports its status.
     this.opened = new Promise((resolve) => {
       this.ws.addEventListener("open", () => {
         this.ws.send(frame(FLAG_HEADERS, headerBlock({ "content-type": "application/grpc+msgpack", ...meta })));
         resolve();
       });
+      this.ws.addEventListener("close", () => resolve());
     });
     const parser = new FrameParser();
     this.ws.addEventListener("message", (ev: MessageEvent) => {
