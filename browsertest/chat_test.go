@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -43,12 +44,76 @@ type chatServer struct {
 }
 
 func buildServer(t *testing.T) string {
-	bin := filepath.Join(t.TempDir(), "chat-server")
-	cmd := exec.Command("go", "build", "-race", "-o", bin, "github.com/parleyrpc/parley/examples/chat/cmd/chat-server")
+	return build(t, "github.com/parleyrpc/parley/examples/chat/cmd/chat-server")
+}
+
+// build builds a command of the chat example, with the race detector.
+func build(t *testing.T, pkg string) string {
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-race", "-o", bin, pkg)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build chat-server: %v\n%s", err, b)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return bin
+}
+
+// terminal is the chat's terminal client, typed into through its standard
+// input.
+type terminal struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   chan string
+}
+
+func startTerminal(t *testing.T, bin, addr, nick, room string) *terminal {
+	cmd := exec.Command(bin, "-addr", addr, "-name", nick, "-room", room, "-timestamps=false")
+	cmd.Stderr = logWriter{t}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m := &terminal{t: t, cmd: cmd, stdin: stdin, out: make(chan string, 100)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			m.out <- sc.Text()
+		}
+		close(m.out)
+	}()
+	return m
+}
+
+// logWriter logs what a command prints on its standard error.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (m *terminal) typeLine(line string) {
+	if _, err := io.WriteString(m.stdin, line+"\n"); err != nil {
+		m.t.Fatalf("terminal member: %v", err)
+	}
+}
+
+// waitLine reads the terminal's output up to a line containing substr.
+func (m *terminal) waitLine(substr string) {
+	m.t.Helper()
+	for line := range m.out {
+		if strings.Contains(line, substr) {
+			return
+		}
+	}
+	m.t.Fatalf("the terminal member exited before printing %q", substr)
 }
 
 func freeAddr(t *testing.T) string {
@@ -174,13 +239,14 @@ func say(text string) chromedp.Action[chromedp.Void] {
 	return chromedp.SendKeys("#text", text+"\r")
 }
 
-// TestBrowserChat: two browser members and one Go member (native gRPC)
-// converse in a room; one browser member leaves; the server shuts down
-// gracefully and the page says why the conversation ended; the server
-// comes back and the page rejoins by itself.
+// TestBrowserChat: two browser members, the terminal client and a Go
+// member (native gRPC) converse in a room; one browser member leaves; the
+// server shuts down gracefully and the page says why the conversation
+// ended; the server comes back and the page rejoins by itself.
 func TestBrowserChat(t *testing.T) {
 	exe := chromium(t)
 	srv := &chatServer{t: t, bin: buildServer(t), addr: freeAddr(t)}
+	termBin := build(t, "github.com/parleyrpc/parley/examples/chat/client")
 	srv.start()
 	base := "http://" + srv.addr
 
@@ -209,31 +275,27 @@ func TestBrowserChat(t *testing.T) {
 	gopher := join(t, ctx, srv.addr, "lobby", "gopher")
 	defer gopher.c.Close()
 	run(ann, "ann sees gopher arrive", waitText("#log", "gopher joined (2 here)"), waitText("#members", "gopher"))
+	carl := startTerminal(t, termBin, srv.addr, "carl", "lobby")
+	carl.waitLine("you joined as carl")
+	run(ann, "ann sees the terminal member arrive", waitText("#log", "carl joined (3 here)"))
 
 	gopher.send(&chatpb.ClientEvent_Say{Say: &chatpb.Say{Text: "hello from Go"}})
 	run(ann, "ann sees the Go member's message", waitText("#log", "hello from Go"))
 
 	run(bea, "bea joins and gets the history", joinPage(base, "bea", "lobby"), waitText("#log", "hello from Go"))
-	run(ann, "ann sees bea arrive", waitText("#log", "bea joined (3 here)"))
+	run(ann, "ann sees bea arrive", waitText("#log", "bea joined (4 here)"))
 
 	run(ann, "ann says hi", say("hi gopher, from a browser"))
 	gopher.awaitMessage("ann", "hi gopher, from a browser")
+	carl.waitLine("<ann> hi gopher, from a browser")
 	run(bea, "bea sees ann's message", waitText("#log", "hi gopher, from a browser"))
 
-	run(ann, "ann asks /who", say("/who"), waitText("#log", "Here: ann, bea, gopher."))
-	run(ann, "ann lists the rooms (gRPC-Web)", say("/rooms"), waitText("#log", "Rooms: #lobby (3 here)."))
-	run(ann, "ann moves to another room", say("/join random"), waitText("#status", "Connected to #random as ann"))
-	run(bea, "bea sees ann leave", waitText("#log", "ann left (2 here)"))
-	run(ann, "ann comes back", say("/join lobby"), waitText("#status", "Connected to #lobby as ann"),
-		waitText("#log", "hi gopher, from a browser"))
+	carl.typeLine("hello from a terminal")
+	run(ann, "ann sees the terminal member's message", waitText("#log", "hello from a terminal"))
+	run(bea, "bea sees the terminal member's message", waitText("#log", "hello from a terminal"))
 
-	run(bea, "bea leaves", chromedp.Click("#leave"), waitText("#status", "You left #lobby"),
-		chromedp.WaitVisible("#join-form"))
-	run(ann, "ann sees bea leave", waitText("#log", "bea left (2 here)"))
-	gopher.await(func(ev *chatpb.ServerEvent) bool {
-		p, ok := ev.Event.(*chatpb.ServerEvent_Presence)
-		return ok && p.Presence.Nick == "bea" && p.Presence.Kind == chatpb.PresenceKind_PRESENCE_KIND_LEFT
-	})
+	run(ann, "ann asks /who", say("/who"), waitText("#log", "Here: ann, bea, carl, gopher."))
+	run(ann, "ann lists the rooms (gRPC-Web)", say("/rooms"), waitText("#log", "Rooms: #lobby (4 here)."))
 
 	shot, err := chromedp.Run(ann, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -247,10 +309,29 @@ func TestBrowserChat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Graceful shutdown: the page says why the conversation ended.
+	run(ann, "ann moves to another room", say("/join random"), waitText("#status", "Connected to #random as ann"))
+	run(bea, "bea sees ann leave", waitText("#log", "ann left (3 here)"))
+	run(ann, "ann comes back", say("/join lobby"), waitText("#status", "Connected to #lobby as ann"),
+		waitText("#log", "hi gopher, from a browser"))
+
+	run(bea, "bea leaves", chromedp.Click("#leave"), waitText("#status", "You left #lobby"),
+		chromedp.WaitVisible("#join-form"))
+	run(ann, "ann sees bea leave", waitText("#log", "bea left (3 here)"))
+	carl.waitLine("bea left")
+	gopher.await(func(ev *chatpb.ServerEvent) bool {
+		p, ok := ev.Event.(*chatpb.ServerEvent_Presence)
+		return ok && p.Presence.Nick == "bea" && p.Presence.Kind == chatpb.PresenceKind_PRESENCE_KIND_LEFT
+	})
+
+	// Graceful shutdown: the page says why the conversation ended, as
+	// the terminal client does.
 	srv.stop()
 	run(ann, "the page says the server shut down", waitText("#log", "UNAVAILABLE: chat server is shutting down"),
 		waitText("#status", "Reconnecting"))
+	carl.waitLine("UNAVAILABLE: chat server is shutting down")
+	if err := carl.cmd.Wait(); err == nil {
+		t.Error("the terminal client exited 0 after the server shut down")
+	}
 
 	// The server comes back on the same address: the page rejoins.
 	srv.start()
