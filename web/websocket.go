@@ -66,6 +66,7 @@ type wsStream struct {
 	headersSent bool
 	sentFrames  bool   // a message frame has gone out
 	done        bool   // finish has begun: writes fail, a read error is no cancellation
+	violation   error  // a framing error after the half-close, set by the pump
 	pending     []byte // written bytes not yet sent as frames
 	timer       *time.Timer
 }
@@ -193,6 +194,11 @@ func (s *wsStream) pump() {
 		if err != nil {
 			s.pumpErr = wire.Errorf(wire.Internal, "WebSocket framing: %v", err)
 			if halfClosed {
+				// The call layer reads no more: end the call
+				// here, with the error in its trailers.
+				s.mu.Lock()
+				s.violation = s.pumpErr
+				s.mu.Unlock()
 				s.cancel()
 			}
 			return
@@ -405,6 +411,18 @@ func (s *wsStream) finish() {
 	default:
 		trailers = s.resp.splitTrailers()
 		err = s.flushLocked()
+	}
+	if trailers.Get(wire.HeaderStatus) == "" {
+		// The call layer sets no status for a call whose client went
+		// away (or broke the framing after its half-close): say what
+		// happened, for a client still there to read it.
+		status := wire.NewError(wire.Canceled, "the client cancelled the call or went away")
+		if s.violation != nil {
+			status = wire.AsError(s.violation)
+		}
+		trailers = http.Header{}
+		trailers.Set(wire.HeaderStatus, strconv.Itoa(int(status.Code())))
+		trailers.Set(wire.HeaderMessage, wire.EncodeMessage(status.Message()))
 	}
 	s.done = true
 	s.mu.Unlock()
