@@ -1,8 +1,11 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -83,6 +86,69 @@ func FuzzWebSocketCall(f *testing.F) {
 		_ = w2.closeSend(ctx)
 		if _, tr := w2.trailers(ctx); tr["grpc-status"][0] != "0" {
 			t.Fatalf("next call: %v", tr)
+		}
+	})
+}
+
+// FuzzGRPCWebCall posts arbitrary bodies as gRPC-Web calls, binary and
+// text: every answer is well-formed gRPC-Web with a status, and the server
+// goes on serving.
+func FuzzGRPCWebCall(f *testing.F) {
+	f.Add(frame(f, 0, Line{Text: "a"}), false)
+	f.Add(frame(f, 0, Line{Text: "a"}), true)
+	f.Add([]byte{0x80, 0, 0, 0, 0}, false)
+	f.Add([]byte{0, 0, 0, 0, 9, 1}, false)
+	f.Add(append(frame(f, 0, Line{}), frame(f, 0, Line{})...), false)
+	f.Add([]byte("not base64!"), true)
+	f.Fuzz(func(t *testing.T, body []byte, text bool) {
+		e := newEnv(t, false, nil)
+		ct := "application/grpc-web+msgpack"
+		if text {
+			ct = "application/grpc-web-text+msgpack"
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", e.base+"/test.Echo/Unary", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("HTTP %d, %v", resp.StatusCode, err)
+		}
+		if resp.Header.Get("Grpc-Status") != "" {
+			if len(raw) != 0 {
+				t.Fatalf("a trailers-only response with a body: %q", raw)
+			}
+		} else {
+			if text {
+				dec, n, err := wire.DecodeBase64Chunks(nil, raw)
+				if err != nil || n != len(raw) {
+					t.Fatalf("response text %q: %v", raw, err)
+				}
+				raw = dec
+			}
+			var trailers map[string][]string
+			for len(raw) > 0 && trailers == nil {
+				rest, flag, p, ok, err := wire.ParseWebFrame(raw, -1)
+				if err != nil || !ok {
+					t.Fatalf("response body %x: %v", raw, err)
+				}
+				raw = rest
+				if flag == wire.FlagTrailers {
+					if trailers, err = wire.ParseHeaderBlock(p); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if len(trailers["grpc-status"]) != 1 || len(raw) != 0 {
+				t.Fatalf("trailers %v, %d bytes after them", trailers, len(raw))
+			}
+		}
+		r, err := e.grpcWeb(t.Context(), "/test.Echo/Unary", "application/grpc-web+msgpack", frame(t, 0, Line{Text: "x"}), nil)
+		if err != nil || r.grpcStatus() != "0" {
+			t.Fatalf("next call: %+v %v", r, err)
 		}
 	})
 }
