@@ -416,13 +416,13 @@ func (s *wsStream) finish() {
 		// The call layer sets no status for a call whose client went
 		// away (or broke the framing after its half-close): say what
 		// happened, for a client still there to read it.
-		status := wire.NewError(wire.Canceled, "the client cancelled the call or went away")
+		why := wire.NewError(wire.Canceled, "the client cancelled the call or went away")
 		if s.violation != nil {
-			status = wire.AsError(s.violation)
+			why = wire.AsError(s.violation)
 		}
 		trailers = http.Header{}
-		trailers.Set(wire.HeaderStatus, strconv.Itoa(int(status.Code())))
-		trailers.Set(wire.HeaderMessage, wire.EncodeMessage(status.Message()))
+		trailers.Set(wire.HeaderStatus, strconv.Itoa(int(why.Code())))
+		trailers.Set(wire.HeaderMessage, wire.EncodeMessage(why.Message()))
 	}
 	s.done = true
 	s.mu.Unlock()
