@@ -625,14 +625,18 @@ func TestWebSocketBackpressure(t *testing.T) {
 		}
 		sendDone <- w.closeSend(ctx)
 	}()
-	if n := waitStill(&sent); n >= total {
+	n := waitStill(&sent)
+	if n >= total {
 		t.Fatalf("the client sent all %d messages to a handler that read none", n)
 	}
+	t.Logf("inbound: the client's sends stalled after %d of %d messages of 16 KiB", n, total)
 	// Outbound: the handler is released and echoes everything, but the
 	// client reads nothing yet, so both directions stall.
 	close(e.ts.release)
 	if n := waitStill(&e.ts.received); n >= total {
 		t.Fatalf("the server echoed all %d messages to a client that read none", n)
+	} else {
+		t.Logf("outbound: the server's echoes stalled after %d of %d", n, total)
 	}
 	// The client reads: everything arrives, in order.
 	_, hdr, _, err := w.recv(ctx)
@@ -696,6 +700,8 @@ func TestGRPCWebBackpressure(t *testing.T) {
 		defer resp.Body.Close()
 		if n := waitStill(&e.ts.sent); n >= total {
 			t.Fatalf("the server sent all %d messages to a client that read none", n)
+		} else {
+			t.Logf("the server's sends stalled after %d of %d messages of 16 KiB", n, total)
 		}
 		raw, err := io.ReadAll(resp.Body)
 		if err != nil {
