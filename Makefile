@@ -6,7 +6,7 @@ MODULES   := . $(patsubst %/go.mod,%,$(wildcard */go.mod))
 PKGS      := ./...
 FUZZTIME  ?= 30s
 
-.PHONY: test vet lint fmt-check unit chat chat-server chat-client fuzz bench generate
+.PHONY: test vet lint fmt-check unit chat chat-server chat-client chat-web fuzz bench generate
 
 ## test: gofmt, go vet, staticcheck and the race-enabled tests of every
 ## module.
@@ -61,7 +61,8 @@ bench:
 chat:
 	$(GO) run ./examples/chat/demo
 
-## chat-server: the chat server alone, on ADDR, until Ctrl-C.
+## chat-server: the chat server alone, on ADDR, until Ctrl-C; open
+## http://ADDR/ in a browser to chat from its web page.
 ADDR ?= 127.0.0.1:7070
 chat-server:
 	$(GO) run ./examples/chat/cmd/chat-server -addr $(ADDR)
@@ -71,6 +72,12 @@ NAME ?= $(USER)
 ROOM ?= lobby
 chat-client:
 	$(GO) run ./examples/chat/client -addr $(ADDR) -name $(NAME) -room $(ROOM)
+
+## chat-web: rebuild the chat page's JavaScript (examples/chat/webui/static/app.js,
+## checked in) from its TypeScript after regenerating the client; needs npm.
+chat-web:
+	$(GO) generate ./examples/chat/webui
+	cd examples/chat/webui && npm ci --no-audit --no-fund && npm run build
 
 ## probe: hostile-peer probe (interop/cmd/h2probe): every attack against a
 ## fresh parley and a fresh grpc-go interop server, then a PING flood against

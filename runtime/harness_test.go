@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -33,16 +34,21 @@ type transport struct {
 	tls     bool
 	network string
 	impl    prt.HTTP2Transport // the HTTP/2 implementation on both sides
+	// handler serves through Server.Handler on net/http's HTTP/2 (h2c)
+	// instead of Serve; the client uses impl.
+	handler bool
 }
 
-// transports covers both HTTP/2 implementations; the first is the default
-// one (TransportFramer) over h2c.
+// transports covers both HTTP/2 implementations, and the server mounted on
+// net/http through Server.Handler; the first is the default one
+// (TransportFramer) over h2c.
 var transports = []transport{
-	{"framer-h2c", false, "tcp4", prt.TransportFramer},
-	{"framer-tls", true, "tcp4", prt.TransportFramer},
-	{"nethttp-h2c", false, "tcp4", prt.TransportNetHTTP},
-	{"nethttp-tls", true, "tcp4", prt.TransportNetHTTP},
-	{"nethttp-h2c-ipv6", false, "tcp6", prt.TransportNetHTTP},
+	{"framer-h2c", false, "tcp4", prt.TransportFramer, false},
+	{"framer-tls", true, "tcp4", prt.TransportFramer, false},
+	{"nethttp-h2c", false, "tcp4", prt.TransportNetHTTP, false},
+	{"nethttp-tls", true, "tcp4", prt.TransportNetHTTP, false},
+	{"nethttp-h2c-ipv6", false, "tcp6", prt.TransportNetHTTP, false},
+	{"handler-h2c", false, "tcp4", prt.TransportFramer, true},
 }
 
 // implementations are the h2c transports of each HTTP/2 implementation:
@@ -116,7 +122,21 @@ func newEnv(t *testing.T, tr transport, register func(s *prt.Server), o envOpts)
 	register(srv)
 	l := testutil.Listen(t, tr.network)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	var hs *http.Server
+	if tr.handler {
+		p := new(http.Protocols)
+		p.SetUnencryptedHTTP2(true)
+		hs = &http.Server{Handler: srv.Handler(), Protocols: p}
+		go func() {
+			err := hs.Serve(l)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = prt.ErrServerClosed
+			}
+			served <- err
+		}()
+	} else {
+		go func() { served <- srv.Serve(l) }()
+	}
 	client, err := prt.Dial(l.Addr().String(), dopts...)
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +144,9 @@ func newEnv(t *testing.T, tr transport, register func(s *prt.Server), o envOpts)
 	t.Cleanup(func() {
 		client.Close()
 		srv.Close()
+		if hs != nil {
+			hs.Close()
+		}
 		if err := <-served; !errors.Is(err, prt.ErrServerClosed) {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}

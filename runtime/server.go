@@ -52,7 +52,7 @@ type Server struct {
 	connWG    sync.WaitGroup // one per connection being served, and per call through ServeHTTP
 
 	httpOnce sync.Once
-	http     http.Handler // ServeHTTP's; set by httpHandler
+	http     http.Handler // ServeHTTP's: Handler(); set on its first call
 
 	// http1 serves the connections that do not speak HTTP/2, with the
 	// WithHTTP1Handler handler; nil without one.

@@ -17,8 +17,9 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	var importPaths stringList
 	fs.Var(&importPaths, "I", "search `DIR` for imports (repeatable; default: each file's own directory)")
 	quiet := fs.Bool("q", false, "do not list the files written")
+	lang := fs.String("lang", "go", "generate `LANG`: go (FILE.parley.go), or ts (FILE.parley.ts, a TypeScript browser client, and parley.ts, its runtime)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: parley gen [-out DIR] [-I DIR]... FILE.proto...\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: parley gen [-lang go|ts] [-out DIR] [-I DIR]... FILE.proto...\n\n"+
 			"Generates FILE.parley.go for each FILE.proto: msgpack message types and\n"+
 			"typed server and client stubs. Well-known imports (google/protobuf/*.proto)\n"+
 			"need no files on disk. No protoc is needed.\n\nFlags:\n")
@@ -35,7 +36,16 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	gen, err := stubs.Generate(files, stubs.Options{ImportPaths: importPaths})
+	generate := stubs.Generate
+	switch *lang {
+	case "go":
+	case "ts":
+		generate = stubs.GenerateTS
+	default:
+		fmt.Fprintf(stderr, "parley gen: unknown -lang %q (go or ts)\n", *lang)
+		return errUsage
+	}
+	gen, err := generate(files, stubs.Options{ImportPaths: importPaths})
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,12 @@
 //
 //	go run ./examples/chat/cmd/chat-server -addr 127.0.0.1:7070
 //
-// Connect with `go run ./examples/chat/client -addr 127.0.0.1:7070 -name
+// Open http://127.0.0.1:7070/ in a browser to chat from the web page, or
+// connect with `go run ./examples/chat/client -addr 127.0.0.1:7070 -name
 // alice -room lobby`, or with any gRPC client that has a msgpack codec (see
-// examples/chat/README.md).
+// examples/chat/README.md). One port serves both: connections that open
+// with the HTTP/2 preface (gRPC clients) go to parley's own transport, the
+// others (browsers: the page, gRPC-Web, WebSockets) to net/http.
 //
 // The server also answers the standard health service,
 // grpc.health.v1.Health, for "" and parley.chat.v1.Chat, so Kubernetes gRPC
@@ -20,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,6 +31,7 @@ import (
 
 	"github.com/parleyrpc/parley/examples/chat/server"
 	"github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/web"
 )
 
 func main() {
@@ -34,6 +39,8 @@ func main() {
 	history := flag.Int("history", server.DefaultHistorySize, "messages each room keeps and replays to joiners")
 	grace := flag.Duration("idle", server.DefaultIdleGrace, "how long an empty room lives on")
 	drain := flag.Duration("drain", 0, "after SIGTERM or Ctrl-C, keep serving this long while health checks report NOT_SERVING")
+	var origins originList
+	flag.Var(&origins, "origin", "also accept browser calls from pages of `ORIGIN` (https://host:port; repeatable)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -43,12 +50,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chat-server:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("chat server listening on %s (Ctrl-C to stop)\n", l.Addr())
+	fmt.Printf("chat server listening on %s: open http://%s/ in a browser (Ctrl-C to stop)\n", l.Addr(), l.Addr())
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	errc := make(chan error, 2)
+	split := web.Split(l)
+	hs := newHTTPServer(srv, origins, log)
+	go func() { errc <- srv.Serve(split.Native()) }()
+	go func() {
+		if err := hs.Serve(split.HTTP()); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
 	select {
 	case err := <-errc:
 		fmt.Fprintln(os.Stderr, "chat-server:", err)
@@ -72,5 +86,7 @@ func main() {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		fmt.Fprintln(os.Stderr, "chat-server:", err)
 	}
+	_ = hs.Shutdown(sctx)
 	<-errc
+	_ = split.Close()
 }

@@ -1,0 +1,446 @@
+// parley's browser client runtime: gRPC-Web (unary, server streaming) over
+// fetch, and parley's WebSocket framing (every kind of call) over
+// WebSocket, with msgpack messages (@msgpack/msgpack). Written by
+// `parley gen -lang ts` next to the generated clients; see docs/web.md.
+
+import { decode, encode } from "@msgpack/msgpack";
+
+/** The 17 gRPC status codes. */
+export enum Code {
+  OK = 0,
+  CANCELLED = 1,
+  UNKNOWN = 2,
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  ALREADY_EXISTS = 6,
+  PERMISSION_DENIED = 7,
+  RESOURCE_EXHAUSTED = 8,
+  FAILED_PRECONDITION = 9,
+  ABORTED = 10,
+  OUT_OF_RANGE = 11,
+  UNIMPLEMENTED = 12,
+  INTERNAL = 13,
+  UNAVAILABLE = 14,
+  DATA_LOSS = 15,
+  UNAUTHENTICATED = 16,
+}
+
+/** Header or trailer metadata: lower-case keys, each with its values. */
+export type Metadata = Record<string, string[]>;
+
+/** How a call ended: its code, message and trailers. */
+export interface Status {
+  code: Code;
+  message: string;
+  trailers: Metadata;
+}
+
+/**
+ * ParleyError is a call's failure status: the error every call method
+ * rejects or throws with. `wire` tells a status the server sent from one
+ * made here (a network failure, a deadline, a cancellation).
+ */
+export class ParleyError extends Error {
+  readonly code: Code;
+  readonly rawMessage: string;
+  readonly trailers: Metadata;
+  readonly wire: boolean;
+  constructor(code: Code, message: string, trailers: Metadata = {}, wire = false) {
+    super(`${Code[code] ?? code}: ${message}`);
+    this.name = "ParleyError";
+    this.code = code;
+    this.rawMessage = message;
+    this.trailers = trailers;
+    this.wire = wire;
+  }
+  /** The status this error carries. */
+  get status(): Status {
+    return { code: this.code, message: this.rawMessage, trailers: this.trailers };
+  }
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Request metadata (custom keys: [0-9a-z_.-]+; "-bin" values are base64). */
+  metadata?: Record<string, string>;
+  /** The call's deadline, in milliseconds from now (sent as grpc-timeout). */
+  timeoutMs?: number;
+  /** Aborting it cancels the call (CANCELLED). */
+  signal?: AbortSignal;
+}
+
+const FLAG_COMPRESSED = 0x01;
+const FLAG_HEADERS = 0x40;
+const FLAG_TRAILERS = 0x80;
+const CONTENT_TYPE = "application/grpc-web+msgpack";
+/** The WebSocket subprotocol of parley's framing. */
+export const SUBPROTOCOL = "parley.v1";
+
+/** frame returns one frame: flag, 4-byte big-endian length, payload. */
+export function frame(flag: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + payload.length);
+  out[0] = flag;
+  new DataView(out.buffer).setUint32(1, payload.length);
+  out.set(payload, 5);
+  return out;
+}
+
+/** headerBlock encodes fields as an HTTP/1 header block. */
+export function headerBlock(fields: Record<string, string>): Uint8Array {
+  let s = "";
+  for (const [k, v] of Object.entries(fields)) s += `${k.toLowerCase()}: ${v}\r\n`;
+  return new TextEncoder().encode(s);
+}
+
+/** parseHeaderBlock decodes an HTTP/1 header block. */
+export function parseHeaderBlock(b: Uint8Array): Metadata {
+  const md: Metadata = {};
+  for (const line of new TextDecoder().decode(b).split(/\r?\n/)) {
+    if (line === "") continue;
+    const i = line.indexOf(":");
+    if (i <= 0) throw new ParleyError(Code.INTERNAL, `malformed header line ${JSON.stringify(line)}`);
+    const k = line.slice(0, i).trim().toLowerCase();
+    (md[k] ??= []).push(line.slice(i + 1).trim());
+  }
+  return md;
+}
+
+/**
+ * FrameParser splits a byte stream into frames, however the bytes arrive.
+ */
+export class FrameParser {
+  private buf = new Uint8Array(0);
+  push(chunk: Uint8Array): void {
+    const b = new Uint8Array(this.buf.length + chunk.length);
+    b.set(this.buf);
+    b.set(chunk, this.buf.length);
+    this.buf = b;
+  }
+  /** next returns the next whole frame, or undefined until more bytes arrive. */
+  next(): { flag: number; payload: Uint8Array } | undefined {
+    if (this.buf.length < 5) return undefined;
+    const n = new DataView(this.buf.buffer, this.buf.byteOffset).getUint32(1);
+    if (this.buf.length < 5 + n) return undefined;
+    const f = { flag: this.buf[0], payload: this.buf.slice(5, 5 + n) };
+    this.buf = this.buf.slice(5 + n);
+    return f;
+  }
+  get pending(): number {
+    return this.buf.length;
+  }
+}
+
+function statusOf(md: Metadata): Status | undefined {
+  const s = md["grpc-status"]?.[0];
+  if (s === undefined) return undefined;
+  const code = Number(s);
+  let message = md["grpc-message"]?.[0] ?? "";
+  try {
+    message = decodeURIComponent(message);
+  } catch {
+    // Not percent-encoded after all: keep it as it came.
+  }
+  const trailers: Metadata = {};
+  for (const [k, v] of Object.entries(md)) {
+    if (!k.startsWith("grpc-") && k !== "content-type") trailers[k] = v;
+  }
+  return { code: Number.isInteger(code) && code >= 0 && code <= 16 ? code : Code.UNKNOWN, message, trailers };
+}
+
+/** codeFromHTTP maps an HTTP status that is not a gRPC answer, as gRPC does. */
+function codeFromHTTP(status: number): Code {
+  switch (status) {
+    case 400:
+      return Code.INTERNAL;
+    case 401:
+      return Code.UNAUTHENTICATED;
+    case 403:
+      return Code.PERMISSION_DENIED;
+    case 404:
+      return Code.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.UNAVAILABLE;
+    default:
+      return Code.UNKNOWN;
+  }
+}
+
+function timeoutHeader(ms: number): string {
+  return `${Math.max(1, Math.ceil(ms))}m`;
+}
+
+function requestMetadata(opts: CallOptions): Record<string, string> {
+  const h: Record<string, string> = { ...(opts.metadata ?? {}) };
+  if (opts.timeoutMs !== undefined) h["grpc-timeout"] = timeoutHeader(opts.timeoutMs);
+  return h;
+}
+
+function failure(s: Status): ParleyError {
+  return new ParleyError(s.code, s.message, s.trailers, true);
+}
+
+/**
+ * Transport carries calls to one server: baseUrl is its origin
+ * ("https://chat.example.com", or "" for the page's own).
+ */
+export class Transport {
+  readonly baseUrl: string;
+  constructor(baseUrl = "") {
+    this.baseUrl = baseUrl.replace(/\/$/, "");
+  }
+
+  /** unary makes a unary call over gRPC-Web. */
+  async unary<Req, Res>(method: string, req: Req, opts: CallOptions = {}): Promise<Res> {
+    let res: Res | undefined;
+    for await (const m of this.serverStream<Req, Res>(method, req, opts)) {
+      if (res !== undefined) throw new ParleyError(Code.INTERNAL, "more than one response message");
+      res = m;
+    }
+    if (res === undefined) throw new ParleyError(Code.INTERNAL, "no response message");
+    return res;
+  }
+
+  /**
+   * serverStream makes a server-streaming call over gRPC-Web: it yields
+   * the responses as they arrive (fetch streams the body), returns when the
+   * call ends OK and throws ParleyError when it fails.
+   */
+  async *serverStream<Req, Res>(method: string, req: Req, opts: CallOptions = {}): AsyncGenerator<Res, Status> {
+    const ctl = new AbortController();
+    const onAbort = () => ctl.abort();
+    opts.signal?.addEventListener("abort", onAbort);
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            ctl.abort();
+          }, opts.timeoutMs)
+        : undefined;
+    try {
+      let resp: Response;
+      try {
+        resp = await fetch(this.baseUrl + method, {
+          method: "POST",
+          headers: { ...requestMetadata(opts), "content-type": CONTENT_TYPE, "x-grpc-web": "1" },
+          body: frame(0, encode(req) as Uint8Array) as BodyInit,
+          signal: ctl.signal,
+        });
+      } catch (e) {
+        throw this.abortError(e, timedOut, opts);
+      }
+      const headers: Metadata = {};
+      resp.headers.forEach((v, k) => (headers[k] = [v]));
+      if (resp.status !== 200) {
+        throw new ParleyError(codeFromHTTP(resp.status), `HTTP status ${resp.status}`);
+      }
+      const only = statusOf(headers);
+      if (only !== undefined) {
+        // A trailers-only response.
+        if (only.code !== Code.OK) throw failure(only);
+        return only;
+      }
+      const parser = new FrameParser();
+      const reader = resp.body!.getReader();
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          throw this.abortError(e, timedOut, opts);
+        }
+        if (chunk.done) break;
+        parser.push(chunk.value);
+        for (let f = parser.next(); f; f = parser.next()) {
+          if (f.flag & FLAG_TRAILERS) {
+            const s = statusOf(parseHeaderBlock(f.payload)) ?? {
+              code: Code.INTERNAL,
+              message: "trailers without grpc-status",
+              trailers: {},
+            };
+            if (s.code !== Code.OK) throw failure(s);
+            return s;
+          }
+          if (f.flag & FLAG_COMPRESSED) throw new ParleyError(Code.INTERNAL, "compressed message without grpc-encoding");
+          yield decode(f.payload) as Res;
+        }
+      }
+      throw new ParleyError(Code.INTERNAL, "the response ended without trailers");
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      ctl.abort();
+    }
+  }
+
+  private abortError(e: unknown, timedOut: boolean, opts: CallOptions): ParleyError {
+    if (timedOut) return new ParleyError(Code.DEADLINE_EXCEEDED, "deadline exceeded");
+    if (opts.signal?.aborted) return new ParleyError(Code.CANCELLED, "call cancelled");
+    return new ParleyError(Code.UNAVAILABLE, `network: ${e}`);
+  }
+
+  /** stream opens a call of any kind over parley's WebSocket framing. */
+  stream<Req, Res>(method: string, opts: CallOptions = {}): StreamCall<Req, Res> {
+    const url = new URL(this.baseUrl + method, globalThis.location?.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return new StreamCall<Req, Res>(url.toString(), opts);
+  }
+}
+
+/**
+ * StreamCall is one client-streaming or bidi call over a WebSocket: send
+ * requests, closeSend to half-close, iterate over the responses (the
+ * iteration ends when the call ends OK and throws ParleyError when it
+ * fails), and `end` is the terminal event, the status, in every case.
+ */
+export class StreamCall<Req, Res> implements AsyncIterable<Res> {
+  /** The response headers, once they have arrived. */
+  readonly headers: Promise<Metadata>;
+  /** The terminal event: the call's status, whether OK or not. */
+  readonly end: Promise<Status>;
+
+  private ws: WebSocket;
+  private queue: Res[] = [];
+  private waiters: (() => void)[] = [];
+  private status: Status | undefined;
+  private fromWire = false;
+  private sentClose = false;
+  private resolveHeaders!: (md: Metadata) => void;
+  private resolveEnd!: (s: Status) => void;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private opened: Promise<void>;
+
+  constructor(url: string, opts: CallOptions) {
+    this.headers = new Promise((r) => (this.resolveHeaders = r));
+    this.end = new Promise((r) => (this.resolveEnd = r));
+    this.ws = new WebSocket(url, [SUBPROTOCOL]);
+    this.ws.binaryType = "arraybuffer";
+    const meta = requestMetadata(opts);
+    // opened settles when the socket opens, or fails to: then the call
+    // has ended and send reports its status.
+    this.opened = new Promise((resolve) => {
+      this.ws.addEventListener("open", () => {
+        this.ws.send(frame(FLAG_HEADERS, headerBlock({ "content-type": "application/grpc+msgpack", ...meta })));
+        resolve();
+      });
+      this.ws.addEventListener("close", () => resolve());
+    });
+    const parser = new FrameParser();
+    this.ws.addEventListener("message", (ev: MessageEvent) => {
+      if (!(ev.data instanceof ArrayBuffer)) return this.finish({ code: Code.INTERNAL, message: "text message", trailers: {} });
+      parser.push(new Uint8Array(ev.data));
+      for (let f = parser.next(); f; f = parser.next()) this.onFrame(f.flag, f.payload);
+    });
+    this.ws.addEventListener("close", (ev: CloseEvent) => {
+      this.finish({
+        code: Code.UNAVAILABLE,
+        message: `connection closed before the call ended (${ev.code}${ev.reason ? ": " + ev.reason : ""})`,
+        trailers: {},
+      });
+    });
+    if (opts.timeoutMs !== undefined) {
+      this.timer = setTimeout(() => this.abort(Code.DEADLINE_EXCEEDED, "deadline exceeded"), opts.timeoutMs);
+    }
+    opts.signal?.addEventListener("abort", () => this.cancel());
+  }
+
+  private onFrame(flag: number, payload: Uint8Array): void {
+    if (this.status) return;
+    if (flag === FLAG_HEADERS) {
+      this.resolveHeaders(parseHeaderBlock(payload));
+    } else if (flag & FLAG_TRAILERS) {
+      const md = parseHeaderBlock(payload);
+      this.resolveHeaders(md);
+      this.finish(statusOf(md) ?? { code: Code.INTERNAL, message: "trailers without grpc-status", trailers: {} }, true);
+      this.ws.close(1000);
+    } else if (flag & FLAG_COMPRESSED) {
+      this.abort(Code.INTERNAL, "compressed message without grpc-encoding");
+    } else {
+      this.queue.push(decode(payload) as Res);
+      this.wake();
+    }
+  }
+
+  private finish(s: Status, wire = false): void {
+    if (this.status) return;
+    this.status = s;
+    this.fromWire = wire;
+    clearTimeout(this.timer);
+    this.resolveHeaders({});
+    this.resolveEnd(s);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private abort(code: Code, message: string): void {
+    this.finish({ code, message, trailers: {} });
+    this.ws.close(1000);
+  }
+
+  /** cancel ends the call: the server sees CANCELLED, the call ends CANCELLED here. */
+  cancel(): void {
+    this.abort(Code.CANCELLED, "call cancelled");
+  }
+
+  /**
+   * send queues one request. It resolves once the socket's send buffer is
+   * below 1 MiB again (backpressure) and rejects with the call's status if
+   * the call has ended.
+   */
+  async send(req: Req): Promise<void> {
+    await this.opened;
+    if (this.status) throw this.error(this.status);
+    if (this.sentClose) throw new ParleyError(Code.FAILED_PRECONDITION, "send after closeSend");
+    this.ws.send(frame(0, encode(req) as Uint8Array));
+    while (this.ws.bufferedAmount > 1 << 20 && !this.status) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** closeSend half-closes: the server's receive sees the end of the requests. */
+  async closeSend(): Promise<void> {
+    await this.opened;
+    if (this.sentClose || this.status) return;
+    this.sentClose = true;
+    this.ws.send(frame(FLAG_TRAILERS, new Uint8Array(0)));
+  }
+
+  /** recv returns the next response, or undefined when the call ended OK; it throws ParleyError when it failed. */
+  async recv(): Promise<Res | undefined> {
+    for (;;) {
+      if (this.queue.length > 0) return this.queue.shift();
+      if (this.status) {
+        if (this.status.code === Code.OK) return undefined;
+        throw this.error(this.status);
+      }
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+
+  /** closeAndRecv half-closes and returns the single response of a client-streaming call. */
+  async closeAndRecv(): Promise<Res> {
+    await this.closeSend();
+    const res = await this.recv();
+    if (res === undefined) throw new ParleyError(Code.INTERNAL, "no response message");
+    return res;
+  }
+
+  private error(s: Status): ParleyError {
+    return new ParleyError(s.code, s.message, s.trailers, this.fromWire);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Res> {
+    for (;;) {
+      const m = await this.recv();
+      if (m === undefined) return;
+      yield m;
+    }
+  }
+}

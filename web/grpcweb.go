@@ -1,0 +1,292 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleyrpc/parley/wire"
+)
+
+// errFinished is returned by writes after the response is complete.
+var errFinished = errors.New("parley: write after the call finished")
+
+// response is the part of a web Stream that both web protocols share: the
+// header map and status the call layer fills, and the split of that map
+// into headers and trailers when the response goes out.
+type response struct {
+	hdr    http.Header // ResponseHeader; guarded by the caller serialising the response methods
+	status int         // from WriteHeader; 0 until then
+}
+
+// splitTrailers removes the trailer fields (keys with http.TrailerPrefix)
+// from r.hdr and returns them, the prefix stripped.
+func (r *response) splitTrailers() http.Header {
+	t := http.Header{}
+	for k, v := range r.hdr {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			t[http.CanonicalHeaderKey(name)] = v
+			delete(r.hdr, k)
+		}
+	}
+	return t
+}
+
+// nativeToWeb rewrites the call layer's native content-type
+// ("application/grpc+msgpack") to the web one it stands for.
+func nativeToWeb(h http.Header, text bool) {
+	if sub, ok := wire.ParseContentType(h.Get("Content-Type")); ok {
+		h.Set("Content-Type", wire.WebContentType(sub, text))
+	}
+}
+
+// grpcWebStream is a Stream for one gRPC-Web call (PROTOCOL-WEB.md): the
+// request body is the call's messages (base64 text for "-text"); the
+// response is the headers, the messages and then the trailers as a frame
+// flagged FlagTrailers, all in the body, or a trailers-only response as
+// plain headers.
+//
+// Ownership: the response fields are used by the goroutine calling the
+// response methods and, once the StreamHandler has returned, by finish on
+// the request's goroutine; mu makes a late write from a handler goroutine
+// that outlived its call fail instead of racing finish. body is read by
+// the call layer's request reader.
+type grpcWebStream struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	rc      *http.ResponseController
+	ctx     context.Context
+	cancel  context.CancelFunc
+	reqHdr  http.Header
+	body    io.Reader
+	subtype string
+	text    bool
+
+	mu        sync.Mutex
+	resp      response
+	committed bool   // the HTTP headers have been written
+	done      bool   // finish has run: writes fail
+	raw       bool   // a non-200 answer: the body goes out as written
+	pending   []byte // text mode: body bytes not yet base64-encoded
+	timer     *time.Timer
+}
+
+func (h *Handler) serveGRPCWeb(w http.ResponseWriter, r *http.Request, subtype string, text bool) {
+	s := &grpcWebStream{
+		w: w, r: r, rc: http.NewResponseController(w), subtype: subtype, text: text,
+		resp: response{hdr: http.Header{}},
+	}
+	s.ctx, s.cancel = context.WithCancel(r.Context())
+	defer s.cancel()
+	s.reqHdr = r.Header.Clone()
+	s.reqHdr.Set("Content-Type", wire.ContentType(subtype))
+	s.body = readRequest(r.Body, text, h.cfg.maxMessageSize)
+	h.serve(s)
+	s.finish()
+}
+
+func (s *grpcWebStream) Context() context.Context    { return s.ctx }
+func (s *grpcWebStream) Method() string              { return s.r.Method }
+func (s *grpcWebStream) Path() string                { return s.r.URL.Path }
+func (s *grpcWebStream) Authority() string           { return s.r.Host }
+func (s *grpcWebStream) RequestHeader() http.Header  { return s.reqHdr }
+func (s *grpcWebStream) RemoteAddr() string          { return s.r.RemoteAddr }
+func (s *grpcWebStream) TLS() *tls.ConnectionState   { return s.r.TLS }
+func (s *grpcWebStream) Body() io.Reader             { return s.body }
+func (s *grpcWebStream) CloseBody()                  { _ = s.r.Body.Close() }
+func (s *grpcWebStream) ResponseHeader() http.Header { return s.resp.hdr }
+
+func (s *grpcWebStream) WriteHeader(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resp.status == 0 {
+		s.resp.status = status
+	}
+}
+
+// commit writes the HTTP response headers: the header fields set so far
+// but the trailers, with the gRPC-Web content-type. Called with mu held.
+func (s *grpcWebStream) commit() {
+	if s.committed {
+		return
+	}
+	s.committed = true
+	status := s.resp.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	h := s.w.Header()
+	for k, v := range s.resp.hdr {
+		if !strings.HasPrefix(k, http.TrailerPrefix) {
+			h[k] = v
+		}
+	}
+	if status != http.StatusOK {
+		s.raw = true
+	} else {
+		nativeToWeb(h, s.text)
+	}
+	s.w.WriteHeader(status)
+}
+
+func (s *grpcWebStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return 0, errFinished
+	}
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.commit()
+	if s.text && !s.raw {
+		s.pending = append(s.pending, p...)
+		return len(p), nil
+	}
+	return s.w.Write(p)
+}
+
+func (s *grpcWebStream) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return errFinished
+	}
+	s.commit()
+	return s.flushLocked()
+}
+
+// flushLocked sends the body written so far; in text mode as one padded
+// base64 chunk. Called with mu held.
+func (s *grpcWebStream) flushLocked() error {
+	if len(s.pending) > 0 {
+		enc := base64.StdEncoding.AppendEncode(nil, s.pending)
+		s.pending = s.pending[:0]
+		if _, err := s.w.Write(enc); err != nil {
+			return err
+		}
+	}
+	return s.rc.Flush()
+}
+
+// SetDeadline makes writes fail from t on and cancels the stream's
+// context then.
+func (s *grpcWebStream) SetDeadline(t time.Time) {
+	_ = s.rc.SetWriteDeadline(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer = time.AfterFunc(time.Until(t), s.cancel)
+}
+
+// finish completes the response once the StreamHandler has returned:
+// a trailers-only response as plain headers, else the trailers frame.
+func (s *grpcWebStream) finish() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.done {
+		return
+	}
+	trailers := s.resp.splitTrailers()
+	if !s.committed && len(trailers) == 0 {
+		// Trailers-only ("Trailers may be sent together with response
+		// headers, with no message in the body", PROTOCOL-WEB.md).
+		s.commit()
+		s.done = true
+		return
+	}
+	s.commit()
+	if !s.raw {
+		lower := make(map[string][]string, len(trailers))
+		for k, v := range trailers {
+			lower[strings.ToLower(k)] = v
+		}
+		block, err := wire.AppendHeaderBlock(nil, lower)
+		if err != nil {
+			// The call layer encodes trailers itself; an invalid one
+			// is a bug there. Say so rather than send a block the
+			// client would misread.
+			block = []byte("grpc-status: 13\r\ngrpc-message: " + wire.EncodeMessage("parley: invalid trailers: "+err.Error()) + "\r\n")
+		}
+		frame := wire.AppendWebFrame(nil, wire.FlagTrailers, block)
+		if s.text {
+			s.pending = append(s.pending, frame...)
+		} else {
+			_, _ = s.w.Write(frame)
+		}
+	}
+	_ = s.flushLocked()
+	s.done = true
+}
+
+// readRequest reads a gRPC-Web request body before the call starts: a
+// browser sends it whole (unary and server-streaming calls have one
+// request message), and a body read to its end lets net/http see the
+// client go away (over HTTP/1.1 it watches the connection only then) and
+// never has a read outlive the handler. It reads at most one frame of
+// max bytes and the next byte: a longer body reaches the call layer cut
+// there, which refuses it by its prefix (RESOURCE_EXHAUSTED) or as more
+// than one request. A failed read is returned by the reader after the
+// bytes that came.
+func readRequest(body io.Reader, text bool, max int) io.Reader {
+	if text {
+		body = &base64Reader{r: body}
+	}
+	b, err := io.ReadAll(io.LimitReader(body, int64(max)+wire.PrefixLen+1))
+	if err != nil {
+		return io.MultiReader(bytes.NewReader(b), errReader{err})
+	}
+	return bytes.NewReader(b)
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// base64Reader decodes a "-text" request body: padded base64 chunks, split
+// anywhere (wire.DecodeBase64Chunks).
+type base64Reader struct {
+	r    io.Reader
+	text []byte // undecoded characters, fewer than 4 between reads
+	out  []byte // decoded bytes not yet returned
+	err  error
+	buf  [4096]byte
+}
+
+func (b *base64Reader) Read(p []byte) (int, error) {
+	for len(b.out) == 0 {
+		if b.err != nil {
+			if b.err == io.EOF && len(b.text) > 0 {
+				b.err = wire.Errorf(wire.Internal, "gRPC-Web text body ends inside a base64 quantum")
+			}
+			return 0, b.err
+		}
+		n, err := b.r.Read(b.buf[:])
+		b.text = append(b.text, b.buf[:n]...)
+		out, used, derr := wire.DecodeBase64Chunks(b.out[:0], b.text)
+		b.out = out
+		b.text = b.text[:copy(b.text, b.text[used:])]
+		if derr != nil {
+			b.err = wire.Errorf(wire.Internal, "gRPC-Web text body: %v", derr)
+		} else if err != nil {
+			b.err = err
+		}
+	}
+	n := copy(p, b.out)
+	b.out = b.out[n:]
+	return n, nil
+}
+
+var _ Stream = (*grpcWebStream)(nil)

@@ -1,0 +1,451 @@
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parleyrpc/parley/wire"
+)
+
+// headerTimeout bounds the wait for the header frame that opens a
+// WebSocket call.
+const headerTimeout = 10 * time.Second
+
+// errBodyClosed is what a Read of a closed request body returns.
+var errBodyClosed = errors.New("parley: request body closed")
+
+// wsStream is a Stream for one call in parley's WebSocket framing
+// (docs/protocol.md): each WebSocket message is one frame, the 5-byte
+// gRPC prefix with the flags of wire.ParseWebFrame. The client sends a
+// headers frame, messages, and a trailers frame with no payload to
+// half-close; the server sends a headers frame, messages, and the trailers
+// frame with grpc-status, then closes the WebSocket normally. Closing the
+// WebSocket before the trailers cancels the call.
+//
+// Goroutines and ownership:
+//   - the pump goroutine owns the WebSocket's read side: it reads one
+//     frame at a time and hands it to frames, so it holds at most one
+//     frame while the call layer has not taken the previous one
+//     (backpressure: a handler that stops receiving stops the pump, and
+//     the client's sends back up into its own socket buffer). It notices
+//     the client closing the WebSocket and cancels ctx.
+//   - the call layer's request reader owns cur and bodyEOF (Body's Read).
+//   - the response side (resp, headersSent, done, pending) is used by the
+//     goroutine calling the response methods and, after the StreamHandler
+//     returned, by finish, under mu.
+type wsStream struct {
+	h      *Handler
+	c      *websocket.Conn
+	r      *http.Request
+	ctx    context.Context // cancelled when the client goes, at the deadline, or at finish
+	cancel context.CancelFunc
+	reqHdr http.Header
+
+	frames     chan []byte   // pump -> Body; an empty frame is the half-close
+	pumpDone   chan struct{} // closed by the pump when it returns
+	pumpErr    error         // set by the pump before closing pumpDone
+	bodyClosed chan struct{} // closed by CloseBody
+	closeOnce  sync.Once
+
+	cur     []byte // reader goroutine only
+	bodyEOF bool   // reader goroutine only
+
+	mu          sync.Mutex
+	resp        response
+	headersSent bool
+	sentFrames  bool   // a message frame has gone out
+	done        bool   // finish has begun: writes fail, a read error is no cancellation
+	violation   error  // a framing error after the half-close, set by the pump
+	pending     []byte // written bytes not yet sent as frames
+	timer       *time.Timer
+}
+
+func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols: []string{Subprotocol},
+		// ServeHTTP has checked the origin against the allow-list.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		return // Accept has answered with an HTTP error
+	}
+	if c.Subprotocol() != Subprotocol {
+		_ = c.Close(websocket.StatusPolicyViolation, "parley: the "+Subprotocol+" subprotocol is required")
+		return
+	}
+	// A hijacked request's context is not cancelled when the connection
+	// closes: the pump cancels this one.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	hdr, err := readHeaderFrame(ctx, c, h.cfg.maxHeaderBytes)
+	if err != nil {
+		_ = c.Close(websocket.StatusProtocolError, truncateReason(err.Error()))
+		return
+	}
+	// Frames are read through their prefix: the limit only stops a
+	// message longer than the frame it announces.
+	c.SetReadLimit(-1)
+	s := &wsStream{
+		h: h, c: c, r: r, ctx: ctx, cancel: cancel, reqHdr: hdr,
+		frames:     make(chan []byte),
+		pumpDone:   make(chan struct{}),
+		bodyClosed: make(chan struct{}),
+		resp:       response{hdr: http.Header{}},
+	}
+	go s.pump()
+	h.serve(s)
+	s.finish()
+}
+
+// readHeaderFrame reads the call's first frame, a FlagHeaders frame, and
+// returns its fields as request header fields with a native gRPC
+// content-type.
+func readHeaderFrame(ctx context.Context, c *websocket.Conn, max int) (http.Header, error) {
+	ctx, cancel := context.WithTimeout(ctx, headerTimeout)
+	defer cancel()
+	c.SetReadLimit(int64(max) + wire.PrefixLen)
+	typ, b, err := c.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("parley: reading the header frame: %w", err)
+	}
+	if typ != websocket.MessageBinary {
+		return nil, errors.New("parley: the header frame must be a binary message")
+	}
+	rest, flag, payload, ok, err := wire.ParseWebFrame(b, max)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok || len(rest) != 0:
+		return nil, errors.New("parley: a message must hold exactly one frame")
+	case flag != wire.FlagHeaders:
+		return nil, fmt.Errorf("parley: the first frame must be a headers frame (flag 0x40), got flag %#02x", flag)
+	}
+	fields, err := wire.ParseHeaderBlock(payload)
+	if err != nil {
+		return nil, err
+	}
+	hdr := make(http.Header, len(fields)+1)
+	for k, v := range fields {
+		hdr[http.CanonicalHeaderKey(k)] = v
+	}
+	ct := hdr.Get("Content-Type")
+	switch sub, _, ok := wire.ParseWebContentType(ct); {
+	case ct == "":
+		hdr.Set("Content-Type", wire.ContentTypeMsgpack)
+	case ok:
+		hdr.Set("Content-Type", wire.ContentType(sub))
+	}
+	return hdr, nil
+}
+
+func truncateReason(s string) string {
+	// A close frame's reason is at most 123 bytes.
+	if len(s) > 120 {
+		return s[:120]
+	}
+	return s
+}
+
+func (s *wsStream) Context() context.Context    { return s.ctx }
+func (s *wsStream) Method() string              { return http.MethodPost }
+func (s *wsStream) Path() string                { return s.r.URL.Path }
+func (s *wsStream) Authority() string           { return s.r.Host }
+func (s *wsStream) RequestHeader() http.Header  { return s.reqHdr }
+func (s *wsStream) RemoteAddr() string          { return s.r.RemoteAddr }
+func (s *wsStream) TLS() *tls.ConnectionState   { return s.r.TLS }
+func (s *wsStream) Body() io.Reader             { return (*wsBody)(s) }
+func (s *wsStream) ResponseHeader() http.Header { return s.resp.hdr }
+
+func (s *wsStream) CloseBody() { s.closeOnce.Do(func() { close(s.bodyClosed) }) }
+
+// pump reads the client's frames until the WebSocket closes, handing
+// message frames to Body and ending at the half-close or the first
+// protocol error; see wsStream.
+func (s *wsStream) pump() {
+	defer close(s.pumpDone)
+	halfClosed := false
+	for {
+		typ, msg, err := s.c.Reader(s.ctx)
+		if err != nil {
+			s.pumpErr = err
+			s.mu.Lock()
+			done := s.done
+			s.mu.Unlock()
+			if !done {
+				s.cancel() // the client went away before the trailers
+			}
+			return
+		}
+		frame, err := readFrame(typ, msg, s.h.cfg.maxMessageSize)
+		if err == nil && halfClosed {
+			err = errors.New("parley: frame after the client's half-close")
+		}
+		if err != nil {
+			s.pumpErr = wire.Errorf(wire.Internal, "WebSocket framing: %v", err)
+			if halfClosed {
+				// The call layer reads no more: end the call
+				// here, with the error in its trailers.
+				s.mu.Lock()
+				s.violation = s.pumpErr
+				s.mu.Unlock()
+				s.cancel()
+			}
+			return
+		}
+		if len(frame) == 0 {
+			halfClosed = true
+		}
+		select {
+		case s.frames <- frame:
+		case <-s.bodyClosed:
+			// The call layer reads no more; keep reading to see the
+			// client close.
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// readFrame reads one frame, a whole WebSocket message, and returns it
+// (prefix and payload) for a message frame, or an empty slice for the
+// half-close. A message frame longer than max is returned as its prefix
+// alone, so that the call layer refuses it by its length
+// (RESOURCE_EXHAUSTED) without the server buffering it.
+func readFrame(typ websocket.MessageType, msg io.Reader, max int) ([]byte, error) {
+	if typ != websocket.MessageBinary {
+		return nil, errors.New("text message; frames are binary messages")
+	}
+	var prefix [wire.PrefixLen]byte
+	if _, err := io.ReadFull(msg, prefix[:]); err != nil {
+		return nil, fmt.Errorf("message shorter than a frame prefix: %w", err)
+	}
+	n := binary.BigEndian.Uint32(prefix[1:])
+	switch prefix[0] {
+	case wire.FlagUncompressed, wire.FlagCompressed:
+	case wire.FlagTrailers:
+		if n != 0 {
+			return nil, errors.New("the client's trailers frame (half-close) must be empty")
+		}
+		return []byte{}, expectEnd(msg)
+	default:
+		return nil, fmt.Errorf("unexpected frame flag %#02x", prefix[0])
+	}
+	if uint64(n) > uint64(max) {
+		// Discard the rest as it streams in: the call ends on the
+		// prefix, and the WebSocket stays readable for the close.
+		_, _ = io.Copy(io.Discard, msg)
+		return prefix[:], nil
+	}
+	frame := make([]byte, wire.PrefixLen+int(n))
+	copy(frame, prefix[:])
+	if _, err := io.ReadFull(msg, frame[wire.PrefixLen:]); err != nil {
+		return nil, fmt.Errorf("message shorter than its frame: %w", err)
+	}
+	return frame, expectEnd(msg)
+}
+
+// expectEnd checks that a WebSocket message holds nothing after its frame.
+func expectEnd(msg io.Reader) error {
+	var b [1]byte
+	if n, _ := io.ReadFull(msg, b[:]); n != 0 {
+		return errors.New("a message must hold exactly one frame")
+	}
+	return nil
+}
+
+// wsBody is the request body of a wsStream: the message frames the pump
+// hands over, then io.EOF at the half-close.
+type wsBody wsStream
+
+func (b *wsBody) Read(p []byte) (int, error) {
+	s := (*wsStream)(b)
+	for len(s.cur) == 0 {
+		if s.bodyEOF {
+			return 0, io.EOF
+		}
+		select {
+		case f := <-s.frames:
+			if len(f) == 0 {
+				s.bodyEOF = true
+				return 0, io.EOF
+			}
+			s.cur = f
+		case <-s.pumpDone:
+			if s.pumpErr == nil {
+				return 0, io.ErrUnexpectedEOF
+			}
+			return 0, s.pumpErr
+		case <-s.bodyClosed:
+			return 0, errBodyClosed
+		}
+	}
+	n := copy(p, s.cur)
+	s.cur = s.cur[n:]
+	return n, nil
+}
+
+func (s *wsStream) WriteHeader(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resp.status == 0 {
+		s.resp.status = status
+	}
+}
+
+func (s *wsStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return 0, errFinished
+	}
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.pending = append(s.pending, p...)
+	return len(p), nil
+}
+
+func (s *wsStream) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return errFinished
+	}
+	return s.flushLocked()
+}
+
+// flushLocked sends the headers frame if it has not gone yet, then every
+// complete frame written so far, one WebSocket message each. A write
+// blocks while the client does not read (TCP backpressure) and fails once
+// ctx ends. Called with mu held.
+func (s *wsStream) flushLocked() error {
+	if s.resp.status != 0 && s.resp.status != http.StatusOK {
+		return nil // answered as a status by finish
+	}
+	if !s.headersSent {
+		s.headersSent = true
+		h := http.Header{}
+		for k, v := range s.resp.hdr {
+			if !strings.HasPrefix(k, http.TrailerPrefix) {
+				h[k] = v
+			}
+		}
+		if err := s.writeBlock(wire.FlagHeaders, h); err != nil {
+			return err
+		}
+	}
+	for {
+		rest, _, _, ok, err := wire.ParseWebFrame(s.pending, -1)
+		if err != nil {
+			return fmt.Errorf("parley: the call layer wrote a malformed frame: %w", err)
+		}
+		if !ok {
+			break
+		}
+		frame := s.pending[:len(s.pending)-len(rest)]
+		if err := s.c.Write(s.ctx, websocket.MessageBinary, frame); err != nil {
+			return err
+		}
+		s.sentFrames = true
+		s.pending = s.pending[:copy(s.pending, rest)]
+	}
+	return nil
+}
+
+// writeBlock sends a headers or trailers frame holding h.
+func (s *wsStream) writeBlock(flag byte, h http.Header) error {
+	fields := make(map[string][]string, len(h))
+	for k, v := range h {
+		fields[strings.ToLower(k)] = v
+	}
+	block, err := wire.AppendHeaderBlock(nil, fields)
+	if err != nil {
+		return fmt.Errorf("parley: invalid response header: %w", err)
+	}
+	return s.c.Write(s.ctx, websocket.MessageBinary, wire.AppendWebFrame(nil, flag, block))
+}
+
+// SetDeadline cancels the call at t: blocked writes fail and the
+// WebSocket is closed.
+func (s *wsStream) SetDeadline(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer = time.AfterFunc(time.Until(t), s.cancel)
+}
+
+// finish sends what the StreamHandler left: the headers and messages not
+// yet sent and the trailers frame (a trailers-only response is that frame
+// alone, with the headers in it), closes the WebSocket normally and waits
+// for the pump.
+func (s *wsStream) finish() {
+	s.mu.Lock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	status := s.resp.status
+	var trailers http.Header
+	var err error
+	switch {
+	case status != 0 && status != http.StatusOK:
+		// The call layer refused the request with an HTTP status
+		// (415, 405): carry it as the gRPC status it maps to.
+		trailers = http.Header{}
+		trailers.Set(wire.HeaderStatus, strconv.Itoa(int(wire.CodeFromHTTPStatus(status))))
+		trailers.Set(wire.HeaderMessage, wire.EncodeMessage(fmt.Sprintf("HTTP status %d: %s", status, s.pending)))
+	case !s.headersSent && !s.sentFrames && len(s.pending) == 0 && !s.resp.hasTrailers():
+		trailers = s.resp.hdr // trailers-only
+	default:
+		trailers = s.resp.splitTrailers()
+		err = s.flushLocked()
+	}
+	if trailers.Get(wire.HeaderStatus) == "" {
+		// The call layer sets no status for a call whose client went
+		// away (or broke the framing after its half-close): say what
+		// happened, for a client still there to read it.
+		why := wire.NewError(wire.Canceled, "the client cancelled the call or went away")
+		if s.violation != nil {
+			why = wire.AsError(s.violation)
+		}
+		trailers = http.Header{}
+		trailers.Set(wire.HeaderStatus, strconv.Itoa(int(why.Code())))
+		trailers.Set(wire.HeaderMessage, wire.EncodeMessage(why.Message()))
+	}
+	s.done = true
+	s.mu.Unlock()
+	if err == nil {
+		err = s.writeBlock(wire.FlagTrailers, trailers)
+	}
+	if err == nil {
+		_ = s.c.Close(websocket.StatusNormalClosure, "")
+	} else {
+		_ = s.c.CloseNow()
+	}
+	s.cancel()
+	<-s.pumpDone
+}
+
+// hasTrailers reports whether r.hdr holds trailer fields.
+func (r *response) hasTrailers() bool {
+	for k := range r.hdr {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+var _ Stream = (*wsStream)(nil)
