@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parleyrpc/parley/internal/testutil"
 	prt "github.com/parleyrpc/parley/runtime"
@@ -109,11 +110,12 @@ func testServeHTTP(t *testing.T, useTLS bool, impl prt.HTTP2Transport) {
 	wantCode(t, err, wire.Unavailable)
 }
 
-// TestHTTP1Handler: with WithHTTP1Handler, one listening port serves gRPC
-// on parley's own HTTP/2 transport and HTTP/1.1 requests (a GET and a
-// POST, whose first byte is the preface's) with the handler, in cleartext
-// and over TLS (ALPN h2 or http/1.1); Shutdown covers both.
-func TestHTTP1Handler(t *testing.T) {
+// TestHTTPHandler: with WithHTTPHandler, one listening port serves gRPC
+// on parley's own HTTP/2 transport and the handler's routes, in cleartext
+// and over TLS: over HTTP/1.1 (a GET, and a POST, whose first byte is the
+// HTTP/2 preface's) and over HTTP/2 (requests that are not gRPC, on the
+// same transport as the gRPC calls).
+func TestHTTPHandler(t *testing.T) {
 	for _, tr := range transports[:2] { // framer-h2c, framer-tls
 		t.Run(tr.name, func(t *testing.T) {
 			mux := http.NewServeMux()
@@ -124,36 +126,76 @@ func TestHTTP1Handler(t *testing.T) {
 				b, _ := io.ReadAll(r.Body)
 				w.Write(b)
 			})
-			e := newEnv(t, tr, registerEcho, envOpts{server: []prt.ServerOption{prt.WithHTTP1Handler(mux)}})
+			e := newEnv(t, tr, registerEcho, envOpts{server: []prt.ServerOption{prt.WithHTTPHandler(mux)}})
 			ctx := testCtx(t)
 			if res, err := prt.CallUnary[Msg, Msg](ctx, e.client, mUnary, &Msg{Text: "g"}); err != nil || res.Text != "echo: g" {
 				t.Fatalf("gRPC on the same port: %+v, %v", res, err)
 			}
-			hc := &http.Client{Transport: &http.Transport{}}
 			scheme := "http"
 			if tr.tls {
 				scheme = "https"
-				hc.Transport = &http.Transport{TLSClientConfig: testutil.NewPKI(t).ClientTLS(false)}
 			}
-			defer hc.CloseIdleConnections()
-			resp, err := hc.Get(scheme + "://" + e.addr + "/hello")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(body) != "hello over HTTP/1.1" {
-				t.Fatalf("GET answered %q", body)
-			}
-			resp, err = hc.Post(scheme+"://"+e.addr+"/echo", "text/plain", strings.NewReader("PRI-like body"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(body) != "PRI-like body" {
-				t.Fatalf("POST answered %q", body)
+			for _, h2 := range []bool{false, true} {
+				var protos http.Protocols
+				protos.SetHTTP1(!h2)
+				protos.SetHTTP2(h2)
+				protos.SetUnencryptedHTTP2(h2)
+				ht := &http.Transport{Protocols: &protos}
+				if tr.tls {
+					ht.TLSClientConfig = testutil.NewPKI(t).ClientTLS(false)
+				}
+				hc := &http.Client{Transport: ht}
+				want := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]
+				resp, err := hc.Get(scheme + "://" + e.addr + "/hello")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(body) != "hello over "+want {
+					t.Fatalf("GET answered %q, want hello over %s", body, want)
+				}
+				resp, err = hc.Post(scheme+"://"+e.addr+"/echo", "text/plain", strings.NewReader("PRI-like body"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(body) != "PRI-like body" {
+					t.Fatalf("POST over %s answered %q", want, body)
+				}
+				hc.CloseIdleConnections()
 			}
 		})
+	}
+}
+
+// TestHTTPHandlerHijack: a handler that takes its HTTP/1.1 connection over
+// (as a WebSocket upgrade does) keeps it after it returns: the server does
+// not close a connection it no longer owns.
+func TestHTTPHandlerHijack(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hijack", func(w http.ResponseWriter, r *http.Request) {
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		go func() {
+			defer c.Close()
+			time.Sleep(50 * time.Millisecond) // after the handler returned
+			rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nlate")
+			rw.Flush()
+		}()
+	})
+	e := newEnv(t, transports[0], registerEcho, envOpts{server: []prt.ServerOption{prt.WithHTTPHandler(mux)}})
+	resp, err := http.Get("http://" + e.addr + "/hijack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "late" {
+		t.Fatalf("read %q from the hijacked connection, want %q", body, "late")
 	}
 }

@@ -129,9 +129,9 @@ type serverConfig struct {
 	maxIdle     time.Duration
 	maxAge      time.Duration
 	ageGrace    time.Duration
-	// http1 serves connections that do not speak HTTP/2
-	// (WithHTTP1Handler); nil: they are closed.
-	http1 http.Handler
+	// httpHandler serves what is not gRPC (WithHTTPHandler); nil: such
+	// requests are refused and HTTP/1.1 connections closed.
+	httpHandler http.Handler
 }
 
 type dialConfig struct {
@@ -321,16 +321,30 @@ func MaxConnectionAge(d, grace time.Duration) ServerOption {
 	return serverOption(func(c *serverConfig) { c.maxAge, c.ageGrace = d, grace })
 }
 
-// WithHTTP1Handler serves the connections that do not speak HTTP/2 with
-// h, on net/http's HTTP/1.1: an HTTP/1.1 request in cleartext, or a TLS
-// client that negotiates "http/1.1" by ALPN (offered besides "h2" when h
-// is set). So one listening port serves gRPC on parley's own transport
-// and, for instance, web pages, gRPC-Web or WebSocket calls from browsers
-// that come over HTTP/1.1. h may be any handler: a mux with other routes,
-// or the Server itself (ServeHTTP) for what it serves over HTTP/1.1.
-// Without it, such connections are closed. Shutdown and Close cover them.
-func WithHTTP1Handler(h http.Handler) ServerOption {
-	return serverOption(func(c *serverConfig) { c.http1 = h })
+// WithHTTPHandler serves, with h, what reaches the server's listeners and
+// is not gRPC, so that one port serves gRPC on parley's own transport and
+// the application's other routes (web pages, and the browser protocols
+// through Server.Handler):
+//
+//   - connections that do not speak HTTP/2, served with net/http's
+//     HTTP/1.1: a cleartext connection whose first bytes are not HTTP/2's
+//     preface, or a TLS client that negotiates "http/1.1" by ALPN (offered
+//     besides "h2" when h is set);
+//   - requests on HTTP/2 connections whose content-type is not
+//     application/grpc[+subtype]: a page a browser fetches over TLS, or a
+//     gRPC-Web call.
+//
+// For example, with mux serving a page and the server's Handler:
+//
+//	mux := http.NewServeMux()
+//	srv := runtime.NewServer(runtime.WithHTTPHandler(mux))
+//	mux.Handle("/", srv.Handler())
+//	mux.Handle("GET /{$}", page)
+//
+// Without it, such connections are closed and such requests refused (405
+// or 415, as gRPC prescribes). Shutdown and Close cover them.
+func WithHTTPHandler(h http.Handler) ServerOption {
+	return serverOption(func(c *serverConfig) { c.httpHandler = h })
 }
 
 // keepaliveEnforcement returns the policy: the minimum time between PINGs

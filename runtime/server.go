@@ -55,8 +55,8 @@ type Server struct {
 	http     http.Handler // ServeHTTP's: Handler(); set on its first call
 
 	// http1 serves the connections that do not speak HTTP/2, with the
-	// WithHTTP1Handler handler; nil without one.
-	http1 transport.Server
+	// WithHTTPHandler handler; nil without one.
+	http1 *nethttp.HTTP1Server
 }
 
 type methodDesc struct {
@@ -92,8 +92,8 @@ func NewServer(opts ...ServerOption) *Server {
 		Logger:                       cfg.log(),
 	}
 	tcfg.KeepaliveMinTime, tcfg.KeepaliveRequireStream = cfg.keepaliveEnforcement()
-	if cfg.http1 != nil {
-		s.http1 = nethttp.NewHTTP1Server(tcfg, cfg.http1)
+	if cfg.httpHandler != nil {
+		s.http1 = nethttp.NewHTTP1Server(tcfg, cfg.httpHandler)
 	}
 	if cfg.transport == TransportFramer {
 		s.tr = h2.NewServer(tcfg, s.serveStream)
@@ -193,7 +193,12 @@ func (s *Server) untrackConn(c net.Conn) {
 // HTTP/2 until the connection ends.
 func (s *Server) serveConn(c net.Conn) {
 	defer s.untrackConn(c)
-	defer c.Close()
+	keep := false // a handler took the connection over (a WebSocket)
+	defer func() {
+		if !keep {
+			c.Close()
+		}
+	}()
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
@@ -221,7 +226,7 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		if p := tconn.ConnectionState().NegotiatedProtocol; p != "h2" {
 			if s.http1 != nil {
-				s.http1.ServeConn(s.baseCtx, tconn)
+				keep = s.http1.ServeConn(s.baseCtx, tconn)
 				return
 			}
 			s.cfg.log().Debug("parley: client did not negotiate h2", "remote", c.RemoteAddr().String(), "alpn", p)
@@ -231,7 +236,7 @@ func (s *Server) serveConn(c net.Conn) {
 	} else if s.http1 != nil {
 		var isH2 bool
 		if c, isH2 = sniffPreface(c); !isH2 {
-			s.http1.ServeConn(s.baseCtx, c)
+			keep = s.http1.ServeConn(s.baseCtx, c)
 			return
 		}
 	}
@@ -308,6 +313,25 @@ const deadlineGrace = 250 * time.Millisecond
 // call its context and run the method (serve). A phase that fails ends
 // the call with its status. It runs on the stream's own goroutine.
 func (s *Server) serveStream(st transport.Stream) {
+	if s.cfg.httpHandler != nil && !isGRPC(st) {
+		// Not gRPC, on one of the server's own connections: the
+		// application's handler serves it (WithHTTPHandler).
+		nethttp.ServeStream(s.cfg.httpHandler, st)
+		return
+	}
+	s.serveCall(st)
+}
+
+// isGRPC reports whether st is a gRPC request (its content-type is
+// application/grpc, with or without a subtype), as opposed to a web page,
+// gRPC-Web or anything else.
+func isGRPC(st transport.Stream) bool {
+	_, ok := wire.ParseContentType(st.RequestHeader().Get(wire.HeaderContentType))
+	return ok
+}
+
+// serveCall serves a stream as a gRPC call.
+func (s *Server) serveCall(st transport.Stream) {
 	ss, md := s.route(st)
 	if md == nil {
 		return

@@ -66,7 +66,7 @@ func (s *Server) serveWeb(st web.Stream) {
 	defer cancel()
 	stop := context.AfterFunc(s.baseCtx, cancel)
 	defer stop()
-	transport.ServeBasic(webStream{Stream: st, ctx: ctx}, s.serveStream)
+	transport.ServeBasic(webStream{Stream: st, ctx: ctx}, s.serveCall)
 }
 
 // webStream is a web.Stream as the transport seam's BasicStream: the same

@@ -27,9 +27,10 @@ type server struct {
 }
 
 type served struct {
-	ctx  context.Context
-	done chan struct{}
-	once sync.Once
+	ctx      context.Context
+	done     chan struct{}
+	once     sync.Once
+	hijacked bool // set before done is closed
 }
 
 // NewServer returns a server on net/http's HTTP/2 (h2c with prior
@@ -42,13 +43,27 @@ func NewServer(cfg transport.ServerConfig, h transport.StreamHandler) transport.
 	return newServer(cfg, Handler(h), protos)
 }
 
-// NewHTTP1Server returns a server that serves HTTP/1.1 connections, with
-// TLS or without, to h: a Server's connections that do not speak HTTP/2.
-func NewHTTP1Server(cfg transport.ServerConfig, h http.Handler) transport.Server {
+// HTTP1Server serves HTTP/1.1 connections, with TLS or without, to an
+// http.Handler: a Server's connections that do not speak HTTP/2.
+type HTTP1Server struct{ s *server }
+
+// NewHTTP1Server returns an HTTP1Server that serves with h.
+func NewHTTP1Server(cfg transport.ServerConfig, h http.Handler) *HTTP1Server {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
-	return newServer(cfg, h, protos)
+	return &HTTP1Server{newServer(cfg, h, protos)}
 }
+
+// ServeConn serves c until it closes, or until a handler takes it over
+// (hijacked: a WebSocket upgrade), in which case the connection is the
+// handler's to close.
+func (h *HTTP1Server) ServeConn(ctx context.Context, c net.Conn) (hijacked bool) {
+	return h.s.serveConn(ctx, c)
+}
+
+// GoAway closes the idle connections and lets the others finish their
+// requests.
+func (h *HTTP1Server) GoAway() { h.s.GoAway() }
 
 func newServer(cfg transport.ServerConfig, h http.Handler, protos http.Protocols) *server {
 	s := &server{h2: !protos.HTTP1()}
@@ -78,6 +93,7 @@ func newServer(cfg transport.ServerConfig, h http.Handler, protos http.Protocols
 		ConnState: func(c net.Conn, st http.ConnState) {
 			if st == http.StateClosed || st == http.StateHijacked {
 				if sv, ok := s.conns.Load(c); ok {
+					sv.(*served).hijacked = st == http.StateHijacked
 					sv.(*served).close()
 				}
 			}
@@ -104,7 +120,9 @@ func window(n int32) int { return int(min(n, 4<<20-1)) }
 func (sv *served) close() { sv.once.Do(func() { close(sv.done) }) }
 
 // ServeConn implements transport.Server.
-func (s *server) ServeConn(ctx context.Context, c net.Conn) {
+func (s *server) ServeConn(ctx context.Context, c net.Conn) { s.serveConn(ctx, c) }
+
+func (s *server) serveConn(ctx context.Context, c net.Conn) (hijacked bool) {
 	if s.maxAge > 0 {
 		// net/http cannot drain one connection: close it at age plus
 		// grace.
@@ -115,7 +133,7 @@ func (s *server) ServeConn(ctx context.Context, c net.Conn) {
 		// net/http must see a *tls.Conn to serve TLS, so only h2c
 		// connections are wrapped.
 		if c = readPreface(c); c == nil {
-			return
+			return false
 		}
 	} else {
 		// net/http bounds the wait for the preface (or an HTTP/1.1
@@ -128,9 +146,10 @@ func (s *server) ServeConn(ctx context.Context, c net.Conn) {
 	l := &oneConnListener{c: c, served: sv.done}
 	if err := s.hs.Serve(l); errors.Is(err, http.ErrServerClosed) && !l.taken() {
 		c.Close() // shut down before it could be served
-		return
+		return false
 	}
 	<-sv.done
+	return sv.hijacked
 }
 
 // GoAway implements transport.Server.

@@ -31,7 +31,6 @@ import (
 
 	"github.com/parleyrpc/parley/examples/chat/server"
 	"github.com/parleyrpc/parley/runtime"
-	"github.com/parleyrpc/parley/web"
 )
 
 func main() {
@@ -44,7 +43,12 @@ func main() {
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := server.New(server.Config{HistorySize: *history, IdleGrace: *grace, Logger: log}, runtime.WithLogger(log))
+	// One port: gRPC on parley's own transport, and, through mux, the
+	// page and the browsers' calls (gRPC-Web and WebSockets, over
+	// HTTP/1.1, or HTTP/2 over TLS).
+	mux := http.NewServeMux()
+	srv := server.New(server.Config{HistorySize: *history, IdleGrace: *grace, Logger: log}, runtime.WithLogger(log), runtime.WithHTTPHandler(mux))
+	routeWeb(mux, srv, origins)
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chat-server:", err)
@@ -54,15 +58,8 @@ func main() {
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	errc := make(chan error, 2)
-	split := web.Split(l)
-	hs := newHTTPServer(srv, origins, log)
-	go func() { errc <- srv.Serve(split.Native()) }()
-	go func() {
-		if err := hs.Serve(split.HTTP()); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
 	select {
 	case err := <-errc:
 		fmt.Fprintln(os.Stderr, "chat-server:", err)
@@ -86,7 +83,5 @@ func main() {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		fmt.Fprintln(os.Stderr, "chat-server:", err)
 	}
-	_ = hs.Shutdown(sctx)
 	<-errc
-	_ = split.Close()
 }
