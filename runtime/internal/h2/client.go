@@ -619,13 +619,10 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 	seen := f.StreamID < cc.nextID
 	remoteDone := cs != nil && cs.remoteDone
 	cc.mu.Unlock()
-	if !seen {
-		return cc.connError(http2.ErrCodeProtocol, errors.New("h2: DATA on an idle stream"))
+	if err := cc.takeData(cc, f, seen); err != nil {
+		return err
 	}
 	total := int(f.Length)
-	if !cc.inflow.take(total) {
-		return cc.connError(http2.ErrCodeFlowControl, errors.New("h2: server exceeded the connection window"))
-	}
 	if cs == nil {
 		cc.discarded(total) // a stream we are done with
 		return nil

@@ -912,3 +912,17 @@ func (c *conn) sendPreface(settings []http2.Setting) {
 		c.w.push(item{kind: itemWindowUpdate, n: uint32(inc)})
 	}
 }
+
+// takeData checks a DATA frame against the rules both ends share: the
+// stream must have been opened (seen), and every DATA frame counts
+// against the connection window, even on a stream that is gone (RFC
+// 9113, 6.9). A returned error ends the connection.
+func (c *conn) takeData(p frameHandler, f *http2.DataFrame, seen bool) error {
+	if !seen {
+		return p.connError(http2.ErrCodeProtocol, errors.New("h2: DATA on an idle stream"))
+	}
+	if !c.inflow.take(int(f.Length)) {
+		return p.connError(http2.ErrCodeFlowControl, errors.New("h2: the peer exceeded the connection window"))
+	}
+	return nil
+}

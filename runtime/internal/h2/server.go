@@ -694,13 +694,8 @@ func (sc *serverConn) onData(f *http2.DataFrame) error {
 	seen := id <= sc.maxClientID
 	remoteDone := st != nil && st.remoteDone
 	sc.mu.Unlock()
-	if !seen {
-		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: DATA on an idle stream"))
-	}
-	// Every DATA frame counts against the connection window, even on a
-	// stream that is gone (RFC 9113, 6.9).
-	if !sc.inflow.take(total) {
-		return sc.connError(http2.ErrCodeFlowControl, errors.New("h2: client exceeded the connection window"))
+	if err := sc.takeData(sc, f, seen); err != nil {
+		return err
 	}
 	if st == nil || remoteDone {
 		// RFC 9113, 5.1: DATA on a closed or half-closed (remote) stream
