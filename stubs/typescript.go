@@ -186,13 +186,8 @@ func (f *tsFile) scalarType(fd protoreflect.FieldDescriptor) string {
 	case protoreflect.EnumKind:
 		return f.ref(fd.Enum())
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		switch string(fd.Message().FullName()) {
-		case wktTimestamp:
-			return "Date"
-		case wktDuration:
-			return "number /* nanoseconds */"
-		case wktEmpty:
-			return "Record<string, never>"
+		if t, ok := tsWellKnown(string(fd.Message().FullName())); ok {
+			return t
 		}
 		return f.ref(fd.Message())
 	}
@@ -216,11 +211,8 @@ func (f *tsFile) enum(e protoreflect.EnumDescriptor) {
 
 func (f *tsFile) methodType(md protoreflect.MethodDescriptor) (req, res string) {
 	name := func(m protoreflect.MessageDescriptor) string {
-		switch string(m.FullName()) {
-		case wktEmpty:
-			return "Record<string, never>"
-		case wktTimestamp:
-			return "Date"
+		if t, ok := tsWellKnown(string(m.FullName())); ok {
+			return t
 		}
 		return f.ref(m)
 	}
@@ -293,4 +285,38 @@ func (f *tsFile) docText(indent, c string) {
 		}
 	}
 	f.p("%s */", indent)
+}
+
+// tsWellKnown returns the TypeScript type of a well-known type, as its
+// msgpack mapping decodes (docs/idl.md), and false for other messages.
+func tsWellKnown(name string) (string, bool) {
+	switch name {
+	case wktTimestamp:
+		return "Date", true
+	case wktDuration:
+		return "number /* nanoseconds */", true
+	case wktEmpty:
+		return "Record<string, never>", true
+	case "google.protobuf.DoubleValue", "google.protobuf.FloatValue",
+		"google.protobuf.Int64Value", "google.protobuf.UInt64Value",
+		"google.protobuf.Int32Value", "google.protobuf.UInt32Value":
+		return "number | null", true
+	case "google.protobuf.BoolValue":
+		return "boolean | null", true
+	case "google.protobuf.StringValue":
+		return "string | null", true
+	case "google.protobuf.BytesValue":
+		return "Uint8Array | null", true
+	case "google.protobuf.Struct":
+		return "{ [key: string]: unknown }", true
+	case "google.protobuf.Value":
+		return "unknown", true
+	case "google.protobuf.ListValue":
+		return "unknown[]", true
+	case "google.protobuf.Any":
+		return "{ type_url: string; value: Uint8Array }", true
+	case "google.protobuf.FieldMask":
+		return "{ paths: string[] }", true
+	}
+	return "", false
 }

@@ -128,6 +128,46 @@ export interface WellKnown {
 }
 
 /**
+ * Wrappers has every wrapper type: a nil value is null, and absent.
+ */
+export interface Wrappers {
+  double_val?: number | null;
+  float_val?: number | null;
+  int64_val?: number | null;
+  uint64_val?: number | null;
+  int32_val?: number | null;
+  uint32_val?: number | null;
+  bool_val?: boolean | null;
+  string_val?: string | null;
+  bytes_val?: Uint8Array | null;
+  list?: number | null[];
+  by_name?: { [key: string]: string | null };
+}
+
+/**
+ * FreeForm has the free-form and the remaining well-known types.
+ */
+export interface FreeForm {
+  attrs?: { [key: string]: unknown };
+  value?: unknown;
+  list?: unknown[];
+  detail?: { type_url: string; value: Uint8Array };
+  mask?: { paths: string[] };
+  values?: unknown[];
+  by_name?: { [key: string]: unknown };
+  details?: { type_url: string; value: Uint8Array }[];
+}
+
+/**
+ * Tree is recursive: its depth is bounded only by the decoders' limits.
+ */
+export interface Tree {
+  label?: string;
+  children?: Tree[];
+  left?: Tree;
+}
+
+/**
  * Empty messages are encoded as an empty map.
  */
 export interface Nothing {
@@ -184,6 +224,35 @@ export interface ChatMessage {
 }
 
 /**
+ * Turn is one move of a negotiation: exactly one case is set.
+ */
+export interface Turn {
+  /**
+   * A case of the oneof move: at most one of its cases is set.
+   */
+  offer?: Offer;
+  /**
+   * A case of the oneof move: at most one of its cases is set.
+   */
+  counter?: Offer;
+  /**
+   * A case of the oneof move: at most one of its cases is set.
+   */
+  accept?: Record<string, never>;
+  /**
+   * A case of the oneof move: at most one of its cases is set.
+   */
+  reject?: string;
+}
+
+/**
+ * Offer is a price.
+ */
+export interface Offer {
+  price?: number;
+}
+
+/**
  * Color is a top-level enum.
  */
 export enum Color {
@@ -208,6 +277,20 @@ export enum Status {
 
 /**
  * Feature has one method of each call type.
+ *
+ * Either side answers an offer with a counter-offer, an acceptance or a
+ * rejection:
+ *
+ * @protocol ClientMoves {
+ *   client counter; include ServerMoves
+ *   | client accept
+ *   | client reject
+ * }
+ * @protocol ServerMoves {
+ *   server counter; include ClientMoves
+ *   | server accept
+ *   | server reject
+ * }
  */
 export class FeatureClient {
   /** The full name of Echo. */
@@ -220,6 +303,16 @@ export class FeatureClient {
   static readonly Chat = "/parley.feature.Feature/Chat";
   /** The full name of Ping. */
   static readonly Ping = "/parley.feature.Feature/Ping";
+  /** The full name of Negotiate. */
+  static readonly Negotiate = "/parley.feature.Feature/Negotiate";
+  /** The full name of Mirror. */
+  static readonly Mirror = "/parley.feature.Feature/Mirror";
+  /** The full name of Quote. */
+  static readonly Quote = "/parley.feature.Feature/Quote";
+  /** The full name of Bid. */
+  static readonly Bid = "/parley.feature.Feature/Bid";
+  /** The full name of Appraise. */
+  static readonly Appraise = "/parley.feature.Feature/Appraise";
 
   readonly transport: $parley.Transport;
 
@@ -269,6 +362,66 @@ export class FeatureClient {
    */
   ping(req: Record<string, never>, opts?: $parley.CallOptions): Promise<Record<string, never>> {
     return this.transport.unary(FeatureClient.Ping, req, opts);
+  }
+
+  /**
+   * Negotiate haggles over a price: the client opens, then the sides take
+   * turns until one accepts or rejects.
+   *
+   * @protocol {
+   *   client offer
+   *   include ServerMoves
+   * }
+   *
+   * Bidirectional streaming, over a WebSocket: send requests, iterate over the responses; `end` is the status.
+   */
+  negotiate(opts?: $parley.CallOptions): $parley.StreamCall<Turn, Turn> {
+    return this.transport.stream(FeatureClient.Negotiate, opts);
+  }
+
+  /**
+   * Mirror streams numbers both ways at once, each side at its own pace,
+   * until the client half-closes.
+   *
+   * @protocol { (client Number*; client halfclose) & server Number* }
+   *
+   * Bidirectional streaming, over a WebSocket: send requests, iterate over the responses; `end` is the status.
+   */
+  mirror(opts?: $parley.CallOptions): $parley.StreamCall<Number, Number> {
+    return this.transport.stream(FeatureClient.Mirror, opts);
+  }
+
+  /**
+   * Quote streams counter-offers for a price, then a verdict.
+   *
+   * @protocol { client Offer; server counter*; server (accept | reject) }
+   *
+   * Server streaming, over gRPC-Web: yields the responses; throws ParleyError if the call fails.
+   */
+  quote(req: Offer, opts?: $parley.CallOptions): AsyncGenerator<Turn, $parley.Status> {
+    return this.transport.serverStream(FeatureClient.Quote, req, opts);
+  }
+
+  /**
+   * Bid sends offers and gets the best one back.
+   *
+   * @protocol { client offer+; client halfclose; server Offer }
+   *
+   * Client streaming, over a WebSocket: send requests, then closeAndRecv for the response.
+   */
+  bid(opts?: $parley.CallOptions): $parley.StreamCall<Turn, Offer> {
+    return this.transport.stream(FeatureClient.Bid, opts);
+  }
+
+  /**
+   * Appraise answers an offer with accept or reject.
+   *
+   * @protocol { client Offer; server (accept | reject) }
+   *
+   * Unary, over gRPC-Web: rejects with ParleyError if the call fails.
+   */
+  appraise(req: Offer, opts?: $parley.CallOptions): Promise<Turn> {
+    return this.transport.unary(FeatureClient.Appraise, req, opts);
   }
 }
 
