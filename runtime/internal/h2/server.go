@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -672,20 +673,30 @@ func (sc *serverConn) runHandler(st *serverStream) {
 }
 
 // serveStream runs the handler for st and finishes the stream.
+// A detached stream (Detach) stays open when the handler returns, and
+// holds no goroutine: Finish releases it later.
 func (sc *serverConn) serveStream(st *serverStream) {
-	defer st.cancel()
-	defer func() {
-		if st.deadline != nil {
-			st.deadline.Stop()
-		}
-	}()
 	defer func() {
 		if r := recover(); r != nil {
 			st.reset(http2.ErrCodeInternal, false)
+			st.release()
 		}
 	}()
 	sc.srv.handler(st)
+	if st.detached.Load() {
+		return
+	}
 	st.finish()
+	st.release()
+}
+
+// release cancels the stream's context and stops its deadline, once its
+// handler is done with it (or, for a detached stream, at Finish).
+func (st *serverStream) release() {
+	st.cancel()
+	if st.deadline != nil {
+		st.deadline.Stop()
+	}
 }
 
 func (sc *serverConn) onData(f *http2.DataFrame) error {
@@ -833,6 +844,10 @@ type serverStream struct {
 	// Set before the first write; read by the stream's goroutine.
 	deadline *time.Timer
 
+	// detached is set by Detach: the handler's return leaves the stream
+	// open, and Finish releases it.
+	detached atomic.Bool
+
 	// The response side.
 	resHeader  transport.Header
 	status     int
@@ -859,8 +874,20 @@ func (st *serverStream) SetDeadline(t time.Time) {
 	}
 }
 
-// Finish implements transport.Finisher.
-func (st *serverStream) Finish() { st.finish() }
+// Finish implements transport.Stream.
+func (st *serverStream) Finish() {
+	st.finish()
+	if st.detached.Load() {
+		st.release()
+	}
+}
+
+// Detach implements transport.Stream. The request's header map, read
+// by now, is let go.
+func (st *serverStream) Detach() {
+	st.reqHeader = nil
+	st.detached.Store(true)
+}
 
 // TryWrite implements transport.TryWriter.
 func (st *serverStream) TryWrite(p []byte) (bool, error) {
@@ -957,6 +984,11 @@ func (st *serverStream) headerItem(end bool) item {
 	fs := make([]hpack.HeaderField, 1, 1+len(st.resHeader))
 	fs[0] = hpack.HeaderField{Name: ":status", Value: statusText(st.status)}
 	fs = appendFields(fs, st.resHeader, false)
+	// The header fields are sent: only trailers set so far need keeping,
+	// so that a stream held open keeps no map it will not use.
+	if !hasTrailers(st.resHeader) {
+		st.resHeader = nil
+	}
 	return item{kind: itemHeaders, sid: st.id, end: end, fields: fs, s: &st.send}
 }
 
