@@ -75,8 +75,9 @@ func TestHarness(t *testing.T) {
 	}
 }
 
-// TestIdleAndDial runs the idle-streams and dial cells once with parley on
-// both sides, small, to check the driver's holding protocol.
+// TestIdleAndDial runs the idle-streams, idle-conversations and dial cells
+// once with parley on both sides, small, to check the driver's holding
+// protocol, and that parley's conversations hold no goroutine each.
 func TestIdleAndDial(t *testing.T) {
 	cfg := Config{
 		Command:     []string{os.Args[0]},
@@ -85,7 +86,7 @@ func TestIdleAndDial(t *testing.T) {
 		Warmup:      20 * time.Millisecond,
 		Duration:    150 * time.Millisecond,
 		IdleStreams: 50,
-		Cells:       []string{"idle", "dial"},
+		Cells:       []string{"idle", "idle-conv", "dial"},
 		Pairs:       []pair{{implParley, implParley}},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -102,6 +103,12 @@ func TestIdleAndDial(t *testing.T) {
 		case "idle":
 			if r.Client.Ops != 50 || r.Hold.Goroutines <= r.Mark.Goroutines {
 				t.Errorf("idle: streams not held: ops %d, goroutines %d then %d", r.Client.Ops, r.Mark.Goroutines, r.Hold.Goroutines)
+			}
+		case "idle-conv":
+			// The connection's goroutines come and go with the client;
+			// the 50 conversations themselves hold none.
+			if r.Client.Ops != 50 || r.Hold.Goroutines-r.Mark.Goroutines > 5 {
+				t.Errorf("idle-conv: ops %d, goroutines %d then %d, want 50 streams and no goroutine each", r.Client.Ops, r.Mark.Goroutines, r.Hold.Goroutines)
 			}
 		case "dial":
 			if r.Client.MedianMicros <= 0 {

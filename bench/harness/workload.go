@@ -21,6 +21,7 @@ const (
 	kindSStream  = "sstream"  // messages received from conc server streams
 	kindCStream  = "cstream"  // messages sent into conc client streams
 	kindIdle     = "idle"     // streams opened and held open
+	kindIdleConv = "idleconv" // the same, of mConverse
 	kindDial     = "dial"     // a new connection and its first unary call, again and again
 	kindRaw      = "raw"      // plain TCP ping-pong on conc connections
 )
@@ -179,7 +180,9 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 			return nil
 		})
 	case kindIdle:
-		return runIdle(ctx, s, e, c, payload)
+		return runIdle(ctx, s, e, c.bidi, payload)
+	case kindIdleConv:
+		return runIdle(ctx, s, e, c.converse, payload)
 	}
 	return clientResult{}, fmt.Errorf("unknown workload kind %q", s.Kind)
 }
@@ -227,7 +230,7 @@ func window(s spec, endAfterDrain bool, work func(stop *atomic.Bool, count *atom
 // runIdle opens s.Streams bidi streams on c, each established by one ping
 // and its pong, holds them open until the driver has sampled the server's
 // memory, then cancels them all.
-func runIdle(ctx context.Context, s spec, e env, c conn, payload []byte) (clientResult, error) {
+func runIdle(ctx context.Context, s spec, e env, open func(context.Context) (bidiStream, error), payload []byte) (clientResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	goruntime.GC()
@@ -245,7 +248,7 @@ func runIdle(ctx context.Context, s spec, e env, c conn, payload []byte) (client
 				if i >= len(streams) || failed.Load() {
 					return nil
 				}
-				st, err := c.bidi(ctx)
+				st, err := open(ctx)
 				if err == nil {
 					if err = st.send(req); err == nil {
 						_, err = st.recv()
