@@ -578,7 +578,7 @@ type ServerEvent struct {
 	Event ServerEvent_Event `msgpack:"-"`
 }
 
-// ServerEvent_Event is the oneof parley.chat.v1.ServerEvent.event: one of *ServerEvent_Joined, *ServerEvent_Message, *ServerEvent_Presence, *ServerEvent_Members, *ServerEvent_Left.
+// ServerEvent_Event is the oneof parley.chat.v1.ServerEvent.event: one of *ServerEvent_Joined, *ServerEvent_Message, *ServerEvent_Presence, *ServerEvent_Members, *ServerEvent_Left, *ServerEvent_Gap.
 // It is sealed: only those types implement it.
 type ServerEvent_Event interface {
 	isServerEvent_Event()
@@ -619,6 +619,13 @@ type ServerEvent_Left struct {
 
 func (*ServerEvent_Left) isServerEvent_Event() {}
 
+// ServerEvent_Gap is the case gap of the oneof parley.chat.v1.ServerEvent.event.
+type ServerEvent_Gap struct {
+	Gap *Gap `msgpack:"gap"`
+}
+
+func (*ServerEvent_Gap) isServerEvent_Event() {}
+
 // EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
 // keyed by proto field name, omitting zero fields, without reflection.
 // A nil m is encoded as msgpack nil.
@@ -645,6 +652,10 @@ func (m *ServerEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 			n++
 		}
 	case *ServerEvent_Left:
+		if x != nil {
+			n++
+		}
+	case *ServerEvent_Gap:
 		if x != nil {
 			n++
 		}
@@ -695,6 +706,15 @@ func (m *ServerEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 				return err
 			}
 			if err := x.Left.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	case *ServerEvent_Gap:
+		if x != nil {
+			if err := e.EncodeString("gap"); err != nil {
+				return err
+			}
+			if err := x.Gap.EncodeMsgpack(e); err != nil {
 				return err
 			}
 		}
@@ -819,6 +839,23 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 				return fmt.Errorf("parley.chat.v1.ServerEvent.left: %w", err)
 			}
 			m.Event = &ServerEvent_Left{Left: v}
+		case "gap":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				if err := d.Skip(); err != nil {
+					return err
+				}
+				continue
+			}
+			if m.Event != nil {
+				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (gap)")
+			}
+			v := new(Gap)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.chat.v1.ServerEvent.gap: %w", err)
+			}
+			m.Event = &ServerEvent_Gap{Gap: v}
 		default:
 			if err := d.Skip(); err != nil {
 				return err
@@ -1524,6 +1561,164 @@ func (m *Left) DecodeMsgpack(d *msgpack.Decoder) error {
 	return nil
 }
 
+// Gap tells a member that it fell behind its room and was not sent some
+// of the room's events, which would otherwise have come where the Gap is:
+// the messages numbered first_seq to last_seq, and some presence changes.
+// It can read the messages with History (the room keeps the most recent
+// ones) and the members with Who. A member that stays behind is
+// disconnected (LEAVE_REASON_TOO_SLOW, RESOURCE_EXHAUSTED).
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Gap struct {
+	Room string `msgpack:"room,omitempty"`
+	// missed is how many messages were not sent: first_seq to last_seq.
+	Missed   uint64 `msgpack:"missed,omitempty"`
+	FirstSeq uint64 `msgpack:"first_seq,omitempty"`
+	LastSeq  uint64 `msgpack:"last_seq,omitempty"`
+	// presence_missed is how many presence events were not sent.
+	PresenceMissed uint32 `msgpack:"presence_missed,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Gap) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.Room != "" {
+		n++
+	}
+	if m.Missed != 0 {
+		n++
+	}
+	if m.FirstSeq != 0 {
+		n++
+	}
+	if m.LastSeq != 0 {
+		n++
+	}
+	if m.PresenceMissed != 0 {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.Room != "" {
+		if err := e.EncodeString("room"); err != nil {
+			return err
+		}
+		if err := e.EncodeString(m.Room); err != nil {
+			return err
+		}
+	}
+	if m.Missed != 0 {
+		if err := e.EncodeString("missed"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(m.Missed); err != nil {
+			return err
+		}
+	}
+	if m.FirstSeq != 0 {
+		if err := e.EncodeString("first_seq"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(m.FirstSeq); err != nil {
+			return err
+		}
+	}
+	if m.LastSeq != 0 {
+		if err := e.EncodeString("last_seq"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(m.LastSeq); err != nil {
+			return err
+		}
+	}
+	if m.PresenceMissed != 0 {
+		if err := e.EncodeString("presence_missed"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(uint64(m.PresenceMissed)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Gap) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Gap{}
+	n, err := wire.MsgpackMapLen(d)
+	if err != nil {
+		return err
+	}
+	// Keys are read into kb without allocating a string; a key longer
+	// than kb names no field and is discarded.
+	var kb [15]byte
+	for i := 0; i < n; i++ {
+		l, err := d.DecodeBytesLen()
+		if err != nil {
+			return err
+		}
+		key := kb[:min(max(l, 0), len(kb))]
+		if l > len(kb) {
+			key = nil
+			for l > 0 {
+				c := min(l, len(kb))
+				if err := d.ReadFull(kb[:c]); err != nil {
+					return err
+				}
+				l -= c
+			}
+		} else if err := d.ReadFull(key); err != nil {
+			return err
+		}
+		switch string(key) {
+		case "room":
+			v, err := d.DecodeString()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.room: %w", err)
+			}
+			m.Room = v
+		case "missed":
+			v, err := d.DecodeUint64()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.missed: %w", err)
+			}
+			m.Missed = v
+		case "first_seq":
+			v, err := d.DecodeUint64()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.first_seq: %w", err)
+			}
+			m.FirstSeq = v
+		case "last_seq":
+			v, err := d.DecodeUint64()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.last_seq: %w", err)
+			}
+			m.LastSeq = v
+		case "presence_missed":
+			v, err := d.DecodeUint32()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.presence_missed: %w", err)
+			}
+			m.PresenceMissed = v
+		default:
+			if err := d.Skip(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // ListRoomsRequest asks for every room.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -2083,33 +2278,36 @@ const file_chat_proto_rawDesc = "" +
 	"\x18\x02 \x01(\v2\x13.parley.chat.v1.SayH\x00R\x03say\x12'\n\x03who\x18\x03 \x01(\v2\x13.parley.chat.v1" +
 	".WhoH\x00R\x03who\x12-\n\x05leave\x18\x04 \x01(\v2\x15.parley.chat.v1.LeaveH\x00R\x05leaveB\a\n\x05ev" +
 	"ent\".\n\x04Join\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\"\x19\n\x03Say\x12\x12\n\x04te" +
-	"xt\x18\x01 \x01(\tR\x04text\"\x05\n\x03Who\"\a\n\x05Leave\"\x9a\x02\n\vServerEvent\x120\n\x06joined\x18\x01 \x01(\v2\x16" +
+	"xt\x18\x01 \x01(\tR\x04text\"\x05\n\x03Who\"\a\n\x05Leave\"\xc3\x02\n\vServerEvent\x120\n\x06joined\x18\x01 \x01(\v2\x16" +
 	".parley.chat.v1.JoinedH\x00R\x06joined\x127\n\amessage\x18\x02 \x01(\v2\x1b.parley.chat." +
 	"v1.ChatMessageH\x00R\amessage\x126\n\bpresence\x18\x03 \x01(\v2\x18.parley.chat.v1.Pre" +
 	"senceH\x00R\bpresence\x123\n\amembers\x18\x04 \x01(\v2\x17.parley.chat.v1.MembersH\x00R\am" +
-	"embers\x12*\n\x04left\x18\x05 \x01(\v2\x14.parley.chat.v1.LeftH\x00R\x04leftB\a\n\x05event\"\x81\x01\n\x06" +
-	"Joined\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\x12\x18\n\amembers\x18\x03 \x03(\tR" +
-	"\amembers\x125\n\ahistory\x18\x04 \x03(\v2\x1b.parley.chat.v1.ChatMessageR\ahistory\"" +
-	"\x90\x01\n\vChatMessage\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x10\n\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n\x04nick\x18\x03 " +
-	"\x01(\tR\x04nick\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x123\n\asent_at\x18\x05 \x01(\v2\x1a.google.protobuf" +
-	".TimestampR\x06sentAt\"\xdf\x01\n\bPresence\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(" +
-	"\tR\x04nick\x120\n\x04kind\x18\x03 \x01(\x0e2\x1c.parley.chat.v1.PresenceKindR\x04kind\x123\n\x06rea" +
-	"son\x18\x04 \x01(\x0e2\x1b.parley.chat.v1.LeaveReasonR\x06reason\x12*\n\x02at\x18\x05 \x01(\v2\x1a.goo" +
-	"gle.protobuf.TimestampR\x02at\x12\x18\n\amembers\x18\x06 \x01(\rR\amembers\"3\n\aMembers\x12" +
-	"\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05nicks\x18\x02 \x03(\tR\x05nicks\"\x1a\n\x04Left\x12\x12\n\x04room\x18\x01 \x01(\tR" +
-	"\x04room\"\x12\n\x10ListRoomsRequest\"?\n\x11ListRoomsResponse\x12*\n\x05rooms\x18\x01 \x03(\v2\x14." +
-	"parley.chat.v1.RoomR\x05rooms\"4\n\x04Room\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\amember" +
-	"s\x18\x02 \x01(\rR\amembers\":\n\x0eHistoryRequest\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05limit\x18" +
-	"\x02 \x01(\rR\x05limit\"^\n\x0fHistoryResponse\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x127\n\bmessages\x18" +
-	"\x02 \x03(\v2\x1b.parley.chat.v1.ChatMessageR\bmessages*_\n\fPresenceKind\x12\x1d\n\x19" +
-	"PRESENCE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PRESENCE_KIND_JOINED\x10\x01\x12\x16\n\x12PRESENC" +
-	"E_KIND_LEFT\x10\x02*|\n\vLeaveReason\x12\x1c\n\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11LE" +
-	"AVE_REASON_LEFT\x10\x01\x12\x1d\n\x19LEAVE_REASON_DISCONNECTED\x10\x02\x12\x19\n\x15LEAVE_REASON" +
-	"_TOO_SLOW\x10\x032\xee\x01\n\x04Chat\x12H\n\bConverse\x12\x1b.parley.chat.v1.ClientEvent\x1a\x1b." +
-	"parley.chat.v1.ServerEvent(\x010\x01\x12P\n\tListRooms\x12 .parley.chat.v1.Lis" +
-	"tRoomsRequest\x1a!.parley.chat.v1.ListRoomsResponse\x12J\n\aHistory\x12\x1e.pa" +
-	"rley.chat.v1.HistoryRequest\x1a\x1f.parley.chat.v1.HistoryResponseB9Z7" +
-	"github.com/parleyrpc/parley/examples/chat/chatpb;chatpbb\x06proto3"
+	"embers\x12*\n\x04left\x18\x05 \x01(\v2\x14.parley.chat.v1.LeftH\x00R\x04left\x12'\n\x03gap\x18\x06 \x01(\v2" +
+	"\x13.parley.chat.v1.GapH\x00R\x03gapB\a\n\x05event\"\x81\x01\n\x06Joined\x12\x12\n\x04room\x18\x01 \x01(\tR\x04r" +
+	"oom\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\x12\x18\n\amembers\x18\x03 \x03(\tR\amembers\x125\n\ahistory\x18\x04 \x03" +
+	"(\v2\x1b.parley.chat.v1.ChatMessageR\ahistory\"\x90\x01\n\vChatMessage\x12\x12\n\x04room" +
+	"\x18\x01 \x01(\tR\x04room\x12\x10\n\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n\x04nick\x18\x03 \x01(\tR\x04nick\x12\x12\n\x04text\x18\x04 \x01(\t" +
+	"R\x04text\x123\n\asent_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"\xdf\x01\n\b" +
+	"Presence\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\x120\n\x04kind\x18\x03 \x01(\x0e2\x1c" +
+	".parley.chat.v1.PresenceKindR\x04kind\x123\n\x06reason\x18\x04 \x01(\x0e2\x1b.parley.chat" +
+	".v1.LeaveReasonR\x06reason\x12*\n\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR" +
+	"\x02at\x12\x18\n\amembers\x18\x06 \x01(\rR\amembers\"3\n\aMembers\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05" +
+	"nicks\x18\x02 \x03(\tR\x05nicks\"\x1a\n\x04Left\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\"\x92\x01\n\x03Gap\x12\x12\n\x04room\x18\x01" +
+	" \x01(\tR\x04room\x12\x16\n\x06missed\x18\x02 \x01(\x04R\x06missed\x12\x1b\n\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\x12" +
+	"\x19\n\blast_seq\x18\x04 \x01(\x04R\alastSeq\x12'\n\x0fpresence_missed\x18\x05 \x01(\rR\x0epresenceMis" +
+	"sed\"\x12\n\x10ListRoomsRequest\"?\n\x11ListRoomsResponse\x12*\n\x05rooms\x18\x01 \x03(\v2\x14.pa" +
+	"rley.chat.v1.RoomR\x05rooms\"4\n\x04Room\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\amembers\x18" +
+	"\x02 \x01(\rR\amembers\":\n\x0eHistoryRequest\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05limit\x18\x02 " +
+	"\x01(\rR\x05limit\"^\n\x0fHistoryResponse\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x127\n\bmessages\x18\x02 " +
+	"\x03(\v2\x1b.parley.chat.v1.ChatMessageR\bmessages*_\n\fPresenceKind\x12\x1d\n\x19PR" +
+	"ESENCE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PRESENCE_KIND_JOINED\x10\x01\x12\x16\n\x12PRESENCE_" +
+	"KIND_LEFT\x10\x02*|\n\vLeaveReason\x12\x1c\n\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11LEAV" +
+	"E_REASON_LEFT\x10\x01\x12\x1d\n\x19LEAVE_REASON_DISCONNECTED\x10\x02\x12\x19\n\x15LEAVE_REASON_T" +
+	"OO_SLOW\x10\x032\xee\x01\n\x04Chat\x12H\n\bConverse\x12\x1b.parley.chat.v1.ClientEvent\x1a\x1b.pa" +
+	"rley.chat.v1.ServerEvent(\x010\x01\x12P\n\tListRooms\x12 .parley.chat.v1.ListR" +
+	"oomsRequest\x1a!.parley.chat.v1.ListRoomsResponse\x12J\n\aHistory\x12\x1e.parl" +
+	"ey.chat.v1.HistoryRequest\x1a\x1f.parley.chat.v1.HistoryResponseB9Z7gi" +
+	"thub.com/parleyrpc/parley/examples/chat/chatpb;chatpbb\x06proto3"
 
 func init() {
 	descriptors.Register("chat.proto", []byte(file_chat_proto_rawDesc))
