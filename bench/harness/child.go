@@ -162,7 +162,7 @@ func clientMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	impl := fs.String("impl", implParley, "implementation: parley, grpc (raw for kind raw)")
 	addr := fs.String("addr", "", "server address (loopback)")
 	var s spec
-	fs.StringVar(&s.Kind, "kind", kindUnary, "workload: unary, pingpong, sstream, cstream, idle, idleconv, dial, raw")
+	fs.StringVar(&s.Kind, "kind", kindUnary, "workload: unary, pingpong, sstream, cstream, idle, idleconv, conns, dial, raw")
 	fs.IntVar(&s.Conc, "conc", 1, "concurrent callers, streams or connections")
 	fs.IntVar(&s.Size, "size", 64, "payload bytes per message")
 	fs.IntVar(&s.Streams, "streams", 10000, "idle: streams to hold open")

@@ -58,7 +58,7 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "measured time of each cell")
 	fs.IntVar(&cfg.IdleStreams, "idle-streams", 10000, "streams held open by the idle cell")
 	quick := fs.Bool("quick", false, "smoke run: 1 round, 100ms warm-up, 300ms cells, 1000 idle streams (explicit flags win)")
-	cellList := fs.String("cells", "", "comma-separated cells to run (default all): unary-1, unary-32, pingpong-1, pingpong-32, sstream-64, sstream-1k, cstream-64, unary-1m, idle, idle-conv, dial, raw-1, raw-32")
+	cellList := fs.String("cells", "", "comma-separated cells to run (default all): unary-1, unary-32, pingpong-1, pingpong-32, sstream-64, sstream-1k, cstream-64, unary-1m, idle, idle-conv, conns, dial, raw-1, raw-32")
 	pairList := fs.String("pairs", "", "comma-separated server/client pairs (default all four): grpc/grpc, parley/parley, parley/grpc, grpc/parley")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU and allocation profiles of every process into this directory")
 	jsonOut := fs.String("json", "", "also write every raw result to this file as JSON")

@@ -23,6 +23,7 @@ const (
 	kindIdle     = "idle"     // streams opened and held open
 	kindIdleConv = "idleconv" // the same, of mConverse
 	kindDial     = "dial"     // a new connection and its first unary call, again and again
+	kindConns    = "conns"    // connections opened, each with one unary call, and held open
 	kindRaw      = "raw"      // plain TCP ping-pong on conc connections
 )
 
@@ -88,6 +89,9 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 	}
 	if s.Kind == kindDial {
 		return runDial(ctx, s, e)
+	}
+	if s.Kind == kindConns {
+		return runConns(ctx, s, e)
 	}
 	c, err := e.dial(e.addr)
 	if err != nil {
@@ -291,6 +295,49 @@ func heldMem() int64 {
 	var m goruntime.MemStats
 	goruntime.ReadMemStats(&m)
 	return int64(m.HeapAlloc + m.StackInuse)
+}
+
+// runConns opens s.Streams connections, each established by one unary
+// call, holds them open until the driver has sampled the server's memory,
+// then closes them all.
+func runConns(ctx context.Context, s spec, e env) (clientResult, error) {
+	goruntime.GC()
+	before := heldMem()
+	m0, t0 := readMem(), time.Now()
+	conns := make([]conn, 0, s.Streams)
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
+	req := &Msg{Data: make([]byte, s.Size)}
+	for range s.Streams {
+		c, err := e.dial(e.addr)
+		if err != nil {
+			return clientResult{}, err
+		}
+		conns = append(conns, c)
+		if _, err := c.unary(ctx, req); err != nil {
+			return clientResult{}, fmt.Errorf("connection %d: %w", len(conns), err)
+		}
+	}
+	t1, m1 := time.Now(), readMem()
+	goruntime.GC()
+	held := heldMem() - before
+	if _, err := fmt.Fprintln(e.events, `{"event":"holding"}`); err != nil {
+		return clientResult{}, err
+	}
+	if _, err := e.release.ReadString('\n'); err != nil {
+		return clientResult{}, errors.New("no go-ahead from the driver")
+	}
+	return clientResult{
+		Ops:        int64(s.Streams),
+		TotalOps:   int64(s.Streams),
+		Seconds:    t1.Sub(t0).Seconds(),
+		Mallocs:    m1.mallocs - m0.mallocs,
+		AllocBytes: m1.bytes - m0.bytes,
+		HeldMem:    held,
+	}, nil
 }
 
 // runDial opens a new connection, makes one unary call and closes it,
