@@ -29,6 +29,9 @@ type serverStats struct {
 }
 
 func readServerStats() serverStats {
+	// Twice: what sync.Pools hold, free for the next user, survives one
+	// collection (as either implementation's pooled buffers would).
+	goruntime.GC()
 	goruntime.GC()
 	var m goruntime.MemStats
 	goruntime.ReadMemStats(&m)

@@ -245,7 +245,7 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 
 	// The writer is not running yet: the preface goes first.
-	_, _ = cc.w.bw.WriteString(http2.ClientPreface)
+	_, _ = cc.w.buffer().WriteString(http2.ClientPreface)
 	settings := []http2.Setting{
 		{ID: http2.SettingEnablePush, Val: 0},
 		{ID: http2.SettingInitialWindowSize, Val: uint32(cc.streamWin)},

@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -135,7 +134,7 @@ type serverConn struct {
 	readDone     chan struct{} // closed when the reader goroutine is done
 
 	// Owned by the reader goroutine.
-	br          *bufio.Reader
+	br          *idleReader
 	fr          *http2.Framer
 	canon       canonCache
 	resetTokens float64
@@ -177,7 +176,7 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 		cs := tc.ConnectionState()
 		sc.tlsState = &cs
 	}
-	sc.br = bufio.NewReaderSize(nc, 32<<10)
+	sc.br = &idleReader{nc: nc}
 	sc.fr = http2.NewFramer(nil, sc.br)
 	sc.fr.SetReuseFrames()
 	sc.fr.SetMaxReadFrameSize(16 << 10)
@@ -225,9 +224,11 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 	if lingering {
 		// The client may still be writing: read and discard for a while so
 		// that it gets our GOAWAY rather than a TCP reset.
+		sc.br.disarm()
 		_ = sc.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 		_, _ = io.Copy(io.Discard, sc.br)
 	}
+	sc.br.release()
 	close(sc.readDone)
 	<-sc.w.done
 }
@@ -432,7 +433,10 @@ func (sc *serverConn) readLoop() error {
 
 // prefaceDone implements frameHandler: the handshake is complete, so the deadline
 // the caller may have set for it is lifted (transport.Server.ServeConn).
-func (sc *serverConn) prefaceDone() { _ = sc.nc.SetReadDeadline(time.Time{}) }
+func (sc *serverConn) prefaceDone() {
+	_ = sc.nc.SetReadDeadline(time.Time{})
+	sc.br.arm()
+}
 
 // dispatch handles one frame. A returned error ends the connection.
 func (sc *serverConn) dispatch(f http2.Frame) error {
