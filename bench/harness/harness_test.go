@@ -128,3 +128,39 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestChatQuick runs the chat benchmark small against both chat servers:
+// every line of the burst reaches every member of the room, and the idle
+// phase is measured.
+func TestChatQuick(t *testing.T) {
+	cfg := ChatConfig{
+		Command: []string{os.Args[0]},
+		Env:     childEnvVars,
+		Impls:   []string{implChatParley, implChatGRPC},
+		Rounds:  1,
+		Members: 40, Rooms: 4, OwnConns: 20, PerConn: 10,
+		BigRoom: 30, Talkers: 3, Rate: 20, Talk: 300 * time.Millisecond,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results, err := RunChat(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d results, want 2", len(results))
+	}
+	for _, r := range results {
+		if r.Expected == 0 || r.Delivered != r.Expected || r.Dropped != 0 || r.Gaps != 0 {
+			t.Errorf("%s: delivered %d of %d, %d members lost, %d gaps", r.Impl, r.Delivered, r.Expected, r.Dropped, r.Gaps)
+		}
+		if r.Connect <= 0 || r.HeapPerMem <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s: connect %v, %.0f B/member, p50 %v p99 %v", r.Impl, r.Connect, r.HeapPerMem, r.P50, r.P99)
+		}
+	}
+	var out strings.Builder
+	printChat(&out, cfg, results)
+	if !strings.Contains(out.String(), "| chat-parley |") || !strings.Contains(out.String(), "| chat-grpc |") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}

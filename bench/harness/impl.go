@@ -81,6 +81,10 @@ func serve(impl string, l net.Listener, cfg serverConfig) (stop func(), err erro
 		return serveGRPC(l, cfg), nil
 	case implRaw:
 		return serveRaw(l, cfg), nil
+	case implChatParley:
+		return serveChatParley(l, cfg), nil
+	case implChatGRPC:
+		return serveChatGRPC(l, cfg), nil
 	}
 	return nil, fmt.Errorf("unknown server implementation %q", impl)
 }

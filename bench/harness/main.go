@@ -20,6 +20,9 @@ import (
 //	        and prints the table (the default when args start with a flag)
 //	server  one server process; the driver's child
 //	client  one client process; the driver's child
+//	chat    the chat benchmark: a grpc-go load generator against parley's
+//	        chat server and the same chat written on grpc-go, each in a
+//	        server child
 //
 // self is the command that starts this program again, for run's children.
 func Main(self []string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -35,8 +38,10 @@ func Main(self []string, args []string, stdin io.Reader, stdout, stderr io.Write
 		err = serverMain(args, stdin, stdout)
 	case "client":
 		err = clientMain(args, stdin, stdout)
+	case "chat":
+		err = chatMain(self, args, stdout, stderr)
 	default:
-		err = fmt.Errorf("unknown subcommand %q (want run, server or client)", sub)
+		err = fmt.Errorf("unknown subcommand %q (want run, chat, server or client)", sub)
 	}
 	if err == flag.ErrHelp {
 		return 2
