@@ -64,8 +64,7 @@ type Conversation[Req, Res any] struct {
 	again       bool        // more arrived while running
 	halfClosed  bool        // OnHalfClose was delivered; owned by the pump
 	doneCalled  bool        // OnDone was delivered; guarded by mu
-	unwatchCtx  func() bool // guarded by mu, as deadline
-	deadline    *time.Timer
+	deadline    *time.Timer // guarded by mu
 	over        atomic.Bool // the call is over: OnDone is next
 	started     atomic.Bool // detached from open's goroutine: cleanup is up to the call
 	cleanupOnce sync.Once
@@ -193,11 +192,12 @@ func (c *Conversation[Req, Res]) detach() {
 	}
 	c.started.Store(true)
 	// The call's context ends by the stream's (the client went away, the
-	// server closed), its deadline, or a bad request (requestsEnded).
-	// Watching those rather than the context itself costs an idle
-	// conversation no context watcher of its own.
+	// server closed: OnCancel), its deadline, or a bad request
+	// (requestsEnded). Watching those rather than the contexts themselves
+	// costs an idle conversation no context watcher and no channel.
+	// This watch takes over serve's (cleanup cancels the call's context).
+	ss.st.OnCancel(c.ctxDone)
 	c.mu.Lock()
-	c.unwatchCtx = context.AfterFunc(ss.st.Context(), c.ctxDone)
 	if !ss.deadline.IsZero() {
 		c.deadline = time.AfterFunc(time.Until(ss.deadline), func() {
 			<-ss.ctx.Done() // its own timer, due at the same instant
@@ -260,11 +260,9 @@ func (c *Conversation[Req, Res]) cleanup() {
 	c.cleanupOnce.Do(func() {
 		ss := c.ss
 		c.mu.Lock()
-		unwatch, deadline := c.unwatchCtx, c.deadline
+		deadline := c.deadline
 		c.mu.Unlock()
-		if unwatch != nil {
-			unwatch()
-		}
+		ss.st.OnCancel(nil)
 		if deadline != nil {
 			deadline.Stop()
 		}

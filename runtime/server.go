@@ -384,7 +384,7 @@ func (s *Server) serve(ss *serverCore, md *methodDesc) {
 	} else {
 		ss.ctx, ss.cancel = context.WithCancel(ctx)
 	}
-	stop := context.AfterFunc(st.Context(), func() {
+	st.OnCancel(func() {
 		if !ss.resetNearDeadline() {
 			ss.cancel()
 		} // else the deadline is about to end the context itself
@@ -392,7 +392,6 @@ func (s *Server) serve(ss *serverCore, md *methodDesc) {
 	if s.cfg.stats != nil {
 		ss.stats = newCallStats(s.cfg.stats, ss.ctx, false, ss.method, ss.kind, ss.peer.Addr)
 	}
-	ss.unwatch = stop
 	md.serve(ss)
 	if !ss.detached {
 		ss.release(ss.finished)
@@ -407,7 +406,7 @@ func (ss *serverCore) release(finished bool) {
 	if ss.stats != nil && !finished {
 		ss.stats.end(wire.NewError(wire.Canceled, "the client cancelled the call or went away"))
 	}
-	ss.unwatch()
+	ss.st.OnCancel(nil)
 	ss.cancel()
 }
 

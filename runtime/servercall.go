@@ -64,9 +64,7 @@ type serverCore struct {
 
 	// detached is set (before md.serve returns) by a call served without
 	// a goroutine of its own, which runs release itself once it is over.
-	// unwatch stops serve's watch on the stream's context.
 	detached bool
-	unwatch  func() bool
 
 	// sendMsg and recvMsg are the typed call's own Send and Recv, for
 	// ServerConn's SendMsg and RecvMsg; set before the handler starts.

@@ -235,11 +235,16 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 
 // onClose fails every stream; conn.close calls it with conn.mu held.
 func (sc *serverConn) onClose(err error) {
+	var cancelled []func()
 	for id, st := range sc.streams {
 		st.send.stop(err, true)
 		// conn.mu is held: the application hears of it on a goroutine.
 		if notify := st.body.close(err); notify != nil {
 			go notify()
+		}
+		if st.onCancel != nil {
+			cancelled = append(cancelled, st.onCancel)
+			st.onCancel = nil
 		}
 		delete(sc.streams, id)
 	}
@@ -247,7 +252,10 @@ func (sc *serverConn) onClose(err error) {
 	if sc.lingering {
 		sc.w.linger = sc.readDone
 	}
-	sc.cancel()
+	sc.cancel() // every stream's context with it
+	for _, f := range cancelled {
+		go f()
+	}
 }
 
 // goAway starts the graceful shutdown of the connection: GOAWAY with the
@@ -852,6 +860,9 @@ type serverStream struct {
 	// open, and Finish releases it.
 	detached atomic.Bool
 
+	// onCancel is OnCancel's func; guarded by conn.mu.
+	onCancel func()
+
 	// The response side.
 	resHeader  transport.Header
 	status     int
@@ -883,6 +894,31 @@ func (st *serverStream) Finish() {
 	st.finish()
 	if st.detached.Load() {
 		st.release()
+	}
+}
+
+// OnCancel implements transport.Stream.
+func (st *serverStream) OnCancel(f func()) {
+	st.sc.mu.Lock()
+	if f != nil && st.ctx.Err() != nil {
+		st.sc.mu.Unlock()
+		go f()
+		return
+	}
+	st.onCancel = f
+	st.sc.mu.Unlock()
+}
+
+// cancelled cancels the stream's context for a reason other than its own
+// end, and calls OnCancel's func.
+func (st *serverStream) cancelled() {
+	st.cancel()
+	st.sc.mu.Lock()
+	f := st.onCancel
+	st.onCancel = nil
+	st.sc.mu.Unlock()
+	if f != nil {
+		go f()
 	}
 }
 
@@ -1092,7 +1128,7 @@ func (st *serverStream) reset(code http2.ErrCode, cancel bool) {
 		notify()
 	}
 	if cancel {
-		st.cancel()
+		st.cancelled()
 	}
 	sc.closeIfDrained()
 }
@@ -1108,7 +1144,7 @@ func (st *serverStream) peerReset(code http2.ErrCode) {
 	if notify := st.body.close(errClientReset); notify != nil {
 		notify()
 	}
-	st.cancel()
+	st.cancelled()
 }
 
 // serverBody is a request body as the seam sees it.

@@ -64,6 +64,9 @@ type basicStream struct {
 	done     chan struct{} // closed by Finish
 	detached atomic.Bool   // Detach was called: h's return does not finish
 
+	cancelMu   sync.Mutex
+	stopCancel func() bool // OnCancel's watch
+
 	mu       sync.Mutex
 	finished bool
 }
@@ -106,6 +109,19 @@ func (s *basicStream) Flush() error {
 		return ErrFinished
 	}
 	return s.BasicStream.Flush()
+}
+
+// OnCancel watches the BasicStream's context.
+func (s *basicStream) OnCancel(f func()) {
+	s.cancelMu.Lock()
+	defer s.cancelMu.Unlock()
+	if s.stopCancel != nil {
+		s.stopCancel()
+		s.stopCancel = nil
+	}
+	if f != nil {
+		s.stopCancel = context.AfterFunc(s.Context(), f)
+	}
 }
 
 // Detach keeps the stream open after h returns: the BasicStream's own

@@ -109,6 +109,13 @@ type Stream interface {
 	// Context is cancelled when the client resets the stream, the
 	// connection goes away, or the stream is finished.
 	Context() context.Context
+	// OnCancel sets (or, with nil, clears) the func called once, on a
+	// goroutine of its own, when Context is cancelled for any reason but
+	// the stream's own end (Finish, or the StreamHandler's return): what
+	// context.AfterFunc on Context would do, without making the context
+	// keep a watcher and a channel for it. A later call replaces the
+	// func; if Context is done already, f is called at once.
+	OnCancel(f func())
 	// Method is the request's :method.
 	Method() string
 	// Path is the request's :path.
