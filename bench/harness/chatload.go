@@ -441,7 +441,7 @@ func printChat(w io.Writer, cfg ChatConfig, results []chatResult) {
 				v[i] = f(r)
 			}
 			slices.Sort(v)
-			return v[len(v)/2]
+			return (v[(len(v)-1)/2] + v[len(v)/2]) / 2
 		}
 		fmt.Fprintf(w, "| %s | %.1f KiB | %.1f KiB | %.2f | %.2f s | %.0f / %d | %.0f | %.0f | %.0f | %.1f ms | %.1f ms |\n",
 			impl,

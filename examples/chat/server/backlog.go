@@ -90,6 +90,9 @@ func newBacklog(ctx context.Context, room string, dst mailbox.Sender[*chatpb.Ser
 func (b *backlog) push(ev *chatpb.ServerEvent, now time.Time) (tooSlow bool) {
 	size := eventSize(ev)
 	b.mu.Lock()
+	// The pump needs waking only if it may have found the backlog empty;
+	// otherwise it has yet to pop what is queued, and pops this after.
+	wake := b.head == len(b.q)
 	b.recoverLocked()
 	if !b.behindSince.IsZero() || b.bytes > 0 && b.bytes+size > backlogBytes {
 		if b.behindSince.IsZero() {
@@ -103,7 +106,9 @@ func (b *backlog) push(ev *chatpb.ServerEvent, now time.Time) (tooSlow bool) {
 	b.q = append(b.q, ev)
 	b.bytes += size
 	b.mu.Unlock()
-	b.g.Broadcast(wakeToken)
+	if wake {
+		b.g.Broadcast(wakeToken)
+	}
 	return false
 }
 
