@@ -17,8 +17,12 @@ import (
 // 64 KiB of buffers; one that is busy keeps its buffers and pays a clock
 // reading a read.
 const (
-	readBufferSize = 32 << 10
-	bufferIdle     = time.Second
+	// A connection's read buffer starts at readBufferStart and grows to
+	// readBufferSize once a read fills it: handshakes, unary calls and
+	// chat lines never need more.
+	readBufferStart = 4 << 10
+	readBufferSize  = 32 << 10
+	bufferIdle      = time.Second
 )
 
 // idleReader is the server connection's buffered reader (what
@@ -87,6 +91,7 @@ func (b *idleReader) fill() error {
 		n, err := b.nc.Read(*b.buf)
 		if n > 0 {
 			b.w = n
+			b.grow()
 			return nil // an error comes again with the next read
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -102,19 +107,32 @@ func (b *idleReader) fill() error {
 		if n == 0 {
 			return err
 		}
-		b.buf = getBuf(readBufferSize)
+		b.buf = getBuf(readBufferStart)
 		b.w = copy(*b.buf, b.first[:n])
 		return nil
 	}
 	if b.buf == nil {
-		b.buf = getBuf(readBufferSize)
+		b.buf = getBuf(readBufferStart)
 	}
 	n, err := b.nc.Read(*b.buf)
 	if n == 0 {
 		return err
 	}
 	b.w = n
+	b.grow()
 	return nil
+}
+
+// grow swaps a buffer that the last read filled for a full-size one, with
+// the bytes read.
+func (b *idleReader) grow() {
+	if b.w < len(*b.buf) || len(*b.buf) >= readBufferSize {
+		return
+	}
+	nb := getBuf(readBufferSize)
+	copy(*nb, (*b.buf)[b.r:b.w])
+	putBuf(b.buf)
+	b.buf, b.w, b.r = nb, b.w-b.r, 0
 }
 
 // writeBuffers pools the writers' bufio.Writers while they are idle.

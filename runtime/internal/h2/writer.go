@@ -205,8 +205,10 @@ func (w *writer) run() {
 					yielded = true
 					goruntime.Gosched()
 				} else {
-					// The queue is empty: now is the time to flush.
+					// The queue is empty: now is the time to flush, and
+					// to give the buffer back until there is more.
 					w.flush()
+					w.releaseBuffer()
 					yielded = false
 				}
 				w.mu.Lock()
@@ -260,12 +262,18 @@ func (w *writer) buffered() int {
 // idle gives the bufio.Writer back to the pool while there is nothing to
 // write: buffer takes one again. Writer goroutine, with nothing buffered.
 func (w *writer) idle() {
+	w.releaseBuffer()
+	w.spare = nil // the queue's spare array, as large as the last burst
+}
+
+// releaseBuffer gives the bufio.Writer back to the pool if nothing is
+// buffered: a connection holds one only while it writes. Writer goroutine.
+func (w *writer) releaseBuffer() {
 	if w.bw != nil && w.bw.Buffered() == 0 {
 		w.bw.Reset(nil)
 		writeBuffers.Put(w.bw)
 		w.bw = nil
 	}
-	w.spare = nil // the queue's spare array, as large as the last burst
 }
 
 // buffer returns the bufio.Writer, taking one from the pool if the writer
