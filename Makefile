@@ -50,11 +50,13 @@ generate:
 ## on grpc-go, driven by one grpc-go load generator: about 1 minute).
 ## BENCHFLAGS=-quick is a smoke run of both; see docs/performance.md for
 ## the other flags (CHATFLAGS for the chat's).
+## A full run also redraws the charts of docs/performance.md (docs/img).
 BENCHFLAGS ?=
 CHATFLAGS ?= $(filter -quick,$(BENCHFLAGS))
+BENCHSVG  ?= $(if $(filter -quick,$(BENCHFLAGS)),,-svg ../docs/img)
 bench:
-	cd bench && $(GO) run ./cmd/parleybench run $(BENCHFLAGS)
-	cd bench && $(GO) run ./cmd/parleybench chat $(CHATFLAGS)
+	cd bench && $(GO) run ./cmd/parleybench run $(BENCHSVG) $(BENCHFLAGS)
+	cd bench && $(GO) run ./cmd/parleybench chat $(BENCHSVG) $(CHATFLAGS)
 
 ## chat: the README's first command: a chat server on an ephemeral loopback
 ## port and three scripted members holding a live conversation in two rooms;

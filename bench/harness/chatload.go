@@ -83,6 +83,7 @@ func chatMain(self []string, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.Rate, "rate", 16, "lines a second each talker says")
 	fs.DurationVar(&cfg.Talk, "talk", 1250*time.Millisecond, "how long the talkers talk")
 	quick := fs.Bool("quick", false, "smoke run: 1 round, 200 members in 10 rooms, a room of 100 with 5 talkers for 0.5 s (explicit flags win)")
+	svgDir := fs.String("svg", "", "also write SVG charts of the results into this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +96,9 @@ func chatMain(self []string, args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	results, err := RunChat(ctx, cfg)
 	printChat(stdout, cfg, results)
+	if err == nil && *svgDir != "" && len(results) > 0 {
+		err = writeChatPlots(*svgDir, cfg, results)
+	}
 	return err
 }
 

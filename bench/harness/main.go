@@ -67,6 +67,7 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 	pairList := fs.String("pairs", "", "comma-separated server/client pairs (default all four): grpc/grpc, parley/parley, parley/grpc, grpc/parley")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU and allocation profiles of every process into this directory")
 	jsonOut := fs.String("json", "", "also write every raw result to this file as JSON")
+	svgDir := fs.String("svg", "", "also write SVG charts of the results into this directory")
 	verbose := fs.Bool("v", true, "log each cell to stderr as it finishes")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -117,6 +118,11 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 		cfg.Rounds, cfg.Warmup, cfg.Duration, time.Since(start).Round(time.Second))
 	if werr := writeTable(stdout, cfg, results); werr != nil {
 		return werr
+	}
+	if *svgDir != "" {
+		if perr := writePlots(*svgDir, cfg, results); perr != nil {
+			return perr
+		}
 	}
 	if *jsonOut != "" {
 		b, jerr := json.MarshalIndent(results, "", "  ")
