@@ -48,12 +48,18 @@ generate:
 	$(GO) test ./stubs -run TestGolden -update
 
 ## bench: parley against grpc-go, every cell for every server/client pair,
-## each in its own process, 3 interleaved rounds (about 5.5 minutes on 2
-## cores). BENCHFLAGS=-quick is a smoke run of about 25 s; see
-## docs/performance.md for the other flags.
+## each in its own process, 3 interleaved rounds (about 6 minutes on 2
+## cores), then the chat benchmark (parley's chat server and the same chat
+## on grpc-go, driven by one grpc-go load generator: about 1 minute).
+## BENCHFLAGS=-quick is a smoke run of both; see docs/performance.md for
+## the other flags (CHATFLAGS for the chat's).
+## A full run also redraws the charts of docs/performance.md (docs/img).
 BENCHFLAGS ?=
+CHATFLAGS ?= $(filter -quick,$(BENCHFLAGS))
+BENCHSVG  ?= $(if $(filter -quick,$(BENCHFLAGS)),,-svg ../docs/img)
 bench:
-	cd bench && $(GO) run ./cmd/parleybench run $(BENCHFLAGS)
+	cd bench && $(GO) run ./cmd/parleybench run $(BENCHSVG) $(BENCHFLAGS)
+	cd bench && $(GO) run ./cmd/parleybench chat $(BENCHSVG) $(CHATFLAGS)
 
 ## chat: the README's first command: a chat server on an ephemeral loopback
 ## port and three scripted members holding a live conversation in two rooms;

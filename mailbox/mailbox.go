@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	goruntime "runtime"
 	"sync"
 
 	"github.com/parleyrpc/parley/wire"
@@ -81,14 +82,9 @@ type Mailbox[T any] struct {
 	closeOnce sync.Once
 	mu        sync.RWMutex
 	// end is written once by Close under mu (write lock) before ch is
-	// closed and before ended is closed; it is read after ended is closed
-	// or under mu.
+	// closed; it is read under mu.
 	end    End
 	closed bool // guarded by mu
-	// ended is closed by Close once end and closed are written. closing
-	// is closed earlier (to release blocked senders), so End waits on
-	// ended to report the end of a Close that is still finishing.
-	ended chan struct{}
 }
 
 // New returns an open mailbox that buffers up to capacity messages. A
@@ -100,7 +96,6 @@ func New[T any](capacity int) *Mailbox[T] {
 	return &Mailbox[T]{
 		ch:      make(chan T, capacity),
 		closing: make(chan struct{}),
-		ended:   make(chan struct{}),
 	}
 }
 
@@ -196,7 +191,6 @@ func (m *Mailbox[T]) Close(end End) bool {
 		m.closed = true
 		close(m.ch)
 		m.mu.Unlock()
-		close(m.ended)
 		closed = true
 	})
 	return closed
@@ -268,9 +262,18 @@ func (m *Mailbox[T]) End() (End, bool) {
 		return End{}, false
 	}
 	// Close has begun (Done is closed): wait for it to record the end, so
-	// that Done and End always agree. It only waits for released senders.
-	<-m.ended
-	return m.end, true
+	// that Done and End always agree. Close closes Done before it takes
+	// mu, so that blocked senders (which hold mu for reading) let go;
+	// once it waits for mu, no reader gets it before Close is done.
+	for {
+		m.mu.RLock()
+		end, closed := m.end, m.closed
+		m.mu.RUnlock()
+		if closed {
+			return end, true
+		}
+		goruntime.Gosched()
+	}
 }
 
 // Done returns a channel that is closed when Close is first called.

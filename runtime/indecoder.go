@@ -32,6 +32,9 @@ type inDecoder[T any] struct {
 	// the context's error otherwise). It is called once, by whichever
 	// goroutine is decoding; it must not block.
 	end func(err error)
+	// pushed, if set, is called after each message handed to in, by the
+	// goroutine decoding; it must not block.
+	pushed func()
 
 	// One goroutine at a time decodes; mu hands that role over.
 	mu       sync.Mutex
@@ -150,6 +153,9 @@ func (p *inDecoder[T]) run(blocking bool) {
 			}
 			p.ahead.push(p.pendSize, p.in.Cap())
 			p.pending = nil
+			if p.pushed != nil {
+				p.pushed()
+			}
 		}
 		raw, ok, err := p.mr.step()
 		switch {

@@ -435,22 +435,30 @@ func (s *Server) serve(ss *serverCore, md *methodDesc) {
 	} else {
 		ss.ctx, ss.cancel = context.WithCancel(ctx)
 	}
-	defer ss.cancel()
-	stop := context.AfterFunc(st.Context(), func() {
+	st.OnCancel(func() {
 		if !ss.resetNearDeadline() {
 			ss.cancel()
 		} // else the deadline is about to end the context itself
 	})
-	defer stop()
 	if s.cfg.stats != nil {
 		ss.stats = newCallStats(s.cfg.stats, ss.ctx, false, ss.method, ss.kind, ss.peer.Addr)
-		defer func() {
-			if !ss.finished {
-				ss.stats.end(wire.NewError(wire.Canceled, "the client cancelled the call or went away"))
-			}
-		}()
 	}
 	md.serve(ss)
+	if !ss.detached {
+		ss.release(ss.finished)
+	}
+}
+
+// release ends the call's stats (as cancelled unless finished), its
+// watch on the stream and its context, once the call is over: when
+// md.serve returns, or, for a call served without a goroutine of its own
+// (HandleConversation), when the conversation ends.
+func (ss *serverCore) release(finished bool) {
+	if ss.stats != nil && !finished {
+		ss.stats.end(wire.NewError(wire.Canceled, "the client cancelled the call or went away"))
+	}
+	ss.st.OnCancel(nil)
+	ss.cancel()
 }
 
 func (s *Server) codecList() string {

@@ -62,6 +62,10 @@ type serverCore struct {
 	stats    *callStats // nil without a StatsHandler; set before the handler starts
 	finished bool       // finish ran; guarded by flow.mu on streaming calls
 
+	// detached is set (before md.serve returns) by a call served without
+	// a goroutine of its own, which runs release itself once it is over.
+	detached bool
+
 	// sendMsg and recvMsg are the typed call's own Send and Recv, for
 	// ServerConn's SendMsg and RecvMsg; set before the handler starts.
 	sendMsg func(m any) error

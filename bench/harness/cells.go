@@ -74,6 +74,13 @@ func cells(warmup, duration time.Duration, idleStreams int) []cell {
 	}
 	idle := sp(kindIdle, 1, 64)
 	idle.Streams = idleStreams
+	idleConv := idle
+	idleConv.Kind = kindIdleConv
+	// Connections cost more than streams, and each is a file on both
+	// sides (20,000 a process here): a tenth as many, 1,000 at most.
+	idleConns := max(1, min(idleStreams/10, 1000))
+	conns := sp(kindConns, 1, 64)
+	conns.Streams = idleConns
 	return []cell{
 		{name: "unary-1", spec: sp(kindUnary, 1, 64), metrics: rate("unary, 1 caller", "round trips/s")},
 		{name: "unary-32", spec: sp(kindUnary, 32, 64), metrics: rate("unary, 32 callers", "round trips/s")},
@@ -83,23 +90,45 @@ func cells(warmup, duration time.Duration, idleStreams int) []cell {
 		{name: "sstream-1k", spec: sp(kindSStream, 1, 1024), metrics: []metric{{title: "server stream, 1 KiB", unit: "MiB/s", value: mibPerSecond(1024)}}},
 		{name: "cstream-64", spec: sp(kindCStream, 1, 64), metrics: rate("client stream, 64 B", "msgs/s")},
 		{name: "unary-1m", spec: sp(kindUnary, 1, 1<<20), metrics: []metric{{title: "unary, 1 MiB each way", unit: "MiB/s", value: mibPerSecond(1 << 20)}}},
-		{name: "idle", spec: idle, metrics: []metric{
-			{title: fmt.Sprintf("%d idle streams, server heap+stacks", idleStreams), unit: "KiB/stream", lowerBetter: true, value: func(r cellResult) float64 {
+		{name: "idle", spec: idle, metrics: idleMetrics(idleStreams, "streams")},
+		{name: "idle-conv", spec: idleConv, metrics: idleMetrics(idleStreams, "conversations")},
+		{name: "conns", spec: conns, metrics: []metric{
+			{title: fmt.Sprintf("%d idle connections, server heap+stacks", idleConns), unit: "KiB/conn", lowerBetter: true, value: func(r cellResult) float64 {
 				d := int64(r.Hold.HeapAlloc+r.Hold.StackInuse) - int64(r.Mark.HeapAlloc+r.Mark.StackInuse)
-				return float64(d) / float64(idleStreams) / 1024
+				return float64(d) / float64(idleConns) / 1024
 			}},
-			{title: fmt.Sprintf("%d idle streams, server RSS", idleStreams), unit: "KiB/stream", lowerBetter: true, value: func(r cellResult) float64 {
-				return float64(int64(r.Hold.RSS)-int64(r.Mark.RSS)) / float64(idleStreams) / 1024
+			{title: fmt.Sprintf("%d idle connections, server RSS", idleConns), unit: "KiB/conn", lowerBetter: true, value: func(r cellResult) float64 {
+				return float64(int64(r.Hold.RSS)-int64(r.Mark.RSS)) / float64(idleConns) / 1024
 			}},
-			{title: fmt.Sprintf("%d idle streams, client heap+stacks", idleStreams), unit: "KiB/stream", lowerBetter: true, value: func(r cellResult) float64 {
-				return float64(r.Client.HeldMem) / float64(idleStreams) / 1024
+			{title: fmt.Sprintf("%d idle connections, client heap+stacks", idleConns), unit: "KiB/conn", lowerBetter: true, value: func(r cellResult) float64 {
+				return float64(r.Client.HeldMem) / float64(idleConns) / 1024
 			}},
-			{title: fmt.Sprintf("%d idle streams, server goroutines", idleStreams), unit: "per stream", lowerBetter: true, value: func(r cellResult) float64 {
-				return float64(r.Hold.Goroutines-r.Mark.Goroutines) / float64(idleStreams)
+			{title: fmt.Sprintf("%d idle connections, server goroutines", idleConns), unit: "per conn", lowerBetter: true, value: func(r cellResult) float64 {
+				return float64(r.Hold.Goroutines-r.Mark.Goroutines) / float64(idleConns)
 			}},
 		}},
 		{name: "dial", spec: sp(kindDial, 1, 64), metrics: []metric{{title: "dial to first response", unit: "µs, median", lowerBetter: true, value: func(r cellResult) float64 { return r.Client.MedianMicros }}}},
 		{name: "raw-1", spec: sp(kindRaw, 1, 64), raw: true, metrics: rate("TCP ping-pong, 64 B, 1 conn (ceiling)", "round trips/s")},
 		{name: "raw-32", spec: sp(kindRaw, 32, 64), raw: true, metrics: rate("TCP ping-pong, 64 B, 32 conns (ceiling)", "round trips/s")},
+	}
+}
+
+// idleMetrics are the idle cells' figures for n held streams, called what
+// (parley serves the idle-conv cell's without a goroutine each).
+func idleMetrics(n int, what string) []metric {
+	return []metric{
+		{title: fmt.Sprintf("%d idle %s, server heap+stacks", n, what), unit: "KiB/stream", lowerBetter: true, value: func(r cellResult) float64 {
+			d := int64(r.Hold.HeapAlloc+r.Hold.StackInuse) - int64(r.Mark.HeapAlloc+r.Mark.StackInuse)
+			return float64(d) / float64(n) / 1024
+		}},
+		{title: fmt.Sprintf("%d idle %s, server RSS", n, what), unit: "KiB/stream", lowerBetter: true, value: func(r cellResult) float64 {
+			return float64(int64(r.Hold.RSS)-int64(r.Mark.RSS)) / float64(n) / 1024
+		}},
+		{title: fmt.Sprintf("%d idle %s, client heap+stacks", n, what), unit: "KiB/stream", lowerBetter: true, value: func(r cellResult) float64 {
+			return float64(r.Client.HeldMem) / float64(n) / 1024
+		}},
+		{title: fmt.Sprintf("%d idle %s, server goroutines", n, what), unit: "per stream", lowerBetter: true, value: func(r cellResult) float64 {
+			return float64(r.Hold.Goroutines-r.Mark.Goroutines) / float64(n)
+		}},
 	}
 }

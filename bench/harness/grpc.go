@@ -31,17 +31,13 @@ var grpcDesc = grpc.ServiceDesc{
 			StreamName:    "PingPong",
 			ServerStreams: true,
 			ClientStreams: true,
-			Handler: func(_ any, st grpc.ServerStream) error {
-				for {
-					req := new(Msg)
-					if err := st.RecvMsg(req); err != nil {
-						return nil
-					}
-					if err := st.SendMsg(&Msg{Data: req.Data}); err != nil {
-						return nil
-					}
-				}
-			},
+			Handler:       grpcEcho,
+		},
+		{
+			StreamName:    "Converse",
+			ServerStreams: true,
+			ClientStreams: true,
+			Handler:       grpcEcho,
 		},
 		{
 			StreamName:    "Flood",
@@ -76,7 +72,21 @@ var grpcDesc = grpc.ServiceDesc{
 	},
 }
 
+// grpcEcho serves mPingPong and mConverse: it echoes every request.
+func grpcEcho(_ any, st grpc.ServerStream) error {
+	for {
+		req := new(Msg)
+		if err := st.RecvMsg(req); err != nil {
+			return nil
+		}
+		if err := st.SendMsg(&Msg{Data: req.Data}); err != nil {
+			return nil
+		}
+	}
+}
+
 var (
+	grpcConverseDesc = &grpc.StreamDesc{StreamName: "Converse", ServerStreams: true, ClientStreams: true}
 	grpcPingPongDesc = &grpc.StreamDesc{StreamName: "PingPong", ServerStreams: true, ClientStreams: true}
 	grpcFloodDesc    = &grpc.StreamDesc{StreamName: "Flood", ServerStreams: true}
 	grpcSinkDesc     = &grpc.StreamDesc{StreamName: "Sink", ClientStreams: true}
@@ -116,6 +126,14 @@ func (g grpcConn) unary(ctx context.Context, req *Msg) (*Msg, error) {
 
 func (g grpcConn) bidi(ctx context.Context) (bidiStream, error) {
 	st, err := g.cc.NewStream(ctx, grpcPingPongDesc, mPingPong)
+	if err != nil {
+		return nil, err
+	}
+	return grpcStream{st}, nil
+}
+
+func (g grpcConn) converse(ctx context.Context) (bidiStream, error) {
+	st, err := g.cc.NewStream(ctx, grpcConverseDesc, mConverse)
 	if err != nil {
 		return nil, err
 	}

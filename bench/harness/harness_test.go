@@ -76,8 +76,9 @@ func TestHarness(t *testing.T) {
 	}
 }
 
-// TestIdleAndDial runs the idle-streams and dial cells once with parley on
-// both sides, small, to check the driver's holding protocol.
+// TestIdleAndDial runs the idle-streams, idle-conversations and dial cells
+// once with parley on both sides, small, to check the driver's holding
+// protocol, and that parley's conversations hold no goroutine each.
 func TestIdleAndDial(t *testing.T) {
 	cfg := Config{
 		Command:     []string{os.Args[0]},
@@ -86,7 +87,7 @@ func TestIdleAndDial(t *testing.T) {
 		Warmup:      20 * time.Millisecond,
 		Duration:    150 * time.Millisecond,
 		IdleStreams: 50,
-		Cells:       []string{"idle", "dial"},
+		Cells:       []string{"idle", "idle-conv", "dial"},
 		Pairs:       []pair{{implParley, implParley}},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -104,6 +105,12 @@ func TestIdleAndDial(t *testing.T) {
 			if r.Client.Ops != 50 || r.Hold.Goroutines <= r.Mark.Goroutines {
 				t.Errorf("idle: streams not held: ops %d, goroutines %d then %d", r.Client.Ops, r.Mark.Goroutines, r.Hold.Goroutines)
 			}
+		case "idle-conv":
+			// The connection's goroutines come and go with the client;
+			// the 50 conversations themselves hold none.
+			if r.Client.Ops != 50 || r.Hold.Goroutines-r.Mark.Goroutines > 5 {
+				t.Errorf("idle-conv: ops %d, goroutines %d then %d, want 50 streams and no goroutine each", r.Client.Ops, r.Mark.Goroutines, r.Hold.Goroutines)
+			}
 		case "dial":
 			if r.Client.MedianMicros <= 0 {
 				t.Errorf("dial: no latency: %+v", r.Client)
@@ -120,5 +127,41 @@ func TestFormat(t *testing.T) {
 		if got := format(c.in); got != c.want {
 			t.Errorf("format(%v) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// TestChatQuick runs the chat benchmark small against both chat servers:
+// every line of the burst reaches every member of the room, and the idle
+// phase is measured.
+func TestChatQuick(t *testing.T) {
+	cfg := ChatConfig{
+		Command: []string{os.Args[0]},
+		Env:     childEnvVars,
+		Impls:   []string{implChatParley, implChatGRPC},
+		Rounds:  1,
+		Members: 40, Rooms: 4, OwnConns: 20, PerConn: 10,
+		BigRoom: 30, Talkers: 3, Rate: 20, Talk: 300 * time.Millisecond,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results, err := RunChat(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d results, want 2", len(results))
+	}
+	for _, r := range results {
+		if r.Expected == 0 || r.Delivered != r.Expected || r.Dropped != 0 || r.Gaps != 0 {
+			t.Errorf("%s: delivered %d of %d, %d members lost, %d gaps", r.Impl, r.Delivered, r.Expected, r.Dropped, r.Gaps)
+		}
+		if r.Connect <= 0 || r.HeapPerMem <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s: connect %v, %.0f B/member, p50 %v p99 %v", r.Impl, r.Connect, r.HeapPerMem, r.P50, r.P99)
+		}
+	}
+	var out strings.Builder
+	printChat(&out, cfg, results)
+	if !strings.Contains(out.String(), "| chat-parley |") || !strings.Contains(out.String(), "| chat-grpc |") {
+		t.Errorf("table:\n%s", out.String())
 	}
 }

@@ -26,6 +26,8 @@ type conn interface {
 	unary(ctx context.Context, req *Msg) (*Msg, error)
 	// bidi opens a stream of mPingPong; the stream ends when ctx does.
 	bidi(ctx context.Context) (bidiStream, error)
+	// converse opens a stream of mConverse; it ends when ctx does.
+	converse(ctx context.Context) (bidiStream, error)
 	// flood opens a stream of mFlood with req; it ends when ctx does.
 	flood(ctx context.Context, req *Msg) (recvStream, error)
 	// sink opens a stream of mSink; it ends when ctx does.
@@ -87,6 +89,10 @@ func serve(impl string, l net.Listener, cfg serverConfig) (stop func(), err erro
 		return serveGRPC(l, cfg), nil
 	case implRaw:
 		return serveRaw(l, cfg), nil
+	case implChatParley:
+		return serveChatParley(l, cfg), nil
+	case implChatGRPC:
+		return serveChatGRPC(l, cfg), nil
 	}
 	return nil, fmt.Errorf("unknown server implementation %q", impl)
 }

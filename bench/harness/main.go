@@ -20,6 +20,9 @@ import (
 //	        and prints the table (the default when args start with a flag)
 //	server  one server process; the driver's child
 //	client  one client process; the driver's child
+//	chat    the chat benchmark: a grpc-go load generator against parley's
+//	        chat server and the same chat written on grpc-go, each in a
+//	        server child
 //
 // self is the command that starts this program again, for run's children.
 func Main(self []string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -35,8 +38,10 @@ func Main(self []string, args []string, stdin io.Reader, stdout, stderr io.Write
 		err = serverMain(args, stdin, stdout)
 	case "client":
 		err = clientMain(args, stdin, stdout)
+	case "chat":
+		err = chatMain(self, args, stdout, stderr)
 	default:
-		err = fmt.Errorf("unknown subcommand %q (want run, server or client)", sub)
+		err = fmt.Errorf("unknown subcommand %q (want run, chat, server or client)", sub)
 	}
 	if err == flag.ErrHelp {
 		return 2
@@ -58,10 +63,11 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "measured time of each cell")
 	fs.IntVar(&cfg.IdleStreams, "idle-streams", 10000, "streams held open by the idle cell")
 	quick := fs.Bool("quick", false, "smoke run: 1 round, 100ms warm-up, 300ms cells, 1000 idle streams (explicit flags win)")
-	cellList := fs.String("cells", "", "comma-separated cells to run (default all): unary-1, unary-32, pingpong-1, pingpong-32, sstream-64, sstream-1k, cstream-64, unary-1m, idle, dial, raw-1, raw-32")
+	cellList := fs.String("cells", "", "comma-separated cells to run (default all): unary-1, unary-32, pingpong-1, pingpong-32, sstream-64, sstream-1k, cstream-64, unary-1m, idle, idle-conv, conns, dial, raw-1, raw-32")
 	pairList := fs.String("pairs", "", "comma-separated server/client pairs (default all four, and protocol/protocol for ping-pong): grpc/grpc, parley/parley, parley/grpc, grpc/parley, protocol/protocol")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU and allocation profiles of every process into this directory")
 	jsonOut := fs.String("json", "", "also write every raw result to this file as JSON")
+	svgDir := fs.String("svg", "", "also write SVG charts of the results into this directory")
 	verbose := fs.Bool("v", true, "log each cell to stderr as it finishes")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -112,6 +118,11 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 		cfg.Rounds, cfg.Warmup, cfg.Duration, time.Since(start).Round(time.Second))
 	if werr := writeTable(stdout, cfg, results); werr != nil {
 		return werr
+	}
+	if *svgDir != "" {
+		if perr := writePlots(*svgDir, cfg, results); perr != nil {
+			return perr
+		}
 	}
 	if *jsonOut != "" {
 		b, jerr := json.MarshalIndent(results, "", "  ")

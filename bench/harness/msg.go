@@ -27,6 +27,10 @@ const (
 	// mFlood is a server stream: it sends req.N copies of req.Data, or,
 	// when req.N is 0, sends until the call is cancelled.
 	mFlood = "/bench.Bench/Flood"
+	// mConverse echoes every request as mPingPong does; parley serves it
+	// as a conversation without a goroutine (HandleConversation), grpc-go
+	// as mPingPong, having nothing else.
+	mConverse = "/bench.Bench/Converse"
 	// mSink is a client stream: it counts the requests and answers with
 	// the count in N.
 	mSink = "/bench.Bench/Sink"

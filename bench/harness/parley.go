@@ -33,6 +33,9 @@ func registerParley(s *prt.Server, pingPong func(call *prt.ServerCall[Msg, Msg])
 		return &Msg{Data: req.Data}, nil
 	})
 	prt.HandleBidi(s, mPingPong, pingPong)
+	prt.HandleConversation(s, mConverse, prt.BidiStream, func(c *prt.Conversation[Msg, Msg]) (prt.Reactor[Msg], error) {
+		return echoReactor{c}, nil
+	})
 	prt.HandleServerStream(s, mFlood, func(req *Msg, call *prt.ServerCall[Msg, Msg]) error {
 		m := &Msg{Data: req.Data}
 		for i := int64(0); req.N == 0 || i < req.N; i++ {
@@ -75,6 +78,25 @@ func (p parleyConn) bidi(ctx context.Context) (bidiStream, error) {
 	}
 	return parleyStream{call}, nil
 }
+
+func (p parleyConn) converse(ctx context.Context) (bidiStream, error) {
+	call, err := prt.Open[Msg, Msg](ctx, p.c, mConverse)
+	if err != nil {
+		return nil, err
+	}
+	return parleyStream{call}, nil
+}
+
+// echoReactor serves mConverse: each request is echoed from the event's
+// own goroutine; between requests the conversation holds none.
+type echoReactor struct{ c *prt.Conversation[Msg, Msg] }
+
+func (r echoReactor) OnMessage(req *Msg) error {
+	return r.c.Send(r.c.Context(), &Msg{Data: req.Data})
+}
+
+func (r echoReactor) OnHalfClose() error { r.c.Finish(nil); return nil }
+func (r echoReactor) OnDone(error)       {}
 
 func (p parleyConn) flood(ctx context.Context, req *Msg) (recvStream, error) {
 	call, err := prt.OpenServerStream[Msg, Msg](ctx, p.c, mFlood, req)

@@ -21,7 +21,9 @@ const (
 	kindSStream  = "sstream"  // messages received from conc server streams
 	kindCStream  = "cstream"  // messages sent into conc client streams
 	kindIdle     = "idle"     // streams opened and held open
+	kindIdleConv = "idleconv" // the same, of mConverse
 	kindDial     = "dial"     // a new connection and its first unary call, again and again
+	kindConns    = "conns"    // connections opened, each with one unary call, and held open
 	kindRaw      = "raw"      // plain TCP ping-pong on conc connections
 )
 
@@ -87,6 +89,9 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 	}
 	if s.Kind == kindDial {
 		return runDial(ctx, s, e)
+	}
+	if s.Kind == kindConns {
+		return runConns(ctx, s, e)
 	}
 	c, err := e.dial(e.addr)
 	if err != nil {
@@ -179,7 +184,9 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 			return nil
 		})
 	case kindIdle:
-		return runIdle(ctx, s, e, c, payload)
+		return runIdle(ctx, s, e, c.bidi, payload)
+	case kindIdleConv:
+		return runIdle(ctx, s, e, c.converse, payload)
 	}
 	return clientResult{}, fmt.Errorf("unknown workload kind %q", s.Kind)
 }
@@ -227,7 +234,7 @@ func window(s spec, endAfterDrain bool, work func(stop *atomic.Bool, count *atom
 // runIdle opens s.Streams bidi streams on c, each established by one ping
 // and its pong, holds them open until the driver has sampled the server's
 // memory, then cancels them all.
-func runIdle(ctx context.Context, s spec, e env, c conn, payload []byte) (clientResult, error) {
+func runIdle(ctx context.Context, s spec, e env, open func(context.Context) (bidiStream, error), payload []byte) (clientResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	goruntime.GC()
@@ -245,7 +252,7 @@ func runIdle(ctx context.Context, s spec, e env, c conn, payload []byte) (client
 				if i >= len(streams) || failed.Load() {
 					return nil
 				}
-				st, err := c.bidi(ctx)
+				st, err := open(ctx)
 				if err == nil {
 					if err = st.send(req); err == nil {
 						_, err = st.recv()
@@ -264,6 +271,7 @@ func runIdle(ctx context.Context, s spec, e env, c conn, payload []byte) (client
 	}
 	t1, m1 := time.Now(), readMem()
 	goruntime.GC()
+	goruntime.GC() // pooled buffers survive one (readServerStats)
 	held := heldMem() - before
 	if _, err := fmt.Fprintln(e.events, `{"event":"holding"}`); err != nil {
 		return clientResult{}, err
@@ -289,6 +297,57 @@ func heldMem() int64 {
 	goruntime.ReadMemStats(&m)
 	return int64(m.HeapAlloc + m.StackInuse)
 }
+
+// runConns opens s.Streams connections, each established by one unary
+// call, holds them open until the driver has sampled the server's memory,
+// then closes them all.
+func runConns(ctx context.Context, s spec, e env) (clientResult, error) {
+	goruntime.GC()
+	before := heldMem()
+	m0, t0 := readMem(), time.Now()
+	conns := make([]conn, 0, s.Streams)
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
+	req := &Msg{Data: make([]byte, s.Size)}
+	for range s.Streams {
+		c, err := e.dial(e.addr)
+		if err != nil {
+			return clientResult{}, err
+		}
+		conns = append(conns, c)
+		if _, err := c.unary(ctx, req); err != nil {
+			return clientResult{}, fmt.Errorf("connection %d: %w", len(conns), err)
+		}
+	}
+	t1, m1 := time.Now(), readMem()
+	// Idle means idle for a while: parley gives an idle connection's
+	// buffers back after a second without traffic.
+	time.Sleep(connsIdle)
+	goruntime.GC()
+	goruntime.GC() // pooled buffers survive one (readServerStats)
+	held := heldMem() - before
+	if _, err := fmt.Fprintln(e.events, `{"event":"holding"}`); err != nil {
+		return clientResult{}, err
+	}
+	if _, err := e.release.ReadString('\n'); err != nil {
+		return clientResult{}, errors.New("no go-ahead from the driver")
+	}
+	return clientResult{
+		Ops:        int64(s.Streams),
+		TotalOps:   int64(s.Streams),
+		Seconds:    t1.Sub(t0).Seconds(),
+		Mallocs:    m1.mallocs - m0.mallocs,
+		AllocBytes: m1.bytes - m0.bytes,
+		HeldMem:    held,
+	}, nil
+}
+
+// connsIdle is how long the conns cell lets its connections sit idle
+// before the memory is read.
+const connsIdle = 1500 * time.Millisecond
 
 // runDial opens a new connection, makes one unary call and closes it,
 // again and again; the figure is the median time from dial to response.

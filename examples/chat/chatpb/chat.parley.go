@@ -831,7 +831,7 @@ type ServerEvent struct {
 	Event ServerEvent_Event `msgpack:"-"`
 }
 
-// ServerEvent_Event is the oneof parley.chat.v1.ServerEvent.event: one of *ServerEvent_Joined, *ServerEvent_Message, *ServerEvent_Presence, *ServerEvent_Members, *ServerEvent_Left.
+// ServerEvent_Event is the oneof parley.chat.v1.ServerEvent.event: one of *ServerEvent_Joined, *ServerEvent_Message, *ServerEvent_Presence, *ServerEvent_Members, *ServerEvent_Left, *ServerEvent_Gap.
 // It is sealed: only those types implement it.
 type ServerEvent_Event interface {
 	isServerEvent_Event()
@@ -872,6 +872,13 @@ type ServerEvent_Left struct {
 
 func (*ServerEvent_Left) isServerEvent_Event() {}
 
+// ServerEvent_Gap is the case gap of the oneof parley.chat.v1.ServerEvent.event.
+type ServerEvent_Gap struct {
+	Gap *Gap `msgpack:"gap"`
+}
+
+func (*ServerEvent_Gap) isServerEvent_Event() {}
+
 // EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
 // keyed by proto field name, omitting zero fields, without reflection.
 // A nil m is encoded as msgpack nil.
@@ -898,6 +905,10 @@ func (m *ServerEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 			n++
 		}
 	case *ServerEvent_Left:
+		if x != nil {
+			n++
+		}
+	case *ServerEvent_Gap:
 		if x != nil {
 			n++
 		}
@@ -948,6 +959,15 @@ func (m *ServerEvent) EncodeMsgpack(e *msgpack.Encoder) error {
 				return err
 			}
 			if err := x.Left.EncodeMsgpack(e); err != nil {
+				return err
+			}
+		}
+	case *ServerEvent_Gap:
+		if x != nil {
+			if err := e.EncodeString("gap"); err != nil {
+				return err
+			}
+			if err := x.Gap.EncodeMsgpack(e); err != nil {
 				return err
 			}
 		}
@@ -1033,6 +1053,20 @@ func (m *ServerEvent) DecodeMsgpack(d *msgpack.Decoder) error {
 				return fmt.Errorf("parley.chat.v1.ServerEvent.left: %w", err)
 			}
 			m.Event = &ServerEvent_Left{Left: v}
+		case "gap":
+			if c, err := d.PeekCode(); err != nil {
+				return err
+			} else if c == msgpcode.Nil {
+				return d.Skip()
+			}
+			if m.Event != nil {
+				return fmt.Errorf("parley.chat.v1.ServerEvent: more than one case of oneof event present (gap)")
+			}
+			v := new(Gap)
+			if err := v.DecodeMsgpack(d); err != nil {
+				return fmt.Errorf("parley.chat.v1.ServerEvent.gap: %w", err)
+			}
+			m.Event = &ServerEvent_Gap{Gap: v}
 		default:
 			return d.Skip()
 		}
@@ -1101,6 +1135,17 @@ func (m *ServerEvent) AppendProto(b []byte) ([]byte, error) {
 			b = append(b, 0)
 			if b, err = x.Left.AppendProto(b); err != nil {
 				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.left", err)
+			}
+			b = parleyimpl.EndLen(b, pos)
+		}
+	}
+	if x, ok := m.Event.(*ServerEvent_Gap); ok && x != nil {
+		{
+			b = append(b, 0x32)
+			pos := len(b)
+			b = append(b, 0)
+			if b, err = x.Gap.AppendProto(b); err != nil {
+				return b, parleyimpl.FieldError("parley.chat.v1.ServerEvent.gap", err)
 			}
 			b = parleyimpl.EndLen(b, pos)
 		}
@@ -1206,6 +1251,21 @@ func (m *ServerEvent) MergeProto(data []byte, depth int) error {
 			}
 			if err := c.Left.MergeProto(p, depth-1); err != nil {
 				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.left", err)
+			}
+		case 6:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			c, _ := m.Event.(*ServerEvent_Gap)
+			if c == nil {
+				c = &ServerEvent_Gap{}
+				m.Event = c
+			}
+			if c.Gap == nil {
+				c.Gap = new(Gap)
+			}
+			if err := c.Gap.MergeProto(p, depth-1); err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.ServerEvent.gap", err)
 			}
 		}
 		return nil
@@ -2216,6 +2276,230 @@ func (m *Left) MergeProto(data []byte, depth int) error {
 	})
 }
 
+// Gap tells a member that it fell behind its room and was not sent some
+// of the room's events, which would otherwise have come where the Gap is:
+// the messages numbered first_seq to last_seq, and some presence changes.
+// It can read the messages with History (the room keeps the most recent
+// ones) and the members with Who. A member that stays behind is
+// disconnected (LEAVE_REASON_TOO_SLOW, RESOURCE_EXHAUSTED).
+//
+// It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
+type Gap struct {
+	Room string `msgpack:"room,omitempty"`
+	// missed is how many messages were not sent: first_seq to last_seq.
+	Missed   uint64 `msgpack:"missed,omitempty"`
+	FirstSeq uint64 `msgpack:"first_seq,omitempty"`
+	LastSeq  uint64 `msgpack:"last_seq,omitempty"`
+	// presence_missed is how many presence events were not sent.
+	PresenceMissed uint32 `msgpack:"presence_missed,omitempty"`
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: it writes m as a map
+// keyed by proto field name, omitting zero fields, without reflection.
+// A nil m is encoded as msgpack nil.
+func (m *Gap) EncodeMsgpack(e *msgpack.Encoder) error {
+	if m == nil {
+		return e.EncodeNil()
+	}
+	n := 0
+	if m.Room != "" {
+		n++
+	}
+	if m.Missed != 0 {
+		n++
+	}
+	if m.FirstSeq != 0 {
+		n++
+	}
+	if m.LastSeq != 0 {
+		n++
+	}
+	if m.PresenceMissed != 0 {
+		n++
+	}
+	if err := e.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if m.Room != "" {
+		if err := e.EncodeString("room"); err != nil {
+			return err
+		}
+		if err := e.EncodeString(m.Room); err != nil {
+			return err
+		}
+	}
+	if m.Missed != 0 {
+		if err := e.EncodeString("missed"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(m.Missed); err != nil {
+			return err
+		}
+	}
+	if m.FirstSeq != 0 {
+		if err := e.EncodeString("first_seq"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(m.FirstSeq); err != nil {
+			return err
+		}
+	}
+	if m.LastSeq != 0 {
+		if err := e.EncodeString("last_seq"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(m.LastSeq); err != nil {
+			return err
+		}
+	}
+	if m.PresenceMissed != 0 {
+		if err := e.EncodeString("presence_missed"); err != nil {
+			return err
+		}
+		if err := e.EncodeUint(uint64(m.PresenceMissed)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: it resets m and reads
+// a map keyed by proto field name, without reflection. Absent keys and
+// nil values leave fields zero; unknown keys are skipped; msgpack nil
+// decodes as the zero message.
+func (m *Gap) DecodeMsgpack(d *msgpack.Decoder) error {
+	*m = Gap{}
+	return parleyimpl.DecodeMsgpackFields(d, 15, func(key []byte) error {
+		switch string(key) {
+		case "room":
+			v, err := d.DecodeString()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.room: %w", err)
+			}
+			m.Room = v
+		case "missed":
+			v, err := d.DecodeUint64()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.missed: %w", err)
+			}
+			m.Missed = v
+		case "first_seq":
+			v, err := d.DecodeUint64()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.first_seq: %w", err)
+			}
+			m.FirstSeq = v
+		case "last_seq":
+			v, err := d.DecodeUint64()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.last_seq: %w", err)
+			}
+			m.LastSeq = v
+		case "presence_missed":
+			v, err := d.DecodeUint32()
+			if err != nil {
+				return fmt.Errorf("parley.chat.v1.Gap.presence_missed: %w", err)
+			}
+			m.PresenceMissed = v
+		default:
+			return d.Skip()
+		}
+		return nil
+	})
+}
+
+// AppendProto appends m's protobuf binary encoding to b, as
+// protoc-gen-go's code writes it (fields in number order, oneofs last,
+// zero fields omitted, repeated scalars packed), without reflection. A
+// nil m encodes as the empty message. It fails only on a string that is
+// not UTF-8.
+func (m *Gap) AppendProto(b []byte) ([]byte, error) {
+	if m == nil {
+		return b, nil
+	}
+	var err error
+	if m.Room != "" {
+		if b, err = parleyimpl.AppendProtoString(b, 1, m.Room); err != nil {
+			return b, parleyimpl.FieldError("parley.chat.v1.Gap.room", err)
+		}
+	}
+	if m.Missed != 0 {
+		b = append(b, 0x10)
+		b = protowire.AppendVarint(b, m.Missed)
+	}
+	if m.FirstSeq != 0 {
+		b = append(b, 0x18)
+		b = protowire.AppendVarint(b, m.FirstSeq)
+	}
+	if m.LastSeq != 0 {
+		b = append(b, 0x20)
+		b = protowire.AppendVarint(b, m.LastSeq)
+	}
+	if m.PresenceMissed != 0 {
+		b = append(b, 0x28)
+		b = protowire.AppendVarint(b, uint64(m.PresenceMissed))
+	}
+	return b, nil
+}
+
+// UnmarshalProto resets m and decodes the protobuf binary encoding data
+// into it, without reflection. It reads what protoc-gen-go's code writes,
+// and any other valid encoding: fields in any order, repeated scalars
+// packed or not, a field seen twice overriding (scalars) or merging
+// (messages). Unknown fields, and fields of an unexpected wire type, are
+// skipped. It does not retain data. Errors wrap wire.ErrMalformedProto
+// or name the field that failed.
+func (m *Gap) UnmarshalProto(data []byte) error {
+	*m = Gap{}
+	return m.MergeProto(data, parleyimpl.ProtoMaxDepth)
+}
+
+// MergeProto decodes the protobuf binary encoding data into m as
+// UnmarshalProto does, without resetting m first: fields present in data
+// replace or merge into m's, as protobuf merges a message seen twice.
+// depth is how many levels of messages data may still nest (counting m):
+// generated code passes one less to each nested message, and fails at
+// zero.
+func (m *Gap) MergeProto(data []byte, depth int) error {
+	if depth <= 0 {
+		return parleyimpl.ProtoTooDeep("parley.chat.v1.Gap")
+	}
+	return parleyimpl.DecodeProtoFields(data, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return nil
+			}
+			x, err := parleyimpl.ProtoString(p)
+			if err != nil {
+				return parleyimpl.FieldError("parley.chat.v1.Gap.room", err)
+			}
+			m.Room = x
+		case 2:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.Missed = v
+		case 3:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.FirstSeq = v
+		case 4:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.LastSeq = v
+		case 5:
+			if typ != protowire.VarintType {
+				return nil
+			}
+			m.PresenceMissed = uint32(v)
+		}
+		return nil
+	})
+}
+
 // ListRoomsRequest asks for every room.
 //
 // It is encoded as a msgpack map keyed by proto field name; zero fields are omitted.
@@ -2875,7 +3159,7 @@ type ChatServer interface {
 	// with OK. Invalid input ends the call with INVALID_ARGUMENT, an event
 	// out of protocol (below) or a join to the room the member is in with
 	// FAILED_PRECONDITION, a nick already in the room with ALREADY_EXISTS, a
-	// member too slow to keep up with RESOURCE_EXHAUSTED, and server
+	// member that stays behind its room for 10 s with RESOURCE_EXHAUSTED, and server
 	// shutdown with UNAVAILABLE.
 	//
 	// The member joins first (or leaves at once); from then on it talks
@@ -2884,7 +3168,7 @@ type ChatServer interface {
 	//	@protocol {
 	//	  client halfclose
 	//	  | client join
-	//	    (include InRoom) & (server joined; server (message | presence | members | left | joined)*)
+	//	    (include InRoom) & (server joined; server (message | presence | members | left | joined | gap)*)
 	//	}
 	//
 	// In a room the member may say, ask who is there, join another room or
@@ -2959,7 +3243,7 @@ type ChatClient interface {
 	// with OK. Invalid input ends the call with INVALID_ARGUMENT, an event
 	// out of protocol (below) or a join to the room the member is in with
 	// FAILED_PRECONDITION, a nick already in the room with ALREADY_EXISTS, a
-	// member too slow to keep up with RESOURCE_EXHAUSTED, and server
+	// member that stays behind its room for 10 s with RESOURCE_EXHAUSTED, and server
 	// shutdown with UNAVAILABLE.
 	//
 	// The member joins first (or leaves at once); from then on it talks
@@ -2968,7 +3252,7 @@ type ChatClient interface {
 	//	@protocol {
 	//	  client halfclose
 	//	  | client join
-	//	    (include InRoom) & (server joined; server (message | presence | members | left | joined)*)
+	//	    (include InRoom) & (server joined; server (message | presence | members | left | joined | gap)*)
 	//	}
 	//
 	// In a room the member may say, ask who is there, join another room or
@@ -3022,7 +3306,7 @@ func (c *chatClient) History(ctx context.Context, req *HistoryRequest, opts ...r
 var ChatConverseProtocol = protocol.MustNew(protocol.Spec{
 	Method: "parley.chat.v1.Chat/Converse",
 	Client: []string{"join", "say", "who", "leave"},
-	Server: []string{"joined", "message", "presence", "members", "left"},
+	Server: []string{"joined", "message", "presence", "members", "left", "gap"},
 	States: []string{
 		"before the first message",
 		"after client join",
@@ -3034,14 +3318,14 @@ var ChatConverseProtocol = protocol.MustNew(protocol.Spec{
 		"after client join, server joined, client half-close",
 	},
 	Next: []uint16{
-		2, 0, 0, 0, 0, 0, 0, 0, 0, 3, // 0
-		2, 2, 2, 4, 5, 0, 0, 0, 0, 6, // 1
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // 2
-		2, 0, 0, 0, 7, 0, 0, 0, 0, 6, // 3
-		5, 5, 5, 7, 5, 5, 5, 5, 5, 8, // 4
-		0, 0, 0, 0, 8, 0, 0, 0, 0, 0, // 5
-		5, 0, 0, 0, 7, 7, 7, 7, 7, 8, // 6
-		0, 0, 0, 0, 8, 8, 8, 8, 8, 0, // 7
+		2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, // 0
+		2, 2, 2, 4, 5, 0, 0, 0, 0, 0, 6, // 1
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // 2
+		2, 0, 0, 0, 7, 0, 0, 0, 0, 0, 6, // 3
+		5, 5, 5, 7, 5, 5, 5, 5, 5, 5, 8, // 4
+		0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, // 5
+		5, 0, 0, 0, 7, 7, 7, 7, 7, 7, 8, // 6
+		0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 0, // 7
 	},
 	Flags: []uint8{0, 0, 7, 0, 0, 6, 0, 7},
 })
@@ -3080,6 +3364,8 @@ func ChatConverseServerKind(m *ServerEvent) int {
 		return 3
 	case *ServerEvent_Left:
 		return 4
+	case *ServerEvent_Gap:
+		return 5
 	}
 	return -1
 }
@@ -3334,6 +3620,14 @@ func (s ChatConverseServerAfterJoined) SendLeft(v *Left) (ChatConverseServerAfte
 	return ChatConverseServerAfterJoined{s.c}, nil
 }
 
+// SendGap sends server gap and returns the next state.
+func (s ChatConverseServerAfterJoined) SendGap(v *Gap) (ChatConverseServerAfterJoined, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Gap{Gap: v}}); err != nil {
+		return ChatConverseServerAfterJoined{}, err
+	}
+	return ChatConverseServerAfterJoined{s.c}, nil
+}
+
 // ChatConverseServerAfterJoinedRecv is what ChatConverseServerAfterJoined.Recv received: one of
 // ChatConverseServerAfterJoinedGotJoin, ChatConverseServerAfterJoinedGotSay, ChatConverseServerAfterJoinedGotWho, ChatConverseServerAfterJoinedGotLeave, ChatConverseServerAfterJoinedGotHalfClose, ChatConverseServerMoved.
 type ChatConverseServerAfterJoinedRecv interface{ isChatConverseServerAfterJoinedRecv() }
@@ -3460,6 +3754,14 @@ func (s ChatConverseServerAfterJoined2) SendLeft(v *Left) (ChatConverseServerAft
 	return ChatConverseServerAfterJoined2{s.c}, nil
 }
 
+// SendGap sends server gap and returns the next state.
+func (s ChatConverseServerAfterJoined2) SendGap(v *Gap) (ChatConverseServerAfterJoined2, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Gap{Gap: v}}); err != nil {
+		return ChatConverseServerAfterJoined2{}, err
+	}
+	return ChatConverseServerAfterJoined2{s.c}, nil
+}
+
 // ChatConverseServerAfterJoined2Recv is what ChatConverseServerAfterJoined2.Recv received: one of
 // ChatConverseServerAfterJoined2GotJoin, ChatConverseServerAfterJoined2GotHalfClose, ChatConverseServerMoved.
 type ChatConverseServerAfterJoined2Recv interface{ isChatConverseServerAfterJoined2Recv() }
@@ -3538,6 +3840,14 @@ func (s ChatConverseServerAfterHalfClose3) SendMembers(v *Members) (ChatConverse
 // SendLeft sends server left and returns the next state.
 func (s ChatConverseServerAfterHalfClose3) SendLeft(v *Left) (ChatConverseServerAfterHalfClose3, error) {
 	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Left{Left: v}}); err != nil {
+		return ChatConverseServerAfterHalfClose3{}, err
+	}
+	return ChatConverseServerAfterHalfClose3{s.c}, nil
+}
+
+// SendGap sends server gap and returns the next state.
+func (s ChatConverseServerAfterHalfClose3) SendGap(v *Gap) (ChatConverseServerAfterHalfClose3, error) {
+	if err := s.c.Send(&ServerEvent{Event: &ServerEvent_Gap{Gap: v}}); err != nil {
 		return ChatConverseServerAfterHalfClose3{}, err
 	}
 	return ChatConverseServerAfterHalfClose3{s.c}, nil
@@ -3773,7 +4083,7 @@ func (s ChatConverseClientAfterJoined) CloseSend() (ChatConverseClientAfterHalfC
 }
 
 // ChatConverseClientAfterJoinedRecv is what ChatConverseClientAfterJoined.Recv received: one of
-// ChatConverseClientAfterJoinedGotJoined, ChatConverseClientAfterJoinedGotMessage, ChatConverseClientAfterJoinedGotPresence, ChatConverseClientAfterJoinedGotMembers, ChatConverseClientAfterJoinedGotLeft, ChatConverseClientMoved.
+// ChatConverseClientAfterJoinedGotJoined, ChatConverseClientAfterJoinedGotMessage, ChatConverseClientAfterJoinedGotPresence, ChatConverseClientAfterJoinedGotMembers, ChatConverseClientAfterJoinedGotLeft, ChatConverseClientAfterJoinedGotGap, ChatConverseClientMoved.
 type ChatConverseClientAfterJoinedRecv interface{ isChatConverseClientAfterJoinedRecv() }
 
 func (ChatConverseClientMoved) isChatConverseClientAfterJoinedRecv() {}
@@ -3818,6 +4128,14 @@ type ChatConverseClientAfterJoinedGotLeft struct {
 
 func (ChatConverseClientAfterJoinedGotLeft) isChatConverseClientAfterJoinedRecv() {}
 
+// ChatConverseClientAfterJoinedGotGap is server gap received in ChatConverseClientAfterJoined, with the state after it.
+type ChatConverseClientAfterJoinedGotGap struct {
+	Msg  *Gap
+	Next ChatConverseClientAfterJoined
+}
+
+func (ChatConverseClientAfterJoinedGotGap) isChatConverseClientAfterJoinedRecv() {}
+
 // Recv receives the next message the protocol allows here. A message out
 // of protocol ends the call (see protocol.ClientConv.Recv).
 // It returns io.EOF once the call ended with OK where the protocol may end.
@@ -3837,6 +4155,8 @@ func (s ChatConverseClientAfterJoined) Recv() (ChatConverseClientAfterJoinedRecv
 		return ChatConverseClientAfterJoinedGotMembers{Msg: e.Members, Next: ChatConverseClientAfterJoined{s.c}}, nil
 	case *ServerEvent_Left:
 		return ChatConverseClientAfterJoinedGotLeft{Msg: e.Left, Next: ChatConverseClientAfterJoined{s.c}}, nil
+	case *ServerEvent_Gap:
+		return ChatConverseClientAfterJoinedGotGap{Msg: e.Gap, Next: ChatConverseClientAfterJoined{s.c}}, nil
 	}
 	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
@@ -3897,7 +4217,7 @@ func (s ChatConverseClientAfterJoined2) CloseSend() (ChatConverseClientAfterHalf
 }
 
 // ChatConverseClientAfterJoined2Recv is what ChatConverseClientAfterJoined2.Recv received: one of
-// ChatConverseClientAfterJoined2GotJoined, ChatConverseClientAfterJoined2GotMessage, ChatConverseClientAfterJoined2GotPresence, ChatConverseClientAfterJoined2GotMembers, ChatConverseClientAfterJoined2GotLeft, ChatConverseClientMoved.
+// ChatConverseClientAfterJoined2GotJoined, ChatConverseClientAfterJoined2GotMessage, ChatConverseClientAfterJoined2GotPresence, ChatConverseClientAfterJoined2GotMembers, ChatConverseClientAfterJoined2GotLeft, ChatConverseClientAfterJoined2GotGap, ChatConverseClientMoved.
 type ChatConverseClientAfterJoined2Recv interface{ isChatConverseClientAfterJoined2Recv() }
 
 func (ChatConverseClientMoved) isChatConverseClientAfterJoined2Recv() {}
@@ -3942,6 +4262,14 @@ type ChatConverseClientAfterJoined2GotLeft struct {
 
 func (ChatConverseClientAfterJoined2GotLeft) isChatConverseClientAfterJoined2Recv() {}
 
+// ChatConverseClientAfterJoined2GotGap is server gap received in ChatConverseClientAfterJoined2, with the state after it.
+type ChatConverseClientAfterJoined2GotGap struct {
+	Msg  *Gap
+	Next ChatConverseClientAfterJoined2
+}
+
+func (ChatConverseClientAfterJoined2GotGap) isChatConverseClientAfterJoined2Recv() {}
+
 // Recv receives the next message the protocol allows here. A message out
 // of protocol ends the call (see protocol.ClientConv.Recv).
 // It returns io.EOF once the call ended with OK where the protocol may end.
@@ -3961,6 +4289,8 @@ func (s ChatConverseClientAfterJoined2) Recv() (ChatConverseClientAfterJoined2Re
 		return ChatConverseClientAfterJoined2GotMembers{Msg: e.Members, Next: ChatConverseClientAfterJoined2{s.c}}, nil
 	case *ServerEvent_Left:
 		return ChatConverseClientAfterJoined2GotLeft{Msg: e.Left, Next: ChatConverseClientAfterJoined2{s.c}}, nil
+	case *ServerEvent_Gap:
+		return ChatConverseClientAfterJoined2GotGap{Msg: e.Gap, Next: ChatConverseClientAfterJoined2{s.c}}, nil
 	}
 	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
@@ -3971,7 +4301,7 @@ type ChatConverseClientAfterHalfClose3 struct {
 }
 
 // ChatConverseClientAfterHalfClose3Recv is what ChatConverseClientAfterHalfClose3.Recv received: one of
-// ChatConverseClientAfterHalfClose3GotJoined, ChatConverseClientAfterHalfClose3GotMessage, ChatConverseClientAfterHalfClose3GotPresence, ChatConverseClientAfterHalfClose3GotMembers, ChatConverseClientAfterHalfClose3GotLeft, ChatConverseClientMoved.
+// ChatConverseClientAfterHalfClose3GotJoined, ChatConverseClientAfterHalfClose3GotMessage, ChatConverseClientAfterHalfClose3GotPresence, ChatConverseClientAfterHalfClose3GotMembers, ChatConverseClientAfterHalfClose3GotLeft, ChatConverseClientAfterHalfClose3GotGap, ChatConverseClientMoved.
 type ChatConverseClientAfterHalfClose3Recv interface{ isChatConverseClientAfterHalfClose3Recv() }
 
 func (ChatConverseClientMoved) isChatConverseClientAfterHalfClose3Recv() {}
@@ -4016,6 +4346,14 @@ type ChatConverseClientAfterHalfClose3GotLeft struct {
 
 func (ChatConverseClientAfterHalfClose3GotLeft) isChatConverseClientAfterHalfClose3Recv() {}
 
+// ChatConverseClientAfterHalfClose3GotGap is server gap received in ChatConverseClientAfterHalfClose3, with the state after it.
+type ChatConverseClientAfterHalfClose3GotGap struct {
+	Msg  *Gap
+	Next ChatConverseClientAfterHalfClose3
+}
+
+func (ChatConverseClientAfterHalfClose3GotGap) isChatConverseClientAfterHalfClose3Recv() {}
+
 // Recv receives the next message the protocol allows here. A message out
 // of protocol ends the call (see protocol.ClientConv.Recv).
 // It returns io.EOF once the call ended with OK where the protocol may end.
@@ -4035,6 +4373,8 @@ func (s ChatConverseClientAfterHalfClose3) Recv() (ChatConverseClientAfterHalfCl
 		return ChatConverseClientAfterHalfClose3GotMembers{Msg: e.Members, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
 	case *ServerEvent_Left:
 		return ChatConverseClientAfterHalfClose3GotLeft{Msg: e.Left, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
+	case *ServerEvent_Gap:
+		return ChatConverseClientAfterHalfClose3GotGap{Msg: e.Gap, Next: ChatConverseClientAfterHalfClose3{s.c}}, nil
 	}
 	return ChatConverseClientMoved{Msg: v, State: s.c.Checker().StateName()}, nil
 }
@@ -4047,33 +4387,36 @@ const file_chat_proto_rawDesc = "" +
 	"\x18\x02 \x01(\v2\x13.parley.chat.v1.SayH\x00R\x03say\x12'\n\x03who\x18\x03 \x01(\v2\x13.parley.chat.v1" +
 	".WhoH\x00R\x03who\x12-\n\x05leave\x18\x04 \x01(\v2\x15.parley.chat.v1.LeaveH\x00R\x05leaveB\a\n\x05ev" +
 	"ent\".\n\x04Join\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\"\x19\n\x03Say\x12\x12\n\x04te" +
-	"xt\x18\x01 \x01(\tR\x04text\"\x05\n\x03Who\"\a\n\x05Leave\"\x9a\x02\n\vServerEvent\x120\n\x06joined\x18\x01 \x01(\v2\x16" +
+	"xt\x18\x01 \x01(\tR\x04text\"\x05\n\x03Who\"\a\n\x05Leave\"\xc3\x02\n\vServerEvent\x120\n\x06joined\x18\x01 \x01(\v2\x16" +
 	".parley.chat.v1.JoinedH\x00R\x06joined\x127\n\amessage\x18\x02 \x01(\v2\x1b.parley.chat." +
 	"v1.ChatMessageH\x00R\amessage\x126\n\bpresence\x18\x03 \x01(\v2\x18.parley.chat.v1.Pre" +
 	"senceH\x00R\bpresence\x123\n\amembers\x18\x04 \x01(\v2\x17.parley.chat.v1.MembersH\x00R\am" +
-	"embers\x12*\n\x04left\x18\x05 \x01(\v2\x14.parley.chat.v1.LeftH\x00R\x04leftB\a\n\x05event\"\x81\x01\n\x06" +
-	"Joined\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\x12\x18\n\amembers\x18\x03 \x03(\tR" +
-	"\amembers\x125\n\ahistory\x18\x04 \x03(\v2\x1b.parley.chat.v1.ChatMessageR\ahistory\"" +
-	"\x90\x01\n\vChatMessage\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x10\n\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n\x04nick\x18\x03 " +
-	"\x01(\tR\x04nick\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x123\n\asent_at\x18\x05 \x01(\v2\x1a.google.protobuf" +
-	".TimestampR\x06sentAt\"\xdf\x01\n\bPresence\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(" +
-	"\tR\x04nick\x120\n\x04kind\x18\x03 \x01(\x0e2\x1c.parley.chat.v1.PresenceKindR\x04kind\x123\n\x06rea" +
-	"son\x18\x04 \x01(\x0e2\x1b.parley.chat.v1.LeaveReasonR\x06reason\x12*\n\x02at\x18\x05 \x01(\v2\x1a.goo" +
-	"gle.protobuf.TimestampR\x02at\x12\x18\n\amembers\x18\x06 \x01(\rR\amembers\"3\n\aMembers\x12" +
-	"\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05nicks\x18\x02 \x03(\tR\x05nicks\"\x1a\n\x04Left\x12\x12\n\x04room\x18\x01 \x01(\tR" +
-	"\x04room\"\x12\n\x10ListRoomsRequest\"?\n\x11ListRoomsResponse\x12*\n\x05rooms\x18\x01 \x03(\v2\x14." +
-	"parley.chat.v1.RoomR\x05rooms\"4\n\x04Room\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\amember" +
-	"s\x18\x02 \x01(\rR\amembers\":\n\x0eHistoryRequest\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05limit\x18" +
-	"\x02 \x01(\rR\x05limit\"^\n\x0fHistoryResponse\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x127\n\bmessages\x18" +
-	"\x02 \x03(\v2\x1b.parley.chat.v1.ChatMessageR\bmessages*_\n\fPresenceKind\x12\x1d\n\x19" +
-	"PRESENCE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PRESENCE_KIND_JOINED\x10\x01\x12\x16\n\x12PRESENC" +
-	"E_KIND_LEFT\x10\x02*|\n\vLeaveReason\x12\x1c\n\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11LE" +
-	"AVE_REASON_LEFT\x10\x01\x12\x1d\n\x19LEAVE_REASON_DISCONNECTED\x10\x02\x12\x19\n\x15LEAVE_REASON" +
-	"_TOO_SLOW\x10\x032\xee\x01\n\x04Chat\x12H\n\bConverse\x12\x1b.parley.chat.v1.ClientEvent\x1a\x1b." +
-	"parley.chat.v1.ServerEvent(\x010\x01\x12P\n\tListRooms\x12 .parley.chat.v1.Lis" +
-	"tRoomsRequest\x1a!.parley.chat.v1.ListRoomsResponse\x12J\n\aHistory\x12\x1e.pa" +
-	"rley.chat.v1.HistoryRequest\x1a\x1f.parley.chat.v1.HistoryResponseB9Z7" +
-	"github.com/parleyrpc/parley/examples/chat/chatpb;chatpbb\x06proto3"
+	"embers\x12*\n\x04left\x18\x05 \x01(\v2\x14.parley.chat.v1.LeftH\x00R\x04left\x12'\n\x03gap\x18\x06 \x01(\v2" +
+	"\x13.parley.chat.v1.GapH\x00R\x03gapB\a\n\x05event\"\x81\x01\n\x06Joined\x12\x12\n\x04room\x18\x01 \x01(\tR\x04r" +
+	"oom\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\x12\x18\n\amembers\x18\x03 \x03(\tR\amembers\x125\n\ahistory\x18\x04 \x03" +
+	"(\v2\x1b.parley.chat.v1.ChatMessageR\ahistory\"\x90\x01\n\vChatMessage\x12\x12\n\x04room" +
+	"\x18\x01 \x01(\tR\x04room\x12\x10\n\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n\x04nick\x18\x03 \x01(\tR\x04nick\x12\x12\n\x04text\x18\x04 \x01(\t" +
+	"R\x04text\x123\n\asent_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"\xdf\x01\n\b" +
+	"Presence\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n\x04nick\x18\x02 \x01(\tR\x04nick\x120\n\x04kind\x18\x03 \x01(\x0e2\x1c" +
+	".parley.chat.v1.PresenceKindR\x04kind\x123\n\x06reason\x18\x04 \x01(\x0e2\x1b.parley.chat" +
+	".v1.LeaveReasonR\x06reason\x12*\n\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR" +
+	"\x02at\x12\x18\n\amembers\x18\x06 \x01(\rR\amembers\"3\n\aMembers\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05" +
+	"nicks\x18\x02 \x03(\tR\x05nicks\"\x1a\n\x04Left\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\"\x92\x01\n\x03Gap\x12\x12\n\x04room\x18\x01" +
+	" \x01(\tR\x04room\x12\x16\n\x06missed\x18\x02 \x01(\x04R\x06missed\x12\x1b\n\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\x12" +
+	"\x19\n\blast_seq\x18\x04 \x01(\x04R\alastSeq\x12'\n\x0fpresence_missed\x18\x05 \x01(\rR\x0epresenceMis" +
+	"sed\"\x12\n\x10ListRoomsRequest\"?\n\x11ListRoomsResponse\x12*\n\x05rooms\x18\x01 \x03(\v2\x14.pa" +
+	"rley.chat.v1.RoomR\x05rooms\"4\n\x04Room\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\amembers\x18" +
+	"\x02 \x01(\rR\amembers\":\n\x0eHistoryRequest\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x12\x14\n\x05limit\x18\x02 " +
+	"\x01(\rR\x05limit\"^\n\x0fHistoryResponse\x12\x12\n\x04room\x18\x01 \x01(\tR\x04room\x127\n\bmessages\x18\x02 " +
+	"\x03(\v2\x1b.parley.chat.v1.ChatMessageR\bmessages*_\n\fPresenceKind\x12\x1d\n\x19PR" +
+	"ESENCE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PRESENCE_KIND_JOINED\x10\x01\x12\x16\n\x12PRESENCE_" +
+	"KIND_LEFT\x10\x02*|\n\vLeaveReason\x12\x1c\n\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11LEAV" +
+	"E_REASON_LEFT\x10\x01\x12\x1d\n\x19LEAVE_REASON_DISCONNECTED\x10\x02\x12\x19\n\x15LEAVE_REASON_T" +
+	"OO_SLOW\x10\x032\xee\x01\n\x04Chat\x12H\n\bConverse\x12\x1b.parley.chat.v1.ClientEvent\x1a\x1b.pa" +
+	"rley.chat.v1.ServerEvent(\x010\x01\x12P\n\tListRooms\x12 .parley.chat.v1.ListR" +
+	"oomsRequest\x1a!.parley.chat.v1.ListRoomsResponse\x12J\n\aHistory\x12\x1e.parl" +
+	"ey.chat.v1.HistoryRequest\x1a\x1f.parley.chat.v1.HistoryResponseB9Z7gi" +
+	"thub.com/parleyrpc/parley/examples/chat/chatpb;chatpbb\x06proto3"
 
 func init() {
 	descriptors.Register("chat.proto", []byte(file_chat_proto_rawDesc))

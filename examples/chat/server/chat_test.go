@@ -234,10 +234,11 @@ func TestMemberKilled(t *testing.T) {
 	}
 }
 
-// A member that stops reading is cut off with RESOURCE_EXHAUSTED once its
-// queue overflows; the others see it leave as too slow and never miss a
-// message.
+// A member that stops reading is cut off with RESOURCE_EXHAUSTED once it
+// stays behind (here at once: no grace); the others see it leave as too
+// slow and never miss a message. backlog_test.go has the grace and the Gap.
 func TestSlowMember(t *testing.T) {
+	defer server.SetSlowPolicy(128<<10, 0)()
 	ts := start(t, server.Config{QueueSize: 8, MaxText: 16 << 10, SayRate: -1})
 	alice := open(t, dial(t, ts.addr), "alice")
 	alice.mustJoin("lobby")

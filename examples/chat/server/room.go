@@ -13,9 +13,9 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-// errTooSlow is the reason a room's group disconnects a member whose queue
-// is full.
-var errTooSlow = errors.New("chat: member too slow: event queue full")
+// errTooSlow is the reason a room disconnects a member that stayed behind
+// (backlog).
+var errTooSlow = errors.New("chat: member too slow: stayed behind its room")
 
 // errRoomClosed is the reason a room's members are given when the room's
 // actor stops with members still in it (only at shutdown, or if it failed
@@ -34,12 +34,10 @@ type room struct {
 	// read by ListRooms.
 	count atomic.Int32
 
-	// group fans the room's events out to its members: Broadcast (from
-	// the handler) never blocks; each member has a bounded queue and a
-	// pump goroutine, owned by the group, that moves events into the
-	// member's conversation. Closed by the watcher once the actor stops.
-	group *actor.Group[*chatpb.ServerEvent]
-
+	// members fans the room's events out (broadcast): each member has a
+	// backlog bounded by bytes and a pump goroutine that moves events into
+	// its conversation, so broadcast (from the handler) never blocks. The
+	// watcher cuts the members off once the actor stops.
 	members map[uint64]*roomMember // by conversation ID
 	nicks   map[string]uint64      // nick -> conversation ID
 	history []*chatpb.ChatMessage  // the last srv.cfg.HistorySize messages, oldest first
@@ -54,15 +52,16 @@ type room struct {
 
 // roomMember is one member as its room sees it.
 type roomMember struct {
-	nick   string
-	member *actor.Member[*chatpb.ServerEvent]
+	nick    string
+	backlog *backlog
+	member  *actor.Member[*chatpb.ServerEvent]
 }
 
 // roomMsg is what a room's actor handles: joinMsg, sayMsg, whoMsg,
 // leaveMsg, historyMsg or idleMsg.
 type roomMsg interface{ isRoomMsg() }
 
-// joinMsg asks the room to admit a member. The room adds dst to its group
+// joinMsg asks the room to admit a member. The room gives dst a backlog
 // (dst starts closed: see gate) and answers with the member's handle and
 // the Joined event, or fails with ALREADY_EXISTS.
 type joinMsg struct {
@@ -118,7 +117,6 @@ func newRoom(srv *Server, name string) *room {
 	r := &room{
 		srv:     srv,
 		name:    name,
-		group:   actor.NewGroup[*chatpb.ServerEvent](),
 		members: make(map[uint64]*roomMember),
 		nicks:   make(map[string]uint64),
 	}
@@ -134,7 +132,9 @@ func newRoom(srv *Server, name string) *room {
 		if r.idle != nil {
 			r.idle.Stop()
 		}
-		r.group.Close(errRoomClosed)
+		for _, mem := range r.members {
+			mem.backlog.g.Close(errRoomClosed)
+		}
 		srv.roomWG.Done()
 	})
 	return r
@@ -153,11 +153,9 @@ func (r *room) handle(_ context.Context, msg roomMsg) error {
 		r.idleGen++ // a pending idle timer is stale now
 		// The others learn of the newcomer before it is in the group, so
 		// it does not see its own arrival: Joined tells it.
-		r.group.Broadcast(r.presence(m.nick, chatpb.PresenceKind_PRESENCE_KIND_JOINED, 0, len(r.members)+1))
-		member := r.group.Join(m.ctx, m.dst,
-			actor.QueueSize(r.srv.cfg.QueueSize),
-			actor.DisconnectWhenFull(errTooSlow))
-		r.members[m.id] = &roomMember{nick: m.nick, member: member}
+		r.broadcast(r.presence(m.nick, chatpb.PresenceKind_PRESENCE_KIND_JOINED, 0, len(r.members)+1))
+		bl, member := newBacklog(m.ctx, r.name, m.dst)
+		r.members[m.id] = &roomMember{nick: m.nick, backlog: bl, member: member}
 		r.nicks[m.nick] = m.id
 		r.count.Store(int32(len(r.members)))
 		m.reply.Send(joinResult{member: member, joined: &chatpb.Joined{
@@ -177,7 +175,7 @@ func (r *room) handle(_ context.Context, msg roomMsg) error {
 			r.history = slices.Delete(r.history, 0, 1)
 		}
 		r.history = append(r.history, cm)
-		r.group.Broadcast(&chatpb.ServerEvent{Event: &chatpb.ServerEvent_Message{Message: cm}})
+		r.broadcast(&chatpb.ServerEvent{Event: &chatpb.ServerEvent_Message{Message: cm}})
 	case whoMsg:
 		m.reply.Send(r.nickList())
 	case leaveMsg:
@@ -192,7 +190,7 @@ func (r *room) handle(_ context.Context, msg roomMsg) error {
 			delete(r.members, m.id)
 			delete(r.nicks, mem.nick)
 			r.count.Store(int32(len(r.members)))
-			r.group.Broadcast(r.presence(mem.nick, chatpb.PresenceKind_PRESENCE_KIND_LEFT, m.reason, len(r.members)))
+			r.broadcast(r.presence(mem.nick, chatpb.PresenceKind_PRESENCE_KIND_LEFT, m.reason, len(r.members)))
 			if len(r.members) == 0 && r.becameEmpty() {
 				m.reply.Send(struct{}{})
 				return actor.ErrStop
@@ -211,6 +209,21 @@ func (r *room) handle(_ context.Context, msg roomMsg) error {
 		}
 	}
 	return nil
+}
+
+// broadcast queues ev for every member (backlog.push, which never waits).
+// A member that has stayed behind too long is cut off: its conversation
+// sees errTooSlow, ends with RESOURCE_EXHAUSTED and tells the room, which
+// then announces it left (LEAVE_REASON_TOO_SLOW). Room's goroutine.
+func (r *room) broadcast(ev *chatpb.ServerEvent) {
+	now := time.Now()
+	for _, mem := range r.members {
+		if mem.backlog.push(ev, now) {
+			// Close waits for the member's pump, which stops at once:
+			// its Send to the conversation honours the cancelled context.
+			mem.backlog.g.Close(errTooSlow)
+		}
+	}
 }
 
 // becameEmpty starts the idle grace period, or, with a negative IdleGrace,

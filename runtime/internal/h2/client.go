@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -198,7 +197,7 @@ type clientConn struct {
 	readDone  chan struct{} // closed when the reader goroutine has ended
 
 	// Owned by the reader goroutine.
-	br    *bufio.Reader
+	br    *idleReader
 	fr    *http2.Framer
 	canon canonCache
 
@@ -234,7 +233,7 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 	}
 	cc.conn.onClose = cc.onClose
 	cc.conn.openStreams = func() int { return len(cc.streams) }
-	cc.br = bufio.NewReaderSize(nc, 32<<10)
+	cc.br = &idleReader{nc: nc}
 	cc.fr = http2.NewFramer(nil, cc.br)
 	cc.fr.SetReuseFrames()
 	cc.fr.SetMaxReadFrameSize(16 << 10)
@@ -245,7 +244,7 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 
 	// The writer is not running yet: the preface goes first.
-	_, _ = cc.w.bw.WriteString(http2.ClientPreface)
+	_, _ = cc.w.buffer().WriteString(http2.ClientPreface)
 	settings := []http2.Setting{
 		{ID: http2.SettingEnablePush, Val: 0},
 		{ID: http2.SettingInitialWindowSize, Val: uint32(cc.streamWin)},
@@ -416,6 +415,7 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 func (cc *clientConn) readLoop() {
 	defer close(cc.readDone)
 	err := cc.read()
+	cc.br.release()
 	cc.mu.Lock()
 	if cc.goAwayErr != nil {
 		// The server explained why it closes (ENHANCE_YOUR_CALM,
@@ -430,8 +430,9 @@ func (cc *clientConn) read() error {
 	return cc.readFrames(cc.fr, cc, "h2: the server preface is not SETTINGS")
 }
 
-// prefaceDone implements frameHandler.
-func (cc *clientConn) prefaceDone() {}
+// prefaceDone implements frameHandler: from now on the connection's read
+// buffer goes back to the pool while it is idle.
+func (cc *clientConn) prefaceDone() { cc.br.arm() }
 
 func (cc *clientConn) connError(code http2.ErrCode, err error) error {
 	cc.w.push(item{kind: itemGoAway, code: code})

@@ -157,7 +157,8 @@ type sendState struct {
 	err    error // set once the stream can send no more
 	reset  atomic.Bool
 	// wake is signalled when win, queued or err change for a stream that
-	// waits (waiting).
+	// waits (waiting); made by the first wait, so that a stream that never
+	// waits for window (most) costs no channel.
 	wake       chan struct{}
 	waiting    bool
 	winWaiting bool // in conn.winWaiters
@@ -166,10 +167,13 @@ type sendState struct {
 func (s *sendState) init(c *conn, id uint32) {
 	s.c, s.id = c, id
 	s.win = c.peerInit
-	s.wake = make(chan struct{}, 1)
 }
 
+// signal wakes the stream's waiter, if it has ever waited. conn.mu held.
 func (s *sendState) signal() {
+	if s.wake == nil {
+		return // nobody waits: acquire checks the state under conn.mu first
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -239,8 +243,12 @@ func (c *conn) acquire(s *sendState, want int) (int, error) {
 			c.winWaiters = append(c.winWaiters, s)
 		}
 		s.waiting = true
+		if s.wake == nil {
+			s.wake = make(chan struct{}, 1)
+		}
+		wake := s.wake
 		c.mu.Unlock()
-		<-s.wake
+		<-wake
 		c.mu.Lock()
 		s.waiting = false
 	}
@@ -557,7 +565,7 @@ type recvBuf struct {
 	err     error // returned once buf is drained: io.EOF, a reset, ...; guarded by mu
 	closed  bool  // the application is done: discard what arrives
 	waiting bool
-	wake    chan struct{}
+	wake    chan struct{} // made by the first Read that waits; guarded by mu
 	// notify, if set, is called without locks held after data or the end
 	// arrives (transport.Body.SetNotify). guarded by mu.
 	notify func()
@@ -570,7 +578,6 @@ type recvBuf struct {
 func (b *recvBuf) init(c *conn, sid uint32, limit int32) {
 	b.c, b.sid = c, sid
 	b.win.init(limit)
-	b.wake = make(chan struct{}, 1)
 }
 
 // put appends DATA received for the stream (padding counts against the
@@ -612,7 +619,10 @@ func (b *recvBuf) put(p []byte, padding int) bool {
 		}
 		*b.buf = append(buf, p...)
 	}
-	wake := b.waiting
+	var wake chan struct{}
+	if b.waiting {
+		wake = b.wake
+	}
 	b.waiting = false
 	inc := b.creditLocked(padding)
 	notify := b.notify
@@ -621,8 +631,8 @@ func (b *recvBuf) put(p []byte, padding int) bool {
 	cinc := b.c.inflow.update(int64(len(p)), int64(total))
 	b.mu.Unlock()
 	b.c.pushCredit(b.sid, inc, cinc)
-	if wake {
-		b.wake <- struct{}{}
+	if wake != nil {
+		wake <- struct{}{}
 	}
 	if notify != nil && len(p) > 0 {
 		notify()
@@ -638,12 +648,15 @@ func (b *recvBuf) finish(err error) {
 	if b.err == nil {
 		b.err = err
 	}
-	wake := b.waiting
+	var wake chan struct{}
+	if b.waiting {
+		wake = b.wake
+	}
 	b.waiting = false
 	notify := b.notify
 	b.mu.Unlock()
-	if wake {
-		b.wake <- struct{}{}
+	if wake != nil {
+		wake <- struct{}{}
 	}
 	if notify != nil {
 		notify()
@@ -680,8 +693,12 @@ func (b *recvBuf) read(p []byte, wait bool) (int, error) {
 			return 0, nil
 		}
 		b.waiting = true
+		if b.wake == nil {
+			b.wake = make(chan struct{}, 1)
+		}
+		wake := b.wake
 		b.mu.Unlock()
-		<-b.wake
+		<-wake
 		b.mu.Lock()
 	}
 	n := copy(p, (*b.buf)[b.r:])
@@ -725,7 +742,10 @@ func (b *recvBuf) close(err error) (notify func()) {
 		n = len(*b.buf) - b.r
 		b.r = len(*b.buf)
 	}
-	wake := b.waiting
+	var wake chan struct{}
+	if b.waiting {
+		wake = b.wake
+	}
 	b.waiting = false
 	b.release()
 	var cinc uint32
@@ -735,8 +755,8 @@ func (b *recvBuf) close(err error) (notify func()) {
 	notify = b.notify
 	b.mu.Unlock()
 	b.c.pushCredit(0, 0, cinc)
-	if wake {
-		b.wake <- struct{}{}
+	if wake != nil {
+		wake <- struct{}{}
 	}
 	return notify
 }

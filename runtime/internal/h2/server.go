@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -134,7 +134,7 @@ type serverConn struct {
 	readDone     chan struct{} // closed when the reader goroutine is done
 
 	// Owned by the reader goroutine.
-	br          *bufio.Reader
+	br          *idleReader
 	fr          *http2.Framer
 	canon       canonCache
 	resetTokens float64
@@ -176,7 +176,7 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 		cs := tc.ConnectionState()
 		sc.tlsState = &cs
 	}
-	sc.br = bufio.NewReaderSize(nc, 32<<10)
+	sc.br = &idleReader{nc: nc}
 	sc.fr = http2.NewFramer(nil, sc.br)
 	sc.fr.SetReuseFrames()
 	sc.fr.SetMaxReadFrameSize(16 << 10)
@@ -221,20 +221,27 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 	if lingering {
 		// The client may still be writing: read and discard for a while so
 		// that it gets our GOAWAY rather than a TCP reset.
+		sc.br.disarm()
 		_ = sc.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 		_, _ = io.Copy(io.Discard, sc.br)
 	}
+	sc.br.release()
 	close(sc.readDone)
 	<-sc.w.done
 }
 
 // onClose fails every stream; conn.close calls it with conn.mu held.
 func (sc *serverConn) onClose(err error) {
+	var cancelled []func()
 	for id, st := range sc.streams {
 		st.send.stop(err, true)
 		// conn.mu is held: the application hears of it on a goroutine.
 		if notify := st.body.close(err); notify != nil {
 			go notify()
+		}
+		if st.onCancel != nil {
+			cancelled = append(cancelled, st.onCancel)
+			st.onCancel = nil
 		}
 		delete(sc.streams, id)
 	}
@@ -242,7 +249,10 @@ func (sc *serverConn) onClose(err error) {
 	if sc.lingering {
 		sc.w.linger = sc.readDone
 	}
-	sc.cancel()
+	sc.cancel() // every stream's context with it
+	for _, f := range cancelled {
+		go f()
+	}
 }
 
 // goAway starts the graceful shutdown of the connection: GOAWAY with the
@@ -428,7 +438,10 @@ func (sc *serverConn) readLoop() error {
 
 // prefaceDone implements frameHandler: the handshake is complete, so the deadline
 // the caller may have set for it is lifted (transport.Server.ServeConn).
-func (sc *serverConn) prefaceDone() { _ = sc.nc.SetReadDeadline(time.Time{}) }
+func (sc *serverConn) prefaceDone() {
+	_ = sc.nc.SetReadDeadline(time.Time{})
+	sc.br.arm()
+}
 
 // dispatch handles one frame. A returned error ends the connection.
 func (sc *serverConn) dispatch(f http2.Frame) error {
@@ -669,20 +682,30 @@ func (sc *serverConn) runHandler(st *serverStream) {
 }
 
 // serveStream runs the handler for st and finishes the stream.
+// A detached stream (Detach) stays open when the handler returns, and
+// holds no goroutine: Finish releases it later.
 func (sc *serverConn) serveStream(st *serverStream) {
-	defer st.cancel()
-	defer func() {
-		if st.deadline != nil {
-			st.deadline.Stop()
-		}
-	}()
 	defer func() {
 		if r := recover(); r != nil {
 			st.reset(http2.ErrCodeInternal, false)
+			st.release()
 		}
 	}()
 	sc.srv.handler(st)
+	if st.detached.Load() {
+		return
+	}
 	st.finish()
+	st.release()
+}
+
+// release cancels the stream's context and stops its deadline, once its
+// handler is done with it (or, for a detached stream, at Finish).
+func (st *serverStream) release() {
+	st.cancel()
+	if st.deadline != nil {
+		st.deadline.Stop()
+	}
 }
 
 func (sc *serverConn) onData(f *http2.DataFrame) error {
@@ -825,6 +848,13 @@ type serverStream struct {
 	// Set before the first write; read by the stream's goroutine.
 	deadline *time.Timer
 
+	// detached is set by Detach: the handler's return leaves the stream
+	// open, and Finish releases it.
+	detached atomic.Bool
+
+	// onCancel is OnCancel's func; guarded by conn.mu.
+	onCancel func()
+
 	// The response side.
 	resHeader  transport.Header
 	status     int
@@ -851,8 +881,45 @@ func (st *serverStream) SetDeadline(t time.Time) {
 	}
 }
 
-// Finish implements transport.Finisher.
-func (st *serverStream) Finish() { st.finish() }
+// Finish implements transport.Stream.
+func (st *serverStream) Finish() {
+	st.finish()
+	if st.detached.Load() {
+		st.release()
+	}
+}
+
+// OnCancel implements transport.Stream.
+func (st *serverStream) OnCancel(f func()) {
+	st.sc.mu.Lock()
+	if f != nil && st.ctx.Err() != nil {
+		st.sc.mu.Unlock()
+		go f()
+		return
+	}
+	st.onCancel = f
+	st.sc.mu.Unlock()
+}
+
+// cancelled cancels the stream's context for a reason other than its own
+// end, and calls OnCancel's func.
+func (st *serverStream) cancelled() {
+	st.cancel()
+	st.sc.mu.Lock()
+	f := st.onCancel
+	st.onCancel = nil
+	st.sc.mu.Unlock()
+	if f != nil {
+		go f()
+	}
+}
+
+// Detach implements transport.Stream. The request's header map, read
+// by now, is let go.
+func (st *serverStream) Detach() {
+	st.reqHeader = nil
+	st.detached.Store(true)
+}
 
 // TryWrite implements transport.TryWriter.
 func (st *serverStream) TryWrite(p []byte) (bool, error) {
@@ -949,6 +1016,11 @@ func (st *serverStream) headerItem(end bool) item {
 	fs := make([]hpack.HeaderField, 1, 1+len(st.resHeader))
 	fs[0] = hpack.HeaderField{Name: ":status", Value: statusText(st.status)}
 	fs = appendFields(fs, st.resHeader, false)
+	// The header fields are sent: only trailers set so far need keeping,
+	// so that a stream held open keeps no map it will not use.
+	if !hasTrailers(st.resHeader) {
+		st.resHeader = nil
+	}
 	return item{kind: itemHeaders, sid: st.id, end: end, fields: fs, s: &st.send}
 }
 
@@ -1048,7 +1120,7 @@ func (st *serverStream) reset(code http2.ErrCode, cancel bool) {
 		notify()
 	}
 	if cancel {
-		st.cancel()
+		st.cancelled()
 	}
 	sc.closeIfDrained()
 }
@@ -1064,7 +1136,7 @@ func (st *serverStream) peerReset(code http2.ErrCode) {
 	if notify := st.body.close(errClientReset); notify != nil {
 		notify()
 	}
-	st.cancel()
+	st.cancelled()
 }
 
 // serverBody is a request body as the seam sees it.

@@ -59,6 +59,7 @@ type writer struct {
 	mu       sync.Mutex
 	q        []item // guarded by mu
 	sleeping bool   // guarded by mu: the writer waits on wake
+	parked   bool   // guarded by mu: the writer goroutine exited while idle; push starts another
 	closing  bool   // guarded by mu: write what is queued, then stop
 	wake     chan struct{}
 	done     chan struct{} // closed when the writer goroutine has ended
@@ -107,12 +108,13 @@ func newWriter(c *conn, nc net.Conn) *writer {
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		nc:       nc,
-		bw:       bufio.NewWriterSize(nc, writeBufferSize),
 		maxFrame: 16 << 10,
 
 		writeTimeout: defaultWriteTimeout,
 	}
-	w.fr = http2.NewFramer(w.bw, nil)
+	w.bw = writeBuffers.Get().(*bufio.Writer)
+	w.bw.Reset(nc)
+	w.fr = http2.NewFramer(bwProxy{w}, nil)
 	w.henc = hpack.NewEncoder(&w.hbuf)
 	return w
 }
@@ -132,9 +134,14 @@ func (w *writer) push(items ...item) {
 	w.q = append(w.q, items...)
 	wake := w.sleeping
 	w.sleeping = false
+	start := w.parked
+	w.parked = false
 	w.mu.Unlock()
 	if wake {
 		w.wake <- struct{}{}
+	}
+	if start {
+		go w.run()
 	}
 }
 
@@ -150,7 +157,12 @@ func (w *writer) shutdown() {
 	w.closing = true
 	wake := w.sleeping
 	w.sleeping = false
+	start := w.parked
+	w.parked = false
 	w.mu.Unlock()
+	if start {
+		go w.run()
+	}
 	w.dlMu.Lock()
 	w.final = true
 	_ = w.nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -160,20 +172,29 @@ func (w *writer) shutdown() {
 	}
 }
 
-// run is the writer goroutine.
+// run is the writer goroutine. It exits when the writer is done, or when it
+// has had nothing to write for bufferIdle: then the next push starts it
+// again, so that an idle connection holds no writing goroutine.
 func (w *writer) run() {
-	defer close(w.done)
-	defer w.closeConn()
+	ended := false
+	defer func() {
+		if ended {
+			w.closeConn()
+			close(w.done)
+		}
+	}()
 	yielded := false
+	var idleTimer *time.Timer
 	for {
 		w.mu.Lock()
 		for len(w.q) == 0 {
 			if w.closing {
 				w.mu.Unlock()
 				w.flush()
+				ended = true
 				return
 			}
-			if n := w.bw.Buffered(); n > 0 {
+			if n := w.buffered(); n > 0 {
 				w.mu.Unlock()
 				if !yielded && n < yieldBelow && w.c.busy() {
 					// A small batch while other streams are open: let the
@@ -184,8 +205,10 @@ func (w *writer) run() {
 					yielded = true
 					goruntime.Gosched()
 				} else {
-					// The queue is empty: now is the time to flush.
+					// The queue is empty: now is the time to flush, and
+					// to give the buffer back until there is more.
 					w.flush()
+					w.releaseBuffer()
 					yielded = false
 				}
 				w.mu.Lock()
@@ -193,7 +216,27 @@ func (w *writer) run() {
 			}
 			w.sleeping = true
 			w.mu.Unlock()
-			<-w.wake
+			if idleTimer == nil {
+				idleTimer = time.NewTimer(bufferIdle)
+			} else {
+				idleTimer.Reset(bufferIdle)
+			}
+			select {
+			case <-w.wake:
+				idleTimer.Stop()
+			case <-idleTimer.C:
+				w.idle() // still the writer: a push now sends wake
+				w.mu.Lock()
+				if w.sleeping { // nobody woke it: park
+					w.sleeping = false
+					w.parked = true
+					w.q = nil
+					w.mu.Unlock()
+					return
+				}
+				w.mu.Unlock()
+				<-w.wake // a push is sending it
+			}
 			w.mu.Lock()
 		}
 		batch := w.q
@@ -208,8 +251,48 @@ func (w *writer) run() {
 	}
 }
 
+// buffered reports the bytes written and not yet flushed.
+func (w *writer) buffered() int {
+	if w.bw == nil {
+		return 0
+	}
+	return w.bw.Buffered()
+}
+
+// idle gives the bufio.Writer back to the pool while there is nothing to
+// write: buffer takes one again. Writer goroutine, with nothing buffered.
+func (w *writer) idle() {
+	w.releaseBuffer()
+	w.spare = nil // the queue's spare array, as large as the last burst
+}
+
+// releaseBuffer gives the bufio.Writer back to the pool if nothing is
+// buffered: a connection holds one only while it writes. Writer goroutine.
+func (w *writer) releaseBuffer() {
+	if w.bw != nil && w.bw.Buffered() == 0 {
+		w.bw.Reset(nil)
+		writeBuffers.Put(w.bw)
+		w.bw = nil
+	}
+}
+
+// buffer returns the bufio.Writer, taking one from the pool if the writer
+// was idle. Writer goroutine (or before it runs).
+func (w *writer) buffer() *bufio.Writer {
+	if w.bw == nil {
+		w.bw = writeBuffers.Get().(*bufio.Writer)
+		w.bw.Reset(w.nc)
+	}
+	return w.bw
+}
+
 // closeConn closes the socket when the writer ends.
 func (w *writer) closeConn() {
+	if w.bw != nil { // what a failed write left is dropped
+		w.bw.Reset(nil)
+		writeBuffers.Put(w.bw)
+		w.bw = nil
+	}
 	if w.linger != nil && !w.failed {
 		if cw, ok := w.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			t := time.NewTimer(lingerTimeout)
@@ -245,11 +328,11 @@ func (w *writer) armDeadline() {
 }
 
 func (w *writer) flush() {
-	if w.failed || w.bw.Buffered() == 0 {
+	if w.failed || w.buffered() == 0 {
 		return
 	}
 	w.armDeadline()
-	if err := w.bw.Flush(); err != nil {
+	if err := w.buffer().Flush(); err != nil {
 		w.fail(err)
 	}
 }
@@ -373,10 +456,10 @@ func (w *writer) writeData(it *item) error {
 		}
 		w.fhdr = [9]byte{byte(n >> 16), byte(n >> 8), byte(n), byte(http2.FrameData), flags,
 			byte(it.sid >> 24), byte(it.sid >> 16), byte(it.sid >> 8), byte(it.sid)}
-		if _, err := w.bw.Write(w.fhdr[:]); err != nil {
+		if _, err := w.buffer().Write(w.fhdr[:]); err != nil {
 			return err
 		}
-		if _, err := w.bw.Write(p[:n]); err != nil {
+		if _, err := w.buffer().Write(p[:n]); err != nil {
 			return err
 		}
 		p = p[n:]

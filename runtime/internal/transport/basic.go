@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,7 +45,9 @@ func ServeBasic(b BasicStream, h StreamHandler) {
 	s := &basicStream{BasicStream: b, body: newPushBody(b.Body()), done: make(chan struct{})}
 	go func() {
 		h(s)
-		s.Finish()
+		if !s.detached.Load() {
+			s.Finish()
+		}
 	}()
 	<-s.done
 	// A handler still running after Finish reads no more: the request
@@ -57,8 +60,12 @@ func ServeBasic(b BasicStream, h StreamHandler) {
 // that they fail once Finish has let the BasicStream's own handler return.
 type basicStream struct {
 	BasicStream
-	body *pushBody
-	done chan struct{} // closed by Finish
+	body     *pushBody
+	done     chan struct{} // closed by Finish
+	detached atomic.Bool   // Detach was called: h's return does not finish
+
+	cancelMu   sync.Mutex
+	stopCancel func() bool // OnCancel's watch
 
 	mu       sync.Mutex
 	finished bool
@@ -103,6 +110,23 @@ func (s *basicStream) Flush() error {
 	}
 	return s.BasicStream.Flush()
 }
+
+// OnCancel watches the BasicStream's context.
+func (s *basicStream) OnCancel(f func()) {
+	s.cancelMu.Lock()
+	defer s.cancelMu.Unlock()
+	if s.stopCancel != nil {
+		s.stopCancel()
+		s.stopCancel = nil
+	}
+	if f != nil {
+		s.stopCancel = context.AfterFunc(s.Context(), f)
+	}
+}
+
+// Detach keeps the stream open after h returns: the BasicStream's own
+// handler (net/http's goroutine) waits until Finish.
+func (s *basicStream) Detach() { s.detached.Store(true) }
 
 func (s *basicStream) Finish() {
 	s.mu.Lock()

@@ -109,6 +109,13 @@ type Stream interface {
 	// Context is cancelled when the client resets the stream, the
 	// connection goes away, or the stream is finished.
 	Context() context.Context
+	// OnCancel sets (or, with nil, clears) the func called once, on a
+	// goroutine of its own, when Context is cancelled for any reason but
+	// the stream's own end (Finish, or the StreamHandler's return): what
+	// context.AfterFunc on Context would do, without making the context
+	// keep a watcher and a channel for it. A later call replaces the
+	// func; if Context is done already, f is called at once.
+	OnCancel(f func())
 	// Method is the request's :method.
 	Method() string
 	// Path is the request's :path.
@@ -146,8 +153,18 @@ type Stream interface {
 	// Finish completes the response (headers, body and the trailers set
 	// so far, or a trailers-only response) before the StreamHandler
 	// returns. Afterwards writes fail, and the handler's return sends
-	// nothing more.
+	// nothing more. On a detached stream it also releases the stream:
+	// its context is cancelled and its deadline stopped.
 	Finish()
+	// Detach, called by the StreamHandler before it returns, keeps the
+	// stream open after the handler's return: the caller finishes it
+	// later, from any goroutine, with Finish (which it must call once
+	// the call is over, also after a reset). The framer transport then
+	// holds no goroutine for the stream; ServeBasic keeps the
+	// implementation's handler goroutine waiting until Finish. After
+	// Detach, RequestHeader may return nil: an implementation may let
+	// the request's header map go.
+	Detach()
 	// SetDeadline bounds the stream's life: if its response is not
 	// complete at t, the stream is reset (RST_STREAM(CANCEL) on the
 	// framer transport, as grpc-go's server does at a call's deadline),

@@ -92,6 +92,10 @@ export interface ServerEvent {
    * A case of the oneof event: at most one of its cases is set.
    */
   left?: Left;
+  /**
+   * A case of the oneof event: at most one of its cases is set.
+   */
+  gap?: Gap;
 }
 
 /**
@@ -161,6 +165,28 @@ export interface Members {
  */
 export interface Left {
   room?: string;
+}
+
+/**
+ * Gap tells a member that it fell behind its room and was not sent some
+ * of the room's events, which would otherwise have come where the Gap is:
+ * the messages numbered first_seq to last_seq, and some presence changes.
+ * It can read the messages with History (the room keeps the most recent
+ * ones) and the members with Who. A member that stays behind is
+ * disconnected (LEAVE_REASON_TOO_SLOW, RESOURCE_EXHAUSTED).
+ */
+export interface Gap {
+  room?: string;
+  /**
+   * missed is how many messages were not sent: first_seq to last_seq.
+   */
+  missed?: number;
+  first_seq?: number;
+  last_seq?: number;
+  /**
+   * presence_missed is how many presence events were not sent.
+   */
+  presence_missed?: number;
 }
 
 /**
@@ -263,7 +289,7 @@ export class ChatClient {
    * with OK. Invalid input ends the call with INVALID_ARGUMENT, an event
    * out of protocol (below) or a join to the room the member is in with
    * FAILED_PRECONDITION, a nick already in the room with ALREADY_EXISTS, a
-   * member too slow to keep up with RESOURCE_EXHAUSTED, and server
+   * member that stays behind its room for 10 s with RESOURCE_EXHAUSTED, and server
    * shutdown with UNAVAILABLE.
    *
    * The member joins first (or leaves at once); from then on it talks
@@ -272,7 +298,7 @@ export class ChatClient {
    * @protocol {
    *   client halfclose
    *   | client join
-   *     (include InRoom) & (server joined; server (message | presence | members | left | joined)*)
+   *     (include InRoom) & (server joined; server (message | presence | members | left | joined | gap)*)
    * }
    *
    * In a room the member may say, ask who is there, join another room or

@@ -1,0 +1,145 @@
+package h2
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Idle connections keep no buffers: a server connection that has had
+// nothing to read for bufferIdle gives its read buffer back to a pool and
+// waits for the next bytes with a 16-byte array instead, and a writer with
+// nothing to write gives its bufio.Writer back. A connection between
+// bursts of traffic thus costs its state and its two goroutines, not
+// 64 KiB of buffers; one that is busy keeps its buffers and pays a clock
+// reading a read.
+const (
+	// A connection's read buffer starts at readBufferStart and grows to
+	// readBufferSize once a read fills it: handshakes, unary calls and
+	// chat lines never need more.
+	readBufferStart = 4 << 10
+	readBufferSize  = 32 << 10
+	bufferIdle      = time.Second
+)
+
+// idleReader is the server connection's buffered reader (what
+// bufio.Reader was): its buffer comes from the pool while data flows and
+// goes back once the connection has been idle for bufferIdle. Until arm,
+// and after disarm, it reads like a bufio.Reader whose buffer is taken on
+// first use, and leaves the socket's read deadline to its owner. Reader
+// goroutine.
+type idleReader struct {
+	nc      net.Conn
+	buf     *[]byte // nil while idle
+	r, w    int     // unread bytes are (*buf)[r:w]
+	armed   bool
+	armedAt time.Time // when the read deadline was last pushed back
+	first   [16]byte
+}
+
+// arm starts giving the buffer back while idle; the socket's read deadline
+// is the reader's from now on.
+func (b *idleReader) arm() { b.armed = true }
+
+// disarm stops that, and lifts the deadline it set, so that the owner can
+// set one of its own.
+func (b *idleReader) disarm() {
+	if b.armed {
+		b.armed = false
+		_ = b.nc.SetReadDeadline(time.Time{})
+	}
+}
+
+// release gives the buffer back for good: the connection is over.
+func (b *idleReader) release() {
+	if b.buf != nil {
+		putBuf(b.buf)
+		b.buf = nil
+	}
+	b.r, b.w = 0, 0
+}
+
+// Buffered reports how many bytes can be read without the socket.
+func (b *idleReader) Buffered() int { return b.w - b.r }
+
+// Read implements io.Reader.
+func (b *idleReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.r == b.w {
+		if err := b.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, (*b.buf)[b.r:b.w])
+	b.r += n
+	return n, nil
+}
+
+// fill reads what the socket has into an empty buffer.
+func (b *idleReader) fill() error {
+	b.r, b.w = 0, 0
+	if b.armed && b.buf != nil {
+		if now := time.Now(); now.Sub(b.armedAt) > bufferIdle/4 {
+			b.armedAt = now
+			_ = b.nc.SetReadDeadline(now.Add(bufferIdle))
+		}
+		n, err := b.nc.Read(*b.buf)
+		if n > 0 {
+			b.w = n
+			b.grow()
+			return nil // an error comes again with the next read
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		// Idle: give the buffer back, and wait with none.
+		b.release()
+		b.armedAt = time.Time{}
+		_ = b.nc.SetReadDeadline(time.Time{})
+	}
+	if b.armed {
+		n, err := b.nc.Read(b.first[:])
+		if n == 0 {
+			return err
+		}
+		b.buf = getBuf(readBufferStart)
+		b.w = copy(*b.buf, b.first[:n])
+		return nil
+	}
+	if b.buf == nil {
+		b.buf = getBuf(readBufferStart)
+	}
+	n, err := b.nc.Read(*b.buf)
+	if n == 0 {
+		return err
+	}
+	b.w = n
+	b.grow()
+	return nil
+}
+
+// grow swaps a buffer that the last read filled for a full-size one, with
+// the bytes read.
+func (b *idleReader) grow() {
+	if b.w < len(*b.buf) || len(*b.buf) >= readBufferSize {
+		return
+	}
+	nb := getBuf(readBufferSize)
+	copy(*nb, (*b.buf)[b.r:b.w])
+	putBuf(b.buf)
+	b.buf, b.w, b.r = nb, b.w-b.r, 0
+}
+
+// writeBuffers pools the writers' bufio.Writers while they are idle.
+var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
+
+// bwProxy is the writer's Framer's destination: whatever bufio.Writer the
+// writer holds at the time.
+type bwProxy struct{ w *writer }
+
+func (p bwProxy) Write(b []byte) (int, error) { return p.w.buffer().Write(b) }
