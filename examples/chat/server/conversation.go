@@ -257,7 +257,7 @@ func (c *conversation) dropped() error {
 	case errors.Is(reason, errTooSlow):
 		c.leaveAfterEnd(chatpb.LeaveReason_LEAVE_REASON_TOO_SLOW)
 		return wire.Errorf(wire.ResourceExhausted,
-			"too slow: more than %d events were waiting for you in room %q, so you were disconnected; read your events promptly", c.srv.cfg.QueueSize, m.room.name)
+			"too slow: you stayed behind room %q for more than %v (more than %d KiB of events were waiting), so you were disconnected; read your events promptly", m.room.name, behindGrace, backlogBytes>>10)
 	case c.srv.closing():
 		return errShuttingDown
 	case errors.Is(reason, errRoomClosed):
