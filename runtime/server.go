@@ -42,6 +42,10 @@ type Server struct {
 	// hdrAcceptEncoding is the grpc-accept-encoding value of every
 	// response, set by NewServer; its slice is shared by all calls.
 	hdrAcceptEncoding []string
+	// hdrContentType maps each codec's name to the content-type value a
+	// response in it carries, built by NewServer and shared by all calls
+	// as hdrAcceptEncoding is.
+	hdrContentType map[string][]string
 
 	mu        sync.RWMutex
 	methods   map[string]*methodDesc // guarded by mu
@@ -74,9 +78,14 @@ func NewServer(opts ...ServerOption) *Server {
 	s := &Server{
 		cfg:               cfg,
 		hdrAcceptEncoding: []string{cfg.acceptEncoding()},
+		hdrContentType:    make(map[string][]string, len(cfg.codecNames)),
 		methods:           make(map[string]*methodDesc),
 		listeners:         make(map[net.Listener]struct{}),
 		conns:             make(map[net.Conn]struct{}),
+	}
+	// "" is bare application/grpc, which stock gRPC clients send.
+	for _, name := range append([]string{""}, cfg.codecNames...) {
+		s.hdrContentType[name] = []string{wire.ContentType(name)}
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	tcfg := transport.ServerConfig{
@@ -235,7 +244,7 @@ func (s *Server) serveConn(c net.Conn) {
 		c = tconn
 	} else if s.http1 != nil {
 		var isH2 bool
-		if c, isH2 = sniffPreface(c); !isH2 {
+		if c, isH2, _ = transport.SniffPreface(c); !isH2 {
 			keep = s.http1.ServeConn(s.baseCtx, c)
 			return
 		}
@@ -558,41 +567,3 @@ type stringAddr string
 
 func (a stringAddr) Network() string { return "tcp" }
 func (a stringAddr) String() string  { return string(a) }
-
-// clientPreface is HTTP/2's client connection preface.
-const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-// sniffPreface reads the start of a cleartext connection, within the
-// deadline already set on c, until it either is HTTP/2's client preface or
-// cannot be. It returns a connection that reads those bytes again, and
-// whether it speaks HTTP/2 (with prior knowledge).
-func sniffPreface(c net.Conn) (net.Conn, bool) {
-	buf := make([]byte, 0, len(clientPreface))
-	for len(buf) < len(clientPreface) {
-		n, err := c.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if string(buf) != clientPreface[:len(buf)] {
-			return &replayConn{Conn: c, pre: buf}, false
-		}
-		if err != nil {
-			break
-		}
-	}
-	return &replayConn{Conn: c, pre: buf}, len(buf) == len(clientPreface)
-}
-
-// replayConn is a connection whose first bytes, already read, are read
-// again.
-type replayConn struct {
-	net.Conn
-	pre []byte // its reader's only
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.pre) > 0 {
-		n := copy(p, c.pre)
-		c.pre = c.pre[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}

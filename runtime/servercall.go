@@ -287,14 +287,15 @@ var (
 	keyMessage        = transport.CanonicalKey(wire.HeaderMessage)
 	keyTrailerStatus  = transport.TrailerPrefix + wire.HeaderStatus
 	keyTrailerMessage = transport.TrailerPrefix + wire.HeaderMessage
-	hdrContentMsgpack = []string{wire.ContentType(wire.Msgpack.Name())}
 	hdrStatusOK       = []string{"0"}
 )
 
-// setContentType answers with the content-type the client used.
+// setContentType answers with the content-type the client used: its
+// value is built once per codec (hdrContentType), unless the client wrote
+// the subtype in another case.
 func (ss *serverCore) setContentType(h transport.Header) {
-	if ss.subtype == wire.Msgpack.Name() {
-		h[keyContentType] = hdrContentMsgpack
+	if v, ok := ss.srv.hdrContentType[ss.subtype]; ok {
+		h[keyContentType] = v
 		return
 	}
 	h.Set(wire.HeaderContentType, wire.ContentType(ss.subtype))

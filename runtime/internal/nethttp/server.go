@@ -224,9 +224,8 @@ func (l *oneConnListener) Addr() net.Addr {
 // net/http would reset such a connection, while HTTP/2 asks for it to be
 // closed (RFC 9113, 3.4).
 func readPreface(c net.Conn) net.Conn {
-	var buf [len(preface)]byte
-	n, err := io.ReadFull(c, buf[:])
-	if err != nil || string(buf[:]) != preface {
+	replay, ok, n := transport.SniffPreface(c)
+	if !ok {
 		if n > 0 {
 			// Read what else was sent, so that closing sends FIN
 			// rather than RST, which would discard any reply.
@@ -237,26 +236,7 @@ func readPreface(c net.Conn) net.Conn {
 		return nil
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	return &prefaceConn{Conn: c, pre: buf[:]}
-}
-
-// preface is HTTP/2's client connection preface.
-const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-// prefaceConn is a connection whose first bytes, already read, are
-// replayed.
-type prefaceConn struct {
-	net.Conn
-	pre []byte // net/http's reading goroutine only
-}
-
-func (c *prefaceConn) Read(p []byte) (int, error) {
-	if len(c.pre) > 0 {
-		n := copy(p, c.pre)
-		c.pre = c.pre[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
+	return replay
 }
 
 // Handler returns an http.Handler that serves each request to h as a
