@@ -99,6 +99,8 @@ func NewServer(opts ...ServerOption) *Server {
 		MaxConnectionAge:             cfg.maxAge,
 		MaxConnectionAgeGrace:        cfg.ageGrace,
 		Logger:                       cfg.log(),
+		// The application's handler may serve WebSocket over HTTP/2.
+		ExtendedConnect: cfg.httpHandler != nil,
 	}
 	tcfg.KeepaliveMinTime, tcfg.KeepaliveRequireStream = cfg.keepaliveEnforcement()
 	if cfg.httpHandler != nil {

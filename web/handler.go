@@ -106,9 +106,10 @@ func NewHandler(serve StreamHandler, opts ...Option) *Handler {
 
 // ServeHTTP serves one request:
 //
-//   - a WebSocket upgrade (GET, "Upgrade: websocket", subprotocol
-//     Subprotocol) from an allowed origin: a call of any kind in parley's
-//     WebSocket framing;
+//   - a WebSocket opening (an HTTP/1.1 upgrade, GET with "Upgrade:
+//     websocket", or over HTTP/2 an extended CONNECT with :protocol
+//     websocket, RFC 8441; subprotocol Subprotocol) from an allowed
+//     origin: a call of any kind in parley's WebSocket framing;
 //   - a CORS preflight (OPTIONS with Access-Control-Request-Method) from an
 //     allowed origin: 204 with the CORS answer; from another origin: 403;
 //   - a gRPC-Web call (POST, content-type application/grpc-web[-text][+codec])
@@ -144,9 +145,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// isWebSocket reports whether r opens a WebSocket: an HTTP/1.1 upgrade,
+// or an extended CONNECT over HTTP/2 (RFC 8441).
 func isWebSocket(r *http.Request) bool {
-	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") &&
-		headerHasToken(r.Header, "Upgrade", "websocket")
+	return isH2WebSocket(r) || r.Method == http.MethodGet &&
+		headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
 func headerHasToken(h http.Header, key, token string) bool {

@@ -108,26 +108,62 @@ func newService(srv *prt.Server) *testService {
 	return ts
 }
 
-// env is a parley server mounted on a net/http server on loopback.
+// env is a parley server mounted on a net/http server on loopback, or
+// serving the web protocols from its own listener (WithHTTPHandler).
 type env struct {
-	t      *testing.T
-	srv    *prt.Server
-	ts     *testService
-	base   string // http://host:port
-	client *http.Client
-	h2     bool
+	t        *testing.T
+	srv      *prt.Server
+	ts       *testService
+	base     string       // http://host:port
+	client   *http.Client // for gRPC-Web and native calls
+	wsClient *http.Client // for websocket.Dial: over HTTP/2, by extended CONNECT
+	h2       bool
+}
+
+// How a test reaches the server.
+type mode int
+
+const (
+	modeHTTP1   mode = iota // net/http's server, HTTP/1.1
+	modeHTTP2               // net/http's server, HTTP/2 (h2c)
+	modeFramer              // parley's own HTTP/2 transport, WithHTTPHandler (h2c)
+	modeFramer1             // parley's listener, HTTP/1.1 (sorted to net/http)
+)
+
+func (m mode) String() string {
+	return [...]string{"HTTP1.1", "HTTP2", "framer-HTTP2", "framer-HTTP1.1"}[m]
 }
 
 func newEnv(t *testing.T, h2 bool, serverOpts []prt.ServerOption, webOpts ...web.Option) *env {
+	if h2 {
+		return newModeEnv(t, modeHTTP2, serverOpts, webOpts...)
+	}
+	return newModeEnv(t, modeHTTP1, serverOpts, webOpts...)
+}
+
+func newModeEnv(t *testing.T, m mode, serverOpts []prt.ServerOption, webOpts ...web.Option) *env {
 	t.Helper()
+	l := testutil.Listen(t, "tcp4")
+	framer := m == modeFramer || m == modeFramer1
+	mux := http.NewServeMux()
+	if framer {
+		serverOpts = append(serverOpts[:len(serverOpts):len(serverOpts)], prt.WithHTTPHandler(mux))
+	}
 	srv := prt.NewServer(serverOpts...)
 	ts := newService(srv)
-	l := testutil.Listen(t, "tcp4")
-	protos := new(http.Protocols)
-	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: srv.Handler(webOpts...), Protocols: protos}
-	go hs.Serve(l)
+	mux.Handle("/", srv.Handler(webOpts...))
+	shutdown := func(context.Context) error { return nil }
+	if framer {
+		go srv.Serve(l)
+	} else {
+		protos := new(http.Protocols)
+		protos.SetHTTP1(true)
+		protos.SetUnencryptedHTTP2(true)
+		hs := &http.Server{Handler: mux, Protocols: protos}
+		go hs.Serve(l)
+		shutdown = hs.Shutdown
+	}
+	h2 := m == modeHTTP2 || m == modeFramer
 	cp := new(http.Protocols)
 	if h2 {
 		cp.SetUnencryptedHTTP2(true)
@@ -136,12 +172,18 @@ func newEnv(t *testing.T, h2 bool, serverOpts []prt.ServerOption, webOpts ...web
 	}
 	tr := &http.Transport{Protocols: cp}
 	e := &env{t: t, srv: srv, ts: ts, base: "http://" + l.Addr().String(), client: &http.Client{Transport: tr}, h2: h2}
+	e.wsClient = e.client
+	closeWS := func() {}
+	if h2 {
+		e.wsClient, closeWS = extendedConnectClient()
+	}
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = hs.Shutdown(ctx)
+		_ = shutdown(ctx)
 		tr.CloseIdleConnections()
+		closeWS()
 	})
 	return e
 }
@@ -384,7 +426,7 @@ type wsCall struct {
 }
 
 func (e *env) dialWS(ctx context.Context, method string, hdr map[string][]string, origin string) (*wsCall, *http.Response, error) {
-	opts := &websocket.DialOptions{Subprotocols: []string{web.Subprotocol}, HTTPClient: e.client, HTTPHeader: http.Header{}}
+	opts := &websocket.DialOptions{Subprotocols: []string{web.Subprotocol}, HTTPClient: e.wsClient, HTTPHeader: http.Header{}}
 	if origin != "" {
 		opts.HTTPHeader.Set("Origin", origin)
 	}
@@ -455,132 +497,142 @@ func (w *wsCall) trailers(ctx context.Context) ([]Line, map[string][]string) {
 }
 
 func TestWebSocketBidi(t *testing.T) {
-	e := newEnv(t, false, nil)
-	ctx := t.Context()
-	w, _, err := e.dialWS(ctx, "/test.Echo/Chat", map[string][]string{"content-type": {"application/grpc+msgpack"}, "x-who": {"ann"}}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	flag, _, hdr, err := w.recv(ctx)
-	if err != nil || flag != wire.FlagHeaders || hdr["x-header"][0] != "bidi" || hdr["content-type"][0] != "application/grpc+msgpack" {
-		t.Fatalf("headers frame: %#x %v %v", flag, hdr, err)
-	}
-	for i := range 10 {
-		if err := w.send(ctx, Line{Text: "m", N: i}); err != nil {
+	forEachWSMode(t, func(t *testing.T, m mode) {
+		e := newModeEnv(t, m, nil)
+		ctx := t.Context()
+		w, _, err := e.dialWS(ctx, "/test.Echo/Chat", map[string][]string{"content-type": {"application/grpc+msgpack"}, "x-who": {"ann"}}, "")
+		if err != nil {
 			t.Fatal(err)
 		}
-		_, m, _, err := w.recv(ctx)
-		if err != nil || m.Text != "re: m" || m.N != i {
-			t.Fatalf("reply %d: %+v %v", i, m, err)
+		flag, _, hdr, err := w.recv(ctx)
+		if err != nil || flag != wire.FlagHeaders || hdr["x-header"][0] != "bidi" || hdr["content-type"][0] != "application/grpc+msgpack" {
+			t.Fatalf("headers frame: %#x %v %v", flag, hdr, err)
 		}
-	}
-	if err := w.closeSend(ctx); err != nil {
-		t.Fatal(err)
-	}
-	msgs, tr := w.trailers(ctx)
-	if len(msgs) != 0 || tr["grpc-status"][0] != "0" || tr["x-trailer"][0] != "bye" {
-		t.Fatalf("end: %v %v", msgs, tr)
-	}
+		for i := range 10 {
+			if err := w.send(ctx, Line{Text: "m", N: i}); err != nil {
+				t.Fatal(err)
+			}
+			_, m, _, err := w.recv(ctx)
+			if err != nil || m.Text != "re: m" || m.N != i {
+				t.Fatalf("reply %d: %+v %v", i, m, err)
+			}
+		}
+		if err := w.closeSend(ctx); err != nil {
+			t.Fatal(err)
+		}
+		msgs, tr := w.trailers(ctx)
+		if len(msgs) != 0 || tr["grpc-status"][0] != "0" || tr["x-trailer"][0] != "bye" {
+			t.Fatalf("end: %v %v", msgs, tr)
+		}
+	})
 }
 
 func TestWebSocketClientStream(t *testing.T) {
-	e := newEnv(t, false, nil)
-	ctx := t.Context()
-	// No content-type: msgpack by default.
-	w, _, err := e.dialWS(ctx, "/test.Echo/Sum", nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 100; i++ {
-		if err := w.send(ctx, Line{N: i}); err != nil {
+	forEachWSMode(t, func(t *testing.T, m mode) {
+		e := newModeEnv(t, m, nil)
+		ctx := t.Context()
+		// No content-type: msgpack by default.
+		w, _, err := e.dialWS(ctx, "/test.Echo/Sum", nil, "")
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	_ = w.closeSend(ctx)
-	msgs, tr := w.trailers(ctx)
-	if len(msgs) != 1 || msgs[0].N != 5050 || tr["grpc-status"][0] != "0" {
-		t.Fatalf("sum: %+v %v", msgs, tr)
-	}
+		for i := 1; i <= 100; i++ {
+			if err := w.send(ctx, Line{N: i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = w.closeSend(ctx)
+		msgs, tr := w.trailers(ctx)
+		if len(msgs) != 1 || msgs[0].N != 5050 || tr["grpc-status"][0] != "0" {
+			t.Fatalf("sum: %+v %v", msgs, tr)
+		}
+	})
 }
 
 func TestWebSocketStatusDeadlineCancel(t *testing.T) {
-	e := newEnv(t, false, nil)
-	ctx := t.Context()
-	// Unknown method: a trailers-only answer.
-	w, _, err := e.dialWS(ctx, "/test.Echo/Nope", nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, tr := w.trailers(ctx); tr["grpc-status"][0] != "12" {
-		t.Fatalf("unknown method: %v", tr)
-	}
-	// Deadline.
-	w, _, err = e.dialWS(ctx, "/test.Echo/Chat", map[string][]string{"grpc-timeout": {"100m"}}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = w.send(ctx, Line{Text: "block"})
-	<-e.ts.started
-	if err := <-e.ts.ended; !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("handler saw %v", err)
-	}
-	if _, tr := w.trailers(ctx); tr["grpc-status"][0] != "4" {
-		t.Fatalf("deadline: %v", tr)
-	}
-	// Cancellation: the client closes the WebSocket.
-	w, _, err = e.dialWS(ctx, "/test.Echo/Chat", nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = w.send(ctx, Line{Text: "block"})
-	<-e.ts.started
-	_ = w.c.CloseNow()
-	if err := <-e.ts.ended; !errors.Is(err, context.Canceled) {
-		t.Errorf("handler saw %v after the client closed", err)
-	}
-	// Malformed framing: a text message ends the call with INTERNAL.
-	w, _, err = e.dialWS(ctx, "/test.Echo/Chat", nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = w.c.Write(ctx, websocket.MessageText, []byte("hello"))
-	if _, tr := w.trailers(ctx); tr["grpc-status"][0] != "13" {
-		t.Fatalf("text message: %v", tr)
-	}
+	forEachWSMode(t, func(t *testing.T, m mode) {
+		e := newModeEnv(t, m, nil)
+		ctx := t.Context()
+		// Unknown method: a trailers-only answer.
+		w, _, err := e.dialWS(ctx, "/test.Echo/Nope", nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, tr := w.trailers(ctx); tr["grpc-status"][0] != "12" {
+			t.Fatalf("unknown method: %v", tr)
+		}
+		// Deadline.
+		w, _, err = e.dialWS(ctx, "/test.Echo/Chat", map[string][]string{"grpc-timeout": {"100m"}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = w.send(ctx, Line{Text: "block"})
+		<-e.ts.started
+		if err := <-e.ts.ended; !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("handler saw %v", err)
+		}
+		if _, tr := w.trailers(ctx); tr["grpc-status"][0] != "4" {
+			t.Fatalf("deadline: %v", tr)
+		}
+		// Cancellation: the client closes the WebSocket.
+		w, _, err = e.dialWS(ctx, "/test.Echo/Chat", nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = w.send(ctx, Line{Text: "block"})
+		<-e.ts.started
+		_ = w.c.CloseNow()
+		if err := <-e.ts.ended; !errors.Is(err, context.Canceled) {
+			t.Errorf("handler saw %v after the client closed", err)
+		}
+		// Malformed framing: a text message ends the call with INTERNAL.
+		w, _, err = e.dialWS(ctx, "/test.Echo/Chat", nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = w.c.Write(ctx, websocket.MessageText, []byte("hello"))
+		if _, tr := w.trailers(ctx); tr["grpc-status"][0] != "13" {
+			t.Fatalf("text message: %v", tr)
+		}
+	})
 }
 
 func TestWebSocketSizeLimit(t *testing.T) {
-	e := newEnv(t, false, []prt.ServerOption{prt.MaxRecvMsgSize(1000)})
-	ctx := t.Context()
-	w, _, err := e.dialWS(ctx, "/test.Echo/Chat", nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = w.send(ctx, Line{Text: strings.Repeat("x", 5000)})
-	if _, tr := w.trailers(ctx); tr["grpc-status"][0] != strconv.Itoa(int(wire.ResourceExhausted)) {
-		t.Fatalf("oversized: %v", tr)
-	}
+	forEachWSMode(t, func(t *testing.T, m mode) {
+		e := newModeEnv(t, m, []prt.ServerOption{prt.MaxRecvMsgSize(1000)})
+		ctx := t.Context()
+		w, _, err := e.dialWS(ctx, "/test.Echo/Chat", nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = w.send(ctx, Line{Text: strings.Repeat("x", 5000)})
+		if _, tr := w.trailers(ctx); tr["grpc-status"][0] != strconv.Itoa(int(wire.ResourceExhausted)) {
+			t.Fatalf("oversized: %v", tr)
+		}
+	})
 }
 
 func TestWebSocketOrigin(t *testing.T) {
-	e := newEnv(t, false, nil, web.WithAllowedOrigins("https://app.example"))
-	ctx := t.Context()
-	for origin, ok := range map[string]bool{"https://app.example": true, e.base: true, "https://evil.example": false} {
-		w, resp, err := e.dialWS(ctx, "/test.Echo/Sum", nil, origin)
-		if !ok {
-			if err == nil || resp == nil || resp.StatusCode != 403 {
-				t.Fatalf("origin %s: accepted (%v)", origin, err)
+	forEachWSMode(t, func(t *testing.T, m mode) {
+		e := newModeEnv(t, m, nil, web.WithAllowedOrigins("https://app.example"))
+		ctx := t.Context()
+		for origin, ok := range map[string]bool{"https://app.example": true, e.base: true, "https://evil.example": false} {
+			w, resp, err := e.dialWS(ctx, "/test.Echo/Sum", nil, origin)
+			if !ok {
+				if err == nil || resp == nil || resp.StatusCode != 403 {
+					t.Fatalf("origin %s: accepted (%v)", origin, err)
+				}
+				continue
 			}
-			continue
+			if err != nil {
+				t.Fatalf("origin %s: %v", origin, err)
+			}
+			_ = w.closeSend(ctx)
+			if _, tr := w.trailers(ctx); tr["grpc-status"][0] != "0" {
+				t.Fatalf("origin %s: %v", origin, tr)
+			}
 		}
-		if err != nil {
-			t.Fatalf("origin %s: %v", origin, err)
-		}
-		_ = w.closeSend(ctx)
-		if _, tr := w.trailers(ctx); tr["grpc-status"][0] != "0" {
-			t.Fatalf("origin %s: %v", origin, tr)
-		}
-	}
+	})
 }
 
 // waitStill samples n until it stops growing. The tests below assert only
@@ -602,55 +654,57 @@ func waitStill(n *atomic.Int64) int64 {
 // is stopped in turn; memory stays bounded by the socket buffers and one
 // frame in the server.
 func TestWebSocketBackpressure(t *testing.T) {
-	e := newEnv(t, false, nil)
-	ctx := t.Context()
-	const total = 4000
-	payload := strings.Repeat("y", 16<<10) // 64 MB in all: more than any socket buffer
-	w, _, err := e.dialWS(ctx, "/test.Echo/Chat", nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Inbound: the handler waits; the client sends until blocked.
-	_ = w.send(ctx, Line{Text: "wait"})
-	<-e.ts.started
-	var sent atomic.Int64
-	sendDone := make(chan error, 1)
-	go func() {
-		for i := range total {
-			if err := w.send(ctx, Line{Text: payload, N: i}); err != nil {
-				sendDone <- err
-				return
-			}
-			sent.Add(1)
+	forEachWSMode(t, func(t *testing.T, m mode) {
+		e := newModeEnv(t, m, nil)
+		ctx := t.Context()
+		const total = 4000
+		payload := strings.Repeat("y", 16<<10) // 64 MB in all: more than any socket buffer
+		w, _, err := e.dialWS(ctx, "/test.Echo/Chat", nil, "")
+		if err != nil {
+			t.Fatal(err)
 		}
-		sendDone <- w.closeSend(ctx)
-	}()
-	n := waitStill(&sent)
-	if n >= total {
-		t.Fatalf("the client sent all %d messages to a handler that read none", n)
-	}
-	t.Logf("inbound: the client's sends stalled after %d of %d messages of 16 KiB", n, total)
-	// Outbound: the handler is released and echoes everything, but the
-	// client reads nothing yet, so both directions stall.
-	close(e.ts.release)
-	if n := waitStill(&e.ts.received); n >= total {
-		t.Fatalf("the server echoed all %d messages to a client that read none", n)
-	} else {
-		t.Logf("outbound: the server's echoes stalled after %d of %d", n, total)
-	}
-	// The client reads: everything arrives, in order.
-	_, hdr, _, err := w.recv(ctx)
-	_ = hdr
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, tr := w.trailers(ctx)
-	if err := <-sendDone; err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) != total || msgs[total-1].N != total-1 || tr["grpc-status"][0] != "0" {
-		t.Fatalf("%d messages, trailers %v", len(msgs), tr)
-	}
+		// Inbound: the handler waits; the client sends until blocked.
+		_ = w.send(ctx, Line{Text: "wait"})
+		<-e.ts.started
+		var sent atomic.Int64
+		sendDone := make(chan error, 1)
+		go func() {
+			for i := range total {
+				if err := w.send(ctx, Line{Text: payload, N: i}); err != nil {
+					sendDone <- err
+					return
+				}
+				sent.Add(1)
+			}
+			sendDone <- w.closeSend(ctx)
+		}()
+		n := waitStill(&sent)
+		if n >= total {
+			t.Fatalf("the client sent all %d messages to a handler that read none", n)
+		}
+		t.Logf("inbound: the client's sends stalled after %d of %d messages of 16 KiB", n, total)
+		// Outbound: the handler is released and echoes everything, but the
+		// client reads nothing yet, so both directions stall.
+		close(e.ts.release)
+		if n := waitStill(&e.ts.received); n >= total {
+			t.Fatalf("the server echoed all %d messages to a client that read none", n)
+		} else {
+			t.Logf("outbound: the server's echoes stalled after %d of %d", n, total)
+		}
+		// The client reads: everything arrives, in order.
+		_, hdr, _, err := w.recv(ctx)
+		_ = hdr
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, tr := w.trailers(ctx)
+		if err := <-sendDone; err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != total || msgs[total-1].N != total-1 || tr["grpc-status"][0] != "0" {
+			t.Fatalf("%d messages, trailers %v", len(msgs), tr)
+		}
+	})
 }
 
 // TestNativeGRPCOverNetHTTP: a parley client's native gRPC calls through

@@ -72,6 +72,9 @@ type wsStream struct {
 }
 
 func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if isH2WebSocket(r) {
+		w, r = asUpgrade(w, r)
+	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: []string{Subprotocol},
 		// ServeHTTP has checked the origin against the allow-list.

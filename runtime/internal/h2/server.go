@@ -201,6 +201,9 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 		{ID: http2.SettingInitialWindowSize, Val: uint32(sc.streamWin)},
 		{ID: http2.SettingMaxHeaderListSize, Val: sc.srv.cfg.MaxHeaderListSize},
 	}
+	if sc.srv.cfg.ExtendedConnect {
+		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	}
 	sc.sendPreface(settings)
 	sc.startKeepalive(sc.srv.cfg.PingInterval, sc.srv.cfg.PingTimeout)
 	sc.mu.Lock()
@@ -606,7 +609,7 @@ func (sc *serverConn) openStream(st *serverStream, f *http2.MetaHeadersFrame, hs
 // and makes its stream. Reader goroutine.
 func (sc *serverConn) newStream(f *http2.MetaHeadersFrame) (*serverStream, bool) {
 	st := &serverStream{sc: sc, id: f.StreamID, contentLength: -1}
-	var scheme string
+	var scheme, protocol string
 	for _, hf := range f.PseudoFields() {
 		switch hf.Name {
 		case ":method":
@@ -617,11 +620,22 @@ func (sc *serverConn) newStream(f *http2.MetaHeadersFrame) (*serverStream, bool)
 			scheme = hf.Value
 		case ":authority":
 			st.authority = hf.Value
+		case ":protocol":
+			// RFC 8441, 4: only where SETTINGS_ENABLE_CONNECT_PROTOCOL
+			// was sent, and only on an extended CONNECT.
+			if !sc.srv.cfg.ExtendedConnect || hf.Value == "" {
+				return nil, false
+			}
+			protocol = hf.Value
 		default:
 			return nil, false
 		}
 	}
-	if st.method == "" || st.method == "CONNECT" || st.path == "" || scheme == "" {
+	// A plain CONNECT (a tunnel to :authority) is not served; an extended
+	// CONNECT carries :scheme, :path and :authority like any request.
+	extended := st.method == "CONNECT" && protocol != ""
+	if st.method == "" || (st.method == "CONNECT" && !extended) || (protocol != "" && !extended) ||
+		st.path == "" || scheme == "" || (extended && st.authority == "") {
 		return nil, false
 	}
 	if st.path[0] != '/' && st.path != "*" {
@@ -652,6 +666,11 @@ func (sc *serverConn) newStream(f *http2.MetaHeadersFrame) (*serverStream, bool)
 		}
 	}
 	st.reqHeader = sc.canon.header(regular)
+	if extended {
+		// Where net/http's HTTP/2 server puts it, so that one handler
+		// serves both.
+		st.reqHeader[transport.ProtocolPseudoHeader] = []string{protocol}
+	}
 	st.ctx, st.cancel = context.WithCancel(sc.ctx)
 	st.send.init(sc.conn, st.id)
 	st.body.init(sc.conn, st.id, sc.streamWin)
@@ -703,8 +722,8 @@ func (sc *serverConn) serveStream(st *serverStream) {
 // handler is done with it (or, for a detached stream, at Finish).
 func (st *serverStream) release() {
 	st.cancel()
-	if st.deadline != nil {
-		st.deadline.Stop()
+	if t := st.deadline.Swap(nil); t != nil {
+		t.Stop()
 	}
 }
 
@@ -844,9 +863,10 @@ type serverStream struct {
 	localDone  bool // END_STREAM queued, or the stream was reset
 
 	// deadline resets the stream if it is still open when it fires
-	// (SetDeadline); stopped by serveStream once the handler is done.
-	// Set before the first write; read by the stream's goroutine.
-	deadline *time.Timer
+	// (SetDeadline); stopped by release once the handler is done. Any
+	// goroutine may set it (an HTTP handler's write deadline, through
+	// nethttp.ServeStream), hence atomic.
+	deadline atomic.Pointer[time.Timer]
 
 	// detached is set by Detach: the handler's return leaves the stream
 	// open, and Finish releases it.
@@ -873,11 +893,12 @@ var (
 // response is not complete is reset with CANCEL, which also wakes a
 // sender waiting for flow-control window.
 func (st *serverStream) SetDeadline(t time.Time) {
-	if st.deadline != nil {
-		st.deadline.Stop()
-	}
+	var next *time.Timer
 	if !t.IsZero() {
-		st.deadline = time.AfterFunc(time.Until(t), func() { st.reset(http2.ErrCodeCancel, true) })
+		next = time.AfterFunc(time.Until(t), func() { st.reset(http2.ErrCodeCancel, true) })
+	}
+	if old := st.deadline.Swap(next); old != nil {
+		old.Stop()
 	}
 }
 

@@ -3,6 +3,7 @@ package nethttp
 import (
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 )
@@ -76,4 +77,12 @@ func (w *streamWriter) Flush() {
 func (w *streamWriter) FlushError() error {
 	w.writeHeader(http.StatusOK)
 	return w.st.Flush()
+}
+
+// SetWriteDeadline is SetWriteDeadline for http.ResponseController: at t,
+// a response still incomplete is cut off, its stream reset, and a Write
+// waiting for flow-control window fails, as on net/http's HTTP/2 server.
+func (w *streamWriter) SetWriteDeadline(t time.Time) error {
+	w.st.SetDeadline(t)
+	return nil
 }

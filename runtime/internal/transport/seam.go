@@ -71,7 +71,18 @@ type ServerConfig struct {
 	// the log; nil keeps the standard log package for x/net/http2 and logs
 	// nothing for the framer transport.
 	Logger *slog.Logger
+	// ExtendedConnect advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and
+	// accepts extended CONNECT requests (RFC 8441: WebSocket over HTTP/2),
+	// whose :protocol the stream's RequestHeader holds under
+	// ProtocolPseudoHeader, as net/http's server puts it. Framer transport
+	// only: net/http's HTTP/2 server accepts them only when the process
+	// runs with GODEBUG=http2xconnect=1.
+	ExtendedConnect bool
 }
+
+// ProtocolPseudoHeader is the RequestHeader key of an extended CONNECT's
+// :protocol pseudo-header field (RFC 8441), the key net/http uses.
+const ProtocolPseudoHeader = ":protocol"
 
 // StreamHandler serves one stream. The stream is finished when it returns
 // (or earlier, by Stream.Finish).
