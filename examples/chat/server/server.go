@@ -59,6 +59,14 @@ type Config struct {
 	// Logger receives the server's and the room actors' logs. The default
 	// is slog.Default().
 	Logger *slog.Logger
+	// Unchecked serves Converse without checking its protocol: events are
+	// not checked against chatpb.ChatConverseProtocol either way, so an
+	// event out of order reaches the conversation, which refuses what it
+	// cannot handle (a say outside a room ends the call with INTERNAL
+	// rather than FAILED_PRECONDITION). It exists to measure what the
+	// check costs (the chat-parley-unchecked row of the chat benchmark).
+	// The default, false, checks.
+	Unchecked bool
 }
 
 func (c Config) withDefaults() Config {
@@ -134,11 +142,18 @@ func New(cfg Config, opts ...runtime.ServerOption) *Server {
 		rooms:  make(map[string]*room),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	protocol.HandleConversation(s.rpc, chatpb.Chat_Converse_FullMethodName, runtime.BidiStream,
-		chatpb.ChatConverseProtocol, chatpb.ChatConverseClientKind, chatpb.ChatConverseServerKind,
-		func(c *protocol.Conversation[chatpb.ClientEvent, chatpb.ServerEvent]) (runtime.Reactor[chatpb.ClientEvent], error) {
-			return s.openConverse(c)
-		})
+	if s.cfg.Unchecked {
+		runtime.HandleConversation(s.rpc, chatpb.Chat_Converse_FullMethodName, runtime.BidiStream,
+			func(c *runtime.Conversation[chatpb.ClientEvent, chatpb.ServerEvent]) (runtime.Reactor[chatpb.ClientEvent], error) {
+				return s.openConverse(c)
+			})
+	} else {
+		protocol.HandleConversation(s.rpc, chatpb.Chat_Converse_FullMethodName, runtime.BidiStream,
+			chatpb.ChatConverseProtocol, chatpb.ChatConverseClientKind, chatpb.ChatConverseServerKind,
+			func(c *protocol.Conversation[chatpb.ClientEvent, chatpb.ServerEvent]) (runtime.Reactor[chatpb.ClientEvent], error) {
+				return s.openConverse(c)
+			})
+	}
 	runtime.HandleUnary(s.rpc, chatpb.Chat_ListRooms_FullMethodName, s.ListRooms)
 	runtime.HandleUnary(s.rpc, chatpb.Chat_History_FullMethodName, s.History)
 	health.Register(s.rpc, s.health)
