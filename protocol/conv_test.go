@@ -163,23 +163,7 @@ func testServerEnforces(t *testing.T, c *runtime.Client) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			call, err := runtime.Open[Ev, Ev](ctxT(t), c, method)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, k := range tt.sends {
-				if k == "-" {
-					_ = call.CloseSend()
-					continue
-				}
-				_ = call.Send(&Ev{Kind: k})
-			}
-			var last error
-			for {
-				if _, last = call.Recv(); last != nil {
-					break
-				}
-			}
+			last := recvAll(talk(t, c, tt.sends))
 			if wire.CodeOf(last) != tt.code || !strings.Contains(last.Error(), tt.msg) {
 				t.Errorf("status %v, want %v with %q", last, tt.code, tt.msg)
 			}

@@ -47,6 +47,24 @@ func (r *roomReactor) OnDone(err error) {
 	}
 }
 
+// talk opens a raw call, which knows nothing of the protocol, and sends
+// requests of the kinds in sends ("-" half-closes).
+func talk(t *testing.T, c *runtime.Client, sends []string) *runtime.ClientCall[Ev, Ev] {
+	t.Helper()
+	call, err := runtime.Open[Ev, Ev](ctxT(t), c, method)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range sends {
+		if k == "-" {
+			_ = call.CloseSend()
+			continue
+		}
+		_ = call.Send(&Ev{Kind: k})
+	}
+	return call
+}
+
 // recvAll receives until the call ends and returns its status.
 func recvAll(call *runtime.ClientCall[Ev, Ev]) error {
 	for {
@@ -77,18 +95,7 @@ func TestReactorDone(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			seen = nil
-			call, err := runtime.Open[Ev, Ev](ctxT(t), c, method)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, k := range tt.sends {
-				if k == "-" {
-					_ = call.CloseSend()
-					continue
-				}
-				_ = call.Send(&Ev{Kind: k})
-			}
-			end := recvAll(call)
+			end := recvAll(talk(t, c, tt.sends))
 			got := <-done
 			if tt.want == wire.OK {
 				if end.Error() != "EOF" || got != nil {
