@@ -49,8 +49,9 @@ generate:
 
 ## bench: parley against grpc-go, every cell for every server/client pair,
 ## each in its own process, 3 interleaved rounds (about 6 minutes on 2
-## cores), then the chat benchmark (parley's chat server and the same chat
-## on grpc-go, driven by one grpc-go load generator: about 1 minute).
+## cores), then the chat benchmark (parley's chat server with and without
+## its protocol check, and the same chat on grpc-go, driven by one grpc-go
+## load generator: about 2 minutes).
 ## BENCHFLAGS=-quick is a smoke run of both; see docs/performance.md for
 ## the other flags (CHATFLAGS for the chat's).
 ## A full run also redraws the charts of docs/performance.md (docs/img).

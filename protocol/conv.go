@@ -82,14 +82,13 @@ func (s sender[T]) Done() <-chan struct{} { return s.out.Done() }
 // used after the handler returns.
 type ServerConv[Req, Res any] struct {
 	call    *runtime.ServerCall[Req, Res]
-	chk     *Checker
 	reqKind func(*Req) int
 	resKind func(*Res) int
 	ctx     context.Context
 	cancel  context.CancelFunc
 	out     mailbox.Sender[*Res] // the checked outbound mailbox; set before the handler runs
 
-	violation atomic.Pointer[wire.Error] // the first violation received
+	serverCheck // the checker and the first violation received
 
 	inOnce   sync.Once
 	in       *mailbox.Mailbox[*Req] // written by the pump goroutine, read by the handler
@@ -110,7 +109,7 @@ func Serve[Req, Res any](call *runtime.ServerCall[Req, Res], m *Machine, reqKind
 
 func newServerConv[Req, Res any](call *runtime.ServerCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int) *ServerConv[Req, Res] {
 	ctx, cancel := context.WithCancel(call.Context())
-	c := &ServerConv[Req, Res]{call: call, chk: NewChecker(m, ServerSide), reqKind: reqKind, resKind: resKind, ctx: ctx, cancel: cancel}
+	c := &ServerConv[Req, Res]{call: call, serverCheck: serverCheck{chk: NewChecker(m, ServerSide)}, reqKind: reqKind, resKind: resKind, ctx: ctx, cancel: cancel}
 	c.out = sender[Res]{c: c.chk, kind: resKind, out: call.Out()}
 	return c
 }
@@ -122,15 +121,7 @@ func (c *ServerConv[Req, Res]) finish(err error) error {
 	if c.pumpDone != nil {
 		<-c.pumpDone
 	}
-	if v := c.failed(); v != nil {
-		return v
-	}
-	if err == nil {
-		if v := c.chk.End(); v != nil {
-			return endedEarly(v)
-		}
-	}
-	return err
+	return c.end(err)
 }
 
 // endedEarly is the status of a handler that returned OK where its
@@ -139,6 +130,56 @@ func endedEarly(v error) *wire.Error {
 	var pv *Violation
 	errors.As(v, &pv)
 	return wire.Errorf(wire.Internal, "%s: the handler ended the call with OK where the protocol expects %s (%s)", pv.Method, pv.Want, pv.State)
+}
+
+// serverCheck is what a checked server call keeps, whichever way it is
+// driven (a handler goroutine, ServerConv, or a Reactor, Conversation):
+// its checker and the first violation received, whose status then ends
+// the call whatever the handler says.
+type serverCheck struct {
+	chk       *Checker
+	violation atomic.Pointer[wire.Error] // the first violation received
+}
+
+// recv checks a request of kind k and returns nil, or the status the call
+// ends with.
+func (s *serverCheck) recv(k int) *wire.Error {
+	if v := s.chk.Recv(k); v != nil {
+		return s.fail(v)
+	}
+	return nil
+}
+
+// recvHalfClose checks the client's half-close as recv checks a request.
+func (s *serverCheck) recvHalfClose() *wire.Error {
+	if v := s.chk.RecvHalfClose(); v != nil {
+		return s.fail(v)
+	}
+	return nil
+}
+
+// fail records the violation v, which ends the call, and returns the
+// call's status (the first violation's).
+func (s *serverCheck) fail(v error) *wire.Error {
+	s.violation.CompareAndSwap(nil, asStatus(v))
+	return s.violation.Load()
+}
+
+func (s *serverCheck) failed() *wire.Error { return s.violation.Load() }
+
+// end returns the call's status given the handler's result err: a
+// received violation's whatever err is, INTERNAL for OK where the
+// protocol expects more, else err.
+func (s *serverCheck) end(err error) error {
+	if v := s.failed(); v != nil {
+		return v
+	}
+	if err == nil {
+		if v := s.chk.End(); v != nil {
+			return endedEarly(v)
+		}
+	}
+	return err
 }
 
 // ServeServerStream is Serve for a server-streaming method: req, the one
@@ -203,18 +244,6 @@ func asStatus(err error) *wire.Error {
 	return status(v)
 }
 
-// fail records the violation v, which ends the call, and cancels the
-// handler's context.
-func (c *ServerConv[Req, Res]) fail(v error) *wire.Error {
-	var pv *Violation
-	errors.As(v, &pv)
-	c.violation.CompareAndSwap(nil, status(pv))
-	c.cancel()
-	return c.violation.Load()
-}
-
-func (c *ServerConv[Req, Res]) failed() *wire.Error { return c.violation.Load() }
-
 // Call returns the underlying call, for its metadata, headers and
 // trailers. Its messages must go through the ServerConv.
 func (c *ServerConv[Req, Res]) Call() *runtime.ServerCall[Req, Res] { return c.call }
@@ -226,10 +255,12 @@ func (c *ServerConv[Req, Res]) Context() context.Context { return c.ctx }
 func (c *ServerConv[Req, Res]) Checker() *Checker { return c.chk }
 
 // check checks one request (nil with err io.EOF for the half-close).
+// A violation cancels the handler's context.
 func (c *ServerConv[Req, Res]) check(v *Req, err error) error {
 	if err == io.EOF {
-		if verr := c.chk.RecvHalfClose(); verr != nil {
-			return c.fail(verr)
+		if st := c.recvHalfClose(); st != nil {
+			c.cancel()
+			return st
 		}
 		return io.EOF
 	}
@@ -239,8 +270,9 @@ func (c *ServerConv[Req, Res]) check(v *Req, err error) error {
 		}
 		return wire.AsError(err)
 	}
-	if verr := c.chk.Recv(c.reqKind(v)); verr != nil {
-		return c.fail(verr)
+	if st := c.recv(c.reqKind(v)); st != nil {
+		c.cancel()
+		return st
 	}
 	return nil
 }

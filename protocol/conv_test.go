@@ -63,8 +63,15 @@ func machine(t *testing.T) *protocol.Machine {
 // serve starts a loopback server with h on method and returns a client.
 func serve(t *testing.T, h func(*runtime.ServerCall[Ev, Ev]) error) *runtime.Client {
 	t.Helper()
+	return listen(t, func(srv *runtime.Server) { runtime.HandleBidi(srv, method, h) })
+}
+
+// listen starts a loopback server with what register registers and
+// returns a client.
+func listen(t *testing.T, register func(*runtime.Server)) *runtime.Client {
+	t.Helper()
 	srv := runtime.NewServer()
-	runtime.HandleBidi(srv, method, h)
+	register(srv)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +130,25 @@ func checkedServer(m *protocol.Machine) func(*runtime.ServerCall[Ev, Ev]) error 
 // of protocol in each way; each ends the call with the documented status.
 func TestServerEnforces(t *testing.T) {
 	m := machine(t)
-	c := serve(t, checkedServer(m))
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) { testServerEnforces(t, d.serve(t, m)) })
+	}
+}
+
+// drivers serve the room protocol with a checked handler, in each of the
+// two forms: a handler goroutine (Serve) and a Reactor
+// (HandleConversation).
+var drivers = []struct {
+	name  string
+	serve func(*testing.T, *protocol.Machine) *runtime.Client
+}{
+	{"goroutine", func(t *testing.T, m *protocol.Machine) *runtime.Client { return serve(t, checkedServer(m)) }},
+	{"reactor", func(t *testing.T, m *protocol.Machine) *runtime.Client {
+		return serveReactor(t, m, func(c *protocol.Conversation[Ev, Ev]) runtime.Reactor[Ev] { return &roomReactor{c: c} })
+	}},
+}
+
+func testServerEnforces(t *testing.T, c *runtime.Client) {
 	tests := []struct {
 		name  string
 		sends []string // "-" half-closes
@@ -138,23 +163,7 @@ func TestServerEnforces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			call, err := runtime.Open[Ev, Ev](ctxT(t), c, method)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, k := range tt.sends {
-				if k == "-" {
-					_ = call.CloseSend()
-					continue
-				}
-				_ = call.Send(&Ev{Kind: k})
-			}
-			var last error
-			for {
-				if _, last = call.Recv(); last != nil {
-					break
-				}
-			}
+			last := recvAll(talk(t, c, tt.sends))
 			if wire.CodeOf(last) != tt.code || !strings.Contains(last.Error(), tt.msg) {
 				t.Errorf("status %v, want %v with %q", last, tt.code, tt.msg)
 			}
@@ -168,7 +177,12 @@ func TestServerEnforces(t *testing.T) {
 // A checked client and a checked server hold a whole conversation.
 func TestConversation(t *testing.T) {
 	m := machine(t)
-	c := serve(t, checkedServer(m))
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) { testConversation(t, m, d.serve(t, m)) })
+	}
+}
+
+func testConversation(t *testing.T, m *protocol.Machine, c *runtime.Client) {
 	conv, err := protocol.Open(ctxT(t), c, method, m, kindOf(clientKinds), kindOf(serverKinds))
 	if err != nil {
 		t.Fatal(err)

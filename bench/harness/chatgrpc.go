@@ -19,14 +19,16 @@ import (
 
 // Chat server implementations, as given to -impl of the server subcommand.
 const (
-	implChatParley = "chat-parley" // examples/chat/server at its defaults
-	implChatGRPC   = "chat-grpc"   // gchat: the same chat as a grpc-go user writes it
+	implChatParley          = "chat-parley"           // examples/chat/server at its defaults
+	implChatParleyUnchecked = "chat-parley-unchecked" // the same with Converse's protocol unchecked
+	implChatGRPC            = "chat-grpc"             // gchat: the same chat as a grpc-go user writes it
 )
 
 // serveChatParley serves parley's chat example, with no limit on how fast
-// a member may talk (the load generator paces itself).
-func serveChatParley(l net.Listener, _ serverConfig) func() {
-	s := chatserver.New(chatserver.Config{SayRate: -1})
+// a member may talk (the load generator paces itself); unchecked serves
+// Converse without its protocol check.
+func serveChatParley(l net.Listener, unchecked bool) func() {
+	s := chatserver.New(chatserver.Config{SayRate: -1, Unchecked: unchecked})
 	go s.Serve(l)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -28,7 +28,7 @@ import (
 type ChatConfig struct {
 	Command []string // starts this program (the server children)
 	Env     []string
-	Impls   []string // chat-parley, chat-grpc
+	Impls   []string // chat-parley, chat-parley-unchecked, chat-grpc
 	Rounds  int      // every server once a round, interleaved
 	// Members idle members join Rooms rooms; the figure is the server's
 	// memory per member, and the time they take to connect.
@@ -72,7 +72,7 @@ func chatMain(self []string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := ChatConfig{Command: self}
-	impls := fs.String("impls", implChatParley+","+implChatGRPC, "chat servers, comma-separated: chat-parley, chat-grpc")
+	impls := fs.String("impls", implChatParley+","+implChatParleyUnchecked+","+implChatGRPC, "chat servers, comma-separated: chat-parley, chat-parley-unchecked, chat-grpc")
 	fs.IntVar(&cfg.Rounds, "rounds", 2, "rounds, every server once a round, interleaved")
 	fs.IntVar(&cfg.Members, "members", 2000, "idle members")
 	fs.IntVar(&cfg.Rooms, "rooms", 100, "rooms the idle members are spread over")

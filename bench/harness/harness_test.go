@@ -130,14 +130,15 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-// TestChatQuick runs the chat benchmark small against both chat servers:
+// TestChatQuick runs the chat benchmark small against the three chat
+// servers (parley's with and without its protocol check, grpc-go's):
 // every line of the burst reaches every member of the room, and the idle
 // phase is measured.
 func TestChatQuick(t *testing.T) {
 	cfg := ChatConfig{
 		Command: []string{os.Args[0]},
 		Env:     childEnvVars,
-		Impls:   []string{implChatParley, implChatGRPC},
+		Impls:   []string{implChatParley, implChatParleyUnchecked, implChatGRPC},
 		Rounds:  1,
 		Members: 40, Rooms: 4, OwnConns: 20, PerConn: 10,
 		BigRoom: 30, Talkers: 3, Rate: 20, Talk: 300 * time.Millisecond,
@@ -148,8 +149,8 @@ func TestChatQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 2 {
-		t.Fatalf("%d results, want 2", len(results))
+	if len(results) != 3 {
+		t.Fatalf("%d results, want 3", len(results))
 	}
 	for _, r := range results {
 		if r.Expected == 0 || r.Delivered != r.Expected || r.Dropped != 0 || r.Gaps != 0 {
@@ -161,7 +162,7 @@ func TestChatQuick(t *testing.T) {
 	}
 	var out strings.Builder
 	printChat(&out, cfg, results)
-	if !strings.Contains(out.String(), "| chat-parley |") || !strings.Contains(out.String(), "| chat-grpc |") {
+	if !strings.Contains(out.String(), "| chat-parley |") || !strings.Contains(out.String(), "| chat-parley-unchecked |") || !strings.Contains(out.String(), "| chat-grpc |") {
 		t.Errorf("table:\n%s", out.String())
 	}
 }

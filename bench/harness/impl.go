@@ -90,7 +90,9 @@ func serve(impl string, l net.Listener, cfg serverConfig) (stop func(), err erro
 	case implRaw:
 		return serveRaw(l, cfg), nil
 	case implChatParley:
-		return serveChatParley(l, cfg), nil
+		return serveChatParley(l, false), nil
+	case implChatParleyUnchecked:
+		return serveChatParley(l, true), nil
 	case implChatGRPC:
 		return serveChatGRPC(l, cfg), nil
 	}

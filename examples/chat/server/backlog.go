@@ -2,10 +2,10 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
-	"github.com/parleyrpc/parley/actor"
 	"github.com/parleyrpc/parley/examples/chat/chatpb"
 	"github.com/parleyrpc/parley/mailbox"
 )
@@ -41,22 +41,31 @@ func eventSize(ev *chatpb.ServerEvent) int {
 	return eventOverhead
 }
 
-// backlog is one member's queue of room events, between the room's actor
-// (push, which never waits) and the member's conversation (drained by the
-// member's pump goroutine, which waits while HTTP/2 flow control holds the
-// conversation back). It is bounded by bytes (backlogBytes): an event that
-// does not fit is not queued but counted, and once the member has caught
-// up to half the bound a Gap event takes the place of what it missed. A
-// member that stays behind for behindGrace is disconnected by its room.
+// backlog is one member's membership of a room and its queue of room
+// events, between the room's actor (push, which never waits) and the
+// member's conversation. It is bounded by bytes (backlogBytes): an event
+// that does not fit is not queued but counted, and once the member has
+// caught up to half the bound a Gap event takes the place of what it
+// missed. A member that stays behind for behindGrace is disconnected by
+// its room.
 //
-// The room wakes the pump through a one-member actor.Group whose queue
-// holds one wake token (pushWake): the Group gives the conversation its
-// actor.Member (Done, Err, Leave, LeaveAfterDrain), and the pump calls
-// Send, which delivers everything queued.
+// Events are delivered by a drainer goroutine that exists only while
+// there are events to deliver: push starts it, it sends what is queued to
+// the member's call (each Send waiting while HTTP/2 flow control holds
+// the call back) and exits once the queue is empty. An idle member holds
+// no goroutine, only this state.
+//
+// The membership ends (Done, Err) when the member leaves (leave), when
+// the room cuts it off (end: too slow, the room closed) or when its call
+// refuses an event; gone tells the conversation of every end with a
+// reason.
 type backlog struct {
-	room string
-	dst  mailbox.Sender[*chatpb.ServerEvent] // the member's gate over its call
-	g    *actor.Group[*chatpb.ServerEvent]   // the member's own group: its pump
+	room   string
+	dst    mailbox.Sender[*chatpb.ServerEvent] // the member's call; only the drainer sends
+	ctx    context.Context                     // ends the drainer's Send: cancelled by the end or the conversation's end
+	cancel context.CancelCauseFunc
+	gone   func() // called once, on no lock, when the membership ends with a reason
+	done   chan struct{}
 
 	mu    sync.Mutex
 	q     []*chatpb.ServerEvent // q[head:] wait, oldest first
@@ -66,50 +75,66 @@ type backlog struct {
 	behindSince            time.Time
 	missed, presenceMissed uint64
 	firstSeq, lastSeq      uint64
+
+	open     bool  // start was called: Joined is out, the room's events may follow
+	draining bool  // a drainer goroutine runs
+	leaving  bool  // leave after the queue is drained
+	ended    bool  // the membership is over: nothing more is queued or sent
+	err      error // why it ended, nil for a leave; set with ended
 }
 
-// wakeToken is what the room broadcasts to a member's group: "deliver
-// what is queued". It never reaches the conversation.
-var wakeToken = &chatpb.ServerEvent{}
+// errRecipientClosed is the end of a membership whose call is over.
+var errRecipientClosed = errors.New("chat: the member's call is over")
 
-var _ mailbox.Sender[*chatpb.ServerEvent] = (*backlog)(nil)
-
-// newBacklog joins a new member whose events go to dst: it returns the
-// member's backlog and its actor.Member, whose pump stops with ctx.
-func newBacklog(ctx context.Context, room string, dst mailbox.Sender[*chatpb.ServerEvent]) (*backlog, *actor.Member[*chatpb.ServerEvent]) {
-	b := &backlog{room: room, dst: dst, g: actor.NewGroup[*chatpb.ServerEvent]()}
-	// One wake token is enough: a second one while the first waits adds
-	// nothing (DropOldestWhenFull keeps one).
-	m := b.g.Join(ctx, b, actor.QueueSize(1), actor.DropOldestWhenFull())
-	return b, m
+// newBacklog joins a new member whose events go to dst once it starts:
+// gone is called when the membership ends with a reason, and ctx's end
+// stops its deliveries.
+func newBacklog(ctx context.Context, room string, dst mailbox.Sender[*chatpb.ServerEvent], gone func()) *backlog {
+	b := &backlog{room: room, dst: dst, gone: gone, done: make(chan struct{})}
+	b.ctx, b.cancel = context.WithCancelCause(ctx)
+	return b
 }
 
-// push queues ev for the member and wakes its pump, or, when the backlog
-// is full, counts ev as missed. It reports whether the member has been
-// behind for longer than behindGrace. Room's goroutine.
+// push queues ev for the member and starts its drainer, or, when the
+// backlog is full, counts ev as missed. It reports whether the member has
+// been behind for longer than behindGrace. Room's goroutine.
 func (b *backlog) push(ev *chatpb.ServerEvent, now time.Time) (tooSlow bool) {
 	size := eventSize(ev)
 	b.mu.Lock()
-	// The pump needs waking only if it may have found the backlog empty;
-	// otherwise it has yet to pop what is queued, and pops this after.
-	wake := b.head == len(b.q)
+	defer b.mu.Unlock()
+	if b.ended {
+		return false
+	}
 	b.recoverLocked()
 	if !b.behindSince.IsZero() || b.bytes > 0 && b.bytes+size > backlogBytes {
 		if b.behindSince.IsZero() {
 			b.behindSince = now
 		}
 		b.missLocked(ev)
-		tooSlow = now.Sub(b.behindSince) > behindGrace
-		b.mu.Unlock()
-		return tooSlow
+		return now.Sub(b.behindSince) > behindGrace
 	}
 	b.q = append(b.q, ev)
 	b.bytes += size
-	b.mu.Unlock()
-	if wake {
-		b.g.Broadcast(wakeToken)
-	}
+	b.kickLocked()
 	return false
+}
+
+// kickLocked starts the drainer if there is something to deliver and
+// none runs. b.mu held.
+func (b *backlog) kickLocked() {
+	if b.open && !b.draining && !b.ended && b.head < len(b.q) {
+		b.draining = true
+		go b.drain()
+	}
+}
+
+// start lets the room's events through, once the conversation has sent
+// Joined, so that they always come after it.
+func (b *backlog) start() {
+	b.mu.Lock()
+	b.open = true
+	b.kickLocked()
+	b.mu.Unlock()
 }
 
 // missLocked counts ev as not sent. b.mu held.
@@ -148,13 +173,23 @@ func (b *backlog) recoverLocked() {
 	b.missed, b.presenceMissed, b.firstSeq, b.lastSeq = 0, 0, 0, 0
 }
 
-// pop takes the oldest waiting event, nil if none. A member that has
-// caught up gets its Gap here too, if no push came to queue it.
-func (b *backlog) pop() *chatpb.ServerEvent {
+// next takes the oldest waiting event for the drainer. When there is
+// none it stops the drainer, ending a leaving membership, and returns
+// nil. A member that has caught up gets its Gap here too, if no push came
+// to queue it.
+func (b *backlog) next() *chatpb.ServerEvent {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.recoverLocked()
-	if b.head == len(b.q) {
+	if !b.ended {
+		b.recoverLocked()
+	}
+	if b.ended || b.head == len(b.q) {
+		b.draining = false
+		if b.ended {
+			close(b.done)
+		} else if b.leaving {
+			b.endLocked(nil)
+		}
 		return nil
 	}
 	ev := b.q[b.head]
@@ -173,23 +208,75 @@ func (b *backlog) pop() *chatpb.ServerEvent {
 	return ev
 }
 
-// Send is called by the member's pump with a wake token: it delivers the
-// waiting events to the conversation, each Send waiting while the
-// conversation's outbound mailbox is full, until none is left.
-func (b *backlog) Send(ctx context.Context, _ *chatpb.ServerEvent) error {
+// drain runs on the drainer goroutine: it delivers the waiting events to
+// the conversation, each Send waiting while the conversation's outbound
+// mailbox is full, until none is left or the membership ends.
+func (b *backlog) drain() {
 	for {
-		ev := b.pop()
+		ev := b.next()
 		if ev == nil {
-			return nil
+			return
 		}
-		if err := b.dst.Send(ctx, ev); err != nil {
-			return err
+		if err := b.dst.Send(b.ctx, ev); err != nil {
+			switch {
+			case b.ctx.Err() != nil:
+				err = context.Cause(b.ctx)
+			case errors.Is(err, mailbox.ErrClosed):
+				err = errRecipientClosed
+			}
+			b.end(err)
 		}
 	}
 }
 
-// TrySend is not used by the pump; it satisfies mailbox.Sender.
-func (b *backlog) TrySend(*chatpb.ServerEvent) error { return mailbox.ErrFull }
+// leave ends the membership on the member's behalf (Err is then nil):
+// with drain, after the events already queued are delivered, so that a
+// member leaving on purpose gets everything said before it left. Room's
+// goroutine.
+func (b *backlog) leave(drain bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if drain && b.draining {
+		b.leaving = true // the drainer ends it once the queue is empty
+		return
+	}
+	b.endLocked(nil)
+}
 
-// Done is closed when the conversation's outbound mailbox is.
-func (b *backlog) Done() <-chan struct{} { return b.dst.Done() }
+// end ends the membership with reason, discarding what is queued; a
+// drainer's Send in progress returns at once. Any goroutine.
+func (b *backlog) end(reason error) {
+	b.mu.Lock()
+	tell := b.endLocked(reason)
+	b.mu.Unlock()
+	if tell {
+		b.gone()
+	}
+}
+
+// endLocked ends the membership and reports whether gone must be told.
+// b.mu held.
+func (b *backlog) endLocked(reason error) (tell bool) {
+	if b.ended {
+		return false
+	}
+	b.ended, b.err = true, reason
+	b.q, b.head, b.bytes = nil, 0, 0
+	b.cancel(reason)
+	if !b.draining {
+		close(b.done)
+	}
+	return reason != nil
+}
+
+// Done is closed once the membership has ended and no event is being
+// delivered any more.
+func (b *backlog) Done() <-chan struct{} { return b.done }
+
+// Err returns why the membership ended (nil for a leave), once Done is
+// closed.
+func (b *backlog) Err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}

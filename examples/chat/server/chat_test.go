@@ -635,3 +635,29 @@ func TestSayAfterLeave(t *testing.T) {
 		return m != nil && m.Text == "still here"
 	})
 }
+
+// With Unchecked, Converse's protocol is not checked: an event out of
+// order reaches the conversation, whose own guard ends the call, with
+// INTERNAL where the checked server says FAILED_PRECONDITION; in order,
+// the unchecked server chats as the checked one does.
+func TestUnchecked(t *testing.T) {
+	for _, unchecked := range []bool{false, true} {
+		ts := start(t, server.Config{Unchecked: unchecked})
+		c := dial(t, ts.addr)
+		m := open(t, c, "early")
+		m.send(&chatpb.ClientEvent{Event: &chatpb.ClientEvent_Say{Say: &chatpb.Say{Text: "hi"}}})
+		want, says := wire.FailedPrecondition, "got say, want join or half-close (before the first message)"
+		if unchecked {
+			want, says = wire.Internal, "say outside a room passed the protocol check"
+		}
+		err := m.status()
+		wantCode(t, err, want)
+		if !strings.Contains(err.Error(), says) {
+			t.Errorf("unchecked %v: status %q does not say %q", unchecked, err, says)
+		}
+		alice := open(t, c, "alice")
+		alice.mustJoin("lobby")
+		alice.say("hello")
+		alice.skipTo(func(ev *chatpb.ServerEvent) bool { mm := messageOf(ev); return mm != nil && mm.Text == "hello" })
+	}
+}

@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/parleyrpc/parley/actor"
 	"github.com/parleyrpc/parley/examples/chat/chatpb"
 	"github.com/parleyrpc/parley/mailbox"
+	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
 )
 
@@ -15,48 +17,66 @@ import (
 // already ended is gone.
 const leaveTimeout = 5 * time.Second
 
-// Converse serves one member's conversation on the runtime's handler
-// goroutine, which owns the member's state (its room and nick): it reads
-// the member's events from conv.In(), checks their contents, and forwards
-// them to the room's actor (Tell for Say, Ask for the rest). The room
-// answers by broadcasting to its group, whose pump goroutine for this
-// member writes into conv.Out() through a gate; the handler writes its
-// direct answers (Joined, Members, Left) to conv.Out() too.
+// call is the outbound side of one member's Converse call: a
+// protocol.Conversation, which checks every event against the protocol,
+// or, with Unchecked, the runtime.Conversation itself.
+type call interface {
+	Context() context.Context
+	Out() mailbox.Sender[*chatpb.ServerEvent]
+	Finish(err error)
+}
+
+// openConverse starts one member's conversation, served without a
+// goroutine of its own (runtime.HandleConversation): the runtime delivers
+// the member's events to the returned Reactor one at a time, and the
+// conversation checks their contents and forwards them to the room's actor
+// (Tell for Say, Ask for the rest). The room answers by queueing events in
+// the member's backlog, whose drainer goroutine, running only while events
+// wait, writes them into the call; the Reactor writes its direct answers
+// (Joined, Members, Left) to the call too.
 //
-// The order of events is the protocol's business (see chat.proto): conv
-// checks every event against it before the handler sees it, so a say
-// before any join, or a leave outside a room, never reaches this code (the
-// call ends with FAILED_PRECONDITION), and every event the handler or the
-// room sends is checked too before it reaches the wire.
+// The order of events is the protocol's business (see chat.proto): the
+// checked conversation checks every event against it before the Reactor
+// sees it, so a say before any join, or a leave outside a room, never
+// reaches this code (the call ends with FAILED_PRECONDITION), and every
+// event the Reactor or the room sends is checked too before it reaches the
+// wire.
 //
 // The call ends with OK when the member half-closes, INVALID_ARGUMENT,
 // FAILED_PRECONDITION or ALREADY_EXISTS for an event the server refuses,
 // RESOURCE_EXHAUSTED when the member falls too far behind its room,
 // UNAVAILABLE at shutdown, and CANCELLED when the member goes away. In every
 // case the member leaves its room and the others see it leave.
-func (s *Server) Converse(conv *chatpb.ChatConverseServerConv) error {
+func (s *Server) openConverse(conv call) (runtime.Reactor[chatpb.ClientEvent], error) {
 	if s.closing() {
-		return errShuttingDown
+		return nil, errShuttingDown
 	}
 	ctx, cancel := context.WithCancel(conv.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel) // Shutdown ends the conversation
-	defer stop()
-	c := &conversation{srv: s, conv: conv, ctx: ctx, id: s.nextID.Add(1), says: newBucket(s.cfg.SayRate)}
-	err := c.run()
-	if err != nil && s.closing() {
-		return errShuttingDown
-	}
-	return err
+	c := &conversation{srv: s, conv: conv, ctx: ctx, cancel: cancel, id: s.nextID.Add(1), says: newBucket(s.cfg.SayRate)}
+	// Shutdown ends the conversation. No goroutine waits for it: the
+	// server's context calls this.
+	c.stop = context.AfterFunc(s.ctx, func() {
+		cancel()
+		conv.Finish(errShuttingDown)
+	})
+	return c, nil
 }
 
-// conversation is one member's state. It is owned by the handler goroutine
-// (Converse); the room and the group's pump see only what joinMsg carries.
+// conversation is one member's state and the Reactor of its call. Its
+// events come one at a time from the runtime (OnMessage, OnHalfClose,
+// OnDone) and from its room cutting it off (gone, on a goroutine of its
+// own); mu serialises them, so everything below mu is owned by whichever
+// holds it. The room and the backlog's drainer see only what joinMsg
+// carries.
 type conversation struct {
-	srv  *Server
-	conv *chatpb.ChatConverseServerConv // the call, checked against its protocol
-	ctx  context.Context                // the call's, also cancelled by Shutdown
-	id   uint64
+	srv    *Server
+	conv   call
+	ctx    context.Context // the call's, also cancelled by Shutdown and OnDone
+	cancel context.CancelFunc
+	stop   func() bool // stops the Shutdown watch
+	id     uint64
+
+	mu   sync.Mutex
 	cur  *membership // the current room; nil when in none
 	says *bucket     // paces Say
 }
@@ -65,50 +85,64 @@ type conversation struct {
 type membership struct {
 	room   *room
 	nick   string
-	member *actor.Member[*chatpb.ServerEvent]
+	member *backlog
 }
 
-// run handles events until the conversation ends, and returns its status.
-func (c *conversation) run() error {
-	in := c.conv.In()
-	for {
-		var dropped <-chan struct{}
-		if c.cur != nil {
-			dropped = c.cur.member.Done() // closed if the room cuts us off
+// OnMessage handles one event. A non-nil error ends the call with its
+// status; OnDone then leaves the room.
+func (c *conversation) OnMessage(ev *chatpb.ClientEvent) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.handle(ev); err != nil {
+		if c.srv.closing() {
+			return errShuttingDown
 		}
+		return err
+	}
+	return nil
+}
+
+// OnHalfClose is the member's clean goodbye: it leaves its room, which
+// drains what was queued for it, lets that reach the member and ends the
+// call with OK.
+func (c *conversation) OnHalfClose() error {
+	c.mu.Lock()
+	m := c.cur
+	c.leaveAfterEnd(chatpb.LeaveReason_LEAVE_REASON_LEFT)
+	c.mu.Unlock()
+	if m != nil {
+		t := time.NewTimer(leaveTimeout)
+		defer t.Stop()
 		select {
-		case ev, ok := <-in.C():
-			if !ok {
-				end, _ := in.End()
-				if end.Err != nil { // the call failed: cancelled, a bad message...
-					c.leaveAfterEnd(chatpb.LeaveReason_LEAVE_REASON_DISCONNECTED)
-					return end.Err
-				}
-				// The member half-closed: a clean goodbye. The room
-				// drains what was queued for it (LeaveAfterDrain); let
-				// that reach the member before the call ends.
-				m := c.cur
-				c.leaveAfterEnd(chatpb.LeaveReason_LEAVE_REASON_LEFT)
-				if m != nil {
-					select {
-					case <-m.member.Done():
-					case <-c.ctx.Done():
-					case <-time.After(leaveTimeout):
-					}
-				}
-				return nil
-			}
-			if err := c.handle(ev); err != nil {
-				c.leaveAfterEnd(chatpb.LeaveReason_LEAVE_REASON_DISCONNECTED)
-				return err
-			}
-		case <-dropped:
-			return c.dropped()
+		case <-m.member.Done():
 		case <-c.ctx.Done():
-			c.leaveAfterEnd(chatpb.LeaveReason_LEAVE_REASON_DISCONNECTED)
-			return wire.AsError(c.ctx.Err())
+		case <-t.C:
 		}
 	}
+	c.conv.Finish(nil)
+	return nil
+}
+
+// OnDone is the end of the call, however it ended: the member leaves its
+// room if it is still in one.
+func (c *conversation) OnDone(error) {
+	c.stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leaveAfterEnd(chatpb.LeaveReason_LEAVE_REASON_DISCONNECTED)
+	c.cancel()
+}
+
+// gone is called when membership m ended with a reason (the room cut the
+// member off, or the call refused an event): unless the member has moved
+// on meanwhile, the call ends with the status that explains it.
+func (c *conversation) gone(m *membership) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != m {
+		return
+	}
+	c.conv.Finish(c.dropped())
 }
 
 // handle checks one event's contents and acts on it. A non-nil error ends
@@ -182,19 +216,19 @@ func notInRoom(what string) error {
 }
 
 // join enters the room named name, creating the room if it does not exist.
-// The member's recipient in the room's group is a closed gate over
-// call.Out(): the room's events wait in the member's queue until Joined
-// (with the history) has been sent, so they always come after it.
+// The room's events wait in the member's backlog until Joined (with the
+// history) has been sent, so they always come after it.
 func (c *conversation) join(name, nick string) error {
-	g := newGate(c.conv.Out())
 	var res joinResult
+	m := &membership{nick: nick}
+	gone := func() { go c.gone(m) } // not on the room's goroutine: gone tells the room
 	for attempt := 0; ; attempt++ {
 		r, err := c.srv.room(name, true)
 		if err != nil {
 			return err
 		}
 		res, err = actor.Ask(c.ctx, r.ref, func(rep actor.Reply[joinResult]) roomMsg {
-			return joinMsg{id: c.id, nick: nick, ctx: c.ctx, dst: g, reply: rep}
+			return joinMsg{id: c.id, nick: nick, ctx: c.ctx, dst: c.conv.Out(), gone: gone, reply: rep}
 		})
 		if errors.Is(err, actor.ErrStopped) && attempt < 3 && !c.srv.closing() {
 			continue // the room stopped as we came in: look it up again
@@ -202,19 +236,20 @@ func (c *conversation) join(name, nick string) error {
 		if err != nil {
 			return c.roomErr(err)
 		}
-		c.cur = &membership{room: r, nick: nick, member: res.member}
+		m.room, m.member = r, res.member
+		c.cur = m
 		break
 	}
 	if err := c.send(&chatpb.ServerEvent{Event: &chatpb.ServerEvent_Joined{Joined: res.joined}}); err != nil {
 		return err
 	}
-	g.open()
+	res.member.start()
 	return nil
 }
 
 // leave leaves the current room on the member's request and confirms with
-// Left once the room has removed it and its pump has stopped, so Left is
-// the last event of that room the member sees.
+// Left once the room has removed it and its backlog has been delivered, so
+// Left is the last event of that room the member sees.
 func (c *conversation) leave() error {
 	m := c.cur
 	c.cur = nil
@@ -248,8 +283,9 @@ func (c *conversation) leaveAfterEnd(reason chatpb.LeaveReason) {
 	})
 }
 
-// dropped handles the room's group cutting the member off: it fell too far
-// behind, its call's outbound mailbox closed, or the room stopped.
+// dropped returns the status that ends the call of a member whose
+// membership ended with a reason: it fell too far behind, its call
+// refused an event (the call is over), or the room stopped.
 func (c *conversation) dropped() error {
 	m := c.cur
 	reason := m.member.Err()
@@ -272,29 +308,19 @@ func (c *conversation) dropped() error {
 	}
 }
 
-// send writes one of the handler's own answers to the call, waiting while
-// the outbound mailbox is full. It gives up if the conversation ends or
-// the room drops the member meanwhile, so that a member who stopped
-// reading cannot hold its handler (and its nick) forever: run then sees
-// the drop.
+// send writes one of the conversation's own answers to the call, waiting
+// while the outbound mailbox is full. It gives up if the conversation ends
+// or the room drops the member meanwhile, so that a member who stopped
+// reading cannot hold its conversation (and its nick) forever: gone then
+// ends the call.
 func (c *conversation) send(ev *chatpb.ServerEvent) error {
 	ctx := c.ctx
 	if c.cur != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(c.ctx)
-		defer cancel()
-		dropped := c.cur.member.Done()
-		go func() { // ends with the send: cancel closes ctx
-			select {
-			case <-dropped:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx = c.cur.member.ctx // ends with the membership
 	}
 	err := c.conv.Out().Send(ctx, ev)
 	if err != nil && ctx.Err() != nil && c.ctx.Err() == nil {
-		return nil // dropped: run handles it next
+		return nil // dropped: gone handles it
 	}
 	return err
 }
@@ -312,57 +338,9 @@ func (c *conversation) roomErr(err error) error {
 	return wire.AsError(err)
 }
 
-// gate is the recipient a conversation gives its room's group: the
-// member's pump goroutine calls Send, which waits until the handler opens
-// the gate (after sending Joined) and then passes the event on to the
-// call's outbound mailbox.
-type gate struct {
-	out    mailbox.Sender[*chatpb.ServerEvent]
-	opened chan struct{} // closed by open, on the handler goroutine
-}
-
-var _ mailbox.Sender[*chatpb.ServerEvent] = (*gate)(nil)
-
-func newGate(out mailbox.Sender[*chatpb.ServerEvent]) *gate {
-	return &gate{out: out, opened: make(chan struct{})}
-}
-
-func (g *gate) open() { close(g.opened) }
-
-// Send waits for the gate to open, then sends v on the call. Once the gate
-// is open (every event but those queued before Joined) it goes straight to
-// the call, without the three-way select.
-func (g *gate) Send(ctx context.Context, v *chatpb.ServerEvent) error {
-	select {
-	case <-g.opened:
-	default:
-		select {
-		case <-g.opened:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-g.out.Done():
-			return mailbox.ErrClosed
-		}
-	}
-	return g.out.Send(ctx, v)
-}
-
-// TrySend sends v if the gate is open and the call has room.
-func (g *gate) TrySend(v *chatpb.ServerEvent) error {
-	select {
-	case <-g.opened:
-		return g.out.TrySend(v)
-	default:
-		return mailbox.ErrFull
-	}
-}
-
-// Done is closed when the call's outbound mailbox is.
-func (g *gate) Done() <-chan struct{} { return g.out.Done() }
-
 // bucket is a token bucket that paces one member's messages: rate tokens a
 // second, at most rate (and at least 1) saved up. A nil bucket never
-// waits. Owned by the conversation's handler goroutine.
+// waits. Owned by the conversation (under its mu).
 type bucket struct {
 	rate, tokens, max float64
 	last              time.Time

@@ -35,9 +35,10 @@ type room struct {
 	count atomic.Int32
 
 	// members fans the room's events out (broadcast): each member has a
-	// backlog bounded by bytes and a pump goroutine that moves events into
-	// its conversation, so broadcast (from the handler) never blocks. The
-	// watcher cuts the members off once the actor stops.
+	// backlog bounded by bytes, drained into its conversation by a
+	// goroutine that runs only while events wait, so broadcast (from the
+	// handler) never blocks. The watcher cuts the members off once the
+	// actor stops.
 	members map[uint64]*roomMember // by conversation ID
 	nicks   map[string]uint64      // nick -> conversation ID
 	history []*chatpb.ChatMessage  // the last srv.cfg.HistorySize messages, oldest first
@@ -54,7 +55,6 @@ type room struct {
 type roomMember struct {
 	nick    string
 	backlog *backlog
-	member  *actor.Member[*chatpb.ServerEvent]
 }
 
 // roomMsg is what a room's actor handles: joinMsg, sayMsg, whoMsg,
@@ -62,18 +62,19 @@ type roomMember struct {
 type roomMsg interface{ isRoomMsg() }
 
 // joinMsg asks the room to admit a member. The room gives dst a backlog
-// (dst starts closed: see gate) and answers with the member's handle and
-// the Joined event, or fails with ALREADY_EXISTS.
+// (which delivers nothing until the conversation starts it: backlog.start)
+// and answers with it and the Joined event, or fails with ALREADY_EXISTS.
 type joinMsg struct {
 	id    uint64
 	nick  string
-	ctx   context.Context // the conversation's: the membership ends with it
+	ctx   context.Context // the conversation's: deliveries stop with it
 	dst   mailbox.Sender[*chatpb.ServerEvent]
+	gone  func() // told when the room cuts the member off (newBacklog)
 	reply actor.Reply[joinResult]
 }
 
 type joinResult struct {
-	member *actor.Member[*chatpb.ServerEvent]
+	member *backlog
 	joined *chatpb.Joined
 }
 
@@ -133,7 +134,10 @@ func newRoom(srv *Server, name string) *room {
 			r.idle.Stop()
 		}
 		for _, mem := range r.members {
-			mem.backlog.g.Close(errRoomClosed)
+			mem.backlog.end(errRoomClosed)
+		}
+		for _, mem := range r.members {
+			<-mem.backlog.Done() // its Send has returned: the context ended
 		}
 		srv.roomWG.Done()
 	})
@@ -154,11 +158,11 @@ func (r *room) handle(_ context.Context, msg roomMsg) error {
 		// The others learn of the newcomer before it is in the group, so
 		// it does not see its own arrival: Joined tells it.
 		r.broadcast(r.presence(m.nick, chatpb.PresenceKind_PRESENCE_KIND_JOINED, 0, len(r.members)+1))
-		bl, member := newBacklog(m.ctx, r.name, m.dst)
-		r.members[m.id] = &roomMember{nick: m.nick, backlog: bl, member: member}
+		bl := newBacklog(m.ctx, r.name, m.dst, m.gone)
+		r.members[m.id] = &roomMember{nick: m.nick, backlog: bl}
 		r.nicks[m.nick] = m.id
 		r.count.Store(int32(len(r.members)))
-		m.reply.Send(joinResult{member: member, joined: &chatpb.Joined{
+		m.reply.Send(joinResult{member: bl, joined: &chatpb.Joined{
 			Room:    r.name,
 			Nick:    m.nick,
 			Members: r.nickList(),
@@ -183,9 +187,9 @@ func (r *room) handle(_ context.Context, msg roomMsg) error {
 			if m.reason == chatpb.LeaveReason_LEAVE_REASON_LEFT {
 				// A member leaving on purpose still gets what was said
 				// before it left (its own last message among them).
-				mem.member.LeaveAfterDrain()
+				mem.backlog.leave(true)
 			} else {
-				mem.member.Leave() // gone or too slow: its queue is discarded
+				mem.backlog.leave(false) // gone or too slow: its queue is discarded
 			}
 			delete(r.members, m.id)
 			delete(r.nicks, mem.nick)
@@ -219,9 +223,7 @@ func (r *room) broadcast(ev *chatpb.ServerEvent) {
 	now := time.Now()
 	for _, mem := range r.members {
 		if mem.backlog.push(ev, now) {
-			// Close waits for the member's pump, which stops at once:
-			// its Send to the conversation honours the cancelled context.
-			mem.backlog.g.Close(errTooSlow)
+			mem.backlog.end(errTooSlow) // its drainer, if any, stops at once
 		}
 	}
 }

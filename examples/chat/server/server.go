@@ -14,6 +14,7 @@ import (
 	"github.com/parleyrpc/parley/actor"
 	"github.com/parleyrpc/parley/examples/chat/chatpb"
 	"github.com/parleyrpc/parley/health"
+	"github.com/parleyrpc/parley/protocol"
 	"github.com/parleyrpc/parley/reflection"
 	"github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
@@ -58,6 +59,14 @@ type Config struct {
 	// Logger receives the server's and the room actors' logs. The default
 	// is slog.Default().
 	Logger *slog.Logger
+	// Unchecked serves Converse without checking its protocol: events are
+	// not checked against chatpb.ChatConverseProtocol either way, so an
+	// event out of order reaches the conversation, which refuses what it
+	// cannot handle (a say outside a room ends the call with INTERNAL
+	// rather than FAILED_PRECONDITION). It exists to measure what the
+	// check costs (the chat-parley-unchecked row of the chat benchmark).
+	// The default, false, checks.
+	Unchecked bool
 }
 
 func (c Config) withDefaults() Config {
@@ -89,21 +98,18 @@ const ServiceName = "parley.chat.v1.Chat"
 // errShuttingDown ends every conversation when the server shuts down.
 var errShuttingDown = wire.NewError(wire.Unavailable, "chat server is shutting down")
 
-// Server is a chat server: it implements chatpb.ChatServer over a
+// Server is a chat server: it serves the Chat service over a
 // runtime.Server of its own, which also serves grpc.health.v1.Health (see
 // Health). Create it with New, serve with Serve, stop with Shutdown. All
 // methods are safe for concurrent use.
 //
-// Goroutines: each conversation's handler goroutine (the runtime's) owns
-// that member's state; each room is an actor whose goroutine owns the
-// room's members, history and fan-out group; the group runs one pump
-// goroutine per member (see Converse). The hub below only maps names to
-// rooms.
+// Goroutines: an idle member holds none. Each conversation is a Reactor
+// (openConverse) whose events the runtime delivers on a goroutine that
+// exists only while there are events; each room is an actor whose
+// goroutine owns the room's members and history; each member's backlog
+// is drained into its call by a goroutine that runs only while events
+// wait. The hub below only maps names to rooms.
 type Server struct {
-	// UnimplementedChatServer keeps Server compiling if chat.proto grows
-	// methods.
-	chatpb.UnimplementedChatServer
-
 	cfg    Config
 	rpc    *runtime.Server
 	health *health.Server // reports "" and ServiceName; Shutdown marks them NOT_SERVING
@@ -136,7 +142,20 @@ func New(cfg Config, opts ...runtime.ServerOption) *Server {
 		rooms:  make(map[string]*room),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	chatpb.RegisterChatServer(s.rpc, s)
+	if s.cfg.Unchecked {
+		runtime.HandleConversation(s.rpc, chatpb.Chat_Converse_FullMethodName, runtime.BidiStream,
+			func(c *runtime.Conversation[chatpb.ClientEvent, chatpb.ServerEvent]) (runtime.Reactor[chatpb.ClientEvent], error) {
+				return s.openConverse(c)
+			})
+	} else {
+		protocol.HandleConversation(s.rpc, chatpb.Chat_Converse_FullMethodName, runtime.BidiStream,
+			chatpb.ChatConverseProtocol, chatpb.ChatConverseClientKind, chatpb.ChatConverseServerKind,
+			func(c *protocol.Conversation[chatpb.ClientEvent, chatpb.ServerEvent]) (runtime.Reactor[chatpb.ClientEvent], error) {
+				return s.openConverse(c)
+			})
+	}
+	runtime.HandleUnary(s.rpc, chatpb.Chat_ListRooms_FullMethodName, s.ListRooms)
+	runtime.HandleUnary(s.rpc, chatpb.Chat_History_FullMethodName, s.History)
 	health.Register(s.rpc, s.health)
 	reflection.Register(s.rpc)
 	s.health.SetServingStatus(ServiceName, health.Serving)
