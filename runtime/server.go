@@ -203,12 +203,17 @@ func (s *Server) untrackConn(c net.Conn) {
 // serveConn runs one connection: the TLS handshake if configured, then
 // HTTP/2 until the connection ends.
 func (s *Server) serveConn(c net.Conn) {
-	defer s.untrackConn(c)
-	keep := false // a handler took the connection over (a WebSocket)
+	tracked := c
+	keep := false   // a handler took the connection over (a WebSocket)
+	handed := false // the HTTP/2 transport owns it, and ends it
 	defer func() {
+		if handed {
+			return
+		}
 		if !keep {
 			c.Close()
 		}
+		s.untrackConn(tracked)
 	}()
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
@@ -251,7 +256,13 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 	}
-	s.tr.ServeConn(s.baseCtx, c)
+	// The transport may return before the connection ends (an idle one
+	// parks with no goroutine): it says when with the done func.
+	handed = true
+	s.tr.ServeConn(s.baseCtx, c, func() {
+		c.Close()
+		s.untrackConn(tracked)
+	})
 }
 
 // Shutdown stops the server gracefully: it closes the listeners, sends

@@ -427,12 +427,15 @@ func (cc *clientConn) readLoop() {
 }
 
 func (cc *clientConn) read() error {
-	return cc.readFrames(cc.fr, cc, "h2: the server preface is not SETTINGS")
+	return cc.readFrames(cc.fr, cc, "h2: the server preface is not SETTINGS", true)
 }
 
 // prefaceDone implements frameHandler: from now on the connection's read
 // buffer goes back to the pool while it is idle.
 func (cc *clientConn) prefaceDone() { cc.br.arm() }
+
+// frameStart implements frameHandler: a client connection does not park.
+func (cc *clientConn) frameStart() {}
 
 func (cc *clientConn) connError(code http2.ErrCode, err error) error {
 	cc.w.push(item{kind: itemGoAway, code: code})

@@ -861,15 +861,17 @@ type frameHandler interface {
 	connError(code http2.ErrCode, err error) error
 	// prefaceDone is called once the peer's first SETTINGS has arrived.
 	prefaceDone()
+	// frameStart is called before each frame is read.
+	frameStart()
 }
 
 // readFrames is the reader goroutine's loop, on either end: the peer's
-// first frame must be SETTINGS (RFC 9113, 3.4), frame errors end the
+// first frame (if first) must be SETTINGS (RFC 9113, 3.4), frame errors end the
 // stream or the connection as they say, and a peer whose control frames
 // are not read flooded the connection.
-func (c *conn) readFrames(fr *http2.Framer, p frameHandler, noSettings string) error {
-	first := true
+func (c *conn) readFrames(fr *http2.Framer, p frameHandler, noSettings string, first bool) error {
 	for {
+		p.frameStart()
 		f, err := fr.ReadFrame()
 		if err != nil {
 			var se http2.StreamError

@@ -198,10 +198,11 @@ func serveFuzz(tb testing.TB, srv transport.Server) *fuzzServer {
 				return
 			}
 			done := fs.served(c.RemoteAddr().String())
-			wg.Go(func() {
-				srv.ServeConn(ctx, c)
+			wg.Add(1)
+			go srv.ServeConn(ctx, c, func() {
 				c.Close()
 				close(done)
+				wg.Done()
 			})
 		}
 	})

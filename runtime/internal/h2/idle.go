@@ -38,7 +38,15 @@ type idleReader struct {
 	armed   bool
 	armedAt time.Time // when the read deadline was last pushed back
 	first   [16]byte
+	// park lets an idle read end with errPark instead of waiting, where
+	// the bytes read so far (total) end at the frame boundary mark: the
+	// reader goroutine can then stop, and its connection park.
+	park        bool
+	total, mark int64
 }
+
+// errPark ends a read on an idle connection that may park.
+var errPark = errors.New("h2: idle, parking")
 
 // arm starts giving the buffer back while idle; the socket's read deadline
 // is the reader's from now on.
@@ -77,8 +85,12 @@ func (b *idleReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, (*b.buf)[b.r:b.w])
 	b.r += n
+	b.total += int64(n)
 	return n, nil
 }
+
+// parkable reports whether an idle read may end with errPark now.
+func (b *idleReader) parkable() bool { return b.park && b.total == b.mark }
 
 // fill reads what the socket has into an empty buffer.
 func (b *idleReader) fill() error {
@@ -101,9 +113,23 @@ func (b *idleReader) fill() error {
 		b.release()
 		b.armedAt = time.Time{}
 		_ = b.nc.SetReadDeadline(time.Time{})
+		if b.parkable() {
+			return errPark
+		}
 	}
 	if b.armed {
+		if b.parkable() {
+			// Woken from parking (or parked and woken for nothing):
+			// wait a while, and park again if nothing comes.
+			_ = b.nc.SetReadDeadline(time.Now().Add(bufferIdle))
+		}
 		n, err := b.nc.Read(b.first[:])
+		if b.parkable() {
+			_ = b.nc.SetReadDeadline(time.Time{})
+			if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				return errPark
+			}
+		}
 		if n == 0 {
 			return err
 		}

@@ -40,11 +40,10 @@ func serveTest(t testing.TB, srv transport.Server) string {
 			conns[c] = struct{}{}
 			mu.Unlock()
 			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				srv.ServeConn(ctx, c)
+			go srv.ServeConn(ctx, c, func() {
 				c.Close()
-			}()
+				wg.Done()
+			})
 		}
 	}()
 	t.Cleanup(func() {

@@ -100,23 +100,28 @@ func (s *server) GoAway() {
 	}
 }
 
-// ServeConn implements transport.Server.
-func (s *server) ServeConn(ctx context.Context, nc net.Conn) {
+// ServeConn implements transport.Server. An idle connection over TCP
+// (not TLS) parks (park_linux.go): ServeConn then returns while the
+// connection goes on, and done is called when it ends.
+func (s *server) ServeConn(ctx context.Context, nc net.Conn, done func()) {
 	sc := newServerConn(s, nc)
 	s.mu.Lock()
 	s.conns[sc] = struct{}{}
 	goingAway := s.goingAway
 	s.mu.Unlock()
-	defer func() {
+	sc.serve(ctx, goingAway, func() {
 		s.mu.Lock()
 		delete(s.conns, sc)
 		s.mu.Unlock()
-	}()
-	sc.serve(ctx, goingAway)
+		if done != nil {
+			done()
+		}
+	})
 }
 
 // serverConn is one connection on the server. The reader goroutine (the
-// one ServeConn runs on) reads and dispatches frames; the writer goroutine
+// one ServeConn runs on, then, after the connection parked, the one its
+// wake-up starts) reads and dispatches frames; the writer goroutine
 // writes; each stream's handler runs on its own goroutine.
 type serverConn struct {
 	*conn
@@ -132,6 +137,9 @@ type serverConn struct {
 	// together; a stream past it is refused.
 	headerBudget uint64
 	readDone     chan struct{} // closed when the reader goroutine is done
+	stopCtx      func() bool   // stops serve's watch of the server's context
+	done         func()        // called once the connection has ended
+	parkedFD     int           // the socket, while parked (guarded by the poller's mu)
 
 	// Owned by the reader goroutine.
 	br          *idleReader
@@ -177,6 +185,8 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 		sc.tlsState = &cs
 	}
 	sc.br = &idleReader{nc: nc}
+	sc.br.park = mayPark(nc)
+	sc.parkedFD = -1
 	sc.fr = http2.NewFramer(nil, sc.br)
 	sc.fr.SetReuseFrames()
 	sc.fr.SetMaxReadFrameSize(16 << 10)
@@ -189,12 +199,12 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 	return sc
 }
 
-// serve runs the connection until it ends. Reader goroutine.
-func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
+// serve runs the connection until it ends or parks; done is called when
+// it has ended. Reader goroutine.
+func (sc *serverConn) serve(ctx context.Context, goingAway bool, done func()) {
 	sc.ctx, sc.cancel = context.WithCancel(ctx)
-	defer sc.cancel()
-	stop := context.AfterFunc(ctx, func() { sc.close(errServerClosed) })
-	defer stop()
+	sc.stopCtx = context.AfterFunc(ctx, func() { sc.close(errServerClosed) })
+	sc.done = done
 	go sc.w.run()
 	settings := []http2.Setting{
 		{ID: http2.SettingMaxConcurrentStreams, Val: sc.maxStreams},
@@ -213,7 +223,32 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 	if goingAway {
 		sc.goAway()
 	}
-	err := sc.readLoop()
+	sc.read(sc.readLoop())
+}
+
+// read goes on after the reader stopped with err: an idle connection
+// parks, one that cannot reads on (first has been read), and any other
+// error ends the connection. Reader goroutine.
+func (sc *serverConn) read(err error) {
+	for errors.Is(err, errPark) {
+		if sc.park() {
+			return // the wake-up starts a reader again: resume
+		}
+		sc.br.park = false
+		err = sc.readFrames(sc.fr, sc, "", false)
+	}
+	sc.end(err)
+}
+
+// resume is a parked connection's reader goroutine, started by its
+// wake-up: its socket is readable, or the connection is closing.
+func (sc *serverConn) resume() {
+	sc.read(sc.readFrames(sc.fr, sc, "", false))
+}
+
+// end closes the connection after its reader stopped with err, and
+// releases it. Reader goroutine.
+func (sc *serverConn) end(err error) {
 	sc.mu.Lock()
 	if sc.sentGoAway {
 		sc.lingering = true
@@ -231,6 +266,9 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool) {
 	sc.br.release()
 	close(sc.readDone)
 	<-sc.w.done
+	sc.stopCtx()
+	sc.cancel()
+	sc.done()
 }
 
 // onClose fails every stream; conn.close calls it with conn.mu held.
@@ -252,6 +290,9 @@ func (sc *serverConn) onClose(err error) {
 	if sc.lingering {
 		sc.w.linger = sc.readDone
 	}
+	// A parked connection's reader is started to see the end (before the
+	// writer closes the socket, which must leave the poller first).
+	sc.unpark()
 	sc.cancel() // every stream's context with it
 	for _, f := range cancelled {
 		go f()
@@ -436,8 +477,12 @@ func (sc *serverConn) readLoop() error {
 	if string(preface[:]) != http2.ClientPreface {
 		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: bad client preface"))
 	}
-	return sc.readFrames(sc.fr, sc, "h2: the client preface is not followed by SETTINGS")
+	return sc.readFrames(sc.fr, sc, "h2: the client preface is not followed by SETTINGS", true)
 }
+
+// frameStart implements frameHandler: the connection is at a frame
+// boundary, where an idle connection may park.
+func (sc *serverConn) frameStart() { sc.br.mark = sc.br.total }
 
 // prefaceDone implements frameHandler: the handshake is complete, so the deadline
 // the caller may have set for it is lifted (transport.Server.ServeConn).

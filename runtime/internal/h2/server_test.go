@@ -108,12 +108,12 @@ func TestServerOneFlush(t *testing.T) {
 	srv := NewServer(transport.ServerConfig{}, echoHandler)
 	done := make(chan struct{})
 	go func() {
-		defer close(done)
 		c, err := l.Accept()
 		if err != nil {
+			close(done)
 			return
 		}
-		srv.ServeConn(context.Background(), &countingConn{Conn: c, writes: writes})
+		srv.ServeConn(context.Background(), &countingConn{Conn: c, writes: writes}, func() { close(done) })
 	}()
 	p, _ := dialPeer(t, l.Addr().String())
 	defer func() { p.c.Close(); <-done }()

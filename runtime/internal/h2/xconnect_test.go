@@ -60,7 +60,9 @@ func TestServerExtendedConnect(t *testing.T) {
 		t.Fatalf("echo %q", d.Data())
 	}
 	p.data(1, true, nil)
-	p.until("the stream's end", func(f http2.Frame) bool { return f.Header().StreamID == 1 && f.Header().Flags.Has(http2.FlagDataEndStream) })
+	p.until("the stream's end", func(f http2.Frame) bool {
+		return f.Header().StreamID == 1 && f.Header().Flags.Has(http2.FlagDataEndStream)
+	})
 
 	// A plain CONNECT (no :protocol), a :protocol on a POST, and an
 	// extended CONNECT without :authority are malformed.

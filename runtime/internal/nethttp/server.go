@@ -120,7 +120,13 @@ func window(n int32) int { return int(min(n, 4<<20-1)) }
 func (sv *served) close() { sv.once.Do(func() { close(sv.done) }) }
 
 // ServeConn implements transport.Server.
-func (s *server) ServeConn(ctx context.Context, c net.Conn) { s.serveConn(ctx, c) }
+func (s *server) ServeConn(ctx context.Context, c net.Conn, done func()) {
+	s.serveConn(ctx, c)
+	c.Close()
+	if done != nil {
+		done()
+	}
+}
 
 func (s *server) serveConn(ctx context.Context, c net.Conn) (hijacked bool) {
 	if s.maxAge > 0 {

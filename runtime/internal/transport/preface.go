@@ -41,3 +41,13 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	}
 	return c.Conn.Read(p)
 }
+
+// Socket returns the connection underneath, once the replayed bytes have
+// been read (nil before): for a transport that waits on the socket itself
+// (an idle connection parked in the poller). Its reader's only.
+func (c *replayConn) Socket() net.Conn {
+	if len(c.pre) > 0 {
+		return nil
+	}
+	return c.Conn
+}

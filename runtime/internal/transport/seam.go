@@ -90,11 +90,18 @@ type StreamHandler func(s Stream)
 
 // Server serves HTTP/2 connections, each stream to a StreamHandler.
 type Server interface {
-	// ServeConn serves one connection until it closes. For a *tls.Conn
-	// the TLS handshake must have negotiated "h2". A read deadline set on
-	// c bounds the wait for the client's connection preface and first
-	// SETTINGS frame; the transport clears it once they have arrived.
-	ServeConn(ctx context.Context, c net.Conn)
+	// ServeConn serves one connection, and calls done (if not nil) once
+	// it has ended and the transport is done with c: closed, its
+	// goroutines gone. It returns when the connection ends, or earlier,
+	// when the connection waits idle with no goroutine of the caller's
+	// (the framer transport parks an idle TCP connection in a poller);
+	// the connection then goes on, and only done tells its end. Until
+	// done, the transport owns c: the caller ends it by cancelling ctx,
+	// not by closing c. For a *tls.Conn the TLS handshake must have
+	// negotiated "h2". A read deadline set on c bounds the wait for the
+	// client's connection preface and first SETTINGS frame; the transport
+	// clears it once they have arrived.
+	ServeConn(ctx context.Context, c net.Conn, done func())
 	// GoAway starts a graceful shutdown of every connection: each gets a
 	// GOAWAY and closes once its streams have finished.
 	GoAway()

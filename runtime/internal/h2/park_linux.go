@@ -1,0 +1,177 @@
+package h2
+
+import (
+	"net"
+	"sync"
+	"syscall"
+)
+
+// Parked connections. A server connection over TCP that has been idle for
+// bufferIdle, with its buffers given back and its reader at a frame
+// boundary, ends its reader goroutine and leaves its socket to the
+// poller: one goroutine for the whole process, which waits in epoll for
+// any parked socket to become readable and then starts that connection's
+// reader again (serverConn.resume). An idle connection then holds no
+// goroutine at all, only its state. The socket stays in Go's netpoller
+// too: the poller only watches it, the reader reads it. The poller's
+// goroutine runs only while a connection is parked.
+//
+// A socket leaves the poller before it is closed (serverConn.onClose
+// unparks, then the writer closes), so a closed socket's number, reused
+// by another connection, is never watched for the old one.
+
+// poller is the process's poller.
+var poller struct {
+	once sync.Once
+	err  error
+	ep   int    // the epoll instance
+	wake [2]int // a pipe: a byte in it ends the poller's wait
+
+	mu      sync.Mutex
+	parked  map[int32]*serverConn // by socket
+	running bool                  // the goroutine runs
+}
+
+func initPoller() {
+	poller.ep, poller.err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if poller.err != nil {
+		return
+	}
+	if poller.err = syscall.Pipe2(poller.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); poller.err != nil {
+		return
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(poller.wake[0])}
+	poller.err = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_ADD, poller.wake[0], &ev)
+	poller.parked = make(map[int32]*serverConn)
+}
+
+// socketOf is the TCP connection a server connection reads, if it can be
+// watched: TLS cannot (decrypted bytes may wait inside tls.Conn).
+func socketOf(nc net.Conn) *net.TCPConn {
+	if r, ok := nc.(interface{ Socket() net.Conn }); ok {
+		nc = r.Socket()
+	}
+	tc, _ := nc.(*net.TCPConn)
+	return tc
+}
+
+// mayPark reports whether a connection on nc may park.
+func mayPark(nc net.Conn) bool {
+	if _, ok := nc.(interface{ Socket() net.Conn }); ok {
+		return true // its socket is known once the preface is read
+	}
+	return socketOf(nc) != nil
+}
+
+// park hands the connection's socket to the poller; false if it cannot
+// be. Reader goroutine, which must return at once after true.
+func (sc *serverConn) park() bool {
+	tc := socketOf(sc.nc)
+	if tc == nil {
+		return false
+	}
+	poller.once.Do(initPoller)
+	if poller.err != nil {
+		return false
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fd := -1
+	if raw.Control(func(s uintptr) { fd = int(s) }) != nil || fd < 0 {
+		return false
+	}
+	// conn.mu, then the poller's: the order onClose takes them in. A
+	// connection closed before this point reads on and sees its end; one
+	// closed after is unparked by onClose.
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.err != nil {
+		return false
+	}
+	poller.mu.Lock()
+	defer poller.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
+	if syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_ADD, fd, &ev) != nil {
+		return false
+	}
+	// A socket closed while parked (runtime.Server.Close closes its
+	// connections, then cancels them) has left epoll by itself, and its
+	// number may come back here for another connection: this entry
+	// replaces the stale one, whose connection the cancellation unparks.
+	sc.parkedFD = fd
+	poller.parked[int32(fd)] = sc
+	if !poller.running {
+		poller.running = true
+		go pollParked()
+	}
+	return true
+}
+
+// unpark starts a parked connection's reader again, if it is parked: its
+// connection is closing. Called by onClose, with conn.mu held.
+func (sc *serverConn) unpark() {
+	poller.mu.Lock()
+	woken := sc.parkedFD >= 0
+	if woken {
+		if fd := int32(sc.parkedFD); poller.parked[fd] == sc {
+			delete(poller.parked, fd)
+			_ = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_DEL, int(fd), nil)
+			if len(poller.parked) == 0 {
+				// Let the poller's goroutine end.
+				_, _ = syscall.Write(poller.wake[1], []byte{0})
+			}
+		}
+		sc.parkedFD = -1
+	}
+	poller.mu.Unlock()
+	if woken {
+		go sc.resume()
+	}
+}
+
+// pollParked is the poller's goroutine: it starts the reader of each
+// parked connection whose socket becomes readable (or hung up), and ends
+// when none is parked.
+func pollParked() {
+	events := make([]syscall.EpollEvent, 128)
+	var woken []*serverConn
+	var drain [64]byte
+	for {
+		n, err := syscall.EpollWait(poller.ep, events, -1)
+		if err != nil && err != syscall.EINTR {
+			n = 0 // cannot happen with valid arguments; see below
+		}
+		poller.mu.Lock()
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(poller.wake[0]) {
+				for {
+					if m, _ := syscall.Read(poller.wake[0], drain[:]); m <= 0 {
+						break
+					}
+				}
+				continue
+			}
+			if sc, ok := poller.parked[ev.Fd]; ok {
+				delete(poller.parked, ev.Fd)
+				_ = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_DEL, int(ev.Fd), nil)
+				sc.parkedFD = -1
+				woken = append(woken, sc)
+			}
+		}
+		done := len(poller.parked) == 0
+		if done {
+			poller.running = false
+		}
+		poller.mu.Unlock()
+		for i, sc := range woken {
+			go sc.resume()
+			woken[i] = nil
+		}
+		woken = woken[:0]
+		if done {
+			return
+		}
+	}
+}

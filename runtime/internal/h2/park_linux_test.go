@@ -1,0 +1,162 @@
+package h2
+
+import (
+	"context"
+	"net"
+	goruntime "runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/parleyrpc/parley/runtime/internal/transport"
+)
+
+// parkedConns is how many connections are parked now.
+func parkedConns() int {
+	poller.once.Do(initPoller)
+	poller.mu.Lock()
+	defer poller.mu.Unlock()
+	return len(poller.parked)
+}
+
+// waitFor polls cond for up to 10 s (an idle connection parks after
+// bufferIdle, 1 s).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 200 {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("still not %s after 10 s", what)
+}
+
+// TestServerParksIdleConnections: idle connections give up their reader
+// goroutine (ServeConn returns, nothing of theirs runs), wake up for the
+// next request or PING, which is served as usual, and end when their
+// client leaves or the server shuts down, done being called for each.
+// TestServerParkedConnsEndWithContext covers the server's hard stop.
+func TestServerParksIdleConnections(t *testing.T) {
+	const n = 20
+	srv := NewServer(transport.ServerConfig{}, echoHandler)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	returned := make(chan struct{}, n)
+	ended := make(chan struct{}, n)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				srv.ServeConn(ctx, c, func() { ended <- struct{}{} })
+				returned <- struct{}{}
+			}()
+		}
+	}()
+	defer l.Close()
+	base := goruntime.NumGoroutine()
+	peers := make([]*peer, n)
+	for i := range peers {
+		peers[i], _ = dialPeer(t, l.Addr().String())
+		peers[i].request(1, false)
+		peers[i].data(1, true, []byte("hello"))
+		if d := peers[i].until("the echo", isData(1)).(*http2.DataFrame); string(d.Data()) != "hello" {
+			t.Fatalf("echo %q", d.Data())
+		}
+	}
+	waitFor(t, "parked", func() bool { return parkedConns() == n })
+	for range n {
+		<-returned // ServeConn has returned for each: the connections go on
+	}
+	// Each connection held a reader and a writer goroutine; now the
+	// poller's is all there is (the writers park after bufferIdle too).
+	waitFor(t, "down to the poller's goroutine", func() bool { return goruntime.NumGoroutine() <= base+1 })
+
+	// A parked connection wakes for its next request.
+	p := peers[0]
+	p.request(3, false)
+	p.data(3, true, []byte("again"))
+	if d := p.until("the echo after waking", isData(3)).(*http2.DataFrame); string(d.Data()) != "again" {
+		t.Fatalf("echo %q", d.Data())
+	}
+	// A PING wakes it too, and is answered.
+	p.check(p.fr.WritePing(false, [8]byte{1}))
+	p.flush()
+	p.until("PING ACK", func(f http2.Frame) bool { pf, ok := f.(*http2.PingFrame); return ok && pf.IsAck() })
+	waitFor(t, "parked again", func() bool { return parkedConns() == n })
+
+	// A client that goes away ends its parked connection.
+	peers[1].c.Close()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a parked connection whose client left did not end")
+	}
+	// A graceful shutdown reaches the parked: GOAWAY, then the end.
+	srv.GoAway()
+	for _, p := range peers[2:] {
+		if ga := p.expectClosed(); ga == nil || ga.ErrCode != http2.ErrCodeNo {
+			t.Fatalf("GOAWAY %v, want NO_ERROR before the connection closes", ga)
+		}
+	}
+	for i := range n - 1 {
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d parked connections ended after GOAWAY", i, n-1)
+		}
+	}
+	waitFor(t, "unparked", func() bool { return parkedConns() == 0 })
+}
+
+// TestServerParkedConnsEndWithContext: cancelling ServeConn's context
+// ends parked connections (runtime.Server.Close closes their sockets
+// first, then cancels).
+func TestServerParkedConnsEndWithContext(t *testing.T) {
+	const n = 5
+	srv := NewServer(transport.ServerConfig{}, echoHandler)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ended := make(chan struct{}, n)
+	conns := make(chan net.Conn, n)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+			go srv.ServeConn(ctx, c, func() { ended <- struct{}{} })
+		}
+	}()
+	peers := make([]*peer, n)
+	for i := range peers {
+		peers[i], _ = dialPeer(t, l.Addr().String())
+	}
+	waitFor(t, "parked", func() bool { return parkedConns() == n })
+	for range n {
+		(<-conns).Close()
+	}
+	cancel()
+	for i := range n {
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d parked connections ended with the context", i, n)
+		}
+	}
+	waitFor(t, "unparked", func() bool { return parkedConns() == 0 })
+}
