@@ -161,7 +161,7 @@ func putMessage(b []byte, num protowire.Number, body []byte) []byte {
 // field is one field handed to a decoder: its number, wire type, varint
 // value or bytes.
 type field struct {
-	num int
+	num protowire.Number
 	typ protowire.Type
 	v   uint64
 	p   []byte
@@ -169,8 +169,8 @@ type field struct {
 
 // walk decodes b's fields with fn.
 func walk(b []byte, fn func(f field) error) error {
-	return wire.WalkProto(b, func(num, typ int, v uint64, p []byte) error {
-		return fn(field{num: num, typ: protowire.Type(typ), v: v, p: p})
+	return wire.WalkProto(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		return fn(field{num: num, typ: typ, v: v, p: p})
 	})
 }
 

@@ -123,8 +123,8 @@ func appendSecondsNanos(b []byte, sec, nsec int64) []byte {
 
 // secondsNanos decodes the body of a Timestamp or Duration message.
 func secondsNanos(b []byte) (sec, nsec int64, err error) {
-	err = walkProto(b, func(num, typ int, v uint64, _ []byte) error {
-		if typ != int(protowire.VarintType) {
+	err = WalkProto(b, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+		if typ != protowire.VarintType {
 			return nil
 		}
 		switch num {

@@ -1,9 +1,12 @@
 package parleyimpl
 
 import (
+	"fmt"
 	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/parleyrpc/parley/wire"
 )
 
 // The packed encoders append a repeated scalar field as protobuf-go does:
@@ -131,25 +134,20 @@ func appendElems[T any](s []T, typ protowire.Type, v uint64, p []byte, wt protow
 		s = make([]T, 0, min(len(p)/per, 1<<16))
 	}
 	for len(p) > 0 {
-		var x uint64
-		var n int
-		switch wt {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(p)
-		case protowire.Fixed32Type:
-			var x32 uint32
-			x32, n = protowire.ConsumeFixed32(p)
-			x = uint64(x32)
-		default:
-			x, n = protowire.ConsumeFixed64(p)
-		}
+		x, n := wire.ConsumeProtoScalar(wt, p)
 		if n < 0 {
-			return s, malformed(n)
+			return s, malformedProto(n)
 		}
 		p = p[n:]
 		s = append(s, conv(x))
 	}
 	return s, nil
+}
+
+// malformedProto is the error for a packed list that protowire cannot
+// parse (n is its error code), as wire.WalkProto reports one.
+func malformedProto(n int) error {
+	return fmt.Errorf("%w: %v", wire.ErrMalformedProto, protowire.ParseError(n))
 }
 
 // AppendInt32s decodes an occurrence of a repeated int32 or enum field.

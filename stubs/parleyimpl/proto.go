@@ -30,53 +30,15 @@ var ErrProtoTooDeep = fmt.Errorf("%w: messages nested more than %d deep", wire.E
 // Groups (wire types 3 and 4) are skipped, as fields no proto3 message
 // declares. It stops at the first error field returns, and fails with an
 // error wrapping wire.ErrMalformedProto on bytes that are not a sequence
-// of well-formed fields.
+// of well-formed fields. It is wire.WalkProto, under the name generated
+// code calls.
 //
 // field does not escape, so the closure generated code passes stays on
 // the stack. A field whose wire type is not the one its declaration
 // implies is treated as unknown by generated code (skipped), as
 // protobuf-go does.
 func DecodeProtoFields(b []byte, field func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return malformed(n)
-		}
-		b = b[n:]
-		var v uint64
-		var p []byte
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed64Type:
-			v, n = protowire.ConsumeFixed64(b)
-		case protowire.Fixed32Type:
-			var v32 uint32
-			v32, n = protowire.ConsumeFixed32(b)
-			v = uint64(v32)
-		case protowire.BytesType:
-			p, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return malformed(n)
-			}
-			b = b[n:]
-			continue
-		}
-		if n < 0 {
-			return malformed(n)
-		}
-		b = b[n:]
-		if err := field(num, typ, v, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func malformed(n int) error {
-	return fmt.Errorf("%w: %v", wire.ErrMalformedProto, protowire.ParseError(n))
+	return wire.WalkProto(b, field)
 }
 
 // ProtoTooDeep returns the error of a MergeProto called with no depth
