@@ -15,7 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyrpc/parley/examples/interop/cases"
+	"github.com/parleyrpc/parley/examples/interop/testpb"
 	"github.com/parleyrpc/parley/interop/handpb"
+	"github.com/parleyrpc/parley/wire"
 )
 
 // Sizes from grpc/grpc doc/interop-test-descriptions.md.
@@ -494,40 +496,30 @@ func grpcUnimplementedService(ctx context.Context, cc *grpc.ClientConn) error {
 	return wantCode(err, codes.Unimplemented)
 }
 
+// checkPayload, wantCode and wantStatus are parley's cases' checks
+// (cases.CheckPayload, WantCode, WantStatus) of grpc-go's values.
+
 func checkPayload(p *handpb.Payload, size int) error {
 	if p == nil {
-		if size == 0 {
-			return nil
-		}
-		return fmt.Errorf("no payload, want %d bytes", size)
+		return cases.CheckPayload(nil, size)
 	}
-	if p.Type != handpb.COMPRESSABLE {
-		return fmt.Errorf("payload type %v, want COMPRESSABLE", p.Type)
-	}
-	if len(p.Body) != size {
-		return fmt.Errorf("payload of %d bytes, want %d", len(p.Body), size)
-	}
-	for i, b := range p.Body {
-		if b != 0 {
-			return fmt.Errorf("payload byte %d is %#x, want 0", i, b)
-		}
-	}
-	return nil
+	return cases.CheckPayload(&testpb.Payload{Type: testpb.PayloadType(p.Type), Body: p.Body}, size)
 }
 
 func wantCode(err error, code codes.Code) error {
-	if got := status.Code(err); got != code {
-		return fmt.Errorf("got status %v (%v), want %v", got, err, code)
-	}
-	return nil
+	return cases.WantCode(wireError(err), wire.Code(code))
 }
 
 func wantStatus(err error, code codes.Code, msg string) error {
-	if err := wantCode(err, code); err != nil {
-		return err
+	return cases.WantStatus(wireError(err), wire.Code(code), msg)
+}
+
+// wireError returns err, an error of grpc-go's, as a wire.Error of the
+// same code and message; nil stays nil.
+func wireError(err error) error {
+	if err == nil {
+		return nil
 	}
-	if got := status.Convert(err).Message(); got != msg {
-		return fmt.Errorf("got message %q, want %q", got, msg)
-	}
-	return nil
+	st := status.Convert(err)
+	return wire.NewError(wire.Code(st.Code()), st.Message())
 }

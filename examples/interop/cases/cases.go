@@ -261,7 +261,7 @@ func largeUnary(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return err
 	}
-	return checkPayload(res.Payload, largeRespSize)
+	return CheckPayload(res.Payload, largeRespSize)
 }
 
 func clientCompressedUnary(ctx context.Context, r *Runner) error {
@@ -287,7 +287,7 @@ func clientCompressedUnary(ctx context.Context, r *Runner) error {
 	if written >= compressedLimit {
 		return fmt.Errorf("compressed call: wrote %d bytes; the request was not compressed", written)
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(res.Payload, largeRespSize); err != nil {
 		return fmt.Errorf("compressed call: %w", err)
 	}
 	// 3. Uncompressed, and expected so.
@@ -298,7 +298,7 @@ func clientCompressedUnary(ctx context.Context, r *Runner) error {
 	if written < largeReqSize {
 		return fmt.Errorf("uncompressed call: wrote only %d bytes; the request was compressed", written)
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(res.Payload, largeRespSize); err != nil {
 		return fmt.Errorf("uncompressed call: %w", err)
 	}
 	return nil
@@ -322,7 +322,7 @@ func serverCompressedUnary(ctx context.Context, r *Runner) error {
 		if !compressed && read < largeRespSize {
 			return fmt.Errorf("response_compressed=false: read only %d bytes; the response was compressed", read)
 		}
-		if err := checkPayload(res.Payload, largeRespSize); err != nil {
+		if err := CheckPayload(res.Payload, largeRespSize); err != nil {
 			return fmt.Errorf("response_compressed=%v: %w", compressed, err)
 		}
 	}
@@ -416,7 +416,7 @@ func serverCompressedStreaming(ctx context.Context, r *Runner) error {
 				if n >= len(compressedRespSizes) {
 					return fmt.Errorf("more than %d responses", len(compressedRespSizes))
 				}
-				if err := checkPayload(res.Payload, compressedRespSizes[n]); err != nil {
+				if err := CheckPayload(res.Payload, compressedRespSizes[n]); err != nil {
 					return fmt.Errorf("response %d: %w", n, err)
 				}
 				n++
@@ -489,7 +489,7 @@ func serverStreaming(ctx context.Context, r *Runner) error {
 		if n >= len(respSizes) {
 			return fmt.Errorf("more than %d responses", len(respSizes))
 		}
-		if err := checkPayload(res.Payload, respSizes[n]); err != nil {
+		if err := CheckPayload(res.Payload, respSizes[n]); err != nil {
 			return fmt.Errorf("response %d: %w", n, err)
 		}
 		n++
@@ -525,7 +525,7 @@ func pingPong(ctx context.Context, r *Runner) error {
 		if err != nil {
 			return fmt.Errorf("recv %d: %w", i, err)
 		}
-		if err := checkPayload(res.Payload, respSizes[i]); err != nil {
+		if err := CheckPayload(res.Payload, respSizes[i]); err != nil {
 			return fmt.Errorf("response %d: %w", i, err)
 		}
 	}
@@ -558,7 +558,7 @@ func cancelAfterBegin(ctx context.Context, r *Runner) error {
 	}
 	cancel()
 	_, err = call.CloseAndRecv()
-	return wantCode(err, wire.Canceled)
+	return WantCode(err, wire.Canceled)
 }
 
 func cancelAfterFirstResponse(ctx context.Context, r *Runner) error {
@@ -581,7 +581,7 @@ func cancelAfterFirstResponse(ctx context.Context, r *Runner) error {
 	}
 	cancel()
 	_, err = call.Recv()
-	return wantCode(err, wire.Canceled)
+	return WantCode(err, wire.Canceled)
 }
 
 func timeoutOnSleepingServer(ctx context.Context, r *Runner) error {
@@ -589,14 +589,14 @@ func timeoutOnSleepingServer(ctx context.Context, r *Runner) error {
 	defer cancel()
 	call, err := openDuplex(ctx, r)
 	if err != nil {
-		return wantCode(err, wire.DeadlineExceeded)
+		return WantCode(err, wire.DeadlineExceeded)
 	}
 	defer call.Cancel()
 	// Send may fail once the deadline has passed; Recv tells how the call
 	// ended.
 	_ = call.Send(&testpb.StreamingOutputCallRequest{ResponseType: testpb.PayloadType_COMPRESSABLE, Payload: testpb.NewPayload(27182)})
 	_, err = call.Recv()
-	return wantCode(err, wire.DeadlineExceeded)
+	return WantCode(err, wire.DeadlineExceeded)
 }
 
 func customMetadata(ctx context.Context, r *Runner) error {
@@ -610,7 +610,7 @@ func customMetadata(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(res.Payload, largeRespSize); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
 	if err := checkEchoed(header, trailer); err != nil {
@@ -639,7 +639,7 @@ func customMetadata(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return fmt.Errorf("FullDuplexCall recv: %w", err)
 	}
-	if err := checkPayload(sr.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(sr.Payload, largeRespSize); err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
 	if _, err := call.Recv(); err != io.EOF {
@@ -664,7 +664,7 @@ func checkEchoed(header, trailer wire.Metadata) error {
 func statusCodeAndMessage(ctx context.Context, r *Runner) error {
 	st := &testpb.EchoStatus{Code: int32(wire.Unknown), Message: StatusMessage}
 	_, err := r.test.UnaryCall(ctx, &testpb.SimpleRequest{ResponseStatus: st})
-	if err := wantStatus(err, wire.Unknown, StatusMessage); err != nil {
+	if err := WantStatus(err, wire.Unknown, StatusMessage); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
 	call, err := openDuplex(ctx, r)
@@ -677,7 +677,7 @@ func statusCodeAndMessage(ctx context.Context, r *Runner) error {
 	}
 	call.CloseSend()
 	_, err = call.Recv()
-	if err := wantStatus(err, wire.Unknown, StatusMessage); err != nil {
+	if err := WantStatus(err, wire.Unknown, StatusMessage); err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
 	return nil
@@ -686,21 +686,23 @@ func statusCodeAndMessage(ctx context.Context, r *Runner) error {
 func specialStatusMessage(ctx context.Context, r *Runner) error {
 	st := &testpb.EchoStatus{Code: int32(wire.Unknown), Message: SpecialStatusMessage}
 	_, err := r.test.UnaryCall(ctx, &testpb.SimpleRequest{ResponseStatus: st})
-	return wantStatus(err, wire.Unknown, SpecialStatusMessage)
+	return WantStatus(err, wire.Unknown, SpecialStatusMessage)
 }
 
 func unimplementedMethod(ctx context.Context, r *Runner) error {
 	_, err := r.test.UnimplementedCall(ctx, &testpb.Empty{})
-	return wantCode(err, wire.Unimplemented)
+	return WantCode(err, wire.Unimplemented)
 }
 
 func unimplementedService(ctx context.Context, r *Runner) error {
 	_, err := r.unimpl.UnimplementedCall(ctx, &testpb.Empty{})
-	return wantCode(err, wire.Unimplemented)
+	return WantCode(err, wire.Unimplemented)
 }
 
-// checkPayload checks that p is a COMPRESSABLE payload of size zero bytes.
-func checkPayload(p *testpb.Payload, size int) error {
+// CheckPayload checks that p is a COMPRESSABLE payload of size zero bytes
+// (or absent, when size is 0). The interop module's grpc-go client checks
+// its payloads with it too.
+func CheckPayload(p *testpb.Payload, size int) error {
 	if p == nil {
 		if size == 0 {
 			return nil
@@ -721,15 +723,17 @@ func checkPayload(p *testpb.Payload, size int) error {
 	return nil
 }
 
-func wantCode(err error, code wire.Code) error {
+// WantCode checks that err has the status code code.
+func WantCode(err error, code wire.Code) error {
 	if got := wire.CodeOf(err); got != code {
 		return fmt.Errorf("got status %v (%v), want %v", got, err, code)
 	}
 	return nil
 }
 
-func wantStatus(err error, code wire.Code, msg string) error {
-	if err := wantCode(err, code); err != nil {
+// WantStatus checks that err has the status code code and the message msg.
+func WantStatus(err error, code wire.Code, msg string) error {
+	if err := WantCode(err, code); err != nil {
 		return err
 	}
 	if got := wire.AsError(err).Message(); got != msg {
