@@ -368,43 +368,16 @@ func (f *fileGen) encoder(name string, fields []field) {
 	}
 	// First count the entries, then write them.
 	f.P("n := 0")
-	for _, fl := range fields {
-		if fl.oneof != nil {
-			f.P("switch x := m.", fl.goName, ".(type) {")
-			for _, c := range fl.cases {
-				f.P("case *", c.caseType, ":")
-				f.P("if x != nil {")
-				f.P("n++")
-				f.P("}")
-			}
-			f.P("}")
-			continue
-		}
-		f.P("if ", presentExpr(fl), " {")
-		f.P("n++")
-		f.P("}")
-	}
+	f.ifPresent(fields, func(field, string) { f.P("n++") })
 	f.P("if err := e.EncodeMapLen(n); err != nil {")
 	f.P("return err")
 	f.P("}")
-	for _, fl := range fields {
-		if fl.oneof != nil {
-			f.P("switch x := m.", fl.goName, ".(type) {")
-			for _, c := range fl.cases {
-				f.P("case *", c.caseType, ":")
-				f.P("if x != nil {")
-				f.encodeKey(c.fd)
-				f.encode(c.e, "x."+c.goName)
-				f.P("}")
-			}
-			f.P("}")
-			continue
-		}
+	f.ifPresent(fields, func(fl field, x string) {
 		fd := fl.fd
-		f.P("if ", presentExpr(fl), " {")
 		f.encodeKey(fd)
-		x := "m." + fl.goName
 		switch {
+		case fl.caseType != "": // a oneof's case
+			f.encode(fl.e, x)
 		case fd.IsMap():
 			f.P("if err := e.EncodeMapLen(len(", x, ")); err != nil {")
 			f.P("return err")
@@ -425,11 +398,34 @@ func (f *fileGen) encoder(name string, fields []field) {
 		default:
 			f.encode(fl.e, x)
 		}
-		f.P("}")
-	}
+	})
 	f.P("return nil")
 	f.P("}")
 	f.P()
+}
+
+// ifPresent writes, for each of m's fields, a test of whether m holds
+// it, and inside the test what present writes for the field and the Go
+// expression x of its value: for a oneof, one type-switch case for each
+// of its cases (fl is the case, x is "x.Name"), else one if (x is
+// "m.Name").
+func (f *fileGen) ifPresent(fields []field, present func(fl field, x string)) {
+	for _, fl := range fields {
+		if fl.oneof != nil {
+			f.P("switch x := m.", fl.goName, ".(type) {")
+			for _, c := range fl.cases {
+				f.P("case *", c.caseType, ":")
+				f.P("if x != nil {")
+				present(c, "x."+c.goName)
+				f.P("}")
+			}
+			f.P("}")
+			continue
+		}
+		f.P("if ", presentExpr(fl), " {")
+		present(fl, "m."+fl.goName)
+		f.P("}")
+	}
 }
 
 func (f *fileGen) encodeKey(fd protoreflect.FieldDescriptor) {
