@@ -269,17 +269,7 @@ func (m *RetryInfo) AppendProto(dst []byte) ([]byte, error) {
 	if m.RetryDelay == 0 {
 		return dst, nil
 	}
-	secs := int64(m.RetryDelay / time.Second)
-	nanos := int32(m.RetryDelay % time.Second)
-	var d []byte
-	if secs != 0 {
-		d = protowire.AppendTag(d, 1, protowire.VarintType)
-		d = protowire.AppendVarint(d, uint64(secs))
-	}
-	if nanos != 0 {
-		d = protowire.AppendTag(d, 2, protowire.VarintType)
-		d = protowire.AppendVarint(d, uint64(int64(nanos)))
-	}
+	d := wire.AppendSecondsNanosProto(nil, int64(m.RetryDelay/time.Second), int32(m.RetryDelay%time.Second))
 	return putMessage(dst, 1, d), nil
 }
 

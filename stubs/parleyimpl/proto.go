@@ -116,39 +116,15 @@ func appendSecondsNanos(b []byte, num protowire.Number, s int64, n int32) []byte
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	pos := len(b)
 	b = append(b, 0)
-	if s != 0 {
-		b = append(b, 0x08)
-		b = protowire.AppendVarint(b, uint64(s))
-	}
-	if n != 0 {
-		b = append(b, 0x10)
-		b = protowire.AppendVarint(b, uint64(int64(n)))
-	}
+	b = wire.AppendSecondsNanosProto(b, s, n)
 	return EndLen(b, pos)
-}
-
-// secondsNanos decodes a Timestamp or Duration message.
-func secondsNanos(p []byte) (s int64, n int32, err error) {
-	err = DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-		if typ != protowire.VarintType {
-			return nil
-		}
-		switch num {
-		case 1:
-			s = int64(v)
-		case 2:
-			n = int32(v)
-		}
-		return nil
-	})
-	return s, n, err
 }
 
 // ProtoTimestamp decodes a google.protobuf.Timestamp message into the
 // time.Time it stands for, as msgpack's timestamp decoding does
 // (time.Unix, in the local zone).
 func ProtoTimestamp(p []byte) (time.Time, error) {
-	s, n, err := secondsNanos(p)
+	s, n, err := wire.ParseSecondsNanosProto(p)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -162,7 +138,7 @@ var ErrDurationRange = errors.New("parley: google.protobuf.Duration out of time.
 
 // ProtoDuration decodes a google.protobuf.Duration message.
 func ProtoDuration(p []byte) (time.Duration, error) {
-	s, n, err := secondsNanos(p)
+	s, n, err := wire.ParseSecondsNanosProto(p)
 	if err != nil {
 		return 0, err
 	}
