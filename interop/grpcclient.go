@@ -20,17 +20,6 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-// Sizes from grpc/grpc doc/interop-test-descriptions.md.
-var (
-	reqSizes  = []int{27182, 8, 1828, 45904}
-	respSizes = []int{31415, 9, 2653, 58979}
-)
-
-const (
-	largeReqSize  = 271828
-	largeRespSize = 314159
-)
-
 // DialGRPC returns a grpc-go client connection to addr that speaks msgpack
 // (content-type application/grpc+msgpack) and records the compression of
 // each message for the compression cases. creds is nil for h2c.
@@ -84,7 +73,7 @@ func grpcEmptyUnary(ctx context.Context, cc *grpc.ClientConn) error {
 }
 
 func largeRequest() *handpb.SimpleRequest {
-	return &handpb.SimpleRequest{ResponseType: handpb.COMPRESSABLE, ResponseSize: largeRespSize, Payload: handpb.NewPayload(largeReqSize)}
+	return &handpb.SimpleRequest{ResponseType: handpb.COMPRESSABLE, ResponseSize: cases.LargeRespSize, Payload: handpb.NewPayload(cases.LargeReqSize)}
 }
 
 func grpcLargeUnary(ctx context.Context, cc *grpc.ClientConn) error {
@@ -92,7 +81,7 @@ func grpcLargeUnary(ctx context.Context, cc *grpc.ClientConn) error {
 	if err := cc.Invoke(ctx, handpb.UnaryCallMethod, largeRequest(), res); err != nil {
 		return err
 	}
-	return checkPayload(res.Payload, largeRespSize)
+	return checkPayload(res.Payload, cases.LargeRespSize)
 }
 
 func grpcClientCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
@@ -114,7 +103,7 @@ func grpcClientCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
 	if !p.outCompressed.Load() {
 		return errors.New("compressed call: the request was not compressed")
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := checkPayload(res.Payload, cases.LargeRespSize); err != nil {
 		return fmt.Errorf("compressed call: %w", err)
 	}
 	res, p, err = unary(false)
@@ -124,7 +113,7 @@ func grpcClientCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
 	if p.outCompressed.Load() {
 		return errors.New("uncompressed call: the request was compressed")
 	}
-	return checkPayload(res.Payload, largeRespSize)
+	return checkPayload(res.Payload, cases.LargeRespSize)
 }
 
 func grpcServerCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
@@ -139,7 +128,7 @@ func grpcServerCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
 		if got := p.inCompressed.Load(); got != compressed {
 			return fmt.Errorf("response_compressed=%v: the response's compressed flag was %v", compressed, got)
 		}
-		if err := checkPayload(res.Payload, largeRespSize); err != nil {
+		if err := checkPayload(res.Payload, cases.LargeRespSize); err != nil {
 			return fmt.Errorf("response_compressed=%v: %w", compressed, err)
 		}
 	}
@@ -246,7 +235,7 @@ func grpcClientStreaming(ctx context.Context, cc *grpc.ClientConn) error {
 		return err
 	}
 	sum := 0
-	for _, n := range reqSizes {
+	for _, n := range cases.ReqSizes {
 		if err := stream.SendMsg(&handpb.StreamingInputCallRequest{Payload: handpb.NewPayload(n)}); err != nil {
 			return fmt.Errorf("send: %w", err)
 		}
@@ -281,34 +270,19 @@ func grpcServerStreaming(ctx context.Context, cc *grpc.ClientConn) error {
 	if err != nil {
 		return err
 	}
-	if err := stream.SendMsg(&handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(respSizes...)}); err != nil {
+	if err := stream.SendMsg(&handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(cases.RespSizes...)}); err != nil {
 		return err
 	}
 	if err := stream.CloseSend(); err != nil {
 		return err
 	}
-	n := 0
-	for {
+	return cases.CheckPayloads(cases.RespSizes, func() (*testpb.Payload, error) {
 		res := new(handpb.StreamingOutputCallResponse)
-		err := stream.RecvMsg(res)
-		if err == io.EOF {
-			break
+		if err := stream.RecvMsg(res); err != nil {
+			return nil, err
 		}
-		if err != nil {
-			return err
-		}
-		if n >= len(respSizes) {
-			return fmt.Errorf("more than %d responses", len(respSizes))
-		}
-		if err := checkPayload(res.Payload, respSizes[n]); err != nil {
-			return fmt.Errorf("response %d: %w", n, err)
-		}
-		n++
-	}
-	if n != len(respSizes) {
-		return fmt.Errorf("got %d responses, want %d", n, len(respSizes))
-	}
-	return nil
+		return testPayload(res.Payload), nil
+	})
 }
 
 func grpcPingPong(ctx context.Context, cc *grpc.ClientConn) error {
@@ -316,8 +290,8 @@ func grpcPingPong(ctx context.Context, cc *grpc.ClientConn) error {
 	if err != nil {
 		return err
 	}
-	for i := range reqSizes {
-		req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(respSizes[i]), Payload: handpb.NewPayload(reqSizes[i])}
+	for i := range cases.ReqSizes {
+		req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(cases.RespSizes[i]), Payload: handpb.NewPayload(cases.ReqSizes[i])}
 		if err := stream.SendMsg(req); err != nil {
 			return fmt.Errorf("send %d: %w", i, err)
 		}
@@ -325,7 +299,7 @@ func grpcPingPong(ctx context.Context, cc *grpc.ClientConn) error {
 		if err := stream.RecvMsg(res); err != nil {
 			return fmt.Errorf("recv %d: %w", i, err)
 		}
-		if err := checkPayload(res.Payload, respSizes[i]); err != nil {
+		if err := checkPayload(res.Payload, cases.RespSizes[i]); err != nil {
 			return fmt.Errorf("response %d: %w", i, err)
 		}
 	}
@@ -409,7 +383,7 @@ func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 	if err := cc.Invoke(ctx, handpb.UnaryCallMethod, largeRequest(), res, grpc.Header(&header), grpc.Trailer(&trailer)); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := checkPayload(res.Payload, cases.LargeRespSize); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
 	if err := checkEchoed(header, trailer); err != nil {
@@ -420,7 +394,7 @@ func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 	if err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
-	req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(largeRespSize), Payload: handpb.NewPayload(largeReqSize)}
+	req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(cases.LargeRespSize), Payload: handpb.NewPayload(cases.LargeReqSize)}
 	if err := stream.SendMsg(req); err != nil {
 		return fmt.Errorf("FullDuplexCall send: %w", err)
 	}
@@ -435,7 +409,7 @@ func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 	if err := stream.RecvMsg(sr); err != nil {
 		return fmt.Errorf("FullDuplexCall recv: %w", err)
 	}
-	if err := checkPayload(sr.Payload, largeRespSize); err != nil {
+	if err := checkPayload(sr.Payload, cases.LargeRespSize); err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
 	if err := stream.RecvMsg(new(handpb.StreamingOutputCallResponse)); err != io.EOF {
@@ -500,10 +474,15 @@ func grpcUnimplementedService(ctx context.Context, cc *grpc.ClientConn) error {
 // (cases.CheckPayload, WantCode, WantStatus) of grpc-go's values.
 
 func checkPayload(p *handpb.Payload, size int) error {
+	return cases.CheckPayload(testPayload(p), size)
+}
+
+// testPayload is p as parley's generated type; nil stays nil.
+func testPayload(p *handpb.Payload) *testpb.Payload {
 	if p == nil {
-		return cases.CheckPayload(nil, size)
+		return nil
 	}
-	return cases.CheckPayload(&testpb.Payload{Type: testpb.PayloadType(p.Type), Body: p.Body}, size)
+	return &testpb.Payload{Type: testpb.PayloadType(p.Type), Body: p.Body}
 }
 
 func wantCode(err error, code codes.Code) error {

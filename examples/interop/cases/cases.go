@@ -15,15 +15,22 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-// Sizes and values from grpc/grpc doc/interop-test-descriptions.md.
+// Sizes and values from grpc/grpc doc/interop-test-descriptions.md,
+// shared with the interop module's grpc-go client.
 var (
-	reqSizes  = []int{27182, 8, 1828, 45904}
-	respSizes = []int{31415, 9, 2653, 58979}
+	// ReqSizes are the sizes of the requests of client_streaming and
+	// ping_pong.
+	ReqSizes = []int{27182, 8, 1828, 45904}
+	// RespSizes are the sizes of the responses of server_streaming and
+	// ping_pong.
+	RespSizes = []int{31415, 9, 2653, 58979}
 )
 
 const (
-	largeReqSize  = 271828
-	largeRespSize = 314159
+	// LargeReqSize is the size of large_unary's request.
+	LargeReqSize = 271828
+	// LargeRespSize is the size of large_unary's response.
+	LargeRespSize = 314159
 	// InitialMetadataValue is what custom_metadata sends under
 	// x-grpc-test-echo-initial.
 	InitialMetadataValue = "test_initial_metadata_value"
@@ -251,8 +258,8 @@ func emptyUnary(ctx context.Context, r *Runner) error {
 func largeRequest() *testpb.SimpleRequest {
 	return &testpb.SimpleRequest{
 		ResponseType: testpb.PayloadType_COMPRESSABLE,
-		ResponseSize: largeRespSize,
-		Payload:      testpb.NewPayload(largeReqSize),
+		ResponseSize: LargeRespSize,
+		Payload:      testpb.NewPayload(LargeReqSize),
 	}
 }
 
@@ -261,7 +268,7 @@ func largeUnary(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return err
 	}
-	return CheckPayload(res.Payload, largeRespSize)
+	return CheckPayload(res.Payload, LargeRespSize)
 }
 
 func clientCompressedUnary(ctx context.Context, r *Runner) error {
@@ -287,7 +294,7 @@ func clientCompressedUnary(ctx context.Context, r *Runner) error {
 	if written >= compressedLimit {
 		return fmt.Errorf("compressed call: wrote %d bytes; the request was not compressed", written)
 	}
-	if err := CheckPayload(res.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(res.Payload, LargeRespSize); err != nil {
 		return fmt.Errorf("compressed call: %w", err)
 	}
 	// 3. Uncompressed, and expected so.
@@ -295,10 +302,10 @@ func clientCompressedUnary(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return fmt.Errorf("uncompressed call: %w", err)
 	}
-	if written < largeReqSize {
+	if written < LargeReqSize {
 		return fmt.Errorf("uncompressed call: wrote only %d bytes; the request was compressed", written)
 	}
-	if err := CheckPayload(res.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(res.Payload, LargeRespSize); err != nil {
 		return fmt.Errorf("uncompressed call: %w", err)
 	}
 	return nil
@@ -319,10 +326,10 @@ func serverCompressedUnary(ctx context.Context, r *Runner) error {
 		if compressed && read >= compressedLimit {
 			return fmt.Errorf("response_compressed=true: read %d bytes; the response was not compressed", read)
 		}
-		if !compressed && read < largeRespSize {
+		if !compressed && read < LargeRespSize {
 			return fmt.Errorf("response_compressed=false: read only %d bytes; the response was compressed", read)
 		}
-		if err := CheckPayload(res.Payload, largeRespSize); err != nil {
+		if err := CheckPayload(res.Payload, LargeRespSize); err != nil {
 			return fmt.Errorf("response_compressed=%v: %w", compressed, err)
 		}
 	}
@@ -446,7 +453,7 @@ func clientStreaming(ctx context.Context, r *Runner) error {
 	}
 	defer call.Cancel()
 	sum := 0
-	for _, n := range reqSizes {
+	for _, n := range ReqSizes {
 		if err := call.Send(&testpb.StreamingInputCallRequest{Payload: testpb.NewPayload(n)}); err != nil {
 			return fmt.Errorf("send: %w", err)
 		}
@@ -471,31 +478,44 @@ func responseParams(sizes ...int) []*testpb.ResponseParameters {
 }
 
 func serverStreaming(ctx context.Context, r *Runner) error {
-	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.PayloadType_COMPRESSABLE, ResponseParameters: responseParams(respSizes...)}
+	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.PayloadType_COMPRESSABLE, ResponseParameters: responseParams(RespSizes...)}
 	call, err := r.test.StreamingOutputCall(ctx, req)
 	if err != nil {
 		return err
 	}
 	defer call.Cancel()
+	return CheckPayloads(RespSizes, func() (*testpb.Payload, error) {
+		res, err := call.Recv()
+		if err != nil {
+			return nil, err
+		}
+		return res.Payload, nil
+	})
+}
+
+// CheckPayloads receives the payloads of a server stream with recv until
+// it returns io.EOF, and checks that they are, in order, COMPRESSABLE
+// payloads of the sizes sizes (see CheckPayload).
+func CheckPayloads(sizes []int, recv func() (*testpb.Payload, error)) error {
 	n := 0
 	for {
-		res, err := call.Recv()
+		p, err := recv()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return err
 		}
-		if n >= len(respSizes) {
-			return fmt.Errorf("more than %d responses", len(respSizes))
+		if n >= len(sizes) {
+			return fmt.Errorf("more than %d responses", len(sizes))
 		}
-		if err := CheckPayload(res.Payload, respSizes[n]); err != nil {
+		if err := CheckPayload(p, sizes[n]); err != nil {
 			return fmt.Errorf("response %d: %w", n, err)
 		}
 		n++
 	}
-	if n != len(respSizes) {
-		return fmt.Errorf("got %d responses, want %d", n, len(respSizes))
+	if n != len(sizes) {
+		return fmt.Errorf("got %d responses, want %d", n, len(sizes))
 	}
 	return nil
 }
@@ -512,11 +532,11 @@ func pingPong(ctx context.Context, r *Runner) error {
 		return err
 	}
 	defer call.Cancel()
-	for i := range reqSizes {
+	for i := range ReqSizes {
 		req := &testpb.StreamingOutputCallRequest{
 			ResponseType:       testpb.PayloadType_COMPRESSABLE,
-			ResponseParameters: responseParams(respSizes[i]),
-			Payload:            testpb.NewPayload(reqSizes[i]),
+			ResponseParameters: responseParams(RespSizes[i]),
+			Payload:            testpb.NewPayload(ReqSizes[i]),
 		}
 		if err := call.Send(req); err != nil {
 			return fmt.Errorf("send %d: %w", i, err)
@@ -525,7 +545,7 @@ func pingPong(ctx context.Context, r *Runner) error {
 		if err != nil {
 			return fmt.Errorf("recv %d: %w", i, err)
 		}
-		if err := CheckPayload(res.Payload, respSizes[i]); err != nil {
+		if err := CheckPayload(res.Payload, RespSizes[i]); err != nil {
 			return fmt.Errorf("response %d: %w", i, err)
 		}
 	}
@@ -610,7 +630,7 @@ func customMetadata(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
-	if err := CheckPayload(res.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(res.Payload, LargeRespSize); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
 	if err := checkEchoed(header, trailer); err != nil {
@@ -624,8 +644,8 @@ func customMetadata(ctx context.Context, r *Runner) error {
 	defer call.Cancel()
 	req := &testpb.StreamingOutputCallRequest{
 		ResponseType:       testpb.PayloadType_COMPRESSABLE,
-		ResponseParameters: responseParams(largeRespSize),
-		Payload:            testpb.NewPayload(largeReqSize),
+		ResponseParameters: responseParams(LargeRespSize),
+		Payload:            testpb.NewPayload(LargeReqSize),
 	}
 	if err := call.Send(req); err != nil {
 		return fmt.Errorf("FullDuplexCall send: %w", err)
@@ -639,7 +659,7 @@ func customMetadata(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return fmt.Errorf("FullDuplexCall recv: %w", err)
 	}
-	if err := CheckPayload(sr.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(sr.Payload, LargeRespSize); err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
 	if _, err := call.Recv(); err != io.EOF {
