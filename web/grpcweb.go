@@ -39,6 +39,23 @@ func (r *response) splitTrailers() http.Header {
 	return t
 }
 
+// deadline is the timer that cancels a web stream's call at its deadline,
+// in both web protocols; guarded by the stream's mu.
+type deadline struct{ timer *time.Timer }
+
+// reset makes cancel run at t, instead of at any deadline set before.
+func (d *deadline) reset(t time.Time, cancel func()) {
+	d.stop()
+	d.timer = time.AfterFunc(time.Until(t), cancel)
+}
+
+// stop stops the timer, if one is set.
+func (d *deadline) stop() {
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+}
+
 // nativeToWeb rewrites the call layer's native content-type
 // ("application/grpc+msgpack") to the web one it stands for.
 func nativeToWeb(h http.Header, text bool) {
@@ -75,7 +92,7 @@ type grpcWebStream struct {
 	done      bool   // finish has run: writes fail
 	raw       bool   // a non-200 answer: the body goes out as written
 	pending   []byte // text mode: body bytes not yet base64-encoded
-	timer     *time.Timer
+	deadline  deadline
 }
 
 func (h *Handler) serveGRPCWeb(w http.ResponseWriter, r *http.Request, subtype string, text bool) {
@@ -182,10 +199,7 @@ func (s *grpcWebStream) SetDeadline(t time.Time) {
 	_ = s.rc.SetWriteDeadline(t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	s.timer = time.AfterFunc(time.Until(t), s.cancel)
+	s.deadline.reset(t, s.cancel)
 }
 
 // finish completes the response once the StreamHandler has returned:
@@ -193,9 +207,7 @@ func (s *grpcWebStream) SetDeadline(t time.Time) {
 func (s *grpcWebStream) finish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.deadline.stop()
 	if s.done {
 		return
 	}
