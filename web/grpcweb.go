@@ -18,6 +18,15 @@ import (
 // errFinished is returned by writes after the response is complete.
 var errFinished = errors.New("parley: write after the call finished")
 
+// writeErr is why a web stream's Write fails, or nil: the response is
+// complete (done), or the call is over (ctx, the stream's context).
+func writeErr(ctx context.Context, done bool) error {
+	if done {
+		return errFinished
+	}
+	return ctx.Err()
+}
+
 // response is the part of a web Stream that both web protocols share: the
 // header map and status the call layer fills, and the split of that map
 // into headers and trailers when the response goes out.
@@ -156,10 +165,7 @@ func (s *grpcWebStream) commit() {
 func (s *grpcWebStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
-		return 0, errFinished
-	}
-	if err := s.ctx.Err(); err != nil {
+	if err := writeErr(s.ctx, s.done); err != nil {
 		return 0, err
 	}
 	s.commit()

@@ -306,10 +306,7 @@ func (s *wsStream) WriteHeader(status int) {
 func (s *wsStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
-		return 0, errFinished
-	}
-	if err := s.ctx.Err(); err != nil {
+	if err := writeErr(s.ctx, s.done); err != nil {
 		return 0, err
 	}
 	s.pending = append(s.pending, p...)
