@@ -124,9 +124,7 @@ func (f *fileGen) encode(e elem, x string) {
 	case isFuncWKT(e):
 		call = f.wktFunc("EncodeMsgpack", e) + "(e, " + x + ")"
 	}
-	f.P("if err := ", call, "; err != nil {")
-	f.P("return err")
-	f.P("}")
+	f.check(call)
 }
 
 // decode writes statements decoding one value into a new variable v and
@@ -369,9 +367,7 @@ func (f *fileGen) encoder(name string, fields []field) {
 	// First count the entries, then write them.
 	f.P("n := 0")
 	f.ifPresent(fields, func(field, string) { f.P("n++") })
-	f.P("if err := e.EncodeMapLen(n); err != nil {")
-	f.P("return err")
-	f.P("}")
+	f.check("e.EncodeMapLen(n)")
 	f.ifPresent(fields, func(fl field, x string) {
 		fd := fl.fd
 		f.encodeKey(fd)
@@ -379,17 +375,13 @@ func (f *fileGen) encoder(name string, fields []field) {
 		case fl.caseType != "": // a oneof's case
 			f.encode(fl.e, x)
 		case fd.IsMap():
-			f.P("if err := e.EncodeMapLen(len(", x, ")); err != nil {")
-			f.P("return err")
-			f.P("}")
+			f.check("e.EncodeMapLen(len(", x, "))")
 			f.P("for k, v := range ", x, " {")
 			f.encode(fl.key, "k")
 			f.encode(fl.e, "v")
 			f.P("}")
 		case fd.IsList():
-			f.P("if err := e.EncodeArrayLen(len(", x, ")); err != nil {")
-			f.P("return err")
-			f.P("}")
+			f.check("e.EncodeArrayLen(len(", x, "))")
 			f.P("for _, v := range ", x, " {")
 			f.encode(fl.e, "v")
 			f.P("}")
@@ -428,10 +420,16 @@ func (f *fileGen) ifPresent(fields []field, present func(fl field, x string)) {
 	}
 }
 
-func (f *fileGen) encodeKey(fd protoreflect.FieldDescriptor) {
-	f.P("if err := e.EncodeString(", strconv.Quote(string(fd.Name())), "); err != nil {")
+// check writes code that runs call, Go source of its parts concatenated,
+// and returns its error if it fails.
+func (f *fileGen) check(call ...any) {
+	f.P(append(append([]any{"if err := "}, call...), "; err != nil {")...)
 	f.P("return err")
 	f.P("}")
+}
+
+func (f *fileGen) encodeKey(fd protoreflect.FieldDescriptor) {
+	f.check("e.EncodeString(", strconv.Quote(string(fd.Name())), ")")
 }
 
 // presentExpr returns the condition under which a plain field is encoded.
