@@ -148,13 +148,71 @@ func putString(b []byte, num protowire.Number, s string) []byte {
 	return protowire.AppendString(b, s)
 }
 
-// putStrings appends ss as the string fields numbered 1, 2, ... in order,
+// putStrings appends the string fields numbered 1, 2, ... in order,
 // leaving out the empty ones.
-func putStrings(b []byte, ss ...string) []byte {
-	for i, s := range ss {
-		b = putString(b, protowire.Number(i+1), s)
+func putStrings(b []byte, fields ...*string) []byte {
+	for i, s := range fields {
+		b = putString(b, protowire.Number(i+1), *s)
 	}
 	return b
+}
+
+// stringMessage is a message whose fields are all strings, numbered 1, 2,
+// ... in the order fields lists them: the one place that order is
+// written.
+type stringMessage interface {
+	fields() []*string
+}
+
+func (v *QuotaViolation) fields() []*string {
+	return []*string{&v.Subject, &v.Description}
+}
+
+func (v *PreconditionViolation) fields() []*string {
+	return []*string{&v.Type, &v.Subject, &v.Description}
+}
+
+func (m *RequestInfo) fields() []*string {
+	return []*string{&m.RequestID, &m.ServingData}
+}
+
+func (m *ResourceInfo) fields() []*string {
+	return []*string{&m.ResourceType, &m.ResourceName, &m.Owner, &m.Description}
+}
+
+func (l *Link) fields() []*string {
+	return []*string{&l.Description, &l.URL}
+}
+
+func (m *LocalizedMessage) fields() []*string {
+	return []*string{&m.Locale, &m.Message}
+}
+
+// putStringMessage appends m's fields.
+func putStringMessage(b []byte, m stringMessage) []byte { return putStrings(b, m.fields()...) }
+
+// decodeStringMessage decodes data into m.
+func decodeStringMessage(data []byte, m stringMessage) error {
+	return walk(data, func(f field) error { return setString(f, m.fields()...) })
+}
+
+// putRepeated appends vs as field 1, a repeated message of strings.
+func putRepeated[T any, P interface {
+	*T
+	stringMessage
+}](b []byte, vs []T) []byte {
+	for i := range vs {
+		b = putMessage(b, 1, putStringMessage(nil, P(&vs[i])))
+	}
+	return b
+}
+
+// decodeRepeated decodes field 1 of data, a repeated message of strings.
+func decodeRepeated[T any, P interface {
+	*T
+	stringMessage
+}](data []byte) ([]T, error) {
+	return repeated(data, func(v *T, f field) error { return setString(f, P(v).fields()...) })
 }
 
 func putStringAlways(b []byte, num protowire.Number, s string) []byte {
@@ -232,7 +290,7 @@ func (f field) str() (string, error) {
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *ErrorInfo) AppendProto(dst []byte) ([]byte, error) {
-	dst = putStrings(dst, m.Reason, m.Domain)
+	dst = putStrings(dst, &m.Reason, &m.Domain)
 	for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
 		// A map entry is a message {key = 1; value = 2}; protobuf-go
 		// writes both even when empty.
@@ -348,40 +406,30 @@ func (m *DebugInfo) UnmarshalProto(data []byte) error {
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *QuotaFailure) AppendProto(dst []byte) ([]byte, error) {
-	for _, v := range m.Violations {
-		dst = putMessage(dst, 1, putStrings(nil, v.Subject, v.Description))
-	}
-	return dst, nil
+	return putRepeated(dst, m.Violations), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *QuotaFailure) UnmarshalProto(data []byte) (err error) {
-	m.Violations, err = repeated(data, func(v *QuotaViolation, f field) error {
-		return setString(f, &v.Subject, &v.Description)
-	})
+	m.Violations, err = decodeRepeated[QuotaViolation](data)
 	return err
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *PreconditionFailure) AppendProto(dst []byte) ([]byte, error) {
-	for _, v := range m.Violations {
-		dst = putMessage(dst, 1, putStrings(nil, v.Type, v.Subject, v.Description))
-	}
-	return dst, nil
+	return putRepeated(dst, m.Violations), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *PreconditionFailure) UnmarshalProto(data []byte) (err error) {
-	m.Violations, err = repeated(data, func(v *PreconditionViolation, f field) error {
-		return setString(f, &v.Type, &v.Subject, &v.Description)
-	})
+	m.Violations, err = decodeRepeated[PreconditionViolation](data)
 	return err
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *BadRequest) AppendProto(dst []byte) ([]byte, error) {
 	for _, v := range m.FieldViolations {
-		b := putStrings(nil, v.Field, v.Description, v.Reason)
+		b := putStrings(nil, &v.Field, &v.Description, &v.Reason)
 		if v.LocalizedMessage != nil {
 			lm, _ := v.LocalizedMessage.AppendProto(nil)
 			b = putMessage(b, 4, lm)
@@ -404,7 +452,7 @@ func (m *BadRequest) UnmarshalProto(data []byte) (err error) {
 		if v.LocalizedMessage != nil {
 			lm = *v.LocalizedMessage
 		}
-		if err := f.msg(lm.field); err != nil {
+		if err := f.msg(func(f field) error { return setString(f, lm.fields()...) }); err != nil {
 			return err
 		}
 		v.LocalizedMessage = &lm
@@ -415,58 +463,44 @@ func (m *BadRequest) UnmarshalProto(data []byte) (err error) {
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *RequestInfo) AppendProto(dst []byte) ([]byte, error) {
-	return putStrings(dst, m.RequestID, m.ServingData), nil
+	return putStringMessage(dst, m), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *RequestInfo) UnmarshalProto(data []byte) error {
 	*m = RequestInfo{}
-	return walk(data, func(f field) error {
-		return setString(f, &m.RequestID, &m.ServingData)
-	})
+	return decodeStringMessage(data, m)
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *ResourceInfo) AppendProto(dst []byte) ([]byte, error) {
-	return putStrings(dst, m.ResourceType, m.ResourceName, m.Owner, m.Description), nil
+	return putStringMessage(dst, m), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *ResourceInfo) UnmarshalProto(data []byte) error {
 	*m = ResourceInfo{}
-	return walk(data, func(f field) error {
-		return setString(f, &m.ResourceType, &m.ResourceName, &m.Owner, &m.Description)
-	})
+	return decodeStringMessage(data, m)
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *Help) AppendProto(dst []byte) ([]byte, error) {
-	for _, l := range m.Links {
-		dst = putMessage(dst, 1, putStrings(nil, l.Description, l.URL))
-	}
-	return dst, nil
+	return putRepeated(dst, m.Links), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *Help) UnmarshalProto(data []byte) (err error) {
-	m.Links, err = repeated(data, func(l *Link, f field) error {
-		return setString(f, &l.Description, &l.URL)
-	})
+	m.Links, err = decodeRepeated[Link](data)
 	return err
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *LocalizedMessage) AppendProto(dst []byte) ([]byte, error) {
-	return putStrings(dst, m.Locale, m.Message), nil
+	return putStringMessage(dst, m), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *LocalizedMessage) UnmarshalProto(data []byte) error {
 	*m = LocalizedMessage{}
-	return walk(data, m.field)
-}
-
-// field decodes one field of a LocalizedMessage into m.
-func (m *LocalizedMessage) field(f field) error {
-	return setString(f, &m.Locale, &m.Message)
+	return decodeStringMessage(data, m)
 }
