@@ -2,7 +2,6 @@ package errdetails
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/parleyrpc/parley/wire"
 )
@@ -78,31 +77,34 @@ func UnpackAll(err error) []Message {
 	return out
 }
 
+// newMessage returns a new message of the type named name, if it is one
+// of this package's, else nil.
 func newMessage(name string) Message {
-	if !strings.HasPrefix(name, "google.rpc.") {
-		return nil
-	}
-	switch name {
-	case "google.rpc.ErrorInfo":
-		return new(ErrorInfo)
-	case "google.rpc.RetryInfo":
-		return new(RetryInfo)
-	case "google.rpc.DebugInfo":
-		return new(DebugInfo)
-	case "google.rpc.QuotaFailure":
-		return new(QuotaFailure)
-	case "google.rpc.PreconditionFailure":
-		return new(PreconditionFailure)
-	case "google.rpc.BadRequest":
-		return new(BadRequest)
-	case "google.rpc.RequestInfo":
-		return new(RequestInfo)
-	case "google.rpc.ResourceInfo":
-		return new(ResourceInfo)
-	case "google.rpc.Help":
-		return new(Help)
-	case "google.rpc.LocalizedMessage":
-		return new(LocalizedMessage)
+	if n := messages[name]; n != nil {
+		return n()
 	}
 	return nil
+}
+
+// messages makes each of this package's types, by its protobuf name.
+var messages = byName(
+	newOf[ErrorInfo], newOf[RetryInfo], newOf[DebugInfo], newOf[QuotaFailure], newOf[PreconditionFailure],
+	newOf[BadRequest], newOf[RequestInfo], newOf[ResourceInfo], newOf[Help], newOf[LocalizedMessage],
+)
+
+// newOf returns a new T as a Message.
+func newOf[T any, P interface {
+	*T
+	Message
+}]() Message {
+	return P(new(T))
+}
+
+// byName indexes the constructors by the ProtoName of what they make.
+func byName(news ...func() Message) map[string]func() Message {
+	m := make(map[string]func() Message, len(news))
+	for _, n := range news {
+		m[n().ProtoName()] = n
+	}
+	return m
 }

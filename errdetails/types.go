@@ -148,6 +148,73 @@ func putString(b []byte, num protowire.Number, s string) []byte {
 	return protowire.AppendString(b, s)
 }
 
+// putStrings appends the string fields numbered 1, 2, ... in order,
+// leaving out the empty ones.
+func putStrings(b []byte, fields ...*string) []byte {
+	for i, s := range fields {
+		b = putString(b, protowire.Number(i+1), *s)
+	}
+	return b
+}
+
+// stringMessage is a message whose fields are all strings, numbered 1, 2,
+// ... in the order fields lists them: the one place that order is
+// written.
+type stringMessage interface {
+	fields() []*string
+}
+
+func (v *QuotaViolation) fields() []*string {
+	return []*string{&v.Subject, &v.Description}
+}
+
+func (v *PreconditionViolation) fields() []*string {
+	return []*string{&v.Type, &v.Subject, &v.Description}
+}
+
+func (m *RequestInfo) fields() []*string {
+	return []*string{&m.RequestID, &m.ServingData}
+}
+
+func (m *ResourceInfo) fields() []*string {
+	return []*string{&m.ResourceType, &m.ResourceName, &m.Owner, &m.Description}
+}
+
+func (l *Link) fields() []*string {
+	return []*string{&l.Description, &l.URL}
+}
+
+func (m *LocalizedMessage) fields() []*string {
+	return []*string{&m.Locale, &m.Message}
+}
+
+// putStringMessage appends m's fields.
+func putStringMessage(b []byte, m stringMessage) []byte { return putStrings(b, m.fields()...) }
+
+// decodeStringMessage decodes data into m.
+func decodeStringMessage(data []byte, m stringMessage) error {
+	return walk(data, func(f field) error { return setString(f, m.fields()...) })
+}
+
+// putRepeated appends vs as field 1, a repeated message of strings.
+func putRepeated[T any, P interface {
+	*T
+	stringMessage
+}](b []byte, vs []T) []byte {
+	for i := range vs {
+		b = putMessage(b, 1, putStringMessage(nil, P(&vs[i])))
+	}
+	return b
+}
+
+// decodeRepeated decodes field 1 of data, a repeated message of strings.
+func decodeRepeated[T any, P interface {
+	*T
+	stringMessage
+}](data []byte) ([]T, error) {
+	return repeated(data, func(v *T, f field) error { return setString(f, P(v).fields()...) })
+}
+
 func putStringAlways(b []byte, num protowire.Number, s string) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	return protowire.AppendString(b, s)
@@ -161,7 +228,7 @@ func putMessage(b []byte, num protowire.Number, body []byte) []byte {
 // field is one field handed to a decoder: its number, wire type, varint
 // value or bytes.
 type field struct {
-	num int
+	num protowire.Number
 	typ protowire.Type
 	v   uint64
 	p   []byte
@@ -169,9 +236,48 @@ type field struct {
 
 // walk decodes b's fields with fn.
 func walk(b []byte, fn func(f field) error) error {
-	return wire.WalkProto(b, func(num, typ int, v uint64, p []byte) error {
-		return fn(field{num: num, typ: protowire.Type(typ), v: v, p: p})
+	return wire.WalkProto(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		return fn(field{num: num, typ: typ, v: v, p: p})
 	})
+}
+
+// setString decodes f into fields[f.num-1], the string fields of a
+// message numbered 1, 2, ... in order; a field of another number is
+// skipped.
+func setString(f field, fields ...*string) (err error) {
+	if f.num < 1 || int(f.num) > len(fields) {
+		return nil
+	}
+	*fields[f.num-1], err = f.str()
+	return err
+}
+
+// msg decodes f, a message field, with fn; a field of another wire type
+// is malformed.
+func (f field) msg(fn func(f field) error) error {
+	if f.typ != protowire.BytesType {
+		return wire.ErrMalformedProto
+	}
+	return walk(f.p, fn)
+}
+
+// repeated decodes the occurrences of field 1 of data, a repeated message
+// field (all that QuotaFailure, PreconditionFailure, BadRequest and Help
+// hold), each into a new T whose fields fn sets.
+func repeated[T any](data []byte, fn func(v *T, f field) error) ([]T, error) {
+	var s []T
+	err := walk(data, func(f field) error {
+		if f.num != 1 {
+			return nil
+		}
+		var v T
+		if err := f.msg(func(f field) error { return fn(&v, f) }); err != nil {
+			return err
+		}
+		s = append(s, v)
+		return nil
+	})
+	return s, err
 }
 
 // str returns f's string, failing on a field of another wire type.
@@ -184,8 +290,7 @@ func (f field) str() (string, error) {
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *ErrorInfo) AppendProto(dst []byte) ([]byte, error) {
-	dst = putString(dst, 1, m.Reason)
-	dst = putString(dst, 2, m.Domain)
+	dst = putStrings(dst, &m.Reason, &m.Domain)
 	for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
 		// A map entry is a message {key = 1; value = 2}; protobuf-go
 		// writes both even when empty.
@@ -199,34 +304,19 @@ func (m *ErrorInfo) AppendProto(dst []byte) ([]byte, error) {
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *ErrorInfo) UnmarshalProto(data []byte) error {
 	*m = ErrorInfo{}
-	return walk(data, func(f field) (err error) {
-		switch f.num {
-		case 1:
-			m.Reason, err = f.str()
-		case 2:
-			m.Domain, err = f.str()
-		case 3:
-			if f.typ != protowire.BytesType {
-				return wire.ErrMalformedProto
-			}
-			var k, v string
-			if err := walk(f.p, func(f field) (err error) {
-				switch f.num {
-				case 1:
-					k, err = f.str()
-				case 2:
-					v, err = f.str()
-				}
-				return err
-			}); err != nil {
-				return err
-			}
-			if m.Metadata == nil {
-				m.Metadata = map[string]string{}
-			}
-			m.Metadata[k] = v
+	return walk(data, func(f field) error {
+		if f.num != 3 {
+			return setString(f, &m.Reason, &m.Domain)
 		}
-		return err
+		var k, v string
+		if err := f.msg(func(f field) error { return setString(f, &k, &v) }); err != nil {
+			return err
+		}
+		if m.Metadata == nil {
+			m.Metadata = map[string]string{}
+		}
+		m.Metadata[k] = v
+		return nil
 	})
 }
 
@@ -237,17 +327,7 @@ func (m *RetryInfo) AppendProto(dst []byte) ([]byte, error) {
 	if m.RetryDelay == 0 {
 		return dst, nil
 	}
-	secs := int64(m.RetryDelay / time.Second)
-	nanos := int32(m.RetryDelay % time.Second)
-	var d []byte
-	if secs != 0 {
-		d = protowire.AppendTag(d, 1, protowire.VarintType)
-		d = protowire.AppendVarint(d, uint64(secs))
-	}
-	if nanos != 0 {
-		d = protowire.AppendTag(d, 2, protowire.VarintType)
-		d = protowire.AppendVarint(d, uint64(int64(nanos)))
-	}
+	d := wire.AppendSecondsNanosProto(nil, int64(m.RetryDelay/time.Second), int32(m.RetryDelay%time.Second))
 	return putMessage(dst, 1, d), nil
 }
 
@@ -265,12 +345,9 @@ func (m *RetryInfo) UnmarshalProto(data []byte) error {
 		if f.num != 1 {
 			return nil
 		}
-		if f.typ != protowire.BytesType {
-			return wire.ErrMalformedProto
-		}
 		var secs int64
 		var nanos int32
-		if err := walk(f.p, func(f field) error {
+		if err := f.msg(func(f field) error {
 			switch f.num {
 			case 1:
 				if f.typ != protowire.VarintType {
@@ -329,82 +406,30 @@ func (m *DebugInfo) UnmarshalProto(data []byte) error {
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *QuotaFailure) AppendProto(dst []byte) ([]byte, error) {
-	for _, v := range m.Violations {
-		dst = putMessage(dst, 1, putString(putString(nil, 1, v.Subject), 2, v.Description))
-	}
-	return dst, nil
+	return putRepeated(dst, m.Violations), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
-func (m *QuotaFailure) UnmarshalProto(data []byte) error {
-	*m = QuotaFailure{}
-	return walk(data, func(f field) error {
-		if f.num != 1 {
-			return nil
-		}
-		if f.typ != protowire.BytesType {
-			return wire.ErrMalformedProto
-		}
-		var v QuotaViolation
-		if err := walk(f.p, func(f field) (err error) {
-			switch f.num {
-			case 1:
-				v.Subject, err = f.str()
-			case 2:
-				v.Description, err = f.str()
-			}
-			return err
-		}); err != nil {
-			return err
-		}
-		m.Violations = append(m.Violations, v)
-		return nil
-	})
+func (m *QuotaFailure) UnmarshalProto(data []byte) (err error) {
+	m.Violations, err = decodeRepeated[QuotaViolation](data)
+	return err
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *PreconditionFailure) AppendProto(dst []byte) ([]byte, error) {
-	for _, v := range m.Violations {
-		dst = putMessage(dst, 1, putString(putString(putString(nil, 1, v.Type), 2, v.Subject), 3, v.Description))
-	}
-	return dst, nil
+	return putRepeated(dst, m.Violations), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
-func (m *PreconditionFailure) UnmarshalProto(data []byte) error {
-	*m = PreconditionFailure{}
-	return walk(data, func(f field) error {
-		if f.num != 1 {
-			return nil
-		}
-		if f.typ != protowire.BytesType {
-			return wire.ErrMalformedProto
-		}
-		var v PreconditionViolation
-		if err := walk(f.p, func(f field) (err error) {
-			switch f.num {
-			case 1:
-				v.Type, err = f.str()
-			case 2:
-				v.Subject, err = f.str()
-			case 3:
-				v.Description, err = f.str()
-			}
-			return err
-		}); err != nil {
-			return err
-		}
-		m.Violations = append(m.Violations, v)
-		return nil
-	})
+func (m *PreconditionFailure) UnmarshalProto(data []byte) (err error) {
+	m.Violations, err = decodeRepeated[PreconditionViolation](data)
+	return err
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *BadRequest) AppendProto(dst []byte) ([]byte, error) {
 	for _, v := range m.FieldViolations {
-		b := putString(nil, 1, v.Field)
-		b = putString(b, 2, v.Description)
-		b = putString(b, 3, v.Reason)
+		b := putStrings(nil, &v.Field, &v.Description, &v.Reason)
 		if v.LocalizedMessage != nil {
 			lm, _ := v.LocalizedMessage.AppendProto(nil)
 			b = putMessage(b, 4, lm)
@@ -415,149 +440,67 @@ func (m *BadRequest) AppendProto(dst []byte) ([]byte, error) {
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
-func (m *BadRequest) UnmarshalProto(data []byte) error {
-	*m = BadRequest{}
-	return walk(data, func(f field) error {
-		if f.num != 1 {
-			return nil
+func (m *BadRequest) UnmarshalProto(data []byte) (err error) {
+	m.FieldViolations, err = repeated(data, func(v *FieldViolation, f field) error {
+		if f.num != 4 {
+			return setString(f, &v.Field, &v.Description, &v.Reason)
 		}
-		if f.typ != protowire.BytesType {
-			return wire.ErrMalformedProto
+		// Of repeated occurrences of a message field protobuf merges them;
+		// the fields here are strings, so merging is decoding into the
+		// same value.
+		lm := LocalizedMessage{}
+		if v.LocalizedMessage != nil {
+			lm = *v.LocalizedMessage
 		}
-		var v FieldViolation
-		if err := walk(f.p, func(f field) (err error) {
-			switch f.num {
-			case 1:
-				v.Field, err = f.str()
-			case 2:
-				v.Description, err = f.str()
-			case 3:
-				v.Reason, err = f.str()
-			case 4:
-				if f.typ != protowire.BytesType {
-					return wire.ErrMalformedProto
-				}
-				// Of repeated occurrences of a message field protobuf
-				// merges them; the fields here are strings, so merging is
-				// decoding into the same value.
-				if v.LocalizedMessage == nil {
-					v.LocalizedMessage = new(LocalizedMessage)
-				}
-				lm := *v.LocalizedMessage
-				if err := lm.merge(f.p); err != nil {
-					return err
-				}
-				*v.LocalizedMessage = lm
-			}
-			return err
-		}); err != nil {
+		if err := f.msg(func(f field) error { return setString(f, lm.fields()...) }); err != nil {
 			return err
 		}
-		m.FieldViolations = append(m.FieldViolations, v)
+		v.LocalizedMessage = &lm
 		return nil
 	})
+	return err
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *RequestInfo) AppendProto(dst []byte) ([]byte, error) {
-	return putString(putString(dst, 1, m.RequestID), 2, m.ServingData), nil
+	return putStringMessage(dst, m), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *RequestInfo) UnmarshalProto(data []byte) error {
 	*m = RequestInfo{}
-	return walk(data, func(f field) (err error) {
-		switch f.num {
-		case 1:
-			m.RequestID, err = f.str()
-		case 2:
-			m.ServingData, err = f.str()
-		}
-		return err
-	})
+	return decodeStringMessage(data, m)
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *ResourceInfo) AppendProto(dst []byte) ([]byte, error) {
-	dst = putString(dst, 1, m.ResourceType)
-	dst = putString(dst, 2, m.ResourceName)
-	dst = putString(dst, 3, m.Owner)
-	return putString(dst, 4, m.Description), nil
+	return putStringMessage(dst, m), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *ResourceInfo) UnmarshalProto(data []byte) error {
 	*m = ResourceInfo{}
-	return walk(data, func(f field) (err error) {
-		switch f.num {
-		case 1:
-			m.ResourceType, err = f.str()
-		case 2:
-			m.ResourceName, err = f.str()
-		case 3:
-			m.Owner, err = f.str()
-		case 4:
-			m.Description, err = f.str()
-		}
-		return err
-	})
+	return decodeStringMessage(data, m)
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *Help) AppendProto(dst []byte) ([]byte, error) {
-	for _, l := range m.Links {
-		dst = putMessage(dst, 1, putString(putString(nil, 1, l.Description), 2, l.URL))
-	}
-	return dst, nil
+	return putRepeated(dst, m.Links), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
-func (m *Help) UnmarshalProto(data []byte) error {
-	*m = Help{}
-	return walk(data, func(f field) error {
-		if f.num != 1 {
-			return nil
-		}
-		if f.typ != protowire.BytesType {
-			return wire.ErrMalformedProto
-		}
-		var l Link
-		if err := walk(f.p, func(f field) (err error) {
-			switch f.num {
-			case 1:
-				l.Description, err = f.str()
-			case 2:
-				l.URL, err = f.str()
-			}
-			return err
-		}); err != nil {
-			return err
-		}
-		m.Links = append(m.Links, l)
-		return nil
-	})
+func (m *Help) UnmarshalProto(data []byte) (err error) {
+	m.Links, err = decodeRepeated[Link](data)
+	return err
 }
 
 // AppendProto appends m's protobuf encoding to dst.
 func (m *LocalizedMessage) AppendProto(dst []byte) ([]byte, error) {
-	return putString(putString(dst, 1, m.Locale), 2, m.Message), nil
+	return putStringMessage(dst, m), nil
 }
 
 // UnmarshalProto decodes m from its protobuf encoding.
 func (m *LocalizedMessage) UnmarshalProto(data []byte) error {
 	*m = LocalizedMessage{}
-	return m.merge(data)
-}
-
-// merge decodes data into m without resetting it first.
-func (m *LocalizedMessage) merge(data []byte) error {
-	return walk(data, func(f field) (err error) {
-		switch f.num {
-		case 1:
-			m.Locale, err = f.str()
-		case 2:
-			m.Message, err = f.str()
-		}
-		return err
-	})
+	return decodeStringMessage(data, m)
 }

@@ -35,9 +35,9 @@ func (r *CheckRequest) AppendProto(b []byte) ([]byte, error) {
 // wire.ProtoMessage.
 func (r *CheckRequest) UnmarshalProto(data []byte) error {
 	*r = CheckRequest{}
-	return wire.WalkProto(data, func(num, typ int, _ uint64, p []byte) error {
+	return wire.WalkProto(data, func(num protowire.Number, typ protowire.Type, _ uint64, p []byte) error {
 		if num == 1 {
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return wire.ErrMalformedProto
 			}
 			r.Service = string(p)
@@ -60,9 +60,9 @@ func (r *CheckResponse) AppendProto(b []byte) ([]byte, error) {
 // wire.ProtoMessage.
 func (r *CheckResponse) UnmarshalProto(data []byte) error {
 	*r = CheckResponse{}
-	return wire.WalkProto(data, func(num, typ int, v uint64, _ []byte) error {
+	return wire.WalkProto(data, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
 		if num == 1 {
-			if typ != int(protowire.VarintType) {
+			if typ != protowire.VarintType {
 				return wire.ErrMalformedProto
 			}
 			r.Status = ServingStatus(int32(v))

@@ -115,14 +115,7 @@ func (s *Server) set(service string, status ServingStatus) {
 // SetServingStatus calls, so that load balancers drain the server before it
 // stops. Call it before runtime.Server.Shutdown, and EndWatches between
 // the two.
-func (s *Server) Shutdown() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.shutdown = true
-	for service := range s.statuses {
-		s.set(service, NotServing)
-	}
-}
+func (s *Server) Shutdown() { s.setAll(NotServing, true) }
 
 // EndWatches ends every Watch call, those in progress and those that start
 // later, with UNAVAILABLE, once each has sent the latest status. A Watch
@@ -145,12 +138,16 @@ func (s *Server) EndWatches() {
 var errWatchesEnded = wire.NewError(wire.Unavailable, "the health service is shutting down")
 
 // Resume marks every service SERVING and accepts SetServingStatus again.
-func (s *Server) Resume() {
+func (s *Server) Resume() { s.setAll(Serving, false) }
+
+// setAll sets every service's status, and whether SetServingStatus calls
+// are ignored.
+func (s *Server) setAll(status ServingStatus, shutdown bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.shutdown = false
+	s.shutdown = shutdown
 	for service := range s.statuses {
-		s.set(service, Serving)
+		s.set(service, status)
 	}
 }
 

@@ -15,18 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyrpc/parley/examples/interop/cases"
+	"github.com/parleyrpc/parley/examples/interop/testpb"
 	"github.com/parleyrpc/parley/interop/handpb"
-)
-
-// Sizes from grpc/grpc doc/interop-test-descriptions.md.
-var (
-	reqSizes  = []int{27182, 8, 1828, 45904}
-	respSizes = []int{31415, 9, 2653, 58979}
-)
-
-const (
-	largeReqSize  = 271828
-	largeRespSize = 314159
+	"github.com/parleyrpc/parley/wire"
 )
 
 // DialGRPC returns a grpc-go client connection to addr that speaks msgpack
@@ -82,7 +73,7 @@ func grpcEmptyUnary(ctx context.Context, cc *grpc.ClientConn) error {
 }
 
 func largeRequest() *handpb.SimpleRequest {
-	return &handpb.SimpleRequest{ResponseType: handpb.COMPRESSABLE, ResponseSize: largeRespSize, Payload: handpb.NewPayload(largeReqSize)}
+	return &handpb.SimpleRequest{ResponseType: handpb.COMPRESSABLE, ResponseSize: cases.LargeRespSize, Payload: handpb.NewPayload(cases.LargeReqSize)}
 }
 
 func grpcLargeUnary(ctx context.Context, cc *grpc.ClientConn) error {
@@ -90,7 +81,7 @@ func grpcLargeUnary(ctx context.Context, cc *grpc.ClientConn) error {
 	if err := cc.Invoke(ctx, handpb.UnaryCallMethod, largeRequest(), res); err != nil {
 		return err
 	}
-	return checkPayload(res.Payload, largeRespSize)
+	return checkPayload(res.Payload, cases.LargeRespSize)
 }
 
 func grpcClientCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
@@ -112,7 +103,7 @@ func grpcClientCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
 	if !p.outCompressed.Load() {
 		return errors.New("compressed call: the request was not compressed")
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := checkPayload(res.Payload, cases.LargeRespSize); err != nil {
 		return fmt.Errorf("compressed call: %w", err)
 	}
 	res, p, err = unary(false)
@@ -122,7 +113,7 @@ func grpcClientCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
 	if p.outCompressed.Load() {
 		return errors.New("uncompressed call: the request was compressed")
 	}
-	return checkPayload(res.Payload, largeRespSize)
+	return checkPayload(res.Payload, cases.LargeRespSize)
 }
 
 func grpcServerCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
@@ -137,7 +128,7 @@ func grpcServerCompressedUnary(ctx context.Context, cc *grpc.ClientConn) error {
 		if got := p.inCompressed.Load(); got != compressed {
 			return fmt.Errorf("response_compressed=%v: the response's compressed flag was %v", compressed, got)
 		}
-		if err := checkPayload(res.Payload, largeRespSize); err != nil {
+		if err := checkPayload(res.Payload, cases.LargeRespSize); err != nil {
 			return fmt.Errorf("response_compressed=%v: %w", compressed, err)
 		}
 	}
@@ -244,7 +235,7 @@ func grpcClientStreaming(ctx context.Context, cc *grpc.ClientConn) error {
 		return err
 	}
 	sum := 0
-	for _, n := range reqSizes {
+	for _, n := range cases.ReqSizes {
 		if err := stream.SendMsg(&handpb.StreamingInputCallRequest{Payload: handpb.NewPayload(n)}); err != nil {
 			return fmt.Errorf("send: %w", err)
 		}
@@ -279,34 +270,19 @@ func grpcServerStreaming(ctx context.Context, cc *grpc.ClientConn) error {
 	if err != nil {
 		return err
 	}
-	if err := stream.SendMsg(&handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(respSizes...)}); err != nil {
+	if err := stream.SendMsg(&handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(cases.RespSizes...)}); err != nil {
 		return err
 	}
 	if err := stream.CloseSend(); err != nil {
 		return err
 	}
-	n := 0
-	for {
+	return cases.CheckPayloads(cases.RespSizes, func() (*testpb.Payload, error) {
 		res := new(handpb.StreamingOutputCallResponse)
-		err := stream.RecvMsg(res)
-		if err == io.EOF {
-			break
+		if err := stream.RecvMsg(res); err != nil {
+			return nil, err
 		}
-		if err != nil {
-			return err
-		}
-		if n >= len(respSizes) {
-			return fmt.Errorf("more than %d responses", len(respSizes))
-		}
-		if err := checkPayload(res.Payload, respSizes[n]); err != nil {
-			return fmt.Errorf("response %d: %w", n, err)
-		}
-		n++
-	}
-	if n != len(respSizes) {
-		return fmt.Errorf("got %d responses, want %d", n, len(respSizes))
-	}
-	return nil
+		return testPayload(res.Payload), nil
+	})
 }
 
 func grpcPingPong(ctx context.Context, cc *grpc.ClientConn) error {
@@ -314,8 +290,8 @@ func grpcPingPong(ctx context.Context, cc *grpc.ClientConn) error {
 	if err != nil {
 		return err
 	}
-	for i := range reqSizes {
-		req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(respSizes[i]), Payload: handpb.NewPayload(reqSizes[i])}
+	for i := range cases.ReqSizes {
+		req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(cases.RespSizes[i]), Payload: handpb.NewPayload(cases.ReqSizes[i])}
 		if err := stream.SendMsg(req); err != nil {
 			return fmt.Errorf("send %d: %w", i, err)
 		}
@@ -323,7 +299,7 @@ func grpcPingPong(ctx context.Context, cc *grpc.ClientConn) error {
 		if err := stream.RecvMsg(res); err != nil {
 			return fmt.Errorf("recv %d: %w", i, err)
 		}
-		if err := checkPayload(res.Payload, respSizes[i]); err != nil {
+		if err := checkPayload(res.Payload, cases.RespSizes[i]); err != nil {
 			return fmt.Errorf("response %d: %w", i, err)
 		}
 	}
@@ -407,7 +383,7 @@ func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 	if err := cc.Invoke(ctx, handpb.UnaryCallMethod, largeRequest(), res, grpc.Header(&header), grpc.Trailer(&trailer)); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := checkPayload(res.Payload, cases.LargeRespSize); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
 	if err := checkEchoed(header, trailer); err != nil {
@@ -418,7 +394,7 @@ func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 	if err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
-	req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(largeRespSize), Payload: handpb.NewPayload(largeReqSize)}
+	req := &handpb.StreamingOutputCallRequest{ResponseType: handpb.COMPRESSABLE, ResponseParameters: params(cases.LargeRespSize), Payload: handpb.NewPayload(cases.LargeReqSize)}
 	if err := stream.SendMsg(req); err != nil {
 		return fmt.Errorf("FullDuplexCall send: %w", err)
 	}
@@ -433,7 +409,7 @@ func grpcCustomMetadata(ctx context.Context, cc *grpc.ClientConn) error {
 	if err := stream.RecvMsg(sr); err != nil {
 		return fmt.Errorf("FullDuplexCall recv: %w", err)
 	}
-	if err := checkPayload(sr.Payload, largeRespSize); err != nil {
+	if err := checkPayload(sr.Payload, cases.LargeRespSize); err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
 	if err := stream.RecvMsg(new(handpb.StreamingOutputCallResponse)); err != io.EOF {
@@ -494,40 +470,35 @@ func grpcUnimplementedService(ctx context.Context, cc *grpc.ClientConn) error {
 	return wantCode(err, codes.Unimplemented)
 }
 
+// checkPayload, wantCode and wantStatus are parley's cases' checks
+// (cases.CheckPayload, WantCode, WantStatus) of grpc-go's values.
+
 func checkPayload(p *handpb.Payload, size int) error {
+	return cases.CheckPayload(testPayload(p), size)
+}
+
+// testPayload is p as parley's generated type; nil stays nil.
+func testPayload(p *handpb.Payload) *testpb.Payload {
 	if p == nil {
-		if size == 0 {
-			return nil
-		}
-		return fmt.Errorf("no payload, want %d bytes", size)
+		return nil
 	}
-	if p.Type != handpb.COMPRESSABLE {
-		return fmt.Errorf("payload type %v, want COMPRESSABLE", p.Type)
-	}
-	if len(p.Body) != size {
-		return fmt.Errorf("payload of %d bytes, want %d", len(p.Body), size)
-	}
-	for i, b := range p.Body {
-		if b != 0 {
-			return fmt.Errorf("payload byte %d is %#x, want 0", i, b)
-		}
-	}
-	return nil
+	return &testpb.Payload{Type: testpb.PayloadType(p.Type), Body: p.Body}
 }
 
 func wantCode(err error, code codes.Code) error {
-	if got := status.Code(err); got != code {
-		return fmt.Errorf("got status %v (%v), want %v", got, err, code)
-	}
-	return nil
+	return cases.WantCode(wireError(err), wire.Code(code))
 }
 
 func wantStatus(err error, code codes.Code, msg string) error {
-	if err := wantCode(err, code); err != nil {
-		return err
+	return cases.WantStatus(wireError(err), wire.Code(code), msg)
+}
+
+// wireError returns err, an error of grpc-go's, as a wire.Error of the
+// same code and message; nil stays nil.
+func wireError(err error) error {
+	if err == nil {
+		return nil
 	}
-	if got := status.Convert(err).Message(); got != msg {
-		return fmt.Errorf("got message %q, want %q", got, msg)
-	}
-	return nil
+	st := status.Convert(err)
+	return wire.NewError(wire.Code(st.Code()), st.Message())
 }

@@ -41,7 +41,7 @@ func samePairs() []samePair {
 		{
 			name: "SimpleRequest/every field",
 			hand: &handpb.SimpleRequest{
-				ResponseType: handpb.COMPRESSABLE, ResponseSize: largeRespSize, Payload: handpb.NewPayload(3),
+				ResponseType: handpb.COMPRESSABLE, ResponseSize: cases.LargeRespSize, Payload: handpb.NewPayload(3),
 				FillUsername: true, FillOauthScope: true,
 				ResponseCompressed: &handpb.BoolValue{Value: true},
 				ResponseStatus:     &handpb.EchoStatus{Code: 2, Message: special},
@@ -49,7 +49,7 @@ func samePairs() []samePair {
 				FillServerID:       true,
 			},
 			gen: &testpb.SimpleRequest{
-				ResponseType: testpb.PayloadType_COMPRESSABLE, ResponseSize: largeRespSize, Payload: testpb.NewPayload(3),
+				ResponseType: testpb.PayloadType_COMPRESSABLE, ResponseSize: cases.LargeRespSize, Payload: testpb.NewPayload(3),
 				FillUsername: true, FillOauthScope: true,
 				ResponseCompressed: &testpb.BoolValue{Value: true},
 				ResponseStatus:     &testpb.EchoStatus{Code: 2, Message: special},

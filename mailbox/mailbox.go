@@ -204,26 +204,28 @@ func (m *Mailbox[T]) C() <-chan T { return m.ch }
 // for a clean end or the End's error otherwise. If ctx ends first it returns
 // ctx.Err() and the mailbox is unaffected.
 func (m *Mailbox[T]) Recv(ctx context.Context) (T, error) {
+	// A message already buffered is returned even if ctx is done.
 	select {
 	case v, ok := <-m.ch:
-		if ok {
-			return v, nil
-		}
-		var zero T
-		return zero, m.endErr()
+		return m.received(v, ok)
 	default:
 	}
 	select {
 	case v, ok := <-m.ch:
-		if ok {
-			return v, nil
-		}
-		var zero T
-		return zero, m.endErr()
+		return m.received(v, ok)
 	case <-ctx.Done():
 		var zero T
 		return zero, ctx.Err()
 	}
+}
+
+// received is Recv's result for v, ok received from m.ch: v, or (once
+// the channel is closed, v being zero) the terminal error.
+func (m *Mailbox[T]) received(v T, ok bool) (T, error) {
+	if !ok {
+		return v, m.endErr()
+	}
+	return v, nil
 }
 
 // TryRecv returns the next buffered message without waiting. ok is false if

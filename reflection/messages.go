@@ -121,32 +121,32 @@ func (r *Request) AppendProto(dst []byte) ([]byte, error) {
 // skipped; of several message_request cases the last one wins.
 func (r *Request) UnmarshalProto(data []byte) error {
 	*r = Request{}
-	return wire.WalkProto(data, func(num, typ int, _ uint64, p []byte) error {
+	return wire.WalkProto(data, func(num protowire.Number, typ protowire.Type, _ uint64, p []byte) error {
 		switch num {
 		case 1:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return wire.ErrMalformedProto
 			}
 			r.Host = string(p)
 		case 3, 4, 6, 7:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return wire.ErrMalformedProto
 			}
 			r.Kind, r.Name, r.ExtensionNumber = RequestKind(num), string(p), 0
 		case 5:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return wire.ErrMalformedProto
 			}
 			r.Kind, r.Name, r.ExtensionNumber = FileContainingExtension, "", 0
-			return wire.WalkProto(p, func(num, typ int, v uint64, p []byte) error {
+			return wire.WalkProto(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
 				switch num {
 				case 1:
-					if typ != int(protowire.BytesType) {
+					if typ != protowire.BytesType {
 						return wire.ErrMalformedProto
 					}
 					r.Name = string(p)
 				case 2: // extension_number
-					if typ != int(protowire.VarintType) {
+					if typ != protowire.VarintType {
 						return wire.ErrMalformedProto
 					}
 					r.ExtensionNumber = int32(v)
@@ -222,8 +222,8 @@ func (r *Response) AppendProto(dst []byte) ([]byte, error) {
 // or unpacked extension_number is accepted, as protobuf parsers do.
 func (r *Response) UnmarshalProto(data []byte) error {
 	*r = Response{}
-	return wire.WalkProto(data, func(num, typ int, _ uint64, p []byte) error {
-		if num >= 1 && num <= 7 && num != 3 && typ != int(protowire.BytesType) {
+	return wire.WalkProto(data, func(num protowire.Number, typ protowire.Type, _ uint64, p []byte) error {
+		if num >= 1 && num <= 7 && num != 3 && typ != protowire.BytesType {
 			return wire.ErrMalformedProto
 		}
 		switch num {
@@ -245,23 +245,23 @@ func (r *Response) UnmarshalProto(data []byte) error {
 }
 
 func (r *Response) unmarshalCase(p []byte) error {
-	return wire.WalkProto(p, func(num, typ int, v uint64, p []byte) error {
+	return wire.WalkProto(p, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
 		switch {
 		case r.Kind == FileDescriptorResponse && num == 1:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return wire.ErrMalformedProto
 			}
 			r.FileDescriptorProtos = append(r.FileDescriptorProtos, append([]byte(nil), p...))
 		case r.Kind == ExtensionNumberResponse && num == 1:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return wire.ErrMalformedProto
 			}
 			r.BaseTypeName = string(p)
 		case r.Kind == ExtensionNumberResponse && num == 2:
 			switch typ {
-			case int(protowire.VarintType):
+			case protowire.VarintType:
 				r.ExtensionNumbers = append(r.ExtensionNumbers, int32(v))
-			case int(protowire.BytesType):
+			case protowire.BytesType:
 				for len(p) > 0 {
 					x, n := protowire.ConsumeVarint(p)
 					if n < 0 {
@@ -274,13 +274,13 @@ func (r *Response) unmarshalCase(p []byte) error {
 				return wire.ErrMalformedProto
 			}
 		case r.Kind == ListServiceResponse && num == 1:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return wire.ErrMalformedProto
 			}
 			var name string
-			err := wire.WalkProto(p, func(num, typ int, _ uint64, p []byte) error {
+			err := wire.WalkProto(p, func(num protowire.Number, typ protowire.Type, _ uint64, p []byte) error {
 				if num == 1 {
-					if typ != int(protowire.BytesType) {
+					if typ != protowire.BytesType {
 						return wire.ErrMalformedProto
 					}
 					name = string(p)
@@ -292,12 +292,12 @@ func (r *Response) unmarshalCase(p []byte) error {
 			}
 			r.Services = append(r.Services, name)
 		case r.Kind == ErrorResponse && num == 1:
-			if typ != int(protowire.VarintType) {
+			if typ != protowire.VarintType {
 				return wire.ErrMalformedProto
 			}
 			r.ErrorCode = wire.Code(uint32(v))
 		case r.Kind == ErrorResponse && num == 2:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return wire.ErrMalformedProto
 			}
 			r.ErrorMessage = string(p)

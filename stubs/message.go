@@ -124,9 +124,7 @@ func (f *fileGen) encode(e elem, x string) {
 	case isFuncWKT(e):
 		call = f.wktFunc("EncodeMsgpack", e) + "(e, " + x + ")"
 	}
-	f.P("if err := ", call, "; err != nil {")
-	f.P("return err")
-	f.P("}")
+	f.check(call)
 }
 
 // decode writes statements decoding one value into a new variable v and
@@ -368,55 +366,22 @@ func (f *fileGen) encoder(name string, fields []field) {
 	}
 	// First count the entries, then write them.
 	f.P("n := 0")
-	for _, fl := range fields {
-		if fl.oneof != nil {
-			f.P("switch x := m.", fl.goName, ".(type) {")
-			for _, c := range fl.cases {
-				f.P("case *", c.caseType, ":")
-				f.P("if x != nil {")
-				f.P("n++")
-				f.P("}")
-			}
-			f.P("}")
-			continue
-		}
-		f.P("if ", presentExpr(fl), " {")
-		f.P("n++")
-		f.P("}")
-	}
-	f.P("if err := e.EncodeMapLen(n); err != nil {")
-	f.P("return err")
-	f.P("}")
-	for _, fl := range fields {
-		if fl.oneof != nil {
-			f.P("switch x := m.", fl.goName, ".(type) {")
-			for _, c := range fl.cases {
-				f.P("case *", c.caseType, ":")
-				f.P("if x != nil {")
-				f.encodeKey(c.fd)
-				f.encode(c.e, "x."+c.goName)
-				f.P("}")
-			}
-			f.P("}")
-			continue
-		}
+	f.ifPresent(fields, func(field, string) { f.P("n++") })
+	f.check("e.EncodeMapLen(n)")
+	f.ifPresent(fields, func(fl field, x string) {
 		fd := fl.fd
-		f.P("if ", presentExpr(fl), " {")
 		f.encodeKey(fd)
-		x := "m." + fl.goName
 		switch {
+		case fl.caseType != "": // a oneof's case
+			f.encode(fl.e, x)
 		case fd.IsMap():
-			f.P("if err := e.EncodeMapLen(len(", x, ")); err != nil {")
-			f.P("return err")
-			f.P("}")
+			f.check("e.EncodeMapLen(len(", x, "))")
 			f.P("for k, v := range ", x, " {")
 			f.encode(fl.key, "k")
 			f.encode(fl.e, "v")
 			f.P("}")
 		case fd.IsList():
-			f.P("if err := e.EncodeArrayLen(len(", x, ")); err != nil {")
-			f.P("return err")
-			f.P("}")
+			f.check("e.EncodeArrayLen(len(", x, "))")
 			f.P("for _, v := range ", x, " {")
 			f.encode(fl.e, "v")
 			f.P("}")
@@ -425,17 +390,46 @@ func (f *fileGen) encoder(name string, fields []field) {
 		default:
 			f.encode(fl.e, x)
 		}
-		f.P("}")
-	}
+	})
 	f.P("return nil")
 	f.P("}")
 	f.P()
 }
 
-func (f *fileGen) encodeKey(fd protoreflect.FieldDescriptor) {
-	f.P("if err := e.EncodeString(", strconv.Quote(string(fd.Name())), "); err != nil {")
+// ifPresent writes, for each of m's fields, a test of whether m holds
+// it, and inside the test what present writes for the field and the Go
+// expression x of its value: for a oneof, one type-switch case for each
+// of its cases (fl is the case, x is "x.Name"), else one if (x is
+// "m.Name").
+func (f *fileGen) ifPresent(fields []field, present func(fl field, x string)) {
+	for _, fl := range fields {
+		if fl.oneof != nil {
+			f.P("switch x := m.", fl.goName, ".(type) {")
+			for _, c := range fl.cases {
+				f.P("case *", c.caseType, ":")
+				f.P("if x != nil {")
+				present(c, "x."+c.goName)
+				f.P("}")
+			}
+			f.P("}")
+			continue
+		}
+		f.P("if ", presentExpr(fl), " {")
+		present(fl, "m."+fl.goName)
+		f.P("}")
+	}
+}
+
+// check writes code that runs call, Go source of its parts concatenated,
+// and returns its error if it fails.
+func (f *fileGen) check(call ...any) {
+	f.P(append(append([]any{"if err := "}, call...), "; err != nil {")...)
 	f.P("return err")
 	f.P("}")
+}
+
+func (f *fileGen) encodeKey(fd protoreflect.FieldDescriptor) {
+	f.check("e.EncodeString(", strconv.Quote(string(fd.Name())), ")")
 }
 
 // presentExpr returns the condition under which a plain field is encoded.

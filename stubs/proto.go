@@ -99,33 +99,33 @@ func tagBytes(num protoreflect.FieldNumber, t protowire.Type) string {
 }
 
 // packed names the parleyimpl functions that encode and decode a
-// repeated field of a packable kind ("" for kinds that are not packed).
+// repeated field of a packable kind ("" for kinds that are not packed):
+// AppendPacked<Elem> and Append<Elem>s.
 func packed(k protoreflect.Kind) (enc, dec string) {
-	switch k {
-	case protoreflect.Int32Kind, protoreflect.EnumKind:
-		return "AppendPackedInt32", "AppendInt32s"
-	case protoreflect.Int64Kind:
-		return "AppendPackedInt64", "AppendInt64s"
-	case protoreflect.Uint32Kind:
-		return "AppendPackedUint32", "AppendUint32s"
-	case protoreflect.Uint64Kind:
-		return "AppendPackedUint64", "AppendUint64s"
-	case protoreflect.Sint32Kind:
-		return "AppendPackedSint32", "AppendSint32s"
-	case protoreflect.Sint64Kind:
-		return "AppendPackedSint64", "AppendSint64s"
-	case protoreflect.BoolKind:
-		return "AppendPackedBool", "AppendBools"
-	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind:
-		return "AppendPackedFixed32", "AppendFixed32s"
-	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind:
-		return "AppendPackedFixed64", "AppendFixed64s"
-	case protoreflect.FloatKind:
-		return "AppendPackedFloat", "AppendFloats"
-	case protoreflect.DoubleKind:
-		return "AppendPackedDouble", "AppendDoubles"
+	elem, ok := packedElems[k]
+	if !ok {
+		return "", ""
 	}
-	return "", ""
+	return "AppendPacked" + elem, "Append" + elem + "s"
+}
+
+// packedElems names the element type of each packable kind in the names
+// of parleyimpl's packed encoders and decoders.
+var packedElems = map[protoreflect.Kind]string{
+	protoreflect.Int32Kind:    "Int32",
+	protoreflect.EnumKind:     "Int32",
+	protoreflect.Int64Kind:    "Int64",
+	protoreflect.Uint32Kind:   "Uint32",
+	protoreflect.Uint64Kind:   "Uint64",
+	protoreflect.Sint32Kind:   "Sint32",
+	protoreflect.Sint64Kind:   "Sint64",
+	protoreflect.BoolKind:     "Bool",
+	protoreflect.Fixed32Kind:  "Fixed32",
+	protoreflect.Sfixed32Kind: "Fixed32",
+	protoreflect.Fixed64Kind:  "Fixed64",
+	protoreflect.Sfixed64Kind: "Fixed64",
+	protoreflect.FloatKind:    "Float",
+	protoreflect.DoubleKind:   "Double",
 }
 
 // protoPresentExpr returns the condition under which a plain singular

@@ -18,6 +18,15 @@ import (
 // errFinished is returned by writes after the response is complete.
 var errFinished = errors.New("parley: write after the call finished")
 
+// writeErr is why a web stream's Write fails, or nil: the response is
+// complete (done), or the call is over (ctx, the stream's context).
+func writeErr(ctx context.Context, done bool) error {
+	if done {
+		return errFinished
+	}
+	return ctx.Err()
+}
+
 // response is the part of a web Stream that both web protocols share: the
 // header map and status the call layer fills, and the split of that map
 // into headers and trailers when the response goes out.
@@ -37,6 +46,23 @@ func (r *response) splitTrailers() http.Header {
 		}
 	}
 	return t
+}
+
+// deadline is the timer that cancels a web stream's call at its deadline,
+// in both web protocols; guarded by the stream's mu.
+type deadline struct{ timer *time.Timer }
+
+// reset makes cancel run at t, instead of at any deadline set before.
+func (d *deadline) reset(t time.Time, cancel func()) {
+	d.stop()
+	d.timer = time.AfterFunc(time.Until(t), cancel)
+}
+
+// stop stops the timer, if one is set.
+func (d *deadline) stop() {
+	if d.timer != nil {
+		d.timer.Stop()
+	}
 }
 
 // nativeToWeb rewrites the call layer's native content-type
@@ -75,7 +101,7 @@ type grpcWebStream struct {
 	done      bool   // finish has run: writes fail
 	raw       bool   // a non-200 answer: the body goes out as written
 	pending   []byte // text mode: body bytes not yet base64-encoded
-	timer     *time.Timer
+	deadline  deadline
 }
 
 func (h *Handler) serveGRPCWeb(w http.ResponseWriter, r *http.Request, subtype string, text bool) {
@@ -139,10 +165,7 @@ func (s *grpcWebStream) commit() {
 func (s *grpcWebStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
-		return 0, errFinished
-	}
-	if err := s.ctx.Err(); err != nil {
+	if err := writeErr(s.ctx, s.done); err != nil {
 		return 0, err
 	}
 	s.commit()
@@ -182,10 +205,7 @@ func (s *grpcWebStream) SetDeadline(t time.Time) {
 	_ = s.rc.SetWriteDeadline(t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	s.timer = time.AfterFunc(time.Until(t), s.cancel)
+	s.deadline.reset(t, s.cancel)
 }
 
 // finish completes the response once the StreamHandler has returned:
@@ -193,9 +213,7 @@ func (s *grpcWebStream) SetDeadline(t time.Time) {
 func (s *grpcWebStream) finish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.deadline.stop()
 	if s.done {
 		return
 	}

@@ -68,7 +68,7 @@ type wsStream struct {
 	done        bool   // finish has begun: writes fail, a read error is no cancellation
 	violation   error  // a framing error after the half-close, set by the pump
 	pending     []byte // written bytes not yet sent as frames
-	timer       *time.Timer
+	deadline    deadline
 }
 
 func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -309,10 +309,7 @@ func (s *wsStream) WriteHeader(status int) {
 func (s *wsStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done {
-		return 0, errFinished
-	}
-	if err := s.ctx.Err(); err != nil {
+	if err := writeErr(s.ctx, s.done); err != nil {
 		return 0, err
 	}
 	s.pending = append(s.pending, p...)
@@ -384,10 +381,7 @@ func (s *wsStream) writeBlock(flag byte, h http.Header) error {
 func (s *wsStream) SetDeadline(t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	s.timer = time.AfterFunc(time.Until(t), s.cancel)
+	s.deadline.reset(t, s.cancel)
 }
 
 // finish sends what the StreamHandler left: the headers and messages not
@@ -396,9 +390,7 @@ func (s *wsStream) SetDeadline(t time.Time) {
 // for the pump.
 func (s *wsStream) finish() {
 	s.mu.Lock()
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.deadline.stop()
 	status := s.resp.status
 	var trailers http.Header
 	var err error

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -157,26 +158,27 @@ var ErrMalformedProto = errors.New("parley: malformed protobuf")
 
 // ParseStatusProto decodes a google.rpc.Status. As protobuf parsers do, it
 // skips unknown fields, lets the last of a repeated scalar field win, and
-// accepts fields in any order; it fails with ErrMalformedProto on a
-// truncated field, a varint longer than 10 bytes, a field number 0, a group
-// wire type, or a known field with the wrong wire type. The returned
+// accepts fields in any order, and skips groups whole; it fails with
+// ErrMalformedProto on a truncated field, a varint longer than 10 bytes, a
+// field number 0, an unterminated group, or a known field with the wrong
+// wire type. The returned
 // details' Values are copies, not aliases of b. Strings are not checked for
 // UTF-8 validity.
 func ParseStatusProto(b []byte) (code Code, msg string, details []Detail, err error) {
-	err = walkProto(b, func(num int, typ int, v uint64, p []byte) error {
+	err = WalkProto(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
 		switch num {
 		case 1:
-			if typ != int(protowire.VarintType) {
+			if typ != protowire.VarintType {
 				return ErrMalformedProto
 			}
 			code = Code(uint32(v)) // int32: the low 32 bits
 		case 2:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return ErrMalformedProto
 			}
 			msg = string(p)
 		case 3:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return ErrMalformedProto
 			}
 			d, err := parseAny(p)
@@ -195,15 +197,15 @@ func ParseStatusProto(b []byte) (code Code, msg string, details []Detail, err er
 
 func parseAny(b []byte) (Detail, error) {
 	var d Detail
-	err := walkProto(b, func(num int, typ int, _ uint64, p []byte) error {
+	err := WalkProto(b, func(num protowire.Number, typ protowire.Type, _ uint64, p []byte) error {
 		switch num {
 		case 1:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return ErrMalformedProto
 			}
 			d.TypeURL = string(p)
 		case 2:
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return ErrMalformedProto
 			}
 			d.Value = append([]byte(nil), p...)
@@ -214,47 +216,76 @@ func parseAny(b []byte) (Detail, error) {
 }
 
 // WalkProto calls fn for every field of a protobuf-encoded message, in
-// order: its field number and wire type, and its value, a varint (wire
-// types 0, 1 and 5, the fixed ones read little-endian) or the bytes of a
-// length-delimited field (wire type 2, aliasing b). It stops at the first
-// error fn returns, and fails with ErrMalformedProto on bytes that are not
-// a sequence of well-formed fields (groups, wire types 3 and 4, are
-// rejected). It is the building block for hand-written protobuf decoders
-// such as the health service's.
-func WalkProto(b []byte, fn func(num, typ int, v uint64, p []byte) error) error {
-	return walkProto(b, fn)
-}
-
-func walkProto(b []byte, fn func(num, typ int, v uint64, p []byte) error) error {
+// order, with its number, its wire type and its value: v for varint and
+// fixed-size fields (the fixed ones read little-endian, a fixed32
+// zero-extended), p for length-delimited ones (aliasing b: fn must copy
+// what it keeps). Groups (wire types 3 and 4), which no proto3 message
+// declares, are skipped whole as unknown fields, as protobuf-go skips
+// them; fn is not called for them. WalkProto stops at the first error fn
+// returns, and fails with an error wrapping ErrMalformedProto on bytes
+// that are not a sequence of well-formed fields (a truncated field, a
+// varint longer than 10 bytes, field number 0, an unterminated or
+// mismatched group).
+//
+// It is the one protobuf field walker of parley: the health and
+// reflection services, errdetails and generated code (through
+// parleyimpl.DecodeProtoFields) decode with it. fn does not escape, so a
+// closure passed to it stays on the stack.
+func WalkProto(b []byte, fn func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return ErrMalformedProto
+			return malformedProto(n)
 		}
 		b = b[n:]
 		var v uint64
 		var p []byte
 		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed64Type:
-			v, n = protowire.ConsumeFixed64(b)
-		case protowire.Fixed32Type:
-			var v32 uint32
-			v32, n = protowire.ConsumeFixed32(b)
-			v = uint64(v32)
+		case protowire.VarintType, protowire.Fixed32Type, protowire.Fixed64Type:
+			v, n = ConsumeProtoScalar(typ, b)
 		case protowire.BytesType:
 			p, n = protowire.ConsumeBytes(b)
-		default: // groups
-			return ErrMalformedProto
+		default: // a group, skipped to its matching end, or an invalid wire type
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return malformedProto(n)
+			}
+			b = b[n:]
+			continue
 		}
 		if n < 0 {
-			return ErrMalformedProto
+			return malformedProto(n)
 		}
 		b = b[n:]
-		if err := fn(int(num), int(typ), v, p); err != nil {
+		if err := fn(num, typ, v, p); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ConsumeProtoScalar reads one value of the scalar wire type typ from the
+// front of b: a varint, a fixed32 (zero-extended) or a fixed64, the fixed
+// ones little-endian. It returns the value and how many bytes it read, or
+// a negative n, a protowire error code (see protowire.ParseError), when b
+// does not begin with such a value. It is how WalkProto reads a scalar
+// field's value, and how generated code reads each element of a packed
+// repeated field. It panics if typ is not VarintType, Fixed32Type or
+// Fixed64Type.
+func ConsumeProtoScalar(typ protowire.Type, b []byte) (v uint64, n int) {
+	switch typ {
+	case protowire.VarintType:
+		return protowire.ConsumeVarint(b)
+	case protowire.Fixed32Type:
+		v32, n := protowire.ConsumeFixed32(b)
+		return uint64(v32), n
+	case protowire.Fixed64Type:
+		return protowire.ConsumeFixed64(b)
+	}
+	panic(fmt.Sprintf("wire: ConsumeProtoScalar of wire type %d, not a scalar", typ))
+}
+
+// malformedProto is WalkProto's error for a protowire parse failure n.
+func malformedProto(n int) error {
+	return fmt.Errorf("%w: %v", ErrMalformedProto, protowire.ParseError(n))
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // TestStatusProtoVector checks the encoding against bytes computed by hand
@@ -51,7 +53,11 @@ func TestParseStatusProto(t *testing.T) {
 		{"truncated varint", []byte{0x08, 0x80}, false, 0, ""},
 		{"length beyond data", []byte{0x12, 0x05, 'x'}, false, 0, ""},
 		{"field number 0", []byte{0x00, 0x01}, false, 0, ""},
-		{"group", []byte{0x0b, 0x0c}, false, 0, ""},
+		{"group skipped as protobuf-go does", []byte{0x08, 0x03, 0x0b, 0x08, 0x01, 0x0c}, true, 3, ""},
+		{"unterminated group", []byte{0x0b, 0x08, 0x01}, false, 0, ""},
+		{"group ended by another field's end", []byte{0x0b, 0x14}, false, 0, ""},
+		{"stray end group", []byte{0x0c}, false, 0, ""},
+		{"reserved wire type", []byte{0x0e, 0x00}, false, 0, ""},
 		{"wrong wire type for code", []byte{0x0a, 0x00}, false, 0, ""},
 		{"overlong varint", []byte{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, false, 0, ""},
 		{"bad Any", []byte{0x1a, 0x02, 0x08, 0x80}, false, 0, ""},
@@ -137,6 +143,7 @@ func FuzzParseStatusProto(f *testing.F) {
 	f.Add([]byte{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add([]byte{0x1a, 0x00, 0x1a, 0x02, 0x12, 0x00})
 	f.Add([]byte{0x12, 0x05, 'x'})
+	f.Add([]byte{0x08, 0x03, 0x0b, 0x08, 0x01, 0x0c})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		code, msg, details, err := ParseStatusProto(b)
 		if err != nil {
@@ -156,6 +163,86 @@ func FuzzParseStatusProto(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWalkProtoAgreesWithProtowire checks the walker against protowire's
+// own reading of each field: the values it hands over and the groups it
+// skips whole.
+func TestWalkProtoAgreesWithProtowire(t *testing.T) {
+	var b []byte
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, 300)
+	b = protowire.AppendTag(b, 2, protowire.Fixed32Type)
+	b = protowire.AppendFixed32(b, 0xfffffffe)
+	b = protowire.AppendTag(b, 3, protowire.StartGroupType)
+	b = protowire.AppendTag(b, 4, protowire.Fixed64Type) // inside the group: not handed over
+	b = protowire.AppendFixed64(b, 7)
+	b = protowire.AppendTag(b, 3, protowire.EndGroupType)
+	b = protowire.AppendTag(b, 5, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, 1<<63)
+	b = protowire.AppendTag(b, 6, protowire.BytesType)
+	b = protowire.AppendBytes(b, []byte("ab"))
+	type got struct {
+		num protowire.Number
+		typ protowire.Type
+		v   uint64
+		p   string
+	}
+	var fields []got
+	err := WalkProto(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error {
+		fields = append(fields, got{num, typ, v, string(p)})
+		return nil
+	})
+	want := []got{
+		{1, protowire.VarintType, 300, ""},
+		{2, protowire.Fixed32Type, 0xfffffffe, ""},
+		{5, protowire.Fixed64Type, 1 << 63, ""},
+		{6, protowire.BytesType, 0, "ab"},
+	}
+	if err != nil || !reflect.DeepEqual(fields, want) {
+		t.Fatalf("WalkProto = %+v, %v; want %+v", fields, err, want)
+	}
+	for _, tc := range []struct {
+		typ protowire.Type
+		in  []byte
+		v   uint64
+		n   int
+	}{
+		{protowire.VarintType, []byte{0xac, 0x02, 0xff}, 300, 2},
+		{protowire.Fixed32Type, []byte{1, 0, 0, 0x80}, 0x80000001, 4},
+		{protowire.Fixed64Type, []byte{1, 0, 0, 0, 0, 0, 0, 0, 9}, 1, 8},
+	} {
+		if v, n := ConsumeProtoScalar(tc.typ, tc.in); v != tc.v || n != tc.n {
+			t.Errorf("ConsumeProtoScalar(%v, % x) = %d, %d; want %d, %d", tc.typ, tc.in, v, n, tc.v, tc.n)
+		}
+		if _, n := ConsumeProtoScalar(tc.typ, tc.in[:tc.n-1]); n >= 0 {
+			t.Errorf("ConsumeProtoScalar(%v) of a truncated value read %d bytes", tc.typ, n)
+		}
+	}
+}
+
+// TestSecondsNanosProto round-trips Timestamp and Duration bodies,
+// negative ones included, against bytes worked out from the spec.
+func TestSecondsNanosProto(t *testing.T) {
+	for _, tc := range []struct {
+		sec  int64
+		nsec int32
+		want []byte
+	}{
+		{0, 0, nil},
+		{1, 0, []byte{0x08, 0x01}},
+		{0, 5, []byte{0x10, 0x05}},
+		{-1, -5, []byte{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x10, 0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+	} {
+		b := AppendSecondsNanosProto(nil, tc.sec, tc.nsec)
+		if !bytes.Equal(b, tc.want) {
+			t.Errorf("AppendSecondsNanosProto(%d, %d) = % x, want % x", tc.sec, tc.nsec, b, tc.want)
+		}
+		sec, nsec, err := ParseSecondsNanosProto(b)
+		if err != nil || sec != tc.sec || nsec != tc.nsec {
+			t.Errorf("ParseSecondsNanosProto(% x) = %d, %d, %v", b, sec, nsec, err)
+		}
+	}
 }
 
 func isValidUTF8(s string) bool { return string([]rune(s)) == s }

@@ -59,9 +59,9 @@ func (protoCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 	case *struct{}:
 		return dst, nil
 	case *time.Time:
-		return appendSecondsNanos(dst, m.Unix(), int64(m.Nanosecond())), nil
+		return AppendSecondsNanosProto(dst, m.Unix(), int32(m.Nanosecond())), nil
 	case *time.Duration:
-		return appendSecondsNanos(dst, int64(*m/time.Second), int64(*m%time.Second)), nil
+		return AppendSecondsNanosProto(dst, int64(*m/time.Second), int32(*m%time.Second)), nil
 	}
 	return dst, fmt.Errorf("parley: proto marshal: %T has no protobuf encoding (generate it with parley gen)", v)
 }
@@ -87,14 +87,14 @@ func (protoCodec) Unmarshal(data []byte, v any) error {
 		}
 		return nil
 	case *time.Time:
-		sec, nsec, err := secondsNanos(data)
+		sec, nsec, err := ParseSecondsNanosProto(data)
 		if err != nil {
 			return fmt.Errorf("parley: proto unmarshal %T: %w", v, err)
 		}
-		*m = time.Unix(sec, nsec)
+		*m = time.Unix(sec, int64(nsec))
 		return nil
 	case *time.Duration:
-		sec, nsec, err := secondsNanos(data)
+		sec, nsec, err := ParseSecondsNanosProto(data)
 		if err != nil {
 			return fmt.Errorf("parley: proto unmarshal %T: %w", v, err)
 		}
@@ -108,30 +108,37 @@ func (protoCodec) Unmarshal(data []byte, v any) error {
 	return fmt.Errorf("parley: proto unmarshal: %T has no protobuf encoding (generate it with parley gen)", v)
 }
 
-// appendSecondsNanos appends the body of a Timestamp or Duration message.
-func appendSecondsNanos(b []byte, sec, nsec int64) []byte {
+// AppendSecondsNanosProto appends the body of a google.protobuf.Timestamp
+// or google.protobuf.Duration message, {int64 seconds = 1; int32 nanos =
+// 2}, each left out when zero, to b. The Proto codec writes *time.Time and
+// *time.Duration with it, and generated code and errdetails their fields
+// of those types.
+func AppendSecondsNanosProto(b []byte, sec int64, nsec int32) []byte {
 	if sec != 0 {
 		b = protowire.AppendTag(b, 1, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(sec))
 	}
 	if nsec != 0 {
 		b = protowire.AppendTag(b, 2, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(int64(int32(nsec))))
+		b = protowire.AppendVarint(b, uint64(int64(nsec)))
 	}
 	return b
 }
 
-// secondsNanos decodes the body of a Timestamp or Duration message.
-func secondsNanos(b []byte) (sec, nsec int64, err error) {
-	err = walkProto(b, func(num, typ int, v uint64, _ []byte) error {
-		if typ != int(protowire.VarintType) {
+// ParseSecondsNanosProto decodes the body of a google.protobuf.Timestamp
+// or google.protobuf.Duration message. Fields of other numbers or wire
+// types are skipped, as unknown; it fails only on bytes that are not
+// protobuf (an error wrapping ErrMalformedProto). It checks no ranges.
+func ParseSecondsNanosProto(b []byte) (sec int64, nsec int32, err error) {
+	err = WalkProto(b, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
+		if typ != protowire.VarintType {
 			return nil
 		}
 		switch num {
 		case 1:
 			sec = int64(v)
 		case 2:
-			nsec = int64(int32(v))
+			nsec = int32(v)
 		}
 		return nil
 	})

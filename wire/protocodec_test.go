@@ -22,9 +22,9 @@ func (m *protoName) AppendProto(dst []byte) ([]byte, error) {
 
 func (m *protoName) UnmarshalProto(data []byte) error {
 	*m = protoName{}
-	return WalkProto(data, func(num, typ int, _ uint64, p []byte) error {
+	return WalkProto(data, func(num protowire.Number, typ protowire.Type, _ uint64, p []byte) error {
 		if num == 1 {
-			if typ != int(protowire.BytesType) {
+			if typ != protowire.BytesType {
 				return ErrMalformedProto
 			}
 			m.name = string(p)

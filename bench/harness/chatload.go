@@ -148,16 +148,11 @@ func runChatServer(ctx context.Context, cfg ChatConfig, impl string, round int) 
 	r := chatResult{Impl: impl, Round: round, Members: cfg.Members, BigRoom: cfg.BigRoom}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	srv, err := startChild(ctx, Config{Command: cfg.Command, Env: cfg.Env},
-		[]string{"server", "-impl", impl, "-addr", "127.0.0.1:0", "-max-streams", strconv.Itoa(max(cfg.PerConn, 1) + 100)})
+	srv, addr, err := startServer(ctx, Config{Command: cfg.Command, Env: cfg.Env}, impl, max(cfg.PerConn, 1)+100)
 	if err != nil {
 		return r, err
 	}
 	defer srv.kill()
-	var hello struct{ Addr string }
-	if err := srv.read(&hello); err != nil {
-		return r, fmt.Errorf("server: %w", err)
-	}
 	var mark, hold serverStats
 	if err := srv.ask("stats", &mark); err != nil {
 		return r, err
@@ -165,7 +160,7 @@ func runChatServer(ctx context.Context, cfg ChatConfig, impl string, round int) 
 
 	// Phase 1: idle members, spread over rooms.
 	start := time.Now()
-	lg, err := connectMembers(ctx, hello.Addr, cfg, cfg.Members, func(i int) string { return fmt.Sprintf("room%d", i%cfg.Rooms) })
+	lg, err := connectMembers(ctx, addr, cfg, cfg.Members, func(i int) string { return fmt.Sprintf("room%d", i%cfg.Rooms) })
 	if err != nil {
 		return r, fmt.Errorf("connecting %d members: %w", cfg.Members, err)
 	}
@@ -182,7 +177,7 @@ func runChatServer(ctx context.Context, cfg ChatConfig, impl string, round int) 
 	lg.close()
 
 	// Phase 2: the burst in one big room.
-	lg, err = connectMembers(ctx, hello.Addr, cfg, cfg.BigRoom, func(int) string { return "big" })
+	lg, err = connectMembers(ctx, addr, cfg, cfg.BigRoom, func(int) string { return "big" })
 	if err != nil {
 		return r, fmt.Errorf("connecting the room of %d: %w", cfg.BigRoom, err)
 	}

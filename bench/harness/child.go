@@ -107,15 +107,11 @@ func serverMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	impl := fs.String("impl", implParley, "implementation: parley, grpc, protocol or raw")
 	addr := fs.String("addr", "127.0.0.1:0", "loopback address to listen on")
 	maxStreams := fs.Uint("max-streams", 11000, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS")
-	cpu := fs.String("cpuprofile", "", "write a CPU profile of the whole process to this file")
-	mem := fs.String("memprofile", "", "write an allocation profile to this file on exit")
-	if err := fs.Parse(args); err != nil {
+	cpu, mem, err := parseChildFlags(fs, args, addr)
+	if err != nil {
 		return err
 	}
-	if err := loopbackOnly(*addr); err != nil {
-		return err
-	}
-	stopProf, err := profiles(*cpu, *mem)
+	stopProf, err := profiles(cpu, mem)
 	if err != nil {
 		return err
 	}
@@ -171,12 +167,8 @@ func clientMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs.IntVar(&s.Streams, "streams", 10000, "idle: streams to hold open")
 	fs.DurationVar(&s.Warmup, "warmup", 500*time.Millisecond, "time before measuring")
 	fs.DurationVar(&s.Duration, "duration", 2*time.Second, "time measured")
-	cpu := fs.String("cpuprofile", "", "write a CPU profile of the whole process to this file")
-	mem := fs.String("memprofile", "", "write an allocation profile to this file on exit")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := loopbackOnly(*addr); err != nil {
+	cpu, mem, err := parseChildFlags(fs, args, addr)
+	if err != nil {
 		return err
 	}
 	e := env{addr: *addr, events: stdout, release: bufio.NewReader(stdin)}
@@ -187,7 +179,7 @@ func clientMain(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		e.dial = d
 	}
-	stopProf, err := profiles(*cpu, *mem)
+	stopProf, err := profiles(cpu, mem)
 	if err != nil {
 		return err
 	}
@@ -202,6 +194,18 @@ func clientMain(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(map[string]clientResult{"result": res})
+}
+
+// parseChildFlags adds the flags both subcommands take, -cpuprofile and
+// -memprofile, to fs, parses args and checks that the address flag addr
+// points to is on the loopback interface. It returns the profiles' files.
+func parseChildFlags(fs *flag.FlagSet, args []string, addr *string) (cpu, mem string, err error) {
+	fs.StringVar(&cpu, "cpuprofile", "", "write a CPU profile of the whole process to this file")
+	fs.StringVar(&mem, "memprofile", "", "write an allocation profile to this file on exit")
+	if err := fs.Parse(args); err != nil {
+		return "", "", err
+	}
+	return cpu, mem, loopbackOnly(*addr)
 }
 
 // loopbackOnly refuses any address that is not on the loopback interface:

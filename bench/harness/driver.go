@@ -158,22 +158,16 @@ func runCell(ctx context.Context, cfg Config, c cell, p pair, round int) (cellRe
 		return []string{"-cpuprofile", base + ".cpu.pprof", "-memprofile", base + ".alloc.pprof"}
 	}
 
-	srvArgs := append([]string{"server", "-impl", p.Server, "-addr", "127.0.0.1:0",
-		"-max-streams", strconv.Itoa(cfg.IdleStreams + 1000)}, prof("server")...)
-	srv, err := startChild(ctx, cfg, srvArgs)
+	srv, addr, err := startServer(ctx, cfg, p.Server, cfg.IdleStreams+1000, prof("server")...)
 	if err != nil {
 		return r, err
 	}
 	defer srv.kill()
-	var hello struct{ Addr string }
-	if err := srv.read(&hello); err != nil {
-		return r, fmt.Errorf("server: %w", err)
-	}
 	if err := srv.ask("stats", &r.Mark); err != nil {
 		return r, fmt.Errorf("server: %w", err)
 	}
 
-	cliArgs := append([]string{"client", "-impl", p.Client, "-addr", hello.Addr,
+	cliArgs := append([]string{"client", "-impl", p.Client, "-addr", addr,
 		"-kind", s.Kind, "-conc", strconv.Itoa(s.Conc), "-size", strconv.Itoa(s.Size),
 		"-streams", strconv.Itoa(s.Streams), "-warmup", s.Warmup.String(), "-duration", s.Duration.String()}, prof("client")...)
 	cli, err := startChild(ctx, cfg, cliArgs)
@@ -227,6 +221,23 @@ type child struct {
 	stdout *bufio.Scanner
 	stderr *bytes.Buffer
 	waited bool
+}
+
+// startServer starts a "server" child process serving impl on a loopback
+// port with maxStreams concurrent streams a connection (and the further
+// flags args), and returns it and the address it serves.
+func startServer(ctx context.Context, cfg Config, impl string, maxStreams int, args ...string) (srv *child, addr string, err error) {
+	srv, err = startChild(ctx, cfg, append([]string{"server", "-impl", impl, "-addr", "127.0.0.1:0",
+		"-max-streams", strconv.Itoa(maxStreams)}, args...))
+	if err != nil {
+		return nil, "", err
+	}
+	var hello struct{ Addr string }
+	if err := srv.read(&hello); err != nil {
+		srv.kill()
+		return nil, "", fmt.Errorf("server: %w", err)
+	}
+	return srv, hello.Addr, nil
 }
 
 func startChild(ctx context.Context, cfg Config, args []string) (*child, error) {

@@ -237,9 +237,7 @@ func window(s spec, endAfterDrain bool, work func(stop *atomic.Bool, count *atom
 func runIdle(ctx context.Context, s spec, e env, open func(context.Context) (bidiStream, error), payload []byte) (clientResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	goruntime.GC()
-	before := heldMem()
-	m0, t0 := readMem(), time.Now()
+	h := startHolding()
 	streams := make([]bidiStream, s.Streams)
 	var next atomic.Int64
 	var failed atomic.Bool
@@ -269,23 +267,51 @@ func runIdle(ctx context.Context, s spec, e env, open func(context.Context) (bid
 	if err := g.Wait(); err != nil {
 		return clientResult{}, err
 	}
-	t1, m1 := time.Now(), readMem()
+	h.opened()
+	res, err := h.hold(e, s.Streams)
+	goruntime.KeepAlive(streams)
+	return res, err
+}
+
+// holding measures a workload that opens streams or connections and
+// holds them while the driver samples the server: the time and
+// allocations of the opening, and the memory held.
+type holding struct {
+	before int64 // heldMem before opening
+	m0, m1 memSnap
+	t0, t1 time.Time
+}
+
+// startHolding starts measuring, before the workload opens anything.
+func startHolding() *holding {
+	goruntime.GC()
+	h := &holding{before: heldMem()}
+	h.m0, h.t0 = readMem(), time.Now()
+	return h
+}
+
+// opened marks the end of the opening.
+func (h *holding) opened() { h.t1, h.m1 = time.Now(), readMem() }
+
+// hold measures the memory held, tells the driver the client is holding
+// ({"event":"holding"}), waits for its go-ahead to let go, and returns
+// the result for n streams or connections held.
+func (h *holding) hold(e env, n int) (clientResult, error) {
 	goruntime.GC()
 	goruntime.GC() // pooled buffers survive one (readServerStats)
-	held := heldMem() - before
+	held := heldMem() - h.before
 	if _, err := fmt.Fprintln(e.events, `{"event":"holding"}`); err != nil {
 		return clientResult{}, err
 	}
 	if _, err := e.release.ReadString('\n'); err != nil {
 		return clientResult{}, errors.New("no go-ahead from the driver")
 	}
-	goruntime.KeepAlive(streams)
 	return clientResult{
-		Ops:        int64(s.Streams),
-		TotalOps:   int64(s.Streams),
-		Seconds:    t1.Sub(t0).Seconds(),
-		Mallocs:    m1.mallocs - m0.mallocs,
-		AllocBytes: m1.bytes - m0.bytes,
+		Ops:        int64(n),
+		TotalOps:   int64(n),
+		Seconds:    h.t1.Sub(h.t0).Seconds(),
+		Mallocs:    h.m1.mallocs - h.m0.mallocs,
+		AllocBytes: h.m1.bytes - h.m0.bytes,
 		HeldMem:    held,
 	}, nil
 }
@@ -302,9 +328,7 @@ func heldMem() int64 {
 // call, holds them open until the driver has sampled the server's memory,
 // then closes them all.
 func runConns(ctx context.Context, s spec, e env) (clientResult, error) {
-	goruntime.GC()
-	before := heldMem()
-	m0, t0 := readMem(), time.Now()
+	h := startHolding()
 	conns := make([]conn, 0, s.Streams)
 	defer func() {
 		for _, c := range conns {
@@ -322,27 +346,11 @@ func runConns(ctx context.Context, s spec, e env) (clientResult, error) {
 			return clientResult{}, fmt.Errorf("connection %d: %w", len(conns), err)
 		}
 	}
-	t1, m1 := time.Now(), readMem()
+	h.opened()
 	// Idle means idle for a while: parley gives an idle connection's
 	// buffers back after a second without traffic.
 	time.Sleep(connsIdle)
-	goruntime.GC()
-	goruntime.GC() // pooled buffers survive one (readServerStats)
-	held := heldMem() - before
-	if _, err := fmt.Fprintln(e.events, `{"event":"holding"}`); err != nil {
-		return clientResult{}, err
-	}
-	if _, err := e.release.ReadString('\n'); err != nil {
-		return clientResult{}, errors.New("no go-ahead from the driver")
-	}
-	return clientResult{
-		Ops:        int64(s.Streams),
-		TotalOps:   int64(s.Streams),
-		Seconds:    t1.Sub(t0).Seconds(),
-		Mallocs:    m1.mallocs - m0.mallocs,
-		AllocBytes: m1.bytes - m0.bytes,
-		HeldMem:    held,
-	}, nil
+	return h.hold(e, s.Streams)
 }
 
 // connsIdle is how long the conns cell lets its connections sit idle

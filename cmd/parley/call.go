@@ -124,16 +124,9 @@ func parseCallArgs(args []string, stderr io.Writer) (callFlags, []string, error)
 	fs.StringVar(&f.cacert, "cacert", "", "verify the server with the CA certificates in `FILE` (PEM; implies -tls)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "call deadline, sent as grpc-timeout (0: none)")
 	fs.BoolVar(&f.verbose, "v", false, "print response headers and trailers to standard error")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), callUsage)
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseInterleaved(fs, args, callUsage)
 	if err != nil {
-		if err == flag.ErrHelp {
-			return f, nil, err
-		}
-		return f, nil, errUsage
+		return f, nil, err
 	}
 	if len(pos) < 2 || len(pos) > 3 {
 		fs.Usage()

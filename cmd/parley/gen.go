@@ -18,19 +18,12 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&importPaths, "I", "search `DIR` for imports (repeatable; default: each file's own directory)")
 	quiet := fs.Bool("q", false, "do not list the files written")
 	lang := fs.String("lang", "go", "generate `LANG`: go (FILE.parley.go), or ts (FILE.parley.ts, a TypeScript browser client, and parley.ts, its runtime)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: parley gen [-lang go|ts] [-out DIR] [-I DIR]... FILE.proto...\n\n"+
-			"Generates FILE.parley.go for each FILE.proto: msgpack message types and\n"+
-			"typed server and client stubs. Well-known imports (google/protobuf/*.proto)\n"+
-			"need no files on disk. No protoc is needed.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	files, err := parseInterleaved(fs, args)
+	files, err := parseInterleaved(fs, args, "Usage: parley gen [-lang go|ts] [-out DIR] [-I DIR]... FILE.proto...\n\n"+
+		"Generates FILE.parley.go for each FILE.proto: msgpack message types and\n"+
+		"typed server and client stubs. Well-known imports (google/protobuf/*.proto)\n"+
+		"need no files on disk. No protoc is needed.\n\nFlags:\n")
 	if err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return errUsage
+		return err
 	}
 	if len(files) == 0 {
 		fs.Usage()

@@ -107,12 +107,22 @@ func (l *stringList) Set(s string) error {
 }
 
 // parseInterleaved parses flags that may appear before, between or after
-// positional arguments, and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+// positional arguments, and returns the positional ones. fs's usage
+// message is usage followed by its flags' defaults. It fails with
+// flag.ErrHelp for -h, else with errUsage (the flag package has printed
+// what was wrong).
+func parseInterleaved(fs *flag.FlagSet, args []string, usage string) ([]string, error) {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if err == flag.ErrHelp {
+				return nil, err
+			}
+			return nil, errUsage
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -16,19 +16,12 @@ func runProtocol(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var importPaths stringList
 	fs.Var(&importPaths, "I", "search `DIR` for imports (repeatable; default: the file's own directory)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: parley protocol [-I DIR]... FILE.proto [Service/Method]\n\n"+
-			"Checks the @protocol declarations of FILE.proto and prints each as a\n"+
-			"Mermaid state diagram (or only the named method's; Service may be\n"+
-			"qualified by its package).\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	rest, err := parseInterleaved(fs, args)
+	rest, err := parseInterleaved(fs, args, "Usage: parley protocol [-I DIR]... FILE.proto [Service/Method]\n\n"+
+		"Checks the @protocol declarations of FILE.proto and prints each as a\n"+
+		"Mermaid state diagram (or only the named method's; Service may be\n"+
+		"qualified by its package).\n\nFlags:\n")
 	if err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return errUsage
+		return err
 	}
 	if len(rest) < 1 || len(rest) > 2 {
 		fs.Usage()

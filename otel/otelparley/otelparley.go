@@ -165,33 +165,26 @@ func newHandler(client bool, c config) *handler {
 	// Instruments that fail to be made are no-ops; the error goes to the
 	// global OpenTelemetry error handler, as otelgrpc does.
 	if client {
-		d, err := rpcconv.NewClientDuration(meter)
-		handle(err)
-		h.duration = d.Float64Histogram
-		rq, err := rpcconv.NewClientRequestSize(meter)
-		handle(err)
-		rs, err := rpcconv.NewClientResponseSize(meter)
-		handle(err)
-		rqn, err := rpcconv.NewClientRequestsPerRPC(meter)
-		handle(err)
-		rsn, err := rpcconv.NewClientResponsesPerRPC(meter)
-		handle(err)
-		h.reqSize, h.resSize, h.reqCount, h.resCount = rq.Int64Histogram, rs.Int64Histogram, rqn.Int64Histogram, rsn.Int64Histogram
+		h.duration = made(rpcconv.NewClientDuration(meter)).Float64Histogram
+		h.reqSize = made(rpcconv.NewClientRequestSize(meter)).Int64Histogram
+		h.resSize = made(rpcconv.NewClientResponseSize(meter)).Int64Histogram
+		h.reqCount = made(rpcconv.NewClientRequestsPerRPC(meter)).Int64Histogram
+		h.resCount = made(rpcconv.NewClientResponsesPerRPC(meter)).Int64Histogram
 	} else {
-		d, err := rpcconv.NewServerDuration(meter)
-		handle(err)
-		h.duration = d.Float64Histogram
-		rq, err := rpcconv.NewServerRequestSize(meter)
-		handle(err)
-		rs, err := rpcconv.NewServerResponseSize(meter)
-		handle(err)
-		rqn, err := rpcconv.NewServerRequestsPerRPC(meter)
-		handle(err)
-		rsn, err := rpcconv.NewServerResponsesPerRPC(meter)
-		handle(err)
-		h.reqSize, h.resSize, h.reqCount, h.resCount = rq.Int64Histogram, rs.Int64Histogram, rqn.Int64Histogram, rsn.Int64Histogram
+		h.duration = made(rpcconv.NewServerDuration(meter)).Float64Histogram
+		h.reqSize = made(rpcconv.NewServerRequestSize(meter)).Int64Histogram
+		h.resSize = made(rpcconv.NewServerResponseSize(meter)).Int64Histogram
+		h.reqCount = made(rpcconv.NewServerRequestsPerRPC(meter)).Int64Histogram
+		h.resCount = made(rpcconv.NewServerResponsesPerRPC(meter)).Int64Histogram
 	}
 	return h
+}
+
+// made returns the instrument v; err, from making it, goes to handle (v
+// is then a no-op).
+func made[T any](v T, err error) T {
+	handle(err)
+	return v
 }
 
 func handle(err error) {

@@ -1,9 +1,12 @@
 package parleyimpl
 
 import (
+	"fmt"
 	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/parleyrpc/parley/wire"
 )
 
 // The packed encoders append a repeated scalar field as protobuf-go does:
@@ -13,43 +16,42 @@ import (
 // packed form and one unpacked element alike, as protobuf parsers must;
 // an occurrence of another wire type is ignored (an unknown field).
 
+// appendPackedLen appends the tag of field num, a packed list, and its
+// length, size bytes.
+func appendPackedLen(b []byte, num protowire.Number, size int) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(size))
+}
+
 // appendPackedVarints appends s packed as varints.
 func appendPackedVarints[T any](b []byte, num protowire.Number, s []T, conv func(T) uint64) []byte {
 	if len(s) == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
 	n := 0
 	for _, x := range s {
 		n += protowire.SizeVarint(conv(x))
 	}
-	b = protowire.AppendVarint(b, uint64(n))
+	b = appendPackedLen(b, num, n)
 	for _, x := range s {
 		b = protowire.AppendVarint(b, conv(x))
 	}
 	return b
 }
 
-func appendPackedFixed32[T any](b []byte, num protowire.Number, s []T, conv func(T) uint32) []byte {
+// appendPackedFixed appends s packed as fixed-size values of size bytes,
+// 4 (fixed32) or 8 (fixed64).
+func appendPackedFixed[T any](b []byte, num protowire.Number, s []T, size int, conv func(T) uint64) []byte {
 	if len(s) == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(4*len(s)))
+	b = appendPackedLen(b, num, size*len(s))
 	for _, x := range s {
-		b = protowire.AppendFixed32(b, conv(x))
-	}
-	return b
-}
-
-func appendPackedFixed64[T any](b []byte, num protowire.Number, s []T, conv func(T) uint64) []byte {
-	if len(s) == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(8*len(s)))
-	for _, x := range s {
-		b = protowire.AppendFixed64(b, conv(x))
+		if size == 4 {
+			b = protowire.AppendFixed32(b, uint32(conv(x)))
+		} else {
+			b = protowire.AppendFixed64(b, conv(x))
+		}
 	}
 	return b
 }
@@ -91,22 +93,22 @@ func AppendPackedBool(b []byte, num protowire.Number, s []bool) []byte {
 
 // AppendPackedFixed32 appends a repeated fixed32 or sfixed32 field.
 func AppendPackedFixed32[T ~uint32 | ~int32](b []byte, num protowire.Number, s []T) []byte {
-	return appendPackedFixed32(b, num, s, func(x T) uint32 { return uint32(x) })
+	return appendPackedFixed(b, num, s, 4, func(x T) uint64 { return uint64(uint32(x)) })
 }
 
 // AppendPackedFixed64 appends a repeated fixed64 or sfixed64 field.
 func AppendPackedFixed64[T ~uint64 | ~int64](b []byte, num protowire.Number, s []T) []byte {
-	return appendPackedFixed64(b, num, s, func(x T) uint64 { return uint64(x) })
+	return appendPackedFixed(b, num, s, 8, func(x T) uint64 { return uint64(x) })
 }
 
 // AppendPackedFloat appends a repeated float field.
 func AppendPackedFloat(b []byte, num protowire.Number, s []float32) []byte {
-	return appendPackedFixed32(b, num, s, math.Float32bits)
+	return appendPackedFixed(b, num, s, 4, func(x float32) uint64 { return uint64(math.Float32bits(x)) })
 }
 
 // AppendPackedDouble appends a repeated double field.
 func AppendPackedDouble(b []byte, num protowire.Number, s []float64) []byte {
-	return appendPackedFixed64(b, num, s, math.Float64bits)
+	return appendPackedFixed(b, num, s, 8, math.Float64bits)
 }
 
 // appendElems decodes one occurrence of a repeated scalar field whose
@@ -131,25 +133,20 @@ func appendElems[T any](s []T, typ protowire.Type, v uint64, p []byte, wt protow
 		s = make([]T, 0, min(len(p)/per, 1<<16))
 	}
 	for len(p) > 0 {
-		var x uint64
-		var n int
-		switch wt {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(p)
-		case protowire.Fixed32Type:
-			var x32 uint32
-			x32, n = protowire.ConsumeFixed32(p)
-			x = uint64(x32)
-		default:
-			x, n = protowire.ConsumeFixed64(p)
-		}
+		x, n := wire.ConsumeProtoScalar(wt, p)
 		if n < 0 {
-			return s, malformed(n)
+			return s, malformedProto(n)
 		}
 		p = p[n:]
 		s = append(s, conv(x))
 	}
 	return s, nil
+}
+
+// malformedProto is the error for a packed list that protowire cannot
+// parse (n is its error code), as wire.WalkProto reports one.
+func malformedProto(n int) error {
+	return fmt.Errorf("%w: %v", wire.ErrMalformedProto, protowire.ParseError(n))
 }
 
 // AppendInt32s decodes an occurrence of a repeated int32 or enum field.

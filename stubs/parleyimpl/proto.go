@@ -30,53 +30,15 @@ var ErrProtoTooDeep = fmt.Errorf("%w: messages nested more than %d deep", wire.E
 // Groups (wire types 3 and 4) are skipped, as fields no proto3 message
 // declares. It stops at the first error field returns, and fails with an
 // error wrapping wire.ErrMalformedProto on bytes that are not a sequence
-// of well-formed fields.
+// of well-formed fields. It is wire.WalkProto, under the name generated
+// code calls.
 //
 // field does not escape, so the closure generated code passes stays on
 // the stack. A field whose wire type is not the one its declaration
 // implies is treated as unknown by generated code (skipped), as
 // protobuf-go does.
 func DecodeProtoFields(b []byte, field func(num protowire.Number, typ protowire.Type, v uint64, p []byte) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return malformed(n)
-		}
-		b = b[n:]
-		var v uint64
-		var p []byte
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed64Type:
-			v, n = protowire.ConsumeFixed64(b)
-		case protowire.Fixed32Type:
-			var v32 uint32
-			v32, n = protowire.ConsumeFixed32(b)
-			v = uint64(v32)
-		case protowire.BytesType:
-			p, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return malformed(n)
-			}
-			b = b[n:]
-			continue
-		}
-		if n < 0 {
-			return malformed(n)
-		}
-		b = b[n:]
-		if err := field(num, typ, v, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func malformed(n int) error {
-	return fmt.Errorf("%w: %v", wire.ErrMalformedProto, protowire.ParseError(n))
+	return wire.WalkProto(b, field)
 }
 
 // ProtoTooDeep returns the error of a MergeProto called with no depth
@@ -154,39 +116,15 @@ func appendSecondsNanos(b []byte, num protowire.Number, s int64, n int32) []byte
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	pos := len(b)
 	b = append(b, 0)
-	if s != 0 {
-		b = append(b, 0x08)
-		b = protowire.AppendVarint(b, uint64(s))
-	}
-	if n != 0 {
-		b = append(b, 0x10)
-		b = protowire.AppendVarint(b, uint64(int64(n)))
-	}
+	b = wire.AppendSecondsNanosProto(b, s, n)
 	return EndLen(b, pos)
-}
-
-// secondsNanos decodes a Timestamp or Duration message.
-func secondsNanos(p []byte) (s int64, n int32, err error) {
-	err = DecodeProtoFields(p, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) error {
-		if typ != protowire.VarintType {
-			return nil
-		}
-		switch num {
-		case 1:
-			s = int64(v)
-		case 2:
-			n = int32(v)
-		}
-		return nil
-	})
-	return s, n, err
 }
 
 // ProtoTimestamp decodes a google.protobuf.Timestamp message into the
 // time.Time it stands for, as msgpack's timestamp decoding does
 // (time.Unix, in the local zone).
 func ProtoTimestamp(p []byte) (time.Time, error) {
-	s, n, err := secondsNanos(p)
+	s, n, err := wire.ParseSecondsNanosProto(p)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -200,7 +138,7 @@ var ErrDurationRange = errors.New("parley: google.protobuf.Duration out of time.
 
 // ProtoDuration decodes a google.protobuf.Duration message.
 func ProtoDuration(p []byte) (time.Duration, error) {
-	s, n, err := secondsNanos(p)
+	s, n, err := wire.ParseSecondsNanosProto(p)
 	if err != nil {
 		return 0, err
 	}

@@ -111,52 +111,47 @@ func deref[T any](p *T) T {
 	return *p
 }
 
+// protoScalarValue decodes a wrapper message whose value has wire type
+// typ, converted by conv.
+func protoScalarValue[T any](p []byte, typ protowire.Type, conv func(uint64) T) (*T, error) {
+	v, _, err := wrapped(p, typ)
+	x := conv(v)
+	return &x, err
+}
+
 // ProtoDoubleValue decodes a DoubleValue message.
 func ProtoDoubleValue(p []byte) (*float64, error) {
-	v, _, err := wrapped(p, protowire.Fixed64Type)
-	x := math.Float64frombits(v)
-	return &x, err
+	return protoScalarValue(p, protowire.Fixed64Type, math.Float64frombits)
 }
 
 // ProtoFloatValue decodes a FloatValue message.
 func ProtoFloatValue(p []byte) (*float32, error) {
-	v, _, err := wrapped(p, protowire.Fixed32Type)
-	x := math.Float32frombits(uint32(v))
-	return &x, err
+	return protoScalarValue(p, protowire.Fixed32Type, func(v uint64) float32 { return math.Float32frombits(uint32(v)) })
 }
 
 // ProtoInt64Value decodes an Int64Value message.
 func ProtoInt64Value(p []byte) (*int64, error) {
-	v, _, err := wrapped(p, protowire.VarintType)
-	x := int64(v)
-	return &x, err
+	return protoScalarValue(p, protowire.VarintType, func(v uint64) int64 { return int64(v) })
 }
 
 // ProtoUInt64Value decodes a UInt64Value message.
 func ProtoUInt64Value(p []byte) (*uint64, error) {
-	v, _, err := wrapped(p, protowire.VarintType)
-	return &v, err
+	return protoScalarValue(p, protowire.VarintType, func(v uint64) uint64 { return v })
 }
 
 // ProtoInt32Value decodes an Int32Value message.
 func ProtoInt32Value(p []byte) (*int32, error) {
-	v, _, err := wrapped(p, protowire.VarintType)
-	x := int32(v)
-	return &x, err
+	return protoScalarValue(p, protowire.VarintType, func(v uint64) int32 { return int32(v) })
 }
 
 // ProtoUInt32Value decodes a UInt32Value message.
 func ProtoUInt32Value(p []byte) (*uint32, error) {
-	v, _, err := wrapped(p, protowire.VarintType)
-	x := uint32(v)
-	return &x, err
+	return protoScalarValue(p, protowire.VarintType, func(v uint64) uint32 { return uint32(v) })
 }
 
 // ProtoBoolValue decodes a BoolValue message.
 func ProtoBoolValue(p []byte) (*bool, error) {
-	v, _, err := wrapped(p, protowire.VarintType)
-	x := v != 0
-	return &x, err
+	return protoScalarValue(p, protowire.VarintType, func(v uint64) bool { return v != 0 })
 }
 
 // ProtoStringValue decodes a StringValue message.
@@ -175,68 +170,52 @@ func ProtoBytesValue(p []byte) ([]byte, error) {
 	return append([]byte{}, q...), err
 }
 
-// EncodeMsgpackDoubleValue writes a DoubleValue: its value, or nil.
-func EncodeMsgpackDoubleValue(e *msgpack.Encoder, v *float64) error {
+// encodeWrapper writes *v with encode, or nil for a nil v.
+func encodeWrapper[T any](e *msgpack.Encoder, v *T, encode func(T) error) error {
 	if v == nil {
 		return e.EncodeNil()
 	}
-	return e.EncodeFloat64(*v)
+	return encode(*v)
+}
+
+// EncodeMsgpackDoubleValue writes a DoubleValue: its value, or nil.
+func EncodeMsgpackDoubleValue(e *msgpack.Encoder, v *float64) error {
+	return encodeWrapper(e, v, e.EncodeFloat64)
 }
 
 // EncodeMsgpackFloatValue writes a FloatValue: its value, or nil.
 func EncodeMsgpackFloatValue(e *msgpack.Encoder, v *float32) error {
-	if v == nil {
-		return e.EncodeNil()
-	}
-	return e.EncodeFloat32(*v)
+	return encodeWrapper(e, v, e.EncodeFloat32)
 }
 
 // EncodeMsgpackInt64Value writes an Int64Value: its value, or nil.
 func EncodeMsgpackInt64Value(e *msgpack.Encoder, v *int64) error {
-	if v == nil {
-		return e.EncodeNil()
-	}
-	return e.EncodeInt(*v)
+	return encodeWrapper(e, v, e.EncodeInt)
 }
 
 // EncodeMsgpackInt32Value writes an Int32Value: its value, or nil.
 func EncodeMsgpackInt32Value(e *msgpack.Encoder, v *int32) error {
-	if v == nil {
-		return e.EncodeNil()
-	}
-	return e.EncodeInt(int64(*v))
+	return encodeWrapper(e, v, func(x int32) error { return e.EncodeInt(int64(x)) })
 }
 
 // EncodeMsgpackUInt64Value writes a UInt64Value: its value, or nil.
 func EncodeMsgpackUInt64Value(e *msgpack.Encoder, v *uint64) error {
-	if v == nil {
-		return e.EncodeNil()
-	}
-	return e.EncodeUint(*v)
+	return encodeWrapper(e, v, e.EncodeUint)
 }
 
 // EncodeMsgpackUInt32Value writes a UInt32Value: its value, or nil.
 func EncodeMsgpackUInt32Value(e *msgpack.Encoder, v *uint32) error {
-	if v == nil {
-		return e.EncodeNil()
-	}
-	return e.EncodeUint(uint64(*v))
+	return encodeWrapper(e, v, func(x uint32) error { return e.EncodeUint(uint64(x)) })
 }
 
 // EncodeMsgpackBoolValue writes a BoolValue: its value, or nil.
 func EncodeMsgpackBoolValue(e *msgpack.Encoder, v *bool) error {
-	if v == nil {
-		return e.EncodeNil()
-	}
-	return e.EncodeBool(*v)
+	return encodeWrapper(e, v, e.EncodeBool)
 }
 
 // EncodeMsgpackStringValue writes a StringValue: its value, or nil.
 func EncodeMsgpackStringValue(e *msgpack.Encoder, v *string) error {
-	if v == nil {
-		return e.EncodeNil()
-	}
-	return e.EncodeString(*v)
+	return encodeWrapper(e, v, e.EncodeString)
 }
 
 // EncodeMsgpackBytesValue writes a BytesValue: its value, or nil.
@@ -253,77 +232,57 @@ func nilNext(d *msgpack.Decoder) bool {
 	return err == nil && c == msgpcode.Nil
 }
 
-// DecodeMsgpackDoubleValue reads a DoubleValue (any msgpack number).
-func DecodeMsgpackDoubleValue(d *msgpack.Decoder) (*float64, error) {
+// decodeWrapper reads a wrapper's value with decode, or nil for msgpack
+// nil.
+func decodeWrapper[T any](d *msgpack.Decoder, decode func() (T, error)) (*T, error) {
 	if nilNext(d) {
 		return nil, d.Skip()
 	}
-	x, err := d.DecodeFloat64()
+	x, err := decode()
 	return &x, err
+}
+
+// DecodeMsgpackDoubleValue reads a DoubleValue (any msgpack number).
+func DecodeMsgpackDoubleValue(d *msgpack.Decoder) (*float64, error) {
+	return decodeWrapper(d, d.DecodeFloat64)
 }
 
 // DecodeMsgpackFloatValue reads a FloatValue (any msgpack number).
 func DecodeMsgpackFloatValue(d *msgpack.Decoder) (*float32, error) {
-	if nilNext(d) {
-		return nil, d.Skip()
-	}
-	x, err := d.DecodeFloat64()
-	f := float32(x)
-	return &f, err
+	return decodeWrapper(d, func() (float32, error) {
+		x, err := d.DecodeFloat64()
+		return float32(x), err
+	})
 }
 
 // DecodeMsgpackInt64Value reads an Int64Value.
 func DecodeMsgpackInt64Value(d *msgpack.Decoder) (*int64, error) {
-	if nilNext(d) {
-		return nil, d.Skip()
-	}
-	x, err := d.DecodeInt64()
-	return &x, err
+	return decodeWrapper(d, d.DecodeInt64)
 }
 
 // DecodeMsgpackInt32Value reads an Int32Value.
 func DecodeMsgpackInt32Value(d *msgpack.Decoder) (*int32, error) {
-	if nilNext(d) {
-		return nil, d.Skip()
-	}
-	x, err := d.DecodeInt32()
-	return &x, err
+	return decodeWrapper(d, d.DecodeInt32)
 }
 
 // DecodeMsgpackUInt64Value reads a UInt64Value.
 func DecodeMsgpackUInt64Value(d *msgpack.Decoder) (*uint64, error) {
-	if nilNext(d) {
-		return nil, d.Skip()
-	}
-	x, err := d.DecodeUint64()
-	return &x, err
+	return decodeWrapper(d, d.DecodeUint64)
 }
 
 // DecodeMsgpackUInt32Value reads a UInt32Value.
 func DecodeMsgpackUInt32Value(d *msgpack.Decoder) (*uint32, error) {
-	if nilNext(d) {
-		return nil, d.Skip()
-	}
-	x, err := d.DecodeUint32()
-	return &x, err
+	return decodeWrapper(d, d.DecodeUint32)
 }
 
 // DecodeMsgpackBoolValue reads a BoolValue.
 func DecodeMsgpackBoolValue(d *msgpack.Decoder) (*bool, error) {
-	if nilNext(d) {
-		return nil, d.Skip()
-	}
-	x, err := d.DecodeBool()
-	return &x, err
+	return decodeWrapper(d, d.DecodeBool)
 }
 
 // DecodeMsgpackStringValue reads a StringValue.
 func DecodeMsgpackStringValue(d *msgpack.Decoder) (*string, error) {
-	if nilNext(d) {
-		return nil, d.Skip()
-	}
-	x, err := d.DecodeString()
-	return &x, err
+	return decodeWrapper(d, d.DecodeString)
 }
 
 // DecodeMsgpackBytesValue reads a BytesValue; the result is not nil

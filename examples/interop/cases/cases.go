@@ -15,15 +15,22 @@ import (
 	"github.com/parleyrpc/parley/wire"
 )
 
-// Sizes and values from grpc/grpc doc/interop-test-descriptions.md.
+// Sizes and values from grpc/grpc doc/interop-test-descriptions.md,
+// shared with the interop module's grpc-go client.
 var (
-	reqSizes  = []int{27182, 8, 1828, 45904}
-	respSizes = []int{31415, 9, 2653, 58979}
+	// ReqSizes are the sizes of the requests of client_streaming and
+	// ping_pong.
+	ReqSizes = []int{27182, 8, 1828, 45904}
+	// RespSizes are the sizes of the responses of server_streaming and
+	// ping_pong.
+	RespSizes = []int{31415, 9, 2653, 58979}
 )
 
 const (
-	largeReqSize  = 271828
-	largeRespSize = 314159
+	// LargeReqSize is the size of large_unary's request.
+	LargeReqSize = 271828
+	// LargeRespSize is the size of large_unary's response.
+	LargeRespSize = 314159
 	// InitialMetadataValue is what custom_metadata sends under
 	// x-grpc-test-echo-initial.
 	InitialMetadataValue = "test_initial_metadata_value"
@@ -251,8 +258,8 @@ func emptyUnary(ctx context.Context, r *Runner) error {
 func largeRequest() *testpb.SimpleRequest {
 	return &testpb.SimpleRequest{
 		ResponseType: testpb.PayloadType_COMPRESSABLE,
-		ResponseSize: largeRespSize,
-		Payload:      testpb.NewPayload(largeReqSize),
+		ResponseSize: LargeRespSize,
+		Payload:      testpb.NewPayload(LargeReqSize),
 	}
 }
 
@@ -261,7 +268,7 @@ func largeUnary(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return err
 	}
-	return checkPayload(res.Payload, largeRespSize)
+	return CheckPayload(res.Payload, LargeRespSize)
 }
 
 func clientCompressedUnary(ctx context.Context, r *Runner) error {
@@ -287,7 +294,7 @@ func clientCompressedUnary(ctx context.Context, r *Runner) error {
 	if written >= compressedLimit {
 		return fmt.Errorf("compressed call: wrote %d bytes; the request was not compressed", written)
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(res.Payload, LargeRespSize); err != nil {
 		return fmt.Errorf("compressed call: %w", err)
 	}
 	// 3. Uncompressed, and expected so.
@@ -295,10 +302,10 @@ func clientCompressedUnary(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return fmt.Errorf("uncompressed call: %w", err)
 	}
-	if written < largeReqSize {
+	if written < LargeReqSize {
 		return fmt.Errorf("uncompressed call: wrote only %d bytes; the request was compressed", written)
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(res.Payload, LargeRespSize); err != nil {
 		return fmt.Errorf("uncompressed call: %w", err)
 	}
 	return nil
@@ -319,10 +326,10 @@ func serverCompressedUnary(ctx context.Context, r *Runner) error {
 		if compressed && read >= compressedLimit {
 			return fmt.Errorf("response_compressed=true: read %d bytes; the response was not compressed", read)
 		}
-		if !compressed && read < largeRespSize {
+		if !compressed && read < LargeRespSize {
 			return fmt.Errorf("response_compressed=false: read only %d bytes; the response was compressed", read)
 		}
-		if err := checkPayload(res.Payload, largeRespSize); err != nil {
+		if err := CheckPayload(res.Payload, LargeRespSize); err != nil {
 			return fmt.Errorf("response_compressed=%v: %w", compressed, err)
 		}
 	}
@@ -416,7 +423,7 @@ func serverCompressedStreaming(ctx context.Context, r *Runner) error {
 				if n >= len(compressedRespSizes) {
 					return fmt.Errorf("more than %d responses", len(compressedRespSizes))
 				}
-				if err := checkPayload(res.Payload, compressedRespSizes[n]); err != nil {
+				if err := CheckPayload(res.Payload, compressedRespSizes[n]); err != nil {
 					return fmt.Errorf("response %d: %w", n, err)
 				}
 				n++
@@ -446,7 +453,7 @@ func clientStreaming(ctx context.Context, r *Runner) error {
 	}
 	defer call.Cancel()
 	sum := 0
-	for _, n := range reqSizes {
+	for _, n := range ReqSizes {
 		if err := call.Send(&testpb.StreamingInputCallRequest{Payload: testpb.NewPayload(n)}); err != nil {
 			return fmt.Errorf("send: %w", err)
 		}
@@ -471,31 +478,44 @@ func responseParams(sizes ...int) []*testpb.ResponseParameters {
 }
 
 func serverStreaming(ctx context.Context, r *Runner) error {
-	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.PayloadType_COMPRESSABLE, ResponseParameters: responseParams(respSizes...)}
+	req := &testpb.StreamingOutputCallRequest{ResponseType: testpb.PayloadType_COMPRESSABLE, ResponseParameters: responseParams(RespSizes...)}
 	call, err := r.test.StreamingOutputCall(ctx, req)
 	if err != nil {
 		return err
 	}
 	defer call.Cancel()
+	return CheckPayloads(RespSizes, func() (*testpb.Payload, error) {
+		res, err := call.Recv()
+		if err != nil {
+			return nil, err
+		}
+		return res.Payload, nil
+	})
+}
+
+// CheckPayloads receives the payloads of a server stream with recv until
+// it returns io.EOF, and checks that they are, in order, COMPRESSABLE
+// payloads of the sizes sizes (see CheckPayload).
+func CheckPayloads(sizes []int, recv func() (*testpb.Payload, error)) error {
 	n := 0
 	for {
-		res, err := call.Recv()
+		p, err := recv()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return err
 		}
-		if n >= len(respSizes) {
-			return fmt.Errorf("more than %d responses", len(respSizes))
+		if n >= len(sizes) {
+			return fmt.Errorf("more than %d responses", len(sizes))
 		}
-		if err := checkPayload(res.Payload, respSizes[n]); err != nil {
+		if err := CheckPayload(p, sizes[n]); err != nil {
 			return fmt.Errorf("response %d: %w", n, err)
 		}
 		n++
 	}
-	if n != len(respSizes) {
-		return fmt.Errorf("got %d responses, want %d", n, len(respSizes))
+	if n != len(sizes) {
+		return fmt.Errorf("got %d responses, want %d", n, len(sizes))
 	}
 	return nil
 }
@@ -512,11 +532,11 @@ func pingPong(ctx context.Context, r *Runner) error {
 		return err
 	}
 	defer call.Cancel()
-	for i := range reqSizes {
+	for i := range ReqSizes {
 		req := &testpb.StreamingOutputCallRequest{
 			ResponseType:       testpb.PayloadType_COMPRESSABLE,
-			ResponseParameters: responseParams(respSizes[i]),
-			Payload:            testpb.NewPayload(reqSizes[i]),
+			ResponseParameters: responseParams(RespSizes[i]),
+			Payload:            testpb.NewPayload(ReqSizes[i]),
 		}
 		if err := call.Send(req); err != nil {
 			return fmt.Errorf("send %d: %w", i, err)
@@ -525,7 +545,7 @@ func pingPong(ctx context.Context, r *Runner) error {
 		if err != nil {
 			return fmt.Errorf("recv %d: %w", i, err)
 		}
-		if err := checkPayload(res.Payload, respSizes[i]); err != nil {
+		if err := CheckPayload(res.Payload, RespSizes[i]); err != nil {
 			return fmt.Errorf("response %d: %w", i, err)
 		}
 	}
@@ -558,7 +578,7 @@ func cancelAfterBegin(ctx context.Context, r *Runner) error {
 	}
 	cancel()
 	_, err = call.CloseAndRecv()
-	return wantCode(err, wire.Canceled)
+	return WantCode(err, wire.Canceled)
 }
 
 func cancelAfterFirstResponse(ctx context.Context, r *Runner) error {
@@ -581,7 +601,7 @@ func cancelAfterFirstResponse(ctx context.Context, r *Runner) error {
 	}
 	cancel()
 	_, err = call.Recv()
-	return wantCode(err, wire.Canceled)
+	return WantCode(err, wire.Canceled)
 }
 
 func timeoutOnSleepingServer(ctx context.Context, r *Runner) error {
@@ -589,14 +609,14 @@ func timeoutOnSleepingServer(ctx context.Context, r *Runner) error {
 	defer cancel()
 	call, err := openDuplex(ctx, r)
 	if err != nil {
-		return wantCode(err, wire.DeadlineExceeded)
+		return WantCode(err, wire.DeadlineExceeded)
 	}
 	defer call.Cancel()
 	// Send may fail once the deadline has passed; Recv tells how the call
 	// ended.
 	_ = call.Send(&testpb.StreamingOutputCallRequest{ResponseType: testpb.PayloadType_COMPRESSABLE, Payload: testpb.NewPayload(27182)})
 	_, err = call.Recv()
-	return wantCode(err, wire.DeadlineExceeded)
+	return WantCode(err, wire.DeadlineExceeded)
 }
 
 func customMetadata(ctx context.Context, r *Runner) error {
@@ -610,7 +630,7 @@ func customMetadata(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
-	if err := checkPayload(res.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(res.Payload, LargeRespSize); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
 	if err := checkEchoed(header, trailer); err != nil {
@@ -624,8 +644,8 @@ func customMetadata(ctx context.Context, r *Runner) error {
 	defer call.Cancel()
 	req := &testpb.StreamingOutputCallRequest{
 		ResponseType:       testpb.PayloadType_COMPRESSABLE,
-		ResponseParameters: responseParams(largeRespSize),
-		Payload:            testpb.NewPayload(largeReqSize),
+		ResponseParameters: responseParams(LargeRespSize),
+		Payload:            testpb.NewPayload(LargeReqSize),
 	}
 	if err := call.Send(req); err != nil {
 		return fmt.Errorf("FullDuplexCall send: %w", err)
@@ -639,7 +659,7 @@ func customMetadata(ctx context.Context, r *Runner) error {
 	if err != nil {
 		return fmt.Errorf("FullDuplexCall recv: %w", err)
 	}
-	if err := checkPayload(sr.Payload, largeRespSize); err != nil {
+	if err := CheckPayload(sr.Payload, LargeRespSize); err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
 	if _, err := call.Recv(); err != io.EOF {
@@ -664,7 +684,7 @@ func checkEchoed(header, trailer wire.Metadata) error {
 func statusCodeAndMessage(ctx context.Context, r *Runner) error {
 	st := &testpb.EchoStatus{Code: int32(wire.Unknown), Message: StatusMessage}
 	_, err := r.test.UnaryCall(ctx, &testpb.SimpleRequest{ResponseStatus: st})
-	if err := wantStatus(err, wire.Unknown, StatusMessage); err != nil {
+	if err := WantStatus(err, wire.Unknown, StatusMessage); err != nil {
 		return fmt.Errorf("UnaryCall: %w", err)
 	}
 	call, err := openDuplex(ctx, r)
@@ -677,7 +697,7 @@ func statusCodeAndMessage(ctx context.Context, r *Runner) error {
 	}
 	call.CloseSend()
 	_, err = call.Recv()
-	if err := wantStatus(err, wire.Unknown, StatusMessage); err != nil {
+	if err := WantStatus(err, wire.Unknown, StatusMessage); err != nil {
 		return fmt.Errorf("FullDuplexCall: %w", err)
 	}
 	return nil
@@ -686,21 +706,23 @@ func statusCodeAndMessage(ctx context.Context, r *Runner) error {
 func specialStatusMessage(ctx context.Context, r *Runner) error {
 	st := &testpb.EchoStatus{Code: int32(wire.Unknown), Message: SpecialStatusMessage}
 	_, err := r.test.UnaryCall(ctx, &testpb.SimpleRequest{ResponseStatus: st})
-	return wantStatus(err, wire.Unknown, SpecialStatusMessage)
+	return WantStatus(err, wire.Unknown, SpecialStatusMessage)
 }
 
 func unimplementedMethod(ctx context.Context, r *Runner) error {
 	_, err := r.test.UnimplementedCall(ctx, &testpb.Empty{})
-	return wantCode(err, wire.Unimplemented)
+	return WantCode(err, wire.Unimplemented)
 }
 
 func unimplementedService(ctx context.Context, r *Runner) error {
 	_, err := r.unimpl.UnimplementedCall(ctx, &testpb.Empty{})
-	return wantCode(err, wire.Unimplemented)
+	return WantCode(err, wire.Unimplemented)
 }
 
-// checkPayload checks that p is a COMPRESSABLE payload of size zero bytes.
-func checkPayload(p *testpb.Payload, size int) error {
+// CheckPayload checks that p is a COMPRESSABLE payload of size zero bytes
+// (or absent, when size is 0). The interop module's grpc-go client checks
+// its payloads with it too.
+func CheckPayload(p *testpb.Payload, size int) error {
 	if p == nil {
 		if size == 0 {
 			return nil
@@ -721,15 +743,17 @@ func checkPayload(p *testpb.Payload, size int) error {
 	return nil
 }
 
-func wantCode(err error, code wire.Code) error {
+// WantCode checks that err has the status code code.
+func WantCode(err error, code wire.Code) error {
 	if got := wire.CodeOf(err); got != code {
 		return fmt.Errorf("got status %v (%v), want %v", got, err, code)
 	}
 	return nil
 }
 
-func wantStatus(err error, code wire.Code, msg string) error {
-	if err := wantCode(err, code); err != nil {
+// WantStatus checks that err has the status code code and the message msg.
+func WantStatus(err error, code wire.Code, msg string) error {
+	if err := WantCode(err, code); err != nil {
 		return err
 	}
 	if got := wire.AsError(err).Message(); got != msg {

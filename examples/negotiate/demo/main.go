@@ -6,10 +6,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
 
+	"github.com/parleyrpc/parley/examples/internal/loopback"
 	"github.com/parleyrpc/parley/examples/negotiate/client"
 	"github.com/parleyrpc/parley/examples/negotiate/negotiatepb"
 	"github.com/parleyrpc/parley/examples/negotiate/server"
@@ -26,17 +26,11 @@ func main() {
 func run(w io.Writer) error {
 	rs := runtime.NewServer()
 	negotiatepb.RegisterMarketServer(rs, server.New(map[string]server.Item{"lamp": {List: 100, Floor: 60}}, 0))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	c, stop, err := loopback.Dial(rs)
 	if err != nil {
 		return err
 	}
-	go rs.Serve(l)
-	defer rs.Close()
-	c, err := runtime.Dial(l.Addr().String())
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	defer stop()
 	market := negotiatepb.NewMarketClient(c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

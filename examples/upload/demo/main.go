@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
 
+	"github.com/parleyrpc/parley/examples/internal/loopback"
 	"github.com/parleyrpc/parley/examples/upload/client"
 	"github.com/parleyrpc/parley/examples/upload/server"
 	"github.com/parleyrpc/parley/examples/upload/uploadpb"
@@ -33,17 +33,11 @@ func run(w io.Writer) error {
 	srv := server.New(server.Config{})
 	rs := runtime.NewServer()
 	uploadpb.RegisterFilesServer(rs, srv)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	c, stop, err := loopback.Dial(rs)
 	if err != nil {
 		return err
 	}
-	go rs.Serve(l)
-	defer rs.Close()
-	c, err := runtime.Dial(l.Addr().String())
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	defer stop()
 	files := uploadpb.NewFilesClient(c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -439,10 +439,7 @@ func settingsMany(e *env) result {
 		return failed(err)
 	}
 	defer s.close()
-	limit := uint32(settingsStreams)
-	if v, ok := s.setting(http2.SettingMaxConcurrentStreams); ok && v < limit {
-		limit = v
-	}
+	limit := s.streamLimit(settingsStreams)
 	block := requestBlock(e.authority, pathEmptyCall)
 	for i := uint32(0); i < limit && !e.over(); i++ {
 		if err := s.writeHeaders(s.newStream(), block, false); err != nil {
@@ -489,10 +486,7 @@ func hpackBomb(e *env) result {
 		return failed(err)
 	}
 	defer s.close()
-	streams := uint32(bombMaxStreams)
-	if v, ok := s.setting(http2.SettingMaxConcurrentStreams); ok && v < streams {
-		streams = v
-	}
+	streams := s.streamLimit(bombMaxStreams)
 	listLimit, advertised := s.setting(http2.SettingMaxHeaderListSize)
 	if !advertised {
 		listLimit = bombUnadvertised
@@ -580,10 +574,7 @@ func gzipBombMailbox(e *env) result {
 		return failed(err)
 	}
 	defer s.close()
-	n := uint32(gzipStreams)
-	if v, ok := s.setting(http2.SettingMaxConcurrentStreams); ok && v < n {
-		n = v
-	}
+	n := s.streamLimit(gzipStreams)
 	block := requestBlock(e.authority, pathFullDuplex, "grpc-encoding", "gzip")
 	var ids []uint32
 	for range n {

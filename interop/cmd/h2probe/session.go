@@ -195,6 +195,15 @@ func (s *session) setting(id http2.SettingID) (uint32, bool) {
 	return v, ok
 }
 
+// streamLimit returns n, or the server's SETTINGS_MAX_CONCURRENT_STREAMS
+// if it advertised fewer.
+func (s *session) streamLimit(n uint32) uint32 {
+	if v, ok := s.setting(http2.SettingMaxConcurrentStreams); ok && v < n {
+		return v
+	}
+	return n
+}
+
 // writeHeaders writes a header block on stream id: a HEADERS frame and as
 // many CONTINUATION frames as the server's frame size requires.
 func (s *session) writeHeaders(id uint32, block []byte, endStream bool) error {

@@ -171,20 +171,9 @@ func isContextError(err error) bool {
 
 // RoundTrip implements transport.Client.
 func (c *client) RoundTrip(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-	for attempt := 0; ; attempt++ {
-		cc, err := c.conn(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := req.SetTimeoutHeader(); err != nil {
-			return nil, err
-		}
-		resp, retry, err := cc.roundTrip(ctx, req)
-		if err != nil && retry && attempt < 2 && ctx.Err() == nil {
-			continue
-		}
-		return resp, err
-	}
+	return transport.RoundTripRetrying(ctx, req, 2, c.conn, func(cc *clientConn) (*transport.Response, bool, error) {
+		return cc.roundTrip(ctx, req)
+	})
 }
 
 // clientConn is one connection of a client. Its reader goroutine reads

@@ -132,10 +132,7 @@ func (w *writer) push(items ...item) {
 		return
 	}
 	w.q = append(w.q, items...)
-	wake := w.sleeping
-	w.sleeping = false
-	start := w.parked
-	w.parked = false
+	wake, start := w.rouseLocked()
 	w.mu.Unlock()
 	if wake {
 		w.wake <- struct{}{}
@@ -143,6 +140,15 @@ func (w *writer) push(items ...item) {
 	if start {
 		go w.run()
 	}
+}
+
+// rouseLocked takes the writer out of its sleep or its park, for the
+// caller to finish once it has released w.mu: wake means a send on
+// w.wake, start a new w.run goroutine. Called with w.mu held.
+func (w *writer) rouseLocked() (wake, start bool) {
+	wake, start = w.sleeping, w.parked
+	w.sleeping, w.parked = false, false
+	return wake, start
 }
 
 // shutdown makes the writer write what is queued, flush, close the
@@ -155,10 +161,7 @@ func (w *writer) shutdown() {
 		return
 	}
 	w.closing = true
-	wake := w.sleeping
-	w.sleeping = false
-	start := w.parked
-	w.parked = false
+	wake, start := w.rouseLocked()
 	w.mu.Unlock()
 	if start {
 		go w.run()

@@ -138,61 +138,58 @@ func (c *client) Close() error {
 
 // RoundTrip implements transport.Client.
 func (c *client) RoundTrip(ctx context.Context, req *transport.Request) (*transport.Response, error) {
-	for attempt := 0; ; attempt++ {
-		cc, err := c.conn(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := req.SetTimeoutHeader(); err != nil {
-			return nil, err
-		}
-		hreq := &http.Request{
-			Method:     http.MethodPost,
-			URL:        &url.URL{Scheme: c.scheme, Host: c.target, Path: req.Path},
-			Host:       c.target,
-			Proto:      "HTTP/2.0",
-			ProtoMajor: 2,
-			Header:     http.Header(req.Header),
-		}
-		var attached *transport.AttachedBody
-		stopBody := func() bool { return false }
-		switch {
-		case req.Attach != nil:
-			attached = transport.AttachBody(req.Attach)
-			hreq.Body = attached
-			hreq.ContentLength = -1
-			// net/http watches the context only between reads of the
-			// body: closing it makes the transport reset the stream
-			// while it waits for the application's next write. (The
-			// call's context ends with the call, which releases this.)
-			stopBody = context.AfterFunc(ctx, func() { attached.Close() })
-		case req.Message != nil:
-			hreq.Body = io.NopCloser(bytes.NewReader(req.Message))
-			hreq.ContentLength = int64(len(req.Message))
-		default:
-			hreq.Body = http.NoBody
-		}
-		resp, err := cc.RoundTrip(hreq.WithContext(ctx))
-		if err != nil {
-			stopBody()
-			// A stream the server never took (GOAWAY raced us, or the
-			// connection went away before the stream started) is
-			// retried once, on a fresh connection, if its body was
-			// never handed to the application.
-			replayable := attached == nil || !attached.Attached()
-			if attempt == 0 && ctx.Err() == nil && replayable && isRetryable(err) {
-				c.discard(cc)
-				continue
-			}
-			return nil, err
-		}
-		return &transport.Response{
-			Status:  resp.StatusCode,
-			Header:  transport.Header(resp.Header),
-			Body:    transport.PushBody(resp.Body),
-			Trailer: func() transport.Header { return transport.Header(resp.Trailer) },
-		}, nil
+	return transport.RoundTripRetrying(ctx, req, 1, c.conn, func(cc *http.ClientConn) (*transport.Response, bool, error) {
+		return c.roundTrip(ctx, cc, req)
+	})
+}
+
+// roundTrip sends req on cc. retry reports a stream the server never took
+// (GOAWAY raced us, or the connection went away before the stream
+// started) whose body was never handed to the application: it may be
+// sent again, on a fresh connection (cc is discarded then).
+func (c *client) roundTrip(ctx context.Context, cc *http.ClientConn, req *transport.Request) (_ *transport.Response, retry bool, _ error) {
+	hreq := &http.Request{
+		Method:     http.MethodPost,
+		URL:        &url.URL{Scheme: c.scheme, Host: c.target, Path: req.Path},
+		Host:       c.target,
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     http.Header(req.Header),
 	}
+	var attached *transport.AttachedBody
+	stopBody := func() bool { return false }
+	switch {
+	case req.Attach != nil:
+		attached = transport.AttachBody(req.Attach)
+		hreq.Body = attached
+		hreq.ContentLength = -1
+		// net/http watches the context only between reads of the
+		// body: closing it makes the transport reset the stream
+		// while it waits for the application's next write. (The
+		// call's context ends with the call, which releases this.)
+		stopBody = context.AfterFunc(ctx, func() { attached.Close() })
+	case req.Message != nil:
+		hreq.Body = io.NopCloser(bytes.NewReader(req.Message))
+		hreq.ContentLength = int64(len(req.Message))
+	default:
+		hreq.Body = http.NoBody
+	}
+	resp, err := cc.RoundTrip(hreq.WithContext(ctx))
+	if err != nil {
+		stopBody()
+		replayable := attached == nil || !attached.Attached()
+		if replayable && isRetryable(err) {
+			c.discard(cc)
+			return nil, true, err
+		}
+		return nil, false, err
+	}
+	return &transport.Response{
+		Status:  resp.StatusCode,
+		Header:  transport.Header(resp.Header),
+		Body:    transport.PushBody(resp.Body),
+		Trailer: func() transport.Header { return transport.Header(resp.Trailer) },
+	}, false, nil
 }
 
 // isRetryable reports whether err is for a stream the server never

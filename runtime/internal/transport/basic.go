@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"sync"
@@ -15,13 +14,7 @@ import (
 // complete when its handler returns. ServeBasic turns one into a
 // Stream.
 type BasicStream interface {
-	Context() context.Context
-	Method() string
-	Path() string
-	Authority() string
-	RequestHeader() Header
-	RemoteAddr() string
-	TLS() *tls.ConnectionState
+	StreamRequest
 	// Body is the request body; Close unblocks a Read in progress.
 	Body() io.ReadCloser
 	ResponseHeader() Header

@@ -77,6 +77,29 @@ func (r *Request) SetTimeoutHeader() error {
 	return nil
 }
 
+// RoundTripRetrying is a Client's RoundTrip: it gets a connection with
+// conn, sets the request's timeout header (SetTimeoutHeader) and sends
+// the request on it with send. While send fails reporting retry, a
+// stream the server never took (a GOAWAY raced it, or the connection
+// went before the stream started), it does all again on the connection
+// conn gives next, at most retries more times and only while ctx lasts.
+func RoundTripRetrying[C any](ctx context.Context, req *Request, retries int, conn func(context.Context) (C, error), send func(C) (resp *Response, retry bool, err error)) (*Response, error) {
+	for attempt := 0; ; attempt++ {
+		cc, err := conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := req.SetTimeoutHeader(); err != nil {
+			return nil, err
+		}
+		resp, retry, err := send(cc)
+		if err != nil && retry && attempt < retries && ctx.Err() == nil {
+			continue
+		}
+		return resp, err
+	}
+}
+
 // Response is the peer's answer on a stream.
 type Response struct {
 	Status int

@@ -107,6 +107,26 @@ type Server interface {
 	GoAway()
 }
 
+// StreamRequest is what a server stream (a Stream, a BasicStream) says of
+// its request, and its context.
+type StreamRequest interface {
+	// Context is cancelled when the client resets the stream, the
+	// connection goes away, or the stream is finished.
+	Context() context.Context
+	// Method is the request's :method.
+	Method() string
+	// Path is the request's :path.
+	Path() string
+	// Authority is the request's :authority.
+	Authority() string
+	// RequestHeader returns the request's regular header fields.
+	RequestHeader() Header
+	// RemoteAddr is the peer's address as "host:port".
+	RemoteAddr() string
+	// TLS is the connection's TLS state, or nil without TLS.
+	TLS() *tls.ConnectionState
+}
+
 // Stream is one request stream on the server, with everything the
 // call layer needs from it. Every implementation supplies every method:
 // one that cannot push, try a write or finish early itself (net/http's
@@ -124,9 +144,7 @@ type Server interface {
 //   - Context, the request's fields and SetDeadline may be called by any
 //     goroutine.
 type Stream interface {
-	// Context is cancelled when the client resets the stream, the
-	// connection goes away, or the stream is finished.
-	Context() context.Context
+	StreamRequest
 	// OnCancel sets (or, with nil, clears) the func called once, on a
 	// goroutine of its own, when Context is cancelled for any reason but
 	// the stream's own end (Finish, or the StreamHandler's return): what
@@ -134,18 +152,6 @@ type Stream interface {
 	// keep a watcher and a channel for it. A later call replaces the
 	// func; if Context is done already, f is called at once.
 	OnCancel(f func())
-	// Method is the request's :method.
-	Method() string
-	// Path is the request's :path.
-	Path() string
-	// Authority is the request's :authority.
-	Authority() string
-	// RequestHeader returns the request's regular header fields.
-	RequestHeader() Header
-	// RemoteAddr is the peer's address as "host:port".
-	RemoteAddr() string
-	// TLS is the connection's TLS state, or nil without TLS.
-	TLS() *tls.ConnectionState
 	// Body is the request body: the bytes of the client's DATA frames.
 	Body() Body
 	// ResponseHeader is the header map to fill before WriteHeader. After
