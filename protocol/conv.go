@@ -37,6 +37,20 @@ func beginSend(c *Checker, k int) (old, nw uint32, err error) {
 	return old, nw, nil
 }
 
+// checkedSend checks v, of kind k, as the next message of c's side, and
+// sends it with send; a send that fails takes the step back.
+func checkedSend[T any](c *Checker, k int, v *T, send func(*T) error) error {
+	old, nw, err := beginSend(c, k)
+	if err != nil {
+		return err
+	}
+	if err := send(v); err != nil {
+		c.undo(old, nw)
+		return err
+	}
+	return nil
+}
+
 // sender is a checked mailbox.Sender: each message is checked against the
 // protocol before it is queued, and a refused one never reaches the wire.
 type sender[T any] struct {
@@ -46,28 +60,10 @@ type sender[T any] struct {
 }
 
 func (s sender[T]) Send(ctx context.Context, v *T) error {
-	old, nw, err := beginSend(s.c, s.kind(v))
-	if err != nil {
-		return err
-	}
-	if err := s.out.Send(ctx, v); err != nil {
-		s.c.undo(old, nw)
-		return err
-	}
-	return nil
+	return checkedSend(s.c, s.kind(v), v, func(v *T) error { return s.out.Send(ctx, v) })
 }
 
-func (s sender[T]) TrySend(v *T) error {
-	old, nw, err := beginSend(s.c, s.kind(v))
-	if err != nil {
-		return err
-	}
-	if err := s.out.TrySend(v); err != nil {
-		s.c.undo(old, nw)
-		return err
-	}
-	return nil
-}
+func (s sender[T]) TrySend(v *T) error { return checkedSend(s.c, s.kind(v), v, s.out.TrySend) }
 
 func (s sender[T]) Done() <-chan struct{} { return s.out.Done() }
 
@@ -328,15 +324,7 @@ func (c *ServerConv[Req, Res]) pump() {
 // Send sends res if the protocol allows it now, else returns a
 // FAILED_PRECONDITION error (holding the *Violation) and sends nothing.
 func (c *ServerConv[Req, Res]) Send(res *Res) error {
-	old, nw, err := beginSend(c.chk, c.resKind(res))
-	if err != nil {
-		return err
-	}
-	if err := c.call.Send(res); err != nil {
-		c.chk.undo(old, nw)
-		return err
-	}
-	return nil
+	return checkedSend(c.chk, c.resKind(res), res, c.call.Send)
 }
 
 // Out returns the checked outbound mailbox: its Send and TrySend check as
@@ -473,15 +461,7 @@ func (c *ClientConv[Req, Res]) Checker() *Checker { return c.chk }
 // Send sends req if the protocol allows it now, else returns a
 // FAILED_PRECONDITION error (holding the *Violation) and sends nothing.
 func (c *ClientConv[Req, Res]) Send(req *Req) error {
-	old, nw, err := beginSend(c.chk, c.reqKind(req))
-	if err != nil {
-		return err
-	}
-	if err := c.call.Send(req); err != nil {
-		c.chk.undo(old, nw)
-		return err
-	}
-	return nil
+	return checkedSend(c.chk, c.reqKind(req), req, c.call.Send)
 }
 
 // Out returns the checked outbound mailbox.
