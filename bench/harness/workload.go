@@ -54,6 +54,10 @@ type clientResult struct {
 	// MedianMicros is, for kindDial, the median time from dial to the
 	// first response.
 	MedianMicros float64 `json:"median_us,omitempty"`
+	// P50Micros and P99Micros are, for kindUnary and kindPingPong, the
+	// 50th and 99th percentile round trip over the measured window.
+	P50Micros float64 `json:"p50_us,omitempty"`
+	P99Micros float64 `json:"p99_us,omitempty"`
 	// HeldMem is, for kindIdle, the client's Go heap and stack growth
 	// while holding the streams open, in bytes.
 	HeldMem int64 `json:"held_mem,omitempty"`
@@ -101,18 +105,19 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 	payload := make([]byte, s.Size)
 	switch s.Kind {
 	case kindUnary:
-		return window(s, false, func(stop *atomic.Bool, count *atomic.Int64) error {
+		return window(s, false, func(m *meter) error {
 			req := &Msg{Data: payload}
-			for !stop.Load() {
+			for !m.stop.Load() {
+				begun := time.Now()
 				if _, err := c.unary(ctx, req); err != nil {
 					return err
 				}
-				count.Add(1)
+				m.roundTrip(begun)
 			}
 			return nil
 		})
 	case kindPingPong:
-		return window(s, false, func(stop *atomic.Bool, count *atomic.Int64) error {
+		return window(s, false, func(m *meter) error {
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			st, err := c.bidi(ctx)
@@ -120,14 +125,15 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 				return err
 			}
 			req := &Msg{Data: payload}
-			for !stop.Load() {
+			for !m.stop.Load() {
+				begun := time.Now()
 				if err := st.send(req); err != nil {
 					return err
 				}
 				if _, err := st.recv(); err != nil {
 					return err
 				}
-				count.Add(1)
+				m.roundTrip(begun)
 			}
 			if err := st.closeSend(); err != nil {
 				return err
@@ -141,18 +147,18 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 			}
 		})
 	case kindSStream:
-		return window(s, false, func(stop *atomic.Bool, count *atomic.Int64) error {
+		return window(s, false, func(m *meter) error {
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			st, err := c.flood(ctx, &Msg{Data: payload})
 			if err != nil {
 				return err
 			}
-			for !stop.Load() {
+			for !m.stop.Load() {
 				if _, err := st.recv(); err != nil {
 					return err
 				}
-				count.Add(1)
+				m.count.Add(1)
 			}
 			cancel() // the stream is endless: the error that follows is expected
 			return nil
@@ -160,19 +166,19 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 	case kindCStream:
 		// The window ends when the server's count comes back, so
 		// messages still queued at the stop are paid for.
-		return window(s, true, func(stop *atomic.Bool, count *atomic.Int64) error {
+		return window(s, true, func(m *meter) error {
 			st, err := c.sink(ctx)
 			if err != nil {
 				return err
 			}
 			req := &Msg{Data: payload}
 			var sent int64
-			for !stop.Load() {
+			for !m.stop.Load() {
 				if err := st.send(req); err != nil {
 					return err
 				}
 				sent++
-				count.Add(1)
+				m.count.Add(1)
 			}
 			res, err := st.closeAndRecv()
 			if err != nil {
@@ -191,17 +197,41 @@ func run(ctx context.Context, s spec, e env) (clientResult, error) {
 	return clientResult{}, fmt.Errorf("unknown workload kind %q", s.Kind)
 }
 
+// meter is one worker's view of a window: the stop flag and the shared
+// count every worker reads and writes, and the worker's own histogram of
+// round trips, written by the worker alone and read by window once the
+// workers have stopped.
+type meter struct {
+	stop      *atomic.Bool // set by window at the end, or by a failing worker
+	measuring *atomic.Bool // set by window over the measured window
+	count     *atomic.Int64
+	lat       latencies
+}
+
+// roundTrip counts one operation begun at begun and, inside the measured
+// window, records how long it took.
+func (m *meter) roundTrip(begun time.Time) {
+	m.count.Add(1)
+	if m.measuring.Load() {
+		m.lat.add(time.Since(begun))
+	}
+}
+
 // window runs work on s.Conc goroutines, measures the operations they count
 // between the end of the warm-up and the end of the duration, then stops
 // them and waits for them. With endAfterDrain the window ends when the
-// workers have finished instead of at the stop.
-func window(s spec, endAfterDrain bool, work func(stop *atomic.Bool, count *atomic.Int64) error) (clientResult, error) {
-	var stop atomic.Bool
+// workers have finished instead of at the stop. The round trips the
+// workers time (meter.roundTrip) give the window's percentiles.
+func window(s spec, endAfterDrain bool, work func(m *meter) error) (clientResult, error) {
+	var stop, measuring atomic.Bool
 	var count atomic.Int64
+	meters := make([]meter, s.Conc)
 	var g errgroup.Group // its Wait reports the first worker's error
-	for range s.Conc {
+	for i := range meters {
+		m := &meters[i]
+		*m = meter{stop: &stop, measuring: &measuring, count: &count}
 		g.Go(func() error {
-			err := work(&stop, &count)
+			err := work(m)
 			if err != nil {
 				stop.Store(true)
 			}
@@ -209,9 +239,11 @@ func window(s spec, endAfterDrain bool, work func(stop *atomic.Bool, count *atom
 		})
 	}
 	time.Sleep(s.Warmup)
+	measuring.Store(true)
 	m0, c0, t0 := readMem(), count.Load(), time.Now()
 	time.Sleep(s.Duration)
 	c1, t1 := count.Load(), time.Now()
+	measuring.Store(false)
 	m1 := readMem()
 	stop.Store(true)
 	err := g.Wait()
@@ -222,12 +254,19 @@ func window(s spec, endAfterDrain bool, work func(stop *atomic.Bool, count *atom
 	if err != nil {
 		return clientResult{}, err
 	}
+	var lat latencies
+	for i := range meters {
+		lat.merge(&meters[i].lat)
+	}
+	micros := func(q float64) float64 { return float64(lat.quantile(q)) / float64(time.Microsecond) }
 	return clientResult{
 		Ops:        c1 - c0,
 		Seconds:    t1.Sub(t0).Seconds(),
 		TotalOps:   count.Load(),
 		Mallocs:    m1.mallocs - m0.mallocs,
 		AllocBytes: m1.bytes - m0.bytes,
+		P50Micros:  micros(0.50),
+		P99Micros:  micros(0.99),
 	}, nil
 }
 
@@ -408,17 +447,17 @@ func runDial(ctx context.Context, s spec, e env) (clientResult, error) {
 
 // runRaw ping-pongs s.Size bytes over plain TCP on s.Conc connections.
 func runRaw(_ context.Context, s spec, e env) (clientResult, error) {
-	return window(s, false, func(stop *atomic.Bool, count *atomic.Int64) error {
+	return window(s, false, func(m *meter) error {
 		rc, err := dialRaw(e.addr, s.Size)
 		if err != nil {
 			return err
 		}
 		defer rc.c.Close()
-		for !stop.Load() {
+		for !m.stop.Load() {
 			if err := rc.roundTrip(); err != nil {
 				return err
 			}
-			count.Add(1)
+			m.count.Add(1)
 		}
 		return nil
 	})
