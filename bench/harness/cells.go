@@ -64,70 +64,106 @@ func mibPerSecond(size int) func(cellResult) float64 {
 	return func(r cellResult) float64 { return perSecond(r) * float64(size) / (1 << 20) }
 }
 
-// cells returns every cell, in table order, for the given timing.
+// timing is the unmeasured and measured time of the cells that run for a
+// while.
+type timing struct{ warmup, duration time.Duration }
+
+func (t timing) spec(kind string, conc, size int) spec {
+	return spec{Kind: kind, Conc: conc, Size: size, Warmup: t.warmup, Duration: t.duration}
+}
+
+// rate is the metric of a cell measured in operations a second.
+func rate(title, unit string) metric {
+	return metric{title: title, unit: unit, value: perSecond}
+}
+
+// p99 is the metric of the 99th percentile round trip.
+func p99(title string) metric {
+	return metric{title: title + ", p99", unit: "µs", lowerBetter: true, value: func(r cellResult) float64 { return r.Client.P99Micros }}
+}
+
+// plural returns "n what", with an s when n is not 1.
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// unaryCell is unary echo of 64 bytes from conc callers on one connection,
+// named unary-CONC: round trips a second and the 99th percentile.
+func unaryCell(conc int, t timing) cell {
+	title := "unary, " + plural(conc, "caller")
+	return cell{name: fmt.Sprintf("unary-%d", conc), spec: t.spec(kindUnary, conc, 64),
+		metrics: []metric{rate(title, "round trips/s"), p99(title)}}
+}
+
+// pingPongCell is ping-pong of 64 bytes on conc bidi streams of one
+// connection, named pingpong-CONC, with the protocol pair among its
+// pairs: round trips a second and the 99th percentile.
+func pingPongCell(conc int, t timing) cell {
+	title := "ping-pong, " + plural(conc, "stream")
+	return cell{name: fmt.Sprintf("pingpong-%d", conc), spec: t.spec(kindPingPong, conc, 64), protocol: true,
+		metrics: []metric{rate(title, "round trips/s"), p99(title)}}
+}
+
+// idleCell holds n streams of a kind (kindIdle or kindIdleConv) open on
+// one connection; what names them in the table.
+func idleCell(name, kind string, n int, what string, t timing) cell {
+	s := t.spec(kind, 1, 64)
+	s.Streams = n
+	return cell{name: name, spec: s, metrics: memMetrics(n, what, "stream")}
+}
+
+// connsCell holds n connections open, each after one unary call.
+func connsCell(name string, n int, t timing) cell {
+	s := t.spec(kindConns, 1, 64)
+	s.Streams = n
+	return cell{name: name, spec: s, metrics: memMetrics(n, "connections", "conn")}
+}
+
+// cells returns every cell of the table, in table order, for the given
+// timing.
 func cells(warmup, duration time.Duration, idleStreams int) []cell {
-	sp := func(kind string, conc, size int) spec {
-		return spec{Kind: kind, Conc: conc, Size: size, Warmup: warmup, Duration: duration}
-	}
-	rate := func(title, unit string) []metric {
-		return []metric{{title: title, unit: unit, value: perSecond}}
-	}
-	idle := sp(kindIdle, 1, 64)
-	idle.Streams = idleStreams
-	idleConv := idle
-	idleConv.Kind = kindIdleConv
+	t := timing{warmup, duration}
+	one := func(title, unit string) []metric { return []metric{rate(title, unit)} }
 	// Connections cost more than streams, and each is a file on both
 	// sides (20,000 a process here): a tenth as many, 1,000 at most.
 	idleConns := max(1, min(idleStreams/10, 1000))
-	conns := sp(kindConns, 1, 64)
-	conns.Streams = idleConns
 	return []cell{
-		{name: "unary-1", spec: sp(kindUnary, 1, 64), metrics: rate("unary, 1 caller", "round trips/s")},
-		{name: "unary-32", spec: sp(kindUnary, 32, 64), metrics: rate("unary, 32 callers", "round trips/s")},
-		{name: "pingpong-1", spec: sp(kindPingPong, 1, 64), protocol: true, metrics: rate("ping-pong, 1 stream", "round trips/s")},
-		{name: "pingpong-32", spec: sp(kindPingPong, 32, 64), protocol: true, metrics: rate("ping-pong, 32 streams", "round trips/s")},
-		{name: "sstream-64", spec: sp(kindSStream, 1, 64), metrics: rate("server stream, 64 B", "msgs/s")},
-		{name: "sstream-1k", spec: sp(kindSStream, 1, 1024), metrics: []metric{{title: "server stream, 1 KiB", unit: "MiB/s", value: mibPerSecond(1024)}}},
-		{name: "cstream-64", spec: sp(kindCStream, 1, 64), metrics: rate("client stream, 64 B", "msgs/s")},
-		{name: "unary-1m", spec: sp(kindUnary, 1, 1<<20), metrics: []metric{{title: "unary, 1 MiB each way", unit: "MiB/s", value: mibPerSecond(1 << 20)}}},
-		{name: "idle", spec: idle, metrics: idleMetrics(idleStreams, "streams")},
-		{name: "idle-conv", spec: idleConv, metrics: idleMetrics(idleStreams, "conversations")},
-		{name: "conns", spec: conns, metrics: []metric{
-			{title: fmt.Sprintf("%d idle connections, server heap+stacks", idleConns), unit: "KiB/conn", lowerBetter: true, value: func(r cellResult) float64 {
-				d := int64(r.Hold.HeapAlloc+r.Hold.StackInuse) - int64(r.Mark.HeapAlloc+r.Mark.StackInuse)
-				return float64(d) / float64(idleConns) / 1024
-			}},
-			{title: fmt.Sprintf("%d idle connections, server RSS", idleConns), unit: "KiB/conn", lowerBetter: true, value: func(r cellResult) float64 {
-				return float64(int64(r.Hold.RSS)-int64(r.Mark.RSS)) / float64(idleConns) / 1024
-			}},
-			{title: fmt.Sprintf("%d idle connections, client heap+stacks", idleConns), unit: "KiB/conn", lowerBetter: true, value: func(r cellResult) float64 {
-				return float64(r.Client.HeldMem) / float64(idleConns) / 1024
-			}},
-			{title: fmt.Sprintf("%d idle connections, server goroutines", idleConns), unit: "per conn", lowerBetter: true, value: func(r cellResult) float64 {
-				return float64(r.Hold.Goroutines-r.Mark.Goroutines) / float64(idleConns)
-			}},
-		}},
-		{name: "dial", spec: sp(kindDial, 1, 64), metrics: []metric{{title: "dial to first response", unit: "µs, median", lowerBetter: true, value: func(r cellResult) float64 { return r.Client.MedianMicros }}}},
-		{name: "raw-1", spec: sp(kindRaw, 1, 64), raw: true, metrics: rate("TCP ping-pong, 64 B, 1 conn (ceiling)", "round trips/s")},
-		{name: "raw-32", spec: sp(kindRaw, 32, 64), raw: true, metrics: rate("TCP ping-pong, 64 B, 32 conns (ceiling)", "round trips/s")},
+		unaryCell(1, t),
+		unaryCell(32, t),
+		pingPongCell(1, t),
+		pingPongCell(32, t),
+		{name: "sstream-64", spec: t.spec(kindSStream, 1, 64), metrics: one("server stream, 64 B", "msgs/s")},
+		{name: "sstream-1k", spec: t.spec(kindSStream, 1, 1024), metrics: []metric{{title: "server stream, 1 KiB", unit: "MiB/s", value: mibPerSecond(1024)}}},
+		{name: "cstream-64", spec: t.spec(kindCStream, 1, 64), metrics: one("client stream, 64 B", "msgs/s")},
+		{name: "unary-1m", spec: t.spec(kindUnary, 1, 1<<20), metrics: []metric{{title: "unary, 1 MiB each way", unit: "MiB/s", value: mibPerSecond(1 << 20)}}},
+		idleCell("idle", kindIdle, idleStreams, "streams", t),
+		idleCell("idle-conv", kindIdleConv, idleStreams, "conversations", t),
+		connsCell("conns", idleConns, t),
+		{name: "dial", spec: t.spec(kindDial, 1, 64), metrics: []metric{{title: "dial to first response", unit: "µs, median", lowerBetter: true, value: func(r cellResult) float64 { return r.Client.MedianMicros }}}},
+		{name: "raw-1", spec: t.spec(kindRaw, 1, 64), raw: true, metrics: one("TCP ping-pong, 64 B, 1 conn (ceiling)", "round trips/s")},
+		{name: "raw-32", spec: t.spec(kindRaw, 32, 64), raw: true, metrics: one("TCP ping-pong, 64 B, 32 conns (ceiling)", "round trips/s")},
 	}
 }
 
-// idleMetrics are the idle cells' figures for n held streams, called what
-// (parley serves the idle-conv cell's without a goroutine each).
-func idleMetrics(n int, what string) []metric {
+// memMetrics are the idle cells' figures for n held streams or
+// connections, called what (parley serves the idle-conv cell's streams
+// without a goroutine each), per one of them.
+func memMetrics(n int, what, per string) []metric {
 	return []metric{
-		{title: fmt.Sprintf("%d idle %s, server heap+stacks", n, what), unit: "KiB/stream", lowerBetter: true, value: func(r cellResult) float64 {
+		{title: fmt.Sprintf("%d idle %s, server heap+stacks", n, what), unit: "KiB/" + per, lowerBetter: true, value: func(r cellResult) float64 {
 			d := int64(r.Hold.HeapAlloc+r.Hold.StackInuse) - int64(r.Mark.HeapAlloc+r.Mark.StackInuse)
 			return float64(d) / float64(n) / 1024
 		}},
-		{title: fmt.Sprintf("%d idle %s, server RSS", n, what), unit: "KiB/stream", lowerBetter: true, value: func(r cellResult) float64 {
+		{title: fmt.Sprintf("%d idle %s, server RSS", n, what), unit: "KiB/" + per, lowerBetter: true, value: func(r cellResult) float64 {
 			return float64(int64(r.Hold.RSS)-int64(r.Mark.RSS)) / float64(n) / 1024
 		}},
-		{title: fmt.Sprintf("%d idle %s, client heap+stacks", n, what), unit: "KiB/stream", lowerBetter: true, value: func(r cellResult) float64 {
+		{title: fmt.Sprintf("%d idle %s, client heap+stacks", n, what), unit: "KiB/" + per, lowerBetter: true, value: func(r cellResult) float64 {
 			return float64(r.Client.HeldMem) / float64(n) / 1024
 		}},
-		{title: fmt.Sprintf("%d idle %s, server goroutines", n, what), unit: "per stream", lowerBetter: true, value: func(r cellResult) float64 {
+		{title: fmt.Sprintf("%d idle %s, server goroutines", n, what), unit: "per " + per, lowerBetter: true, value: func(r cellResult) float64 {
 			return float64(r.Hold.Goroutines-r.Mark.Goroutines) / float64(n)
 		}},
 	}

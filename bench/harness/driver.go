@@ -38,6 +38,9 @@ type Config struct {
 	ProfileDir string
 	// Log receives one progress line per cell; nil discards them.
 	Log io.Writer
+	// set is the cells Cells chooses from: the table's (cells) when nil,
+	// the sweep's otherwise.
+	set []cell
 }
 
 // cellResult is one cell run for one pair in one round: the client's
@@ -68,7 +71,10 @@ func (r cellResult) serverAllocs() (allocs, bytes float64) {
 
 // selected returns the cells and pairs cfg asks for.
 func (cfg Config) selected() ([]cell, error) {
-	all := cells(cfg.Warmup, cfg.Duration, cfg.IdleStreams)
+	all := cfg.set
+	if all == nil {
+		all = cells(cfg.Warmup, cfg.Duration, cfg.IdleStreams)
+	}
 	if len(cfg.Cells) == 0 {
 		return all, nil
 	}
@@ -158,7 +164,7 @@ func runCell(ctx context.Context, cfg Config, c cell, p pair, round int) (cellRe
 		return []string{"-cpuprofile", base + ".cpu.pprof", "-memprofile", base + ".alloc.pprof"}
 	}
 
-	srv, addr, err := startServer(ctx, cfg, p.Server, cfg.IdleStreams+1000, prof("server")...)
+	srv, addr, err := startServer(ctx, cfg, p.Server, max(cfg.IdleStreams, s.Streams)+1000, prof("server")...)
 	if err != nil {
 		return r, err
 	}
