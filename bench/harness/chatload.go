@@ -31,7 +31,8 @@ type ChatConfig struct {
 	Impls   []string // chat-parley, chat-parley-unchecked, chat-grpc
 	Rounds  int      // every server once a round, interleaved
 	// Members idle members join Rooms rooms; the figure is the server's
-	// memory per member, and the time they take to connect.
+	// memory per member, and the time they take to connect. With no
+	// members only the burst runs.
 	Members, Rooms int
 	// OwnConns is how many members have a connection of their own (each
 	// is a file in both processes: 20,000 a process here); the others
@@ -43,6 +44,9 @@ type ChatConfig struct {
 	Rate             float64
 	Talk             time.Duration
 	Log              io.Writer // progress, or nil
+	// round0 is added to the round numbers (the sweep runs one round
+	// of each room size at a time).
+	round0 int
 }
 
 // chatResult is one server's figures in one round.
@@ -122,20 +126,24 @@ func quickChat(fs *flag.FlagSet, cfg *ChatConfig) {
 
 // RunChat runs the chat benchmark: every server once a round.
 func RunChat(ctx context.Context, cfg ChatConfig) ([]chatResult, error) {
-	if cfg.Rounds < 1 || cfg.Members < 1 || cfg.Rooms < 1 || cfg.BigRoom < 1 || cfg.Talkers < 1 || cfg.Talkers > cfg.BigRoom || cfg.Rate <= 0 || cfg.Talk <= 0 || cfg.PerConn < 1 || cfg.OwnConns < 0 {
-		return nil, errors.New("chat: -rounds, -members, -rooms, -room, -talkers (at most -room), -rate, -talk and -per-conn must be positive")
+	if cfg.Rounds < 1 || cfg.Members < 0 || cfg.Rooms < 1 || cfg.BigRoom < 1 || cfg.Talkers < 1 || cfg.Talkers > cfg.BigRoom || cfg.Rate <= 0 || cfg.Talk <= 0 || cfg.PerConn < 1 || cfg.OwnConns < 0 {
+		return nil, errors.New("chat: -rounds, -rooms, -room, -talkers (at most -room), -rate, -talk and -per-conn must be positive")
 	}
 	var results []chatResult
 	for round := 1; round <= cfg.Rounds; round++ {
 		for _, impl := range cfg.Impls {
-			r, err := runChatServer(ctx, cfg, impl, round)
+			r, err := runChatServer(ctx, cfg, impl, cfg.round0+round)
 			if err != nil {
 				return results, fmt.Errorf("%s, round %d: %w", impl, round, err)
 			}
 			results = append(results, r)
 			if cfg.Log != nil {
-				fmt.Fprintf(cfg.Log, "chat %s round %d: %.1f KiB/member, connect %v; burst %d/%d delivered, %.0f/s, p50 %v p99 %v\n",
-					impl, round, r.HeapPerMem/1024, r.Connect.Round(time.Millisecond), r.Delivered, r.Expected, r.PerSecond, r.P50, r.P99)
+				idle := fmt.Sprintf("%.1f KiB/member, connect %v; ", r.HeapPerMem/1024, r.Connect.Round(time.Millisecond))
+				if cfg.Members == 0 {
+					idle = ""
+				}
+				fmt.Fprintf(cfg.Log, "chat %s round %d: %sburst of %d: %d/%d delivered, %.0f/s, p50 %v p99 %v\n",
+					impl, r.Round, idle, cfg.BigRoom, r.Delivered, r.Expected, r.PerSecond, r.P50, r.P99)
 			}
 		}
 	}
@@ -143,7 +151,7 @@ func RunChat(ctx context.Context, cfg ChatConfig) ([]chatResult, error) {
 }
 
 // runChatServer starts one chat server process and runs both phases
-// against it.
+// against it (the burst alone when cfg.Members is 0).
 func runChatServer(ctx context.Context, cfg ChatConfig, impl string, round int) (chatResult, error) {
 	r := chatResult{Impl: impl, Round: round, Members: cfg.Members, BigRoom: cfg.BigRoom}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -153,33 +161,50 @@ func runChatServer(ctx context.Context, cfg ChatConfig, impl string, round int) 
 		return r, err
 	}
 	defer srv.kill()
-	var mark, hold serverStats
-	if err := srv.ask("stats", &mark); err != nil {
+	if cfg.Members > 0 {
+		if err := idleMembers(ctx, cfg, srv, addr, &r); err != nil {
+			return r, err
+		}
+	}
+	if err := burst(ctx, cfg, addr, &r); err != nil {
 		return r, err
 	}
+	var bye map[string]bool
+	_ = srv.ask("quit", &bye)
+	return r, nil
+}
 
-	// Phase 1: idle members, spread over rooms.
+// idleMembers is phase 1: cfg.Members members join cfg.Rooms rooms and
+// sit idle; r gets the time they took and the server's memory per member.
+func idleMembers(ctx context.Context, cfg ChatConfig, srv *child, addr string, r *chatResult) error {
+	var mark, hold serverStats
+	if err := srv.ask("stats", &mark); err != nil {
+		return err
+	}
 	start := time.Now()
 	lg, err := connectMembers(ctx, addr, cfg, cfg.Members, func(i int) string { return fmt.Sprintf("room%d", i%cfg.Rooms) })
 	if err != nil {
-		return r, fmt.Errorf("connecting %d members: %w", cfg.Members, err)
+		return fmt.Errorf("connecting %d members: %w", cfg.Members, err)
 	}
+	defer lg.close()
 	r.Connect = time.Since(start)
 	time.Sleep(connsIdle) // idle members, idle for a while (the conns cell)
 	if err := srv.ask("stats", &hold); err != nil {
-		lg.close()
-		return r, err
+		return err
 	}
 	n := float64(cfg.Members)
 	r.HeapPerMem = float64(int64(hold.HeapAlloc+hold.StackInuse)-int64(mark.HeapAlloc+mark.StackInuse)) / n
 	r.RSSPerMem = float64(int64(hold.RSS)-int64(mark.RSS)) / n
 	r.GoroutPerMem = float64(hold.Goroutines-mark.Goroutines) / n
-	lg.close()
+	return nil
+}
 
-	// Phase 2: the burst in one big room.
-	lg, err = connectMembers(ctx, addr, cfg, cfg.BigRoom, func(int) string { return "big" })
+// burst is phase 2: cfg.BigRoom members in one room, cfg.Talkers of them
+// talking; r gets the deliveries and their latencies.
+func burst(ctx context.Context, cfg ChatConfig, addr string, r *chatResult) error {
+	lg, err := connectMembers(ctx, addr, cfg, cfg.BigRoom, func(int) string { return "big" })
 	if err != nil {
-		return r, fmt.Errorf("connecting the room of %d: %w", cfg.BigRoom, err)
+		return fmt.Errorf("connecting the room of %d: %w", cfg.BigRoom, err)
 	}
 	defer lg.close()
 	lines := int(cfg.Rate * cfg.Talk.Seconds())
@@ -192,7 +217,7 @@ func runChatServer(ctx context.Context, cfg ChatConfig, impl string, round int) 
 		g.Go(func() error { return lg.members[t].talk(ctx, lines, cfg.Rate) })
 	}
 	if err := g.Wait(); err != nil {
-		return r, fmt.Errorf("talking: %w", err)
+		return fmt.Errorf("talking: %w", err)
 	}
 	// Every member that keeps reading gets every line, or the wait ends.
 	wait, stop := context.WithTimeout(ctx, cfg.Talk+60*time.Second)
@@ -210,9 +235,7 @@ func runChatServer(ctx context.Context, cfg ChatConfig, impl string, round int) 
 		r.PerSecond = float64(r.Delivered) / r.BurstLength.Seconds()
 	}
 	r.P50, r.P99 = lg.percentiles()
-	var bye map[string]bool
-	_ = srv.ask("quit", &bye)
-	return r, nil
+	return nil
 }
 
 // loadGen is a set of connected members.
