@@ -166,3 +166,71 @@ func TestChatQuick(t *testing.T) {
 		t.Errorf("table:\n%s", out.String())
 	}
 }
+
+// TestSweepQuick runs the sweep small (each point of the unary,
+// ping-pong, idle-conversation and idle-connection curves for parley and
+// grpc-go, each in its own processes, and the chat's burst in two rooms
+// against both chat servers) and draws its charts: every point measured
+// something, and every chart was written.
+func TestSweepQuick(t *testing.T) {
+	cfg := SweepConfig{
+		Command: []string{os.Args[0]},
+		Env:     childEnvVars,
+		Rounds:  1,
+		Warmup:  20 * time.Millisecond, Duration: 150 * time.Millisecond,
+		Concs: []int{1, 4}, Convs: []int{20, 50}, Conns: []int{5, 10}, Rooms: []int{10, 20},
+		Talkers: 3, Rate: 20, Talk: 300 * time.Millisecond,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := RunSweep(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2 * (2 + 2 + 2 + 2); len(res.Cells) != want {
+		t.Fatalf("%d cell results, want %d", len(res.Cells), want)
+	}
+	for _, r := range res.Cells {
+		switch {
+		case r.Err != "":
+			t.Errorf("%s %s: %s", r.Cell, r.Pair, r.Err)
+		case r.Client.Ops <= 0:
+			t.Errorf("%s %s: nothing measured: %+v", r.Cell, r.Pair, r.Client)
+		case strings.HasPrefix(r.Cell, "unary-") || strings.HasPrefix(r.Cell, "pingpong-"):
+			if r.Client.P50Micros <= 0 || r.Client.P99Micros < r.Client.P50Micros {
+				t.Errorf("%s %s: p50 %v µs, p99 %v µs", r.Cell, r.Pair, r.Client.P50Micros, r.Client.P99Micros)
+			}
+		case r.Hold.HeapAlloc+r.Hold.StackInuse <= r.Mark.HeapAlloc+r.Mark.StackInuse:
+			t.Errorf("%s %s: the server held no memory: mark %+v hold %+v", r.Cell, r.Pair, r.Mark, r.Hold)
+		}
+	}
+	if len(res.Chat) != 4 {
+		t.Fatalf("%d chat results, want 4", len(res.Chat))
+	}
+	for _, r := range res.Chat {
+		if r.Expected == 0 || r.Delivered != r.Expected || r.P50 <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s, room of %d: delivered %d of %d, p50 %v p99 %v", r.Impl, r.BigRoom, r.Delivered, r.Expected, r.P50, r.P99)
+		}
+	}
+	dir := t.TempDir()
+	if err := writeSweepPlots(dir, cfg, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"sweep-unary-throughput", "sweep-unary-p99", "sweep-pingpong-throughput", "sweep-pingpong-p99",
+		"sweep-idle-conversations", "sweep-idle-connections", "sweep-chat-latency"} {
+		b, err := os.ReadFile(dir + "/" + f + ".svg")
+		if err != nil || !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("grpc-go")) {
+			t.Errorf("%s.svg: %v, %d bytes", f, err, len(b))
+		}
+	}
+	var out bytes.Buffer
+	if err := writeTable(&out, cfg.driver(), res.Cells); err != nil {
+		t.Fatal(err)
+	}
+	writeSweepChat(&out, cfg, res.Chat)
+	for _, want := range []string{"unary, 4 callers, p99", "ping-pong, 4 streams", "50 idle conversations", "10 idle connections", "| 20 | chat-parley |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("tables lack %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -23,6 +23,8 @@ import (
 //	chat    the chat benchmark: a grpc-go load generator against parley's
 //	        chat server and the same chat written on grpc-go, each in a
 //	        server child
+//	sweep   the table's cells and the chat's burst at several sizes, for
+//	        parley and grpc-go, and their line charts
 //
 // self is the command that starts this program again, for run's children.
 func Main(self []string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -40,8 +42,10 @@ func Main(self []string, args []string, stdin io.Reader, stdout, stderr io.Write
 		err = clientMain(args, stdin, stdout)
 	case "chat":
 		err = chatMain(self, args, stdout, stderr)
+	case "sweep":
+		err = sweepMain(self, args, stdout, stderr)
 	default:
-		err = fmt.Errorf("unknown subcommand %q (want run, chat, server or client)", sub)
+		err = fmt.Errorf("unknown subcommand %q (want run, chat, sweep, server or client)", sub)
 	}
 	if err == flag.ErrHelp {
 		return 2

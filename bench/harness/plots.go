@@ -3,8 +3,11 @@ package harness
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -183,4 +186,208 @@ func writeChatPlots(dir string, cfg ChatConfig, results []chatResult) error {
 	return barChart(filepath.Join(dir, "chat-memory.svg"),
 		fmt.Sprintf("Server memory per idle member (%d members)", cfg.Members), "KiB",
 		[]string{"heap+stacks", "RSS"}, mem)
+}
+
+// curve is one line of a line chart: a label, a colour, dashed or not,
+// and a point per x with the median and the spread over the rounds.
+type curve struct {
+	label  string
+	color  color.Color
+	dashed bool
+	xs     []float64
+	ys     []stat
+}
+
+// spread gives a curve's points and their min–max as error bars.
+type spread struct {
+	plotter.XYs
+	plotter.YErrors
+}
+
+// lineChart writes a line chart as SVG: x on a log scale with a tick at
+// every x, y from zero or, with logY, on a log scale; each point's
+// min–max over the rounds is drawn as an error bar. Points without a
+// figure (or not positive on a log scale) are left out.
+func lineChart(path, title, xlabel, ylabel string, logY bool, cs []curve) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = ylabel
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.X.Scale = plot.LogScale{}
+	var ticks plot.ConstantTicks
+	top := 0.0
+	for _, c := range cs {
+		var pts spread
+		for i, x := range c.xs {
+			y := c.ys[i]
+			if y.n == 0 || (logY && y.min <= 0) {
+				continue
+			}
+			pts.XYs = append(pts.XYs, plotter.XY{X: x, Y: y.median})
+			pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{y.median - y.min, y.max - y.median})
+			top = max(top, y.max)
+			if !slices.ContainsFunc(ticks, func(t plot.Tick) bool { return t.Value == x }) {
+				ticks = append(ticks, plot.Tick{Value: x, Label: thousands(strconv.Itoa(int(x)))})
+			}
+		}
+		if len(pts.XYs) == 0 {
+			continue
+		}
+		line, marks, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return err
+		}
+		line.Color, marks.Color = c.color, c.color
+		if c.dashed {
+			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		}
+		bars, err := plotter.NewYErrorBars(pts)
+		if err != nil {
+			return err
+		}
+		bars.Color = c.color
+		p.Add(line, marks, bars)
+		p.Legend.Add(c.label, line, marks)
+	}
+	if len(ticks) == 0 {
+		return fmt.Errorf("%s: nothing to draw", title)
+	}
+	p.X.Tick.Marker = ticks
+	p.X.Min /= 1.25 // room for the first and last ticks' labels
+	p.X.Max *= 1.25
+	if logY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks{}
+		p.Y.Max *= 3 // room for the legend above the lines
+	} else {
+		p.Y.Min = 0
+		p.Y.Max = top * (1.15 + 0.12*float64(len(cs))) // room for the legend above the lines
+	}
+	return p.Save(160*vg.Millimeter, 100*vg.Millimeter, path)
+}
+
+// writeSweepPlots writes the sweep's line charts into dir: throughput
+// and p99 against callers or streams, server memory per idle
+// conversation and connection against their number, and the chat's
+// delivery latency against room size, parley and grpc-go on the same
+// axes.
+func writeSweepPlots(dir string, cfg SweepConfig, res sweepResults) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	drv := cfg.driver()
+	byName := map[string]cell{}
+	for _, c := range drv.set {
+		byName[c.name] = c
+	}
+	pairs := []struct {
+		p     pair
+		label string
+		color color.Color
+	}{
+		{pair{implParley, implParley}, "parley", colorParley},
+		{ref, "grpc-go", colorGRPC},
+	}
+	// cellCurves returns one curve per pair (and, with two metrics, a
+	// dashed one for the second) over the cells named name(x).
+	cellCurves := func(name func(int) string, xs []int, metrics []int, suffixes []string) []curve {
+		var cs []curve
+		for _, pp := range pairs {
+			for k, m := range metrics {
+				c := curve{label: pp.label + suffixes[k], color: pp.color, dashed: k > 0}
+				for _, x := range xs {
+					cl, ok := byName[name(x)]
+					if !ok {
+						continue
+					}
+					c.xs = append(c.xs, float64(x))
+					c.ys = append(c.ys, summarize(figures(res.Cells, cl, pp.p, cl.metrics[m].value)))
+				}
+				cs = append(cs, c)
+			}
+		}
+		return cs
+	}
+	named := func(prefix string) func(int) string {
+		return func(n int) string { return prefix + strconv.Itoa(n) }
+	}
+	type chart struct {
+		file, title, xlabel, ylabel string
+		logY                        bool
+		curves                      []curve
+	}
+	charts := []chart{
+		{"sweep-unary-throughput.svg", "Unary round trips/s against callers", "callers on one connection", "round trips/s", false,
+			cellCurves(named("unary-"), cfg.Concs, []int{0}, []string{""})},
+		{"sweep-unary-p99.svg", "Unary round trip, 99th percentile, against callers", "callers on one connection", "µs", true,
+			cellCurves(named("unary-"), cfg.Concs, []int{1}, []string{""})},
+		{"sweep-pingpong-throughput.svg", "Ping-pong round trips/s against streams", "bidi streams on one connection", "round trips/s", false,
+			cellCurves(named("pingpong-"), cfg.Concs, []int{0}, []string{""})},
+		{"sweep-pingpong-p99.svg", "Ping-pong round trip, 99th percentile, against streams", "bidi streams on one connection", "µs", true,
+			cellCurves(named("pingpong-"), cfg.Concs, []int{1}, []string{""})},
+		{"sweep-idle-conversations.svg", "Server memory per idle conversation", "idle conversations on one connection", "KiB per conversation", false,
+			cellCurves(named("idle-conv-"), cfg.Convs, []int{0, 1}, []string{", heap+stacks", ", RSS"})},
+		{"sweep-idle-connections.svg", "Server memory per idle connection", "idle connections", "KiB per connection", false,
+			cellCurves(named("conns-"), cfg.Conns, []int{0, 1}, []string{", heap+stacks", ", RSS"})},
+		{"sweep-chat-latency.svg", "Chat say-to-delivery latency against room size",
+			fmt.Sprintf("members in the room (%d of them talking, %g lines/s each)", cfg.Talkers, cfg.Rate), "ms", true, chatCurves(cfg, res.Chat)},
+	}
+	for _, ch := range charts {
+		if err := lineChart(filepath.Join(dir, ch.file), ch.title, ch.xlabel, ch.ylabel, ch.logY, ch.curves); err != nil {
+			return fmt.Errorf("%s: %w", ch.file, err)
+		}
+	}
+	return nil
+}
+
+// chatCurves are the room-size sweep's p99 (solid) and p50 (dashed) for
+// each chat server.
+func chatCurves(cfg SweepConfig, results []chatResult) []curve {
+	impls := []struct {
+		impl, label string
+		color       color.Color
+	}{
+		{implChatParley, "parley chat", colorParley},
+		{implChatGRPC, "grpc-go chat", colorGRPC},
+	}
+	var cs []curve
+	for _, im := range impls {
+		p99 := curve{label: im.label + ", p99", color: im.color}
+		p50 := curve{label: im.label + ", p50", color: im.color, dashed: true}
+		for _, n := range cfg.Rooms {
+			pt := chatPointOf(results, im.impl, n)
+			p99.xs, p99.ys = append(p99.xs, float64(n)), append(p99.ys, pt.p99)
+			p50.xs, p50.ys = append(p50.xs, float64(n)), append(p50.ys, pt.p50)
+		}
+		cs = append(cs, p99, p50)
+	}
+	return cs
+}
+
+// logTicks marks a log axis at 1, 2 and 5 times each power of ten, with
+// labels, and at the other multiples without.
+type logTicks struct{}
+
+// Ticks returns the ticks between lo and hi.
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for p := math.Pow(10, math.Floor(math.Log10(lo))); p <= hi; p *= 10 {
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * p
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+				if v >= 1000 {
+					t.Label = format(v)
+				}
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
