@@ -117,9 +117,7 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 	if err != nil && len(results) == 0 {
 		return err
 	}
-	fmt.Fprintf(stdout, "parleybench: %s, %s/%s, %d CPUs, GOMAXPROCS %d; %d round(s), %v warm-up + %v per cell; total %s\n\n",
-		goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, goruntime.NumCPU(), goruntime.GOMAXPROCS(0),
-		cfg.Rounds, cfg.Warmup, cfg.Duration, time.Since(start).Round(time.Second))
+	header(stdout, "parleybench", "cell", cfg.Rounds, cfg.Warmup, cfg.Duration, start)
 	if werr := writeTable(stdout, cfg, results); werr != nil {
 		return werr
 	}
@@ -129,15 +127,28 @@ func runMain(self []string, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *jsonOut != "" {
-		b, jerr := json.MarshalIndent(results, "", "  ")
-		if jerr != nil {
-			return jerr
-		}
-		if jerr := os.WriteFile(*jsonOut, b, 0o644); jerr != nil {
+		if jerr := writeJSON(*jsonOut, results); jerr != nil {
 			return jerr
 		}
 	}
 	return err
+}
+
+// header writes the first line of a run's output: the machine, the
+// rounds, each point's timing and the run's length.
+func header(w io.Writer, what, point string, rounds int, warmup, duration time.Duration, start time.Time) {
+	fmt.Fprintf(w, "%s: %s, %s/%s, %d CPUs, GOMAXPROCS %d; %d round(s), %v warm-up + %v per %s; total %s\n\n",
+		what, goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, goruntime.NumCPU(), goruntime.GOMAXPROCS(0),
+		rounds, warmup, duration, point, time.Since(start).Round(time.Second))
+}
+
+// writeJSON writes v, indented, to the file at path.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func validImpl(s string) bool { return s == implParley || s == implGRPC || s == implProtocol }

@@ -23,6 +23,22 @@ var (
 	colorMixedC = color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
 )
 
+// plotPair is how a chart shows a pair: its label and colour.
+type plotPair struct {
+	p     pair
+	label string
+	color color.Color
+}
+
+// cellsByName indexes cs by name.
+func cellsByName(cs []cell) map[string]cell {
+	m := make(map[string]cell, len(cs))
+	for _, c := range cs {
+		m[c.name] = c
+	}
+	return m
+}
+
 // series is one set of bars: a label, a colour and one value per group.
 type series struct {
 	label  string
@@ -74,15 +90,8 @@ func writePlots(dir string, cfg Config, results []cellResult) error {
 	if err != nil {
 		return err
 	}
-	byName := map[string]cell{}
-	for _, c := range cs {
-		byName[c.name] = c
-	}
-	pairs := []struct {
-		p     pair
-		label string
-		color color.Color
-	}{
+	byName := cellsByName(cs)
+	pairs := []plotPair{
 		{pair{implParley, implParley}, "parley / parley", colorParley},
 		{pair{implGRPC, implGRPC}, "grpc-go / grpc-go", colorGRPC},
 		{pair{implParley, implGRPC}, "parley server, grpc-go client", colorMixedS},
@@ -264,6 +273,7 @@ func lineChart(path, title, xlabel, ylabel string, logY bool, cs []curve) error 
 	} else {
 		p.Y.Min = 0
 		p.Y.Max = top * (1.15 + 0.12*float64(len(cs))) // room for the legend above the lines
+		p.Y.Tick.Marker = groupedTicks{}
 	}
 	return p.Save(160*vg.Millimeter, 100*vg.Millimeter, path)
 }
@@ -277,16 +287,8 @@ func writeSweepPlots(dir string, cfg SweepConfig, res sweepResults) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	drv := cfg.driver()
-	byName := map[string]cell{}
-	for _, c := range drv.set {
-		byName[c.name] = c
-	}
-	pairs := []struct {
-		p     pair
-		label string
-		color color.Color
-	}{
+	byName := cellsByName(cfg.driver().set)
+	pairs := []plotPair{
 		{pair{implParley, implParley}, "parley", colorParley},
 		{ref, "grpc-go", colorGRPC},
 	}
@@ -387,6 +389,20 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 				}
 			}
 			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// groupedTicks are gonum's default ticks with thousands separated.
+type groupedTicks struct{}
+
+// Ticks returns the ticks between lo and hi.
+func (groupedTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i, t := range ts {
+		if t.Label != "" && t.Value == math.Trunc(t.Value) {
+			ts[i].Label = thousands(strconv.FormatFloat(t.Value, 'f', 0, 64))
 		}
 	}
 	return ts

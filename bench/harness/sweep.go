@@ -2,14 +2,12 @@ package harness
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,7 +142,7 @@ func sweepMain(self []string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := SweepConfig{Command: self}
-	fs.IntVar(&cfg.Rounds, "rounds", 2, "rounds: every point runs once per round, interleaved")
+	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds: every point runs once per round, interleaved")
 	fs.DurationVar(&cfg.Warmup, "warmup", 300*time.Millisecond, "unmeasured time at the start of each unary and ping-pong point")
 	fs.DurationVar(&cfg.Duration, "duration", time.Second, "measured time of each unary and ping-pong point")
 	concs := fs.String("concs", "1,4,16,64", "callers (unary) and streams (ping-pong)")
@@ -183,9 +181,7 @@ func sweepMain(self []string, args []string, stdout, stderr io.Writer) error {
 	if err != nil && len(res.Cells) == 0 {
 		return err
 	}
-	fmt.Fprintf(stdout, "parleybench sweep: %s, %s/%s, %d CPUs, GOMAXPROCS %d; %d round(s), %v warm-up + %v per point; total %s\n\n",
-		goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, goruntime.NumCPU(), goruntime.GOMAXPROCS(0),
-		cfg.Rounds, cfg.Warmup, cfg.Duration, time.Since(start).Round(time.Second))
+	header(stdout, "parleybench sweep", "point", cfg.Rounds, cfg.Warmup, cfg.Duration, start)
 	if werr := writeTable(stdout, cfg.driver(), res.Cells); werr != nil {
 		return werr
 	}
@@ -197,11 +193,7 @@ func sweepMain(self []string, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *jsonOut != "" {
-		b, jerr := json.MarshalIndent(res, "", "  ")
-		if jerr != nil {
-			return jerr
-		}
-		if jerr := os.WriteFile(*jsonOut, b, 0o644); jerr != nil {
+		if jerr := writeJSON(*jsonOut, res); jerr != nil {
 			return jerr
 		}
 	}

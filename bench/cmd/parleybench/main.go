@@ -5,7 +5,7 @@
 //
 //	parleybench [run] [-rounds 3] [-duration 2s] [-quick] [-cells ...] [-pairs ...] [-profile DIR]
 //	parleybench chat [-rounds 2] [-quick] [-svg DIR]
-//	parleybench sweep [-rounds 2] [-quick] [-svg DIR]
+//	parleybench sweep [-rounds 3] [-quick] [-svg DIR]
 //	parleybench server -impl parley|grpc|raw   (started by run)
 //	parleybench client -impl parley|grpc -addr ADDR -kind KIND ...   (started by run)
 //
