@@ -51,16 +51,22 @@ generate:
 ## each in its own process, 3 interleaved rounds (about 6 minutes on 2
 ## cores), then the chat benchmark (parley's chat server with and without
 ## its protocol check, and the same chat on grpc-go, driven by one grpc-go
-## load generator: about 2 minutes).
-## BENCHFLAGS=-quick is a smoke run of both; see docs/performance.md for
-## the other flags (CHATFLAGS for the chat's).
+## load generator: about 2 minutes), then the sweep (unary and ping-pong
+## at 1 to 64 callers or streams, 1,000 to 10,000 idle conversations, 100
+## to 2,000 idle connections, chat rooms of 100 to 1,000, parley and
+## grpc-go, 3 rounds: 4 to 5 minutes measured on the 2 shared cores, so
+## 12 to 13 minutes in all).
+## BENCHFLAGS=-quick is a smoke run of all three; see docs/performance.md
+## for the other flags (CHATFLAGS for the chat's, SWEEPFLAGS the sweep's).
 ## A full run also redraws the charts of docs/performance.md (docs/img).
 BENCHFLAGS ?=
 CHATFLAGS ?= $(filter -quick,$(BENCHFLAGS))
+SWEEPFLAGS ?= $(filter -quick,$(BENCHFLAGS))
 BENCHSVG  ?= $(if $(filter -quick,$(BENCHFLAGS)),,-svg ../docs/img)
 bench:
 	cd bench && $(GO) run ./cmd/parleybench run $(BENCHSVG) $(BENCHFLAGS)
 	cd bench && $(GO) run ./cmd/parleybench chat $(BENCHSVG) $(CHATFLAGS)
+	cd bench && $(GO) run ./cmd/parleybench sweep $(BENCHSVG) $(SWEEPFLAGS)
 
 ## chat: the README's first command: a chat server on an ephemeral loopback
 ## port and three scripted members holding a live conversation in two rooms;
