@@ -194,24 +194,29 @@ func (p *parser) expr(ctx Side) (node, *PosError) {
 	if p.depth > maxDepth {
 		return nil, p.errorf(p.peek().at, "protocol nested more than %d deep", maxDepth)
 	}
-	first, err := p.seq(ctx)
+	branches, err := p.infix(ctx, "|", p.seq)
 	if err != nil {
 		return nil, err
 	}
-	if t := p.peek(); t.kind != tPunct || t.text != "|" {
-		return first, nil
+	if len(branches) == 1 {
+		return branches[0], nil
 	}
-	alt := &altNode{at: first.pos(), branches: []node{first}}
+	return &altNode{at: branches[0].pos(), branches: branches}, nil
+}
+
+// infix parses operand { op operand } and returns the operands in order.
+func (p *parser) infix(ctx Side, op string, operand func(Side) (node, *PosError)) ([]node, *PosError) {
+	var list []node
 	for {
-		if t := p.peek(); t.kind != tPunct || t.text != "|" {
-			return alt, nil
-		}
-		p.next()
-		b, err := p.seq(ctx)
+		n, err := operand(ctx)
 		if err != nil {
 			return nil, err
 		}
-		alt.branches = append(alt.branches, b)
+		list = append(list, n)
+		if t := p.peek(); t.kind != tPunct || t.text != op {
+			return list, nil
+		}
+		p.next()
 	}
 }
 
@@ -256,25 +261,14 @@ func (p *parser) seq(ctx Side) (node, *PosError) {
 
 // par = post { "&" post }.
 func (p *parser) par(ctx Side) (node, *PosError) {
-	first, err := p.post(ctx)
+	parts, err := p.infix(ctx, "&", p.post)
 	if err != nil {
 		return nil, err
 	}
-	if t := p.peek(); t.kind != tPunct || t.text != "&" {
-		return first, nil
+	if len(parts) == 1 {
+		return parts[0], nil
 	}
-	n := &parNode{at: first.pos(), parts: []node{first}}
-	for {
-		if t := p.peek(); t.kind != tPunct || t.text != "&" {
-			return n, nil
-		}
-		p.next()
-		part, err := p.post(ctx)
-		if err != nil {
-			return nil, err
-		}
-		n.parts = append(n.parts, part)
-	}
+	return &parNode{at: parts[0].pos(), parts: parts}, nil
 }
 
 // post = atom { "*" | "+" | "?" }.
