@@ -208,14 +208,10 @@ func (c *Client) readResponseHeader(resp *transport.Response) response {
 		return r
 	}
 	md := wire.Metadata{}
-	for k, vs := range resp.Header {
-		for _, v := range vs {
-			if err := wire.DecodeHeader(md, k, v); err != nil {
-				r.ended = true
-				r.status = wire.Errorf(wire.Internal, "malformed response metadata: %v", err)
-				return r
-			}
-		}
+	if err := decodeMetadata(md, resp.Header); err != nil {
+		r.ended = true
+		r.status = wire.Errorf(wire.Internal, "malformed response metadata: %v", err)
+		return r
 	}
 	if st := resp.Header.Get(wire.HeaderStatus); st != "" || len(resp.Header.Values(wire.HeaderStatus)) > 0 {
 		// Trailers-only: the headers are the trailers.
@@ -241,12 +237,8 @@ func (c *Client) readResponseHeader(resp *transport.Response) response {
 func readTrailer(resp *transport.Response) (wire.Metadata, error) {
 	tr := resp.Trailer()
 	md := wire.Metadata{}
-	for k, vs := range tr {
-		for _, v := range vs {
-			if err := wire.DecodeHeader(md, k, v); err != nil {
-				return md, wire.Errorf(wire.Internal, "malformed trailer metadata: %v", err)
-			}
-		}
+	if err := decodeMetadata(md, tr); err != nil {
+		return md, wire.Errorf(wire.Internal, "malformed trailer metadata: %v", err)
 	}
 	if len(tr.Values(wire.HeaderStatus)) == 0 {
 		return md, wire.NewWireError(wire.Internal, "server closed the stream without sending trailers (no grpc-status)", md)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 
+	"github.com/parleyrpc/parley/runtime/internal/transport"
 	"github.com/parleyrpc/parley/wire"
 )
 
@@ -121,4 +122,22 @@ func RequestCompressor(ctx context.Context) string {
 		return ""
 	}
 	return ss.reqComp.Name()
+}
+
+// decodeMetadata adds the custom metadata of a received header block
+// (request headers, response headers or trailers) to md, leaving out the
+// reserved keys. The names gRPC sends on every call are looked up in
+// their wire form, so that lower-casing them allocates nothing.
+func decodeMetadata(md wire.Metadata, h transport.Header) error {
+	for k, vs := range h {
+		if l, ok := transport.CommonWire(k); ok {
+			k = l
+		}
+		for _, v := range vs {
+			if err := wire.DecodeHeader(md, k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

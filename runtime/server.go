@@ -424,13 +424,9 @@ func (ss *serverCore) readRequest() bool {
 		ss.deadline = time.Now().Add(d)
 	}
 	reqMD := wire.Metadata{}
-	for k, vs := range hdr {
-		for _, v := range vs {
-			if err := wire.DecodeHeader(reqMD, k, v); err != nil {
-				ss.finish(endWith(wire.Errorf(wire.Internal, "malformed metadata %q: %v", strings.ToLower(k), err)))
-				return false
-			}
-		}
+	if err := decodeMetadata(reqMD, hdr); err != nil {
+		ss.finish(endWith(wire.Errorf(wire.Internal, "malformed request metadata: %v", err)))
+		return false
 	}
 	ss.md = reqMD
 	ss.peer = Peer{Addr: parseAddr(ss.st.RemoteAddr()), TLS: ss.st.TLS()}
