@@ -405,7 +405,8 @@ func (c *conn) readSettings(f *http2.SettingsFrame, each func(func(*sendState)),
 // conn.mu held just before the last push, in the same critical section:
 // a stream that ends closes itself there, before its peer can see the end.
 func (c *conn) sendData(s *sendState, pre []item, p []byte, buf *[]byte, end bool, post []item, last func()) error {
-	batch := pre
+	var arr [4]item // headers, DATA, trailers and a reset fit without allocating
+	batch := append(arr[:0], pre...)
 	if len(p) == 0 {
 		putBuf(buf)
 		if end {

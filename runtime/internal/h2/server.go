@@ -1093,11 +1093,11 @@ func (st *serverStream) headerItem(end bool) item {
 // flushPending queues the headers, if not yet sent, and the buffered
 // body, then post; last is sendData's.
 func (st *serverStream) flushPending(end bool, post []item, last func()) error {
-	var pre []item
+	var hdr [1]item
+	pre := hdr[:0]
 	if !st.headerSent {
 		st.headerSent = true
-		pre = make([]item, 1, 2+len(post))
-		pre[0] = st.headerItem(false)
+		pre = append(pre, st.headerItem(false))
 	}
 	buf := st.pend
 	st.pend = nil
@@ -1126,7 +1126,8 @@ func (st *serverStream) finish() {
 	}
 	st.writeHeader(200)
 	trailers := hasTrailers(st.resHeader)
-	var post []item
+	var arr [2]item // the trailers and a reset, without allocating
+	post := arr[:0]
 	if trailers {
 		fs := appendFields(make([]hpack.HeaderField, 0, 4), st.resHeader, true)
 		post = append(post, item{kind: itemHeaders, sid: st.id, end: true, fields: fs, s: &st.send})
@@ -1152,7 +1153,8 @@ func (st *serverStream) finish() {
 		st.headerSent = true
 		sc.mu.Lock()
 		closed()
-		sc.w.push(append([]item{st.headerItem(true)}, post...)...)
+		var b [3]item
+		sc.w.push(append(append(b[:0], st.headerItem(true)), post...)...)
 		sc.mu.Unlock()
 	} else {
 		err = st.flushPending(!trailers, post, closed)
