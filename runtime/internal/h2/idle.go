@@ -117,19 +117,32 @@ func (b *idleReader) fill() error {
 			return errPark
 		}
 	}
+	if b.armed && b.parkable() {
+		// Woken from parking: the socket was readable, so the bytes are
+		// read straight into a buffer (one read, not a 16-byte one and
+		// then the rest). If they are gone (woken for nothing), wait a
+		// while, and park again if nothing comes.
+		b.buf = getBuf(readBufferStart)
+		now := time.Now()
+		b.armedAt = now
+		_ = b.nc.SetReadDeadline(now.Add(bufferIdle))
+		n, err := b.nc.Read(*b.buf)
+		if n > 0 {
+			b.w = n
+			b.grow()
+			return nil
+		}
+		b.release()
+		b.armedAt = time.Time{}
+		_ = b.nc.SetReadDeadline(time.Time{})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errPark
+		}
+		return err
+	}
 	if b.armed {
-		if b.parkable() {
-			// Woken from parking (or parked and woken for nothing):
-			// wait a while, and park again if nothing comes.
-			_ = b.nc.SetReadDeadline(time.Now().Add(bufferIdle))
-		}
+		// Idle and unable to park: wait without a buffer.
 		n, err := b.nc.Read(b.first[:])
-		if b.parkable() {
-			_ = b.nc.SetReadDeadline(time.Time{})
-			if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-				return errPark
-			}
-		}
 		if n == 0 {
 			return err
 		}
