@@ -11,11 +11,12 @@ import (
 
 // Idle connections keep no buffers: a server connection that has had
 // nothing to read for bufferIdle gives its read buffer back to a pool and
-// waits for the next bytes with a 16-byte array instead, and a writer with
-// nothing to write gives its bufio.Writer back. A connection between
-// bursts of traffic thus costs its state and its two goroutines, not
-// 64 KiB of buffers; one that is busy keeps its buffers and pays a clock
-// reading a read.
+// waits for the next bytes with a 16-byte array instead, or parks without
+// a goroutine where it can (park_linux.go), and a writer with nothing to
+// write gives its bufio.Writer back and exits. A connection between
+// bursts of traffic thus costs its state, not 64 KiB of buffers and two
+// goroutines; one that is busy keeps its buffers and pays a clock reading
+// a read.
 const (
 	// A connection's read buffer starts at readBufferStart and grows to
 	// readBufferSize once a read fills it: handshakes, unary calls and
