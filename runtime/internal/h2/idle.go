@@ -96,6 +96,13 @@ func (b *idleReader) parkable() bool { return b.park && b.total == b.mark }
 // fill reads what the socket has into an empty buffer.
 func (b *idleReader) fill() error {
 	b.r, b.w = 0, 0
+	if b.armed && b.buf == nil && b.parkable() {
+		// Woken from parking: the socket was readable, so the bytes are
+		// read straight into a buffer (one read, not a 16-byte one and
+		// then the rest). If they are gone (woken for nothing), the read
+		// below parks again after bufferIdle.
+		b.buf = getBuf(readBufferStart)
+	}
 	if b.armed && b.buf != nil {
 		if now := time.Now(); now.Sub(b.armedAt) > bufferIdle/4 {
 			b.armedAt = now
@@ -117,29 +124,6 @@ func (b *idleReader) fill() error {
 		if b.parkable() {
 			return errPark
 		}
-	}
-	if b.armed && b.parkable() {
-		// Woken from parking: the socket was readable, so the bytes are
-		// read straight into a buffer (one read, not a 16-byte one and
-		// then the rest). If they are gone (woken for nothing), wait a
-		// while, and park again if nothing comes.
-		b.buf = getBuf(readBufferStart)
-		now := time.Now()
-		b.armedAt = now
-		_ = b.nc.SetReadDeadline(now.Add(bufferIdle))
-		n, err := b.nc.Read(*b.buf)
-		if n > 0 {
-			b.w = n
-			b.grow()
-			return nil
-		}
-		b.release()
-		b.armedAt = time.Time{}
-		_ = b.nc.SetReadDeadline(time.Time{})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return errPark
-		}
-		return err
 	}
 	if b.armed {
 		// Idle and unable to park: wait without a buffer.
