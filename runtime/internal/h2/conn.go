@@ -216,7 +216,9 @@ func (s *sendState) stop(err error, reset bool) {
 func (c *conn) pushCtrl(it item) {
 	it.ctrl = true
 	c.ctrlQueued.Add(1)
-	c.w.push(it)
+	if !c.w.writeNow(it) {
+		c.w.push(it)
+	}
 }
 
 // ctrlFlooded reports whether more answers to the peer's control frames
@@ -243,6 +245,8 @@ func (c *conn) acquire(s *sendState, want int) (int, error) {
 			c.winWaiters = append(c.winWaiters, s)
 		}
 		s.waiting = true
+		// What s queued must go out for window to come back.
+		c.w.unclaim(s)
 		if s.wake == nil {
 			s.wake = make(chan struct{}, 1)
 		}
@@ -542,13 +546,16 @@ func (c *conn) discarded(n int) {
 // pushCredit queues the WINDOW_UPDATEs due: inc for stream sid, if any, and
 // cinc for the connection.
 func (c *conn) pushCredit(sid uint32, inc int32, cinc uint32) {
-	switch {
-	case inc > 0 && cinc > 0:
-		c.w.push(item{kind: itemWindowUpdate, sid: sid, n: uint32(inc)}, item{kind: itemWindowUpdate, n: cinc})
-	case inc > 0:
-		c.w.push(item{kind: itemWindowUpdate, sid: sid, n: uint32(inc)})
-	case cinc > 0:
-		c.w.push(item{kind: itemWindowUpdate, n: cinc})
+	var arr [2]item
+	items := arr[:0]
+	if inc > 0 {
+		items = append(items, item{kind: itemWindowUpdate, sid: sid, n: uint32(inc)})
+	}
+	if cinc > 0 {
+		items = append(items, item{kind: itemWindowUpdate, n: cinc})
+	}
+	if len(items) > 0 && !c.w.writeNow(items...) {
+		c.w.push(items...)
 	}
 }
 

@@ -44,6 +44,10 @@ type idleReader struct {
 	// reader goroutine can then stop, and its connection park.
 	park        bool
 	total, mark int64
+	// stall, if set, is called before each read from the socket, with
+	// whether it is at the frame boundary mark: a non-nil error ends the
+	// read with it (errInline).
+	stall func(boundary bool) error
 }
 
 // errPark ends a read on an idle connection that may park.
@@ -96,6 +100,11 @@ func (b *idleReader) parkable() bool { return b.park && b.total == b.mark }
 // fill reads what the socket has into an empty buffer.
 func (b *idleReader) fill() error {
 	b.r, b.w = 0, 0
+	if b.stall != nil {
+		if err := b.stall(b.total == b.mark); err != nil {
+			return err
+		}
+	}
 	if b.armed && b.buf == nil && b.parkable() {
 		// Woken from parking: the socket was readable, so the bytes are
 		// read straight into a buffer (one read, not a 16-byte one and

@@ -21,7 +21,9 @@ import (
 // by another connection, is never watched for the old one.
 
 // poller is the process's poller.
-var poller struct {
+var poller pollerState
+
+type pollerState struct {
 	once sync.Once
 	err  error
 	ep   int    // the epoll instance
@@ -30,6 +32,11 @@ var poller struct {
 	mu      sync.Mutex
 	parked  map[int32]*serverConn // by socket
 	running bool                  // the goroutine runs
+	// users counts the connections that have watched their socket
+	// (serveInline) and not ended: while there are any, the goroutine
+	// waits on even with nothing parked, rather than ending and being
+	// started again for each inline call.
+	users int
 }
 
 func initPoller() {
@@ -65,7 +72,51 @@ func mayPark(nc net.Conn) bool {
 
 // park hands the connection's socket to the poller; false if it cannot
 // be. Reader goroutine, which must return at once after true.
-func (sc *serverConn) park() bool {
+func (sc *serverConn) park() bool { return sc.handOver(false) }
+
+// watch hands the connection's socket to the poller while the reader
+// goroutine serves a request (serveInline): bytes arriving meanwhile start
+// another reader. false if it cannot be. Reader goroutine.
+func (sc *serverConn) watch() bool { return sc.handOver(true) }
+
+// unwatch takes the socket back from the poller after watch, and reports
+// whether it did: false if it has woken (another reader runs, or the
+// connection is closing, and its reader sees to that). Reader goroutine.
+func (sc *serverConn) unwatch() bool {
+	poller.mu.Lock()
+	defer poller.mu.Unlock()
+	fd := int32(sc.parkedFD)
+	if fd < 0 || poller.parked[fd] != sc {
+		return false
+	}
+	delete(poller.parked, fd)
+	_ = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_DEL, int(fd), nil)
+	sc.parkedFD = -1
+	return true
+}
+
+// leavePoller ends the connection's use of the poller (watch's), once it
+// has ended.
+func (sc *serverConn) leavePoller() {
+	poller.mu.Lock()
+	defer poller.mu.Unlock()
+	if sc.pollUser {
+		sc.pollUser = false
+		poller.users--
+		poller.endIfUnusedLocked()
+	}
+}
+
+// endIfUnusedLocked makes the poller's goroutine end if nothing is
+// parked or watched. poller.mu is held.
+func (p *pollerState) endIfUnusedLocked() {
+	if p.running && len(p.parked) == 0 && p.users == 0 {
+		_, _ = syscall.Write(p.wake[1], []byte{0})
+	}
+}
+
+// handOver registers the socket with the poller (see park and watch).
+func (sc *serverConn) handOver(watch bool) bool {
 	tc := socketOf(sc.nc)
 	if tc == nil {
 		return false
@@ -102,6 +153,10 @@ func (sc *serverConn) park() bool {
 	// replaces the stale one, whose connection the cancellation unparks.
 	sc.parkedFD = fd
 	poller.parked[int32(fd)] = sc
+	if watch && !sc.pollUser {
+		sc.pollUser = true
+		poller.users++
+	}
 	if !poller.running {
 		poller.running = true
 		go pollParked()
@@ -118,10 +173,7 @@ func (sc *serverConn) unpark() {
 		if fd := int32(sc.parkedFD); poller.parked[fd] == sc {
 			delete(poller.parked, fd)
 			_ = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_DEL, int(fd), nil)
-			if len(poller.parked) == 0 {
-				// Let the poller's goroutine end.
-				_, _ = syscall.Write(poller.wake[1], []byte{0})
-			}
+			poller.endIfUnusedLocked()
 		}
 		sc.parkedFD = -1
 	}
@@ -160,7 +212,7 @@ func pollParked() {
 				woken = append(woken, sc)
 			}
 		}
-		done := len(poller.parked) == 0
+		done := len(poller.parked) == 0 && poller.users == 0
 		if done {
 			poller.running = false
 		}

@@ -1,7 +1,9 @@
 package h2
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
 	goruntime "runtime"
 	"testing"
@@ -159,4 +161,71 @@ func TestServerParkedConnsEndWithContext(t *testing.T) {
 		}
 	}
 	waitFor(t, "unparked", func() bool { return parkedConns() == 0 })
+}
+
+// TestServerInlineHandlerHandsOver: a complete request alone on its
+// connection is served on the reader goroutine (serveInline), and the
+// connection is read meanwhile: while that handler waits, a second
+// request is served and a PING answered. Its response, larger than the
+// client's window, goes out as the window opens: the handler, which
+// writes its response itself, gives that up to the writer before it
+// waits for window.
+func TestServerInlineHandlerHandsOver(t *testing.T) {
+	release := make(chan struct{})
+	inline := make(chan bool, 1)
+	const size = 1000
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
+		if s.Path() != "/slow" {
+			echoHandler(s)
+			return
+		}
+		buf := make([]byte, 64<<10)
+		inline <- bytes.Contains(buf[:goruntime.Stack(buf, false)], []byte("serveInline"))
+		<-release
+		_, _ = io.ReadAll(s.Body())
+		s.WriteHeader(200)
+		_, _ = s.Write(bytes.Repeat([]byte("x"), size)) // buffered: finish sends it
+	})
+	// A 100-byte window: the response needs ten of them.
+	p, _ := dialPeer(t, serveTest(t, srv), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100})
+	block := p.encode(":method", "POST", ":scheme", "http", ":path", "/slow", ":authority", "x")
+	p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndHeaders: true}))
+	p.check(p.fr.WriteData(1, true, []byte("slow")))
+	p.flush()
+	select {
+	case in := <-inline:
+		if !in {
+			t.Fatal("a lone complete request was not served on the reader goroutine")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not start")
+	}
+
+	p.request(3, false)
+	p.data(3, true, []byte("fast"))
+	if d := p.until("the second call's echo", isData(3)).(*http2.DataFrame); string(d.Data()) != "fast" {
+		t.Fatalf("echo %q", d.Data())
+	}
+	p.check(p.fr.WritePing(false, [8]byte{7}))
+	p.flush()
+	p.until("PING ACK", func(f http2.Frame) bool { pf, ok := f.(*http2.PingFrame); return ok && pf.IsAck() })
+
+	close(release)
+	got := 0
+	for {
+		f := p.until("the slow call's response", func(f http2.Frame) bool { return f.Header().StreamID == 1 })
+		if d, ok := f.(*http2.DataFrame); ok {
+			got += len(d.Data())
+			if len(d.Data()) > 0 {
+				p.check(p.fr.WriteWindowUpdate(1, uint32(len(d.Data()))))
+				p.flush()
+			}
+		}
+		if f.Header().Flags.Has(http2.FlagDataEndStream) {
+			break
+		}
+	}
+	if got != size {
+		t.Fatalf("got %d bytes of the response, want %d", got, size)
+	}
 }

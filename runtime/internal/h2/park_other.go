@@ -12,3 +12,9 @@ func mayPark(net.Conn) bool { return false }
 func (sc *serverConn) park() bool { return false }
 
 func (sc *serverConn) unpark() {}
+
+func (sc *serverConn) watch() bool { return false }
+
+func (sc *serverConn) unwatch() bool { return false }
+
+func (sc *serverConn) leavePoller() {}

@@ -140,6 +140,7 @@ type serverConn struct {
 	stopCtx      func() bool   // stops serve's watch of the server's context
 	done         func()        // called once the connection has ended
 	parkedFD     int           // the socket, while parked (guarded by the poller's mu)
+	pollUser     bool          // counted in the poller's users (guarded by the poller's mu)
 
 	// Owned by the reader goroutine.
 	br          *idleReader
@@ -148,8 +149,12 @@ type serverConn struct {
 	resetTokens float64
 	resetBudget float64
 	resetLast   time.Time
-	pingStrikes int       // PINGs that broke the keepalive policy
-	lastPingAt  time.Time // when the last PING arrived
+	pingStrikes int // PINGs that broke the keepalive policy
+	// deferred is a new stream whose handler has not started: the reader
+	// starts it when it runs out of bytes, on its own goroutine if it
+	// can (serveInline), else on a new one.
+	deferred   *serverStream
+	lastPingAt time.Time // when the last PING arrived
 
 	// Guarded by conn.mu.
 	streams     map[uint32]*serverStream // open and half-closed streams
@@ -186,6 +191,7 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 	}
 	sc.br = &idleReader{nc: nc}
 	sc.br.park = mayPark(nc)
+	sc.br.stall = sc.stall
 	sc.parkedFD = -1
 	sc.fr = http2.NewFramer(nil, sc.br)
 	sc.fr.SetReuseFrames()
@@ -230,14 +236,79 @@ func (sc *serverConn) serve(ctx context.Context, goingAway bool, done func()) {
 // parks, one that cannot reads on (first has been read), and any other
 // error ends the connection. Reader goroutine.
 func (sc *serverConn) read(err error) {
-	for errors.Is(err, errPark) {
-		if sc.park() {
-			return // the wake-up starts a reader again: resume
+	for {
+		switch {
+		case errors.Is(err, errPark):
+			if sc.park() {
+				return // the wake-up starts a reader again: resume
+			}
+			sc.br.park = false
+		case errors.Is(err, errInline):
+			if !sc.serveInline() {
+				return // another reader took over
+			}
+		default:
+			sc.startDeferred()
+			sc.end(err)
+			return
 		}
-		sc.br.park = false
 		err = sc.readFrames(sc.fr, sc, "", false)
 	}
-	sc.end(err)
+}
+
+// errInline ends a read when the deferred stream's handler is to run on
+// the reader goroutine (serveInline).
+var errInline = errors.New("h2: serving a request inline")
+
+// stall is the idleReader's: about to wait for the socket, the reader
+// starts the deferred stream's handler. A complete request, alone on the
+// connection, at a frame boundary, is served on the reader goroutine
+// (errInline); any other on a goroutine of its own. Reader goroutine.
+func (sc *serverConn) stall(boundary bool) error {
+	st := sc.deferred
+	if st == nil {
+		return nil
+	}
+	if boundary {
+		sc.mu.Lock()
+		alone := st.remoteDone && len(sc.streams) == 1 && sc.streams[st.id] == st && sc.err == nil
+		sc.mu.Unlock()
+		if alone {
+			return errInline
+		}
+	}
+	sc.startDeferred()
+	return nil
+}
+
+// startDeferred starts the deferred stream's handler on its own
+// goroutine. Reader goroutine.
+func (sc *serverConn) startDeferred() {
+	if st := sc.deferred; st != nil {
+		sc.deferred = nil
+		go sc.runHandler(st)
+	}
+}
+
+// serveInline runs the deferred stream's handler on the reader
+// goroutine, which saves starting a goroutine and waking a thread for it:
+// a unary call from a lone caller is then read, handled and answered
+// without a hand-off. The socket is handed to the poller first (watch),
+// so that bytes arriving meanwhile start another reader, and taken back
+// after; it reports whether this goroutine is still the reader. Where the
+// socket cannot be watched, the handler gets its own goroutine. Reader
+// goroutine.
+func (sc *serverConn) serveInline() bool {
+	st := sc.deferred
+	sc.deferred = nil
+	if !sc.watch() {
+		sc.br.park = false // not parkable either
+		go sc.runHandler(st)
+		return true
+	}
+	st.inline = true
+	sc.runHandler(st)
+	return sc.unwatch()
 }
 
 // resume is a parked connection's reader goroutine, started by its
@@ -264,6 +335,7 @@ func (sc *serverConn) end(err error) {
 		_, _ = io.Copy(io.Discard, sc.br)
 	}
 	sc.br.release()
+	sc.leavePoller()
 	close(sc.readDone)
 	<-sc.w.done
 	sc.stopCtx()
@@ -645,7 +717,15 @@ func (sc *serverConn) openStream(st *serverStream, f *http2.MetaHeadersFrame, hs
 		}
 	}
 	if start {
-		go sc.runHandler(st)
+		if sc.br.park {
+			// Started when the reader runs out of bytes (stall): by
+			// then its request has likely arrived whole, so its handler
+			// does not wait for it, and it may run here.
+			sc.startDeferred()
+			sc.deferred = st
+		} else {
+			go sc.runHandler(st)
+		}
 	}
 	return nil
 }
@@ -917,6 +997,10 @@ type serverStream struct {
 	// open, and Finish releases it.
 	detached atomic.Bool
 
+	// inline is set when the handler runs on the reader goroutine
+	// (serveInline), before it starts.
+	inline bool
+
 	// onCancel is OnCancel's func; guarded by conn.mu.
 	onCancel func()
 
@@ -1123,6 +1207,10 @@ func (st *serverStream) finish() {
 		putBuf(st.pend)
 		st.pend = nil
 		return
+	}
+	if st.inline && !st.detached.Load() && sc.w.claim(&st.send) {
+		// Served on the reader goroutine: it writes the end itself.
+		defer sc.w.drainClaimed(&st.send)
 	}
 	st.writeHeader(200)
 	trailers := hasTrailers(st.resHeader)

@@ -3,6 +3,7 @@ package h2
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"net"
 	goruntime "runtime"
 	"sync"
@@ -24,6 +25,7 @@ const (
 	itemSettings
 	itemSettingsAck
 	itemGoAway
+	itemRaw // data: bytes of a frame that writeNow began, written as they are
 )
 
 // item is one frame (or header block) queued for the writer goroutine.
@@ -61,8 +63,15 @@ type writer struct {
 	sleeping bool   // guarded by mu: the writer waits on wake
 	parked   bool   // guarded by mu: the writer goroutine exited while idle; push starts another
 	closing  bool   // guarded by mu: write what is queued, then stop
-	wake     chan struct{}
-	done     chan struct{} // closed when the writer goroutine has ended
+	// claimer, while not nil, is the sending stream whose goroutine will
+	// write the queue itself (claim, drainClaimed): rousing the writer
+	// waits for it. Guarded by mu.
+	claimer *sendState
+	// directing is set while writeNow writes to the socket from another
+	// goroutine: rousing the writer waits for its end. Guarded by mu.
+	directing bool
+	wake      chan struct{}
+	done      chan struct{} // closed when the writer goroutine has ended
 
 	// Owned by the writer goroutine.
 	nc       net.Conn
@@ -83,6 +92,9 @@ type writer struct {
 	// set once shutdown has set it.
 	dlMu  sync.Mutex
 	final bool
+	// direct, if not nil, writes to the socket without blocking
+	// (direct_unix.go): writeNow's, for TCP and Unix sockets.
+	direct *directConn
 	// linger, if set before shutdown, makes the writer half-close the
 	// connection and wait (at most lingerTimeout) for linger to be closed
 	// (the reader seeing the peer close) before closing it: the peer then
@@ -114,6 +126,7 @@ func newWriter(c *conn, nc net.Conn) *writer {
 	}
 	w.bw = writeBuffers.Get().(*bufio.Writer)
 	w.bw.Reset(nc)
+	w.direct = newDirectConn(nc)
 	w.fr = http2.NewFramer(bwProxy{w}, nil)
 	w.henc = hpack.NewEncoder(&w.hbuf)
 	return w
@@ -146,9 +159,178 @@ func (w *writer) push(items ...item) {
 // caller to finish once it has released w.mu: wake means a send on
 // w.wake, start a new w.run goroutine. Called with w.mu held.
 func (w *writer) rouseLocked() (wake, start bool) {
+	if w.directing || w.claimer != nil {
+		return false, false // writeNow or drainClaimed rouses it when done
+	}
 	wake, start = w.sleeping, w.parked
 	w.sleeping, w.parked = false, false
 	return wake, start
+}
+
+// writeNow writes control frames (PING, RST_STREAM, WINDOW_UPDATE) to the
+// socket from the calling goroutine, if the writer is idle with nothing
+// queued, and reports whether it took them: false leaves them to push. A
+// reader answering its peer's PING (grpc-go's clients send one after
+// every response) thus does not wake the writer goroutine, which would
+// cost a scheduler wake-up, and often a thread's, per frame. The write
+// never blocks: what the socket does not take at once is queued first, for
+// the writer.
+func (w *writer) writeNow(items ...item) bool {
+	if w.direct == nil || len(items) > 2 {
+		return false
+	}
+	var fb [2 * (frameHeaderLen + 8)]byte
+	p := fb[:0]
+	for i := range items {
+		var ok bool
+		if p, ok = appendCtrlFrame(p, &items[i]); !ok {
+			return false
+		}
+	}
+	w.mu.Lock()
+	if !w.idleLocked() {
+		w.mu.Unlock()
+		return false
+	}
+	// Asleep or parked, the writer has flushed everything: the socket is
+	// ours until directing is cleared.
+	w.directing = true
+	w.mu.Unlock()
+	n := w.direct.write(p)
+	w.mu.Lock()
+	w.directing = false
+	if n < len(p) {
+		// Written in part or not at all: the rest goes before anything
+		// pushed meanwhile, which came later.
+		var rest item
+		if n == 0 && len(items) == 1 {
+			rest, items = items[0], nil // queued as it came, still counted
+		} else {
+			rest = item{kind: itemRaw, data: append([]byte(nil), p[n:]...)}
+		}
+		w.q = append(w.q, item{})
+		copy(w.q[1:], w.q)
+		w.q[0] = rest
+	}
+	w.rouseAfterLocked()
+	for i := range items {
+		w.uncount(&items[i])
+	}
+	return true
+}
+
+// idleLocked reports whether the writer is asleep or parked with nothing
+// queued, and no other goroutine writes for it: one may. w.mu is held.
+func (w *writer) idleLocked() bool {
+	return !w.closing && !w.directing && w.claimer == nil && len(w.q) == 0 && (w.sleeping || w.parked)
+}
+
+// claim makes the goroutine sending on s the writer for what it queues
+// next, if the writer is idle, and reports whether it did: its pushes
+// then queue without waking the writer goroutine, and drainClaimed writes
+// them. A server answering a request on its reader goroutine
+// (serveInline) thus reads, handles and writes without a hand-off. Until
+// drainClaimed, the claimer must not wait for anything but the network
+// (acquire gives the claim up before it waits for window).
+func (w *writer) claim(s *sendState) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.idleLocked() {
+		return false
+	}
+	w.claimer = s
+	return true
+}
+
+// unclaim gives up s's claim, if it holds it, to the writer goroutine.
+func (w *writer) unclaim(s *sendState) {
+	w.mu.Lock()
+	if w.claimer != s {
+		w.mu.Unlock()
+		return
+	}
+	w.claimer = nil
+	w.rouseAfterLocked()
+}
+
+// rouseAfterLocked rouses the writer if anything waits for it, and
+// releases w.mu.
+func (w *writer) rouseAfterLocked() {
+	var wake, start bool
+	if len(w.q) > 0 || w.closing {
+		wake, start = w.rouseLocked()
+	}
+	w.mu.Unlock()
+	if wake {
+		w.wake <- struct{}{}
+	}
+	if start {
+		go w.run()
+	}
+}
+
+// drainClaimed writes the queue, and flushes it, on the goroutine that
+// claimed the writer for s; then it gives the writer back. Pushes by
+// others meanwhile are written too, for a round; what comes after is the
+// writer goroutine's.
+func (w *writer) drainClaimed(s *sendState) {
+	w.mu.Lock()
+	if w.claimer != s {
+		w.mu.Unlock()
+		return
+	}
+	for round := 0; len(w.q) > 0 && round < 2; round++ {
+		batch := w.q
+		w.q = w.spare[:0]
+		w.mu.Unlock()
+		w.armDeadline()
+		for i := range batch {
+			w.write(&batch[i])
+			batch[i] = item{}
+		}
+		w.spare = batch
+		w.flush()
+		w.releaseBuffer()
+		w.mu.Lock()
+	}
+	w.claimer = nil
+	w.rouseAfterLocked()
+}
+
+// frameHeaderLen is the length of an HTTP/2 frame header.
+const frameHeaderLen = 9
+
+// appendCtrlFrame appends the frame of a PING, RST_STREAM or
+// WINDOW_UPDATE item to p; false for any other item.
+func appendCtrlFrame(p []byte, it *item) ([]byte, bool) {
+	var (
+		typ   http2.FrameType
+		flags http2.Flags
+		sid   uint32
+		pl    [8]byte
+		n     int
+	)
+	switch it.kind {
+	case itemPing:
+		typ, pl, n = http2.FramePing, it.ping, 8
+		if it.ack {
+			flags = http2.FlagPingAck
+		}
+	case itemRST:
+		typ, sid, n = http2.FrameRSTStream, it.sid, 4
+		binary.BigEndian.PutUint32(pl[:], uint32(it.code))
+	case itemWindowUpdate:
+		if it.n == 0 || it.n > 1<<31-1 {
+			return p, false // the Framer's error, from the writer
+		}
+		typ, sid, n = http2.FrameWindowUpdate, it.sid, 4
+		binary.BigEndian.PutUint32(pl[:], it.n)
+	default:
+		return p, false
+	}
+	p = append(p, 0, 0, byte(n), byte(typ), byte(flags),
+		byte(sid>>24)&0x7f, byte(sid>>16), byte(sid>>8), byte(sid))
+	return append(p, pl[:n]...), true
 }
 
 // shutdown makes the writer write what is queued, flush, close the
@@ -224,21 +406,8 @@ func (w *writer) run() {
 			} else {
 				idleTimer.Reset(bufferIdle)
 			}
-			select {
-			case <-w.wake:
-				idleTimer.Stop()
-			case <-idleTimer.C:
-				w.idle() // still the writer: a push now sends wake
-				w.mu.Lock()
-				if w.sleeping { // nobody woke it: park
-					w.sleeping = false
-					w.parked = true
-					w.q = nil
-					w.mu.Unlock()
-					return
-				}
-				w.mu.Unlock()
-				<-w.wake // a push is sending it
+			if w.sleepIdle(idleTimer) {
+				return // parked
 			}
 			w.mu.Lock()
 		}
@@ -251,6 +420,44 @@ func (w *writer) run() {
 			batch[i] = item{}
 		}
 		w.spare = batch
+	}
+}
+
+// sleepIdle waits, asleep, for a push, or parks the writer after
+// bufferIdle with nothing to write (and reports true: the goroutine ends).
+// Writer goroutine, with w.sleeping set.
+func (w *writer) sleepIdle(t *time.Timer) (parked bool) {
+	for {
+		select {
+		case <-w.wake:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		w.mu.Lock()
+		if !w.sleeping {
+			w.mu.Unlock()
+			<-w.wake // a push is sending it
+			return false
+		}
+		if w.directing || w.claimer != nil {
+			// Another goroutine is writing: not idle.
+			w.mu.Unlock()
+			t.Reset(bufferIdle)
+			continue
+		}
+		w.sleeping = false // the writer again, to let go of its buffers
+		w.mu.Unlock()
+		w.idle()
+		w.mu.Lock()
+		if len(w.q) > 0 || w.closing {
+			w.mu.Unlock()
+			return false
+		}
+		w.parked = true
+		w.q = nil
+		w.mu.Unlock()
+		return true
 	}
 }
 
@@ -410,6 +617,8 @@ func (w *writer) write(it *item) {
 		err = w.fr.WriteSettingsAck()
 	case itemGoAway:
 		err = w.fr.WriteGoAway(it.n, it.code, it.debug)
+	case itemRaw:
+		_, err = w.buffer().Write(it.data)
 	}
 	if err != nil {
 		w.fail(err)

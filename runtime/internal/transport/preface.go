@@ -51,3 +51,8 @@ func (c *replayConn) Socket() net.Conn {
 	}
 	return c.Conn
 }
+
+// WriteSocket returns the connection underneath, which writes what
+// replayConn writes: for a transport that writes to the socket itself.
+// Any goroutine's.
+func (c *replayConn) WriteSocket() net.Conn { return c.Conn }
