@@ -223,6 +223,7 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 	cc.conn.onClose = cc.onClose
 	cc.conn.openStreams = func() int { return len(cc.streams) }
 	cc.br = &idleReader{nc: nc}
+	cc.br.stall = func(bool) error { cc.sendHeld(); return nil }
 	cc.fr = http2.NewFramer(nil, cc.br)
 	cc.fr.SetReuseFrames()
 	cc.fr.SetMaxReadFrameSize(16 << 10)
@@ -471,7 +472,7 @@ func (cc *clientConn) dispatch(f http2.Frame) error {
 		if f.IsAck() {
 			cc.pingAcked(f.Data)
 		} else {
-			cc.pushCtrl(item{kind: itemPing, ack: true, ping: f.Data})
+			cc.holdPingAck(f.Data)
 		}
 	case *http2.GoAwayFrame:
 		cc.onGoAway(f)

@@ -261,10 +261,11 @@ func (sc *serverConn) read(err error) {
 var errInline = errors.New("h2: serving a request inline")
 
 // stall is the idleReader's: about to wait for the socket, the reader
-// starts the deferred stream's handler. A complete request, alone on the
+// sends the PING answers it held and starts the deferred stream's handler. A complete request, alone on the
 // connection, at a frame boundary, is served on the reader goroutine
 // (errInline); any other on a goroutine of its own. Reader goroutine.
 func (sc *serverConn) stall(boundary bool) error {
+	sc.sendHeld()
 	st := sc.deferred
 	if st == nil {
 		return nil
@@ -535,7 +536,7 @@ func (sc *serverConn) onPing(f *http2.PingFrame) error {
 			return sc.connErrorDebug(http2.ErrCodeEnhanceYourCalm, tooManyPings, errTooManyPings)
 		}
 	}
-	sc.pushCtrl(item{kind: itemPing, ack: true, ping: f.Data})
+	sc.holdPingAck(f.Data)
 	return nil
 }
 
