@@ -391,8 +391,15 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 	if ctx.Done() != nil {
 		cs.stopCtx = context.AfterFunc(ctx, func() { cs.cancel(ctx.Err()) })
 	}
+	// A lone call's request is written by its caller, without blocking,
+	// if the writer is idle (writer.claim): waking the writer for it
+	// would cost a scheduler wake-up.
+	claimed := len(cc.streams) == 1 && cc.w.claim(&cs.send)
 	cc.w.push(items...)
 	cc.mu.Unlock()
+	if claimed {
+		cc.w.drainClaimed(&cs.send)
+	}
 	if attach != nil {
 		attach((*bodyWriter)(cs))
 	} else if rest != nil {
@@ -635,6 +642,9 @@ func (cc *clientConn) onData(f *http2.DataFrame) error {
 		cc.streamError(f.StreamID, http2.ErrCodeFlowControl, errors.New("h2: server exceeded the stream window"))
 		return nil
 	}
+	if len(data) > 0 {
+		cs.send.replyDue.Store(true)
+	}
 	if f.StreamEnded() {
 		cs.endRemote()
 	}
@@ -800,7 +810,7 @@ func (w *bodyWriter) TryWrite(p []byte) (bool, error) {
 		return false, err
 	}
 	if len(p) > 0 {
-		cs.cc.w.push(item{kind: itemData, sid: cs.id, data: p, s: &cs.send})
+		cs.cc.pushReply(&cs.send, item{kind: itemData, sid: cs.id, data: p, s: &cs.send})
 	}
 	return true, nil
 }

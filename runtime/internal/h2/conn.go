@@ -165,6 +165,9 @@ type sendState struct {
 	wake       chan struct{}
 	waiting    bool
 	winWaiting bool // in conn.winWaiters
+	// replyDue is set when the stream receives DATA and cleared when it
+	// sends: a send while it is set answers a message (pushReply).
+	replyDue atomic.Bool
 }
 
 func (s *sendState) init(c *conn, id uint32) {
@@ -219,9 +222,22 @@ func (s *sendState) stop(err error, reset bool) {
 func (c *conn) pushCtrl(it item) {
 	it.ctrl = true
 	c.ctrlQueued.Add(1)
-	if !c.w.writeNow(it) {
-		c.w.push(it)
+	c.w.push(it)
+}
+
+// pushReply queues items sent on s. When they answer a message s's
+// stream has just received, the stream is alone on the connection and the
+// writer is idle, the calling goroutine writes them itself, without
+// blocking (writer.claim): a ping-pong's replies then do not wake the
+// writer goroutine each. A stream that sends several messages in a row
+// leaves them to the writer, which sends them in fewer, larger writes.
+func (c *conn) pushReply(s *sendState, items ...item) {
+	if s.replyDue.Swap(false) && !c.busy() && c.w.claim(s) {
+		c.w.push(items...)
+		c.w.drainClaimed(s)
+		return
 	}
+	c.w.push(items...)
 }
 
 // holdPingAck keeps the answer to a PING for the reader to send when it

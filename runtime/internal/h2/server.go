@@ -879,6 +879,9 @@ func (sc *serverConn) onData(f *http2.DataFrame) error {
 		st.reset(http2.ErrCodeFlowControl, true)
 		return nil
 	}
+	if len(data) > 0 {
+		st.send.replyDue.Store(true)
+	}
 	st.received += int64(len(data))
 	if st.contentLength >= 0 && st.received > st.contentLength {
 		st.reset(http2.ErrCodeProtocol, true)
@@ -1099,7 +1102,7 @@ func (st *serverStream) TryWrite(p []byte) (bool, error) {
 	if len(p) > 0 {
 		batch = append(batch, item{kind: itemData, sid: st.id, data: p, s: &st.send})
 	}
-	st.sc.w.push(batch...)
+	st.sc.pushReply(&st.send, batch...)
 	return true, nil
 }
 

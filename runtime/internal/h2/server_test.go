@@ -461,3 +461,59 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestServerRepliesWhileClientDoesNotRead: a handler's replies, which it
+// writes to the socket itself while the writer is idle (conn.pushReply),
+// arrive whole and in order even when the client stops reading and the
+// socket fills up: what the socket does not take is left to the writer,
+// before anything queued later.
+func TestServerRepliesWhileClientDoesNotRead(t *testing.T) {
+	const (
+		replies = 640
+		size    = 32 << 10
+	)
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
+		s.WriteHeader(200)
+		one := make([]byte, 1)
+		for i := 0; ; i++ {
+			if _, err := io.ReadFull(s.Body(), one); err != nil {
+				return
+			}
+			p := bytes.Repeat([]byte{byte(i)}, size)
+			if ok, err := s.TryWrite(p); err != nil {
+				return
+			} else if !ok {
+				if _, err := s.Write(p); err != nil {
+					return
+				}
+				if s.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
+	p, _ := dialPeer(t, serveTest(t, srv), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	p.check(p.fr.WriteWindowUpdate(0, 1<<30))
+	p.request(1, false)
+	// Every message asks for a reply, and none is read yet: the replies
+	// fill the socket's buffers (about 10 MiB on loopback) and then some.
+	for range replies {
+		p.check(p.fr.WriteData(1, false, []byte{1}))
+		p.flush()
+		time.Sleep(2 * time.Millisecond) // the reply goes before the next
+	}
+	p.check(p.fr.WriteData(1, true, nil))
+	p.flush()
+	want, got := 0, 0
+	for want < replies {
+		d := p.until("a reply", isData(1)).(*http2.DataFrame)
+		for _, b := range d.Data() {
+			if b != byte(want) {
+				t.Fatalf("byte %d of reply %d is %d, want %d", got, want, b, byte(want))
+			}
+			if got++; got == size {
+				want, got = want+1, 0
+			}
+		}
+	}
+}

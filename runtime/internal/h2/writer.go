@@ -93,8 +93,14 @@ type writer struct {
 	dlMu  sync.Mutex
 	final bool
 	// direct, if not nil, writes to the socket without blocking
-	// (direct_unix.go): writeNow's, for TCP and Unix sockets.
+	// (direct_unix.go): writeNow's, for TCP and Unix sockets, and
+	// drainClaimed's.
 	direct *directConn
+	// nonBlocking makes sockWriter write what the socket takes at once
+	// and keep the rest in stash, which the next blocking write sends
+	// first. Owned by whoever writes for the writer, as stash is.
+	nonBlocking bool
+	stash       []byte
 	// linger, if set before shutdown, makes the writer half-close the
 	// connection and wait (at most lingerTimeout) for linger to be closed
 	// (the reader seeing the peer close) before closing it: the peer then
@@ -125,7 +131,7 @@ func newWriter(c *conn, nc net.Conn) *writer {
 		writeTimeout: defaultWriteTimeout,
 	}
 	w.bw = writeBuffers.Get().(*bufio.Writer)
-	w.bw.Reset(nc)
+	w.bw.Reset(sockWriter{w})
 	w.direct = newDirectConn(nc)
 	w.fr = http2.NewFramer(bwProxy{w}, nil)
 	w.henc = hpack.NewEncoder(&w.hbuf)
@@ -172,7 +178,9 @@ func (w *writer) rouseLocked() (wake, start bool) {
 // queued, and reports whether it took them: false leaves them to push. A
 // reader answering its peer's PING (grpc-go's clients send one after
 // every response) thus does not wake the writer goroutine, which would
-// cost a scheduler wake-up, and often a thread's, per frame. The write
+// cost a scheduler wake-up, and often a thread's, per frame. Answers
+// that a flood of the peer's frames may provoke (resets, SETTINGS ACKs)
+// are queued instead, where they count against maxQueuedControl. The write
 // never blocks: what the socket does not take at once is queued first, for
 // the writer.
 func (w *writer) writeNow(items ...item) bool {
@@ -222,7 +230,8 @@ func (w *writer) writeNow(items ...item) bool {
 // idleLocked reports whether the writer is asleep or parked with nothing
 // queued, and no other goroutine writes for it: one may. w.mu is held.
 func (w *writer) idleLocked() bool {
-	return !w.closing && !w.directing && w.claimer == nil && len(w.q) == 0 && (w.sleeping || w.parked)
+	return !w.closing && !w.directing && w.claimer == nil && len(w.q) == 0 &&
+		(w.sleeping || w.parked) && len(w.stash) == 0
 }
 
 // claim makes the goroutine sending on s the writer for what it queues
@@ -233,6 +242,9 @@ func (w *writer) idleLocked() bool {
 // drainClaimed, the claimer must not wait for anything but the network
 // (acquire gives the claim up before it waits for window).
 func (w *writer) claim(s *sendState) bool {
+	if w.direct == nil {
+		return false // it could not write without blocking
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.idleLocked() {
@@ -257,7 +269,7 @@ func (w *writer) unclaim(s *sendState) {
 // releases w.mu.
 func (w *writer) rouseAfterLocked() {
 	var wake, start bool
-	if len(w.q) > 0 || w.closing {
+	if len(w.q) > 0 || w.closing || len(w.stash) > 0 {
 		wake, start = w.rouseLocked()
 	}
 	w.mu.Unlock()
@@ -270,15 +282,17 @@ func (w *writer) rouseAfterLocked() {
 }
 
 // drainClaimed writes the queue, and flushes it, on the goroutine that
-// claimed the writer for s; then it gives the writer back. Pushes by
-// others meanwhile are written too, for a round; what comes after is the
-// writer goroutine's.
+// claimed the writer for s, without blocking: what the socket does not
+// take at once is left for the writer goroutine. Then it gives the writer
+// back. Pushes by others meanwhile are written too, for a round; what
+// comes after is the writer goroutine's.
 func (w *writer) drainClaimed(s *sendState) {
 	w.mu.Lock()
 	if w.claimer != s {
 		w.mu.Unlock()
 		return
 	}
+	w.nonBlocking = w.direct != nil
 	for round := 0; len(w.q) > 0 && round < 2; round++ {
 		batch := w.q
 		w.q = w.spare[:0]
@@ -293,6 +307,7 @@ func (w *writer) drainClaimed(s *sendState) {
 		w.releaseBuffer()
 		w.mu.Lock()
 	}
+	w.nonBlocking = false
 	w.claimer = nil
 	w.rouseAfterLocked()
 }
@@ -464,9 +479,36 @@ func (w *writer) sleepIdle(t *time.Timer) (parked bool) {
 // buffered reports the bytes written and not yet flushed.
 func (w *writer) buffered() int {
 	if w.bw == nil {
-		return 0
+		return len(w.stash)
 	}
-	return w.bw.Buffered()
+	return w.bw.Buffered() + len(w.stash)
+}
+
+// sockWriter is the writer's bufio.Writer's destination: the socket,
+// after what is in stash; or, in nonBlocking mode, as much as the socket
+// takes at once, the rest added to stash.
+type sockWriter struct{ w *writer }
+
+func (s sockWriter) Write(p []byte) (int, error) {
+	w := s.w
+	if w.nonBlocking {
+		n := 0
+		if len(w.stash) == 0 {
+			n = w.direct.write(p)
+		}
+		w.stash = append(w.stash, p[n:]...)
+		return len(p), nil
+	}
+	if len(w.stash) > 0 {
+		if _, err := w.nc.Write(w.stash); err != nil {
+			return 0, err
+		}
+		w.stash = nil
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return w.nc.Write(p)
 }
 
 // idle gives the bufio.Writer back to the pool while there is nothing to
@@ -491,7 +533,7 @@ func (w *writer) releaseBuffer() {
 func (w *writer) buffer() *bufio.Writer {
 	if w.bw == nil {
 		w.bw = writeBuffers.Get().(*bufio.Writer)
-		w.bw.Reset(w.nc)
+		w.bw.Reset(sockWriter{w})
 	}
 	return w.bw
 }
@@ -542,7 +584,13 @@ func (w *writer) flush() {
 		return
 	}
 	w.armDeadline()
-	if err := w.buffer().Flush(); err != nil {
+	var err error
+	if w.bw != nil && w.bw.Buffered() > 0 {
+		err = w.bw.Flush()
+	} else {
+		_, err = sockWriter{w}.Write(nil) // the stash
+	}
+	if err != nil {
 		w.fail(err)
 	}
 }
