@@ -65,6 +65,8 @@ type server struct {
 	mu        sync.Mutex
 	conns     map[*serverConn]struct{} // guarded by mu
 	goingAway bool                     // guarded by mu
+
+	workers workers // run the handlers
 }
 
 // NewServer returns a transport.Server that serves each stream of each
@@ -108,10 +110,14 @@ func (s *server) ServeConn(ctx context.Context, nc net.Conn, done func()) {
 	s.mu.Lock()
 	s.conns[sc] = struct{}{}
 	goingAway := s.goingAway
+	s.workers.open()
 	s.mu.Unlock()
 	sc.serve(ctx, goingAway, func() {
 		s.mu.Lock()
 		delete(s.conns, sc)
+		if len(s.conns) == 0 {
+			s.workers.closeIdle()
+		}
 		s.mu.Unlock()
 		if done != nil {
 			done()
@@ -287,7 +293,7 @@ func (sc *serverConn) stall(boundary bool) error {
 func (sc *serverConn) startDeferred() {
 	if st := sc.deferred; st != nil {
 		sc.deferred = nil
-		go sc.runHandler(st)
+		sc.srv.workers.start(st)
 	}
 }
 
@@ -304,7 +310,7 @@ func (sc *serverConn) serveInline() bool {
 	sc.deferred = nil
 	if !sc.watch() {
 		sc.br.park = false // not parkable either
-		go sc.runHandler(st)
+		sc.srv.workers.start(st)
 		return true
 	}
 	st.inline = true
@@ -725,7 +731,7 @@ func (sc *serverConn) openStream(st *serverStream, f *http2.MetaHeadersFrame, hs
 			sc.startDeferred()
 			sc.deferred = st
 		} else {
-			go sc.runHandler(st)
+			sc.srv.workers.start(st)
 		}
 	}
 	return nil

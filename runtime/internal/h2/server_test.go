@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -516,4 +517,52 @@ func TestServerRepliesWhileClientDoesNotRead(t *testing.T) {
 			}
 		}
 	}
+}
+
+// idleWorkers is how many handler goroutines of srv wait for a stream.
+func idleWorkers(srv transport.Server) int {
+	p := &srv.(*server).workers
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+// TestServerReusesHandlerGoroutines: a stream's handler runs on the
+// goroutine that ran an earlier one and is idle (its stack has grown to
+// what a handler needs), and an idle one ends after workerIdle.
+func TestServerReusesHandlerGoroutines(t *testing.T) {
+	ids := make(chan string, 2)
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
+		buf := make([]byte, 64)
+		ids <- strings.Fields(string(buf[:goruntime.Stack(buf, false)]))[1] // "goroutine N ..."
+		echoHandler(s)
+	})
+	p, _ := dialPeer(t, serveTest(t, srv))
+	waitIdle := func(n int) {
+		t.Helper()
+		for i := 0; idleWorkers(srv) != n; i++ {
+			if i == 300 {
+				t.Fatalf("%d idle handler goroutines after 3 s, want %d", idleWorkers(srv), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	var seen []string
+	for _, id := range []uint32{1, 3} {
+		// The request's end comes after its handler has started: not a
+		// request the reader serves itself.
+		p.request(id, false)
+		p.data(id, false, []byte("x"))
+		seen = append(seen, <-ids)
+		p.data(id, true, nil)
+		p.until("the trailers", func(f http2.Frame) bool {
+			h, ok := f.(*http2.MetaHeadersFrame)
+			return ok && h.StreamID == id && h.StreamEnded()
+		})
+		waitIdle(1)
+	}
+	if seen[0] != seen[1] {
+		t.Errorf("the second handler ran on goroutine %s, not on the idle %s", seen[1], seen[0])
+	}
+	waitIdle(0) // after workerIdle
 }
