@@ -107,8 +107,11 @@ func TestIdleAndDial(t *testing.T) {
 			}
 		case "idle-conv":
 			// The connection's goroutines come and go with the client;
-			// the 50 conversations themselves hold none.
-			if r.Client.Ops != 50 || r.Hold.Goroutines-r.Mark.Goroutines > 5 {
+			// the 50 conversations themselves hold none. The handler
+			// goroutines that ran their openings may wait, for a second,
+			// to run the next stream's handler: at most one for each of
+			// the client's 16 openers.
+			if r.Client.Ops != 50 || r.Hold.Goroutines-r.Mark.Goroutines > 5+16 {
 				t.Errorf("idle-conv: ops %d, goroutines %d then %d, want 50 streams and no goroutine each", r.Client.Ops, r.Mark.Goroutines, r.Hold.Goroutines)
 			}
 		case "dial":

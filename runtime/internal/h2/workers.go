@@ -29,7 +29,7 @@ const (
 	// workerIdle is how long a worker waits for a stream.
 	workerIdle = time.Second
 	// maxIdleWorkers bounds the workers waiting at once.
-	maxIdleWorkers = 256
+	maxIdleWorkers = 64
 )
 
 // start runs st's handler (serverConn.runHandler) on an idle worker, or
