@@ -239,8 +239,8 @@ func (w *writer) idleLocked() bool {
 // then queue without waking the writer goroutine, and drainClaimed writes
 // them. A server answering a request on its reader goroutine
 // (serveInline) thus reads, handles and writes without a hand-off. Until
-// drainClaimed, the claimer must not wait for anything but the network
-// (acquire gives the claim up before it waits for window).
+// drainClaimed, the claimer must not wait for anything (acquire gives the
+// claim up before it waits for window): what it queued waits with it.
 func (w *writer) claim(s *sendState) bool {
 	if w.direct == nil {
 		return false // it could not write without blocking
