@@ -223,7 +223,6 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 	cc.conn.onClose = cc.onClose
 	cc.conn.openStreams = func() int { return len(cc.streams) }
 	cc.br = &idleReader{nc: nc}
-	cc.br.stall = func(bool) error { cc.sendHeld(); return nil }
 	cc.fr = http2.NewFramer(nil, cc.br)
 	cc.fr.SetReuseFrames()
 	cc.fr.SetMaxReadFrameSize(16 << 10)
@@ -479,7 +478,9 @@ func (cc *clientConn) dispatch(f http2.Frame) error {
 		if f.IsAck() {
 			cc.pingAcked(f.Data)
 		} else {
-			cc.holdPingAck(f.Data)
+			// At once, to the writer goroutine: a client's PING answers
+			// measured faster so, unary and ping-pong alike.
+			cc.pushCtrl(item{kind: itemPing, ack: true, ping: f.Data})
 		}
 	case *http2.GoAwayFrame:
 		cc.onGoAway(f)
