@@ -103,8 +103,10 @@ func (s *server) GoAway() {
 }
 
 // ServeConn implements transport.Server. An idle connection over TCP
-// (not TLS) parks (park_linux.go): ServeConn then returns while the
-// connection goes on, and done is called when it ends.
+// (not TLS) parks (park_linux.go), and one whose reader serves a request
+// itself may hand its reading to another goroutine (serveInline):
+// ServeConn then returns while the connection goes on, and done is
+// called when it ends.
 func (s *server) ServeConn(ctx context.Context, nc net.Conn, done func()) {
 	sc := newServerConn(s, nc)
 	s.mu.Lock()
