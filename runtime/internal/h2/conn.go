@@ -86,9 +86,6 @@ type conn struct {
 	// with ctrl set) in the writer's queue: added to by the reader, taken
 	// from by the writer. Past maxQueuedControl the peer is flooding.
 	ctrlQueued atomic.Int32
-	// held are PING answers the reader sends when it runs out of bytes
-	// (holdPingAck, sendHeld); counted in ctrlQueued. Reader goroutine.
-	held []item
 	// sentStreamFrame is set by the writer when it writes HEADERS or DATA,
 	// and cleared by the server's reader when a PING arrives: a PING after
 	// a response frame is never a strike (keepalive enforcement).
@@ -238,27 +235,6 @@ func (c *conn) pushReply(s *sendState, items ...item) {
 		return
 	}
 	c.w.push(items...)
-}
-
-// holdPingAck keeps the answer to a PING for the reader to send when it
-// runs out of bytes (sendHeld): the frames read with the PING, often the
-// message it came with, are dispatched first, and the answer leaves while
-// their handlers run. Reader goroutine.
-func (c *conn) holdPingAck(data [8]byte) {
-	c.ctrlQueued.Add(1)
-	c.held = append(c.held, item{kind: itemPing, ack: true, ping: data, ctrl: true})
-}
-
-// sendHeld sends the answers holdPingAck kept. Reader goroutine, about to
-// wait for the socket.
-func (c *conn) sendHeld() {
-	for i := range c.held {
-		if !c.w.writeNow(c.held[i]) {
-			c.w.push(c.held[i])
-		}
-		c.held[i] = item{}
-	}
-	c.held = c.held[:0]
 }
 
 // ctrlFlooded reports whether more answers to the peer's control frames

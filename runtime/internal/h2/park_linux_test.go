@@ -68,11 +68,7 @@ func TestServerParksIdleConnections(t *testing.T) {
 	peers := make([]*peer, n)
 	for i := range peers {
 		peers[i], _ = dialPeer(t, l.Addr().String())
-		peers[i].request(1, false)
-		peers[i].data(1, true, []byte("hello"))
-		if d := peers[i].until("the echo", isData(1)).(*http2.DataFrame); string(d.Data()) != "hello" {
-			t.Fatalf("echo %q", d.Data())
-		}
+		peers[i].echo(1, "hello", "the echo")
 	}
 	waitFor(t, "parked", func() bool { return parkedConns() == n })
 	for range n {
@@ -84,15 +80,9 @@ func TestServerParksIdleConnections(t *testing.T) {
 
 	// A parked connection wakes for its next request.
 	p := peers[0]
-	p.request(3, false)
-	p.data(3, true, []byte("again"))
-	if d := p.until("the echo after waking", isData(3)).(*http2.DataFrame); string(d.Data()) != "again" {
-		t.Fatalf("echo %q", d.Data())
-	}
+	p.echo(3, "again", "the echo after waking")
 	// A PING wakes it too, and is answered.
-	p.check(p.fr.WritePing(false, [8]byte{1}))
-	p.flush()
-	p.until("PING ACK", func(f http2.Frame) bool { pf, ok := f.(*http2.PingFrame); return ok && pf.IsAck() })
+	p.pingAnswered([8]byte{1})
 	waitFor(t, "parked again", func() bool { return parkedConns() == n })
 
 	// A client that goes away ends its parked connection.
@@ -201,14 +191,8 @@ func TestServerInlineHandlerHandsOver(t *testing.T) {
 		t.Fatal("the handler did not start")
 	}
 
-	p.request(3, false)
-	p.data(3, true, []byte("fast"))
-	if d := p.until("the second call's echo", isData(3)).(*http2.DataFrame); string(d.Data()) != "fast" {
-		t.Fatalf("echo %q", d.Data())
-	}
-	p.check(p.fr.WritePing(false, [8]byte{7}))
-	p.flush()
-	p.until("PING ACK", func(f http2.Frame) bool { pf, ok := f.(*http2.PingFrame); return ok && pf.IsAck() })
+	p.echo(3, "fast", "the second call's echo")
+	p.pingAnswered([8]byte{7})
 
 	close(release)
 	got := 0

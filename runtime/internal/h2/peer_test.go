@@ -139,6 +139,25 @@ func (p *peer) request(id uint32, end bool, extra ...string) {
 	p.flush()
 }
 
+// echo sends a request with body on stream id and checks that the
+// echoHandler's answer comes back (what names it).
+func (p *peer) echo(id uint32, body, what string) {
+	p.t.Helper()
+	p.request(id, false)
+	p.data(id, true, []byte(body))
+	if d := p.until(what, isData(id)).(*http2.DataFrame); string(d.Data()) != body {
+		p.t.Fatalf("%s: %q, want %q", what, d.Data(), body)
+	}
+}
+
+// pingAnswered sends a PING and waits for its ACK.
+func (p *peer) pingAnswered(data [8]byte) {
+	p.t.Helper()
+	p.check(p.fr.WritePing(false, data))
+	p.flush()
+	p.until("PING ACK", func(f http2.Frame) bool { pf, ok := f.(*http2.PingFrame); return ok && pf.IsAck() })
+}
+
 func (p *peer) data(id uint32, end bool, b []byte) {
 	p.t.Helper()
 	p.check(p.fr.WriteData(id, end, b))

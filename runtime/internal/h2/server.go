@@ -168,6 +168,9 @@ type serverConn struct {
 	// runs out of bytes (holdPingAck): a lone unary call then wakes no
 	// goroutine (server CPU a call 0.78x against 0.99x).
 	pingsToWriter, wokeHandler bool
+	// held are the PING answers the reader writes when it runs out of
+	// bytes (holdPingAck, sendHeld); counted in ctrlQueued.
+	held []item
 	// deferred is a new stream whose handler has not started: the reader
 	// starts it when it runs out of bytes, on its own goroutine if it
 	// can (serveInline), else on a new one.
@@ -274,14 +277,35 @@ func (sc *serverConn) read(err error) {
 	}
 }
 
+// holdPingAck keeps the answer to a PING for the reader to send when it
+// runs out of bytes (sendHeld): the frames read with the PING are
+// dispatched first. Reader goroutine.
+func (sc *serverConn) holdPingAck(data [8]byte) {
+	sc.ctrlQueued.Add(1)
+	sc.held = append(sc.held, item{kind: itemPing, ack: true, ping: data, ctrl: true})
+}
+
+// sendHeld sends the answers holdPingAck kept, straight to the socket if
+// the writer is idle. Reader goroutine, about to wait for the socket.
+func (sc *serverConn) sendHeld() {
+	for i := range sc.held {
+		if !sc.w.writeNow(sc.held[i]) {
+			sc.w.push(sc.held[i])
+		}
+		sc.held[i] = item{}
+	}
+	sc.held = sc.held[:0]
+}
+
 // errInline ends a read when the deferred stream's handler is to run on
 // the reader goroutine (serveInline).
 var errInline = errors.New("h2: serving a request inline")
 
 // stall is the idleReader's: about to wait for the socket, the reader
-// sends the PING answers it held and starts the deferred stream's handler. A complete request, alone on the
-// connection, at a frame boundary, is served on the reader goroutine
-// (errInline); any other on a goroutine of its own. Reader goroutine.
+// sends the PING answers it held and starts the deferred stream's
+// handler. A complete request, alone on the connection, at a frame
+// boundary, is served on the reader goroutine (errInline); any other on
+// a goroutine of its own. Reader goroutine.
 func (sc *serverConn) stall(boundary bool) error {
 	sc.sendHeld()
 	sc.pingsToWriter, sc.wokeHandler = sc.wokeHandler, false

@@ -292,17 +292,9 @@ func (w *writer) drainClaimed(s *sendState) {
 		w.mu.Unlock()
 		return
 	}
-	w.nonBlocking = w.direct != nil
+	w.nonBlocking = true // claim made sure of w.direct
 	for round := 0; len(w.q) > 0 && round < 2; round++ {
-		batch := w.q
-		w.q = w.spare[:0]
-		w.mu.Unlock()
-		w.armDeadline()
-		for i := range batch {
-			w.write(&batch[i])
-			batch[i] = item{}
-		}
-		w.spare = batch
+		w.writeQueued()
 		w.flush()
 		w.releaseBuffer()
 		w.mu.Lock()
@@ -426,16 +418,22 @@ func (w *writer) run() {
 			}
 			w.mu.Lock()
 		}
-		batch := w.q
-		w.q = w.spare[:0]
-		w.mu.Unlock()
-		w.armDeadline()
-		for i := range batch {
-			w.write(&batch[i])
-			batch[i] = item{}
-		}
-		w.spare = batch
+		w.writeQueued()
 	}
+}
+
+// writeQueued takes the queue and writes it to the buffer. Called with
+// w.mu held, which it releases, by whoever writes for the writer.
+func (w *writer) writeQueued() {
+	batch := w.q
+	w.q = w.spare[:0]
+	w.mu.Unlock()
+	w.armDeadline()
+	for i := range batch {
+		w.write(&batch[i])
+		batch[i] = item{}
+	}
+	w.spare = batch
 }
 
 // sleepIdle waits, asleep, for a push, or parks the writer after
