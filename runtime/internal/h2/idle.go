@@ -75,6 +75,19 @@ func (b *idleReader) release() {
 	b.r, b.w = 0, 0
 }
 
+// prefill gives an idle reader the bytes p, read from its socket by
+// another (the poller's tend), to read before the socket's.
+func (b *idleReader) prefill(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if b.buf == nil || len(*b.buf) < len(p) {
+		putBuf(b.buf)
+		b.buf = getBuf(max(readBufferStart, len(p)))
+	}
+	b.r, b.w = 0, copy(*b.buf, p)
+}
+
 // Buffered reports how many bytes can be read without the socket.
 func (b *idleReader) Buffered() int { return b.w - b.r }
 

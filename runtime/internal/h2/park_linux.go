@@ -1,9 +1,12 @@
 package h2
 
 import (
+	"bytes"
 	"net"
 	"sync"
 	"syscall"
+
+	"golang.org/x/net/http2"
 )
 
 // Parked connections. A server connection over TCP that has been idle for
@@ -125,9 +128,13 @@ func (sc *serverConn) handOver(watch bool) bool {
 	if poller.err != nil {
 		return false
 	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return false
+	raw := sc.raw
+	if raw == nil {
+		var err error
+		if raw, err = tc.SyscallConn(); err != nil {
+			return false
+		}
+		sc.raw = raw
 	}
 	fd := -1
 	if raw.Control(func(s uintptr) { fd = int(s) }) != nil || fd < 0 {
@@ -152,6 +159,7 @@ func (sc *serverConn) handOver(watch bool) bool {
 	// number may come back here for another connection: this entry
 	// replaces the stale one, whose connection the cancellation unparks.
 	sc.parkedFD = fd
+	sc.watched = watch
 	poller.parked[int32(fd)] = sc
 	if watch && !sc.pollUser {
 		sc.pollUser = true
@@ -183,13 +191,14 @@ func (sc *serverConn) unpark() {
 	}
 }
 
-// pollParked is the poller's goroutine: it starts the reader of each
-// parked connection whose socket becomes readable (or hung up), and ends
-// when none is parked.
+// pollParked is the poller's goroutine: it tends each parked connection
+// whose socket becomes readable (or hung up), and ends when none is
+// parked or watched.
 func pollParked() {
 	events := make([]syscall.EpollEvent, 128)
 	var woken []*serverConn
 	var drain [64]byte
+	pr := newPollReader()
 	for {
 		n, err := syscall.EpollWait(poller.ep, events, -1)
 		if err != nil && err != syscall.EINTR {
@@ -209,21 +218,140 @@ func pollParked() {
 				delete(poller.parked, ev.Fd)
 				_ = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_DEL, int(ev.Fd), nil)
 				sc.parkedFD = -1
-				woken = append(woken, sc)
+				if sc.watched {
+					// A handler runs on its reader (serveInline), which
+					// still owns the reader's state: a new reader it is.
+					sc.restarts.Add(1)
+					go sc.resume()
+				} else {
+					woken = append(woken, sc)
+				}
 			}
 		}
+		poller.mu.Unlock()
+		for i, sc := range woken {
+			sc.tend(pr)
+			woken[i] = nil
+		}
+		woken = woken[:0]
+		poller.mu.Lock()
 		done := len(poller.parked) == 0 && poller.users == 0
 		if done {
 			poller.running = false
 		}
 		poller.mu.Unlock()
-		for i, sc := range woken {
-			go sc.resume()
-			woken[i] = nil
-		}
-		woken = woken[:0]
 		if done {
 			return
 		}
 	}
+}
+
+// pollReader is the poller's means of reading a woken socket: a buffer
+// and a Framer over it.
+type pollReader struct {
+	buf   [4 << 10]byte
+	n     int
+	err   error
+	read  func(fd uintptr) bool // pr.readFD, made once so a read allocates nothing
+	bytes bytes.Reader
+	fr    *http2.Framer
+}
+
+func newPollReader() *pollReader {
+	pr := &pollReader{}
+	pr.read = pr.readFD
+	pr.fr = http2.NewFramer(nil, &pr.bytes)
+	pr.fr.SetReuseFrames()
+	return pr
+}
+
+func (pr *pollReader) readFD(fd uintptr) bool {
+	pr.n, pr.err = syscall.Read(int(fd), pr.buf[:])
+	return true // done, whether it read or would have blocked
+}
+
+// tend serves a parked connection whose socket is readable, on the
+// poller's goroutine. Most often the bytes are a client's PING (grpc-go
+// pings after data it receives: a chat member's connection hears one for
+// each event sent to it), a PING ACK or a WINDOW_UPDATE: frames that need
+// no stream and no goroutine. Those are handled here, as the reader would,
+// and the connection parks again; waking its reader for them would cost a
+// goroutine, a timer for the read deadline and, a second later, parking
+// again. Anything else, and the bytes from there on, goes to the reader,
+// which starts again with them in its buffer.
+//
+// While the connection is woken, its reader's state is the poller's: no
+// reader runs, and onClose finds the connection not parked (it leaves the
+// ending to whichever reader runs next). Poller goroutine.
+func (sc *serverConn) tend(pr *pollReader) {
+	pr.n, pr.err = 0, nil
+	sc.pingsToWriter = false // answers go out from here, before it parks
+	// raw.Read holds the socket open, so its number cannot meanwhile
+	// become another connection's.
+	if sc.raw.Read(pr.read) != nil || pr.n <= 0 {
+		if pr.n < 0 && pr.err == syscall.EAGAIN && sc.park() {
+			return // woken for nothing
+		}
+		// Closed, at its end, or failing: the reader meets that itself.
+		sc.restart(nil)
+		return
+	}
+	p := pr.buf[:pr.n]
+	for len(p) >= frameHeaderLen {
+		size := int(p[0])<<16 | int(p[1])<<8 | int(p[2])
+		if !controlFrame(http2.FrameType(p[3]), http2.Flags(p[4]), size) || len(p) < frameHeaderLen+size {
+			break
+		}
+		pr.bytes.Reset(p[:frameHeaderLen+size])
+		f, err := pr.fr.ReadFrame()
+		if err != nil {
+			// Malformed (a PING on a stream, say): the reader meets it
+			// again and answers it.
+			pr.fr = http2.NewFramer(nil, &pr.bytes)
+			pr.fr.SetReuseFrames()
+			break
+		}
+		p = p[frameHeaderLen+size:]
+		sc.noteRead()
+		if err := sc.dispatch(f); err != nil {
+			sc.sendHeld()
+			sc.restarts.Add(1)
+			go sc.read(err)
+			return
+		}
+		if sc.ctrlFlooded() {
+			err := sc.connError(http2.ErrCodeEnhanceYourCalm, errCtrlFlood)
+			sc.restarts.Add(1)
+			go sc.read(err)
+			return
+		}
+	}
+	sc.sendHeld()
+	if len(p) == 0 && sc.park() {
+		return
+	}
+	sc.restart(p)
+}
+
+// restart starts the reader of a woken connection, with the bytes the
+// poller read and did not handle. Poller goroutine.
+func (sc *serverConn) restart(p []byte) {
+	sc.br.prefill(p)
+	sc.restarts.Add(1)
+	go sc.resume()
+}
+
+// controlFrame reports whether a frame's header says it is one that tend
+// handles: a PING or its ACK, a WINDOW_UPDATE, or a SETTINGS ACK, of the
+// length it must have (others, and their errors, are the reader's).
+func controlFrame(t http2.FrameType, flags http2.Flags, size int) bool {
+	switch t {
+	case http2.FramePing:
+		return size == 8
+	case http2.FrameWindowUpdate:
+		return size == 4
+	case http2.FrameSettings:
+		return flags.Has(http2.FlagSettingsAck) && size == 0
+	}
+	return false
 }

@@ -213,3 +213,100 @@ func TestServerInlineHandlerHandsOver(t *testing.T) {
 		t.Fatalf("got %d bytes of the response, want %d", got, size)
 	}
 }
+
+// parkedConnOf is the parked server connection of p's client end, if it
+// is parked now.
+func parkedConnOf(p *peer) *serverConn {
+	poller.mu.Lock()
+	defer poller.mu.Unlock()
+	for _, sc := range poller.parked {
+		if sc.remoteAddr == p.c.LocalAddr().String() {
+			return sc
+		}
+	}
+	return nil
+}
+
+// TestServerTendsParkedConnections: the control frames a client sends to
+// a parked connection (PINGs, PING ACKs, WINDOW_UPDATEs, SETTINGS ACKs;
+// grpc-go's client pings after the data it receives) are answered on the
+// poller's goroutine, and the connection stays parked: no reader starts.
+// Anything else starts the reader with the bytes the poller read (a
+// request behind a PING is served, the PING answered first), and the
+// frames the reader must refuse are refused as ever.
+func TestServerTendsParkedConnections(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{}, echoHandler)
+	addr := serveTest(t, srv)
+	p, _ := dialPeer(t, addr)
+	p.echo(1, "hello", "the echo")
+	var sc *serverConn
+	waitFor(t, "parked", func() bool { sc = parkedConnOf(p); return sc != nil })
+
+	for i := range 50 {
+		p.check(p.fr.WriteWindowUpdate(0, 100))
+		p.check(p.fr.WriteWindowUpdate(1, 100)) // a closed stream's: ignored
+		p.check(p.fr.WriteSettingsAck())
+		p.pingAnswered([8]byte{byte(i)})
+	}
+	// Several PINGs in one read, all answered, in order.
+	for i := range 20 {
+		p.check(p.fr.WritePing(false, [8]byte{'m', byte(i)}))
+	}
+	p.flush()
+	for i := range 20 {
+		f := p.until("PING ACK", func(f http2.Frame) bool { pf, ok := f.(*http2.PingFrame); return ok && pf.IsAck() })
+		if d := f.(*http2.PingFrame).Data; d != [8]byte{'m', byte(i)} {
+			t.Fatalf("PING ACK %d carries %v", i, d)
+		}
+	}
+	waitFor(t, "parked again", func() bool { return parkedConnOf(p) == sc })
+	if n := sc.restarts.Load(); n != 0 {
+		t.Fatalf("the reader started %d times for control frames, want 0", n)
+	}
+
+	// A request behind a PING, in one write: the reader starts with both.
+	p.check(p.fr.WritePing(false, [8]byte{'r'}))
+	p.echo(3, "after a ping", "the echo behind a PING")
+	if n := sc.restarts.Load(); n != 1 {
+		t.Fatalf("the reader started %d times for a request, want 1", n)
+	}
+	waitFor(t, "parked again", func() bool { return parkedConnOf(p) == sc })
+
+	// A window overflow is a connection error, as it is to a reader.
+	p.check(p.fr.WriteWindowUpdate(0, 1<<31-1))
+	p.flush()
+	if ga := p.expectClosed(); ga == nil || ga.ErrCode != http2.ErrCodeFlowControl {
+		t.Fatalf("GOAWAY %v after a window overflow, want FLOW_CONTROL_ERROR", ga)
+	}
+
+	// A malformed PING (on a stream) is left to the reader, which refuses it.
+	q, _ := dialPeer(t, addr)
+	q.echo(1, "hello", "the echo")
+	waitFor(t, "parked", func() bool { return parkedConnOf(q) != nil })
+	q.check(q.fr.WriteRawFrame(http2.FramePing, 0, 1, make([]byte, 8)))
+	q.flush()
+	if ga := q.expectClosed(); ga == nil || ga.ErrCode != http2.ErrCodeProtocol {
+		t.Fatalf("GOAWAY %v after a PING on a stream, want PROTOCOL_ERROR", ga)
+	}
+}
+
+// TestServerParkedPingFlood: a client that floods a parked connection
+// with PINGs and reads none of the answers is cut off, as one that floods
+// a reading connection is (the poller counts the answers it queues), and
+// the connection's end leaves nothing parked.
+func TestServerParkedPingFlood(t *testing.T) {
+	defer func(n int32) { maxQueuedControl = n }(maxQueuedControl)
+	maxQueuedControl = 100
+	srv := NewServer(transport.ServerConfig{}, echoHandler)
+	p, _ := dialPeer(t, serveTest(t, srv))
+	p.echo(1, "hello", "the echo")
+	var sc *serverConn
+	waitFor(t, "parked", func() bool { sc = parkedConnOf(p); return sc != nil })
+	p.floodUnread(t, "PINGs", 400_000, func() error {
+		return p.fr.WritePing(false, [8]byte{1})
+	}, func(f http2.Frame) bool { pf, ok := f.(*http2.PingFrame); return ok && pf.IsAck() })
+	waitFor(t, "unparked", func() bool { return parkedConnOf(p) == nil })
+	if sc.restarts.Load() == 0 {
+		t.Fatal("the poller never handed the flood to a reader; was the connection parked?")
+	}
+}

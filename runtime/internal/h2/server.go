@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -144,11 +145,14 @@ type serverConn struct {
 	// values and 32 bytes a field) of a connection's open streams
 	// together; a stream past it is refused.
 	headerBudget uint64
-	readDone     chan struct{} // closed when the reader goroutine is done
-	stopCtx      func() bool   // stops serve's watch of the server's context
-	done         func()        // called once the connection has ended
-	parkedFD     int           // the socket, while parked (guarded by the poller's mu)
-	pollUser     bool          // counted in the poller's users (guarded by the poller's mu)
+	readDone     chan struct{}   // closed when the reader goroutine is done
+	stopCtx      func() bool     // stops serve's watch of the server's context
+	done         func()          // called once the connection has ended
+	parkedFD     int             // the socket, while parked (guarded by the poller's mu)
+	pollUser     bool            // counted in the poller's users (guarded by the poller's mu)
+	watched      bool            // handed to the poller by watch, not park (guarded by the poller's mu)
+	raw          syscall.RawConn // the socket, once handed to the poller
+	restarts     atomic.Int32    // readers the poller started for it (the tests read it)
 
 	// Owned by the reader goroutine.
 	br          *idleReader
