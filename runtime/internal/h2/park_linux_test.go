@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	goruntime "runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -309,4 +310,51 @@ func TestServerParkedPingFlood(t *testing.T) {
 	if sc.restarts.Load() == 0 {
 		t.Fatal("the poller never handed the flood to a reader; was the connection parked?")
 	}
+}
+
+// BenchmarkParkedConnWake: the process's CPU time (the server's and the
+// test's peers') for a PING to a parked connection: answered, and the
+// connection parked again. Each round pings 200 parked connections once,
+// then waits for them all to be parked.
+func BenchmarkParkedConnWake(b *testing.B) {
+	srv := NewServer(transport.ServerConfig{}, echoHandler)
+	addr := serveTest(b, srv)
+	const n = 200
+	peers := make([]*peer, n)
+	for i := range peers {
+		peers[i], _ = dialPeer(b, addr)
+		peers[i].echo(1, "x", "the echo")
+		_ = peers[i].c.SetDeadline(time.Time{})
+	}
+	parked := func() {
+		for range 400 {
+			if parkedConns() >= n {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b.Fatal("the connections did not park")
+	}
+	parked()
+	var cpu time.Duration
+	b.ResetTimer()
+	for round := range b.N {
+		c0 := processCPU()
+		for i, p := range peers {
+			p.pingAnswered([8]byte{byte(i), byte(round)})
+		}
+		// A connection woken by its PING parks again after bufferIdle:
+		// that is the wake's cost too.
+		time.Sleep(bufferIdle + bufferIdle/4)
+		parked()
+		cpu += processCPU() - c0
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*n), "cpu-µs/wake")
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
