@@ -59,6 +59,7 @@ type chatResult struct {
 	RSSPerMem    float64 // server RSS, bytes per member
 	GoroutPerMem float64
 	Connect      time.Duration // connecting and joining every member
+	ConnectCPU   float64       // the server's CPU seconds for that (and the idle wait after)
 	// The burst.
 	BigRoom     int
 	Said        int   // lines said
@@ -138,7 +139,7 @@ func RunChat(ctx context.Context, cfg ChatConfig) ([]chatResult, error) {
 			}
 			results = append(results, r)
 			if cfg.Log != nil {
-				idle := fmt.Sprintf("%.1f KiB/member, connect %v; ", r.HeapPerMem/1024, r.Connect.Round(time.Millisecond))
+				idle := fmt.Sprintf("%.1f KiB/member, connect %v (server CPU %.2f s); ", r.HeapPerMem/1024, r.Connect.Round(time.Millisecond), r.ConnectCPU)
 				if cfg.Members == 0 {
 					idle = ""
 				}
@@ -196,6 +197,7 @@ func idleMembers(ctx context.Context, cfg ChatConfig, srv *child, addr string, r
 	r.HeapPerMem = float64(int64(hold.HeapAlloc+hold.StackInuse)-int64(mark.HeapAlloc+mark.StackInuse)) / n
 	r.RSSPerMem = float64(int64(hold.RSS)-int64(mark.RSS)) / n
 	r.GoroutPerMem = float64(hold.Goroutines-mark.Goroutines) / n
+	r.ConnectCPU = hold.CPU - mark.CPU
 	return nil
 }
 
@@ -445,8 +447,8 @@ func printChat(w io.Writer, cfg ChatConfig, results []chatResult) {
 	}
 	fmt.Fprintf(w, "chat: %d idle members in %d rooms (%d on their own connection, the rest %d to one); a room of %d, %d talkers at %g lines/s for %v; %d round(s)\n\n",
 		cfg.Members, cfg.Rooms, min(cfg.Members, cfg.OwnConns), cfg.PerConn, cfg.BigRoom, cfg.Talkers, cfg.Rate, cfg.Talk, cfg.Rounds)
-	fmt.Fprintln(w, "| server | heap+stacks per member | RSS per member | goroutines per member | connect all | burst delivered | gaps | members lost | deliveries/s | p50 | p99 |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| server | heap+stacks per member | RSS per member | goroutines per member | connect all | server CPU connecting | burst delivered | gaps | members lost | deliveries/s | p50 | p99 |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, impl := range cfg.Impls {
 		var rs []chatResult
 		for _, r := range results {
@@ -465,12 +467,13 @@ func printChat(w io.Writer, cfg ChatConfig, results []chatResult) {
 			slices.Sort(v)
 			return (v[(len(v)-1)/2] + v[len(v)/2]) / 2
 		}
-		fmt.Fprintf(w, "| %s | %.1f KiB | %.1f KiB | %.2f | %.2f s | %.0f / %d | %.0f | %.0f | %.0f | %.1f ms | %.1f ms |\n",
+		fmt.Fprintf(w, "| %s | %.1f KiB | %.1f KiB | %.2f | %.2f s | %.2f s | %.0f / %d | %.0f | %.0f | %.0f | %.1f ms | %.1f ms |\n",
 			impl,
 			med(func(r chatResult) float64 { return r.HeapPerMem / 1024 }),
 			med(func(r chatResult) float64 { return r.RSSPerMem / 1024 }),
 			med(func(r chatResult) float64 { return r.GoroutPerMem }),
 			med(func(r chatResult) float64 { return r.Connect.Seconds() }),
+			med(func(r chatResult) float64 { return r.ConnectCPU }),
 			med(func(r chatResult) float64 { return float64(r.Delivered) }), rs[0].Expected,
 			med(func(r chatResult) float64 { return float64(r.Gaps) }),
 			med(func(r chatResult) float64 { return float64(r.Dropped) }),

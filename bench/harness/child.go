@@ -20,15 +20,17 @@ import (
 // serverStats is a server process's reading of its own runtime counters,
 // taken after a GC, sent to the driver as one JSON line per command.
 type serverStats struct {
-	Mallocs    uint64 `json:"mallocs"`     // MemStats.Mallocs
-	TotalAlloc uint64 `json:"total_alloc"` // MemStats.TotalAlloc
-	HeapAlloc  uint64 `json:"heap_alloc"`  // live heap, after GC
-	StackInuse uint64 `json:"stack_inuse"` // goroutine stacks
-	RSS        uint64 `json:"rss"`         // resident set size, 0 where unknown
-	Goroutines int    `json:"goroutines"`
+	Mallocs    uint64  `json:"mallocs"`     // MemStats.Mallocs
+	TotalAlloc uint64  `json:"total_alloc"` // MemStats.TotalAlloc
+	HeapAlloc  uint64  `json:"heap_alloc"`  // live heap, after GC
+	StackInuse uint64  `json:"stack_inuse"` // goroutine stacks
+	RSS        uint64  `json:"rss"`         // resident set size, 0 where unknown
+	Goroutines int     `json:"goroutines"`
+	CPU        float64 `json:"cpu"` // CPU seconds used so far, user and system
 }
 
 func readServerStats() serverStats {
+	cpu := cpuSeconds() // before the collections below
 	// Twice: what sync.Pools hold, free for the next user, survives one
 	// collection (as either implementation's pooled buffers would).
 	goruntime.GC()
@@ -42,6 +44,7 @@ func readServerStats() serverStats {
 		StackInuse: m.StackInuse,
 		RSS:        rss(),
 		Goroutines: goruntime.NumGoroutine(),
+		CPU:        cpu,
 	}
 }
 
