@@ -49,11 +49,13 @@ func eventSize(ev *chatpb.ServerEvent) int {
 // missed. A member that stays behind for behindGrace is disconnected by
 // its room.
 //
-// Events are delivered by a drainer goroutine that exists only while
-// there are events to deliver: push starts it, it sends what is queued to
-// the member's call (each Send waiting while HTTP/2 flow control holds
-// the call back) and exits once the queue is empty. An idle member holds
-// no goroutine, only this state.
+// Events are delivered by a drainer that exists only while there are
+// events to deliver: push starts it, it sends what is queued to the
+// member's call and stops once the queue is empty. It runs on one of the
+// server's few delivering goroutines (drainers), or, while the member's
+// call is full (HTTP/2 flow control holds it back), on a goroutine of its
+// own whose Sends wait. An idle member holds no goroutine, only this
+// state.
 //
 // The membership ends (Done, Err) when the member leaves (leave), when
 // the room cuts it off (end: too slow, the room closed) or when its call
@@ -66,6 +68,7 @@ type backlog struct {
 	cancel context.CancelCauseFunc
 	gone   func() // called once, on no lock, when the membership ends with a reason
 	done   chan struct{}
+	pool   *drainers // runs the drainer
 
 	mu    sync.Mutex
 	q     []*chatpb.ServerEvent // q[head:] wait, oldest first
@@ -89,8 +92,8 @@ var errRecipientClosed = errors.New("chat: the member's call is over")
 // newBacklog joins a new member whose events go to dst once it starts:
 // gone is called when the membership ends with a reason, and ctx's end
 // stops its deliveries.
-func newBacklog(ctx context.Context, room string, dst mailbox.Sender[*chatpb.ServerEvent], gone func()) *backlog {
-	b := &backlog{room: room, dst: dst, gone: gone, done: make(chan struct{})}
+func newBacklog(ctx context.Context, room string, dst mailbox.Sender[*chatpb.ServerEvent], gone func(), pool *drainers) *backlog {
+	b := &backlog{room: room, dst: dst, gone: gone, done: make(chan struct{}), pool: pool}
 	b.ctx, b.cancel = context.WithCancelCause(ctx)
 	return b
 }
@@ -124,7 +127,7 @@ func (b *backlog) push(ev *chatpb.ServerEvent, now time.Time) (tooSlow bool) {
 func (b *backlog) kickLocked() {
 	if b.open && !b.draining && !b.ended && b.head < len(b.q) {
 		b.draining = true
-		go b.drain()
+		b.pool.start(b)
 	}
 }
 
@@ -208,25 +211,33 @@ func (b *backlog) next() *chatpb.ServerEvent {
 	return ev
 }
 
-// drain runs on the drainer goroutine: it delivers the waiting events to
+// drainWaiting delivers ev, if not nil, and then the waiting events to
 // the conversation, each Send waiting while the conversation's outbound
-// mailbox is full, until none is left or the membership ends.
-func (b *backlog) drain() {
-	for {
-		ev := b.next()
-		if ev == nil {
-			return
-		}
-		if err := b.dst.Send(b.ctx, ev); err != nil {
-			switch {
-			case b.ctx.Err() != nil:
-				err = context.Cause(b.ctx)
-			case errors.Is(err, mailbox.ErrClosed):
-				err = errRecipientClosed
-			}
-			b.end(err)
-		}
+// mailbox is full, until none is left or the membership ends. It runs on
+// a goroutine of its own: the member's call is full, or there are no
+// drainers (see drainers).
+func (b *backlog) drainWaiting(ev *chatpb.ServerEvent) {
+	if ev == nil {
+		ev = b.next()
 	}
+	for ev != nil {
+		if err := b.dst.Send(b.ctx, ev); err != nil {
+			b.end(b.sendErr(err))
+		}
+		ev = b.next()
+	}
+}
+
+// sendErr is the reason a membership ends when its call refused an
+// event with err.
+func (b *backlog) sendErr(err error) error {
+	switch {
+	case b.ctx.Err() != nil:
+		return context.Cause(b.ctx)
+	case errors.Is(err, mailbox.ErrClosed):
+		return errRecipientClosed
+	}
+	return err
 }
 
 // leave ends the membership on the member's behalf (Err is then nil):

@@ -158,7 +158,7 @@ func (r *room) handle(_ context.Context, msg roomMsg) error {
 		// The others learn of the newcomer before it is in the group, so
 		// it does not see its own arrival: Joined tells it.
 		r.broadcast(r.presence(m.nick, chatpb.PresenceKind_PRESENCE_KIND_JOINED, 0, len(r.members)+1))
-		bl := newBacklog(m.ctx, r.name, m.dst, m.gone)
+		bl := newBacklog(m.ctx, r.name, m.dst, m.gone, &r.srv.drainers)
 		r.members[m.id] = &roomMember{nick: m.nick, backlog: bl}
 		r.nicks[m.nick] = m.id
 		r.count.Store(int32(len(r.members)))

@@ -108,7 +108,8 @@ var errShuttingDown = wire.NewError(wire.Unavailable, "chat server is shutting d
 // exists only while there are events; each room is an actor whose
 // goroutine owns the room's members and history; each member's backlog
 // is drained into its call by a goroutine that runs only while events
-// wait. The hub below only maps names to rooms.
+// wait (up to eight such goroutines wait a second for the next member's
+// events: drainers). The hub below only maps names to rooms.
 type Server struct {
 	cfg    Config
 	rpc    *runtime.Server
@@ -125,6 +126,8 @@ type Server struct {
 	rooms  map[string]*room // guarded by mu; a room removes itself (under mu) before it stops
 	closed bool             // guarded by mu; set by Shutdown: no new rooms
 	roomWG sync.WaitGroup   // one per room, until its actor and its members' pumps are done
+
+	drainers drainers // the goroutines that deliver members' events
 }
 
 // New returns a chat server that serves the Chat service, the standard
@@ -189,6 +192,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel() // conversations end with UNAVAILABLE; room actors stop
 	err := s.rpc.Shutdown(ctx)
 	s.roomWG.Wait()
+	s.drainers.close()
 	return err
 }
 
