@@ -34,6 +34,9 @@ type drainers struct {
 	idle    []chan *backlog // the waiting goroutines' mailboxes, most recent last
 	closed  bool
 	started int // goroutines started (the tests read it)
+	// between, if set, is called by a delivering goroutine after each
+	// backlog (the tests set it).
+	between func()
 }
 
 const drainerIdle = time.Second
@@ -73,29 +76,28 @@ func (p *drainers) start(b *backlog) {
 // run delivers b's events, then those of the backlogs queued or given to
 // it while it waits.
 func (p *drainers) run(b *backlog) {
-	var next chan *backlog
-	var t *time.Timer
+	var w drainer
 	for b != nil {
 		b.drainReady()
-		if b = p.take(); b != nil {
-			continue
+		if p.between != nil {
+			p.between()
 		}
-		if t == nil {
-			next, t = make(chan *backlog, 1), time.NewTimer(drainerIdle)
-		} else {
-			t.Reset(drainerIdle)
-		}
-		b = p.wait(next, t)
+		b = p.wait(&w)
 	}
-	if t != nil {
-		t.Stop()
+	if w.timer != nil {
+		w.timer.Stop()
 	}
 }
 
-// take returns the oldest queued backlog, if any.
-func (p *drainers) take() *backlog {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// drainer is a delivering goroutine's means of waiting: its mailbox and
+// timer, made the first time it waits.
+type drainer struct {
+	next  chan *backlog
+	timer *time.Timer
+}
+
+// takeLocked returns the oldest queued backlog, if any. p.mu held.
+func (p *drainers) takeLocked() *backlog {
 	if len(p.ready) == 0 {
 		if cap(p.ready) > 1024 {
 			p.ready = nil // the array of a past burst
@@ -108,26 +110,41 @@ func (p *drainers) take() *backlog {
 	return b
 }
 
-// wait makes the goroutine whose mailbox is next idle, and returns the
-// backlog it is given, or nil when it is to end: none came within
-// drainerIdle, enough wait already, or the server has shut down.
-func (p *drainers) wait(next chan *backlog, t *time.Timer) *backlog {
+// wait returns the next backlog for w: the oldest queued, or else the
+// one it is given while idle. It returns nil when w's goroutine is to
+// end: nothing came within drainerIdle, enough wait already, or the
+// server has shut down. Looking at the queue and going idle happen under
+// one lock, so a backlog that start queued (no goroutine being idle) is
+// always taken.
+func (p *drainers) wait(w *drainer) *backlog {
 	p.mu.Lock()
+	if b := p.takeLocked(); b != nil {
+		p.mu.Unlock()
+		return b
+	}
 	if p.closed || len(p.idle) >= maxIdleDrainers {
 		p.running--
 		p.mu.Unlock()
 		return nil
 	}
-	p.idle = append(p.idle, next)
+	if w.next == nil {
+		w.next = make(chan *backlog, 1)
+	}
+	p.idle = append(p.idle, w.next)
 	p.mu.Unlock()
+	if w.timer == nil {
+		w.timer = time.NewTimer(drainerIdle)
+	} else {
+		w.timer.Reset(drainerIdle)
+	}
 	for {
 		select {
-		case b := <-next:
+		case b := <-w.next:
 			return b
-		case <-t.C:
+		case <-w.timer.C:
 		}
 		p.mu.Lock()
-		if i := slices.Index(p.idle, next); i >= 0 {
+		if i := slices.Index(p.idle, w.next); i >= 0 {
 			p.idle = slices.Delete(p.idle, i, i+1)
 			p.running--
 			p.mu.Unlock()

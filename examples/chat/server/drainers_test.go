@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,4 +112,56 @@ func seqOf(ev *chatpb.ServerEvent) uint64 {
 		return m.Message.Seq
 	}
 	return 0
+}
+
+// A backlog started while every delivering goroutine is busy, and one
+// of them is between its backlog and going idle, is queued and then
+// taken by that goroutine: not left in the queue while it waits idle.
+func TestDrainersQueueNotLost(t *testing.T) {
+	var p drainers
+	defer p.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	member := func() (*backlog, *mailbox.Mailbox[*chatpb.ServerEvent]) {
+		mb := mailbox.New[*chatpb.ServerEvent](1)
+		b := newBacklog(context.Background(), "lobby", mb, func() {}, &p)
+		b.start()
+		return b, mb
+	}
+	late, lateBox := member()
+	all := make(chan struct{})
+	var mu sync.Mutex
+	arrived := 0
+	p.between = func() {
+		// Hold every goroutine here until all have delivered, so that
+		// none is idle; the last to come starts the late member first.
+		mu.Lock()
+		arrived++
+		if arrived == maxDrainers {
+			late.push(msg(99), time.Now())
+			close(all)
+		}
+		mu.Unlock()
+		<-all
+	}
+	boxes := make([]*mailbox.Mailbox[*chatpb.ServerEvent], maxDrainers)
+	for i := range boxes {
+		var b *backlog
+		b, boxes[i] = member()
+		b.push(msg(i), time.Now())
+	}
+	for i, mb := range boxes {
+		if ev, err := mb.Recv(ctx); err != nil || seqOf(ev) != uint64(i) {
+			t.Fatalf("member %d: %v, %v", i, ev, err)
+		}
+	}
+	if ev, err := lateBox.Recv(ctx); err != nil || seqOf(ev) != 99 {
+		t.Fatalf("the member started while every goroutine was busy: %v, %v", ev, err)
+	}
+	p.mu.Lock()
+	started := p.started
+	p.mu.Unlock()
+	if started != maxDrainers {
+		t.Fatalf("%d goroutines started, want %d: the late member was queued", started, maxDrainers)
+	}
 }
