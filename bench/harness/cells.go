@@ -82,6 +82,20 @@ func p99(title string) metric {
 	return metric{title: title + ", p99", unit: "µs", lowerBetter: true, value: func(r cellResult) float64 { return r.Client.P99Micros }}
 }
 
+// serverCPU is the metric of the server process's CPU time a round
+// trip, over the client's whole session (warm-up included, as the
+// allocation columns are). The client and the server share this
+// machine's cores, so a server that costs less lets the client run more;
+// the round trips a second show that only in part, and less steadily.
+func serverCPU(title string) metric {
+	return metric{title: title + ", server CPU", unit: "µs/round trip", lowerBetter: true, value: func(r cellResult) float64 {
+		if r.Client.TotalOps == 0 {
+			return 0
+		}
+		return (r.End.CPU - r.Mark.CPU) / float64(r.Client.TotalOps) * 1e6
+	}}
+}
+
 // plural returns "n what", with an s when n is not 1.
 func plural(n int, what string) string {
 	if n == 1 {
@@ -91,20 +105,22 @@ func plural(n int, what string) string {
 }
 
 // unaryCell is unary echo of 64 bytes from conc callers on one connection,
-// named unary-CONC: round trips a second and the 99th percentile.
+// named unary-CONC: round trips a second, the 99th percentile and the
+// server's CPU a round trip.
 func unaryCell(conc int, t timing) cell {
 	title := "unary, " + plural(conc, "caller")
 	return cell{name: fmt.Sprintf("unary-%d", conc), spec: t.spec(kindUnary, conc, 64),
-		metrics: []metric{rate(title, "round trips/s"), p99(title)}}
+		metrics: []metric{rate(title, "round trips/s"), p99(title), serverCPU(title)}}
 }
 
 // pingPongCell is ping-pong of 64 bytes on conc bidi streams of one
 // connection, named pingpong-CONC, with the protocol pair among its
-// pairs: round trips a second and the 99th percentile.
+// pairs: round trips a second, the 99th percentile and the server's CPU
+// a round trip.
 func pingPongCell(conc int, t timing) cell {
 	title := "ping-pong, " + plural(conc, "stream")
 	return cell{name: fmt.Sprintf("pingpong-%d", conc), spec: t.spec(kindPingPong, conc, 64), protocol: true,
-		metrics: []metric{rate(title, "round trips/s"), p99(title)}}
+		metrics: []metric{rate(title, "round trips/s"), p99(title), serverCPU(title)}}
 }
 
 // idleCell holds n streams of a kind (kindIdle or kindIdleConv) open on
