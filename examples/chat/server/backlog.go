@@ -211,17 +211,25 @@ func (b *backlog) next() *chatpb.ServerEvent {
 	return ev
 }
 
-// drainWaiting delivers ev, if not nil, and then the waiting events to
-// the conversation, each Send waiting while the conversation's outbound
-// mailbox is full, until none is left or the membership ends. It runs on
-// a goroutine of its own: the member's call is full, or there are no
-// drainers (see drainers).
-func (b *backlog) drainWaiting(ev *chatpb.ServerEvent) {
+// drain delivers ev, if not nil, and then the waiting events to the
+// conversation, until none is left or the membership ends. Without wait
+// it runs on one of the server's delivering goroutines (drainers) and
+// never waits: when the member's call is full, it goes on, from the event
+// that did not fit, on a goroutine of its own with wait, whose Sends wait
+// while the conversation's outbound mailbox is full.
+func (b *backlog) drain(ev *chatpb.ServerEvent, wait bool) {
 	if ev == nil {
 		ev = b.next()
 	}
 	for ev != nil {
-		if err := b.dst.Send(b.ctx, ev); err != nil {
+		var err error
+		if wait {
+			err = b.dst.Send(b.ctx, ev)
+		} else if err = b.dst.TrySend(ev); errors.Is(err, mailbox.ErrFull) {
+			go b.drain(ev, true)
+			return
+		}
+		if err != nil {
 			b.end(b.sendErr(err))
 		}
 		ev = b.next()

@@ -1,13 +1,10 @@
 package server
 
 import (
-	"errors"
 	goruntime "runtime"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/parleyrpc/parley/mailbox"
 )
 
 // drainers delivers members' events (backlog.drain) on a few goroutines
@@ -22,11 +19,10 @@ import (
 // At most maxDrainers goroutines deliver at once; the backlogs that wait
 // for one are queued in the order their events came. A delivery never
 // waits there: a member whose call is full (its client reads slower than
-// the room talks) gets a goroutine of its own (backlog.drainWaiting) until
-// its backlog is empty. A goroutine with nothing to deliver waits up to
-// drainerIdle for more (at most maxIdleDrainers wait), and none is left
-// once the server has shut down (close). A nil *drainers starts a
-// goroutine for each backlog.
+// the room talks) gets a goroutine of its own (backlog.drain with wait)
+// until its backlog is empty. A goroutine with nothing to deliver waits
+// up to drainerIdle for more (at most maxIdleDrainers wait), and none is
+// left once the server has shut down (close).
 type drainers struct {
 	mu      sync.Mutex
 	ready   []*backlog      // waiting for a goroutine, oldest first
@@ -49,10 +45,6 @@ var (
 // start has b's events delivered: by a waiting goroutine, a new one, or
 // the next to be free.
 func (p *drainers) start(b *backlog) {
-	if p == nil {
-		go b.drainWaiting(nil)
-		return
-	}
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		next := p.idle[n-1]
@@ -78,7 +70,7 @@ func (p *drainers) start(b *backlog) {
 func (p *drainers) run(b *backlog) {
 	var w drainer
 	for b != nil {
-		b.drainReady()
+		b.drain(nil, false)
 		if p.between != nil {
 			p.between()
 		}
@@ -163,26 +155,5 @@ func (p *drainers) close() {
 	p.mu.Unlock()
 	for _, next := range idle {
 		next <- nil
-	}
-}
-
-// drainReady delivers b's waiting events without waiting: when the
-// member's call is full, the rest is left to a goroutine of b's own
-// (drainWaiting), starting with the event that did not fit. A drainers
-// goroutine.
-func (b *backlog) drainReady() {
-	for {
-		ev := b.next()
-		if ev == nil {
-			return
-		}
-		err := b.dst.TrySend(ev)
-		if errors.Is(err, mailbox.ErrFull) {
-			go b.drainWaiting(ev)
-			return
-		}
-		if err != nil {
-			b.end(b.sendErr(err))
-		}
 	}
 }

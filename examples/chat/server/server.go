@@ -107,9 +107,9 @@ var errShuttingDown = wire.NewError(wire.Unavailable, "chat server is shutting d
 // (openConverse) whose events the runtime delivers on a goroutine that
 // exists only while there are events; each room is an actor whose
 // goroutine owns the room's members and history; each member's backlog
-// is drained into its call by a goroutine that runs only while events
-// wait (up to eight such goroutines wait a second for the next member's
-// events: drainers). The hub below only maps names to rooms.
+// is drained into its call only while events wait, by one of a few
+// goroutines shared by the server (drainers), or by one of its own while
+// its call is full. The hub below only maps names to rooms.
 type Server struct {
 	cfg    Config
 	rpc    *runtime.Server
