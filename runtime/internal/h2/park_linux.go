@@ -88,14 +88,19 @@ func (sc *serverConn) watch() bool { return sc.handOver(true) }
 func (sc *serverConn) unwatch() bool {
 	poller.mu.Lock()
 	defer poller.mu.Unlock()
-	fd := int32(sc.parkedFD)
-	if fd < 0 || poller.parked[fd] != sc {
+	if sc.parkedFD < 0 || poller.parked[int32(sc.parkedFD)] != sc {
 		return false
 	}
-	delete(poller.parked, fd)
-	_ = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_DEL, int(fd), nil)
-	sc.parkedFD = -1
+	poller.forgetLocked(sc)
 	return true
+}
+
+// forgetLocked takes sc's socket, which it is watching, out of the
+// poller. poller.mu is held.
+func (p *pollerState) forgetLocked(sc *serverConn) {
+	delete(p.parked, int32(sc.parkedFD))
+	_ = syscall.EpollCtl(p.ep, syscall.EPOLL_CTL_DEL, sc.parkedFD, nil)
+	sc.parkedFD = -1
 }
 
 // leavePoller ends the connection's use of the poller (watch's), once it
@@ -178,9 +183,8 @@ func (sc *serverConn) unpark() {
 	poller.mu.Lock()
 	woken := sc.parkedFD >= 0
 	if woken {
-		if fd := int32(sc.parkedFD); poller.parked[fd] == sc {
-			delete(poller.parked, fd)
-			_ = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_DEL, int(fd), nil)
+		if poller.parked[int32(sc.parkedFD)] == sc {
+			poller.forgetLocked(sc)
 			poller.endIfUnusedLocked()
 		}
 		sc.parkedFD = -1
@@ -215,14 +219,11 @@ func pollParked() {
 				continue
 			}
 			if sc, ok := poller.parked[ev.Fd]; ok {
-				delete(poller.parked, ev.Fd)
-				_ = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_DEL, int(ev.Fd), nil)
-				sc.parkedFD = -1
+				poller.forgetLocked(sc)
 				if sc.watched {
 					// A handler runs on its reader (serveInline), which
 					// still owns the reader's state: a new reader it is.
-					sc.restarts.Add(1)
-					go sc.resume()
+					sc.restart(nil, nil)
 				} else {
 					woken = append(woken, sc)
 				}
@@ -293,18 +294,19 @@ func (sc *serverConn) tend(pr *pollReader) {
 			return // woken for nothing
 		}
 		// Closed, at its end, or failing: the reader meets that itself.
-		sc.restart(nil)
+		sc.restart(nil, nil)
 		return
 	}
 	p := pr.buf[:pr.n]
-	for len(p) >= frameHeaderLen {
+	var err error
+	for err == nil && len(p) >= frameHeaderLen {
 		size := int(p[0])<<16 | int(p[1])<<8 | int(p[2])
 		if !controlFrame(http2.FrameType(p[3]), http2.Flags(p[4]), size) || len(p) < frameHeaderLen+size {
 			break
 		}
 		pr.bytes.Reset(p[:frameHeaderLen+size])
-		f, err := pr.fr.ReadFrame()
-		if err != nil {
+		f, ferr := pr.fr.ReadFrame()
+		if ferr != nil {
 			// Malformed (a PING on a stream, say): the reader meets it
 			// again and answers it.
 			pr.fr = http2.NewFramer(nil, &pr.bytes)
@@ -313,31 +315,29 @@ func (sc *serverConn) tend(pr *pollReader) {
 		}
 		p = p[frameHeaderLen+size:]
 		sc.noteRead()
-		if err := sc.dispatch(f); err != nil {
-			sc.sendHeld()
-			sc.restarts.Add(1)
-			go sc.read(err)
-			return
+		if err = sc.dispatch(f); err == nil && sc.ctrlFlooded() {
+			err = sc.connError(http2.ErrCodeEnhanceYourCalm, errCtrlFlood)
 		}
-		if sc.ctrlFlooded() {
-			err := sc.connError(http2.ErrCodeEnhanceYourCalm, errCtrlFlood)
-			sc.restarts.Add(1)
-			go sc.read(err)
+	}
+	if err == nil {
+		sc.sendHeld()
+		if len(p) == 0 && sc.park() {
 			return
 		}
 	}
-	sc.sendHeld()
-	if len(p) == 0 && sc.park() {
-		return
-	}
-	sc.restart(p)
+	sc.restart(p, err)
 }
 
-// restart starts the reader of a woken connection, with the bytes the
-// poller read and did not handle. Poller goroutine.
-func (sc *serverConn) restart(p []byte) {
-	sc.br.prefill(p)
+// restart starts the reader of a woken connection: with the bytes the
+// poller read and did not handle, or, after the connection error err, to
+// end the connection as the reader would. Poller goroutine.
+func (sc *serverConn) restart(p []byte, err error) {
 	sc.restarts.Add(1)
+	if err != nil {
+		go sc.read(err)
+		return
+	}
+	sc.br.prefill(p)
 	go sc.resume()
 }
 

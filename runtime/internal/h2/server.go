@@ -290,14 +290,16 @@ func (sc *serverConn) holdPingAck(data [8]byte) {
 }
 
 // sendHeld sends the answers holdPingAck kept, straight to the socket if
-// the writer is idle. Reader goroutine, about to wait for the socket.
+// the writer is idle, two to a write (writeNow's most). Reader goroutine,
+// about to wait for the socket.
 func (sc *serverConn) sendHeld() {
-	for i := range sc.held {
-		if !sc.w.writeNow(sc.held[i]) {
-			sc.w.push(sc.held[i])
+	for i := 0; i < len(sc.held); i += 2 {
+		two := sc.held[i:min(i+2, len(sc.held))]
+		if !sc.w.writeNow(two...) {
+			sc.w.push(two...)
 		}
-		sc.held[i] = item{}
 	}
+	clear(sc.held)
 	sc.held = sc.held[:0]
 }
 
