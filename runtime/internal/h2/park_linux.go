@@ -3,6 +3,7 @@ package h2
 import (
 	"bytes"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 
@@ -11,13 +12,15 @@ import (
 
 // Parked connections. A server connection over TCP that has been idle for
 // bufferIdle, with its buffers given back and its reader at a frame
-// boundary, ends its reader goroutine and leaves its socket to the
-// poller: one goroutine for the whole process, which waits in epoll for
-// any parked socket to become readable and then starts that connection's
-// reader again (serverConn.resume). An idle connection then holds no
-// goroutine at all, only its state. The socket stays in Go's netpoller
-// too: the poller only watches it, the reader reads it. The poller's
-// goroutine runs only while a connection is parked.
+// boundary, ends its reader goroutine and leaves its
+// socket to the poller: one goroutine for the whole process, which waits
+// for any parked socket to become readable and then tends it (tend) or
+// starts that connection's reader again (serverConn.resume). An idle
+// connection then holds no goroutine at all, only its state. The socket
+// stays in Go's netpoller too: the poller only watches it, the reader
+// reads it. The poller's goroutine runs only while a connection is
+// parked, and it waits in Go's netpoller too, for its epoll instance to
+// be readable (pollWaiter).
 //
 // A socket leaves the poller before it is closed (serverConn.onClose
 // unparks, then the writer closes), so a closed socket's number, reused
@@ -31,6 +34,11 @@ type pollerState struct {
 	err  error
 	ep   int    // the epoll instance
 	wake [2]int // a pipe: a byte in it ends the poller's wait
+
+	// epRaw, if set, waits for the epoll instance in Go's netpoller
+	// (wait): epFile keeps its descriptor registered there.
+	epFile *os.File
+	epRaw  syscall.RawConn
 
 	mu      sync.Mutex
 	parked  map[int32]*serverConn // by socket
@@ -51,8 +59,58 @@ func initPoller() {
 		return
 	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(poller.wake[0])}
-	poller.err = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_ADD, poller.wake[0], &ev)
+	if poller.err = syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_ADD, poller.wake[0], &ev); poller.err != nil {
+		return
+	}
 	poller.parked = make(map[int32]*serverConn)
+	// An epoll instance is itself readable while it has events: in Go's
+	// netpoller, the poller's goroutine waits as a reader does, holding
+	// no thread, and is woken by the scheduler, where a thread blocked in
+	// epoll_wait would have to be woken by the kernel and then find a P.
+	// Where that fails, the poller blocks in epoll_wait.
+	if syscall.SetNonblock(poller.ep, true) == nil {
+		f := os.NewFile(uintptr(poller.ep), "parley-poller")
+		if raw, err := f.SyscallConn(); err == nil {
+			poller.epFile, poller.epRaw = f, raw
+		}
+	}
+}
+
+// pollWaiter waits for the poller's events: with a method value made
+// once, so that a wait allocates nothing.
+type pollWaiter struct {
+	events []syscall.EpollEvent
+	n      int
+	err    error
+	try    func(fd uintptr) bool
+}
+
+func newPollWaiter() *pollWaiter {
+	pw := &pollWaiter{events: make([]syscall.EpollEvent, 128)}
+	pw.try = pw.tryFD
+	return pw
+}
+
+func (pw *pollWaiter) tryFD(fd uintptr) bool {
+	pw.n, pw.err = syscall.EpollWait(int(fd), pw.events, 0)
+	return pw.n > 0 || pw.err != nil && pw.err != syscall.EINTR
+}
+
+// wait returns the next events of the parked sockets, waiting for them.
+func (pw *pollWaiter) wait() []syscall.EpollEvent {
+	if poller.epRaw != nil {
+		if err := poller.epRaw.Read(pw.try); err == nil && pw.err == nil {
+			return pw.events[:pw.n]
+		}
+		// The netpoller refused it (cannot happen once registered):
+		// block instead, from now on.
+		poller.epRaw = nil
+	}
+	n, err := syscall.EpollWait(poller.ep, pw.events, -1)
+	if err != nil || n < 0 {
+		return nil // EINTR; other errors cannot happen with valid arguments
+	}
+	return pw.events[:n]
 }
 
 // socketOf is the TCP connection a server connection reads, if it can be
@@ -100,6 +158,20 @@ func (sc *serverConn) unwatch() bool {
 func (p *pollerState) forgetLocked(sc *serverConn) {
 	delete(p.parked, int32(sc.parkedFD))
 	_ = syscall.EpollCtl(p.ep, syscall.EPOLL_CTL_DEL, sc.parkedFD, nil)
+	sc.parkedFD = -1
+	sc.inEpoll = false
+}
+
+// firedLocked takes sc, whose socket's entry has just reported an event
+// and is therefore disabled (EPOLLONESHOT), out of the parked set. The
+// entry stays in epoll: the next parking re-arms it with one
+// EPOLL_CTL_MOD, where taking it out now and adding it again then would
+// cost two epoll_ctl calls a wake-up (a chat member's parked connection
+// wakes for every PING its client sends). A disabled entry reports
+// nothing, and the kernel drops it when the socket is closed, before its
+// number can be another's. poller.mu is held.
+func (p *pollerState) firedLocked(sc *serverConn) {
+	delete(p.parked, int32(sc.parkedFD))
 	sc.parkedFD = -1
 }
 
@@ -156,9 +228,13 @@ func (sc *serverConn) handOver(watch bool) bool {
 	poller.mu.Lock()
 	defer poller.mu.Unlock()
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
-	if syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_ADD, fd, &ev) != nil {
-		return false
+	if !sc.inEpoll || syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_MOD, fd, &ev) != nil {
+		if syscall.EpollCtl(poller.ep, syscall.EPOLL_CTL_ADD, fd, &ev) != nil {
+			sc.inEpoll = false
+			return false
+		}
 	}
+	sc.inEpoll = true
 	// A socket closed while parked (runtime.Server.Close closes its
 	// connections, then cancels them) has left epoll by itself, and its
 	// number may come back here for another connection: this entry
@@ -199,17 +275,14 @@ func (sc *serverConn) unpark() {
 // whose socket becomes readable (or hung up), and ends when none is
 // parked or watched.
 func pollParked() {
-	events := make([]syscall.EpollEvent, 128)
 	var woken []*serverConn
 	var drain [64]byte
 	pr := newPollReader()
+	pw := newPollWaiter()
 	for {
-		n, err := syscall.EpollWait(poller.ep, events, -1)
-		if err != nil && err != syscall.EINTR {
-			n = 0 // cannot happen with valid arguments; see below
-		}
+		events := pw.wait()
 		poller.mu.Lock()
-		for _, ev := range events[:max(n, 0)] {
+		for _, ev := range events {
 			if ev.Fd == int32(poller.wake[0]) {
 				for {
 					if m, _ := syscall.Read(poller.wake[0], drain[:]); m <= 0 {
@@ -219,7 +292,7 @@ func pollParked() {
 				continue
 			}
 			if sc, ok := poller.parked[ev.Fd]; ok {
-				poller.forgetLocked(sc)
+				poller.firedLocked(sc)
 				if sc.watched {
 					// A handler runs on its reader (serveInline), which
 					// still owns the reader's state: a new reader it is.

@@ -153,6 +153,10 @@ type serverConn struct {
 	watched      bool            // handed to the poller by watch, not park (guarded by the poller's mu)
 	raw          syscall.RawConn // the socket, once handed to the poller
 	restarts     atomic.Int32    // readers the poller started for it (the tests read it)
+	// inEpoll: the socket has an entry in the poller's epoll instance,
+	// armed while parked, disabled once it woke (EPOLLONESHOT) and left
+	// there for the next parking to re-arm (guarded by the poller's mu).
+	inEpoll bool
 
 	// Owned by the reader goroutine.
 	br          *idleReader
