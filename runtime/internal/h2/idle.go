@@ -10,34 +10,60 @@ import (
 )
 
 // Idle connections keep no buffers: a server connection that has had
-// nothing to read for bufferIdle gives its read buffer back to a pool and
+// nothing to read for a while gives its read buffer back to a pool and
 // waits for the next bytes with a 16-byte array instead, or parks without
 // a goroutine where it can (park_linux.go), and a writer with nothing to
 // write gives its bufio.Writer back and exits. A connection between
 // bursts of traffic thus costs its state, not 64 KiB of buffers and two
 // goroutines; one that is busy keeps its buffers and pays a clock reading
 // a read.
+//
+// How long "a while" is adapts to the connection (idlePeriod): idleFirst
+// at first, so that connections opened for a call or two and then kept
+// (a pool's, a chat member's) let go of their goroutines and buffers
+// soon, before thousands of them hold them at once; twice as long each
+// time the reader or writer had to be started again for traffic, up to
+// bufferIdle, so that a connection used every few hundred milliseconds
+// stops paying a goroutine start and a wake-up for each call.
 const (
 	// A connection's read buffer starts at readBufferStart and grows to
 	// readBufferSize once a read fills it: handshakes, unary calls and
 	// chat lines never need more.
 	readBufferStart = 4 << 10
 	readBufferSize  = 32 << 10
+	idleFirst       = 50 * time.Millisecond
 	bufferIdle      = time.Second
 )
 
+// idlePeriod is a connection's reader's or writer's: how long it waits
+// with nothing to do before letting go of its buffers and goroutine. The
+// zero value is idleFirst.
+type idlePeriod time.Duration
+
+func (p idlePeriod) get() time.Duration {
+	if p == 0 {
+		return idleFirst
+	}
+	return time.Duration(p)
+}
+
+// lengthen doubles the period, up to bufferIdle: the reader or writer was
+// started again for traffic after letting go.
+func (p *idlePeriod) lengthen() { *p = idlePeriod(min(2*p.get(), bufferIdle)) }
+
 // idleReader is the server connection's buffered reader (what
 // bufio.Reader was): its buffer comes from the pool while data flows and
-// goes back once the connection has been idle for bufferIdle. Until arm,
-// and after disarm, it reads like a bufio.Reader whose buffer is taken on
-// first use, and leaves the socket's read deadline to its owner. Reader
-// goroutine.
+// goes back once the connection has been idle for its idle period. Until
+// arm, and after disarm, it reads like a bufio.Reader whose buffer is
+// taken on first use, and leaves the socket's read deadline to its owner.
+// Reader goroutine.
 type idleReader struct {
 	nc      net.Conn
 	buf     *[]byte // nil while idle
 	r, w    int     // unread bytes are (*buf)[r:w]
 	armed   bool
 	armedAt time.Time // when the read deadline was last pushed back
+	period  idlePeriod
 	first   [16]byte
 	// park lets an idle read end with errPark instead of waiting, where
 	// the bytes read so far (total) end at the frame boundary mark: the
@@ -122,13 +148,13 @@ func (b *idleReader) fill() error {
 		// Woken from parking: the socket was readable, so the bytes are
 		// read straight into a buffer (one read, not a 16-byte one and
 		// then the rest). If they are gone (woken for nothing), the read
-		// below parks again after bufferIdle.
+		// below parks again once idle.
 		b.buf = getBuf(readBufferStart)
 	}
 	if b.armed && b.buf != nil {
-		if now := time.Now(); now.Sub(b.armedAt) > bufferIdle/4 {
+		if now, idle := time.Now(), b.period.get(); now.Sub(b.armedAt) > idle/4 {
 			b.armedAt = now
-			_ = b.nc.SetReadDeadline(now.Add(bufferIdle))
+			_ = b.nc.SetReadDeadline(now.Add(idle))
 		}
 		n, err := b.nc.Read(*b.buf)
 		if n > 0 {

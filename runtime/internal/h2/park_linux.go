@@ -11,8 +11,8 @@ import (
 )
 
 // Parked connections. A server connection over TCP that has been idle for
-// bufferIdle, with its buffers given back and its reader at a frame
-// boundary, ends its reader goroutine and leaves its
+// its reader's idle period (idle.go), with its buffers given back and its
+// reader at a frame boundary, ends its reader goroutine and leaves its
 // socket to the poller: one goroutine for the whole process, which waits
 // for any parked socket to become readable and then tends it (tend) or
 // starts that connection's reader again (serverConn.resume). An idle
@@ -409,6 +409,9 @@ func (sc *serverConn) restart(p []byte, err error) {
 	if err != nil {
 		go sc.read(err)
 		return
+	}
+	if len(p) > 0 {
+		sc.br.period.lengthen() // parked too soon: traffic woke it
 	}
 	sc.br.prefill(p)
 	go sc.resume()

@@ -23,8 +23,8 @@ func parkedConns() int {
 	return len(poller.parked)
 }
 
-// waitFor polls cond for up to 10 s (an idle connection parks after
-// bufferIdle, 1 s).
+// waitFor polls cond for up to 10 s (an idle connection parks within its
+// idle period, at most bufferIdle, 1 s).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for range 200 {
@@ -76,7 +76,7 @@ func TestServerParksIdleConnections(t *testing.T) {
 		<-returned // ServeConn has returned for each: the connections go on
 	}
 	// Each connection held a reader and a writer goroutine; now the
-	// poller's is all there is (the writers park after bufferIdle too).
+	// poller's is all there is (the writers park when idle too).
 	waitFor(t, "down to the poller's goroutine", func() bool { return goruntime.NumGoroutine() <= base+1 })
 
 	// A parked connection wakes for its next request.
@@ -293,6 +293,47 @@ func TestServerTendsParkedConnections(t *testing.T) {
 	q.flush()
 	if ga := q.expectClosed(); ga == nil || ga.ErrCode != http2.ErrCodeProtocol {
 		t.Fatalf("GOAWAY %v after a PING on a stream, want PROTOCOL_ERROR", ga)
+	}
+}
+
+// TestServerIdlePeriodAdapts: a connection parks idleFirst after its
+// first call; each time a request wakes it, its reader's idle period
+// doubles, up to bufferIdle; a PING, answered while it stays parked, does
+// not lengthen it. Its epoll entry, kept while the reader runs, is
+// re-armed each time it parks: the next request wakes it again.
+func TestServerIdlePeriodAdapts(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{}, echoHandler)
+	addr := serveTest(t, srv)
+	p, _ := dialPeer(t, addr)
+	p.echo(1, "hello", "the echo")
+	var sc *serverConn
+	waitFor(t, "parked", func() bool { sc = parkedConnOf(p); return sc != nil })
+	period := func() time.Duration {
+		// Parked: the reader's state rests until the poller wakes it, and
+		// the poller's lock orders this read after the reader's writes.
+		poller.mu.Lock()
+		defer poller.mu.Unlock()
+		if !sc.inEpoll {
+			t.Fatal("a parked connection's socket is not in the poller's epoll")
+		}
+		return sc.br.period.get()
+	}
+	if d := period(); d != idleFirst {
+		t.Fatalf("idle period %v after the first call, want %v", d, idleFirst)
+	}
+	p.pingAnswered([8]byte{'p'})
+	waitFor(t, "parked again", func() bool { return parkedConnOf(p) == sc })
+	if d := period(); d != idleFirst {
+		t.Fatalf("idle period %v after a PING, want %v", d, idleFirst)
+	}
+	want := idleFirst
+	for i := 0; want < bufferIdle; i++ {
+		want = min(2*want, bufferIdle)
+		p.echo(uint32(3+2*i), "again", "the echo after waking")
+		waitFor(t, "parked again", func() bool { return parkedConnOf(p) == sc })
+		if d := period(); d != want {
+			t.Fatalf("idle period %v after %d wake-ups by a request, want %v", d, i+1, want)
+		}
 	}
 }
 

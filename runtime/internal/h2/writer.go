@@ -72,6 +72,7 @@ type writer struct {
 	directing bool
 	wake      chan struct{}
 	done      chan struct{} // closed when the writer goroutine has ended
+	period    idlePeriod    // guarded by mu: how long the writer sleeps before it parks
 
 	// Owned by the writer goroutine.
 	nc       net.Conn
@@ -170,6 +171,9 @@ func (w *writer) rouseLocked() (wake, start bool) {
 	}
 	wake, start = w.sleeping, w.parked
 	w.sleeping, w.parked = false, false
+	if start {
+		w.period.lengthen()
+	}
 	return wake, start
 }
 
@@ -364,9 +368,9 @@ func (w *writer) shutdown() {
 	}
 }
 
-// run is the writer goroutine. It exits when the writer is done, or when it
-// has had nothing to write for bufferIdle: then the next push starts it
-// again, so that an idle connection holds no writing goroutine.
+// run is the writer goroutine. It exits when the writer is done, or when
+// it has had nothing to write for its idle period: then the next push
+// starts it again, so that an idle connection holds no writing goroutine.
 func (w *writer) run() {
 	ended := false
 	defer func() {
@@ -407,13 +411,14 @@ func (w *writer) run() {
 				continue
 			}
 			w.sleeping = true
+			idle := w.period.get()
 			w.mu.Unlock()
 			if idleTimer == nil {
-				idleTimer = time.NewTimer(bufferIdle)
+				idleTimer = time.NewTimer(idle)
 			} else {
-				idleTimer.Reset(bufferIdle)
+				idleTimer.Reset(idle)
 			}
-			if w.sleepIdle(idleTimer) {
+			if w.sleepIdle(idleTimer, idle) {
 				return // parked
 			}
 			w.mu.Lock()
@@ -436,10 +441,10 @@ func (w *writer) writeQueued() {
 	w.spare = batch
 }
 
-// sleepIdle waits, asleep, for a push, or parks the writer after
-// bufferIdle with nothing to write (and reports true: the goroutine ends).
+// sleepIdle waits, asleep, for a push, or parks the writer after idle
+// with nothing to write (and reports true: the goroutine ends).
 // Writer goroutine, with w.sleeping set.
-func (w *writer) sleepIdle(t *time.Timer) (parked bool) {
+func (w *writer) sleepIdle(t *time.Timer, idle time.Duration) (parked bool) {
 	for {
 		select {
 		case <-w.wake:
@@ -456,7 +461,7 @@ func (w *writer) sleepIdle(t *time.Timer) (parked bool) {
 		if w.directing || w.claimer != nil {
 			// Another goroutine is writing: not idle.
 			w.mu.Unlock()
-			t.Reset(bufferIdle)
+			t.Reset(idle)
 			continue
 		}
 		w.sleeping = false // the writer again, to let go of its buffers
