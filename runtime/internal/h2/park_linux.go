@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -241,6 +242,9 @@ func (sc *serverConn) handOver(watch bool) bool {
 	// replaces the stale one, whose connection the cancellation unparks.
 	sc.parkedFD = fd
 	sc.watched = watch
+	if !watch {
+		sc.parkedAt = time.Now()
+	}
 	poller.parked[int32(fd)] = sc
 	if watch && !sc.pollUser {
 		sc.pollUser = true
@@ -371,6 +375,18 @@ func (sc *serverConn) tend(pr *pollReader) {
 		return
 	}
 	p := pr.buf[:pr.n]
+	if idle := sc.br.period.get(); idle < bufferIdle && time.Since(sc.parkedAt) < idle {
+		// Woken within its idle period of parking: with twice the
+		// period its reader would still be reading. A connection that
+		// hears from its client that often (a chat member's, for each
+		// event of a busy room) is cheaper with a reader than tended
+		// here, one connection after another on the poller's goroutine,
+		// so it gets one, and the longer period (restart), until the
+		// period reaches bufferIdle: from then on only quieter
+		// connections park, and their wake-ups are tended.
+		sc.restart(p, nil)
+		return
+	}
 	var err error
 	for err == nil && len(p) >= frameHeaderLen {
 		size := int(p[0])<<16 | int(p[1])<<8 | int(p[2])

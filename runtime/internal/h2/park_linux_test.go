@@ -230,6 +230,15 @@ func parkedConnOf(p *peer) *serverConn {
 	return nil
 }
 
+// settle gives a parked connection the longest idle period, as a
+// connection woken often enough has: its wake-ups are then tended by the
+// poller, not handed to a reader (tend).
+func settle(sc *serverConn) {
+	poller.mu.Lock()
+	defer poller.mu.Unlock()
+	sc.br.period = idlePeriod(bufferIdle)
+}
+
 // TestServerTendsParkedConnections: the control frames a client sends to
 // a parked connection (PINGs, PING ACKs, WINDOW_UPDATEs, SETTINGS ACKs;
 // grpc-go's client pings after the data it receives) are answered on the
@@ -247,6 +256,7 @@ func TestServerTendsParkedConnections(t *testing.T) {
 	// Readers started before it parked (bytes that came while the echo's
 	// handler ran on the reader start another) are not the poller's.
 	base := sc.restarts.Load()
+	settle(sc)
 
 	for i := range 50 {
 		p.check(p.fr.WriteWindowUpdate(0, 100))
@@ -288,7 +298,9 @@ func TestServerTendsParkedConnections(t *testing.T) {
 	// A malformed PING (on a stream) is left to the reader, which refuses it.
 	q, _ := dialPeer(t, addr)
 	q.echo(1, "hello", "the echo")
-	waitFor(t, "parked", func() bool { return parkedConnOf(q) != nil })
+	var qc *serverConn
+	waitFor(t, "parked", func() bool { qc = parkedConnOf(q); return qc != nil })
+	settle(qc)
 	q.check(q.fr.WriteRawFrame(http2.FramePing, 0, 1, make([]byte, 8)))
 	q.flush()
 	if ga := q.expectClosed(); ga == nil || ga.ErrCode != http2.ErrCodeProtocol {
@@ -297,10 +309,13 @@ func TestServerTendsParkedConnections(t *testing.T) {
 }
 
 // TestServerIdlePeriodAdapts: a connection parks idleFirst after its
-// first call; each time a request wakes it, its reader's idle period
-// doubles, up to bufferIdle; a PING, answered while it stays parked, does
-// not lengthen it. Its epoll entry, kept while the reader runs, is
-// re-armed each time it parks: the next request wakes it again.
+// first call; a PING that comes later than that after it parked is
+// answered while it stays parked, and changes nothing; one that comes
+// sooner, and each request, starts its reader again, and doubles its
+// idle period, up to bufferIdle; from then on a PING is answered while it
+// stays parked however soon it comes. Its epoll entry, kept while the
+// reader runs, is re-armed each time it parks: the next request wakes it
+// again.
 func TestServerIdlePeriodAdapts(t *testing.T) {
 	srv := NewServer(transport.ServerConfig{}, echoHandler)
 	addr := serveTest(t, srv)
@@ -321,10 +336,15 @@ func TestServerIdlePeriodAdapts(t *testing.T) {
 	if d := period(); d != idleFirst {
 		t.Fatalf("idle period %v after the first call, want %v", d, idleFirst)
 	}
+	base := sc.restarts.Load()
+	time.Sleep(idleFirst + idleFirst/2) // since it parked, at least
 	p.pingAnswered([8]byte{'p'})
 	waitFor(t, "parked again", func() bool { return parkedConnOf(p) == sc })
 	if d := period(); d != idleFirst {
-		t.Fatalf("idle period %v after a PING, want %v", d, idleFirst)
+		t.Fatalf("idle period %v after a late PING, want %v", d, idleFirst)
+	}
+	if n := sc.restarts.Load() - base; n != 0 {
+		t.Fatalf("a late PING started the reader %d times, want 0", n)
 	}
 	want := idleFirst
 	for i := 0; want < bufferIdle; i++ {
@@ -334,6 +354,25 @@ func TestServerIdlePeriodAdapts(t *testing.T) {
 		if d := period(); d != want {
 			t.Fatalf("idle period %v after %d wake-ups by a request, want %v", d, i+1, want)
 		}
+	}
+
+	// A PING soon after parking, while the period is short of
+	// bufferIdle, starts the reader and lengthens it; at bufferIdle, one
+	// is tended.
+	poller.mu.Lock()
+	sc.br.period = idlePeriod(bufferIdle / 2)
+	sc.parkedAt = time.Now()
+	poller.mu.Unlock()
+	base = sc.restarts.Load()
+	p.pingAnswered([8]byte{'q'})
+	waitFor(t, "parked again", func() bool { return parkedConnOf(p) == sc })
+	if d := period(); d != bufferIdle {
+		t.Fatalf("idle period %v after a PING soon after parking, want %v", d, bufferIdle)
+	}
+	p.pingAnswered([8]byte{'r'})
+	waitFor(t, "parked again", func() bool { return parkedConnOf(p) == sc })
+	if n := sc.restarts.Load() - base; n != 1 {
+		t.Fatalf("two PINGs soon after parking started the reader %d times, want 1", n)
 	}
 }
 
@@ -349,6 +388,7 @@ func TestServerParkedPingFlood(t *testing.T) {
 	p.echo(1, "hello", "the echo")
 	var sc *serverConn
 	waitFor(t, "parked", func() bool { sc = parkedConnOf(p); return sc != nil })
+	settle(sc)
 	base := sc.restarts.Load()
 	p.floodUnread(t, "PINGs", 400_000, func() error {
 		return p.fr.WritePing(false, [8]byte{1})

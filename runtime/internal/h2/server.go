@@ -157,6 +157,9 @@ type serverConn struct {
 	// armed while parked, disabled once it woke (EPOLLONESHOT) and left
 	// there for the next parking to re-arm (guarded by the poller's mu).
 	inEpoll bool
+	// parkedAt is when it last parked (guarded by the poller's mu; the
+	// poller reads it when the connection wakes).
+	parkedAt time.Time
 
 	// Owned by the reader goroutine.
 	br          *idleReader
