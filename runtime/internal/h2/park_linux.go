@@ -354,8 +354,8 @@ func (pr *pollReader) readFD(fd uintptr) bool {
 // each event sent to it), a PING ACK or a WINDOW_UPDATE: frames that need
 // no stream and no goroutine. Those are handled here, as the reader would,
 // and the connection parks again; waking its reader for them would cost a
-// goroutine, a timer for the read deadline and, a second later, parking
-// again. Anything else, and the bytes from there on, goes to the reader,
+// goroutine, a timer for the read deadline and, an idle period later,
+// parking again. Anything else, and the bytes from there on, goes to the reader,
 // which starts again with them in its buffer.
 //
 // While the connection is woken, its reader's state is the poller's: no

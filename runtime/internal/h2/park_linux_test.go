@@ -230,6 +230,17 @@ func parkedConnOf(p *peer) *serverConn {
 	return nil
 }
 
+// parkedPeer dials addr, makes one call and waits for the server's end
+// of the connection to park: the client, and that end.
+func parkedPeer(t *testing.T, addr string) (*peer, *serverConn) {
+	t.Helper()
+	p, _ := dialPeer(t, addr)
+	p.echo(1, "hello", "the echo")
+	var sc *serverConn
+	waitFor(t, "parked", func() bool { sc = parkedConnOf(p); return sc != nil })
+	return p, sc
+}
+
 // settle gives a parked connection the longest idle period, as a
 // connection woken often enough has: its wake-ups are then tended by the
 // poller, not handed to a reader (tend).
@@ -249,10 +260,7 @@ func settle(sc *serverConn) {
 func TestServerTendsParkedConnections(t *testing.T) {
 	srv := NewServer(transport.ServerConfig{}, echoHandler)
 	addr := serveTest(t, srv)
-	p, _ := dialPeer(t, addr)
-	p.echo(1, "hello", "the echo")
-	var sc *serverConn
-	waitFor(t, "parked", func() bool { sc = parkedConnOf(p); return sc != nil })
+	p, sc := parkedPeer(t, addr)
 	// Readers started before it parked (bytes that came while the echo's
 	// handler ran on the reader start another) are not the poller's.
 	base := sc.restarts.Load()
@@ -296,10 +304,7 @@ func TestServerTendsParkedConnections(t *testing.T) {
 	}
 
 	// A malformed PING (on a stream) is left to the reader, which refuses it.
-	q, _ := dialPeer(t, addr)
-	q.echo(1, "hello", "the echo")
-	var qc *serverConn
-	waitFor(t, "parked", func() bool { qc = parkedConnOf(q); return qc != nil })
+	q, qc := parkedPeer(t, addr)
 	settle(qc)
 	q.check(q.fr.WriteRawFrame(http2.FramePing, 0, 1, make([]byte, 8)))
 	q.flush()
@@ -318,11 +323,7 @@ func TestServerTendsParkedConnections(t *testing.T) {
 // again.
 func TestServerIdlePeriodAdapts(t *testing.T) {
 	srv := NewServer(transport.ServerConfig{}, echoHandler)
-	addr := serveTest(t, srv)
-	p, _ := dialPeer(t, addr)
-	p.echo(1, "hello", "the echo")
-	var sc *serverConn
-	waitFor(t, "parked", func() bool { sc = parkedConnOf(p); return sc != nil })
+	p, sc := parkedPeer(t, serveTest(t, srv))
 	period := func() time.Duration {
 		// Parked: the reader's state rests until the poller wakes it, and
 		// the poller's lock orders this read after the reader's writes.
@@ -384,10 +385,7 @@ func TestServerParkedPingFlood(t *testing.T) {
 	defer func(n int32) { maxQueuedControl = n }(maxQueuedControl)
 	maxQueuedControl = 100
 	srv := NewServer(transport.ServerConfig{}, echoHandler)
-	p, _ := dialPeer(t, serveTest(t, srv))
-	p.echo(1, "hello", "the echo")
-	var sc *serverConn
-	waitFor(t, "parked", func() bool { sc = parkedConnOf(p); return sc != nil })
+	p, sc := parkedPeer(t, serveTest(t, srv))
 	settle(sc)
 	base := sc.restarts.Load()
 	p.floodUnread(t, "PINGs", 400_000, func() error {
@@ -423,6 +421,7 @@ func BenchmarkParkedConnWake(b *testing.B) {
 		b.Fatal("the connections did not park")
 	}
 	parked()
+	time.Sleep(bufferIdle) // the first round's PINGs too come late
 	var cpu time.Duration
 	b.ResetTimer()
 	for round := range b.N {
@@ -430,8 +429,9 @@ func BenchmarkParkedConnWake(b *testing.B) {
 		for i, p := range peers {
 			p.pingAnswered([8]byte{byte(i), byte(round)})
 		}
-		// A connection woken by its PING parks again after bufferIdle:
-		// that is the wake's cost too.
+		// Each round's PINGs come longer than a connection's idle period
+		// after it parked, so that they are tended, not handed to a
+		// reader (tend); the pause's own CPU counts too, as it did.
 		time.Sleep(bufferIdle + bufferIdle/4)
 		parked()
 		cpu += processCPU() - c0
