@@ -209,9 +209,3 @@ func (b *idleReader) grow() {
 
 // writeBuffers pools the writers' bufio.Writers while they are idle.
 var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
-
-// bwProxy is the writer's Framer's destination: whatever bufio.Writer the
-// writer holds at the time.
-type bwProxy struct{ w *writer }
-
-func (p bwProxy) Write(b []byte) (int, error) { return p.w.buffer().Write(b) }

@@ -77,13 +77,13 @@ type writer struct {
 	// Owned by the writer goroutine.
 	nc       net.Conn
 	bw       *bufio.Writer
-	fr       *http2.Framer
 	henc     *hpack.Encoder
 	hbuf     bytes.Buffer
 	maxFrame uint32 // the peer's SETTINGS_MAX_FRAME_SIZE
 	spare    []item
-	failed   bool // a write failed: drop everything from now on
-	fhdr     [9]byte
+	failed   bool    // a write failed: drop everything from now on
+	fhdr     [9]byte // a frame's header, written by frame
+	scratch  [8]byte // a control frame's payload
 	// writeTimeout bounds each write to the socket (armDeadline): a peer
 	// that stops reading cannot hold the writer, and what it queued, for
 	// longer. Set before run.
@@ -134,7 +134,6 @@ func newWriter(c *conn, nc net.Conn) *writer {
 	w.bw = writeBuffers.Get().(*bufio.Writer)
 	w.bw.Reset(sockWriter{w})
 	w.direct = newDirectConn(nc)
-	w.fr = http2.NewFramer(bwProxy{w}, nil)
 	w.henc = hpack.NewEncoder(&w.hbuf)
 	return w
 }
@@ -647,13 +646,17 @@ func (w *writer) write(it *item) {
 		w.c.unqueue(it.s, len(it.data), false)
 		putBuf(it.buf)
 	case itemWindowUpdate:
-		err = w.fr.WriteWindowUpdate(it.sid, it.n)
+		err = w.frame(http2.FrameWindowUpdate, 0, it.sid, binary.BigEndian.AppendUint32(w.scratch[:0], it.n&0x7fffffff))
 	case itemRST:
-		err = w.fr.WriteRSTStream(it.sid, it.code)
+		err = w.frame(http2.FrameRSTStream, 0, it.sid, binary.BigEndian.AppendUint32(w.scratch[:0], uint32(it.code)))
 	case itemPing:
-		err = w.fr.WritePing(it.ack, it.ping)
+		var flags http2.Flags
+		if it.ack {
+			flags = http2.FlagPingAck
+		}
+		err = w.frame(http2.FramePing, flags, 0, it.ping[:])
 	case itemSettings:
-		err = w.fr.WriteSettings(it.set...)
+		err = w.writeSettings(it.set)
 	case itemSettingsAck:
 		// Apply the peer's settings that concern the writer, then
 		// acknowledge them (RFC 9113, 6.5.3).
@@ -665,9 +668,11 @@ func (w *writer) write(it *item) {
 				w.henc.SetMaxDynamicTableSizeLimit(s.Val)
 			}
 		}
-		err = w.fr.WriteSettingsAck()
+		err = w.frame(http2.FrameSettings, http2.FlagSettingsAck, 0)
 	case itemGoAway:
-		err = w.fr.WriteGoAway(it.n, it.code, it.debug)
+		p := binary.BigEndian.AppendUint32(w.scratch[:0], it.n&0x7fffffff)
+		p = binary.BigEndian.AppendUint32(p, uint32(it.code))
+		err = w.frame(http2.FrameGoAway, 0, 0, p, it.debug)
 	case itemRaw:
 		_, err = w.buffer().Write(it.data)
 	}
@@ -692,17 +697,64 @@ func (w *writer) writeHeaders(it *item) error {
 		first = block[:max]
 	}
 	block = block[len(first):]
-	if err := w.fr.WriteHeaders(http2.HeadersFrameParam{
-		StreamID: it.sid, BlockFragment: first, EndStream: it.end, EndHeaders: len(block) == 0,
-	}); err != nil {
+	var flags http2.Flags
+	if it.end {
+		flags |= http2.FlagHeadersEndStream
+	}
+	if len(block) == 0 {
+		flags |= http2.FlagHeadersEndHeaders
+	}
+	if err := w.frame(http2.FrameHeaders, flags, it.sid, first); err != nil {
 		return err
 	}
 	for len(block) > 0 {
 		n := min(len(block), max)
-		if err := w.fr.WriteContinuation(it.sid, n == len(block), block[:n]); err != nil {
+		flags = 0
+		if n == len(block) {
+			flags = http2.FlagContinuationEndHeaders
+		}
+		if err := w.frame(http2.FrameContinuation, flags, it.sid, block[:n]); err != nil {
 			return err
 		}
 		block = block[n:]
+	}
+	return nil
+}
+
+// frame writes one frame whose payload is the concatenation of payload
+// to the buffer.
+func (w *writer) frame(typ http2.FrameType, flags http2.Flags, sid uint32, payload ...[]byte) error {
+	n := 0
+	for _, p := range payload {
+		n += len(p)
+	}
+	w.fhdr = [9]byte{byte(n >> 16), byte(n >> 8), byte(n), byte(typ), byte(flags),
+		byte(sid >> 24), byte(sid >> 16), byte(sid >> 8), byte(sid)}
+	b := w.buffer()
+	if _, err := b.Write(w.fhdr[:]); err != nil {
+		return err
+	}
+	for _, p := range payload {
+		if _, err := b.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSettings writes a SETTINGS frame with set.
+func (w *writer) writeSettings(set []http2.Setting) error {
+	n := 6 * len(set)
+	w.fhdr = [9]byte{byte(n >> 16), byte(n >> 8), byte(n), byte(http2.FrameSettings)}
+	b := w.buffer()
+	if _, err := b.Write(w.fhdr[:]); err != nil {
+		return err
+	}
+	for _, s := range set {
+		p := binary.BigEndian.AppendUint16(w.scratch[:0], uint16(s.ID))
+		if _, err := b.Write(binary.BigEndian.AppendUint32(p, s.Val)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -713,16 +765,11 @@ func (w *writer) writeData(it *item) error {
 	p := it.data
 	for {
 		n := min(len(p), int(w.maxFrame))
-		var flags byte
+		var flags http2.Flags
 		if it.end && n == len(p) {
-			flags = byte(http2.FlagDataEndStream)
+			flags = http2.FlagDataEndStream
 		}
-		w.fhdr = [9]byte{byte(n >> 16), byte(n >> 8), byte(n), byte(http2.FrameData), flags,
-			byte(it.sid >> 24), byte(it.sid >> 16), byte(it.sid >> 8), byte(it.sid)}
-		if _, err := w.buffer().Write(w.fhdr[:]); err != nil {
-			return err
-		}
-		if _, err := w.buffer().Write(p[:n]); err != nil {
+		if err := w.frame(http2.FrameData, flags, it.sid, p[:n]); err != nil {
 			return err
 		}
 		p = p[n:]
