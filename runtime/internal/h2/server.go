@@ -66,6 +66,12 @@ type server struct {
 	mu        sync.Mutex
 	conns     map[*serverConn]struct{} // guarded by mu
 	goingAway bool                     // guarded by mu
+	// watchDone is the Done channel of the context the server's
+	// connections are served with (ServeConn's ctx, the same for every
+	// connection of a listener), which one watch closes them all at;
+	// stopWatch stops it when no connection is left. Guarded by mu.
+	watchDone <-chan struct{}
+	stopWatch func() bool
 
 	workers workers // run the handlers
 }
@@ -110,16 +116,27 @@ func (s *server) GoAway() {
 // called when it ends.
 func (s *server) ServeConn(ctx context.Context, nc net.Conn, done func()) {
 	sc := newServerConn(s, nc)
+	sc.base = ctx
 	s.mu.Lock()
 	s.conns[sc] = struct{}{}
 	goingAway := s.goingAway
 	s.workers.open()
+	watched := s.watchLocked(ctx)
 	s.mu.Unlock()
-	sc.serve(ctx, goingAway, func() {
+	if !watched {
+		sc.stopCtx = context.AfterFunc(ctx, func() { sc.close(errServerClosed) })
+	} else if ctx.Err() != nil {
+		go sc.close(errServerClosed) // the watch may have run before sc was in conns
+	}
+	sc.serve(goingAway, func() {
 		s.mu.Lock()
 		delete(s.conns, sc)
 		if len(s.conns) == 0 {
 			s.workers.closeIdle()
+			if s.stopWatch != nil {
+				s.stopWatch()
+				s.watchDone, s.stopWatch = nil, nil
+			}
 		}
 		s.mu.Unlock()
 		if done != nil {
@@ -128,25 +145,61 @@ func (s *server) ServeConn(ctx context.Context, nc net.Conn, done func()) {
 	})
 }
 
+// watchLocked reports whether the server's one watch of a context's end
+// covers a connection served with ctx, starting the watch if there is
+// none: a watch a connection (a context.AfterFunc each) would cost every
+// idle connection its registration. s.mu held.
+func (s *server) watchLocked(ctx context.Context) bool {
+	done := ctx.Done()
+	if done == nil {
+		return true // never done
+	}
+	if s.watchDone == nil {
+		s.watchDone = done
+		s.stopWatch = context.AfterFunc(ctx, func() { s.closeServedWith(done) })
+	}
+	return done == s.watchDone
+}
+
+// closeServedWith closes the connections whose context is done with done.
+func (s *server) closeServedWith(done <-chan struct{}) {
+	var conns []*serverConn
+	s.mu.Lock()
+	for sc := range s.conns {
+		if sc.base.Done() == done {
+			conns = append(conns, sc)
+		}
+	}
+	s.mu.Unlock()
+	for _, sc := range conns {
+		sc.close(errServerClosed)
+	}
+}
+
 // serverConn is one connection on the server. The reader goroutine (the
 // one ServeConn runs on, then, after the connection parked, the one its
 // wake-up starts) reads and dispatches frames; the writer goroutine
 // writes; each stream's handler runs on its own goroutine.
 type serverConn struct {
 	*conn
-	srv        *server
-	ctx        context.Context // parent of every stream's context
-	cancel     context.CancelFunc
-	remoteAddr string
-	tlsState   *tls.ConnectionState
-	maxStreams uint32
-	streamWin  int32
+	srv *server
+	// base is the context the connection is served with; connCtx{sc},
+	// done when the connection closes, is the parent of every stream's
+	// context.
+	base        context.Context
+	ctxMu       sync.Mutex  // guards after and afterClosed
+	after       *afterClose // what to call when the connection closes (connCtx.AfterFunc)
+	afterClosed bool        // after has been called
+	remoteAddr  string
+	tlsState    *tls.ConnectionState
+	maxStreams  uint32
+	streamWin   int32
 	// headerBudget bounds the header list sizes (RFC 9113, 6.5.2: names,
 	// values and 32 bytes a field) of a connection's open streams
 	// together; a stream past it is refused.
 	headerBudget uint64
 	readDone     chan struct{}   // closed when the reader goroutine is done
-	stopCtx      func() bool     // stops serve's watch of the server's context
+	stopCtx      func() bool     // stops serve's watch of base, if it has its own (watch)
 	done         func()          // called once the connection has ended
 	parkedFD     int             // the socket, while parked (guarded by the poller's mu)
 	pollUser     bool            // counted in the poller's users (guarded by the poller's mu)
@@ -239,9 +292,7 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 
 // serve runs the connection until it ends or parks; done is called when
 // it has ended. Reader goroutine.
-func (sc *serverConn) serve(ctx context.Context, goingAway bool, done func()) {
-	sc.ctx, sc.cancel = context.WithCancel(ctx)
-	sc.stopCtx = context.AfterFunc(ctx, func() { sc.close(errServerClosed) })
+func (sc *serverConn) serve(goingAway bool, done func()) {
 	sc.done = done
 	go sc.w.run()
 	settings := []http2.Setting{
@@ -395,8 +446,9 @@ func (sc *serverConn) end(err error) {
 	sc.leavePoller()
 	close(sc.readDone)
 	<-sc.w.done
-	sc.stopCtx()
-	sc.cancel()
+	if sc.stopCtx != nil {
+		sc.stopCtx()
+	}
 	sc.done()
 }
 
@@ -422,7 +474,7 @@ func (sc *serverConn) onClose(err error) {
 	// A parked connection's reader is started to see the end (before the
 	// writer closes the socket, which must leave the poller first).
 	sc.unpark()
-	sc.cancel() // every stream's context with it
+	sc.cancelStreams()
 	for _, f := range cancelled {
 		go f()
 	}
@@ -494,12 +546,12 @@ func (sc *serverConn) startTimers() {
 			sc.goAway()
 			if grace > 0 {
 				t := time.AfterFunc(grace, func() { sc.close(errConnectionAge) })
-				context.AfterFunc(sc.ctx, func() { t.Stop() })
+				context.AfterFunc(connCtx{sc}, func() { t.Stop() })
 			} else {
 				sc.close(errConnectionAge)
 			}
 		})
-		context.AfterFunc(sc.ctx, func() { t.Stop() })
+		context.AfterFunc(connCtx{sc}, func() { t.Stop() })
 	}
 	if idle := cfg.IdleTimeout; idle > 0 {
 		sc.mu.Lock()
@@ -517,7 +569,7 @@ func (sc *serverConn) startTimers() {
 			}
 		})
 		sc.mu.Unlock()
-		context.AfterFunc(sc.ctx, func() {
+		context.AfterFunc(connCtx{sc}, func() {
 			sc.mu.Lock()
 			sc.idleTimer.Stop()
 			sc.mu.Unlock()
@@ -857,7 +909,7 @@ func (sc *serverConn) newStream(f *http2.MetaHeadersFrame) (*serverStream, bool)
 		// serves both.
 		st.reqHeader[transport.ProtocolPseudoHeader] = []string{protocol}
 	}
-	st.ctx, st.cancel = context.WithCancel(sc.ctx)
+	st.ctx, st.cancel = context.WithCancel(connCtx{sc})
 	st.send.init(sc.conn, st.id)
 	st.body.init(sc.conn, st.id, sc.streamWin)
 	return st, true

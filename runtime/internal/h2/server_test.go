@@ -566,3 +566,113 @@ func TestServerReusesHandlerGoroutines(t *testing.T) {
 	}
 	waitIdle(0) // after workerIdle
 }
+
+// TestServerStreamContexts: a stream's context carries the values of the
+// context its connection is served with; it is cancelled, with what was
+// derived from it, when its connection closes, and not when another
+// connection does; when the served-with context ends, every connection
+// ends. A stream that ends leaves nothing registered with its connection.
+func TestServerStreamContexts(t *testing.T) {
+	type key struct{}
+	started := make(chan context.Context, 4)
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
+		if s.RequestHeader().Get("X-Wait") == "" {
+			echoHandler(s)
+			return
+		}
+		started <- s.Context()
+		<-s.Context().Done()
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	base, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "served"))
+	defer cancel()
+	ended := make(chan struct{}, 2)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go srv.ServeConn(base, c, func() { c.Close(); ended <- struct{}{} })
+		}
+	}()
+	a, _ := dialPeer(t, l.Addr().String())
+	b, _ := dialPeer(t, l.Addr().String())
+
+	// A finished call leaves its connection nothing to cancel.
+	a.echo(1, "hi", "the echo")
+	s := srv.(*server)
+	waitFor(t, "registrations dropped", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for sc := range s.conns {
+			sc.ctxMu.Lock()
+			left := sc.after != nil
+			sc.ctxMu.Unlock()
+			if left {
+				return false
+			}
+		}
+		return len(s.conns) == 2
+	})
+
+	a.request(3, false, "x-wait", "1")
+	a.request(5, false, "x-wait", "1")
+	b.request(1, false, "x-wait", "1")
+	var ctxs []context.Context
+	for range 3 {
+		select {
+		case ctx := <-started:
+			if v := ctx.Value(key{}); v != "served" {
+				t.Fatalf("a stream's context has %v for the served-with context's key", v)
+			}
+			ctxs = append(ctxs, ctx)
+		case <-time.After(10 * time.Second):
+			t.Fatal("handlers did not start")
+		}
+	}
+	// Which context is b's: the one still running after a closes.
+	derived := make([]context.Context, len(ctxs))
+	fired := make([]chan struct{}, len(ctxs))
+	for i, ctx := range ctxs {
+		var stop context.CancelFunc
+		derived[i], stop = context.WithTimeout(ctx, time.Hour)
+		defer stop()
+		fired[i] = make(chan struct{})
+		context.AfterFunc(ctx, func() { close(fired[i]) })
+	}
+	a.c.Close()
+	<-ended
+	done := 0
+	for i, ctx := range ctxs {
+		select {
+		case <-fired[i]:
+		case <-time.After(200 * time.Millisecond):
+			continue
+		}
+		if ctx.Err() != context.Canceled || derived[i].Err() != context.Canceled {
+			t.Fatalf("after its connection closed: %v, derived %v", ctx.Err(), derived[i].Err())
+		}
+		done++
+	}
+	if done != 2 {
+		t.Fatalf("%d stream contexts ended with their connection, want 2 (the other connection's goes on)", done)
+	}
+	cancel()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other connection did not end with the served-with context")
+	}
+	for i := range ctxs {
+		select {
+		case <-fired[i]:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a stream's context did not end with the served-with context")
+		}
+	}
+}
