@@ -2,7 +2,6 @@ package h2
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"net"
 	goruntime "runtime"
@@ -77,8 +76,8 @@ type writer struct {
 	// Owned by the writer goroutine.
 	nc       net.Conn
 	bw       *bufio.Writer
-	henc     *hpack.Encoder
-	hbuf     bytes.Buffer
+	henc     headerEncoder
+	hblock   []byte // the header block being written; nil while idle
 	maxFrame uint32 // the peer's SETTINGS_MAX_FRAME_SIZE
 	spare    []item
 	failed   bool    // a write failed: drop everything from now on
@@ -134,7 +133,6 @@ func newWriter(c *conn, nc net.Conn) *writer {
 	w.bw = writeBuffers.Get().(*bufio.Writer)
 	w.bw.Reset(sockWriter{w})
 	w.direct = newDirectConn(nc)
-	w.henc = hpack.NewEncoder(&w.hbuf)
 	return w
 }
 
@@ -518,6 +516,7 @@ func (s sockWriter) Write(p []byte) (int, error) {
 func (w *writer) idle() {
 	w.releaseBuffer()
 	w.spare = nil // the queue's spare array, as large as the last burst
+	w.hblock = nil
 }
 
 // releaseBuffer gives the bufio.Writer back to the pool if nothing is
@@ -665,7 +664,7 @@ func (w *writer) write(it *item) {
 			case http2.SettingMaxFrameSize:
 				w.maxFrame = s.Val
 			case http2.SettingHeaderTableSize:
-				w.henc.SetMaxDynamicTableSizeLimit(s.Val)
+				w.henc.setMaxTableSizeLimit(s.Val)
 			}
 		}
 		err = w.frame(http2.FrameSettings, http2.FlagSettingsAck, 0)
@@ -684,13 +683,8 @@ func (w *writer) write(it *item) {
 // writeHeaders encodes a header block and writes it as HEADERS and as many
 // CONTINUATION frames as the peer's frame size requires.
 func (w *writer) writeHeaders(it *item) error {
-	w.hbuf.Reset()
-	for _, f := range it.fields {
-		if err := w.henc.WriteField(f); err != nil {
-			return err
-		}
-	}
-	block := w.hbuf.Bytes()
+	w.hblock = w.henc.appendBlock(w.hblock[:0], it.fields)
+	block := w.hblock
 	max := int(w.maxFrame)
 	first := block
 	if len(first) > max {
