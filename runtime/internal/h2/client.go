@@ -214,7 +214,6 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 		cl:         cl,
 		streamWin:  streamWin,
 		readDone:   make(chan struct{}),
-		canon:      canonCache{},
 		streams:    make(map[uint32]*clientStream),
 		nextID:     1,
 		maxStreams: initialMaxStreams,

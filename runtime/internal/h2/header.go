@@ -12,28 +12,32 @@ import (
 
 // canonCache converts received field names to the canonical keys the seam's
 // Header uses. It is owned by one connection's reader goroutine and holds at
-// most maxCanonCache names besides the common ones.
+// most maxCanonCache names besides the common ones; the zero value is empty
+// and allocates with the first uncommon name.
 type canonCache map[string]string
 
 const maxCanonCache = 256
 
-func (c canonCache) key(name string) string {
+func (c *canonCache) key(name string) string {
 	if k, ok := transport.CommonCanonical(name); ok {
 		return k
 	}
-	if k, ok := c[name]; ok {
+	if k, ok := (*c)[name]; ok {
 		return k
 	}
 	k := textproto.CanonicalMIMEHeaderKey(name)
-	if len(c) < maxCanonCache {
-		c[name] = k
+	if *c == nil {
+		*c = canonCache{}
+	}
+	if len(*c) < maxCanonCache {
+		(*c)[name] = k
 	}
 	return k
 }
 
 // header converts received fields to a Header with canonical keys. The
 // values share one backing array: two allocations for the whole map.
-func (c canonCache) header(fs []hpack.HeaderField) transport.Header {
+func (c *canonCache) header(fs []hpack.HeaderField) transport.Header {
 	h := make(transport.Header, len(fs))
 	vals := make([]string, len(fs))
 	for i, f := range fs {

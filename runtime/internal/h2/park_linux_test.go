@@ -218,6 +218,7 @@ func TestServerInlineHandlerHandsOver(t *testing.T) {
 // parkedConnOf is the parked server connection of p's client end, if it
 // is parked now.
 func parkedConnOf(p *peer) *serverConn {
+	poller.once.Do(initPoller)
 	poller.mu.Lock()
 	defer poller.mu.Unlock()
 	for _, sc := range poller.parked {
@@ -444,4 +445,46 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestServerParkedConnHoldsLittle: a parked connection keeps only what it
+// cannot make again. After a call with a large body (the Framer's read
+// buffer grows to the largest frame) and an uncommon header (cached
+// canonical name), it holds no Framer, no names cache, no streams map and
+// no read or header buffer; its HPACK decoder is kept, so the client's
+// indexed fields still decode after the next wake-up.
+func TestServerParkedConnHoldsLittle(t *testing.T) {
+	srv := NewServer(transport.ServerConfig{}, echoHandler)
+	addr := serveTest(t, srv)
+	p, _ := dialPeer(t, addr)
+	big := string(bytes.Repeat([]byte{'b'}, 12<<10))
+	for id := uint32(1); id <= 5; id += 2 {
+		p.request(id, false, "x-uncommon-name", "v") // indexed after the first
+		p.data(id, true, []byte(big))
+		if d := p.until("the echo", isData(id)).(*http2.DataFrame); len(d.Data()) == 0 {
+			t.Fatalf("call %d: empty echo", id)
+		}
+		var sc *serverConn
+		waitFor(t, "parked", func() bool { sc = parkedConnOf(p); return sc != nil })
+		var hblock []byte
+		waitFor(t, "the writer parked", func() bool {
+			sc.w.mu.Lock() // orders the read after the writer's idle
+			defer sc.w.mu.Unlock()
+			hblock = sc.w.hblock
+			return sc.w.parked
+		})
+		poller.mu.Lock() // orders these reads after the reader's writes
+		fr, canon, buf, hdec := sc.fr, sc.canon, sc.br.buf, sc.hdec
+		sc.mu.Lock()
+		streams := sc.streams
+		sc.mu.Unlock()
+		poller.mu.Unlock()
+		if fr != nil || canon != nil || streams != nil || buf != nil || hblock != nil {
+			t.Fatalf("call %d: a parked connection holds framer %v, names %v, streams %v, read buffer %v, header block %d bytes",
+				id, fr != nil, canon, streams, buf != nil, len(hblock))
+		}
+		if hdec == nil {
+			t.Fatalf("call %d: a parked connection lost its HPACK decoder", id)
+		}
+	}
 }

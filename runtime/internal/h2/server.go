@@ -216,8 +216,9 @@ type serverConn struct {
 
 	// Owned by the reader goroutine.
 	br          *idleReader
-	fr          *http2.Framer
-	canon       canonCache
+	fr          *http2.Framer  // nil while parked (framer)
+	hdec        *hpack.Decoder // fr's, kept while parked: its table is the client's
+	canon       canonCache     // nil while parked
 	resetTokens float64
 	resetBudget float64
 	resetLast   time.Time
@@ -264,8 +265,6 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 		streamWin:    s.cfg.MaxUploadBufferPerStream,
 		headerBudget: max(minHeaderBudget, 4*uint64(s.cfg.MaxHeaderListSize)),
 		readDone:     make(chan struct{}),
-		streams:      make(map[uint32]*serverStream),
-		canon:        canonCache{},
 	}
 	if a := nc.RemoteAddr(); a != nil {
 		sc.remoteAddr = a.String()
@@ -278,11 +277,7 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 	sc.br.park = mayPark(nc)
 	sc.br.stall = sc.stall
 	sc.parkedFD = -1
-	sc.fr = http2.NewFramer(nil, sc.br)
-	sc.fr.SetReuseFrames()
-	sc.fr.SetMaxReadFrameSize(16 << 10)
-	sc.fr.MaxHeaderListSize = s.cfg.MaxHeaderListSize
-	sc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	sc.hdec = hpack.NewDecoder(4096, nil)
 	sc.resetBudget = float64(max(minResetBudget, 2*sc.maxStreams))
 	sc.resetTokens = sc.resetBudget
 	sc.conn.onClose = sc.onClose
@@ -322,6 +317,7 @@ func (sc *serverConn) read(err error) {
 	for {
 		switch {
 		case errors.Is(err, errPark):
+			sc.idle()
 			if sc.park() {
 				return // the wake-up starts a reader again: resume
 			}
@@ -335,8 +331,34 @@ func (sc *serverConn) read(err error) {
 			sc.end(err)
 			return
 		}
-		err = sc.readFrames(sc.fr, sc, "", false)
+		err = sc.readFrames(sc.framer(), sc, "", false)
 	}
+}
+
+// framer returns the reader's Framer, making one if the connection was
+// parked: a Framer holds a read buffer as large as the largest frame it
+// has read, which an idle connection should not keep. Reader goroutine.
+func (sc *serverConn) framer() *http2.Framer {
+	if sc.fr == nil {
+		sc.fr = http2.NewFramer(nil, sc.br)
+		sc.fr.SetReuseFrames()
+		sc.fr.SetMaxReadFrameSize(16 << 10)
+		sc.fr.MaxHeaderListSize = sc.srv.cfg.MaxHeaderListSize
+		sc.fr.ReadMetaHeaders = sc.hdec
+	}
+	return sc.fr
+}
+
+// idle drops what the reader can make again, before the connection
+// parks: the Framer, the names cache, the streams map if empty. Reader
+// goroutine.
+func (sc *serverConn) idle() {
+	sc.fr, sc.canon = nil, nil
+	sc.mu.Lock()
+	if len(sc.streams) == 0 {
+		sc.streams = nil // Go's maps keep their size when emptied
+	}
+	sc.mu.Unlock()
 }
 
 // holdPingAck keeps the answer to a PING for the reader to send when it
@@ -422,7 +444,7 @@ func (sc *serverConn) serveInline() bool {
 // resume is a parked connection's reader goroutine, started by its
 // wake-up: its socket is readable, or the connection is closing.
 func (sc *serverConn) resume() {
-	sc.read(sc.readFrames(sc.fr, sc, "", false))
+	sc.read(sc.readFrames(sc.framer(), sc, "", false))
 }
 
 // end closes the connection after its reader stopped with err, and
@@ -662,7 +684,7 @@ func (sc *serverConn) readLoop() error {
 	if string(preface[:]) != http2.ClientPreface {
 		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: bad client preface"))
 	}
-	return sc.readFrames(sc.fr, sc, "h2: the client preface is not followed by SETTINGS", true)
+	return sc.readFrames(sc.framer(), sc, "h2: the client preface is not followed by SETTINGS", true)
 }
 
 // frameStart implements frameHandler: the connection is at a frame
@@ -804,6 +826,9 @@ func (sc *serverConn) openStream(st *serverStream, f *http2.MetaHeadersFrame, hs
 	if sc.err != nil {
 		sc.mu.Unlock()
 		return nil
+	}
+	if sc.streams == nil {
+		sc.streams = make(map[uint32]*serverStream)
 	}
 	sc.streams[id] = st
 	st.headerSize = hsize
