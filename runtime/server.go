@@ -441,9 +441,11 @@ func (s *Server) serve(ss *serverCore, md *methodDesc) {
 	// inherit the stream's cancellation directly: a client whose deadline
 	// fires resets the stream at about the moment the server's own timer
 	// fires, and the handler should see DeadlineExceeded, not Canceled.
+	// So it takes only the stream context's values, which spares the
+	// framer transport making that context at all (LazyContext).
 	// One context value, the call itself, carries the metadata and peer
 	// that IncomingMetadata and PeerFromContext return.
-	ctx := context.WithValue(context.WithoutCancel(st.Context()), serverStreamKey{}, ss)
+	ctx := context.WithValue(transport.ContextValues(st), serverStreamKey{}, ss)
 	if !ss.deadline.IsZero() {
 		ss.ctx, ss.cancel = context.WithDeadline(ctx, ss.deadline)
 		// Whatever the handler does, and whether or not the client grants

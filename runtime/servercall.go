@@ -327,7 +327,7 @@ func (ss *serverCore) setStatus(h transport.Header, prefix string, status *wire.
 
 // clientGone reports whether the client reset the stream or the connection
 // (or the server) went away.
-func (ss *serverCore) clientGone() bool { return ss.st.Context().Err() != nil }
+func (ss *serverCore) clientGone() bool { return transport.ContextDone(ss.st) }
 
 // tryWrite, write, flush, closeSend and writeFailed make serverCore the
 // sink its outWriter writes responses to; flow.mu is held.

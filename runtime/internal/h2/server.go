@@ -934,7 +934,6 @@ func (sc *serverConn) newStream(f *http2.MetaHeadersFrame) (*serverStream, bool)
 		// serves both.
 		st.reqHeader[transport.ProtocolPseudoHeader] = []string{protocol}
 	}
-	st.ctx, st.cancel = context.WithCancel(connCtx{sc})
 	st.send.init(sc.conn, st.id)
 	st.body.init(sc.conn, st.id, sc.streamWin)
 	return st, true
@@ -951,7 +950,7 @@ func (sc *serverConn) runHandler(st *serverStream) {
 			next := sc.pending[0]
 			sc.pending[0] = nil
 			sc.pending = sc.pending[1:]
-			if next.ctx.Err() == nil {
+			if !next.contextDone() {
 				st = next
 			}
 		}
@@ -984,7 +983,7 @@ func (sc *serverConn) serveStream(st *serverStream) {
 // release cancels the stream's context and stops its deadline, once its
 // handler is done with it (or, for a detached stream, at Finish).
 func (st *serverStream) release() {
-	st.cancel()
+	st.end()
 	if t := st.deadline.Swap(nil); t != nil {
 		t.Stop()
 	}
@@ -1110,12 +1109,18 @@ func (sc *serverConn) onSettings(f *http2.SettingsFrame) error {
 // sees a deadline pass and calls Finish. The fields marked "response side"
 // below are owned that way: they need no lock of their own.
 type serverStream struct {
-	sc     *serverConn
-	id     uint32
-	send   sendState
-	body   recvBuf
+	sc   *serverConn
+	id   uint32
+	send sendState
+	body recvBuf
+	// ctx is made by the first call of Context, with cancel; both
+	// guarded by conn.mu. ended is set when it is to be cancelled
+	// (release, cancelled), made or not: a caller that needs only its
+	// values and whether it has ended (transport.LazyContext) costs the
+	// stream no context and the connection no registration.
 	ctx    context.Context
 	cancel context.CancelFunc
+	ended  atomic.Bool
 
 	// The request; read-only once the handler starts.
 	method, path, authority string
@@ -1186,7 +1191,7 @@ func (st *serverStream) Finish() {
 // OnCancel implements transport.Stream.
 func (st *serverStream) OnCancel(f func()) {
 	st.sc.mu.Lock()
-	if f != nil && st.ctx.Err() != nil {
+	if f != nil && st.contextDone() {
 		st.sc.mu.Unlock()
 		go f()
 		return
@@ -1198,7 +1203,7 @@ func (st *serverStream) OnCancel(f func()) {
 // cancelled cancels the stream's context for a reason other than its own
 // end, and calls OnCancel's func.
 func (st *serverStream) cancelled() {
-	st.cancel()
+	st.end()
 	st.sc.mu.Lock()
 	f := st.onCancel
 	st.onCancel = nil
@@ -1217,7 +1222,7 @@ func (st *serverStream) Detach() {
 
 // TryWrite implements transport.TryWriter.
 func (st *serverStream) TryWrite(p []byte) (bool, error) {
-	if err := st.ctx.Err(); err != nil {
+	if st.contextDone() {
 		return false, errStreamClosed
 	}
 	if st.pend != nil {
@@ -1246,7 +1251,55 @@ func (st *serverStream) TryWrite(p []byte) (bool, error) {
 	return true, nil
 }
 
-func (st *serverStream) Context() context.Context         { return st.ctx }
+// Context implements transport.StreamRequest: it is made now if it has
+// not been, and cancelled at once if the stream has ended.
+func (st *serverStream) Context() context.Context {
+	sc := st.sc
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if st.ctx == nil {
+		st.ctx, st.cancel = context.WithCancel(connCtx{sc})
+		if st.ended.Load() {
+			st.cancel()
+		}
+	}
+	return st.ctx
+}
+
+// ContextValues implements transport.LazyContext: the stream context's
+// values are those of the context the connection was served with.
+func (st *serverStream) ContextValues() context.Context {
+	return context.WithoutCancel(st.sc.base)
+}
+
+// ContextDone implements transport.LazyContext.
+func (st *serverStream) ContextDone() bool { return st.contextDone() }
+
+// contextDone reports whether the stream's context is, or would be,
+// cancelled: the stream has ended, or its connection has closed.
+func (st *serverStream) contextDone() bool {
+	if st.ended.Load() {
+		return true
+	}
+	select {
+	case <-st.sc.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// end marks the stream's context ended and cancels it if it was made.
+func (st *serverStream) end() {
+	st.ended.Store(true)
+	st.sc.mu.Lock()
+	cancel := st.cancel
+	st.sc.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
 func (st *serverStream) Method() string                   { return st.method }
 func (st *serverStream) Path() string                     { return st.path }
 func (st *serverStream) Authority() string                { return st.authority }
@@ -1272,7 +1325,7 @@ func (st *serverStream) writeHeader(status int) {
 // Write implements transport.Stream: it buffers p and queues full
 // chunks; Flush queues the rest.
 func (st *serverStream) Write(p []byte) (int, error) {
-	if err := st.ctx.Err(); err != nil {
+	if st.contextDone() {
 		return 0, errStreamClosed
 	}
 	st.writeHeader(200)

@@ -676,3 +676,109 @@ func TestServerStreamContexts(t *testing.T) {
 		}
 	}
 }
+
+// TestServerStreamLazyContext: a handler that asks only for its context's
+// values and whether it has ended (transport.LazyContext, what the
+// runtime asks) costs its connection no registration; the values are the
+// served-with context's, with no deadline and no cancellation; it sees
+// the client's reset, and the end of its connection. A context asked for
+// after the stream's end is cancelled already.
+func TestServerStreamLazyContext(t *testing.T) {
+	type key struct{}
+	type seen struct {
+		st     transport.Stream
+		values context.Context
+	}
+	started := make(chan seen, 4)
+	release := make(chan struct{})
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
+		started <- seen{s, transport.ContextValues(s)}
+		<-release
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	base, cancel := context.WithTimeout(context.WithValue(context.Background(), key{}, "served"), time.Hour)
+	defer cancel()
+	ended := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go srv.ServeConn(base, c, func() { c.Close(); ended <- struct{}{} })
+		}
+	}()
+	defer close(release)
+	p, _ := dialPeer(t, l.Addr().String())
+	next := func() seen {
+		t.Helper()
+		select {
+		case s := <-started:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler did not start")
+			return seen{}
+		}
+	}
+	p.request(1, false)
+	p.request(3, false)
+	one, three := next(), next()
+	if one.st.(*serverStream).id != 1 {
+		one, three = three, one
+	}
+	sc := one.st.(*serverStream).sc
+	sc.ctxMu.Lock()
+	registered := sc.after != nil
+	sc.ctxMu.Unlock()
+	if registered {
+		t.Fatal("streams whose contexts were not asked for registered with their connection")
+	}
+	if v := one.values.Value(key{}); v != "served" {
+		t.Fatalf("ContextValues has %v for the served-with context's key", v)
+	}
+	if _, ok := one.values.Deadline(); ok || one.values.Done() != nil || one.values.Err() != nil {
+		t.Fatal("ContextValues has a deadline or ends")
+	}
+	if transport.ContextDone(one.st) || transport.ContextDone(three.st) {
+		t.Fatal("a running stream's context reports done")
+	}
+
+	// The client resets stream 1: its context is done, made or not.
+	cancelled := make(chan struct{})
+	one.st.OnCancel(func() { close(cancelled) })
+	p.check(p.fr.WriteRSTStream(1, http2.ErrCodeCancel))
+	p.flush()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnCancel was not called after the client's reset")
+	}
+	if !transport.ContextDone(one.st) {
+		t.Fatal("a reset stream's context does not report done")
+	}
+	if err := one.st.Context().Err(); err != context.Canceled {
+		t.Fatalf("a reset stream's context, made afterwards: %v, want Canceled", err)
+	}
+	if transport.ContextDone(three.st) {
+		t.Fatal("the other stream's context reports done")
+	}
+	// Stream 3's, made while it runs, ends with its connection.
+	ctx := three.st.Context()
+	if ctx.Err() != nil || ctx.Value(key{}) != "served" {
+		t.Fatalf("a running stream's context: %v, value %v", ctx.Err(), ctx.Value(key{}))
+	}
+	p.c.Close()
+	<-ended
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stream's context did not end with its connection")
+	}
+	if !transport.ContextDone(three.st) {
+		t.Fatal("a stream of a closed connection does not report done")
+	}
+}

@@ -127,6 +127,38 @@ type StreamRequest interface {
 	TLS() *tls.ConnectionState
 }
 
+// LazyContext is implemented by a StreamRequest that makes its Context
+// only when asked for it: a cancellable context costs a stream
+// allocations and a registration with its connection, which a caller
+// that needs only the context's values and whether it has ended can
+// spare it. ContextValues and ContextDone say so for any StreamRequest.
+type LazyContext interface {
+	// ContextValues returns a context with Context's values, no
+	// deadline, never cancelled: context.WithoutCancel(Context()),
+	// without making Context.
+	ContextValues() context.Context
+	// ContextDone reports whether Context is cancelled, or would be if
+	// it were made now.
+	ContextDone() bool
+}
+
+// ContextValues returns a never-cancelled context with the values of
+// s's Context (see LazyContext).
+func ContextValues(s StreamRequest) context.Context {
+	if l, ok := s.(LazyContext); ok {
+		return l.ContextValues()
+	}
+	return context.WithoutCancel(s.Context())
+}
+
+// ContextDone reports whether s's Context is done (see LazyContext).
+func ContextDone(s StreamRequest) bool {
+	if l, ok := s.(LazyContext); ok {
+		return l.ContextDone()
+	}
+	return s.Context().Err() != nil
+}
+
 // Stream is one request stream on the server, with everything the
 // call layer needs from it. Every implementation supplies every method:
 // one that cannot push, try a write or finish early itself (net/http's
