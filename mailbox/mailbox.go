@@ -6,6 +6,7 @@ import (
 	"io"
 	goruntime "runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parleyrpc/parley/wire"
 )
@@ -72,13 +73,29 @@ type Sender[T any] interface {
 // Close may all be called from any goroutine at any time. Close is
 // idempotent: the first call decides the terminal event and later calls
 // change nothing.
+//
+// Its channels are made by the first call that needs them (channel,
+// doneChan), so that a mailbox nobody has sent to or waited on, such as
+// an idle call's outbound one, holds no buffer.
 type Mailbox[T any] struct {
-	// ch holds the buffered messages. Written by senders while they hold
-	// mu for reading; closed by Close while it holds mu for writing, so no
-	// send can race with the close. Read by receivers.
-	ch chan T
-	// closing is closed at the start of Close to release blocked senders.
-	closing   chan struct{}
+	// ch holds the buffered messages, once made (hasCh). Written by
+	// senders while they hold mu for reading; closed by Close while it
+	// holds mu for writing, so no send can race with the close. Read by
+	// receivers.
+	ch    chan T
+	hasCh atomic.Bool
+	// closing is closed at the start of Close to release blocked
+	// senders, once made (hasClosing).
+	closing    chan struct{}
+	hasClosing atomic.Bool
+	// lazyMu guards the making of ch and closing, and their closing by
+	// Close.
+	lazyMu   sync.Mutex
+	size     int
+	shut     atomic.Bool // Close has begun
+	shutDone bool        // Close has closed closing, or would have; guarded by lazyMu
+	chDone   bool        // Close has closed ch, or would have; guarded by lazyMu
+
 	closeOnce sync.Once
 	mu        sync.RWMutex
 	// end is written once by Close under mu (write lock) before ch is
@@ -90,13 +107,43 @@ type Mailbox[T any] struct {
 // New returns an open mailbox that buffers up to capacity messages. A
 // capacity of zero makes every Send wait for a receiver.
 func New[T any](capacity int) *Mailbox[T] {
-	if capacity < 0 {
-		capacity = 0
+	return &Mailbox[T]{size: max(capacity, 0)}
+}
+
+// channel returns ch, making it if it has not been: closed already if
+// Close has closed the mailbox.
+func (m *Mailbox[T]) channel() chan T {
+	if m.hasCh.Load() {
+		return m.ch
 	}
-	return &Mailbox[T]{
-		ch:      make(chan T, capacity),
-		closing: make(chan struct{}),
+	m.lazyMu.Lock()
+	defer m.lazyMu.Unlock()
+	if !m.hasCh.Load() {
+		m.ch = make(chan T, m.size)
+		if m.chDone {
+			close(m.ch)
+		}
+		m.hasCh.Store(true)
 	}
+	return m.ch
+}
+
+// doneChan returns closing, making it if it has not been: closed already
+// if Close has begun.
+func (m *Mailbox[T]) doneChan() chan struct{} {
+	if m.hasClosing.Load() {
+		return m.closing
+	}
+	m.lazyMu.Lock()
+	defer m.lazyMu.Unlock()
+	if !m.hasClosing.Load() {
+		m.closing = make(chan struct{})
+		if m.shutDone {
+			close(m.closing)
+		}
+		m.hasClosing.Store(true)
+	}
+	return m.closing
 }
 
 // Send delivers v, blocking while the mailbox is full: this is backpressure.
@@ -110,9 +157,9 @@ func (m *Mailbox[T]) Send(ctx context.Context, v T) error {
 		return err
 	}
 	select {
-	case m.ch <- v:
+	case m.channel() <- v:
 		return nil
-	case <-m.closing:
+	case <-m.doneChan():
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
@@ -129,16 +176,11 @@ func (m *Mailbox[T]) TrySend(v T) error {
 
 // trySendLocked is TrySend with m.mu held for reading.
 func (m *Mailbox[T]) trySendLocked(v T) error {
-	if m.closed {
+	if m.closed || m.shut.Load() {
 		return ErrClosed
 	}
 	select {
-	case <-m.closing:
-		return ErrClosed
-	default:
-	}
-	select {
-	case m.ch <- v:
+	case m.channel() <- v:
 		return nil
 	default:
 		return ErrFull
@@ -154,24 +196,26 @@ func (m *Mailbox[T]) SendDropOldest(v T) (dropped int, err error) {
 	if m.closed {
 		return 0, ErrClosed
 	}
-	if cap(m.ch) == 0 {
+	ch := m.channel()
+	if m.size == 0 {
 		select {
-		case m.ch <- v:
+		case ch <- v:
 			return 0, nil
 		default:
 			return 1, nil // nothing buffered to drop: v itself is the oldest loser
 		}
 	}
 	for {
-		select {
-		case <-m.closing:
+		if m.shut.Load() {
 			return dropped, ErrClosed
-		case m.ch <- v:
+		}
+		select {
+		case ch <- v:
 			return dropped, nil
 		default:
 		}
 		select {
-		case <-m.ch:
+		case <-ch:
 			dropped++
 		default:
 		}
@@ -185,11 +229,22 @@ func (m *Mailbox[T]) SendDropOldest(v T) (dropped int, err error) {
 func (m *Mailbox[T]) Close(end End) bool {
 	closed := false
 	m.closeOnce.Do(func() {
-		close(m.closing)
+		m.shut.Store(true)
+		m.lazyMu.Lock()
+		m.shutDone = true
+		if m.hasClosing.Load() {
+			close(m.closing)
+		}
+		m.lazyMu.Unlock()
 		m.mu.Lock()
 		m.end = end
 		m.closed = true
-		close(m.ch)
+		m.lazyMu.Lock()
+		m.chDone = true
+		if m.hasCh.Load() {
+			close(m.ch)
+		}
+		m.lazyMu.Unlock()
 		m.mu.Unlock()
 		closed = true
 	})
@@ -198,20 +253,21 @@ func (m *Mailbox[T]) Close(end End) bool {
 
 // C returns the channel messages arrive on. It is closed after the last
 // message once the mailbox is closed; End then holds the terminal event.
-func (m *Mailbox[T]) C() <-chan T { return m.ch }
+func (m *Mailbox[T]) C() <-chan T { return m.channel() }
 
 // Recv waits for the next message. After the last message it returns io.EOF
 // for a clean end or the End's error otherwise. If ctx ends first it returns
 // ctx.Err() and the mailbox is unaffected.
 func (m *Mailbox[T]) Recv(ctx context.Context) (T, error) {
 	// A message already buffered is returned even if ctx is done.
+	ch := m.channel()
 	select {
-	case v, ok := <-m.ch:
+	case v, ok := <-ch:
 		return m.received(v, ok)
 	default:
 	}
 	select {
-	case v, ok := <-m.ch:
+	case v, ok := <-ch:
 		return m.received(v, ok)
 	case <-ctx.Done():
 		var zero T
@@ -232,6 +288,13 @@ func (m *Mailbox[T]) received(v T, ok bool) (T, error) {
 // none is buffered; err is the terminal error (io.EOF for a clean end) once
 // the mailbox is closed and drained.
 func (m *Mailbox[T]) TryRecv() (v T, ok bool, err error) {
+	if !m.hasCh.Load() {
+		// Nothing was ever sent: no buffer to look in.
+		if _, ended := m.End(); ended {
+			return v, false, m.endErr()
+		}
+		return v, false, nil
+	}
 	select {
 	case v, open := <-m.ch:
 		if open {
@@ -244,29 +307,28 @@ func (m *Mailbox[T]) TryRecv() (v T, ok bool, err error) {
 }
 
 func (m *Mailbox[T]) endErr() error {
-	<-m.closing
-	m.mu.RLock()
-	err := m.end.Err
-	m.mu.RUnlock()
-	if err == nil {
+	end, _ := m.waitEnd()
+	if end.Err == nil {
 		return io.EOF
 	}
-	return err
+	return end.Err
 }
 
 // End returns the terminal event and true once the mailbox is closed, or the
 // zero End and false while it is open. Messages may still be buffered when
 // it returns true.
 func (m *Mailbox[T]) End() (End, bool) {
-	select {
-	case <-m.closing:
-	default:
+	if !m.shut.Load() {
 		return End{}, false
 	}
-	// Close has begun (Done is closed): wait for it to record the end, so
-	// that Done and End always agree. Close closes Done before it takes
-	// mu, so that blocked senders (which hold mu for reading) let go;
-	// once it waits for mu, no reader gets it before Close is done.
+	return m.waitEnd()
+}
+
+// waitEnd waits for Close, once it has begun, to record the end, so that
+// Done and End always agree. Close closes Done before it takes mu, so
+// that blocked senders (which hold mu for reading) let go; once it waits
+// for mu, no reader gets it before Close is done.
+func (m *Mailbox[T]) waitEnd() (End, bool) {
 	for {
 		m.mu.RLock()
 		end, closed := m.end, m.closed
@@ -279,13 +341,18 @@ func (m *Mailbox[T]) End() (End, bool) {
 }
 
 // Done returns a channel that is closed when Close is first called.
-func (m *Mailbox[T]) Done() <-chan struct{} { return m.closing }
+func (m *Mailbox[T]) Done() <-chan struct{} { return m.doneChan() }
 
 // Len reports how many messages are buffered.
-func (m *Mailbox[T]) Len() int { return len(m.ch) }
+func (m *Mailbox[T]) Len() int {
+	if !m.hasCh.Load() {
+		return 0
+	}
+	return len(m.ch)
+}
 
 // Cap reports the mailbox's capacity.
-func (m *Mailbox[T]) Cap() int { return cap(m.ch) }
+func (m *Mailbox[T]) Cap() int { return m.size }
 
 var (
 	_ Receiver[int] = (*Mailbox[int])(nil)

@@ -517,3 +517,70 @@ func FuzzMailbox(f *testing.F) {
 		}
 	})
 }
+
+// TestUnusedMailbox: a mailbox nothing was sent to makes its channels
+// only when asked for them, and behaves the same however its first use
+// and its Close are ordered: a never-used mailbox allocates only itself.
+func TestUnusedMailbox(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() {
+		mb := mailbox.New[[]byte](16)
+		if mb.Len() != 0 || mb.Cap() != 16 {
+			t.Fatal("a new mailbox is not empty")
+		}
+		if _, ok, err := mb.TryRecv(); ok || err != nil {
+			t.Fatal("TryRecv on a new mailbox")
+		}
+		if _, ended := mb.End(); ended {
+			t.Fatal("a new mailbox has ended")
+		}
+	}); n > 1 {
+		t.Fatalf("a mailbox nobody used made %v allocations, want 1 (itself)", n)
+	}
+
+	end := mailbox.End{Err: errors.New("gone")}
+	// Closed before anything else: everything made afterwards is closed.
+	mb := mailbox.New[int](4)
+	mb.Close(end)
+	select {
+	case <-mb.Done():
+	default:
+		t.Fatal("Done made after Close is open")
+	}
+	if _, open := <-mb.C(); open {
+		t.Fatal("C made after Close is open")
+	}
+	if _, err := mb.Recv(waitCtx(t)); err == nil || err.Error() != "gone" {
+		t.Fatalf("Recv after Close: %v, want the end's error", err)
+	}
+	if _, ok, err := mb.TryRecv(); ok || err == nil {
+		t.Fatalf("TryRecv after Close: %v, %v", ok, err)
+	}
+	if err := mb.TrySend(1); !errors.Is(err, mailbox.ErrClosed) {
+		t.Fatalf("TrySend after Close: %v", err)
+	}
+
+	// Waited on first, closed while waited on: the waiters see it.
+	mb = mailbox.New[int](4)
+	done, c := mb.Done(), mb.C()
+	got := make(chan error, 1)
+	go func() { _, err := mb.Recv(waitCtx(t)); got <- err }()
+	mb.Close(mailbox.End{})
+	<-done
+	if _, open := <-c; open {
+		t.Fatal("C stayed open after Close")
+	}
+	if err := <-got; err != io.EOF {
+		t.Fatalf("a waiting Recv got %v, want io.EOF", err)
+	}
+
+	// A sender waiting on a full mailbox whose Done nobody made is
+	// released by Close.
+	mb = mailbox.New[int](0)
+	sent := make(chan error, 1)
+	go func() { sent <- mb.Send(waitCtx(t), 1) }()
+	time.Sleep(10 * time.Millisecond)
+	mb.Close(mailbox.End{})
+	if err := <-sent; !errors.Is(err, mailbox.ErrClosed) {
+		t.Fatalf("a blocked Send got %v, want ErrClosed", err)
+	}
+}

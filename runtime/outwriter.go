@@ -148,12 +148,11 @@ func (o *outWriter) pending() bool {
 	if o.out.Len() > 0 {
 		return true
 	}
-	select {
-	case <-o.out.Done():
+	// End, not a poll of Done: that would make the mailbox's channel.
+	if _, ended := o.out.End(); ended {
 		return !o.ended.Load()
-	default:
-		return false
 	}
+	return false
 }
 
 // flush writes what is queued, without ever waiting for flow control.
