@@ -237,7 +237,14 @@ func streamCall(ctx context.Context, client *runtime.Client, method string, req 
 		return callFailed(stderr, err)
 	}
 	inputErr := make(chan error, 1)
-	go func() { inputErr <- sendRequests(call, req) }()
+	go func() {
+		bad, err := sendRequests(call, req)
+		// The error goes first: Recv sees the cancel only after it.
+		inputErr <- err
+		if bad {
+			call.Cancel()
+		}
+	}()
 
 	if verbose {
 		if hdr, err := call.Header(); err == nil {
@@ -280,15 +287,16 @@ func streamCall(ctx context.Context, client *runtime.Client, method string, req 
 }
 
 // sendRequests sends the requests and half-closes; it owns the outbound
-// side of the call. A request that cannot be read cancels the call.
-func sendRequests(call *runtime.ClientCall[msgpack.RawMessage, msgpack.RawMessage], req *requests) error {
+// side of the call. A request that cannot be read ends it with bad set:
+// the caller cancels the call.
+func sendRequests(call *runtime.ClientCall[msgpack.RawMessage, msgpack.RawMessage], req *requests) (bad bool, err error) {
 	send := func(b []byte) bool {
 		raw := msgpack.RawMessage(b)
 		return call.Send(&raw) == nil
 	}
 	if req.first != nil {
 		send(req.first)
-		return call.CloseSend()
+		return false, call.CloseSend()
 	}
 	for n := 1; ; n++ {
 		b, err := req.next()
@@ -296,14 +304,13 @@ func sendRequests(call *runtime.ClientCall[msgpack.RawMessage, msgpack.RawMessag
 			break
 		}
 		if err != nil {
-			call.Cancel()
-			return fmt.Errorf("parley call: request %d: %w", n, err)
+			return true, fmt.Errorf("parley call: request %d: %w", n, err)
 		}
 		if !send(b) {
 			break // the call ended; its status tells why
 		}
 	}
-	return call.CloseSend()
+	return false, call.CloseSend()
 }
 
 func trailerOf(call *runtime.ClientCall[msgpack.RawMessage, msgpack.RawMessage]) wire.Metadata {
