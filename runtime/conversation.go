@@ -383,7 +383,7 @@ func (c *Conversation[Req, Res]) Context() context.Context { return c.ctx }
 func (c *Conversation[Req, Res]) Method() string { return c.ss.method }
 
 // Metadata returns the request metadata. It must not be modified.
-func (c *Conversation[Req, Res]) Metadata() wire.Metadata { return c.ss.md }
+func (c *Conversation[Req, Res]) Metadata() wire.Metadata { return c.ss.md.get() }
 
 // Peer describes the client's connection.
 func (c *Conversation[Req, Res]) Peer() Peer { return c.ss.peer }

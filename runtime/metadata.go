@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"sync"
 
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 	"github.com/parleyrpc/parley/wire"
@@ -43,7 +44,7 @@ func OutgoingMetadata(ctx context.Context) wire.Metadata {
 // handler's ctx belongs to, or nil elsewhere. The caller must not modify it.
 func IncomingMetadata(ctx context.Context) wire.Metadata {
 	if ss, ok := ctx.Value(serverStreamKey{}).(*serverCore); ok {
-		return ss.md
+		return ss.md.get()
 	}
 	return nil
 }
@@ -122,6 +123,47 @@ func RequestCompressor(ctx context.Context) string {
 		return ""
 	}
 	return ss.reqComp.Name()
+}
+
+// requestMetadata is a call's request metadata, kept as the decoded
+// key, value list (wire.AppendDecodedHeader) until it is first asked
+// for as a wire.Metadata: most handlers never ask, and an idle
+// conversation keeps the list rather than a map.
+type requestMetadata struct {
+	once  sync.Once
+	pairs []string
+	md    wire.Metadata
+}
+
+// get returns the metadata as a map, made by the first call. The caller
+// must not modify it.
+func (r *requestMetadata) get() wire.Metadata {
+	r.once.Do(func() {
+		md := make(wire.Metadata, len(r.pairs)/2)
+		for i := 0; i < len(r.pairs); i += 2 {
+			md[r.pairs[i]] = append(md[r.pairs[i]], r.pairs[i+1])
+		}
+		r.md, r.pairs = md, nil
+	})
+	return r.md
+}
+
+// decodeMetadataPairs is decodeMetadata for a request: the custom
+// metadata of h as a key, value list.
+func decodeMetadataPairs(h transport.Header) ([]string, error) {
+	var pairs []string
+	for k, vs := range h {
+		if l, ok := transport.CommonWire(k); ok {
+			k = l
+		}
+		for _, v := range vs {
+			var err error
+			if pairs, err = wire.AppendDecodedHeader(pairs, k, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return pairs, nil
 }
 
 // decodeMetadata adds the custom metadata of a received header block

@@ -423,12 +423,12 @@ func (ss *serverCore) readRequest() bool {
 		}
 		ss.deadline = time.Now().Add(d)
 	}
-	reqMD := wire.Metadata{}
-	if err := decodeMetadata(reqMD, hdr); err != nil {
+	pairs, err := decodeMetadataPairs(hdr)
+	if err != nil {
 		ss.finish(endWith(wire.Errorf(wire.Internal, "malformed request metadata: %v", err)))
 		return false
 	}
-	ss.md = reqMD
+	ss.md.pairs = pairs
 	ss.peer = Peer{Addr: parseAddr(ss.st.RemoteAddr()), TLS: ss.st.TLS()}
 	return true
 }

@@ -27,7 +27,7 @@ type serverCore struct {
 	subtype  string
 	codec    wire.Codec
 	reqComp  wire.Compressor // decompresses requests; fixed before the handler starts
-	md       wire.Metadata   // request metadata; read-only once the handler starts
+	md       requestMetadata // request metadata; set before the handler starts
 	peer     Peer
 	ctx      context.Context // the handler's context
 	cancel   context.CancelFunc
@@ -81,7 +81,7 @@ func (ss *serverCore) Context() context.Context { return ss.ctx }
 func (ss *serverCore) Method() string { return ss.method }
 
 // Metadata implements ServerConn.
-func (ss *serverCore) Metadata() wire.Metadata { return ss.md }
+func (ss *serverCore) Metadata() wire.Metadata { return ss.md.get() }
 
 // Peer implements ServerConn.
 func (ss *serverCore) Peer() Peer { return ss.peer }
@@ -469,7 +469,7 @@ func (c *ServerCall[Req, Res]) Context() context.Context { return c.ctx }
 func (c *ServerCall[Req, Res]) Method() string { return c.ss.method }
 
 // Metadata returns the request metadata. It must not be modified.
-func (c *ServerCall[Req, Res]) Metadata() wire.Metadata { return c.ss.md }
+func (c *ServerCall[Req, Res]) Metadata() wire.Metadata { return c.ss.md.get() }
 
 // Peer describes the client's connection.
 func (c *ServerCall[Req, Res]) Peer() Peer { return c.ss.peer }

@@ -290,31 +290,37 @@ func EncodeHeader(md Metadata, emit func(key, value string)) error {
 //     ASCII-Value that's a valid field-value in HTTP", and grpc-go keeps
 //     such values.
 func DecodeHeader(md Metadata, key, value string) error {
+	var buf [8]string
+	pairs, err := AppendDecodedHeader(buf[:0], key, value)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(pairs); i += 2 {
+		md[pairs[i]] = append(md[pairs[i]], pairs[i+1])
+	}
+	return nil
+}
+
+// AppendDecodedHeader is [DecodeHeader] for a caller that keeps metadata
+// as a flat list: it appends the field's key and each of its values to
+// pairs, as key, value, key, value, and returns the extended list. It
+// appends nothing for a field that is not metadata, and on error returns
+// pairs unchanged.
+func AppendDecodedHeader(pairs []string, key, value string) ([]string, error) {
 	key = lower(key)
 	if key == "" || IsReservedKey(key) {
-		return nil
+		return pairs, nil
 	}
 	if !IsBinaryKey(key) {
-		md[key] = append(md[key], value)
-		return nil
+		return append(pairs, key, value), nil
 	}
-	if strings.IndexByte(value, ',') < 0 {
-		b, err := DecodeBinary(strings.Trim(value, " \t"))
+	n := len(pairs)
+	for part := range strings.SplitSeq(value, ",") {
+		b, err := DecodeBinary(strings.Trim(part, " \t"))
 		if err != nil {
-			return fmt.Errorf("parley: malformed binary metadata %q: %w", key, err)
+			return pairs[:n], fmt.Errorf("parley: malformed binary metadata %q: %w", key, err)
 		}
-		md[key] = append(md[key], string(b))
-		return nil
+		pairs = append(pairs, key, string(b))
 	}
-	parts := strings.Split(value, ",")
-	vals := make([]string, 0, len(parts))
-	for _, p := range parts {
-		b, err := DecodeBinary(strings.Trim(p, " \t"))
-		if err != nil {
-			return fmt.Errorf("parley: malformed binary metadata %q: %w", key, err)
-		}
-		vals = append(vals, string(b))
-	}
-	md[key] = append(md[key], vals...)
-	return nil
+	return pairs, nil
 }

@@ -239,6 +239,26 @@ func TestDecodeHeader(t *testing.T) {
 	}
 }
 
+// TestAppendDecodedHeader: the flat form appends after what is there,
+// nothing for a field that is not metadata, and nothing on error.
+func TestAppendDecodedHeader(t *testing.T) {
+	pairs := []string{"a", "1"}
+	var err error
+	for _, f := range []field{{"te", "trailers"}, {"X-B", "2"}, {"c-bin", "AAE=,AA"}} {
+		if pairs, err = AppendDecodedHeader(pairs, f.k, f.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"a", "1", "x-b", "2", "c-bin", "\x00\x01", "c-bin", "\x00"}
+	if !slices.Equal(pairs, want) {
+		t.Fatalf("pairs %q, want %q", pairs, want)
+	}
+	got, err := AppendDecodedHeader(pairs, "c-bin", "AAEC,!!!")
+	if err == nil || !slices.Equal(got, want) {
+		t.Fatalf("undecodable: %q, %v; want the pairs unchanged and an error", got, err)
+	}
+}
+
 func TestHeaderRoundTrip(t *testing.T) {
 	in := Metadata{"k": {"v1", "v2"}, "b-bin": {"\xff\x00", "", "x"}, "user-agent": {"u"}}
 	out := Metadata{}
