@@ -429,7 +429,11 @@ func (ss *serverCore) readRequest() bool {
 		return false
 	}
 	ss.md.pairs = pairs
-	ss.peer = Peer{Addr: parseAddr(ss.st.RemoteAddr()), TLS: ss.st.TLS()}
+	addr := transport.RemoteNetAddr(ss.st)
+	if addr == nil {
+		addr = parseAddr(ss.st.RemoteAddr())
+	}
+	ss.peer = Peer{Addr: addr, TLS: ss.st.TLS()}
 	return true
 }
 

@@ -117,6 +117,7 @@ func (s *server) GoAway() {
 func (s *server) ServeConn(ctx context.Context, nc net.Conn, done func()) {
 	sc := newServerConn(s, nc)
 	sc.base = ctx
+	sc.values = context.WithoutCancel(ctx)
 	s.mu.Lock()
 	s.conns[sc] = struct{}{}
 	goingAway := s.goingAway
@@ -187,9 +188,10 @@ type serverConn struct {
 	// done when the connection closes, is the parent of every stream's
 	// context.
 	base        context.Context
-	ctxMu       sync.Mutex  // guards after and afterClosed
-	after       *afterClose // what to call when the connection closes (connCtx.AfterFunc)
-	afterClosed bool        // after has been called
+	values      context.Context // context.WithoutCancel(base): the streams' ContextValues
+	ctxMu       sync.Mutex      // guards after and afterClosed
+	after       *afterClose     // what to call when the connection closes (connCtx.AfterFunc)
+	afterClosed bool            // after has been called
 	remoteAddr  string
 	tlsState    *tls.ConnectionState
 	maxStreams  uint32
@@ -1268,9 +1270,11 @@ func (st *serverStream) Context() context.Context {
 
 // ContextValues implements transport.LazyContext: the stream context's
 // values are those of the context the connection was served with.
-func (st *serverStream) ContextValues() context.Context {
-	return context.WithoutCancel(st.sc.base)
-}
+func (st *serverStream) ContextValues() context.Context { return st.sc.values }
+
+// RemoteNetAddr implements transport.RemoteNetAddrer: the connection's
+// own address, which RemoteAddr parsed again would cost every call.
+func (st *serverStream) RemoteNetAddr() net.Addr { return st.sc.nc.RemoteAddr() }
 
 // ContextDone implements transport.LazyContext.
 func (st *serverStream) ContextDone() bool { return st.contextDone() }

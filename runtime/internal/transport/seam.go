@@ -151,6 +151,22 @@ func ContextValues(s StreamRequest) context.Context {
 	return context.WithoutCancel(s.Context())
 }
 
+// RemoteNetAddrer is implemented by a StreamRequest that has its peer's
+// address as a net.Addr (the connection's own), which RemoteAddr would
+// have its caller parse again for every call.
+type RemoteNetAddrer interface {
+	RemoteNetAddr() net.Addr
+}
+
+// RemoteNetAddr returns s's peer address as a net.Addr if s has it as
+// one (RemoteNetAddrer), else nil.
+func RemoteNetAddr(s StreamRequest) net.Addr {
+	if r, ok := s.(RemoteNetAddrer); ok {
+		return r.RemoteNetAddr()
+	}
+	return nil
+}
+
 // ContextDone reports whether s's Context is done (see LazyContext).
 func ContextDone(s StreamRequest) bool {
 	if l, ok := s.(LazyContext); ok {
