@@ -6,7 +6,7 @@ MODULES   := . $(patsubst %/go.mod,%,$(wildcard */go.mod))
 PKGS      := ./...
 FUZZTIME  ?= 30s
 
-.PHONY: test vet lint fmt-check unit chat chat-server chat-client chat-web fuzz bench generate
+.PHONY: test vet lint fmt-check unit chat chat-server chat-client chat-web fuzz bench bench-ghz generate
 
 ## test: gofmt, go vet, staticcheck and the race-enabled tests of every
 ## module.
@@ -67,6 +67,14 @@ bench:
 	cd bench && $(GO) run ./cmd/parleybench run $(BENCHSVG) $(BENCHFLAGS)
 	cd bench && $(GO) run ./cmd/parleybench chat $(BENCHSVG) $(CHATFLAGS)
 	cd bench && $(GO) run ./cmd/parleybench sweep $(BENCHSVG) $(SWEEPFLAGS)
+
+## bench-ghz: parley's server against grpc-go's measured with a load
+## client the project does not contain: ghz (a grpc-go client) drives
+## unary calls with protobuf payloads at 1 and 32 callers against parley's
+## interop server and grpc-go's own, 3 interleaved rounds (about a
+## minute; both tools are installed through the Go module proxy).
+bench-ghz:
+	GO=$(GO) bash bench/ghz/run.sh
 
 ## chat: the README's first command: a chat server on an ephemeral loopback
 ## port and three scripted members holding a live conversation in two rooms;
