@@ -74,27 +74,20 @@ type Sender[T any] interface {
 // idempotent: the first call decides the terminal event and later calls
 // change nothing.
 //
-// Its channels are made by the first call that needs them (channel,
-// doneChan), so that a mailbox nobody has sent to or waited on, such as
-// an idle call's outbound one, holds no buffer.
+// Its channels are made by the first call that needs them (lazyChan),
+// so that a mailbox nobody has sent to or waited on, such as an idle
+// call's outbound one, holds no buffer.
 type Mailbox[T any] struct {
-	// ch holds the buffered messages, once made (hasCh). Written by
-	// senders while they hold mu for reading; closed by Close while it
-	// holds mu for writing, so no send can race with the close. Read by
-	// receivers.
-	ch    chan T
-	hasCh atomic.Bool
-	// closing is closed at the start of Close to release blocked
-	// senders, once made (hasClosing).
-	closing    chan struct{}
-	hasClosing atomic.Bool
-	// lazyMu guards the making of ch and closing, and their closing by
-	// Close.
-	lazyMu   sync.Mutex
-	size     int
-	shut     atomic.Bool // Close has begun
-	shutDone bool        // Close has closed closing, or would have; guarded by lazyMu
-	chDone   bool        // Close has closed ch, or would have; guarded by lazyMu
+	// ch holds the buffered messages. Written by senders while they hold
+	// mu for reading; closed by Close while it holds mu for writing, so no
+	// send can race with the close. Read by receivers.
+	ch lazyChan[T]
+	// closing is closed at the start of Close to release blocked senders.
+	closing lazyChan[struct{}]
+	// lazyMu guards the making and closing of ch and closing.
+	lazyMu sync.Mutex
+	size   int
+	shut   atomic.Bool // Close has begun
 
 	closeOnce sync.Once
 	mu        sync.RWMutex
@@ -110,41 +103,47 @@ func New[T any](capacity int) *Mailbox[T] {
 	return &Mailbox[T]{size: max(capacity, 0)}
 }
 
-// channel returns ch, making it if it has not been: closed already if
-// Close has closed the mailbox.
-func (m *Mailbox[T]) channel() chan T {
-	if m.hasCh.Load() {
-		return m.ch
-	}
-	m.lazyMu.Lock()
-	defer m.lazyMu.Unlock()
-	if !m.hasCh.Load() {
-		m.ch = make(chan T, m.size)
-		if m.chDone {
-			close(m.ch)
-		}
-		m.hasCh.Store(true)
-	}
-	return m.ch
+// lazyChan is a channel made by its first use, under the mailbox's
+// lazyMu: closed from the start if Close came first.
+type lazyChan[E any] struct {
+	c      chan E // set once, before made
+	made   atomic.Bool
+	closed bool // closed, or to be made closed; guarded by lazyMu
 }
 
-// doneChan returns closing, making it if it has not been: closed already
-// if Close has begun.
-func (m *Mailbox[T]) doneChan() chan struct{} {
-	if m.hasClosing.Load() {
-		return m.closing
+// get returns the channel, making it if it has not been.
+func (l *lazyChan[E]) get(mu *sync.Mutex, size int) chan E {
+	if l.made.Load() {
+		return l.c
 	}
-	m.lazyMu.Lock()
-	defer m.lazyMu.Unlock()
-	if !m.hasClosing.Load() {
-		m.closing = make(chan struct{})
-		if m.shutDone {
-			close(m.closing)
+	mu.Lock()
+	defer mu.Unlock()
+	if !l.made.Load() {
+		l.c = make(chan E, size)
+		if l.closed {
+			close(l.c)
 		}
-		m.hasClosing.Store(true)
+		l.made.Store(true)
 	}
-	return m.closing
+	return l.c
 }
+
+// close closes the channel if it has been made, and makes it closed
+// otherwise.
+func (l *lazyChan[E]) close(mu *sync.Mutex) {
+	mu.Lock()
+	defer mu.Unlock()
+	l.closed = true
+	if l.made.Load() {
+		close(l.c)
+	}
+}
+
+// channel returns ch's channel.
+func (m *Mailbox[T]) channel() chan T { return m.ch.get(&m.lazyMu, m.size) }
+
+// doneChan returns closing's channel.
+func (m *Mailbox[T]) doneChan() chan struct{} { return m.closing.get(&m.lazyMu, 0) }
 
 // Send delivers v, blocking while the mailbox is full: this is backpressure.
 // It returns ctx.Err() if ctx ends first and ErrClosed if the mailbox is or
@@ -176,7 +175,7 @@ func (m *Mailbox[T]) TrySend(v T) error {
 
 // trySendLocked is TrySend with m.mu held for reading.
 func (m *Mailbox[T]) trySendLocked(v T) error {
-	if m.closed || m.shut.Load() {
+	if m.shut.Load() { // set before closed
 		return ErrClosed
 	}
 	select {
@@ -230,21 +229,11 @@ func (m *Mailbox[T]) Close(end End) bool {
 	closed := false
 	m.closeOnce.Do(func() {
 		m.shut.Store(true)
-		m.lazyMu.Lock()
-		m.shutDone = true
-		if m.hasClosing.Load() {
-			close(m.closing)
-		}
-		m.lazyMu.Unlock()
+		m.closing.close(&m.lazyMu)
 		m.mu.Lock()
 		m.end = end
 		m.closed = true
-		m.lazyMu.Lock()
-		m.chDone = true
-		if m.hasCh.Load() {
-			close(m.ch)
-		}
-		m.lazyMu.Unlock()
+		m.ch.close(&m.lazyMu)
 		m.mu.Unlock()
 		closed = true
 	})
@@ -288,15 +277,15 @@ func (m *Mailbox[T]) received(v T, ok bool) (T, error) {
 // none is buffered; err is the terminal error (io.EOF for a clean end) once
 // the mailbox is closed and drained.
 func (m *Mailbox[T]) TryRecv() (v T, ok bool, err error) {
-	if !m.hasCh.Load() {
+	if !m.ch.made.Load() {
 		// Nothing was ever sent: no buffer to look in.
-		if _, ended := m.End(); ended {
-			return v, false, m.endErr()
+		if end, ended := m.End(); ended {
+			return v, false, endError(end)
 		}
 		return v, false, nil
 	}
 	select {
-	case v, open := <-m.ch:
+	case v, open := <-m.ch.c:
 		if open {
 			return v, true, nil
 		}
@@ -308,6 +297,11 @@ func (m *Mailbox[T]) TryRecv() (v T, ok bool, err error) {
 
 func (m *Mailbox[T]) endErr() error {
 	end, _ := m.waitEnd()
+	return endError(end)
+}
+
+// endError is what receiving returns at the end: io.EOF for a clean one.
+func endError(end End) error {
 	if end.Err == nil {
 		return io.EOF
 	}
@@ -345,10 +339,10 @@ func (m *Mailbox[T]) Done() <-chan struct{} { return m.doneChan() }
 
 // Len reports how many messages are buffered.
 func (m *Mailbox[T]) Len() int {
-	if !m.hasCh.Load() {
+	if !m.ch.made.Load() {
 		return 0
 	}
-	return len(m.ch)
+	return len(m.ch.c)
 }
 
 // Cap reports the mailbox's capacity.
