@@ -1116,12 +1116,14 @@ type serverStream struct {
 	send sendState
 	body recvBuf
 	// ctx is made by the first call of Context, with cancel; both
-	// guarded by conn.mu. ended is set when it is to be cancelled
-	// (release, cancelled), made or not: a caller that needs only its
-	// values and whether it has ended (transport.LazyContext) costs the
-	// stream no context and the connection no registration.
+	// guarded by conn.mu, and hasCtx set once they are. ended is set when
+	// it is to be cancelled (release, cancelled), made or not: a caller
+	// that needs only its values and whether it has ended
+	// (transport.LazyContext) costs the stream no context and the
+	// connection no registration, and its end takes no lock.
 	ctx    context.Context
 	cancel context.CancelFunc
+	hasCtx atomic.Bool
 	ended  atomic.Bool
 
 	// The request; read-only once the handler starts.
@@ -1261,6 +1263,9 @@ func (st *serverStream) Context() context.Context {
 	defer sc.mu.Unlock()
 	if st.ctx == nil {
 		st.ctx, st.cancel = context.WithCancel(connCtx{sc})
+		// Set before ended is read, as end sets ended before it reads
+		// hasCtx: one of the two cancels.
+		st.hasCtx.Store(true)
 		if st.ended.Load() {
 			st.cancel()
 		}
@@ -1296,6 +1301,9 @@ func (st *serverStream) contextDone() bool {
 // end marks the stream's context ended and cancels it if it was made.
 func (st *serverStream) end() {
 	st.ended.Store(true)
+	if !st.hasCtx.Load() {
+		return // Context cancels what it makes from now on
+	}
 	st.sc.mu.Lock()
 	cancel := st.cancel
 	st.sc.mu.Unlock()

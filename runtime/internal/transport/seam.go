@@ -151,6 +151,14 @@ func ContextValues(s StreamRequest) context.Context {
 	return context.WithoutCancel(s.Context())
 }
 
+// ContextDone reports whether s's Context is done (see LazyContext).
+func ContextDone(s StreamRequest) bool {
+	if l, ok := s.(LazyContext); ok {
+		return l.ContextDone()
+	}
+	return s.Context().Err() != nil
+}
+
 // RemoteNetAddrer is implemented by a StreamRequest that has its peer's
 // address as a net.Addr (the connection's own), which RemoteAddr would
 // have its caller parse again for every call.
@@ -165,14 +173,6 @@ func RemoteNetAddr(s StreamRequest) net.Addr {
 		return r.RemoteNetAddr()
 	}
 	return nil
-}
-
-// ContextDone reports whether s's Context is done (see LazyContext).
-func ContextDone(s StreamRequest) bool {
-	if l, ok := s.(LazyContext); ok {
-		return l.ContextDone()
-	}
-	return s.Context().Err() != nil
 }
 
 // Stream is one request stream on the server, with everything the
