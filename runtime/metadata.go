@@ -140,16 +140,24 @@ type requestMetadata struct {
 func (r *requestMetadata) get() wire.Metadata {
 	r.once.Do(func() {
 		md := make(wire.Metadata, len(r.pairs)/2)
-		for i := 0; i < len(r.pairs); i += 2 {
-			md[r.pairs[i]] = append(md[r.pairs[i]], r.pairs[i+1])
-		}
+		addPairs(md, r.pairs)
 		r.md, r.pairs = md, nil
 	})
 	return r.md
 }
 
-// decodeMetadataPairs is decodeMetadata for a request: the custom
-// metadata of h as a key, value list.
+// addPairs adds a key, value list to md.
+func addPairs(md wire.Metadata, pairs []string) {
+	for i := 0; i < len(pairs); i += 2 {
+		md[pairs[i]] = append(md[pairs[i]], pairs[i+1])
+	}
+}
+
+// decodeMetadataPairs returns the custom metadata of a received header
+// block (request headers, response headers or trailers) as a key, value
+// list, leaving out the reserved keys. The names gRPC sends on every
+// call are looked up in their wire form, so that lower-casing them
+// allocates nothing.
 func decodeMetadataPairs(h transport.Header) ([]string, error) {
 	var pairs []string
 	for k, vs := range h {
@@ -159,27 +167,17 @@ func decodeMetadataPairs(h transport.Header) ([]string, error) {
 		for _, v := range vs {
 			var err error
 			if pairs, err = wire.AppendDecodedHeader(pairs, k, v); err != nil {
-				return nil, err
+				return pairs, err // what came before the bad field
 			}
 		}
 	}
 	return pairs, nil
 }
 
-// decodeMetadata adds the custom metadata of a received header block
-// (request headers, response headers or trailers) to md, leaving out the
-// reserved keys. The names gRPC sends on every call are looked up in
-// their wire form, so that lower-casing them allocates nothing.
+// decodeMetadata adds the custom metadata of a received header block to
+// md (decodeMetadataPairs); on error, what came before the bad field.
 func decodeMetadata(md wire.Metadata, h transport.Header) error {
-	for k, vs := range h {
-		if l, ok := transport.CommonWire(k); ok {
-			k = l
-		}
-		for _, v := range vs {
-			if err := wire.DecodeHeader(md, k, v); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	pairs, err := decodeMetadataPairs(h)
+	addPairs(md, pairs)
+	return err
 }
