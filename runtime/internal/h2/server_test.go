@@ -583,25 +583,12 @@ func TestServerStreamContexts(t *testing.T) {
 		started <- s.Context()
 		<-s.Context().Done()
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	base, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "served"))
 	defer cancel()
 	ended := make(chan struct{}, 2)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go srv.ServeConn(base, c, func() { c.Close(); ended <- struct{}{} })
-		}
-	}()
-	a, _ := dialPeer(t, l.Addr().String())
-	b, _ := dialPeer(t, l.Addr().String())
+	addr := serveWith(t, srv, base, ended)
+	a, _ := dialPeer(t, addr)
+	b, _ := dialPeer(t, addr)
 
 	// A finished call leaves its connection nothing to cancel.
 	a.echo(1, "hi", "the echo")
@@ -695,25 +682,12 @@ func TestServerStreamLazyContext(t *testing.T) {
 		started <- seen{s, transport.ContextValues(s)}
 		<-release
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	base, cancel := context.WithTimeout(context.WithValue(context.Background(), key{}, "served"), time.Hour)
 	defer cancel()
 	ended := make(chan struct{}, 1)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go srv.ServeConn(base, c, func() { c.Close(); ended <- struct{}{} })
-		}
-	}()
+	addr := serveWith(t, srv, base, ended)
 	defer close(release)
-	p, _ := dialPeer(t, l.Addr().String())
+	p, _ := dialPeer(t, addr)
 	next := func() seen {
 		t.Helper()
 		select {
@@ -781,4 +755,26 @@ func TestServerStreamLazyContext(t *testing.T) {
 	if !transport.ContextDone(three.st) {
 		t.Fatal("a stream of a closed connection does not report done")
 	}
+}
+
+// serveWith serves srv on a loopback listener, each connection with
+// base, and sends on ended as each connection ends: its address. The
+// listener closes with the test.
+func serveWith(t *testing.T, srv transport.Server, base context.Context, ended chan<- struct{}) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go srv.ServeConn(base, c, func() { c.Close(); ended <- struct{}{} })
+		}
+	}()
+	return l.Addr().String()
 }
