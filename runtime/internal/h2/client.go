@@ -186,9 +186,10 @@ type clientConn struct {
 	readDone  chan struct{} // closed when the reader goroutine has ended
 
 	// Owned by the reader goroutine.
-	br    *idleReader
-	fr    *http2.Framer
-	canon canonCache
+	br     *idleReader
+	fr     *http2.Framer
+	blocks headerBlocks
+	canon  canonCache
 
 	// Guarded by conn.mu.
 	streams     map[uint32]*clientStream
@@ -229,7 +230,7 @@ func newClientConn(cl *client, nc net.Conn) *clientConn {
 	if cc.fr.MaxHeaderListSize == 0 {
 		cc.fr.MaxHeaderListSize = transport.DefaultMaxHeaderListSize
 	}
-	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	cc.blocks.init(hpack.NewDecoder(4096, nil))
 
 	// The writer is not running yet: the preface goes first.
 	_, _ = cc.w.buffer().WriteString(http2.ClientPreface)
@@ -422,7 +423,7 @@ func (cc *clientConn) readLoop() {
 }
 
 func (cc *clientConn) read() error {
-	return cc.readFrames(cc.fr, cc, "h2: the server preface is not SETTINGS", true)
+	return cc.readFrames(cc.fr, &cc.blocks, cc, "h2: the server preface is not SETTINGS", true)
 }
 
 // prefaceDone implements frameHandler: from now on the connection's read

@@ -892,11 +892,15 @@ type frameHandler interface {
 // readFrames is the reader goroutine's loop, on either end: the peer's
 // first frame (if first) must be SETTINGS (RFC 9113, 3.4), frame errors end the
 // stream or the connection as they say, and a peer whose control frames
-// are not read flooded the connection.
-func (c *conn) readFrames(fr *http2.Framer, p frameHandler, noSettings string, first bool) error {
+// are not read flooded the connection. A header block reaches dispatch
+// whole, as an *http2.MetaHeadersFrame read by blocks.
+func (c *conn) readFrames(fr *http2.Framer, blocks *headerBlocks, p frameHandler, noSettings string, first bool) error {
 	for {
 		p.frameStart()
 		f, err := fr.ReadFrame()
+		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+			f, err = blocks.read(fr, hf)
+		}
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {

@@ -474,14 +474,14 @@ func TestServerParkedConnHoldsLittle(t *testing.T) {
 			return sc.w.parked
 		})
 		poller.mu.Lock() // orders these reads after the reader's writes
-		fr, canon, buf, hdec := sc.fr, sc.canon, sc.br.buf, sc.hdec
+		fr, canon, buf, hdec, fields := sc.fr, sc.canon, sc.br.buf, sc.blocks.dec, sc.blocks.meta.Fields
 		sc.mu.Lock()
 		streams := sc.streams
 		sc.mu.Unlock()
 		poller.mu.Unlock()
-		if fr != nil || canon != nil || streams != nil || buf != nil || hblock != nil {
-			t.Fatalf("call %d: a parked connection holds framer %v, names %v, streams %v, read buffer %v, header block %d bytes",
-				id, fr != nil, canon, streams, buf != nil, len(hblock))
+		if fr != nil || canon != nil || streams != nil || buf != nil || hblock != nil || fields != nil {
+			t.Fatalf("call %d: a parked connection holds framer %v, names %v, streams %v, read buffer %v, header block %d bytes, fields %d",
+				id, fr != nil, canon, streams, buf != nil, len(hblock), cap(fields))
 		}
 		if hdec == nil {
 			t.Fatalf("call %d: a parked connection lost its HPACK decoder", id)

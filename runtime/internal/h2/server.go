@@ -218,9 +218,9 @@ type serverConn struct {
 
 	// Owned by the reader goroutine.
 	br          *idleReader
-	fr          *http2.Framer  // nil while parked (framer)
-	hdec        *hpack.Decoder // fr's, kept while parked: its table is the client's
-	canon       canonCache     // nil while parked
+	fr          *http2.Framer // nil while parked (framer)
+	blocks      headerBlocks  // its decoder kept while parked: the table is the client's
+	canon       canonCache    // nil while parked
 	resetTokens float64
 	resetBudget float64
 	resetLast   time.Time
@@ -279,7 +279,7 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 	sc.br.park = mayPark(nc)
 	sc.br.stall = sc.stall
 	sc.parkedFD = -1
-	sc.hdec = hpack.NewDecoder(4096, nil)
+	sc.blocks.init(hpack.NewDecoder(4096, nil))
 	sc.resetBudget = float64(max(minResetBudget, 2*sc.maxStreams))
 	sc.resetTokens = sc.resetBudget
 	sc.conn.onClose = sc.onClose
@@ -333,7 +333,7 @@ func (sc *serverConn) read(err error) {
 			sc.end(err)
 			return
 		}
-		err = sc.readFrames(sc.framer(), sc, "", false)
+		err = sc.readFrames(sc.framer(), &sc.blocks, sc, "", false)
 	}
 }
 
@@ -346,7 +346,6 @@ func (sc *serverConn) framer() *http2.Framer {
 		sc.fr.SetReuseFrames()
 		sc.fr.SetMaxReadFrameSize(16 << 10)
 		sc.fr.MaxHeaderListSize = sc.srv.cfg.MaxHeaderListSize
-		sc.fr.ReadMetaHeaders = sc.hdec
 	}
 	return sc.fr
 }
@@ -356,6 +355,7 @@ func (sc *serverConn) framer() *http2.Framer {
 // goroutine.
 func (sc *serverConn) idle() {
 	sc.fr, sc.canon = nil, nil
+	sc.blocks.idle()
 	sc.mu.Lock()
 	if len(sc.streams) == 0 {
 		sc.streams = nil // Go's maps keep their size when emptied
@@ -446,7 +446,7 @@ func (sc *serverConn) serveInline() bool {
 // resume is a parked connection's reader goroutine, started by its
 // wake-up: its socket is readable, or the connection is closing.
 func (sc *serverConn) resume() {
-	sc.read(sc.readFrames(sc.framer(), sc, "", false))
+	sc.read(sc.readFrames(sc.framer(), &sc.blocks, sc, "", false))
 }
 
 // end closes the connection after its reader stopped with err, and
@@ -686,7 +686,7 @@ func (sc *serverConn) readLoop() error {
 	if string(preface[:]) != http2.ClientPreface {
 		return sc.connError(http2.ErrCodeProtocol, errors.New("h2: bad client preface"))
 	}
-	return sc.readFrames(sc.framer(), sc, "h2: the client preface is not followed by SETTINGS", true)
+	return sc.readFrames(sc.framer(), &sc.blocks, sc, "h2: the client preface is not followed by SETTINGS", true)
 }
 
 // frameStart implements frameHandler: the connection is at a frame
