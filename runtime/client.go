@@ -27,12 +27,11 @@ type Client struct {
 	codec     wire.Codec
 	userAgent string
 
-	hdrContentType    []string // request header values that never change
-	hdrUserAgent      []string
+	// fixed holds the request fields that never change, sent with every
+	// call (transport.Request.Fixed): no one writes to it.
+	fixed             transport.Header
 	hdrAcceptEncoding []string
 }
-
-var hdrTE = []string{"trailers"}
 
 // Dial returns a client for target, a "host:port" address. It does not
 // connect; the first call or Connect does.
@@ -50,9 +49,13 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		codec:     cfg.codec,
 		userAgent: wire.UserAgent(wire.Version),
 	}
-	c.hdrContentType = []string{wire.ContentType(c.codec.Name())}
-	c.hdrUserAgent = []string{c.userAgent}
 	c.hdrAcceptEncoding = []string{cfg.acceptEncoding()}
+	c.fixed = transport.Header{
+		"Content-Type":         {wire.ContentType(c.codec.Name())},
+		"Te":                   {"trailers"},
+		"User-Agent":           {c.userAgent},
+		"Grpc-Accept-Encoding": c.hdrAcceptEncoding,
+	}
 	tcfg := transport.ClientConfig{
 		TLS:               cfg.tls,
 		Dialer:            cfg.dialer,
@@ -89,21 +92,18 @@ func (c *Client) Close() error { return c.tr.Close() }
 
 // requestHeader builds a call's request headers.
 func (c *Client) requestHeader(ctx context.Context, comp wire.Compressor) (transport.Header, error) {
-	// The constant fields share their value slices across calls: each has
-	// capacity 1, so an Add to the same key (metadata named user-agent)
-	// copies rather than writing into the shared array.
-	h := make(transport.Header, 8)
-	h["Content-Type"] = c.hdrContentType
-	h["Te"] = hdrTE
-	h["User-Agent"] = c.hdrUserAgent
-	h["Grpc-Accept-Encoding"] = c.hdrAcceptEncoding
-	if comp != nil {
-		h["Grpc-Encoding"] = []string{comp.Name()}
-	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= 0 {
 		return nil, wire.NewError(wire.DeadlineExceeded, "deadline exceeded before the call started")
 	}
-	if md := OutgoingMetadata(ctx); len(md) > 0 {
+	md := OutgoingMetadata(ctx)
+	if comp == nil && len(md) == 0 {
+		return nil, nil // c.fixed's fields are all
+	}
+	h := make(transport.Header, len(md)+1)
+	if comp != nil {
+		h["Grpc-Encoding"] = []string{comp.Name()}
+	}
+	if len(md) > 0 {
 		if err := wire.EncodeHeader(md, h.Add); err != nil {
 			return nil, wire.Errorf(wire.Internal, "invalid request metadata: %v", err)
 		}
@@ -313,6 +313,7 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 	// left behind, and no per-call context is needed for that.
 	resp, err := c.roundTrip(ctx, &transport.Request{
 		Path:     method,
+		Fixed:    c.fixed,
 		Header:   hdr,
 		Message:  frame,
 		Deadline: deadlineOf(ctx),

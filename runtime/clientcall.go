@@ -282,7 +282,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 		done: cs.out.Done,
 	}
 	call.raw, call.rawOut = call.in, call.out
-	go runClientCall(cs, call.in, &transport.Request{Path: method, Header: hdr, Attach: body.attach, Deadline: deadlineOf(ctx)})
+	go runClientCall(cs, call.in, &transport.Request{Path: method, Fixed: c.fixed, Header: hdr, Attach: body.attach, Deadline: deadlineOf(ctx)})
 	return call, nil
 }
 

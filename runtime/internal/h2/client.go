@@ -292,14 +292,18 @@ func (e retryError) Unwrap() error { return e.err }
 // from the caller's goroutine, and can be sent again on a retry; an
 // attached body cannot once it has been attached.
 func (cc *clientConn) roundTrip(ctx context.Context, req *transport.Request) (*transport.Response, bool, error) {
-	fields := make([]hpack.HeaderField, 0, 4+len(req.Header)+2)
+	fields := make([]hpack.HeaderField, 0, 4+len(req.Fixed)+len(req.Header)+1)
 	fields = append(fields,
 		hpack.HeaderField{Name: ":method", Value: "POST"},
 		hpack.HeaderField{Name: ":scheme", Value: cc.cl.scheme},
 		hpack.HeaderField{Name: ":path", Value: req.Path},
 		hpack.HeaderField{Name: ":authority", Value: cc.cl.target},
 	)
+	fields = appendFields(fields, req.Fixed, false)
 	fields = appendFields(fields, req.Header, false)
+	if req.Timeout != "" {
+		fields = append(fields, hpack.HeaderField{Name: "grpc-timeout", Value: req.Timeout})
+	}
 	cs, err := cc.newStream(ctx, fields, req.Message, req.Attach)
 	if err != nil {
 		var re retryError

@@ -154,7 +154,7 @@ func (c *client) roundTrip(ctx context.Context, cc *http.ClientConn, req *transp
 		Host:       c.target,
 		Proto:      "HTTP/2.0",
 		ProtoMajor: 2,
-		Header:     http.Header(req.Header),
+		Header:     http.Header(req.AllFields()),
 	}
 	var attached *transport.AttachedBody
 	stopBody := func() bool { return false }

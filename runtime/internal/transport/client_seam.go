@@ -46,7 +46,13 @@ var ErrClientClosed = errors.New("transport: client closed")
 // Request is one outgoing stream. Its body is either Message, known in
 // advance, or written through Attach.
 type Request struct {
-	Path   string
+	Path string
+	// Fixed holds the fields every request of a client carries (content
+	// type, user agent, ...): one map shared by all its requests, which
+	// no one writes to. It is sent first.
+	Fixed Header
+	// Header holds this request's own fields (metadata, encoding), sent
+	// after Fixed's; nil if it has none.
 	Header Header
 	// Message is the whole request body when it is known in advance (a
 	// unary call's one framed message): it goes out with the headers, and
@@ -60,12 +66,15 @@ type Request struct {
 	// Deadline, if set, is sent as grpc-timeout, computed once the
 	// connection is up so that dialling does not inflate it.
 	Deadline time.Time
+	// Timeout is grpc-timeout's value, set from Deadline by SetTimeout;
+	// "" for none. A transport sends it after Header's fields.
+	Timeout string
 }
 
-// SetTimeoutHeader sets grpc-timeout from Deadline, if set: a Client calls
-// it once the connection is up, so that dialling does not inflate the
-// timeout. It returns context.DeadlineExceeded if the deadline has passed.
-func (r *Request) SetTimeoutHeader() error {
+// SetTimeout sets Timeout from Deadline, if set: a Client calls it once
+// the connection is up, so that dialling does not inflate the timeout. It
+// returns context.DeadlineExceeded if the deadline has passed.
+func (r *Request) SetTimeout() error {
 	if r.Deadline.IsZero() {
 		return nil
 	}
@@ -73,12 +82,27 @@ func (r *Request) SetTimeoutHeader() error {
 	if d <= 0 {
 		return context.DeadlineExceeded
 	}
-	r.Header.Set(wire.HeaderTimeout, wire.EncodeTimeout(d))
+	r.Timeout = wire.EncodeTimeout(d)
 	return nil
 }
 
+// AllFields returns the request's fields in one new Header: Fixed's,
+// Header's and grpc-timeout, for a transport that wants them together.
+func (r *Request) AllFields() Header {
+	h := make(Header, len(r.Fixed)+len(r.Header)+1)
+	for _, from := range []Header{r.Fixed, r.Header} {
+		for k, vs := range from {
+			h[k] = append(h[k][:len(h[k]):len(h[k])], vs...)
+		}
+	}
+	if r.Timeout != "" {
+		h.Set(wire.HeaderTimeout, r.Timeout)
+	}
+	return h
+}
+
 // RoundTripRetrying is a Client's RoundTrip: it gets a connection with
-// conn, sets the request's timeout header (SetTimeoutHeader) and sends
+// conn, sets the request's timeout (SetTimeout) and sends
 // the request on it with send. While send fails reporting retry, a
 // stream the server never took (a GOAWAY raced it, or the connection
 // went before the stream started), it does all again on the connection
@@ -89,7 +113,7 @@ func RoundTripRetrying[C any](ctx context.Context, req *Request, retries int, co
 		if err != nil {
 			return nil, err
 		}
-		if err := req.SetTimeoutHeader(); err != nil {
+		if err := req.SetTimeout(); err != nil {
 			return nil, err
 		}
 		resp, retry, err := send(cc)
