@@ -190,6 +190,9 @@ type clientConn struct {
 	fr     *http2.Framer
 	blocks headerBlocks
 	canon  canonCache
+	// The Headers of the last response header and trailer blocks, given
+	// again to responses with the same fields.
+	lastHeader, lastTrailer headerMemo
 
 	// Guarded by conn.mu.
 	streams     map[uint32]*clientStream
@@ -595,7 +598,7 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 			}
 			return nil // 1xx: the final response follows
 		}
-		header := cc.canon.header(f.RegularFields())
+		header := cc.lastHeader.header(&cc.canon, f.RegularFields())
 		cc.mu.Lock()
 		if cs.removed {
 			cc.mu.Unlock()
@@ -614,7 +617,7 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		cc.streamError(f.StreamID, http2.ErrCodeProtocol, errors.New("h2: malformed trailers"))
 		return nil
 	}
-	cs.trailer = cc.canon.header(f.RegularFields())
+	cs.trailer = cc.lastTrailer.header(&cc.canon, f.RegularFields())
 	cs.endRemote()
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"reflect"
 	"testing"
 	"time"
 
@@ -309,4 +310,73 @@ func TestClientReceiveFlowControl(t *testing.T) {
 	}
 	r.resp.Body.Close()
 	p.until("RST_STREAM(CANCEL) for a body closed early", isRST(1, http2.ErrCodeCancel))
+}
+
+// TestClientSharesSameHeaders: responses whose header or trailer fields
+// are those of the response before get the same (read-only) Header; any
+// other field, or a block too large to keep, gets a Header of its own,
+// with its own values.
+func TestClientSharesSameHeaders(t *testing.T) {
+	s := newRawServer(t)
+	c := newTestClient(t, s.addr(), transport.ClientConfig{})
+	if err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := s.accept()
+	big := string(bytes.Repeat([]byte("b"), maxMemoBytes))
+	type block struct{ header, trailer []string }
+	blocks := []block{
+		{[]string{"content-type", "application/grpc"}, []string{"grpc-status", "0"}},
+		{[]string{"content-type", "application/grpc"}, []string{"grpc-status", "0"}},
+		{[]string{"content-type", "application/grpc+msgpack"}, []string{"grpc-status", "5", "grpc-message", "gone"}},
+		{[]string{"content-type", "application/grpc+msgpack"}, []string{"grpc-status", "5", "grpc-message", "gone"}},
+		{[]string{"content-type", "application/grpc", "x-big", big}, []string{"grpc-status", "0"}},
+		{[]string{"content-type", "application/grpc", "x-big", big}, []string{"grpc-status", "0"}},
+	}
+	var headers, trailers []transport.Header
+	for i, b := range blocks {
+		id := uint32(2*i + 1)
+		res := roundTrip(context.Background(), c, []byte("q"))
+		p.until("DATA", isData(id))
+		p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: p.encode(append([]string{":status", "200"}, b.header...)...), EndHeaders: true}))
+		p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: p.encode(b.trailer...), EndStream: true, EndHeaders: true}))
+		p.flush()
+		r := <-res
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if _, err := io.ReadAll(r.resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		h, tr := r.resp.Header, r.resp.Trailer()
+		for j := 0; j < len(b.header); j += 2 {
+			if got := h.Get(b.header[j]); got != b.header[j+1] {
+				t.Fatalf("response %d: header %s = %.20q, want %.20q", i, b.header[j], got, b.header[j+1])
+			}
+		}
+		for j := 0; j < len(b.trailer); j += 2 {
+			if got := tr.Get(b.trailer[j]); got != b.trailer[j+1] {
+				t.Fatalf("response %d: trailer %s = %q, want %q", i, b.trailer[j], got, b.trailer[j+1])
+			}
+		}
+		headers, trailers = append(headers, h), append(trailers, tr)
+		r.resp.Body.Close()
+	}
+	same := func(a, b transport.Header) bool { return reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer() }
+	for i, want := range []bool{false, true, false, true, false, false} {
+		if i == 0 {
+			continue
+		}
+		if got := same(headers[i], headers[i-1]); got != want {
+			t.Errorf("response %d shares the header map of the one before: %v, want %v", i, got, want)
+		}
+	}
+	for i, want := range []bool{false, true, false, true, false, true} {
+		if i == 0 {
+			continue
+		}
+		if got := same(trailers[i], trailers[i-1]); got != want {
+			t.Errorf("response %d shares the trailer map of the one before: %v, want %v", i, got, want)
+		}
+	}
 }

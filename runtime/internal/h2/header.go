@@ -52,6 +52,48 @@ func (c *canonCache) header(fs []hpack.HeaderField) transport.Header {
 	return h
 }
 
+// headerMemo keeps the Header made for the last header block of one kind
+// (a response's headers, or its trailers), to give it again for a block
+// with the same fields: a server answers every call with the same few
+// (content type, encodings; grpc-status 0), and a Header is two
+// allocations or more. The Headers it gives are shared, so read only
+// (transport.Response). Owned by a connection's reader goroutine.
+type headerMemo struct {
+	fields []hpack.HeaderField
+	h      transport.Header
+}
+
+// Blocks that large are not kept: they are not the common ones.
+const (
+	maxMemoFields = 4
+	maxMemoBytes  = 256
+)
+
+// header returns the Header of fs, a block's regular fields, through c.
+func (m *headerMemo) header(c *canonCache, fs []hpack.HeaderField) transport.Header {
+	if m.h != nil && sameFields(m.fields, fs) {
+		return m.h
+	}
+	h := c.header(fs)
+	if len(fs) <= maxMemoFields && headerListSize(fs) <= maxMemoBytes {
+		m.fields = append(m.fields[:0], fs...)
+		m.h = h
+	}
+	return h
+}
+
+func sameFields(a, b []hpack.HeaderField) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Value != b[i].Value {
+			return false
+		}
+	}
+	return true
+}
+
 // wireName returns the HTTP/2 (lower-case) form of a header key.
 func wireName(k string) string {
 	if l, ok := transport.CommonWire(k); ok {

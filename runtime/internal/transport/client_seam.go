@@ -124,7 +124,9 @@ func RoundTripRetrying[C any](ctx context.Context, req *Request, retries int, co
 	}
 }
 
-// Response is the peer's answer on a stream.
+// Response is the peer's answer on a stream. Its Header and Trailer's
+// are read only: a transport may give the same map to many responses
+// (those whose fields are the same).
 type Response struct {
 	Status int
 	Header Header
