@@ -158,8 +158,7 @@ func (c *Client) roundTrip(ctx context.Context, req *transport.Request, waitForR
 	backoff := waitBackoffMin
 	for {
 		resp, err := c.tr.RoundTrip(ctx, req)
-		var ce *transport.ConnectError
-		if err == nil || !waitForReady || !errors.As(err, &ce) || ctx.Err() != nil {
+		if err == nil || !waitForReady || !isConnectError(err) || ctx.Err() != nil {
 			return resp, err
 		}
 		// Jitter of ±20%, as gRPC's connection backoff.
@@ -173,6 +172,14 @@ func (c *Client) roundTrip(ctx context.Context, req *transport.Request, waitForR
 		}
 		backoff = min(backoff*8/5, waitBackoffMax)
 	}
+}
+
+// isConnectError reports whether err says no connection could be made.
+// (Its own function: the target of errors.As escapes to the heap, which
+// roundTrip's successful calls should not pay for.)
+func isConnectError(err error) bool {
+	var ce *transport.ConnectError
+	return errors.As(err, &ce)
 }
 
 // WaitForReady's backoff between attempts to connect.
