@@ -5,7 +5,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/parleyrpc/parley/mailbox"
 	"github.com/parleyrpc/parley/wire"
@@ -64,7 +63,6 @@ type Conversation[Req, Res any] struct {
 	again       bool        // more arrived while running
 	halfClosed  bool        // OnHalfClose was delivered; owned by the pump
 	doneCalled  bool        // OnDone was delivered; guarded by mu
-	deadline    *time.Timer // guarded by mu
 	over        atomic.Bool // the call is over: OnDone is next
 	started     atomic.Bool // detached from open's goroutine: cleanup is up to the call
 	cleanupOnce sync.Once
@@ -197,14 +195,9 @@ func (c *Conversation[Req, Res]) detach() {
 	// costs an idle conversation no context watcher and no channel.
 	// This watch takes over serve's (cleanup cancels the call's context).
 	ss.st.OnCancel(c.ctxDone)
-	c.mu.Lock()
 	if !ss.deadline.IsZero() {
-		c.deadline = time.AfterFunc(time.Until(ss.deadline), func() {
-			<-ss.ctx.Done() // its own timer, due at the same instant
-			c.ctxDone()
-		})
+		ss.cctx.setOnDeadline(c.ctxDone)
 	}
-	c.mu.Unlock()
 	c.reader.start(ss.st.Body())
 	if _, ended := ss.out.End(); ended {
 		c.cleanup() // finished by another goroutine meanwhile
@@ -259,13 +252,7 @@ func (c *Conversation[Req, Res]) ctxDone() {
 func (c *Conversation[Req, Res]) cleanup() {
 	c.cleanupOnce.Do(func() {
 		ss := c.ss
-		c.mu.Lock()
-		deadline := c.deadline
-		c.mu.Unlock()
 		ss.st.OnCancel(nil)
-		if deadline != nil {
-			deadline.Stop()
-		}
 		ss.cancel() // ends a decoding goroutine blocked on a full mailbox
 		_ = ss.st.Body().Close()
 		c.reader.stop()

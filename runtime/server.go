@@ -449,16 +449,8 @@ func (s *Server) serve(ss *serverCore, md *methodDesc) {
 	// framer transport making that context at all (LazyContext).
 	// One context value, the call itself, carries the metadata and peer
 	// that IncomingMetadata and PeerFromContext return.
-	ctx := context.WithValue(transport.ContextValues(st), serverStreamKey{}, ss)
-	if !ss.deadline.IsZero() {
-		ss.ctx, ss.cancel = context.WithDeadline(ctx, ss.deadline)
-		// Whatever the handler does, and whether or not the client grants
-		// the window to send the response, the stream and all it holds
-		// are released shortly after the deadline.
-		st.SetDeadline(ss.deadline.Add(deadlineGrace))
-	} else {
-		ss.ctx, ss.cancel = context.WithCancel(ctx)
-	}
+	ss.cctx.init(ss, transport.ContextValues(st))
+	ss.ctx = &ss.cctx
 	st.OnCancel(func() {
 		if !ss.resetNearDeadline() {
 			ss.cancel()

@@ -29,8 +29,8 @@ type serverCore struct {
 	reqComp  wire.Compressor // decompresses requests; fixed before the handler starts
 	md       requestMetadata // request metadata; set before the handler starts
 	peer     Peer
-	ctx      context.Context // the handler's context
-	cancel   context.CancelFunc
+	ctx      context.Context // the handler's context: &cctx
+	cctx     callCtx
 	deadline time.Time // from grpc-timeout; zero if none
 
 	// accepts lists the encodings the client's grpc-accept-encoding
@@ -73,6 +73,9 @@ type serverCore struct {
 }
 
 func endWith(err error) mailbox.End { return mailbox.End{Err: err} }
+
+// cancel ends the handler's context, if it has not ended.
+func (ss *serverCore) cancel() { ss.cctx.cancel() }
 
 // Context implements ServerConn.
 func (ss *serverCore) Context() context.Context { return ss.ctx }

@@ -206,6 +206,56 @@ func TestServerStreamDeadline(t *testing.T) {
 	}
 }
 
+// TestServerStreamDeadlineNotify: SetDeadlineNotify's one timer calls its
+// func at the deadline, then resets a stream whose response cannot go
+// out (a window of 0) at the backstop; a stream released first has it
+// called never.
+func TestServerStreamDeadlineNotify(t *testing.T) {
+	notified := make(chan time.Time, 2)
+	handlerDone := make(chan struct{}, 2)
+	srv := NewServer(transport.ServerConfig{}, func(s transport.Stream) {
+		defer func() { handlerDone <- struct{}{} }()
+		deadline := time.Now().Add(100 * time.Millisecond)
+		quick := s.RequestHeader().Get("X-Quick") != ""
+		if quick {
+			deadline = time.Now().Add(300 * time.Millisecond)
+		}
+		s.(transport.DeadlineNotifier).SetDeadlineNotify(deadline, deadline.Add(200*time.Millisecond),
+			func() { notified <- time.Now() })
+		s.ResponseHeader().Set("Content-Type", "application/grpc")
+		s.WriteHeader(200)
+		if quick {
+			return // released at once: no notice, no reset
+		}
+		_, _ = s.Write(make([]byte, 100))
+		_ = s.Flush() // queued: the window is 0
+		<-s.Context().Done()
+	})
+	p, _ := dialPeer(t, serveTest(t, srv), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	p.request(1, true, "x-quick", "1")
+	<-handlerDone
+	start := time.Now()
+	p.request(3, true)
+	p.until("RST_STREAM(CANCEL)", isRST(3, http2.ErrCodeCancel))
+	reset := time.Now()
+	select {
+	case at := <-notified:
+		if at.After(reset) {
+			t.Errorf("notified %v after the reset", at.Sub(reset))
+		}
+		if d := reset.Sub(start); d < 250*time.Millisecond {
+			t.Errorf("reset %v after the request, before the backstop", d)
+		}
+	default:
+		t.Fatal("the deadline's func was not called before the reset")
+	}
+	<-handlerDone
+	time.Sleep(400 * time.Millisecond) // past the released stream's deadline
+	if len(notified) != 0 {
+		t.Error("the func of a stream released before its deadline was called")
+	}
+}
+
 // TestServerWindowWaiterReleased: a stream waiting for connection window
 // is forgotten when it is reset, so that nothing keeps it.
 func TestServerWindowWaiterReleased(t *testing.T) {

@@ -1145,6 +1145,11 @@ type serverStream struct {
 	// goroutine may set it (an HTTP handler's write deadline, through
 	// nethttp.ServeStream), hence atomic.
 	deadline atomic.Pointer[time.Timer]
+	// atDeadline and backstop are SetDeadlineNotify's: the timer calls
+	// atDeadline at the call's deadline, then fires again at backstop to
+	// reset the stream. Set before the timer starts.
+	atDeadline func()
+	backstop   time.Time
 
 	// detached is set by Detach: the handler's return leaves the stream
 	// open, and Finish releases it.
@@ -1182,6 +1187,38 @@ func (st *serverStream) SetDeadline(t time.Time) {
 	if old := st.deadline.Swap(next); old != nil {
 		old.Stop()
 	}
+}
+
+// SetDeadlineNotify implements transport.DeadlineNotifier: one timer
+// calls f at deadline and resets the stream at backstop, as SetDeadline's
+// would. Called once, before the first write.
+func (st *serverStream) SetDeadlineNotify(deadline, backstop time.Time, f func()) {
+	st.atDeadline, st.backstop = f, backstop
+	t := time.AfterFunc(time.Until(deadline), st.deadlinePassed)
+	if old := st.deadline.Swap(t); old != nil {
+		old.Stop()
+	}
+}
+
+// deadlinePassed is the timer's func: at the deadline, it calls
+// atDeadline and sets itself for the backstop; at the backstop, it resets
+// the stream. A stream released meanwhile (release took the timer) is
+// left alone.
+func (st *serverStream) deadlinePassed() {
+	t := st.deadline.Load()
+	if t == nil {
+		return
+	}
+	if f := st.atDeadline; f != nil {
+		st.atDeadline = nil // only this timer's goroutine reads it now
+		f()
+		t.Reset(time.Until(st.backstop))
+		if st.deadline.Load() != t { // released meanwhile
+			t.Stop()
+		}
+		return
+	}
+	st.reset(http2.ErrCodeCancel, true)
 }
 
 // Finish implements transport.Stream.

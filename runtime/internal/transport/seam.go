@@ -245,6 +245,16 @@ type Stream interface {
 	SetDeadline(t time.Time)
 }
 
+// DeadlineNotifier is implemented by a Stream whose deadline timer can
+// also serve the call's deadline: the runtime then keeps no timer of its
+// own for it.
+type DeadlineNotifier interface {
+	// SetDeadlineNotify is SetDeadline(backstop), whose timer also
+	// calls f at deadline (before backstop), once, on the timer's
+	// goroutine, unless the stream is released first. f must not block.
+	SetDeadlineNotify(deadline, backstop time.Time, f func())
+}
+
 // Body is the peer's side of a stream: a request body on the server, a
 // response body on the client. Reading it returns flow-control credit to
 // the peer, so not reading it stops the peer (backpressure).
