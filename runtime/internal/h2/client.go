@@ -395,7 +395,16 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 		}
 	}
 	if ctx.Done() != nil {
-		cs.stopCtx = context.AfterFunc(ctx, func() { cs.cancel(ctx.Err()) })
+		if attach == nil && rest == nil {
+			// The request is queued whole: from now on the caller only
+			// waits for the response, in roundTrip (which watches ctx)
+			// and in the body's Read, which watches it too. No need to
+			// register with ctx, a few allocations and a lock of the
+			// caller's context on every unary call.
+			cs.body.watch(ctx, cs)
+		} else {
+			cs.stopCtx = context.AfterFunc(ctx, func() { cs.cancel(ctx.Err()) })
+		}
 	}
 	// A lone call's request is written by its caller, without blocking,
 	// if the writer is idle (writer.claim): waking the writer for it

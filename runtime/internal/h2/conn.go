@@ -1,6 +1,7 @@
 package h2
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -597,6 +598,18 @@ type recvBuf struct {
 	// due. guarded by mu.
 	ended bool
 	win   recvWindow // the stream's; guarded by mu
+	// ctx, if set (watch), is the call's: a Read waiting for data
+	// stops waiting when it ends, and fails the stream (canceler) with
+	// its error. done is ctx.Done(); guarded by mu.
+	ctx      context.Context
+	done     <-chan struct{}
+	canceler interface{ cancel(err error) }
+}
+
+// watch makes Read watch ctx while it waits, and have s cancel the
+// stream when ctx ends; before the first Read.
+func (b *recvBuf) watch(ctx context.Context, s interface{ cancel(err error) }) {
+	b.ctx, b.done, b.canceler = ctx, ctx.Done(), s
 }
 
 func (b *recvBuf) init(c *conn, sid uint32, limit int32) {
@@ -720,9 +733,22 @@ func (b *recvBuf) read(p []byte, wait bool) (int, error) {
 		if b.wake == nil {
 			b.wake = make(chan struct{}, 1)
 		}
-		wake := b.wake
+		wake, done := b.wake, b.done
 		b.mu.Unlock()
-		<-wake
+		if done == nil {
+			<-wake
+		} else {
+			select {
+			case <-wake:
+			case <-done:
+				// The stream ends with ctx's error (canceler), which
+				// this loop returns next; it watches no more.
+				b.canceler.cancel(b.ctx.Err())
+				b.mu.Lock()
+				b.done = nil
+				continue
+			}
+		}
 		b.mu.Lock()
 	}
 	n := copy(p, (*b.buf)[b.r:])

@@ -3,6 +3,7 @@ package h2
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -545,7 +546,8 @@ func TestClientDialDoesNotBlockOthers(t *testing.T) {
 }
 
 // TestClientCreditsAbandonedStreams: response data buffered for streams
-// the client gave up on is credited back to the connection, so a
+// the client gave up on (cancelled, and closed the body as the runtime
+// does when a call returns) is credited back to the connection, so a
 // connection whose calls are cancelled before reading keeps working.
 func TestClientCreditsAbandonedStreams(t *testing.T) {
 	rs := newRawServer(t)
@@ -578,6 +580,7 @@ func TestClientCreditsAbandonedStreams(t *testing.T) {
 			runtime.Gosched()
 		}
 		cancel()
+		r.resp.Body.Close()
 		p.until("RST_STREAM(CANCEL)", isRST(id, http2.ErrCodeCancel))
 	}
 	// Nothing the abandoned streams received is still held against the
@@ -601,6 +604,36 @@ func TestClientCreditsAbandonedStreams(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestClientReadWatchesContext: a unary call's response body, once its
+// headers came, is read by a Read that watches the call's context: when
+// it ends, the Read returns its error and the stream is reset, with no
+// registration with the context (a request queued whole needs none).
+func TestClientReadWatchesContext(t *testing.T) {
+	rs := newRawServer(t)
+	c := newTestClient(t, rs.addr(), transport.ClientConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	ch := roundTrip(ctx, c, []byte("x"))
+	p := rs.accept()
+	p.until("request", isHeaders(1))
+	p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: p.encode(":status", "200"), EndHeaders: true}))
+	p.check(p.fr.WriteData(1, false, []byte("part")))
+	p.flush()
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.resp.Body.Close()
+	if cs := (*clientStream)(r.resp.Body.(*clientBody)); cs.stopCtx != nil {
+		t.Error("a unary call with its request queued whole registered with its context")
+	}
+	got, err := io.ReadAll(r.resp.Body) // "part", then waits
+	if string(got) != "part" || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read %q, %v; want \"part\", then DeadlineExceeded", got, err)
+	}
+	p.until("RST_STREAM(CANCEL)", isRST(1, http2.ErrCodeCancel))
 }
 
 func buffered(r *transport.Response) int {
