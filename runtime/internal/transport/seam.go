@@ -252,6 +252,7 @@ type DeadlineNotifier interface {
 	// SetDeadlineNotify is SetDeadline(backstop), whose timer also
 	// calls f at deadline (before backstop), once, on the timer's
 	// goroutine, unless the stream is released first. f must not block.
+	// A stream's deadline is set by one of the two, once.
 	SetDeadlineNotify(deadline, backstop time.Time, f func())
 }
 
