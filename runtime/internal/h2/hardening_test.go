@@ -762,3 +762,32 @@ func TestServerIgnoresDataAfterItsReset(t *testing.T) {
 		}
 	})
 }
+
+// TestPushAfterCloseTakesNoConnLock: a stream that ends pushes its last
+// frames with conn.mu held (sendData's last); if the connection closed
+// since it took its window, the writer drops them, and must not take
+// conn.mu to do it (it deadlocked so once, found by goleak).
+func TestPushAfterCloseTakesNoConnLock(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := newConn(a, 65535)
+	var s sendState
+	s.init(c, 1)
+	c.close(errors.New("gone"))
+	buf := getBuf(5)
+	c.mu.Lock()
+	pushed := make(chan struct{})
+	go func() {
+		c.w.push(item{kind: itemData, sid: 1, data: (*buf)[:5], buf: buf, end: true, s: &s})
+		close(pushed)
+	}()
+	select {
+	case <-pushed:
+	case <-time.After(5 * time.Second):
+		c.mu.Unlock()
+		<-pushed
+		t.Fatal("push on a closed connection waited for conn.mu")
+	}
+	c.mu.Unlock()
+}

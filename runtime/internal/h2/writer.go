@@ -142,9 +142,15 @@ func (w *writer) push(items ...item) {
 	w.mu.Lock()
 	if w.closing {
 		w.mu.Unlock()
+		// The connection is closed (closing is set only then, by
+		// shutdown): its windows and queue allowances count no more, so
+		// the items only give back their buffers. The caller may hold
+		// conn.mu (sendData's last), which drop would take again.
 		for i := range items {
 			w.uncount(&items[i])
-			w.drop(&items[i])
+			if items[i].kind == itemData {
+				putBuf(items[i].buf)
+			}
 		}
 		return
 	}
