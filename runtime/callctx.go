@@ -22,9 +22,8 @@ import (
 // start a goroutine each. It lives in its serverCore: making it
 // allocates nothing, and its Done channel is made only if asked for.
 type callCtx struct {
-	ss       *serverCore
-	values   context.Context // the stream's: never done
-	deadline time.Time       // zero if none
+	ss     *serverCore     // its deadline (zero if none) is the context's
+	values context.Context // the stream's: never done
 
 	mu         sync.Mutex
 	done       chan struct{} // made by Done, or closedChan if the context ended first
@@ -55,17 +54,18 @@ var closedChan = func() chan struct{} {
 // the handler does, and whether or not the client grants the window to
 // send the response, the stream and all it holds are released by then.
 func (c *callCtx) init(ss *serverCore, values context.Context) {
-	c.ss, c.values, c.deadline = ss, values, ss.deadline
-	if c.deadline.IsZero() {
+	c.ss, c.values = ss, values
+	deadline := ss.deadline
+	if deadline.IsZero() {
 		return
 	}
-	backstop := c.deadline.Add(deadlineGrace)
+	backstop := deadline.Add(deadlineGrace)
 	if dn, ok := ss.st.(transport.DeadlineNotifier); ok {
-		dn.SetDeadlineNotify(c.deadline, backstop, c.deadlinePassed)
+		dn.SetDeadlineNotify(deadline, backstop, c.deadlinePassed)
 		return
 	}
 	c.mu.Lock()
-	c.timer = time.AfterFunc(time.Until(c.deadline), c.deadlinePassed)
+	c.timer = time.AfterFunc(time.Until(deadline), c.deadlinePassed)
 	c.mu.Unlock()
 	ss.st.SetDeadline(backstop)
 }
@@ -132,7 +132,7 @@ func (c *callCtx) setOnDeadline(f func()) {
 }
 
 // Deadline implements context.Context.
-func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+func (c *callCtx) Deadline() (time.Time, bool) { return c.ss.deadline, !c.ss.deadline.IsZero() }
 
 // Done implements context.Context.
 func (c *callCtx) Done() <-chan struct{} {

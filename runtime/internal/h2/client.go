@@ -401,7 +401,8 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 			// and in the body's Read, which watches it too. No need to
 			// register with ctx, a few allocations and a lock of the
 			// caller's context on every unary call.
-			cs.body.watch(ctx, cs)
+			cs.ctx = ctx
+			cs.body.watch(cs)
 		} else {
 			cs.stopCtx = context.AfterFunc(ctx, func() { cs.cancel(ctx.Err()) })
 		}
@@ -676,8 +677,9 @@ type clientStream struct {
 	id       uint32
 	send     sendState
 	body     recvBuf
-	hdrReady chan struct{} // closed once the headers arrived or err is set
-	stopCtx  func() bool   // stops the context watch
+	hdrReady chan struct{}   // closed once the headers arrived or err is set
+	stopCtx  func() bool     // stops the context watch
+	ctx      context.Context // the call's, if its body's reads watch it (recvBuf.watch)
 
 	// Written by the reader goroutine (err: under conn.mu) before
 	// hdrReady is closed, or trailer before body is finished.
@@ -695,6 +697,9 @@ type clientStream struct {
 }
 
 func (cs *clientStream) getTrailer() transport.Header { return cs.trailer }
+
+// callCtx implements ctxWatcher.
+func (cs *clientStream) callCtx() context.Context { return cs.ctx }
 
 // removeLocked takes cs out of the connection's streams. conn.mu held.
 func (cc *clientConn) removeLocked(cs *clientStream) {

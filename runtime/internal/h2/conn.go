@@ -598,19 +598,22 @@ type recvBuf struct {
 	// due. guarded by mu.
 	ended bool
 	win   recvWindow // the stream's; guarded by mu
-	// ctx, if set (watch), is the call's: a Read waiting for data
-	// stops waiting when it ends, and fails the stream (canceler) with
-	// its error. done is ctx.Done(); guarded by mu.
-	ctx      context.Context
-	done     <-chan struct{}
-	canceler interface{ cancel(err error) }
+	// watcher, if set (watch), is the stream whose call's context a
+	// Read waiting for data watches: when the context ends, the Read
+	// has the stream cancelled with its error, and watches no more.
+	// Guarded by mu.
+	watcher ctxWatcher
 }
 
-// watch makes Read watch ctx while it waits, and have s cancel the
-// stream when ctx ends; before the first Read.
-func (b *recvBuf) watch(ctx context.Context, s interface{ cancel(err error) }) {
-	b.ctx, b.done, b.canceler = ctx, ctx.Done(), s
+// ctxWatcher is a stream whose reads watch its call's context.
+type ctxWatcher interface {
+	callCtx() context.Context
+	cancel(err error)
 }
+
+// watch makes Read watch s's context while it waits; before the first
+// Read.
+func (b *recvBuf) watch(s ctxWatcher) { b.watcher = s }
 
 func (b *recvBuf) init(c *conn, sid uint32, limit int32) {
 	b.c, b.sid = c, sid
@@ -733,19 +736,20 @@ func (b *recvBuf) read(p []byte, wait bool) (int, error) {
 		if b.wake == nil {
 			b.wake = make(chan struct{}, 1)
 		}
-		wake, done := b.wake, b.done
+		wake, w := b.wake, b.watcher
 		b.mu.Unlock()
-		if done == nil {
+		if w == nil {
 			<-wake
 		} else {
+			ctx := w.callCtx()
 			select {
 			case <-wake:
-			case <-done:
-				// The stream ends with ctx's error (canceler), which
-				// this loop returns next; it watches no more.
-				b.canceler.cancel(b.ctx.Err())
+			case <-ctx.Done():
+				// The stream ends with ctx's error, which this loop
+				// returns next.
+				w.cancel(ctx.Err())
 				b.mu.Lock()
-				b.done = nil
+				b.watcher = nil
 				continue
 			}
 		}

@@ -1112,19 +1112,16 @@ func (sc *serverConn) onSettings(f *http2.SettingsFrame) error {
 // below are owned that way: they need no lock of their own.
 type serverStream struct {
 	sc   *serverConn
-	id   uint32
 	send sendState
 	body recvBuf
 	// ctx is made by the first call of Context, with cancel; both
-	// guarded by conn.mu, and hasCtx set once they are. ended is set when
-	// it is to be cancelled (release, cancelled), made or not: a caller
-	// that needs only its values and whether it has ended
+	// guarded by conn.mu, and hasCtx (below) set once they are. ended
+	// is set when it is to be cancelled (release, cancelled), made or
+	// not: a caller that needs only its values and whether it has ended
 	// (transport.LazyContext) costs the stream no context and the
 	// connection no registration, and its end takes no lock.
 	ctx    context.Context
 	cancel context.CancelFunc
-	hasCtx atomic.Bool
-	ended  atomic.Bool
 
 	// The request; read-only once the handler starts.
 	method, path, authority string
@@ -1136,28 +1133,29 @@ type serverStream struct {
 	contentLength int64 // declared content-length, or -1
 	received      int64 // DATA bytes received
 
-	// Guarded by conn.mu.
-	remoteDone bool // END_STREAM received, or the stream was reset
-	localDone  bool // END_STREAM queued, or the stream was reset
+	// The stream's id and flags, side by side so that they share words.
+	id         uint32
+	remoteDone bool // END_STREAM received, or the stream was reset; guarded by conn.mu
+	localDone  bool // END_STREAM queued, or the stream was reset; guarded by conn.mu
+	// inline is set when the handler runs on the reader goroutine
+	// (serveInline), before it starts.
+	inline bool
+	hasCtx atomic.Bool // see ctx
+	ended  atomic.Bool // see ctx
+	// detached is set by Detach: the handler's return leaves the stream
+	// open, and Finish releases it.
+	detached atomic.Bool
 
 	// deadline resets the stream if it is still open when it fires
 	// (SetDeadline); stopped by release once the handler is done. Any
 	// goroutine may set it (an HTTP handler's write deadline, through
 	// nethttp.ServeStream), hence atomic.
 	deadline atomic.Pointer[time.Timer]
-	// atDeadline and backstop are SetDeadlineNotify's: the timer calls
-	// atDeadline at the call's deadline, then fires again at backstop to
-	// reset the stream. Set before the timer starts.
+	// atDeadline and grace are SetDeadlineNotify's: the timer calls
+	// atDeadline at the call's deadline, then fires again grace later
+	// (at the backstop) to reset the stream. Set before the timer starts.
 	atDeadline func()
-	backstop   time.Time
-
-	// detached is set by Detach: the handler's return leaves the stream
-	// open, and Finish releases it.
-	detached atomic.Bool
-
-	// inline is set when the handler runs on the reader goroutine
-	// (serveInline), before it starts.
-	inline bool
+	grace      time.Duration
 
 	// onCancel is OnCancel's func; guarded by conn.mu.
 	onCancel func()
@@ -1193,7 +1191,7 @@ func (st *serverStream) SetDeadline(t time.Time) {
 // calls f at deadline and resets the stream at backstop, as SetDeadline's
 // would. Called once, before the first write.
 func (st *serverStream) SetDeadlineNotify(deadline, backstop time.Time, f func()) {
-	st.atDeadline, st.backstop = f, backstop
+	st.atDeadline, st.grace = f, backstop.Sub(deadline)
 	t := time.AfterFunc(time.Until(deadline), st.deadlinePassed)
 	if old := st.deadline.Swap(t); old != nil {
 		old.Stop()
@@ -1212,7 +1210,7 @@ func (st *serverStream) deadlinePassed() {
 	if f := st.atDeadline; f != nil {
 		st.atDeadline = nil // only this timer's goroutine reads it now
 		f()
-		t.Reset(time.Until(st.backstop))
+		t.Reset(st.grace)
 		if st.deadline.Load() != t { // released meanwhile
 			t.Stop()
 		}
