@@ -194,9 +194,10 @@ func (c *Conversation[Req, Res]) detach() {
 	// (requestsEnded). Watching those rather than the contexts themselves
 	// costs an idle conversation no context watcher and no channel.
 	// This watch takes over serve's (cleanup cancels the call's context).
-	ss.st.OnCancel(c.ctxDone)
+	ctxDone := c.ctxDone // one func value for both
+	ss.st.OnCancel(ctxDone)
 	if !ss.deadline.IsZero() {
-		ss.cctx.setOnDeadline(c.ctxDone)
+		ss.cctx.setOnDeadline(ctxDone)
 	}
 	c.reader.start(ss.st.Body())
 	if _, ended := ss.out.End(); ended {
