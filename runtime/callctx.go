@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleyrpc/parley/runtime/internal/afterfunc"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 )
 
@@ -26,18 +27,11 @@ type callCtx struct {
 	values context.Context // the stream's: never done
 
 	mu         sync.Mutex
-	done       chan struct{} // made by Done, or closedChan if the context ended first
-	err        error         // why it ended; nil while it has not
-	after      *afterCall    // the funcs to call when it ends (AfterFunc), newest first
-	timer      *time.Timer   // the deadline's, where the transport has none for it
-	onDeadline func()        // see setOnDeadline
-}
-
-// afterCall is one func registered with callCtx.AfterFunc, in a list
-// guarded by callCtx.mu.
-type afterCall struct {
-	f          func()
-	prev, next *afterCall
+	done       chan struct{}  // made by Done, or closedChan if the context ended first
+	err        error          // why it ended; nil while it has not
+	after      afterfunc.List // the funcs to call when it ends (AfterFunc)
+	timer      *time.Timer    // the deadline's, where the transport has none for it
+	onDeadline func()         // see setOnDeadline
 }
 
 // closedChan is the Done channel of a callCtx that ended before anyone
@@ -101,15 +95,11 @@ func (c *callCtx) end(err error) {
 	} else {
 		close(c.done)
 	}
-	e := c.after
-	c.after = nil
+	pending := c.after.End()
 	onDeadline := c.onDeadline
 	c.onDeadline = nil
 	c.mu.Unlock()
-	// The list is this goroutine's now: stop, seeing err set, leaves it.
-	for ; e != nil; e = e.next {
-		e.f()
-	}
+	pending.Call()
 	if onDeadline != nil && err == context.DeadlineExceeded {
 		onDeadline()
 	}
@@ -169,33 +159,5 @@ func (c *callCtx) String() string { return "parley.callCtx(" + c.ss.method + ")"
 // goroutine to watch Done: the funcs they register are a derived
 // context's cancel, which calls no user code in line.
 func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		go f()
-		return func() bool { return false }
-	}
-	e := &afterCall{f: f, next: c.after}
-	if c.after != nil {
-		c.after.prev = e
-	}
-	c.after = e
-	c.mu.Unlock()
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.err != nil || e.f == nil { // err first: end owns the list then
-			return false
-		}
-		if e.prev != nil {
-			e.prev.next = e.next
-		} else {
-			c.after = e.next
-		}
-		if e.next != nil {
-			e.next.prev = e.prev
-		}
-		e.f, e.prev, e.next = nil, nil, nil
-		return true
-	}
+	return c.after.Add(&c.mu, f)
 }

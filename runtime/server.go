@@ -446,9 +446,9 @@ func (s *Server) serve(ss *serverCore, md *methodDesc) {
 	// fires resets the stream at about the moment the server's own timer
 	// fires, and the handler should see DeadlineExceeded, not Canceled.
 	// So it takes only the stream context's values, which spares the
-	// framer transport making that context at all (LazyContext).
-	// One context value, the call itself, carries the metadata and peer
-	// that IncomingMetadata and PeerFromContext return.
+	// framer transport making that context at all (LazyContext), and
+	// adds one, the call itself (callCtx.Value), which carries the
+	// metadata and peer that IncomingMetadata and PeerFromContext return.
 	ss.cctx.init(ss, transport.ContextValues(st))
 	ss.ctx = &ss.cctx
 	st.OnCancel(func() {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/parleyrpc/parley/runtime/internal/afterfunc"
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 )
 
@@ -187,15 +188,14 @@ type serverConn struct {
 	// base is the context the connection is served with; connCtx{sc},
 	// done when the connection closes, is the parent of every stream's
 	// context.
-	base        context.Context
-	values      context.Context // context.WithoutCancel(base): the streams' ContextValues
-	ctxMu       sync.Mutex      // guards after and afterClosed
-	after       *afterClose     // what to call when the connection closes (connCtx.AfterFunc)
-	afterClosed bool            // after has been called
-	remoteAddr  string
-	tlsState    *tls.ConnectionState
-	maxStreams  uint32
-	streamWin   int32
+	base       context.Context
+	values     context.Context // context.WithoutCancel(base): the streams' ContextValues
+	ctxMu      sync.Mutex      // guards after
+	after      afterfunc.List  // what to call when the connection closes (connCtx.AfterFunc)
+	remoteAddr string
+	tlsState   *tls.ConnectionState
+	maxStreams uint32
+	streamWin  int32
 	// headerBudget bounds the header list sizes (RFC 9113, 6.5.2: names,
 	// values and 32 bytes a field) of a connection's open streams
 	// together; a stream past it is refused.

@@ -598,7 +598,7 @@ func TestServerStreamContexts(t *testing.T) {
 		defer s.mu.Unlock()
 		for sc := range s.conns {
 			sc.ctxMu.Lock()
-			left := sc.after != nil
+			left := !sc.after.Empty()
 			sc.ctxMu.Unlock()
 			if left {
 				return false
@@ -706,7 +706,7 @@ func TestServerStreamLazyContext(t *testing.T) {
 	}
 	sc := one.st.(*serverStream).sc
 	sc.ctxMu.Lock()
-	registered := sc.after != nil
+	registered := !sc.after.Empty()
 	sc.ctxMu.Unlock()
 	if registered {
 		t.Fatal("streams whose contexts were not asked for registered with their connection")
