@@ -59,8 +59,10 @@ func (p *idlePeriod) lengthen() { *p = idlePeriod(min(2*p.get(), bufferIdle)) }
 // Reader goroutine.
 type idleReader struct {
 	nc      net.Conn
-	buf     *[]byte // nil while idle
-	r, w    int     // unread bytes are (*buf)[r:w]
+	sock    *directConn // reads nc's socket directly (readSocket), if not nil
+	sockSet bool        // sock is as it will stay
+	buf     *[]byte     // nil while idle
+	r, w    int         // unread bytes are (*buf)[r:w]
 	armed   bool
 	armedAt time.Time // when the read deadline was last pushed back
 	period  idlePeriod
@@ -156,7 +158,7 @@ func (b *idleReader) fill() error {
 			b.armedAt = now
 			_ = b.nc.SetReadDeadline(now.Add(idle))
 		}
-		n, err := b.nc.Read(*b.buf)
+		n, err := b.read(*b.buf)
 		if n > 0 {
 			b.w = n
 			b.grow()
@@ -175,7 +177,7 @@ func (b *idleReader) fill() error {
 	}
 	if b.armed {
 		// Idle and unable to park: wait without a buffer.
-		n, err := b.nc.Read(b.first[:])
+		n, err := b.read(b.first[:])
 		if n == 0 {
 			return err
 		}
@@ -186,13 +188,26 @@ func (b *idleReader) fill() error {
 	if b.buf == nil {
 		b.buf = getBuf(readBufferStart)
 	}
-	n, err := b.nc.Read(*b.buf)
+	n, err := b.read(*b.buf)
 	if n == 0 {
 		return err
 	}
 	b.w = n
 	b.grow()
 	return nil
+}
+
+// read reads the socket into p.
+func (b *idleReader) read(p []byte) (int, error) {
+	if !b.sockSet {
+		var retry bool
+		b.sock, retry = readSocket(b.nc)
+		b.sockSet = !retry
+	}
+	if b.sock != nil {
+		return b.sock.read(p)
+	}
+	return b.nc.Read(p)
 }
 
 // grow swaps a buffer that the last read filled for a full-size one, with

@@ -1,0 +1,47 @@
+//go:build linux && !race
+
+package h2
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// sysRead and sysWrite are read(2) and write(2) on a non-blocking socket,
+// made without telling the scheduler (syscall.RawSyscall): they return at
+// once, data or EAGAIN, so the thread need not give up its P. Telling it
+// (syscall.Read) costs the call more than the work when the rest of the
+// process is idle: entering the call then wakes the runtime's monitor
+// thread from its sleep, a futex wake and, once it finds nothing to do, a
+// futex wait, on every read and write of a connection that is not busy.
+// Race builds use sysio_unix.go instead, whose calls the race detector
+// sees.
+func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e != syscall.EINTR {
+			if e != 0 {
+				return 0, e
+			}
+			return int(n), 0
+		}
+	}
+}
+
+func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e != syscall.EINTR {
+			if e != 0 {
+				return 0, e
+			}
+			return int(n), 0
+		}
+	}
+}
