@@ -11,11 +11,11 @@ import (
 )
 
 // directConn reads or writes a TCP or Unix socket through its
-// syscall.RawConn, with sysRead and sysWrite: the socket's deadlines and
-// Go's netpoller still apply, as for net.Conn's own Read and Write. One
-// is used by one goroutine at a time: the writer's by whoever writes for
-// the writer (writer.writeNow, drainClaimed, the writer goroutine), the
-// reader's by the connection's reader.
+// syscall.RawConn: a write without waiting (write), or a read with
+// sysRead, for which the socket's deadlines and Go's netpoller still
+// apply, as for net.Conn's own Read. One is used by one goroutine at a
+// time: the writer's by whoever writes for the writer (writer.writeNow,
+// drainClaimed), the reader's by the connection's reader.
 type directConn struct {
 	raw syscall.RawConn
 	nc  net.Conn // for the addresses in errors
@@ -26,7 +26,7 @@ type directConn struct {
 	// The operations, each made on its first use so that no later one
 	// allocates (a connection reads with one directConn and writes with
 	// another).
-	attemptFn, writeFn, readFn func(fd uintptr) bool
+	attemptFn, readFn func(fd uintptr) bool
 }
 
 // newDirectConn returns a directConn for nc's socket, or nil where the
@@ -67,7 +67,8 @@ func readSocket(nc net.Conn) (d *directConn, retry bool) {
 }
 
 func (d *directConn) attempt(fd uintptr) bool {
-	d.n, _ = sysWrite(fd, d.p)
+	n, _ := syscall.Write(int(fd), d.p)
+	d.n = max(n, 0)
 	return true // done, whether it wrote or would have blocked
 }
 
@@ -84,38 +85,6 @@ func (d *directConn) write(p []byte) int {
 	}
 	d.p = nil
 	return d.n
-}
-
-func (d *directConn) writeSome(fd uintptr) bool {
-	for len(d.p) > 0 {
-		n, e := sysWrite(fd, d.p)
-		if e == syscall.EAGAIN {
-			return false // the poller waits for room, or the deadline
-		}
-		if e != 0 {
-			d.errno = e
-			return true
-		}
-		d.n += n
-		d.p = d.p[n:]
-	}
-	return true
-}
-
-// writeAll writes all of p, waiting for the socket as net.Conn's Write
-// does.
-func (d *directConn) writeAll(p []byte) (int, error) {
-	if d.writeFn == nil {
-		d.writeFn = d.writeSome
-	}
-	d.p, d.n, d.errno = p, 0, 0
-	err := d.raw.Write(d.writeFn)
-	n, errno := d.n, d.errno
-	d.p = nil
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("write", errno)
-	}
-	return n, d.opError("write", err)
 }
 
 func (d *directConn) readSome(fd uintptr) bool {
