@@ -10,7 +10,7 @@ FUZZTIME  ?= 30s
 
 ## test: gofmt, go vet, staticcheck and the race-enabled tests of every
 ## module; then the transport's and interop's tests again without -race,
-## which is the build that reads sockets with raw syscalls.
+## which is the build that reads and writes sockets with raw syscalls.
 test: fmt-check vet lint unit
 
 fmt-check:
@@ -31,7 +31,7 @@ unit:
 	@for m in $(MODULES); do echo "go test -race ($$m)"; (cd $$m && $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; done
 	@echo "go test -race -tags parleydebug (runtime streaming tests, with ownership checks)"
 	@$(GO) test -race -count=1 -tags parleydebug -run 'Bidi|Stream|Deadline|Interceptor|Credit' ./runtime
-	@echo "go test without -race (the transport's raw socket reads, which race builds replace)"
+	@echo "go test without -race (the transport's raw socket reads and writes, which race builds replace)"
 	@$(GO) test -count=1 ./runtime/... ./web && (cd interop && $(GO) test -count=1 .)
 
 ## fuzz: run every fuzz target for FUZZTIME each.

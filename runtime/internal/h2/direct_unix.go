@@ -11,11 +11,13 @@ import (
 )
 
 // directConn reads or writes a TCP or Unix socket through its
-// syscall.RawConn: a write without waiting (write), or a read with
-// sysRead, for which the socket's deadlines and Go's netpoller still
-// apply, as for net.Conn's own Read. One is used by one goroutine at a
-// time: the writer's by whoever writes for the writer (writer.writeNow,
-// drainClaimed), the reader's by the connection's reader.
+// syscall.RawConn: a write without waiting (write), or a write or read
+// that waits (writeAll with sysWrite, read with sysRead), for which the
+// socket's deadlines and Go's netpoller still apply, as for net.Conn's
+// own Write and Read. One is used by one goroutine at a time: the
+// writer's by whoever writes for the writer (writer.writeNow,
+// drainClaimed, the writer goroutine), the reader's by the connection's
+// reader.
 type directConn struct {
 	raw syscall.RawConn
 	nc  net.Conn // for the addresses in errors
@@ -26,7 +28,7 @@ type directConn struct {
 	// The operations, each made on its first use so that no later one
 	// allocates (a connection reads with one directConn and writes with
 	// another).
-	attemptFn, readFn func(fd uintptr) bool
+	attemptFn, writeFn, readFn func(fd uintptr) bool
 }
 
 // newDirectConn returns a directConn for nc's socket, or nil where the
@@ -85,6 +87,38 @@ func (d *directConn) write(p []byte) int {
 	}
 	d.p = nil
 	return d.n
+}
+
+func (d *directConn) writeSome(fd uintptr) bool {
+	for len(d.p) > 0 {
+		n, e := sysWrite(fd, d.p)
+		if e == syscall.EAGAIN {
+			return false // the poller waits for room, or the deadline
+		}
+		if e != 0 {
+			d.errno = e
+			return true
+		}
+		d.n += n
+		d.p = d.p[n:]
+	}
+	return true
+}
+
+// writeAll writes all of p, waiting for the socket as net.Conn's Write
+// does.
+func (d *directConn) writeAll(p []byte) (int, error) {
+	if d.writeFn == nil {
+		d.writeFn = d.writeSome
+	}
+	d.p, d.n, d.errno = p, 0, 0
+	err := d.raw.Write(d.writeFn)
+	n, errno := d.n, d.errno
+	d.p = nil
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError("write", errno)
+	}
+	return n, d.opError("write", err)
 }
 
 func (d *directConn) readSome(fd uintptr) bool {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,6 +117,61 @@ func TestDirectConnRead(t *testing.T) {
 	}
 }
 
+// TestDirectConnWriteAll writes a socket through directConn as net.Conn
+// would: more than the socket takes at once, waiting for the reader to
+// make room; until the write deadline with a peer that does not read,
+// having written what the socket took; and, to a peer gone, an error of
+// net.Conn's form.
+func TestDirectConnWriteAll(t *testing.T) {
+	a, b := tcpPair(t)
+	w := newDirectConn(a)
+	big := bytes.Repeat([]byte("fedcba9876543210"), 1<<18) // 4 MiB
+	got := make(chan []byte, 1)
+	go func() {
+		all, _ := io.ReadAll(io.LimitReader(b, int64(len(big))))
+		got <- all
+	}()
+	if n, err := w.writeAll(big); n != len(big) || err != nil {
+		t.Fatalf("writeAll of %d bytes = %d, %v", len(big), n, err)
+	}
+	if !bytes.Equal(<-got, big) {
+		t.Fatal("bytes read differ from bytes written")
+	}
+
+	// Nobody reads b now: the socket fills, and the deadline ends the
+	// write.
+	_ = a.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	huge := make([]byte, 64<<20)
+	n, err := w.writeAll(huge)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("writeAll to a peer that does not read = %d, %v; want os.ErrDeadlineExceeded", n, err)
+	}
+	if n <= 0 || n >= len(huge) {
+		t.Fatalf("writeAll wrote %d of %d bytes before its deadline; want some, not all", n, len(huge))
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "write" {
+		t.Fatalf("writeAll past its deadline: %#v, want a *net.OpError for write", err)
+	}
+	_ = a.SetWriteDeadline(time.Time{})
+
+	// The peer goes: writing fails, soon, with EPIPE or ECONNRESET.
+	b.Close()
+	var werr error
+	for range 100 {
+		if _, werr = w.writeAll([]byte("x")); werr != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
+		t.Fatalf("writeAll to a closed peer = %v, want EPIPE or ECONNRESET", werr)
+	}
+	if !errors.As(werr, &oe) || oe.Op != "write" {
+		t.Fatalf("writeAll to a closed peer: %#v, want a *net.OpError for write", werr)
+	}
+}
+
 // TestReadSocketOnlyForSockets: TLS, and any other net.Conn whose bytes
 // are not its socket's, is read through net.Conn; a connection replaying
 // bytes it read first is read directly once they are consumed.
@@ -154,8 +210,8 @@ func (c *socketLater) Socket() net.Conn {
 	return c.Conn
 }
 
-// TestConnsUseSocketsDirectly: over loopback TCP both ends read their
-// sockets through directConn, and a body large enough to need many
+// TestConnsUseSocketsDirectly: over loopback TCP both ends read and write
+// their sockets through directConn, and a body large enough to need many
 // reads, writes and window updates comes back whole.
 func TestConnsUseSocketsDirectly(t *testing.T) {
 	srv := NewServer(transport.ServerConfig{}, echoHandler)

@@ -506,13 +506,21 @@ func (s sockWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if len(w.stash) > 0 {
-		if _, err := w.nc.Write(w.stash); err != nil {
+		if _, err := w.writeSocket(w.stash); err != nil {
 			return 0, err
 		}
 		w.stash = nil
 	}
 	if len(p) == 0 {
 		return 0, nil
+	}
+	return w.writeSocket(p)
+}
+
+// writeSocket writes all of p to the connection.
+func (w *writer) writeSocket(p []byte) (int, error) {
+	if w.direct != nil {
+		return w.direct.writeAll(p)
 	}
 	return w.nc.Write(p)
 }
