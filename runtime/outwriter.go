@@ -56,6 +56,9 @@ type outWriter struct {
 // writes what it can: with wait, blocking while out is full, in count or
 // bytes, until ctx ends; without, failing with mailbox.ErrFull instead.
 func (o *outWriter) send(ctx context.Context, f []byte, wait bool) error {
+	if o.sendUnqueued(f) {
+		return nil
+	}
 	if err := o.admit(ctx, len(f), wait); err != nil {
 		return err
 	}
@@ -71,6 +74,41 @@ func (o *outWriter) send(ctx context.Context, f []byte, wait bool) error {
 	}
 	o.flush()
 	return nil
+}
+
+// sendUnqueued writes the framed message f without queueing it in out, if
+// nothing is queued or held before it and no goroutine is writing: it
+// reports whether it took f (written, or held for flow control with a
+// goroutine to write it, as writeLocked does). A call that sends as it
+// goes, and is not held back by flow control, so never touches its
+// mailbox's channel, which is then never made: an idle conversation
+// does not keep one, and a message skips a channel send and receive.
+func (o *outWriter) sendUnqueued(f []byte) bool {
+	if f == nil || !o.attached.Load() || o.out.Len() > 0 || !o.mu.TryLock() {
+		return false
+	}
+	// Checked again with mu held: a message queued before this one is
+	// written first, by the slow path.
+	if o.hasHeld || o.stopped || o.out.Len() > 0 {
+		o.mu.Unlock()
+		return false
+	}
+	if _, closed := o.out.End(); closed {
+		o.mu.Unlock()
+		return false // Send reports it
+	}
+	sent, err := o.to.tryWrite(f)
+	switch {
+	case err != nil:
+		o.fail()
+	case !sent:
+		o.held, o.hasHeld = f, true
+		go o.writeBlocked()
+		return true
+	}
+	o.mu.Unlock()
+	o.flush() // what other senders queued meanwhile
+	return true
 }
 
 // admit counts n bytes into out, waiting (with wait) while that would take
