@@ -328,7 +328,7 @@ func runClientCall[Res any](cs *clientCore, in *mailbox.Mailbox[*Res], req *tran
 		codec: cs.c.codec,
 		in:    in,
 		ctx:   cs.ctx,
-		end: func(err error) {
+		owner: endFunc[Res](func(err error) {
 			var status error
 			var trailer wire.Metadata
 			if err == io.EOF {
@@ -344,7 +344,7 @@ func runClientCall[Res any](cs *clientCore, in *mailbox.Mailbox[*Res], req *tran
 				return
 			}
 			cs.endCall(in, status, trailer)
-		},
+		}),
 	}
 	reader.start(resp.Body)
 }

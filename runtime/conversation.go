@@ -56,6 +56,14 @@ type Conversation[Req, Res any] struct {
 	n     int // requests delivered; owned by the pump
 
 	reader *inDecoder[Req]
+	// next is a request the decoder handed over while the mailbox was
+	// empty (offer), delivered before the mailbox's; with it, a
+	// conversation whose requests are taken as they come never makes its
+	// mailbox's channel. Guarded by mu.
+	next *Req
+	// direct: requests may come through next. Not with stream
+	// interceptors, which may read in themselves.
+	direct bool
 
 	// The pump: one goroutine at a time delivers events (run).
 	mu          sync.Mutex
@@ -119,6 +127,8 @@ func serveConversation[Req, Res any](ss *serverCore, open func(*Conversation[Req
 	c.queue = c.in
 	if len(ss.srv.cfg.stream) > 0 {
 		c.interceptable()
+	} else {
+		c.direct = true
 	}
 	info := &StreamServerInfo{Method: ss.method, Kind: ss.kind}
 	run := chainStreamServer(ss.srv.cfg.stream, info, func(ctx context.Context, conn ServerConn) error {
@@ -175,12 +185,11 @@ func (c *Conversation[Req, Res]) detach() {
 	ss.detached = true
 	ss.st.Detach()
 	c.reader = &inDecoder[Req]{
-		mr:     msgReader{maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats, single: ss.singleRequest()},
-		codec:  ss.codec,
-		in:     c.in,
-		ctx:    ss.ctx,
-		end:    c.requestsEnded,
-		pushed: c.kick,
+		mr:    msgReader{maxSize: ss.srv.cfg.maxRecv, comp: ss.reqComp, stats: ss.stats, single: ss.singleRequest()},
+		codec: ss.codec,
+		in:    c.in,
+		ctx:   ss.ctx,
+		owner: (*convDecoding[Req, Res])(c),
 	}
 	if c.conn != nil {
 		// An interceptor sees the requests: they reach the Reactor
@@ -203,6 +212,44 @@ func (c *Conversation[Req, Res]) detach() {
 	if _, ended := ss.out.End(); ended {
 		c.cleanup() // finished by another goroutine meanwhile
 	}
+}
+
+// convDecoding is a Conversation as its decoder's decodeOwner.
+type convDecoding[Req, Res any] Conversation[Req, Res]
+
+func (d *convDecoding[Req, Res]) decodeEnded(err error) {
+	(*Conversation[Req, Res])(d).requestsEnded(err)
+}
+
+func (d *convDecoding[Req, Res]) decoded() { (*Conversation[Req, Res])(d).kick() }
+
+// offer takes v for the pump if nothing is waiting before it: no request
+// in next or in the mailbox (the decoder is the mailbox's only sender, so
+// one found empty holds nothing older than v).
+func (d *convDecoding[Req, Res]) offer(v *Req) bool {
+	c := (*Conversation[Req, Res])(d)
+	if !c.direct {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next != nil || c.in.Len() > 0 || c.doneCalled {
+		return false
+	}
+	c.next = v
+	return true
+}
+
+// takeNext returns the request in next, if any. The pump's.
+func (c *Conversation[Req, Res]) takeNext() *Req {
+	if !c.direct {
+		return nil
+	}
+	c.mu.Lock()
+	v := c.next
+	c.next = nil
+	c.mu.Unlock()
+	return v
 }
 
 // readWrapped moves requests from the interceptor's RecvMsg to the pump's
@@ -293,7 +340,20 @@ func (c *Conversation[Req, Res]) run() {
 			c.deliverDone()
 			return
 		}
-		v, ok, err := c.queue.TryRecv()
+		v := c.takeNext()
+		ok := v != nil
+		var err error
+		if !ok {
+			v, ok, err = c.queue.TryRecv()
+			if !ok && err != nil {
+				// The mailbox has ended: a request the decoder handed
+				// over before that end, after the look at next above,
+				// comes first.
+				if n := c.takeNext(); n != nil {
+					v, ok, err = n, true, nil
+				}
+			}
+		}
 		switch {
 		case ok:
 			c.n++

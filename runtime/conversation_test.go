@@ -454,3 +454,67 @@ func TestConversationInterceptors(t *testing.T) {
 		}
 	})
 }
+
+// TestConversationRequestsInOrderBeforeHalfClose: requests reach OnMessage
+// in the order sent and all before OnHalfClose, whether the decoder hands
+// a request over directly (the pump idle, nothing queued) or through the
+// mailbox (the Reactor still busy with an earlier one). The Reactor
+// pauses now and then, so that both happen, and the client half-closes
+// right after its last request, so that the end races the last requests.
+func TestConversationRequestsInOrderBeforeHalfClose(t *testing.T) {
+	forEach(t, func(t *testing.T, tr transport) {
+		const calls, n = 20, 100
+		type result struct {
+			got  []int64
+			half int // requests seen when OnHalfClose came
+		}
+		results := make(chan result, calls)
+		e := newEnv(t, tr, func(s *prt.Server) {
+			prt.HandleConversation(s, "/test.Conv/Order", prt.ClientStream, func(c *prt.Conversation[Msg, Msg]) (prt.Reactor[Msg], error) {
+				var res result
+				r := &reactorFuncs{c: c, done: make(chan error, 1)}
+				r.onMessage = func(req *Msg) error {
+					res.got = append(res.got, req.N)
+					if req.N%7 == 3 {
+						time.Sleep(200 * time.Microsecond) // let the mailbox fill behind
+					}
+					return nil
+				}
+				r.onHalf = func() error {
+					res.half = len(res.got)
+					results <- res
+					c.Finish(c.Send(c.Context(), &Msg{N: int64(len(res.got))}))
+					return nil
+				}
+				return r, nil
+			})
+		}, envOpts{})
+		for range calls {
+			call, err := prt.Open[Msg, Msg](testCtx(t), e.client, "/test.Conv/Order")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				if err := call.Send(&Msg{N: int64(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := call.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := recvAll(t, call)
+			if err != nil || len(got) != 1 || got[0].N != n {
+				t.Fatalf("response %v, %v; want one with N %d", got, err, n)
+			}
+			res := <-results
+			if res.half != n {
+				t.Fatalf("OnHalfClose came after %d of %d requests", res.half, n)
+			}
+			for i, v := range res.got {
+				if v != int64(i) {
+					t.Fatalf("request %d reached OnMessage as %d: out of order", i, v)
+				}
+			}
+		}
+	})
+}

@@ -27,14 +27,10 @@ type inDecoder[T any] struct {
 	codec wire.Codec
 	in    *mailbox.Mailbox[*T]
 	ctx   context.Context // ends a Send blocked on a full mailbox
-	// end receives the body's end: io.EOF after the last message, or
-	// why it failed (a *wire.Error for a bad message, the reader's or
-	// the context's error otherwise). It is called once, by whichever
-	// goroutine is decoding; it must not block.
-	end func(err error)
-	// pushed, if set, is called after each message handed to in, by the
-	// goroutine decoding; it must not block.
-	pushed func()
+	// owner hears of the messages and the end (decodeOwner); one
+	// interface value rather than a func per event, which would each be
+	// an allocation kept for the call's life.
+	owner decodeOwner[T]
 
 	// One goroutine at a time decodes; mu hands that role over.
 	mu       sync.Mutex
@@ -53,6 +49,30 @@ type inDecoder[T any] struct {
 	// by the running goroutine.
 	ahead aheadRing
 }
+
+// decodeOwner is what an inDecoder delivers to besides its mailbox. Its
+// methods are called by whichever goroutine is decoding, and must not
+// block.
+type decodeOwner[T any] interface {
+	// decodeEnded receives the body's end: io.EOF after the last
+	// message, or why it failed (a *wire.Error for a bad message, the
+	// reader's or the context's error otherwise). Called once.
+	decodeEnded(err error)
+	// decoded is called after each message handed over.
+	decoded()
+	// offer may take a message in place of the mailbox, which is then
+	// empty (a conversation's pump delivers it first); false leaves it
+	// to the mailbox.
+	offer(v *T) bool
+}
+
+// endFunc is a decodeOwner that only hears of the end. A func value is
+// stored in an interface without an allocation.
+type endFunc[T any] func(err error)
+
+func (f endFunc[T]) decodeEnded(err error) { f(err) }
+func (endFunc[T]) decoded()                {}
+func (endFunc[T]) offer(*T) bool           { return false }
 
 // aheadRing is a FIFO of the payload sizes of the last messages handed to
 // a mailbox, with their sum.
@@ -141,11 +161,20 @@ func (p *inDecoder[T]) run(blocking bool) {
 		}
 		if v := p.pending; v != nil {
 			var err error
-			if blocking {
+			switch {
+			case blocking:
 				err = p.in.Send(p.ctx, v)
-			} else if err = p.in.TrySend(v); err == mailbox.ErrFull {
-				go p.run(true)
-				return
+			case p.owner.offer(v):
+				// Taken while the mailbox is empty, as one message
+				// always may be: not counted ahead.
+				p.pending = nil
+				p.owner.decoded()
+				continue
+			default:
+				if err = p.in.TrySend(v); err == mailbox.ErrFull {
+					go p.run(true)
+					return
+				}
 			}
 			if err != nil {
 				p.finish(err)
@@ -153,9 +182,7 @@ func (p *inDecoder[T]) run(blocking bool) {
 			}
 			p.ahead.push(p.pendSize, p.in.Cap())
 			p.pending = nil
-			if p.pushed != nil {
-				p.pushed()
-			}
+			p.owner.decoded()
 		}
 		raw, ok, err := p.mr.step()
 		switch {
@@ -224,7 +251,7 @@ func (p *inDecoder[T]) park() bool {
 
 // finish reports the body's end and ends the run for good.
 func (p *inDecoder[T]) finish(err error) {
-	p.end(err)
+	p.owner.decodeEnded(err)
 	p.mu.Lock()
 	p.finished = true
 	p.running = false

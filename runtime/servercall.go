@@ -690,7 +690,7 @@ func serveStreaming[Req, Res any](ss *serverCore, h func(*ServerCall[Req, Res]) 
 		codec: ss.codec,
 		in:    in,
 		ctx:   ss.ctx,
-		end:   func(err error) { ss.requestsEnded(in, err) },
+		owner: endFunc[Req](func(err error) { ss.requestsEnded(in, err) }),
 	}
 	reader.start(ss.st.Body())
 	ss.sendMsg = func(m any) error {
