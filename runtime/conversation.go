@@ -59,8 +59,8 @@ type Conversation[Req, Res any] struct {
 	// next is a request the decoder handed over while the mailbox was
 	// empty (offer), delivered before the mailbox's; with it, a
 	// conversation whose requests are taken as they come never makes its
-	// mailbox's channel. Guarded by mu.
-	next *Req
+	// mailbox's channel. Set by the decoder, taken by the pump.
+	next atomic.Pointer[Req]
 	// direct: requests may come through next. Not with stream
 	// interceptors, which may read in themselves.
 	direct bool
@@ -224,19 +224,14 @@ func (d *convDecoding[Req, Res]) decodeEnded(err error) {
 func (d *convDecoding[Req, Res]) decoded() { (*Conversation[Req, Res])(d).kick() }
 
 // offer takes v for the pump if nothing is waiting before it: no request
-// in next or in the mailbox (the decoder is the mailbox's only sender, so
-// one found empty holds nothing older than v).
+// in next or in the mailbox. The decoder is the only sender to both, so
+// what it finds empty holds nothing older than v.
 func (d *convDecoding[Req, Res]) offer(v *Req) bool {
 	c := (*Conversation[Req, Res])(d)
-	if !c.direct {
+	if !c.direct || c.next.Load() != nil || c.in.Len() > 0 {
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.next != nil || c.in.Len() > 0 || c.doneCalled {
-		return false
-	}
-	c.next = v
+	c.next.Store(v)
 	return true
 }
 
@@ -245,11 +240,7 @@ func (c *Conversation[Req, Res]) takeNext() *Req {
 	if !c.direct {
 		return nil
 	}
-	c.mu.Lock()
-	v := c.next
-	c.next = nil
-	c.mu.Unlock()
-	return v
+	return c.next.Swap(nil)
 }
 
 // readWrapped moves requests from the interceptor's RecvMsg to the pump's

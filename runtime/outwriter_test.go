@@ -67,6 +67,21 @@ func (s *recordingSink) write(f []byte) error {
 	return nil
 }
 
+// waitWritten waits, at most 10 s, until n messages are written and, with
+// end, closeSend was called; it returns how many were and whether it was.
+func (s *recordingSink) waitWritten(n int, end bool) (int, bool) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		got, closed := len(s.got), s.closed
+		s.mu.Unlock()
+		if (got == n && (closed || !end)) || time.Now().After(deadline) {
+			return got, closed
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (s *recordingSink) flush() error { return nil }
 
 func (s *recordingSink) closeSend() {
@@ -128,18 +143,8 @@ func TestOutWriterOrderUnderFlowControl(t *testing.T) {
 	o.out.Close(mailbox.End{})
 	o.flush()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		sink.mu.Lock()
-		n, closed := len(sink.got), sink.closed
-		sink.mu.Unlock()
-		if n == senders*each && closed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages written, end written %v", n, senders*each, closed)
-		}
-		time.Sleep(time.Millisecond)
+	if n, closed := sink.waitWritten(senders*each, true); n != senders*each || !closed {
+		t.Fatalf("%d of %d messages written, end written %v", n, senders*each, closed)
 	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
@@ -196,18 +201,8 @@ func TestOutWriterSendsDirectly(t *testing.T) {
 		}
 	}
 	sink.setOpen(true)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		sink.mu.Lock()
-		n := len(sink.got)
-		sink.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 3 messages written once the window opened", n)
-		}
-		time.Sleep(time.Millisecond)
+	if n, _ := sink.waitWritten(3, false); n != 3 {
+		t.Fatalf("%d of 3 messages written once the window opened", n)
 	}
 	for i, m := range []string{"first", "second", "third"} {
 		if string(sink.got[i]) != m {

@@ -12,5 +12,6 @@ func newDirectConn(net.Conn) *directConn { return nil }
 
 func readSocket(net.Conn) (*directConn, bool) { return nil, false }
 
-func (*directConn) write([]byte) int         { return 0 }
-func (*directConn) read([]byte) (int, error) { panic("unreachable") }
+func (*directConn) write([]byte) int             { return 0 }
+func (*directConn) read([]byte) (int, error)     { panic("unreachable") }
+func (*directConn) writeAll([]byte) (int, error) { panic("unreachable") }
