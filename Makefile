@@ -17,8 +17,12 @@ fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## vet also checks the core module, tests included, as built for the other
+## platforms it supports: files split by build tag must compile everywhere.
+VET_GOOS  := darwin windows freebsd
 vet:
 	@for m in $(MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...) || exit 1; done
+	@for os in $(VET_GOOS); do echo "go vet (GOOS=$$os)"; GOOS=$$os $(GO) vet ./... || exit 1; done
 
 ## lint: staticcheck on every module: the one on PATH (.ci/run installs
 ## STATICCHECK_VERSION), else that version through go run.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -73,4 +74,17 @@ func echoHandler(s transport.Stream) {
 	}
 	_, _ = s.Write(b)
 	s.ResponseHeader().Set(transport.TrailerPrefix+"X-Done", "yes")
+}
+
+// waitFor polls cond for up to 10 s (an idle connection parks within its
+// idle period, at most bufferIdle, 1 s).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 200 {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("still not %s after 10 s", what)
 }

@@ -23,19 +23,6 @@ func parkedConns() int {
 	return len(poller.parked)
 }
 
-// waitFor polls cond for up to 10 s (an idle connection parks within its
-// idle period, at most bufferIdle, 1 s).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 200 {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("still not %s after 10 s", what)
-}
-
 // TestServerParksIdleConnections: idle connections give up their reader
 // goroutine (ServeConn returns, nothing of theirs runs), wake up for the
 // next request or PING, which is served as usual, and end when their
