@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/net/http2"
@@ -302,11 +304,16 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *transport.Request) (*t
 		hpack.HeaderField{Name: ":path", Value: req.Path},
 		hpack.HeaderField{Name: ":authority", Value: cc.cl.target},
 	)
-	fields = appendFields(fields, req.Fixed, false)
-	fields = appendFields(fields, req.Header, false)
+	// PROTOCOL-HTTP2.md: the timeout right after the pseudo-headers,
+	// the call's definition before custom metadata.
 	if req.Timeout != "" {
 		fields = append(fields, hpack.HeaderField{Name: "grpc-timeout", Value: req.Timeout})
 	}
+	n := len(fields)
+	fields = appendFields(fields, req.Fixed, false)
+	// In one order, whatever the map's: the same bytes for every call.
+	slices.SortStableFunc(fields[n:], func(a, b hpack.HeaderField) int { return strings.Compare(a.Name, b.Name) })
+	fields = appendFields(fields, req.Header, false)
 	cs, err := cc.newStream(ctx, fields, req.Message, req.Attach)
 	if err != nil {
 		var re retryError

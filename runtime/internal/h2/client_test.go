@@ -132,6 +132,60 @@ func TestClientUnary(t *testing.T) {
 	r.resp.Body.Close()
 }
 
+// TestClientRequestFieldOrder: a request's fields go out as
+// PROTOCOL-HTTP2.md has them: the pseudo-headers, grpc-timeout at once,
+// the fields every call carries (in one order, whatever the map's), then
+// the call's own metadata.
+func TestClientRequestFieldOrder(t *testing.T) {
+	s := newRawServer(t)
+	c := newTestClient(t, s.addr(), transport.ClientConfig{})
+	if err := c.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := s.accept()
+	fixed := transport.Header{
+		"Content-Type": {"application/grpc+msgpack"}, "Te": {"trailers"},
+		"User-Agent": {"parley-test"}, "Grpc-Accept-Encoding": {"gzip"},
+		"X-Fixed": {"a", "b"},
+	}
+	want := []string{":method", ":scheme", ":path", ":authority", "grpc-timeout",
+		"content-type", "grpc-accept-encoding", "te", "user-agent", "x-fixed", "x-fixed", "x-call"}
+	for i := range 5 {
+		id := uint32(2*i + 1)
+		res := make(chan error, 1)
+		go func() {
+			req := &transport.Request{Path: "/t", Fixed: fixed, Header: transport.Header{"X-Call": {"c"}},
+				Message: []byte("q"), Deadline: time.Now().Add(time.Minute)}
+			if err := req.SetTimeout(); err != nil {
+				res <- err
+				return
+			}
+			resp, err := c.RoundTrip(context.Background(), req)
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			res <- err
+		}()
+		h := p.until("HEADERS", isHeaders(id)).(*http2.MetaHeadersFrame)
+		var got []string
+		for _, f := range h.Fields {
+			got = append(got, f.Name)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("call %d: fields %q, want %q", i, got, want)
+		}
+		if v := h.Fields[9].Value + h.Fields[10].Value; v != "ab" {
+			t.Fatalf("call %d: x-fixed values in order %q, want ab", i, v)
+		}
+		p.until("DATA", isData(id))
+		p.respond(id, "r")
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestClientSendFlowControl: a body larger than the server's window is
 // sent as the window allows.
 func TestClientSendFlowControl(t *testing.T) {

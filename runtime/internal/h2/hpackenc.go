@@ -162,6 +162,10 @@ func (e *headerEncoder) appendField(dst []byte, f hpack.HeaderField) []byte {
 	switch {
 	case f.Sensitive: // never indexed, here or by intermediaries (RFC 7541 7.1.3)
 		dst = appendHpackInt(dst, 0x10, 4, nameIdx)
+	case perCall(f.Name):
+		// Its value is seldom seen twice: indexing it would only evict
+		// the entries the next blocks reuse (path, content type).
+		dst = appendHpackInt(dst, 0, 4, nameIdx)
 	case size <= uint64(e.size):
 		e.add(f.Name, f.Value, uint32(size))
 		dst = appendHpackInt(dst, 0x40, 6, nameIdx)
@@ -172,6 +176,18 @@ func (e *headerEncoder) appendField(dst []byte, f hpack.HeaderField) []byte {
 		dst = appendHpackString(dst, f.Name)
 	}
 	return appendHpackString(dst, f.Value)
+}
+
+// perCall reports whether a field's value is most likely different in
+// every block: a call's remaining time (grpc-timeout, which shrinks with
+// each retry and differs between calls) and an error's text and details.
+// Such fields are sent as literals without indexing (RFC 7541 6.2.2).
+func perCall(name string) bool {
+	switch name {
+	case "grpc-timeout", "grpc-message", "grpc-status-details-bin":
+		return true
+	}
+	return false
 }
 
 // add makes name/value, of the given size, the newest table entry.

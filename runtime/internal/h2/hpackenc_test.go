@@ -292,6 +292,29 @@ func TestHeaderEncoderSensitive(t *testing.T) {
 	}
 }
 
+// TestHeaderEncoderPerCallFields: a call's timeout and an error's text
+// go out as literals without indexing, so they do not evict the fields
+// the next blocks repeat; the fields around them are indexed as usual.
+func TestHeaderEncoderPerCallFields(t *testing.T) {
+	p := newHPACKPeer(t)
+	for i := range 50 {
+		p.block([]hpack.HeaderField{
+			{Name: ":path", Value: "/pkg.Svc/Method"},
+			{Name: "grpc-timeout", Value: fmt.Sprintf("%dm", 1000-i)},
+			{Name: "grpc-message", Value: fmt.Sprintf("call %d failed", i)},
+			{Name: "grpc-status-details-bin", Value: fmt.Sprintf("details %d", i)},
+		})
+	}
+	if p.e.n != 1 || p.e.ents[p.e.head].name != ":path" {
+		t.Fatalf("table holds %d entries (%v), want only :path", p.e.n, p.e.ents)
+	}
+	// The last block: :path indexed (62), then each literal without
+	// indexing with a new name (0x00).
+	if p.buf[0] != 0x80|62 || p.buf[1] != 0 {
+		t.Fatalf("block starts %x, want be 00", p.buf[:2])
+	}
+}
+
 func TestHeaderEncoderAllocs(t *testing.T) {
 	var e headerEncoder
 	e.setMaxTableSizeLimit(300) // small, so the rotating values evict
