@@ -38,11 +38,21 @@ unit:
 	@echo "go test without -race (the transport's raw socket reads and writes, which race builds replace)"
 	@$(GO) test -count=1 ./runtime/... ./web && (cd interop && $(GO) test -count=1 .)
 
-## fuzz: run every fuzz target for FUZZTIME each.
+## fuzz: run every fuzz target for FUZZTIME each. A run that fails with
+## nothing but "context deadline exceeded" and writes no failing input is
+## Go 1.26's fuzzing coordinator racing its own -fuzztime deadline
+## (golang/go#75804, fixed in Go 1.27), not a finding: it is reported and
+## the next target runs.
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg || exit 1; \
+	    echo "fuzz $$pkg $$f"; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg 2>&1); rc=$$?; \
+	    echo "$$out" | grep -v '^fuzz: elapsed' ; \
+	    if [ $$rc -ne 0 ]; then \
+	      if echo "$$out" | grep -q 'Failing input written' || ! echo "$$out" | grep -q '^    context deadline exceeded$$'; then exit 1; fi; \
+	      echo "fuzz $$pkg $$f: the coordinator's deadline race (golang/go#75804), no failing input"; \
+	    fi; \
 	  done; \
 	done
 
