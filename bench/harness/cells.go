@@ -96,6 +96,15 @@ func serverCPU(title string) metric {
 	}}
 }
 
+// clientCPU is the metric of the client process's CPU time a round trip
+// over the measured window: the client side's cost as serverCPU is the
+// server's. Against the same server, it says what a client costs, which
+// the round trips a second show only in part when the server's side or
+// the kernel's bounds them.
+func clientCPU(title string) metric {
+	return metric{title: title + ", client CPU", unit: "µs/round trip", lowerBetter: true, value: func(r cellResult) float64 { return r.Client.CPUMicros }}
+}
+
 // plural returns "n what", with an s when n is not 1.
 func plural(n int, what string) string {
 	if n == 1 {
@@ -106,21 +115,21 @@ func plural(n int, what string) string {
 
 // unaryCell is unary echo of 64 bytes from conc callers on one connection,
 // named unary-CONC: round trips a second, the 99th percentile and the
-// server's CPU a round trip.
+// server's and the client's CPU a round trip.
 func unaryCell(conc int, t timing) cell {
 	title := "unary, " + plural(conc, "caller")
 	return cell{name: fmt.Sprintf("unary-%d", conc), spec: t.spec(kindUnary, conc, 64),
-		metrics: []metric{rate(title, "round trips/s"), p99(title), serverCPU(title)}}
+		metrics: []metric{rate(title, "round trips/s"), p99(title), serverCPU(title), clientCPU(title)}}
 }
 
 // pingPongCell is ping-pong of 64 bytes on conc bidi streams of one
 // connection, named pingpong-CONC, with the protocol pair among its
-// pairs: round trips a second, the 99th percentile and the server's CPU
-// a round trip.
+// pairs: round trips a second, the 99th percentile and the server's and
+// the client's CPU a round trip.
 func pingPongCell(conc int, t timing) cell {
 	title := "ping-pong, " + plural(conc, "stream")
 	return cell{name: fmt.Sprintf("pingpong-%d", conc), spec: t.spec(kindPingPong, conc, 64), protocol: true,
-		metrics: []metric{rate(title, "round trips/s"), p99(title), serverCPU(title)}}
+		metrics: []metric{rate(title, "round trips/s"), p99(title), serverCPU(title), clientCPU(title)}}
 }
 
 // idleCell holds n streams of a kind (kindIdle or kindIdleConv) open on

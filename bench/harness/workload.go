@@ -61,6 +61,10 @@ type clientResult struct {
 	// HeldMem is, for kindIdle, the client's Go heap and stack growth
 	// while holding the streams open, in bytes.
 	HeldMem int64 `json:"held_mem,omitempty"`
+	// CPUMicros is the client process's CPU time, user and system, per
+	// operation over the measured window, in µs (0 where the platform
+	// does not say).
+	CPUMicros float64 `json:"cpu_us,omitempty"`
 }
 
 // memSnap is a runtime.MemStats reading.
@@ -240,15 +244,15 @@ func window(s spec, endAfterDrain bool, work func(m *meter) error) (clientResult
 	}
 	time.Sleep(s.Warmup)
 	measuring.Store(true)
-	m0, c0, t0 := readMem(), count.Load(), time.Now()
+	m0, c0, t0, cpu0 := readMem(), count.Load(), time.Now(), cpuSeconds()
 	time.Sleep(s.Duration)
-	c1, t1 := count.Load(), time.Now()
+	c1, t1, cpu1 := count.Load(), time.Now(), cpuSeconds()
 	measuring.Store(false)
 	m1 := readMem()
 	stop.Store(true)
 	err := g.Wait()
 	if endAfterDrain {
-		c1, t1 = count.Load(), time.Now()
+		c1, t1, cpu1 = count.Load(), time.Now(), cpuSeconds()
 		m1 = readMem()
 	}
 	if err != nil {
@@ -259,7 +263,12 @@ func window(s spec, endAfterDrain bool, work func(m *meter) error) (clientResult
 		lat.merge(&meters[i].lat)
 	}
 	micros := func(q float64) float64 { return float64(lat.quantile(q)) / float64(time.Microsecond) }
+	var cpu float64
+	if c1 > c0 {
+		cpu = (cpu1 - cpu0) / float64(c1-c0) * 1e6
+	}
 	return clientResult{
+		CPUMicros:  cpu,
 		Ops:        c1 - c0,
 		Seconds:    t1.Sub(t0).Seconds(),
 		TotalOps:   count.Load(),
