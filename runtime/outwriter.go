@@ -97,6 +97,18 @@ func (o *outWriter) sendUnqueued(f []byte) bool {
 		o.mu.Unlock()
 		return false // Send reports it
 	}
+	if o.tryWriteLocked(f) {
+		return true // mu went with it
+	}
+	o.mu.Unlock()
+	o.flush() // what other senders queued meanwhile
+	return true
+}
+
+// tryWriteLocked writes f if flow control lets it go at once. If not, it
+// keeps f in held and hands the writing, and mu, to writeBlocked, and
+// reports true. A failed write stops the outWriter. mu held.
+func (o *outWriter) tryWriteLocked(f []byte) (handedOff bool) {
 	sent, err := o.to.tryWrite(f)
 	switch {
 	case err != nil:
@@ -106,9 +118,7 @@ func (o *outWriter) sendUnqueued(f []byte) bool {
 		go o.writeBlocked()
 		return true
 	}
-	o.mu.Unlock()
-	o.flush() // what other senders queued meanwhile
-	return true
+	return false
 }
 
 // admit counts n bytes into out, waiting (with wait) while that would take
@@ -246,21 +256,16 @@ func (o *outWriter) writeLocked(wait bool) bool {
 		if o.stopped {
 			continue // drop: the stream can take no more
 		}
-		var err error
-		if wait {
-			err = o.to.write(f)
-			wrote = true
-		} else {
-			var sent bool
-			if sent, err = o.to.tryWrite(f); err == nil && !sent {
-				o.held, o.hasHeld = f, true
-				go o.writeBlocked()
+		if !wait {
+			if o.tryWriteLocked(f) {
 				return false
 			}
+			continue
 		}
-		if err != nil {
+		if err := o.to.write(f); err != nil {
 			o.fail()
 		}
+		wrote = true
 	}
 	if wrote && !o.stopped {
 		if err := o.to.flush(); err != nil {
