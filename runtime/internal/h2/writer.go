@@ -80,9 +80,10 @@ type writer struct {
 	hblock   []byte // the header block being written; nil while idle
 	maxFrame uint32 // the peer's SETTINGS_MAX_FRAME_SIZE
 	spare    []item
-	failed   bool    // a write failed: drop everything from now on
-	fhdr     [9]byte // a frame's header, written by frame
-	scratch  [8]byte // a control frame's payload
+	payloads [][]byte // the payloads of the DATA items writeDataRun merges
+	failed   bool     // a write failed: drop everything from now on
+	fhdr     [9]byte  // a frame's header, written by frame
+	scratch  [8]byte  // a control frame's payload
 	// writeTimeout bounds each write to the socket (armDeadline): a peer
 	// that stops reading cannot hold the writer, and what it queued, for
 	// longer. Set before run.
@@ -437,11 +438,64 @@ func (w *writer) writeQueued() {
 	w.q = w.spare[:0]
 	w.mu.Unlock()
 	w.armDeadline()
-	for i := range batch {
-		w.write(&batch[i])
-		batch[i] = item{}
+	for i := 0; i < len(batch); {
+		n := 1
+		if batch[i].kind == itemData {
+			n = w.writeDataRun(batch[i:])
+		} else {
+			w.write(&batch[i])
+		}
+		clear(batch[i : i+n])
+		i += n
 	}
 	w.spare = batch
+}
+
+// writeDataRun writes the DATA item q[0], merged with the DATA items of
+// the same stream that follow it in the queue into one frame, as long as
+// they fit the peer's frame size, and reports how many items it wrote.
+// A stream sending a burst of small messages (server streaming, client
+// streaming) thus costs its peer a frame, and 9 bytes, a batch rather
+// than a message: frame boundaries mean nothing to gRPC's messages.
+func (w *writer) writeDataRun(q []item) int {
+	first := &q[0]
+	total := len(first.data)
+	k := 1
+	if !w.failed && total > 0 && total <= int(w.maxFrame) && !resetItem(first) {
+		for k < len(q) && !q[k-1].end {
+			it := &q[k]
+			if it.kind != itemData || it.sid != first.sid ||
+				total+len(it.data) > int(w.maxFrame) || resetItem(it) {
+				break
+			}
+			total += len(it.data)
+			k++
+		}
+	}
+	if k == 1 {
+		w.write(first)
+		return 1
+	}
+	run := w.payloads[:0]
+	for i := range q[:k] {
+		run = append(run, q[i].data)
+	}
+	var flags http2.Flags
+	if q[k-1].end {
+		flags = http2.FlagDataEndStream
+	}
+	err := w.frame(http2.FrameData, flags, first.sid, run...)
+	clear(run)
+	w.payloads = run[:0]
+	w.c.sentStreamFrame.Store(true)
+	w.c.unqueue(first.s, total, false) // one stream: one sendState
+	for i := range q[:k] {
+		putBuf(q[i].buf)
+	}
+	if err != nil {
+		w.fail(err)
+	}
+	return k
 }
 
 // sleepIdle waits, asleep, for a push, or parks the writer after idle
@@ -530,6 +584,7 @@ func (w *writer) writeSocket(p []byte) (int, error) {
 func (w *writer) idle() {
 	w.releaseBuffer()
 	w.spare = nil // the queue's spare array, as large as the last burst
+	w.payloads = nil
 	w.hblock = nil
 }
 
@@ -644,13 +699,13 @@ func (w *writer) write(it *item) {
 	var err error
 	switch it.kind {
 	case itemHeaders:
-		if it.s != nil && it.s.isReset() {
+		if resetItem(it) {
 			return
 		}
 		err = w.writeHeaders(it)
 		w.c.sentStreamFrame.Store(true)
 	case itemData:
-		if it.s != nil && it.s.isReset() {
+		if resetItem(it) {
 			w.drop(it)
 			return
 		}
@@ -693,6 +748,10 @@ func (w *writer) write(it *item) {
 		w.fail(err)
 	}
 }
+
+// resetItem reports whether it belongs to a stream that was reset: its
+// frames are not written.
+func resetItem(it *item) bool { return it.s != nil && it.s.isReset() }
 
 // writeHeaders encodes a header block and writes it as HEADERS and as many
 // CONTINUATION frames as the peer's frame size requires.
