@@ -135,6 +135,9 @@ func (c *Client) transportErr(ctx context.Context, err error) error {
 		return wire.NewError(wire.Canceled, "call cancelled")
 	case errors.Is(err, transport.ErrClientClosed):
 		return wire.NewError(wire.Canceled, "the client is closed")
+	case errors.Is(err, transport.ErrHeaderListTooLarge):
+		// grpc-go's code for it: retrying cannot help.
+		return wire.Errorf(wire.Internal, "%v", err)
 	}
 	if code, ok := transport.StreamErrorCode(err); ok {
 		// A server whose deadline (ours, sent as grpc-timeout) passed

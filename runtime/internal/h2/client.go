@@ -3,6 +3,7 @@ package h2
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -373,9 +374,9 @@ func (cc *clientConn) newStream(ctx context.Context, fields []hpack.HeaderField,
 		}
 		cc.mu.Lock()
 	}
-	if cc.peerMaxList > 0 && headerListSize(fields) > cc.peerMaxList {
+	if n := headerListSize(fields); cc.peerMaxList > 0 && n > cc.peerMaxList {
 		cc.mu.Unlock()
-		return nil, errors.New("h2: request header list larger than the server's MAX_HEADER_LIST_SIZE")
+		return nil, fmt.Errorf("%w (%d bytes, limit %d)", transport.ErrHeaderListTooLarge, n, cc.peerMaxList)
 	}
 	id := cc.nextID
 	cc.nextID += 2

@@ -193,9 +193,12 @@ type serverConn struct {
 	ctxMu      sync.Mutex      // guards after
 	after      afterfunc.List  // what to call when the connection closes (connCtx.AfterFunc)
 	remoteAddr string
-	tlsState   *tls.ConnectionState
-	maxStreams uint32
-	streamWin  int32
+	// peerMaxList is the client's SETTINGS_MAX_HEADER_LIST_SIZE, 0 for
+	// none: set by the reader, read by the streams (fits).
+	peerMaxList atomic.Uint32
+	tlsState    *tls.ConnectionState
+	maxStreams  uint32
+	streamWin   int32
 	// headerBudget bounds the header list sizes (RFC 9113, 6.5.2: names,
 	// values and 32 bytes a field) of a connection's open streams
 	// together; a stream past it is refused.
@@ -1090,7 +1093,11 @@ func (sc *serverConn) onSettings(f *http2.SettingsFrame) error {
 			fn(&st.send)
 		}
 	}
-	apply, err := sc.readSettings(f, each, nil)
+	apply, err := sc.readSettings(f, each, func(s http2.Setting) {
+		if s.ID == http2.SettingMaxHeaderListSize {
+			sc.peerMaxList.Store(s.Val)
+		}
+	})
 	if err != nil {
 		if code, ok := connErrCode(err); ok {
 			return sc.connError(code, err)
@@ -1268,6 +1275,15 @@ func (st *serverStream) TryWrite(p []byte) (bool, error) {
 		return false, nil
 	}
 	st.writeHeader(200)
+	var items [2]item
+	batch := items[:0]
+	if !st.headerSent {
+		hi, ok := st.headerItem(false)
+		if !ok {
+			return false, errStreamClosed
+		}
+		batch = append(batch, hi)
+	}
 	if len(p) > 0 {
 		st.wroteBody = true
 	}
@@ -1277,11 +1293,8 @@ func (st *serverStream) TryWrite(p []byte) (bool, error) {
 		}
 		return false, err
 	}
-	var items [2]item
-	batch := items[:0]
-	if !st.headerSent {
-		st.headerSent = true
-		batch = append(batch, st.headerItem(false))
+	if len(batch) > 0 {
+		st.markHeaderSent()
 	}
 	if len(p) > 0 {
 		batch = append(batch, item{kind: itemData, sid: st.id, data: p, s: &st.send})
@@ -1405,17 +1418,53 @@ func (st *serverStream) Flush() error {
 	return st.flushPending(false, nil, nil)
 }
 
-// headerItem builds the response HEADERS item.
-func (st *serverStream) headerItem(end bool) item {
+// headerItem builds the response HEADERS item. If the header list is
+// over the client's limit (fits), the stream has been reset instead and
+// headerItem reports false.
+func (st *serverStream) headerItem(end bool) (item, bool) {
 	fs := make([]hpack.HeaderField, 1, 1+len(st.resHeader))
 	fs[0] = hpack.HeaderField{Name: ":status", Value: statusText(st.status)}
 	fs = appendFields(fs, st.resHeader, false)
-	// The header fields are sent: only trailers set so far need keeping,
-	// so that a stream held open keeps no map it will not use.
+	if !st.fits(fs, "headers") {
+		return item{}, false
+	}
+	return item{kind: itemHeaders, sid: st.id, end: end, fields: fs, s: &st.send}, true
+}
+
+// markHeaderSent notes that the response HEADERS are queued: only
+// trailers set so far need keeping, so that a stream held open keeps no
+// map it will not use.
+func (st *serverStream) markHeaderSent() {
+	st.headerSent = true
 	if !hasTrailers(st.resHeader) {
 		st.resHeader = nil
 	}
-	return item{kind: itemHeaders, sid: st.id, end: end, fields: fs, s: &st.send}
+}
+
+// fits reports whether the header list fs is within the client's
+// SETTINGS_MAX_HEADER_LIST_SIZE. If not, it is not sent: a client's
+// Framer (x/net's, grpc-go's, parley's) ends the whole connection for a
+// header block far over its limit, failing every other stream on it.
+// The stream is reset with INTERNAL_ERROR instead, as grpc-go's server
+// does, its handler's context cancelled and the reason logged. sc.mu
+// must not be held.
+func (st *serverStream) fits(fs []hpack.HeaderField, what string) bool {
+	limit := st.sc.peerMaxList.Load()
+	if limit == 0 {
+		return true
+	}
+	n := headerListSize(fs)
+	if n <= limit {
+		return true
+	}
+	if l := st.sc.srv.cfg.Logger; l != nil {
+		l.Warn("parley: response "+what+" larger than the client's SETTINGS_MAX_HEADER_LIST_SIZE; stream reset",
+			"remote", st.sc.remoteAddr, "stream", st.id, "size", n, "limit", limit)
+	}
+	putBuf(st.pend)
+	st.pend = nil
+	st.reset(http2.ErrCodeInternal, true)
+	return false
 }
 
 // flushPending queues the headers, if not yet sent, and the buffered
@@ -1424,8 +1473,12 @@ func (st *serverStream) flushPending(end bool, post []item, last func()) error {
 	var hdr [1]item
 	pre := hdr[:0]
 	if !st.headerSent {
-		st.headerSent = true
-		pre = append(pre, st.headerItem(false))
+		hi, ok := st.headerItem(false)
+		if !ok {
+			return errStreamClosed
+		}
+		st.markHeaderSent()
+		pre = append(pre, hi)
 	}
 	buf := st.pend
 	st.pend = nil
@@ -1462,6 +1515,9 @@ func (st *serverStream) finish() {
 	post := arr[:0]
 	if trailers {
 		fs := appendFields(make([]hpack.HeaderField, 0, 4), st.resHeader, true)
+		if !st.fits(fs, "trailers") {
+			return
+		}
 		post = append(post, item{kind: itemHeaders, sid: st.id, end: true, fields: fs, s: &st.send})
 	}
 	if !remoteDone {
@@ -1482,11 +1538,15 @@ func (st *serverStream) finish() {
 	}
 	var err error
 	if !st.headerSent && !st.wroteBody && !trailers {
-		st.headerSent = true
+		hi, ok := st.headerItem(true)
+		if !ok {
+			return
+		}
+		st.markHeaderSent()
 		sc.mu.Lock()
 		closed()
 		var b [3]item
-		sc.w.push(append(append(b[:0], st.headerItem(true)), post...)...)
+		sc.w.push(append(append(b[:0], hi), post...)...)
 		sc.mu.Unlock()
 	} else {
 		err = st.flushPending(!trailers, post, closed)

@@ -31,6 +31,11 @@ func (e *ConnectError) Error() string { return "transport: connecting: " + e.Err
 // Unwrap returns the cause.
 func (e *ConnectError) Unwrap() error { return e.Err }
 
+// ErrHeaderListTooLarge is RoundTrip's error for a request whose header
+// list is larger than the server's SETTINGS_MAX_HEADER_LIST_SIZE: it is
+// not sent, and would fail the same way again.
+var ErrHeaderListTooLarge = errors.New("transport: request header list larger than the server's SETTINGS_MAX_HEADER_LIST_SIZE")
+
 // ErrGoAway is returned for streams the peer refused by GOAWAY.
 var ErrGoAway = errors.New("transport: connection closed by GOAWAY")
 
