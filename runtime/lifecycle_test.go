@@ -356,3 +356,119 @@ func testUnreachable(t *testing.T, tr transport) {
 	_, err = prt.CallUnary[Msg, Msg](testCtx(t), c, mUnary, &Msg{})
 	wantCode(t, err, wire.Unavailable)
 }
+
+// TestClientCloseEndsEveryCall: Client.Close fails every call in flight
+// with CANCELLED, including one on a connection that is draining after the
+// server's GOAWAY and one still waiting for its connection, and the
+// server's handlers see their calls end.
+func TestClientCloseEndsEveryCall(t *testing.T) { forEachImpl(t, testClientCloseEndsEveryCall) }
+
+// testClientCloseEndsEveryCall is TestClientCloseEndsEveryCall over tr.
+func testClientCloseEndsEveryCall(t *testing.T, tr transport) {
+	const mBlock = "/test.Block/Unary"
+	handlers := make(chan error, 8)
+	reg := func(s *prt.Server) {
+		registerEcho(s)
+		prt.HandleUnary(s, mBlock, func(ctx context.Context, _ *Msg) (*Msg, error) {
+			<-ctx.Done()
+			handlers <- ctx.Err()
+			return nil, ctx.Err()
+		})
+	}
+	e := newEnv(t, tr, reg, envOpts{})
+	ctx := testCtx(t)
+	type pending struct {
+		name string
+		err  chan error
+	}
+	var calls []pending
+	start := func(name string, f func() error) {
+		p := pending{name, make(chan error, 1)}
+		go func() { p.err <- f() }()
+		calls = append(calls, p)
+	}
+	openBidi := func(c *prt.Client) *prt.ClientCall[Msg, Msg] {
+		t.Helper()
+		call, err := prt.Open[Msg, Msg](ctx, c, mBidi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := call.Send(&Msg{Text: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		return call
+	}
+
+	// Calls in flight on a live connection.
+	c := e.client
+	bidi := openBidi(c)
+	start("blocked Recv", func() error { _, err := bidi.Recv(); return err })
+	start("unary", func() error { _, err := prt.CallUnary[Msg, Msg](ctx, c, mBlock, &Msg{}); return err })
+
+	// A call on a connection draining after GOAWAY.
+	e2 := newEnv(t, tr, reg, envOpts{})
+	c2 := e2.client
+	draining := openBidi(c2)
+	shut := make(chan error, 1)
+	go func() { shut <- e2.srv.Shutdown(ctx) }()
+	waitFor(t, "the GOAWAY", func() bool {
+		// Refused once the client has seen it; this also makes it retire
+		// the connection.
+		_, err := prt.CallUnary[Msg, Msg](ctx, c2, mUnary, &Msg{})
+		return err != nil
+	})
+	start("draining", func() error { _, err := draining.Recv(); return err })
+
+	// A call waiting for a server that accepts and never answers.
+	silent := testutil.Listen(t, "tcp4")
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		defer close(accepted)
+		for {
+			nc, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- nc
+		}
+	}()
+	t.Cleanup(func() {
+		silent.Close()
+		for nc := range accepted {
+			nc.Close()
+		}
+	})
+	c3, err := prt.Dial(silent.Addr().String(), tr.dialOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start("connecting", func() error { _, err := prt.CallUnary[Msg, Msg](ctx, c3, mUnary, &Msg{}); return err })
+
+	time.Sleep(50 * time.Millisecond) // the calls are waiting
+	c.Close()
+	c2.Close()
+	c3.Close()
+	for _, p := range calls {
+		select {
+		case err := <-p.err:
+			if wire.CodeOf(err) != wire.Canceled {
+				t.Errorf("%s: %v after Close, want CANCELLED", p.name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: still waiting 5 s after Close", p.name)
+		}
+	}
+	select {
+	case <-handlers:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the blocked handler's context did not end")
+	}
+	select {
+	case <-shut:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown still waits for the draining call")
+	}
+}

@@ -22,13 +22,22 @@ type client struct {
 
 	mu     sync.Mutex
 	cc     *http.ClientConn // guarded by mu
-	closed bool
+	closed bool             // guarded by mu
+	// retired holds the connections replaced (draining after GOAWAY,
+	// broken, or refusing streams) while calls may still run on them, so
+	// that Close ends those calls too. A connection leaves it once it has
+	// none (retire, onState). Guarded by mu.
+	retired map[*http.ClientConn]struct{}
+	// closing is cancelled by Close, ending dials under way.
+	closing   context.Context
+	markClose context.CancelFunc
 }
 
 // NewClient returns a client on net/http's HTTP/2 for target
 // ("host:port"); it connects on first use.
 func NewClient(target string, cfg transport.ClientConfig) transport.Client {
 	c := &client{target: target, scheme: "http"}
+	c.closing, c.markClose = context.WithCancel(context.Background())
 	var protos http.Protocols
 	if cfg.TLS != nil {
 		c.scheme = "https"
@@ -78,7 +87,7 @@ func (c *client) conn(ctx context.Context) (*http.ClientConn, error) {
 	}
 	if c.cc != nil && c.cc.Err() != nil {
 		// Broken or draining (GOAWAY): its streams finish on their own.
-		c.cc = nil
+		c.retireLocked()
 	}
 	if c.cc != nil {
 		// Full: wait for a stream on it (StrictMaxConcurrentRequests).
@@ -89,8 +98,15 @@ func (c *client) conn(ctx context.Context) (*http.ClientConn, error) {
 	c.mu.Unlock()
 	// Dial without the lock, so that a slow dial does not hold up Close
 	// or the calls on another connection.
-	cc, err := c.t.NewClientConn(ctx, c.scheme, c.target)
+	dctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.closing, cancel)
+	cc, err := c.t.NewClientConn(dctx, c.scheme, c.target)
+	stop()
+	cancel()
 	if err != nil {
+		if c.closing.Err() != nil {
+			return nil, transport.ErrClientClosed
+		}
 		return nil, &transport.ConnectError{Err: err}
 	}
 	c.mu.Lock()
@@ -104,7 +120,39 @@ func (c *client) conn(ctx context.Context) (*http.ClientConn, error) {
 		return c.cc, nil
 	}
 	c.cc = cc
+	cc.SetStateHook(c.onState)
 	return cc, nil
+}
+
+// retireLocked moves c.cc to retired if calls still run on it. c.mu held.
+func (c *client) retireLocked() {
+	if c.cc.InFlight() > 0 {
+		if c.retired == nil {
+			c.retired = make(map[*http.ClientConn]struct{})
+		}
+		c.retired[c.cc] = struct{}{}
+	}
+	c.cc = nil
+}
+
+// onState is every connection's state hook: a retired connection with no
+// call left is forgotten.
+func (c *client) onState(cc *http.ClientConn) {
+	if cc.InFlight() > 0 {
+		return
+	}
+	c.mu.Lock()
+	if cc != c.cc {
+		delete(c.retired, cc)
+	}
+	c.mu.Unlock()
+}
+
+// isClosed reports whether Close was called.
+func (c *client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // discard forgets cc, which refused a stream, so that the next stream
@@ -113,7 +161,7 @@ func (c *client) discard(cc *http.ClientConn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cc == cc {
-		c.cc = nil
+		c.retireLocked()
 	}
 }
 
@@ -123,17 +171,30 @@ func (c *client) Connect(ctx context.Context) error {
 	return err
 }
 
-// Close implements transport.Client.
+// Close implements transport.Client: every connection closes, the
+// retired ones included, and the calls on them fail with
+// transport.ErrClientClosed.
 func (c *client) Close() error {
+	c.markClose()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.closed = true
+	conns := make([]*http.ClientConn, 0, 1+len(c.retired))
 	if c.cc != nil {
-		err := c.cc.Close()
+		conns = append(conns, c.cc)
 		c.cc = nil
-		return err
 	}
-	return nil
+	for cc := range c.retired {
+		conns = append(conns, cc)
+	}
+	c.retired = nil
+	c.mu.Unlock()
+	var err error
+	for i, cc := range conns {
+		if e := cc.Close(); i == 0 {
+			err = e
+		}
+	}
+	return err
 }
 
 // RoundTrip implements transport.Client.
@@ -175,6 +236,10 @@ func (c *client) roundTrip(ctx context.Context, cc *http.ClientConn, req *transp
 		hreq.Body = http.NoBody
 	}
 	resp, err := cc.RoundTrip(hreq.WithContext(ctx))
+	if err != nil && c.isClosed() {
+		stopBody()
+		return nil, false, transport.ErrClientClosed
+	}
 	if err != nil {
 		stopBody()
 		replayable := attached == nil || !attached.Attached()
@@ -187,7 +252,7 @@ func (c *client) roundTrip(ctx context.Context, cc *http.ClientConn, req *transp
 	return &transport.Response{
 		Status:  resp.StatusCode,
 		Header:  transport.Header(resp.Header),
-		Body:    transport.PushBody(resp.Body),
+		Body:    transport.PushBody(closedBody{resp.Body, c}),
 		Trailer: func() transport.Header { return transport.Header(resp.Trailer) },
 	}, false, nil
 }
@@ -202,4 +267,20 @@ func isRetryable(err error) bool {
 	return strings.Contains(msg, "http2: no cached connection was available") ||
 		strings.Contains(msg, "http2: client conn not usable") ||
 		strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY")
+}
+
+// closedBody is a response body whose read errors after Close are
+// transport.ErrClientClosed, as the other transport's are, rather than
+// net/http's "client connection force closed".
+type closedBody struct {
+	io.ReadCloser
+	c *client
+}
+
+func (b closedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.c.isClosed() {
+		err = transport.ErrClientClosed
+	}
+	return n, err
 }
