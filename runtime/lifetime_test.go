@@ -183,6 +183,26 @@ func TestMaxConnectionAge(t *testing.T) {
 	t.Logf("%d calls over %d connections", calls, dialled())
 }
 
+// TestMaxConnectionAgeNetHTTP: net/http cannot drain one connection, so
+// over TransportNetHTTP a connection is closed at MaxConnectionAge plus
+// its grace; the client's next calls go over a new one. (Its timer once
+// raced with the h2c preface reader, which the race detector saw.)
+func TestMaxConnectionAgeNetHTTP(t *testing.T) {
+	tr := transportNamed(t, "nethttp-h2c")
+	dialer, dialled := countingDialer()
+	e := newEnv(t, tr, registerEcho, envOpts{
+		server: []prt.ServerOption{prt.MaxConnectionAge(50*time.Millisecond, 50*time.Millisecond)},
+		dial:   []prt.DialOption{dialer},
+	})
+	waitFor(t, "a second connection", func() bool {
+		_, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{Text: "hi"})
+		if err != nil && wire.CodeOf(err) != wire.Unavailable {
+			t.Fatalf("call: %v", err)
+		}
+		return dialled() >= 2 && err == nil
+	})
+}
+
 // TestClientControlFlood: a server that floods PINGs and never reads cannot
 // run a client out of memory: the client's call fails, and its heap stays
 // small. (A parley client used to queue an ACK for each PING without a

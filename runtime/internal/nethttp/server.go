@@ -132,7 +132,8 @@ func (s *server) serveConn(ctx context.Context, c net.Conn) (hijacked bool) {
 	if s.maxAge > 0 {
 		// net/http cannot drain one connection: close it at age plus
 		// grace.
-		t := time.AfterFunc(s.maxAge, func() { c.Close() })
+		nc := c // c is replaced below by the preface reader's wrapper
+		t := time.AfterFunc(s.maxAge, func() { nc.Close() })
 		defer t.Stop()
 	}
 	if _, isTLS := c.(*tls.Conn); !isTLS && s.h2 {
