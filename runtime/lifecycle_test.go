@@ -472,3 +472,46 @@ func testClientCloseEndsEveryCall(t *testing.T, tr transport) {
 		t.Fatal("Shutdown still waits for the draining call")
 	}
 }
+
+// TestHandlerCloseEndsCallsWithStatus: over a server mounted with
+// Server.Handler, the calls that Close (or a Shutdown whose context ends)
+// cuts short end with a status, UNAVAILABLE, and not as an HTTP response
+// without one (UNKNOWN at the client): net/http keeps the connection, so
+// the stream is there to carry it.
+func TestHandlerCloseEndsCallsWithStatus(t *testing.T) {
+	for _, how := range []string{"Close", "Shutdown"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t, transportNamed(t, "handler-h2c"), registerEcho, envOpts{})
+			ctx := testCtx(t)
+			var calls []*prt.ClientCall[Msg, Msg]
+			for range 3 {
+				call, err := prt.Open[Msg, Msg](ctx, e.client, mBidi)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := call.Send(&Msg{Text: "x"}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := call.Recv(); err != nil {
+					t.Fatal(err)
+				}
+				calls = append(calls, call)
+			}
+			if how == "Close" {
+				e.srv.Close()
+			} else {
+				sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+				defer cancel()
+				if err := e.srv.Shutdown(sctx); err == nil {
+					t.Fatal("Shutdown returned nil with calls still open")
+				}
+			}
+			for i, call := range calls {
+				_, err := call.Recv()
+				if c := wire.CodeOf(err); c != wire.Unavailable {
+					t.Errorf("call %d after %s: %v, want UNAVAILABLE", i, how, err)
+				}
+			}
+		})
+	}
+}

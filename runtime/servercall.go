@@ -328,9 +328,24 @@ func (ss *serverCore) setStatus(h transport.Header, prefix string, status *wire.
 	}
 }
 
-// clientGone reports whether the client reset the stream or the connection
-// (or the server) went away.
-func (ss *serverCore) clientGone() bool { return transport.ContextDone(ss.st) }
+// clientGone reports whether the client reset the stream or the
+// connection went away: no status can reach it. A stream whose context
+// the server's Close ended is not gone: behind Server.Handler, net/http
+// keeps the connection, and the stream carries the status (doneStatus);
+// on a connection the server closed itself, writing it fails harmlessly.
+func (ss *serverCore) clientGone() bool {
+	return transport.ContextDone(ss.st) && ss.srv.baseCtx.Err() == nil
+}
+
+// doneStatus is the status of a call whose context is done:
+// DEADLINE_EXCEEDED, UNAVAILABLE if the server is closing (as grpc-go's
+// clients see a server that stops), else CANCELLED.
+func (ss *serverCore) doneStatus() error {
+	if !errors.Is(ss.ctx.Err(), context.DeadlineExceeded) && ss.srv.baseCtx.Err() != nil {
+		return wire.NewError(wire.Unavailable, "the server is closing")
+	}
+	return ctxStatus(ss.ctx)
+}
 
 // tryWrite, write, flush, closeSend and writeFailed make serverCore the
 // sink its outWriter writes responses to; flow.mu is held.
@@ -403,15 +418,20 @@ func (ss *serverCore) ctxDone() {
 		ss.flow.mu.Unlock()
 		return
 	}
-	ss.end(endWith(ctxStatus(ss.ctx)))
+	ss.end(endWith(ss.doneStatus()))
 }
 
 // result is the call's outcome once out has ended: the handler's result,
-// except that a call whose deadline passed cannot end OK.
+// except that a call whose deadline passed cannot end OK, and a handler
+// that returns its context's cancellation ends the call with doneStatus.
 func (ss *serverCore) result() mailbox.End {
 	end, _ := ss.out.End()
-	if end.Err == nil && errors.Is(ss.ctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case end.Err == nil && errors.Is(ss.ctx.Err(), context.DeadlineExceeded):
 		end.Err = ctxStatus(ss.ctx)
+	case errors.Is(end.Err, context.Canceled) && ss.ctx.Err() != nil:
+		// The handler returned its context's error: say why it ended.
+		end.Err = ss.doneStatus()
 	}
 	return end
 }
@@ -621,8 +641,8 @@ func serveUnary[Req, Res any](ss *serverCore, h UnaryHandler) {
 	if ss.clientGone() {
 		return
 	}
-	if ss.ctx.Err() != nil && err == nil {
-		err = ctxStatus(ss.ctx)
+	if ss.ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = ss.doneStatus()
 	}
 	if err != nil {
 		ss.finish(endWith(err))
