@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -227,79 +226,25 @@ service V {
 // Valid protocols on every method kind generate code that compiles, with
 // a diagram file for them.
 func TestValidProtocolsBuild(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a package")
-	}
-	dir, err := os.MkdirTemp("internal", "gentest-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	src := strings.Replace(protoHeader, `option go_package = "example.com/p;p";`, `option go_package = "github.com/parleyrpc/parley/stubs/`+filepath.ToSlash(dir)+`;p";`, 1) + validProtocols
-	if err := os.WriteFile(filepath.Join(dir, "p.proto"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	files, err := Generate([]string{filepath.Join(dir, "p.proto")}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := strings.Replace(protoHeader, `option go_package = "example.com/p;p";`, `option go_package = "GENPKG;p";`, 1) + validProtocols
+	dir, files := genInModule(t, map[string]string{"p.proto": src}, "p.proto")
 	if len(files) != 2 || files[1].Name != "p.protocols.md" || strings.Count(string(files[1].Content), "stateDiagram-v2") != 7 {
 		t.Fatalf("generated %d files", len(files))
 	}
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Content, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, err := exec.Command("go", "vet", "./"+filepath.ToSlash(dir)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go vet of the generated package: %v\n%s", err, out)
-	}
+	goTool(t, "vet", dir)
 }
 
 // Protocols over imported message types, nested types, well-known types
 // as whole messages and as oneof cases, enums, and kinds named like Go
 // keywords, across two files in two Go packages, build.
 func TestImportedProtocolsBuild(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds packages")
-	}
-	dir, err := os.MkdirTemp("internal", "gentest-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	pkg := "github.com/parleyrpc/parley/stubs/" + filepath.ToSlash(dir)
-	for name, src := range map[string]string{"a/a.proto": importedA, "b/b.proto": importedB} {
-		src = strings.ReplaceAll(src, "github.com/parleyrpc/parley/internal/gentmp", pkg)
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, name := range []string{"a/a.proto", "b/b.proto"} {
-		files, err := Generate([]string{filepath.Join(dir, filepath.FromSlash(name))}, Options{ImportPaths: []string{dir}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(f.Name)), f.Content, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	out, err := exec.Command("go", "vet", "./"+filepath.ToSlash(dir)+"/...").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go vet of the generated packages: %v\n%s", err, out)
-	}
+	dir, _ := genInModule(t, map[string]string{"a/a.proto": importedA, "b/b.proto": importedB}, "a/a.proto", "b/b.proto")
+	goTool(t, "vet", dir)
 }
 
 const importedA = `syntax = "proto3";
 package ext.a;
-option go_package = "github.com/parleyrpc/parley/internal/gentmp/a;a";
+option go_package = "GENPKG/a;a";
 import "google/protobuf/timestamp.proto";
 import "google/protobuf/duration.proto";
 
@@ -320,7 +265,7 @@ message Outer {
 
 const importedB = `syntax = "proto3";
 package ext.b;
-option go_package = "github.com/parleyrpc/parley/internal/gentmp/b;b";
+option go_package = "GENPKG/b;b";
 import "a/a.proto";
 import "google/protobuf/empty.proto";
 import "google/protobuf/timestamp.proto";
