@@ -127,6 +127,19 @@ func (f *fileGen) encode(e elem, x string) {
 	f.check(call)
 }
 
+// rangeClause returns the for clause ranging over x, a list or map whose
+// values are e, declaring vars ("k, v" or "_, v"). An Empty value is
+// written without looking at it, so the loop must not declare v, which
+// would be unused: it declares k alone, or nothing.
+func rangeClause(e elem, vars, x string) string {
+	if e.wkt == wktEmpty {
+		if vars = strings.TrimSuffix(vars, ", v"); vars == "_" {
+			return "for range " + x
+		}
+	}
+	return "for " + vars + " := range " + x
+}
+
 // decode writes statements decoding one value into a new variable v and
 // returns the expression for the value (v, or a conversion of it).
 // onErr is the statement that returns a decoding error held in err.
@@ -376,13 +389,13 @@ func (f *fileGen) encoder(name string, fields []field) {
 			f.encode(fl.e, x)
 		case fd.IsMap():
 			f.check("e.EncodeMapLen(len(", x, "))")
-			f.P("for k, v := range ", x, " {")
+			f.P(rangeClause(fl.e, "k, v", x), " {")
 			f.encode(fl.key, "k")
 			f.encode(fl.e, "v")
 			f.P("}")
 		case fd.IsList():
 			f.check("e.EncodeArrayLen(len(", x, "))")
-			f.P("for _, v := range ", x, " {")
+			f.P(rangeClause(fl.e, "_, v", x), " {")
 			f.encode(fl.e, "v")
 			f.P("}")
 		case optionalPtr(fd, fl.e):

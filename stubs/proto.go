@@ -184,7 +184,7 @@ func (f *fileGen) protoEncoder(name string, pfs []protoField) {
 		x := "m." + fl.goName
 		switch {
 		case fd.IsMap():
-			f.P("for k, v := range ", x, " {")
+			f.P(rangeClause(fl.e, "k, v", x), " {")
 			f.P("b = append(b, ", tagBytes(num, protowire.BytesType), ")")
 			f.P("pos := len(b)")
 			f.P("b = append(b, 0)")
@@ -197,7 +197,7 @@ func (f *fileGen) protoEncoder(name string, pfs []protoField) {
 				f.P("b = ", f.use(parleyimplPath), ".", enc, "(b, ", num, ", ", x, ")")
 				continue
 			}
-			f.P("for _, v := range ", x, " {")
+			f.P(rangeClause(fl.e, "_, v", x), " {")
 			f.protoEncodeValue(fl.e, fd, num, "v")
 			f.P("}")
 		default:
@@ -444,9 +444,16 @@ func (f *fileGen) protoDecodeMapEntry(fl field, x, wrap string) {
 	f.P("}); err != nil {")
 	f.P(wrap)
 	f.P("}")
-	if fl.e.isMessage() {
+	switch {
+	case fl.e.isMessage():
 		f.P("if mv == nil {")
 		f.P("mv = new(", fl.e.ident, ")")
+		f.P("}")
+	case fl.e.wkt == wktEmpty:
+		// An entry without a value holds an Empty, as msgpack's
+		// decoding of a map of Empty always gives one.
+		f.P("if mv == nil {")
+		f.P("mv = &struct{}{}")
 		f.P("}")
 	}
 	f.P("if ", x, " == nil {")
