@@ -55,7 +55,26 @@ func Generate(files []string, opts Options) ([]File, error) {
 			out = append(out, md)
 		}
 	}
+	if err := checkOutputNames(out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// checkOutputNames fails when two generated files would be written to
+// the same path, or to paths that differ only in case (which the go
+// command refuses in one package, and which overwrite each other on
+// case-insensitive file systems), such as those of "x" and "x.proto".
+func checkOutputNames(files []File) error {
+	seen := map[string]File{}
+	for _, f := range files {
+		key := strings.ToLower(f.Name)
+		if prev, ok := seen[key]; ok {
+			return fmt.Errorf("stubs: %s and %s would both be generated as %s: rename one of them", prev.Proto, f.Proto, f.Name)
+		}
+		seen[key] = f
+	}
+	return nil
 }
 
 // generator holds the state shared by the files of one Generate call.

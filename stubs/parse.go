@@ -24,7 +24,9 @@ type Options struct {
 	// Generate must lie under one of them; its name relative to that
 	// directory is its proto name (the name other files import it by, and
 	// the base of its output file name). When ImportPaths is empty, each
-	// file's own directory is used as an import path.
+	// file's own directory is used as an import path. Two files given
+	// with the same proto name, or a file whose proto name finds another
+	// file first, are an error: their outputs would overwrite each other.
 	//
 	// The well-known files google/protobuf/{empty,timestamp,duration}.proto
 	// (and the rest of protoc's standard imports) are always available and
@@ -176,7 +178,83 @@ func protoNames(files []string, opts Options) (roots, names []string, err error)
 		}
 		names[i] = name
 	}
-	return roots, names, nil
+	return checkProtoNames(files, roots, names, len(opts.ImportPaths) == 0)
+}
+
+// checkProtoNames makes sure that each of files is the file its proto name
+// finds in roots, so that no two inputs share a proto name (and with it
+// their output files) and none is hidden behind another: a file listed
+// twice is kept once, anything else is an error that says how to tell
+// the files apart. ownDirs tells that the roots are the files' own
+// directories (no import paths were given).
+func checkProtoNames(files, roots, names []string, ownDirs bool) ([]string, []string, error) {
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return filepath.Clean(p)
+	}
+	fix := "pass import paths (-I) under which their names differ"
+	if ownDirs {
+		fix = "without -I each file's own directory is its import path; pass -I " + commonDir(files) + " to name them by their path under it"
+	}
+	var keptFiles, keptNames []string
+	first := map[string]int{} // proto name → index in keptFiles
+	for i, f := range files {
+		name := names[i]
+		if j, ok := first[name]; ok {
+			if abs(keptFiles[j]) == abs(f) {
+				continue // listed twice
+			}
+			return nil, nil, fmt.Errorf("stubs: %s and %s both have the proto name %s, so their generated files would have the same name: %s", keptFiles[j], f, name, fix)
+		}
+		for _, root := range roots {
+			p := filepath.Join(root, filepath.FromSlash(name))
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			if abs(p) != abs(f) {
+				if !ownDirs {
+					fix = "list the import paths in another order, or use ones under which their names differ"
+				}
+				return nil, nil, fmt.Errorf("stubs: %s has the proto name %s, which finds %s first (import path %s), so %s would be compiled in its place: %s", f, name, p, root, p, fix)
+			}
+			break
+		}
+		first[name] = len(keptFiles)
+		keptFiles = append(keptFiles, f)
+		keptNames = append(keptNames, name)
+	}
+	return roots, keptNames, nil
+}
+
+// commonDir returns the deepest directory holding every one of files, as
+// they are written (relative or absolute), for a suggested -I.
+func commonDir(files []string) string {
+	var common []string
+	for i, f := range files {
+		dir := filepath.Dir(filepath.Clean(f))
+		var parts []string
+		if dir != "." {
+			parts = strings.Split(dir, string(filepath.Separator))
+		}
+		if i == 0 {
+			common = parts
+			continue
+		}
+		n := 0
+		for n < len(common) && n < len(parts) && common[n] == parts[n] {
+			n++
+		}
+		common = common[:n]
+	}
+	if len(common) == 0 {
+		return "."
+	}
+	if len(common) == 1 && common[0] == "" {
+		return string(filepath.Separator)
+	}
+	return strings.Join(common, string(filepath.Separator))
 }
 
 // diskSources finds .proto files under the import roots, and remembers

@@ -337,3 +337,70 @@ func TestWKTMethodTypes(t *testing.T) {
 		}
 	}
 }
+
+// Two inputs that would get the same proto name, and with it the same
+// output file, are refused with both names and the fix, in Go and
+// TypeScript; a file listed twice is generated once.
+func TestSameProtoName(t *testing.T) {
+	dir := writeProtos(t, map[string]string{
+		"a/x.proto": `syntax = "proto3"; package a; message A {}`,
+		"b/x.proto": `syntax = "proto3"; package b; message B {}`,
+		"b/y.proto": `syntax = "proto3"; package b; message Y {}`,
+		"c/y.proto": `syntax = "proto3"; package c; message C {}`,
+	})
+	p := func(name string) string { return filepath.Join(dir, filepath.FromSlash(name)) }
+	for _, c := range []struct {
+		name  string
+		files []string
+		opts  Options
+		want  []string
+	}{
+		{"same base name without -I", []string{p("a/x.proto"), p("b/x.proto")}, Options{},
+			[]string{p("a/x.proto"), p("b/x.proto"), "x.proto", "-I " + dir}},
+		{"same name under two import paths", []string{p("a/x.proto"), p("b/x.proto")}, Options{ImportPaths: []string{p("a"), p("b")}},
+			[]string{p("a/x.proto"), p("b/x.proto"), "-I"}},
+		{"shadowed by an earlier import path", []string{p("b/x.proto")}, Options{ImportPaths: []string{p("a"), p("b")}},
+			[]string{p("b/x.proto"), p("a/x.proto"), "order"}},
+		{"shadowed by another file's directory", []string{p("b/x.proto"), p("c/y.proto")}, Options{},
+			[]string{p("c/y.proto"), p("b/y.proto"), "-I " + dir}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for lang, gen := range map[string]func([]string, Options) ([]File, error){"go": Generate, "ts": GenerateTS} {
+				_, err := gen(c.files, c.opts)
+				if err == nil {
+					t.Fatalf("%s: no error", lang)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%s: error %q does not contain %q", lang, err, w)
+					}
+				}
+			}
+		})
+	}
+	out, err := Generate([]string{p("a/x.proto"), p("b/x.proto")}, Options{ImportPaths: []string{dir}})
+	if err != nil || len(out) != 2 || out[0].Name != "a/x.parley.go" || out[1].Name != "b/x.parley.go" {
+		t.Fatalf("with a common import path: %v, %v", out, err)
+	}
+	out, err = Generate([]string{p("a/x.proto"), filepath.Join(dir, "a", "..", "a", "x.proto")}, Options{})
+	if err != nil || len(out) != 1 {
+		t.Fatalf("a file listed twice: %d files, %v", len(out), err)
+	}
+}
+
+// Files whose output names differ only in case (or not at all, as for
+// "x" and "x.proto") are refused.
+func TestSameOutputName(t *testing.T) {
+	dir := writeProtos(t, map[string]string{
+		"x":       `syntax = "proto3"; package a; message A {}`,
+		"x.proto": `syntax = "proto3"; package b; message B {}`,
+		"Y.proto": `syntax = "proto3"; package c; message C {}`,
+		"y.proto": `syntax = "proto3"; package d; message D {}`,
+	})
+	for _, pair := range [][2]string{{"x", "x.proto"}, {"Y.proto", "y.proto"}} {
+		_, err := Generate([]string{filepath.Join(dir, pair[0]), filepath.Join(dir, pair[1])}, Options{})
+		if err == nil || !strings.Contains(err.Error(), "would both be generated") {
+			t.Errorf("%v: got %v, want a same-output error", pair, err)
+		}
+	}
+}

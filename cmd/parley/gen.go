@@ -42,6 +42,21 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Two inputs must never write one output file, the second silently
+	// replacing the first; the generators refuse that, and this makes
+	// sure before anything is written.
+	written := map[string]string{}
+	for _, f := range gen {
+		path := filepath.Join(*out, filepath.FromSlash(f.Name))
+		from := f.Proto
+		if from == "" {
+			from = "the generated " + f.Name
+		}
+		if prev, ok := written[path]; ok {
+			return fmt.Errorf("parley gen: %s and %s would both be written to %s", prev, from, path)
+		}
+		written[path] = from
+	}
 	for _, f := range gen {
 		path := filepath.Join(*out, filepath.FromSlash(f.Name))
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -229,6 +229,22 @@ func TestGen(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "bad.proto:3:3: ") {
 		t.Errorf("exit %d, stderr %q; want 1 and a positioned error", code, errOut)
 	}
+	// Two files of one base name in different directories, without -I:
+	// refused, naming both, and nothing written.
+	for _, d := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+		os.WriteFile(filepath.Join(dir, d, "x.proto"), []byte("syntax = \"proto3\";\npackage "+d+";\nmessage M {}\n"), 0o644)
+	}
+	outDir := filepath.Join(dir, "out")
+	for _, lang := range []string{"go", "ts"} {
+		code, _, errOut = parley(t, "", "gen", "-lang", lang, "-out", outDir, filepath.Join(dir, "a", "x.proto"), filepath.Join(dir, "b", "x.proto"))
+		if code != 1 || !strings.Contains(errOut, filepath.Join(dir, "a", "x.proto")) || !strings.Contains(errOut, filepath.Join(dir, "b", "x.proto")) || !strings.Contains(errOut, "-I") {
+			t.Errorf("-lang %s, same base name: exit %d, stderr %q; want 1 and an error naming both files", lang, code, errOut)
+		}
+		if _, err := os.Stat(outDir); err == nil {
+			t.Errorf("-lang %s, same base name: %s was written", lang, outDir)
+		}
+	}
 	if code, _, _ := parley(t, "", "gen"); code != 2 {
 		t.Errorf("gen without files: exit %d, want 2", code)
 	}
