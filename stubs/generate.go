@@ -269,6 +269,12 @@ var stdImports = map[string]string{
 	"math":                                       "math",
 }
 
+// localNames are the receivers, parameters and variables of generated
+// functions: an imported package is never named like one, which would
+// hide it inside them (a package m in a method of receiver m).
+var localNames = []string{"b", "c", "call", "conv", "ctx", "d", "data", "depth", "e", "err", "impl", "j", "k", "key",
+	"l", "m", "mk", "mv", "n", "num", "ok", "opts", "p", "pos", "req", "s", "typ", "v", "x"}
+
 // use records that the file imports path and returns its name.
 func (f *fileGen) use(importPath string) string {
 	if name, ok := f.imports[importPath]; ok {
@@ -398,6 +404,9 @@ func (f *fileGen) ident(d protoreflect.Descriptor) (string, error) {
 			used[a] = true
 		}
 		for _, a := range stdImports {
+			used[a] = true
+		}
+		for _, a := range localNames {
 			used[a] = true
 		}
 		for i := 2; used[alias]; i++ {
