@@ -2,6 +2,9 @@ package stubs
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"strconv"
 	"strings"
 
@@ -139,6 +142,81 @@ func (f *fileGen) newConv(base string, m method) (*convGen, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// claimConv claims the package-level names of c's types (see
+// protocolDecls), all made of c's prefix: while one of them is taken, the
+// prefix gets another underscore, so that the conversation's types are
+// renamed together.
+func (f *fileGen) claimConv(c *convGen) error {
+	for {
+		names, err := f.convDecls(c)
+		if err != nil {
+			return err
+		}
+		free := true
+		for _, n := range names {
+			free = free && !f.taken[n]
+		}
+		if free {
+			for _, n := range names {
+				f.taken[n] = true
+			}
+			return nil
+		}
+		c.prefix += "_"
+	}
+}
+
+// convDecls lists the package-level names protocolDecls declares for c,
+// by writing them aside and reading the declarations back.
+func (f *fileGen) convDecls(c *convGen) ([]string, error) {
+	scratch := &fileGen{g: f.g, fd: f.fd, names: f.names, imports: map[string]string{}, taken: map[string]bool{}}
+	scratch.P("package p")
+	scratch.protocolDecls(c)
+	file, err := parser.ParseFile(token.NewFileSet(), "", scratch.buf.Bytes(), parser.SkipObjectResolution)
+	if err != nil {
+		return nil, fmt.Errorf("stubs: the conversation types of %s: %w", c.m.md.FullName(), err)
+	}
+	var names []string
+	seen := map[string]bool{}
+	add := func(id *ast.Ident) error {
+		if id.Name == "_" {
+			return nil
+		}
+		if seen[id.Name] {
+			return f.g.schema.errorAt(c.m.md, "the protocol of method %s declares the Go name %s twice: two of its kinds or states have names that differ only in case or underscores", c.m.md.Name(), id.Name)
+		}
+		seen[id.Name] = true
+		names = append(names, id.Name)
+		return nil
+	}
+	for _, d := range file.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Recv == nil {
+				if err := add(d.Name); err != nil {
+					return nil, err
+				}
+			}
+		case *ast.GenDecl:
+			for _, spec := range d.Specs {
+				switch spec := spec.(type) {
+				case *ast.TypeSpec:
+					if err := add(spec.Name); err != nil {
+						return nil, err
+					}
+				case *ast.ValueSpec:
+					for _, id := range spec.Names {
+						if err := add(id); err != nil {
+							return nil, err
+						}
+					}
+				}
+			}
+		}
+	}
+	return names, nil
 }
 
 // next returns the state after event ev in state s, or -1.
@@ -549,9 +627,9 @@ func (g *sideGen) recv(s int, cases []int, gotHalfClose bool, hc int) {
 }
 
 // protocolRegister writes the registration of a method with a protocol.
-func (f *fileGen) protocolRegister(rt, base string, m method) {
+func (f *fileGen) protocolRegister(rt string, m method) {
 	pr := f.use("github.com/parleyrpc/parley/protocol")
-	p := convPrefix(base, m)
+	p := m.proto.prefix
 	tables := p + "Protocol, " + p + "ClientKind, " + p + "ServerKind"
 	sc := "*" + pr + ".ServerConv[" + m.req + ", " + m.res + "]"
 	call := "call *" + rt + ".ServerCall[" + m.req + ", " + m.res + "]"
@@ -580,9 +658,9 @@ func (f *fileGen) protocolRegister(rt, base string, m method) {
 }
 
 // protocolOpen writes the client method body of a method with a protocol.
-func (f *fileGen) protocolOpen(base string, m method) {
+func (f *fileGen) protocolOpen(m method) {
 	pr := f.use("github.com/parleyrpc/parley/protocol")
-	p := convPrefix(base, m)
+	p := m.proto.prefix
 	tables := p + "Protocol, " + p + "ClientKind, " + p + "ServerKind"
 	switch {
 	case m.clientStream && m.serverStream:

@@ -54,7 +54,7 @@ func (f *fileGen) descriptor() error {
 	if err != nil {
 		return err
 	}
-	name := descriptorVar(f.fd.Path())
+	name := f.claim(descriptorVar(f.fd.Path()))
 	f.P("// ", name, " is the serialized google.protobuf.FileDescriptorProto of")
 	f.P("// ", f.fd.Path(), ", which server reflection serves.")
 	f.P("const ", name, " = \"\" +")

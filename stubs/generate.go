@@ -89,10 +89,14 @@ type generator struct {
 // its types agrees on them.
 type fileNames struct {
 	importPath, pkg string
-	idents          map[protoreflect.FullName]string // messages, enums, enum values
-	oneofIface      map[protoreflect.FullName]string // oneof full name -> sealed interface
-	oneofCase       map[protoreflect.FullName]string // field full name -> case wrapper type
-	fields          map[protoreflect.FullName]string // field or oneof full name -> struct field
+	idents          map[protoreflect.FullName]string    // messages, enums, enum values
+	oneofIface      map[protoreflect.FullName]string    // oneof full name -> sealed interface
+	oneofCase       map[protoreflect.FullName]string    // field full name -> case wrapper type
+	fields          map[protoreflect.FullName]string    // field or oneof full name -> struct field
+	enumMaps        map[protoreflect.FullName][2]string // enum -> its _name and _value maps
+	// taken holds the package-level names given above; the file's
+	// services and descriptor take theirs after them, as it is generated.
+	taken map[string]bool
 }
 
 // namesOf computes (once) the Go identifiers for fd's declarations, the
@@ -101,11 +105,13 @@ func (g *generator) namesOf(fd protoreflect.FileDescriptor) *fileNames {
 	if n, ok := g.names[fd.Path()]; ok {
 		return n
 	}
-	nm := &namer{fd: fd, taken: map[string]bool{}, n: &fileNames{
+	nm := &namer{fd: fd, n: &fileNames{
 		idents:     map[protoreflect.FullName]string{},
 		oneofIface: map[protoreflect.FullName]string{},
 		oneofCase:  map[protoreflect.FullName]string{},
 		fields:     map[protoreflect.FullName]string{},
+		enumMaps:   map[protoreflect.FullName][2]string{},
+		taken:      map[string]bool{},
 	}}
 	n := nm.n
 	n.importPath, n.pkg = goPackageOf(fileGoPackage(fd), string(fd.Package()), fd.Path())
@@ -119,7 +125,10 @@ func (g *generator) namesOf(fd protoreflect.FileDescriptor) *fileNames {
 	}
 	services := fd.Services()
 	for i := 0; i < services.Len(); i++ {
-		nm.service(services.Get(i))
+		// The prefix of the names the service's code declares; they
+		// are claimed when it is generated (see svcNames).
+		sv := services.Get(i)
+		n.idents[sv.FullName()] = goCamelCase(string(sv.Name()))
 	}
 	g.names[fd.Path()] = n
 	return n
@@ -128,17 +137,22 @@ func (g *generator) namesOf(fd protoreflect.FileDescriptor) *fileNames {
 // namer gives a file's declarations their Go names, each unique in the
 // package: a name already taken gets underscores appended.
 type namer struct {
-	fd    protoreflect.FileDescriptor
-	n     *fileNames
-	taken map[string]bool // package-level Go names given so far
+	fd protoreflect.FileDescriptor
+	n  *fileNames
 }
 
 // claim takes name, or the first free name made of it and underscores.
-func (nm *namer) claim(name string) string {
-	for nm.taken[name] {
+func (nm *namer) claim(name string) string { return claimIn(nm.n.taken, name) }
+
+// claimIn takes name in taken, or the first name made of it and
+// underscores that is not in taken, and returns it. Every name the
+// generated code declares in a namespace (the package, the fields of a
+// struct, the methods of a service) goes through it.
+func claimIn(taken map[string]bool, name string) string {
+	for taken[name] {
 		name += "_"
 	}
-	nm.taken[name] = true
+	taken[name] = true
 	return name
 }
 
@@ -156,6 +170,7 @@ func (nm *namer) rel(d protoreflect.Descriptor) string {
 func (nm *namer) enum(e protoreflect.EnumDescriptor, parent string) {
 	name := nm.claim(nm.rel(e))
 	nm.n.idents[e.FullName()] = name
+	nm.n.enumMaps[e.FullName()] = [2]string{nm.claim(name + "_name"), nm.claim(name + "_value")}
 	prefix := name
 	if parent != "" {
 		prefix = parent
@@ -178,13 +193,7 @@ func (nm *namer) message(m protoreflect.MessageDescriptor) {
 	// Field names must not collide with each other or with the methods
 	// generated on the message.
 	fieldTaken := map[string]bool{"EncodeMsgpack": true, "DecodeMsgpack": true, "AppendProto": true, "UnmarshalProto": true, "MergeProto": true}
-	claimField := func(s string) string {
-		for fieldTaken[s] {
-			s += "_"
-		}
-		fieldTaken[s] = true
-		return s
-	}
+	claimField := func(s string) string { return claimIn(fieldTaken, s) }
 	fields := m.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		f := fields.Get(i)
@@ -214,23 +223,6 @@ func (nm *namer) message(m protoreflect.MessageDescriptor) {
 	}
 }
 
-// service names a service and reserves the names its generated code
-// declares.
-func (nm *namer) service(sv protoreflect.ServiceDescriptor) {
-	base := goCamelCase(string(sv.Name()))
-	nm.n.idents[sv.FullName()] = base
-	for _, suffix := range []string{"Server", "Client", "unimplementedServer"} {
-		nm.claim(base + suffix)
-	}
-	nm.claim("Unimplemented" + base + "Server")
-	nm.claim("Register" + base + "Server")
-	nm.claim("New" + base + "Client")
-	methods := sv.Methods()
-	for j := 0; j < methods.Len(); j++ {
-		nm.claim(base + "_" + goCamelCase(string(methods.Get(j).Name())) + "_FullMethodName")
-	}
-}
-
 // fileGoPackage returns fd's go_package option, or "".
 func fileGoPackage(fd protoreflect.FileDescriptor) string {
 	type goPackager interface{ GetGoPackage() string }
@@ -248,7 +240,13 @@ type fileGen struct {
 	buf   bytes.Buffer
 	// imports maps an import path to its name in this file.
 	imports map[string]string
+	// taken holds the package-level names declared so far: those of
+	// names, then the services' as they are generated.
+	taken map[string]bool
 }
+
+// claim takes a package-level name for the file's code (see claimIn).
+func (f *fileGen) claim(name string) string { return claimIn(f.taken, name) }
 
 // Standard imports of generated code, by import path.
 var stdImports = map[string]string{
@@ -297,7 +295,8 @@ func (f *fileGen) P(args ...any) {
 }
 
 func (g *generator) generateFile(fd protoreflect.FileDescriptor) (File, error) {
-	f := &fileGen{g: g, fd: fd, names: g.namesOf(fd), imports: map[string]string{}}
+	names := g.namesOf(fd)
+	f := &fileGen{g: g, fd: fd, names: names, imports: map[string]string{}, taken: maps.Clone(names.taken)}
 	if err := f.body(); err != nil {
 		return File{}, err
 	}
@@ -454,8 +453,9 @@ func (f *fileGen) enum(e protoreflect.EnumDescriptor) {
 	}
 	f.P(")")
 	f.P()
-	f.P("// ", name, "_name maps the numbers of ", name, " to their proto names (the first name of aliased numbers).")
-	f.P("var ", name, "_name = map[int32]string{")
+	maps := f.names.enumMaps[e.FullName()]
+	f.P("// ", maps[0], " maps the numbers of ", name, " to their proto names (the first name of aliased numbers).")
+	f.P("var ", maps[0], " = map[int32]string{")
 	seen := map[protoreflect.EnumNumber]bool{}
 	for i := 0; i < values.Len(); i++ {
 		v := values.Get(i)
@@ -467,8 +467,8 @@ func (f *fileGen) enum(e protoreflect.EnumDescriptor) {
 	}
 	f.P("}")
 	f.P()
-	f.P("// ", name, "_value maps the proto names of ", name, " to their numbers.")
-	f.P("var ", name, "_value = map[string]int32{")
+	f.P("// ", maps[1], " maps the proto names of ", name, " to their numbers.")
+	f.P("var ", maps[1], " = map[string]int32{")
 	for i := 0; i < values.Len(); i++ {
 		v := values.Get(i)
 		f.P(strconv.Quote(string(v.Name())), ": ", v.Number(), ",")
@@ -477,7 +477,7 @@ func (f *fileGen) enum(e protoreflect.EnumDescriptor) {
 	f.P()
 	f.P("// String returns the proto name of x, or its number for values the schema does not name.")
 	f.P("func (x ", name, ") String() string {")
-	f.P("if s, ok := ", name, "_name[int32(x)]; ok {")
+	f.P("if s, ok := ", maps[0], "[int32(x)]; ok {")
 	f.P("return s")
 	f.P("}")
 	f.P("return ", f.use("strconv"), ".FormatInt(int64(x), 10)")

@@ -32,18 +32,42 @@ type method struct {
 	proto                      *convGen // the typed conversation, for a method with a protocol
 }
 
+// svcNames are the package-level Go names of a service's code.
+type svcNames struct {
+	base                               string // the prefix of the others: the service's name in Go case
+	server, client, clientImpl         string // the interfaces and the client's implementation
+	unimplemented, register, newClient string
+}
+
+// serviceNames claims the Go names of sv's code, in this order: for the
+// service Foo, FooServer, FooClient, fooClient, UnimplementedFooServer,
+// RegisterFooServer and NewFooClient, each taking trailing underscores
+// when taken.
+func (f *fileGen) serviceNames(sv protoreflect.ServiceDescriptor) svcNames {
+	base := f.names.idents[sv.FullName()]
+	return svcNames{
+		base:          base,
+		server:        f.claim(base + "Server"),
+		client:        f.claim(base + "Client"),
+		clientImpl:    f.claim(lowerFirst(base + "Client")),
+		unimplemented: f.claim("Unimplemented" + base + "Server"),
+		register:      f.claim("Register" + base + "Server"),
+		newClient:     f.claim("New" + base + "Client"),
+	}
+}
+
 // service writes the method-name constants, the server interface, its
 // Unimplemented implementation, the registration function and the typed
 // client for sv.
 func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
-	base := f.names.idents[sv.FullName()]
-	methods, err := f.serviceMethods(sv, base)
+	names := f.serviceNames(sv)
+	methods, err := f.serviceMethods(sv, names.base)
 	if err != nil {
 		return err
 	}
 	f.methodNames(sv, methods)
-	f.serverSide(sv, base, methods)
-	f.clientSide(sv, base, methods)
+	f.serverSide(sv, names, methods)
+	f.clientSide(sv, names, methods)
 	for _, m := range methods {
 		if m.proto != nil {
 			f.protocolDecls(m.proto)
@@ -53,9 +77,12 @@ func (f *fileGen) service(sv protoreflect.ServiceDescriptor) error {
 }
 
 // serviceMethods collects sv's methods with their Go names and types, and
-// their declared protocols.
+// their declared protocols, and claims the package-level names of each in
+// turn: its full-name constant, then its conversation's types. Methods
+// whose Go names collide (get and Get) get underscores too.
 func (f *fileGen) serviceMethods(sv protoreflect.ServiceDescriptor, base string) ([]method, error) {
 	var methods []method
+	methodTaken := map[string]bool{}
 	ms := sv.Methods()
 	for i := 0; i < ms.Len(); i++ {
 		md := ms.Get(i)
@@ -67,14 +94,19 @@ func (f *fileGen) serviceMethods(sv protoreflect.ServiceDescriptor, base string)
 		if err != nil {
 			return nil, err
 		}
-		goName := goCamelCase(string(md.Name()))
+		goName := claimIn(methodTaken, goCamelCase(string(md.Name())))
 		methods = append(methods, method{
-			md: md, goName: goName, constName: base + "_" + goName + "_FullMethodName",
+			md: md, goName: goName, constName: f.claim(base + "_" + goName + "_FullMethodName"),
 			req: req, res: res, clientStream: md.IsStreamingClient(), serverStream: md.IsStreamingServer(),
 		})
 		m := &methods[len(methods)-1]
 		if m.proto, err = f.newConv(base, *m); err != nil {
 			return nil, err
+		}
+		if m.proto != nil {
+			if err := f.claimConv(m.proto); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return methods, nil
@@ -95,19 +127,19 @@ func (f *fileGen) methodNames(sv protoreflect.ServiceDescriptor, methods []metho
 
 // serverSide writes the server interface, its Unimplemented
 // implementation and its registration.
-func (f *fileGen) serverSide(sv protoreflect.ServiceDescriptor, base string, methods []method) {
+func (f *fileGen) serverSide(sv protoreflect.ServiceDescriptor, names svcNames, methods []method) {
 	ctx := f.use("context")
 	rt := f.use("github.com/parleyrpc/parley/runtime")
-	serverName := base + "Server"
+	serverName := names.server
 	f.api(sv, serverName, "server", "handles", methods, func(m method) string { return serverSig(ctx, rt, m) },
-		"Implement it (embedding Unimplemented"+serverName+" for forward",
-		"compatibility) and pass the implementation to Register"+serverName+".",
+		"Implement it (embedding "+names.unimplemented+" for forward",
+		"compatibility) and pass the implementation to "+names.register+".",
 		"Streaming methods get the call itself: its inbound mailbox (In, Recv)",
 		"yields requests then the client's half-close as io.EOF, its outbound",
 		"mailbox (Out, Send) carries responses; returning ends the call with",
 		"the returned error's status (nil is OK).")
 
-	unimpl := "Unimplemented" + serverName
+	unimpl := names.unimplemented
 	f.P("// ", unimpl, " implements ", serverName, " with methods that fail with")
 	f.P("// UNIMPLEMENTED. Embed it in implementations so that adding a method to the")
 	f.P("// service does not break them.")
@@ -127,12 +159,12 @@ func (f *fileGen) serverSide(sv protoreflect.ServiceDescriptor, base string, met
 		f.P()
 	}
 
-	f.P("// Register", serverName, " registers impl's methods with s under their full")
+	f.P("// ", names.register, " registers impl's methods with s under their full")
 	f.P("// method names. Call it before s starts serving.")
-	f.P("func Register", serverName, "(s *", rt, ".Server, impl ", serverName, ") {")
+	f.P("func ", names.register, "(s *", rt, ".Server, impl ", serverName, ") {")
 	for _, m := range methods {
 		if m.proto != nil {
-			f.protocolRegister(rt, base, m)
+			f.protocolRegister(rt, m)
 			continue
 		}
 		f.P(rt, ".", m.kind().handle, "[", m.req, ", ", m.res, "](s, ", m.constName, ", impl.", m.goName, ")")
@@ -142,11 +174,11 @@ func (f *fileGen) serverSide(sv protoreflect.ServiceDescriptor, base string, met
 }
 
 // clientSide writes the client interface and its implementation.
-func (f *fileGen) clientSide(sv protoreflect.ServiceDescriptor, base string, methods []method) {
+func (f *fileGen) clientSide(sv protoreflect.ServiceDescriptor, names svcNames, methods []method) {
 	ctx := f.use("context")
 	rt := f.use("github.com/parleyrpc/parley/runtime")
-	clientName := base + "Client"
-	impl := lowerFirst(clientName)
+	clientName := names.client
+	impl := names.clientImpl
 	f.api(sv, clientName, "client", "starts", methods, func(m method) string { return clientSig(ctx, rt, m) },
 		"Streaming methods return the call itself: send requests to its outbound",
 		"mailbox (Send or Out, then CloseSend to half-close) and receive",
@@ -157,15 +189,15 @@ func (f *fileGen) clientSide(sv protoreflect.ServiceDescriptor, base string, met
 	f.P("c *", rt, ".Client")
 	f.P("}")
 	f.P()
-	f.P("// New", clientName, " returns a ", clientName, " that makes its calls on c.")
-	f.P("func New", clientName, "(c *", rt, ".Client) ", clientName, " {")
+	f.P("// ", names.newClient, " returns a ", clientName, " that makes its calls on c.")
+	f.P("func ", names.newClient, "(c *", rt, ".Client) ", clientName, " {")
 	f.P("return &", impl, "{c: c}")
 	f.P("}")
 	f.P()
 	for _, m := range methods {
 		f.P("func (c *", impl, ") ", m.goName, clientSig(ctx, rt, m), " {")
 		if m.proto != nil {
-			f.protocolOpen(base, m)
+			f.protocolOpen(m)
 			f.P("}")
 			f.P()
 			continue
