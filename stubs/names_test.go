@@ -1,6 +1,7 @@
 package stubs
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -115,6 +116,24 @@ func TestAdversarialNamesBuild(t *testing.T) {
 		}
 	}
 	goTool(t, "vet", dir)
+}
+
+// Two files generated into one Go package that declare the same Go name
+// (two messages, or the descriptors of a-b.proto and a_b.proto) are
+// refused, naming both files.
+func TestSameNameInPackage(t *testing.T) {
+	for _, c := range []struct{ a, b, name string }{
+		{`syntax = "proto3"; package x.a; option go_package = "ex/p;p"; message M {}`,
+			`syntax = "proto3"; package x.b; option go_package = "ex/p;p"; message M {}`, "M"},
+		{`syntax = "proto3"; package x; message A {}`,
+			`syntax = "proto3"; package x; message B {}`, "file_a_b_proto_rawDesc"},
+	} {
+		dir := writeProtos(t, map[string]string{"a-b.proto": c.a, "a_b.proto": c.b})
+		_, err := Generate([]string{filepath.Join(dir, "a-b.proto"), filepath.Join(dir, "a_b.proto")}, Options{})
+		if err == nil || !strings.Contains(err.Error(), "a-b.proto and a_b.proto") || !strings.Contains(err.Error(), "declare "+c.name) {
+			t.Errorf("got %v, want an error naming both files and %s", err, c.name)
+		}
+	}
 }
 
 // Packages named like the receivers, parameters and variables of the
