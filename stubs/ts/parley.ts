@@ -3,7 +3,7 @@
 // WebSocket, with msgpack messages (@msgpack/msgpack). Written by
 // `parley gen -lang ts` next to the generated clients; see docs/web.md.
 
-import { decode, encode } from "@msgpack/msgpack";
+import { decode, Encoder } from "@msgpack/msgpack";
 
 /** The 17 gRPC status codes. */
 export enum Code {
@@ -46,13 +46,16 @@ export class ParleyError extends Error {
   readonly rawMessage: string;
   readonly trailers: Metadata;
   readonly wire: boolean;
-  constructor(code: Code, message: string, trailers: Metadata = {}, wire = false) {
+  /** The error that caused this one, if any (a message that failed to decode...). */
+  declare readonly cause: unknown;
+  constructor(code: Code, message: string, trailers: Metadata = {}, wire = false, cause?: unknown) {
     super(`${Code[code] ?? code}: ${message}`);
     this.name = "ParleyError";
     this.code = code;
     this.rawMessage = message;
     this.trailers = trailers;
     this.wire = wire;
+    this.cause = cause;
   }
   /** The status this error carries. */
   get status(): Status {
@@ -179,6 +182,33 @@ function requestMetadata(opts: CallOptions): Record<string, string> {
   return h;
 }
 
+const encoder = new Encoder();
+
+/** encodeMessage encodes one request message; a failure is a ParleyError INTERNAL whose cause is the encoder's error. */
+export function encodeMessage(m: unknown): Uint8Array {
+  try {
+    return encoder.encode(m);
+  } catch (e) {
+    throw new ParleyError(Code.INTERNAL, `cannot encode the request message: ${errorText(e)}`, {}, false, e);
+  }
+}
+
+/**
+ * decodeMessage decodes one response message; a failure is a ParleyError
+ * INTERNAL whose cause is the decoder's error.
+ */
+export function decodeMessage<Res>(payload: Uint8Array): Res {
+  try {
+    return decode(payload) as Res;
+  } catch (e) {
+    throw new ParleyError(Code.INTERNAL, `cannot decode the response message: ${errorText(e)}`, {}, false, e);
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 function failure(s: Status): ParleyError {
   return new ParleyError(s.code, s.message, s.trailers, true);
 }
@@ -210,6 +240,7 @@ export class Transport {
    * call ends OK and throws ParleyError when it fails.
    */
   async *serverStream<Req, Res>(method: string, req: Req, opts: CallOptions = {}): AsyncGenerator<Res, Status> {
+    const body = frame(0, encodeMessage(req));
     const ctl = new AbortController();
     const onAbort = () => ctl.abort();
     opts.signal?.addEventListener("abort", onAbort);
@@ -227,7 +258,7 @@ export class Transport {
         resp = await fetch(this.baseUrl + method, {
           method: "POST",
           headers: { ...requestMetadata(opts), "content-type": CONTENT_TYPE, "x-grpc-web": "1" },
-          body: frame(0, encode(req) as Uint8Array) as BodyInit,
+          body: body as BodyInit,
           signal: ctl.signal,
         });
       } catch (e) {
@@ -266,7 +297,7 @@ export class Transport {
             return s;
           }
           if (f.flag & FLAG_COMPRESSED) throw new ParleyError(Code.INTERNAL, "compressed message without grpc-encoding");
-          yield decode(f.payload) as Res;
+          yield decodeMessage<Res>(f.payload);
         }
       }
       throw new ParleyError(Code.INTERNAL, "the response ended without trailers");
@@ -307,6 +338,7 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
   private queue: Res[] = [];
   private waiters: (() => void)[] = [];
   private status: Status | undefined;
+  private cause: unknown;
   private fromWire = false;
   private sentClose = false;
   private resolveHeaders!: (md: Metadata) => void;
@@ -360,7 +392,15 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
     } else if (flag & FLAG_COMPRESSED) {
       this.abort(Code.INTERNAL, "compressed message without grpc-encoding");
     } else {
-      this.queue.push(decode(payload) as Res);
+      let m: Res;
+      try {
+        m = decodeMessage<Res>(payload);
+      } catch (e) {
+        this.cause = (e as ParleyError).cause;
+        this.abort(Code.INTERNAL, (e as ParleyError).rawMessage);
+        return;
+      }
+      this.queue.push(m);
       this.wake();
     }
   }
@@ -398,7 +438,7 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
     await this.opened;
     if (this.status) throw this.error(this.status);
     if (this.sentClose) throw new ParleyError(Code.FAILED_PRECONDITION, "send after closeSend");
-    this.ws.send(frame(0, encode(req) as Uint8Array));
+    this.ws.send(frame(0, encodeMessage(req)));
     while (this.ws.bufferedAmount > 1 << 20 && !this.status) {
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -433,7 +473,7 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
   }
 
   private error(s: Status): ParleyError {
-    return new ParleyError(s.code, s.message, s.trailers, this.fromWire);
+    return new ParleyError(s.code, s.message, s.trailers, this.fromWire, this.cause);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Res> {
