@@ -140,7 +140,7 @@ export interface Wrappers {
   bool_val?: boolean | null;
   string_val?: string | null;
   bytes_val?: Uint8Array | null;
-  list?: number | null[];
+  list?: (number | null)[];
   by_name?: { [key: string]: string | null };
 }
 
@@ -193,9 +193,9 @@ export interface EchoResponse {
 }
 
 /**
- * Number is the message parley.feature.Number.
+ * Number_ is the message parley.feature.Number.
  */
-export interface Number {
+export interface Number_ {
   value?: number;
 }
 
@@ -335,7 +335,7 @@ export class FeatureClient {
    *
    * Client streaming, over a WebSocket: send requests, then closeAndRecv for the response.
    */
-  sum(opts?: $parley.CallOptions): $parley.StreamCall<Number, Total> {
+  sum(opts?: $parley.CallOptions): $parley.StreamCall<Number_, Total> {
     return this.transport.stream(FeatureClient.Sum, opts);
   }
 
@@ -344,7 +344,7 @@ export class FeatureClient {
    *
    * Server streaming, over gRPC-Web: yields the responses; throws ParleyError if the call fails.
    */
-  count(req: CountRequest, opts?: $parley.CallOptions): AsyncGenerator<Number, $parley.Status> {
+  count(req: CountRequest, opts?: $parley.CallOptions): AsyncGenerator<Number_, $parley.Status> {
     return this.transport.serverStream(FeatureClient.Count, req, opts);
   }
 
@@ -387,7 +387,7 @@ export class FeatureClient {
    *
    * Bidirectional streaming, over a WebSocket: send requests, iterate over the responses; `end` is the status.
    */
-  mirror(opts?: $parley.CallOptions): $parley.StreamCall<Number, Number> {
+  mirror(opts?: $parley.CallOptions): $parley.StreamCall<Number_, Number_> {
     return this.transport.stream(FeatureClient.Mirror, opts);
   }
 
