@@ -36,7 +36,7 @@ func GenerateTS(files []string, opts Options) ([]File, error) {
 	if errs := tsValidate(s); len(errs) > 0 {
 		return nil, errs
 	}
-	g := &tsGen{names: map[string]map[protoreflect.FullName]string{}}
+	g := &tsGen{names: map[string]map[protoreflect.FullName]string{}, conv: map[protoreflect.FullName]bool{}}
 	out := []File{{Name: TSRuntimeName, Content: tsRuntime}}
 	for _, fd := range s.files {
 		out = append(out, g.file(fd))
@@ -69,9 +69,11 @@ func tsValidate(s *schema) ErrorList {
 }
 
 // tsGen holds what the files of one GenerateTS run share: the TypeScript
-// name of every message, enum and service client.
+// name of every message, enum and service client, and which messages need
+// a conversion after decoding.
 type tsGen struct {
 	names map[string]map[protoreflect.FullName]string // proto file -> full name -> TS name
+	conv  map[protoreflect.FullName]bool
 }
 
 // tsFile is the state of one generated TypeScript file.
@@ -80,6 +82,7 @@ type tsFile struct {
 	fd      protoreflect.FileDescriptor
 	b       strings.Builder
 	imports map[protoreflect.FullName]protoreflect.Descriptor // types from other files
+	decoded map[protoreflect.FullName]bool                    // of those, whose $decode_ function is used
 	runtime bool                                              // $parley is used
 }
 
@@ -111,15 +114,15 @@ func tsImportPath(from, to string) string {
 	return strings.Join(rel, "/")
 }
 
-// tsPlaceholder marks, in a file's body, a type from another file: its
-// local name, aliased when it collides, is known once the whole body is
-// written.
-func tsPlaceholder(d protoreflect.Descriptor) string {
-	return "\x00" + string(d.FullName()) + "\x00"
+// tsPlaceholder marks, in a file's body, a type from another file (kind
+// 't') or its $decode_ function (kind 'd'): their local names, aliased
+// when they collide, are known once the whole body is written.
+func tsPlaceholder(kind byte, d protoreflect.Descriptor) string {
+	return "\x00" + string(kind) + string(d.FullName()) + "\x00"
 }
 
 func (g *tsGen) file(fd protoreflect.FileDescriptor) File {
-	f := &tsFile{g: g, fd: fd, imports: map[protoreflect.FullName]protoreflect.Descriptor{}}
+	f := &tsFile{g: g, fd: fd, imports: map[protoreflect.FullName]protoreflect.Descriptor{}, decoded: map[protoreflect.FullName]bool{}}
 	msgs := fd.Messages()
 	for i := range msgs.Len() {
 		f.message(msgs.Get(i))
@@ -170,7 +173,8 @@ func (g *tsGen) file(fd protoreflect.FileDescriptor) File {
 	}
 	body := f.b.String()
 	for _, d := range imported {
-		body = strings.ReplaceAll(body, tsPlaceholder(d), alias[d.FullName()])
+		body = strings.ReplaceAll(body, tsPlaceholder('t', d), alias[d.FullName()])
+		body = strings.ReplaceAll(body, tsPlaceholder('d', d), "$decode_"+alias[d.FullName()])
 	}
 
 	var head strings.Builder
@@ -183,13 +187,19 @@ func (g *tsGen) file(fd protoreflect.FileDescriptor) File {
 	}
 	for i := 0; i < len(imported); {
 		j := i
-		var types []string
+		var types, funcs []string
 		for ; j < len(imported) && imported[j].ParentFile() == imported[i].ParentFile(); j++ {
 			d := imported[j]
 			types = append(types, tsImportName(g.name(d), alias[d.FullName()]))
+			if f.decoded[d.FullName()] {
+				funcs = append(funcs, tsImportName("$decode_"+g.name(d), "$decode_"+alias[d.FullName()]))
+			}
 		}
 		from := tsImportPath(module, tsModule(imported[i].ParentFile()))
 		fmt.Fprintf(&head, "import type { %s } from %q;\n", strings.Join(types, ", "), from)
+		if len(funcs) > 0 {
+			fmt.Fprintf(&head, "import { %s } from %q;\n", strings.Join(funcs, ", "), from)
+		}
 		i = j
 	}
 	if len(imported) > 0 || f.runtime {
@@ -354,6 +364,49 @@ func (g *tsGen) name(d protoreflect.Descriptor) string {
 	return g.fileNames(d.ParentFile())[d.FullName()]
 }
 
+// tsMapKeyed reports whether a map field's keys are not strings: such a
+// map is a JavaScript Map, so that its keys keep their msgpack type.
+func tsMapKeyed(fd protoreflect.FieldDescriptor) bool {
+	return fd.IsMap() && fd.MapKey().Kind() != protoreflect.StringKind
+}
+
+// needsConv reports whether a decoded m must be converted before it has
+// its TypeScript type: when it holds, directly or through its message
+// fields, a map whose keys are not strings.
+func (g *tsGen) needsConv(m protoreflect.MessageDescriptor) bool {
+	if v, ok := g.conv[m.FullName()]; ok {
+		return v
+	}
+	seen := map[protoreflect.FullName]bool{}
+	var reach func(m protoreflect.MessageDescriptor) bool
+	reach = func(m protoreflect.MessageDescriptor) bool {
+		if seen[m.FullName()] {
+			return false
+		}
+		seen[m.FullName()] = true
+		if _, wk := tsWellKnown(string(m.FullName())); wk {
+			return false
+		}
+		fields := m.Fields()
+		for i := range fields.Len() {
+			fd := fields.Get(i)
+			if tsMapKeyed(fd) {
+				return true
+			}
+			if fd.IsMap() {
+				fd = fd.MapValue()
+			}
+			if fd.Message() != nil && reach(fd.Message()) {
+				return true
+			}
+		}
+		return false
+	}
+	v := reach(m)
+	g.conv[m.FullName()] = v
+	return v
+}
+
 func (f *tsFile) p(format string, args ...any) {
 	fmt.Fprintf(&f.b, format, args...)
 	f.b.WriteByte('\n')
@@ -378,7 +431,18 @@ func (f *tsFile) ref(d protoreflect.Descriptor) string {
 		return f.g.name(d)
 	}
 	f.imports[d.FullName()] = d
-	return tsPlaceholder(d)
+	return tsPlaceholder('t', d)
+}
+
+// decodeRef returns the name of m's $decode_ function, importing it when m
+// is declared in another file.
+func (f *tsFile) decodeRef(m protoreflect.MessageDescriptor) string {
+	if m.ParentFile().Path() == f.fd.Path() {
+		return "$decode_" + f.g.name(m)
+	}
+	f.ref(m)
+	f.decoded[m.FullName()] = true
+	return tsPlaceholder('d', m)
 }
 
 func (f *tsFile) message(m protoreflect.MessageDescriptor) {
@@ -400,6 +464,9 @@ func (f *tsFile) message(m protoreflect.MessageDescriptor) {
 	}
 	f.p("}")
 	f.p("")
+	if f.g.needsConv(m) {
+		f.decoder(m)
+	}
 	nested := m.Messages()
 	for i := range nested.Len() {
 		f.message(nested.Get(i))
@@ -410,9 +477,60 @@ func (f *tsFile) message(m protoreflect.MessageDescriptor) {
 	}
 }
 
+// decoder writes $decode_M, which turns a decoded M's maps with integer
+// or bool keys (objects keyed by strings, as @msgpack/msgpack decodes
+// them) into Maps, in place, through its message fields.
+func (f *tsFile) decoder(m protoreflect.MessageDescriptor) {
+	name := f.g.name(m)
+	f.runtime = true
+	f.p("/** $decode_%s gives a decoded %s its maps with integer and bool keys as Maps. */", name, name)
+	f.p("export function $decode_%s(m: any): %s {", name, name)
+	fields := m.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		val := fd
+		if fd.IsMap() {
+			val = fd.MapValue()
+		}
+		conv := ""
+		if val.Message() != nil && f.g.needsConv(val.Message()) {
+			conv = f.decodeRef(val.Message())
+		}
+		switch {
+		case tsMapKeyed(fd):
+			key := "$parley.intKey"
+			if fd.MapKey().Kind() == protoreflect.BoolKind {
+				key = "$parley.boolKey"
+			}
+			if conv != "" {
+				f.p("  $parley.wireMap(m, %q, %s, %s);", fd.Name(), key, conv)
+			} else {
+				f.p("  $parley.wireMap(m, %q, %s);", fd.Name(), key)
+			}
+		case conv == "":
+		case fd.IsMap():
+			f.p("  $parley.wireValues(m, %q, %s);", fd.Name(), conv)
+		case fd.IsList():
+			f.p("  $parley.wireList(m, %q, %s);", fd.Name(), conv)
+		default:
+			f.p("  $parley.wireField(m, %q, %s);", fd.Name(), conv)
+		}
+	}
+	f.p("  return m;")
+	f.p("}")
+	f.p("")
+}
+
 func (f *tsFile) fieldType(fd protoreflect.FieldDescriptor) string {
 	if fd.IsMap() {
-		return "{ [key: string]: " + f.scalarType(fd.MapValue()) + " }"
+		switch fd.MapKey().Kind() {
+		case protoreflect.StringKind:
+			return "{ [key: string]: " + f.scalarType(fd.MapValue()) + " }"
+		case protoreflect.BoolKind:
+			return "Map<boolean, " + f.scalarType(fd.MapValue()) + ">"
+		default:
+			return "Map<number, " + f.scalarType(fd.MapValue()) + ">"
+		}
 	}
 	t := f.scalarType(fd)
 	if fd.IsList() {
@@ -460,14 +578,17 @@ func (f *tsFile) enum(e protoreflect.EnumDescriptor) {
 	f.p("")
 }
 
-func (f *tsFile) methodType(md protoreflect.MethodDescriptor) (req, res string) {
+func (f *tsFile) methodType(md protoreflect.MethodDescriptor) (req, res, conv string) {
 	name := func(m protoreflect.MessageDescriptor) string {
 		if t, ok := tsWellKnown(string(m.FullName())); ok {
 			return t
 		}
 		return f.ref(m)
 	}
-	return name(md.Input()), name(md.Output())
+	if f.g.needsConv(md.Output()) {
+		conv = f.decodeRef(md.Output())
+	}
+	return name(md.Input()), name(md.Output()), conv
 }
 
 func (f *tsFile) service(sd protoreflect.ServiceDescriptor) {
@@ -509,7 +630,7 @@ func (f *tsFile) service(sd protoreflect.ServiceDescriptor) {
 	f.p("  }")
 	for i := range methods.Len() {
 		md := methods.Get(i)
-		req, res := f.methodType(md)
+		req, res, conv := f.methodType(md)
 		f.p("")
 		var how string
 		switch {
@@ -528,16 +649,19 @@ func (f *tsFile) service(sd protoreflect.ServiceDescriptor) {
 		}
 		f.docText("  ", c+how)
 		full := cls + "." + statics[i]
+		if conv != "" {
+			conv = ", " + conv
+		}
 		switch {
 		case md.IsStreamingClient():
 			f.p("  %s(opts?: $parley.CallOptions): $parley.StreamCall<%s, %s> {", members[i], req, res)
-			f.p("    return this.transport.stream(%s, opts);", full)
+			f.p("    return this.transport.stream(%s, opts%s);", full, conv)
 		case md.IsStreamingServer():
 			f.p("  %s(req: %s, opts?: $parley.CallOptions): AsyncGenerator<%s, $parley.Status> {", members[i], req, res)
-			f.p("    return this.transport.serverStream(%s, req, opts);", full)
+			f.p("    return this.transport.serverStream(%s, req, opts%s);", full, conv)
 		default:
 			f.p("  %s(req: %s, opts?: $parley.CallOptions): Promise<%s> {", members[i], req, res)
-			f.p("    return this.transport.unary(%s, req, opts);", full)
+			f.p("    return this.transport.unary(%s, req, opts%s);", full, conv)
 		}
 		f.p("  }")
 	}

@@ -2,11 +2,17 @@ package stubs
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/parleyrpc/parley/stubs/internal/featurepb"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // goldenTSDir holds the TypeScript generated from testdata/feature.proto
@@ -50,7 +56,11 @@ func TestGoldenTS(t *testing.T) {
 		"echo(req: EchoRequest, opts?: $parley.CallOptions): Promise<EchoResponse>",
 		"sum(opts?: $parley.CallOptions): $parley.StreamCall<Number_, Total>", // Number would shadow the global
 		"count(req: CountRequest, opts?: $parley.CallOptions): AsyncGenerator<Number_, $parley.Status>",
+		"counts?: { [key: string]: number };", // string keys: an object
+		"by_id?: Map<number, Scalars>;",       // other keys: a Map, whose keys keep their msgpack type
+		"flags?: Map<boolean, string>;",
 		"list?: (number | null)[];",
+		`$parley.wireMap(m, "by_id", $parley.intKey);`,
 		"chat(opts?: $parley.CallOptions): $parley.StreamCall<ChatMessage, ChatMessage>",
 	} {
 		if !strings.Contains(feature, want) {
@@ -60,8 +70,8 @@ func TestGoldenTS(t *testing.T) {
 }
 
 // tsModules returns the chat page's node_modules, where npm ci in
-// examples/chat/webui installs the pinned typescript and @msgpack/msgpack,
-// and skips the test when they are not installed.
+// examples/chat/webui installs the pinned typescript, esbuild and
+// @msgpack/msgpack, and skips the test when they are not installed.
 func tsModules(t *testing.T) string {
 	t.Helper()
 	modules, err := filepath.Abs("../examples/chat/webui/node_modules")
@@ -163,6 +173,7 @@ func TestTSNames(t *testing.T) {
 		`import * as $parley from "../../parley";`,
 		`import type { M as nopkg_m_M } from "../../nopkg/m.parley";`,
 		`import type { Common as pa_Common, E as pa_E, M as pa_M, WithMap } from "../../pa/common.parley";`,
+		`import { $decode_WithMap } from "../../pa/common.parley";`,
 		`import type { Common as pb_Common, E as pb_E, M as pb_M } from "../../pb/common.parley";`,
 		"export interface M {",
 		"  a?: pa_M;",
@@ -188,10 +199,15 @@ func TestTSNames(t *testing.T) {
 		"  transport_(req: M, opts?: $parley.CallOptions): Promise<M> {",
 		"  toString_(req: M, opts?: $parley.CallOptions): Promise<M> {",
 		"  get(req: Promise_, opts?: $parley.CallOptions): Promise<AsyncGenerator_> {",
+		"    return this.transport.unary(AdvClient_.Imported, req, opts, $decode_WithMap);",
+		"    return this.transport.stream(AdvClient_.Talk, opts, $decode_Maps);",
 	} {
 		if !strings.Contains(adv, want) {
 			t.Errorf("adversarial.parley.ts lacks %q", want)
 		}
+	}
+	if want := `import * as $parley from "../parley";`; !strings.Contains(byName["pa/common.parley.ts"], want) {
+		t.Errorf("pa/common.parley.ts lacks %q", want)
 	}
 	modules := tsModules(t)
 	use, err := os.ReadFile(filepath.Join(namesDir, "use.ts"))
@@ -220,5 +236,120 @@ func TestTSProtoField(t *testing.T) {
 	}
 	if _, err := Generate([]string{p}, Options{}); err != nil {
 		t.Errorf("the Go output refuses it too: %v", err)
+	}
+}
+
+// tsCodecScript encodes a Collections with Maps in the generated client's
+// runtime, decodes the Collections given in hex, and a message with a
+// __proto__ key, and prints what it found as JSON.
+const tsCodecScript = `
+import { Code, ParleyError, decodeMessage, encodeMessage } from "./parley";
+import { $decode_Collections, type Collections } from "./feature.parley";
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const unhex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (x) => parseInt(x, 16));
+const c: Collections = {
+  by_id: new Map([[-3, { int32_val: 7 }]]),
+  flags: new Map([[true, "t"], [false, "f"]]),
+  blobs_by_key: new Map([[2 ** 60, new Uint8Array([1, 2])]]),
+  counts: { a: 1 },
+};
+const d = decodeMessage(unhex(process.argv[2]), $decode_Collections);
+let proto: unknown[] = [];
+try {
+  decodeMessage(unhex("81a95f5f70726f746f5f5f01"));
+} catch (e) {
+  proto = [e instanceof ParleyError, (e as ParleyError).code === Code.INTERNAL, ((e as ParleyError).cause as Error).message];
+}
+console.log(JSON.stringify({
+  encoded: hex(encodeMessage(c)),
+  by_id: d.by_id instanceof Map ? [...d.by_id].map(([k, v]) => [typeof k, k, v.int32_val]) : d.by_id,
+  flags: d.flags instanceof Map ? [...d.flags].map(([k, v]) => [typeof k, k, v]) : d.flags,
+  blobs_by_key: d.blobs_by_key instanceof Map ? [...d.blobs_by_key].map(([k, v]) => [typeof k, k, Array.from(v)]) : d.blobs_by_key,
+  counts: d.counts,
+  proto,
+}));
+`
+
+// TestTSMsgpack runs the generated client's encoding and decoding in node
+// against the Go generated code's: maps with integer and bool keys go
+// out with msgpack int and bool keys and come back as Maps, and a message
+// the decoder refuses is a ParleyError INTERNAL with the decoder's error
+// as its cause.
+func TestTSMsgpack(t *testing.T) {
+	modules := tsModules(t)
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	files, err := GenerateTS([]string{"testdata/feature.proto", "testdata/common.proto"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := writeTS(t, modules, files, map[string][]byte{"codec.ts": []byte(tsCodecScript)})
+	build := exec.Command(filepath.Join(modules, ".bin", "esbuild"), "codec.ts", "--bundle", "--platform=node", "--outfile=codec.js", "--log-level=warning")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("esbuild: %v\n%s", err, out)
+	}
+
+	want := featurepb.Collections{
+		ById:       map[int32]*featurepb.Scalars{-3: {Int32Val: 7}},
+		Flags:      map[bool]string{true: "t", false: "f"},
+		BlobsByKey: map[uint64][]byte{1 << 60: {1, 2}},
+		Counts:     map[string]int64{"a": 1},
+	}
+	b, err := msgpack.Marshal(&want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "codec.js", hex.EncodeToString(b))
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var got struct {
+		Encoded    string
+		ByID       []any `json:"by_id"`
+		Flags      []any
+		BlobsByKey []any `json:"blobs_by_key"`
+		Counts     map[string]any
+		Proto      []any
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	// What TypeScript encoded, as the Go server decodes it.
+	enc, err := hex.DecodeString(got.Encoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromTS featurepb.Collections
+	if err := msgpack.Unmarshal(enc, &fromTS); err != nil {
+		t.Fatalf("Go cannot decode the TypeScript encoding % x: %v", enc, err)
+	}
+	if !reflect.DeepEqual(fromTS, want) {
+		t.Errorf("Go decoded the TypeScript encoding as %+v, want %+v", fromTS, want)
+	}
+
+	// What Go encoded, as TypeScript decodes it.
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"by_id", got.ByID, []any{[]any{"number", -3.0, 7.0}}},
+		{"flags", got.Flags, []any{[]any{"boolean", false, "f"}, []any{"boolean", true, "t"}}},
+		{"blobs_by_key", got.BlobsByKey, []any{[]any{"number", float64(1 << 60), []any{1.0, 2.0}}}},
+		{"counts", got.Counts, map[string]any{"a": 1.0}},
+		{"__proto__", got.Proto, []any{true, true, "The key __proto__ is not allowed"}},
+	} {
+		if c.name == "flags" && len(got.Flags) == 2 && reflect.DeepEqual(got.Flags[0], []any{"boolean", true, "t"}) {
+			c.got = []any{got.Flags[1], got.Flags[0]} // either order
+		}
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: TypeScript decoded %v, want %v", c.name, c.got, c.want)
+		}
 	}
 }

@@ -184,22 +184,107 @@ function requestMetadata(opts: CallOptions): Record<string, string> {
 
 const encoder = new Encoder();
 
-/** encodeMessage encodes one request message; a failure is a ParleyError INTERNAL whose cause is the encoder's error. */
+/**
+ * encodeMessage encodes one message as @msgpack/msgpack does, except for
+ * two things it cannot write: a Map is a msgpack map whose keys keep their
+ * own type (int, bool), and an integer past 2^53 (a 64-bit field) is a
+ * msgpack int 64 rather than a float.
+ */
 export function encodeMessage(m: unknown): Uint8Array {
   try {
-    return encoder.encode(m);
+    if (!ownEncoding(m, 0)) return encoder.encode(m);
+    const out: Uint8Array[] = [];
+    encodeValue(m, out, 0);
+    const b = new Uint8Array(out.reduce((n, p) => n + p.length, 0));
+    let i = 0;
+    for (const p of out) {
+      b.set(p, i);
+      i += p.length;
+    }
+    return b;
   } catch (e) {
+    if (e instanceof ParleyError) throw e;
     throw new ParleyError(Code.INTERNAL, `cannot encode the request message: ${errorText(e)}`, {}, false, e);
   }
 }
 
+const MAX_DEPTH = 100;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !(v instanceof Date) && !ArrayBuffer.isView(v) && !(v instanceof Map) && !Array.isArray(v);
+}
+
+function bigInteger(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && !Number.isSafeInteger(v) && v >= -(2 ** 63) && v < 2 ** 64;
+}
+
+/** ownEncoding reports whether v holds a Map or an integer past 2^53. */
+function ownEncoding(v: unknown, depth: number): boolean {
+  if (depth > MAX_DEPTH) throw new Error(`too deeply nested: more than ${MAX_DEPTH} levels`);
+  if (v instanceof Map || bigInteger(v)) return true;
+  if (Array.isArray(v)) return v.some((x) => ownEncoding(x, depth + 1));
+  if (isPlainObject(v)) return Object.keys(v).some((k) => ownEncoding(v[k], depth + 1));
+  return false;
+}
+
+function containerHeader(fix: number, n16: number, n: number): Uint8Array {
+  if (n < 16) return Uint8Array.of(fix + n);
+  if (n < 0x10000) return Uint8Array.of(n16, n >>> 8, n & 0xff);
+  return Uint8Array.of(n16 + 1, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+function encodeValue(v: unknown, out: Uint8Array[], depth: number): void {
+  if (v instanceof Map) {
+    out.push(containerHeader(0x80, 0xde, v.size));
+    for (const [k, x] of v) {
+      encodeValue(k, out, depth + 1);
+      encodeValue(x, out, depth + 1);
+    }
+  } else if (Array.isArray(v)) {
+    out.push(containerHeader(0x90, 0xdc, v.length));
+    for (const x of v) encodeValue(x, out, depth + 1);
+  } else if (isPlainObject(v)) {
+    const keys = Object.keys(v);
+    out.push(containerHeader(0x80, 0xde, keys.length));
+    for (const k of keys) {
+      out.push(encoder.encode(k));
+      encodeValue(v[k], out, depth + 1);
+    }
+  } else if (bigInteger(v)) {
+    const b = new Uint8Array(9);
+    const view = new DataView(b.buffer);
+    if (v < 0) {
+      b[0] = 0xd3;
+      view.setBigInt64(1, BigInt(v));
+    } else {
+      b[0] = 0xcf;
+      view.setBigUint64(1, BigInt(v));
+    }
+    out.push(b);
+  } else {
+    out.push(encoder.encode(v));
+  }
+}
+
+// Map keys: strings and numbers as @msgpack/msgpack decodes them, and
+// bools as "true" and "false" until $decode_ functions make them Maps.
+function mapKeyConverter(k: unknown): string | number {
+  if (typeof k === "string" || typeof k === "number") return k;
+  if (typeof k === "boolean") return String(k);
+  throw new Error(`a map key of type ${typeof k}`);
+}
+
+const decodeOptions = { mapKeyConverter };
+
 /**
- * decodeMessage decodes one response message; a failure is a ParleyError
- * INTERNAL whose cause is the decoder's error.
+ * decodeMessage decodes one response message, then converts it with
+ * fromWire (a generated $decode_ function); a failure of either is a
+ * ParleyError INTERNAL whose cause is the decoder's error.
  */
-export function decodeMessage<Res>(payload: Uint8Array): Res {
+export function decodeMessage<Res>(payload: Uint8Array, fromWire?: (m: any) => Res): Res {
   try {
-    return decode(payload) as Res;
+    const m = decode(payload, decodeOptions);
+    return fromWire ? fromWire(m) : (m as Res);
   } catch (e) {
     throw new ParleyError(Code.INTERNAL, `cannot decode the response message: ${errorText(e)}`, {}, false, e);
   }
@@ -207,6 +292,51 @@ export function decodeMessage<Res>(payload: Uint8Array): Res {
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** intKey is an integer map key as decoded (a property name). */
+export function intKey(k: string): number {
+  return Number(k);
+}
+
+/** boolKey is a bool map key as decoded ("true" or "false"). */
+export function boolKey(k: string): boolean {
+  return k === "true";
+}
+
+function ownField(m: any, field: string): any {
+  return m !== null && typeof m === "object" && hasOwn.call(m, field) ? m[field] : undefined;
+}
+
+/** wireMap turns the map m[field], decoded as an object, into a Map with the keys key parses, converting each value with value. */
+export function wireMap(m: any, field: string, key: (k: string) => unknown, value?: (v: any) => unknown): void {
+  const o = ownField(m, field);
+  if (o === null || typeof o !== "object") return;
+  const map = new Map<unknown, unknown>();
+  for (const k of Object.keys(o)) map.set(key(k), value ? value(o[k]) : o[k]);
+  m[field] = map;
+}
+
+/** wireValues converts every value of the string-keyed map m[field] with value. */
+export function wireValues(m: any, field: string, value: (v: any) => unknown): void {
+  const o = ownField(m, field);
+  if (o === null || typeof o !== "object") return;
+  for (const k of Object.keys(o)) o[k] = value(o[k]);
+}
+
+/** wireList converts every element of the list m[field] with value. */
+export function wireList(m: any, field: string, value: (v: any) => unknown): void {
+  const l = ownField(m, field);
+  if (!Array.isArray(l)) return;
+  for (let i = 0; i < l.length; i++) l[i] = value(l[i]);
+}
+
+/** wireField converts the message m[field] with value. */
+export function wireField(m: any, field: string, value: (v: any) => unknown): void {
+  const o = ownField(m, field);
+  if (o !== null && typeof o === "object") m[field] = value(o);
 }
 
 function failure(s: Status): ParleyError {
@@ -224,9 +354,9 @@ export class Transport {
   }
 
   /** unary makes a unary call over gRPC-Web. */
-  async unary<Req, Res>(method: string, req: Req, opts: CallOptions = {}): Promise<Res> {
+  async unary<Req, Res>(method: string, req: Req, opts: CallOptions = {}, fromWire?: (m: any) => Res): Promise<Res> {
     let res: Res | undefined;
-    for await (const m of this.serverStream<Req, Res>(method, req, opts)) {
+    for await (const m of this.serverStream<Req, Res>(method, req, opts, fromWire)) {
       if (res !== undefined) throw new ParleyError(Code.INTERNAL, "more than one response message");
       res = m;
     }
@@ -237,9 +367,15 @@ export class Transport {
   /**
    * serverStream makes a server-streaming call over gRPC-Web: it yields
    * the responses as they arrive (fetch streams the body), returns when the
-   * call ends OK and throws ParleyError when it fails.
+   * call ends OK and throws ParleyError when it fails. fromWire converts
+   * each decoded response (a generated $decode_ function).
    */
-  async *serverStream<Req, Res>(method: string, req: Req, opts: CallOptions = {}): AsyncGenerator<Res, Status> {
+  async *serverStream<Req, Res>(
+    method: string,
+    req: Req,
+    opts: CallOptions = {},
+    fromWire?: (m: any) => Res,
+  ): AsyncGenerator<Res, Status> {
     const body = frame(0, encodeMessage(req));
     const ctl = new AbortController();
     const onAbort = () => ctl.abort();
@@ -297,7 +433,7 @@ export class Transport {
             return s;
           }
           if (f.flag & FLAG_COMPRESSED) throw new ParleyError(Code.INTERNAL, "compressed message without grpc-encoding");
-          yield decodeMessage<Res>(f.payload);
+          yield decodeMessage(f.payload, fromWire);
         }
       }
       throw new ParleyError(Code.INTERNAL, "the response ended without trailers");
@@ -314,11 +450,11 @@ export class Transport {
     return new ParleyError(Code.UNAVAILABLE, `network: ${e}`);
   }
 
-  /** stream opens a call of any kind over parley's WebSocket framing. */
-  stream<Req, Res>(method: string, opts: CallOptions = {}): StreamCall<Req, Res> {
+  /** stream opens a call of any kind over parley's WebSocket framing; fromWire converts each decoded response. */
+  stream<Req, Res>(method: string, opts: CallOptions = {}, fromWire?: (m: any) => Res): StreamCall<Req, Res> {
     const url = new URL(this.baseUrl + method, globalThis.location?.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    return new StreamCall<Req, Res>(url.toString(), opts);
+    return new StreamCall<Req, Res>(url.toString(), opts, fromWire);
   }
 }
 
@@ -340,13 +476,15 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
   private status: Status | undefined;
   private cause: unknown;
   private fromWire = false;
+  private convert: ((m: any) => Res) | undefined;
   private sentClose = false;
   private resolveHeaders!: (md: Metadata) => void;
   private resolveEnd!: (s: Status) => void;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private opened: Promise<void>;
 
-  constructor(url: string, opts: CallOptions) {
+  constructor(url: string, opts: CallOptions, fromWire?: (m: any) => Res) {
+    this.convert = fromWire;
     this.headers = new Promise((r) => (this.resolveHeaders = r));
     this.end = new Promise((r) => (this.resolveEnd = r));
     this.ws = new WebSocket(url, [SUBPROTOCOL]);
@@ -394,7 +532,7 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
     } else {
       let m: Res;
       try {
-        m = decodeMessage<Res>(payload);
+        m = decodeMessage(payload, this.convert);
       } catch (e) {
         this.cause = (e as ParleyError).cause;
         this.abort(Code.INTERNAL, (e as ParleyError).rawMessage);

@@ -49,12 +49,20 @@ export interface Collections {
   colors?: Color[];
   items?: Scalars[];
   counts?: { [key: string]: number };
-  by_id?: { [key: string]: Scalars };
-  flags?: { [key: string]: string };
+  by_id?: Map<number, Scalars>;
+  flags?: Map<boolean, string>;
   palette?: { [key: string]: Color };
-  blobs_by_key?: { [key: string]: Uint8Array };
+  blobs_by_key?: Map<number, Uint8Array>;
   times?: Date[];
   timeouts?: { [key: string]: number /* nanoseconds */ };
+}
+
+/** $decode_Collections gives a decoded Collections its maps with integer and bool keys as Maps. */
+export function $decode_Collections(m: any): Collections {
+  $parley.wireMap(m, "by_id", $parley.intKey);
+  $parley.wireMap(m, "flags", $parley.boolKey);
+  $parley.wireMap(m, "blobs_by_key", $parley.intKey);
+  return m;
 }
 
 /**

@@ -11,6 +11,16 @@ const p: adv.Promise_ = { when: new Date(0), data: new Uint8Array(1), date: {}, 
 const when: globalThis.Date = p.when!;
 const data: globalThis.Uint8Array = p.data!;
 
+// Maps keep their key types.
+const maps: adv.Maps = {
+  i32: new Map([[-1, "a"]]),
+  i64: new Map([[2 ** 40, { a: { x: 1 } }]]),
+  flags: new Map([[true, {}]]),
+  by_name: { k: { self: {} } },
+};
+const flag: boolean | undefined = [...maps.flags!.keys()][0];
+const inner: pa.M | undefined = maps.i64!.get(2 ** 40)?.a;
+
 // The client is not thenable, and its methods do not replace the
 // constructor, transport or Object.prototype's members.
 async function use(c: adv.AdvClient_): Promise<void> {
@@ -18,11 +28,11 @@ async function use(c: adv.AdvClient_): Promise<void> {
   const s: string = same.toString();
   const t: $parley.Transport = same.transport;
   const m: adv.M = await c.constructor_({ a: { x: 1 }, b: { y: "" } });
-  const h: adv.Holder = await c.hold({});
+  const h: adv.Holder = await c.hold({ maps });
   for await (const u of c.watch({})) u satisfies adv.Uint8Array_;
   const call = c.talk();
-  await call.send({ self: {} });
-  for await (const r of call) r.list?.[0]?.self;
-  void [s, t, m, h, when, data];
+  await call.send(maps);
+  for await (const r of call) r.flags?.get(false);
+  void [s, t, m, h, when, data, flag, inner];
 }
 void use(new adv.AdvClient_());
