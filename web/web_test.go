@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -610,6 +611,62 @@ func TestWebSocketSizeLimit(t *testing.T) {
 			t.Fatalf("oversized: %v", tr)
 		}
 	})
+}
+
+// TestWebSocketPartialMessageMemory: the memory held for a WebSocket
+// message being received grows with the bytes that arrived, not with the
+// length its frame prefix announces. 100 calls each announce a message
+// just under the receive limit (4 MiB) and send 8 KiB of it: allocating
+// the announced length up front held 400 MiB.
+func TestWebSocketPartialMessageMemory(t *testing.T) {
+	e := newModeEnv(t, modeHTTP1, nil)
+	ctx := t.Context()
+	heap := func() uint64 {
+		goruntime.GC()
+		var ms goruntime.MemStats
+		goruntime.ReadMemStats(&ms)
+		return ms.HeapInuse
+	}
+	before := heap()
+	const calls = 100
+	n := uint32(prt.DefaultMaxRecvMsgSize - 1)
+	part := append([]byte{0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, make([]byte, 8<<10)...)
+	var conns []*websocket.Conn
+	for range calls {
+		w, _, err := e.dialWS(ctx, "/test.Echo/Chat", map[string][]string{"content-type": {"application/grpc+msgpack"}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, w.c)
+		mw, err := w.c.Writer(ctx, websocket.MessageBinary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mw.Write(part); err != nil { // and never finished
+			t.Fatal(err)
+		}
+	}
+	// A good call answers after them: the server is still serving.
+	w, _, err := e.dialWS(ctx, "/test.Echo/Chat", map[string][]string{"content-type": {"application/grpc+msgpack"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.send(ctx, Line{Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	var peak uint64
+	for range 5 {
+		time.Sleep(50 * time.Millisecond)
+		peak = max(peak, heap())
+	}
+	grown := int64(peak) - int64(before)
+	t.Logf("%d calls sending 8 KiB of a %d-byte message: heap %+d KiB", calls, n, grown>>10)
+	if grown > 64<<20 {
+		t.Errorf("the heap grew by %d MiB for %d KiB received", grown>>20, calls*8)
+	}
+	for _, c := range append(conns, w.c) {
+		c.CloseNow()
+	}
 }
 
 func TestWebSocketOrigin(t *testing.T) {

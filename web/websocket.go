@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,12 +251,38 @@ func readFrame(typ websocket.MessageType, msg io.Reader, max int) ([]byte, error
 		_, _ = io.Copy(io.Discard, msg)
 		return prefix[:], nil
 	}
-	frame := make([]byte, wire.PrefixLen+int(n))
-	copy(frame, prefix[:])
-	if _, err := io.ReadFull(msg, frame[wire.PrefixLen:]); err != nil {
+	frame, err := readGrowing(msg, prefix[:], wire.PrefixLen+int(n))
+	if err != nil {
 		return nil, fmt.Errorf("message shorter than its frame: %w", err)
 	}
 	return frame, expectEnd(msg)
+}
+
+// firstChunk is how much of a message readGrowing makes room for before
+// any of it has arrived.
+const firstChunk = 32 << 10
+
+// readGrowing returns start followed by bytes read from r, total bytes in
+// all, growing its buffer as they arrive (at most doubling it each time):
+// a peer that announces a large message and sends little of it holds no
+// more of the server's memory than about twice what it sent.
+func readGrowing(r io.Reader, start []byte, total int) ([]byte, error) {
+	b := make([]byte, len(start), min(total, len(start)+firstChunk))
+	copy(b, start)
+	for len(b) < total {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(cap(b), total-len(b)))
+		}
+		n, err := r.Read(b[len(b):min(cap(b), total)])
+		b = b[:len(b)+n]
+		if err != nil && len(b) < total {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // expectEnd checks that a WebSocket message holds nothing after its frame.
