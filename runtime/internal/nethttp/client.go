@@ -110,16 +110,21 @@ func (c *client) conn(ctx context.Context) (*http.ClientConn, error) {
 		return nil, &transport.ConnectError{Err: err}
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		cc.Close()
 		return nil, transport.ErrClientClosed
 	}
 	if c.cc != nil && c.cc.Err() == nil {
+		other := c.cc
+		c.mu.Unlock()
 		cc.Close() // another caller dialled first
-		return c.cc, nil
+		return other, nil
 	}
 	c.cc = cc
+	c.mu.Unlock()
+	// Not under mu: net/http may call the hook before SetStateHook
+	// returns.
 	cc.SetStateHook(c.onState)
 	return cc, nil
 }
