@@ -80,6 +80,10 @@ type conn struct {
 	onClose    func(err error) // the side's teardown, called once by close with mu held
 	// openStreams counts the side's open streams; guarded by mu.
 	openStreams func() int
+	// streamWritten, if set, is called by the writer when it reaches an
+	// itemStreamDone: the frames its stream queued before are written
+	// (or dropped). Called without mu held.
+	streamWritten func()
 
 	inflow inflow // the connection's receive window
 
@@ -426,7 +430,7 @@ func (c *conn) readSettings(f *http2.SettingsFrame, each func(func(*sendState)),
 // conn.mu held just before the last push, in the same critical section:
 // a stream that ends closes itself there, before its peer can see the end.
 func (c *conn) sendData(s *sendState, pre []item, p []byte, buf *[]byte, end bool, post []item, last func()) error {
-	var arr [4]item // headers, DATA, trailers and a reset fit without allocating
+	var arr [5]item // headers, DATA, trailers, a reset and an end mark fit without allocating
 	batch := append(arr[:0], pre...)
 	if len(p) == 0 {
 		putBuf(buf)

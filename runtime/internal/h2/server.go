@@ -198,7 +198,10 @@ type serverConn struct {
 	peerMaxList atomic.Uint32
 	tlsState    *tls.ConnectionState
 	maxStreams  uint32
-	streamWin   int32
+	// unwritten counts the streams finished with frames still in the
+	// writer's queue (finish, itemStreamDone); guarded by mu.
+	unwritten int
+	streamWin int32
 	// headerBudget bounds the header list sizes (RFC 9113, 6.5.2: names,
 	// values and 32 bytes a field) of a connection's open streams
 	// together; a stream past it is refused.
@@ -287,6 +290,11 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 	sc.resetTokens = sc.resetBudget
 	sc.conn.onClose = sc.onClose
 	sc.conn.openStreams = func() int { return len(sc.streams) }
+	sc.conn.streamWritten = func() {
+		sc.mu.Lock()
+		sc.unwritten--
+		sc.mu.Unlock()
+	}
 	return sc
 }
 
@@ -778,7 +786,7 @@ func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	sc.maxClientID = id
 	goingAway := sc.goingAway
-	full := uint32(len(sc.streams)) >= sc.maxStreams
+	full := uint32(len(sc.streams)+sc.unwritten) >= sc.maxStreams
 	hsize := uint64(headerListSize(f.Fields))
 	full = full || sc.headerBytes+hsize > sc.headerBudget
 	sc.mu.Unlock()
@@ -1511,7 +1519,7 @@ func (st *serverStream) finish() {
 	}
 	st.writeHeader(200)
 	trailers := hasTrailers(st.resHeader)
-	var arr [2]item // the trailers and a reset, without allocating
+	var arr [3]item // the trailers, a reset and the end mark, without allocating
 	post := arr[:0]
 	if trailers {
 		fs := appendFields(make([]hpack.HeaderField, 0, 4), st.resHeader, true)
@@ -1525,11 +1533,18 @@ func (st *serverStream) finish() {
 		// send the rest of its request.
 		post = append(post, item{kind: itemRST, sid: st.id, code: http2.ErrCodeNo})
 	}
+	post = append(post, item{kind: itemStreamDone, sid: st.id})
 	// The stream is closed (by END_STREAM both ways, or by the
 	// RST_STREAM in post) in the critical section that queues its last
 	// frame: once the client can see the end, a new stream of its counts
 	// against MAX_CONCURRENT_STREAMS without this one.
 	closed := func() {
+		// Until the writer has written its last frame (itemStreamDone,
+		// in post), the stream still counts against
+		// MAX_CONCURRENT_STREAMS: a client that sends requests and
+		// never reads the responses is refused new streams, rather than
+		// making the server queue responses without bound.
+		sc.unwritten++
 		st.localDone = true
 		if !remoteDone {
 			sc.noteResetLocked(st.id)
@@ -1545,7 +1560,7 @@ func (st *serverStream) finish() {
 		st.markHeaderSent()
 		sc.mu.Lock()
 		closed()
-		var b [3]item
+		var b [4]item
 		sc.w.push(append(append(b[:0], hi), post...)...)
 		sc.mu.Unlock()
 	} else {

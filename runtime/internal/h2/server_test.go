@@ -9,6 +9,7 @@ import (
 	goruntime "runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -516,6 +517,44 @@ func TestServerRepliesWhileClientDoesNotRead(t *testing.T) {
 				want, got = want+1, 0
 			}
 		}
+	}
+}
+
+// TestServerClientThatNeverReads: a finished stream whose frames are
+// still in the writer's queue counts against MAX_CONCURRENT_STREAMS, so a
+// client that sends requests and never reads the responses gets its new
+// streams refused once the socket's buffers are full, rather than the
+// server running every handler and queuing every response (it queued
+// 290 MiB in 3 s so).
+func TestServerClientThatNeverReads(t *testing.T) {
+	const (
+		requests = 3000
+		size     = 32 << 10
+	)
+	var handled atomic.Int32
+	body := bytes.Repeat([]byte("r"), size)
+	srv := NewServer(transport.ServerConfig{MaxConcurrentStreams: 16}, func(s transport.Stream) {
+		handled.Add(1)
+		s.WriteHeader(200)
+		_, _ = s.Write(body)
+	})
+	p, _ := dialPeer(t, serveTest(t, srv), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	p.check(p.fr.WriteWindowUpdate(0, 1<<30))
+	for i := range requests {
+		p.request(uint32(2*i+1), true)
+		if i%50 == 49 {
+			p.flush()
+			time.Sleep(time.Millisecond)
+		}
+	}
+	p.flush()
+	// The socket's buffers (about 10 MiB on loopback) hold some 300
+	// responses; the streams waiting behind them hold 16 more.
+	time.Sleep(200 * time.Millisecond)
+	n := handled.Load()
+	t.Logf("%d of %d requests handled", n, requests)
+	if n > requests/6 {
+		t.Fatalf("%d of %d requests handled for a client that reads nothing", n, requests)
 	}
 }
 

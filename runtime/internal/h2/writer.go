@@ -25,6 +25,10 @@ const (
 	itemSettingsAck
 	itemGoAway
 	itemRaw // data: bytes of a frame that writeNow began, written as they are
+	// itemStreamDone writes nothing: it follows a finished stream's last
+	// frame, and the writer tells the side (conn.streamWritten) once it
+	// has reached it.
+	itemStreamDone
 )
 
 // item is one frame (or header block) queued for the writer goroutine.
@@ -692,6 +696,12 @@ func (w *writer) uncount(it *item) {
 // write writes one item's frames to the buffer. Writer goroutine only.
 func (w *writer) write(it *item) {
 	w.uncount(it)
+	if it.kind == itemStreamDone {
+		if f := w.c.streamWritten; f != nil {
+			f()
+		}
+		return
+	}
 	if w.failed {
 		w.drop(it)
 		return
