@@ -193,6 +193,11 @@ func testHostilePeers(t *testing.T, tr transport) {
 		{"unknown grpc-encoding", mUnary, []string{"grpc-encoding", "snappy"}, msg, true, wire.Unimplemented},
 		{"compressed flag, bad gzip", mBidi, []string{"grpc-encoding", "gzip"}, frame(1, []byte{0x1f, 0x8b, 0, 0}), true, wire.Internal},
 		{"invalid binary metadata", mUnary, []string{"x-trace-bin", "!!!not base64"}, msg, true, wire.Internal},
+		// A method is named by its :path exactly, as grpc-go routes it: a
+		// proxy that allows or denies paths must agree with the server.
+		{"percent-encoded slash in :path", "/test.Echo%2FUnary", nil, msg, true, wire.Unimplemented},
+		{"percent-encoded letter in :path", "/test.Echo/Un%61ry", nil, msg, true, wire.Unimplemented},
+		{"query in :path", mUnary + "?x=1", nil, msg, true, wire.Unimplemented},
 	}
 	for _, tc := range statusCases {
 		t.Run(tc.name, func(t *testing.T) {

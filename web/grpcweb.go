@@ -120,7 +120,7 @@ func (h *Handler) serveGRPCWeb(w http.ResponseWriter, r *http.Request, subtype s
 
 func (s *grpcWebStream) Context() context.Context    { return s.ctx }
 func (s *grpcWebStream) Method() string              { return s.r.Method }
-func (s *grpcWebStream) Path() string                { return s.r.URL.Path }
+func (s *grpcWebStream) Path() string                { return s.r.URL.RequestURI() }
 func (s *grpcWebStream) Authority() string           { return s.r.Host }
 func (s *grpcWebStream) RequestHeader() http.Header  { return s.reqHdr }
 func (s *grpcWebStream) RemoteAddr() string          { return s.r.RemoteAddr }

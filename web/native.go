@@ -23,7 +23,7 @@ func newHTTPStream(w http.ResponseWriter, r *http.Request) *httpStream {
 
 func (s *httpStream) Context() context.Context    { return s.r.Context() }
 func (s *httpStream) Method() string              { return s.r.Method }
-func (s *httpStream) Path() string                { return s.r.URL.Path }
+func (s *httpStream) Path() string                { return s.r.URL.RequestURI() }
 func (s *httpStream) Authority() string           { return s.r.Host }
 func (s *httpStream) RequestHeader() http.Header  { return s.r.Header }
 func (s *httpStream) RemoteAddr() string          { return s.r.RemoteAddr }

@@ -163,7 +163,7 @@ func truncateReason(s string) string {
 
 func (s *wsStream) Context() context.Context    { return s.ctx }
 func (s *wsStream) Method() string              { return http.MethodPost }
-func (s *wsStream) Path() string                { return s.r.URL.Path }
+func (s *wsStream) Path() string                { return s.r.URL.RequestURI() }
 func (s *wsStream) Authority() string           { return s.r.Host }
 func (s *wsStream) RequestHeader() http.Header  { return s.reqHdr }
 func (s *wsStream) RemoteAddr() string          { return s.r.RemoteAddr }

@@ -918,11 +918,12 @@ func (sc *serverConn) newStream(f *http2.MetaHeadersFrame) (*serverStream, bool)
 		return nil, false
 	}
 	if strings.ContainsAny(st.path, "?%") {
-		u, err := url.ParseRequestURI(st.path)
-		if err != nil {
+		// Checked, but kept as sent: a gRPC method is routed by its
+		// :path exactly, as grpc-go does ("/svc%2FM" and "/svc/M?x" name
+		// no method), and an http.Handler gets the query too.
+		if _, err := url.ParseRequestURI(st.path); err != nil {
 			return nil, false
 		}
-		st.path = u.Path
 	}
 	regular := f.RegularFields()
 	for _, hf := range regular {

@@ -265,7 +265,7 @@ var _ transport.BasicStream = (*stream)(nil)
 
 func (s *stream) Context() context.Context         { return s.r.Context() }
 func (s *stream) Method() string                   { return s.r.Method }
-func (s *stream) Path() string                     { return s.r.URL.Path }
+func (s *stream) Path() string                     { return s.r.URL.RequestURI() }
 func (s *stream) Authority() string                { return s.r.Host }
 func (s *stream) RequestHeader() transport.Header  { return transport.Header(s.r.Header) }
 func (s *stream) RemoteAddr() string               { return s.r.RemoteAddr }
