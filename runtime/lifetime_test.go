@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -75,6 +76,49 @@ func testSilentConnections(t *testing.T, tr transport) {
 			time.Sleep(2 * timeout)
 			if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{Text: "after"}); err != nil {
 				t.Fatalf("a call on a connection idle past ConnectionTimeout: %v", err)
+			}
+		})
+	}
+}
+
+// TestSilentConnectionsWithHTTPHandler: with WithHTTPHandler, a server
+// that also speaks HTTP/1.1 closes a connection that sends nothing, or
+// half an HTTP/1.1 request, after ConnectionTimeout too (it used to give
+// them net/http's fixed 10 s more).
+func TestSilentConnectionsWithHTTPHandler(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "page") })
+	for _, name := range implementations {
+		t.Run(name, func(t *testing.T) {
+			tr := transportNamed(t, name)
+			e := newEnv(t, tr, registerEcho, envOpts{server: []prt.ServerOption{
+				prt.ConnectionTimeout(timeout), prt.WithHTTPHandler(page),
+			}})
+			start := time.Now()
+			var conns []net.Conn
+			for _, greeting := range []string{"", "GET / HTTP/1.1\r\nHost: x\r\n"} {
+				for range 5 {
+					c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close()
+					if _, err := io.WriteString(c, greeting); err != nil {
+						t.Fatal(err)
+					}
+					conns = append(conns, c)
+				}
+			}
+			for _, c := range conns {
+				if !closedWithin(c, 5*time.Second) {
+					t.Fatalf("a silent connection was open after %v, with a %v connection timeout", time.Since(start), timeout)
+				}
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("silent connections closed after %v, with a %v connection timeout", d, timeout)
+			}
+			if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{}); err != nil {
+				t.Fatalf("a call after them: %v", err)
 			}
 		})
 	}

@@ -96,6 +96,7 @@ func NewServer(opts ...ServerOption) *Server {
 		PingInterval:                 cfg.pingEvery,
 		PingTimeout:                  cfg.pingTimeout,
 		IdleTimeout:                  cfg.maxIdle,
+		ConnectionTimeout:            cfg.connTimeout,
 		MaxConnectionAge:             cfg.maxAge,
 		MaxConnectionAgeGrace:        cfg.ageGrace,
 		Logger:                       cfg.log(),
@@ -251,7 +252,13 @@ func (s *Server) serveConn(c net.Conn) {
 		c = tconn
 	} else if s.http1 != nil {
 		var isH2 bool
-		if c, isH2, _ = transport.SniffPreface(c); !isH2 {
+		var n int
+		if c, isH2, n = transport.SniffPreface(c); !isH2 {
+			if n == 0 {
+				// Nothing arrived within the connection timeout (or
+				// the client closed): not a client of either kind.
+				return
+			}
 			keep = s.http1.ServeConn(s.baseCtx, c)
 			return
 		}

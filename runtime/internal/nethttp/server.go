@@ -102,7 +102,10 @@ func newServer(cfg transport.ServerConfig, h http.Handler, protos http.Protocols
 	if !s.h2 {
 		// HTTP/1.1 keeps connections between requests: bound the wait
 		// for a request's headers, and an idle connection's life.
-		s.hs.ReadHeaderTimeout = transport.DefaultConnectionTimeout
+		s.hs.ReadHeaderTimeout = cfg.ConnectionTimeout
+		if s.hs.ReadHeaderTimeout <= 0 {
+			s.hs.ReadHeaderTimeout = transport.DefaultConnectionTimeout
+		}
 		if s.hs.IdleTimeout == 0 {
 			s.hs.IdleTimeout = 2 * time.Minute
 		}

@@ -46,6 +46,11 @@ type ServerConfig struct {
 	// drained) after it has had no open stream for this long; zero
 	// disables (grpc-go's MaxConnectionIdle).
 	IdleTimeout time.Duration
+	// ConnectionTimeout bounds how long an HTTP/1.1 request's headers may
+	// take to arrive (NewHTTP1Server); zero means
+	// DefaultConnectionTimeout. (An HTTP/2 connection's preface is bounded
+	// by its caller's read deadline.)
+	ConnectionTimeout time.Duration
 	// MaxConnectionAge closes a connection gracefully once it is this old
 	// (give or take a tenth, so that connections made together do not
 	// all go at once); MaxConnectionAgeGrace later, streams still open
