@@ -110,12 +110,42 @@ func (h *Handler) serveGRPCWeb(w http.ResponseWriter, r *http.Request, subtype s
 		resp: response{hdr: http.Header{}},
 	}
 	s.ctx, s.cancel = context.WithCancel(r.Context())
-	defer s.cancel()
+	defer func() { s.cancel() }() // readBody may replace it
 	s.reqHdr = r.Header.Clone()
 	s.reqHdr.Set("Content-Type", wire.ContentType(subtype))
-	s.body = readRequest(r.Body, text, h.cfg.maxMessageSize)
+	s.body = s.readBody(text, h.cfg.maxMessageSize)
 	h.serve(s)
 	s.finish()
+}
+
+// readBody reads the whole request body (readRequest) within the call's
+// deadline, from grpc-timeout: a client that stalls mid-body gets
+// DEADLINE_EXCEEDED at its deadline, as a native call would, and does not
+// hold the server's goroutine for longer. The time the body took is taken
+// off the grpc-timeout the call layer sees.
+func (s *grpcWebStream) readBody(text bool, max int) io.Reader {
+	timeout, err := wire.DecodeTimeout(s.reqHdr.Get("Grpc-Timeout"))
+	if err != nil { // no grpc-timeout, or one the call layer refuses
+		return readRequest(s.r.Body, text, max)
+	}
+	dl := time.Now().Add(timeout)
+	var body io.Reader
+	if timeout > 0 {
+		_ = s.rc.SetReadDeadline(dl)
+		body = readRequest(s.r.Body, text, max)
+		_ = s.rc.SetReadDeadline(time.Time{})
+	}
+	left := time.Until(dl)
+	s.reqHdr.Set("Grpc-Timeout", wire.EncodeTimeout(left)) // "0n" once passed
+	if left <= 0 {
+		// Over HTTP/1.1 the read deadline ended the connection's
+		// context, but the answer can still be written: the call ends
+		// at once (its grpc-timeout is now zero), so it needs none.
+		s.cancel()
+		s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(s.r.Context()))
+		return errReader{wire.NewError(wire.DeadlineExceeded, "deadline exceeded while reading the request")}
+	}
+	return body
 }
 
 func (s *grpcWebStream) Context() context.Context    { return s.ctx }

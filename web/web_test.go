@@ -360,6 +360,58 @@ func TestGRPCWebDeadlineAndCancel(t *testing.T) {
 	})
 }
 
+// TestGRPCWebDeadlineWhileReadingBody: a gRPC-Web request whose body
+// stalls halfway is answered DEADLINE_EXCEEDED at its grpc-timeout, on
+// every server the handler is mounted on: the body is read whole before
+// the call starts, and that read used to wait as long as the client held
+// the connection.
+func TestGRPCWebDeadlineWhileReadingBody(t *testing.T) {
+	for _, m := range []mode{modeHTTP1, modeHTTP2, modeFramer} {
+		t.Run(m.String(), func(t *testing.T) {
+			e := newModeEnv(t, m, nil)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			// A frame prefix announcing 20 bytes, one of them, then nothing.
+			body := &stalledBody{ctx: ctx, first: []byte{0, 0, 0, 0, 20, 1}}
+			req, err := http.NewRequestWithContext(ctx, "POST", e.base+"/test.Echo/Unary", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/grpc-web+msgpack")
+			req.Header.Set("Grpc-Timeout", "200m")
+			resp, err := e.client.Do(req)
+			if err != nil {
+				t.Fatalf("no answer before the client gave up: %v", err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := "grpc-status:" + strconv.Itoa(int(wire.DeadlineExceeded))
+			if got := resp.Header.Get("Grpc-Status"); got != "" {
+				b = []byte("grpc-status:" + got) // trailers-only
+			}
+			if !bytes.Contains(bytes.ReplaceAll(b, []byte(" "), nil), []byte(want)) {
+				t.Fatalf("answer %d %v %q, want %s", resp.StatusCode, resp.Header, b, want)
+			}
+		})
+	}
+}
+
+// stalledBody yields first, then blocks until ctx ends.
+type stalledBody struct {
+	ctx   context.Context
+	first []byte
+}
+
+func (b *stalledBody) Read(p []byte) (int, error) {
+	if len(b.first) > 0 {
+		n := copy(p, b.first)
+		b.first = b.first[n:]
+		return n, nil
+	}
+	<-b.ctx.Done()
+	return 0, b.ctx.Err()
+}
+
 func TestGRPCWebSizeLimit(t *testing.T) {
 	forEachProto(t, func(t *testing.T, h2 bool) {
 		e := newEnv(t, h2, []prt.ServerOption{prt.MaxRecvMsgSize(100)})

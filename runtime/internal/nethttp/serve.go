@@ -37,12 +37,16 @@ func ServeStream(h http.Handler, st transport.Stream) {
 	w := &streamWriter{st: st}
 	h.ServeHTTP(w, r.WithContext(st.Context()))
 	w.writeHeader(http.StatusOK)
+	if w.readTimer != nil {
+		w.readTimer.Stop()
+	}
 }
 
 // streamWriter is an http.ResponseWriter on a transport.Stream.
 type streamWriter struct {
 	st          transport.Stream
 	wroteHeader bool
+	readTimer   *time.Timer // SetReadDeadline's
 }
 
 func (w *streamWriter) Header() http.Header { return http.Header(w.st.ResponseHeader()) }
@@ -77,6 +81,21 @@ func (w *streamWriter) Flush() {
 func (w *streamWriter) FlushError() error {
 	w.writeHeader(http.StatusOK)
 	return w.st.Flush()
+}
+
+// SetReadDeadline is SetReadDeadline for http.ResponseController: at t,
+// the request body is closed, so that a read waiting for bytes the client
+// does not send ends. The zero time clears a deadline not yet passed.
+func (w *streamWriter) SetReadDeadline(t time.Time) error {
+	if w.readTimer != nil {
+		w.readTimer.Stop()
+		w.readTimer = nil
+	}
+	if !t.IsZero() {
+		body := w.st.Body()
+		w.readTimer = time.AfterFunc(time.Until(t), func() { _ = body.Close() })
+	}
+	return nil
 }
 
 // SetWriteDeadline is SetWriteDeadline for http.ResponseController: at t,
