@@ -120,7 +120,7 @@ func TestHTTPHandler(t *testing.T) {
 		t.Run(tr.name, func(t *testing.T) {
 			mux := http.NewServeMux()
 			mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
-				io.WriteString(w, "hello over "+r.Proto)
+				io.WriteString(w, "hello over "+r.Proto+" "+r.URL.RawQuery)
 			})
 			mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
 				b, _ := io.ReadAll(r.Body)
@@ -146,14 +146,14 @@ func TestHTTPHandler(t *testing.T) {
 				}
 				hc := &http.Client{Transport: ht}
 				want := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]
-				resp, err := hc.Get(scheme + "://" + e.addr + "/hello")
+				resp, err := hc.Get(scheme + "://" + e.addr + "/hello?q=1")
 				if err != nil {
 					t.Fatal(err)
 				}
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if string(body) != "hello over "+want {
-					t.Fatalf("GET answered %q, want hello over %s", body, want)
+				if string(body) != "hello over "+want+" q=1" {
+					t.Fatalf("GET answered %q, want hello over %s q=1", body, want)
 				}
 				resp, err = hc.Post(scheme+"://"+e.addr+"/echo", "text/plain", strings.NewReader("PRI-like body"))
 				if err != nil {
