@@ -229,9 +229,13 @@ func (c *meteredConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write counts p before writing it, and takes back what was not written:
+// the peer may answer bytes, and the call return, before Write itself
+// returns to count them.
 func (c *meteredConn) Write(p []byte) (int, error) {
+	c.m.written.Add(int64(len(p)))
 	n, err := c.Conn.Write(p)
-	c.m.written.Add(int64(n))
+	c.m.written.Add(int64(n - len(p)))
 	return n, err
 }
 
