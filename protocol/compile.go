@@ -61,7 +61,12 @@ func Compile(method string, main *Block, subs map[string]*Block, kinds Kinds) (*
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
-	return d.spec(method), nil
+	spec := d.spec(method)
+	if _, err := New(*spec); err != nil {
+		c.errorf(main.Pos, "protocol too large: %v", err)
+		return nil, c.errs
+	}
+	return spec, nil
 }
 
 // nfa edge: on event ev (or epsilon when ev < 0) to state to; at is the

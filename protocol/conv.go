@@ -30,9 +30,9 @@ func beginSend(c *Checker, k int) (old, nw uint32, err error) {
 		return 0, 0, status(c.violation(true, c.side, c.State(), kindName(c.m, c.side, k)))
 	}
 	old = c.st.Load()
-	nw, ok := c.step(ev, c.side)
+	nw, ok := c.step(ev)
 	if !ok {
-		return 0, 0, status(c.violation(true, c.side, int(nw&stateMask), kindName(c.m, c.side, k)))
+		return 0, 0, status(c.violation(true, c.side, c.stateOf(nw), kindName(c.m, c.side, k)))
 	}
 	return old, nw, nil
 }

@@ -3,6 +3,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 )
@@ -47,6 +48,106 @@ type Machine struct {
 	nc   int // len(Client)
 	// want[side][state] lists what side may send in state, for errors.
 	want [2][]string
+	// view[side] is the automaton each side's checker runs.
+	view [2]view
+}
+
+// view is the automaton a side's checker runs over the events it sees.
+// The server's is the protocol's own. The client's state also remembers
+// where the server may be: the server receives the client's messages
+// late, so it may have sent its messages, and ended the call, in a state
+// that leaves out the client's latest messages. A client view state is a
+// protocol state (the client's own reading) and the set of states the
+// server may be in: the client's reading with a suffix of its messages
+// not yet received. A client message adds the new reading to the set; a
+// server message moves every state of the set it is allowed in and drops
+// the others (the server sent it, so it was allowed where the server
+// was). The client accepts the server's OK end where a state of the set
+// is final.
+type view struct {
+	next  []uint16 // like Spec.Next, over view states
+	state []uint16 // the protocol state of each view state
+	end   []bool   // the server may end the call with OK there
+}
+
+// maxView bounds the states of the client's view of a protocol.
+const maxView = 8 * MaxStates
+
+// serverView is the protocol itself.
+func serverView(spec Spec) view {
+	v := view{next: spec.Next, state: make([]uint16, len(spec.States)), end: make([]bool, len(spec.States))}
+	for s := range v.state {
+		v.state[s] = uint16(s)
+		v.end[s] = spec.Flags[s]&FlagFinal != 0
+	}
+	return v
+}
+
+// clientView builds the client's view (see view) of the states it can
+// reach.
+func clientView(spec Spec, nev, nc int) (view, error) {
+	type vs struct {
+		s   int
+		set []int // sorted, holds s
+	}
+	var v view
+	var states []vs
+	ids := map[string]int{}
+	get := func(s int, set []int) (int, error) {
+		var k strings.Builder
+		fmt.Fprint(&k, s)
+		for _, x := range set {
+			k.WriteByte(',')
+			fmt.Fprint(&k, x)
+		}
+		if id, ok := ids[k.String()]; ok {
+			return id, nil
+		}
+		if len(states) >= maxView {
+			return 0, fmt.Errorf("protocol: the client's view has more than %d states", maxView)
+		}
+		id := len(states)
+		ids[k.String()] = id
+		states = append(states, vs{s, set})
+		v.next = append(v.next, make([]uint16, nev)...)
+		v.state = append(v.state, uint16(s))
+		end := false
+		for _, q := range set {
+			end = end || spec.Flags[q]&FlagFinal != 0
+		}
+		v.end = append(v.end, end)
+		return id, nil
+	}
+	if _, err := get(0, []int{0}); err != nil {
+		return v, err
+	}
+	for i := 0; i < len(states); i++ {
+		cur := states[i]
+		for ev := range nev {
+			t := int(spec.Next[cur.s*nev+ev]) - 1
+			if t < 0 {
+				continue
+			}
+			var set []int
+			if ev < nc || ev == nev-1 { // the client's message or half-close
+				set = append(slices.Clone(cur.set), t)
+			} else {
+				for _, q := range cur.set {
+					if u := int(spec.Next[q*nev+ev]) - 1; u >= 0 {
+						set = append(set, u)
+					}
+				}
+			}
+			slices.Sort(set)
+			set = slices.Compact(set)
+			id, err := get(t, set)
+			if err != nil {
+				return v, err
+			}
+			v.next[i*nev+ev] = uint16(id + 1)
+		}
+	}
+	return v, nil
 }
 
 // New checks spec and returns its Machine.
@@ -92,6 +193,12 @@ func New(spec Spec) (*Machine, error) {
 			}
 		}
 	}
+	m.view[ServerSide] = serverView(spec)
+	cv, err := clientView(spec, m.nev, m.nc)
+	if err != nil {
+		return nil, err
+	}
+	m.view[ClientSide] = cv
 	return m, nil
 }
 
@@ -110,11 +217,11 @@ func (m *Machine) Spec() Spec { return m.spec }
 // Method returns the full name of the method the machine checks.
 func (m *Machine) Method() string { return m.spec.Method }
 
-// Checker state word: the state in the low 16 bits and these flags.
+// Checker state word: the state of the side's view in the low 16 bits
+// and these flags.
 const (
 	stateMask  = 1<<16 - 1
 	failedBit  = 1 << 16 // a violation was seen: every later step fails
-	finalSeen  = 1 << 17 // a final state was seen since the last received message
 	halfClosed = 1 << 18 // the client half-closed
 	endedBit   = 1 << 19 // the call ended
 )
@@ -129,22 +236,24 @@ const (
 // order themselves (as with any two goroutines sending on one call).
 type Checker struct {
 	m    *Machine
+	v    *view
 	side Side
 	st   atomic.Uint32
 }
 
 // NewChecker returns a checker of m from side's view, at the start.
 func NewChecker(m *Machine, side Side) *Checker {
-	c := &Checker{m: m, side: side}
-	c.st.Store(finalSeen * uint32(m.spec.Flags[0]&FlagFinal))
-	return c
+	return &Checker{m: m, v: &m.view[side], side: side}
 }
 
 // Machine returns the checker's machine.
 func (c *Checker) Machine() *Machine { return c.m }
 
 // State returns the current state's number.
-func (c *Checker) State() int { return int(c.st.Load() & stateMask) }
+func (c *Checker) State() int { return c.stateOf(c.st.Load()) }
+
+// stateOf returns the protocol state of state word w.
+func (c *Checker) stateOf(w uint32) int { return int(c.v.state[w&stateMask]) }
 
 // StateName describes the current state, like "after client join".
 func (c *Checker) StateName() string { return c.m.spec.States[c.State()] }
@@ -166,23 +275,19 @@ func (c *Checker) event(side Side, k int) int {
 	return c.m.nc + k
 }
 
-// step moves the checker by event ev (sent by from); it reports false,
-// leaving the state as it was, when ev is not allowed.
-func (c *Checker) step(ev int, from Side) (uint32, bool) {
+// step moves the checker by event ev; it reports false, leaving the
+// state as it was, when ev is not allowed.
+func (c *Checker) step(ev int) (uint32, bool) {
 	for {
 		old := c.st.Load()
 		if old&(failedBit|endedBit) != 0 {
 			return old, false
 		}
-		t := c.m.spec.Next[int(old&stateMask)*c.m.nev+ev]
+		t := c.v.next[int(old&stateMask)*c.m.nev+ev]
 		if t == 0 {
 			return old, false
 		}
-		nw := old&^(stateMask|finalSeen) | uint32(t-1)
-		final := c.m.spec.Flags[t-1]&FlagFinal != 0
-		if final || (from == c.side && old&finalSeen != 0) {
-			nw |= finalSeen
-		}
+		nw := old&^stateMask | uint32(t-1)
 		if c.st.CompareAndSwap(old, nw) {
 			return nw, true
 		}
@@ -212,9 +317,9 @@ func (c *Checker) Send(k int) error {
 	if ev < 0 {
 		return c.violation(true, c.side, c.State(), kindName(c.m, c.side, k))
 	}
-	old, ok := c.step(ev, c.side)
+	old, ok := c.step(ev)
 	if !ok {
-		return c.violation(true, c.side, int(old&stateMask), kindName(c.m, c.side, k))
+		return c.violation(true, c.side, c.stateOf(old), kindName(c.m, c.side, k))
 	}
 	return nil
 }
@@ -229,10 +334,10 @@ func (c *Checker) Recv(k int) error {
 		c.fail()
 		return c.violation(false, from, c.State(), kindName(c.m, from, k))
 	}
-	old, ok := c.step(ev, from)
+	old, ok := c.step(ev)
 	if !ok {
 		c.fail()
-		return c.violation(false, from, int(old&stateMask), kindName(c.m, from, k))
+		return c.violation(false, from, c.stateOf(old), kindName(c.m, from, k))
 	}
 	return nil
 }
@@ -241,7 +346,7 @@ func (c *Checker) Recv(k int) error {
 // if the protocol names one here, else allowed where the protocol may end
 // or the client has nothing more to send.
 func (c *Checker) halfClose() (uint32, bool) {
-	if old, ok := c.step(c.m.nev-1, ClientSide); ok {
+	if old, ok := c.step(c.m.nev - 1); ok {
 		return old, true
 	}
 	for {
@@ -252,7 +357,7 @@ func (c *Checker) halfClose() (uint32, bool) {
 		if old&halfClosed != 0 {
 			return old, true // CloseSend is idempotent
 		}
-		fl := c.m.spec.Flags[old&stateMask]
+		fl := c.m.spec.Flags[c.stateOf(old)]
 		if fl&(FlagFinal|FlagClientDone) == 0 || fl&FlagClosed != 0 {
 			return old, false
 		}
@@ -266,7 +371,7 @@ func (c *Checker) halfClose() (uint32, bool) {
 // side).
 func (c *Checker) CloseSend() error {
 	if old, ok := c.halfClose(); !ok {
-		return c.violation(true, ClientSide, int(old&stateMask), "half-close")
+		return c.violation(true, ClientSide, c.stateOf(old), "half-close")
 	}
 	return nil
 }
@@ -276,24 +381,23 @@ func (c *Checker) CloseSend() error {
 func (c *Checker) RecvHalfClose() error {
 	if old, ok := c.halfClose(); !ok {
 		c.fail()
-		return c.violation(false, ClientSide, int(old&stateMask), "half-close")
+		return c.violation(false, ClientSide, c.stateOf(old), "half-close")
 	}
 	return nil
 }
 
 // End checks that the server may end the call with OK now: the protocol
-// is in a state where it may end. On the client side a final state since
-// the last received message also counts, since the client's own messages
-// may have crossed the server's end in flight.
+// is in a state where it may end. On the client side it is enough that
+// the server may have been in such a state, its end having crossed some
+// of the client's latest messages in flight (see view).
 func (c *Checker) End() error {
 	for {
 		old := c.st.Load()
-		s := int(old & stateMask)
+		s := c.stateOf(old)
 		if old&failedBit != 0 {
 			return c.violation(c.side == ServerSide, ServerSide, s, "the end of the call (OK)")
 		}
-		ok := c.m.spec.Flags[s]&FlagFinal != 0 || (c.side == ClientSide && old&finalSeen != 0)
-		if !ok {
+		if !c.v.end[old&stateMask] {
 			if c.side == ClientSide {
 				c.fail()
 			}
