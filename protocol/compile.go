@@ -599,7 +599,8 @@ func CompileText(method, text string, kinds Kinds) (*Machine, error) {
 }
 
 // shape checks the protocol of a method that does not stream on a side:
-// its client sends exactly one message, first, and then only half-closes;
+// its client sends exactly one message, first, and half-closes right
+// after it;
 // its server sends exactly one message, last.
 func (d *dfa) shape(c *checker, k Kinds) {
 	if !k.SingleClient && !k.SingleServer {
@@ -636,6 +637,12 @@ func (d *dfa) shape(c *checker, k Kinds) {
 			next.s = t
 			switch {
 			case ev == d.a.halfClose():
+				// A client that does not stream half-closes with its
+				// message, so nothing can come between them.
+				if k.SingleClient && (n.nc == 0 || n.ns > 0) {
+					c.errorf(m.at, "client halfclose: this method's client sends exactly one message, first, and half-closes right after it")
+					return
+				}
 			case d.a.side(ev) == ClientSide:
 				if k.SingleClient && (n.nc == 1 || n.ns > 0) {
 					c.errorf(m.at, "client %s: this method's client sends exactly one message, first", m.kind)

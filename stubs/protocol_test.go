@@ -111,6 +111,14 @@ service X {
   // @protocol { client join; client say; server msg* }
   rpc Talk(C) returns (stream S);
 }`, 2, 38, "client say: this method's client sends exactly one message, first"},
+		{"server-streaming half-closing after a response", `service X {
+  // @protocol { client join; server msg; client halfclose }
+  rpc Talk(C) returns (stream S);
+}`, 2, 50, "client halfclose: this method's client sends exactly one message, first, and half-closes right after it"},
+		{"unary half-closing after the response", `service X {
+  // @protocol { client join; server joined; client halfclose }
+  rpc Talk(C) returns (S);
+}`, 2, 53, "client halfclose: this method's client sends exactly one message, first, and half-closes right after it"},
 		{"unary with two responses", `service X {
   // @protocol { client join; server joined; server left }
   rpc Talk(C) returns (S);
