@@ -18,6 +18,9 @@ type convGen struct {
 	spec   *protocol.Spec
 	prefix string // Go name prefix of its types: service and method, "ChatConverse"
 	states []string
+	// hc is the Go name of the client's half-close in state and case
+	// names (see halfCloseName).
+	hc string
 	// kinds of each side: the Go value type of each kind and how to wrap
 	// it into the side's message.
 	client, server []kindGo
@@ -81,14 +84,56 @@ func (f *fileGen) kindsGo(msg protoreflect.MessageDescriptor) ([]kindGo, error) 
 	return out, nil
 }
 
+// goNames hands out distinct names: a base name as it is while it is free,
+// else the base numbered from 2 on, skipping numbered names already
+// taken (kinds x and x2 both lead to AfterX2 otherwise).
+type goNames struct {
+	taken map[string]bool
+	count map[string]int // how many times each base was claimed
+}
+
+func newGoNames(taken ...string) *goNames {
+	n := &goNames{taken: map[string]bool{}, count: map[string]int{}}
+	for _, t := range taken {
+		n.taken[t] = true
+	}
+	return n
+}
+
+// claim returns base, or base numbered, not handed out before.
+func (n *goNames) claim(base string) string {
+	n.count[base]++
+	name := base
+	for i := n.count[base]; n.taken[name]; i++ {
+		name = base + strconv.Itoa(max(i, 2))
+		n.count[base] = max(i, 2)
+	}
+	n.taken[name] = true
+	return name
+}
+
+// halfCloseName is the Go name of the client's half-close in the names of
+// states and received cases: HalfClose, numbered if a client kind is
+// named so (half_close).
+func halfCloseName(spec *protocol.Spec) string {
+	n := newGoNames()
+	for _, k := range spec.Client {
+		n.taken[goCamelCase(k)] = true
+	}
+	return n.claim("HalfClose")
+}
+
 // stateNames names each state's Go type: Start, then After<Kind> after
-// the event that first leads there, numbered when ambiguous.
-func stateNames(spec *protocol.Spec) []string {
+// the event that first leads there, numbered when ambiguous; hc is the
+// half-close's name (see halfCloseName). The plain names are claimed
+// first, so that a numbered name never takes another kind's (kinds x and
+// x2: AfterX, AfterX2, then AfterX3).
+func stateNames(spec *protocol.Spec, hc string) []string {
 	n := len(spec.States)
 	nev := len(spec.Client) + len(spec.Server) + 1
-	names := make([]string, n)
-	names[0] = "Start"
-	seen := map[string]int{"Start": 1}
+	bases := make([]string, n)
+	bases[0] = "Start"
+	var order []int // states in the order they are named
 	done := make([]bool, n)
 	done[0] = true
 	queue := []int{0}
@@ -102,26 +147,34 @@ func stateNames(spec *protocol.Spec) []string {
 			}
 			done[t] = true
 			queue = append(queue, t)
-			var kind string
+			order = append(order, t)
 			switch {
 			case ev < len(spec.Client):
-				kind = spec.Client[ev]
+				bases[t] = "After" + goCamelCase(spec.Client[ev])
 			case ev < len(spec.Client)+len(spec.Server):
-				kind = spec.Server[ev-len(spec.Client)]
+				bases[t] = "After" + goCamelCase(spec.Server[ev-len(spec.Client)])
 			default:
-				kind = "half_close"
+				bases[t] = "After" + hc
 			}
-			name := "After" + goCamelCase(kind)
-			seen[name]++
-			if seen[name] > 1 {
-				name += strconv.Itoa(seen[name])
-			}
-			names[t] = name
 		}
 	}
-	for i := range names {
-		if names[i] == "" { // unreachable states do not survive minimizing
-			names[i] = "State" + strconv.Itoa(i)
+	for i := range bases {
+		if bases[i] == "" { // unreachable states do not survive minimizing
+			bases[i] = "State" + strconv.Itoa(i)
+			order = append(order, i)
+		}
+	}
+	seen := newGoNames(bases...)
+	plain := map[string]bool{"Start": true}
+	names := make([]string, n)
+	names[0] = "Start"
+	for _, s := range order {
+		if b := bases[s]; !plain[b] {
+			plain[b] = true
+			names[s] = b
+			seen.count[b]++
+		} else {
+			names[s] = seen.claim(b)
 		}
 	}
 	return names
@@ -133,7 +186,8 @@ func (f *fileGen) newConv(base string, m method) (*convGen, error) {
 	if spec == nil {
 		return nil, nil
 	}
-	c := &convGen{m: m, spec: spec, prefix: convPrefix(base, m), states: stateNames(spec)}
+	hc := halfCloseName(spec)
+	c := &convGen{m: m, spec: spec, prefix: convPrefix(base, m), hc: hc, states: stateNames(spec, hc)}
 	var err error
 	if c.client, err = f.kindsGo(m.md.Input()); err != nil {
 		return nil, err
@@ -557,7 +611,7 @@ func (g *sideGen) recv(s int, cases []int, gotHalfClose bool, hc int) {
 		list = append(list, st+"Got"+g.theirs[i].goName)
 	}
 	if gotHalfClose {
-		list = append(list, st+"GotHalfClose")
+		list = append(list, st+"Got"+g.c.hc)
 	}
 	list = append(list, g.moved)
 	f.P("// ", recv, " is what ", st, ".Recv received: one of")
@@ -579,7 +633,7 @@ func (g *sideGen) recv(s int, cases []int, gotHalfClose bool, hc int) {
 		f.P()
 	}
 	if gotHalfClose {
-		name := st + "GotHalfClose"
+		name := st + "Got" + g.c.hc
 		f.P("// ", name, " is the client's half-close received in ", st, ", with the state after it.")
 		f.P("type ", name, " struct {")
 		f.P("Next ", g.stateType(hc))
@@ -597,7 +651,7 @@ func (g *sideGen) recv(s int, cases []int, gotHalfClose bool, hc int) {
 	f.P("v, err := s.c.Recv()")
 	if gotHalfClose {
 		f.P("if err == ", f.use("io"), ".EOF {")
-		f.P("return ", st, "GotHalfClose{Next: ", g.stateType(hc), "{s.c}}, nil")
+		f.P("return ", st, "Got", g.c.hc, "{Next: ", g.stateType(hc), "{s.c}}, nil")
 		f.P("}")
 	}
 	f.P("if err != nil {")

@@ -326,3 +326,39 @@ func FuzzBlockComment(f *testing.F) {
 		}
 	})
 }
+
+// Kinds whose Go names look like numbered state names (x and x2), or like
+// the half-close (a client kind half_close), get distinct Go names: the
+// generated code builds, and names that collide with nothing keep their
+// plain form.
+func TestProtocolGoNamesDistinct(t *testing.T) {
+	src := `syntax = "proto3";
+package n.v1;
+option go_package = "GENPKG;n";
+message C { oneof k { int64 a = 1; int64 b = 2; int64 c = 3; int64 half_close = 4; } }
+message S { oneof k { int64 x = 1; int64 x2 = 2; } }
+service N {
+  // @protocol {
+  //   client a; server x; client b; server x; client c; server x2
+  // }
+  rpc Numbered(stream C) returns (stream S);
+  // @protocol {
+  //   client a
+  //   (client half_close; client halfclose; server x | client halfclose)
+  // }
+  rpc HalfClose(stream C) returns (stream S);
+}
+`
+	dir, files := genInModule(t, map[string]string{"n.proto": src}, "n.proto")
+	goTool(t, "vet", dir)
+	code := string(files[0].Content)
+	for _, name := range []string{
+		"type NNumberedServerAfterX struct", "type NNumberedServerAfterX2 struct", "type NNumberedServerAfterX3 struct",
+		"type NHalfCloseServerAfterHalfClose struct", "type NHalfCloseServerAfterHalfClose2 struct",
+		"type NHalfCloseServerAfterAGotHalfClose struct", "type NHalfCloseServerAfterAGotHalfClose2 struct",
+	} {
+		if !strings.Contains(code, name) {
+			t.Errorf("no %q in the generated code", name)
+		}
+	}
+}
