@@ -95,3 +95,105 @@ func TestSendUndone(t *testing.T) {
 		t.Fatalf("state %q after joined", c.StateName())
 	}
 }
+
+// duringOut is an outbound mailbox that refuses every message, running
+// during (a message received meanwhile) inside its TrySend and Send.
+type duringOut struct{ during func() }
+
+func (d duringOut) Send(ctx context.Context, v *int) error { d.during(); return mailbox.ErrFull }
+func (d duringOut) TrySend(v *int) error                   { d.during(); return mailbox.ErrFull }
+func (d duringOut) Done() <-chan struct{}                  { return nil }
+
+// A send that fails while a message is received is taken back exactly:
+// the checker is where the message received alone leads, not left past
+// the send, and not moved back past the message.
+func TestSendUndoneWhileReceiving(t *testing.T) {
+	kinds := Kinds{Client: []string{"a", "b", "c"}, Server: []string{"x", "y"}}
+	m := mustCompile(t, "@protocol { client a; (client b; client c; client halfclose) & (server x; server y*) }", kinds)
+	for _, try := range []bool{true, false} {
+		c := NewChecker(m, ServerSide)
+		if err := c.Recv(0); err != nil { // a
+			t.Fatal(err)
+		}
+		s := sender[int]{c: c, kind: func(e *int) int { return *e }, out: duringOut{during: func() {
+			if err := c.Recv(1); err != nil { // b arrives meanwhile
+				t.Error(err)
+			}
+		}}}
+		x := 0
+		var err error
+		if try {
+			err = s.TrySend(&x)
+		} else {
+			err = s.Send(context.Background(), &x)
+		}
+		if !errors.Is(err, mailbox.ErrFull) {
+			t.Fatalf("send: %v", err)
+		}
+		ref := NewChecker(m, ServerSide)
+		if ref.Recv(0) != nil || ref.Recv(1) != nil {
+			t.Fatal("a, b refused")
+		}
+		if c.State() != ref.State() {
+			t.Errorf("state %q after b and a send that did not happen, want %q", c.StateName(), ref.StateName())
+		}
+		if err := c.Send(1); err == nil { // y: x never reached the wire
+			t.Error("server y allowed though x was not sent")
+		}
+		if err := c.Send(0); err != nil {
+			t.Errorf("server x refused: %v", err)
+		}
+	}
+}
+
+// Senders that fail now and then, one at a time, and a receiver, all
+// concurrent: the failed sends leave no trace, so the checker ends where
+// the messages that did go lead.
+func TestSendUndoneConcurrent(t *testing.T) {
+	kinds := Kinds{Client: []string{"a", "b", "c"}, Server: []string{"x", "y"}}
+	m := mustCompile(t, "@protocol { client a; (client b*; client c; client halfclose) & (server x; server y*) }", kinds)
+	for range 200 {
+		c := NewChecker(m, ServerSide)
+		if err := c.Recv(0); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if err := c.Recv(1); err != nil { // b
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		refuse := mailbox.New[*int](0)
+		room := mailbox.New[*int](1000)
+		x, y := 0, 1
+		for i := range 50 {
+			s := sender[int]{c: c, kind: func(e *int) int { return *e }, out: refuse}
+			if i%2 == 1 {
+				s.out = room
+			}
+			v := &y
+			if i < 2 {
+				v = &x
+			}
+			err := s.TrySend(v)
+			if (err == nil) != (i%2 == 1) {
+				t.Fatalf("send %d: %v", i, err)
+			}
+		}
+		wg.Wait()
+		if err := c.Recv(2); err != nil { // c: the client's part ends
+			t.Fatal(err)
+		}
+		if err := c.RecvHalfClose(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.End(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

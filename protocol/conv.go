@@ -23,32 +23,31 @@ func status(v *Violation) *wire.Error {
 }
 
 // beginSend checks a local send of kind k and moves the checker past it;
-// if the send then fails, undo(old, nw) moves it back.
-func beginSend(c *Checker, k int) (old, nw uint32, err error) {
+// the send's done then keeps the move or, if the send failed, takes it
+// back.
+func beginSend(c *Checker, k int) (pendingSend, error) {
 	ev := c.event(c.side, k)
 	if ev < 0 {
-		return 0, 0, status(c.violation(true, c.side, c.State(), kindName(c.m, c.side, k)))
+		return pendingSend{}, status(c.violation(true, c.side, c.State(), kindName(c.m, c.side, k)))
 	}
-	old = c.st.Load()
-	nw, ok := c.step(ev)
+	p, w, ok := c.begin(ev)
 	if !ok {
-		return 0, 0, status(c.violation(true, c.side, c.stateOf(nw), kindName(c.m, c.side, k)))
+		return pendingSend{}, status(c.violation(true, c.side, c.stateOf(w), kindName(c.m, c.side, k)))
 	}
-	return old, nw, nil
+	return p, nil
 }
 
 // checkedSend checks v, of kind k, as the next message of c's side, and
-// sends it with send; a send that fails takes the step back.
+// sends it with send; a send that fails leaves the checker as if it had
+// not been tried, whatever was received meanwhile.
 func checkedSend[T any](c *Checker, k int, v *T, send func(*T) error) error {
-	old, nw, err := beginSend(c, k)
+	p, err := beginSend(c, k)
 	if err != nil {
 		return err
 	}
-	if err := send(v); err != nil {
-		c.undo(old, nw)
-		return err
-	}
-	return nil
+	err = send(v)
+	c.done(p, err == nil)
+	return err
 }
 
 // sender is a checked mailbox.Sender: each message is checked against the

@@ -217,13 +217,25 @@ func (m *Machine) Spec() Spec { return m.spec }
 // Method returns the full name of the method the machine checks.
 func (m *Machine) Method() string { return m.spec.Method }
 
-// Checker state word: the state of the side's view in the low 16 bits
-// and these flags.
+// Checker state word: the state of the side's view in the low 16 bits,
+// these flags, and, while a checked send is under way (pendingBit), the
+// state the checker would be in without that send (in the shadow bits):
+// every other event moves both, so that a send that fails after all is
+// taken back exactly, whatever was received meanwhile. The top bits count
+// the word's changes, so that a word seen again is the same word.
 const (
 	stateMask  = 1<<16 - 1
 	failedBit  = 1 << 16 // a violation was seen: every later step fails
 	halfClosed = 1 << 18 // the client half-closed
 	endedBit   = 1 << 19 // the call ended
+	pendingBit = 1 << 20 // a send's shadow is kept
+
+	shadowShift = 24
+	shadowMask  = stateMask << shadowShift
+	noShadow    = stateMask // the shadow state: the events received since the send are not allowed without it
+
+	seqShift = 48
+	seqOne   = 1 << seqShift
 )
 
 // Checker follows one call through a Machine from one side's view: that
@@ -238,7 +250,7 @@ type Checker struct {
 	m    *Machine
 	v    *view
 	side Side
-	st   atomic.Uint32
+	st   atomic.Uint64
 }
 
 // NewChecker returns a checker of m from side's view, at the start.
@@ -253,7 +265,7 @@ func (c *Checker) Machine() *Machine { return c.m }
 func (c *Checker) State() int { return c.stateOf(c.st.Load()) }
 
 // stateOf returns the protocol state of state word w.
-func (c *Checker) stateOf(w uint32) int { return int(c.v.state[w&stateMask]) }
+func (c *Checker) stateOf(w uint64) int { return int(c.v.state[w&stateMask]) }
 
 // StateName describes the current state, like "after client join".
 func (c *Checker) StateName() string { return c.m.spec.States[c.State()] }
@@ -275,9 +287,26 @@ func (c *Checker) event(side Side, k int) int {
 	return c.m.nc + k
 }
 
+// moved returns state word old moved by event ev to view state t (and
+// its shadow, if kept, by ev too), with its change counted.
+func (c *Checker) moved(old uint64, ev int, t uint16) uint64 {
+	nw := old&^stateMask | uint64(t-1)
+	if old&pendingBit != 0 {
+		sh := old & shadowMask >> shadowShift
+		u := uint64(noShadow)
+		if sh != noShadow {
+			if x := c.v.next[int(sh)*c.m.nev+ev]; x != 0 {
+				u = uint64(x - 1)
+			}
+		}
+		nw = nw&^shadowMask | u<<shadowShift
+	}
+	return nw + seqOne
+}
+
 // step moves the checker by event ev; it reports false, leaving the
 // state as it was, when ev is not allowed.
-func (c *Checker) step(ev int) (uint32, bool) {
+func (c *Checker) step(ev int) (uint64, bool) {
 	for {
 		old := c.st.Load()
 		if old&(failedBit|endedBit) != 0 {
@@ -287,16 +316,78 @@ func (c *Checker) step(ev int) (uint32, bool) {
 		if t == 0 {
 			return old, false
 		}
-		nw := old&^stateMask | uint32(t-1)
+		nw := c.moved(old, ev, t)
 		if c.st.CompareAndSwap(old, nw) {
 			return nw, true
 		}
 	}
 }
 
-// undo moves the checker back from state word nw to old, if nothing
-// moved it since: a checked send that did not happen after all.
-func (c *Checker) undo(old, nw uint32) { c.st.CompareAndSwap(nw, old) }
+// pendingSend is a checked send under way: begin moved the checker past
+// it, and done either keeps the move or takes it back.
+type pendingSend struct {
+	// owner is set when the send keeps the shadow: no other send was
+	// under way when it began.
+	owner bool
+	// old and nw are the state words before and after a send that does
+	// not own the shadow.
+	old, nw uint64
+}
+
+// begin moves the checker by the local send ev, as step does, and keeps
+// what taking it back needs. It reports false, leaving the state as it
+// was, when ev is not allowed.
+func (c *Checker) begin(ev int) (pendingSend, uint64, bool) {
+	for {
+		old := c.st.Load()
+		if old&(failedBit|endedBit) != 0 {
+			return pendingSend{}, old, false
+		}
+		cur := old & stateMask
+		t := c.v.next[int(cur)*c.m.nev+ev]
+		if t == 0 {
+			return pendingSend{}, old, false
+		}
+		if old&pendingBit == 0 {
+			// Keep the state without this send as the shadow.
+			nw := (old&^shadowMask|cur<<shadowShift|pendingBit)&^stateMask | uint64(t-1)
+			if c.st.CompareAndSwap(old, nw+seqOne) {
+				return pendingSend{owner: true}, nw, true
+			}
+			continue
+		}
+		nw := c.moved(old, ev, t)
+		if c.st.CompareAndSwap(old, nw) {
+			return pendingSend{old: old, nw: nw}, nw, true
+		}
+	}
+}
+
+// done ends the send p: it stays if sent, else the checker is moved back
+// to where it would be without it. Taking back the send that keeps the
+// shadow is exact whatever was received meanwhile; a send that began
+// while another was under way is taken back only if nothing moved the
+// checker since (two goroutines racing to send, one of which fails).
+func (c *Checker) done(p pendingSend, sent bool) {
+	if !p.owner {
+		if !sent {
+			c.st.CompareAndSwap(p.nw, p.old)
+		}
+		return
+	}
+	for {
+		old := c.st.Load()
+		nw := old &^ (pendingBit | shadowMask)
+		if !sent {
+			if sh := old & shadowMask >> shadowShift; sh != noShadow {
+				nw = nw&^stateMask | sh
+			}
+		}
+		if c.st.CompareAndSwap(old, nw+seqOne) {
+			return
+		}
+	}
+}
 
 // fail marks the checker failed.
 func (c *Checker) fail() {
@@ -345,7 +436,7 @@ func (c *Checker) Recv(k int) error {
 // halfClose applies the client's half-close: an explicit half-close step
 // if the protocol names one here, else allowed where the protocol may end
 // or the client has nothing more to send.
-func (c *Checker) halfClose() (uint32, bool) {
+func (c *Checker) halfClose() (uint64, bool) {
 	if old, ok := c.step(c.m.nev - 1); ok {
 		return old, true
 	}
