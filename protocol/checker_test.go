@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/parleyrpc/parley/mailbox"
+	"github.com/parleyrpc/parley/wire"
 )
 
 // Concurrent senders and a receiver in an interleaving: every step is
@@ -195,5 +196,36 @@ func TestSendUndoneConcurrent(t *testing.T) {
 		if err := c.End(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Once the client half-closed where the protocol does not name it, its
+// sends are refused as out of protocol (not left to fail on the closed
+// stream), and the server's messages still come.
+func TestSendAfterImplicitHalfClose(t *testing.T) {
+	kinds := Kinds{Client: []string{"a"}, Server: []string{"x"}}
+	m := mustCompile(t, "@protocol { (client a*) & (server x*) }", kinds)
+	c := NewChecker(m, ClientSide)
+	if err := c.Send(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var v *Violation
+	if err := c.Send(0); !errors.As(err, &v) || !v.Local {
+		t.Fatalf("a after the half-close: %v", err)
+	}
+	if _, err := beginSend(c, 0); wire.CodeOf(err) != wire.FailedPrecondition {
+		t.Errorf("checked send of a after the half-close: %v", err)
+	}
+	if err := c.CloseSend(); err != nil {
+		t.Errorf("a second CloseSend: %v", err)
+	}
+	if err := c.Recv(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.End(); err != nil {
+		t.Fatal(err)
 	}
 }

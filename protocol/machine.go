@@ -304,12 +304,21 @@ func (c *Checker) moved(old uint64, ev int, t uint16) uint64 {
 	return nw + seqOne
 }
 
+// stopped reports that no event ev may come in state word w: after a
+// violation or the end of the call, and, once the client half-closed
+// where the protocol did not name it, the client's messages and
+// half-close (a repeated CloseSend is handled by halfClose).
+func (c *Checker) stopped(w uint64, ev int) bool {
+	return w&(failedBit|endedBit|halfClosed) != 0 &&
+		(w&(failedBit|endedBit) != 0 || ev < c.m.nc || ev == c.m.nev-1)
+}
+
 // step moves the checker by event ev; it reports false, leaving the
 // state as it was, when ev is not allowed.
 func (c *Checker) step(ev int) (uint64, bool) {
 	for {
 		old := c.st.Load()
-		if old&(failedBit|endedBit) != 0 {
+		if c.stopped(old, ev) {
 			return old, false
 		}
 		t := c.v.next[int(old&stateMask)*c.m.nev+ev]
@@ -340,7 +349,7 @@ type pendingSend struct {
 func (c *Checker) begin(ev int) (pendingSend, uint64, bool) {
 	for {
 		old := c.st.Load()
-		if old&(failedBit|endedBit) != 0 {
+		if c.stopped(old, ev) {
 			return pendingSend{}, old, false
 		}
 		cur := old & stateMask
