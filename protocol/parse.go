@@ -38,29 +38,53 @@ type token struct {
 func ParseBlocks(lines []Line) ([]*Block, []*PosError) {
 	var blocks []*Block
 	var errs []*PosError
-	for li := 0; li < len(lines); li++ {
-		col := strings.Index(lines[li].Text, Marker)
+	// Look for a marker in lines[li] from byte from on.
+	for li, from := 0, 0; li < len(lines); {
+		col := findMarker(lines[li].Text, from)
 		if col < 0 {
+			li, from = li+1, 0
 			continue
 		}
 		p := &parser{lines: lines, li: li, off: col + len(Marker)}
-		at := p.posAt(li, col)
-		b, end, err := p.block(at)
+		b, err := p.block(p.posAt(li, col))
 		if err != nil {
 			errs = append(errs, err)
 			// Resume after the line of the error.
-			li = max(li, p.errLine)
+			li, from = max(li, p.errLine)+1, 0
 			continue
 		}
 		blocks = append(blocks, b)
-		li = end - 1
-		// A block ends mid-line: look for another marker after it.
-		if rest := lines[end-1].Text[p.off:]; strings.Contains(rest, Marker) {
-			sub, subErrs := ParseBlocks([]Line{{Text: strings.Repeat(" ", p.off) + rest, Pos: Pos{lines[end-1].Pos.Line, lines[end-1].Pos.Col}}})
-			blocks, errs = append(blocks, sub...), append(errs, subErrs...)
-		}
+		// Another block may start on the line this one ends on.
+		li, from = p.li, p.off
 	}
 	return blocks, errs
+}
+
+// findMarker returns the index of the first marker in text from byte from
+// on that starts a block, or -1. A marker is a word of its own: not part
+// of a longer word or address (foo@protocol.org, @protocols), so that
+// prose may mention it.
+func findMarker(text string, from int) int {
+	for from < len(text) {
+		i := strings.Index(text[from:], Marker)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		from = i + len(Marker)
+		if i > 0 {
+			if c := text[i-1]; isIdentByte(c, false) || strings.IndexByte(".@-/:", c) >= 0 {
+				continue
+			}
+		}
+		if from < len(text) {
+			if c := text[from]; c != ' ' && c != '\t' && c != '\r' && c != '{' {
+				continue
+			}
+		}
+		return i
+	}
+	return -1
 }
 
 // parser reads tokens from the comment lines, starting at lines[li][off].
@@ -150,29 +174,29 @@ func describe(t token) string {
 
 // block parses "[Name] { expr }" after the marker at at. It returns the
 // block and the index of the line after the one holding its "}".
-func (p *parser) block(at Pos) (*Block, int, *PosError) {
+func (p *parser) block(at Pos) (*Block, *PosError) {
 	b := &Block{Pos: at}
 	t := p.next()
 	if t.kind == tIdent {
 		if keyword(t.text) {
-			return nil, 0, p.errorf(t.at, "%q is a keyword and cannot name a protocol", t.text)
+			return nil, p.errorf(t.at, "%q is a keyword and cannot name a protocol", t.text)
 		}
 		b.Name = t.text
 		t = p.next()
 	}
 	if t.text != "{" || t.kind != tPunct {
-		return nil, 0, p.errorf(t.at, "want { after %s, got %s", Marker, describe(t))
+		return nil, p.errorf(t.at, "want { after %s, got %s", Marker, describe(t))
 	}
 	body, err := p.expr(noSide)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	t = p.next()
 	if t.kind != tPunct || t.text != "}" {
-		return nil, 0, p.errorf(t.at, "want } to end the protocol, got %s", describe(t))
+		return nil, p.errorf(t.at, "want } to end the protocol, got %s", describe(t))
 	}
 	b.body = body
-	return b, p.li + 1, nil
+	return b, nil
 }
 
 // keyword reports whether s is reserved by the notation.

@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -194,6 +196,27 @@ func TestParseErrors(t *testing.T) {
 		if len(errs) == 0 || !strings.Contains(errs[0].Error(), tt.want) {
 			t.Errorf("%q: %v, want %q", tt.text, errs, tt.want)
 		}
+	}
+}
+
+// Blocks start where the marker is a word of its own, anywhere on a line,
+// also on the line where another ends, and may span lines from there;
+// the marker inside a word or an address is prose.
+func TestParseBlocksPlacement(t *testing.T) {
+	text := "Mail foo@protocol.org, read @protocols, a@protocol{.\n" +
+		"@protocol { client a; include B } @protocol B {\n" +
+		"  client b\n" +
+		"} and @protocol C { client c }"
+	blocks, errs := ParseBlocks(lines(text))
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	var got []string
+	for _, b := range blocks {
+		got = append(got, fmt.Sprintf("%q at %d:%d", b.Name, b.Pos.Line, b.Pos.Col))
+	}
+	if want := []string{`"" at 2:3`, `"B" at 2:37`, `"C" at 4:9`}; !slices.Equal(got, want) {
+		t.Errorf("blocks %v, want %v", got, want)
 	}
 }
 
