@@ -215,7 +215,7 @@ const noSide Side = 255
 func (p *parser) expr(ctx Side) (node, *PosError) {
 	p.depth++
 	defer func() { p.depth-- }()
-	if p.depth > maxDepth {
+	if p.depth > 1+maxDepth { // the block's expression, then one per parenthesis
 		return nil, p.errorf(p.peek().at, "protocol nested more than %d deep", maxDepth)
 	}
 	branches, err := p.infix(ctx, "|", p.seq)

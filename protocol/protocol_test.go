@@ -220,6 +220,19 @@ func TestParseBlocksPlacement(t *testing.T) {
 	}
 }
 
+// Parentheses nest up to maxDepth levels.
+func TestParseDepth(t *testing.T) {
+	nested := func(n int) string {
+		return "@protocol { " + strings.Repeat("(", n) + "client a" + strings.Repeat(")", n) + " }"
+	}
+	if _, errs := ParseBlocks(lines(nested(maxDepth))); len(errs) > 0 {
+		t.Errorf("%d levels: %v", maxDepth, errs[0])
+	}
+	if _, errs := ParseBlocks(lines(nested(maxDepth + 1))); len(errs) == 0 || !strings.Contains(errs[0].Error(), "nested more than 64 deep") {
+		t.Errorf("%d levels: %v", maxDepth+1, errs)
+	}
+}
+
 // FuzzCompile: no input makes the parser or the compiler panic or loop,
 // and whatever compiles yields tables New accepts.
 func FuzzCompile(f *testing.F) {
