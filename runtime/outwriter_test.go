@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/binary"
+	goruntime "runtime"
 	"sync"
 	"testing"
 	"time"
@@ -97,8 +98,26 @@ func (s *recordingSink) writeFailed() {}
 // messages are written by their sender at once (sendUnqueued), some held
 // and written by a goroutine that waits for the window, and some queued
 // in the mailbox. Every message is written once, each sender's in the
-// order it sent them, and the end comes after all of them.
+// order it sent them, and the end comes after all of them. Rounds at
+// several GOMAXPROCS vary the interleavings: one of them once lost the
+// hand-off of the writing (a sender that found the mailbox non-empty let
+// mu go without flushing, and then blocked in Send on the full mailbox,
+// with nobody left to write it).
 func TestOutWriterOrderUnderFlowControl(t *testing.T) {
+	for _, procs := range []int{1, 4, 8} {
+		prev := goruntime.GOMAXPROCS(procs)
+		for range 5 {
+			testOutWriterOrderUnderFlowControl(t)
+		}
+		goruntime.GOMAXPROCS(prev)
+		if t.Failed() {
+			t.Fatalf("at GOMAXPROCS %d", procs)
+		}
+	}
+}
+
+func testOutWriterOrderUnderFlowControl(t *testing.T) {
+	t.Helper()
 	const senders, each = 4, 500
 	sink := newRecordingSink(true)
 	sink.refuseEvery = 7
@@ -119,7 +138,7 @@ func TestOutWriterOrderUnderFlowControl(t *testing.T) {
 			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	for g := range senders {
