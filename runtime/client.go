@@ -31,6 +31,11 @@ type Client struct {
 	// call (transport.Request.Fixed): no one writes to it.
 	fixed             transport.Header
 	hdrAcceptEncoding []string
+
+	// closing is cancelled by Close; a streaming call's context ends
+	// with it, so that a call whose responses wait unread ends too.
+	closing    context.Context
+	closeCalls context.CancelFunc
 }
 
 // Dial returns a client for target, a "host:port" address. It does not
@@ -49,6 +54,7 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		codec:     cfg.codec,
 		userAgent: wire.UserAgent(wire.Version),
 	}
+	c.closing, c.closeCalls = context.WithCancel(context.Background())
 	c.hdrAcceptEncoding = []string{cfg.acceptEncoding()}
 	c.fixed = transport.Header{
 		"Content-Type":         {wire.ContentType(c.codec.Name())},
@@ -86,9 +92,13 @@ func (c *Client) Connect(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection. Calls in flight fail with CANCELLED; later
-// calls fail at once.
-func (c *Client) Close() error { return c.tr.Close() }
+// Close closes the connection. Calls in flight fail with CANCELLED,
+// including streaming calls whose responses nobody reads; later calls fail
+// at once.
+func (c *Client) Close() error {
+	c.closeCalls()
+	return c.tr.Close()
+}
 
 // requestHeader builds a call's request headers.
 func (c *Client) requestHeader(ctx context.Context, comp wire.Compressor) (transport.Header, error) {

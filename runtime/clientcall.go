@@ -261,6 +261,15 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 	cs.maxRecv, cs.maxSend = cc.limits(&c.cfg)
 	cs.waitForReady = cc.waitForReady
 	cs.ctx, cs.cancel = context.WithCancel(ctx)
+	// Close ends the call too: its responses may wait in the inbound
+	// mailbox, unread, with the decoder blocked behind them, where the
+	// transport's failure cannot reach them.
+	stopOnClose := context.AfterFunc(c.closing, cs.cancel)
+	cancel := cs.cancel
+	cs.cancel = func() {
+		stopOnClose()
+		cancel()
+	}
 	if c.cfg.stats != nil {
 		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, kind, parseAddr(c.Target()))
 	}

@@ -408,6 +408,13 @@ func testClientCloseEndsEveryCall(t *testing.T, tr transport) {
 	start("blocked Recv", func() error { _, err := bidi.Recv(); return err })
 	start("unary", func() error { _, err := prt.CallUnary[Msg, Msg](ctx, c, mBlock, &Msg{}); return err })
 
+	// A server stream whose responses nobody reads: they fill the
+	// inbound mailbox, and the decoder waits behind them.
+	unread, err := prt.OpenServerStream[Msg, Msg](context.Background(), c, mServer, &Msg{N: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// A call on a connection draining after GOAWAY.
 	e2 := newEnv(t, tr, reg, envOpts{})
 	c2 := e2.client
@@ -460,6 +467,23 @@ func testClientCloseEndsEveryCall(t *testing.T, tr transport) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: still waiting 5 s after Close", p.name)
 		}
+	}
+	select {
+	case <-unread.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a server stream read by nobody did not end 5 s after Close")
+	}
+	var n int
+	for ; n < 1000; n++ {
+		if _, err := unread.Recv(); err != nil {
+			if wire.CodeOf(err) != wire.Canceled {
+				t.Errorf("the unread server stream: %v after %d responses, want CANCELLED", err, n)
+			}
+			break
+		}
+	}
+	if n >= 200 {
+		t.Errorf("the unread server stream delivered all %d responses after Close", n)
 	}
 	select {
 	case <-handlers:
