@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -145,6 +146,10 @@ func (c *Client) transportErr(ctx context.Context, err error) error {
 		return wire.NewError(wire.Canceled, "call cancelled")
 	case errors.Is(err, transport.ErrClientClosed):
 		return wire.NewError(wire.Canceled, "the client is closed")
+	case errors.As(err, new(transport.ResponseError)):
+		// A malformed response: grpc-go's code for it, and not one
+		// that invites a retry.
+		return wire.Errorf(wire.Internal, "%v", err)
 	case errors.Is(err, transport.ErrHeaderListTooLarge):
 		// grpc-go's code for it: retrying cannot help.
 		return wire.Errorf(wire.Internal, "%v", err)
@@ -260,8 +265,13 @@ func readTrailer(resp *transport.Response) (wire.Metadata, error) {
 	if err := decodeMetadata(md, tr); err != nil {
 		return md, wire.Errorf(wire.Internal, "malformed trailer metadata: %v", err)
 	}
-	if len(tr.Values(wire.HeaderStatus)) == 0 {
+	switch n := len(tr.Values(wire.HeaderStatus)); {
+	case n == 0:
 		return md, wire.NewWireError(wire.Internal, "server closed the stream without sending trailers (no grpc-status)", md)
+	case n > 1:
+		// Which one holds? Reading either could report success for a
+		// call that failed.
+		return md, wire.NewWireError(wire.Internal, fmt.Sprintf("malformed trailers: %d grpc-status fields", n), md)
 	}
 	return md, wire.StatusFromTrailer(tr.Get(wire.HeaderStatus), tr.Get(wire.HeaderMessage), md)
 }

@@ -198,7 +198,7 @@ func StatusFields(err error, emit func(key, value string)) {
 //     "server closed the stream without sending a grpc-status". The spec
 //     says "Implementations must synthesize a Status & Status-Message"; note
 //     that grpc-go reports UNKNOWN with an empty message in this case.
-//   - grpc-status not a decimal number that fits in 32 bits: INTERNAL with
+//   - grpc-status not a decimal number that fits in an int32: INTERNAL with
 //     message "malformed grpc-status: ..." (grpc-go's wording and code).
 //
 // The trailer metadata is kept in the error in every failing case. A
@@ -214,7 +214,7 @@ func StatusFromTrailer(status, message string, trailer Metadata) error {
 	if status[0] < '0' || status[0] > '9' {
 		return NewWireError(Internal, "malformed grpc-status: "+strconv.Quote(status), trailer)
 	}
-	n, err := strconv.ParseUint(status, 10, 32)
+	n, err := strconv.ParseInt(status, 10, 32) // grpc-go's range: an int32
 	if err != nil {
 		return NewWireError(Internal, "malformed grpc-status: "+strconv.Quote(status), trailer)
 	}

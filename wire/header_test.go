@@ -191,6 +191,9 @@ func TestStatusFromTrailer(t *testing.T) {
 		{"-1", "", Internal, `malformed grpc-status: "-1"`},
 		{"+5", "", Internal, `malformed grpc-status: "+5"`},
 		{"4294967296", "", Internal, `malformed grpc-status: "4294967296"`},
+		{"2147483647", "", Code(2147483647), ""},
+		{"2147483648", "", Internal, `malformed grpc-status: "2147483648"`}, // grpc-go: an int32
+		{"4294967295", "", Internal, `malformed grpc-status: "4294967295"`},
 	}
 	for _, tt := range tests {
 		err := StatusFromTrailer(tt.status, tt.message, md)

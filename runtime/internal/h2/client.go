@@ -566,11 +566,12 @@ func (cc *clientConn) onGoAway(f *http2.GoAwayFrame) {
 	}
 }
 
-// streamError resets stream id with code, failing it with err.
+// streamError resets stream id with code, failing it with err: a
+// response that broke the protocol (transport.ResponseError).
 func (cc *clientConn) streamError(id uint32, code http2.ErrCode, err error) {
 	cc.mu.Lock()
 	if cs := cc.streams[id]; cs != nil {
-		cc.failLocked(cs, err)
+		cc.failLocked(cs, transport.ResponseError{Err: err})
 	}
 	cc.pushCtrl(item{kind: itemRST, sid: id, code: code})
 	cc.mu.Unlock()

@@ -434,3 +434,57 @@ func TestClientSharesSameHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestClientMalformedResponse: a response that breaks HTTP/2's rules
+// resets its stream and fails the call with a transport.ResponseError,
+// which the runtime reports as INTERNAL (not UNAVAILABLE, which would
+// invite a retry); a later call on the connection goes through.
+func TestClientMalformedResponse(t *testing.T) {
+	cases := []struct {
+		name  string
+		serve func(p *peer, id uint32)
+	}{
+		{"no :status", func(p *peer, id uint32) {
+			p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: p.encode("content-type", "application/grpc"), EndHeaders: true}))
+		}},
+		{":status not a number", func(p *peer, id uint32) {
+			p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: p.encode(":status", "abc"), EndHeaders: true}))
+		}},
+		{"DATA before HEADERS", func(p *peer, id uint32) {
+			p.check(p.fr.WriteData(id, false, []byte("x")))
+		}},
+		{"trailers without END_STREAM", func(p *peer, id uint32) {
+			p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: p.encode(":status", "200"), EndHeaders: true}))
+			p.check(p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: p.encode("grpc-status", "0"), EndHeaders: true}))
+		}},
+	}
+	s := newRawServer(t)
+	c := newTestClient(t, s.addr(), transport.ClientConfig{})
+	var p *peer
+	id := uint32(1)
+	for _, tc := range cases {
+		res := roundTrip(context.Background(), c, nil)
+		if p == nil {
+			p = s.accept()
+		}
+		p.until("HEADERS", isHeaders(id))
+		tc.serve(p, id)
+		p.flush()
+		r := <-res
+		err := r.err
+		if err == nil && r.resp != nil {
+			_, err = io.ReadAll(r.resp.Body)
+		}
+		if !errors.As(err, new(transport.ResponseError)) {
+			t.Errorf("%s: %v, want a transport.ResponseError", tc.name, err)
+		}
+		p.until("RST_STREAM", isRST(id, http2.ErrCodeProtocol))
+		id += 2
+	}
+	res := roundTrip(context.Background(), c, nil)
+	p.until("HEADERS", isHeaders(id))
+	p.respond(id, "ok")
+	if r := <-res; r.err != nil {
+		t.Fatalf("a call after them: %v", r.err)
+	}
+}

@@ -263,15 +263,21 @@ func (c *client) roundTrip(ctx context.Context, cc *http.ClientConn, req *transp
 }
 
 // isRetryable reports whether err is for a stream the server never
-// processed, as net/http's own Transport decides: "graceful shutdown
-// GOAWAY" is used for streams above the GOAWAY's last stream id. "client
-// connection lost" is not among them: the server may have run the call,
-// and a retry would run it twice.
+// processed, as net/http's own Transport decides (canRetryError):
+// "graceful shutdown GOAWAY" is used for streams above the GOAWAY's last
+// stream id, and a stream reset with REFUSED_STREAM was not processed
+// (RFC 9113, 8.7), which net/http's Transport retries but its ClientConn,
+// which this client uses, leaves to the caller. "client connection lost"
+// is not among them: the server may have run the call, and a retry would
+// run it twice. Neither is the first stream of a connection the server
+// sent GOAWAY with an error code: net/http does not retry it, as a new
+// connection would likely fare the same.
 func isRetryable(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "http2: no cached connection was available") ||
 		strings.Contains(msg, "http2: client conn not usable") ||
-		strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY")
+		strings.Contains(msg, "http2: Transport received Server's graceful shutdown GOAWAY") ||
+		strings.Contains(msg, "; REFUSED_STREAM")
 }
 
 // closedBody is a response body whose read errors after Close are

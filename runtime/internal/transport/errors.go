@@ -31,6 +31,19 @@ func (e *ConnectError) Error() string { return "transport: connecting: " + e.Err
 // Unwrap returns the cause.
 func (e *ConnectError) Unwrap() error { return e.Err }
 
+// ResponseError is a stream the client reset because the server's
+// response broke HTTP/2's rules for it (a malformed response, RFC 9113
+// 8.1.1, or a flow-control violation): a fault of the server's that
+// sending the call again would not mend.
+type ResponseError struct {
+	Err error
+}
+
+func (e ResponseError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e ResponseError) Unwrap() error { return e.Err }
+
 // ErrHeaderListTooLarge is RoundTrip's error for a request whose header
 // list is larger than the server's SETTINGS_MAX_HEADER_LIST_SIZE: it is
 // not sent, and would fail the same way again.

@@ -1,0 +1,160 @@
+package runtime_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/parleyrpc/parley/internal/testutil"
+	prt "github.com/parleyrpc/parley/runtime"
+	"github.com/parleyrpc/parley/wire"
+)
+
+// TestClientAmbiguousStatus: a server's trailers whose grpc-status is
+// ambiguous (two of them) or out of grpc-go's range (an int32) end the
+// call with INTERNAL on either transport; reading the first of two
+// statuses once reported OK for a call the server said had failed.
+func TestClientAmbiguousStatus(t *testing.T) {
+	msg := frame(0, msgpackMsg)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc+msgpack")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(msg)
+		switch r.URL.Path {
+		case "/test.Status/Two":
+			w.Header().Add(http.TrailerPrefix+"Grpc-Status", "0")
+			w.Header().Add(http.TrailerPrefix+"Grpc-Status", "5")
+		case "/test.Status/Huge":
+			w.Header().Set(http.TrailerPrefix+"Grpc-Status", "2147483648")
+		}
+	})
+	l := testutil.Listen(t, "tcp4")
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: handler, Protocols: p}
+	go func() { _ = hs.Serve(l) }()
+	t.Cleanup(func() { hs.Close() })
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		c, err := prt.Dial(l.Addr().String(), tr.dialOpts()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, m := range []string{"/test.Status/Two", "/test.Status/Huge"} {
+			_, err := prt.CallUnary[Msg, Msg](testCtx(t), c, m, &Msg{})
+			if wire.CodeOf(err) != wire.Internal {
+				t.Errorf("%s: %v, want INTERNAL", m, err)
+			}
+		}
+	})
+}
+
+// TestClientRetriesRefusedStream: a stream the server refuses with
+// RST_STREAM(REFUSED_STREAM) was not processed (RFC 9113, 8.7), and the
+// call is sent again, on either transport.
+func TestClientRetriesRefusedStream(t *testing.T) {
+	var streams atomic.Int32
+	l := testutil.Listen(t, "tcp4")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			mu.Unlock()
+			wg.Go(func() { serveRefusingFirst(nc, &streams) })
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		streams.Store(0)
+		c, err := prt.Dial(l.Addr().String(), tr.dialOpts()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := prt.CallUnary[Msg, Msg](testCtx(t), c, mUnary, &Msg{}); err != nil {
+			t.Fatalf("a call whose first stream was refused: %v", err)
+		}
+		if n := streams.Load(); n != 2 {
+			t.Fatalf("%d streams reached the server, want 2", n)
+		}
+	})
+}
+
+// serveRefusingFirst is a raw HTTP/2 server connection: the first stream
+// of all (streams counts them) is refused, any other answered OK with one
+// message.
+func serveRefusingFirst(nc net.Conn, streams *atomic.Int32) {
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(nc, preface); err != nil {
+		return
+	}
+	bw := bufio.NewWriter(nc)
+	fr := http2.NewFramer(bw, nc)
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	block := func(kv ...string) []byte {
+		hbuf.Reset()
+		for i := 0; i+1 < len(kv); i += 2 {
+			_ = enc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+		}
+		return bytes.Clone(hbuf.Bytes())
+	}
+	_ = fr.WriteSettings()
+	_ = bw.Flush()
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				_ = fr.WritePing(true, f.Data)
+			}
+		case *http2.HeadersFrame:
+			id := f.StreamID
+			if streams.Add(1) == 1 {
+				_ = fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
+				break
+			}
+			_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true,
+				BlockFragment: block(":status", "200", "content-type", "application/grpc+msgpack")})
+			_ = fr.WriteData(id, false, frame(0, msgpackMsg))
+			_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true,
+				BlockFragment: block("grpc-status", "0")})
+		}
+		if err := bw.Flush(); err != nil {
+			return
+		}
+	}
+}
