@@ -1,9 +1,14 @@
 package stubs
 
 import (
+	"context"
+	"math"
+	"time"
+
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/parleyrpc/parley/wire"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,6 +355,182 @@ func TestTSMsgpack(t *testing.T) {
 		}
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s: TypeScript decoded %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// tsCallScript drives the runtime's calls in node against a fetch and a
+// WebSocket that record what they are given (node has no server here):
+// a signal aborted before the call, grpc-timeout for long timeouts, a
+// deadline past setTimeout's limit, and the trailers of a trailers-only
+// gRPC-Web answer. It prints what it found as JSON.
+const tsCallScript = `
+import { Code, ParleyError, Transport, encodeMessage, frame, headerBlock, timeoutHeader } from "./parley";
+
+const fetches: Record<string, string>[] = [];
+let answer: () => Response = () => new Response(null, { status: 200, headers: { "grpc-status": "0" } });
+(globalThis as any).fetch = (url: string, init: RequestInit) =>
+  new Promise<Response>((resolve, reject) => {
+    fetches.push(init.headers as Record<string, string>);
+    const signal = init.signal!;
+    if (signal.aborted) return reject(new DOMException("aborted", "AbortError"));
+    signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
+    setTimeout(() => resolve(answer()), 5);
+  });
+let sockets = 0;
+const sent: Uint8Array[] = [];
+class FakeSocket extends EventTarget {
+  binaryType = "blob";
+  bufferedAmount = 0;
+  constructor() {
+    super();
+    sockets++;
+    setTimeout(() => this.dispatchEvent(new Event("open")), 1);
+  }
+  send(b: Uint8Array) {
+    sent.push(b);
+  }
+  close() {
+    setTimeout(() => this.dispatchEvent(Object.assign(new Event("close"), { code: 1000, reason: "" })), 1);
+  }
+}
+(globalThis as any).WebSocket = FakeSocket;
+
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => "OK",
+    (e) => (e instanceof ParleyError ? Code[e.code] : "not a ParleyError: " + e),
+  );
+const within = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<string>((r) => setTimeout(() => r("pending"), ms))]);
+
+(async () => {
+  const t = new Transport("http://localhost");
+  const out: Record<string, unknown> = {};
+  const aborted = new AbortController();
+  aborted.abort();
+
+  out.unaryAborted = await outcome(t.unary("/t.T/Echo", {}, { signal: aborted.signal }));
+  out.serverStreamAborted = await outcome((async () => { for await (const _ of t.serverStream("/t.T/Count", {}, { signal: aborted.signal })); })());
+  out.fetchesAborted = fetches.length;
+  const c = t.stream("/t.T/Bidi", { signal: aborted.signal });
+  out.sendAborted = await outcome(c.send({}));
+  out.endAborted = Code[(await within(c.end, 100) as any).code];
+  out.socketsAborted = sockets;
+  out.sentAborted = sent.length;
+
+  out.headers = [1, 999, 1000, 60000, 3600000, 99999999, 1e8, 2e8, 3e9, 123456789.5, 1e12].map(timeoutHeader);
+
+  const ok = new Uint8Array([...frame(0, encodeMessage({})), ...frame(0x80, headerBlock({ "grpc-status": "0" }))]);
+  answer = () => new Response(ok, { status: 200 });
+  out.unaryLongTimeout = await within(outcome(t.unary("/t.T/Echo", {}, { timeoutMs: 3e9 })), 200);
+  out.sentTimeout = fetches[fetches.length - 1]["grpc-timeout"];
+  answer = () => new Response(new ReadableStream(), { status: 200 }); // a stream that never answers
+  let n = 0;
+  const slow = (async () => { for await (const _ of t.serverStream("/t.T/Count", {}, { timeoutMs: 2 ** 31 + 5 })) n++; })();
+  out.streamLongTimeout = await within(outcome(slow), 200);
+  const bidi = t.stream("/t.T/Bidi", { timeoutMs: 3e9 });
+  await bidi.send({});
+  out.bidiLongTimeout = await within(bidi.end.then((s) => Code[s.code]), 200);
+  bidi.cancel();
+
+  answer = () =>
+    new Response(null, {
+      status: 200,
+      headers: {
+        "grpc-status": "5",
+        "grpc-message": "no%20such%20thing",
+        "x-why": "because",
+        "access-control-allow-origin": "http://localhost",
+        "access-control-expose-headers": "grpc-status, grpc-message",
+        "content-length": "0",
+        "content-type": "application/grpc-web+msgpack",
+        date: "Thu, 03 Dec 2026 18:00:00 GMT",
+        vary: "Origin",
+      },
+    });
+  try {
+    await t.unary("/t.T/Echo", {});
+    out.trailersOnly = "OK";
+  } catch (e) {
+    const err = e as ParleyError;
+    out.trailersOnly = { code: Code[err.code], message: err.rawMessage, wire: err.wire, trailers: err.trailers };
+  }
+  console.log(JSON.stringify(out));
+  process.exit(0);
+})();
+`
+
+// TestTSCalls runs the runtime's calls in node (tsCallScript): a signal
+// aborted already fails the call at once with CANCELLED and sends nothing;
+// grpc-timeout is encoded as wire.EncodeTimeout encodes it, within its 8
+// digits; a deadline longer than setTimeout's limit (2^31-1 ms) does not
+// fire at once; and a trailers-only answer's trailers are its gRPC
+// fields and metadata, not HTTP's or CORS's headers.
+func TestTSCalls(t *testing.T) {
+	modules := tsModules(t)
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	files, err := GenerateTS([]string{"testdata/feature.proto"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := writeTS(t, modules, files[:1], map[string][]byte{"calls.ts": []byte(tsCallScript)})
+	build := exec.Command(filepath.Join(modules, ".bin", "esbuild"), "calls.ts", "--bundle", "--platform=node", "--outfile=calls.js", "--log-level=warning")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("esbuild: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "calls.js")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s%s", err, out, stderr.Bytes())
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("node warned: %s", stderr.Bytes())
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for key, want := range map[string]any{
+		"unaryAborted":        "CANCELLED",
+		"serverStreamAborted": "CANCELLED",
+		"fetchesAborted":      0.0,
+		"sendAborted":         "CANCELLED",
+		"endAborted":          "CANCELLED",
+		"socketsAborted":      0.0,
+		"sentAborted":         0.0,
+		"unaryLongTimeout":    "OK",
+		"sentTimeout":         wire.EncodeTimeout(3e9 * time.Millisecond),
+		"streamLongTimeout":   "pending",
+		"bidiLongTimeout":     "pending",
+		"trailersOnly": map[string]any{
+			"code": "NOT_FOUND", "message": "no such thing", "wire": true,
+			"trailers": map[string]any{"x-why": []any{"because"}},
+		},
+	} {
+		if !reflect.DeepEqual(got[key], want) {
+			t.Errorf("%s: got %v, want %v", key, got[key], want)
+		}
+	}
+	headers, _ := got["headers"].([]any)
+	for i, ms := range []float64{1, 999, 1000, 60000, 3600000, 99999999, 1e8, 2e8, 3e9, 123456789.5, 1e12} {
+		d := time.Duration(math.Ceil(ms)) * time.Millisecond
+		want := wire.EncodeTimeout(d)
+		if i >= len(headers) || headers[i] != want {
+			t.Errorf("timeoutHeader(%v): got %v, want %s", ms, headers, want)
+			continue
+		}
+		if back, err := wire.DecodeTimeout(want); err != nil || back < d {
+			t.Errorf("%s decodes as %v, %v: shorter than %v", want, back, err, d)
 		}
 	}
 }

@@ -151,6 +151,51 @@ function statusOf(md: Metadata): Status | undefined {
   return { code: Number.isInteger(code) && code >= 0 && code <= 16 ? code : Code.UNKNOWN, message, trailers };
 }
 
+/**
+ * HTTP's own response fields, which the server, the browser or a proxy
+ * add to a response: not gRPC metadata, so not a trailers-only
+ * response's trailers. (Metadata keys are the application's; gRPC
+ * reserves these names, as it does content-type.)
+ */
+const HTTP_FIELDS = new Set([
+  "accept-ranges",
+  "age",
+  "alt-svc",
+  "cache-control",
+  "connection",
+  "content-encoding",
+  "content-language",
+  "content-length",
+  "content-location",
+  "content-type",
+  "date",
+  "etag",
+  "expires",
+  "keep-alive",
+  "last-modified",
+  "pragma",
+  "server",
+  "set-cookie",
+  "strict-transport-security",
+  "trailer",
+  "transfer-encoding",
+  "vary",
+  "via",
+]);
+
+/**
+ * trailersOnly reads the metadata of a trailers-only gRPC-Web response
+ * from its HTTP headers: the grpc- fields and the application's metadata,
+ * without HTTP's own fields and CORS's (access-control-*).
+ */
+function trailersOnly(h: Headers): Metadata {
+  const md: Metadata = {};
+  h.forEach((v, k) => {
+    if (!HTTP_FIELDS.has(k) && !k.startsWith("access-control-")) md[k] = [v];
+  });
+  return md;
+}
+
 /** codeFromHTTP maps an HTTP status that is not a gRPC answer, as gRPC does. */
 function codeFromHTTP(status: number): Code {
   switch (status) {
@@ -172,8 +217,54 @@ function codeFromHTTP(status: number): Code {
   }
 }
 
-function timeoutHeader(ms: number): string {
-  return `${Math.max(1, Math.ceil(ms))}m`;
+/** grpc-timeout's units, smallest first, from milliseconds up. */
+const TIMEOUT_UNITS: [number, string][] = [
+  [1, "m"],
+  [1_000, "S"],
+  [60_000, "M"],
+  [3_600_000, "H"],
+];
+/** grpc-timeout's value has at most 8 digits. */
+const MAX_TIMEOUT_VALUE = 99_999_999;
+
+/**
+ * timeoutHeader encodes a timeout as grpc-timeout, as the Go side does
+ * (wire.EncodeTimeout): in the largest unit that holds it exactly, or,
+ * when that takes more than 8 digits, the smallest that fits, rounded up
+ * so that the server never sees a shorter timeout than the caller's.
+ */
+export function timeoutHeader(ms: number): string {
+  const whole = Math.max(1, Math.ceil(ms));
+  let i = TIMEOUT_UNITS.length - 1;
+  while (i > 0 && whole % TIMEOUT_UNITS[i][0] !== 0) i--;
+  let v = Math.ceil(whole / TIMEOUT_UNITS[i][0]);
+  while (v > MAX_TIMEOUT_VALUE && i + 1 < TIMEOUT_UNITS.length) {
+    i++;
+    v = Math.ceil(whole / TIMEOUT_UNITS[i][0]);
+  }
+  return `${Math.min(v, MAX_TIMEOUT_VALUE)}${TIMEOUT_UNITS[i][1]}`;
+}
+
+/** The longest delay setTimeout keeps: a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * deadline calls fire once ms milliseconds have passed, however long that
+ * is (it chains timers past setTimeout's limit), and returns a function
+ * that stops it.
+ */
+function deadline(ms: number, fire: () => void): () => void {
+  const end = Date.now() + ms;
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = (left: number) => {
+    timer = setTimeout(() => {
+      const rest = end - Date.now();
+      if (rest > 0 && left > MAX_TIMER_MS) arm(rest);
+      else fire();
+    }, Math.min(Math.max(0, left), MAX_TIMER_MS));
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
 }
 
 function requestMetadata(opts: CallOptions): Record<string, string> {
@@ -376,17 +467,19 @@ export class Transport {
     opts: CallOptions = {},
     fromWire?: (m: any) => Res,
   ): AsyncGenerator<Res, Status> {
+    // A signal aborted already cancels the call before it is sent.
+    if (opts.signal?.aborted) throw new ParleyError(Code.CANCELLED, "call cancelled");
     const body = frame(0, encodeMessage(req));
     const ctl = new AbortController();
     const onAbort = () => ctl.abort();
     opts.signal?.addEventListener("abort", onAbort);
     let timedOut = false;
-    const timer =
+    const stopTimer =
       opts.timeoutMs !== undefined
-        ? setTimeout(() => {
+        ? deadline(opts.timeoutMs, () => {
             timedOut = true;
             ctl.abort();
-          }, opts.timeoutMs)
+          })
         : undefined;
     try {
       let resp: Response;
@@ -400,14 +493,12 @@ export class Transport {
       } catch (e) {
         throw this.abortError(e, timedOut, opts);
       }
-      const headers: Metadata = {};
-      resp.headers.forEach((v, k) => (headers[k] = [v]));
       if (resp.status !== 200) {
         throw new ParleyError(codeFromHTTP(resp.status), `HTTP status ${resp.status}`);
       }
-      const only = statusOf(headers);
+      const only = statusOf(trailersOnly(resp.headers));
       if (only !== undefined) {
-        // A trailers-only response.
+        // A trailers-only response: its HTTP headers are its trailers.
         if (only.code !== Code.OK) throw failure(only);
         return only;
       }
@@ -438,7 +529,7 @@ export class Transport {
       }
       throw new ParleyError(Code.INTERNAL, "the response ended without trailers");
     } finally {
-      clearTimeout(timer);
+      stopTimer?.();
       opts.signal?.removeEventListener("abort", onAbort);
       ctl.abort();
     }
@@ -470,7 +561,7 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
   /** The terminal event: the call's status, whether OK or not. */
   readonly end: Promise<Status>;
 
-  private ws: WebSocket;
+  private ws: WebSocket | undefined;
   private queue: Res[] = [];
   private waiters: (() => void)[] = [];
   private status: Status | undefined;
@@ -480,32 +571,42 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
   private sentClose = false;
   private resolveHeaders!: (md: Metadata) => void;
   private resolveEnd!: (s: Status) => void;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopTimer: (() => void) | undefined;
   private opened: Promise<void>;
+  private signal: AbortSignal | undefined;
+  private onAbort = () => this.cancel();
 
   constructor(url: string, opts: CallOptions, fromWire?: (m: any) => Res) {
     this.convert = fromWire;
     this.headers = new Promise((r) => (this.resolveHeaders = r));
     this.end = new Promise((r) => (this.resolveEnd = r));
-    this.ws = new WebSocket(url, [SUBPROTOCOL]);
-    this.ws.binaryType = "arraybuffer";
+    if (opts.signal?.aborted) {
+      // A signal aborted already cancels the call before it is opened:
+      // no socket, nothing sent.
+      this.opened = Promise.resolve();
+      this.finish({ code: Code.CANCELLED, message: "call cancelled", trailers: {} });
+      return;
+    }
+    const ws = new WebSocket(url, [SUBPROTOCOL]);
+    this.ws = ws;
+    ws.binaryType = "arraybuffer";
     const meta = requestMetadata(opts);
     // opened settles when the socket opens, or fails to: then the call
     // has ended and send reports its status.
     this.opened = new Promise((resolve) => {
-      this.ws.addEventListener("open", () => {
-        this.ws.send(frame(FLAG_HEADERS, headerBlock({ "content-type": "application/grpc+msgpack", ...meta })));
+      ws.addEventListener("open", () => {
+        ws.send(frame(FLAG_HEADERS, headerBlock({ "content-type": "application/grpc+msgpack", ...meta })));
         resolve();
       });
-      this.ws.addEventListener("close", () => resolve());
+      ws.addEventListener("close", () => resolve());
     });
     const parser = new FrameParser();
-    this.ws.addEventListener("message", (ev: MessageEvent) => {
+    ws.addEventListener("message", (ev: MessageEvent) => {
       if (!(ev.data instanceof ArrayBuffer)) return this.finish({ code: Code.INTERNAL, message: "text message", trailers: {} });
       parser.push(new Uint8Array(ev.data));
       for (let f = parser.next(); f; f = parser.next()) this.onFrame(f.flag, f.payload);
     });
-    this.ws.addEventListener("close", (ev: CloseEvent) => {
+    ws.addEventListener("close", (ev: CloseEvent) => {
       this.finish({
         code: Code.UNAVAILABLE,
         message: `connection closed before the call ended (${ev.code}${ev.reason ? ": " + ev.reason : ""})`,
@@ -513,9 +614,10 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
       });
     });
     if (opts.timeoutMs !== undefined) {
-      this.timer = setTimeout(() => this.abort(Code.DEADLINE_EXCEEDED, "deadline exceeded"), opts.timeoutMs);
+      this.stopTimer = deadline(opts.timeoutMs, () => this.abort(Code.DEADLINE_EXCEEDED, "deadline exceeded"));
     }
-    opts.signal?.addEventListener("abort", () => this.cancel());
+    this.signal = opts.signal;
+    this.signal?.addEventListener("abort", this.onAbort);
   }
 
   private onFrame(flag: number, payload: Uint8Array): void {
@@ -526,7 +628,7 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
       const md = parseHeaderBlock(payload);
       this.resolveHeaders(md);
       this.finish(statusOf(md) ?? { code: Code.INTERNAL, message: "trailers without grpc-status", trailers: {} }, true);
-      this.ws.close(1000);
+      this.ws?.close(1000);
     } else if (flag & FLAG_COMPRESSED) {
       this.abort(Code.INTERNAL, "compressed message without grpc-encoding");
     } else {
@@ -547,7 +649,8 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
     if (this.status) return;
     this.status = s;
     this.fromWire = wire;
-    clearTimeout(this.timer);
+    this.stopTimer?.();
+    this.signal?.removeEventListener("abort", this.onAbort);
     this.resolveHeaders({});
     this.resolveEnd(s);
     this.wake();
@@ -559,7 +662,7 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
 
   private abort(code: Code, message: string): void {
     this.finish({ code, message, trailers: {} });
-    this.ws.close(1000);
+    this.ws?.close(1000);
   }
 
   /** cancel ends the call: the server sees CANCELLED, the call ends CANCELLED here. */
@@ -576,8 +679,9 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
     await this.opened;
     if (this.status) throw this.error(this.status);
     if (this.sentClose) throw new ParleyError(Code.FAILED_PRECONDITION, "send after closeSend");
-    this.ws.send(frame(0, encodeMessage(req)));
-    while (this.ws.bufferedAmount > 1 << 20 && !this.status) {
+    const ws = this.ws!;
+    ws.send(frame(0, encodeMessage(req)));
+    while (ws.bufferedAmount > 1 << 20 && !this.status) {
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -587,7 +691,7 @@ export class StreamCall<Req, Res> implements AsyncIterable<Res> {
     await this.opened;
     if (this.sentClose || this.status) return;
     this.sentClose = true;
-    this.ws.send(frame(FLAG_TRAILERS, new Uint8Array(0)));
+    this.ws!.send(frame(FLAG_TRAILERS, new Uint8Array(0)));
   }
 
   /** recv returns the next response, or undefined when the call ended OK; it throws ParleyError when it failed. */
