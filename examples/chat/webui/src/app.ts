@@ -29,9 +29,39 @@ const client = new ChatClient();
 
 /** The member's session: who it is, where, and its live conversation. */
 let session:
-  | { nick: string; room: string; call: StreamCall<ClientEvent, ServerEvent>; leaving: boolean; joined: boolean }
+  | {
+      nick: string;
+      room: string;
+      call: StreamCall<ClientEvent, ServerEvent>;
+      leaving: boolean;
+      joined: boolean;
+      /** This conversation rejoins the room after a cut: the log stays. */
+      rejoin: boolean;
+    }
   | undefined;
-let retry: { timer: ReturnType<typeof setTimeout>; delay: number } | undefined;
+/** The reconnection backoff; waiting while its timer has not fired. */
+let retry: { timer: ReturnType<typeof setTimeout>; delay: number; waiting: boolean } | undefined;
+/** Who to rejoin as if the page comes back from the back/forward cache. */
+let suspended: { nick: string; room: string } | undefined;
+/** The messages of the room shown in the log, so that a rejoin or a Gap's refetch adds only the others. */
+let shown = new Set<string>();
+
+/** roomPattern is the join form's pattern for a room. */
+const roomPattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
+
+function stopRetry(): void {
+  if (retry) clearTimeout(retry.timer);
+  retry = undefined;
+}
+
+function clearLog(): void {
+  log.replaceChildren();
+  shown = new Set();
+}
+
+function messageKey(m: ChatMessage): string {
+  return `${m.room ?? ""}|${m.seq ?? 0}|${m.nick ?? ""}|${m.sent_at?.getTime() ?? 0}|${m.text ?? ""}`;
+}
 
 function setStatus(text: string, kind: "info" | "error" | "ok" = "info"): void {
   statusLine.textContent = text;
@@ -63,6 +93,9 @@ function line(cls: string, parts: (string | [string, string])[], at?: Date): voi
 }
 
 function say(m: ChatMessage, history: boolean): void {
+  const key = messageKey(m);
+  if (shown.has(key)) return;
+  shown.add(key);
   const mine = m.nick === session?.nick;
   line(history ? "msg history" : mine ? "msg mine" : "msg", [["nick", m.nick ?? ""], ["text", m.text ?? ""]], m.sent_at);
 }
@@ -92,14 +125,19 @@ function onEvent(ev: ServerEvent): void {
   if (!session) return;
   if (ev.joined) {
     const j = ev.joined;
+    const rejoined = session.rejoin && j.room === session.room;
+    session.rejoin = false;
     session.joined = true;
+    session.room = j.room ?? session.room;
     retry = undefined;
     roomTitle.textContent = "#" + j.room;
     document.title = `#${j.room} · parley chat`;
     showMembers(j.members ?? []);
-    log.replaceChildren();
+    // A rejoin after a cut keeps what the member saw, and adds the
+    // history it missed; joining another room starts a new log.
+    if (!rejoined) clearLog();
     for (const m of j.history ?? []) say(m, true);
-    notice(`You joined #${j.room} as ${j.nick}. Here: ${(j.members ?? []).join(", ")}.`);
+    notice(`You ${rejoined ? "rejoined" : "joined"} #${j.room} as ${j.nick}. Here: ${(j.members ?? []).join(", ")}.`);
     setStatus(`Connected to #${j.room} as ${j.nick}.`, "ok");
     joinForm.hidden = true;
     chat.hidden = false;
@@ -119,6 +157,14 @@ function onEvent(ev: ServerEvent): void {
   } else if (ev.members) {
     showMembers(ev.members.nicks ?? []);
     notice(`Here: ${(ev.members.nicks ?? []).join(", ")}.`);
+  } else if (ev.gap) {
+    // The server skipped events this member was too slow for: say so,
+    // then fetch the room's history (the missed messages it still keeps)
+    // and who is here.
+    const g = ev.gap;
+    const presence = g.presence_missed ? ` and ${g.presence_missed} arrivals or departures` : "";
+    notice(`You missed ${g.missed ?? 0} messages${presence}: fetching them.`);
+    recover(session, g.room ?? session.room);
   } else if (ev.left) {
     notice(`You left #${ev.left.room}.`);
     // Left also answers a /join to another room; only a leave ends the
@@ -130,6 +176,18 @@ function onEvent(ev: ServerEvent): void {
 /** retryable tells the endings worth reconnecting after: the server went away. */
 function retryable(s: Status): boolean {
   return s.code === Code.UNAVAILABLE || s.code === Code.CANCELLED || s.code === Code.DEADLINE_EXCEEDED;
+}
+
+/** recover refetches a room's history and members after a Gap. */
+function recover(s: NonNullable<typeof session>, room: string): void {
+  void s.call.send({ who: {} }).catch(() => {});
+  client
+    .history({ room, limit: 0 }, { timeoutMs: 10_000 })
+    .then((res) => {
+      if (session !== s) return;
+      for (const m of res.messages ?? []) say(m, true);
+    })
+    .catch((err) => notice(`Could not fetch the missed messages: ${err instanceof ParleyError ? err.message : err}.`));
 }
 
 function describe(s: Status): string {
@@ -149,7 +207,15 @@ function ended(s: Status): void {
     const delay = Math.min((retry?.delay ?? 500) * 2, 10_000);
     setStatus(`Disconnected (${describe(s)}). Reconnecting in ${Math.round(delay / 1000)} s…`, "error");
     notice(`Conversation ended: ${describe(s)}.`);
-    retry = { delay, timer: setTimeout(() => connect(was.nick, was.room, true), delay) };
+    const r = {
+      delay,
+      waiting: true,
+      timer: setTimeout(() => {
+        r.waiting = false;
+        connect(was.nick, was.room, true);
+      }, delay),
+    };
+    retry = r;
     session = { ...was, joined: true };
     return;
   }
@@ -167,8 +233,15 @@ function showJoinForm(): void {
 }
 
 function connect(nick: string, room: string, reconnecting = false): void {
+  // One conversation at a time: a call this one replaces would stay a
+  // member of its room.
+  if (session && !session.leaving) {
+    const old = session.call;
+    session = undefined;
+    old.cancel();
+  }
   const call = client.converse();
-  session = { nick, room, call, leaving: false, joined: reconnecting };
+  session = { nick, room, call, leaving: false, joined: reconnecting, rejoin: reconnecting };
   setStatus(reconnecting ? `Reconnecting to #${room}…` : `Joining #${room}…`);
   void call.send({ join: { room, nick } }).catch(() => {});
   void (async () => {
@@ -187,9 +260,11 @@ function connect(nick: string, room: string, reconnecting = false): void {
 
 joinForm.addEventListener("submit", (e) => {
   e.preventDefault();
-  if (retry) clearTimeout(retry.timer);
-  retry = undefined;
-  log.replaceChildren();
+  // A second submit while the first is joining (a double Enter) is
+  // the same join.
+  if (session) return;
+  stopRetry();
+  clearLog();
   connect(nickInput.value.trim(), roomInput.value.trim().toLowerCase());
 });
 
@@ -197,6 +272,11 @@ sayForm.addEventListener("submit", (e) => {
   e.preventDefault();
   const text = textInput.value.trim();
   if (!text || !session) return;
+  if (retry?.waiting) {
+    // No conversation to send on until the rejoin: keep the text.
+    notice("Not connected: your message stays in the box until the page has reconnected.");
+    return;
+  }
   textInput.value = "";
   const [cmd, arg] = text.split(/\s+/, 2);
   let ev: ClientEvent;
@@ -209,8 +289,14 @@ sayForm.addEventListener("submit", (e) => {
       return;
     case "/join":
       if (!arg) return notice("Usage: /join ROOM");
-      session.room = arg.toLowerCase();
-      ev = { join: { room: session.room, nick: session.nick } };
+      // The server ends a conversation whose join it refuses: check here
+      // as the join form does. session.room changes when Joined comes.
+      if (!roomPattern.test(arg)) {
+        textInput.value = text;
+        return notice("A room is up to 32 letters, digits, - or _, starting with a letter or digit.");
+      }
+      if (arg.toLowerCase() === session.room) return notice(`You are already in #${session.room}.`);
+      ev = { join: { room: arg.toLowerCase(), nick: session.nick } };
       break;
     case "/rooms":
       listRooms();
@@ -228,7 +314,12 @@ sayForm.addEventListener("submit", (e) => {
       }
       ev = { say: { text } };
   }
-  session.call.send(ev).catch((err) => setStatus(String(err), "error"));
+  session.call.send(ev).catch((err) => {
+    // The conversation ended meanwhile: ended() has said so in the status
+    // line; give the text back rather than lose it.
+    if (!textInput.value) textInput.value = text;
+    notice(`Not sent (${err instanceof ParleyError ? err.message : err}); it is back in the box.`);
+  });
 });
 
 /** listRooms shows every room: a unary call, over gRPC-Web. */
@@ -244,11 +335,39 @@ function listRooms(): void {
 
 function leave(): void {
   if (!session) return;
+  if (retry?.waiting) {
+    // Waiting to reconnect: there is no conversation to leave, only the
+    // rejoin to call off.
+    const room = session.room;
+    stopRetry();
+    session = undefined;
+    setStatus(`You left #${room}.`, "info");
+    showJoinForm();
+    return;
+  }
   session.leaving = true;
   session.call.send({ leave: {} }).catch(() => {});
 }
 
 leaveButton.addEventListener("click", leave);
+
+// A page put in the back/forward cache keeps its WebSocket open, and the
+// member would stay in its room: end the conversation when the page is
+// hidden, and rejoin if it is shown again from the cache.
+addEventListener("pagehide", () => {
+  if (!session) return;
+  const s = session;
+  suspended = s.leaving ? undefined : { nick: s.nick, room: s.room };
+  stopRetry();
+  session = undefined;
+  s.call.cancel();
+});
+addEventListener("pageshow", (e: PageTransitionEvent) => {
+  if (!e.persisted || !suspended) return;
+  const { nick, room } = suspended;
+  suspended = undefined;
+  connect(nick, room, true);
+});
 
 // Remember the last nick and room between visits.
 nickInput.value = localStorage.getItem("parley-nick") ?? "";
