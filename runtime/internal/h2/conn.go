@@ -80,10 +80,10 @@ type conn struct {
 	onClose    func(err error) // the side's teardown, called once by close with mu held
 	// openStreams counts the side's open streams; guarded by mu.
 	openStreams func() int
-	// streamWritten, if set, is called by the writer when it reaches an
-	// itemStreamDone: the frames its stream queued before are written
-	// (or dropped). Called without mu held.
-	streamWritten func()
+	// unwritten counts the streams finished with frames still in the
+	// writer's queue: added to when a server stream queues its last
+	// frames, taken from by the writer at the itemStreamDone after them.
+	unwritten atomic.Int32
 
 	inflow inflow // the connection's receive window
 

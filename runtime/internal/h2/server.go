@@ -198,10 +198,7 @@ type serverConn struct {
 	peerMaxList atomic.Uint32
 	tlsState    *tls.ConnectionState
 	maxStreams  uint32
-	// unwritten counts the streams finished with frames still in the
-	// writer's queue (finish, itemStreamDone); guarded by mu.
-	unwritten int
-	streamWin int32
+	streamWin   int32
 	// headerBudget bounds the header list sizes (RFC 9113, 6.5.2: names,
 	// values and 32 bytes a field) of a connection's open streams
 	// together; a stream past it is refused.
@@ -290,11 +287,6 @@ func newServerConn(s *server, nc net.Conn) *serverConn {
 	sc.resetTokens = sc.resetBudget
 	sc.conn.onClose = sc.onClose
 	sc.conn.openStreams = func() int { return len(sc.streams) }
-	sc.conn.streamWritten = func() {
-		sc.mu.Lock()
-		sc.unwritten--
-		sc.mu.Unlock()
-	}
 	return sc
 }
 
@@ -786,7 +778,7 @@ func (sc *serverConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	sc.maxClientID = id
 	goingAway := sc.goingAway
-	full := uint32(len(sc.streams)+sc.unwritten) >= sc.maxStreams
+	full := uint32(len(sc.streams))+uint32(sc.unwritten.Load()) >= sc.maxStreams
 	hsize := uint64(headerListSize(f.Fields))
 	full = full || sc.headerBytes+hsize > sc.headerBudget
 	sc.mu.Unlock()
@@ -1537,15 +1529,13 @@ func (st *serverStream) finish() {
 	post = append(post, item{kind: itemStreamDone, sid: st.id})
 	// The stream is closed (by END_STREAM both ways, or by the
 	// RST_STREAM in post) in the critical section that queues its last
-	// frame: once the client can see the end, a new stream of its counts
-	// against MAX_CONCURRENT_STREAMS without this one.
+	// frame. Until the writer has written that frame (itemStreamDone, in
+	// post), it still counts against MAX_CONCURRENT_STREAMS, in
+	// conn.unwritten: a client that sends requests and never reads the
+	// responses is refused new streams, rather than making the server
+	// queue responses without bound.
 	closed := func() {
-		// Until the writer has written its last frame (itemStreamDone,
-		// in post), the stream still counts against
-		// MAX_CONCURRENT_STREAMS: a client that sends requests and
-		// never reads the responses is refused new streams, rather than
-		// making the server queue responses without bound.
-		sc.unwritten++
+		sc.unwritten.Add(1)
 		st.localDone = true
 		if !remoteDone {
 			sc.noteResetLocked(st.id)

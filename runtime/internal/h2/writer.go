@@ -26,8 +26,8 @@ const (
 	itemGoAway
 	itemRaw // data: bytes of a frame that writeNow began, written as they are
 	// itemStreamDone writes nothing: it follows a finished stream's last
-	// frame, and the writer tells the side (conn.streamWritten) once it
-	// has reached it.
+	// frame, and the writer counts the stream written (conn.unwritten)
+	// once it has reached it.
 	itemStreamDone
 )
 
@@ -697,9 +697,7 @@ func (w *writer) uncount(it *item) {
 func (w *writer) write(it *item) {
 	w.uncount(it)
 	if it.kind == itemStreamDone {
-		if f := w.c.streamWritten; f != nil {
-			f()
-		}
+		w.c.unwritten.Add(-1)
 		return
 	}
 	if w.failed {
