@@ -88,26 +88,19 @@ func (o *outWriter) sendUnqueued(f []byte) bool {
 		return false
 	}
 	// Checked again with mu held: a message queued before this one is
-	// written first, by the slow path. Whoever lets mu go flushes after:
-	// a sender whose flush found mu held while this one held it left its
-	// message to the holder, and this one may block in Send next, with
-	// the mailbox full.
-	if o.hasHeld || o.stopped || o.out.Len() > 0 {
-		o.mu.Unlock()
-		o.flush()
-		return false
-	}
-	if _, closed := o.out.End(); closed {
-		o.mu.Unlock()
-		o.flush()
-		return false // Send reports it
-	}
-	if o.tryWriteLocked(f) {
+	// written first, by the slow path, and Send reports a closed
+	// mailbox.
+	_, closed := o.out.End()
+	took := !o.hasHeld && !o.stopped && o.out.Len() == 0 && !closed
+	if took && o.tryWriteLocked(f) {
 		return true // mu went with it
 	}
+	// Whoever lets mu go flushes after: a sender whose flush found mu
+	// held meanwhile left its message to the holder, and this one may
+	// block in Send next, with the mailbox full.
 	o.mu.Unlock()
-	o.flush() // what other senders queued meanwhile
-	return true
+	o.flush()
+	return took
 }
 
 // tryWriteLocked writes f if flow control lets it go at once. If not, it
