@@ -20,15 +20,16 @@ type client struct {
 	t      *http.Transport
 	scheme string
 
-	mu     sync.Mutex
-	cc     *http.ClientConn // guarded by mu
-	closed bool             // guarded by mu
+	mu sync.Mutex
+	cc *http.ClientConn // guarded by mu
 	// retired holds the connections replaced (draining after GOAWAY,
 	// broken, or refusing streams) while calls may still run on them, so
 	// that Close ends those calls too. A connection leaves it once it has
 	// none (retire, onState). Guarded by mu.
 	retired map[*http.ClientConn]struct{}
-	// closing is cancelled by Close, ending dials under way.
+	// closing is cancelled by Close, ending dials under way. Close
+	// cancels it before it takes mu, so a caller that sees it live under
+	// mu has its connection closed by Close.
 	closing   context.Context
 	markClose context.CancelFunc
 }
@@ -76,7 +77,7 @@ func (c *client) Target() string { return c.target }
 // conn returns a connection that can take a new stream, dialling if needed.
 func (c *client) conn(ctx context.Context) (*http.ClientConn, error) {
 	c.mu.Lock()
-	if c.closed {
+	if c.isClosed() {
 		c.mu.Unlock()
 		return nil, transport.ErrClientClosed
 	}
@@ -104,13 +105,13 @@ func (c *client) conn(ctx context.Context) (*http.ClientConn, error) {
 	stop()
 	cancel()
 	if err != nil {
-		if c.closing.Err() != nil {
+		if c.isClosed() {
 			return nil, transport.ErrClientClosed
 		}
 		return nil, &transport.ConnectError{Err: err}
 	}
 	c.mu.Lock()
-	if c.closed {
+	if c.isClosed() {
 		c.mu.Unlock()
 		cc.Close()
 		return nil, transport.ErrClientClosed
@@ -154,11 +155,7 @@ func (c *client) onState(cc *http.ClientConn) {
 }
 
 // isClosed reports whether Close was called.
-func (c *client) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
+func (c *client) isClosed() bool { return c.closing.Err() != nil }
 
 // discard forgets cc, which refused a stream, so that the next stream
 // dials anew; cc's streams finish on their own.
@@ -182,7 +179,6 @@ func (c *client) Connect(ctx context.Context) error {
 func (c *client) Close() error {
 	c.markClose()
 	c.mu.Lock()
-	c.closed = true
 	conns := make([]*http.ClientConn, 0, 1+len(c.retired))
 	if c.cc != nil {
 		conns = append(conns, c.cc)
