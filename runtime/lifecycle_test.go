@@ -387,24 +387,10 @@ func testClientCloseEndsEveryCall(t *testing.T, tr transport) {
 		go func() { p.err <- f() }()
 		calls = append(calls, p)
 	}
-	openBidi := func(c *prt.Client) *prt.ClientCall[Msg, Msg] {
-		t.Helper()
-		call, err := prt.Open[Msg, Msg](ctx, c, mBidi)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := call.Send(&Msg{Text: "x"}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := call.Recv(); err != nil {
-			t.Fatal(err)
-		}
-		return call
-	}
 
 	// Calls in flight on a live connection.
 	c := e.client
-	bidi := openBidi(c)
+	bidi := openEchoed(ctx, t, c)
 	start("blocked Recv", func() error { _, err := bidi.Recv(); return err })
 	start("unary", func() error { _, err := prt.CallUnary[Msg, Msg](ctx, c, mBlock, &Msg{}); return err })
 
@@ -418,7 +404,7 @@ func testClientCloseEndsEveryCall(t *testing.T, tr transport) {
 	// A call on a connection draining after GOAWAY.
 	e2 := newEnv(t, tr, reg, envOpts{})
 	c2 := e2.client
-	draining := openBidi(c2)
+	draining := openEchoed(ctx, t, c2)
 	shut := make(chan error, 1)
 	go func() { shut <- e2.srv.Shutdown(ctx) }()
 	waitFor(t, "the GOAWAY", func() bool {
@@ -509,17 +495,7 @@ func TestHandlerCloseEndsCallsWithStatus(t *testing.T) {
 			ctx := testCtx(t)
 			var calls []*prt.ClientCall[Msg, Msg]
 			for range 3 {
-				call, err := prt.Open[Msg, Msg](ctx, e.client, mBidi)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := call.Send(&Msg{Text: "x"}); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := call.Recv(); err != nil {
-					t.Fatal(err)
-				}
-				calls = append(calls, call)
+				calls = append(calls, openEchoed(ctx, t, e.client))
 			}
 			if how == "Close" {
 				e.srv.Close()
@@ -538,4 +514,21 @@ func TestHandlerCloseEndsCallsWithStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openEchoed opens a bidi call on mBidi (registerEcho's) and has one
+// message echoed on it: the call is up on both sides when it returns.
+func openEchoed(ctx context.Context, t *testing.T, c *prt.Client) *prt.ClientCall[Msg, Msg] {
+	t.Helper()
+	call, err := prt.Open[Msg, Msg](ctx, c, mBidi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Send(&Msg{Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	return call
 }
