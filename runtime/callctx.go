@@ -53,6 +53,16 @@ func (c *callCtx) init(ss *serverCore, values context.Context) {
 	if deadline.IsZero() {
 		return
 	}
+	if !time.Now().Before(deadline) {
+		// Spent before the call began (grpc-timeout "0n", or a budget a
+		// proxy forwarded to the last nanosecond): the context is done
+		// from the start, so a handler that returns at once cannot beat
+		// a timer that has yet to run and end the call OK, as it did.
+		// The stream's timers still follow, for its backstop.
+		c.mu.Lock()
+		c.err, c.done = context.DeadlineExceeded, closedChan
+		c.mu.Unlock()
+	}
 	backstop := deadline.Add(deadlineGrace)
 	if dn, ok := ss.st.(transport.DeadlineNotifier); ok {
 		dn.SetDeadlineNotify(deadline, backstop, c.deadlinePassed)

@@ -221,3 +221,34 @@ func testServerDeadline(t *testing.T, tr transport) {
 		}
 	}
 }
+
+// TestExpiredTimeout: a request whose grpc-timeout has already passed
+// when it arrives ("0n", "0S", as a proxy may forward a spent budget)
+// ends DEADLINE_EXCEEDED, as on grpc-go, even when the handler returns
+// at once and claims success: its context is done from the start.
+func TestExpiredTimeout(t *testing.T) { forEachImpl(t, testExpiredTimeout) }
+
+func testExpiredTimeout(t *testing.T, tr transport) {
+	register := func(s *prt.Server) {
+		prt.HandleUnary(s, "/test.Quick/Unary", func(ctx context.Context, req *Msg) (*Msg, error) {
+			if ctx.Err() == nil {
+				return &Msg{Text: "context not done"}, nil
+			}
+			return &Msg{}, nil
+		})
+		prt.HandleBidi(s, "/test.Quick/Bidi", func(call *prt.ServerCall[Msg, Msg]) error {
+			return nil
+		})
+	}
+	e := newEnv(t, tr, register, envOpts{})
+	for i := 0; i < 10; i++ {
+		for _, m := range []string{"/test.Quick/Unary", "/test.Quick/Bidi"} {
+			for _, timeout := range []string{"0n", "0S"} {
+				r := rawCall(t, e.addr, "POST", m, grpcHeader("Grpc-Timeout", timeout), frame(0, msgpackMsg))
+				if got := r.grpcStatus(); got != "4" {
+					t.Fatalf("%s, grpc-timeout %s: grpc-status %q, want 4 (DEADLINE_EXCEEDED)", m, timeout, got)
+				}
+			}
+		}
+	}
+}
