@@ -221,7 +221,7 @@ type response struct {
 // readResponseHeader checks the response headers as gRPC prescribes.
 func (c *Client) readResponseHeader(resp *transport.Response) response {
 	var r response
-	if resp.Status != 200 {
+	if resp.Status != 200 && !grpcStatusGiven(resp.Header) {
 		r.ended = true
 		r.status = wire.NewWireError(wire.CodeFromHTTPStatus(resp.Status),
 			"unexpected HTTP status code "+strconv.Itoa(resp.Status)+" from the server (content-type "+strconv.Quote(resp.Header.Get("content-type"))+")", nil)
@@ -256,6 +256,21 @@ func (c *Client) readResponseHeader(resp *transport.Response) response {
 		r.comp = comp
 	}
 	return r
+}
+
+// grpcStatusGiven reports whether a response's headers are a gRPC
+// trailers-only answer, with a grpc-status and a gRPC content-type, whose
+// status stands whatever the HTTP status: "If grpc-status was provided, it
+// must be used" (grpc's doc/http-grpc-status-mapping.md). A proxy may
+// answer 429 with RESOURCE_EXHAUSTED, which the HTTP status alone would
+// make UNAVAILABLE, a code that invites a retry. As in grpc-go, a response
+// whose content-type is not gRPC's gets the HTTP status's code.
+func grpcStatusGiven(h transport.Header) bool {
+	if len(h.Values(wire.HeaderStatus)) == 0 {
+		return false
+	}
+	_, ok := wire.ParseContentType(h.Get(wire.HeaderContentType))
+	return ok
 }
 
 // readTrailer returns the status and metadata of a response's trailers.

@@ -158,3 +158,61 @@ func serveRefusingFirst(nc net.Conn, streams *atomic.Int32) {
 		}
 	}
 }
+
+// TestClientStatusOverHTTPStatus: a response that is not HTTP 200 but
+// carries a grpc-status (a proxy's or a gateway's trailers-only answer)
+// ends the call with that status: "If grpc-status was provided, it must
+// be used" (grpc's http-grpc-status-mapping.md). The HTTP status is
+// mapped only when there is none, or when the response is not gRPC's
+// (its content-type), as grpc-go does. The mapping used to win: a 429 with
+// RESOURCE_EXHAUSTED was UNAVAILABLE, which invites a retry.
+func TestClientStatusOverHTTPStatus(t *testing.T) {
+	cases := []struct {
+		path     string
+		http     int
+		ct       string
+		status   string
+		wantCode wire.Code
+		wantMsg  string
+	}{
+		{"/test.HTTP/Limited", http.StatusTooManyRequests, "application/grpc", "8", wire.ResourceExhausted, "slow down"},
+		{"/test.HTTP/Gone", http.StatusServiceUnavailable, "application/grpc+msgpack", "5", wire.NotFound, "slow down"},
+		{"/test.HTTP/NotGRPC", http.StatusUnauthorized, "text/plain", "7", wire.Unauthenticated, ""},
+		{"/test.HTTP/Plain", http.StatusForbidden, "text/html", "", wire.PermissionDenied, ""},
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range cases {
+			if c.path != r.URL.Path {
+				continue
+			}
+			w.Header().Set("Content-Type", c.ct)
+			if c.status != "" {
+				w.Header().Set("Grpc-Status", c.status)
+				w.Header().Set("Grpc-Message", "slow%20down")
+			}
+			w.WriteHeader(c.http)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	})
+	l := testutil.Listen(t, "tcp4")
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: handler, Protocols: p}
+	go func() { _ = hs.Serve(l) }()
+	t.Cleanup(func() { hs.Close() })
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		c, err := prt.Dial(l.Addr().String(), tr.dialOpts()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, tc := range cases {
+			_, err := prt.CallUnary[Msg, Msg](testCtx(t), c, tc.path, &Msg{})
+			we := wire.AsError(err)
+			if we == nil || we.Code() != tc.wantCode || (tc.wantMsg != "" && we.Message() != tc.wantMsg) {
+				t.Errorf("%s (HTTP %d, grpc-status %q): %v, want %v %q", tc.path, tc.http, tc.status, err, tc.wantCode, tc.wantMsg)
+			}
+		}
+	})
+}
