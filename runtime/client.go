@@ -210,6 +210,9 @@ const (
 type response struct {
 	header wire.Metadata
 	comp   wire.Compressor
+	// compErr is why a compressed message cannot be read when comp is
+	// nil: the server declared a grpc-encoding the client does not have.
+	compErr error
 	// status is set for a response that ended with its headers: a
 	// trailers-only response (or a non-gRPC one); trailer then holds its
 	// metadata.
@@ -249,9 +252,10 @@ func (c *Client) readResponseHeader(resp *transport.Response) response {
 	if enc := resp.Header.Get(wire.HeaderEncoding); enc != "" {
 		comp, ok := c.cfg.compressor(enc)
 		if !ok {
-			r.ended = true
-			r.status = wire.Errorf(wire.Internal, "the server used grpc-encoding %q, which was not offered (offered: %s)", enc, c.hdrAcceptEncoding[0])
-			return r
+			// Only a compressed message is unreadable: one with flag 0 is
+			// not compressed whatever the encoding declared, and the
+			// server's status must not be lost (grpc-go reads both).
+			r.compErr = wire.Errorf(wire.Internal, "the server compressed a message with grpc-encoding %q, which was not offered (offered: %s)", enc, c.hdrAcceptEncoding[0])
 		}
 		r.comp = comp
 	}
@@ -377,7 +381,7 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 		}
 		return r.status
 	}
-	trailer, err = c.readUnaryResponse(ctx, resp, msgReader{r: resp.Body, maxSize: maxRecv, comp: r.comp, stats: stats}, res)
+	trailer, err = c.readUnaryResponse(ctx, resp, msgReader{r: resp.Body, maxSize: maxRecv, comp: r.comp, compErr: r.compErr, stats: stats}, res)
 	return err
 }
 

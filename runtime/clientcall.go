@@ -333,7 +333,7 @@ func runClientCall[Res any](cs *clientCore, in *mailbox.Mailbox[*Res], req *tran
 	}
 	cs.setHeader(r.header, nil)
 	reader := &inDecoder[Res]{
-		mr:    msgReader{maxSize: cs.maxRecv, comp: r.comp, stats: cs.stats},
+		mr:    msgReader{maxSize: cs.maxRecv, comp: r.comp, compErr: r.compErr, stats: cs.stats},
 		codec: cs.c.codec,
 		in:    in,
 		ctx:   cs.ctx,

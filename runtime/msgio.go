@@ -19,9 +19,13 @@ type msgReader struct {
 	r       io.Reader
 	maxSize int
 	// comp decompresses messages whose flag is set; nil when the peer
-	// declared no grpc-encoding, in which case a set flag is an error.
-	comp  wire.Compressor
-	stats *callStats // nil: no stats
+	// declared no grpc-encoding (or one this side lacks: compErr), in
+	// which case a set flag is an error.
+	comp wire.Compressor
+	// compErr, if set, is the error for a compressed message when comp is
+	// nil because the declared grpc-encoding is not one this side has.
+	compErr error
+	stats   *callStats // nil: no stats
 	// single, if set, names the one message the stream may carry
 	// ("request" on a unary or server-streaming call): a byte after it
 	// fails the stream with cardinalityError.
@@ -64,6 +68,9 @@ func (mr *msgReader) step() (raw []byte, ok bool, err error) {
 		return nil, false, err
 	}
 	if compressed && mr.comp == nil {
+		if mr.compErr != nil {
+			return nil, false, mr.compErr
+		}
 		return nil, false, wire.Errorf(wire.Internal, "compressed flag set on a message, but no grpc-encoding was declared")
 	}
 	mr.compressed, mr.got = compressed, true

@@ -216,3 +216,71 @@ func TestClientStatusOverHTTPStatus(t *testing.T) {
 		}
 	})
 }
+
+// TestClientUnknownResponseEncoding: a response whose grpc-encoding the
+// client did not offer is readable as long as no message arrives
+// compressed (flag 00 means "not compressed", whatever the encoding
+// declared), so its messages and its status come through, as with
+// grpc-go; a compressed message is INTERNAL. The whole call used to fail
+// with INTERNAL at the headers, hiding the server's own status.
+func TestClientUnknownResponseEncoding(t *testing.T) {
+	msg := frame(0, msgpackMsg)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/grpc+msgpack")
+		w.Header().Set("Grpc-Encoding", "br")
+		w.WriteHeader(http.StatusOK)
+		switch r.URL.Path {
+		case "/test.Enc/Plain":
+			_, _ = w.Write(msg)
+			w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+		case "/test.Enc/Fail":
+			w.Header().Set(http.TrailerPrefix+"Grpc-Status", "5")
+			w.Header().Set(http.TrailerPrefix+"Grpc-Message", "no such room")
+		case "/test.Enc/Compressed":
+			_, _ = w.Write(frame(1, msgpackMsg))
+			w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+		}
+	})
+	l := testutil.Listen(t, "tcp4")
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: handler, Protocols: p}
+	go func() { _ = hs.Serve(l) }()
+	t.Cleanup(func() { hs.Close() })
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		c, err := prt.Dial(l.Addr().String(), tr.dialOpts()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, streaming := range []bool{false, true} {
+			call := func(method string) (*Msg, error) {
+				if !streaming {
+					return prt.CallUnary[Msg, Msg](testCtx(t), c, method, &Msg{})
+				}
+				cl, err := prt.OpenServerStream[Msg, Msg](testCtx(t), c, method, &Msg{})
+				if err != nil {
+					return nil, err
+				}
+				res, err := recvAll(t, cl)
+				if err != nil {
+					return nil, err
+				}
+				if len(res) != 1 {
+					t.Fatalf("%s: %d responses, want 1", method, len(res))
+				}
+				return res[0], nil
+			}
+			if res, err := call("/test.Enc/Plain"); err != nil || res.Text != "hi" {
+				t.Errorf("streaming %v: an uncompressed response: %+v, %v; want hi", streaming, res, err)
+			}
+			if _, err := call("/test.Enc/Fail"); wire.CodeOf(err) != wire.NotFound {
+				t.Errorf("streaming %v: the server's NOT_FOUND: got %v", streaming, err)
+			}
+			if _, err := call("/test.Enc/Compressed"); wire.CodeOf(err) != wire.Internal {
+				t.Errorf("streaming %v: a message compressed with br: %v, want INTERNAL", streaming, err)
+			}
+		}
+	})
+}
