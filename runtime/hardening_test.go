@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -326,4 +327,75 @@ func testStatsHandler(t *testing.T, tr transport) {
 	wantCode(t, err, wire.Unimplemented)
 	// An unknown method never becomes a call on the server.
 	check("unknown method", "begin /test.Echo/Missing unary, sent, end UNIMPLEMENTED", "")
+}
+
+// TestInvalidResponseMetadataDropsOnlyItself: a handler whose response
+// headers or trailers hold one key that cannot be sent (reserved, such as
+// grpc-foo or content-type, not a legal key, or a non-ASCII value) loses
+// that key only: the others, and the status's details, still reach the
+// client, as grpc-go drops reserved keys one by one. One bad key used to
+// drop the whole header or trailer block, details included.
+func TestInvalidResponseMetadataDropsOnlyItself(t *testing.T) {
+	forEachImpl(t, testInvalidResponseMetadataDropsOnlyItself)
+}
+
+func testInvalidResponseMetadataDropsOnlyItself(t *testing.T, tr transport) {
+	d := wire.Detail{TypeURL: "type.googleapis.com/google.rpc.ErrorInfo", Value: []byte{0x0a, 0x04, 'f', 'u', 'l', 'l'}}
+	fail := wire.NewError(wire.FailedPrecondition, "room is full").WithDetails(d)
+	header := wire.Metadata{"grpc-foo": {"x"}, "content-type": {"text/plain"}, "x-ok": {"1"}}
+	trailer := wire.Metadata{"x y": {"1"}, "x-bad-value": {"caf\u00e9"}, "x-t": {"2"}}
+	register := func(s *prt.Server) {
+		prt.HandleUnary(s, "/test.BadMD/Unary", func(ctx context.Context, req *Msg) (*Msg, error) {
+			if err := prt.SetHeader(ctx, header); err != nil {
+				return nil, err
+			}
+			if err := prt.SetTrailer(ctx, trailer); err != nil {
+				return nil, err
+			}
+			if req.Text == "fail" {
+				return nil, fail
+			}
+			return &Msg{}, nil
+		})
+		prt.HandleBidi(s, "/test.BadMD/Bidi", func(call *prt.ServerCall[Msg, Msg]) error {
+			if err := call.SetHeader(header); err != nil {
+				return err
+			}
+			call.SetTrailer(trailer)
+			if err := call.Send(&Msg{}); err != nil {
+				return err
+			}
+			return fail
+		})
+	}
+	e := newEnv(t, tr, register, envOpts{server: []prt.ServerOption{prt.WithLogger(slog.New(slog.DiscardHandler))}})
+	check := func(what string, hdr, tlr wire.Metadata, err error, wantErr bool) {
+		t.Helper()
+		if hdr.Get("x-ok") != "1" || tlr.Get("x-t") != "2" {
+			t.Errorf("%s: header %v, trailer %v; want x-ok: 1 and x-t: 2", what, hdr, tlr)
+		}
+		if !wantErr {
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+			return
+		}
+		we := wantCode(t, err, wire.FailedPrecondition)
+		if !reflect.DeepEqual(we.Details(), []wire.Detail{d}) {
+			t.Errorf("%s: details %+v, want %+v", what, we.Details(), []wire.Detail{d})
+		}
+	}
+	for _, text := range []string{"ok", "fail"} {
+		var hdr, tlr wire.Metadata
+		_, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, "/test.BadMD/Unary", &Msg{Text: text}, prt.Header(&hdr), prt.Trailer(&tlr))
+		check("unary "+text, hdr, tlr, err, text == "fail")
+	}
+	call, err := prt.Open[Msg, Msg](testCtx(t), e.client, "/test.BadMD/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call.CloseSend()
+	_, err = recvAll(t, call)
+	hdr, _ := call.Header()
+	check("bidi", hdr, call.Trailer(), err, true)
 }

@@ -246,9 +246,7 @@ func (ss *serverCore) writeHeaders() {
 		h.Set(wire.HeaderEncoding, comp.Name())
 	}
 	h[keyAcceptEncoding] = ss.srv.hdrAcceptEncoding
-	if err := wire.EncodeHeader(md, h.Add); err != nil {
-		ss.srv.cfg.log().Warn("parley: dropping invalid response header metadata", "method", ss.method, "err", err)
-	}
+	ss.encodeMetadata("response header", md, h.Add)
 	ss.st.WriteHeader(200)
 }
 
@@ -323,8 +321,23 @@ func (ss *serverCore) setStatus(h transport.Header, prefix string, status *wire.
 			h[statusKey] = []string{v}
 		}
 	})
-	if err := wire.EncodeHeader(trailer, func(k, v string) { h.Add(prefix+k, v) }); err != nil {
-		ss.srv.cfg.log().Warn("parley: dropping invalid trailer metadata", "method", ss.method, "err", err)
+	ss.encodeMetadata("trailer", trailer, func(k, v string) { h.Add(prefix+k, v) })
+}
+
+// encodeMetadata emits the handler's response metadata md (what names
+// it, for the log). A key that cannot be sent (reserved, not a legal key,
+// or with a value that is not printable ASCII) is dropped, with a warning,
+// and only that key: the others, and a status's details, still go out, as
+// grpc-go drops reserved keys one by one.
+func (ss *serverCore) encodeMetadata(what string, md wire.Metadata, emit func(k, v string)) {
+	if wire.EncodeHeader(md, emit) == nil {
+		return
+	}
+	// EncodeHeader emitted nothing; go key by key.
+	for k, vs := range md {
+		if err := wire.EncodeHeader(wire.Metadata{k: vs}, emit); err != nil {
+			ss.srv.cfg.log().Warn("parley: dropping invalid "+what+" metadata", "method", ss.method, "err", err)
+		}
 	}
 }
 
