@@ -336,7 +336,7 @@ func testStatsHandler(t *testing.T, tr transport) {
 // client, as grpc-go drops reserved keys one by one. One bad key used to
 // drop the whole header or trailer block, details included.
 func TestInvalidResponseMetadataDropsOnlyItself(t *testing.T) {
-	forEachImpl(t, testInvalidResponseMetadataDropsOnlyItself)
+	forEach(t, testInvalidResponseMetadataDropsOnlyItself)
 }
 
 func testInvalidResponseMetadataDropsOnlyItself(t *testing.T, tr transport) {
