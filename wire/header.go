@@ -199,7 +199,8 @@ func StatusFields(err error, emit func(key, value string)) {
 //     says "Implementations must synthesize a Status & Status-Message"; note
 //     that grpc-go reports UNKNOWN with an empty message in this case.
 //   - grpc-status not a decimal number that fits in an int32: INTERNAL with
-//     message "malformed grpc-status: ..." (grpc-go's wording and code).
+//     message "malformed grpc-status: ...". grpc-go (1.85) reports UNKNOWN,
+//     and takes a sign ("+5", "-1") as part of the number.
 //
 // The trailer metadata is kept in the error in every failing case. A
 // response without grpc-status whose HTTP status is not 200 should instead
