@@ -119,6 +119,7 @@ func testBadRequests(t *testing.T, tr transport) {
 		{"bad gzip", "POST", mUnary, grpcHeader("Grpc-Encoding", "gzip"), frame(1, []byte("not gzip")), 200, wire.Internal, "decompress"},
 		{"bad timeout", "POST", mUnary, grpcHeader("Grpc-Timeout", "123456789S"), frame(0, msgpackMsg), 200, wire.Internal, "grpc-timeout"},
 		{"bad timeout unit", "POST", mUnary, grpcHeader("Grpc-Timeout", "10x"), frame(0, msgpackMsg), 200, wire.Internal, "grpc-timeout"},
+		{"empty timeout", "POST", mUnary, grpcHeader("Grpc-Timeout", ""), frame(0, msgpackMsg), 200, wire.Internal, "grpc-timeout"},
 		{"bad binary metadata", "POST", mUnary, grpcHeader("X-Thing-Bin", "!!!"), frame(0, msgpackMsg), 200, wire.Internal, "metadata"},
 		{"stream: bad flag", "POST", mBidi, grpcHeader(), append(frame(0, msgpackMsg), frame(9, msgpackMsg)...), 200, wire.Internal, "prefix"},
 		{"stream: oversized", "POST", mBidi, grpcHeader(), []byte{0, 0x7f, 0xff, 0xff, 0xff}, 200, wire.ResourceExhausted, "larger than max"},

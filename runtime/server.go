@@ -422,7 +422,9 @@ func (ss *serverCore) readRequest() bool {
 	if !ss.chooseCompressors(hdr) {
 		return false
 	}
-	if v := hdr.Get(wire.HeaderTimeout); v != "" {
+	// Present but empty is malformed too, as in grpc-go: not "no deadline".
+	if vs := hdr.Values(wire.HeaderTimeout); len(vs) > 0 {
+		v := vs[0]
 		d, err := wire.DecodeTimeout(v)
 		if err != nil {
 			ss.finish(endWith(wire.Errorf(wire.Internal, "malformed grpc-timeout %q: %v", v, err)))
