@@ -773,7 +773,7 @@ func TestDifferentialResponses(t *testing.T) {
 	// describes what was wrong in its own words.
 	fromServer := map[string]bool{
 		"HTTP 429 with a grpc-status": true, "HTTP 503 with a grpc-status": true,
-		"unknown grpc-encoding, error": true, "grpc-status 99": true,
+		"unknown grpc-encoding, error": true, "grpc-status 99": true, "grpc-status in the headers": true,
 		"bad percent-encoding": true, "UTF-8 percent-encoding": true,
 	}
 	okTrailer := []string{"grpc-status", "0"}
@@ -804,6 +804,7 @@ func TestDifferentialResponses(t *testing.T) {
 		"flag 2":                             {200, []string{"content-type", ct}, lengthPrefixed(2, ok), okTrailer},
 		"OK without a message":               {200, []string{"content-type", ct}, nil, okTrailer},
 		"trailers-only OK":                   {200, []string{"content-type", ct, "grpc-status", "0"}, nil, nil},
+		"grpc-status in the headers":         {200, []string{"content-type", ct, "grpc-status", "0"}, lengthPrefixed(0, ok), []string{"grpc-status", "5", "grpc-message", "real"}},
 		"two messages":                       {200, []string{"content-type", ct}, append(lengthPrefixed(0, ok), lengthPrefixed(0, ok)...), okTrailer},
 		"zero-length message":                {200, []string{"content-type", ct}, lengthPrefixed(0, nil), okTrailer},
 		"no trailers":                        {200, []string{"content-type", ct}, lengthPrefixed(0, ok), nil},

@@ -241,11 +241,13 @@ func (c *Client) readResponseHeader(resp *transport.Response) response {
 		r.status = wire.Errorf(wire.Internal, "malformed response metadata: %v", err)
 		return r
 	}
-	if st := resp.Header.Get(wire.HeaderStatus); st != "" || len(resp.Header.Values(wire.HeaderStatus)) > 0 {
-		// Trailers-only: the headers are the trailers.
+	if resp.Ended && len(resp.Header.Values(wire.HeaderStatus)) > 0 {
+		// Trailers-only: the headers are the trailers. A grpc-status in
+		// headers that do not end the stream is no status: the trailers
+		// will say, as grpc-go reads it.
 		r.ended = true
 		r.trailer = md
-		r.status = wire.StatusFromTrailer(st, resp.Header.Get(wire.HeaderMessage), md)
+		r.status = wire.StatusFromTrailer(resp.Header.Get(wire.HeaderStatus), resp.Header.Get(wire.HeaderMessage), md)
 		return r
 	}
 	r.header = md

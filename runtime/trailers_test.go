@@ -284,3 +284,50 @@ func TestClientUnknownResponseEncoding(t *testing.T) {
 		}
 	})
 }
+
+// TestClientStatusInResponseHeaders: a grpc-status in response headers
+// that do not end the stream is not a trailers-only response: the
+// messages and the trailers that follow are the call's, as grpc-go reads
+// them ("A client treats a first HEADERS frame that has END_STREAM as
+// trailers-only", protocol.md). The client used to end the call with the
+// headers' status: a streaming call ended OK with none of its responses,
+// and the server's NOT_FOUND in the trailers was lost.
+func TestClientStatusInResponseHeaders(t *testing.T) {
+	msg := frame(0, msgpackMsg)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/grpc+msgpack")
+		w.Header().Set("Grpc-Status", "0")
+		w.Header().Set("X-Early", "1")
+		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "5")
+		w.Header().Set(http.TrailerPrefix+"Grpc-Message", "no such room")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(msg)
+	})
+	l := testutil.Listen(t, "tcp4")
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: handler, Protocols: p}
+	go func() { _ = hs.Serve(l) }()
+	t.Cleanup(func() { hs.Close() })
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		c, err := prt.Dial(l.Addr().String(), tr.dialOpts()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var hdr wire.Metadata
+		_, err = prt.CallUnary[Msg, Msg](testCtx(t), c, "/test.Hdr/Unary", &Msg{}, prt.Header(&hdr))
+		if we := wire.AsError(err); we == nil || we.Code() != wire.NotFound || we.Message() != "no such room" || hdr.Get("x-early") != "1" {
+			t.Errorf("unary: %v, header %v; want NOT_FOUND from the trailers, x-early in the header", err, hdr)
+		}
+		call, err := prt.OpenServerStream[Msg, Msg](testCtx(t), c, "/test.Hdr/Stream", &Msg{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := recvAll(t, call)
+		if len(res) != 1 || wire.CodeOf(err) != wire.NotFound {
+			t.Errorf("stream: %d responses, %v; want 1 and NOT_FOUND", len(res), err)
+		}
+	})
+}

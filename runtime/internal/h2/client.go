@@ -339,6 +339,7 @@ func (cc *clientConn) roundTrip(ctx context.Context, req *transport.Request) (*t
 	return &transport.Response{
 		Status:  cs.status,
 		Header:  cs.header,
+		Ended:   cs.hdrEnded,
 		Body:    (*clientBody)(cs),
 		Trailer: cs.getTrailer,
 	}, false, nil
@@ -624,6 +625,7 @@ func (cc *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 			return nil
 		}
 		cs.status, cs.header = status, header
+		cs.hdrEnded = f.StreamEnded()
 		cs.gotHeaders = true
 		close(cs.hdrReady)
 		cc.mu.Unlock()
@@ -695,6 +697,7 @@ type clientStream struct {
 	status     int
 	header     transport.Header
 	trailer    transport.Header
+	hdrEnded   bool // the headers had END_STREAM
 	gotHeaders bool // reader-owned
 	num1xx     int  // informational responses received; reader-owned
 	err        error

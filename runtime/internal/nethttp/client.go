@@ -251,8 +251,11 @@ func (c *client) roundTrip(ctx context.Context, cc *http.ClientConn, req *transp
 		return nil, false, err
 	}
 	return &transport.Response{
-		Status:  resp.StatusCode,
-		Header:  transport.Header(resp.Header),
+		Status: resp.StatusCode,
+		Header: transport.Header(resp.Header),
+		// 0 after END_STREAM on the headers, or a content-length of 0
+		// (see transport.Response.Ended); -1 otherwise.
+		Ended:   resp.ContentLength == 0,
 		Body:    transport.PushBody(closedBody{resp.Body, c}),
 		Trailer: func() transport.Header { return transport.Header(resp.Trailer) },
 	}, false, nil

@@ -130,6 +130,14 @@ func RoundTripRetrying[C any](ctx context.Context, req *Request, retries int, co
 type Response struct {
 	Status int
 	Header Header
+	// Ended reports that the response headers ended the stream
+	// (END_STREAM on their HEADERS frame), so that they may be a gRPC
+	// trailers-only response. net/http's client cannot tell: it reports
+	// every response whose body is known to be empty (END_STREAM, or a
+	// content-length of 0, which net/http's server sends for an empty
+	// body followed by trailers too), and the runtime takes such headers
+	// as trailers only if they hold a grpc-status.
+	Ended bool
 	// Body yields the response DATA. Closing it before its end resets the
 	// stream.
 	Body Body
