@@ -264,13 +264,14 @@ func (c *Client) readResponseHeader(resp *transport.Response) response {
 	return r
 }
 
-// grpcStatusGiven reports whether a response's headers are a gRPC
-// trailers-only answer, with a grpc-status and a gRPC content-type, whose
-// status stands whatever the HTTP status: "If grpc-status was provided, it
-// must be used" (grpc's doc/http-grpc-status-mapping.md). A proxy may
-// answer 429 with RESOURCE_EXHAUSTED, which the HTTP status alone would
-// make UNAVAILABLE, a code that invites a retry. As in grpc-go, a response
-// whose content-type is not gRPC's gets the HTTP status's code.
+// grpcStatusGiven reports whether a response's headers make it a gRPC
+// response whatever its HTTP status: they hold a grpc-status and a gRPC
+// content-type. Its gRPC status then stands: "If grpc-status was
+// provided, it must be used" (grpc's doc/http-grpc-status-mapping.md). A
+// proxy may answer 429 with RESOURCE_EXHAUSTED, which the HTTP status
+// alone would make UNAVAILABLE, a code that invites a retry. As in
+// grpc-go, a response whose content-type is not gRPC's gets the HTTP
+// status's code.
 func grpcStatusGiven(h transport.Header) bool {
 	if len(h.Values(wire.HeaderStatus)) == 0 {
 		return false
