@@ -63,6 +63,10 @@ type clientCore struct {
 
 	maxRecv, maxSend int  // the call's message size limits (CallOptions or the client's)
 	waitForReady     bool // WaitForReady
+
+	// sends carries the caller's sends' contexts through an
+	// interceptor's wrapper of the call to SendMsg (viaConn).
+	sends sendContexts
 }
 
 // Context returns the call's context; it is done once the call has ended.
@@ -143,7 +147,8 @@ func (c *ClientCall[Req, Res]) SendMsg(m any) error {
 	if !ok {
 		return wire.Errorf(wire.Internal, "SendMsg(%T) on a call that sends %T", m, v)
 	}
-	return c.rawOut.Send(c.cs.ctx, v)
+	ctx, wait := c.cs.sends.of(m, c.cs.ctx)
+	return c.rawOut.send(ctx, v, wait)
 }
 
 // RecvMsg implements ClientConn: it receives straight from the inbound
@@ -216,7 +221,7 @@ func open[Req, Res any](ctx context.Context, c *Client, method string, kind Kind
 		// when the call ends, which may leave some in the mailbox.
 		pumpCtx, stop := context.WithCancel(ctx)
 		call.stopVia = stop
-		call.in, call.out = viaConn[Res, Req](pumpCtx, c.cfg.mailboxSize, conn.RecvMsg, conn.SendMsg, call.cs.out.Done)
+		call.in, call.out = viaConn[Res, Req](pumpCtx, c.cfg.mailboxSize, conn.RecvMsg, conn.SendMsg, call.cs.out.Done, &call.cs.sends)
 	}
 	return call, nil
 }

@@ -166,7 +166,8 @@ func (c *Conversation[Req, Res]) interceptable() {
 		if !ok {
 			return wire.Errorf(wire.Internal, "SendMsg(%T) on a call that sends %T", m, v)
 		}
-		return c.sendDirect(c.ctx, v, true)
+		ctx, wait := ss.sends.of(m, c.ctx)
+		return c.sendDirect(ctx, v, wait)
 	}
 	ss.recvMsg = func() (any, error) {
 		v, err := c.in.Recv(c.ctx)
@@ -449,16 +450,18 @@ func (c *Conversation[Req, Res]) Send(ctx context.Context, res *Res) error {
 }
 
 // TrySend sends res if the outbound mailbox has room, and fails with
-// mailbox.ErrFull otherwise, without waiting: what an actor uses. It
-// goes past a stream interceptor's wrapper of the call, whose SendMsg
-// may wait.
+// mailbox.ErrFull otherwise, without waiting: what an actor uses. A
+// stream interceptor's wrapper of the call sees it as a SendMsg, which
+// does not wait either (see ServerConn).
 func (c *Conversation[Req, Res]) TrySend(res *Res) error {
 	return c.send(context.Background(), res, false)
 }
 
 func (c *Conversation[Req, Res]) send(ctx context.Context, res *Res, wait bool) error {
-	if c.conn != nil && wait {
-		return c.conn.SendMsg(res) // which calls sendDirect
+	if c.conn != nil {
+		// Through the wrapper, whose SendMsg calls sendDirect with ctx
+		// and wait.
+		return c.ss.sends.through(ctx, wait, res, c.conn.SendMsg)
 	}
 	return c.sendDirect(ctx, res, wait)
 }

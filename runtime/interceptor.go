@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"io"
+	"sync"
 
 	"github.com/parleyrpc/parley/mailbox"
 	"github.com/parleyrpc/parley/wire"
@@ -34,9 +35,13 @@ type StreamServerInfo struct {
 // An interceptor that wants to see the call's messages passes next a
 // ServerConn of its own that wraps SendMsg and RecvMsg (embedding the one
 // it was given): the handler's ServerCall then sends and receives through
-// it, Send, Recv, In and Out alike. When the interceptors pass on the
-// call they were given, messages go straight between the handler and the
-// mailboxes, at no cost.
+// it, Send, Recv, In and Out alike. The sends keep their bounds through
+// the wrapper: when it passes the message it was given on to the
+// SendMsg it wraps, that SendMsg gives up when the handler's Send
+// context ends, and fails with mailbox.ErrFull rather than wait for a
+// TrySend. When the interceptors pass on the call they were given,
+// messages go straight between the handler and the mailboxes, at no
+// cost.
 type ServerConn interface {
 	Context() context.Context
 	Method() string
@@ -79,7 +84,8 @@ type StreamClientInfo struct {
 // An interceptor that wants to see the call's messages returns a
 // ClientConn of its own that wraps SendMsg and RecvMsg (embedding the one
 // next returned): the caller's ClientCall then sends and receives through
-// it, Send, Recv, In and Out alike.
+// it, Send, Recv, In and Out alike, and its sends keep their bounds as
+// ServerConn's do.
 type ClientConn interface {
 	Context() context.Context
 	Header() (wire.Metadata, error)
@@ -139,7 +145,14 @@ func chainStreamClient(in []StreamClientInterceptor, s Streamer) Streamer {
 // goroutine that ends with the stream of messages (or ctx), and the
 // returned outbox sends with send. done is the call's own outbound
 // mailbox's Done.
-func viaConn[In, Out any](ctx context.Context, size int, recv func() (any, error), send func(any) error, done func() <-chan struct{}) (*mailbox.Mailbox[*In], outbox[Out]) {
+//
+// The outbox keeps its contract (mailbox.Sender) although SendMsg, as
+// grpc-go's, neither takes a context nor has a form that does not wait:
+// each send hands its context, and whether it may wait, to the call's own
+// SendMsg through sends (see sendContexts), so that Send gives up when
+// its context ends and not only when the call does, and TrySend fails
+// with mailbox.ErrFull instead of waiting.
+func viaConn[In, Out any](ctx context.Context, size int, recv func() (any, error), send func(any) error, done func() <-chan struct{}, sends *sendContexts) (*mailbox.Mailbox[*In], outbox[Out]) {
 	in := mailbox.New[*In](size)
 	go func() {
 		for {
@@ -164,8 +177,71 @@ func viaConn[In, Out any](ctx context.Context, size int, recv func() (any, error
 		}
 	}()
 	out := outbox[Out]{
-		send: func(_ context.Context, v *Out, _ bool) error { return send(v) },
+		send: func(ctx context.Context, v *Out, wait bool) error {
+			return sends.through(ctx, wait, v, send)
+		},
 		done: done,
 	}
 	return in, out
+}
+
+// sendContexts carries what a send made through an interceptor's wrapper
+// of a call says (its context, and whether it may wait) to the call's own
+// SendMsg, which the wrapper calls with the same message: SendMsg takes
+// neither. Keyed by the message: a message the wrapper sends in place of
+// another, like one the interceptor sends of its own accord, waits until
+// there is room or the call ends. Safe for concurrent use; the zero value
+// is ready.
+type sendContexts struct {
+	mu sync.Mutex
+	// sending holds, per message, the sends under way with it through
+	// the wrapper (usually one). Written by the senders.
+	sending map[any][]sendContext
+}
+
+// sendContext is one send under way through a wrapper.
+type sendContext struct {
+	ctx  context.Context
+	wait bool
+}
+
+// through calls send(v), the wrapper's SendMsg, with ctx and wait recorded
+// as v's meanwhile.
+func (s *sendContexts) through(ctx context.Context, wait bool, v any, send func(any) error) error {
+	sc := sendContext{ctx: ctx, wait: wait}
+	s.mu.Lock()
+	if s.sending == nil {
+		s.sending = make(map[any][]sendContext)
+	}
+	s.sending[v] = append(s.sending[v], sc)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		all := s.sending[v]
+		for i := range all {
+			if all[i] == sc {
+				all = append(all[:i], all[i+1:]...)
+				break
+			}
+		}
+		if len(all) == 0 {
+			delete(s.sending, v)
+		} else {
+			s.sending[v] = all
+		}
+		s.mu.Unlock()
+	}()
+	return send(v)
+}
+
+// of returns the context of a send under way with m and whether it may
+// wait, or def and true if there is none: what the call's own SendMsg
+// sends m with.
+func (s *sendContexts) of(m any, def context.Context) (ctx context.Context, wait bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if all := s.sending[m]; len(all) > 0 {
+		return all[0].ctx, all[0].wait
+	}
+	return def, true
 }

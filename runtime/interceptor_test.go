@@ -2,11 +2,14 @@ package runtime_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/parleyrpc/parley/mailbox"
 	prt "github.com/parleyrpc/parley/runtime"
 	"github.com/parleyrpc/parley/wire"
 )
@@ -238,4 +241,146 @@ func inOrder(got string, want ...string) bool {
 		}
 	}
 	return i == len(want)
+}
+
+// passServerConn and passClientConn wrap a call as a logging or metrics
+// interceptor does: every message passes through them unchanged.
+type passServerConn struct{ prt.ServerConn }
+type passClientConn struct{ prt.ClientConn }
+
+// sendBounds reports how TrySend and Send behave on out once its peer
+// stops reading: TrySend must fail with mailbox.ErrFull without waiting,
+// and Send must give up when its own context ends.
+func sendBounds(out mailbox.Sender[*Msg]) (tryErr, sendErr error, sendTook time.Duration) {
+	big := &Msg{Data: make([]byte, 64<<10)}
+	for range 1000 { // far past the mailbox and the flow-control windows
+		if tryErr = out.TrySend(big); tryErr != nil {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	for range 1000 {
+		if sendErr = out.Send(ctx, big); sendErr != nil {
+			break
+		}
+	}
+	return tryErr, sendErr, time.Since(start)
+}
+
+// checkSendBounds fails the test unless sendBounds' results are a full
+// mailbox and the Send's own deadline.
+func checkSendBounds(t *testing.T, side string, tryErr, sendErr error, took time.Duration) {
+	t.Helper()
+	if !errors.Is(tryErr, mailbox.ErrFull) {
+		t.Errorf("%s: TrySend to a peer that does not read: %v, want mailbox.ErrFull", side, tryErr)
+	}
+	if !errors.Is(sendErr, context.DeadlineExceeded) && status(sendErr) != wire.DeadlineExceeded {
+		t.Errorf("%s: Send with a 100ms context: %v after %v, want its deadline", side, sendErr, took)
+	}
+	if took > 5*time.Second {
+		t.Errorf("%s: Send with a 100ms context returned after %v", side, took)
+	}
+}
+
+func status(err error) wire.Code {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Code()
+	}
+	return wire.OK
+}
+
+// TestStreamInterceptorWrapperKeepsSendBounds: a call wrapped by a stream
+// interceptor (to see its messages) keeps its outbound mailbox's contract:
+// TrySend never waits, and Send gives up when the sender's context ends,
+// not only when the call does. An actor.Group's member pump relies on
+// both to leave a member whose peer stopped reading. Over the server's
+// Handle and HandleConversation calls and the client's.
+func TestStreamInterceptorWrapperKeepsSendBounds(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		type result struct {
+			tryErr, sendErr error
+			took            time.Duration
+		}
+		results := map[string]chan result{"/test.Wrap/Flood": make(chan result, 1), "/test.Wrap/FloodConv": make(chan result, 1)}
+		e := newEnv(t, tr, func(s *prt.Server) {
+			prt.HandleBidi(s, "/test.Wrap/Flood", func(call *prt.ServerCall[Msg, Msg]) error {
+				if _, err := call.Recv(); err != nil {
+					return err
+				}
+				var r result
+				r.tryErr, r.sendErr, r.took = sendBounds(call.Out())
+				results["/test.Wrap/Flood"] <- r
+				<-call.Context().Done() // until the client cancels
+				return nil
+			})
+			prt.HandleConversation(s, "/test.Wrap/FloodConv", prt.BidiStream, func(c *prt.Conversation[Msg, Msg]) (prt.Reactor[Msg], error) {
+				r := &reactorFuncs{c: c, done: make(chan error, 1)}
+				r.onMessage = func(*Msg) error {
+					go func() {
+						var r result
+						r.tryErr, r.sendErr, r.took = sendBounds(c.Out())
+						results["/test.Wrap/FloodConv"] <- r
+					}()
+					return nil
+				}
+				return r, nil
+			})
+			prt.HandleBidi(s, "/test.Wrap/Deaf", func(call *prt.ServerCall[Msg, Msg]) error {
+				<-call.Context().Done() // reads nothing
+				return nil
+			})
+		}, envOpts{
+			server: []prt.ServerOption{prt.WithStreamInterceptor(func(ctx context.Context, call prt.ServerConn, info *prt.StreamServerInfo, next prt.StreamHandler) error {
+				return next(ctx, passServerConn{call})
+			})},
+			dial: []prt.DialOption{prt.WithStreamClientInterceptor(func(ctx context.Context, info *prt.StreamClientInfo, next prt.Streamer) (prt.ClientConn, error) {
+				cc, err := next(ctx, info)
+				if err != nil {
+					return nil, err
+				}
+				return passClientConn{cc}, nil
+			})},
+		})
+		for _, method := range []string{"/test.Wrap/Flood", "/test.Wrap/FloodConv"} {
+			ctx, cancel := context.WithCancel(testCtx(t))
+			call, err := prt.Open[Msg, Msg](ctx, e.client, method)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := call.Send(&Msg{}); err != nil {
+				t.Fatal(err)
+			}
+			select { // the client reads nothing
+			case r := <-results[method]:
+				checkSendBounds(t, "server "+method, r.tryErr, r.sendErr, r.took)
+			case <-time.After(5 * time.Second):
+				t.Errorf("server %s: a send to a client that does not read still waits after 5s", method)
+			}
+			cancel()
+		}
+
+		ctx, cancel := context.WithCancel(testCtx(t))
+		defer cancel()
+		call, err := prt.Open[Msg, Msg](ctx, e.client, "/test.Wrap/Deaf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan result, 1)
+		go func() {
+			var r result
+			r.tryErr, r.sendErr, r.took = sendBounds(call.Out())
+			done <- r
+		}()
+		select {
+		case r := <-done:
+			checkSendBounds(t, "client", r.tryErr, r.sendErr, r.took)
+		case <-time.After(5 * time.Second):
+			cancel() // releases the sender
+			<-done
+			t.Errorf("client: a send to a server that does not read still waits after 5s")
+		}
+	})
 }

@@ -70,6 +70,9 @@ type serverCore struct {
 	// ServerConn's SendMsg and RecvMsg; set before the handler starts.
 	sendMsg func(m any) error
 	recvMsg func() (any, error)
+	// sends carries the handler's sends' contexts through an
+	// interceptor's wrapper of the call to sendMsg (viaConn).
+	sends sendContexts
 }
 
 func endWith(err error) mailbox.End { return mailbox.End{Err: err} }
@@ -731,7 +734,8 @@ func serveStreaming[Req, Res any](ss *serverCore, h func(*ServerCall[Req, Res]) 
 		if !ok {
 			return wire.Errorf(wire.Internal, "SendMsg(%T) on a call that sends %T", m, v)
 		}
-		return out.Send(call.ctx, v)
+		ctx, wait := ss.sends.of(m, call.ctx)
+		return out.send(ctx, v, wait)
 	}
 	ss.recvMsg = func() (any, error) {
 		v, err := in.Recv(call.ctx)
@@ -787,7 +791,7 @@ func runStreamHandler[Req, Res any](ss *serverCore, call *ServerCall[Req, Res], 
 		if conn != ServerConn(ss) {
 			// An interceptor wrapped the call to see its messages: the
 			// handler's sends and receives go through it.
-			call.in, call.out = viaConn[Req, Res](ctx, ss.srv.cfg.mailboxSize, conn.RecvMsg, conn.SendMsg, ss.out.Done)
+			call.in, call.out = viaConn[Req, Res](ctx, ss.srv.cfg.mailboxSize, conn.RecvMsg, conn.SendMsg, ss.out.Done, &ss.sends)
 		}
 		return h(call)
 	})
