@@ -389,7 +389,9 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 }
 
 // readUnaryResponse reads a unary call's response body into res, then its
-// trailers: exactly one message, then the status.
+// trailers: exactly one message, then the status. A second message fails
+// the call at once, as in grpc-go, without waiting for a server that may
+// stream on: the caller's deferred Close of the body resets the stream.
 func (c *Client) readUnaryResponse(ctx context.Context, resp *transport.Response, mr msgReader, res any) (wire.Metadata, error) {
 	n := 0
 	for {
@@ -401,10 +403,11 @@ func (c *Client) readUnaryResponse(ctx context.Context, resp *transport.Response
 			return nil, c.transportErr(ctx, err)
 		}
 		n++
-		if n == 1 {
-			if err := decodeMessage(c.codec, payload, res); err != nil {
-				return nil, err
-			}
+		if n > 1 {
+			return nil, cardinalityError("response", manyMessages)
+		}
+		if err := decodeMessage(c.codec, payload, res); err != nil {
+			return nil, err
 		}
 	}
 	trailer, status := readTrailer(resp)

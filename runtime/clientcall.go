@@ -99,7 +99,9 @@ func (c *ClientCall[Req, Res]) Recv() (*Res, error) {
 }
 
 // CloseAndRecv half-closes and returns the one response of a
-// client-streaming call.
+// client-streaming call, once the call has ended OK after it. A second
+// response fails the call at once with INTERNAL, as in grpc-go: the call
+// is cancelled rather than read to an end that may never come.
 func (c *ClientCall[Req, Res]) CloseAndRecv() (*Res, error) {
 	_ = c.CloseSend()
 	res, err := c.Recv()
@@ -109,21 +111,15 @@ func (c *ClientCall[Req, Res]) CloseAndRecv() (*Res, error) {
 	if err != nil {
 		return nil, err
 	}
-	extra := 0
-	for {
-		_, err := c.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		extra++
+	switch _, err := c.Recv(); err {
+	case io.EOF:
+		return res, nil
+	case nil:
+		c.Cancel()
+		return nil, cardinalityError("response", manyMessages)
+	default:
+		return nil, err
 	}
-	if extra > 0 {
-		return nil, cardinalityError("response", 1+extra)
-	}
-	return res, nil
 }
 
 // Header waits for the response headers and returns their metadata, or the

@@ -152,3 +152,73 @@ func testExtraRequestMessages(t *testing.T, tr transport) {
 		}
 	}
 }
+
+// TestExtraResponseMessages: a unary or client-streaming call's response
+// carries exactly one message. A server that sends a second one (here, one
+// that streams until the client goes) fails the call with INTERNAL at that
+// message, as grpc-go does, and the stream is reset: the caller does not
+// wait for a server that may never end, and the server's handler sees its
+// context end.
+func TestExtraResponseMessages(t *testing.T) { forEachImpl(t, testExtraResponseMessages) }
+
+// testExtraResponseMessages is TestExtraResponseMessages over tr.
+func testExtraResponseMessages(t *testing.T, tr transport) {
+	const method = "/test.Many/Responses"
+	ended := make(chan error, 2)
+	e := newEnv(t, tr, func(s *prt.Server) {
+		prt.HandleBidi(s, method, func(call *prt.ServerCall[Msg, Msg]) error {
+			if _, err := call.Recv(); err != nil {
+				return err
+			}
+			stop := time.After(10 * time.Second) // bounds the test if the client never goes
+			for i := int64(0); ; i++ {
+				select {
+				case <-stop:
+					ended <- nil
+					return nil
+				default:
+				}
+				if err := call.Send(&Msg{N: i}); err != nil {
+					ended <- call.Context().Err()
+					return err
+				}
+			}
+		})
+	}, envOpts{})
+	calls := map[string]func(ctx context.Context) error{
+		"unary": func(ctx context.Context) error {
+			_, err := prt.CallUnary[Msg, Msg](ctx, e.client, method, &Msg{})
+			return err
+		},
+		"client stream": func(ctx context.Context) error {
+			call, err := prt.OpenClientStream[Msg, Msg](ctx, e.client, method)
+			if err != nil {
+				return err
+			}
+			if err := call.Send(&Msg{}); err != nil {
+				return err
+			}
+			_, err = call.CloseAndRecv()
+			return err
+		},
+	}
+	for _, name := range []string{"unary", "client stream"} {
+		start := time.Now()
+		err := calls[name](testCtx(t))
+		we := wantCode(t, err, wire.Internal)
+		if !strings.Contains(we.Message(), "cardinality violation") {
+			t.Errorf("%s: %v, want a cardinality violation", name, err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s: the call returned after %v: it waited for the server's end", name, took)
+		}
+		select {
+		case err := <-ended:
+			if err == nil {
+				t.Errorf("%s: the server's handler streamed on, its call not reset", name)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the server's handler never ended", name)
+		}
+	}
+}
