@@ -241,11 +241,21 @@ func TestChatRoomOverConversations(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		err = actor.Forward(ctx, call.In(), room, func(l *Line) any { return roomSay{name, l.Text} })
+		// Forward until the member leaves or the room drops it.
+		fwd, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			select {
+			case <-member.Done():
+				stop()
+			case <-fwd.Done():
+			}
+		}()
+		err = actor.Forward(fwd, call.In(), room, func(l *Line) any { return roomSay{name, l.Text} })
 		room.Tell(context.WithoutCancel(ctx), roomLeave{name, member})
 		<-member.Done() // the pump must not write to Out after we return
-		if err == nil {
-			err = member.Err()
+		if merr := member.Err(); merr != nil {
+			err = merr // e.g. RESOURCE_EXHAUSTED: too slow for the room
 		}
 		return err
 	})
@@ -284,6 +294,32 @@ func TestChatRoomOverConversations(t *testing.T) {
 	bob.CloseSend()
 	expectEOF(t, bob)
 	expect("alice", alice, "bob left")
+
+	// carol stops reading but keeps her call open: once her queue is
+	// full the room disconnects her, and her call ends with the reason.
+	carol := join("carol")
+	expect("alice", alice, "carol joined")
+	big := strings.Repeat("x", 32<<10)
+	for i := 0; i < 500 && members.Len() == 2; i++ {
+		alice.Send(&Line{Text: big})
+		expect("alice", alice, "alice: "+big)
+	}
+	if n := members.Len(); n != 1 {
+		t.Fatalf("%d members after carol stopped reading, want 1", n)
+	}
+	for i := 0; ; i++ {
+		_, err := carol.In().Recv(waitCtx(t))
+		if err != nil {
+			if wire.CodeOf(err) != wire.ResourceExhausted {
+				t.Fatalf("carol's call ended with %v after %d lines, want RESOURCE_EXHAUSTED", err, i)
+			}
+			break
+		}
+		if i > 1000 {
+			t.Fatal("carol's call does not end")
+		}
+	}
+	expect("alice", alice, "carol left")
 	alice.CloseSend()
 	expectEOF(t, alice)
 
