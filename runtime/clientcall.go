@@ -3,7 +3,9 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	goruntime "runtime"
 	"sync"
 
 	"github.com/parleyrpc/parley/mailbox"
@@ -217,9 +219,28 @@ func open[Req, Res any](ctx context.Context, c *Client, method string, kind Kind
 		// when the call ends, which may leave some in the mailbox.
 		pumpCtx, stop := context.WithCancel(ctx)
 		call.stopVia = stop
-		call.in, call.out = viaConn[Res, Req](pumpCtx, c.cfg.mailboxSize, conn.RecvMsg, conn.SendMsg, call.cs.out.Done, &call.cs.sends)
+		call.in, call.out = viaConn[Res, Req](pumpCtx, c.cfg.mailboxSize, c.safeRecv(method, call.Cancel, conn.RecvMsg), conn.SendMsg, call.cs.out.Done, &call.cs.sends)
 	}
 	return call, nil
+}
+
+// safeRecv returns recv, the RecvMsg of an interceptor's wrapper of a
+// call to method, made safe for the goroutine of the runtime's own that
+// reads the responses through it: a panic in it is logged, cancels the
+// call (cancel) and fails it with INTERNAL, instead of ending the process.
+func (c *Client) safeRecv(method string, cancel func(), recv func() (any, error)) func() (any, error) {
+	return func() (m any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				buf := make([]byte, 16<<10)
+				buf = buf[:goruntime.Stack(buf, false)]
+				c.cfg.log().Error("parley: stream interceptor panicked", "method", method, "panic", fmt.Sprint(p), "stack", string(buf))
+				err = wire.Errorf(wire.Internal, "a stream interceptor of %s panicked: %v", method, p)
+				cancel()
+			}
+		}()
+		return recv()
+	}
 }
 
 // OpenServerStream starts a server-streaming call: it sends req,

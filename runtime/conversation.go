@@ -247,14 +247,20 @@ func (c *Conversation[Req, Res]) takeNext() *Req {
 // readWrapped moves requests from the interceptor's RecvMsg to the pump's
 // queue until the request stream ends or the call is over.
 func (c *Conversation[Req, Res]) readWrapped() {
+	recv := c.ss.safeRecv(c.conn.RecvMsg)
 	for {
-		m, err := c.conn.RecvMsg()
+		m, err := recv()
 		if err != nil {
 			if err == io.EOF {
-				err = nil
+				c.queue.Close(mailbox.End{})
+				c.kick()
+				return
 			}
+			// The call ends with the wrapper's error (or its panic's
+			// INTERNAL), as a Handle handler's Recv would make it:
+			// the Reactor, which never sees it, cannot.
 			c.queue.Close(mailbox.End{Err: err})
-			c.kick()
+			c.Finish(err)
 			return
 		}
 		v, ok := m.(*Req)

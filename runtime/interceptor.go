@@ -39,9 +39,12 @@ type StreamServerInfo struct {
 // the wrapper: when it passes the message it was given on to the
 // SendMsg it wraps, that SendMsg gives up when the handler's Send
 // context ends, and fails with mailbox.ErrFull rather than wait for a
-// TrySend. When the interceptors pass on the call they were given,
-// messages go straight between the handler and the mailboxes, at no
-// cost.
+// TrySend. The runtime calls the wrapper's RecvMsg on a goroutine of its
+// own: a panic there fails the call with INTERNAL and is logged, as a
+// handler's panic does, and an error from it ends a HandleConversation
+// call (whose Reactor never sees it) with its status. When the
+// interceptors pass on the call they were given, messages go straight
+// between the handler and the mailboxes, at no cost.
 type ServerConn interface {
 	Context() context.Context
 	Method() string
@@ -85,7 +88,9 @@ type StreamClientInfo struct {
 // ClientConn of its own that wraps SendMsg and RecvMsg (embedding the one
 // next returned): the caller's ClientCall then sends and receives through
 // it, Send, Recv, In and Out alike, and its sends keep their bounds as
-// ServerConn's do.
+// ServerConn's do. A panic in the wrapper's RecvMsg, which the runtime
+// calls on a goroutine of its own, cancels the call, which ends with
+// INTERNAL, and is logged.
 type ClientConn interface {
 	Context() context.Context
 	Header() (wire.Metadata, error)

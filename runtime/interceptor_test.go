@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -382,5 +383,98 @@ func TestStreamInterceptorWrapperKeepsSendBounds(t *testing.T) {
 			<-done
 			t.Errorf("client: a send to a server that does not read still waits after 5s")
 		}
+	})
+}
+
+// panickyServerConn and panickyClientConn are wrappers whose RecvMsg
+// panics on a message whose text is "boom"; the server's refuses one
+// whose text is "refuse" with PERMISSION_DENIED.
+type panickyServerConn struct{ prt.ServerConn }
+type panickyClientConn struct{ prt.ClientConn }
+
+func (c panickyServerConn) RecvMsg() (any, error) {
+	m, err := c.ServerConn.RecvMsg()
+	if err == nil && m.(*Msg).Text == "boom" {
+		panic("interceptor boom")
+	}
+	if err == nil && m.(*Msg).Text == "refuse" {
+		return nil, wire.NewError(wire.PermissionDenied, "refused by the interceptor")
+	}
+	return m, err
+}
+
+func (c panickyClientConn) RecvMsg() (any, error) {
+	m, err := c.ClientConn.RecvMsg()
+	if err == nil && m.(*Msg).Text == "pong: client boom" {
+		panic("interceptor boom")
+	}
+	return m, err
+}
+
+// TestStreamInterceptorPanics: a stream interceptor's wrapper that panics
+// while it receives, which the runtime calls on a goroutine of its own,
+// fails that call with INTERNAL, as a panicking handler does, and the
+// server (or the client's process) goes on serving. An error from it
+// ends the call with its status, under HandleConversation too.
+func TestStreamInterceptorPanics(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		cs := newConversations()
+		e := newEnv(t, tr, func(s *prt.Server) {
+			registerEcho(s)
+			cs.register(s, prt.BidiStream, nil)
+		}, envOpts{
+			server: []prt.ServerOption{
+				prt.WithLogger(slog.New(slog.DiscardHandler)),
+				prt.WithStreamInterceptor(func(ctx context.Context, call prt.ServerConn, _ *prt.StreamServerInfo, next prt.StreamHandler) error {
+					return next(ctx, panickyServerConn{call})
+				}),
+			},
+			dial: []prt.DialOption{
+				prt.WithLogger(slog.New(slog.DiscardHandler)),
+				prt.WithStreamClientInterceptor(func(ctx context.Context, info *prt.StreamClientInfo, next prt.Streamer) (prt.ClientConn, error) {
+					cc, err := next(ctx, info)
+					if err != nil {
+						return nil, err
+					}
+					return panickyClientConn{cc}, nil
+				}),
+			},
+		})
+		talk := func(method, text string) ([]*Msg, error) {
+			call, err := prt.Open[Msg, Msg](testCtx(t), e.client, method)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := call.Send(&Msg{Text: text}); err != nil {
+				t.Fatal(err)
+			}
+			_ = call.CloseSend()
+			return recvAll(t, call)
+		}
+		for _, method := range []string{mBidi, "/test.Conv/Echo"} {
+			_, err := talk(method, "boom")
+			wantCode(t, err, wire.Internal)
+			if method == "/test.Conv/Echo" {
+				wantCode(t, cs.next(t), wire.Internal)
+			}
+			// A wrapper's error ends the call with its status, also
+			// when a Reactor, which never sees it, is served.
+			_, err = talk(method, "refuse")
+			wantCode(t, err, wire.PermissionDenied)
+			if method == "/test.Conv/Echo" {
+				wantCode(t, cs.next(t), wire.PermissionDenied)
+			}
+			// The server still serves.
+			if got, err := talk(method, "hello"); err != nil || len(got) != 1 {
+				t.Fatalf("%s after a panic: %v, %v", method, got, err)
+			}
+			if method == "/test.Conv/Echo" {
+				if err := cs.next(t); err != nil {
+					t.Fatalf("OnDone(%v)", err)
+				}
+			}
+		}
+		_, err := talk(mBidi, "client boom")
+		wantCode(t, err, wire.Internal)
 	})
 }

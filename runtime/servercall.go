@@ -476,6 +476,25 @@ func (ss *serverCore) recoverHandler(err *error) {
 	}
 }
 
+// safeRecv returns recv, the RecvMsg of an interceptor's wrapper of the
+// call, made safe for the goroutine of the runtime's own that reads the
+// requests through it: a panic in it is logged and fails the call with
+// INTERNAL, as a handler's does, instead of ending the process.
+func (ss *serverCore) safeRecv(recv func() (any, error)) func() (any, error) {
+	return func() (m any, err error) {
+		returned := false
+		defer func() {
+			if !returned { // recoverHandler has made the panic err
+				ss.end(endWith(err))
+			}
+		}()
+		defer ss.recoverHandler(&err)
+		m, err = recv()
+		returned = true
+		return m, err
+	}
+}
+
 // ServerCall is one call as its handler sees it: the request metadata, an
 // inbound mailbox of requests, an outbound mailbox of responses, and the
 // response headers and trailers.
@@ -791,7 +810,7 @@ func runStreamHandler[Req, Res any](ss *serverCore, call *ServerCall[Req, Res], 
 		if conn != ServerConn(ss) {
 			// An interceptor wrapped the call to see its messages: the
 			// handler's sends and receives go through it.
-			call.in, call.out = viaConn[Req, Res](ctx, ss.srv.cfg.mailboxSize, conn.RecvMsg, conn.SendMsg, ss.out.Done, &ss.sends)
+			call.in, call.out = viaConn[Req, Res](ctx, ss.srv.cfg.mailboxSize, ss.safeRecv(conn.RecvMsg), conn.SendMsg, ss.out.Done, &ss.sends)
 		}
 		return h(call)
 	})
