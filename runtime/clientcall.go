@@ -215,11 +215,16 @@ func open[Req, Res any](ctx context.Context, c *Client, method string, kind Kind
 		// Wrapped to see the messages: the caller's sends and receives
 		// go through the wrapper.
 		// The responses are moved on until the caller has received them
-		// all, the caller's context ends, or it cancels the call: not
-		// when the call ends, which may leave some in the mailbox.
+		// all, the caller's context ends, it cancels the call or the
+		// client closes: not when the call ends, which may leave some in
+		// the mailbox.
 		pumpCtx, stop := context.WithCancel(ctx)
-		call.stopVia = stop
-		call.in, call.out = viaConn[Res, Req](pumpCtx, c.cfg.mailboxSize, c.safeRecv(method, call.Cancel, conn.RecvMsg), conn.SendMsg, call.cs.out.Done, &call.cs.sends)
+		stopOnClose := context.AfterFunc(c.closing, stop)
+		call.stopVia = func() {
+			stopOnClose()
+			stop()
+		}
+		call.in, call.out = viaConn[Res, Req](pumpCtx, c.cfg.mailboxSize, c.safeRecv(method, call.Cancel, conn.RecvMsg), conn.SendMsg, call.cs.out.Done, &call.cs.sends, call.stopVia)
 	}
 	return call, nil
 }

@@ -149,7 +149,7 @@ func chainStreamClient(in []StreamClientInterceptor, s Streamer) Streamer {
 // interceptor wrapped: the returned inbound mailbox is fed by recv, on a
 // goroutine that ends with the stream of messages (or ctx), and the
 // returned outbox sends with send. done is the call's own outbound
-// mailbox's Done.
+// mailbox's Done; exited, if not nil, is called when the goroutine ends.
 //
 // The outbox keeps its contract (mailbox.Sender) although SendMsg, as
 // grpc-go's, neither takes a context nor has a form that does not wait:
@@ -157,9 +157,12 @@ func chainStreamClient(in []StreamClientInterceptor, s Streamer) Streamer {
 // SendMsg through sends (see sendContexts), so that Send gives up when
 // its context ends and not only when the call does, and TrySend fails
 // with mailbox.ErrFull instead of waiting.
-func viaConn[In, Out any](ctx context.Context, size int, recv func() (any, error), send func(any) error, done func() <-chan struct{}, sends *sendContexts) (*mailbox.Mailbox[*In], outbox[Out]) {
+func viaConn[In, Out any](ctx context.Context, size int, recv func() (any, error), send func(any) error, done func() <-chan struct{}, sends *sendContexts, exited func()) (*mailbox.Mailbox[*In], outbox[Out]) {
 	in := mailbox.New[*In](size)
 	go func() {
+		if exited != nil {
+			defer exited()
+		}
 		for {
 			m, err := recv()
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -531,4 +532,50 @@ func openEchoed(ctx context.Context, t *testing.T, c *prt.Client) *prt.ClientCal
 		t.Fatal(err)
 	}
 	return call
+}
+
+// TestClientCloseEndsWrappedCalls: Close also ends a streaming call that
+// a client stream interceptor wrapped to see its messages and whose
+// responses nobody reads: the goroutine that moves them through the
+// wrapper, blocked behind the unread ones, goes too, as grpc-go's
+// ClientConn.Close releases a stream.
+func TestClientCloseEndsWrappedCalls(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		e := newEnv(t, tr, registerEcho, envOpts{dial: []prt.DialOption{prt.WithStreamClientInterceptor(
+			func(ctx context.Context, info *prt.StreamClientInfo, next prt.Streamer) (prt.ClientConn, error) {
+				cc, err := next(ctx, info)
+				if err != nil {
+					return nil, err
+				}
+				return passClientConn{cc}, nil
+			})}})
+		base := wrapPumps()
+		unread, err := prt.OpenServerStream[Msg, Msg](context.Background(), e.client, mServer, &Msg{N: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the responses to fill the mailboxes", func() bool { return unread.In().Len() > 0 && wrapPumps() == base+1 })
+		time.Sleep(50 * time.Millisecond) // let the rest of them arrive
+		e.client.Close()
+		select {
+		case <-unread.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the wrapped call read by nobody did not end 5 s after Close")
+		}
+		waitFor(t, "the wrapper's pump to end after Close", func() bool { return wrapPumps() == base })
+	})
+}
+
+// wrapPumps counts the goroutines that move a call's messages through an
+// interceptor's wrapper.
+func wrapPumps() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:goruntime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "runtime.viaConn[") {
+			n++
+		}
+	}
+	return n
 }

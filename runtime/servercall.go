@@ -810,7 +810,7 @@ func runStreamHandler[Req, Res any](ss *serverCore, call *ServerCall[Req, Res], 
 		if conn != ServerConn(ss) {
 			// An interceptor wrapped the call to see its messages: the
 			// handler's sends and receives go through it.
-			call.in, call.out = viaConn[Req, Res](ctx, ss.srv.cfg.mailboxSize, ss.safeRecv(conn.RecvMsg), conn.SendMsg, ss.out.Done, &ss.sends)
+			call.in, call.out = viaConn[Req, Res](ctx, ss.srv.cfg.mailboxSize, ss.safeRecv(conn.RecvMsg), conn.SendMsg, ss.out.Done, &ss.sends, nil)
 		}
 		return h(call)
 	})
