@@ -350,6 +350,10 @@ type ClientConv[Req, Res any] struct {
 
 	inOnce sync.Once
 	in     *mailbox.Mailbox[*Res] // written by the pump goroutine
+	// caller is the context the call was opened with (Background for
+	// NewClientConv): once it ends, the pump stops waiting for In to be
+	// read. Set at creation.
+	caller context.Context
 }
 
 // Open starts a bidirectional-streaming call (runtime.Open) checked
@@ -359,7 +363,7 @@ func Open[Req, Res any](ctx context.Context, c *runtime.Client, method string, m
 	if err != nil {
 		return nil, err
 	}
-	return NewClientConv(call, m, reqKind, resKind), nil
+	return newClientConv(ctx, call, NewChecker(m, ClientSide), reqKind, resKind), nil
 }
 
 // OpenServerStream starts a server-streaming call (runtime.OpenServerStream)
@@ -377,7 +381,7 @@ func OpenServerStream[Req, Res any](ctx context.Context, c *runtime.Client, meth
 	if err != nil {
 		return nil, err
 	}
-	return newClientConv(call, chk, reqKind, resKind), nil
+	return newClientConv(ctx, call, chk, reqKind, resKind), nil
 }
 
 // OpenClientStream starts a client-streaming call
@@ -387,7 +391,7 @@ func OpenClientStream[Req, Res any](ctx context.Context, c *runtime.Client, meth
 	if err != nil {
 		return nil, err
 	}
-	return NewClientConv(call, m, reqKind, resKind), nil
+	return newClientConv(ctx, call, NewChecker(m, ClientSide), reqKind, resKind), nil
 }
 
 // CallUnary makes a unary call (runtime.CallUnary) checked against m: the
@@ -440,11 +444,11 @@ func (c *ClientConv[Req, Res]) CloseAndRecv() (*Res, error) {
 // NewClientConv checks call, which has not sent or received anything yet,
 // against m.
 func NewClientConv[Req, Res any](call *runtime.ClientCall[Req, Res], m *Machine, reqKind func(*Req) int, resKind func(*Res) int) *ClientConv[Req, Res] {
-	return newClientConv(call, NewChecker(m, ClientSide), reqKind, resKind)
+	return newClientConv(context.Background(), call, NewChecker(m, ClientSide), reqKind, resKind)
 }
 
-func newClientConv[Req, Res any](call *runtime.ClientCall[Req, Res], chk *Checker, reqKind func(*Req) int, resKind func(*Res) int) *ClientConv[Req, Res] {
-	return &ClientConv[Req, Res]{call: call, chk: chk, reqKind: reqKind, resKind: resKind, out: sender[Req]{c: chk, kind: reqKind, out: call.Out()}}
+func newClientConv[Req, Res any](caller context.Context, call *runtime.ClientCall[Req, Res], chk *Checker, reqKind func(*Req) int, resKind func(*Res) int) *ClientConv[Req, Res] {
+	return &ClientConv[Req, Res]{call: call, chk: chk, reqKind: reqKind, resKind: resKind, out: sender[Req]{c: chk, kind: reqKind, out: call.Out()}, caller: caller}
 }
 
 // Call returns the underlying call, for its headers, trailers and Cancel.
@@ -534,7 +538,11 @@ func (c *ClientConv[Req, Res]) Recv() (*Res, error) {
 }
 
 // In returns the checked inbound mailbox, for select; its terminal event
-// is as Recv's last result (End.Err nil for a clean end).
+// is as Recv's last result (End.Err nil for a clean end). A goroutine of
+// the conversation's checks each response as it arrives and hands it on;
+// it ends once In has been read to its end, Cancel is called, or the
+// context the conversation was opened with ends (In then ends with
+// CANCELLED or DEADLINE_EXCEEDED after what it had handed on).
 func (c *ClientConv[Req, Res]) In() mailbox.Receiver[*Res] {
 	c.inOnce.Do(func() {
 		c.in = mailbox.New[*Res](1)
@@ -544,12 +552,13 @@ func (c *ClientConv[Req, Res]) In() mailbox.Receiver[*Res] {
 }
 
 // pump moves checked responses to c.in until the call's inbound mailbox
-// ends (which it does once the call has ended, however it ends) or Cancel
-// closes c.in. A response waits in the pump until it is read: read In to
-// its end or Cancel.
+// ends (which it does once the call has ended, however it ends), Cancel
+// closes c.in, or the caller's context ends. A response waits in the pump
+// until it is read: read In to its end, Cancel, or end the context the
+// call was opened with (a call made with NewClientConv has none).
 func (c *ClientConv[Req, Res]) pump() {
 	raw := c.call.In()
-	ctx := context.Background()
+	ctx := c.caller
 	for {
 		v, err := raw.Recv(context.Background())
 		if err := c.check(v, err); err != nil {
@@ -562,7 +571,10 @@ func (c *ClientConv[Req, Res]) pump() {
 			return
 		}
 		if err := c.in.Send(ctx, v); err != nil {
-			return // closed by Cancel
+			// Closed by Cancel, or the caller has gone: In ends with
+			// its context's status.
+			c.in.Close(mailbox.End{Err: wire.AsError(err)})
+			return
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -306,4 +307,73 @@ func TestServerEndsEarly(t *testing.T) {
 	if wire.CodeOf(err) != wire.Internal || !strings.Contains(err.Error(), "the handler ended the call with OK where the protocol expects joined") {
 		t.Errorf("status %v", err)
 	}
+}
+
+// A caller that abandons a checked conversation by cancelling its context,
+// as grpc-go's callers do, with responses still unread in In: the
+// goroutine that checks them and hands them over through In ends too,
+// and In ends with CANCELLED after what it had handed over.
+func TestClientInEndsWithContext(t *testing.T) {
+	m := machine(t)
+	c := serve(t, func(call *runtime.ServerCall[Ev, Ev]) error {
+		return protocol.Serve(call, m, kindOf(clientKinds), kindOf(serverKinds), func(c *protocol.ServerConv[Ev, Ev]) error {
+			if _, err := c.Recv(); err != nil {
+				return err
+			}
+			if err := c.Send(&Ev{Kind: "joined"}); err != nil {
+				return err
+			}
+			for range 50 { // more than In and the call's mailbox hold
+				if err := c.Send(&Ev{Kind: "message"}); err != nil {
+					return err
+				}
+			}
+			<-c.Context().Done()
+			return nil
+		})
+	})
+	base := inPumps()
+	ctx, cancel := context.WithCancel(ctxT(t))
+	conv, err := protocol.Open(ctx, c, method, m, kindOf(clientKinds), kindOf(serverKinds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := conv.In()
+	if err := conv.Send(&Ev{Kind: "join"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for in.Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	for inPumps() > base && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := inPumps() - base; n > 0 {
+		t.Fatalf("%d goroutines still feed In after the caller's context ended", n)
+	}
+	var last error
+	for range 100 {
+		if _, last = in.Recv(ctxT(t)); last != nil {
+			break
+		}
+	}
+	if wire.CodeOf(last) != wire.Canceled {
+		t.Errorf("In ended with %v, want CANCELLED", last)
+	}
+}
+
+// inPumps counts the goroutines that feed checked client conversations'
+// In.
+func inPumps() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:goruntime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "protocol.(*ClientConv[...]).pump") {
+			n++
+		}
+	}
+	return n
 }
