@@ -101,6 +101,9 @@ type Ref[M any] struct {
 	err error
 
 	dropped atomic.Uint64 // evictions by DropOldest; written by senders
+	// stopDiscarded counts the messages Stop(Discard) dropped; written by
+	// Stop, read by the actor goroutine's finish for its log.
+	stopDiscarded atomic.Uint64
 }
 
 // Process is the part of a *Ref that does not depend on its message type:
@@ -199,6 +202,28 @@ func (r *Ref[M]) Stop(mode StopMode) {
 		r.cancel(errDiscard)
 	}
 	r.mb.Close(mailbox.End{})
+	if mode == Discard {
+		// Here rather than on the actor's goroutine, which may be held
+		// by a handler that does not heed its cancelled context.
+		r.stopDiscarded.Add(uint64(r.discardQueued()))
+	}
+}
+
+// discardQueued drops the messages queued in the closed mailbox, failing
+// their Asks with ErrStopped, and returns how many there were. Any
+// goroutine.
+func (r *Ref[M]) discardQueued() int {
+	n := 0
+	for {
+		env, ok, _ := r.mb.TryRecv()
+		if !ok {
+			return n
+		}
+		n++
+		if env.reply != nil {
+			env.reply.fail(ErrStopped)
+		}
+	}
 }
 
 // Done returns a channel that is closed once the actor has stopped for good:
@@ -352,6 +377,14 @@ func (r *Ref[M]) loop() (err error, stopped bool) {
 			if !ok {
 				return nil, true // Stop(Drain): closed and drained
 			}
+			if r.life.Err() != nil {
+				// Stopped at once while this one was taken: it is
+				// discarded, not handled.
+				if env.reply != nil {
+					env.reply.fail(ErrStopped)
+				}
+				return r.lifeReason(), true
+			}
 			if err := r.handle(env); err != nil {
 				if errors.Is(err, ErrStop) {
 					return nil, true
@@ -458,13 +491,7 @@ func (r *Ref[M]) sleep(d time.Duration) bool {
 // reason and wakes Done, Wait and watchers.
 func (r *Ref[M]) finish(reason error) {
 	r.mb.Close(mailbox.End{Err: reason})
-	discarded := 0
-	for env := range r.mb.C() {
-		discarded++
-		if env.reply != nil {
-			env.reply.fail(ErrStopped)
-		}
-	}
+	discarded := r.discardQueued() + int(r.stopDiscarded.Load())
 	var limit *RestartLimitError
 	exhausted := errors.As(reason, &limit)
 	if discarded > 0 {
