@@ -101,9 +101,13 @@ type Ref[M any] struct {
 	err error
 
 	dropped atomic.Uint64 // evictions by DropOldest; written by senders
-	// stopDiscarded counts the messages Stop(Discard) dropped; written by
-	// Stop, read by the actor goroutine's finish for its log.
+	// stopDiscarded counts the messages Stop(Discard), or the end of the
+	// spawn context, dropped; written by Stop and by stopOnEnd, read by
+	// the actor goroutine's finish for its log.
 	stopDiscarded atomic.Uint64
+	// stopOnEnd removes the watch on the spawn context (Spawn); called
+	// by finish.
+	stopOnEnd func() bool
 }
 
 // Process is the part of a *Ref that does not depend on its message type:
@@ -147,6 +151,14 @@ func Spawn[M any](ctx context.Context, handler Handler[M], opts ...Option) *Ref[
 	}
 	r.life, r.cancel = context.WithCancelCause(ctx)
 	r.exited, r.markExited = context.WithCancel(context.Background())
+	// The end of ctx stops the actor as Stop(Discard) does: from then on
+	// it refuses messages, and what is queued is dropped at once, not
+	// when the handler in progress, which may not heed its context,
+	// returns.
+	r.stopOnEnd = context.AfterFunc(ctx, func() {
+		r.mb.Close(mailbox.End{})
+		r.stopDiscarded.Add(uint64(r.discardQueued()))
+	})
 	go r.run()
 	return r
 }
@@ -490,6 +502,7 @@ func (r *Ref[M]) sleep(d time.Duration) bool {
 // finish closes the mailbox, fails what is still queued, publishes the
 // reason and wakes Done, Wait and watchers.
 func (r *Ref[M]) finish(reason error) {
+	r.stopOnEnd()
 	r.mb.Close(mailbox.End{Err: reason})
 	discarded := r.discardQueued() + int(r.stopDiscarded.Load())
 	var limit *RestartLimitError

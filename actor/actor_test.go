@@ -674,49 +674,61 @@ func TestStopModes(t *testing.T) {
 	}
 }
 
-// TestDiscardFailsQueuedAsksAtOnce: Stop(Discard) fails the queued Asks
-// with ErrStopped at once, as it promises, also while the message being
-// handled ignores its cancelled context: the askers do not wait for that
-// handler, nor until their own deadlines.
+// TestDiscardFailsQueuedAsksAtOnce: Stop(Discard), and the end of the
+// spawn context, which stops an actor as Discard does, fail the queued
+// Asks with ErrStopped at once, also while the message being handled
+// ignores its cancelled context: the askers do not wait for that handler,
+// nor until their own deadlines.
 func TestDiscardFailsQueuedAsksAtOnce(t *testing.T) {
-	type msg struct {
-		n     int
-		reply actor.Reply[int]
-	}
-	started, release := make(chan struct{}), make(chan struct{})
-	ref := actor.Spawn(context.Background(), func(ctx context.Context, m msg) error {
-		if m.n == 0 {
-			close(started)
-			<-release // deaf to ctx
-		}
-		m.reply.Send(m.n)
-		return nil
-	})
-	defer func() {
-		close(release)
-		if err := ref.Wait(waitCtx(t)); err != nil {
-			t.Errorf("Wait = %v, want nil", err)
-		}
-	}()
-	ref.Tell(context.Background(), msg{n: 0})
-	recv(t, started)
-	askErr := make(chan error, 1)
-	go func() {
-		_, err := actor.Ask(waitCtx(t), ref, func(r actor.Reply[int]) msg { return msg{n: 1, reply: r} })
-		askErr <- err
-	}()
-	eventually(t, "Ask queued", func() bool { return ref.Len() == 1 })
-	ref.Stop(actor.Discard)
-	select {
-	case err := <-askErr:
-		if err != actor.ErrStopped {
-			t.Errorf("queued Ask = %v, want ErrStopped", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Error("a queued Ask still waits 2 s after Stop(Discard)")
-	}
-	if n := ref.Len(); n != 0 {
-		t.Errorf("%d messages still queued after Stop(Discard)", n)
+	for _, how := range []string{"Stop(Discard)", "spawn ctx ends"} {
+		t.Run(how, func(t *testing.T) {
+			type msg struct {
+				n     int
+				reply actor.Reply[int]
+			}
+			spawnCtx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			started, release := make(chan struct{}), make(chan struct{})
+			ref := actor.Spawn(spawnCtx, func(ctx context.Context, m msg) error {
+				if m.n == 0 {
+					close(started)
+					<-release // deaf to ctx
+				}
+				m.reply.Send(m.n)
+				return nil
+			}, actor.WithLogger(quietLogger()))
+			defer func() {
+				close(release)
+				ref.Wait(waitCtx(t))
+			}()
+			ref.Tell(context.Background(), msg{n: 0})
+			recv(t, started)
+			askErr := make(chan error, 1)
+			go func() {
+				_, err := actor.Ask(waitCtx(t), ref, func(r actor.Reply[int]) msg { return msg{n: 1, reply: r} })
+				askErr <- err
+			}()
+			eventually(t, "Ask queued", func() bool { return ref.Len() == 1 })
+			if how == "Stop(Discard)" {
+				ref.Stop(actor.Discard)
+				if n := ref.Len(); n != 0 {
+					t.Errorf("%d messages still queued after Stop(Discard)", n)
+				}
+			} else {
+				cancel()
+			}
+			select {
+			case err := <-askErr:
+				if err != actor.ErrStopped {
+					t.Errorf("queued Ask = %v, want ErrStopped", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Errorf("a queued Ask still waits 2 s after %s", how)
+			}
+			if err := ref.Tell(context.Background(), msg{n: 2}); !errors.Is(err, actor.ErrStopped) {
+				t.Errorf("Tell after %s = %v, want ErrStopped", how, err)
+			}
+		})
 	}
 }
 
