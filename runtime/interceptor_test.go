@@ -249,13 +249,20 @@ func inOrder(got string, want ...string) bool {
 type passServerConn struct{ prt.ServerConn }
 type passClientConn struct{ prt.ClientConn }
 
+// sendResult is how TrySend and Send behaved on a call whose peer stopped
+// reading (sendBounds).
+type sendResult struct {
+	tryErr, sendErr error
+	took            time.Duration // what the Send took
+}
+
 // sendBounds reports how TrySend and Send behave on out once its peer
 // stops reading: TrySend must fail with mailbox.ErrFull without waiting,
 // and Send must give up when its own context ends.
-func sendBounds(out mailbox.Sender[*Msg]) (tryErr, sendErr error, sendTook time.Duration) {
+func sendBounds(out mailbox.Sender[*Msg]) (r sendResult) {
 	big := &Msg{Data: make([]byte, 64<<10)}
 	for range 1000 { // far past the mailbox and the flow-control windows
-		if tryErr = out.TrySend(big); tryErr != nil {
+		if r.tryErr = out.TrySend(big); r.tryErr != nil {
 			break
 		}
 	}
@@ -263,25 +270,26 @@ func sendBounds(out mailbox.Sender[*Msg]) (tryErr, sendErr error, sendTook time.
 	defer cancel()
 	start := time.Now()
 	for range 1000 {
-		if sendErr = out.Send(ctx, big); sendErr != nil {
+		if r.sendErr = out.Send(ctx, big); r.sendErr != nil {
 			break
 		}
 	}
-	return tryErr, sendErr, time.Since(start)
+	r.took = time.Since(start)
+	return r
 }
 
-// checkSendBounds fails the test unless sendBounds' results are a full
-// mailbox and the Send's own deadline.
-func checkSendBounds(t *testing.T, side string, tryErr, sendErr error, took time.Duration) {
+// checkSendBounds fails the test unless r is a full mailbox and the
+// Send's own deadline.
+func checkSendBounds(t *testing.T, side string, r sendResult) {
 	t.Helper()
-	if !errors.Is(tryErr, mailbox.ErrFull) {
-		t.Errorf("%s: TrySend to a peer that does not read: %v, want mailbox.ErrFull", side, tryErr)
+	if !errors.Is(r.tryErr, mailbox.ErrFull) {
+		t.Errorf("%s: TrySend to a peer that does not read: %v, want mailbox.ErrFull", side, r.tryErr)
 	}
-	if !errors.Is(sendErr, context.DeadlineExceeded) && status(sendErr) != wire.DeadlineExceeded {
-		t.Errorf("%s: Send with a 100ms context: %v after %v, want its deadline", side, sendErr, took)
+	if !errors.Is(r.sendErr, context.DeadlineExceeded) && status(r.sendErr) != wire.DeadlineExceeded {
+		t.Errorf("%s: Send with a 100ms context: %v after %v, want its deadline", side, r.sendErr, r.took)
 	}
-	if took > 5*time.Second {
-		t.Errorf("%s: Send with a 100ms context returned after %v", side, took)
+	if r.took > 5*time.Second {
+		t.Errorf("%s: Send with a 100ms context returned after %v", side, r.took)
 	}
 }
 
@@ -301,30 +309,20 @@ func status(err error) wire.Code {
 // Handle and HandleConversation calls and the client's.
 func TestStreamInterceptorWrapperKeepsSendBounds(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, tr transport) {
-		type result struct {
-			tryErr, sendErr error
-			took            time.Duration
-		}
-		results := map[string]chan result{"/test.Wrap/Flood": make(chan result, 1), "/test.Wrap/FloodConv": make(chan result, 1)}
+		results := map[string]chan sendResult{"/test.Wrap/Flood": make(chan sendResult, 1), "/test.Wrap/FloodConv": make(chan sendResult, 1)}
 		e := newEnv(t, tr, func(s *prt.Server) {
 			prt.HandleBidi(s, "/test.Wrap/Flood", func(call *prt.ServerCall[Msg, Msg]) error {
 				if _, err := call.Recv(); err != nil {
 					return err
 				}
-				var r result
-				r.tryErr, r.sendErr, r.took = sendBounds(call.Out())
-				results["/test.Wrap/Flood"] <- r
+				results["/test.Wrap/Flood"] <- sendBounds(call.Out())
 				<-call.Context().Done() // until the client cancels
 				return nil
 			})
 			prt.HandleConversation(s, "/test.Wrap/FloodConv", prt.BidiStream, func(c *prt.Conversation[Msg, Msg]) (prt.Reactor[Msg], error) {
 				r := &reactorFuncs{c: c, done: make(chan error, 1)}
 				r.onMessage = func(*Msg) error {
-					go func() {
-						var r result
-						r.tryErr, r.sendErr, r.took = sendBounds(c.Out())
-						results["/test.Wrap/FloodConv"] <- r
-					}()
+					go func() { results["/test.Wrap/FloodConv"] <- sendBounds(c.Out()) }()
 					return nil
 				}
 				return r, nil
@@ -356,7 +354,7 @@ func TestStreamInterceptorWrapperKeepsSendBounds(t *testing.T) {
 			}
 			select { // the client reads nothing
 			case r := <-results[method]:
-				checkSendBounds(t, "server "+method, r.tryErr, r.sendErr, r.took)
+				checkSendBounds(t, "server "+method, r)
 			case <-time.After(5 * time.Second):
 				t.Errorf("server %s: a send to a client that does not read still waits after 5s", method)
 			}
@@ -369,15 +367,11 @@ func TestStreamInterceptorWrapperKeepsSendBounds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan result, 1)
-		go func() {
-			var r result
-			r.tryErr, r.sendErr, r.took = sendBounds(call.Out())
-			done <- r
-		}()
+		done := make(chan sendResult, 1)
+		go func() { done <- sendBounds(call.Out()) }()
 		select {
 		case r := <-done:
-			checkSendBounds(t, "client", r.tryErr, r.sendErr, r.took)
+			checkSendBounds(t, "client", r)
 		case <-time.After(5 * time.Second):
 			cancel() // releases the sender
 			<-done
