@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/parleyrpc/parley/runtime/internal/transport"
 	"github.com/parleyrpc/parley/web"
@@ -46,6 +47,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.http.ServeHTTP(w, r)
 }
 
+// closeCutoff is how long a call through Handler has, once the server
+// is closed, to send its response (UNAVAILABLE) before its stream is cut
+// off: long enough for a client that reads, bounded for one that does
+// not.
+const closeCutoff = time.Second
+
 // serveWeb serves one call that came through Handler. It runs on the
 // request's goroutine, and returns once the call's response is complete.
 func (s *Server) serveWeb(st web.Stream) {
@@ -61,11 +68,25 @@ func (s *Server) serveWeb(st web.Stream) {
 	s.mu.Unlock()
 	defer s.connWG.Done()
 	// The call's context ends with the request's, or when the server is
-	// closed.
+	// closed. Closing also gives the stream a deadline, closeCutoff
+	// away: a write waiting for a client that stopped reading waits on
+	// its socket or flow-control window, which no context ends, and the
+	// call would hold Close forever (the native transports close their
+	// connections instead). A client that reads gets the call's
+	// UNAVAILABLE before then.
 	ctx, cancel := context.WithCancel(st.Context())
 	defer cancel()
-	stop := context.AfterFunc(s.baseCtx, cancel)
-	defer stop()
+	cut := make(chan struct{})
+	stop := context.AfterFunc(s.baseCtx, func() {
+		defer close(cut)
+		cancel()
+		st.SetDeadline(time.Now().Add(closeCutoff))
+	})
+	defer func() {
+		if !stop() {
+			<-cut // st is not used once serveWeb has returned
+		}
+	}()
 	transport.ServeBasic(webStream{Stream: st, ctx: ctx}, s.serveCall)
 }
 

@@ -49,19 +49,40 @@ func (r *response) splitTrailers() http.Header {
 }
 
 // deadline is the timer that cancels a web stream's call at its deadline,
-// in both web protocols; guarded by the stream's mu.
-type deadline struct{ timer *time.Timer }
+// in both web protocols. It has a lock of its own, not the stream's mu:
+// SetDeadline may be called from any goroutine, also while a write holds
+// mu waiting for a client that does not read, and is how such a write is
+// made to fail.
+type deadline struct {
+	mu    sync.Mutex
+	timer *time.Timer // guarded by mu
+}
 
-// reset makes cancel run at t, instead of at any deadline set before.
+// reset makes cancel run at t, instead of at any deadline set before: at
+// once if t has passed; never for the zero time.
 func (d *deadline) reset(t time.Time, cancel func()) {
-	d.stop()
-	d.timer = time.AfterFunc(time.Until(t), cancel)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	switch {
+	case t.IsZero():
+	case !time.Now().Before(t):
+		cancel()
+	default:
+		d.timer = time.AfterFunc(time.Until(t), cancel)
+	}
 }
 
 // stop stops the timer, if one is set.
 func (d *deadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.timer != nil {
 		d.timer.Stop()
+		d.timer = nil
 	}
 }
 
@@ -101,7 +122,8 @@ type grpcWebStream struct {
 	done      bool   // finish has run: writes fail
 	raw       bool   // a non-200 answer: the body goes out as written
 	pending   []byte // text mode: body bytes not yet base64-encoded
-	deadline  deadline
+
+	deadline deadline // its own lock
 }
 
 func (h *Handler) serveGRPCWeb(w http.ResponseWriter, r *http.Request, subtype string, text bool) {
@@ -230,11 +252,9 @@ func (s *grpcWebStream) flushLocked() error {
 }
 
 // SetDeadline makes writes fail from t on and cancels the stream's
-// context then.
+// context then. Any goroutine may call it, also during a write.
 func (s *grpcWebStream) SetDeadline(t time.Time) {
 	_ = s.rc.SetWriteDeadline(t)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.deadline.reset(t, s.cancel)
 }
 

@@ -18,10 +18,12 @@ import (
 // stream (runtime.Server.Handler).
 //
 // Concurrency: the response methods (ResponseHeader, WriteHeader, Write,
-// Flush, SetDeadline) are called by one goroutine at a time; Body may be
-// read, and CloseBody called, by one other goroutine concurrently with
-// them. Context, Method, Path, Authority, RequestHeader, RemoteAddr and TLS
-// may be called from any goroutine.
+// Flush) are called by one goroutine at a time; Body may be read, and
+// CloseBody called, by one other goroutine concurrently with them.
+// Context, Method, Path, Authority, RequestHeader, RemoteAddr, TLS and
+// SetDeadline may be called from any goroutine, as the transport seam's
+// streams allow: a SetDeadline with a time passed is how a caller cuts
+// off a call whose write waits for a client that does not read.
 type Stream interface {
 	// Context is cancelled when the client goes away or cancels (resets
 	// the HTTP/2 stream, closes the connection or the WebSocket), and

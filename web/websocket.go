@@ -69,7 +69,8 @@ type wsStream struct {
 	done        bool   // finish has begun: writes fail, a read error is no cancellation
 	violation   error  // a framing error after the half-close, set by the pump
 	pending     []byte // written bytes not yet sent as frames
-	deadline    deadline
+
+	deadline deadline // its own lock
 }
 
 func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -404,10 +405,8 @@ func (s *wsStream) writeBlock(flag byte, h http.Header) error {
 }
 
 // SetDeadline cancels the call at t: blocked writes fail and the
-// WebSocket is closed.
+// WebSocket is closed. Any goroutine may call it, also during a write.
 func (s *wsStream) SetDeadline(t time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.deadline.reset(t, s.cancel)
 }
 
@@ -417,7 +416,6 @@ func (s *wsStream) SetDeadline(t time.Time) {
 // for the pump.
 func (s *wsStream) finish() {
 	s.mu.Lock()
-	s.deadline.stop()
 	status := s.resp.status
 	var trailers http.Header
 	var err error
@@ -451,6 +449,9 @@ func (s *wsStream) finish() {
 	if err == nil {
 		err = s.writeBlock(wire.FlagTrailers, trailers)
 	}
+	// The response is complete (or failed): the deadline has bounded
+	// its writes, which wait while the client does not read.
+	s.deadline.stop()
 	if err == nil {
 		_ = s.c.Close(websocket.StatusNormalClosure, "")
 	} else {
