@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleyrpc/parley/wire"
 )
 
 // TestCloseWithStalledReaders: Server.Close cancels the calls in flight
@@ -52,6 +54,47 @@ func TestCloseWithStalledReaders(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("Close did not return")
 			}
+		})
+	}
+}
+
+// TestWebSocketStallMidMessage: a client announces a long WebSocket
+// message and stops sending partway, after the server has found what it
+// sent so far wrong (a parley frame followed by a stray byte; an opening
+// header frame over the limit). The server answers and closes the
+// connection within its close-handshake grace, instead of waiting forever
+// for the rest of the message, and goes on serving.
+func TestWebSocketStallMidMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		send func(w *rawWS)
+		code int    // the close code
+		st   string // grpc-status in trailers, if any
+	}{
+		{"after a frame", func(w *rawWS) {
+			w.headers()
+			w.header(true, opBinary, 1<<40)
+			w.write([]byte{0, 0, 0, 0, 1, 0x80, 0xff}) // an empty map, then a stray byte
+		}, 1000, "13"},
+		{"header frame over the limit", func(w *rawWS) {
+			w.header(true, opBinary, 1<<40)
+			w.write(append([]byte{wire.FlagHeaders, 0, 1, 0, 0}, make([]byte, 20<<10)...))
+		}, 1009, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newModeEnv(t, modeHTTP1, nil)
+			w := e.dialRawWS("/test.Echo/Chat")
+			tc.send(w)
+			tr, code, err := w.untilClose(10 * time.Second)
+			if err != nil || code != tc.code || tc.st != "" && tr["grpc-status"][0] != tc.st {
+				t.Fatalf("trailers %v, close %d, %v", tr, code, err)
+			}
+			start := time.Now()
+			if !w.closedWithin(15 * time.Second) {
+				t.Fatalf("the server still holds the connection %v after its close frame", time.Since(start))
+			}
+			t.Logf("closed %v after the close frame", time.Since(start))
+			e.stillServes(t.Context())
 		})
 	}
 }

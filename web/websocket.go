@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -22,6 +24,12 @@ import (
 // headerTimeout bounds the wait for the header frame that opens a
 // WebSocket call.
 const headerTimeout = 10 * time.Second
+
+// closeGrace bounds a close handshake: the WebSocket library waits for the
+// client's close frame, and before it for the rest of a message the server
+// stopped reading midway (a message found malformed), which a client may
+// never send. After closeGrace the connection is closed under it.
+const closeGrace = 5 * time.Second
 
 // errBodyClosed is what a Read of a closed request body returns.
 var errBodyClosed = errors.New("parley: request body closed")
@@ -48,6 +56,7 @@ var errBodyClosed = errors.New("parley: request body closed")
 type wsStream struct {
 	h      *Handler
 	c      *websocket.Conn
+	conn   *hijacked // under c
 	r      *http.Request
 	ctx    context.Context // cancelled when the client goes, at the deadline, or at finish
 	cancel context.CancelFunc
@@ -77,7 +86,8 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if isH2WebSocket(r) {
 		w, r = asUpgrade(w, r)
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	conn := &hijacked{ResponseWriter: w}
+	c, err := websocket.Accept(conn, r, &websocket.AcceptOptions{
 		Subprotocols: []string{Subprotocol},
 		// ServeHTTP has checked the origin against the allow-list.
 		InsecureSkipVerify: true,
@@ -86,7 +96,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered with an HTTP error
 	}
 	if c.Subprotocol() != Subprotocol {
-		_ = c.Close(websocket.StatusPolicyViolation, "parley: the "+Subprotocol+" subprotocol is required")
+		conn.close(c, websocket.StatusPolicyViolation, "parley: the "+Subprotocol+" subprotocol is required")
 		return
 	}
 	// A hijacked request's context is not cancelled when the connection
@@ -95,14 +105,14 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	hdr, err := readHeaderFrame(ctx, c, h.cfg.maxHeaderBytes)
 	if err != nil {
-		_ = c.Close(websocket.StatusProtocolError, truncateReason(err.Error()))
+		conn.close(c, websocket.StatusProtocolError, truncateReason(err.Error()))
 		return
 	}
 	// Frames are read through their prefix: the limit only stops a
 	// message longer than the frame it announces.
 	c.SetReadLimit(-1)
 	s := &wsStream{
-		h: h, c: c, r: r, ctx: ctx, cancel: cancel, reqHdr: hdr,
+		h: h, c: c, conn: conn, r: r, ctx: ctx, cancel: cancel, reqHdr: hdr,
 		frames:     make(chan []byte),
 		pumpDone:   make(chan struct{}),
 		bodyClosed: make(chan struct{}),
@@ -111,6 +121,33 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	go s.pump()
 	h.serve(s)
 	s.finish()
+}
+
+// hijacked is the ResponseWriter given to the WebSocket library: it
+// keeps the connection the library hijacks (the TCP connection, or the
+// HTTP/2 stream as one), so that a close handshake the client does not
+// complete can be cut short.
+type hijacked struct {
+	http.ResponseWriter
+	conn net.Conn // set by Hijack, on the request's goroutine
+}
+
+func (h *hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.conn = c
+	return c, brw, err
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (h *hijacked) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// close closes c with a close handshake (RFC 6455, section 7), closing the
+// connection underneath if the handshake has not completed within
+// closeGrace.
+func (h *hijacked) close(c *websocket.Conn, code websocket.StatusCode, reason string) {
+	t := time.AfterFunc(closeGrace, func() { _ = h.conn.Close() })
+	defer t.Stop()
+	_ = c.Close(code, reason)
 }
 
 // readHeaderFrame reads the call's first frame, a FlagHeaders frame, and
@@ -453,7 +490,7 @@ func (s *wsStream) finish() {
 	// its writes, which wait while the client does not read.
 	s.deadline.stop()
 	if err == nil {
-		_ = s.c.Close(websocket.StatusNormalClosure, "")
+		s.conn.close(s.c, websocket.StatusNormalClosure, "")
 	} else {
 		_ = s.c.CloseNow()
 	}
