@@ -2,10 +2,12 @@ package web_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parleyrpc/parley/wire"
 )
@@ -97,4 +99,33 @@ func TestWebSocketStallMidMessage(t *testing.T) {
 			e.stillServes(t.Context())
 		})
 	}
+}
+
+// TestWebSocketCloseReasonUTF8: the reason of the close frame that refuses
+// a malformed header frame is valid UTF-8 (RFC 6455, section 5.5.1; a
+// browser fails the WebSocket on one that is not), however the message
+// that explains it is cut to fit.
+func TestWebSocketCloseReasonUTF8(t *testing.T) {
+	e := newModeEnv(t, modeHTTP1, nil)
+	for k := range 40 {
+		// A header name the server refuses and quotes back: k control
+		// bytes (each quoted as 4 characters), then two-byte runes.
+		name := strings.Repeat("\x01", k) + strings.Repeat("é", 40)
+		block := []byte(name + ": v\r\n")
+		w := e.dialRawWS("/test.Echo/Chat")
+		w.frame(true, opBinary, wire.AppendWebFrame(nil, wire.FlagHeaders, block))
+		_, op, p, err := w.readFrame(5 * time.Second)
+		if err != nil || op != opClose || len(p) < 2 {
+			t.Fatalf("k=%d: %#x %q %v", k, op, p, err)
+		}
+		if code := binary.BigEndian.Uint16(p); code != 1002 {
+			t.Fatalf("k=%d: close %d", k, code)
+		}
+		if !utf8.Valid(p[2:]) {
+			t.Fatalf("k=%d: close reason %q is not UTF-8", k, p[2:])
+		}
+		w.closeReply(1002)
+		w.c.Close()
+	}
+	e.stillServes(t.Context())
 }

@@ -186,3 +186,9 @@ func (e *env) stillServes(ctx context.Context) {
 		e.t.Fatalf("next call: %v %v", msgs, tr)
 	}
 }
+
+// closeReply answers the server's close frame with one, completing the
+// close handshake.
+func (w *rawWS) closeReply(code int) {
+	w.frame(true, opClose, binary.BigEndian.AppendUint16(nil, uint16(code)))
+}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -191,12 +192,20 @@ func readHeaderFrame(ctx context.Context, c *websocket.Conn, max int) (http.Head
 	return hdr, nil
 }
 
+// truncateReason makes s a close frame's reason: UTF-8 (RFC 6455, section
+// 5.5.1; a browser fails the WebSocket on a reason that is not) of at
+// most 123 bytes (section 5.5), cut at a character boundary.
 func truncateReason(s string) string {
-	// A close frame's reason is at most 123 bytes.
-	if len(s) > 120 {
-		return s[:120]
+	const max = 120
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
 	}
-	return s
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }
 
 func (s *wsStream) Context() context.Context    { return s.ctx }
