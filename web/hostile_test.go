@@ -3,6 +3,9 @@ package web_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,6 +102,84 @@ func TestWebSocketStallMidMessage(t *testing.T) {
 			e.stillServes(t.Context())
 		})
 	}
+}
+
+// TestWebSocketRFC6455Violations: frames that break RFC 6455 fail the
+// WebSocket (close 1002 or, for a frame the library cannot even read as
+// one, a closed connection) at once; the call ends, the connection is
+// gone, and the server serves the next call. Control frames in the middle
+// of a fragmented message are served, as the RFC allows.
+func TestWebSocketRFC6455Violations(t *testing.T) {
+	msg := frame(t, 0, Line{Text: "a"})
+	for _, tc := range []struct {
+		name string
+		send func(w *rawWS)
+		code int // 0: the connection is closed without a close frame
+	}{
+		{"control frame over 125 bytes", func(w *rawWS) { w.frame(true, opPing, make([]byte, 126)) }, 1002},
+		{"fragmented control frame", func(w *rawWS) { w.frame(false, opPing, []byte("x")) }, 1002},
+		{"unmasked frame", func(w *rawWS) { w.write(append([]byte{0x80 | opBinary, byte(len(msg))}, msg...)) }, 0},
+		{"reserved bit", func(w *rawWS) { w.write(append([]byte{0xc0 | opBinary, 0x80 | byte(len(msg)), 0, 0, 0, 0}, msg...)) }, 1002},
+		{"reserved data opcode", func(w *rawWS) { w.frame(true, 0x3, msg) }, 1002},
+		{"reserved control opcode", func(w *rawWS) { w.frame(true, 0xb, nil) }, 1002},
+		{"64-bit length with the top bit set", func(w *rawWS) { w.header(true, opBinary, 1<<63|5); w.write(msg) }, 0},
+		{"continuation with no message", func(w *rawWS) { w.frame(true, opContinuation, msg) }, 1002},
+		{"new message inside a fragmented one", func(w *rawWS) {
+			w.frame(false, opBinary, msg[:2])
+			w.frame(true, opBinary, msg)
+		}, 1002},
+		{"close code 1005 on the wire", func(w *rawWS) { w.frame(true, opClose, binary.BigEndian.AppendUint16(nil, 1005)) }, 1002},
+		{"close payload of one byte", func(w *rawWS) { w.frame(true, opClose, []byte{3}) }, 1002},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newModeEnv(t, modeHTTP1, nil)
+			w := e.dialRawWS("/test.Echo/Chat")
+			w.headers()
+			tc.send(w)
+			_, code, err := w.untilClose(5 * time.Second)
+			if code != tc.code || tc.code == 0 && !errors.Is(err, io.EOF) {
+				t.Fatalf("close %d (%v), want %d", code, err, tc.code)
+			}
+			if !w.closedWithin(time.Second) {
+				t.Fatal("the connection is still open")
+			}
+			e.stillServes(t.Context())
+		})
+	}
+	t.Run("control frames inside a fragmented message", func(t *testing.T) {
+		e := newModeEnv(t, modeHTTP1, nil)
+		w := e.dialRawWS("/test.Echo/Chat")
+		w.headers()
+		w.frame(false, opBinary, msg[:2])
+		w.frame(true, opPing, []byte("p"))
+		w.frame(false, opContinuation, msg[2:4])
+		w.frame(true, opPong, nil)
+		w.frame(true, opContinuation, msg[4:])
+		w.frame(true, opBinary, []byte{wire.FlagTrailers, 0, 0, 0, 0})
+		var got []string // the binary frames' flags
+		pong := ""
+		for range 10 {
+			_, op, p, err := w.readFrame(5 * time.Second)
+			if err != nil {
+				t.Fatalf("after %v: %v", got, err)
+			}
+			if op == opClose {
+				w.closeReply(1000)
+				break
+			}
+			if op == opPong {
+				pong = string(p)
+			} else if op == opBinary && len(p) > 0 {
+				got = append(got, fmt.Sprintf("%#02x", p[0]))
+			}
+		}
+		if want := "[0x40 0x00 0x80]"; fmt.Sprint(got) != want || pong != "p" {
+			t.Fatalf("frames %v and pong %q, want %s and the ping's payload", got, pong, want)
+		}
+		if !w.closedWithin(time.Second) {
+			t.Fatal("the connection is still open after the close handshake")
+		}
+	})
 }
 
 // TestWebSocketCloseReasonUTF8: the reason of the close frame that refuses

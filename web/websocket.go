@@ -78,6 +78,7 @@ type wsStream struct {
 	sentFrames  bool   // a message frame has gone out
 	done        bool   // finish has begun: writes fail, a read error is no cancellation
 	violation   error  // a framing error after the half-close, set by the pump
+	lost        bool   // the WebSocket failed under the pump before finish: nothing more is sent on it
 	pending     []byte // written bytes not yet sent as frames
 
 	deadline deadline // its own lock
@@ -229,12 +230,17 @@ func (s *wsStream) pump() {
 	for {
 		typ, msg, err := s.c.Reader(s.ctx)
 		if err != nil {
+			// The client closed the WebSocket or went away before the
+			// trailers, or broke RFC 6455 (a frame the library could
+			// not read: with a close frame sent, or, as for an unmasked
+			// frame, none). Either way the WebSocket is done for.
 			s.pumpErr = err
 			s.mu.Lock()
 			done := s.done
+			s.lost = !done
 			s.mu.Unlock()
 			if !done {
-				s.cancel() // the client went away before the trailers
+				s.cancel()
 			}
 			return
 		}
@@ -462,6 +468,19 @@ func (s *wsStream) SetDeadline(t time.Time) {
 // for the pump.
 func (s *wsStream) finish() {
 	s.mu.Lock()
+	if s.lost {
+		// No trailers on a WebSocket that has failed: the client has
+		// gone, or sent what RFC 6455 says to answer by closing the
+		// connection (a write could still succeed, racing the
+		// cancellation, and tell it the call ended normally).
+		s.done = true
+		s.mu.Unlock()
+		s.deadline.stop()
+		_ = s.c.CloseNow()
+		s.cancel()
+		<-s.pumpDone
+		return
+	}
 	status := s.resp.status
 	var trailers http.Header
 	var err error
