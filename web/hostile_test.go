@@ -86,21 +86,23 @@ func TestWebSocketStallMidMessage(t *testing.T) {
 			w.write(append([]byte{wire.FlagHeaders, 0, 1, 0, 0}, make([]byte, 20<<10)...))
 		}, 1009, ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newModeEnv(t, modeHTTP1, nil)
-			w := e.dialRawWS("/test.Echo/Chat")
-			tc.send(w)
-			tr, code, err := w.untilClose(10 * time.Second)
-			if err != nil || code != tc.code || tc.st != "" && tr["grpc-status"][0] != tc.st {
-				t.Fatalf("trailers %v, close %d, %v", tr, code, err)
-			}
-			start := time.Now()
-			if !w.closedWithin(15 * time.Second) {
-				t.Fatalf("the server still holds the connection %v after its close frame", time.Since(start))
-			}
-			t.Logf("closed %v after the close frame", time.Since(start))
-			e.stillServes(t.Context())
-		})
+		for _, m := range []mode{modeHTTP1, modeFramer} {
+			t.Run(tc.name+"/"+m.String(), func(t *testing.T) {
+				e := newModeEnv(t, m, nil)
+				w := e.dialRawWS("/test.Echo/Chat")
+				tc.send(w)
+				tr, code, err := w.untilClose(10 * time.Second)
+				if err != nil || code != tc.code || tc.st != "" && tr["grpc-status"][0] != tc.st {
+					t.Fatalf("trailers %v, close %d, %v", tr, code, err)
+				}
+				start := time.Now()
+				if !w.closedWithin(15 * time.Second) {
+					t.Fatalf("the server still holds the connection %v after its close frame", time.Since(start))
+				}
+				t.Logf("closed %v after the close frame", time.Since(start))
+				e.stillServes(t.Context())
+			})
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,8 +11,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"github.com/parleyrpc/parley/web"
 	"github.com/parleyrpc/parley/wire"
@@ -36,10 +41,15 @@ type rawWS struct {
 	br *bufio.Reader
 }
 
-// dialRawWS opens a WebSocket to method by an HTTP/1.1 upgrade, offering
-// the parley.v1 subprotocol, and returns it once the server answered 101.
+// dialRawWS opens a WebSocket to method, offering the parley.v1
+// subprotocol, and returns it once the server accepted it: by an HTTP/1.1
+// upgrade, or over HTTP/2 by an extended CONNECT (RFC 8441) if the env
+// speaks HTTP/2.
 func (e *env) dialRawWS(method string) *rawWS {
 	e.t.Helper()
+	if e.h2 {
+		return e.dialRawWSH2(method)
+	}
 	c, err := net.DialTimeout("tcp", strings.TrimPrefix(e.base, "http://"), 5*time.Second)
 	if err != nil {
 		e.t.Fatal(err)
@@ -192,3 +202,85 @@ func (e *env) stillServes(ctx context.Context) {
 func (w *rawWS) closeReply(code int) {
 	w.frame(true, opClose, binary.BigEndian.AppendUint16(nil, uint16(code)))
 }
+
+// dialRawWSH2 opens a WebSocket over HTTP/2 by extended CONNECT, on a
+// connection of its own; the stream stands for the TCP connection.
+func (e *env) dialRawWSH2(method string) *rawWS {
+	e.t.Helper()
+	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		return new(net.Dialer).DialContext(ctx, network, addr)
+	}}
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodConnect, e.base+method, pr)
+	req.Header.Set(":protocol", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Protocol", web.Subprotocol)
+	// The request's context is the stream's: it ends with the test.
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	timer := time.AfterFunc(10*time.Second, cancel)
+	resp, err := tr.RoundTrip(req.WithContext(ctx))
+	timer.Stop()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("extended CONNECT answered %d", resp.StatusCode)
+	}
+	c := &streamNetConn{body: resp.Body, pw: pw}
+	e.t.Cleanup(func() {
+		c.Close()
+		tr.CloseIdleConnections()
+	})
+	return &rawWS{t: e.t, c: c, br: bufio.NewReader(c)}
+}
+
+// streamNetConn is a client's HTTP/2 stream as a net.Conn, with the
+// methods rawWS uses: Read (the response body, failing with a timeout at
+// the read deadline), Write (the request body) and Close.
+type streamNetConn struct {
+	net.Conn // not set: only the methods below are used
+	body     io.ReadCloser
+	pw       *io.PipeWriter
+
+	mu       sync.Mutex
+	timer    *time.Timer
+	timedOut atomic.Bool
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "read deadline passed" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+func (c *streamNetConn) Read(p []byte) (int, error) {
+	n, err := c.body.Read(p)
+	if err != nil && c.timedOut.Load() {
+		err = timeoutError{}
+	}
+	return n, err
+}
+
+func (c *streamNetConn) Write(p []byte) (int, error) { return c.pw.Write(p) }
+
+func (c *streamNetConn) Close() error {
+	c.pw.Close()
+	return c.body.Close()
+}
+
+// SetReadDeadline ends the stream at t: the test fails then anyway.
+func (c *streamNetConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.timer = time.AfterFunc(time.Until(t), func() {
+		c.timedOut.Store(true)
+		c.body.Close()
+	})
+	return nil
+}
+
+func (c *streamNetConn) SetWriteDeadline(time.Time) error { return nil }
