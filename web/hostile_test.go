@@ -130,6 +130,18 @@ func TestWebSocketRFC6455Violations(t *testing.T) {
 			w.frame(false, opBinary, msg[:2])
 			w.frame(true, opBinary, msg)
 		}, 1002},
+		{"unmasked continuation", func(w *rawWS) {
+			w.frame(false, opBinary, msg[:2])
+			w.write(append([]byte{0x80 | opContinuation, byte(len(msg) - 2)}, msg[2:]...))
+		}, 0},
+		{"continuation with the top length bit set", func(w *rawWS) {
+			w.frame(false, opBinary, msg[:2])
+			w.header(true, opContinuation, 1<<63|5)
+		}, 0},
+		{"control frame over 125 bytes inside a message", func(w *rawWS) {
+			w.frame(false, opBinary, msg[:2])
+			w.frame(true, opPing, make([]byte, 126))
+		}, 1002},
 		{"close code 1005 on the wire", func(w *rawWS) { w.frame(true, opClose, binary.BigEndian.AppendUint16(nil, 1005)) }, 1002},
 		{"close payload of one byte", func(w *rawWS) { w.frame(true, opClose, []byte{3}) }, 1002},
 	} {

@@ -230,21 +230,15 @@ func (s *wsStream) pump() {
 	for {
 		typ, msg, err := s.c.Reader(s.ctx)
 		if err != nil {
-			// The client closed the WebSocket or went away before the
-			// trailers, or broke RFC 6455 (a frame the library could
-			// not read: with a close frame sent, or, as for an unmasked
-			// frame, none). Either way the WebSocket is done for.
-			s.pumpErr = err
-			s.mu.Lock()
-			done := s.done
-			s.lost = !done
-			s.mu.Unlock()
-			if !done {
-				s.cancel()
-			}
+			s.failed(err)
 			return
 		}
 		frame, err := readFrame(typ, msg, s.h.cfg.maxMessageSize)
+		var wf wsFailure
+		if errors.As(err, &wf) {
+			s.failed(wf.err)
+			return
+		}
 		if err == nil && halfClosed {
 			err = errors.New("parley: frame after the client's half-close")
 		}
@@ -274,6 +268,40 @@ func (s *wsStream) pump() {
 	}
 }
 
+// failed ends the pump on a WebSocket that failed under it: the client
+// closed it or went away before the trailers, or broke RFC 6455 (a frame
+// the library could not read: with a close frame sent, or, as for an
+// unmasked frame, none). Either way nothing more is sent on it.
+func (s *wsStream) failed(err error) {
+	s.pumpErr = err
+	s.mu.Lock()
+	done := s.done
+	s.lost = !done
+	s.mu.Unlock()
+	if !done {
+		s.cancel()
+	}
+}
+
+// wsFailure is an error of readFrame's that is the WebSocket's, not the
+// message's: reading the message failed (the client went away, or broke
+// RFC 6455 midway), rather than found the message wrong.
+type wsFailure struct{ err error }
+
+func (e wsFailure) Error() string { return e.err.Error() }
+func (e wsFailure) Unwrap() error { return e.err }
+
+// messageErr returns err, from reading a WebSocket message, as a
+// wsFailure unless it says that the message has ended: io.EOF or
+// io.ErrUnexpectedEOF themselves, as the message reader and io.ReadFull
+// return them (the library wraps a connection's own EOF).
+func messageErr(err error) error {
+	if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
+		return err
+	}
+	return wsFailure{err}
+}
+
 // readFrame reads one frame, a whole WebSocket message, and returns it
 // (prefix and payload) for a message frame, or an empty slice for the
 // half-close. A message frame longer than max is returned as its prefix
@@ -285,6 +313,9 @@ func readFrame(typ websocket.MessageType, msg io.Reader, max int) ([]byte, error
 	}
 	var prefix [wire.PrefixLen]byte
 	if _, err := io.ReadFull(msg, prefix[:]); err != nil {
+		if err := messageErr(err); err != io.EOF && err != io.ErrUnexpectedEOF {
+			return nil, err
+		}
 		return nil, fmt.Errorf("message shorter than a frame prefix: %w", err)
 	}
 	n := binary.BigEndian.Uint32(prefix[1:])
@@ -301,11 +332,16 @@ func readFrame(typ websocket.MessageType, msg io.Reader, max int) ([]byte, error
 	if uint64(n) > uint64(max) {
 		// Discard the rest as it streams in: the call ends on the
 		// prefix, and the WebSocket stays readable for the close.
-		_, _ = io.Copy(io.Discard, msg)
+		if _, err := io.Copy(io.Discard, msg); err != nil {
+			return nil, messageErr(err)
+		}
 		return prefix[:], nil
 	}
 	frame, err := readGrowing(msg, prefix[:], wire.PrefixLen+int(n))
 	if err != nil {
+		if err := messageErr(err); err != io.ErrUnexpectedEOF {
+			return nil, err
+		}
 		return nil, fmt.Errorf("message shorter than its frame: %w", err)
 	}
 	return frame, expectEnd(msg)
@@ -341,10 +377,14 @@ func readGrowing(r io.Reader, start []byte, total int) ([]byte, error) {
 // expectEnd checks that a WebSocket message holds nothing after its frame.
 func expectEnd(msg io.Reader) error {
 	var b [1]byte
-	if n, _ := io.ReadFull(msg, b[:]); n != 0 {
+	n, err := io.ReadFull(msg, b[:])
+	if n != 0 {
 		return errors.New("a message must hold exactly one frame")
 	}
-	return nil
+	if err = messageErr(err); err == io.EOF {
+		return nil
+	}
+	return err
 }
 
 // wsBody is the request body of a wsStream: the message frames the pump
