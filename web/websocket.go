@@ -306,7 +306,9 @@ func messageErr(err error) error {
 // (prefix and payload) for a message frame, or an empty slice for the
 // half-close. A message frame longer than max is returned as its prefix
 // alone, so that the call layer refuses it by its length
-// (RESOURCE_EXHAUSTED) without the server buffering it.
+// (RESOURCE_EXHAUSTED) without the server buffering it. A message that
+// breaks the framing is an error; one that cannot be read (the
+// WebSocket failed) is a wsFailure.
 func readFrame(typ websocket.MessageType, msg io.Reader, max int) ([]byte, error) {
 	if typ != websocket.MessageBinary {
 		return nil, errors.New("text message; frames are binary messages")
