@@ -114,7 +114,7 @@ type grpcWebStream struct {
 	reqHdr  http.Header
 	body    io.Reader
 	subtype string
-	text    bool
+	text    bool // the response is base64 text: the request was, or its Accept asks for it
 
 	mu        sync.Mutex
 	resp      response
@@ -128,7 +128,7 @@ type grpcWebStream struct {
 
 func (h *Handler) serveGRPCWeb(w http.ResponseWriter, r *http.Request, subtype string, text bool) {
 	s := &grpcWebStream{
-		w: w, r: r, rc: http.NewResponseController(w), subtype: subtype, text: text,
+		w: w, r: r, rc: http.NewResponseController(w), subtype: subtype, text: text || acceptsText(r.Header),
 		resp: response{hdr: http.Header{}},
 	}
 	s.ctx, s.cancel = context.WithCancel(r.Context())
@@ -138,6 +138,22 @@ func (h *Handler) serveGRPCWeb(w http.ResponseWriter, r *http.Request, subtype s
 	s.body = s.readBody(text, h.cfg.maxMessageSize)
 	h.serve(s)
 	s.finish()
+}
+
+// acceptsText reports whether a gRPC-Web request asks for a base64 text
+// response with its Accept header, whatever its own encoding
+// (PROTOCOL-WEB.md, "Text-encoded (response) streams": "The client
+// library should indicate to the server via the Accept header that the
+// response stream needs to be text encoded").
+func acceptsText(h http.Header) bool {
+	for _, v := range h.Values("Accept") {
+		for _, media := range strings.Split(v, ",") {
+			if _, text, ok := wire.ParseWebContentType(media); ok && text {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // readBody reads the whole request body (readRequest) within the call's

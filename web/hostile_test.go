@@ -224,3 +224,42 @@ func TestWebSocketCloseReasonUTF8(t *testing.T) {
 	}
 	e.stillServes(t.Context())
 }
+
+// TestGRPCWebAcceptText: a binary gRPC-Web request whose Accept header
+// asks for text (PROTOCOL-WEB.md, "Text-encoded (response) streams":
+// "The client library should indicate to the server via the Accept
+// header that the response stream needs to be text encoded") gets a
+// base64 response.
+func TestGRPCWebAcceptText(t *testing.T) {
+	forEachProto(t, func(t *testing.T, h2 bool) {
+		e := newEnv(t, h2, nil)
+		for _, accept := range []string{"application/grpc-web-text", "application/grpc-web-text+msgpack", "*/*, application/grpc-web-text;q=0.9"} {
+			req, _ := http.NewRequestWithContext(t.Context(), "POST", e.base+"/test.Echo/Unary", bytes.NewReader(frame(t, 0, Line{Text: "hi"})))
+			req.Header.Set("Content-Type", "application/grpc-web+msgpack")
+			req.Header.Set("Accept", accept)
+			resp, err := e.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/grpc-web-text+msgpack" {
+				t.Fatalf("Accept %q: content-type %q", accept, ct)
+			}
+			dec, n, err := wire.DecodeBase64Chunks(nil, raw)
+			if err != nil || n != len(raw) {
+				t.Fatalf("Accept %q: body %q is not base64: %v", accept, raw, err)
+			}
+			rest, flag, _, ok, err := wire.ParseWebFrame(dec, -1)
+			if err != nil || !ok || flag != 0 {
+				t.Fatalf("Accept %q: body %x", accept, dec)
+			}
+			if _, flag, _, ok, _ := wire.ParseWebFrame(rest, -1); !ok || flag != wire.FlagTrailers {
+				t.Fatalf("Accept %q: no trailers frame after the message: %x", accept, rest)
+			}
+		}
+	})
+}
