@@ -12,8 +12,8 @@ import (
 )
 
 // FuzzReadFrame feeds readFrame one WebSocket message: it returns a whole
-// message frame (or its prefix alone when over the limit), the half-close,
-// or an error, and never more than one frame.
+// message frame, the half-close, or an error (RESOURCE_EXHAUSTED when over
+// the limit), and never more than one frame.
 func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 2, 0x81, 0xa0}, 10)
 	f.Add([]byte{0x80, 0, 0, 0, 0}, 10)
@@ -26,6 +26,13 @@ func FuzzReadFrame(f *testing.F) {
 			max = -max
 		}
 		frame, err := readFrame(websocket.MessageBinary, bytes.NewReader(msg), max)
+		if len(msg) >= wire.PrefixLen && msg[0]&^wire.FlagCompressed == 0 &&
+			int64(uint32(msg[1])<<24|uint32(msg[2])<<16|uint32(msg[3])<<8|uint32(msg[4])) > int64(max) {
+			if wire.CodeOf(err) != wire.ResourceExhausted {
+				t.Fatalf("oversized message %x: %v, want RESOURCE_EXHAUSTED", msg, err)
+			}
+			return
+		}
 		if err != nil {
 			return
 		}
@@ -34,8 +41,6 @@ func FuzzReadFrame(f *testing.F) {
 			if !bytes.Equal(msg, []byte{wire.FlagTrailers, 0, 0, 0, 0}) {
 				t.Fatalf("half-close from %x", msg)
 			}
-		case len(frame) == wire.PrefixLen && int(uint32(frame[1])<<24|uint32(frame[2])<<16|uint32(frame[3])<<8|uint32(frame[4])) > max:
-			// Oversized: the prefix alone, for the call layer to refuse.
 		default:
 			rest, flag, _, ok, err := wire.ParseWebFrame(frame, max)
 			if err != nil || !ok || len(rest) != 0 || flag&^wire.FlagCompressed != 0 || !bytes.Equal(frame, msg) {

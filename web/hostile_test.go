@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/parleyrpc/parley/web"
 	"github.com/parleyrpc/parley/wire"
 )
 
@@ -262,4 +264,28 @@ func TestGRPCWebAcceptText(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestWebSocketHandlerLimitBelowServers: a WebSocket message over the
+// Handler's own limit (web.WithMaxMessageSize), lower than the server's
+// receive limit, ends the call with RESOURCE_EXHAUSTED; the messages
+// after it are not read as its payload.
+func TestWebSocketHandlerLimitBelowServers(t *testing.T) {
+	e := newModeEnv(t, modeHTTP1, nil, web.WithMaxMessageSize(1000))
+	ctx := t.Context()
+	w, _, err := e.dialWS(ctx, "/test.Echo/Chat", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.send(ctx, Line{Text: strings.Repeat("x", 1100)})
+	for i := range 400 {
+		if err := w.send(ctx, Line{Text: "after", N: i}); err != nil {
+			break
+		}
+	}
+	_ = w.closeSend(ctx)
+	msgs, tr := w.trailers(ctx)
+	if tr["grpc-status"][0] != strconv.Itoa(int(wire.ResourceExhausted)) || len(msgs) != 0 {
+		t.Fatalf("%d replies, trailers %v", len(msgs), tr)
+	}
 }

@@ -243,7 +243,12 @@ func (s *wsStream) pump() {
 			err = errors.New("parley: frame after the client's half-close")
 		}
 		if err != nil {
-			s.pumpErr = wire.Errorf(wire.Internal, "WebSocket framing: %v", err)
+			var werr *wire.Error
+			if errors.As(err, &werr) {
+				s.pumpErr = werr // a status of its own: a message over the limit
+			} else {
+				s.pumpErr = wire.Errorf(wire.Internal, "WebSocket framing: %v", err)
+			}
 			if halfClosed {
 				// The call layer reads no more: end the call
 				// here, with the error in its trailers.
@@ -304,9 +309,10 @@ func messageErr(err error) error {
 
 // readFrame reads one frame, a whole WebSocket message, and returns it
 // (prefix and payload) for a message frame, or an empty slice for the
-// half-close. A message frame longer than max is returned as its prefix
-// alone, so that the call layer refuses it by its length
-// (RESOURCE_EXHAUSTED) without the server buffering it. A message that
+// half-close. A message frame longer than max is discarded as it streams
+// in, and refused with a RESOURCE_EXHAUSTED *wire.Error (max is the
+// Handler's limit, which may be below the call layer's: the prefix alone
+// would have it read the next frames as the payload). A message that
 // breaks the framing is an error; one that cannot be read (the
 // WebSocket failed) is a wsFailure.
 func readFrame(typ websocket.MessageType, msg io.Reader, max int) ([]byte, error) {
@@ -332,12 +338,12 @@ func readFrame(typ websocket.MessageType, msg io.Reader, max int) ([]byte, error
 		return nil, fmt.Errorf("unexpected frame flag %#02x", prefix[0])
 	}
 	if uint64(n) > uint64(max) {
-		// Discard the rest as it streams in: the call ends on the
-		// prefix, and the WebSocket stays readable for the close.
+		// Discard the rest as it streams in: the call ends, and the
+		// WebSocket stays readable for the close.
 		if _, err := io.Copy(io.Discard, msg); err != nil {
 			return nil, messageErr(err)
 		}
-		return prefix[:], nil
+		return nil, wire.Errorf(wire.ResourceExhausted, "received message larger than max (%d vs. %d)", n, max)
 	}
 	frame, err := readGrowing(msg, prefix[:], wire.PrefixLen+int(n))
 	if err != nil {
