@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -321,14 +322,30 @@ func (s *grpcWebStream) finish() {
 // client go away (over HTTP/1.1 it watches the connection only then) and
 // never has a read outlive the handler. It reads at most one frame of
 // max bytes and the next byte: a longer body reaches the call layer cut
-// there, which refuses it by its prefix (RESOURCE_EXHAUSTED) or as more
-// than one request. A failed read is returned by the reader after the
-// bytes that came.
+// there, which refuses it as more than one request. A frame whose prefix
+// announces more than max is refused here, RESOURCE_EXHAUSTED, before
+// any of its payload is read: max is the Handler's limit, which may be
+// below the call layer's, so a body cut at max would reach the call layer
+// as a message cut short. A failed read is returned by the reader after
+// the bytes that came.
 func readRequest(body io.Reader, text bool, max int) io.Reader {
 	if text {
 		body = &base64Reader{r: body}
 	}
-	b, err := io.ReadAll(io.LimitReader(body, int64(max)+wire.PrefixLen+1))
+	b := make([]byte, wire.PrefixLen)
+	n, err := io.ReadFull(body, b)
+	b = b[:n]
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return bytes.NewReader(b) // shorter than a prefix: the call layer says so
+	case err == nil:
+		if size := binary.BigEndian.Uint32(b[1:]); uint64(size) > uint64(max) {
+			return errReader{wire.Errorf(wire.ResourceExhausted, "received message larger than max (%d vs. %d)", size, max)}
+		}
+		var rest []byte
+		rest, err = io.ReadAll(io.LimitReader(body, int64(max)+1))
+		b = append(b, rest...)
+	}
 	if err != nil {
 		return io.MultiReader(bytes.NewReader(b), errReader{err})
 	}

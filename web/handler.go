@@ -76,9 +76,10 @@ func WithExposedHeaders(names ...string) Option {
 	})
 }
 
-// WithMaxMessageSize bounds the WebSocket frames a call accepts, in bytes
-// of message (the 5-byte prefix comes on top). The runtime passes its
-// receive limit. The default is DefaultMaxMessageSize.
+// WithMaxMessageSize bounds the request messages a WebSocket or gRPC-Web
+// call accepts, in bytes of message (the 5-byte prefix comes on top): a
+// longer one ends the call with RESOURCE_EXHAUSTED. The runtime passes
+// its receive limit. The default is DefaultMaxMessageSize.
 func WithMaxMessageSize(n int) Option {
 	return optionFunc(func(c *config) { c.maxMessageSize = n })
 }

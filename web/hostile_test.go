@@ -289,3 +289,19 @@ func TestWebSocketHandlerLimitBelowServers(t *testing.T) {
 		t.Fatalf("%d replies, trailers %v", len(msgs), tr)
 	}
 }
+
+// TestGRPCWebHandlerLimitBelowServers: a gRPC-Web request message over
+// the Handler's own limit (web.WithMaxMessageSize), lower than the
+// server's receive limit, ends the call with RESOURCE_EXHAUSTED.
+func TestGRPCWebHandlerLimitBelowServers(t *testing.T) {
+	e := newModeEnv(t, modeHTTP1, nil, web.WithMaxMessageSize(1000))
+	for _, ct := range []string{"application/grpc-web+msgpack", "application/grpc-web-text+msgpack"} {
+		r, err := e.grpcWeb(t.Context(), "/test.Echo/Unary", ct, frame(t, 0, Line{Text: strings.Repeat("x", 5000)}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.grpcStatus() != strconv.Itoa(int(wire.ResourceExhausted)) {
+			t.Fatalf("%s: status %q %q", ct, r.grpcStatus(), r.header.Get("Grpc-Message"))
+		}
+	}
+}
