@@ -234,6 +234,12 @@ func (c *conversation) join(name, nick string) error {
 			continue // the room stopped as we came in: look it up again
 		}
 		if err != nil {
+			if c.ctx.Err() != nil && !errors.Is(err, actor.ErrStopped) {
+				// The call ended while the room was admitting the
+				// member: the room may have done so after Ask gave up,
+				// and nobody else would ever take the member out.
+				c.tellLeft(r, chatpb.LeaveReason_LEAVE_REASON_DISCONNECTED)
+			}
 			return c.roomErr(err)
 		}
 		m.room, m.member = r, res.member
@@ -253,10 +259,7 @@ func (c *conversation) join(name, nick string) error {
 func (c *conversation) leave() error {
 	m := c.cur
 	c.cur = nil
-	_, err := actor.Ask(c.ctx, m.room.ref, func(rep actor.Reply[struct{}]) roomMsg {
-		return leaveMsg{id: c.id, reason: chatpb.LeaveReason_LEAVE_REASON_LEFT, reply: rep}
-	})
-	if err != nil {
+	if err := c.tellLeft(m.room, chatpb.LeaveReason_LEAVE_REASON_LEFT); err != nil {
 		return c.roomErr(err)
 	}
 	select {
@@ -276,11 +279,21 @@ func (c *conversation) leaveAfterEnd(reason chatpb.LeaveReason) {
 		return
 	}
 	c.cur = nil
+	_ = c.tellLeft(m.room, reason)
+}
+
+// tellLeft tells room r that the member has left it, and waits until the
+// room has removed it. The call's context may end meanwhile (a member that
+// leaves and hangs up at once): the room would then skip the request, and
+// the member, no longer c.cur, would stay in it for good, its nick taken.
+// So it waits on a context of its own, briefly.
+func (c *conversation) tellLeft(r *room, reason chatpb.LeaveReason) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), leaveTimeout)
 	defer cancel()
-	_, _ = actor.Ask(ctx, m.room.ref, func(rep actor.Reply[struct{}]) roomMsg {
+	_, err := actor.Ask(ctx, r.ref, func(rep actor.Reply[struct{}]) roomMsg {
 		return leaveMsg{id: c.id, reason: reason, reply: rep}
 	})
+	return err
 }
 
 // dropped returns the status that ends the call of a member whose
