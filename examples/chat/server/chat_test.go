@@ -344,6 +344,11 @@ func TestRejected(t *testing.T) {
 		{"blank text", true, say(" \t "), wire.InvalidArgument, "empty message"},
 		{"oversized text", true, say(strings.Repeat("y", server.DefaultMaxText+1)), wire.InvalidArgument, "too long"},
 		{"two lines", true, say("a\nb"), wire.InvalidArgument, "control characters"},
+		{"escape sequence", true, say("a\x1b[2Jb"), wire.InvalidArgument, "control characters"},
+		{"C1 escape sequence", true, say("a\u009b2Jb"), wire.InvalidArgument, "control characters"},
+		{"next line", true, say("a\u0085b"), wire.InvalidArgument, "control characters"},
+		{"line separator", true, say("a\u2028b"), wire.InvalidArgument, "control characters"},
+		{"paragraph separator", true, say("a\u2029b"), wire.InvalidArgument, "control characters"},
 		{"invalid UTF-8", true, say("\xff"), wire.InvalidArgument, "UTF-8"},
 		{"join the same room again", true, join("lobby", "again"), wire.FailedPrecondition, "already in room"},
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/parleyrpc/parley/wire"
@@ -60,4 +61,8 @@ func ValidText(text string, max int) error {
 
 func isLowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// isControl reports whether r may not appear in a message: a control
+// character (C0, DEL and C1, whose CSI, U+009B, starts a terminal's escape
+// sequence as ESC [ does) or a line break (C0 and C1 hold all but U+2028
+// and U+2029).
+func isControl(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
