@@ -522,6 +522,49 @@ func TestIdleRoom(t *testing.T) {
 	})
 }
 
+// A member hopping from room to room creates a room with every join, and
+// each lives on for its idle grace: the server holds at most MaxRooms.
+// A join that would create one more ends with RESOURCE_EXHAUSTED, joins
+// to existing rooms go on, and a room that has stopped frees its place.
+func TestRoomLimit(t *testing.T) {
+	t.Run("idle rooms count", func(t *testing.T) {
+		ts := start(t, server.Config{MaxRooms: 3, IdleGrace: time.Hour})
+		c := dial(t, ts.addr)
+		hopper := open(t, c, "hopper")
+		for i := range 3 {
+			hopper.mustJoin(fmt.Sprintf("r%d", i))
+			hopper.leave()
+			hopper.skipTo(func(ev *chatpb.ServerEvent) bool { return leftOf(ev) != nil })
+		}
+		hopper.join("r3")
+		err := hopper.status()
+		wantCode(t, err, wire.ResourceExhausted)
+		if !strings.Contains(err.Error(), `cannot create room "r3": the server holds its limit of 3 rooms`) {
+			t.Errorf("status %q", err)
+		}
+		if got := listRooms(t, c); !mapsEqual(got, map[string]uint32{"r0": 0, "r1": 0, "r2": 0}) {
+			t.Errorf("ListRooms = %v", got)
+		}
+		ann := open(t, c, "ann")
+		ann.mustJoin("r1")
+		ann.say("the rooms that exist still work")
+		ann.mustMessage("r1", "ann", "the rooms that exist still work")
+	})
+	t.Run("stopped rooms free their place", func(t *testing.T) {
+		ts := start(t, server.Config{MaxRooms: 3, IdleGrace: -1})
+		c := dial(t, ts.addr)
+		hopper := open(t, c, "hopper")
+		for i := range 10 {
+			room := fmt.Sprintf("r%d", i)
+			hopper.mustJoin(room)
+			hopper.leave()
+			if l := leftOf(hopper.skipTo(func(ev *chatpb.ServerEvent) bool { return leftOf(ev) != nil })); l.Room != room {
+				t.Fatalf("left %q, want %q", l.Room, room)
+			}
+		}
+	})
+}
+
 // syncBuffer is a strings.Builder safe for concurrent use.
 type syncBuffer struct {
 	mu sync.Mutex

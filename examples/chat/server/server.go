@@ -27,6 +27,7 @@ const (
 	DefaultQueueSize   = 64
 	DefaultIdleGrace   = 30 * time.Second
 	DefaultSayRate     = 20
+	DefaultMaxRooms    = 10000
 )
 
 // Config tunes a Server. The zero value gives the defaults.
@@ -56,6 +57,16 @@ type Config struct {
 	// one member's flood from making every reader look too slow. Zero
 	// means DefaultSayRate (20); a negative value means no limit.
 	SayRate float64
+	// MaxRooms bounds the rooms the server holds at once, the empty ones
+	// within their idle grace included: a join that would create one more
+	// ends the call with RESOURCE_EXHAUSTED, while joins to existing rooms
+	// go on. A room is an actor (a goroutine and about 18 KiB of heap when
+	// empty) plus its history, and any member can create rooms as fast as
+	// it can send joins, each living on for IdleGrace; without a bound a
+	// single member would grow the server's memory without limit (and
+	// ListRooms past what a client accepts). Zero means DefaultMaxRooms
+	// (10,000); a negative value means no limit.
+	MaxRooms int
 	// Logger receives the server's and the room actors' logs. The default
 	// is slog.Default().
 	Logger *slog.Logger
@@ -84,6 +95,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SayRate == 0 {
 		c.SayRate = DefaultSayRate
+	}
+	if c.MaxRooms == 0 {
+		c.MaxRooms = DefaultMaxRooms
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -200,8 +214,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closing() bool { return s.ctx.Err() != nil }
 
 // room returns the room named name, creating it if create is set. It
-// returns UNAVAILABLE once the server is shutting down and NOT_FOUND for a
-// missing room when create is not set.
+// returns UNAVAILABLE once the server is shutting down, NOT_FOUND for a
+// missing room when create is not set, and RESOURCE_EXHAUSTED when the
+// server already holds MaxRooms rooms.
 func (s *Server) room(name string, create bool) (*room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -213,6 +228,9 @@ func (s *Server) room(name string, create bool) (*room, error) {
 	}
 	if !create {
 		return nil, wire.Errorf(wire.NotFound, "no room %q", name)
+	}
+	if max := s.cfg.MaxRooms; max > 0 && len(s.rooms) >= max {
+		return nil, wire.Errorf(wire.ResourceExhausted, "cannot create room %q: the server holds its limit of %d rooms; join an existing one (ListRooms)", name, max)
 	}
 	r := newRoom(s, name)
 	s.rooms[name] = r

@@ -37,6 +37,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:7070", "listen on `host:port`")
 	history := flag.Int("history", server.DefaultHistorySize, "messages each room keeps and replays to joiners")
 	grace := flag.Duration("idle", server.DefaultIdleGrace, "how long an empty room lives on")
+	maxRooms := flag.Int("max-rooms", server.DefaultMaxRooms, "most rooms the server holds at once, empty ones included (negative: no limit)")
 	drain := flag.Duration("drain", 0, "after SIGTERM or Ctrl-C, keep serving this long while health checks report NOT_SERVING")
 	var origins originList
 	flag.Var(&origins, "origin", "also accept browser calls from pages of `ORIGIN` (https://host:port; repeatable)")
@@ -47,7 +48,7 @@ func main() {
 	// page and the browsers' calls (gRPC-Web and WebSockets, over
 	// HTTP/1.1, or HTTP/2 over TLS).
 	mux := http.NewServeMux()
-	srv := server.New(server.Config{HistorySize: *history, IdleGrace: *grace, Logger: log}, runtime.WithLogger(log), runtime.WithHTTPHandler(mux))
+	srv := server.New(server.Config{HistorySize: *history, IdleGrace: *grace, MaxRooms: *maxRooms, Logger: log}, runtime.WithLogger(log), runtime.WithHTTPHandler(mux))
 	routeWeb(mux, srv, origins)
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
