@@ -337,9 +337,11 @@ func TestRejected(t *testing.T) {
 		{"room with space", false, join("the lobby", "x"), wire.InvalidArgument, "invalid room name"},
 		{"room too long", false, join(strings.Repeat("r", 33), "x"), wire.InvalidArgument, "invalid room name"},
 		{"room starting with -", false, join("-x", "x"), wire.InvalidArgument, "invalid room name"},
+		{"huge room", false, join(strings.Repeat("r", 1<<20), "x"), wire.InvalidArgument, `invalid room name "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"... (1048576 bytes)`},
 		{"empty nick", false, join("lobby", ""), wire.InvalidArgument, "invalid nick"},
 		{"nick with space", false, join("lobby", "al ice"), wire.InvalidArgument, "invalid nick"},
 		{"nick too long", false, join("lobby", strings.Repeat("n", 25)), wire.InvalidArgument, "invalid nick"},
+		{"huge nick", false, join("lobby", strings.Repeat("\x01", 1<<20)), wire.InvalidArgument, "invalid nick"},
 		{"empty text", true, say(""), wire.InvalidArgument, "empty message"},
 		{"blank text", true, say(" \t "), wire.InvalidArgument, "empty message"},
 		{"oversized text", true, say(strings.Repeat("y", server.DefaultMaxText+1)), wire.InvalidArgument, "too long"},
@@ -362,7 +364,10 @@ func TestRejected(t *testing.T) {
 			err := m.status()
 			wantCode(t, err, tt.code)
 			if !strings.Contains(err.Error(), tt.says) {
-				t.Errorf("status %q does not say %q", err, tt.says)
+				t.Errorf("status %.300q does not say %q", err, tt.says)
+			}
+			if len(err.Error()) > 512 {
+				t.Errorf("status of %d bytes: %.300q...", len(err.Error()), err)
 			}
 		})
 	}
@@ -377,6 +382,8 @@ func TestRejected(t *testing.T) {
 	wantCode(t, err, wire.InvalidArgument)
 	_, err = c.History(ctx, &chatpb.HistoryRequest{Room: "nowhere"})
 	wantCode(t, err, wire.NotFound)
+	_, err = c.History(ctx, &chatpb.HistoryRequest{Room: strings.Repeat("é", 1<<19)})
+	wantCode(t, err, wire.InvalidArgument)
 }
 
 // A nick is unique within a room: a second alice is refused with

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -23,7 +25,7 @@ func ValidRoom(name string) error {
 		ok = isLowerAlnum(name[i]) || name[i] == '-' || name[i] == '_'
 	}
 	if !ok {
-		return wire.Errorf(wire.InvalidArgument, "invalid room name %q: use 1 to %d characters from a-z, 0-9, '-' and '_', starting with a letter or digit", name, MaxRoomLen)
+		return wire.Errorf(wire.InvalidArgument, "invalid room name %s: use 1 to %d characters from a-z, 0-9, '-' and '_', starting with a letter or digit", quoteShort(name, MaxRoomLen), MaxRoomLen)
 	}
 	return nil
 }
@@ -37,7 +39,7 @@ func ValidNick(nick string) error {
 		ok = isLowerAlnum(c) || 'A' <= c && c <= 'Z' || c == '-' || c == '_'
 	}
 	if !ok {
-		return wire.Errorf(wire.InvalidArgument, "invalid nick %q: use 1 to %d characters from A-Z, a-z, 0-9, '-' and '_'", nick, MaxNickLen)
+		return wire.Errorf(wire.InvalidArgument, "invalid nick %s: use 1 to %d characters from A-Z, a-z, 0-9, '-' and '_'", quoteShort(nick, MaxNickLen), MaxNickLen)
 	}
 	return nil
 }
@@ -57,6 +59,18 @@ func ValidText(text string, max int) error {
 		return wire.NewError(wire.InvalidArgument, "message contains control characters: send one line at a time")
 	}
 	return nil
+}
+
+// quoteShort quotes a name the member sent for an error message: whole
+// if it is at most max bytes long, else its first max bytes and its
+// length. The status goes back in the call's trailers, so echoing a
+// name of megabytes would make them too large to send at all (the
+// member would get INTERNAL rather than INVALID_ARGUMENT).
+func quoteShort(s string, max int) string {
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", s[:max], len(s))
 }
 
 func isLowerAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
