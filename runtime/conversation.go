@@ -211,7 +211,14 @@ func (c *Conversation[Req, Res]) detach() {
 	}
 	c.reader.start(ss.st.Body())
 	if _, ended := ss.out.End(); ended {
-		c.cleanup() // finished by another goroutine meanwhile
+		// Finished meanwhile: by the Reactor, or by a bad request the
+		// decoder met in what had arrived (requestsEnded, whose
+		// ctxDone runs later, on a goroutine of its own). Its status
+		// must go out before cleanup stops the response, or the client
+		// gets a response with neither content-type nor grpc-status.
+		// end writes it once, whoever comes first.
+		ss.end(mailbox.End{})
+		c.cleanup()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -515,6 +516,47 @@ func TestConversationRequestsInOrderBeforeHalfClose(t *testing.T) {
 					t.Fatalf("request %d reached OnMessage as %d: out of order", i, v)
 				}
 			}
+		}
+	})
+}
+
+// TestConversationBadRequests: a request a conversation's decoder refuses
+// (undecodable, a bad prefix, too large), also when it comes with the
+// first ones, in the same DATA as the headers, ends the call with its
+// status in a well-formed gRPC response (content-type, grpc-status), as
+// for a Handle handler; OnDone sees that status.
+func TestConversationBadRequests(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, tr transport) {
+		cs := newConversations()
+		e := newEnv(t, tr, func(s *prt.Server) { cs.register(s, prt.BidiStream, nil) }, envOpts{})
+		cases := []struct {
+			name string
+			body []byte
+			code wire.Code
+			msg  string
+		}{
+			{"undecodable", frame(0, []byte{0xc1}), wire.Internal, "unmarshal"},
+			{"undecodable after a good one", append(frame(0, msgpackMsg), frame(0, []byte{0x92, 1})...), wire.Internal, "unmarshal"},
+			{"bad flag", frame(9, msgpackMsg), wire.Internal, "prefix"},
+			{"oversized", []byte{0, 0x7f, 0xff, 0xff, 0xff}, wire.ResourceExhausted, "larger than max"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := rawCall(t, e.addr, "POST", "/test.Conv/Echo", grpcHeader(), tc.body)
+				if r.status != 200 {
+					t.Fatalf("HTTP status %d, want 200", r.status)
+				}
+				if ct := r.header.Get("content-type"); ct != "application/grpc+msgpack" {
+					t.Errorf("content-type %q; headers %v, trailers %v", ct, r.header, r.trailer)
+				}
+				if got := r.grpcStatus(); got != itoa(int(tc.code)) {
+					t.Fatalf("grpc-status %q, want %d (%v); headers %v, trailers %v", got, tc.code, tc.code, r.header, r.trailer)
+				}
+				if msg := wire.DecodeMessage(r.header.Get("grpc-message") + r.trailer.Get("grpc-message")); !strings.Contains(msg, tc.msg) {
+					t.Errorf("grpc-message %q does not mention %q", msg, tc.msg)
+				}
+				wantCode(t, cs.next(t), tc.code)
+			})
 		}
 	})
 }

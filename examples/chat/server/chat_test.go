@@ -716,3 +716,36 @@ func TestUnchecked(t *testing.T) {
 		alice.skipTo(func(ev *chatpb.ServerEvent) bool { mm := messageOf(ev); return mm != nil && mm.Text == "hello" })
 	}
 }
+
+// An event the server cannot decode (a case of the wrong type, two cases
+// at once), also sent with the first events, ends the call with INTERNAL,
+// as for any gRPC call, and the room goes on.
+func TestUndecodableEvent(t *testing.T) {
+	ts := start(t, server.Config{})
+	c := dial(t, ts.addr)
+	ann := open(t, c, "ann")
+	ann.mustJoin("lobby")
+	for _, evs := range [][]map[string]any{
+		{{"join": "lobby"}},
+		{{"join": map[string]any{"room": "lobby", "nick": "bo"}}, {"say": []int{1}}},
+	} {
+		call, err := runtime.Open[map[string]any, chatpb.ServerEvent](ctxT(t), c.raw, chatpb.Chat_Converse_FullMethodName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			call.Send(&ev)
+		}
+		for range 10 {
+			if _, err = call.Recv(); err != nil {
+				break
+			}
+		}
+		wantCode(t, err, wire.Internal)
+		if !strings.Contains(err.Error(), "failed to unmarshal") {
+			t.Errorf("status %q", err)
+		}
+	}
+	ann.say("still fine")
+	ann.skipTo(func(ev *chatpb.ServerEvent) bool { m := messageOf(ev); return m != nil && m.Text == "still fine" })
+}
