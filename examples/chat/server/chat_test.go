@@ -239,7 +239,7 @@ func TestMemberKilled(t *testing.T) {
 // slow and never miss a message. backlog_test.go has the grace and the Gap.
 func TestSlowMember(t *testing.T) {
 	defer server.SetSlowPolicy(128<<10, 0)()
-	ts := start(t, server.Config{QueueSize: 8, MaxText: 16 << 10, SayRate: -1})
+	ts := start(t, server.Config{MaxText: 16 << 10, SayRate: -1})
 	alice := open(t, dial(t, ts.addr), "alice")
 	alice.mustJoin("lobby")
 	bob := open(t, dial(t, ts.addr), "bob")

@@ -24,7 +24,7 @@ import (
 const (
 	DefaultHistorySize = 50
 	DefaultMaxText     = 1024
-	DefaultQueueSize   = 64
+	DefaultQueueSize   = 64 // Deprecated: Config.QueueSize is ignored.
 	DefaultIdleGrace   = 30 * time.Second
 	DefaultSayRate     = 20
 	DefaultMaxRooms    = 10000
@@ -39,11 +39,14 @@ type Config struct {
 	// MaxText is the longest message, in bytes, a member may say. The
 	// default is DefaultMaxText (1024).
 	MaxText int
-	// QueueSize is how many events may wait for one member between its
-	// room and its conversation. A member whose queue overflows is too
-	// slow: it leaves the room (the others see LEAVE_REASON_TOO_SLOW) and
-	// its conversation ends with RESOURCE_EXHAUSTED. The default is
-	// DefaultQueueSize (64).
+	// QueueSize is ignored. It bounded, in events, a member's queue
+	// between its room and its conversation, and a member whose queue
+	// overflowed was disconnected at once. A member's backlog is now
+	// bounded by bytes, a member that falls behind is told with a Gap,
+	// and only one that stays behind is disconnected (README.md, "Slow
+	// members").
+	//
+	// Deprecated: the slow-member policy needs no setting.
 	QueueSize int
 	// IdleGrace is how long a room outlives its last member; a member who
 	// joins within it finds the room and its history as they were. Zero
@@ -86,9 +89,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxText <= 0 {
 		c.MaxText = DefaultMaxText
-	}
-	if c.QueueSize <= 0 {
-		c.QueueSize = DefaultQueueSize
 	}
 	if c.IdleGrace == 0 {
 		c.IdleGrace = DefaultIdleGrace
