@@ -128,6 +128,37 @@ func TestRunScript(t *testing.T) {
 	}
 }
 
+// Typos and lines the server would refuse, which end a conversation
+// there, are caught by the client: it says why and the session goes on,
+// as the web page's guards do. A room is lower-cased, as on the page.
+func TestRunScriptTypos(t *testing.T) {
+	addr := serve(t)
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := member.Run(ctx, member.Config{
+		Addr: addr, Name: "ann", Room: "lobby", Out: &out, Prefix: "ann | ",
+		Script: []string{"/wait you joined", "/join Lobby", "/join the lobby", strings.Repeat("x", server.DefaultMaxText+1), "tab\there", "still here", "/wait <ann> still here", "/join Random", "/wait you joined"},
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	want := []string{
+		"ann | [lobby] * you joined as ann; here: ann",
+		"ann | * you are already in lobby",
+		`ann | * not sent: invalid room name "the lobby": use 1 to 32 characters from a-z, 0-9, '-' and '_', starting with a letter or digit`,
+		"ann | * not sent: message too long: 1025 bytes, the limit is 1024",
+		"ann | * not sent: message contains control characters: send one line at a time",
+		"ann | [lobby] <ann> still here",
+		"ann | [lobby] * you left",
+		"ann | [random] * you joined as ann; here: ann",
+		"ann | * conversation over (OK)",
+	}
+	if got := strings.Split(strings.TrimSpace(out.String()), "\n"); !slices.Equal(got, want) {
+		t.Errorf("Run printed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // A status that ends the conversation is printed and returned.
 func TestRunRejected(t *testing.T) {
 	addr := serve(t)

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/parleyrpc/parley/examples/chat/chatpb"
+	"github.com/parleyrpc/parley/examples/chat/server"
 	"github.com/parleyrpc/parley/protocol"
+	"github.com/parleyrpc/parley/wire"
 )
 
 // Options tune a Session. The zero value records lines without printing
@@ -274,6 +276,9 @@ func (s *Session) Do(ctx context.Context, line string) (quit bool, err error) {
 		return false, nil
 	}
 	if !strings.HasPrefix(line, "/") {
+		if err := server.ValidText(line, server.DefaultMaxText); err != nil {
+			return false, s.refuse(err)
+		}
 		return false, s.Say(line)
 	}
 	cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
@@ -283,7 +288,15 @@ func (s *Session) Do(ctx context.Context, line string) (quit bool, err error) {
 		if arg == "" {
 			return false, s.usage("/join ROOM")
 		}
-		return false, s.Join(arg)
+		room := strings.ToLower(arg) // as the web page does
+		if err := server.ValidRoom(room); err != nil {
+			return false, s.refuse(err)
+		}
+		if room == s.Room() {
+			s.print("* you are already in " + room)
+			return false, ErrUsage
+		}
+		return false, s.Join(room)
 	case "/leave":
 		return false, s.Leave()
 	case "/who":
@@ -330,6 +343,19 @@ func (s *Session) Do(ctx context.Context, line string) (quit bool, err error) {
 		return false, nil
 	}
 	return false, s.usage(Help)
+}
+
+// refuse prints why a line was not sent and returns ErrUsage: the server
+// would have refused it by ending the conversation (an invalid room, a
+// message too long for its default limit or not one line), so a typo is
+// caught here and the session goes on.
+func (s *Session) refuse(err error) error {
+	msg := err.Error()
+	if we := (*wire.Error)(nil); errors.As(err, &we) {
+		msg = we.Message()
+	}
+	s.print("* not sent: " + msg)
+	return ErrUsage
 }
 
 // usage prints a usage hint and returns it as an error.
