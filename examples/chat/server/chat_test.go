@@ -572,6 +572,31 @@ func TestRoomLimit(t *testing.T) {
 	})
 }
 
+// Joins are paced as says are: each join (and the leave of the room it
+// switches from) makes presence events for a whole room, so a member
+// flapping between two rooms would otherwise flood both faster than any
+// talker may. 30 joins at 10 a second, after a burst of 10, take 2 s.
+func TestJoinsArePaced(t *testing.T) {
+	ts := start(t, server.Config{SayRate: 10})
+	c := dial(t, ts.addr)
+	obs := open(t, c, "obs")
+	obs.mustJoin("lobby")
+	flap := open(t, c, "flap")
+	began := time.Now()
+	for i := range 30 {
+		flap.join([]string{"lobby", "other"}[i%2])
+	}
+	flap.who()
+	if m := membersOf(flap.skipTo(func(ev *chatpb.ServerEvent) bool { return membersOf(ev) != nil })); m.Room != "other" {
+		t.Fatalf("flap is in %q after its joins, want other", m.Room)
+	}
+	if d := time.Since(began); d < 1500*time.Millisecond {
+		t.Errorf("30 joins took %v, want about 2s at 10 a second", d)
+	}
+	obs.say("still here")
+	obs.skipTo(func(ev *chatpb.ServerEvent) bool { m := messageOf(ev); return m != nil && m.Text == "still here" })
+}
+
 // syncBuffer is a strings.Builder safe for concurrent use.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -161,10 +161,17 @@ func (c *conversation) handle(ev *chatpb.ClientEvent) error {
 		if err := ValidNick(j.Nick); err != nil {
 			return err
 		}
+		if c.cur != nil && c.cur.room.name == j.Room {
+			return wire.Errorf(wire.FailedPrecondition, "already in room %q", j.Room)
+		}
+		// A join is paced as a say is: it makes presence events for a
+		// whole room (two, when it switches rooms), and a member
+		// flapping between rooms would flood them faster than any
+		// talker may.
+		if err := c.says.wait(c.ctx); err != nil {
+			return wire.AsError(err)
+		}
 		if c.cur != nil {
-			if c.cur.room.name == j.Room {
-				return wire.Errorf(wire.FailedPrecondition, "already in room %q", j.Room)
-			}
 			if err := c.leave(); err != nil {
 				return err
 			}

@@ -54,11 +54,13 @@ type Config struct {
 	// at once.
 	IdleGrace time.Duration
 	// SayRate is how many messages per second one member may say, in
-	// bursts of up to one second's worth. A member who talks faster is
-	// slowed down, not refused: its handler waits before reading on, and
-	// HTTP/2 flow control passes the wait back to the member. This keeps
-	// one member's flood from making every reader look too slow. Zero
-	// means DefaultSayRate (20); a negative value means no limit.
+	// bursts of up to one second's worth; a join counts as a message, as
+	// it makes presence events for a whole room. A member who talks (or
+	// hops between rooms) faster is slowed down, not refused: its
+	// handler waits before reading on, and HTTP/2 flow control passes the
+	// wait back to the member. This keeps one member's flood from making
+	// every reader look too slow. Zero means DefaultSayRate (20); a
+	// negative value means no limit.
 	SayRate float64
 	// MaxRooms bounds the rooms the server holds at once, the empty ones
 	// within their idle grace included: a join that would create one more
