@@ -149,6 +149,17 @@ func TestPageJoinGuards(t *testing.T) {
 	run("ann is still in #r1", waitText("#status", "Connected to #r1 as ann"), chromedp.Evaluate[chromedp.Void](`document.querySelector("#text").value = ""`))
 	run("ann still talks", say("still here"))
 	gopher.awaitMessage("ann", "still here")
+	// A pasted tab is a space; a line separator, which the server refuses
+	// (and would end the conversation for), is refused by the page.
+	run("a pasted tab", chromedp.Evaluate[chromedp.Void](`(document.querySelector("#text").value = "tab\there", true)`), say(""))
+	gopher.awaitMessage("ann", "tab here")
+	run("a pasted line separator", chromedp.Evaluate[chromedp.Void](`(document.querySelector("#text").value = "two\u2028lines", true)`), say(""),
+		waitText("#log", "send one line of text"))
+	if v := eval(t, tab, `document.querySelector("#text").value`); v != "two\u2028lines" {
+		t.Errorf("the box holds %q, want the refused line back", v)
+	}
+	run("ann is still connected", chromedp.Evaluate[chromedp.Void](`document.querySelector("#text").value = ""`), say("and still here"))
+	gopher.awaitMessage("ann", "and still here")
 	if got := who(t, gopher); got != "ann,gopher" {
 		t.Errorf("room: %s", got)
 	}

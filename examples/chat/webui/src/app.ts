@@ -304,15 +304,25 @@ sayForm.addEventListener("submit", (e) => {
     case "/help":
       notice("Commands: /who (who is here), /rooms (every room), /join ROOM, /leave. Anything else is said in the room.");
       return;
-    default:
-      // The server ends a conversation that says more than it allows
-      // (1024 bytes by default): refuse here instead.
-      if (new TextEncoder().encode(text).length > 1024) {
+    default: {
+      // The server ends a conversation that says what it refuses
+      // (server/validate.go): check here instead. A pasted tab becomes a
+      // space; other control characters, line and paragraph separators
+      // and lone surrogates (not UTF-8) are refused, as is a line over
+      // 1024 bytes (the server's default).
+      const line = text.replace(/\t/g, " ");
+      if (/[\p{Cc}\p{Cs}\u2028\u2029]/u.test(line)) {
+        textInput.value = text;
+        notice("That message has control characters or line breaks: send one line of text.");
+        return;
+      }
+      if (new TextEncoder().encode(line).length > 1024) {
         textInput.value = text;
         notice("That message is too long (at most 1024 bytes).");
         return;
       }
-      ev = { say: { text } };
+      ev = { say: { text: line } };
+    }
   }
   session.call.send(ev).catch((err) => {
     // The conversation ended meanwhile: ended() has said so in the status
