@@ -45,14 +45,17 @@ func isASCIIDigit(c byte) bool { return '0' <= c && c <= '9' }
 // empty) and a package name, following protoc-gen-go:
 // "example.com/foo/bar;barpb" gives ("example.com/foo/bar", "barpb"),
 // "example.com/foo/bar" gives ("example.com/foo/bar", "bar").
-// Without the option the name comes from the last element of the proto
-// package, or failing that from the file name.
+// An empty name after ";" counts as none, as in protoc-gen-go:
+// "example.com/foo;" gives ("example.com/foo", "foo").
+// Without the option (or with ";" alone) the name comes from the last
+// element of the proto package, or failing that from the file name.
 func goPackageOf(goPackage, protoPackage, fileName string) (importPath, name string) {
-	if goPackage != "" {
-		if i := strings.IndexByte(goPackage, ';'); i >= 0 {
-			return goPackage[:i], cleanPackageName(goPackage[i+1:])
-		}
-		return goPackage, cleanPackageName(path.Base(goPackage))
+	importPath, name, _ = strings.Cut(goPackage, ";")
+	if name == "" && importPath != "" {
+		name = path.Base(importPath)
+	}
+	if name != "" {
+		return importPath, cleanPackageName(name)
 	}
 	if protoPackage != "" {
 		if i := strings.LastIndexByte(protoPackage, '.'); i >= 0 {
@@ -78,7 +81,8 @@ func cleanPackageName(s string) string {
 	if name == "" || isASCIIDigit(name[0]) {
 		name = "_" + name
 	}
-	if token.IsKeyword(name) {
+	// A keyword cannot name a package, nor can the blank identifier.
+	if token.IsKeyword(name) || name == "_" {
 		name += "_"
 	}
 	return name

@@ -192,6 +192,14 @@ func TestGoPackageOf(t *testing.T) {
 		{"", "parley.feature", "f.proto", "", "feature"},
 		{"", "", "dir/my-file.proto", "", "my_file"},
 		{"", "type", "f.proto", "", "type_"},
+		// A name that would be the blank identifier, which Go refuses
+		// as a package name: empty after ";" is the path's last element,
+		// and a name made only of "_" takes another.
+		{"example.com/x;", "a.b", "f.proto", "example.com/x", "x"},
+		{";", "a.b", "f.proto", "", "b"},
+		{"example.com/x;-", "a.b", "f.proto", "example.com/x", "__"},
+		{"", "a._", "f.proto", "", "__"},
+		{"", "", "_.proto", "", "__"},
 	} {
 		path, name := goPackageOf(c.goPkg, c.protoPkg, c.file)
 		if path != c.path || name != c.name {
