@@ -2,6 +2,7 @@ package stubs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"go/format"
 	"maps"
@@ -45,23 +46,37 @@ func Generate(files []string, opts Options) ([]File, error) {
 	}
 	g := &generator{schema: s, names: map[string]*fileNames{}, declared: map[string]map[string]bool{}}
 	out := make([]File, 0, len(s.files))
-	declared := map[string]map[string]string{} // output directory and Go package → name → proto file declaring it
+	declared := map[string]map[string]string{}       // output directory and Go package → name → proto file declaring it
+	dirs := map[string]protoreflect.FileDescriptor{} // output directory → the first file generated into it
+	var dirErr *Error                                // the first file generated into a directory of another Go package
 	for _, fd := range s.files {
 		f, err := g.generateFile(fd)
 		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				// A schema error found while generating.
+				return nil, ErrorList{e}
+			}
 			return nil, err
+		}
+		// The go command builds one package per directory.
+		n := g.namesOf(fd)
+		if prev, ok := dirs[path.Dir(f.Name)]; !ok {
+			dirs[path.Dir(f.Name)] = fd
+		} else if p := g.namesOf(prev).pkg; p != n.pkg && dirErr == nil {
+			dirErr = s.errorAtGoPackage(fd, "%s is generated as Go package %s into the directory of %s, which is Go package %s: one directory holds one Go package; give the files the same package name in option go_package, or put them in different directories",
+				fd.Path(), n.pkg, prev.Path(), p)
 		}
 		// Names are given file by file, so that every file referring to
 		// a type agrees on its name; two files generated into one Go
 		// package must not both declare one.
-		n := g.namesOf(fd)
 		pkg := path.Dir(f.Name) + ";" + n.pkg
 		if declared[pkg] == nil {
 			declared[pkg] = map[string]string{}
 		}
 		for _, name := range slices.Sorted(maps.Keys(g.declared[fd.Path()])) {
 			if prev, ok := declared[pkg][name]; ok {
-				return nil, fmt.Errorf("stubs: %s and %s are generated into one Go package (%s) and both declare %s: rename one of the declarations, or give the files different go_package options", prev, fd.Path(), n.pkg, name)
+				return nil, ErrorList{s.errorAtGoPackage(fd, "%s and %s are generated into one Go package (%s) and both declare %s: rename one of the declarations, or give the files different go_package options", prev, fd.Path(), n.pkg, name)}
 			}
 			declared[pkg][name] = fd.Path()
 		}
@@ -72,6 +87,9 @@ func Generate(files []string, opts Options) ([]File, error) {
 	}
 	if err := checkOutputNames(out); err != nil {
 		return nil, err
+	}
+	if dirErr != nil {
+		return nil, ErrorList{dirErr}
 	}
 	return out, nil
 }
@@ -408,11 +426,23 @@ func (f *fileGen) ident(d protoreflect.Descriptor) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("stubs: no Go name for %s", d.FullName())
 	}
-	if n == f.names || (n.pkg == f.names.pkg && n.importPath == f.names.importPath) {
+	// Code is written at its file's proto path, so files of one Go
+	// package are files of one directory.
+	samePkg := n.pkg == f.names.pkg && n.importPath == f.names.importPath
+	if n == f.names || samePkg && path.Dir(d.ParentFile().Path()) == path.Dir(f.fd.Path()) {
 		return name, nil
 	}
+	if samePkg && n.importPath != "" {
+		return "", f.g.schema.errorAtGoPackage(d.ParentFile(), "option go_package puts %s in Go package %s (%q), as it does %s, which uses its type %s; but code is written at its file's path, these files are in different directories, and a Go package is one directory: move the files into one, or give them different import paths",
+			d.ParentFile().Path(), n.pkg, n.importPath, f.fd.Path(), d.FullName())
+	}
 	if n.importPath == "" {
-		return "", f.g.schema.errorAt(d, "%s is in Go package %s, imported from Go package %s, but its file %s has no import path in option go_package", d.FullName(), n.pkg, f.names.pkg, d.ParentFile().Path())
+		return "", f.g.schema.errorAt(d, "%s is in Go package %s (directory %s), used from Go package %s (directory %s), but its file %s has no import path in option go_package", d.FullName(), n.pkg, path.Dir(d.ParentFile().Path()), f.names.pkg, path.Dir(f.fd.Path()), d.ParentFile().Path())
+	}
+	if n.importPath == f.names.importPath {
+		// The file would import its own package.
+		return "", f.g.schema.errorAtGoPackage(d.ParentFile(), "option go_package gives %s the import path %q with the package name %s, but %s, which uses its type %s, has the same import path with the package name %s: an import path is one Go package; give both files the same package name, or different import paths",
+			d.ParentFile().Path(), n.importPath, n.pkg, f.fd.Path(), d.FullName(), f.names.pkg)
 	}
 	alias, ok := f.imports[n.importPath]
 	if !ok {

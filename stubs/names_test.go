@@ -1,6 +1,7 @@
 package stubs
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,6 +133,11 @@ func TestSameNameInPackage(t *testing.T) {
 		_, err := Generate([]string{filepath.Join(dir, "a-b.proto"), filepath.Join(dir, "a_b.proto")}, Options{})
 		if err == nil || !strings.Contains(err.Error(), "a-b.proto and a_b.proto") || !strings.Contains(err.Error(), "declare "+c.name) {
 			t.Errorf("got %v, want an error naming both files and %s", err, c.name)
+		}
+		// A schema error, at the second file's choice of Go package.
+		var list ErrorList
+		if !errors.As(err, &list) || !strings.HasPrefix(err.Error(), filepath.Join(dir, "a_b.proto")+":1:") {
+			t.Errorf("got %T %v, want an ErrorList positioned in a_b.proto", err, err)
 		}
 	}
 }

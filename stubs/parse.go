@@ -328,6 +328,21 @@ func (s *schema) errorAt(d protoreflect.Descriptor, format string, args ...any) 
 	return s.errorAtLoc(fd, loc, format, args...)
 }
 
+// errorAtGoPackage builds an Error positioned at fd's go_package option,
+// or else at its package statement, or else at its start: where the Go
+// package its code is generated into is chosen.
+func (s *schema) errorAtGoPackage(fd protoreflect.FileDescriptor, format string, args ...any) *Error {
+	for _, p := range []protoreflect.SourcePath{
+		{8, 11}, // FileDescriptorProto.options, FileOptions.go_package
+		{2},     // FileDescriptorProto.package
+	} {
+		if loc := fd.SourceLocations().ByPath(p); loc.Path != nil {
+			return s.errorAtLoc(fd, loc, format, args...)
+		}
+	}
+	return s.errorAtLoc(fd, protoreflect.SourceLocation{Path: protoreflect.SourcePath{}}, format, args...)
+}
+
 func (s *schema) errorAtLoc(fd protoreflect.FileDescriptor, loc protoreflect.SourceLocation, format string, args ...any) *Error {
 	file := fd.Path()
 	if p, ok := s.disk[file]; ok {

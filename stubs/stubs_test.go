@@ -157,6 +157,11 @@ func TestCrossPackageImportWithoutPath(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no import path") {
 		t.Fatalf("got %v, want a no-import-path error", err)
 	}
+	// Found while generating, it is a schema error like the others.
+	var list ErrorList
+	if !errors.As(err, &list) || !strings.HasPrefix(err.Error(), filepath.Join(dir, "b.proto")+":1:") {
+		t.Errorf("got %T %v, want an ErrorList positioned in b.proto", err, err)
+	}
 }
 
 func TestNames(t *testing.T) {
@@ -410,5 +415,59 @@ func TestSameOutputName(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "would both be generated") {
 			t.Errorf("%v: got %v, want a same-output error", pair, err)
 		}
+	}
+}
+
+// Files whose Go code could not build together are refused, with the
+// position of the go_package option that makes them so: two files
+// generated into one directory that name different Go packages (the go
+// command allows one package per directory), and a file using a type
+// from a file that gives the same import path with another package name
+// (a package importing itself).
+func TestGoPackageConflicts(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		protos map[string]string
+		gen    []string
+		want   []string
+	}{
+		{"one directory, two packages", map[string]string{
+			"a.proto": `syntax = "proto3"; package a; option go_package = "example.com/a;a"; message A {}`,
+			"b.proto": "syntax = \"proto3\";\npackage b;\noption go_package = \"example.com/b;b\";\nmessage B {}",
+		}, []string{"a.proto", "b.proto"}, []string{"b.proto:3:1: ", "Go package b", "Go package a", "a.proto", "one directory"}},
+		{"one directory, two packages without go_package", map[string]string{
+			"x/a.proto": `syntax = "proto3"; package a; message A {}`,
+			"x/b.proto": "syntax = \"proto3\";\npackage b;\nmessage B {}",
+		}, []string{"x/a.proto", "x/b.proto"}, []string{"b.proto:2:1: ", "Go package b", "Go package a"}},
+		{"one import path, two package names", map[string]string{
+			"a/a.proto": "syntax = \"proto3\";\npackage a;\noption go_package = \"example.com/p;a\";\nimport \"b/b.proto\";\nmessage A { b.B b = 1; }",
+			"b/b.proto": "syntax = \"proto3\";\npackage b;\noption go_package = \"example.com/p;b\";\nmessage B {}",
+		}, []string{"a/a.proto"}, []string{"b.proto:3:1: ", `"example.com/p"`, "package name a", "package name b", "a/a.proto"}},
+		{"one Go package, two directories", map[string]string{
+			"a/a.proto": "syntax = \"proto3\";\npackage a;\noption go_package = \"example.com/p;p\";\nimport \"b/b.proto\";\nmessage A { b.B b = 1; }",
+			"b/b.proto": "syntax = \"proto3\";\npackage b;\noption go_package = \"example.com/p;p\";\nmessage B {}",
+		}, []string{"a/a.proto", "b/b.proto"}, []string{"b.proto:3:1: ", `"example.com/p"`, "a/a.proto", "different directories"}},
+		{"same package name, two directories, no import path", map[string]string{
+			"foo/v1/a.proto": "syntax = \"proto3\";\npackage foo.v1;\nimport \"bar/v1/b.proto\";\nmessage A { bar.v1.B b = 1; }",
+			"bar/v1/b.proto": "syntax = \"proto3\";\npackage bar.v1;\nmessage B {}",
+		}, []string{"foo/v1/a.proto", "bar/v1/b.proto"}, []string{"b.proto:3:1: ", "no import path", "directory bar/v1", "directory foo/v1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeProtos(t, c.protos)
+			var paths []string
+			for _, g := range c.gen {
+				paths = append(paths, filepath.Join(dir, filepath.FromSlash(g)))
+			}
+			_, err := Generate(paths, Options{ImportPaths: []string{dir}})
+			var list ErrorList
+			if !errors.As(err, &list) {
+				t.Fatalf("got %v, want an ErrorList", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
 	}
 }
