@@ -387,7 +387,8 @@ func (g *generator) generateFile(fd protoreflect.FileDescriptor) (File, error) {
 // leadingComments renders a source location's leading comments as Go line
 // comments, or "" when there are none.
 func leadingComments(loc protoreflect.SourceLocation) string {
-	c := strings.TrimRight(loc.LeadingComments, "\n")
+	// Go allows a byte order mark only at the start of a file.
+	c := strings.TrimRight(strings.ReplaceAll(loc.LeadingComments, "\ufeff", ""), "\n")
 	if strings.TrimSpace(c) == "" {
 		return ""
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/reporter"
@@ -120,6 +121,10 @@ func compile(files []string, opts Options) (*schema, error) {
 		}, nil),
 	}
 	linked, err := c.Compile(context.Background(), names...)
+	if bad := ds.notUTF8(); len(bad) > 0 {
+		// Reported in place of what the compiler made of them.
+		return nil, bad
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -264,6 +269,7 @@ type diskSources struct {
 	roots []string
 	mu    sync.Mutex
 	paths map[string]string // proto name → path on disk; guarded by mu
+	bad   ErrorList         // files that are not UTF-8; guarded by mu
 }
 
 func (ds *diskSources) find(name string) (protocompile.SearchResult, error) {
@@ -274,11 +280,49 @@ func (ds *diskSources) find(name string) (protocompile.SearchResult, error) {
 			continue
 		}
 		ds.mu.Lock()
+		defer ds.mu.Unlock()
 		ds.paths[name] = p
-		ds.mu.Unlock()
+		// A .proto file is UTF-8 text. The compiler does not check
+		// comments (whose text generated code repeats, where Go and
+		// TypeScript require UTF-8), and can panic on an escape
+		// sequence that is not.
+		if line, col, ok := firstNonUTF8(data); ok {
+			ds.bad = append(ds.bad, &Error{File: p, Line: line, Column: col, Msg: "the file is not valid UTF-8 text"})
+			return protocompile.SearchResult{}, fmt.Errorf("%s: not valid UTF-8", name)
+		}
 		return protocompile.SearchResult{Source: bytes.NewReader(data)}, nil
 	}
 	return protocompile.SearchResult{}, fmt.Errorf("%s: %w", name, os.ErrNotExist)
+}
+
+// notUTF8 returns the errors of the files find refused for not being
+// UTF-8, ordered by file name.
+func (ds *diskSources) notUTF8() ErrorList {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	bad := slices.Clone(ds.bad)
+	slices.SortFunc(bad, func(a, b *Error) int { return strings.Compare(a.File, b.File) })
+	return bad
+}
+
+// firstNonUTF8 returns the 1-based line and column (in characters) of
+// the first byte of data that is not valid UTF-8, if any.
+func firstNonUTF8(data []byte) (line, col int, ok bool) {
+	if utf8.Valid(data) {
+		return 0, 0, false
+	}
+	line, start := 1, 0
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return line, utf8.RuneCount(data[start:i]) + 1, true
+		}
+		i += size
+		if r == '\n' {
+			line, start = line+1, i
+		}
+	}
+	return 0, 0, false
 }
 
 // errorAt is err as a schema Error, at its position in the file on disk.

@@ -58,6 +58,10 @@ func TestSchemaErrors(t *testing.T) {
 			[]string{"a.proto:4:3: ", "google.protobuf.SourceContext"}},
 		{"unsupported well-known rpc type", "syntax = \"proto3\";\nimport \"google/protobuf/wrappers.proto\";\nmessage A {}\nservice S {\n  rpc M(google.protobuf.StringValue) returns (A);\n}\n",
 			[]string{"a.proto:5:3: ", "google.protobuf.StringValue", "method M"}},
+		{"invalid UTF-8 in a comment", "syntax = \"proto3\";\n// caf\xe9\nmessage A {}\n",
+			[]string{"a.proto:2:7: ", "not valid UTF-8"}},
+		{"invalid UTF-8 in an escape", "\"\\\xb9", // which protocompile v0.14.1 panics on
+			[]string{"a.proto:1:3: ", "not valid UTF-8"}},
 		{"missing import", "syntax = \"proto3\";\nimport \"nowhere.proto\";\n",
 			[]string{"a.proto:2:8: ", "nowhere.proto"}},
 	}
@@ -469,5 +473,17 @@ func TestGoPackageConflicts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Comments may hold any UTF-8 text, including byte order marks, which Go
+// allows only at the start of a file: they are left out of the Go
+// comments.
+func TestCommentCharacters(t *testing.T) {
+	out := generateOne(t, map[string]string{
+		"a.proto": "syntax = \"proto3\";\n// A \ufeff mark, \r, \v\f and \u2028.\nmessage A {\n  // \ufeff\n  int32 x = 1;\n}\n",
+	}, Options{}, "a.proto")
+	if strings.Contains(string(out[0].Content), "\ufeff") {
+		t.Error("the output holds a byte order mark")
 	}
 }
