@@ -84,6 +84,9 @@ service Wires { rpc Wir(Runtime) returns (Wire); }
 	// Comments with characters Go allows nowhere (a byte order mark
 	// after the start of a file) or only in comments.
 	"comments/c.proto": "syntax = \"proto3\"; package c;\n// A \ufeff byte order mark, a \r carriage return, \v\f and \u2028.\nmessage C {\n  /* \ufeff */\n  int32 x = 1;\n}\n// \ufeff\nservice S {\n  // \ufeff\n  rpc M(C) returns (C);\n}\n// \ufeff\nenum E {\n  // \ufeff\n  E_X = 0;\n}\n",
+	// A service without methods, alone in its file.
+	"nomethods/s.proto":  `syntax = "proto3"; package s; service Nothing {}`,
+	"nomethods2/s.proto": `syntax = "proto3"; package s2; import "google/protobuf/empty.proto"; service Nothing {} service One { rpc E(google.protobuf.Empty) returns (google.protobuf.Empty); }`,
 	// go_package with an empty name: the name comes from the path.
 	"gp/g.proto": `syntax = "proto3"; package g.v1; option go_package = "GENPKG/gp;"; message G { int32 x = 1; }`,
 	// A proto package whose last element is "_", which cannot name a Go

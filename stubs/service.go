@@ -125,10 +125,20 @@ func (f *fileGen) methodNames(sv protoreflect.ServiceDescriptor, methods []metho
 	f.P()
 }
 
+// methodImport records that the file imports path, for the methods of
+// a service, and returns its name; a service without methods uses none,
+// and an unused import would not compile.
+func (f *fileGen) methodImport(path string, methods []method) string {
+	if len(methods) == 0 {
+		return ""
+	}
+	return f.use(path)
+}
+
 // serverSide writes the server interface, its Unimplemented
 // implementation and its registration.
 func (f *fileGen) serverSide(sv protoreflect.ServiceDescriptor, names svcNames, methods []method) {
-	ctx := f.use("context")
+	ctx := f.methodImport("context", methods)
 	rt := f.use("github.com/parleyrpc/parley/runtime")
 	serverName := names.server
 	f.api(sv, serverName, "server", "handles", methods, func(m method) string { return serverSig(ctx, rt, m) },
@@ -145,7 +155,7 @@ func (f *fileGen) serverSide(sv protoreflect.ServiceDescriptor, names svcNames, 
 	f.P("// service does not break them.")
 	f.P("type ", unimpl, " struct{}")
 	f.P()
-	w := f.use("github.com/parleyrpc/parley/wire")
+	w := f.methodImport("github.com/parleyrpc/parley/wire", methods)
 	for _, m := range methods {
 		f.P("// ", m.goName, " returns an UNIMPLEMENTED error.")
 		f.P("func (", unimpl, ") ", m.goName, serverSig(ctx, rt, m), " {")
@@ -175,7 +185,7 @@ func (f *fileGen) serverSide(sv protoreflect.ServiceDescriptor, names svcNames, 
 
 // clientSide writes the client interface and its implementation.
 func (f *fileGen) clientSide(sv protoreflect.ServiceDescriptor, names svcNames, methods []method) {
-	ctx := f.use("context")
+	ctx := f.methodImport("context", methods)
 	rt := f.use("github.com/parleyrpc/parley/runtime")
 	clientName := names.client
 	impl := names.clientImpl
