@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -440,6 +441,10 @@ func (f *fileGen) ident(d protoreflect.Descriptor) (string, error) {
 	if n.importPath == "" {
 		return "", f.g.schema.errorAt(d, "%s is in Go package %s (directory %s), used from Go package %s (directory %s), but its file %s has no import path in option go_package", d.FullName(), n.pkg, path.Dir(d.ParentFile().Path()), f.names.pkg, path.Dir(f.fd.Path()), d.ParentFile().Path())
 	}
+	if !validImportPath(n.importPath) {
+		return "", f.g.schema.errorAtGoPackage(d.ParentFile(), "option go_package gives %s the import path %q, which is not a valid Go import path (%s uses its type %s)",
+			d.ParentFile().Path(), n.importPath, f.fd.Path(), d.FullName())
+	}
 	if n.importPath == f.names.importPath {
 		// The file would import its own package.
 		return "", f.g.schema.errorAtGoPackage(d.ParentFile(), "option go_package gives %s the import path %q with the package name %s, but %s, which uses its type %s, has the same import path with the package name %s: an import path is one Go package; give both files the same package name, or different import paths",
@@ -464,6 +469,22 @@ func (f *fileGen) ident(d protoreflect.Descriptor) (string, error) {
 		f.imports[n.importPath] = alias
 	}
 	return alias + "." + name, nil
+}
+
+// validImportPath reports whether p can be imported, as the Go
+// specification lets implementations restrict import paths (and the
+// gc compiler does): non-empty, of graphic characters other than
+// spaces and !"#$%&'()*,:;<=>?[\]^`{|} and U+FFFD.
+func validImportPath(p string) bool {
+	if p == "" {
+		return false
+	}
+	for _, r := range p {
+		if !unicode.IsGraphic(r) || unicode.IsSpace(r) || strings.ContainsRune("!\"#$%&'()*,:;<=>?[\\]^`{|}\uFFFD", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // body writes everything after the imports.

@@ -447,6 +447,10 @@ func TestGoPackageConflicts(t *testing.T) {
 			"a/a.proto": "syntax = \"proto3\";\npackage a;\noption go_package = \"example.com/p;a\";\nimport \"b/b.proto\";\nmessage A { b.B b = 1; }",
 			"b/b.proto": "syntax = \"proto3\";\npackage b;\noption go_package = \"example.com/p;b\";\nmessage B {}",
 		}, []string{"a/a.proto"}, []string{"b.proto:3:1: ", `"example.com/p"`, "package name a", "package name b", "a/a.proto"}},
+		{"an import path Go cannot import", map[string]string{
+			"a/a.proto": "syntax = \"proto3\";\npackage a;\noption go_package = \"example.com/a;a\";\nimport \"b/b.proto\";\nmessage A { b.B b = 1; }",
+			"b/b.proto": "syntax = \"proto3\";\npackage b;\noption go_package = \"example.com/b c;b\";\nmessage B {}",
+		}, []string{"a/a.proto"}, []string{"b.proto:3:1: ", `"example.com/b c"`, "not a valid Go import path"}},
 		{"one Go package, two directories", map[string]string{
 			"a/a.proto": "syntax = \"proto3\";\npackage a;\noption go_package = \"example.com/p;p\";\nimport \"b/b.proto\";\nmessage A { b.B b = 1; }",
 			"b/b.proto": "syntax = \"proto3\";\npackage b;\noption go_package = \"example.com/p;p\";\nmessage B {}",
