@@ -2,12 +2,22 @@ package stubs
 
 import (
 	"errors"
+	"fmt"
+	"go/ast"
+	"go/importer"
 	"go/parser"
 	"go/token"
+	"go/types"
+	"io"
+	"maps"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -111,6 +121,7 @@ service S {
 	`syntax = "proto3"; package _; message M {}`,
 	`syntax = "proto3"; message NoPackage { string s = 1; }`,
 	`syntax = "proto3";`,
+	`syntax = "proto3"; package s; service Nothing {}`,
 	``,
 	// Unicode in comments, comment styles.
 	"syntax = \"proto3\";\n// Ünïcödé ☃ 日本語 \u2028 in a comment.\n/* block\n * comment */\nmessage U {\n  // ✓ done\n  string s = 1; // trailing ✗\n}\n",
@@ -190,7 +201,8 @@ syntax = "proto3"; package a; option go_package = "example.com/p;p"; message B {
 
 // FuzzGenerate: any schema is either refused with positioned schema
 // errors, or generated into Go (and TypeScript) without a panic, in
-// files that parse.
+// files that parse and, where they import no other generated package,
+// type-check.
 func FuzzGenerate(f *testing.F) {
 	for _, s := range fuzzSchemas {
 		f.Add(s)
@@ -213,42 +225,129 @@ func FuzzGenerate(f *testing.F) {
 		if !ok {
 			t.Skip()
 		}
-		dir := t.TempDir()
-		var paths []string
-		for _, pf := range files {
-			p := filepath.Join(dir, filepath.FromSlash(pf.name))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(pf.src), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			paths = append(paths, p)
-		}
-		opts := Options{ImportPaths: []string{dir}}
-		var goFiles []File
-		var goErr, tsErr error
-		withDeadline(t, func() {
-			goFiles, goErr = Generate(paths, opts)
-			_, tsErr = GenerateTS(paths, opts)
-		})
-		checkFuzzErr(t, "Generate", goErr)
-		checkFuzzErr(t, "GenerateTS", tsErr)
-		for _, out := range goFiles {
-			if !strings.HasSuffix(out.Name, ".go") {
-				continue
-			}
-			if _, err := parser.ParseFile(token.NewFileSet(), out.Name, out.Content, parser.AllErrors|parser.DeclarationErrors); err != nil {
-				t.Fatalf("%s does not parse: %v\n%s", out.Name, err, out.Content)
-			}
-		}
-		if goErr == nil && tsErr != nil {
-			// The TypeScript client refuses only what it cannot carry.
-			if !strings.Contains(tsErr.Error(), "__proto__") {
-				t.Errorf("Go accepted the schema, TypeScript refused it: %v", tsErr)
-			}
-		}
+		checkGenerate(t, files)
 	})
+}
+
+// checkGenerate writes files into a new directory, generates Go and
+// TypeScript from all of them, and checks the contract: no panic or
+// hang; a refusal is an ErrorList with positions; accepted Go code
+// parses and, where it imports no other generated package, type-checks.
+func checkGenerate(t *testing.T, files []fuzzFile) {
+	t.Helper()
+	dir := t.TempDir()
+	var paths []string
+	for _, pf := range files {
+		p := filepath.Join(dir, filepath.FromSlash(pf.name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(pf.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	opts := Options{ImportPaths: []string{dir}}
+	var goFiles []File
+	var goErr, tsErr error
+	withDeadline(t, func() {
+		goFiles, goErr = Generate(paths, opts)
+		_, tsErr = GenerateTS(paths, opts)
+	})
+	checkFuzzErr(t, "Generate", goErr)
+	checkFuzzErr(t, "GenerateTS", tsErr)
+	if err := typeCheckGo(goFiles); err != nil {
+		t.Fatal(err)
+	}
+	if goErr == nil && tsErr != nil {
+		// The TypeScript client refuses only what it cannot carry.
+		if !strings.Contains(tsErr.Error(), "__proto__") {
+			t.Errorf("Go accepted the schema, TypeScript refused it: %v", tsErr)
+		}
+	}
+}
+
+// namesSchema is the schema FuzzNames fills with names: %[1]s is the
+// package statement, %[N+2]s the Nth name.
+const namesSchema = `syntax = "proto3";
+%[1]s
+enum %[2]s { %[3]s = 0; %[4]s = 1; }
+message %[5]s {
+  int32 %[6]s = 1;
+  %[5]s %[7]s = 2;
+  oneof %[8]s { string %[9]s = 3; %[5]s %[10]s = 4; %[2]s %[11]s = 5; }
+  map<string, %[5]s> %[12]s = 6;
+  repeated %[2]s %[13]s = 7;
+  optional int64 %[14]s = 8;
+  message %[15]s { int32 %[16]s = 1; }
+  enum %[17]s { %[18]s = 0; }
+  %[15]s %[19]s = 9;
+  %[17]s %[20]s = 10;
+}
+message %[21]s { oneof %[22]s { %[5]s %[23]s = 1; %[21]s %[24]s = 2; } }
+service %[25]s {
+  rpc %[26]s(%[5]s) returns (%[21]s);
+  rpc %[27]s(stream %[5]s) returns (stream %[21]s);
+  // @protocol { client %[9]s; server %[23]s; client %[10]s*; client halfclose }
+  rpc %[28]s(stream %[5]s) returns (stream %[21]s);
+  // @protocol { client %[11]s; server %[24]s*; server %[23]s }
+  rpc %[29]s(%[5]s) returns (stream %[21]s);
+}
+service %[30]s { rpc %[31]s(%[21]s) returns (%[5]s); }
+`
+
+// namesCount is how many names namesSchema takes.
+const namesCount = 30
+
+// FuzzNames: the generator's contract (see checkGenerate) for a schema of
+// every kind of declaration, named by the fuzzer: identifiers that
+// collide with each other, with Go's, with the generator's own names.
+func FuzzNames(f *testing.F) {
+	f.Add("a.b", "Color RED GREEN Msg id self kind text nested color list enums opt Inner x Kind K inner k Other which msg other Svc Get All Talk Count Svc2 Get")
+	f.Add("x", "E E_X E_Y M m M_ kind a kind_ b c d e f Inner x Kind INNER i Inner_ O O_A A O_ S S_Get_FullMethodName get Get_ get_ SClient Get")
+	f.Add("string.error", "string error any len type func range go nil make new append copy true iota Outer INNER Outer_INNER b v key x e d m err S Get get")
+	f.Add("", "Svc Svc_Get_FullMethodName SvcServer SvcClient UnimplementedSvcServer RegisterSvcServer NewSvcClient X Y Z W Q svcClient Get Get_ GetIt get_it EncodeMsgpack DecodeMsgpack AppendProto UnmarshalProto MergeProto String Reset Svc Get get GetIt Register")
+	f.Fuzz(func(t *testing.T, pkg, names string) {
+		var idents []string
+		for _, w := range strings.Fields(names) {
+			if id := fuzzIdent(w); id != "" {
+				idents = append(idents, id)
+			}
+		}
+		if len(idents) == 0 {
+			t.Skip()
+		}
+		args := []any{""}
+		if parts := strings.Split(pkg, "."); pkg != "" {
+			for i, p := range parts {
+				parts[i] = fuzzIdent(p)
+			}
+			if !slices.Contains(parts, "") {
+				args[0] = "package " + strings.Join(parts, ".") + ";"
+			}
+		}
+		for i := range namesCount {
+			args = append(args, idents[i%len(idents)])
+		}
+		checkGenerate(t, []fuzzFile{{"a.proto", fmt.Sprintf(namesSchema, args...)}})
+	})
+}
+
+// fuzzIdent makes a proto identifier of w: its letters, digits and
+// underscores, after an "x" when it would start with a digit; "" when
+// none are left.
+func fuzzIdent(w string) string {
+	var b strings.Builder
+	for _, r := range w {
+		if r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	id := b.String()
+	if id != "" && isASCIIDigit(id[0]) {
+		id = "x" + id
+	}
+	return id
 }
 
 // fuzzFile is one .proto file of a FuzzGenerate input.
@@ -318,4 +417,92 @@ func checkFuzzErr(t *testing.T, what string, err error) {
 			t.Errorf("%s: error without a position: %q (%+v)", what, e, *e)
 		}
 	}
+}
+
+// goImporter imports the packages generated code uses, from the export
+// data the go command writes for them, for typeCheckGo; it is not safe
+// for concurrent use.
+var goImporter struct {
+	sync.Mutex
+	imp types.Importer
+	err error
+}
+
+// exportImporter returns an importer of the packages in stdImports and
+// their dependencies, made once.
+func exportImporter() (types.Importer, error) {
+	if goImporter.imp != nil || goImporter.err != nil {
+		return goImporter.imp, goImporter.err
+	}
+	args := []string{"list", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}"}
+	args = append(args, slices.Sorted(maps.Keys(stdImports))...)
+	out, err := exec.Command("go", args...).Output()
+	if err != nil {
+		goImporter.err = fmt.Errorf("go list -export: %w", err)
+		return nil, goImporter.err
+	}
+	exports := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if p, file, ok := strings.Cut(line, "\t"); ok && file != "" {
+			exports[p] = file
+		}
+	}
+	goImporter.imp = importer.ForCompiler(token.NewFileSet(), "gc", func(p string) (io.ReadCloser, error) {
+		file, ok := exports[p]
+		if !ok {
+			return nil, fmt.Errorf("no export data for %s", p)
+		}
+		return os.Open(file)
+	})
+	return goImporter.imp, nil
+}
+
+// typeCheckGo parses the generated Go files and type-checks them, one
+// package (directory) at a time, when all their imports are packages
+// generated code always uses (not other generated packages, which
+// exist only as the files given).
+func typeCheckGo(files []File) error {
+	fset := token.NewFileSet()
+	pkgs := map[string][]*ast.File{}
+	for _, f := range files {
+		if !strings.HasSuffix(f.Name, ".go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f.Name, f.Content, parser.AllErrors|parser.DeclarationErrors)
+		if err != nil {
+			return fmt.Errorf("%s does not parse: %v\n%s", f.Name, err, f.Content)
+		}
+		pkgs[path.Dir(f.Name)] = append(pkgs[path.Dir(f.Name)], file)
+	}
+	goImporter.Lock()
+	defer goImporter.Unlock()
+	imp, err := exportImporter()
+	if err != nil {
+		return err
+	}
+	for _, dir := range slices.Sorted(maps.Keys(pkgs)) {
+		known := true
+		for _, file := range pkgs[dir] {
+			for _, is := range file.Imports {
+				p, _ := strconv.Unquote(is.Path.Value)
+				if _, ok := stdImports[p]; !ok {
+					known = false
+				}
+			}
+		}
+		if !known {
+			continue
+		}
+		conf := types.Config{Importer: imp}
+		if _, err := conf.Check(dir, fset, pkgs[dir], nil); err != nil {
+			var src strings.Builder
+			for _, f := range files {
+				if path.Dir(f.Name) == dir {
+					src.Write(f.Content)
+				}
+			}
+			return fmt.Errorf("package %s does not type-check: %v\n%s", dir, err, src.String())
+		}
+	}
+	return nil
 }
