@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 x/net's http2.Transport is the one Go HTTP/2 client that can send an extended CONNECT: net/http's refuses the :protocol field.
+
 package web_test
 
 import (
