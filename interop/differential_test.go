@@ -10,21 +10,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
-	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -594,10 +590,7 @@ type answer struct {
 }
 
 func rawRequest(addr, path string, hdr http.Header, body []byte) answer {
-	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}}
+	tr := &http.Transport{Protocols: h2c()}
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -716,34 +709,27 @@ func TestDifferentialRequests(t *testing.T) {
 	}
 }
 
-// serveRaw serves h over h2c on 127.0.0.1 with x/net's HTTP/2 server, for
-// responses no gRPC server sends.
+// h2c is HTTP/2 without TLS, prior knowledge, and nothing else.
+func h2c() *http.Protocols {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &p
+}
+
+// serveRaw serves h over h2c on 127.0.0.1 with net/http's HTTP/2 server,
+// for responses no gRPC server sends.
 func serveRaw(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
 	l := listen(t)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { (&http2.Server{}).ServeConn(c, &http2.ServeConnOpts{Handler: h}) })
-		}
-	})
+	srv := &http.Server{Handler: h, Protocols: h2c()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(l)
+	}()
 	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+		srv.Close()
+		<-done
 	})
 	return l.Addr().String()
 }
