@@ -179,7 +179,14 @@ func testExtraResponseMessages(t *testing.T, tr transport) {
 				default:
 				}
 				if err := call.Send(&Msg{N: i}); err != nil {
-					ended <- call.Context().Err()
+					// The reset may fail a Send a moment before the
+					// context says so: wait for it, boundedly.
+					select {
+					case <-call.Context().Done():
+						ended <- call.Context().Err()
+					case <-time.After(5 * time.Second):
+						ended <- nil
+					}
 					return err
 				}
 			}
