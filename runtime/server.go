@@ -474,16 +474,29 @@ func (s *Server) serve(ss *serverCore, md *methodDesc) {
 	}
 }
 
-// release ends the call's stats (as cancelled unless finished), its
-// watch on the stream and its context, once the call is over: when
-// md.serve returns, or, for a call served without a goroutine of its own
-// (HandleConversation), when the conversation ends.
+// release ends the call's stats (unless finished: the client went away,
+// or reset the stream as the deadline passed), its watch on the stream
+// and its context, once the call is over: when md.serve returns, or, for
+// a call served without a goroutine of its own (HandleConversation), when
+// the conversation ends.
 func (ss *serverCore) release(finished bool) {
 	if ss.stats != nil && !finished {
-		ss.stats.end(wire.NewError(wire.Canceled, "the client cancelled the call or went away"))
+		ss.stats.end(ss.goneStatus())
 	}
 	ss.st.OnCancel(nil)
 	ss.cancel()
+}
+
+// goneStatus is the status of a call that ended without one: the client
+// reset the stream or went away. A reset that came as the deadline passed
+// counts as the deadline (resetNearDeadline, which left the handler's
+// context to end with DeadlineExceeded), and is reported as
+// DEADLINE_EXCEEDED, as the handler saw it; any other as CANCELLED.
+func (ss *serverCore) goneStatus() error {
+	if errors.Is(ss.ctx.Err(), context.DeadlineExceeded) {
+		return ctxStatus(ss.ctx)
+	}
+	return wire.NewError(wire.Canceled, "the client cancelled the call or went away")
 }
 
 func (s *Server) codecList() string {
