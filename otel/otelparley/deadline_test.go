@@ -23,6 +23,7 @@ import (
 // say DEADLINE_EXCEEDED too (an Error on the server side, as otelgrpc
 // marks it), not CANCELLED.
 func TestServerSpanOfDeadline(t *testing.T) {
+	oldConventions(t)
 	tel := newTelemetry(t)
 	srv := runtime.NewServer(append(otelparley.ServerOptions(tel.parleyOptions()...), runtime.WithCodec(wire.Proto))...)
 	seen := make(chan error, 1)

@@ -13,28 +13,32 @@
 //
 // Every call gets a span named after its method without the leading slash
 // ("pkg.Service/Method"), of kind client or server, with the attributes
-// rpc.system = "grpc", rpc.service, rpc.method and, when it ends,
-// rpc.grpc.status_code (the status code's number), plus server.address
-// and server.port on a client and network.peer.address and
-// network.peer.port on a server. Each message sent or received adds an
-// event named "message" with rpc.message.type (SENT or RECEIVED),
-// rpc.message.id (1, 2, ... in each direction), rpc.message.compressed_size
-// (its size on the wire, without the 5-byte prefix) and, for received
-// messages, rpc.message.uncompressed_size. A client span's status is Error
-// for every code but OK; a server span's only for UNKNOWN,
+// of the RPC semantic conventions that OTEL_SEMCONV_STABILITY_OPT_IN
+// selects, read as otelgrpc reads it so that grpc-go and parley services
+// write the same names: by default the newer conventions (semconv 1.43:
+// rpc.system.name = "grpc", rpc.method = "pkg.Service/Method"); with
+// rpc/old those of semconv 1.37 (rpc.system, rpc.service, rpc.method =
+// "Method", and the numeric rpc.grpc.status_code); with rpc/dup both.
+// When it ends a span gets rpc.response.status_code (the code's name, as
+// otelgrpc writes it in every mode), plus server.address and server.port
+// on a client and network.peer.address and network.peer.port on a
+// server. Each message sent or received adds an event named "message"
+// with rpc.message.type (SENT or RECEIVED), rpc.message.id (1, 2, ... in
+// each direction), rpc.message.compressed_size (its size on the wire,
+// without the 5-byte prefix) and, for received messages,
+// rpc.message.uncompressed_size. A client span's status is Error for
+// every code but OK; a server span's only for UNKNOWN,
 // DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS,
 // which are the server's own failures, as the conventions say.
 //
-// The metrics are those of the RPC semantic conventions of version 1.37
-// (otelgrpc writes the same duration histograms with
-// OTEL_SEMCONV_STABILITY_OPT_IN=rpc/old; by default it writes the newer
-// conventions, see docs/observability.md): the histograms
-// rpc.server.duration and rpc.client.duration (milliseconds),
-// rpc.{server,client}.request.size and response.size (bytes, per message)
-// and rpc.{server,client}.requests_per_rpc and responses_per_rpc, with the
-// attributes rpc.system, rpc.service, rpc.method and rpc.grpc.status_code
-// (the sizes and counts without the status code, since they are recorded
-// as the messages pass).
+// The duration of each call is rpc.{server,client}.call.duration
+// (seconds, with error.type on failure) by default, and
+// rpc.{server,client}.duration (milliseconds) with rpc/old, both with
+// rpc/dup, with the method's attributes, the status code and, on a
+// client, server.address and server.port, as otelgrpc records them. In
+// every mode otelparley also records rpc.{server,client}.request.size and
+// response.size (bytes, per message) and rpc.{server,client}.requests_per_rpc
+// and responses_per_rpc, with the method's attributes (docs/observability.md).
 //
 // # Propagation
 //

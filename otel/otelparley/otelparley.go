@@ -3,6 +3,7 @@ package otelparley
 import (
 	"context"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/semconv/v1.37.0/rpcconv"
+	newsemconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	newrpcconv "go.opentelemetry.io/otel/semconv/v1.43.0/rpcconv"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/parleyrpc/parley/runtime"
@@ -41,7 +44,46 @@ type config struct {
 	mp       metric.MeterProvider
 	prop     propagation.TextMapPropagator
 	noEvents bool
+	mode     semconvMode
 }
+
+// semconvMode is which RPC semantic conventions are written, chosen by
+// the environment variable OTEL_SEMCONV_STABILITY_OPT_IN exactly as
+// otelgrpc chooses them, so that a fleet of grpc-go and parley services
+// configured alike writes the same names.
+type semconvMode int
+
+const (
+	// modeNew, the default: the newer RPC conventions (semconv 1.43):
+	// rpc.system.name, rpc.method as "pkg.Service/Method",
+	// rpc.response.status_code, rpc.{server,client}.call.duration in
+	// seconds with error.type.
+	modeNew semconvMode = iota
+	// modeOld, "rpc/old": those of semconv 1.37: rpc.system,
+	// rpc.service, rpc.method, rpc.{server,client}.duration in
+	// milliseconds.
+	modeOld
+	// modeDup, "rpc/dup": both.
+	modeDup
+)
+
+// semconvModeFromEnv reads OTEL_SEMCONV_STABILITY_OPT_IN, a comma
+// separated list: rpc/dup wins over rpc/old; neither is modeNew.
+func semconvModeFromEnv() semconvMode {
+	mode := modeNew
+	for p := range strings.SplitSeq(os.Getenv("OTEL_SEMCONV_STABILITY_OPT_IN"), ",") {
+		switch strings.TrimSpace(p) {
+		case "rpc/dup":
+			return modeDup
+		case "rpc/old":
+			mode = modeOld
+		}
+	}
+	return mode
+}
+
+func (m semconvMode) old() bool { return m == modeOld || m == modeDup }
+func (m semconvMode) new() bool { return m == modeNew || m == modeDup }
 
 // WithTracerProvider sets the tracer provider. The default is the global
 // one, otel.GetTracerProvider(), at the time ServerOptions or
@@ -71,7 +113,7 @@ func WithoutMessageEvents() Option {
 }
 
 func newConfig(opts []Option) config {
-	var c config
+	c := config{mode: semconvModeFromEnv()}
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -117,13 +159,16 @@ func ClientOptions(opts ...Option) []runtime.DialOption {
 // holds the server calls in progress.
 type handler struct {
 	client bool
+	mode   semconvMode
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	events bool
 
-	duration           metric.Float64Histogram
-	reqSize, resSize   metric.Int64Histogram
-	reqCount, resCount metric.Int64Histogram
+	// duration is rpc.*.duration (ms, modeOld and modeDup), callDuration
+	// rpc.*.call.duration (s, modeNew and modeDup); nil when not written.
+	duration, callDuration metric.Float64Histogram
+	reqSize, resSize       metric.Int64Histogram
+	reqCount, resCount     metric.Int64Histogram
 
 	// calls maps a server call's context, as the runtime passes it to the
 	// stats handler and to the first interceptor, to the call. The stats
@@ -143,6 +188,10 @@ type call struct {
 	// rather than once per measurement.
 	measure metric.MeasurementOption
 	start   time.Time
+	// server is a client call's server.address and server.port, for its
+	// duration as otelgrpc records them: stored at CallBegin, read at the
+	// end.
+	server atomic.Pointer[[]attribute.KeyValue]
 
 	sent, received atomic.Int64 // messages so far, each way
 	ended          atomic.Bool  // the span was ended and the metrics recorded
@@ -154,24 +203,43 @@ func newCall(span trace.Span, ctx context.Context, attrs []attribute.KeyValue, s
 	return &call{span: span, ctx: ctx, attrs: attrs, measure: metric.WithAttributeSet(attribute.NewSet(attrs...)), start: start}
 }
 
+// callDurationBuckets are the bucket boundaries (seconds) of
+// rpc.*.call.duration, otelgrpc's.
+var callDurationBuckets = metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+
 func newHandler(client bool, c config) *handler {
+	schema := newsemconv.SchemaURL
+	if c.mode == modeOld {
+		schema = semconv.SchemaURL
+	}
 	h := &handler{
 		client: client,
-		tracer: c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(semconv.SchemaURL)),
+		mode:   c.mode,
+		tracer: c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version), trace.WithSchemaURL(schema)),
 		prop:   c.prop,
 		events: !c.noEvents,
 	}
-	meter := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version), metric.WithSchemaURL(semconv.SchemaURL))
+	meter := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version), metric.WithSchemaURL(schema))
 	// Instruments that fail to be made are no-ops; the error goes to the
 	// global OpenTelemetry error handler, as otelgrpc does.
 	if client {
-		h.duration = made(rpcconv.NewClientDuration(meter)).Float64Histogram
+		if c.mode.old() {
+			h.duration = made(rpcconv.NewClientDuration(meter)).Float64Histogram
+		}
+		if c.mode.new() {
+			h.callDuration = made(newrpcconv.NewClientCallDuration(meter, callDurationBuckets)).Float64Histogram
+		}
 		h.reqSize = made(rpcconv.NewClientRequestSize(meter)).Int64Histogram
 		h.resSize = made(rpcconv.NewClientResponseSize(meter)).Int64Histogram
 		h.reqCount = made(rpcconv.NewClientRequestsPerRPC(meter)).Int64Histogram
 		h.resCount = made(rpcconv.NewClientResponsesPerRPC(meter)).Int64Histogram
 	} else {
-		h.duration = made(rpcconv.NewServerDuration(meter)).Float64Histogram
+		if c.mode.old() {
+			h.duration = made(rpcconv.NewServerDuration(meter)).Float64Histogram
+		}
+		if c.mode.new() {
+			h.callDuration = made(newrpcconv.NewServerCallDuration(meter, callDurationBuckets)).Float64Histogram
+		}
 		h.reqSize = made(rpcconv.NewServerRequestSize(meter)).Int64Histogram
 		h.resSize = made(rpcconv.NewServerResponseSize(meter)).Int64Histogram
 		h.reqCount = made(rpcconv.NewServerRequestsPerRPC(meter)).Int64Histogram
@@ -194,14 +262,34 @@ func handle(err error) {
 }
 
 // methodAttrs returns the span name and the rpc.* attributes of a method
-// "/pkg.Service/Method".
-func methodAttrs(method string) (string, []attribute.KeyValue) {
+// "/pkg.Service/Method" in the handler's conventions, as otelgrpc writes
+// them: in modeDup the old ones and then the new, whose rpc.method (the
+// full name) wins.
+func (h *handler) methodAttrs(method string) (string, []attribute.KeyValue) {
 	name := strings.TrimPrefix(method, "/")
-	attrs := []attribute.KeyValue{semconv.RPCSystemGRPC}
-	if svc, m, err := wire.ParsePath(method); err == nil {
-		attrs = append(attrs, semconv.RPCService(svc), semconv.RPCMethod(m))
+	var attrs []attribute.KeyValue
+	if h.mode.old() {
+		attrs = append(attrs, semconv.RPCSystemGRPC)
+		if svc, m, err := wire.ParsePath(method); err == nil {
+			attrs = append(attrs, semconv.RPCService(svc), semconv.RPCMethod(m))
+		}
+	}
+	if h.mode.new() {
+		attrs = append(attrs, newsemconv.RPCMethod(name), newsemconv.RPCSystemNameGRPC)
 	}
 	return name, attrs
+}
+
+// statusAttrs returns the attributes of a call's status code:
+// rpc.response.status_code, its name, as otelgrpc writes it in every
+// mode, and with the old conventions also rpc.grpc.status_code, its
+// number.
+func (h *handler) statusAttrs(code wire.Code) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 2)
+	if h.mode.old() {
+		attrs = append(attrs, semconv.RPCGRPCStatusCodeKey.Int(int(code)))
+	}
+	return append(attrs, newsemconv.RPCResponseStatusCode(code.String()))
 }
 
 // addrAttrs returns addr's host and port under the given keys.
@@ -237,8 +325,10 @@ func (h *handler) HandleStats(ctx context.Context, ev runtime.StatsEvent) {
 	}
 	switch ev := ev.(type) {
 	case *runtime.CallBegin:
+		server := addrAttrs(ev.Peer, semconv.ServerAddressKey, semconv.ServerPortKey)
+		c.server.Store(&server)
 		if c.span.IsRecording() {
-			c.span.SetAttributes(addrAttrs(ev.Peer, semconv.ServerAddressKey, semconv.ServerPortKey)...)
+			c.span.SetAttributes(server...)
 		}
 	case *runtime.MsgSent:
 		n := c.sent.Add(1)
@@ -283,7 +373,7 @@ func (h *handler) sizeOf(sent bool) metric.Int64Histogram {
 // in its request metadata.
 func (h *handler) beginServer(ctx context.Context, ev *runtime.CallBegin) *call {
 	parent := h.prop.Extract(ctx, metadataCarrier(runtime.IncomingMetadata(ctx)))
-	name, attrs := methodAttrs(ev.Method)
+	name, attrs := h.methodAttrs(ev.Method)
 	spanAttrs := append(append([]attribute.KeyValue(nil), attrs...), addrAttrs(ev.Peer, semconv.NetworkPeerAddressKey, semconv.NetworkPeerPortKey)...)
 	sctx, span := h.tracer.Start(parent, name,
 		trace.WithSpanKind(trace.SpanKindServer),
@@ -297,9 +387,9 @@ func (h *handler) end(ctx context.Context, c *call, code wire.Code, err error, d
 	if !c.ended.CompareAndSwap(false, true) {
 		return
 	}
-	status := semconv.RPCGRPCStatusCodeKey.Int(int(code))
+	status := h.statusAttrs(code)
 	if c.span.IsRecording() {
-		c.span.SetAttributes(status)
+		c.span.SetAttributes(status...)
 		if h.isError(code) {
 			msg := code.String()
 			if we := wire.AsError(err); we != nil && we.Message() != "" {
@@ -309,8 +399,23 @@ func (h *handler) end(ctx context.Context, c *call, code wire.Code, err error, d
 		}
 		c.span.End(trace.WithTimestamp(c.start.Add(d)))
 	}
-	attrs := metric.WithAttributeSet(attribute.NewSet(append(c.attrs[:len(c.attrs):len(c.attrs)], status)...))
-	h.duration.Record(ctx, float64(d)/float64(time.Millisecond), attrs)
+	// The durations have the server's address on a client, and the
+	// status, as otelgrpc's.
+	attrs := append(c.attrs[:len(c.attrs):len(c.attrs)], status...)
+	if server := c.server.Load(); server != nil {
+		attrs = append(attrs, *server...)
+	}
+	if h.duration != nil {
+		h.duration.Record(ctx, float64(d)/float64(time.Millisecond), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	}
+	if h.callDuration != nil {
+		if h.isError(code) {
+			// error.type, conditionally required on failure; which
+			// codes are failures depends on the side, as for the span.
+			attrs = append(attrs, newsemconv.ErrorTypeKey.String(code.String()))
+		}
+		h.callDuration.Record(ctx, float64(d)/float64(time.Second), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	}
 	sent, received := c.sent.Load(), c.received.Load()
 	if h.client {
 		h.reqCount.Record(ctx, sent, c.measure)
@@ -363,7 +468,7 @@ func (h *handler) streamServer(ctx context.Context, call runtime.ServerConn, _ *
 // startClient starts a client call's span and puts the trace context into
 // the outgoing metadata.
 func (h *handler) startClient(ctx context.Context, method string) (context.Context, *call) {
-	name, attrs := methodAttrs(method)
+	name, attrs := h.methodAttrs(method)
 	start := time.Now()
 	ctx, span := h.tracer.Start(ctx, name,
 		trace.WithSpanKind(trace.SpanKindClient),

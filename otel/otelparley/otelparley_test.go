@@ -33,6 +33,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// oldConventions has otelparley and otelgrpc write the RPC conventions
+// of semconv 1.37 (rpc.system, rpc.service, rpc.method, the numeric
+// rpc.grpc.status_code, rpc.*.duration in ms), which the tests that use
+// it check; TestSameConventionsAsOtelgrpc checks every mode.
+func oldConventions(t *testing.T) { t.Setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "rpc/old") }
+
 // patience bounds every wait.
 const patience = 20 * time.Second
 
@@ -195,6 +201,7 @@ func wantMessages(t *testing.T, what string, events []sdktrace.Event, types ...s
 // the grpc-go server span is the child of parley's client span, which is
 // the child of the caller's span, all in one trace.
 func TestParleyClientToGRPCServer(t *testing.T) {
+	oldConventions(t)
 	tel := newTelemetry(t)
 	gs := grpc.NewServer(grpc.StatsHandler(otelgrpc.NewServerHandler(tel.grpcOptions()...)))
 	hs := grpchealth.NewServer()
@@ -276,6 +283,7 @@ func (*protoEmpty) UnmarshalProto([]byte) error            { return nil }
 // context holds it. A server-streaming call the client cancels ends its
 // span with CANCELLED, and the durations are recorded.
 func TestGRPCClientToParleyServer(t *testing.T) {
+	oldConventions(t)
 	tel := newTelemetry(t)
 	handlerSpans := make(chan trace.SpanContext, 1)
 	srv := runtime.NewServer(append(otelparley.ServerOptions(tel.parleyOptions()...), runtime.WithCodec(wire.Proto))...)
@@ -369,6 +377,7 @@ func TestGRPCClientToParleyServer(t *testing.T) {
 // through the stream interceptors: one trace, the server span the child
 // of the client span, the client's span ended when the client cancels.
 func TestParleyToParleyStream(t *testing.T) {
+	oldConventions(t)
 	tel := newTelemetry(t)
 	srv := runtime.NewServer(otelparley.ServerOptions(tel.parleyOptions()...)...)
 	health.Register(srv, health.NewServer())

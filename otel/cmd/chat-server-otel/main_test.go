@@ -44,7 +44,8 @@ func (s *syncBuffer) String() string {
 // TestTraceAndMetrics runs the command with -trace stdout and -metrics,
 // calls it from grpc-go instrumented with otelgrpc, and finds the call in
 // both: the server's span, printed, is in the client's trace and the child
-// of the client's span, and /metrics has rpc.server.duration for it.
+// of the client's span, and /metrics has rpc.server.call.duration for it
+// (the default, newer RPC conventions, as otelgrpc's).
 func TestTraceAndMetrics(t *testing.T) {
 	cfg, err := parseFlags([]string{"-addr", "127.0.0.1:0", "-trace", "stdout", "-metrics", "127.0.0.1:0"}, io.Discard)
 	if err != nil {
@@ -98,7 +99,7 @@ func TestTraceAndMetrics(t *testing.T) {
 		`"TraceID": "` + client.TraceID().String() + `"`,
 		`"SpanID": "` + client.SpanID().String() + `"`, // the parent
 		`"Remote": true`,
-		`"Key": "rpc.grpc.status_code"`,
+		`"Key": "rpc.response.status_code"`,
 		`"Value": "parley-chat-server"`,
 	} {
 		if !strings.Contains(printed, want) {
@@ -115,8 +116,8 @@ func TestTraceAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(body), "rpc_server_duration_milliseconds_count{") || !strings.Contains(string(body), `rpc_method="Check"`) {
-		t.Errorf("/metrics lacks rpc.server.duration for Check:\n%s", body)
+	if !strings.Contains(string(body), "rpc_server_call_duration_seconds_count{") || !strings.Contains(string(body), `rpc_method="grpc.health.v1.Health/Check"`) {
+		t.Errorf("/metrics lacks rpc.server.call.duration for Check:\n%s", body)
 	}
 
 	sig <- os.Interrupt
