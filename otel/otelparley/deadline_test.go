@@ -8,6 +8,7 @@ import (
 	"time"
 
 	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 
@@ -75,10 +76,22 @@ func TestServerSpanOfDeadline(t *testing.T) {
 	}
 	// The span ends just before the metrics are recorded.
 	for n := uint64(0); n == 0; {
-		for _, p := range tel.histogram(t, "rpc.server.duration") {
-			n += p.Count
-			if v, _ := p.Attributes.Value("rpc.grpc.status_code"); v.AsInt64() != int64(codes.DeadlineExceeded) {
-				t.Errorf("rpc.server.duration point with code %v, want DEADLINE_EXCEEDED", v.AsInt64())
+		var rm metricdata.ResourceMetrics
+		if err := tel.reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				h, ok := m.Data.(metricdata.Histogram[float64])
+				if sm.Scope.Name != otelparley.ScopeName || m.Name != "rpc.server.duration" || !ok {
+					continue
+				}
+				for _, p := range h.DataPoints {
+					n += p.Count
+					if v, _ := p.Attributes.Value("rpc.grpc.status_code"); v.AsInt64() != int64(codes.DeadlineExceeded) {
+						t.Errorf("rpc.server.duration point with code %v, want DEADLINE_EXCEEDED", v.AsInt64())
+					}
+				}
 			}
 		}
 		if time.Now().After(deadline) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/attribute"
@@ -138,6 +140,19 @@ func testSameConventions(t *testing.T) {
 		}
 	}
 
+	// A server records a call's duration just after it ends the span.
+	durations := []string{"rpc.server.duration", "rpc.server.call.duration"}
+	if mode := os.Getenv("OTEL_SEMCONV_STABILITY_OPT_IN"); mode == "" {
+		durations = durations[1:]
+	} else if mode == "rpc/old" {
+		durations = durations[:1]
+	}
+	for _, scope := range []string{otelgrpc.ScopeName, otelparley.ScopeName} {
+		for _, name := range durations {
+			tel.waitCount(t, scope, name, 2)
+		}
+	}
+
 	ref, got := tel.metrics(t, otelgrpc.ScopeName), tel.metrics(t, otelparley.ScopeName)
 	if len(ref) == 0 {
 		t.Fatal("otelgrpc recorded no metrics")
@@ -165,6 +180,36 @@ func testSameConventions(t *testing.T) {
 type metricShape struct {
 	unit string
 	keys []string
+}
+
+// waitCount waits until the float64 histogram name of scope has counted
+// n measurements.
+func (tel *telemetry) waitCount(t *testing.T, scope, name string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for {
+		var rm metricdata.ResourceMetrics
+		if err := tel.reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		var got uint64
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if h, ok := m.Data.(metricdata.Histogram[float64]); ok && sm.Scope.Name == scope && m.Name == name {
+					for _, p := range h.DataPoints {
+						got += p.Count
+					}
+				}
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s of %s counted %d calls, want %d", name, scope, got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // keysWithout returns m's attribute key sets without key.
