@@ -181,8 +181,12 @@ type handler struct {
 // the call is shared; the counters are written by whichever goroutine
 // sends or receives.
 type call struct {
-	span  trace.Span
-	ctx   context.Context // the span's context, with the caller's baggage on a server
+	span trace.Span
+	// ctx is the span's context, with the caller's baggage on a server.
+	// Every measurement is made in it, as otelgrpc's are, so that the
+	// metrics' exemplars name the call's span: the context the runtime
+	// passes a server's stats handler does not hold the span.
+	ctx   context.Context
 	attrs []attribute.KeyValue
 	// measure carries attrs as one attribute set, made once per call
 	// rather than once per measurement.
@@ -333,7 +337,7 @@ func (h *handler) HandleStats(ctx context.Context, ev runtime.StatsEvent) {
 	case *runtime.MsgSent:
 		n := c.sent.Add(1)
 		size := int64(max(ev.WireLength-wire.PrefixLen, 0))
-		h.sizeOf(true).Record(ctx, size, c.measure)
+		h.sizeOf(true).Record(c.ctx, size, c.measure)
 		if h.events && c.span.IsRecording() {
 			c.span.AddEvent("message", trace.WithAttributes(
 				semconv.RPCMessageTypeSent,
@@ -343,7 +347,7 @@ func (h *handler) HandleStats(ctx context.Context, ev runtime.StatsEvent) {
 		}
 	case *runtime.MsgReceived:
 		n := c.received.Add(1)
-		h.sizeOf(false).Record(ctx, int64(ev.Length), c.measure)
+		h.sizeOf(false).Record(c.ctx, int64(ev.Length), c.measure)
 		if h.events && c.span.IsRecording() {
 			c.span.AddEvent("message", trace.WithAttributes(
 				semconv.RPCMessageTypeReceived,
@@ -356,7 +360,7 @@ func (h *handler) HandleStats(ctx context.Context, ev runtime.StatsEvent) {
 		if !h.client {
 			h.calls.Delete(ctx)
 		}
-		h.end(ctx, c, ev.Code, ev.Err, ev.Duration)
+		h.end(c, ev.Code, ev.Err, ev.Duration)
 	}
 }
 
@@ -383,7 +387,8 @@ func (h *handler) beginServer(ctx context.Context, ev *runtime.CallBegin) *call 
 }
 
 // end ends c's span and records its metrics, once.
-func (h *handler) end(ctx context.Context, c *call, code wire.Code, err error, d time.Duration) {
+func (h *handler) end(c *call, code wire.Code, err error, d time.Duration) {
+	ctx := c.ctx
 	if !c.ended.CompareAndSwap(false, true) {
 		return
 	}
@@ -492,7 +497,7 @@ func (h *handler) unaryClient(ctx context.Context, method string, req, res any, 
 	err := next(ctx, method, req, res)
 	// The stats handler ended the call, unless it failed before it began
 	// (bad credentials, a context already done).
-	h.end(ctx, c, wire.CodeOf(err), err, time.Since(c.start))
+	h.end(c, wire.CodeOf(err), err, time.Since(c.start))
 	return err
 }
 
@@ -500,7 +505,7 @@ func (h *handler) streamClient(ctx context.Context, info *runtime.StreamClientIn
 	ctx, c := h.startClient(ctx, info.Method)
 	conn, err := next(ctx, info)
 	if err != nil {
-		h.end(ctx, c, wire.CodeOf(err), err, time.Since(c.start))
+		h.end(c, wire.CodeOf(err), err, time.Since(c.start))
 	}
 	return conn, err
 }
