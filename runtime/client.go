@@ -357,7 +357,7 @@ func (c *Client) invokeUnary(ctx context.Context, method string, req, res any, c
 	maxRecv, _ := cc.limits(&c.cfg)
 	var stats *callStats
 	if c.cfg.stats != nil {
-		stats = newCallStats(c.cfg.stats, ctx, true, method, Unary, parseAddr(c.Target()))
+		stats = newCallStats(c.cfg.stats, ctx, true, method, Unary, parseAddr(c.Target()), nil)
 		defer func() { stats.end(err) }()
 	}
 	// Closing the response body before its end (the deferred Close below,

@@ -298,7 +298,7 @@ func newClientCall[Req, Res any](ctx context.Context, c *Client, method string, 
 		cancel()
 	}
 	if c.cfg.stats != nil {
-		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, kind, parseAddr(c.Target()))
+		cs.stats = newCallStats(c.cfg.stats, cs.ctx, true, method, kind, parseAddr(c.Target()), nil)
 	}
 	body := &requestBody{out: cs.out, stats: cs.stats}
 	body.flow.out = cs.out

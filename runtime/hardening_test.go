@@ -209,6 +209,12 @@ func (r *statsRecorder) HandleStats(ctx context.Context, ev prt.StatsEvent) {
 		if ev.Peer == nil || !strings.HasPrefix(ev.Peer.String(), "127.0.0.1:") || ev.Time.IsZero() {
 			s += fmt.Sprintf(" bad peer %v", ev.Peer)
 		}
+		// A server knows the address it accepted the call on (for
+		// server.address and server.port in OpenTelemetry), a client
+		// has none.
+		if (ev.Local == nil) != ev.Client || ev.Local != nil && !strings.HasPrefix(ev.Local.String(), "127.0.0.1:") {
+			s += fmt.Sprintf(" bad local address %v", ev.Local)
+		}
 	case *prt.MsgSent:
 		client = ev.Client
 		s = "sent"

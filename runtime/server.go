@@ -466,12 +466,23 @@ func (s *Server) serve(ss *serverCore, md *methodDesc) {
 		} // else the deadline is about to end the context itself
 	})
 	if s.cfg.stats != nil {
-		ss.stats = newCallStats(s.cfg.stats, ss.ctx, false, ss.method, ss.kind, ss.peer.Addr)
+		ss.stats = newCallStats(s.cfg.stats, ss.ctx, false, ss.method, ss.kind, ss.peer.Addr, localAddr(st))
 	}
 	md.serve(ss)
 	if !ss.detached {
 		ss.release(ss.finished)
 	}
+}
+
+// localAddr is the address st's connection was accepted on: the
+// transport's, or the one net/http puts in its requests' context (the
+// streams that come through net/http: TransportNetHTTP, Handler), or nil.
+func localAddr(st transport.Stream) net.Addr {
+	if a := transport.LocalNetAddr(st); a != nil {
+		return a
+	}
+	a, _ := transport.ContextValues(st).Value(http.LocalAddrContextKey).(net.Addr)
+	return a
 }
 
 // release ends the call's stats (unless finished: the client went away,

@@ -35,7 +35,11 @@ type CallBegin struct {
 	Method string // "/pkg.Service/Method"
 	Kind   Kind   // on a client: as started (CallUnary, OpenClientStream, OpenServerStream); BidiStream for Open
 	Peer   net.Addr
-	Time   time.Time
+	// Local is, on a server, the address the call's connection was
+	// accepted on (the server's own), when the transport knows it; nil on
+	// a client.
+	Local net.Addr
+	Time  time.Time
 }
 
 // MsgSent reports a message this side sent (on a client's streaming call:
@@ -81,12 +85,12 @@ type callStats struct {
 	start  time.Time
 }
 
-func newCallStats(h StatsHandler, ctx context.Context, client bool, method string, kind Kind, peer net.Addr) *callStats {
+func newCallStats(h StatsHandler, ctx context.Context, client bool, method string, kind Kind, peer, local net.Addr) *callStats {
 	if h == nil {
 		return nil
 	}
 	s := &callStats{h: h, ctx: ctx, client: client, start: time.Now()}
-	h.HandleStats(ctx, &CallBegin{Client: client, Method: method, Kind: kind, Peer: peer, Time: s.start})
+	h.HandleStats(ctx, &CallBegin{Client: client, Method: method, Kind: kind, Peer: peer, Local: local, Time: s.start})
 	return s
 }
 

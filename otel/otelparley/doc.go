@@ -21,8 +21,8 @@
 // "Method", and the numeric rpc.grpc.status_code); with rpc/dup both.
 // When it ends a span gets rpc.response.status_code (the code's name, as
 // otelgrpc writes it in every mode), plus server.address and server.port
-// on a client and network.peer.address and network.peer.port on a
-// server. Each message sent or received adds an event named "message"
+// (on a client the dial target, on a server the address the call came in
+// on) and, on a server, network.peer.address and network.peer.port. Each message sent or received adds an event named "message"
 // with rpc.message.type (SENT or RECEIVED), rpc.message.id (1, 2, ... in
 // each direction), rpc.message.compressed_size (its size on the wire,
 // without the 5-byte prefix) and, for received messages,

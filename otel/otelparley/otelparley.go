@@ -378,7 +378,10 @@ func (h *handler) sizeOf(sent bool) metric.Int64Histogram {
 func (h *handler) beginServer(ctx context.Context, ev *runtime.CallBegin) *call {
 	parent := h.prop.Extract(ctx, metadataCarrier(runtime.IncomingMetadata(ctx)))
 	name, attrs := h.methodAttrs(ev.Method)
-	spanAttrs := append(append([]attribute.KeyValue(nil), attrs...), addrAttrs(ev.Peer, semconv.NetworkPeerAddressKey, semconv.NetworkPeerPortKey)...)
+	// server.address and server.port name the server's own address on
+	// its span too, as otelgrpc's (the address the call came in on).
+	spanAttrs := append(append([]attribute.KeyValue(nil), attrs...), addrAttrs(ev.Local, semconv.ServerAddressKey, semconv.ServerPortKey)...)
+	spanAttrs = append(spanAttrs, addrAttrs(ev.Peer, semconv.NetworkPeerAddressKey, semconv.NetworkPeerPortKey)...)
 	sctx, span := h.tracer.Start(parent, name,
 		trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithTimestamp(ev.Time),

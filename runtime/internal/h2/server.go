@@ -1330,6 +1330,10 @@ func (st *serverStream) ContextValues() context.Context { return st.sc.values }
 // own address, which RemoteAddr parsed again would cost every call.
 func (st *serverStream) RemoteNetAddr() net.Addr { return st.sc.nc.RemoteAddr() }
 
+// LocalNetAddr implements transport.LocalNetAddrer: the address the
+// connection was accepted on.
+func (st *serverStream) LocalNetAddr() net.Addr { return st.sc.nc.LocalAddr() }
+
 // ContextDone implements transport.LazyContext.
 func (st *serverStream) ContextDone() bool { return st.contextDone() }
 

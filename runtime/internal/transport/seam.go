@@ -180,6 +180,21 @@ func RemoteNetAddr(s StreamRequest) net.Addr {
 	return nil
 }
 
+// LocalNetAddrer is implemented by a StreamRequest that has the address
+// its connection was accepted on (the server's own) as a net.Addr.
+type LocalNetAddrer interface {
+	LocalNetAddr() net.Addr
+}
+
+// LocalNetAddr returns the address s's connection was accepted on if s
+// has it (LocalNetAddrer), else nil.
+func LocalNetAddr(s StreamRequest) net.Addr {
+	if l, ok := s.(LocalNetAddrer); ok {
+		return l.LocalNetAddr()
+	}
+	return nil
+}
+
 // Stream is one request stream on the server, with everything the
 // call layer needs from it. Every implementation supplies every method:
 // one that cannot push, try a write or finish early itself (net/http's
