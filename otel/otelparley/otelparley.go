@@ -485,11 +485,18 @@ func (h *handler) startClient(ctx context.Context, method string) (context.Conte
 	carrier := propagation.MapCarrier{}
 	h.prop.Inject(ctx, carrier)
 	if len(carrier) > 0 {
-		kv := make([]string, 0, 2*len(carrier))
-		for _, k := range carrier.Keys() {
-			kv = append(kv, strings.ToLower(k), carrier[k])
+		// Set, not added: metadata forwarded from a server's caller
+		// (NewOutgoingContext(ctx, IncomingMetadata(ctx))) holds the
+		// caller's traceparent, which a server would read first and
+		// parent its span to, skipping this one. otelgrpc sets them too.
+		md := runtime.OutgoingMetadata(ctx).Clone()
+		if md == nil {
+			md = make(wire.Metadata, len(carrier))
 		}
-		ctx = runtime.AppendOutgoing(ctx, kv...)
+		for k, v := range carrier {
+			md.Set(k, v)
+		}
+		ctx = runtime.NewOutgoingContext(ctx, md)
 	}
 	c := newCall(span, ctx, attrs, start)
 	return context.WithValue(ctx, callKey{}, c), c
