@@ -405,3 +405,46 @@ func testInvalidResponseMetadataDropsOnlyItself(t *testing.T, tr transport) {
 	hdr, _ := call.Header()
 	check("bidi", hdr, call.Trailer(), err, true)
 }
+
+// ctxStats remembers the context of each server call's CallBegin.
+type ctxStats struct{ begun chan context.Context }
+
+func (s ctxStats) HandleStats(ctx context.Context, ev prt.StatsEvent) {
+	if b, ok := ev.(*prt.CallBegin); ok && !b.Client {
+		s.begun <- ctx
+	}
+}
+
+type derivedKey struct{}
+
+// TestCallContext: CallContext gives the context a call's stats events
+// come with, from the handler's context even when an interceptor replaced
+// it, so that a StatsHandler's per-call state is found there (as
+// OpenTelemetry's is); nil outside a server call.
+func TestCallContext(t *testing.T) { forEachImpl(t, testCallContext) }
+
+func testCallContext(t *testing.T, tr transport) {
+	if prt.CallContext(context.Background()) != nil {
+		t.Error("CallContext outside a call is not nil")
+	}
+	stats := ctxStats{begun: make(chan context.Context, 1)}
+	derive := func(ctx context.Context, req any, _ *prt.UnaryServerInfo, next prt.UnaryHandler) (any, error) {
+		return next(context.WithValue(ctx, derivedKey{}, true), req)
+	}
+	inHandler := make(chan context.Context, 1)
+	e := newEnv(t, tr, func(s *prt.Server) {
+		prt.HandleUnary(s, mUnary, func(ctx context.Context, m *Msg) (*Msg, error) {
+			if ctx.Value(derivedKey{}) == nil {
+				t.Error("the handler's context is not the interceptor's")
+			}
+			inHandler <- prt.CallContext(ctx)
+			return m, nil
+		})
+	}, envOpts{server: []prt.ServerOption{prt.WithStatsHandler(stats), prt.WithUnaryInterceptor(derive)}})
+	if _, err := prt.CallUnary[Msg, Msg](testCtx(t), e.client, mUnary, &Msg{}); err != nil {
+		t.Fatal(err)
+	}
+	if begun, got := <-stats.begun, <-inHandler; got != begun {
+		t.Errorf("CallContext in the handler is %v, want the stats events' %v", got, begun)
+	}
+}

@@ -77,6 +77,20 @@ func MethodFromContext(ctx context.Context) (string, bool) {
 	return ss.method, true
 }
 
+// CallContext returns the context a server call began with: the one the
+// runtime passes its StatsHandler with each of the call's events and
+// hands to the first interceptor. ctx is the handler's context or any
+// context an interceptor derived from it; outside a server call
+// CallContext returns nil. A StatsHandler that keeps state for each call
+// by its context finds it with CallContext from wherever an interceptor
+// or the handler is, whatever contexts the interceptors before made.
+func CallContext(ctx context.Context) context.Context {
+	if ss, ok := ctx.Value(serverStreamKey{}).(*serverCore); ok {
+		return ss.ctx
+	}
+	return nil
+}
+
 // SetHeader adds md to the response headers of the call ctx belongs to; it
 // is for unary handlers, which have no call value. It fails once the
 // headers have been sent.

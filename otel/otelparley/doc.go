@@ -56,9 +56,6 @@
 // the message events, ends the spans and records the metrics, and
 // interceptors: on a client they start the span and inject the trace
 // context before the call is sent; on a server they put the span into the
-// handler's context. The server's interceptors find the call by the
-// context the runtime hands to the first interceptor, so the ones
-// ServerOptions returns must come before any other interceptor that
-// replaces the context; otherwise the spans are still recorded but the
-// handler's context does not hold them.
+// handler's context, finding the call by runtime.CallContext, so they may
+// come anywhere among the server's interceptors.
 package otelparley

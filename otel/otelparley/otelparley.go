@@ -130,8 +130,8 @@ func newConfig(opts []Option) config {
 }
 
 // ServerOptions returns the options that instrument a runtime.Server: a
-// stats handler and a unary and a stream interceptor. Put them before
-// other options that add interceptors (see the package documentation).
+// stats handler and a unary and a stream interceptor, which puts the
+// call's span into the handler's context wherever it is in the chain.
 // The server has one stats handler: a later WithStatsHandler replaces
 // this one.
 func ServerOptions(opts ...Option) []runtime.ServerOption {
@@ -171,9 +171,9 @@ type handler struct {
 	reqCount, resCount     metric.Int64Histogram
 
 	// calls maps a server call's context, as the runtime passes it to the
-	// stats handler and to the first interceptor, to the call. The stats
-	// handler stores it at CallBegin (on the stream's goroutine) and
-	// deletes it at CallEnd; the interceptors only read it.
+	// stats handler (runtime.CallContext), to the call. The stats handler
+	// stores it at CallBegin (on the stream's goroutine) and deletes it at
+	// CallEnd; the interceptors only read it.
 	calls sync.Map
 }
 
@@ -451,9 +451,11 @@ func (h *handler) isError(code wire.Code) bool {
 }
 
 // handlerContext returns ctx with the server call's span and the caller's
-// baggage, for the handler.
+// baggage, for the handler. The call is found by the context its stats
+// events came with (runtime.CallContext), whatever contexts interceptors
+// placed before these made.
 func (h *handler) handlerContext(ctx context.Context) context.Context {
-	v, ok := h.calls.Load(ctx)
+	v, ok := h.calls.Load(runtime.CallContext(ctx))
 	if !ok {
 		return ctx
 	}
