@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -423,6 +424,12 @@ return out;`, &r)
 			if got := e.Trailers["x-trail-bin"]; len(got) != 1 || got[0] != "AP9iaW4" {
 				t.Errorf("%s: trailers %v, want x-trail-bin (base64 of the bytes)", k, e.Trailers)
 			}
+			if got := e.Trailers["grpc-status-details-bin"]; len(got) != 1 || got[0] == "" {
+				t.Errorf("%s: trailers %v, want the status's details (grpc-status-details-bin)", k, e.Trailers)
+			}
+			if len(e.Details) != 1 || !strings.HasPrefix(e.Details[0], "type.googleapis.com/google.rpc.ErrorInfo ") {
+				t.Errorf("%s: details %q, want the ErrorInfo the server sent", k, e.Details)
+			}
 		}
 	})
 
@@ -546,8 +553,8 @@ return out;`, &r)
 		e, _ := json.Marshal(r["openErr"])
 		var je jsErr
 		_ = json.Unmarshal(e, &je)
-		if je.Code != 5 || len(je.Trailers["x-trail"]) != 1 {
-			t.Errorf("an error across origins: %+v, want NOT_FOUND with the exposed trailers", je)
+		if je.Code != 5 || len(je.Trailers["x-trail"]) != 1 || len(je.Details) != 1 {
+			t.Errorf("an error across origins: %+v, want NOT_FOUND with the exposed trailers and the details", je)
 		}
 		if n := closed.probe.active.Load() + closed.probe.cancelled.Load(); n != 0 {
 			t.Errorf("a call from an origin not allowed reached a handler")

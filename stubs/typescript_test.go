@@ -441,6 +441,7 @@ const within = <T>(p: Promise<T>, ms: number) =>
         "grpc-status": "5",
         "grpc-message": "no%20such%20thing",
         "x-why": "because",
+        "grpc-status-details-bin": "CAUSBGdvbmUaCQoDdC94EgIBAg",
         "access-control-allow-origin": "http://localhost",
         "access-control-expose-headers": "grpc-status, grpc-message",
         "content-length": "0",
@@ -455,6 +456,7 @@ const within = <T>(p: Promise<T>, ms: number) =>
   } catch (e) {
     const err = e as ParleyError;
     out.trailersOnly = { code: Code[err.code], message: err.rawMessage, wire: err.wire, trailers: err.trailers };
+    out.details = err.details.map((d) => ({ type_url: d.type_url, value: Array.from(d.value) }));
   }
   console.log(JSON.stringify(out));
   process.exit(0);
@@ -465,8 +467,9 @@ const within = <T>(p: Promise<T>, ms: number) =>
 // aborted already fails the call at once with CANCELLED and sends nothing;
 // grpc-timeout is encoded as wire.EncodeTimeout encodes it, within its 8
 // digits; a deadline longer than setTimeout's limit (2^31-1 ms) does not
-// fire at once; and a trailers-only answer's trailers are its gRPC
-// fields and metadata, not HTTP's or CORS's headers.
+// fire at once; a trailers-only answer's trailers are its metadata and
+// the status's details (grpc-status-details-bin), not HTTP's or CORS's
+// headers; and ParleyError.details decodes the details.
 func TestTSCalls(t *testing.T) {
 	modules := tsModules(t)
 	node, err := exec.LookPath("node")
@@ -514,8 +517,9 @@ func TestTSCalls(t *testing.T) {
 		"bidiLongTimeout":     "pending",
 		"trailersOnly": map[string]any{
 			"code": "NOT_FOUND", "message": "no such thing", "wire": true,
-			"trailers": map[string]any{"x-why": []any{"because"}},
+			"trailers": map[string]any{"x-why": []any{"because"}, "grpc-status-details-bin": []any{"CAUSBGdvbmUaCQoDdC94EgIBAg"}},
 		},
+		"details": []any{map[string]any{"type_url": "t/x", "value": []any{1.0, 2.0}}},
 	} {
 		if !reflect.DeepEqual(got[key], want) {
 			t.Errorf("%s: got %v, want %v", key, got[key], want)

@@ -57,9 +57,106 @@ export class ParleyError extends Error {
     this.wire = wire;
     this.cause = cause;
   }
+  /**
+   * The error details the server sent with the status (the
+   * grpc-status-details-bin trailer, decoded), in order; none when it sent
+   * none.
+   */
+  get details(): Detail[] {
+    return statusDetails(this.trailers);
+  }
   /** The status this error carries. */
   get status(): Status {
     return { code: this.code, message: this.rawMessage, trailers: this.trailers };
+  }
+}
+
+/**
+ * Detail is one of a failure's error details (google.protobuf.Any): the
+ * detail's type URL and its encoded value, protobuf for a
+ * `type.googleapis.com/` type (errdetails' google.rpc types), msgpack for
+ * a `type.parleyrpc.dev/msgpack/` one (decode it with @msgpack/msgpack).
+ */
+export interface Detail {
+  type_url: string;
+  value: Uint8Array;
+}
+
+/** The trailer carrying a failure's details: a google.rpc.Status, base64. */
+const DETAILS_KEY = "grpc-status-details-bin";
+
+/** base64Bytes decodes standard base64, padded or not. */
+function base64Bytes(s: string): Uint8Array {
+  const bin = atob(s.replace(/=+$/, "") + "===".slice(0, (4 - (s.replace(/=+$/, "").length % 4)) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+/**
+ * protoFields reads the fields of a protobuf message: varints as numbers,
+ * length-delimited fields as bytes; it throws on a malformed one.
+ */
+function protoFields(b: Uint8Array): [number, number | Uint8Array][] {
+  const out: [number, number | Uint8Array][] = [];
+  let i = 0;
+  const varint = (): number => {
+    let v = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (i >= b.length || shift > 63) throw new Error("malformed varint");
+      const c = b[i++];
+      v += (c & 0x7f) * 2 ** shift;
+      if (c < 0x80) return v;
+    }
+  };
+  while (i < b.length) {
+    const key = varint();
+    const field = Math.floor(key / 8);
+    switch (key & 7) {
+      case 0:
+        out.push([field, varint()]);
+        break;
+      case 1:
+        i += 8;
+        break;
+      case 2: {
+        const n = varint();
+        if (i + n > b.length) throw new Error("truncated field");
+        out.push([field, b.subarray(i, i + n)]);
+        i += n;
+        break;
+      }
+      case 5:
+        i += 4;
+        break;
+      default:
+        throw new Error(`wire type ${key & 7}`);
+    }
+    if (i > b.length) throw new Error("truncated field");
+  }
+  return out;
+}
+
+/**
+ * statusDetails reads the details of a google.rpc.Status (field 3, each a
+ * google.protobuf.Any: type_url 1, value 2) from its trailer; none when
+ * the trailer is absent or malformed.
+ */
+function statusDetails(trailers: Metadata): Detail[] {
+  const v = trailers[DETAILS_KEY]?.[0];
+  if (!v) return [];
+  try {
+    const details: Detail[] = [];
+    for (const [f, any] of protoFields(base64Bytes(v.split(",")[0].trim()))) {
+      if (f !== 3 || !(any instanceof Uint8Array)) continue;
+      const d: Detail = { type_url: "", value: new Uint8Array(0) };
+      for (const [g, x] of protoFields(any)) {
+        if (g === 1 && x instanceof Uint8Array) d.type_url = new TextDecoder().decode(x);
+        if (g === 2 && x instanceof Uint8Array) d.value = x.slice();
+      }
+      details.push(d);
+    }
+    return details;
+  } catch {
+    return [];
   }
 }
 
@@ -146,7 +243,9 @@ function statusOf(md: Metadata): Status | undefined {
   }
   const trailers: Metadata = {};
   for (const [k, v] of Object.entries(md)) {
-    if (!k.startsWith("grpc-") && k !== "content-type") trailers[k] = v;
+    // gRPC reserves the grpc- keys, but for the status's details, which
+    // are metadata (docs/protocol.md): ParleyError.details decodes them.
+    if ((!k.startsWith("grpc-") || k === DETAILS_KEY) && k !== "content-type") trailers[k] = v;
   }
   return { code: Number.isInteger(code) && code >= 0 && code <= 16 ? code : Code.UNKNOWN, message, trailers };
 }
