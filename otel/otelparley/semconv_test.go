@@ -121,13 +121,13 @@ func testSameConventions(t *testing.T) {
 				v, ok := attr(got.Attributes, string(kv.Key))
 				switch {
 				case !ok:
-					t.Errorf("%s: no %s (otelgrpc: %s)", what, kv.Key, kv.Value.Emit())
+					t.Errorf("%s: no %s (otelgrpc: %s)", what, kv.Key, kv.Value.String())
 				case kind == trace.SpanKindClient && strings.HasPrefix(string(kv.Key), "server."):
 					// Both name the server they called, a different one.
 				case kind == trace.SpanKindServer && kv.Key == "server.port":
 					// Each its own port.
 				case v != kv.Value:
-					t.Errorf("%s: %s = %s, otelgrpc has %s", what, kv.Key, v.Emit(), kv.Value.Emit())
+					t.Errorf("%s: %s = %s, otelgrpc has %s", what, kv.Key, v.String(), kv.Value.String())
 				}
 			}
 			if got.Status.Code != ref.Status.Code {
