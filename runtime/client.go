@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/parleyrpc/parley/runtime/internal/h2"
@@ -39,16 +40,23 @@ type Client struct {
 	closeCalls context.CancelFunc
 }
 
-// Dial returns a client for target, a "host:port" address. It does not
-// connect; the first call or Connect does.
+// Dial returns a client for target: a "host:port" address, or one in
+// gRPC's name syntax with the schemes a single address needs,
+// "dns:///host:port" (port 443 when left out, as grpc-go's dns resolver
+// does) and "passthrough:///host:port". The host is resolved when a
+// connection is dialed. Other schemes ("unix:", "xds:") and a DNS
+// server named in the target ("dns://8.8.8.8/host:port") fail with
+// INVALID_ARGUMENT; WithDialer reaches any other kind of address. Dial
+// does not connect; the first call or Connect does.
 func Dial(target string, opts ...DialOption) (*Client, error) {
 	cfg := dialConfig{common: defaultCommon()}
 	for _, o := range opts {
 		o.applyDial(&cfg)
 	}
 	cfg.codec = cfg.sendCodec()
-	if _, _, err := net.SplitHostPort(target); err != nil {
-		return nil, wire.Errorf(wire.InvalidArgument, "invalid target %q: %v", target, err)
+	target, err := parseTarget(target)
+	if err != nil {
+		return nil, err
 	}
 	c := &Client{
 		cfg:       cfg,
@@ -79,6 +87,40 @@ func Dial(target string, opts ...DialOption) (*Client, error) {
 		c.tr = nethttp.NewClient(target, tcfg)
 	}
 	return c, nil
+}
+
+// parseTarget returns the host:port a Dial target names (see Dial).
+func parseTarget(target string) (string, error) {
+	addr, scheme := target, ""
+	if i := strings.Index(target, ":"); i > 0 {
+		switch s := target[:i]; {
+		case s == "dns" || s == "passthrough":
+			scheme, addr = s, target[i+1:]
+		case strings.HasPrefix(target[i:], "://"):
+			return "", wire.Errorf(wire.InvalidArgument, "invalid target %q: scheme %q is not supported (dns:///host:port, passthrough:///host:port or host:port are; WithDialer reaches other addresses)", target, s)
+		}
+	}
+	if rest, ok := strings.CutPrefix(addr, "//"); scheme != "" && ok {
+		authority, endpoint, _ := strings.Cut(rest, "/")
+		if authority != "" {
+			return "", wire.Errorf(wire.InvalidArgument, "invalid target %q: naming a DNS server (%s) is not supported", target, authority)
+		}
+		addr = endpoint
+	}
+	if _, _, err := net.SplitHostPort(addr); scheme == "dns" && err != nil {
+		if ae, ok := err.(*net.AddrError); ok && ae.Err == "missing port in address" {
+			host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+			addr = net.JoinHostPort(host, "443")
+		}
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err == nil && host == "" && scheme != "" {
+		err = errors.New("missing host")
+	}
+	if err != nil {
+		return "", wire.Errorf(wire.InvalidArgument, "invalid target %q: %v", target, err)
+	}
+	return addr, nil
 }
 
 // Target returns the address the client calls.
