@@ -3,9 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	goruntime "runtime"
 	"sync"
 
 	"github.com/parleyrpc/parley/mailbox"
@@ -237,9 +235,7 @@ func (c *Client) safeRecv(method string, cancel func(), recv func() (any, error)
 	return func() (m any, err error) {
 		defer func() {
 			if p := recover(); p != nil {
-				buf := make([]byte, 16<<10)
-				buf = buf[:goruntime.Stack(buf, false)]
-				c.cfg.log().Error("parley: stream interceptor panicked", "method", method, "panic", fmt.Sprint(p), "stack", string(buf))
+				logPanic(c.cfg.log(), "parley: stream interceptor panicked", method, p)
 				err = wire.Errorf(wire.Internal, "a stream interceptor of %s panicked: %v", method, p)
 				cancel()
 			}

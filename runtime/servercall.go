@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	goruntime "runtime"
 	"slices"
 	"sync"
@@ -469,11 +470,17 @@ func ctxStatus(ctx context.Context) error {
 // stack: the server keeps serving.
 func (ss *serverCore) recoverHandler(err *error) {
 	if r := recover(); r != nil {
-		buf := make([]byte, 16<<10)
-		buf = buf[:goruntime.Stack(buf, false)]
-		ss.srv.cfg.log().Error("parley: handler panicked", "method", ss.method, "panic", fmt.Sprint(r), "stack", string(buf))
+		logPanic(ss.srv.cfg.log(), "parley: handler panicked", ss.method, r)
 		*err = wire.Errorf(wire.Internal, "handler for %s panicked: %v", ss.method, r)
 	}
+}
+
+// logPanic logs msg for a panic p recovered in a call to method, with the
+// stack of the goroutine that recovered it.
+func logPanic(log *slog.Logger, msg, method string, p any) {
+	buf := make([]byte, 16<<10)
+	buf = buf[:goruntime.Stack(buf, false)]
+	log.Error(msg, "method", method, "panic", fmt.Sprint(p), "stack", string(buf))
 }
 
 // safeRecv returns recv, the RecvMsg of an interceptor's wrapper of the
