@@ -204,7 +204,7 @@ type sendContexts struct {
 	mu sync.Mutex
 	// sending holds, per message, the sends under way with it through
 	// the wrapper (usually one). Written by the senders.
-	sending map[any][]sendContext
+	sending map[any][]*sendContext
 }
 
 // sendContext is one send under way through a wrapper.
@@ -216,10 +216,10 @@ type sendContext struct {
 // through calls send(v), the wrapper's SendMsg, with ctx and wait recorded
 // as v's meanwhile.
 func (s *sendContexts) through(ctx context.Context, wait bool, v any, send func(any) error) error {
-	sc := sendContext{ctx: ctx, wait: wait}
+	sc := &sendContext{ctx: ctx, wait: wait} // compared by identity: a ctx need not be comparable
 	s.mu.Lock()
 	if s.sending == nil {
-		s.sending = make(map[any][]sendContext)
+		s.sending = make(map[any][]*sendContext)
 	}
 	s.sending[v] = append(s.sending[v], sc)
 	s.mu.Unlock()
