@@ -147,7 +147,11 @@ func (h *hijacked) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 // connection underneath if the handshake has not completed within
 // closeGrace.
 func (h *hijacked) close(c *websocket.Conn, code websocket.StatusCode, reason string) {
-	t := time.AfterFunc(closeGrace, func() { _ = h.conn.Close() })
+	t := time.AfterFunc(closeGrace, func() {
+		if h.conn != nil { // nil if the library never hijacked
+			_ = h.conn.Close()
+		}
+	})
 	defer t.Stop()
 	_ = c.Close(code, reason)
 }
